@@ -1,0 +1,74 @@
+"""EIP-712 reward vouchers, exactly as ActivityRewards verifies them.
+
+The domain is ("FitmintActivityRewards", "1", chain id, the ActivityRewards address); the struct is
+`RewardVoucher(address account,uint256 amount,bytes32 claimId,uint256 deadline)`.
+"""
+
+from dataclasses import dataclass
+
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_utils import to_checksum_address
+
+DOMAIN_NAME = "FitmintActivityRewards"
+DOMAIN_VERSION = "1"
+VOUCHER_FIELDS = [
+    {"name": "account", "type": "address"},
+    {"name": "amount", "type": "uint256"},
+    {"name": "claimId", "type": "bytes32"},
+    {"name": "deadline", "type": "uint256"},
+]
+
+
+@dataclass(frozen=True)
+class RewardVoucher:
+    account: str
+    amount: int
+    claim_id: bytes
+    deadline: int
+
+    def __post_init__(self):
+        if len(self.claim_id) != 32:
+            raise ValueError(f"claim_id must be 32 bytes, got {len(self.claim_id)}")
+
+    def as_tuple(self) -> tuple:
+        """The voucher as the contract's calldata struct."""
+        return (to_checksum_address(self.account), self.amount, self.claim_id, self.deadline)
+
+
+def typed_data(voucher: RewardVoucher, *, chain_id: int, verifying_contract: str) -> dict:
+    return {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "RewardVoucher": VOUCHER_FIELDS,
+        },
+        "primaryType": "RewardVoucher",
+        "domain": {
+            "name": DOMAIN_NAME,
+            "version": DOMAIN_VERSION,
+            "chainId": chain_id,
+            "verifyingContract": to_checksum_address(verifying_contract),
+        },
+        "message": {
+            "account": to_checksum_address(voucher.account),
+            "amount": voucher.amount,
+            "claimId": voucher.claim_id,
+            "deadline": voucher.deadline,
+        },
+    }
+
+
+def sign_voucher(voucher: RewardVoucher, private_key, *, chain_id: int, verifying_contract: str) -> bytes:
+    """The 65-byte signature (r || s || v) the attestor gives the user's wallet with the voucher."""
+    message = encode_typed_data(full_message=typed_data(voucher, chain_id=chain_id, verifying_contract=verifying_contract))
+    return bytes(Account.sign_message(message, private_key).signature)
+
+
+def recover_signer(voucher: RewardVoucher, signature: bytes, *, chain_id: int, verifying_contract: str) -> str:
+    message = encode_typed_data(full_message=typed_data(voucher, chain_id=chain_id, verifying_contract=verifying_contract))
+    return Account.recover_message(message, signature=signature)

@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {IERC1155Receiver} from "@openzeppelin/contracts/token/ERC1155/IERC1155Receiver.sol";
+import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {IFitItems} from "./interfaces/IFitItems.sol";
+import {IFitToken} from "./interfaces/IFitToken.sol";
+import {IMarketplace} from "./interfaces/IMarketplace.sol";
+
+/// @notice Sells FitItems for FIT: primary sales of catalog items (minted on purchase) and peer-to-peer
+/// resale (items held in escrow while listed). Every purchase splits the price three ways: a fee to
+/// the treasury, a share burned (the economy's token sink) and the rest to the seller.
+/// @dev Invariants:
+/// - Tokens are conserved in a purchase: buyer's loss == seller's gain + treasury's gain + burned.
+/// - The marketplace holds exactly the items of its open resale listings (sum of `remaining`); it
+///   accepts no ERC-1155 transfer it did not start itself.
+/// - `feeBps + burnBps <= MAX_CUT_BPS`, so sellers always keep at least half of a sale.
+/// - A purchase never pays more than the buyer's `maxUnitPrice` (front-running a price update fails).
+contract Marketplace is IMarketplace, IERC1155Receiver, AccessControl, Pausable, ReentrancyGuardTransient {
+    using SafeERC20 for IFitToken;
+
+    bytes32 public constant LISTER_ROLE = keccak256("LISTER_ROLE");
+    bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
+
+    uint256 public constant MAX_CUT_BPS = 5_000;
+    uint256 private constant _BPS = 10_000;
+
+    struct Order {
+        uint256 id;
+        address seller;
+        uint256 itemId;
+        uint256 unitPrice;
+        uint256 total;
+        uint256 fee;
+        uint256 burned;
+        bool primary;
+    }
+
+    IFitToken private immutable _token;
+    IFitItems private immutable _items;
+
+    address private _treasury;
+    uint16 private _feeBps;
+    uint16 private _burnBps;
+    uint256 private _listingCount;
+    uint256 private _orderCount;
+    mapping(uint256 listingId => Listing) private _listings;
+
+    constructor(IFitToken fitToken, IFitItems fitItems, address admin, address treasury_, uint256 feeBps_, uint256 burnBps_) {
+        if (admin == address(0)) revert MarketInvalidAddress(admin);
+        _token = fitToken;
+        _items = fitItems;
+        _setTreasury(treasury_);
+        _setFees(feeBps_, burnBps_);
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(LISTER_ROLE, admin);
+        _grantRole(PAUSER_ROLE, admin);
+    }
+
+    // ----------------------------------------------------------------------------------------------
+    // Listings
+    // ----------------------------------------------------------------------------------------------
+
+    /// @notice Lists catalog item `itemId` for primary sale: up to `supply` new items at `unitPrice`
+    /// FIT each, proceeds to `proceedsRecipient`. Sets the item's metadata to `ipfs://<cid>`.
+    function createListing(uint256 itemId, uint256 unitPrice, uint256 supply, string calldata cid, address proceedsRecipient)
+        external
+        onlyRole(LISTER_ROLE)
+        whenNotPaused
+        returns (uint256 listingId)
+    {
+        if (proceedsRecipient == address(0)) revert MarketInvalidAddress(proceedsRecipient);
+        listingId = _storeListing(proceedsRecipient, itemId, unitPrice, supply, true);
+        emit ListingCreated(listingId, itemId, proceedsRecipient, unitPrice, supply, true, cid);
+        _items.setCid(itemId, cid);
+    }
+
+    /// @notice Lists `quantity` of the caller's item `itemId` for resale at `unitPrice` FIT each. The
+    /// items move into escrow (the caller must have approved this contract on FitItems).
+    function listForResale(uint256 itemId, uint256 quantity, uint256 unitPrice)
+        external
+        whenNotPaused
+        nonReentrant
+        returns (uint256 listingId)
+    {
+        listingId = _storeListing(msg.sender, itemId, unitPrice, quantity, false);
+        emit ListingCreated(listingId, itemId, msg.sender, unitPrice, quantity, false, "");
+        _items.safeTransferFrom(msg.sender, address(this), itemId, quantity, "");
+    }
+
+    /// @notice Changes an open listing's unit price (its seller, or a lister for primary listings).
+    function updatePrice(uint256 listingId, uint256 unitPrice) external whenNotPaused {
+        Listing storage listing = _openListing(listingId);
+        _checkListingOwner(listingId, listing);
+        if (unitPrice == 0) revert MarketZeroPrice();
+        listing.unitPrice = SafeCast.toUint96(unitPrice);
+        emit ListingUpdated(listingId, unitPrice, listing.remaining);
+    }
+
+    /// @notice Sets how many items a primary listing still sells (a lister only).
+    function updateSupply(uint256 listingId, uint256 supply) external onlyRole(LISTER_ROLE) whenNotPaused {
+        Listing storage listing = _openListing(listingId);
+        if (!listing.primary) revert MarketNotPrimaryListing(listingId);
+        if (supply == 0) revert MarketZeroQuantity();
+        listing.remaining = SafeCast.toUint64(supply);
+        emit ListingUpdated(listingId, listing.unitPrice, supply);
+    }
+
+    /// @notice Closes a listing; a resale listing's unsold items go back to its seller. Allowed while
+    /// paused, so sellers can always recover their escrow.
+    function cancelListing(uint256 listingId) external nonReentrant {
+        Listing storage listing = _openListing(listingId);
+        _checkListingOwner(listingId, listing);
+        uint256 returned = listing.primary ? 0 : listing.remaining;
+        listing.remaining = 0;
+        emit ListingCancelled(listingId, returned);
+        if (returned != 0) _items.safeTransferFrom(address(this), listing.seller, listing.itemId, returned, "");
+    }
+
+    // ----------------------------------------------------------------------------------------------
+    // Purchases
+    // ----------------------------------------------------------------------------------------------
+
+    /// @notice Buys `quantity` items of `listingId`, paying at most `maxUnitPrice` each. The caller
+    /// must have approved this contract for the total price on FIT.
+    function purchase(uint256 listingId, uint256 quantity, uint256 maxUnitPrice)
+        external
+        whenNotPaused
+        nonReentrant
+        returns (uint256 orderId)
+    {
+        return _purchase(listingId, quantity, maxUnitPrice);
+    }
+
+    /// @notice `purchase` with an EIP-2612 permit for `permitValue`, so no approve transaction is
+    /// needed. If the permit was already used (e.g. front-run), the purchase still succeeds as long as
+    /// the allowance it granted is in place.
+    function purchaseWithPermit(
+        uint256 listingId,
+        uint256 quantity,
+        uint256 maxUnitPrice,
+        uint256 permitValue,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external whenNotPaused nonReentrant returns (uint256 orderId) {
+        try _token.permit(msg.sender, address(this), permitValue, deadline, v, r, s) {} catch {}
+        return _purchase(listingId, quantity, maxUnitPrice);
+    }
+
+    function _purchase(uint256 listingId, uint256 quantity, uint256 maxUnitPrice) private returns (uint256) {
+        Order memory order = _takeOrder(listingId, quantity, maxUnitPrice);
+        emit OrderCreated(
+            order.id, msg.sender, order.seller, order.itemId, quantity, order.unitPrice, order.fee, order.burned, listingId
+        );
+        _settle(order, quantity);
+        return order.id;
+    }
+
+    /// @dev Checks the purchase against the listing, takes the items off it and prices the order.
+    function _takeOrder(uint256 listingId, uint256 quantity, uint256 maxUnitPrice) private returns (Order memory order) {
+        if (quantity == 0) revert MarketZeroQuantity();
+        Listing storage listing = _openListing(listingId);
+        uint256 remaining = listing.remaining;
+        if (quantity > remaining) revert MarketInsufficientSupply(listingId, remaining, quantity);
+        uint256 unitPrice = listing.unitPrice;
+        if (unitPrice > maxUnitPrice) revert MarketPriceAboveLimit(listingId, unitPrice, maxUnitPrice);
+
+        // quantity <= remaining, checked above.
+        unchecked {
+            listing.remaining = uint64(remaining - quantity);
+        }
+        uint256 total = unitPrice * quantity;
+        order = Order({
+            id: ++_orderCount,
+            seller: listing.seller,
+            itemId: listing.itemId,
+            unitPrice: unitPrice,
+            total: total,
+            fee: total * _feeBps / _BPS,
+            burned: total * _burnBps / _BPS,
+            primary: listing.primary
+        });
+    }
+
+    /// @dev Pulls the price from the buyer (seller, treasury, burn), then hands over the items.
+    function _settle(Order memory order, uint256 quantity) private {
+        // fee + burned <= total * MAX_CUT_BPS / _BPS < total.
+        unchecked {
+            _token.safeTransferFrom(msg.sender, order.seller, order.total - order.fee - order.burned);
+        }
+        if (order.fee != 0) _token.safeTransferFrom(msg.sender, _treasury, order.fee);
+        if (order.burned != 0) _token.burnFrom(msg.sender, order.burned);
+
+        if (order.primary) {
+            _items.mint(msg.sender, order.itemId, quantity, "");
+        } else {
+            _items.safeTransferFrom(address(this), msg.sender, order.itemId, quantity, "");
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------------
+    // Escrow receiver: only transfers this contract starts itself
+    // ----------------------------------------------------------------------------------------------
+
+    function onERC1155Received(address operator, address, uint256, uint256, bytes calldata)
+        external
+        view
+        returns (bytes4)
+    {
+        _checkEscrowTransfer(operator);
+        return this.onERC1155Received.selector;
+    }
+
+    function onERC1155BatchReceived(address operator, address, uint256[] calldata, uint256[] calldata, bytes calldata)
+        external
+        view
+        returns (bytes4)
+    {
+        _checkEscrowTransfer(operator);
+        return this.onERC1155BatchReceived.selector;
+    }
+
+    function _checkEscrowTransfer(address operator) private view {
+        if (msg.sender != address(_items) || operator != address(this)) {
+            revert MarketUnexpectedTransfer(msg.sender, operator);
+        }
+    }
+
+    function supportsInterface(bytes4 interfaceId) public view override(AccessControl, IERC165) returns (bool) {
+        return interfaceId == type(IERC1155Receiver).interfaceId || super.supportsInterface(interfaceId);
+    }
+
+    // ----------------------------------------------------------------------------------------------
+    // Views and administration
+    // ----------------------------------------------------------------------------------------------
+
+    function getListing(uint256 listingId) external view returns (Listing memory) {
+        Listing memory stored = _listings[listingId];
+        if (stored.seller == address(0)) revert MarketUnknownListing(listingId);
+        return stored;
+    }
+
+    function listingCount() external view returns (uint256) {
+        return _listingCount;
+    }
+
+    function orderCount() external view returns (uint256) {
+        return _orderCount;
+    }
+
+    /// @return treasury_ the fee recipient
+    /// @return feeBps_ the treasury's share of a sale, in basis points
+    /// @return burnBps_ the burned share of a sale, in basis points
+    function fees() external view returns (address treasury_, uint256 feeBps_, uint256 burnBps_) {
+        return (_treasury, _feeBps, _burnBps);
+    }
+
+    function token() external view returns (IFitToken) {
+        return _token;
+    }
+
+    function items() external view returns (IFitItems) {
+        return _items;
+    }
+
+    function setFees(uint256 feeBps_, uint256 burnBps_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _setFees(feeBps_, burnBps_);
+    }
+
+    function setTreasury(address treasury_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _setTreasury(treasury_);
+    }
+
+    function pause() external onlyRole(PAUSER_ROLE) {
+        _pause();
+    }
+
+    function unpause() external onlyRole(PAUSER_ROLE) {
+        _unpause();
+    }
+
+    function _storeListing(address seller, uint256 itemId, uint256 unitPrice, uint256 quantity, bool primary)
+        private
+        returns (uint256 listingId)
+    {
+        if (unitPrice == 0) revert MarketZeroPrice();
+        if (quantity == 0) revert MarketZeroQuantity();
+        listingId = ++_listingCount;
+        _listings[listingId] = Listing({
+            seller: seller,
+            unitPrice: SafeCast.toUint96(unitPrice),
+            itemId: itemId,
+            remaining: SafeCast.toUint64(quantity),
+            primary: primary
+        });
+    }
+
+    function _openListing(uint256 listingId) private view returns (Listing storage listing) {
+        listing = _listings[listingId];
+        if (listing.seller == address(0)) revert MarketUnknownListing(listingId);
+        if (listing.remaining == 0) revert MarketListingClosed(listingId);
+    }
+
+    /// @dev Resale listings belong to their seller; primary listings to the platform's listers.
+    function _checkListingOwner(uint256 listingId, Listing storage listing) private view {
+        bool owner = listing.primary ? hasRole(LISTER_ROLE, msg.sender) : listing.seller == msg.sender;
+        if (!owner) revert MarketNotListingOwner(listingId, msg.sender);
+    }
+
+    function _setFees(uint256 feeBps_, uint256 burnBps_) private {
+        if (feeBps_ + burnBps_ > MAX_CUT_BPS) revert MarketInvalidFees(feeBps_, burnBps_);
+        // both <= MAX_CUT_BPS < 2**16, checked above.
+        _feeBps = uint16(feeBps_);
+        _burnBps = uint16(burnBps_);
+        emit FeesUpdated(feeBps_, burnBps_);
+    }
+
+    function _setTreasury(address treasury_) private {
+        if (treasury_ == address(0)) revert MarketInvalidAddress(treasury_);
+        address previous = _treasury;
+        _treasury = treasury_;
+        emit TreasuryUpdated(previous, treasury_);
+    }
+}

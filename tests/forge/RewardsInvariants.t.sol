@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {ActivityRewards} from "../../contracts/ActivityRewards.sol";
+import {FitToken} from "../../contracts/FitToken.sol";
+import {IActivityRewards} from "../../contracts/interfaces/IActivityRewards.sol";
+import {IFitToken} from "../../contracts/interfaces/IFitToken.sol";
+import {ForgeTest, Vm} from "./utils/Vm.sol";
+
+/// @dev Drives ActivityRewards with random voucher claims (single and batch, fresh and replayed claim
+/// ids, some past their deadline), Merkle epochs and the passing of time, and keeps ghost totals of
+/// what was actually paid.
+contract RewardsHandler is ForgeTest {
+    uint256 internal constant ATTESTOR_KEY = 0xA11CE;
+    uint256 internal constant ROGUE_KEY = 0xB0B;
+
+    ActivityRewards public immutable rewards;
+    FitToken public immutable token;
+    address[4] internal _accounts = [address(0x1001), address(0x1002), address(0x1003), address(0x1004)];
+
+    uint256 public ghostPaid;
+    uint256 public paidClaims;
+    uint256 public maxPaysPerClaim;
+    uint256 public maxEpochTouched;
+    bytes32[] internal _usedClaimIds;
+    mapping(bytes32 claimId => uint256 pays) public paysOf;
+
+    constructor(ActivityRewards rewards_, FitToken token_) {
+        rewards = rewards_;
+        token = token_;
+    }
+
+    function claim(uint256 accountSeed, uint256 amount, uint256 claimSeed, bool replay, bool rogue, bool expired)
+        external
+    {
+        IActivityRewards.RewardVoucher memory voucher = _voucher(accountSeed, amount, claimSeed, replay, expired);
+        bytes memory signature = _sign(voucher, rogue ? ROGUE_KEY : ATTESTOR_KEY);
+        try rewards.claim(voucher, signature) {
+            _recordPaid(voucher);
+        } catch {}
+    }
+
+    function claimBatch(uint256 seed, uint8 size, bool replayOne) external {
+        uint256 count = bound(size, 1, 6);
+        IActivityRewards.RewardVoucher[] memory vouchers = new IActivityRewards.RewardVoucher[](count);
+        bytes[] memory signatures = new bytes[](count);
+        for (uint256 i; i < count; ++i) {
+            uint256 itemSeed = uint256(keccak256(abi.encode(seed, i)));
+            vouchers[i] = _voucher(itemSeed, itemSeed >> 128, itemSeed, replayOne && i == count - 1, false);
+            signatures[i] = _sign(vouchers[i], ATTESTOR_KEY);
+        }
+        try rewards.claimBatch(vouchers, signatures) {
+            for (uint256 i; i < count; ++i) {
+                _recordPaid(vouchers[i]);
+            }
+        } catch {}
+    }
+
+    /// @dev Posts a one-leaf distribution (root == leaf, empty proof) and claims it, maybe twice.
+    function epochClaim(uint256 accountSeed, uint256 amount, bool claimTwice) external {
+        uint256 epoch = rewards.currentEpoch();
+        address account = _accounts[accountSeed % _accounts.length];
+        amount = bound(amount, 1, 3_000e18);
+        (bytes32 root,,) = rewards.epochDistribution(epoch);
+        if (root == bytes32(0)) {
+            root = keccak256(bytes.concat(keccak256(abi.encode(uint256(0), account, amount))));
+            try rewards.postEpochRoot(epoch, root, amount) {} catch { return; }
+        }
+        uint256 attempts = claimTwice ? 2 : 1;
+        for (uint256 i; i < attempts; ++i) {
+            try rewards.claimEpoch(epoch, 0, account, amount, new bytes32[](0)) {
+                ghostPaid += amount;
+                bytes32 leafId = keccak256(abi.encode("epoch", epoch));
+                if (++paysOf[leafId] > maxPaysPerClaim) maxPaysPerClaim = paysOf[leafId];
+            } catch {}
+        }
+    }
+
+    function passTime(uint256 seconds_) external {
+        vm.warp(block.timestamp + bound(seconds_, 1 hours, 3 days));
+        uint256 epoch = rewards.currentEpoch();
+        if (epoch > maxEpochTouched) maxEpochTouched = epoch;
+    }
+
+    function _voucher(uint256 accountSeed, uint256 amount, uint256 claimSeed, bool replay, bool expired)
+        internal
+        view
+        returns (IActivityRewards.RewardVoucher memory)
+    {
+        bytes32 claimId = replay && _usedClaimIds.length > 0
+            ? _usedClaimIds[claimSeed % _usedClaimIds.length]
+            : keccak256(abi.encode(claimSeed, block.timestamp, ghostPaid));
+        return IActivityRewards.RewardVoucher({
+            account: _accounts[accountSeed % _accounts.length],
+            amount: bound(amount, 1, 1_500e18),
+            claimId: claimId,
+            deadline: expired ? block.timestamp - 1 : block.timestamp + 1 hours
+        });
+    }
+
+    function _sign(IActivityRewards.RewardVoucher memory voucher, uint256 key) internal view returns (bytes memory) {
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, rewards.hashVoucher(voucher));
+        return abi.encodePacked(r, s, v);
+    }
+
+    function _recordPaid(IActivityRewards.RewardVoucher memory voucher) internal {
+        ghostPaid += voucher.amount;
+        ++paidClaims;
+        if (paysOf[voucher.claimId] == 0) _usedClaimIds.push(voucher.claimId);
+        if (++paysOf[voucher.claimId] > maxPaysPerClaim) maxPaysPerClaim = paysOf[voucher.claimId];
+    }
+}
+
+/// @notice Invariants of minting: the cap holds, no claim id (or Merkle leaf) is ever paid twice, every
+/// token in existence was paid through a claim, and no epoch emits beyond its budget.
+contract RewardsInvariantsTest is ForgeTest {
+    uint256 internal constant CAP = 20_000e18;
+
+    FitToken internal token;
+    ActivityRewards internal rewards;
+    RewardsHandler internal handler;
+
+    function setUp() public {
+        vm.warp(1_700_000_000);
+        token = new FitToken(address(this), CAP);
+        rewards = new ActivityRewards(IFitToken(address(token)), address(this), 2_000e18, 1 days, 6_000e18, 3);
+        handler = new RewardsHandler(rewards, token);
+        token.grantRole(token.MINTER_ROLE(), address(rewards));
+        rewards.grantRole(rewards.ATTESTOR_ROLE(), vm.addr(0xA11CE));
+        rewards.grantRole(rewards.OPERATOR_ROLE(), address(handler));
+    }
+
+    function targetContracts() public view returns (address[] memory targets) {
+        targets = new address[](1);
+        targets[0] = address(handler);
+    }
+
+    /// @dev Guards against a vacuous run: every run must actually pay claims.
+    function afterInvariant() public view {
+        require(handler.paidClaims() > 0, "no claim was paid in this run");
+    }
+
+    function invariant_supplyNeverExceedsCap() public view {
+        assertLe(token.totalSupply(), token.cap(), "totalSupply <= cap");
+    }
+
+    function invariant_noClaimPaidTwice() public view {
+        assertLe(handler.maxPaysPerClaim(), 1, "pays per claim id");
+    }
+
+    function invariant_supplyEqualsPaidClaims() public view {
+        assertEq(token.totalSupply(), handler.ghostPaid(), "totalSupply == sum of paid claims");
+    }
+
+    function invariant_epochEmissionWithinBudget() public view {
+        for (uint256 epoch; epoch <= handler.maxEpochTouched(); ++epoch) {
+            assertLe(rewards.epochEmitted(epoch), rewards.epochBudget(epoch), "epoch emitted <= budget");
+        }
+    }
+}

@@ -7,10 +7,13 @@ backend's), `operator` posts Merkle roots and lists catalog items, `treasury` ta
 
 import importlib.util
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from ape.exceptions import CustomError
 from eth_account import Account
+from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
 from backend.rewards.vouchers import RewardVoucher, sign_voucher
@@ -20,6 +23,45 @@ FIT = 10**18
 DAY = 86_400
 CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
 CID_V0 = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"
+
+
+def permit_signature(token, owner_key, owner, spender, value, nonce, deadline, chain_id):
+    message = {
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "Permit": [
+                {"name": "owner", "type": "address"},
+                {"name": "spender", "type": "address"},
+                {"name": "value", "type": "uint256"},
+                {"name": "nonce", "type": "uint256"},
+                {"name": "deadline", "type": "uint256"},
+            ],
+        },
+        "primaryType": "Permit",
+        "domain": {"name": "Fitmint", "version": "1", "chainId": chain_id, "verifyingContract": token.address},
+        "message": {"owner": owner, "spender": spender, "value": value, "nonce": nonce, "deadline": deadline},
+    }
+    signed = Account.sign_message(encode_typed_data(full_message=message), owner_key)
+    return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
+
+
+@contextmanager
+def reverts_with(error_name, **inputs):
+    """`ape.reverts` for an error raised deeper in the call (say, the token's error inside a purchase).
+
+    Ape binds a bubbled-up error to the contract that was called, so its class never matches the
+    inner contract's error class: match the error by name and its inputs instead.
+    """
+    with pytest.raises(CustomError) as info:
+        yield info
+    assert type(info.value).__name__ == error_name, f"expected {error_name}, got {info.value!r}"
+    for name, expected in inputs.items():
+        assert info.value.inputs[name] == expected, f"{error_name}.{name}: {info.value.inputs[name]!r} != {expected!r}"
 
 
 def load_deploy_module():

@@ -3,36 +3,10 @@
 import ape
 import pytest
 from eth_account import Account
-from eth_account.messages import encode_typed_data
 
-from conftest import FIT
+from conftest import FIT, permit_signature
 
 ZERO = "0x0000000000000000000000000000000000000000"
-
-
-def permit_signature(token, owner_key, owner, spender, value, nonce, deadline, chain_id):
-    message = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Permit": [
-                {"name": "owner", "type": "address"},
-                {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
-        },
-        "primaryType": "Permit",
-        "domain": {"name": "Fitmint", "version": "1", "chainId": chain_id, "verifyingContract": token.address},
-        "message": {"owner": owner, "spender": spender, "value": value, "nonce": nonce, "deadline": deadline},
-    }
-    signed = Account.sign_message(encode_typed_data(full_message=message), owner_key)
-    return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
 from backend.rewards.vouchers import RewardVoucher, recover_signer, sign_voucher, typed_data
-from conftest import DAY, FIT
+from conftest import DAY, FIT, reverts_with
 
 ZERO = "0x0000000000000000000000000000000000000000"
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -222,8 +222,7 @@ def test_paused_token_stops_claims_too(rewards, token, make_voucher, admin, alic
     voucher, signature = make_voucher(alice)
     token.pause(sender=admin)
     assert not rewards.paused()
-    # The token's EnforcedPause bubbles up; Ape decodes it with the called contract's ABI.
-    with ape.reverts(rewards.EnforcedPause):
+    with reverts_with("EnforcedPause"):
         rewards.claim(voucher.as_tuple(), signature, sender=bob)
 
 

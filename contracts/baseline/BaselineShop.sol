@@ -8,12 +8,27 @@ import {BaselineToken} from "./BaselineToken.sol";
 /// @notice Gas baseline only, never deployed outside benchmarks: the least a sale can do (pull the
 /// price, hand over the item), with no listing state, fee, burn, pause or reentrancy checks.
 contract BaselineShop {
+    struct Listing {
+        address seller;
+        uint96 price;
+        uint256 itemId;
+        uint256 supply;
+    }
+
     BaselineToken private immutable _token;
     BaselineItems private immutable _items;
+    uint256 private _listingCount;
+    mapping(uint256 listingId => Listing) private _listings;
 
     constructor(BaselineToken token, BaselineItems items) {
         _token = token;
         _items = items;
+    }
+
+    /// @notice The least a listing can store.
+    function list(uint256 itemId, uint96 price, uint256 supply) external returns (uint256 listingId) {
+        listingId = ++_listingCount;
+        _listings[listingId] = Listing(msg.sender, price, itemId, supply);
     }
 
     /// @notice A primary sale: pay `price` to `seller`, get one newly minted item `id`.

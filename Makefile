@@ -1,0 +1,48 @@
+# fitmint: `make up` runs the local stack, `make test` runs every test. Both install what is missing.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+ENV := source scripts/toolchain/env.sh &&
+
+.PHONY: help deps build up down status logs test test-forge test-ape slither bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+deps: ## install the toolchain (node_modules, cached Python venvs); quick when nothing changed
+	@scripts/toolchain/install.sh
+
+build: deps ## compile the contracts with Ape
+	@$(ENV) ape compile
+
+up: deps ## start the local stack (Anvil) and deploy the contracts
+	@scripts/stack/stack.sh up
+
+down: ## stop the processes `make up` started
+	@scripts/stack/stack.sh down
+
+status: ## show each service's health
+	@scripts/stack/stack.sh status
+
+logs: ## follow one service's log: make logs S=anvil
+	@scripts/stack/stack.sh logs $(S)
+
+test: deps ## every test: forge fuzz/invariants, slither, then the Ape suite on Anvil
+	@$(MAKE) --no-print-directory test-forge slither test-ape
+
+test-forge:
+	@echo "==> forge fuzz and invariant tests"
+	@$(ENV) forge test
+
+slither: ## static analysis: fails on any medium or high finding
+	@echo "==> slither"
+	@$(ENV) "$$SLITHER_VENV/bin/slither" . --fail-medium
+
+test-ape:
+	@echo "==> ape test (Anvil)"
+	@$(ENV) env -u APE_FOUNDRY_HOST ape test $(PYTEST_ARGS)
+
+bench: deps ## gas report (reports/gas.md, reports/gas.json)
+	@$(ENV) env -u APE_FOUNDRY_HOST ape run gas_report --network ethereum:local:foundry --out reports
+
+clean: ## remove build outputs (not the cached toolchain, not the stack's state)
+	rm -rf .build build contracts/.cache crytic-export

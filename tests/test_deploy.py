@@ -1,0 +1,103 @@
+"""`ape run deploy`: deploys and wires the contracts, writes the manifest, and is safe to run twice."""
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from conftest import ROOT
+
+APE = Path(sys.executable).parent / "ape"
+
+
+@pytest.fixture
+def run_deploy(chain, tmp_path):
+    """Runs the deploy script as a user would, against this test session's Anvil."""
+
+    def run(*args, expect_ok=True):
+        env = dict(os.environ, APE_FOUNDRY_HOST=chain.provider.uri, FITMINT_STATE_DIR=str(tmp_path))
+        env.pop("FITMINT_ATTESTOR_KEY_FILE", None)
+        result = subprocess.run(
+            [str(APE), "run", "deploy", "--network", "ethereum:local:foundry", "--account", "TEST::0", *args],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        )
+        output = result.stdout + result.stderr
+        assert (result.returncode == 0) == expect_ok, output
+        return output
+
+    return run
+
+
+def manifest_of(tmp_path, chain):
+    return json.loads((tmp_path / "deployments" / f"{chain.chain_id}.json").read_text())
+
+
+def test_deploy_writes_a_manifest_and_is_idempotent(run_deploy, tmp_path, chain, project):
+    output = run_deploy()
+    assert "Deployed on chain" in output
+    manifest = manifest_of(tmp_path, chain)
+    assert manifest["chain_id"] == chain.chain_id
+    assert set(manifest["contracts"]) == {"FitToken", "ActivityRewards", "FitItems", "Marketplace"}
+    for name, entry in manifest["contracts"].items():
+        assert chain.provider.get_code(entry["address"]), name
+        assert entry["block"] >= manifest["deploy_block"]
+        abi = json.loads((tmp_path / "deployments" / entry["abi"]).read_text())
+        compiled = [item.model_dump(mode="json", by_alias=True) for item in getattr(project, name).contract_type.abi]
+        assert abi == compiled
+    assert chain.blocks[manifest["deploy_block"]].hash.to_0x_hex() == manifest["deploy_block_hash"]
+
+    # The dev attestor key was generated outside git, private to its owner, and given the role.
+    key_file = tmp_path / "secrets" / "attestor.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    attestor = Account.from_key(key_file.read_text().strip()).address
+    assert manifest["roles"]["attestors"] == [attestor]
+    rewards = project.ActivityRewards.at(manifest["contracts"]["ActivityRewards"]["address"])
+    assert rewards.hasRole(rewards.ATTESTOR_ROLE(), attestor)
+    token = project.FitToken.at(manifest["contracts"]["FitToken"]["address"])
+    assert token.hasRole(token.MINTER_ROLE(), rewards)
+
+    # Second run: reports the live deployment and changes nothing.
+    height = chain.blocks.height
+    output = run_deploy()
+    assert "Already deployed" in output
+    assert manifest_of(tmp_path, chain) == manifest
+    assert chain.blocks.height == height
+
+    # --redeploy: a fresh set on purpose.
+    run_deploy("--redeploy")
+    fresh = manifest_of(tmp_path, chain)
+    assert fresh["contracts"]["FitToken"]["address"] != manifest["contracts"]["FitToken"]["address"]
+
+
+def test_manifest_of_a_reset_chain_is_replaced(run_deploy, tmp_path, chain):
+    run_deploy()
+    path = tmp_path / "deployments" / f"{chain.chain_id}.json"
+    stale = json.loads(path.read_text())
+    stale["deploy_block_hash"] = "0x" + "ab" * 32  # as if Anvil had restarted with a new history
+    path.write_text(json.dumps(stale))
+    output = run_deploy()
+    assert "is gone" in output
+    assert manifest_of(tmp_path, chain)["contracts"] != stale["contracts"]
+
+
+def test_explicit_roles_and_fees(run_deploy, tmp_path, chain, project, accounts):
+    attestors = [accounts[7].address, accounts[8].address]
+    run_deploy("--attestor", attestors[0], "--attestor", attestors[1], "--operator", accounts[1].address,
+               "--treasury", accounts[2].address, "--fee-bps", "100", "--burn-bps", "300")
+    manifest = manifest_of(tmp_path, chain)
+    assert manifest["roles"]["attestors"] == attestors
+    assert not (tmp_path / "secrets" / "attestor.key").exists()
+    market = project.Marketplace.at(manifest["contracts"]["Marketplace"]["address"])
+    assert market.fees() == (accounts[2].address, 100, 300)
+    assert market.hasRole(market.LISTER_ROLE(), accounts[1])
+
+
+def test_bad_fee_split_is_refused_before_deploying(run_deploy, tmp_path):
+    output = run_deploy("--fee-bps", "4000", "--burn-bps", "2000", expect_ok=False)
+    assert "must be <= 5000" in output
+    assert not (tmp_path / "deployments").exists()

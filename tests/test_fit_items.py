@@ -1,0 +1,82 @@
+"""FitItems: ERC-1155 items with `ipfs://<CID>` metadata, minted by the marketplace or the admin."""
+
+import ape
+import pytest
+
+from conftest import CID, CID_V0
+
+ZERO = "0x0000000000000000000000000000000000000000"
+
+
+def test_admin_mints_and_emits_transfer_single(items, admin, alice):
+    tx = items.mint(alice, 7, 3, b"", sender=admin)
+    assert items.balanceOf(alice, 7) == 3
+    [log] = tx.decode_logs(items.TransferSingle)
+    assert (log.operator, log["from"], log.to, log.id, log.value) == (admin.address, ZERO, alice.address, 7, 3)
+
+
+def test_only_minters_mint(items, alice):
+    with ape.reverts(items.AccessControlUnauthorizedAccount, account=alice.address, neededRole=items.MINTER_ROLE()):
+        items.mint(alice, 1, 1, b"", sender=alice)
+
+
+@pytest.mark.parametrize("cid", [CID, CID_V0])
+def test_cid_sets_the_ipfs_uri(items, admin, cid):
+    tx = items.setCid(9, cid, sender=admin)
+    [log] = tx.decode_logs(items.URI)
+    assert (log.value, log.id) == (f"ipfs://{cid}", 9)
+    assert items.uri(9) == f"ipfs://{cid}"
+    assert items.cidOf(9) == cid
+
+
+def test_item_without_metadata_has_empty_uri(items):
+    assert items.uri(12345) == ""
+
+
+def test_new_cid_is_a_new_version(items, admin):
+    items.setCid(9, CID, sender=admin)
+    tx = items.setCid(9, CID_V0, sender=admin)
+    assert tx.decode_logs(items.URI)[0].value == f"ipfs://{CID_V0}"
+    assert items.uri(9) == f"ipfs://{CID_V0}"
+
+
+@pytest.mark.parametrize(
+    "cid",
+    ["", "Qm123", "ipfs://" + CID, "x" + CID[1:], "b" + "a" * 100, "Zm" + CID_V0[2:]],
+    ids=["empty", "short", "uri-not-cid", "bad-prefix", "too-long", "bad-v0-prefix"],
+)
+def test_malformed_cid_reverts(items, admin, cid):
+    with ape.reverts(items.ItemsInvalidCid, id=9, cid=cid):
+        items.setCid(9, cid, sender=admin)
+
+
+def test_only_metadata_role_sets_cids(items, alice):
+    with ape.reverts(items.AccessControlUnauthorizedAccount, account=alice.address, neededRole=items.METADATA_ROLE()):
+        items.setCid(1, CID, sender=alice)
+
+
+def test_holders_burn_their_items(items, admin, alice, bob):
+    items.mint(alice, 2, 5, b"", sender=admin)
+    items.burn(alice, 2, 2, sender=alice)
+    assert items.balanceOf(alice, 2) == 3
+    with ape.reverts(items.ERC1155MissingApprovalForAll, operator=bob.address, owner=alice.address):
+        items.burn(alice, 2, 1, sender=bob)
+
+
+@pytest.mark.parametrize(
+    "interface_id, supported",
+    [("0xd9b67a26", True), ("0x0e89341c", True), ("0x7965db0b", True), ("0x01ffc9a7", True), ("0xffffffff", False)],
+    ids=["erc1155", "metadata-uri", "access-control", "erc165", "invalid"],
+)
+def test_supports_interface(items, interface_id, supported):
+    assert items.supportsInterface(interface_id) is supported
+
+
+def test_constructor_rejects_zero_admin(project, admin):
+    with ape.reverts(project.FitItems.ItemsInvalidAdmin, admin=ZERO):
+        admin.deploy(project.FitItems, ZERO)
+
+
+def test_marketplace_is_wired_as_minter_and_metadata_setter(items, market):
+    assert items.hasRole(items.MINTER_ROLE(), market)
+    assert items.hasRole(items.METADATA_ROLE(), market)

@@ -9,7 +9,6 @@ a first-time actor (cold storage on both sides), so ratios compare like with lik
 
 import json
 import platform
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,9 +19,9 @@ from ape.logging import logger
 from eth_account import Account
 from eth_utils import keccak
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from backend.rewards.merkle import Entry, MerkleDistribution  # noqa: E402
-from backend.rewards.vouchers import RewardVoucher, sign_voucher  # noqa: E402
+from backend.chain.permits import sign_permit
+from backend.rewards.merkle import Entry, MerkleDistribution
+from backend.rewards.vouchers import RewardVoucher, sign_voucher
 
 FIT = 10**18
 PRICE = 10 * FIT
@@ -30,32 +29,13 @@ CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
 BATCH = 10
 
 
-def permit(token, owner, spender, value, chain_id):
-    """An EIP-2612 permit signature (v, r, s) from a test account with a known key."""
-    name = token.name()
-    message = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Permit": [
-                {"name": n, "type": t}
-                for n, t in (("owner", "address"), ("spender", "address"), ("value", "uint256"),
-                             ("nonce", "uint256"), ("deadline", "uint256"))
-            ],
-        },
-        "primaryType": "Permit",
-        "domain": {"name": name, "version": "1", "chainId": chain_id, "verifyingContract": token.address},
-        "message": {"owner": owner.address, "spender": spender.address, "value": value,
-                    "nonce": token.nonces(owner), "deadline": 2**40},
-    }
-    from eth_account.messages import encode_typed_data
-
-    signed = Account.sign_message(encode_typed_data(full_message=message), owner.private_key)
-    return 2**40, signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
+def permit(token, owner, spender, value):
+    """An EIP-2612 permit (deadline, v, r, s) from a test account with a known key."""
+    deadline = 2**40
+    signature = sign_permit(owner.private_key, token_name=token.name(), token_address=token.address,
+                            chain_id=chain.chain_id, owner=owner.address, spender=spender.address, value=value,
+                            nonce=token.nonces(owner), deadline=deadline)
+    return deadline, signature.v, signature.r, signature.s
 
 
 class Bench:
@@ -148,9 +128,9 @@ class Bench:
 
         buyer = self.new_buyer()
         self.fund(buyer, 100 * FIT)
-        deadline, v, r, s = permit(token, buyer, market, PRICE, chain.chain_id)
+        deadline, v, r, s = permit(token, buyer, market, PRICE)
         tx = market.purchaseWithPermit(listing_id, 1, PRICE, PRICE, deadline, v, r, s, sender=buyer)
-        deadline, v, r, s = permit(self.base_token, buyer, self.shop, PRICE, chain.chain_id)
+        deadline, v, r, s = permit(self.base_token, buyer, self.shop, PRICE)
         base_permit = self.shop.buyWithPermit(admin, 1, PRICE, deadline, v, r, s, sender=buyer).gas_used
         self.record("permit + purchase", tx.gas_used, "permit + transferFrom + ERC1155 mint", base_permit)
 

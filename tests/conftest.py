@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from ape.exceptions import CustomError
 from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
+from backend.chain.permits import sign_permit
 from backend.rewards.vouchers import RewardVoucher, sign_voucher
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,28 +26,10 @@ CID_V0 = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"
 
 
 def permit_signature(token, owner_key, owner, spender, value, nonce, deadline, chain_id):
-    message = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Permit": [
-                {"name": "owner", "type": "address"},
-                {"name": "spender", "type": "address"},
-                {"name": "value", "type": "uint256"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
-        },
-        "primaryType": "Permit",
-        "domain": {"name": "Fitmint", "version": "1", "chainId": chain_id, "verifyingContract": token.address},
-        "message": {"owner": owner, "spender": spender, "value": value, "nonce": nonce, "deadline": deadline},
-    }
-    signed = Account.sign_message(encode_typed_data(full_message=message), owner_key)
-    return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")
+    """(v, r, s) of an EIP-2612 permit on FitToken."""
+    signature = sign_permit(owner_key, token_name="Fitmint", token_address=token.address, chain_id=chain_id,
+                            owner=owner, spender=spender, value=value, nonce=nonce, deadline=deadline)
+    return signature.v, signature.r, signature.s
 
 
 @contextmanager

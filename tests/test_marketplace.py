@@ -263,3 +263,22 @@ def test_supports_erc1155_receiver_interface(market):
     assert market.supportsInterface("0x4e2312e0")
     assert market.supportsInterface("0x7965db0b")
     assert not market.supportsInterface("0xffffffff")
+
+
+def test_unknown_listing_lookup_reverts(market):
+    with ape.reverts(market.MarketUnknownListing, listingId=7):
+        market.getListing(7)
+
+
+def test_unsolicited_batch_transfers_are_refused(market, items, admin, alice):
+    items.mint(alice, ITEM, 2, b"", sender=admin)
+    with ape.reverts(market.MarketUnexpectedTransfer, token=items.address, operator=alice.address):
+        items.safeBatchTransferFrom(alice, market, [ITEM], [2], b"", sender=alice)
+
+
+def test_deployed_wiring(market, token, items, admin, operator, treasury, params):
+    assert market.token() == token.address
+    assert market.items() == items.address
+    assert market.fees() == (treasury.address, params.fee_bps, params.burn_bps)
+    assert market.hasRole(market.LISTER_ROLE(), operator)
+    assert market.hasRole(market.PAUSER_ROLE(), admin)

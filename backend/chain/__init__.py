@@ -1,0 +1,1 @@
+"""Chain-side helpers shared by the API, the tests and the scripts."""

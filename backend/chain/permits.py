@@ -6,6 +6,8 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import to_checksum_address
 
+from backend.chain.eip712 import typed_message
+
 PERMIT_FIELDS = [
     {"name": "owner", "type": "address"},
     {"name": "spender", "type": "address"},
@@ -25,22 +27,12 @@ class PermitSignature:
 def permit_typed_data(*, token_name: str, token_address: str, chain_id: int, owner: str, spender: str,
                       value: int, nonce: int, deadline: int) -> dict:
     """The typed data of an OpenZeppelin ERC20Permit (domain version "1")."""
-    return {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Permit": PERMIT_FIELDS,
-        },
-        "primaryType": "Permit",
-        "domain": {"name": token_name, "version": "1", "chainId": chain_id,
-                   "verifyingContract": to_checksum_address(token_address)},
-        "message": {"owner": to_checksum_address(owner), "spender": to_checksum_address(spender), "value": value,
-                    "nonce": nonce, "deadline": deadline},
-    }
+    return typed_message(
+        domain_name=token_name, domain_version="1", chain_id=chain_id, verifying_contract=token_address,
+        primary_type="Permit", fields=PERMIT_FIELDS,
+        message={"owner": to_checksum_address(owner), "spender": to_checksum_address(spender), "value": value,
+                 "nonce": nonce, "deadline": deadline},
+    )
 
 
 def sign_permit(private_key, **fields) -> PermitSignature:

@@ -10,6 +10,8 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import to_checksum_address
 
+from backend.chain.eip712 import typed_message
+
 DOMAIN_NAME = "FitmintActivityRewards"
 DOMAIN_VERSION = "1"
 VOUCHER_FIELDS = [
@@ -37,30 +39,16 @@ class RewardVoucher:
 
 
 def typed_data(voucher: RewardVoucher, *, chain_id: int, verifying_contract: str) -> dict:
-    return {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "RewardVoucher": VOUCHER_FIELDS,
-        },
-        "primaryType": "RewardVoucher",
-        "domain": {
-            "name": DOMAIN_NAME,
-            "version": DOMAIN_VERSION,
-            "chainId": chain_id,
-            "verifyingContract": to_checksum_address(verifying_contract),
-        },
-        "message": {
+    return typed_message(
+        domain_name=DOMAIN_NAME, domain_version=DOMAIN_VERSION, chain_id=chain_id,
+        verifying_contract=verifying_contract, primary_type="RewardVoucher", fields=VOUCHER_FIELDS,
+        message={
             "account": to_checksum_address(voucher.account),
             "amount": voucher.amount,
             "claimId": voucher.claim_id,
             "deadline": voucher.deadline,
         },
-    }
+    )
 
 
 def sign_voucher(voucher: RewardVoucher, private_key, *, chain_id: int, verifying_contract: str) -> bytes:

@@ -3,18 +3,21 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 ENV := source scripts/toolchain/env.sh &&
 
-.PHONY: help deps build up down status logs test test-forge test-ape slither bench clean
+.PHONY: help deps deps-stack build up down status logs test test-forge test-ape slither bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
-deps: ## install the toolchain (node_modules, cached Python venvs); quick when nothing changed
-	@scripts/toolchain/install.sh
+deps: ## install the contracts toolchain (node_modules, cached Python venvs); quick when nothing changed
+	@scripts/toolchain/install.sh contracts
+
+deps-stack: ## install everything `make up` runs: PostgreSQL, Redis, Kafka jars, Kubo, ACA-Py (cached)
+	@scripts/toolchain/install.sh stack
 
 build: deps ## compile the contracts with Ape
 	@$(ENV) ape compile
 
-up: deps ## start the local stack (Anvil) and deploy the contracts
+up: deps-stack ## start the whole local stack and deploy the contracts
 	@scripts/stack/stack.sh up
 
 down: ## stop the processes `make up` started
@@ -23,7 +26,7 @@ down: ## stop the processes `make up` started
 status: ## show each service's health
 	@scripts/stack/stack.sh status
 
-logs: ## follow one service's log: make logs S=anvil
+logs: ## follow one service's log: make logs S=kafka
 	@scripts/stack/stack.sh logs $(S)
 
 test: deps ## every test: forge fuzz/invariants, slither, then the Ape suite on Anvil

@@ -1,52 +1,212 @@
 #!/usr/bin/env bash
-# The local stack: `stack.sh up|down|status|logs SERVICE`. Each service runs detached, bound to
-# 127.0.0.1, with its PID in <state>/run and its log in <state>/logs; `down` stops only the processes
-# recorded there. Ports and paths come from scripts/toolchain/env.sh (override them with env vars).
+# The local stack:
+#   stack.sh up [SERVICE...]      start (default: all) and deploy the contracts when Anvil is among them
+#   stack.sh down [SERVICE...]    stop what `up` started, by the PIDs it recorded
+#   stack.sh status [SERVICE...]  health table; exits non-zero if any listed service is unhealthy
+#   stack.sh logs SERVICE         follow one log
+# Every service binds 127.0.0.1 and keeps its data in <state>/<service>, its log in <state>/logs and
+# its PID in <state>/run. Ports and paths come from scripts/toolchain/env.sh (env vars override).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../toolchain/env.sh"
 
 RUN_DIR="$FITMINT_STATE_DIR/run"
 LOG_DIR="$FITMINT_STATE_DIR/logs"
-SERVICES=(anvil)
+SECRETS_DIR="$FITMINT_STATE_DIR/secrets"
+ALL_SERVICES=(anvil postgres redis kafka ipfs acapy)
 STARTED=()
+CMD=()
 
 fail() { echo "stack: $*" >&2; exit 1; }
 
-# --- services: <name>_command, <name>_url, <name>_port, <name>_healthy ---------------------------
-
-anvil_command() {
-  echo "anvil --host $ANVIL_HOST --port $ANVIL_PORT --chain-id 31337"
+# A dev secret: generated on first use (random, mode 0600, outside git), the same afterwards.
+secret() {
+  local file="$SECRETS_DIR/$1"
+  if [ ! -s "$file" ]; then
+    mkdir -p "$SECRETS_DIR" && chmod 700 "$SECRETS_DIR"
+    (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' > "$file")
+  fi
+  cat "$file"
 }
+
+tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_taken() { ss -ltnH "sport = :$1" 2>/dev/null | grep -q .; }
+
+# PostgreSQL refuses to run as root: when we are root, it runs as this unprivileged system user.
+PG_OS_USER=fitmint-postgres
+as_pg_user() {
+  if [ "$(id -u)" = 0 ]; then setpriv --reuid="$PG_OS_USER" --regid="$PG_OS_USER" --init-groups "$@"; else "$@"; fi
+}
+
+# --- services --------------------------------------------------------------------------------------
+# Each service defines: <name>_ports (what it binds), <name>_url, <name>_prepare (one-time setup, safe
+# to repeat), <name>_argv (sets CMD), <name>_healthy, and optionally <name>_ready (after healthy).
+
+anvil_ports() { echo "$ANVIL_PORT"; }
 anvil_url() { echo "$FITMINT_RPC_URL"; }
-anvil_port() { echo "$ANVIL_PORT"; }
+anvil_prepare() { command -v anvil >/dev/null || fail "anvil: not installed; run 'make deps'."; }
+anvil_argv() { CMD=(anvil --host 127.0.0.1 --port "$ANVIL_PORT" --chain-id 31337); }
 anvil_healthy() {
   curl -sf -m 2 -H 'content-type: application/json' \
     -d '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' "$FITMINT_RPC_URL" | grep -q '"result"'
 }
+anvil_ready() {
+  echo "contracts: ape run deploy"
+  APE_FOUNDRY_HOST="$FITMINT_RPC_URL" ape run deploy --network ethereum:local:foundry --account TEST::0
+}
 
-# --- process bookkeeping --------------------------------------------------------------------------
+postgres_ports() { echo "$POSTGRES_PORT"; }
+postgres_url() { echo "postgresql://$POSTGRES_USER@127.0.0.1:$POSTGRES_PORT"; }
+postgres_prepare() {
+  [ -x "$PG_BIN/postgres" ] || fail "postgres: server binaries not found (PG_BIN=$PG_BIN); run 'make deps-stack'."
+  local data="$FITMINT_STATE_DIR/postgres"
+  if [ "$(id -u)" = 0 ] && ! id "$PG_OS_USER" >/dev/null 2>&1; then
+    useradd --system --no-create-home --shell /usr/sbin/nologin "$PG_OS_USER" \
+      || fail "postgres: cannot create the system user $PG_OS_USER to run PostgreSQL as non-root."
+  fi
+  if [ ! -f "$data/PG_VERSION" ]; then
+    echo "postgres: initdb $data"
+    rm -rf "$data" && mkdir -p "$data"
+    local pwfile="$data.pw"
+    secret postgres-password > "$pwfile"
+    [ "$(id -u)" = 0 ] && chown "$PG_OS_USER" "$data" "$pwfile"
+    as_pg_user "$PG_BIN/initdb" -D "$data" -U "$POSTGRES_USER" --pwfile="$pwfile" --auth=scram-sha-256 \
+      --encoding=UTF8 --locale=C >>"$LOG_DIR/postgres.log" 2>&1 || { rm -f "$pwfile"; fail "postgres: initdb failed (see $LOG_DIR/postgres.log)."; }
+    rm -f "$pwfile"
+  fi
+  [ "$(id -u)" = 0 ] && chown -R "$PG_OS_USER" "$data"
+  return 0
+}
+postgres_argv() {
+  CMD=()
+  [ "$(id -u)" = 0 ] && CMD=(setpriv --reuid="$PG_OS_USER" --regid="$PG_OS_USER" --init-groups)
+  CMD+=("$PG_BIN/postgres" -D "$FITMINT_STATE_DIR/postgres" -p "$POSTGRES_PORT"
+        -c listen_addresses=127.0.0.1 -c unix_socket_directories=)
+}
+postgres_healthy() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$POSTGRES_PORT" -t 2; }
+postgres_ready() {
+  local db
+  for db in $POSTGRES_DATABASES; do
+    if [ -z "$(PGPASSWORD="$(secret postgres-password)" "$PG_BIN/psql" -h 127.0.0.1 -p "$POSTGRES_PORT" \
+         -U "$POSTGRES_USER" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'")" ]; then
+      PGPASSWORD="$(secret postgres-password)" "$PG_BIN/createdb" -h 127.0.0.1 -p "$POSTGRES_PORT" \
+        -U "$POSTGRES_USER" "$db"
+      echo "postgres: created database $db"
+    fi
+  done
+}
+
+redis_ports() { echo "$REDIS_PORT"; }
+redis_url() { echo "redis://127.0.0.1:$REDIS_PORT"; }
+redis_prepare() {
+  command -v redis-server >/dev/null || fail "redis: redis-server not installed; run 'make deps-stack'."
+  mkdir -p "$FITMINT_STATE_DIR/redis"
+}
+redis_argv() {
+  CMD=(redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$FITMINT_STATE_DIR/redis"
+       --appendonly yes --save "" --protected-mode yes --daemonize no)
+}
+redis_healthy() { [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
+
+kafka_ports() { echo "$KAFKA_PORT $KAFKA_CONTROLLER_PORT"; }
+kafka_url() { echo "kafka://127.0.0.1:$KAFKA_PORT"; }
+kafka_prepare() {
+  command -v java >/dev/null || fail "kafka: java not found; install Java 17."
+  [ -f "$KAFKA_HOME/.complete" ] || fail "kafka: jars missing in $KAFKA_HOME; run 'make deps-stack'."
+  local dir="$FITMINT_STATE_DIR/kafka"
+  mkdir -p "$dir/data" "$dir/logs"
+  sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" -e "s|@CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
+      -e "s|@DATA_DIR@|$dir/data|g" "$FITMINT_ROOT/scripts/stack/kafka/server.properties.in" > "$dir/server.properties"
+  if [ ! -f "$dir/data/meta.properties" ]; then
+    local cluster_id
+    cluster_id="$(java -cp "$KAFKA_HOME/libs/*" kafka.tools.StorageTool random-uuid)"
+    echo "kafka: formatting KRaft storage (cluster $cluster_id)"
+    java -cp "$KAFKA_HOME/libs/*" kafka.tools.StorageTool format --standalone -t "$cluster_id" \
+      -c "$dir/server.properties" >>"$LOG_DIR/kafka.log" 2>&1 || fail "kafka: storage format failed (see $LOG_DIR/kafka.log)."
+  fi
+}
+kafka_argv() {
+  CMD=(java "-Xmx${KAFKA_HEAP:-512m}" -Dlog4j2.configurationFile="$FITMINT_ROOT/scripts/stack/kafka/log4j2.properties"
+       -Dkafka.logs.dir="$FITMINT_STATE_DIR/kafka/logs" -cp "$KAFKA_HOME/libs/*" kafka.Kafka
+       "$FITMINT_STATE_DIR/kafka/server.properties")
+}
+# Port open is not enough after a crash (the dying socket answers): also require this run's start line.
+kafka_healthy() {
+  tcp_open "$KAFKA_PORT" && awk '/^=== fitmint start/ {started = 0} /Kafka Server started/ {started = 1}
+    END {exit !started}' "$LOG_DIR/kafka.log" 2>/dev/null
+}
+kafka_ready() {
+  python "$FITMINT_ROOT/scripts/stack/kafka_topics.py" --bootstrap "127.0.0.1:$KAFKA_PORT" \
+    --partitions "$KAFKA_PARTITIONS" $KAFKA_TOPICS
+}
+
+ipfs_ports() { echo "$IPFS_API_PORT $IPFS_GATEWAY_PORT"; }
+ipfs_url() { echo "http://127.0.0.1:$IPFS_API_PORT"; }
+ipfs_prepare() {
+  [ -x "$KUBO_BIN" ] || fail "ipfs: Kubo not built ($KUBO_BIN); run 'make deps-stack'."
+  export IPFS_PATH="$FITMINT_STATE_DIR/ipfs"
+  if [ ! -f "$IPFS_PATH/config" ]; then
+    echo "ipfs: init $IPFS_PATH (offline, CIDv1)"
+    "$KUBO_BIN" init --profile=unixfs-v1-2025 --empty-repo >>"$LOG_DIR/ipfs.log" 2>&1 || fail "ipfs: init failed."
+    "$KUBO_BIN" bootstrap rm --all >/dev/null
+    "$KUBO_BIN" config --json Addresses.Swarm '[]'
+    "$KUBO_BIN" config --json Discovery.MDNS.Enabled false
+    "$KUBO_BIN" config Routing.Type none
+  fi
+  "$KUBO_BIN" config Addresses.API "/ip4/127.0.0.1/tcp/$IPFS_API_PORT"
+  "$KUBO_BIN" config Addresses.Gateway "/ip4/127.0.0.1/tcp/$IPFS_GATEWAY_PORT"
+}
+ipfs_argv() { CMD=(env IPFS_PATH="$FITMINT_STATE_DIR/ipfs" "$KUBO_BIN" daemon --offline); }
+ipfs_healthy() { curl -sf -m 2 -X POST "http://127.0.0.1:$IPFS_API_PORT/api/v0/id" >/dev/null; }
+
+acapy_ports() { echo "$ACAPY_INBOUND_PORT $ACAPY_ADMIN_PORT"; }
+acapy_url() { echo "http://127.0.0.1:$ACAPY_ADMIN_PORT"; }
+acapy_prepare() {
+  [ -x "$ACAPY_VENV/bin/aca-py" ] || fail "acapy: ACA-Py not installed ($ACAPY_VENV); run 'make deps-stack'."
+  mkdir -p "$FITMINT_STATE_DIR/acapy"
+  secret acapy-admin-key >/dev/null
+  secret acapy-wallet-key >/dev/null
+}
+acapy_argv() {
+  CMD=(env ACAPY_HOME="$FITMINT_STATE_DIR/acapy" "$ACAPY_VENV/bin/aca-py" start
+       --label fitmint
+       --inbound-transport http 127.0.0.1 "$ACAPY_INBOUND_PORT" --outbound-transport http
+       --endpoint "http://127.0.0.1:$ACAPY_INBOUND_PORT"
+       --admin 127.0.0.1 "$ACAPY_ADMIN_PORT" --admin-api-key "$(secret acapy-admin-key)"
+       --wallet-type askar-anoncreds --wallet-name fitmint --wallet-key "$(secret acapy-wallet-key)"
+       --auto-provision --no-ledger
+       --webhook-url "$ACAPY_WEBHOOK_URL#$(secret acapy-admin-key)"
+       --log-level info)
+}
+acapy_healthy() {
+  curl -sf -m 2 -H "X-API-Key: $(secret acapy-admin-key)" "http://127.0.0.1:$ACAPY_ADMIN_PORT/status/ready" \
+    | grep -q '"ready": *true'
+}
+
+# --- process bookkeeping ---------------------------------------------------------------------------
 
 pid_of() { cat "$RUN_DIR/$1.pid" 2>/dev/null || true; }
 is_alive() { local pid; pid="$(pid_of "$1")"; [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
-port_taken() { ss -ltnH "sport = :$1" 2>/dev/null | grep -q .; }
+is_healthy() { is_alive "$1" && "$1_healthy"; }
 
 start_service() {
   local name="$1" port
-  if is_alive "$name" && "${name}_healthy"; then
+  if is_healthy "$name"; then
     echo "$name: already running (pid $(pid_of "$name"))"
     return 0
   fi
   is_alive "$name" && stop_service "$name"
-  port="$("${name}_port")"
-  port_taken "$port" && fail "$name: port $port on 127.0.0.1 is taken by another process; stop it or set another port (see scripts/toolchain/env.sh)."
-  command -v "$(${name}_command | cut -d' ' -f1)" >/dev/null \
-    || fail "$name: '$(${name}_command | cut -d' ' -f1)' not found; run 'make deps' first."
+  for port in $("${name}_ports"); do
+    port_taken "$port" && fail "$name: port $port on 127.0.0.1 is taken by another process; stop it or set another port (see scripts/toolchain/env.sh)."
+  done
   mkdir -p "$RUN_DIR" "$LOG_DIR"
-  # setsid: the service gets its own process group, so `down` can stop it and all its children.
-  setsid $("${name}_command") >>"$LOG_DIR/$name.log" 2>&1 < /dev/null &
+  "${name}_prepare"
+  "${name}_argv"
+  echo "=== fitmint start $(date -u +%FT%TZ)" >>"$LOG_DIR/$name.log"
+  # setsid: its own process group, so `down` stops the service and every child it forks.
+  setsid "${CMD[@]}" >>"$LOG_DIR/$name.log" 2>&1 < /dev/null &
   echo $! > "$RUN_DIR/$name.pid"
   STARTED+=("$name")
-  local deadline=$((SECONDS + ${FITMINT_START_TIMEOUT:-60}))
+  local began=$SECONDS deadline=$((SECONDS + ${FITMINT_START_TIMEOUT:-90}))
   until "${name}_healthy"; do
     if ! is_alive "$name" || [ "$SECONDS" -ge "$deadline" ]; then
       echo "stack: $name did not become healthy; last lines of $LOG_DIR/$name.log:" >&2
@@ -55,15 +215,22 @@ start_service() {
     fi
     sleep 0.2
   done
-  echo "$name: started (pid $(pid_of "$name"))"
+  echo "$name: started (pid $(pid_of "$name"), healthy after $((SECONDS - began))s)"
+}
+
+run_ready_hook() {
+  if declare -F "$1_ready" >/dev/null; then "$1_ready"; fi
 }
 
 stop_service() {
   local name="$1" pid
   pid="$(pid_of "$name")"
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    # PostgreSQL: SIGINT is its fast shutdown (SIGTERM waits for clients to leave).
+    local signal=TERM
+    [ "$name" = postgres ] && signal=INT
+    kill "-$signal" -- "-$pid" 2>/dev/null || kill "-$signal" "$pid" 2>/dev/null || true
+    for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL -- "-$pid" 2>/dev/null || true
     echo "$name: stopped (pid $pid)"
   fi
@@ -79,45 +246,61 @@ rollback() {
   fi
 }
 
-deploy_contracts() {
-  echo "contracts: deploying (ape run deploy)"
-  APE_FOUNDRY_HOST="$FITMINT_RPC_URL" ape run deploy --network ethereum:local:foundry --account TEST::0
-}
-
 print_table() {
-  printf '%-10s %-28s %-8s %-10s %s\n' SERVICE URL PID HEALTH LOG
-  for name in "${SERVICES[@]}"; do
-    local health=down
-    if is_alive "$name"; then "${name}_healthy" && health=healthy || health=unhealthy; fi
-    printf '%-10s %-28s %-8s %-10s %s\n' "$name" "$("${name}_url")" "$(pid_of "$name" | sed 's/^$/-/')" \
-      "$health" "$LOG_DIR/$name.log"
+  printf '%-9s %-38s %-8s %-10s %8s  %s\n' SERVICE URL PID HEALTH RSS LOG
+  local name pid health rss
+  for name in "$@"; do
+    pid="$(pid_of "$name")"
+    health=down rss=-
+    if is_alive "$name"; then
+      if "${name}_healthy"; then health=healthy; else health=unhealthy; fi
+      rss="$(ps -o rss= --pid "$(pgrep -g "$pid" | tr '\n' ',' | sed 's/,$//')" 2>/dev/null \
+        | awk '{s += $1} END {printf "%d MB", s / 1024}')"
+    fi
+    printf '%-9s %-38s %-8s %-10s %8s  %s\n' "$name" "$("${name}_url")" "${pid:--}" "$health" "$rss" "$LOG_DIR/$name.log"
   done
-  echo "manifest: $FITMINT_STATE_DIR/deployments/31337.json"
+  [ -f "$FITMINT_STATE_DIR/deployments/31337.json" ] && echo "manifest: $FITMINT_STATE_DIR/deployments/31337.json"
+  return 0
 }
 
-case "${1:-}" in
+check_names() {
+  local name known
+  for name in "$@"; do
+    known=""
+    for k in "${ALL_SERVICES[@]}"; do [ "$k" = "$name" ] && known=1; done
+    [ -n "$known" ] || fail "unknown service '$name' (services: ${ALL_SERVICES[*]})"
+  done
+}
+
+command="${1:-}"
+shift || true
+services=("$@")
+[ "${#services[@]}" -gt 0 ] || services=("${ALL_SERVICES[@]}")
+check_names "${services[@]}"
+
+case "$command" in
   up)
     trap rollback EXIT
-    for name in "${SERVICES[@]}"; do start_service "$name"; done
-    deploy_contracts
+    for name in "${services[@]}"; do
+      start_service "$name"
+      run_ready_hook "$name"
+    done
     trap - EXIT
-    print_table
+    print_table "${services[@]}"
     ;;
   down)
-    for name in "${SERVICES[@]}"; do stop_service "$name"; done
+    for name in "${services[@]}"; do stop_service "$name"; done
     ;;
   status)
-    print_table
-    unhealthy=0
-    for name in "${SERVICES[@]}"; do is_alive "$name" && "${name}_healthy" || unhealthy=1; done
-    exit "$unhealthy"
+    print_table "${services[@]}"
+    for name in "${services[@]}"; do is_healthy "$name" || exit 1; done
     ;;
   logs)
-    [ -n "${2:-}" ] || fail "usage: make logs S=<service> (one of: ${SERVICES[*]})"
-    [ -f "$LOG_DIR/$2.log" ] || fail "no log for '$2' (services: ${SERVICES[*]})"
-    exec tail -n 100 -f "$LOG_DIR/$2.log"
+    [ "${#services[@]}" -eq 1 ] || fail "usage: make logs S=<service> (one of: ${ALL_SERVICES[*]})"
+    [ -f "$LOG_DIR/${services[0]}.log" ] || fail "no log yet for '${services[0]}'"
+    exec tail -n 100 -f "$LOG_DIR/${services[0]}.log"
     ;;
   *)
-    fail "usage: stack.sh up|down|status|logs SERVICE"
+    fail "usage: stack.sh up|down|status|logs [SERVICE...]"
     ;;
 esac

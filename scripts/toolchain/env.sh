@@ -11,11 +11,11 @@ export FITMINT_PYTHON="${FITMINT_PYTHON:-python3.11}"
 
 _fitmint_lock_hash() { sha256sum "$FITMINT_ROOT/requirements/$1.lock" | cut -c1-16; }
 # A venv per lock file content: changing a pin builds a new venv beside the old one.
-export APE_VENV="${APE_VENV:-$FITMINT_CACHE/venvs/ape-$(_fitmint_lock_hash ape)}"
+export DEV_VENV="${DEV_VENV:-$FITMINT_CACHE/venvs/dev-$(_fitmint_lock_hash dev)}"
 export SLITHER_VENV="${SLITHER_VENV:-$FITMINT_CACHE/venvs/slither-$(_fitmint_lock_hash slither)}"
 
 export FITMINT_NODE_BIN="$FITMINT_ROOT/node_modules/@foundry-rs"
-export PATH="$APE_VENV/bin:$FITMINT_NODE_BIN/anvil-linux-amd64/bin:$FITMINT_NODE_BIN/forge-linux-amd64/bin:$PATH"
+export PATH="$DEV_VENV/bin:$FITMINT_NODE_BIN/anvil-linux-amd64/bin:$FITMINT_NODE_BIN/forge-linux-amd64/bin:$PATH"
 
 # The compiler version pinned in ape-config.yaml (one source of truth; package.json pins solc-js to it).
 FITMINT_SOLC_VERSION="$(sed -n 's/^  version: *\(0\.[0-9.]*\)$/\1/p' "$FITMINT_ROOT/ape-config.yaml" | head -n 1)"
@@ -28,3 +28,43 @@ fi
 export ANVIL_HOST="${ANVIL_HOST:-127.0.0.1}"
 export ANVIL_PORT="${ANVIL_PORT:-8545}"
 export FITMINT_RPC_URL="${FITMINT_RPC_URL:-http://$ANVIL_HOST:$ANVIL_PORT}"
+
+# --- the local stack (make up): every service on 127.0.0.1, ports off the usual defaults so a
+# system-wide PostgreSQL, Redis or Kafka on the same machine does not collide with ours ---
+export POSTGRES_PORT="${POSTGRES_PORT:-55432}"
+export REDIS_PORT="${REDIS_PORT:-56379}"
+export KAFKA_PORT="${KAFKA_PORT:-59092}"
+export KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-59093}"
+export IPFS_API_PORT="${IPFS_API_PORT:-55001}"
+export IPFS_GATEWAY_PORT="${IPFS_GATEWAY_PORT:-58080}"
+export ACAPY_INBOUND_PORT="${ACAPY_INBOUND_PORT:-58020}"
+export ACAPY_ADMIN_PORT="${ACAPY_ADMIN_PORT:-58021}"
+# Where ACA-Py posts its webhooks: the backend's agent controller.
+export BACKEND_PORT="${BACKEND_PORT:-8000}"
+export ACAPY_WEBHOOK_URL="${ACAPY_WEBHOOK_URL:-http://127.0.0.1:$BACKEND_PORT/agent/webhooks}"
+
+# Databases, one per component that owns a schema.
+export POSTGRES_DATABASES="${POSTGRES_DATABASES:-fitmint_indexer fitmint_backend fitmint_agent}"
+export POSTGRES_USER="${POSTGRES_USER:-fitmint}"
+# Kafka topics, one per aggregate type (Debezium's outbox routing); events name their type inside.
+export KAFKA_TOPICS="${KAFKA_TOPICS:-fitmint.token fitmint.rewards fitmint.orders fitmint.items fitmint.notifications}"
+export KAFKA_PARTITIONS="${KAFKA_PARTITIONS:-3}"
+
+# --- where each service's binaries come from (installed by install.sh) ---
+if [ -z "${PG_BIN:-}" ]; then
+  PG_BIN="$( (command -v pg_config >/dev/null && pg_config --bindir) 2>/dev/null || true)"
+  [ -x "$PG_BIN/postgres" ] || PG_BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+fi
+export PG_BIN
+export KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
+export KAFKA_HOME="${KAFKA_HOME:-$FITMINT_CACHE/kafka/$KAFKA_VERSION}"
+export KUBO_VERSION="${KUBO_VERSION:-v0.43.1}"
+export KUBO_LIBP2P_VERSION="${KUBO_LIBP2P_VERSION:-v0.50.0}"
+export KUBO_BIN="${KUBO_BIN:-$FITMINT_CACHE/kubo/$KUBO_VERSION/bin/ipfs}"
+if [ -z "${ACAPY_PYTHON:-}" ] && command -v pyenv >/dev/null; then
+  _py313="$(pyenv versions --bare 2>/dev/null | grep -E '^3\.13(\.[0-9]+)?$' | sort -V | tail -n 1)"
+  [ -n "$_py313" ] && ACAPY_PYTHON="$(pyenv prefix "$_py313")/bin/python3"
+fi
+[ -n "${ACAPY_PYTHON:-}" ] || ACAPY_PYTHON="$(command -v python3.13 || true)"
+export ACAPY_PYTHON
+export ACAPY_VENV="${ACAPY_VENV:-$FITMINT_CACHE/venvs/acapy-$(_fitmint_lock_hash acapy)}"

@@ -1,37 +1,134 @@
 #!/usr/bin/env bash
-# Installs what the contracts toolchain needs and is missing: Node packages (Anvil, forge, solc-js,
-# OpenZeppelin) into node_modules, and the pinned Python venvs (Ape, Slither) into the cache.
-# Quick when everything is in place: each step is skipped while its lock file is unchanged.
+# Installs what is missing, per component:
+#   install.sh contracts   node_modules (Anvil, forge, solc-js, OpenZeppelin), dev + slither venvs
+#   install.sh stack       contracts + PostgreSQL, Redis, Kafka jars, Kubo, the ACA-Py venv
+#   install.sh <name>...   any of: node dev-venv slither-venv postgres redis kafka kubo acapy
+# Downloads and builds go to $FITMINT_CACHE (outside the clone), keyed by version or lock-file hash,
+# so a second run only checks. A prerequisite that cannot be installed stops with one line saying
+# what is missing and how to fix it.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 fail() { echo "install: $*" >&2; exit 1; }
 step() { echo "==> $*"; }
+need() { command -v "$1" >/dev/null || fail "$1 is missing: $2"; }
 
-command -v node >/dev/null || fail "Node.js is missing: install Node 20 (e.g. apt-get install nodejs npm)."
-command -v npm >/dev/null || fail "npm is missing: install it with Node.js."
-command -v "$FITMINT_PYTHON" >/dev/null || fail "$FITMINT_PYTHON is missing: install Python 3.11 or set FITMINT_PYTHON."
+apt_install() { # package...
+  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+    || fail "$* not installed and apt-get is not usable here: install $* with your package manager."
+  step "apt-get install $*"
+  if [ ! -f "$FITMINT_CACHE/.apt-updated" ] || [ -n "$(find "$FITMINT_CACHE/.apt-updated" -mmin +1440)" ]; then
+    apt-get update -qq || fail "apt-get update failed: check the package mirror or install $* by hand."
+    mkdir -p "$FITMINT_CACHE" && touch "$FITMINT_CACHE/.apt-updated"
+  fi
+  # policy-rc.d 101: the package must not start its own system-wide service.
+  local policy=/usr/sbin/policy-rc.d created=""
+  [ -e "$policy" ] || { printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; created=1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null \
+    || { [ -n "$created" ] && rm -f "$policy"; fail "apt-get install $* failed."; }
+  [ -n "$created" ] && rm -f "$policy"
+  return 0
+}
 
-node_stamp="$FITMINT_ROOT/node_modules/.fitmint-lock-$(sha256sum "$FITMINT_ROOT/package-lock.json" | cut -c1-16)"
-if [ ! -f "$node_stamp" ]; then
-  step "npm ci (Anvil, forge, solc-js $FITMINT_SOLC_VERSION, OpenZeppelin)"
-  (cd "$FITMINT_ROOT" && npm ci --no-audit --no-fund --loglevel=error)
-  touch "$node_stamp"
-fi
-installed_solc="$(node -p "require('$FITMINT_ROOT/node_modules/solc/package.json').version")"
-[ "$installed_solc" = "$FITMINT_SOLC_VERSION" ] \
-  || fail "solc-js $installed_solc in node_modules, but ape-config.yaml pins $FITMINT_SOLC_VERSION: align package.json."
+install_node() {
+  need node "install Node 20 (e.g. apt-get install nodejs npm)."
+  need npm "install it with Node.js."
+  local stamp
+  stamp="$FITMINT_ROOT/node_modules/.fitmint-lock-$(sha256sum "$FITMINT_ROOT/package-lock.json" | cut -c1-16)"
+  if [ ! -f "$stamp" ]; then
+    step "npm ci (Anvil, forge, solc-js $FITMINT_SOLC_VERSION, OpenZeppelin)"
+    (cd "$FITMINT_ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+    touch "$stamp"
+  fi
+  local installed
+  installed="$(node -p "require('$FITMINT_ROOT/node_modules/solc/package.json').version")"
+  [ "$installed" = "$FITMINT_SOLC_VERSION" ] \
+    || fail "solc-js $installed in node_modules, but ape-config.yaml pins $FITMINT_SOLC_VERSION: align package.json."
+}
 
-make_venv() { # name venv_path
-  local name="$1" venv="$2"
+make_venv() { # lock-name venv-path python
+  local name="$1" venv="$2" python="$3"
   [ -f "$venv/.complete" ] && return 0
-  step "Python venv for $name at $venv"
+  step "Python venv '$name' at $venv"
   rm -rf "$venv"
-  "$FITMINT_PYTHON" -m venv "$venv"
+  "$python" -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "pip==26.3"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$FITMINT_ROOT/requirements/$name.lock"
   touch "$venv/.complete"
 }
-make_venv ape "$APE_VENV"
-make_venv slither "$SLITHER_VENV"
-echo "toolchain ready (cache: $FITMINT_CACHE)"
+
+install_dev_venv() {
+  need "$FITMINT_PYTHON" "install Python 3.11 or set FITMINT_PYTHON."
+  make_venv dev "$DEV_VENV" "$FITMINT_PYTHON"
+}
+
+install_slither_venv() {
+  need "$FITMINT_PYTHON" "install Python 3.11 or set FITMINT_PYTHON."
+  make_venv slither "$SLITHER_VENV" "$FITMINT_PYTHON"
+}
+
+install_postgres() {
+  [ -x "$PG_BIN/postgres" ] && return 0
+  apt_install postgresql-15
+  source "$FITMINT_ROOT/scripts/toolchain/env.sh"
+  [ -x "$PG_BIN/postgres" ] || fail "PostgreSQL server binaries not found after install (looked in $PG_BIN)."
+}
+
+install_redis() {
+  command -v redis-server >/dev/null && return 0
+  apt_install redis-server
+}
+
+install_kafka() {
+  [ -f "$KAFKA_HOME/.complete" ] && return 0
+  need java "install Java 17 (e.g. apt-get install openjdk-17-jre-headless)."
+  need mvn "install Maven (e.g. apt-get install maven) to fetch the Kafka jars from Maven Central."
+  step "Kafka $KAFKA_VERSION jars from Maven Central into $KAFKA_HOME"
+  rm -rf "$KAFKA_HOME" && mkdir -p "$KAFKA_HOME"
+  mvn -q -B -f "$FITMINT_ROOT/scripts/stack/kafka/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
+    dependency:copy-dependencies -DoutputDirectory="$KAFKA_HOME/libs" \
+    || fail "could not fetch the Kafka jars with Maven (is Maven Central reachable?)."
+  touch "$KAFKA_HOME/.complete"
+}
+
+install_kubo() {
+  [ -x "$KUBO_BIN" ] && return 0
+  need go "install Go 1.25+ (https://go.dev/dl) to build Kubo."
+  step "Kubo $KUBO_VERSION: building from the Go module proxy (cold: ~5 min, then cached)"
+  export GOMODCACHE="$FITMINT_CACHE/go/mod" GOCACHE="$FITMINT_CACHE/go/build" GOFLAGS=-mod=mod
+  local src="$FITMINT_CACHE/kubo/src-$KUBO_VERSION"
+  local module_dir
+  module_dir="$(cd /tmp && go mod download -json "github.com/ipfs/kubo@$KUBO_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"
+  [ -d "$module_dir" ] || fail "could not download github.com/ipfs/kubo@$KUBO_VERSION from the Go module proxy."
+  rm -rf "$src" && mkdir -p "$(dirname "$src")" && cp -r "$module_dir" "$src" && chmod -R u+w "$src"
+  # Kubo's go.mod replaces go-libp2p with a fork the module proxy refuses; its own comment says to drop
+  # the replace once go-libp2p needs quic-go >= 0.62 and webtransport-go >= 0.13, which v0.50.0 does.
+  (cd "$src" && go mod edit -dropreplace=github.com/libp2p/go-libp2p \
+      -require=github.com/libp2p/go-libp2p@"$KUBO_LIBP2P_VERSION" && go mod tidy >/dev/null \
+      && GOBIN="$(dirname "$KUBO_BIN")" go install -ldflags="-s -w" ./cmd/ipfs) \
+    || fail "building Kubo failed (see the Go output above)."
+  rm -rf "$src"
+}
+
+install_acapy() {
+  [ -f "$ACAPY_VENV/.complete" ] && return 0
+  [ -n "$ACAPY_PYTHON" ] && [ -x "$ACAPY_PYTHON" ] \
+    || fail "Python 3.13 (ACA-Py needs >= 3.13) not found: install it (pyenv install 3.13) or set ACAPY_PYTHON."
+  make_venv acapy "$ACAPY_VENV" "$ACAPY_PYTHON"
+}
+
+components=("$@")
+[ "${#components[@]}" -gt 0 ] || components=(contracts)
+for component in "${components[@]}"; do
+  case "$component" in
+    contracts) install_node; install_dev_venv; install_slither_venv ;;
+    stack) install_node; install_dev_venv; install_slither_venv
+           install_postgres; install_redis; install_kafka; install_kubo; install_acapy ;;
+    node) install_node ;;
+    dev-venv) install_dev_venv ;;
+    slither-venv) install_slither_venv ;;
+    postgres|redis|kafka|kubo|acapy) "install_$component" ;;
+    *) fail "unknown component '$component' (contracts, stack, node, dev-venv, slither-venv, postgres, redis, kafka, kubo, acapy)" ;;
+  esac
+done
+echo "installed: ${components[*]} (cache: $FITMINT_CACHE)"

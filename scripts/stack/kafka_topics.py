@@ -1,0 +1,47 @@
+"""Creates the project's Kafka topics if missing (stack.sh runs it once the broker is up).
+
+    python scripts/stack/kafka_topics.py --bootstrap 127.0.0.1:59092 --partitions 3 TOPIC...
+"""
+
+import argparse
+import asyncio
+import sys
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+
+async def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [topic for topic in topics if topic not in existing]
+        if missing:
+            await admin.create_topics(
+                [NewTopic(name=topic, num_partitions=partitions, replication_factor=1) for topic in missing]
+            )
+        return missing
+    finally:
+        await admin.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--partitions", type=int, default=3)
+    parser.add_argument("topics", nargs="+")
+    args = parser.parse_args()
+    if args.partitions < 1:
+        parser.error("--partitions must be at least 1")
+    try:
+        created = asyncio.run(asyncio.wait_for(ensure_topics(args.bootstrap, args.topics, args.partitions), 60))
+    except Exception as exc:  # noqa: BLE001 - one clear line for the operator
+        print(f"kafka: creating topics failed: {exc!r}", file=sys.stderr)
+        return 1
+    for topic in created:
+        print(f"kafka: created topic {topic} ({args.partitions} partitions)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -29,7 +29,8 @@ status: ## show each service's health
 logs: ## follow one service's log: make logs S=kafka
 	@scripts/stack/stack.sh logs $(S)
 
-test: deps ## every test: forge fuzz/invariants, slither, then the Ape suite on Anvil
+test: deps-stack ## every test: starts the stack, then forge fuzz/invariants, slither, the pytest suite
+	@scripts/stack/stack.sh up
 	@$(MAKE) --no-print-directory test-forge slither test-ape
 
 test-forge:
@@ -40,8 +41,8 @@ slither: ## static analysis: fails on any medium or high finding
 	@echo "==> slither"
 	@$(ENV) "$$SLITHER_VENV/bin/slither" . --fail-medium
 
-test-ape:
-	@echo "==> ape test (Anvil)"
+test-ape: ## the pytest suite (contracts on Ape's own Anvil, stack tests on `make up`'s services)
+	@echo "==> ape test"
 	@$(ENV) env -u APE_FOUNDRY_HOST ape test $(PYTEST_ARGS)
 
 bench: deps ## gas report (reports/gas.md, reports/gas.json)

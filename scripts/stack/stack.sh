@@ -4,6 +4,8 @@
 #   stack.sh down [SERVICE...]    stop what `up` started, by the PIDs it recorded
 #   stack.sh status [SERVICE...]  health table; exits non-zero if any listed service is unhealthy
 #   stack.sh logs SERVICE         follow one log
+#   stack.sh ports [SERVICE...]   "service port..." lines: what each service binds on 127.0.0.1
+#   stack.sh secrets              generate the dev secrets (also done on first `up`)
 # Every service binds 127.0.0.1 and keeps its data in <state>/<service>, its log in <state>/logs and
 # its PID in <state>/run. Ports and paths come from scripts/toolchain/env.sh (env vars override).
 set -euo pipefail
@@ -295,12 +297,19 @@ case "$command" in
     print_table "${services[@]}"
     for name in "${services[@]}"; do is_healthy "$name" || exit 1; done
     ;;
+  ports)
+    for name in "${services[@]}"; do echo "$name $("${name}_ports")"; done
+    ;;
+  secrets)
+    for name in postgres-password acapy-admin-key acapy-wallet-key; do secret "$name" >/dev/null; done
+    echo "dev secrets in $SECRETS_DIR"
+    ;;
   logs)
     [ "${#services[@]}" -eq 1 ] || fail "usage: make logs S=<service> (one of: ${ALL_SERVICES[*]})"
     [ -f "$LOG_DIR/${services[0]}.log" ] || fail "no log yet for '${services[0]}'"
     exec tail -n 100 -f "$LOG_DIR/${services[0]}.log"
     ;;
   *)
-    fail "usage: stack.sh up|down|status|logs [SERVICE...]"
+    fail "usage: stack.sh up|down|status|ports|secrets|logs [SERVICE...]"
     ;;
 esac

@@ -1,0 +1,29 @@
+"""Fixtures for tests against the real local stack (`make up`; `make test` starts it first)."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from stackenv import STACK, stack_settings
+
+
+@pytest.fixture(scope="session")
+def settings():
+    return stack_settings()
+
+
+@pytest.fixture(scope="session")
+def secret(settings):
+    def read(name: str) -> str:
+        return (Path(settings["FITMINT_STATE_DIR"]) / "secrets" / name).read_text().strip()
+
+    return read
+
+
+@pytest.fixture(scope="session")
+def running_stack(settings):
+    """Fails (does not skip) when the stack is down: these tests prove the real services."""
+    status = subprocess.run([str(STACK), "status"], env=settings, capture_output=True, text=True)
+    assert status.returncode == 0, f"the local stack is not healthy; run `make up` first:\n{status.stdout}{status.stderr}"
+    return settings

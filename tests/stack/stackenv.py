@@ -1,0 +1,18 @@
+"""Where the stack scripts are and what settings they resolve to."""
+
+import os
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK = ROOT / "scripts" / "stack" / "stack.sh"
+
+
+def stack_settings(**overrides) -> dict:
+    """The stack's settings exactly as scripts/toolchain/env.sh resolves them (its one source of truth)."""
+    env = {**os.environ, **overrides}
+    out = subprocess.run(
+        ["bash", "-c", f"source '{ROOT}/scripts/toolchain/env.sh' && env -0"],
+        env=env, capture_output=True, check=True,
+    ).stdout.decode()
+    return dict(item.split("=", 1) for item in out.split("\0") if "=" in item)

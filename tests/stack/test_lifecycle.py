@@ -1,0 +1,127 @@
+"""`make up` / `make status` / `make down` (scripts/stack/stack.sh) on a private stack: its own state
+dir and free ports, so the shared stack the other tests use is left alone."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from stackenv import ROOT, STACK, stack_settings
+
+PORT_VARIABLES = ("ANVIL_PORT", "POSTGRES_PORT", "REDIS_PORT", "KAFKA_PORT", "KAFKA_CONTROLLER_PORT",
+                  "IPFS_API_PORT", "IPFS_GATEWAY_PORT", "ACAPY_INBOUND_PORT", "ACAPY_ADMIN_PORT")
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def wait_dead(pids, seconds=15) -> set[int]:
+    deadline = time.time() + seconds
+    while time.time() < deadline and any(alive(pid) for pid in pids):
+        time.sleep(0.1)
+    return {pid for pid in pids if alive(pid)}
+
+
+class PrivateStack:
+    def __init__(self):
+        # Under the clone, not /tmp: PostgreSQL runs as an unprivileged user that must reach its data.
+        self.state = ROOT / ".state" / f"test-{uuid.uuid4().hex[:8]}"
+        ports = dict(zip(PORT_VARIABLES, map(str, free_ports(len(PORT_VARIABLES)))))
+        clean = {k: v for k, v in os.environ.items() if k not in ("APE_FOUNDRY_HOST", "FITMINT_RPC_URL")}
+        self.env = stack_settings(**{**clean, **ports, "FITMINT_STATE_DIR": str(self.state)})
+
+    def __call__(self, *args):
+        return subprocess.run([str(STACK), *args], cwd=ROOT, env=self.env, capture_output=True, text=True,
+                              timeout=600)
+
+    def pid(self, service) -> int:
+        return int((self.state / "run" / f"{service}.pid").read_text())
+
+    def process_group(self, service) -> set[int]:
+        out = subprocess.run(["pgrep", "-g", str(self.pid(service))], capture_output=True, text=True).stdout
+        return {int(pid) for pid in out.split()}
+
+
+@pytest.fixture
+def private_stack():
+    stack = PrivateStack()
+    yield stack
+    stack("down")
+    shutil.rmtree(stack.state, ignore_errors=True)
+
+
+SERVICES = ["anvil", "postgres", "redis", "kafka", "ipfs", "acapy"]
+
+
+def test_up_twice_is_idempotent_status_sees_a_killed_service_and_down_stops_everything(private_stack):
+    first = private_stack("up")
+    assert first.returncode == 0, first.stdout + first.stderr
+    for service in SERVICES:
+        assert f"{service}: started" in first.stdout
+    assert (private_stack.state / "deployments" / "31337.json").exists()
+    pids = {service: private_stack.pid(service) for service in SERVICES}
+
+    second = private_stack("up")
+    assert second.returncode == 0, second.stdout + second.stderr
+    for service in SERVICES:
+        assert f"{service}: already running" in second.stdout
+    assert "Already deployed" in second.stdout + second.stderr
+    assert {service: private_stack.pid(service) for service in SERVICES} == pids
+
+    status = private_stack("status")
+    assert status.returncode == 0, status.stdout
+    assert status.stdout.count("healthy") == len(SERVICES)
+
+    os.kill(pids["redis"], signal.SIGKILL)
+    assert not wait_dead([pids["redis"]])
+    status = private_stack("status")
+    assert status.returncode != 0
+    assert [line.split()[3] for line in status.stdout.splitlines() if line.startswith("redis")] == ["down"]
+    # `up` again brings back just what is missing.
+    again = private_stack("up")
+    assert again.returncode == 0 and "redis: started" in again.stdout and "kafka: already running" in again.stdout
+
+    every_process = set().union(*(private_stack.process_group(service) for service in SERVICES))
+    assert len(every_process) >= len(SERVICES)
+    down = private_stack("down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert not wait_dead(every_process), "processes left alive after `down`"
+    assert not list((private_stack.state / "run").glob("*.pid"))
+
+
+def test_taken_port_is_a_clear_error_and_leaves_nothing_running(private_stack):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", int(private_stack.env["REDIS_PORT"])))
+        squatter.listen()
+        result = private_stack("up", "anvil", "redis")
+    assert result.returncode != 0
+    assert f"redis: port {private_stack.env['REDIS_PORT']}" in result.stderr and "taken" in result.stderr
+    # Anvil had started before Redis failed: it was stopped again.
+    assert "stopping what was started: anvil" in result.stderr
+    assert not list((private_stack.state / "run").glob("*.pid"))
+
+
+def test_unknown_service_is_refused(private_stack):
+    result = private_stack("up", "mysql")
+    assert result.returncode != 0 and "unknown service 'mysql'" in result.stderr

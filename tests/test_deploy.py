@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from conftest import ROOT
+from chain_helpers import ROOT
 
 APE = Path(sys.executable).parent / "ape"
 

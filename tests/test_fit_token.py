@@ -4,7 +4,7 @@ import ape
 import pytest
 from eth_account import Account
 
-from conftest import FIT, permit_signature
+from chain_helpers import FIT, permit_signature
 
 ZERO = "0x0000000000000000000000000000000000000000"
 

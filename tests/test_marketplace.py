@@ -4,7 +4,7 @@ permit purchases, listing management, pause and the escrow receiver's guard."""
 import ape
 import pytest
 
-from conftest import CID, CID_V0, FIT, permit_signature, reverts_with
+from chain_helpers import CID, CID_V0, FIT, permit_signature, reverts_with
 
 PRICE = 10 * FIT
 ITEM = 42

@@ -5,7 +5,7 @@ import pytest
 from eth_utils import keccak
 
 from backend.rewards.merkle import Entry, MerkleDistribution
-from conftest import DAY, FIT
+from chain_helpers import DAY, FIT
 
 BUDGET = 100 * FIT
 HALVING_EPOCHS = 2

@@ -8,7 +8,7 @@ from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
 from backend.rewards.vouchers import RewardVoucher, recover_signer, sign_voucher, typed_data
-from conftest import DAY, FIT, reverts_with
+from chain_helpers import DAY, FIT, reverts_with
 
 ZERO = "0x0000000000000000000000000000000000000000"
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import ROOT
+from chain_helpers import ROOT
 
 LAUNCHER = ROOT / "scripts" / "solc" / "solc-launcher.js"
 

@@ -1,0 +1,132 @@
+"""ABI -> typed events, without web3's per-log formatters (they cap near 10k logs/s).
+
+Each event of the deployed contracts gets a decoder built once from its ABI entry. Indexed values and
+static data words (address, uintN, intN, bool, bytesN) are sliced straight out of the hex strings;
+only events with dynamic data (string, arrays) go through eth_abi.
+"""
+
+from dataclasses import dataclass
+
+from eth_abi import decode as abi_decode
+from eth_utils import keccak
+
+from indexer.manifest import Manifest
+
+
+class DecodeError(ValueError):
+    """A log of one of our contracts that does not match its event's ABI."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    block_number: int
+    block_hash: str
+    block_timestamp: int
+    tx_hash: str
+    log_index: int
+    contract: str
+    name: str
+    args: dict
+
+
+def _word_decoder(abi_type: str):
+    """How to read one 32-byte word (64 hex chars, no 0x) of a static type."""
+    if abi_type == "address":
+        return lambda word: "0x" + word[24:]
+    if abi_type.startswith("uint"):
+        return lambda word: int(word, 16)
+    if abi_type.startswith("int"):
+        bits = 256
+
+        def signed(word):
+            value = int(word, 16)
+            return value - (1 << bits) if value >> (bits - 1) else value
+
+        return signed
+    if abi_type == "bool":
+        return lambda word: word[-1] != "0"
+    if abi_type.startswith("bytes") and abi_type != "bytes":
+        size = int(abi_type[5:])
+        return lambda word: "0x" + word[: 2 * size]
+    return None  # dynamic
+
+
+def _topic_decoder(abi_type: str):
+    static = _word_decoder(abi_type)
+    if static:
+        return lambda topic: static(topic[2:])
+    return lambda topic: topic  # indexed dynamic values are only their hash
+
+
+def _python_value(value):
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, (list, tuple)):
+        return [_python_value(v) for v in value]
+    return value
+
+
+class EventDecoder:
+    def __init__(self, contract: str, abi_entry: dict):
+        self.contract = contract
+        self.name = abi_entry["name"]
+        inputs = abi_entry["inputs"]
+        signature = f"{self.name}({','.join(i['type'] for i in inputs)})"
+        self.topic0 = "0x" + keccak(text=signature).hex()
+        self.indexed = [(i["name"], _topic_decoder(i["type"])) for i in inputs if i["indexed"]]
+        data_inputs = [i for i in inputs if not i["indexed"]]
+        self.data_names = [i["name"] for i in data_inputs]
+        self.data_types = [i["type"] for i in data_inputs]
+        words = [_word_decoder(t) for t in self.data_types]
+        self.static_words = words if all(words) else None
+
+    def decode_args(self, topics: list[str], data: str) -> dict:
+        if len(topics) != len(self.indexed) + 1:
+            raise DecodeError(f"{self.contract}.{self.name}: {len(topics) - 1} indexed topics, expected {len(self.indexed)}")
+        args = {name: decode(topic) for (name, decode), topic in zip(self.indexed, topics[1:])}
+        payload = data[2:]
+        if self.static_words is not None:
+            if len(payload) != 64 * len(self.static_words):
+                raise DecodeError(f"{self.contract}.{self.name}: data of {len(payload) // 2} bytes, "
+                                  f"expected {32 * len(self.static_words)}")
+            for i, (name, decode) in enumerate(zip(self.data_names, self.static_words)):
+                args[name] = decode(payload[64 * i: 64 * i + 64])
+        else:
+            try:
+                values = abi_decode(self.data_types, bytes.fromhex(payload))
+            except Exception as exc:  # eth_abi raises several types for malformed data
+                raise DecodeError(f"{self.contract}.{self.name}: {exc}") from exc
+            for name, abi_type, value in zip(self.data_names, self.data_types, values):
+                args[name] = value.lower() if abi_type == "address" else _python_value(value)
+        return args
+
+
+class LogDecoder:
+    """Decodes raw `eth_getLogs` entries of the manifest's contracts."""
+
+    def __init__(self, manifest: Manifest):
+        self._decoders: dict[tuple[str, str], EventDecoder] = {}
+        for contract in manifest.contracts.values():
+            for entry in contract.abi:
+                if entry.get("type") == "event" and not entry.get("anonymous"):
+                    decoder = EventDecoder(contract.name, entry)
+                    self._decoders[(contract.address, decoder.topic0)] = decoder
+
+    def decode(self, log: dict) -> Event:
+        """Raises DecodeError for a log that is not a known event or does not fit its ABI."""
+        topics = log["topics"]
+        if not topics:
+            raise DecodeError("anonymous log")
+        decoder = self._decoders.get((log["address"].lower(), topics[0]))
+        if decoder is None:
+            raise DecodeError(f"unknown event topic {topics[0]} at {log['address']}")
+        return Event(
+            block_number=int(log["blockNumber"], 16),
+            block_hash=log["blockHash"],
+            block_timestamp=int(log.get("blockTimestamp") or "0x0", 16),
+            tx_hash=log["transactionHash"],
+            log_index=int(log["logIndex"], 16),
+            contract=decoder.contract,
+            name=decoder.name,
+            args=decoder.decode_args(topics, log["data"]),
+        )

@@ -1,0 +1,64 @@
+"""The events the indexer publishes: the one module that defines their types, topics and envelope.
+
+Each row of the outbox (Debezium's layout: id, aggregatetype -> topic, aggregateid -> message key,
+type, payload) becomes one Kafka message whose value is a CloudEvents 1.0 JSON envelope. Ids are
+deterministic (uuid5 over chain id, block hash, log index and type), so a replay publishes the same
+ids, and a block that is reorged away gets a `...reverted.v1` event naming the id it undoes.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import orjson
+
+ID_NAMESPACE = uuid.UUID("6f1c3a52-8d2e-4c1b-9a57-2f0e5d3b7c41")
+SPEC_VERSION = "1.0"
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    topic: str  # the aggregate type: one topic per aggregate, ordered per key
+    ce_type: str
+
+    @property
+    def reverted(self) -> "EventType":
+        return EventType(f"{self.name}Reverted", self.topic, self.ce_type.removesuffix(".v1") + ".reverted.v1")
+
+
+TOKEN_MINTED = EventType("TokenMinted", "fitmint.token", "dev.fitmint.token.minted.v1")
+FITNESS_REWARD = EventType("FitnessReward", "fitmint.rewards", "dev.fitmint.reward.claimed.v1")
+ORDER_CREATED = EventType("OrderCreated", "fitmint.orders", "dev.fitmint.order.created.v1")
+ITEM_METADATA = EventType("ItemMetadataUpdated", "fitmint.items", "dev.fitmint.item.metadata.v1")
+PUBLISHED = (TOKEN_MINTED, FITNESS_REWARD, ORDER_CREATED, ITEM_METADATA)
+ALL_TYPES = {t.ce_type: t for t in PUBLISHED} | {t.reverted.ce_type: t.reverted for t in PUBLISHED}
+TOPICS = sorted({t.topic for t in PUBLISHED})
+
+
+def event_id(chain_id: int, block_hash: str, log_index: int, event_type: EventType) -> uuid.UUID:
+    return uuid.uuid5(ID_NAMESPACE, f"{chain_id}:{block_hash.lower()}:{log_index}:{event_type.ce_type}")
+
+
+def reverted_id(original: uuid.UUID) -> uuid.UUID:
+    return uuid.uuid5(ID_NAMESPACE, f"reverted:{original}")
+
+
+def source(chain_id: int) -> str:
+    return f"/fitmint/indexer/chain/{chain_id}"
+
+
+def envelope(*, id: uuid.UUID, ce_type: str, chain_id: int, subject: str, time: datetime | None, data: dict) -> bytes:
+    """The CloudEvents structured-mode JSON of one event."""
+    document = {
+        "specversion": SPEC_VERSION,
+        "id": str(id),
+        "source": source(chain_id),
+        "type": ce_type,
+        "subject": subject,
+        "datacontenttype": "application/json",
+        "data": data,
+    }
+    if time is not None:
+        document["time"] = time.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return orjson.dumps(document)

@@ -1,0 +1,61 @@
+"""A lean async JSON-RPC client for the few calls the indexer makes."""
+
+import httpx
+import orjson
+
+
+class RpcError(Exception):
+    def __init__(self, method: str, error: dict):
+        self.code = error.get("code")
+        self.message = str(error.get("message", error))
+        super().__init__(f"{method}: {self.message} (code {self.code})")
+
+
+class RangeTooLarge(RpcError):
+    """The node refused the block range (too many results, response too large, timeout)."""
+
+
+_RANGE_HINTS = ("too many", "limit exceeded", "response size", "query returned more than", "block range")
+
+
+class Rpc:
+    def __init__(self, url: str, timeout: float = 30.0):
+        self._url = url
+        self._client = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=8))
+        self._id = 0
+
+    async def close(self):
+        await self._client.aclose()
+
+    async def call(self, method: str, *params):
+        self._id += 1
+        body = orjson.dumps({"jsonrpc": "2.0", "id": self._id, "method": method, "params": list(params)})
+        response = await self._client.post(self._url, content=body, headers={"content-type": "application/json"})
+        response.raise_for_status()
+        payload = orjson.loads(response.content)
+        if "error" in payload:
+            error = payload["error"]
+            message = str(error.get("message", "")).lower()
+            kind = RangeTooLarge if method == "eth_getLogs" and any(h in message for h in _RANGE_HINTS) else RpcError
+            raise kind(method, error)
+        return payload["result"]
+
+    async def block_number(self) -> int:
+        return int(await self.call("eth_blockNumber"), 16)
+
+    async def chain_id(self) -> int:
+        return int(await self.call("eth_chainId"), 16)
+
+    async def header(self, number: int) -> dict | None:
+        block = await self.call("eth_getBlockByNumber", hex(number), False)
+        if block is None:
+            return None
+        return {"number": number, "hash": block["hash"], "parent_hash": block["parentHash"],
+                "timestamp": int(block["timestamp"], 16)}
+
+    async def get_logs(self, addresses: list[str], from_block: int, to_block: int) -> list[dict]:
+        try:
+            return await self.call("eth_getLogs", {"address": addresses, "fromBlock": hex(from_block),
+                                                   "toBlock": hex(to_block)})
+        except httpx.TimeoutException as exc:
+            raise RangeTooLarge("eth_getLogs", {"message": f"timeout: {exc}"}) from exc

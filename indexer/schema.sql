@@ -1,0 +1,153 @@
+-- The indexer's tables (database fitmint_indexer). Applied at start; every statement is idempotent.
+-- Addresses and hashes are lowercase 0x-hex; uint256 values are numeric(78, 0).
+
+CREATE TABLE IF NOT EXISTS indexer_cursor (
+    id smallint PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+    chain_id bigint NOT NULL,
+    block_number bigint NOT NULL,
+    block_hash text NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- Hashes of indexed blocks (all of the recent ones, plus every block with an event): what reorg
+-- detection compares with the chain.
+CREATE TABLE IF NOT EXISTS blocks (
+    number bigint PRIMARY KEY,
+    hash text NOT NULL,
+    parent_hash text,
+    timestamp bigint NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS events (
+    block_number bigint NOT NULL,
+    log_index integer NOT NULL,
+    block_hash text NOT NULL,
+    tx_hash text NOT NULL,
+    contract text NOT NULL,
+    name text NOT NULL,
+    args jsonb NOT NULL,
+    PRIMARY KEY (block_number, log_index)
+);
+
+CREATE TABLE IF NOT EXISTS skipped_logs (
+    block_number bigint NOT NULL,
+    log_index integer NOT NULL,
+    address text NOT NULL,
+    reason text NOT NULL,
+    PRIMARY KEY (block_number, log_index)
+);
+
+CREATE TABLE IF NOT EXISTS token_transfers (
+    block_number bigint NOT NULL,
+    log_index integer NOT NULL,
+    tx_hash text NOT NULL,
+    from_address text NOT NULL,
+    to_address text NOT NULL,
+    value numeric(78, 0) NOT NULL,
+    PRIMARY KEY (block_number, log_index)
+);
+CREATE INDEX IF NOT EXISTS token_transfers_from ON token_transfers (from_address, block_number);
+CREATE INDEX IF NOT EXISTS token_transfers_to ON token_transfers (to_address, block_number);
+
+CREATE TABLE IF NOT EXISTS token_balances (
+    account text PRIMARY KEY,
+    balance numeric(78, 0) NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS claims (
+    claim_id text PRIMARY KEY,           -- the voucher's claim id, or "epoch:<epoch>:<index>"
+    kind text NOT NULL,                  -- voucher | epoch
+    account text NOT NULL,
+    amount numeric(78, 0) NOT NULL,
+    epoch bigint NOT NULL,
+    attestor text,
+    block_number bigint NOT NULL,
+    log_index integer NOT NULL,
+    tx_hash text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS claims_account ON claims (account, block_number);
+
+CREATE TABLE IF NOT EXISTS epoch_roots (
+    epoch bigint PRIMARY KEY,
+    root text NOT NULL,
+    total numeric(78, 0) NOT NULL,
+    operator text NOT NULL,
+    block_number bigint NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS item_metadata (
+    block_number bigint NOT NULL,
+    log_index integer NOT NULL,
+    item_id numeric(78, 0) NOT NULL,
+    uri text NOT NULL,
+    PRIMARY KEY (block_number, log_index)
+);
+
+CREATE TABLE IF NOT EXISTS item_transfers (
+    block_number bigint NOT NULL,
+    log_index integer NOT NULL,
+    position integer NOT NULL,           -- index within a TransferBatch
+    item_id numeric(78, 0) NOT NULL,
+    from_address text NOT NULL,
+    to_address text NOT NULL,
+    value numeric(78, 0) NOT NULL,
+    PRIMARY KEY (block_number, log_index, position)
+);
+
+CREATE TABLE IF NOT EXISTS item_balances (
+    item_id numeric(78, 0) NOT NULL,
+    account text NOT NULL,
+    balance numeric(78, 0) NOT NULL,
+    PRIMARY KEY (item_id, account)
+);
+
+CREATE TABLE IF NOT EXISTS listings (
+    listing_id bigint PRIMARY KEY,
+    item_id numeric(78, 0) NOT NULL,
+    seller text NOT NULL,
+    unit_price numeric(78, 0) NOT NULL,
+    remaining numeric(78, 0) NOT NULL,
+    is_primary boolean NOT NULL,
+    cid text NOT NULL,
+    status text NOT NULL,                -- open | sold_out | cancelled
+    created_block bigint NOT NULL,
+    updated_block bigint NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS orders (
+    order_id bigint PRIMARY KEY,
+    listing_id bigint NOT NULL,
+    buyer text NOT NULL,
+    seller text NOT NULL,
+    item_id numeric(78, 0) NOT NULL,
+    quantity numeric(78, 0) NOT NULL,
+    unit_price numeric(78, 0) NOT NULL,
+    fee numeric(78, 0) NOT NULL,
+    burned numeric(78, 0) NOT NULL,
+    block_number bigint NOT NULL,
+    log_index integer NOT NULL,
+    tx_hash text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS orders_buyer ON orders (buyer, block_number);
+
+-- Transactional outbox (Debezium's layout), insert-only. `reverts` names the event a compensating
+-- row undoes; such rows have no block.
+CREATE TABLE IF NOT EXISTS outbox (
+    seq bigserial PRIMARY KEY,
+    id uuid NOT NULL UNIQUE,
+    aggregatetype text NOT NULL,
+    aggregateid text NOT NULL,
+    type text NOT NULL,
+    payload jsonb NOT NULL,
+    event_time timestamptz,
+    block_number bigint,
+    reverts uuid,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS outbox_block ON outbox (block_number) WHERE block_number IS NOT NULL;
+
+-- How far the relay has published (a hint: Kafka's own position record is the truth).
+CREATE TABLE IF NOT EXISTS relay_position (
+    id smallint PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+    seq bigint NOT NULL
+);

@@ -1,0 +1,195 @@
+"""PostgreSQL: the schema, one transaction per batch (rows + outbox + cursor), and reorg reverts."""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import orjson
+
+from indexer import events as ev
+from indexer.projections import LISTING_EVENTS, Projection, fold_listing
+
+SCHEMA = Path(__file__).with_name("schema.sql")
+LISTING_COLUMNS = ("listing_id", "item_id", "seller", "unit_price", "remaining", "is_primary", "cid", "status",
+                   "created_block", "updated_block")
+
+
+@dataclass(frozen=True)
+class Cursor:
+    block_number: int
+    block_hash: str
+
+
+async def connect(settings) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(host=settings.postgres_host, port=settings.postgres_port,
+                                     user=settings.postgres_user, password=settings.password(),
+                                     database=settings.indexer_database, min_size=1, max_size=4)
+    async with pool.acquire() as connection:
+        await connection.execute(SCHEMA.read_text())
+    return pool
+
+
+async def load_cursor(connection, chain_id: int) -> Cursor | None:
+    row = await connection.fetchrow("SELECT chain_id, block_number, block_hash FROM indexer_cursor")
+    if row is None:
+        return None
+    if row["chain_id"] != chain_id:
+        raise RuntimeError(f"the database was indexed for chain {row['chain_id']}, not {chain_id}: "
+                           "use another database or reset this one")
+    return Cursor(row["block_number"], row["block_hash"])
+
+
+async def stored_hash(connection, number: int) -> str | None:
+    return await connection.fetchval("SELECT hash FROM blocks WHERE number = $1", number)
+
+
+async def write_batch(connection, *, chain_id: int, projection: Projection, blocks: list[tuple],
+                      skipped: list[tuple], cursor: Cursor) -> None:
+    """Everything one block range produced, atomically: a crash leaves either all of it or none."""
+    async with connection.transaction():
+        copies = (
+            ("events", projection.events, ("block_number", "log_index", "block_hash", "tx_hash", "contract", "name", "args")),
+            ("token_transfers", projection.token_transfers,
+             ("block_number", "log_index", "tx_hash", "from_address", "to_address", "value")),
+            ("claims", projection.claims, ("claim_id", "kind", "account", "amount", "epoch", "attestor",
+                                           "block_number", "log_index", "tx_hash")),
+            ("epoch_roots", projection.epoch_roots, ("epoch", "root", "total", "operator", "block_number")),
+            ("item_metadata", projection.item_metadata, ("block_number", "log_index", "item_id", "uri")),
+            ("item_transfers", projection.item_transfers,
+             ("block_number", "log_index", "position", "item_id", "from_address", "to_address", "value")),
+            ("orders", projection.orders, ("order_id", "listing_id", "buyer", "seller", "item_id", "quantity",
+                                           "unit_price", "fee", "burned", "block_number", "log_index", "tx_hash")),
+            ("outbox", projection.outbox, ("id", "aggregatetype", "aggregateid", "type", "payload", "event_time",
+                                           "block_number", "reverts")),
+            ("skipped_logs", skipped, ("block_number", "log_index", "address", "reason")),
+        )
+        for table, records, columns in copies:
+            if records:
+                await connection.copy_records_to_table(table, records=records, columns=columns)
+        await _apply_deltas(connection, "token_balances", ("account",),
+                            {(account,): delta for account, delta in projection.balance_deltas.items()})
+        await _apply_deltas(connection, "item_balances", ("item_id", "account"), projection.item_deltas)
+        if projection.listing_events:
+            await _fold_listings(connection, projection)
+        if blocks:
+            await connection.executemany(
+                "INSERT INTO blocks (number, hash, parent_hash, timestamp) VALUES ($1, $2, $3, $4) "
+                "ON CONFLICT (number) DO UPDATE SET hash = EXCLUDED.hash, parent_hash = "
+                "COALESCE(EXCLUDED.parent_hash, blocks.parent_hash), timestamp = EXCLUDED.timestamp", blocks)
+        await _save_cursor(connection, chain_id, cursor)
+
+
+async def _save_cursor(connection, chain_id: int, cursor: Cursor):
+    await connection.execute(
+        "INSERT INTO indexer_cursor (id, chain_id, block_number, block_hash) VALUES (1, $1, $2, $3) "
+        "ON CONFLICT (id) DO UPDATE SET block_number = $2, block_hash = $3, updated_at = now()",
+        chain_id, cursor.block_number, cursor.block_hash)
+
+
+async def _apply_deltas(connection, table: str, keys: tuple[str, ...], deltas: dict[tuple, int]):
+    """Adds each delta to its row (creating it); keyed arrays keep this one statement per batch."""
+    deltas = {key: delta for key, delta in deltas.items() if delta}
+    if not deltas:
+        return
+    columns = [[key[i] for key in deltas] for i in range(len(keys))]
+    types = {"account": "text[]", "item_id": "numeric[]"}
+    unnest = ", ".join(f"${i + 1}::{types[k]}" for i, k in enumerate(keys))
+    await connection.execute(
+        f"INSERT INTO {table} ({', '.join(keys)}, balance) "
+        f"SELECT * FROM unnest({unnest}, ${len(keys) + 1}::numeric[]) "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET balance = {table}.balance + EXCLUDED.balance",
+        *columns, list(deltas.values()))
+
+
+async def _fold_listings(connection, projection: Projection):
+    ids = sorted(projection.listing_ids)
+    rows = await connection.fetch(f"SELECT {', '.join(LISTING_COLUMNS)} FROM listings WHERE listing_id = ANY($1)", ids)
+    states = {row["listing_id"]: {**row, "unit_price": int(row["unit_price"]), "remaining": int(row["remaining"]),
+                                  "item_id": int(row["item_id"])} for row in rows}
+    for event in projection.listing_events:
+        listing_id = event.args["listingId"]
+        states[listing_id] = fold_listing(states.get(listing_id), event.name, event.args, event.block_number)
+    await _upsert_listings(connection, [state for state in states.values() if state is not None])
+
+
+async def _upsert_listings(connection, states: list[dict]):
+    if not states:
+        return
+    placeholders = ", ".join(f"${i + 1}" for i in range(len(LISTING_COLUMNS)))
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in LISTING_COLUMNS[1:])
+    await connection.executemany(
+        f"INSERT INTO listings ({', '.join(LISTING_COLUMNS)}) VALUES ({placeholders}) "
+        f"ON CONFLICT (listing_id) DO UPDATE SET {updates}",
+        [tuple(state[c] for c in LISTING_COLUMNS) for state in states])
+
+
+async def revert_to(connection, *, chain_id: int, ancestor: Cursor) -> int:
+    """Undoes every block above `ancestor`, atomically: projections back to the ancestor's state, the
+    events gone, and a compensating outbox event for each published one. Returns the events undone."""
+    above = ancestor.block_number
+    async with connection.transaction():
+        for table, keys, rows in (
+            ("token_balances", ("account",), await connection.fetch(
+                "DELETE FROM token_transfers WHERE block_number > $1 RETURNING from_address, to_address, "
+                "NULL::numeric AS item_id, value", above)),
+            ("item_balances", ("item_id", "account"), await connection.fetch(
+                "DELETE FROM item_transfers WHERE block_number > $1 RETURNING from_address, to_address, "
+                "item_id, value", above)),
+        ):
+            deltas = defaultdict(int)
+            for row in rows:
+                value, item = int(row["value"]), row["item_id"]
+                prefix = (int(item),) if item is not None else ()
+                deltas[prefix + (row["from_address"],)] += value
+                deltas[prefix + (row["to_address"],)] -= value
+            zero = "0x" + "0" * 40
+            await _apply_deltas(connection, table, keys, {k: v for k, v in deltas.items() if k[-1] != zero})
+
+        listing_ids = [row["id"] for row in await connection.fetch(
+            "SELECT DISTINCT (args->>'listingId')::bigint AS id FROM events WHERE block_number > $1 "
+            "AND contract = 'Marketplace' AND name = ANY($2)", above, list(LISTING_EVENTS))]
+        for table in ("claims", "epoch_roots", "item_metadata", "orders", "skipped_logs"):
+            await connection.execute(f"DELETE FROM {table} WHERE block_number > $1", above)
+        undone = int((await connection.execute("DELETE FROM events WHERE block_number > $1", above)).split()[-1])
+        await _recompute_listings(connection, listing_ids)
+
+        originals = await connection.fetch(
+            "SELECT id, aggregatetype, aggregateid, type, payload FROM outbox o WHERE block_number > $1 "
+            "AND reverts IS NULL AND NOT EXISTS (SELECT 1 FROM outbox r WHERE r.reverts = o.id) ORDER BY seq", above)
+        compensations = []
+        for row in originals:
+            reverted = ev.ALL_TYPES[row["type"]].reverted
+            payload = {"reverts": str(row["id"]), "original": orjson.loads(row["payload"])}
+            compensations.append((ev.reverted_id(row["id"]), row["aggregatetype"], row["aggregateid"],
+                                  reverted.ce_type, orjson.dumps(payload).decode(), None, None, row["id"]))
+        if compensations:
+            await connection.copy_records_to_table(
+                "outbox", records=compensations,
+                columns=("id", "aggregatetype", "aggregateid", "type", "payload", "event_time", "block_number",
+                         "reverts"))
+        await connection.execute("DELETE FROM blocks WHERE number > $1", above)
+        await _save_cursor(connection, chain_id, ancestor)
+    return undone
+
+
+async def _recompute_listings(connection, listing_ids: list[int]):
+    if not listing_ids:
+        return
+    events = await connection.fetch(
+        "SELECT block_number, name, args FROM events WHERE contract = 'Marketplace' AND name = ANY($1) "
+        "AND (args->>'listingId')::bigint = ANY($2) ORDER BY block_number, log_index",
+        list(LISTING_EVENTS), listing_ids)
+    states: dict[int, dict | None] = {}
+    for row in events:
+        args = {k: _from_json(k, v) for k, v in orjson.loads(row["args"]).items()}
+        states[args["listingId"]] = fold_listing(states.get(args["listingId"]), row["name"], args, row["block_number"])
+    await connection.execute("DELETE FROM listings WHERE listing_id = ANY($1)", listing_ids)
+    await _upsert_listings(connection, [s for s in states.values() if s is not None])
+
+
+_NUMERIC_ARGS = {"listingId", "itemId", "unitPrice", "quantity", "remaining", "orderId", "fee", "burned"}
+
+
+def _from_json(name: str, value):
+    return int(value) if name in _NUMERIC_ARGS else value

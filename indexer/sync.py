@@ -1,0 +1,186 @@
+"""Backfill, then follow the head: fetch logs in adaptive ranges, detect reorgs by block hash, hand
+each range to the store as one transaction."""
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from indexer import metrics
+from indexer.decode import DecodeError, LogDecoder
+from indexer.manifest import Manifest
+from indexer.projections import Projector
+from indexer.rpc import RangeTooLarge, Rpc
+from indexer.store import Cursor, load_cursor, revert_to, stored_hash, write_batch
+
+log = logging.getLogger("indexer.sync")
+
+
+class DeepReorgError(RuntimeError):
+    """A reorg deeper than the configured depth: the indexer stops instead of guessing."""
+
+
+class ChainMovedError(RuntimeError):
+    """The chain changed while a range was being read (a log's block hash is not the header's)."""
+
+
+@dataclass
+class RangeSizer:
+    """eth_getLogs block ranges: grow after a light range, shrink when the node refuses one."""
+
+    size: int
+    maximum: int
+    max_logs: int
+
+    def succeeded(self, logs: int):
+        if logs < self.max_logs // 2:
+            self.size = min(self.maximum, self.size * 2)
+        elif logs > self.max_logs:
+            self.size = max(1, self.size // 2)
+
+    def refused(self):
+        if self.size == 1:
+            raise RuntimeError("the node refuses even a one-block eth_getLogs range")
+        self.size = max(1, self.size // 2)
+
+
+class Progress:
+    def __init__(self, start_block: int):
+        self.started = time.monotonic()
+        self.start_block = start_block
+        self.events = 0
+        self.last_report = 0.0
+
+    def report(self, block: int, head: int, events: int, force: bool = False):
+        self.events += events
+        now = time.monotonic()
+        if not force and now - self.last_report < 2:
+            return
+        self.last_report = now
+        elapsed = max(now - self.started, 1e-9)
+        blocks_per_s = (block - self.start_block) / elapsed
+        eta = (head - block) / blocks_per_s if blocks_per_s > 0 else float("inf")
+        log.info("block %d/%d  %.0f blocks/s  %.0f events/s  ETA %s", block, head, blocks_per_s,
+                 self.events / elapsed, f"{eta:.0f}s" if eta != float("inf") else "-")
+
+
+class ChainSync:
+    def __init__(self, *, settings, rpc: Rpc, pool, manifest: Manifest):
+        self.settings = settings
+        self.rpc = rpc
+        self.pool = pool
+        self.manifest = manifest
+        self.decoder = LogDecoder(manifest)
+        self.projector = Projector(manifest.chain_id)
+        self.sizer = RangeSizer(settings.initial_range, settings.max_range, settings.max_logs_per_batch)
+
+    async def cursor(self) -> Cursor:
+        async with self.pool.acquire() as connection:
+            cursor = await load_cursor(connection, self.manifest.chain_id)
+        if cursor is None:
+            start = self.manifest.deploy_block - 1
+            header = await self.rpc.header(start)
+            cursor = Cursor(start, header["hash"])
+        return cursor
+
+    async def run(self, *, until_block: int | None = None, stop: asyncio.Event | None = None):
+        """Index until `until_block` (then return) or forever; `stop` ends the loop between batches."""
+        cursor = await self.cursor()
+        progress = Progress(cursor.block_number)
+        while not (stop and stop.is_set()):
+            head = await self.rpc.block_number()
+            metrics.HEAD.set(head)
+            cursor = await self._check_reorg(cursor)
+            target = head if until_block is None else min(head, until_block)
+            if cursor.block_number >= target:
+                if until_block is not None and cursor.block_number >= until_block:
+                    progress.report(cursor.block_number, head, 0, force=True)
+                    return cursor
+                await asyncio.sleep(self.settings.poll_interval)
+                continue
+            to_block = min(target, cursor.block_number + self.sizer.size)
+            try:
+                cursor, count = await self._index_range(cursor, to_block, head)
+            except RangeTooLarge as exc:
+                log.info("range of %d blocks refused (%s): shrinking", self.sizer.size, exc.message)
+                self.sizer.refused()
+                continue
+            except ChainMovedError as exc:
+                log.warning("%s: re-reading the range", exc)
+                continue
+            metrics.CURSOR.set(cursor.block_number)
+            metrics.LAG.set(head - cursor.block_number)
+            progress.report(cursor.block_number, head, count)
+        return cursor
+
+    async def _index_range(self, cursor: Cursor, to_block: int, head: int) -> tuple[Cursor, int]:
+        from_block = cursor.block_number + 1
+        logs = await self.rpc.get_logs(self.manifest.addresses, from_block, to_block)
+        self.sizer.succeeded(len(logs))
+
+        # Near the head every block's header is kept (reorg detection needs the parent links);
+        # deeper ranges keep only the last block's and those of blocks with events (from the logs).
+        first_header = max(from_block, head - self.settings.reorg_depth)
+        numbers = range(first_header, to_block + 1) if first_header <= to_block else [to_block]
+        headers = await asyncio.gather(*(self.rpc.header(n) for n in numbers))
+        if any(h is None for h in headers):
+            raise ChainMovedError(f"blocks up to {to_block} are not all available yet")
+        by_number = {h["number"]: h for h in headers}
+        first = headers[0]
+        if first["number"] == from_block and first["parent_hash"] != cursor.block_hash:
+            raise ChainMovedError(f"block {from_block} does not extend the indexed block {cursor.block_number}")
+
+        decoded, skipped = [], []
+        block_rows = {n: (n, h["hash"], h["parent_hash"], h["timestamp"]) for n, h in by_number.items()}
+        for raw in logs:
+            number = int(raw["blockNumber"], 16)
+            header = by_number.get(number)
+            if header is not None and header["hash"] != raw["blockHash"]:
+                raise ChainMovedError(f"block {number} changed while reading logs")
+            try:
+                event = self.decoder.decode(raw)
+            except DecodeError as exc:
+                metrics.SKIPPED.inc()
+                log.warning("skipping log %s:%s at %s: %s", number, int(raw["logIndex"], 16), raw["address"], exc)
+                skipped.append((number, int(raw["logIndex"], 16), raw["address"].lower(), str(exc)))
+                continue
+            decoded.append(event)
+            if number not in block_rows:
+                block_rows[number] = (number, event.block_hash, None, event.block_timestamp)
+
+        projection = self.projector.project(decoded)
+        new_cursor = Cursor(to_block, by_number[to_block]["hash"])
+        async with self.pool.acquire() as connection:
+            await write_batch(connection, chain_id=self.manifest.chain_id, projection=projection,
+                              blocks=sorted(block_rows.values()), skipped=skipped, cursor=new_cursor)
+        metrics.EVENTS.inc(len(decoded))
+        return new_cursor, len(decoded)
+
+    async def _check_reorg(self, cursor: Cursor) -> Cursor:
+        header = await self.rpc.header(cursor.block_number)
+        if header is not None and header["hash"] == cursor.block_hash:
+            return cursor
+        ancestor = await self._find_ancestor(cursor)
+        async with self.pool.acquire() as connection:
+            undone = await revert_to(connection, chain_id=self.manifest.chain_id, ancestor=ancestor)
+        metrics.REORGS.inc()
+        log.warning("reorg: block %d is no longer canonical; reverted to %d (%d events undone)",
+                    cursor.block_number, ancestor.block_number, undone)
+        return ancestor
+
+    async def _find_ancestor(self, cursor: Cursor) -> Cursor:
+        lowest = max(self.manifest.deploy_block - 1, cursor.block_number - self.settings.reorg_depth)
+        async with self.pool.acquire() as connection:
+            for number in range(cursor.block_number - 1, lowest - 1, -1):
+                ours = await stored_hash(connection, number)
+                if ours is None:
+                    if number == self.manifest.deploy_block - 1:
+                        header = await self.rpc.header(number)
+                        return Cursor(number, header["hash"])
+                    continue
+                theirs = await self.rpc.header(number)
+                if theirs is not None and theirs["hash"] == ours:
+                    return Cursor(number, ours)
+        raise DeepReorgError(
+            f"block {cursor.block_number} was reorged and no common ancestor was found within "
+            f"{self.settings.reorg_depth} blocks: stopping (raise REORG_DEPTH or re-index from scratch)")

@@ -1,0 +1,128 @@
+"""Projection equality: what the indexer stored equals what the contracts return."""
+
+import asyncio
+import json
+
+import asyncpg
+
+from indexer.sync import ChainSync
+from indexer.manifest import Manifest
+from indexer.rpc import Rpc
+from indexer.store import connect
+
+ZERO = "0x" + "0" * 40
+
+
+async def index_to_head(settings, until=None):
+    rpc = Rpc(settings.fitmint_rpc_url)
+    pool = await connect(settings)
+    try:
+        manifest = Manifest.load(settings.manifest)
+        sync = ChainSync(settings=settings, rpc=rpc, pool=pool, manifest=manifest)
+        return await sync.run(until_block=until if until is not None else await rpc.block_number())
+    finally:
+        await pool.close()
+        await rpc.close()
+
+
+async def fetch(settings, query, *args):
+    connection = await asyncpg.connect(host=settings.postgres_host, port=settings.postgres_port,
+                                       user=settings.postgres_user, password=settings.password(),
+                                       database=settings.indexer_database)
+    try:
+        return await connection.fetch(query, *args)
+    finally:
+        await connection.close()
+
+
+def db(settings, query, *args):
+    return asyncio.run(fetch(settings, query, *args))
+
+
+def assert_matches_chain(chain, settings):
+    """Every projection against the contracts' own view at the indexed block (the head)."""
+    [cursor] = db(settings, "SELECT block_number, block_hash FROM indexer_cursor")
+    assert cursor["block_number"] == chain.head()
+    assert cursor["block_hash"] == chain.w3.eth.get_block(cursor["block_number"])["hash"].to_0x_hex()
+    block = cursor["block_number"]
+
+    balances = {r["account"]: int(r["balance"]) for r in db(settings, "SELECT * FROM token_balances")}
+    for account, balance in balances.items():
+        onchain = chain.token.functions.balanceOf(chain.w3.to_checksum_address(account)).call(block_identifier=block)
+        assert balance == onchain, f"FIT balance of {account}"
+    assert sum(balances.values()) == chain.token.functions.totalSupply().call(block_identifier=block)
+
+    for row in db(settings, "SELECT * FROM item_balances"):
+        onchain = chain.items.functions.balanceOf(chain.w3.to_checksum_address(row["account"]),
+                                                  int(row["item_id"])).call(block_identifier=block)
+        assert int(row["balance"]) == onchain, f"item {row['item_id']} of {row['account']}"
+
+    listings = {r["listing_id"]: r for r in db(settings, "SELECT * FROM listings")}
+    count = chain.market.functions.listingCount().call(block_identifier=block)
+    assert sorted(listings) == list(range(1, count + 1))
+    for listing_id, row in listings.items():
+        seller, unit_price, item_id, remaining, primary = chain.market.functions.getListing(listing_id).call(
+            block_identifier=block)
+        assert (row["seller"], int(row["unit_price"]), int(row["item_id"]), int(row["remaining"]), row["is_primary"]) \
+            == (seller.lower(), unit_price, item_id, remaining, primary), f"listing {listing_id}"
+
+    orders = db(settings, "SELECT order_id FROM orders ORDER BY order_id")
+    assert [r["order_id"] for r in orders] == list(range(1, chain.market.functions.orderCount().call(
+        block_identifier=block) + 1))
+
+    for row in db(settings, "SELECT claim_id FROM claims WHERE kind = 'voucher'"):
+        assert chain.rewards.functions.isClaimPaid(row["claim_id"]).call(block_identifier=block)
+    for row in db(settings, "SELECT claim_id FROM claims WHERE kind = 'epoch'"):
+        _, epoch, index = row["claim_id"].split(":")
+        assert chain.rewards.functions.isEpochLeafClaimed(int(epoch), int(index)).call(block_identifier=block)
+    return balances
+
+
+async def publish_all(settings):
+    """Runs the relay until the outbox is fully published."""
+    from indexer.relay import Relay
+
+    pool = await connect(settings)
+    try:
+        relay = Relay(pool=pool, bootstrap=settings.bootstrap, chain_id=31337, batch_size=settings.relay_batch,
+                      topic_prefix=settings.kafka_topic_prefix)
+        try:
+            while True:
+                if relay.producer is None:
+                    await relay._connect()
+                if await relay.publish_once() == 0:
+                    return relay.position
+        finally:
+            await relay._disconnect()
+    finally:
+        await pool.close()
+
+
+async def consume_all(settings) -> list[dict]:
+    """Every committed event on the test's topics: [{topic, id, type, key}] in partition order."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from indexer import events as ev
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, isolation_level="read_committed",
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(settings.kafka_topic_prefix + topic, p) for topic in ev.TOPICS for p in range(3)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
+        records = []
+        async def behind():
+            return [tp for tp in partitions if await consumer.position(tp) < end[tp]]
+
+        while await behind():
+            batch = await asyncio.wait_for(consumer.getmany(timeout_ms=1000), 30)
+            for tp, items in batch.items():
+                for record in items:
+                    envelope = json.loads(record.value)
+                    records.append({"topic": tp.topic, "id": envelope["id"], "type": envelope["type"],
+                                    "key": record.key.decode(), "data": envelope["data"]})
+        return records
+    finally:
+        await consumer.stop()

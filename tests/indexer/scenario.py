@@ -1,0 +1,191 @@
+"""A private Anvil with the contracts deployed by `ape run deploy`, and the user actions the indexer
+must follow (claims, epochs, listings, purchases, resales, transfers), driven with web3.py."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from eth_account import Account
+from eth_utils import keccak
+from web3 import Web3
+from web3.logs import DISCARD
+
+from backend.chain.permits import sign_permit
+from backend.rewards.merkle import Entry, MerkleDistribution
+from backend.rewards.vouchers import RewardVoucher, sign_voucher
+
+ROOT = Path(__file__).resolve().parents[2]
+ANVIL = ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
+APE = Path(sys.executable).parent / "ape"
+FIT = 10**18
+CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ScenarioChain:
+    def __init__(self, state_dir: Path):
+        self.state_dir = state_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen([str(ANVIL), "--host", "127.0.0.1", "--port", str(self.port),
+                                         "--chain-id", "31337", "--gas-limit", "300000000"],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.w3 = Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": 60}))
+        deadline = time.time() + 20
+        while not self._up():
+            if time.time() > deadline:
+                raise RuntimeError("anvil did not start")
+            time.sleep(0.1)
+        self._deploy()
+        self.accounts = self.w3.eth.accounts
+        self.admin = self.accounts[0]
+        self._claims = 0
+
+    def _up(self) -> bool:
+        try:
+            return self.w3.is_connected()
+        except Exception:  # noqa: BLE001
+            return False
+
+    def _deploy(self):
+        env = dict(os.environ, APE_FOUNDRY_HOST=self.url, FITMINT_STATE_DIR=str(self.state_dir))
+        env.pop("FITMINT_ATTESTOR_KEY_FILE", None)
+        result = subprocess.run([str(APE), "run", "deploy", "--network", "ethereum:local:foundry", "--account",
+                                 "TEST::0"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        if result.returncode != 0:
+            raise RuntimeError(result.stdout + result.stderr)
+        self.manifest_path = self.state_dir / "deployments" / "31337.json"
+        manifest = json.loads(self.manifest_path.read_text())
+        self.contracts = {
+            name: self.w3.eth.contract(address=entry["address"],
+                                       abi=json.loads((self.manifest_path.parent / entry["abi"]).read_text()))
+            for name, entry in manifest["contracts"].items()
+        }
+        self.attestor = Account.from_key((self.state_dir / "secrets" / "attestor.key").read_text().strip())
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(10)
+
+    # --- chain control ------------------------------------------------------------------------------
+    @property
+    def token(self):
+        return self.contracts["FitToken"]
+
+    @property
+    def rewards(self):
+        return self.contracts["ActivityRewards"]
+
+    @property
+    def items(self):
+        return self.contracts["FitItems"]
+
+    @property
+    def market(self):
+        return self.contracts["Marketplace"]
+
+    def head(self) -> int:
+        return self.w3.eth.block_number
+
+    def rpc(self, method, *params):
+        response = self.w3.provider.make_request(method, list(params))
+        if "error" in response:
+            raise RuntimeError(f"{method}: {response['error']}")
+        return response.get("result")
+
+    def mine(self, blocks=1, seconds=1):
+        for _ in range(blocks):
+            self.rpc("evm_increaseTime", seconds)
+            self.rpc("evm_mine")
+
+    def send(self, call, sender):
+        tx_hash = call.transact({"from": sender})
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash)
+        assert receipt.status == 1, receipt
+        return receipt
+
+    # --- user actions -------------------------------------------------------------------------------
+    def voucher(self, account, amount):
+        self._claims += 1
+        voucher = RewardVoucher(account, amount, keccak(text=f"scenario claim {self._claims} {time.time_ns()}"),
+                                2**40)
+        signature = sign_voucher(voucher, self.attestor.key, chain_id=31337,
+                                 verifying_contract=self.rewards.address)
+        return voucher.as_tuple(), signature
+
+    def claim(self, account, amount=10 * FIT, relayer=None):
+        return self.send(self.rewards.functions.claim(*self.voucher(account, amount)), relayer or self.accounts[9])
+
+    def claim_batch(self, pairs, relayer=None):
+        signed = [self.voucher(account, amount) for account, amount in pairs]
+        return self.send(self.rewards.functions.claimBatch([v for v, _ in signed], [s for _, s in signed]),
+                         relayer or self.accounts[9])
+
+    def epoch(self, pairs):
+        """Posts a Merkle distribution for the current epoch and claims every leaf."""
+        tree = MerkleDistribution([Entry(account, amount) for account, amount in pairs])
+        epoch = self.rewards.functions.currentEpoch().call()
+        self.send(self.rewards.functions.postEpochRoot(epoch, tree.root, tree.total), self.admin)
+        for index, entry in enumerate(tree.entries):
+            self.send(self.rewards.functions.claimEpoch(epoch, index, entry.account, entry.amount, tree.proof(index)),
+                      self.accounts[9])
+
+    def approve_market(self, account):
+        self.send(self.token.functions.approve(self.market.address, 2**256 - 1), account)
+        self.send(self.items.functions.setApprovalForAll(self.market.address, True), account)
+
+    def list_item(self, item_id, price, supply, proceeds=None):
+        receipt = self.send(self.market.functions.createListing(item_id, price, supply, CID,
+                                                                proceeds or self.accounts[8]), self.admin)
+        return self.market.events.ListingCreated().process_receipt(receipt, errors=DISCARD)[0]["args"]["listingId"]
+
+    def buy(self, listing_id, quantity, buyer, max_price=2**96 - 1):
+        return self.send(self.market.functions.purchase(listing_id, quantity, max_price), buyer)
+
+    def buy_with_permit(self, listing_id, quantity, buyer_key, price):
+        buyer = Account.from_key(buyer_key)
+        nonce = self.token.functions.nonces(buyer.address).call()
+        permit = sign_permit(buyer_key, token_name="Fitmint", token_address=self.token.address, chain_id=31337,
+                             owner=buyer.address, spender=self.market.address, value=price * quantity,
+                             nonce=nonce, deadline=2**40)
+        return self.send(self.market.functions.purchaseWithPermit(
+            listing_id, quantity, price, price * quantity, 2**40, permit.v, permit.r, permit.s), buyer.address)
+
+    def resell(self, item_id, quantity, price, seller):
+        receipt = self.send(self.market.functions.listForResale(item_id, quantity, price), seller)
+        return self.market.events.ListingCreated().process_receipt(receipt, errors=DISCARD)[0]["args"]["listingId"]
+
+    def transfer(self, sender, receiver, amount):
+        return self.send(self.token.functions.transfer(receiver, amount), sender)
+
+    def run_scenario(self):
+        """Mints, claims, an epoch, primary sales, a resale, a cancel and a price change."""
+        users = self.accounts[1:6]
+        for user in users:
+            self.claim(user, 300 * FIT)
+        self.claim_batch([(user, 50 * FIT) for user in users])
+        self.epoch([(user, (i + 1) * FIT) for i, user in enumerate(users)])
+        for user in users:
+            self.approve_market(user)
+        shoes = self.list_item(1, 20 * FIT, 100)
+        shirt = self.list_item(2, 5 * FIT, 10)
+        self.buy(shoes, 2, users[0])
+        self.buy(shoes, 1, users[1])
+        self.buy(shirt, 3, users[2])
+        resale = self.resell(1, 1, 30 * FIT, users[0])
+        self.buy(resale, 1, users[3])
+        leftover = self.resell(1, 1, 40 * FIT, users[0])
+        self.send(self.market.functions.updatePrice(leftover, 35 * FIT), users[0])
+        self.send(self.market.functions.cancelListing(leftover), users[0])
+        self.send(self.market.functions.updatePrice(shirt, 6 * FIT), self.admin)
+        self.transfer(users[4], users[0], 7 * FIT)
+        self.send(self.token.functions.burn(FIT), users[1])

@@ -3,6 +3,7 @@ fresh database in the stack's PostgreSQL, and Kafka topics of the test's own on 
 
 import asyncio
 import uuid
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -32,40 +33,51 @@ def _admin_dsn(stack, secret_dir):
 
 
 @pytest.fixture
-def indexer_settings(stack, chain):
-    """Settings for an indexer of `chain` into a database and topics of its own."""
-    from pathlib import Path
-
+def make_indexer_settings(stack, chain):
+    """Factory: settings for an indexer of `chain` into a database and Kafka topics of its own."""
     secrets = Path(stack["FITMINT_STATE_DIR"]) / "secrets"
     dsn = _admin_dsn(stack, secrets)
-    database = f"idx_test_{uuid.uuid4().hex[:10]}"
-    prefix = f"test-{uuid.uuid4().hex[:8]}."
+    bootstrap = f"127.0.0.1:{stack['KAFKA_PORT']}"
+    created = []
 
-    async def setup():
+    async def setup(database, prefix):
         connection = await asyncpg.connect(database="postgres", **dsn)
         await connection.execute(f'CREATE DATABASE "{database}"')
         await connection.close()
-        admin = AIOKafkaAdminClient(bootstrap_servers=f"127.0.0.1:{stack['KAFKA_PORT']}")
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
         await admin.start()
         await admin.create_topics([NewTopic(prefix + topic, num_partitions=3, replication_factor=1)
                                    for topic in ev.TOPICS])
         await admin.close()
 
-    asyncio.run(setup())
-    settings = Settings(fitmint_state_dir=Path(stack["FITMINT_STATE_DIR"]), fitmint_rpc_url=chain.url,
-                        postgres_port=int(stack["POSTGRES_PORT"]), indexer_database=database,
-                        kafka_port=int(stack["KAFKA_PORT"]), kafka_topic_prefix=prefix,
-                        manifest=chain.manifest_path, initial_range=16, reorg_depth=16)
-    yield settings
+    def make(**overrides):
+        database, prefix = f"idx_test_{uuid.uuid4().hex[:10]}", f"test-{uuid.uuid4().hex[:8]}."
+        asyncio.run(setup(database, prefix))
+        created.append((database, prefix))
+        values = dict(fitmint_state_dir=Path(stack["FITMINT_STATE_DIR"]), fitmint_rpc_url=chain.url,
+                      postgres_port=int(stack["POSTGRES_PORT"]), indexer_database=database,
+                      kafka_port=int(stack["KAFKA_PORT"]), kafka_topic_prefix=prefix,
+                      manifest=chain.manifest_path, initial_range=16, reorg_depth=16)
+        return Settings(**{**values, **overrides})
+
+    yield make
 
     async def teardown():
         connection = await asyncpg.connect(database="postgres", **dsn)
-        await connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        for database, _ in created:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         await connection.close()
-        admin = AIOKafkaAdminClient(bootstrap_servers=f"127.0.0.1:{stack['KAFKA_PORT']}")
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
         await admin.start()
         existing = await admin.list_topics()
-        await admin.delete_topics([t for t in existing if t.startswith(prefix)])
+        doomed = [t for t in existing if any(t.startswith(prefix) for _, prefix in created)]
+        if doomed:
+            await admin.delete_topics(doomed)
         await admin.close()
 
     asyncio.run(teardown())
+
+
+@pytest.fixture
+def indexer_settings(make_indexer_settings):
+    return make_indexer_settings()

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 ENV := source scripts/toolchain/env.sh &&
 
-.PHONY: help deps deps-stack build up down status logs test test-forge test-ape slither bench clean
+.PHONY: help deps deps-stack build up down status logs test test-forge test-ape slither bench indexer clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -45,8 +45,13 @@ test-ape: ## the pytest suite (contracts on Ape's own Anvil, stack tests on `mak
 	@echo "==> ape test"
 	@$(ENV) env -u APE_FOUNDRY_HOST ape test $(PYTEST_ARGS)
 
-bench: deps ## gas report (reports/gas.md, reports/gas.json)
+bench: deps-stack ## gas report and indexer benchmark (reports/gas.*, reports/indexer.*); BENCH_EVENTS=200000
 	@$(ENV) env -u APE_FOUNDRY_HOST ape run gas_report --network ethereum:local:foundry --out reports
+	@scripts/stack/stack.sh up postgres kafka
+	@$(ENV) python -m bench.indexer_bench --events $${BENCH_EVENTS:-200000} --out reports
+
+indexer: deps ## run the indexer (and its Kafka relay) against `make up`'s stack in the foreground
+	@$(ENV) python -m indexer run
 
 clean: ## remove build outputs (not the cached toolchain, not the stack's state)
 	rm -rf .build build contracts/.cache crytic-export

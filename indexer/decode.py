@@ -17,7 +17,7 @@ class DecodeError(ValueError):
     """A log of one of our contracts that does not match its event's ABI."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
     block_number: int
     block_hash: str
@@ -27,6 +27,9 @@ class Event:
     contract: str
     name: str
     args: dict
+    address: str = ""
+    topics: tuple = ()
+    data: str = ""
 
 
 def _word_decoder(abi_type: str):
@@ -74,24 +77,30 @@ class EventDecoder:
         signature = f"{self.name}({','.join(i['type'] for i in inputs)})"
         self.topic0 = "0x" + keccak(text=signature).hex()
         self.indexed = [(i["name"], _topic_decoder(i["type"])) for i in inputs if i["indexed"]]
+        self.topic_plan = tuple((name, decode, position + 1) for position, (name, decode) in enumerate(self.indexed))
         data_inputs = [i for i in inputs if not i["indexed"]]
         self.data_names = [i["name"] for i in data_inputs]
         self.data_types = [i["type"] for i in data_inputs]
         words = [_word_decoder(t) for t in self.data_types]
         self.static_words = words if all(words) else None
+        self.data_plan = tuple((name, decode, 2 + 64 * i, 66 + 64 * i)
+                               for i, (name, decode) in enumerate(zip(self.data_names, words))) if all(words) else None
+        self.data_length = 2 + 64 * len(data_inputs)
 
     def decode_args(self, topics: list[str], data: str) -> dict:
         if len(topics) != len(self.indexed) + 1:
             raise DecodeError(f"{self.contract}.{self.name}: {len(topics) - 1} indexed topics, expected {len(self.indexed)}")
-        args = {name: decode(topic) for (name, decode), topic in zip(self.indexed, topics[1:])}
-        payload = data[2:]
-        if self.static_words is not None:
-            if len(payload) != 64 * len(self.static_words):
-                raise DecodeError(f"{self.contract}.{self.name}: data of {len(payload) // 2} bytes, "
-                                  f"expected {32 * len(self.static_words)}")
-            for i, (name, decode) in enumerate(zip(self.data_names, self.static_words)):
-                args[name] = decode(payload[64 * i: 64 * i + 64])
+        args = {}
+        for name, decode, position in self.topic_plan:
+            args[name] = decode(topics[position])
+        if self.data_plan is not None:
+            if len(data) != self.data_length:
+                raise DecodeError(f"{self.contract}.{self.name}: data of {(len(data) - 2) // 2} bytes, "
+                                  f"expected {(self.data_length - 2) // 2}")
+            for name, decode, start, end in self.data_plan:
+                args[name] = decode(data[start:end])
         else:
+            payload = data[2:]
             try:
                 values = abi_decode(self.data_types, bytes.fromhex(payload))
             except Exception as exc:  # eth_abi raises several types for malformed data
@@ -112,14 +121,18 @@ class LogDecoder:
                     decoder = EventDecoder(contract.name, entry)
                     self._decoders[(contract.address, decoder.topic0)] = decoder
 
+    def decoder_for(self, address: str, topics: list[str]) -> EventDecoder:
+        if not topics:
+            raise DecodeError("anonymous log")
+        decoder = self._decoders.get((address, topics[0]))
+        if decoder is None:
+            raise DecodeError(f"unknown event topic {topics[0]} at {address}")
+        return decoder
+
     def decode(self, log: dict) -> Event:
         """Raises DecodeError for a log that is not a known event or does not fit its ABI."""
         topics = log["topics"]
-        if not topics:
-            raise DecodeError("anonymous log")
-        decoder = self._decoders.get((log["address"].lower(), topics[0]))
-        if decoder is None:
-            raise DecodeError(f"unknown event topic {topics[0]} at {log['address']}")
+        decoder = self.decoder_for(log["address"].lower(), topics)
         return Event(
             block_number=int(log["blockNumber"], 16),
             block_hash=log["blockHash"],
@@ -129,4 +142,7 @@ class LogDecoder:
             contract=decoder.contract,
             name=decoder.name,
             args=decoder.decode_args(topics, log["data"]),
+            address=log["address"].lower(),
+            topics=topics,
+            data=log["data"],
         )

@@ -6,6 +6,7 @@ deterministic (uuid5 over chain id, block hash, log index and type), so a replay
 ids, and a block that is reorged away gets a `...reverted.v1` event naming the id it undoes.
 """
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -13,6 +14,7 @@ from datetime import datetime, timezone
 import orjson
 
 ID_NAMESPACE = uuid.UUID("6f1c3a52-8d2e-4c1b-9a57-2f0e5d3b7c41")
+_NAMESPACE_BYTES = ID_NAMESPACE.bytes
 SPEC_VERSION = "1.0"
 
 
@@ -36,19 +38,28 @@ ALL_TYPES = {t.ce_type: t for t in PUBLISHED} | {t.reverted.ce_type: t.reverted 
 TOPICS = sorted({t.topic for t in PUBLISHED})
 
 
-def event_id(chain_id: int, block_hash: str, log_index: int, event_type: EventType) -> uuid.UUID:
-    return uuid.uuid5(ID_NAMESPACE, f"{chain_id}:{block_hash.lower()}:{log_index}:{event_type.ce_type}")
+def _uuid5(name: str) -> str:
+    """uuid.uuid5(ID_NAMESPACE, name) as its string, without building UUID objects (hot path)."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def reverted_id(original: uuid.UUID) -> uuid.UUID:
-    return uuid.uuid5(ID_NAMESPACE, f"reverted:{original}")
+def event_id(chain_id: int, block_hash: str, log_index: int, event_type: EventType) -> str:
+    return _uuid5(f"{chain_id}:{block_hash.lower()}:{log_index}:{event_type.ce_type}")
+
+
+def reverted_id(original) -> str:
+    return _uuid5(f"reverted:{original}")
 
 
 def source(chain_id: int) -> str:
     return f"/fitmint/indexer/chain/{chain_id}"
 
 
-def envelope(*, id: uuid.UUID, ce_type: str, chain_id: int, subject: str, time: datetime | None, data: dict) -> bytes:
+def envelope(*, id, ce_type: str, chain_id: int, subject: str, time: datetime | None, data: dict) -> bytes:
     """The CloudEvents structured-mode JSON of one event."""
     document = {
         "specversion": SPEC_VERSION,

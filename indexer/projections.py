@@ -12,7 +12,6 @@ from indexer import events as ev
 from indexer.decode import Event
 
 ZERO = "0x" + "0" * 40
-LISTING_EVENTS = ("ListingCreated", "ListingUpdated", "ListingCancelled", "OrderCreated")
 
 
 @dataclass
@@ -26,21 +25,13 @@ class Projection:
     item_transfers: list[tuple] = field(default_factory=list)
     item_deltas: dict[tuple[int, str], int] = field(default_factory=lambda: defaultdict(int))
     listing_events: list[Event] = field(default_factory=list)
+    listing_index: list[tuple] = field(default_factory=list)
     orders: list[tuple] = field(default_factory=list)
     outbox: list[tuple] = field(default_factory=list)
 
     @property
     def listing_ids(self) -> set[int]:
         return {event.args["listingId"] for event in self.listing_events}
-
-
-def _jsonable(value):
-    """uint256 values as decimal strings: JSON numbers (and orjson) stop at 64 bits."""
-    if isinstance(value, bool) or not isinstance(value, (int, list)):
-        return value
-    if isinstance(value, list):
-        return [_jsonable(v) for v in value]
-    return str(value)
 
 
 def _time(event: Event) -> datetime:
@@ -63,8 +54,8 @@ class Projector:
         p = Projection()
         for event in decoded:
             args = event.args
-            p.events.append((event.block_number, event.log_index, event.block_hash, event.tx_hash, event.contract,
-                             event.name, orjson.dumps({k: _jsonable(v) for k, v in args.items()}).decode()))
+            p.events.append((event.block_number, event.log_index, event.block_hash, event.tx_hash, event.address,
+                             event.contract, event.name, "{" + ",".join(event.topics) + "}", event.data))
             handler = getattr(self, f"_{event.contract}_{event.name}", None)
             if handler:
                 handler(p, event, args)
@@ -121,12 +112,14 @@ class Projector:
     # --- Marketplace ------------------------------------------------------------------------------
     def _Marketplace_ListingCreated(self, p, e, a):
         p.listing_events.append(e)
+        p.listing_index.append((a["listingId"], e.block_number, e.log_index))
 
     _Marketplace_ListingUpdated = _Marketplace_ListingCreated
     _Marketplace_ListingCancelled = _Marketplace_ListingCreated
 
     def _Marketplace_OrderCreated(self, p, e, a):
         p.listing_events.append(e)
+        p.listing_index.append((a["listingId"], e.block_number, e.log_index))
         p.orders.append((a["orderId"], a["listingId"], a["buyer"], a["seller"], a["itemId"], a["quantity"],
                          a["unitPrice"], a["fee"], a["burned"], e.block_number, e.log_index, e.tx_hash))
         self._publish(p, e, ev.ORDER_CREATED, str(a["orderId"]), {

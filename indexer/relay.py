@@ -1,6 +1,7 @@
 """Outbox -> Kafka, exactly once per event id.
 
-Rows are published in `seq` order, a batch per Kafka transaction. The same transaction writes the
+Rows are published in `seq` order (per partition, so per key), a batch per Kafka transaction, with
+records packed into Kafka batches by hand (aiokafka's per-message send is the slow path). The same transaction writes the
 batch's last seq to the single-partition topic `fitmint.relay.position`, so Kafka itself records how
 far publication got: after a crash, the relay reads that record (read_committed) and resumes after
 it. An interrupted transaction is aborted when the next relay starts (same transactional id), so no
@@ -14,6 +15,7 @@ import orjson
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.partitioner import DefaultPartitioner
 
 from indexer import events as ev
 from indexer import metrics
@@ -76,6 +78,8 @@ class Relay:
         self.batch_size = batch_size
         self.producer: AIOKafkaProducer | None = None
         self.position = 0
+        self._partitions: dict[str, list[int]] = {}
+        self._partitioner = DefaultPartitioner()
 
     async def _connect(self):
         await ensure_position_topic(self.bootstrap, self.position_topic)
@@ -98,6 +102,14 @@ class Relay:
             except Exception:  # noqa: BLE001 - a dead broker: nothing left to flush
                 pass
             self.producer = None
+            self._partitions.clear()
+
+    async def _partition(self, topic: str, key: bytes) -> int:
+        """The partition Kafka's default partitioner (murmur2 of the key) picks: ordered per key."""
+        partitions = self._partitions.get(topic)
+        if partitions is None:
+            partitions = self._partitions[topic] = sorted(await _with_timeout(self.producer.partitions_for(topic)))
+        return self._partitioner(key, partitions, partitions)
 
     async def publish_once(self) -> int:
         """Publishes the next batch of outbox rows; returns how many."""
@@ -112,16 +124,28 @@ class Relay:
         await _with_timeout(producer.begin_transaction())
         try:
             futures = []
+            builders = {}
             for row in rows:
+                topic, key = self.prefix + row["aggregatetype"], row["aggregateid"].encode()
+                partition = await self._partition(topic, key)
                 value = ev.envelope(id=row["id"], ce_type=row["type"], chain_id=self.chain_id,
                                     subject=row["aggregateid"], time=row["event_time"],
                                     data=orjson.loads(row["payload"]))
                 headers = [("ce_id", str(row["id"]).encode()), ("ce_type", row["type"].encode()),
                            ("content-type", b"application/cloudevents+json")]
-                futures.append(await _with_timeout(producer.send(
-                    self.prefix + row["aggregatetype"], value=value, key=row["aggregateid"].encode(), headers=headers)))
+                builder = builders.get((topic, partition))
+                if builder is None:
+                    builder = builders[(topic, partition)] = producer.create_batch()
+                if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                    # Full: send it (batches of one partition go out in order) and start another.
+                    futures.append(await _with_timeout(producer.send_batch(builder, topic, partition=partition)))
+                    builder = builders[(topic, partition)] = producer.create_batch()
+                    builder.append(key=key, value=value, timestamp=None, headers=headers)
+            for (topic, partition), builder in builders.items():
+                futures.append(await _with_timeout(producer.send_batch(builder, topic, partition=partition)))
             last = rows[-1]["seq"]
-            futures.append(await _with_timeout(producer.send(self.position_topic, value=str(last).encode(), key=b"position")))
+            futures.append(await _with_timeout(producer.send(self.position_topic, value=str(last).encode(),
+                                                             key=b"position")))
             await _with_timeout(asyncio.gather(*futures))
             await _with_timeout(producer.commit_transaction())
         except BaseException:

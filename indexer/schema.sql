@@ -18,14 +18,17 @@ CREATE TABLE IF NOT EXISTS blocks (
     timestamp bigint NOT NULL
 );
 
+-- Raw events as the chain gave them (decoded again from the ABI when needed, e.g. on a reorg).
 CREATE TABLE IF NOT EXISTS events (
     block_number bigint NOT NULL,
     log_index integer NOT NULL,
     block_hash text NOT NULL,
     tx_hash text NOT NULL,
+    address text NOT NULL,
     contract text NOT NULL,
     name text NOT NULL,
-    args jsonb NOT NULL,
+    topics text[] NOT NULL,
+    data text NOT NULL,
     PRIMARY KEY (block_number, log_index)
 );
 
@@ -114,6 +117,14 @@ CREATE TABLE IF NOT EXISTS listings (
     updated_block bigint NOT NULL
 );
 
+-- Which events concern which listing: a reorg recomputes the listings it touched from these.
+CREATE TABLE IF NOT EXISTS listing_events (
+    listing_id bigint NOT NULL,
+    block_number bigint NOT NULL,
+    log_index integer NOT NULL,
+    PRIMARY KEY (listing_id, block_number, log_index)
+);
+
 CREATE TABLE IF NOT EXISTS orders (
     order_id bigint PRIMARY KEY,
     listing_id bigint NOT NULL,
@@ -138,7 +149,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     aggregatetype text NOT NULL,
     aggregateid text NOT NULL,
     type text NOT NULL,
-    payload jsonb NOT NULL,
+    payload json NOT NULL,              -- json, not jsonb: stored as written, nobody queries inside it
     event_time timestamptz,
     block_number bigint,
     reverts uuid,

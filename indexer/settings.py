@@ -25,9 +25,9 @@ class Settings(BaseSettings):
     manifest: Path | None = None  # default: <state>/deployments/<chain id>.json
     reorg_depth: int = 64
     poll_interval: float = 0.05
-    initial_range: int = 2_000
+    initial_range: int = 100
     max_range: int = 100_000
-    max_logs_per_batch: int = 50_000
+    target_logs_per_range: int = 20_000
     relay_batch: int = 5_000
     metrics_port: int = 0  # 0: no metrics endpoint
 

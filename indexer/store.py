@@ -1,6 +1,8 @@
 """PostgreSQL: the schema, one transaction per batch (rows + outbox + cursor), and reorg reverts."""
 
+import io
 from collections import defaultdict
+from datetime import datetime
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -8,7 +10,7 @@ import asyncpg
 import orjson
 
 from indexer import events as ev
-from indexer.projections import LISTING_EVENTS, Projection, fold_listing
+from indexer.projections import Projection, fold_listing
 
 SCHEMA = Path(__file__).with_name("schema.sql")
 LISTING_COLUMNS = ("listing_id", "item_id", "seller", "unit_price", "remaining", "is_primary", "cid", "status",
@@ -49,7 +51,9 @@ async def write_batch(connection, *, chain_id: int, projection: Projection, bloc
     """Everything one block range produced, atomically: a crash leaves either all of it or none."""
     async with connection.transaction():
         copies = (
-            ("events", projection.events, ("block_number", "log_index", "block_hash", "tx_hash", "contract", "name", "args")),
+            ("events", projection.events, ("block_number", "log_index", "block_hash", "tx_hash", "address", "contract",
+                                           "name", "topics", "data")),
+            ("listing_events", projection.listing_index, ("listing_id", "block_number", "log_index")),
             ("token_transfers", projection.token_transfers,
              ("block_number", "log_index", "tx_hash", "from_address", "to_address", "value")),
             ("claims", projection.claims, ("claim_id", "kind", "account", "amount", "epoch", "attestor",
@@ -66,7 +70,7 @@ async def write_batch(connection, *, chain_id: int, projection: Projection, bloc
         )
         for table, records, columns in copies:
             if records:
-                await connection.copy_records_to_table(table, records=records, columns=columns)
+                await copy_rows(connection, table, columns, records)
         await _apply_deltas(connection, "token_balances", ("account",),
                             {(account,): delta for account, delta in projection.balance_deltas.items()})
         await _apply_deltas(connection, "item_balances", ("item_id", "account"), projection.item_deltas)
@@ -78,6 +82,35 @@ async def write_batch(connection, *, chain_id: int, projection: Projection, bloc
                 "ON CONFLICT (number) DO UPDATE SET hash = EXCLUDED.hash, parent_hash = "
                 "COALESCE(EXCLUDED.parent_hash, blocks.parent_hash), timestamp = EXCLUDED.timestamp", blocks)
         await _save_cursor(connection, chain_id, cursor)
+
+
+def _copy_field(value) -> str:
+    if value is None:
+        return "\\N"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, str):
+        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+            return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+# Tables whose rows hold only ints and hex or name strings (never None, a tab or a backslash):
+# their COPY lines need no per-value escaping, the hot path of a backfill.
+_PLAIN_TABLES = {"events", "token_transfers", "item_transfers", "listing_events"}
+
+
+async def copy_rows(connection, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """COPY in PostgreSQL's text format: PostgreSQL parses the values (on its own core), where
+    asyncpg's binary COPY would encode every uint256 and array in this process."""
+    field = str if table in _PLAIN_TABLES else _copy_field
+    text = "".join(["\t".join(map(field, row)) + "\n" for row in rows])
+    await connection.copy_to_table(table, source=io.BytesIO(text.encode()), columns=columns, format="text")
 
 
 async def _save_cursor(connection, chain_id: int, cursor: Cursor):
@@ -92,14 +125,15 @@ async def _apply_deltas(connection, table: str, keys: tuple[str, ...], deltas: d
     deltas = {key: delta for key, delta in deltas.items() if delta}
     if not deltas:
         return
-    columns = [[key[i] for key in deltas] for i in range(len(keys))]
-    types = {"account": "text[]", "item_id": "numeric[]"}
-    unnest = ", ".join(f"${i + 1}::{types[k]}" for i, k in enumerate(keys))
+    # Arrays of text, cast by PostgreSQL: asyncpg's numeric[] encoding is slow for 10^4 big ints.
+    columns = [[str(key[i]) for key in deltas] for i in range(len(keys))]
+    casts = ", ".join(f"unnest(${i + 1}::text[])::{'numeric' if k == 'item_id' else 'text'}"
+                      for i, k in enumerate(keys))
     await connection.execute(
         f"INSERT INTO {table} ({', '.join(keys)}, balance) "
-        f"SELECT * FROM unnest({unnest}, ${len(keys) + 1}::numeric[]) "
+        f"SELECT {casts}, unnest(${len(keys) + 1}::text[])::numeric "
         f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET balance = {table}.balance + EXCLUDED.balance",
-        *columns, list(deltas.values()))
+        *columns, [str(delta) for delta in deltas.values()])
 
 
 async def _fold_listings(connection, projection: Projection):
@@ -124,7 +158,7 @@ async def _upsert_listings(connection, states: list[dict]):
         [tuple(state[c] for c in LISTING_COLUMNS) for state in states])
 
 
-async def revert_to(connection, *, chain_id: int, ancestor: Cursor) -> int:
+async def revert_to(connection, *, chain_id: int, ancestor: Cursor, decoder) -> int:
     """Undoes every block above `ancestor`, atomically: projections back to the ancestor's state, the
     events gone, and a compensating outbox event for each published one. Returns the events undone."""
     above = ancestor.block_number
@@ -146,13 +180,12 @@ async def revert_to(connection, *, chain_id: int, ancestor: Cursor) -> int:
             zero = "0x" + "0" * 40
             await _apply_deltas(connection, table, keys, {k: v for k, v in deltas.items() if k[-1] != zero})
 
-        listing_ids = [row["id"] for row in await connection.fetch(
-            "SELECT DISTINCT (args->>'listingId')::bigint AS id FROM events WHERE block_number > $1 "
-            "AND contract = 'Marketplace' AND name = ANY($2)", above, list(LISTING_EVENTS))]
+        listing_ids = sorted({row["listing_id"] for row in await connection.fetch(
+            "DELETE FROM listing_events WHERE block_number > $1 RETURNING listing_id", above)})
         for table in ("claims", "epoch_roots", "item_metadata", "orders", "skipped_logs"):
             await connection.execute(f"DELETE FROM {table} WHERE block_number > $1", above)
         undone = int((await connection.execute("DELETE FROM events WHERE block_number > $1", above)).split()[-1])
-        await _recompute_listings(connection, listing_ids)
+        await _recompute_listings(connection, listing_ids, decoder)
 
         originals = await connection.fetch(
             "SELECT id, aggregatetype, aggregateid, type, payload FROM outbox o WHERE block_number > $1 "
@@ -164,32 +197,26 @@ async def revert_to(connection, *, chain_id: int, ancestor: Cursor) -> int:
             compensations.append((ev.reverted_id(row["id"]), row["aggregatetype"], row["aggregateid"],
                                   reverted.ce_type, orjson.dumps(payload).decode(), None, None, row["id"]))
         if compensations:
-            await connection.copy_records_to_table(
-                "outbox", records=compensations,
-                columns=("id", "aggregatetype", "aggregateid", "type", "payload", "event_time", "block_number",
-                         "reverts"))
+            await copy_rows(connection, "outbox", ("id", "aggregatetype", "aggregateid", "type", "payload", "event_time",
+                                                   "block_number", "reverts"), compensations)
         await connection.execute("DELETE FROM blocks WHERE number > $1", above)
         await _save_cursor(connection, chain_id, ancestor)
     return undone
 
 
-async def _recompute_listings(connection, listing_ids: list[int]):
+async def _recompute_listings(connection, listing_ids: list[int], decoder):
+    """Replays each listing's remaining events through `fold_listing`."""
     if not listing_ids:
         return
-    events = await connection.fetch(
-        "SELECT block_number, name, args FROM events WHERE contract = 'Marketplace' AND name = ANY($1) "
-        "AND (args->>'listingId')::bigint = ANY($2) ORDER BY block_number, log_index",
-        list(LISTING_EVENTS), listing_ids)
+    rows = await connection.fetch(
+        "SELECT e.block_number, e.address, e.topics, e.data FROM listing_events l JOIN events e "
+        "USING (block_number, log_index) WHERE l.listing_id = ANY($1) ORDER BY e.block_number, e.log_index",
+        listing_ids)
     states: dict[int, dict | None] = {}
-    for row in events:
-        args = {k: _from_json(k, v) for k, v in orjson.loads(row["args"]).items()}
-        states[args["listingId"]] = fold_listing(states.get(args["listingId"]), row["name"], args, row["block_number"])
+    for row in rows:
+        event_decoder = decoder.decoder_for(row["address"], row["topics"])
+        args = event_decoder.decode_args(row["topics"], row["data"])
+        listing_id = args["listingId"]
+        states[listing_id] = fold_listing(states.get(listing_id), event_decoder.name, args, row["block_number"])
     await connection.execute("DELETE FROM listings WHERE listing_id = ANY($1)", listing_ids)
     await _upsert_listings(connection, [s for s in states.values() if s is not None])
-
-
-_NUMERIC_ARGS = {"listingId", "itemId", "unitPrice", "quantity", "remaining", "orderId", "fee", "burned"}
-
-
-def _from_json(name: str, value):
-    return int(value) if name in _NUMERIC_ARGS else value

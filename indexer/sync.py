@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from indexer import metrics
 from indexer.decode import DecodeError, LogDecoder
 from indexer.manifest import Manifest
-from indexer.projections import Projector
+from indexer.projections import Projection, Projector
 from indexer.rpc import RangeTooLarge, Rpc
 from indexer.store import Cursor, load_cursor, revert_to, stored_hash, write_batch
 
@@ -26,17 +26,16 @@ class ChainMovedError(RuntimeError):
 
 @dataclass
 class RangeSizer:
-    """eth_getLogs block ranges: grow after a light range, shrink when the node refuses one."""
+    """eth_getLogs block ranges aimed at `target_logs` per range: sized from the last range's log
+    density (at most doubling), halved when the node refuses a range."""
 
     size: int
     maximum: int
-    max_logs: int
+    target_logs: int
 
-    def succeeded(self, logs: int):
-        if logs < self.max_logs // 2:
-            self.size = min(self.maximum, self.size * 2)
-        elif logs > self.max_logs:
-            self.size = max(1, self.size // 2)
+    def succeeded(self, blocks: int, logs: int):
+        proposed = self.size * 2 if logs == 0 else blocks * self.target_logs // logs
+        self.size = max(1, min(self.maximum, self.size * 2, proposed))
 
     def refused(self):
         if self.size == 1:
@@ -64,6 +63,14 @@ class Progress:
                  self.events / elapsed, f"{eta:.0f}s" if eta != float("inf") else "-")
 
 
+@dataclass
+class Batch:
+    projection: "Projection"
+    blocks: list[tuple]
+    skipped: list[tuple]
+    cursor: Cursor
+
+
 class ChainSync:
     def __init__(self, *, settings, rpc: Rpc, pool, manifest: Manifest):
         self.settings = settings
@@ -72,7 +79,7 @@ class ChainSync:
         self.manifest = manifest
         self.decoder = LogDecoder(manifest)
         self.projector = Projector(manifest.chain_id)
-        self.sizer = RangeSizer(settings.initial_range, settings.max_range, settings.max_logs_per_batch)
+        self.sizer = RangeSizer(settings.initial_range, settings.max_range, settings.target_logs_per_range)
 
     async def cursor(self) -> Cursor:
         async with self.pool.acquire() as connection:
@@ -84,39 +91,62 @@ class ChainSync:
         return cursor
 
     async def run(self, *, until_block: int | None = None, stop: asyncio.Event | None = None):
-        """Index until `until_block` (then return) or forever; `stop` ends the loop between batches."""
+        """Index until `until_block` (then return) or forever; `stop` ends the loop between batches.
+
+        Far below the head (deeper than the reorg window), the next range is fetched and decoded while
+        the previous one is being written: PostgreSQL and this process work at the same time."""
         cursor = await self.cursor()
         progress = Progress(cursor.block_number)
-        while not (stop and stop.is_set()):
-            head = await self.rpc.block_number()
-            metrics.HEAD.set(head)
-            cursor = await self._check_reorg(cursor)
-            target = head if until_block is None else min(head, until_block)
-            if cursor.block_number >= target:
-                if until_block is not None and cursor.block_number >= until_block:
-                    progress.report(cursor.block_number, head, 0, force=True)
-                    return cursor
-                await asyncio.sleep(self.settings.poll_interval)
-                continue
-            to_block = min(target, cursor.block_number + self.sizer.size)
-            try:
-                cursor, count = await self._index_range(cursor, to_block, head)
-            except RangeTooLarge as exc:
-                log.info("range of %d blocks refused (%s): shrinking", self.sizer.size, exc.message)
-                self.sizer.refused()
-                continue
-            except ChainMovedError as exc:
-                log.warning("%s: re-reading the range", exc)
-                continue
-            metrics.CURSOR.set(cursor.block_number)
-            metrics.LAG.set(head - cursor.block_number)
-            progress.report(cursor.block_number, head, count)
-        return cursor
+        pending: asyncio.Task | None = None  # the write of the previous deep range
+        try:
+            while not (stop and stop.is_set()):
+                head = await self.rpc.block_number()
+                metrics.HEAD.set(head)
+                target = head if until_block is None else min(head, until_block)
+                deep_limit = head - self.settings.reorg_depth
+                if pending is None:
+                    cursor = await self._check_reorg(cursor)
+                if cursor.block_number >= target:
+                    if until_block is not None and cursor.block_number >= until_block:
+                        progress.report(cursor.block_number, head, 0, force=True)
+                        return cursor
+                    await asyncio.sleep(self.settings.poll_interval)
+                    continue
+                to_block = min(target, cursor.block_number + self.sizer.size)
+                try:
+                    batch = await self._prepare(cursor, to_block, head)
+                except RangeTooLarge as exc:
+                    log.info("range of %d blocks refused (%s): shrinking", self.sizer.size, exc.message)
+                    self.sizer.refused()
+                    continue
+                except ChainMovedError as exc:
+                    log.warning("%s: re-reading the range", exc)
+                    pending = await self._settle(pending)
+                    continue
+                pending = await self._settle(pending)
+                if to_block <= deep_limit:
+                    pending = asyncio.create_task(self._write(batch))
+                else:
+                    await self._write(batch)
+                cursor = batch.cursor
+                metrics.CURSOR.set(cursor.block_number)
+                metrics.LAG.set(head - cursor.block_number)
+                progress.report(cursor.block_number, head, len(batch.projection.events))
+            return cursor
+        finally:
+            await self._settle(pending)
 
-    async def _index_range(self, cursor: Cursor, to_block: int, head: int) -> tuple[Cursor, int]:
+    @staticmethod
+    async def _settle(pending: asyncio.Task | None) -> None:
+        if pending is not None:
+            await pending
+        return None
+
+    async def _prepare(self, cursor: Cursor, to_block: int, head: int) -> "Batch":
+        """Fetches and decodes one range; nothing is written yet."""
         from_block = cursor.block_number + 1
         logs = await self.rpc.get_logs(self.manifest.addresses, from_block, to_block)
-        self.sizer.succeeded(len(logs))
+        self.sizer.succeeded(to_block - from_block + 1, len(logs))
 
         # Near the head every block's header is kept (reorg detection needs the parent links);
         # deeper ranges keep only the last block's and those of blocks with events (from the logs).
@@ -132,29 +162,31 @@ class ChainSync:
 
         decoded, skipped = [], []
         block_rows = {n: (n, h["hash"], h["parent_hash"], h["timestamp"]) for n, h in by_number.items()}
+        decode = self.decoder.decode
         for raw in logs:
-            number = int(raw["blockNumber"], 16)
-            header = by_number.get(number)
-            if header is not None and header["hash"] != raw["blockHash"]:
-                raise ChainMovedError(f"block {number} changed while reading logs")
             try:
-                event = self.decoder.decode(raw)
+                event = decode(raw)
             except DecodeError as exc:
+                number, index = int(raw["blockNumber"], 16), int(raw["logIndex"], 16)
                 metrics.SKIPPED.inc()
-                log.warning("skipping log %s:%s at %s: %s", number, int(raw["logIndex"], 16), raw["address"], exc)
-                skipped.append((number, int(raw["logIndex"], 16), raw["address"].lower(), str(exc)))
+                log.warning("skipping log %s:%s at %s: %s", number, index, raw["address"], exc)
+                skipped.append((number, index, raw["address"].lower(), str(exc)))
                 continue
-            decoded.append(event)
-            if number not in block_rows:
+            number = event.block_number
+            header = by_number.get(number)
+            if header is None:
                 block_rows[number] = (number, event.block_hash, None, event.block_timestamp)
+            elif header["hash"] != event.block_hash:
+                raise ChainMovedError(f"block {number} changed while reading logs")
+            decoded.append(event)
+        return Batch(self.projector.project(decoded), sorted(block_rows.values()), skipped,
+                     Cursor(to_block, by_number[to_block]["hash"]))
 
-        projection = self.projector.project(decoded)
-        new_cursor = Cursor(to_block, by_number[to_block]["hash"])
+    async def _write(self, batch: "Batch") -> None:
         async with self.pool.acquire() as connection:
-            await write_batch(connection, chain_id=self.manifest.chain_id, projection=projection,
-                              blocks=sorted(block_rows.values()), skipped=skipped, cursor=new_cursor)
-        metrics.EVENTS.inc(len(decoded))
-        return new_cursor, len(decoded)
+            await write_batch(connection, chain_id=self.manifest.chain_id, projection=batch.projection,
+                              blocks=batch.blocks, skipped=batch.skipped, cursor=batch.cursor)
+        metrics.EVENTS.inc(len(batch.projection.events))
 
     async def _check_reorg(self, cursor: Cursor) -> Cursor:
         header = await self.rpc.header(cursor.block_number)
@@ -162,7 +194,8 @@ class ChainSync:
             return cursor
         ancestor = await self._find_ancestor(cursor)
         async with self.pool.acquire() as connection:
-            undone = await revert_to(connection, chain_id=self.manifest.chain_id, ancestor=ancestor)
+            undone = await revert_to(connection, chain_id=self.manifest.chain_id, ancestor=ancestor,
+                                     decoder=self.decoder)
         metrics.REORGS.inc()
         log.warning("reorg: block %d is no longer canonical; reverted to %d (%d events undone)",
                     cursor.block_number, ancestor.block_number, undone)

@@ -11,7 +11,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from indexer import events as ev
 from indexer.settings import Settings
-from scenario import ScenarioChain
+from bench.chain import ScenarioChain
 from stackenv import stack_settings
 
 

@@ -12,17 +12,18 @@ import time
 import asyncpg
 
 from checks import assert_matches_chain, consume_all, db, index_to_head
-from scenario import FIT
+from bench.chain import FIT
 from stackenv import ROOT, STACK
 
 TABLES = {
-    "events": "SELECT block_number, log_index, name, args::text FROM events ORDER BY 1, 2",
+    "events": "SELECT block_number, log_index, name, topics, data FROM events ORDER BY 1, 2",
     "token_balances": "SELECT account, balance FROM token_balances WHERE balance <> 0 ORDER BY 1",
     "item_balances": "SELECT item_id, account, balance FROM item_balances WHERE balance <> 0 ORDER BY 1, 2",
     "claims": "SELECT claim_id, account, amount FROM claims ORDER BY 1",
     "listings": "SELECT * FROM listings ORDER BY 1",
     "orders": "SELECT * FROM orders ORDER BY 1",
     "outbox": "SELECT id, type, aggregateid, payload::text FROM outbox ORDER BY seq",
+    "listing_events": "SELECT * FROM listing_events ORDER BY 1, 2, 3",
 }
 
 

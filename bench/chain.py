@@ -18,7 +18,7 @@ from backend.chain.permits import sign_permit
 from backend.rewards.merkle import Entry, MerkleDistribution
 from backend.rewards.vouchers import RewardVoucher, sign_voucher
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parent.parent
 ANVIL = ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 APE = Path(sys.executable).parent / "ape"
 FIT = 10**18
@@ -32,12 +32,15 @@ def free_port() -> int:
 
 
 class ScenarioChain:
-    def __init__(self, state_dir: Path):
+    def __init__(self, state_dir: Path, gas_limit: int = 300_000_000, prune_history: bool = False):
         self.state_dir = state_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # --prune-history: without it Anvil keeps every block's state on disk and slows down as a large
+        # chain grows (historical eth_call then fails, which only benchmarks can live with).
         self.process = subprocess.Popen([str(ANVIL), "--host", "127.0.0.1", "--port", str(self.port),
-                                         "--chain-id", "31337", "--gas-limit", "300000000"],
+                                         "--chain-id", "31337", "--gas-limit", str(gas_limit),
+                                         *(["--prune-history"] if prune_history else [])],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.w3 = Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": 60}))
         deadline = time.time() + 20
@@ -106,6 +109,10 @@ class ScenarioChain:
         for _ in range(blocks):
             self.rpc("evm_increaseTime", seconds)
             self.rpc("evm_mine")
+
+    def send_fast(self, to: str, data: bytes, sender: str, gas: int) -> str:
+        """Sends raw calldata with a fixed gas limit: no estimation, no receipt wait (for bulk loads)."""
+        return self.rpc("eth_sendTransaction", {"from": sender, "to": to, "data": "0x" + data.hex(), "gas": hex(gas)})
 
     def send(self, call, sender):
         tx_hash = call.transact({"from": sender})

@@ -113,7 +113,10 @@ class EventDecoder:
 class LogDecoder:
     """Decodes raw `eth_getLogs` entries of the manifest's contracts."""
 
+    TRANSFER_TOPIC = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
+
     def __init__(self, manifest: Manifest):
+        self.token_address = manifest.contracts["FitToken"].address
         self._decoders: dict[tuple[str, str], EventDecoder] = {}
         for contract in manifest.contracts.values():
             for entry in contract.abi:

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import orjson
 
 from indexer import events as ev
-from indexer.decode import Event
+from indexer.decode import DecodeError, Event
 
 ZERO = "0x" + "0" * 40
 
@@ -38,9 +38,14 @@ def _time(event: Event) -> datetime:
     return datetime.fromtimestamp(event.block_timestamp, tz=timezone.utc)
 
 
+def _ignore(projection, event, args):
+    """Events kept only as raw events (roles, pauses, approvals, fee changes)."""
+
+
 class Projector:
     def __init__(self, chain_id: int):
         self.chain_id = chain_id
+        self._handlers = {}
 
     def _publish(self, projection: Projection, event: Event, event_type: ev.EventType, subject: str, data: dict):
         event_id = ev.event_id(self.chain_id, event.block_hash, event.log_index, event_type)
@@ -51,15 +56,41 @@ class Projector:
                                   _time(event), event.block_number, None))
 
     def project(self, decoded: list[Event]) -> Projection:
-        p = Projection()
+        projection = Projection()
         for event in decoded:
-            args = event.args
-            p.events.append((event.block_number, event.log_index, event.block_hash, event.tx_hash, event.address,
-                             event.contract, event.name, "{" + ",".join(event.topics) + "}", event.data))
-            handler = getattr(self, f"_{event.contract}_{event.name}", None)
-            if handler:
-                handler(p, event, args)
-        return p
+            self.add(projection, event)
+        return projection
+
+    def add(self, p: Projection, event: Event) -> None:
+        p.events.append((event.block_number, event.log_index, event.block_hash, event.tx_hash, event.address,
+                         event.contract, event.name, "{" + ",".join(event.topics) + "}", event.data))
+        handler = self._handlers.get((event.contract, event.name))
+        if handler is None:
+            handler = self._handlers[(event.contract, event.name)] = getattr(
+                self, f"_{event.contract}_{event.name}", _ignore)
+        handler(p, event, event.args)
+
+    def add_token_transfer(self, p: Projection, log: dict) -> Event | None:
+        """The hot path of a backfill (most events are FIT Transfers): straight from the raw log to the
+        rows, without building an Event, except for mints, which are published. Same rows as
+        `add(decoded Transfer)`; returns the Event of a mint, else None."""
+        topics, data = log["topics"], log["data"]
+        if len(topics) != 3 or len(data) != 66:
+            raise DecodeError(f"FitToken.Transfer: {len(topics) - 1} topics and {(len(data) - 2) // 2} data bytes")
+        number, index, tx_hash = int(log["blockNumber"], 16), int(log["logIndex"], 16), log["transactionHash"]
+        sender, receiver, value = "0x" + topics[1][26:], "0x" + topics[2][26:], int(data, 16)
+        p.events.append((number, index, log["blockHash"], tx_hash, log["address"].lower(), "FitToken", "Transfer",
+                         "{" + ",".join(topics) + "}", data))
+        p.token_transfers.append((number, index, tx_hash, sender, receiver, value))
+        if receiver != ZERO:
+            p.balance_deltas[receiver] += value
+        if sender != ZERO:
+            p.balance_deltas[sender] -= value
+            return None
+        mint = Event(number, log["blockHash"], int(log.get("blockTimestamp") or "0x0", 16), tx_hash, index,
+                     "FitToken", "Transfer", {"from": sender, "to": receiver, "value": value})
+        self._publish(p, mint, ev.TOKEN_MINTED, receiver, {"account": receiver, "amount": str(value)})
+        return mint
 
     # --- FitToken ---------------------------------------------------------------------------------
     def _FitToken_Transfer(self, p, e, a):

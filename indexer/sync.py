@@ -160,27 +160,33 @@ class ChainSync:
         if first["number"] == from_block and first["parent_hash"] != cursor.block_hash:
             raise ChainMovedError(f"block {from_block} does not extend the indexed block {cursor.block_number}")
 
-        decoded, skipped = [], []
+        projection, skipped = Projection(), []
         block_rows = {n: (n, h["hash"], h["parent_hash"], h["timestamp"]) for n, h in by_number.items()}
-        decode = self.decoder.decode
+        decode, add = self.decoder.decode, self.projector.add
+        add_transfer, transfer_topic = self.projector.add_token_transfer, self.decoder.TRANSFER_TOPIC
+        token = self.decoder.token_address
         for raw in logs:
             try:
-                event = decode(raw)
+                topics = raw["topics"]
+                if topics and topics[0] == transfer_topic and raw["address"].lower() == token:
+                    add_transfer(projection, raw)
+                else:
+                    add(projection, decode(raw))
             except DecodeError as exc:
                 number, index = int(raw["blockNumber"], 16), int(raw["logIndex"], 16)
                 metrics.SKIPPED.inc()
                 log.warning("skipping log %s:%s at %s: %s", number, index, raw["address"], exc)
                 skipped.append((number, index, raw["address"].lower(), str(exc)))
                 continue
-            number = event.block_number
+            row = projection.events[-1]
+            number, block_hash = row[0], row[2]
             header = by_number.get(number)
             if header is None:
-                block_rows[number] = (number, event.block_hash, None, event.block_timestamp)
-            elif header["hash"] != event.block_hash:
+                if number not in block_rows:
+                    block_rows[number] = (number, block_hash, None, int(raw.get("blockTimestamp") or "0x0", 16))
+            elif header["hash"] != block_hash:
                 raise ChainMovedError(f"block {number} changed while reading logs")
-            decoded.append(event)
-        return Batch(self.projector.project(decoded), sorted(block_rows.values()), skipped,
-                     Cursor(to_block, by_number[to_block]["hash"]))
+        return Batch(projection, sorted(block_rows.values()), skipped, Cursor(to_block, by_number[to_block]["hash"]))
 
     async def _write(self, batch: "Batch") -> None:
         async with self.pool.acquire() as connection:

@@ -111,8 +111,22 @@ async def consume_all(settings) -> list[dict]:
         partitions = [TopicPartition(settings.kafka_topic_prefix + topic, p) for topic in ev.TOPICS for p in range(3)]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
-        end = await consumer.end_offsets(partitions)
         records = []
+
+        # A commit returns before Kafka has written its markers to every partition; until then the
+        # last stable offset (what read_committed reads up to) lags. With no producer left running,
+        # wait until it reaches the high watermark: then every committed record is readable.
+        watermarks = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, isolation_level="read_uncommitted")
+        await watermarks.start()
+        try:
+            deadline = asyncio.get_running_loop().time() + 30
+            while (end := await consumer.end_offsets(partitions)) != await watermarks.end_offsets(partitions):
+                if asyncio.get_running_loop().time() > deadline:
+                    raise TimeoutError("a Kafka transaction on the test topics never completed")
+                await asyncio.sleep(0.1)
+        finally:
+            await watermarks.stop()
+
         async def behind():
             return [tp for tp in partitions if await consumer.position(tp) < end[tp]]
 

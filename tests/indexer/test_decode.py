@@ -106,7 +106,7 @@ def test_sync_skips_malformed_logs_and_keeps_the_rest(manifest):
     batch = asyncio.run(sync._prepare(Cursor(4, "0x" + "00" * 32), 5, 100))
     assert [row[1] for row in batch.projection.events] == [0, 2]
     [(block, index, address, reason)] = batch.skipped
-    assert (block, index, address) == (5, 1, TOKEN) and "data of 2 bytes" in reason
+    assert (block, index, address) == (5, 1, TOKEN) and "2 data bytes" in reason
 
 
 def test_cloudevents_envelope_and_deterministic_ids():
@@ -119,3 +119,19 @@ def test_cloudevents_envelope_and_deterministic_ids():
     assert {"specversion", "id", "source", "type", "subject", "data"} <= set(envelope)
     assert envelope["specversion"] == "1.0" and envelope["source"] == "/fitmint/indexer/chain/31337"
     assert ev.TOKEN_MINTED.reverted.ce_type == "dev.fitmint.token.minted.reverted.v1"
+
+
+@pytest.mark.parametrize("mint", [False, True], ids=["transfer", "mint"])
+def test_transfer_fast_path_writes_what_the_generic_path_writes(manifest, mint):
+    from indexer.projections import Projection, Projector
+
+    log = transfer(value=12345)
+    if mint:
+        log["topics"][1] = topic("0x" + "00" * 20)
+    projector = Projector(31337)
+    fast, generic = Projection(), Projection()
+    projector.add_token_transfer(fast, log)
+    projector.add(generic, LogDecoder(manifest).decode(log))
+    for name in ("events", "token_transfers", "balance_deltas", "outbox"):
+        assert getattr(fast, name) == getattr(generic, name), name
+    assert len(fast.outbox) == (1 if mint else 0)

@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     poll_interval: float = 0.05
     initial_range: int = 100
     max_range: int = 100_000
-    target_logs_per_range: int = 20_000
+    target_logs_per_range: int = 40_000
     relay_batch: int = 5_000
     metrics_port: int = 0  # 0: no metrics endpoint
 

@@ -3,6 +3,7 @@
   run       index and follow the head, and publish the outbox to Kafka (the default)
   backfill  index up to the current head (or --until BLOCK) and exit
   relay     only publish the outbox to Kafka
+  reset     drop the indexed data (rebuilt from the chain on the next run)
 """
 
 import argparse
@@ -17,12 +18,16 @@ from indexer.manifest import Manifest, ManifestError
 from indexer.relay import Relay
 from indexer.rpc import Rpc
 from indexer.settings import Settings
-from indexer.store import connect
+from indexer.store import SchemaMismatchError, connect, drop_everything
 from indexer.sync import ChainSync, DeepReorgError
 
 
 async def main(command: str, until: int | None) -> int:
     settings = Settings()
+    if command == "reset":
+        await drop_everything(settings)
+        logging.info("dropped the indexer's tables in %s", settings.indexer_database)
+        return 0
     rpc = Rpc(settings.fitmint_rpc_url)
     try:
         chain_id = await rpc.chain_id()
@@ -33,9 +38,14 @@ async def main(command: str, until: int | None) -> int:
     except OSError as exc:
         logging.error("cannot reach the chain at %s: %s", settings.fitmint_rpc_url, exc)
         return 2
-    if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr="127.0.0.1")
-    pool = await connect(settings)
+    if settings.indexer_metrics_port:
+        start_http_server(settings.indexer_metrics_port, addr=settings.indexer_metrics_host)
+    try:
+        pool = await connect(settings)
+    except SchemaMismatchError as exc:
+        logging.error("%s", exc)
+        await rpc.close()
+        return 2
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -61,7 +71,7 @@ async def main(command: str, until: int | None) -> int:
 
 def cli() -> int:
     parser = argparse.ArgumentParser(prog="python -m indexer", description=__doc__.splitlines()[0])
-    parser.add_argument("command", nargs="?", default="run", choices=("run", "backfill", "relay"))
+    parser.add_argument("command", nargs="?", default="run", choices=("run", "backfill", "relay", "reset"))
     parser.add_argument("--until", type=int, default=None, help="backfill: stop at this block")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

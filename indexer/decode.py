@@ -82,7 +82,7 @@ class EventDecoder:
         self.data_names = [i["name"] for i in data_inputs]
         self.data_types = [i["type"] for i in data_inputs]
         words = [_word_decoder(t) for t in self.data_types]
-        self.static_words = words if all(words) else None
+        # Static data words are sliced by position; anything dynamic goes through eth_abi.
         self.data_plan = tuple((name, decode, 2 + 64 * i, 66 + 64 * i)
                                for i, (name, decode) in enumerate(zip(self.data_names, words))) if all(words) else None
         self.data_length = 2 + 64 * len(data_inputs)

@@ -19,6 +19,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from indexer import events as ev
 from indexer import metrics
+from indexer.store import generation
 
 log = logging.getLogger("indexer.relay")
 
@@ -43,8 +44,9 @@ async def ensure_position_topic(bootstrap: str, topic: str):
         await _with_timeout(admin.close())
 
 
-async def published_position(bootstrap: str, topic: str) -> int:
-    """The last seq committed to Kafka (0 if nothing was ever published)."""
+async def published_position(bootstrap: str, topic: str, generation: str) -> int:
+    """The last seq of this database's outbox committed to Kafka (0 if none: nothing published yet, or
+    the record belongs to an earlier generation of the database)."""
     partition = TopicPartition(topic, 0)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
                                 enable_auto_commit=False)
@@ -60,9 +62,16 @@ async def published_position(bootstrap: str, topic: str) -> int:
             while end > 0 and await _with_timeout(consumer.position(partition)) < end:
                 batch = await _with_timeout(consumer.getmany(partition, timeout_ms=500))
                 for record in batch.get(partition, []):
-                    last = int(record.value)
+                    last = record.value.decode()
             if last is not None or start == 0:
-                return last or 0
+                if last is None:
+                    return 0
+                recorded_generation, _, seq = last.partition(":")
+                if recorded_generation != generation:
+                    log.info("Kafka's relay position belongs to database generation %s, not %s: publishing "
+                             "this outbox from the start (same event ids)", recorded_generation, generation)
+                    return 0
+                return int(seq)
             window *= 4
     finally:
         await _with_timeout(consumer.stop())
@@ -78,6 +87,7 @@ class Relay:
         self.batch_size = batch_size
         self.producer: AIOKafkaProducer | None = None
         self.position = 0
+        self.generation = ""  # the database's, read on connect
         self._partitions: dict[str, list[int]] = {}
         self._partitioner = DefaultPartitioner()
 
@@ -88,7 +98,9 @@ class Relay:
                                          enable_idempotence=True, acks="all", linger_ms=5,
                                          request_timeout_ms=15_000)
         await _with_timeout(self.producer.start())  # fences and aborts a predecessor's open transaction
-        self.position = await published_position(self.bootstrap, self.position_topic)
+        async with self.pool.acquire() as connection:
+            self.generation = await generation(connection)
+        self.position = await published_position(self.bootstrap, self.position_topic, self.generation)
         async with self.pool.acquire() as connection:
             await connection.execute(
                 "INSERT INTO relay_position (id, seq) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET seq = $1",
@@ -144,7 +156,7 @@ class Relay:
             for (topic, partition), builder in builders.items():
                 futures.append(await _with_timeout(producer.send_batch(builder, topic, partition=partition)))
             last = rows[-1]["seq"]
-            futures.append(await _with_timeout(producer.send(self.position_topic, value=str(last).encode(),
+            futures.append(await _with_timeout(producer.send(self.position_topic, value=f"{self.generation}:{last}".encode(),
                                                              key=b"position")))
             await _with_timeout(asyncio.gather(*futures))
             await _with_timeout(producer.commit_transaction())
@@ -169,7 +181,7 @@ class Relay:
                     backoff = 0.5
                 if await self.publish_once() == 0:
                     await asyncio.sleep(idle_sleep)
-            except (asyncio.TimeoutError, OSError, Exception) as exc:  # noqa: BLE001 - Kafka down or flaky
+            except Exception as exc:  # noqa: BLE001 - Kafka down or flaky: rows wait in the outbox
                 log.warning("relay: %r; outbox rows wait, retrying in %.1fs", exc, backoff)
                 await self._disconnect()
                 await asyncio.sleep(backoff)

@@ -1,6 +1,14 @@
 -- The indexer's tables (database fitmint_indexer). Applied at start; every statement is idempotent.
 -- Addresses and hashes are lowercase 0x-hex; uint256 values are numeric(78, 0).
 
+-- Which schema this database has, and its generation: a fresh database (or a reset) gets a new
+-- generation, so the relay knows Kafka's recorded position belongs to another outbox.
+CREATE TABLE IF NOT EXISTS indexer_meta (
+    id smallint PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+    schema_version integer NOT NULL,
+    generation uuid NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS indexer_cursor (
     id smallint PRIMARY KEY DEFAULT 1 CHECK (id = 1),
     chain_id bigint NOT NULL,

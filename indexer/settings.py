@@ -16,7 +16,8 @@ class Settings(BaseSettings):
     postgres_host: str = "127.0.0.1"
     postgres_port: int = 55432
     postgres_user: str = "fitmint"
-    postgres_password: str | None = None  # default: <state>/secrets/postgres-password
+    postgres_password: str | None = None
+    postgres_password_file: Path | None = None  # default: <state>/secrets/postgres-password
     indexer_database: str = "fitmint_indexer"
     kafka_port: int = 59092
     kafka_bootstrap: str | None = None  # default: 127.0.0.1:<kafka_port>
@@ -29,7 +30,8 @@ class Settings(BaseSettings):
     max_range: int = 100_000
     target_logs_per_range: int = 40_000
     relay_batch: int = 5_000
-    metrics_port: int = 0  # 0: no metrics endpoint
+    indexer_metrics_port: int = 0  # Prometheus endpoint; 0: none
+    indexer_metrics_host: str = "127.0.0.1"
 
     @property
     def bootstrap(self) -> str:
@@ -38,7 +40,8 @@ class Settings(BaseSettings):
     def password(self) -> str:
         if self.postgres_password:
             return self.postgres_password
-        return (self.fitmint_state_dir / "secrets" / "postgres-password").read_text().strip()
+        path = self.postgres_password_file or self.fitmint_state_dir / "secrets" / "postgres-password"
+        return path.read_text().strip()
 
     def manifest_path(self, chain_id: int) -> Path:
         return self.manifest or self.fitmint_state_dir / "deployments" / f"{chain_id}.json"

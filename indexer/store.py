@@ -13,6 +13,14 @@ from indexer import events as ev
 from indexer.projections import Projection, fold_listing
 
 SCHEMA = Path(__file__).with_name("schema.sql")
+SCHEMA_VERSION = 2  # bump with every change to schema.sql
+TABLES = ("indexer_meta", "indexer_cursor", "blocks", "events", "skipped_logs", "token_transfers", "token_balances",
+          "claims", "epoch_roots", "item_metadata", "item_transfers", "item_balances", "listings", "listing_events",
+          "orders", "outbox", "relay_position")
+
+
+class SchemaMismatchError(RuntimeError):
+    """The database holds another schema version's data."""
 LISTING_COLUMNS = ("listing_id", "item_id", "seller", "unit_price", "remaining", "is_primary", "cid", "status",
                    "created_block", "updated_block")
 
@@ -28,8 +36,41 @@ async def connect(settings) -> asyncpg.Pool:
                                      user=settings.postgres_user, password=settings.password(),
                                      database=settings.indexer_database, min_size=1, max_size=4)
     async with pool.acquire() as connection:
-        await connection.execute(SCHEMA.read_text())
+        await _ensure_schema(connection, settings.indexer_database)
     return pool
+
+
+async def _ensure_schema(connection, database: str) -> None:
+    async with connection.transaction():
+        await connection.execute("SELECT pg_advisory_xact_lock(727274)")  # one migrator at a time
+        has_data = await connection.fetchval("SELECT to_regclass('indexer_cursor') IS NOT NULL")
+        has_meta = await connection.fetchval("SELECT to_regclass('indexer_meta') IS NOT NULL")
+        version = await connection.fetchval("SELECT schema_version FROM indexer_meta") if has_meta else (
+            0 if has_data else None)
+        if version is not None and version != SCHEMA_VERSION:
+            raise SchemaMismatchError(
+                f"database {database} holds indexer schema version {version}, this indexer needs {SCHEMA_VERSION}: "
+                "run `python -m indexer reset` to drop the indexed data (it is rebuilt from the chain and "
+                "republished with the same event ids)")
+        await connection.execute(SCHEMA.read_text())
+        await connection.execute(
+            "INSERT INTO indexer_meta (id, schema_version, generation) VALUES (1, $1, gen_random_uuid()) "
+            "ON CONFLICT (id) DO NOTHING", SCHEMA_VERSION)
+
+
+async def generation(connection) -> str:
+    return str(await connection.fetchval("SELECT generation FROM indexer_meta"))
+
+
+async def drop_everything(settings) -> None:
+    """`python -m indexer reset`: the indexed data is derived from the chain, so it can always go."""
+    connection = await asyncpg.connect(host=settings.postgres_host, port=settings.postgres_port,
+                                       user=settings.postgres_user, password=settings.password(),
+                                       database=settings.indexer_database)
+    try:
+        await connection.execute(f"DROP TABLE IF EXISTS {', '.join(TABLES)} CASCADE")
+    finally:
+        await connection.close()
 
 
 async def load_cursor(connection, chain_id: int) -> Cursor | None:

@@ -14,7 +14,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../toolchain/env.sh"
 RUN_DIR="$FITMINT_STATE_DIR/run"
 LOG_DIR="$FITMINT_STATE_DIR/logs"
 SECRETS_DIR="$FITMINT_STATE_DIR/secrets"
-ALL_SERVICES=(anvil postgres redis kafka ipfs acapy)
+ALL_SERVICES=(anvil postgres redis kafka ipfs acapy indexer)
 STARTED=()
 CMD=()
 
@@ -182,6 +182,18 @@ acapy_argv() {
 acapy_healthy() {
   curl -sf -m 2 -H "X-API-Key: $(secret acapy-admin-key)" "http://127.0.0.1:$ACAPY_ADMIN_PORT/status/ready" \
     | grep -q '"ready": *true'
+}
+
+indexer_ports() { echo "$INDEXER_METRICS_PORT"; }
+indexer_url() { echo "http://127.0.0.1:$INDEXER_METRICS_PORT/metrics"; }
+indexer_prepare() {
+  [ -f "$FITMINT_STATE_DIR/deployments/31337.json" ] || fail "indexer: no deployment manifest; start anvil first (it deploys)."
+  is_healthy postgres && is_healthy kafka || fail "indexer: needs postgres and kafka running."
+}
+# The indexer and its Kafka relay (python -m indexer run), into fitmint_indexer.
+indexer_argv() { CMD=(env PYTHONPATH="$FITMINT_ROOT" python -m indexer run); }
+indexer_healthy() {
+  curl -sf -m 2 "http://127.0.0.1:$INDEXER_METRICS_PORT/metrics" | grep -q '^fitmint_indexer_cursor_block'
 }
 
 # --- process bookkeeping ---------------------------------------------------------------------------

@@ -42,7 +42,7 @@ def indexer_process(settings, **extra):
     env = dict(os.environ, FITMINT_RPC_URL=settings.fitmint_rpc_url, INDEXER_DATABASE=settings.indexer_database,
                KAFKA_TOPIC_PREFIX=settings.kafka_topic_prefix, MANIFEST=str(settings.manifest),
                POSTGRES_PORT=str(settings.postgres_port), KAFKA_PORT=str(settings.kafka_port),
-               FITMINT_STATE_DIR=str(settings.fitmint_state_dir), RELAY_BATCH="7",
+               FITMINT_STATE_DIR=str(settings.fitmint_state_dir), RELAY_BATCH="7", INDEXER_METRICS_PORT="0",
                **{k.upper(): str(v) for k, v in extra.items()})
     return subprocess.Popen([sys.executable, "-m", "indexer", "run"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

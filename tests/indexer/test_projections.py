@@ -3,7 +3,9 @@
 import asyncio
 import json
 
-from checks import assert_matches_chain, db, index_to_head
+import pytest
+
+from checks import assert_matches_chain, consume_all, db, index_to_head, publish_all
 
 
 def test_projections_equal_contract_state(chain, indexer_settings):
@@ -38,3 +40,24 @@ def test_reindexing_is_idempotent(chain, indexer_settings):
     asyncio.run(index_to_head(indexer_settings))  # resumes from its cursor: nothing new, nothing twice
     assert db(indexer_settings, "SELECT id FROM outbox ORDER BY seq") == before
     assert_matches_chain(chain, indexer_settings)
+
+
+def test_old_schema_is_refused_and_reset_rebuilds_and_republishes(chain, indexer_settings):
+    from indexer.store import SchemaMismatchError, connect, drop_everything
+
+    chain.run_scenario()
+    asyncio.run(index_to_head(indexer_settings))
+    asyncio.run(publish_all(indexer_settings))
+    ids = {str(row["id"]) for row in db(indexer_settings, "SELECT id FROM outbox")}
+
+    db(indexer_settings, "UPDATE indexer_meta SET schema_version = 1")
+    with pytest.raises(SchemaMismatchError, match="python -m indexer reset"):
+        asyncio.run(connect(indexer_settings))
+
+    asyncio.run(drop_everything(indexer_settings))
+    asyncio.run(index_to_head(indexer_settings))
+    assert_matches_chain(chain, indexer_settings)
+    # A new database generation: the relay publishes the rebuilt outbox again, with the same ids.
+    asyncio.run(publish_all(indexer_settings))
+    published = [record["id"] for record in asyncio.run(consume_all(indexer_settings))]
+    assert sorted(published) == sorted(list(ids) * 2)

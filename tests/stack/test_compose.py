@@ -67,7 +67,9 @@ def test_every_service_has_a_healthcheck_and_dependencies_wait_for_it(compose):
             assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
         for dependency, rule in service.get("depends_on", {}).items():
             assert dependency in services
-            assert rule["condition"] == "service_healthy", f"{name} -> {dependency}"
+            one_shot = services[dependency].get("restart") == "no"
+            expected = "service_completed_successfully" if one_shot else "service_healthy"
+            assert rule["condition"] == expected, f"{name} -> {dependency}"
 
 
 def test_same_databases_and_topics_as_make_up(compose, settings):

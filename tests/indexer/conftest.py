@@ -1,17 +1,15 @@
-"""Fixtures for indexer tests: a private Anvil with the contracts (tests/indexer/scenario.py), a
+"""Fixtures for indexer tests: a private Anvil with the contracts (bench/chain.py), a
 fresh database in the stack's PostgreSQL, and Kafka topics of the test's own on the stack's broker."""
 
 import asyncio
 import uuid
 from pathlib import Path
 
-import asyncpg
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from indexer import events as ev
-from indexer.settings import Settings
 from bench.chain import ScenarioChain
+from bench.indexer_bench import create_targets, drop_targets
+from indexer.settings import Settings
 from stackenv import stack_settings
 
 
@@ -35,47 +33,22 @@ def _admin_dsn(stack, secret_dir):
 @pytest.fixture
 def make_indexer_settings(stack, chain):
     """Factory: settings for an indexer of `chain` into a database and Kafka topics of its own."""
-    secrets = Path(stack["FITMINT_STATE_DIR"]) / "secrets"
-    dsn = _admin_dsn(stack, secrets)
-    bootstrap = f"127.0.0.1:{stack['KAFKA_PORT']}"
+    dsn = _admin_dsn(stack, Path(stack["FITMINT_STATE_DIR"]) / "secrets")
     created = []
 
-    async def setup(database, prefix):
-        connection = await asyncpg.connect(database="postgres", **dsn)
-        await connection.execute(f'CREATE DATABASE "{database}"')
-        await connection.close()
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await admin.start()
-        await admin.create_topics([NewTopic(prefix + topic, num_partitions=3, replication_factor=1)
-                                   for topic in ev.TOPICS])
-        await admin.close()
-
     def make(**overrides):
-        database, prefix = f"idx_test_{uuid.uuid4().hex[:10]}", f"test-{uuid.uuid4().hex[:8]}."
-        asyncio.run(setup(database, prefix))
-        created.append((database, prefix))
         values = dict(fitmint_state_dir=Path(stack["FITMINT_STATE_DIR"]), fitmint_rpc_url=chain.url,
-                      postgres_port=int(stack["POSTGRES_PORT"]), indexer_database=database,
-                      kafka_port=int(stack["KAFKA_PORT"]), kafka_topic_prefix=prefix,
+                      postgres_port=int(stack["POSTGRES_PORT"]), indexer_database=f"idx_test_{uuid.uuid4().hex[:10]}",
+                      kafka_port=int(stack["KAFKA_PORT"]), kafka_topic_prefix=f"test-{uuid.uuid4().hex[:8]}.",
                       manifest=chain.manifest_path, initial_range=16, reorg_depth=16)
-        return Settings(**{**values, **overrides})
+        settings = Settings(**{**values, **overrides})
+        asyncio.run(create_targets(settings, dsn))
+        created.append(settings)
+        return settings
 
     yield make
-
-    async def teardown():
-        connection = await asyncpg.connect(database="postgres", **dsn)
-        for database, _ in created:
-            await connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        await connection.close()
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await admin.start()
-        existing = await admin.list_topics()
-        doomed = [t for t in existing if any(t.startswith(prefix) for _, prefix in created)]
-        if doomed:
-            await admin.delete_topics(doomed)
-        await admin.close()
-
-    asyncio.run(teardown())
+    for settings in created:
+        asyncio.run(drop_targets(settings, dsn))
 
 
 @pytest.fixture

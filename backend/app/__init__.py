@@ -1,0 +1,1 @@
+"""The fitmint HTTP API (FastAPI): one router per domain, one settings object."""

@@ -1,0 +1,42 @@
+"""The API's settings: environment variables with dev defaults; secrets from files outside git."""
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    fitmint_state_dir: Path = ROOT / ".state"
+    redis_host: str = "127.0.0.1"
+    redis_port: int = 56379
+
+    # Sign-In with Ethereum: what a message must name to be accepted here.
+    siwe_domain: str = "localhost:8000"
+    siwe_uri: str = "http://localhost:8000"
+    chain_id: int = 31337
+    siwe_nonce_ttl_seconds: int = 300
+
+    jwt_secret_file: Path | None = None  # default: <state>/secrets/jwt-secret (generated on first use)
+    jwt_algorithm: str = "HS256"
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+
+    def jwt_secret(self) -> str:
+        path = self.jwt_secret_file or self.fitmint_state_dir / "secrets" / "jwt-secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "x") as handle:  # fails if another process just created it: then read theirs
+                handle.write(secrets.token_hex(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

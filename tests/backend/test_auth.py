@@ -1,0 +1,146 @@
+"""Sign-In with Ethereum through HTTP against the stack's Redis: a test wallet (eth-account) signs
+EIP-4361 messages; tokens are issued, rotated and revoked."""
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import jwt
+import pytest
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from fastapi.testclient import TestClient
+from siwe import SiweMessage
+
+from backend.app.core.config import Settings
+from backend.app.main import create_app
+from stackenv import stack_settings
+
+WALLET = Account.from_key(b"\x42" * 32)
+
+
+@pytest.fixture
+def settings(tmp_path):
+    stack = stack_settings()
+    return Settings(fitmint_state_dir=tmp_path, redis_port=int(stack["REDIS_PORT"]), siwe_nonce_ttl_seconds=2)
+
+
+@pytest.fixture
+def client(settings):
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def siwe_message(client, settings, *, wallet=WALLET, domain=None, chain_id=None, nonce=None, expires_in=None):
+    nonce = nonce or client.post("/auth/nonce").json()["nonce"]
+    now = datetime.now(timezone.utc)
+    fields = dict(domain=domain or settings.siwe_domain, address=wallet.address, statement="Sign in to fitmint",
+                  uri=settings.siwe_uri, version="1", chain_id=chain_id or settings.chain_id, nonce=nonce,
+                  issued_at=now.isoformat().replace("+00:00", "Z"))
+    if expires_in is not None:
+        fields["expiration_time"] = (now + timedelta(seconds=expires_in)).isoformat().replace("+00:00", "Z")
+    return SiweMessage(**fields).prepare_message()
+
+
+def sign(message, wallet=WALLET):
+    return "0x" + wallet.sign_message(encode_defunct(text=message)).signature.hex().removeprefix("0x")
+
+
+def sign_in(client, settings, **kwargs):
+    message = siwe_message(client, settings, **kwargs)
+    return client.post("/auth/verify", json={"message": message, "signature": sign(message)})
+
+
+def test_sign_in_issues_tokens_for_the_wallet(client, settings):
+    response = sign_in(client, settings)
+    assert response.status_code == 200, response.text
+    tokens = response.json()
+    me = client.get("/auth/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert me.status_code == 200
+    assert me.json() == {"did": f"did:pkh:eip155:31337:{WALLET.address}", "address": WALLET.address,
+                         "chain_id": 31337}
+
+
+def test_nonce_is_single_use(client, settings):
+    message = siwe_message(client, settings)
+    assert client.post("/auth/verify", json={"message": message, "signature": sign(message)}).status_code == 200
+    replay = client.post("/auth/verify", json={"message": message, "signature": sign(message)})
+    assert replay.status_code == 401 and "already used" in replay.json()["detail"]
+
+
+def test_expired_nonce_is_refused(client, settings):
+    message = siwe_message(client, settings)
+    time.sleep(settings.siwe_nonce_ttl_seconds + 0.5)
+    response = client.post("/auth/verify", json={"message": message, "signature": sign(message)})
+    assert response.status_code == 401 and "expired" in response.json()["detail"]
+
+
+def test_unknown_nonce_is_refused(client, settings):
+    response = sign_in(client, settings, nonce="a1b2c3d4e5f6a7b8")
+    assert response.status_code == 401 and "nonce unknown" in response.json()["detail"]
+
+
+def test_wrong_chain_and_domain_are_refused_with_the_reason(client, settings):
+    wrong_chain = sign_in(client, settings, chain_id=1)
+    assert wrong_chain.status_code == 401 and "chain 1" in wrong_chain.json()["detail"]
+    wrong_domain = sign_in(client, settings, domain="evil.example")
+    assert wrong_domain.status_code == 401 and "evil.example" in wrong_domain.json()["detail"]
+
+
+def test_expired_message_is_refused(client, settings):
+    message = siwe_message(client, settings, expires_in=1)
+    time.sleep(1.5)
+    response = client.post("/auth/verify", json={"message": message, "signature": sign(message)})
+    assert response.status_code == 401 and "expired" in response.json()["detail"]
+
+
+def test_signature_of_another_wallet_is_refused(client, settings):
+    message = siwe_message(client, settings)
+    forged = sign(message, wallet=Account.from_key(b"\x43" * 32))
+    response = client.post("/auth/verify", json={"message": message, "signature": forged})
+    assert response.status_code == 401 and "signature" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("body", [{"message": "hello", "signature": "0x" + "00" * 65}, {"message": "x"},
+                                  {"message": "x", "signature": "0x1234"}], ids=["not-eip4361", "no-signature",
+                                                                               "short-signature"])
+def test_malformed_requests_are_4xx(client, body):
+    response = client.post("/auth/verify", json=body)
+    assert response.status_code == 422
+
+
+def test_tampered_or_missing_access_token_is_refused(client, settings):
+    access = sign_in(client, settings).json()["access_token"]
+    claims = jwt.decode(access, options={"verify_signature": False})
+    forged = jwt.encode({**claims, "address": "0x" + "00" * 20}, "guessed-secret", algorithm="HS256")
+    for headers in ({"Authorization": f"Bearer {forged}"}, {"Authorization": f"Bearer {access[:-4]}abcd"}, {}):
+        assert client.get("/auth/me", headers=headers).status_code == 401
+
+
+def test_refresh_rotates_and_reuse_revokes_the_family(client, settings):
+    first = sign_in(client, settings).json()
+    second = client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert second.status_code == 200
+    second = second.json()
+    assert second["refresh_token"] != first["refresh_token"]
+    assert client.get("/auth/me", headers={"Authorization": f"Bearer {second['access_token']}"}).status_code == 200
+
+    reuse = client.post("/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert reuse.status_code == 401 and "reuse detected" in reuse.json()["detail"]
+    # The whole family is gone: the legitimate latest tokens stop working too.
+    assert client.post("/auth/refresh", json={"refresh_token": second["refresh_token"]}).status_code == 401
+    assert client.get("/auth/me", headers={"Authorization": f"Bearer {second['access_token']}"}).status_code == 401
+
+
+def test_logout_ends_the_session(client, settings):
+    tokens = sign_in(client, settings).json()
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert client.post("/auth/logout", headers=headers).status_code == 204
+    assert client.get("/auth/me", headers=headers).status_code == 401
+    assert client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]}).status_code == 401
+
+
+def test_jwt_secret_is_generated_private_and_stable(settings):
+    secret = settings.jwt_secret()
+    path = settings.fitmint_state_dir / "secrets" / "jwt-secret"
+    assert path.stat().st_mode & 0o077 == 0
+    assert settings.jwt_secret() == secret and len(secret) == 64

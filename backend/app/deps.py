@@ -7,6 +7,7 @@ from fastapi import Depends, Header, HTTPException, Request, status
 from backend.app.auth.siwe_service import SiweService
 from backend.app.auth.tokens import TokenError, TokenService
 from backend.app.core.config import Settings
+from backend.app.core.ratelimit import Rule, client_ip
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -19,6 +20,13 @@ def get_tokens(request: Request) -> TokenService:
 
 def get_siwe(request: Request) -> SiweService:
     return request.app.state.siwe
+
+
+async def limit_auth(request: Request) -> None:
+    """Per-IP limit on the sign-in endpoints (nonce, verify, refresh)."""
+    settings: Settings = request.app.state.settings
+    rule = Rule("auth", settings.rate_limit_auth, settings.rate_limit_auth_window_seconds)
+    await request.app.state.limiter.hit(rule, client_ip(request))
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

@@ -14,7 +14,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../toolchain/env.sh"
 RUN_DIR="$FITMINT_STATE_DIR/run"
 LOG_DIR="$FITMINT_STATE_DIR/logs"
 SECRETS_DIR="$FITMINT_STATE_DIR/secrets"
-ALL_SERVICES=(anvil postgres redis kafka ipfs acapy indexer)
+ALL_SERVICES=(anvil postgres redis kafka ipfs acapy indexer api)
 STARTED=()
 CMD=()
 
@@ -196,6 +196,16 @@ indexer_healthy() {
   curl -sf -m 2 "http://127.0.0.1:$INDEXER_METRICS_PORT/metrics" | grep -q '^fitmint_indexer_cursor_block'
 }
 
+api_ports() { echo "$BACKEND_PORT"; }
+api_url() { echo "http://127.0.0.1:$BACKEND_PORT"; }
+api_prepare() { is_healthy redis || fail "api: needs redis running."; }
+# The HTTP API (backend/app), docs at /docs.
+api_argv() {
+  CMD=(env PYTHONPATH="$FITMINT_ROOT" python -m uvicorn backend.app.main:app --host 127.0.0.1 --port "$BACKEND_PORT"
+       --no-access-log)
+}
+api_healthy() { curl -sf -m 2 "http://127.0.0.1:$BACKEND_PORT/health" | grep -q '"ok"'; }
+
 # --- process bookkeeping ---------------------------------------------------------------------------
 
 pid_of() { cat "$RUN_DIR/$1.pid" 2>/dev/null || true; }
@@ -313,7 +323,7 @@ case "$command" in
     for name in "${services[@]}"; do echo "$name $("${name}_ports")"; done
     ;;
   secrets)
-    for name in postgres-password acapy-admin-key acapy-wallet-key; do secret "$name" >/dev/null; done
+    for name in postgres-password acapy-admin-key acapy-wallet-key jwt-secret; do secret "$name" >/dev/null; done
     echo "dev secrets in $SECRETS_DIR"
     ;;
   logs)

@@ -144,3 +144,16 @@ def test_jwt_secret_is_generated_private_and_stable(settings):
     path = settings.fitmint_state_dir / "secrets" / "jwt-secret"
     assert path.stat().st_mode & 0o077 == 0
     assert settings.jwt_secret() == secret and len(secret) == 64
+
+
+def test_sign_in_endpoints_are_rate_limited_per_ip(settings):
+    limited = settings.model_copy(update={"rate_limit_auth": 3, "rate_limit_auth_window_seconds": 3600})
+    with TestClient(create_app(limited), client=(f"caller-{time.time_ns()}", 1234)) as client:
+        codes = [client.post("/auth/nonce").status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        refused = client.post("/auth/nonce")
+        assert 1 <= int(refused.headers["Retry-After"]) <= 3600 and "rate limit" in refused.json()["detail"]
+
+
+def test_health_reports_redis(client):
+    assert client.get("/health").json() == {"status": "ok", "redis": "ok"}

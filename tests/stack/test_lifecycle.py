@@ -15,7 +15,7 @@ from stackenv import ROOT, STACK, stack_settings
 
 PORT_VARIABLES = ("ANVIL_PORT", "POSTGRES_PORT", "REDIS_PORT", "KAFKA_PORT", "KAFKA_CONTROLLER_PORT",
                   "IPFS_API_PORT", "IPFS_GATEWAY_PORT", "ACAPY_INBOUND_PORT", "ACAPY_ADMIN_PORT",
-                  "INDEXER_METRICS_PORT")
+                  "INDEXER_METRICS_PORT", "BACKEND_PORT")
 
 
 def free_ports(count: int) -> list[int]:
@@ -72,7 +72,7 @@ def private_stack():
     shutil.rmtree(stack.state, ignore_errors=True)
 
 
-SERVICES = ["anvil", "postgres", "redis", "kafka", "ipfs", "acapy", "indexer"]
+SERVICES = ["anvil", "postgres", "redis", "kafka", "ipfs", "acapy", "indexer", "api"]
 
 
 def test_up_twice_is_idempotent_status_sees_a_killed_service_and_down_stops_everything(private_stack):

@@ -2,14 +2,15 @@
 
 from datetime import datetime
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 
 from backend.app.auth.siwe_service import SignInError
 from backend.app.auth.tokens import TokenError, TokenPair
-from backend.app.deps import CurrentClaims, SiweDep, TokensDep
+from backend.app.deps import CurrentClaims, SiweDep, TokensDep, limit_auth
 
 router = APIRouter(prefix="/auth", tags=["auth"])
+limited = [Depends(limit_auth)]
 
 
 class NoncePublic(BaseModel):
@@ -43,14 +44,14 @@ class MePublic(BaseModel):
     chain_id: int
 
 
-@router.post("/nonce", response_model=NoncePublic)
+@router.post("/nonce", response_model=NoncePublic, dependencies=limited)
 async def create_nonce(siwe: SiweDep) -> NoncePublic:
     """A single-use nonce for the wallet's EIP-4361 message (valid a few minutes)."""
     nonce, expires_at = await siwe.new_nonce()
     return NoncePublic(nonce=nonce, expires_at=expires_at)
 
 
-@router.post("/verify", response_model=TokensPublic)
+@router.post("/verify", response_model=TokensPublic, dependencies=limited)
 async def verify(body: VerifyRequest, siwe: SiweDep, tokens: TokensDep) -> TokensPublic:
     """Checks the signed message (signature, domain, chain id, nonce, expiry); returns an access token
     and a rotating refresh token."""
@@ -61,7 +62,7 @@ async def verify(body: VerifyRequest, siwe: SiweDep, tokens: TokensDep) -> Token
     return TokensPublic.of(await tokens.issue(subject))
 
 
-@router.post("/refresh", response_model=TokensPublic)
+@router.post("/refresh", response_model=TokensPublic, dependencies=limited)
 async def refresh(body: RefreshRequest, tokens: TokensDep) -> TokensPublic:
     """Exchanges a refresh token for a new pair; a reused (already rotated) token revokes the session."""
     try:

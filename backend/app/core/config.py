@@ -1,5 +1,6 @@
 """The API's settings: environment variables with dev defaults; secrets from files outside git."""
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +23,10 @@ class Settings(BaseSettings):
     chain_id: int = 31337
     siwe_nonce_ttl_seconds: int = 300
 
+    # Requests per window and caller IP on the sign-in endpoints.
+    rate_limit_auth: int = 30
+    rate_limit_auth_window_seconds: int = 60
+
     jwt_secret_file: Path | None = None  # default: <state>/secrets/jwt-secret (generated on first use)
     jwt_algorithm: str = "HS256"
     access_token_ttl_seconds: int = 900
@@ -31,9 +36,13 @@ class Settings(BaseSettings):
         path = self.jwt_secret_file or self.fitmint_state_dir / "secrets" / "jwt-secret"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "x") as handle:  # fails if another process just created it: then read theirs
-                handle.write(secrets.token_hex(32))
-            path.chmod(0o600)
+            try:  # O_EXCL: if another process just created it, read theirs; 0600 from the first byte
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(secrets.token_hex(32))
         return path.read_text().strip()
 
 

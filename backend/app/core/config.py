@@ -16,6 +16,11 @@ class Settings(BaseSettings):
     fitmint_state_dir: Path = ROOT / ".state"
     redis_host: str = "127.0.0.1"
     redis_port: int = 56379
+    postgres_host: str = "127.0.0.1"
+    postgres_port: int = 55432
+    postgres_user: str = "fitmint"
+    postgres_password_file: Path | None = None  # default: <state>/secrets/postgres-password
+    indexer_database: str = "fitmint_indexer"  # wallet reads come from the indexer's tables
 
     # Sign-In with Ethereum: what a message must name to be accepted here.
     siwe_domain: str = "localhost:8000"
@@ -31,6 +36,10 @@ class Settings(BaseSettings):
     jwt_algorithm: str = "HS256"
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
+
+    def postgres_password(self) -> str:
+        path = self.postgres_password_file or self.fitmint_state_dir / "secrets" / "postgres-password"
+        return path.read_text().strip()
 
     def jwt_secret(self) -> str:
         path = self.jwt_secret_file or self.fitmint_state_dir / "secrets" / "jwt-secret"

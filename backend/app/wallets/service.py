@@ -1,0 +1,67 @@
+"""Wallet reads from the indexer's tables. Every answer is read in one REPEATABLE READ snapshot
+together with the indexer's cursor, so it names the block it is consistent at."""
+
+from dataclasses import dataclass
+
+import asyncpg
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict]
+    block: int | None
+    next_cursor: str | None
+
+
+async def _snapshot(pool: asyncpg.Pool, query: str, *args) -> tuple[list[asyncpg.Record], int | None]:
+    async with pool.acquire() as connection:
+        async with connection.transaction(isolation="repeatable_read", readonly=True):
+            block = await connection.fetchval("SELECT block_number FROM indexer_cursor")
+            rows = await connection.fetch(query, *args)
+    return rows, block
+
+
+async def balance(pool, account: str) -> tuple[int, int | None]:
+    rows, block = await _snapshot(pool, "SELECT balance FROM token_balances WHERE account = $1", account)
+    return (int(rows[0]["balance"]) if rows else 0), block
+
+
+def _position(cursor: str | None) -> tuple[int, int]:
+    """Pages walk backwards in (block, log index) order; the cursor is where the last page stopped."""
+    if cursor is None:
+        return 2**62, 0
+    block, _, index = cursor.partition("-")
+    return int(block), int(index)
+
+
+async def transfers(pool, account: str, *, limit: int, cursor: str | None) -> Page:
+    block_before, index_before = _position(cursor)
+    rows, block = await _snapshot(
+        pool,
+        "SELECT block_number, log_index, tx_hash, from_address, to_address, value FROM token_transfers "
+        "WHERE (from_address = $1 OR to_address = $1) AND (block_number, log_index) < ($2, $3) "
+        "ORDER BY block_number DESC, log_index DESC LIMIT $4",
+        account, block_before, index_before, limit + 1)
+    items = [{"block": r["block_number"], "log_index": r["log_index"], "tx_hash": r["tx_hash"],
+              "from": r["from_address"], "to": r["to_address"], "value": str(r["value"])} for r in rows[:limit]]
+    more = len(rows) > limit
+    return Page(items, block, f"{items[-1]['block']}-{items[-1]['log_index']}" if more else None)
+
+
+async def claims(pool, account: str, *, limit: int, cursor: str | None) -> Page:
+    block_before, index_before = _position(cursor)
+    rows, block = await _snapshot(
+        pool,
+        "SELECT claim_id, kind, amount, epoch, block_number, log_index, tx_hash FROM claims WHERE account = $1 "
+        "AND (block_number, log_index) < ($2, $3) ORDER BY block_number DESC, log_index DESC LIMIT $4",
+        account, block_before, index_before, limit + 1)
+    items = [{"claim_id": r["claim_id"], "kind": r["kind"], "amount": str(r["amount"]), "epoch": r["epoch"],
+              "block": r["block_number"], "log_index": r["log_index"], "tx_hash": r["tx_hash"]} for r in rows[:limit]]
+    more = len(rows) > limit
+    return Page(items, block, f"{items[-1]['block']}-{items[-1]['log_index']}" if more else None)
+
+
+async def items(pool, account: str) -> tuple[list[dict], int | None]:
+    rows, block = await _snapshot(
+        pool, "SELECT item_id, balance FROM item_balances WHERE account = $1 AND balance > 0 ORDER BY item_id", account)
+    return [{"item_id": str(r["item_id"]), "quantity": str(r["balance"])} for r in rows], block

@@ -34,6 +34,13 @@ def _position(cursor: str | None) -> tuple[int, int]:
     return int(block), int(index)
 
 
+def _page(rows: list, block: int | None, limit: int, item) -> Page:
+    """The first `limit` rows (of limit + 1 fetched) as a page, with where the next one starts."""
+    items = [item(row) for row in rows[:limit]]
+    next_cursor = f"{items[-1]['block']}-{items[-1]['log_index']}" if len(rows) > limit else None
+    return Page(items, block, next_cursor)
+
+
 async def transfers(pool, account: str, *, limit: int, cursor: str | None) -> Page:
     block_before, index_before = _position(cursor)
     rows, block = await _snapshot(
@@ -42,10 +49,9 @@ async def transfers(pool, account: str, *, limit: int, cursor: str | None) -> Pa
         "WHERE (from_address = $1 OR to_address = $1) AND (block_number, log_index) < ($2, $3) "
         "ORDER BY block_number DESC, log_index DESC LIMIT $4",
         account, block_before, index_before, limit + 1)
-    items = [{"block": r["block_number"], "log_index": r["log_index"], "tx_hash": r["tx_hash"],
-              "from": r["from_address"], "to": r["to_address"], "value": str(r["value"])} for r in rows[:limit]]
-    more = len(rows) > limit
-    return Page(items, block, f"{items[-1]['block']}-{items[-1]['log_index']}" if more else None)
+    return _page(rows, block, limit, lambda r: {
+        "block": r["block_number"], "log_index": r["log_index"], "tx_hash": r["tx_hash"], "from": r["from_address"],
+        "to": r["to_address"], "value": str(r["value"])})
 
 
 async def claims(pool, account: str, *, limit: int, cursor: str | None) -> Page:
@@ -55,10 +61,9 @@ async def claims(pool, account: str, *, limit: int, cursor: str | None) -> Page:
         "SELECT claim_id, kind, amount, epoch, block_number, log_index, tx_hash FROM claims WHERE account = $1 "
         "AND (block_number, log_index) < ($2, $3) ORDER BY block_number DESC, log_index DESC LIMIT $4",
         account, block_before, index_before, limit + 1)
-    items = [{"claim_id": r["claim_id"], "kind": r["kind"], "amount": str(r["amount"]), "epoch": r["epoch"],
-              "block": r["block_number"], "log_index": r["log_index"], "tx_hash": r["tx_hash"]} for r in rows[:limit]]
-    more = len(rows) > limit
-    return Page(items, block, f"{items[-1]['block']}-{items[-1]['log_index']}" if more else None)
+    return _page(rows, block, limit, lambda r: {
+        "claim_id": r["claim_id"], "kind": r["kind"], "amount": str(r["amount"]), "epoch": r["epoch"],
+        "block": r["block_number"], "log_index": r["log_index"], "tx_hash": r["tx_hash"]})
 
 
 async def items(pool, account: str) -> tuple[list[dict], int | None]:

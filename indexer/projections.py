@@ -25,13 +25,17 @@ class Projection:
     item_transfers: list[tuple] = field(default_factory=list)
     item_deltas: dict[tuple[int, str], int] = field(default_factory=lambda: defaultdict(int))
     listing_events: list[Event] = field(default_factory=list)
-    listing_index: list[tuple] = field(default_factory=list)
     orders: list[tuple] = field(default_factory=list)
     outbox: list[tuple] = field(default_factory=list)
 
     @property
     def listing_ids(self) -> set[int]:
         return {event.args["listingId"] for event in self.listing_events}
+
+    @property
+    def listing_index(self) -> list[tuple]:
+        """(listing id, block, log index) rows of the listing_events table."""
+        return [(e.args["listingId"], e.block_number, e.log_index) for e in self.listing_events]
 
 
 def _time(event: Event) -> datetime:
@@ -143,14 +147,12 @@ class Projector:
     # --- Marketplace ------------------------------------------------------------------------------
     def _Marketplace_ListingCreated(self, p, e, a):
         p.listing_events.append(e)
-        p.listing_index.append((a["listingId"], e.block_number, e.log_index))
 
     _Marketplace_ListingUpdated = _Marketplace_ListingCreated
     _Marketplace_ListingCancelled = _Marketplace_ListingCreated
 
     def _Marketplace_OrderCreated(self, p, e, a):
         p.listing_events.append(e)
-        p.listing_index.append((a["listingId"], e.block_number, e.log_index))
         p.orders.append((a["orderId"], a["listingId"], a["buyer"], a["seller"], a["itemId"], a["quantity"],
                          a["unitPrice"], a["fee"], a["burned"], e.block_number, e.log_index, e.tx_hash))
         self._publish(p, e, ev.ORDER_CREATED, str(a["orderId"]), {

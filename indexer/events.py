@@ -37,6 +37,10 @@ PUBLISHED = (TOKEN_MINTED, FITNESS_REWARD, ORDER_CREATED, ITEM_METADATA)
 ALL_TYPES = {t.ce_type: t for t in PUBLISHED} | {t.reverted.ce_type: t.reverted for t in PUBLISHED}
 TOPICS = sorted({t.topic for t in PUBLISHED})
 
+# Published by the API (its own outbox, same relay): a voucher was signed for an accepted workout.
+REWARD_ISSUED = EventType("FitnessRewardIssued", "fitmint.rewards", "dev.fitmint.reward.issued.v1")
+API_PUBLISHED = (REWARD_ISSUED,)
+
 
 def _uuid5(name: str) -> str:
     """uuid.uuid5(ID_NAMESPACE, name) as its string, without building UUID objects (hot path)."""
@@ -55,16 +59,22 @@ def reverted_id(original) -> str:
     return _uuid5(f"reverted:{original}")
 
 
-def source(chain_id: int) -> str:
-    return f"/fitmint/indexer/chain/{chain_id}"
+def voucher_issued_id(claim_id: str) -> str:
+    """One id per claim id: re-issuing the same voucher can never publish a second event."""
+    return _uuid5(f"voucher-issued:{claim_id.lower()}")
 
 
-def envelope(*, id, ce_type: str, chain_id: int, subject: str, time: datetime | None, data: dict) -> bytes:
+def source(chain_id: int, producer: str = "indexer") -> str:
+    return f"/fitmint/{producer}/chain/{chain_id}"
+
+
+def envelope(*, id, ce_type: str, chain_id: int, subject: str, time: datetime | None, data: dict,
+             producer: str = "indexer") -> bytes:
     """The CloudEvents structured-mode JSON of one event."""
     document = {
         "specversion": SPEC_VERSION,
         "id": str(id),
-        "source": source(chain_id),
+        "source": source(chain_id, producer),
         "type": ce_type,
         "subject": subject,
         "datacontenttype": "application/json",

@@ -19,7 +19,6 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from indexer import events as ev
 from indexer import metrics
-from indexer.store import generation
 
 log = logging.getLogger("indexer.relay")
 
@@ -78,10 +77,19 @@ async def published_position(bootstrap: str, topic: str, generation: str) -> int
 
 
 class Relay:
-    def __init__(self, *, pool, bootstrap: str, chain_id: int, batch_size: int, topic_prefix: str = ""):
+    """`producer` names the outbox's owner: the indexer's (the defaults) or the API's, which has its own
+    transactional id, position topic and generation table."""
+
+    def __init__(self, *, pool, bootstrap: str, chain_id: int, batch_size: int, topic_prefix: str = "",
+                 producer: str = "indexer"):
         self.pool = pool
         self.prefix = topic_prefix
-        self.position_topic = topic_prefix + POSITION_TOPIC
+        self.producer_name = producer
+        own = "" if producer == "indexer" else f".{producer}"
+        self.position_topic = topic_prefix + POSITION_TOPIC + own
+        self.transactional_id = topic_prefix + TRANSACTIONAL_ID + own.replace(".", "-")
+        self.generation_query = ("SELECT generation FROM indexer_meta" if producer == "indexer"
+                                 else "SELECT generation FROM outbox_meta")
         self.bootstrap = bootstrap
         self.chain_id = chain_id
         self.batch_size = batch_size
@@ -94,12 +102,12 @@ class Relay:
     async def _connect(self):
         await ensure_position_topic(self.bootstrap, self.position_topic)
         self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap,
-                                         transactional_id=self.prefix + TRANSACTIONAL_ID,
+                                         transactional_id=self.transactional_id,
                                          enable_idempotence=True, acks="all", linger_ms=5,
                                          request_timeout_ms=15_000)
         await _with_timeout(self.producer.start())  # fences and aborts a predecessor's open transaction
         async with self.pool.acquire() as connection:
-            self.generation = await generation(connection)
+            self.generation = str(await connection.fetchval(self.generation_query))
         self.position = await published_position(self.bootstrap, self.position_topic, self.generation)
         async with self.pool.acquire() as connection:
             await connection.execute(
@@ -142,7 +150,7 @@ class Relay:
                 partition = await self._partition(topic, key)
                 value = ev.envelope(id=row["id"], ce_type=row["type"], chain_id=self.chain_id,
                                     subject=row["aggregateid"], time=row["event_time"],
-                                    data=orjson.loads(row["payload"]))
+                                    data=orjson.loads(row["payload"]), producer=self.producer_name)
                 headers = [("ce_id", str(row["id"]).encode()), ("ce_type", row["type"].encode()),
                            ("content-type", b"application/cloudevents+json")]
                 builder = builders.get((topic, partition))

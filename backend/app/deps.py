@@ -2,12 +2,15 @@
 
 from typing import Annotated
 
+import asyncpg
 from fastapi import Depends, Header, HTTPException, Request, status
 
 from backend.app.auth.siwe_service import SiweService
 from backend.app.auth.tokens import TokenError, TokenService
 from backend.app.core.config import Settings
+from backend.app.core.policy import Action, Denied, Principal, Role, authorize
 from backend.app.core.ratelimit import Rule, client_ip
+from backend.app.users.service import Users
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -22,6 +25,17 @@ def get_siwe(request: Request) -> SiweService:
     return request.app.state.siwe
 
 
+def get_backend_pool(request: Request) -> asyncpg.Pool:
+    pool = getattr(request.app.state, "backend_pool", None)
+    if pool is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the backend database is not reachable")
+    return pool
+
+
+def get_users(request: Request, pool: Annotated[asyncpg.Pool, Depends(get_backend_pool)]) -> Users:
+    return Users(pool, request.app.state.redis, request.app.state.settings.user_cache_ttl_seconds)
+
+
 async def limit_auth(request: Request) -> None:
     """Per-IP limit on the sign-in endpoints (nonce, verify, refresh)."""
     settings: Settings = request.app.state.settings
@@ -32,19 +46,59 @@ async def limit_auth(request: Request) -> None:
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 TokensDep = Annotated[TokenService, Depends(get_tokens)]
 SiweDep = Annotated[SiweService, Depends(get_siwe)]
+BackendPool = Annotated[asyncpg.Pool, Depends(get_backend_pool)]
+UsersDep = Annotated[Users, Depends(get_users)]
 
 
-async def get_claims(tokens: TokensDep, authorization: Annotated[str | None, Header()] = None) -> dict:
+def _unauthorized(reason: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, reason, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def get_claims(request: Request, tokens: TokensDep,
+                     authorization: Annotated[str | None, Header()] = None) -> dict:
     if not authorization or not authorization.lower().startswith("bearer "):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise _unauthorized("missing bearer token")
     try:
         claims = tokens.decode_access(authorization[7:].strip())
     except TokenError as exc:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
+        raise _unauthorized(str(exc)) from exc
     if await tokens.is_revoked(claims["sid"]):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "session revoked", headers={"WWW-Authenticate": "Bearer"})
+        raise _unauthorized("session revoked")
+    settings: Settings = request.app.state.settings
+    # Per-account limit (a member or a service client), on top of any per-IP rule.
+    rule = Rule("account", settings.rate_limit_account, settings.rate_limit_account_window_seconds)
+    await request.app.state.limiter.hit(rule, claims.get("uid") or claims["sub"])
     return claims
 
 
 CurrentClaims = Annotated[dict, Depends(get_claims)]
+
+
+def get_principal(claims: CurrentClaims) -> Principal:
+    try:
+        role = Role(claims["role"])
+    except ValueError as exc:
+        raise _unauthorized(f"unknown role {claims['role']!r} in token") from exc
+    return Principal(tenant_id=claims["tid"], role=role, user_id=claims.get("uid") or None,
+                     client_id=claims.get("cid"))
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def require_member(principal: CurrentPrincipal) -> Principal:
+    """Endpoints about "me" need a signed-in member, not a service client."""
+    if principal.user_id is None:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this endpoint is for signed-in members, not services")
+    return principal
+
+
+CurrentMember = Annotated[Principal, Depends(require_member)]
+
+
+def check(principal: Principal, action: Action, *, tenant_id: str, user_id: str | None = None) -> None:
+    """`authorize` as an HTTP answer: 404 outside the tenant, 403 when the policy denies."""
+    try:
+        authorize(principal, action, tenant_id=tenant_id, user_id=user_id)
+    except Denied as exc:
+        raise HTTPException(exc.status, str(exc)) from exc

@@ -1,19 +1,37 @@
 """The API application: `uvicorn backend.app.main:app` (or `create_app(settings)` in tests)."""
 
+import asyncio
 import logging
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 import asyncpg
-
 from fastapi import FastAPI, HTTPException
 from redis.asyncio import Redis
 
 from backend.app.auth.routes import router as auth_router
-from backend.app.wallets.routes import router as wallets_router
 from backend.app.auth.siwe_service import SiweService
 from backend.app.auth.tokens import TokenService
+from backend.app.core.body_limit import BodyLimitMiddleware
 from backend.app.core.config import Settings, get_settings
+from backend.app.core.db import create_pool, migrate_async
 from backend.app.core.ratelimit import RateLimiter
+from backend.app.fitness.routes import router as fitness_router
+from backend.app.outbox_relay import run_relay
+from backend.app.rewards.chain import RewardsChain
+from backend.app.rewards.routes import router as rewards_router
+from backend.app.users.routes import router as users_router
+from backend.app.users.service import ensure_tenant
+from backend.app.wallets.routes import router as wallets_router
+
+log = logging.getLogger("api")
+
+
+async def _open_pool(settings: Settings, database: str, purpose: str):
+    try:
+        return await create_pool(settings, database, min_size=1, max_size=8)
+    except (OSError, asyncpg.PostgresError) as exc:
+        log.warning("database %s unreachable (%s): %s answer 503", database, exc, purpose)
+        return None
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -23,27 +41,44 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         redis = Redis(host=settings.redis_host, port=settings.redis_port)
         app.state.settings = settings
+        app.state.redis = redis
         app.state.tokens = TokenService(redis=redis, settings=settings)
         app.state.siwe = SiweService(redis=redis, settings=settings)
         app.state.limiter = RateLimiter(redis)
-        app.state.redis = redis
+        app.state.indexer_pool = await _open_pool(settings, settings.indexer_database, "wallet reads")
+        app.state.backend_pool = None
         try:
-            app.state.indexer_pool = await asyncpg.create_pool(
-                host=settings.postgres_host, port=settings.postgres_port, user=settings.postgres_user,
-                password=settings.postgres_password(), database=settings.indexer_database, min_size=1, max_size=8)
-        except (OSError, asyncpg.PostgresError) as exc:
-            logging.getLogger("api").warning("indexer database unreachable (%s): wallet reads answer 503", exc)
-            app.state.indexer_pool = None
+            await migrate_async(settings)
+        except Exception as exc:  # noqa: BLE001 - reported; the endpoints needing the database answer 503
+            log.warning("backend database not migrated (%r): accounts and fitness answer 503", exc)
+        else:
+            app.state.backend_pool = await _open_pool(settings, settings.backend_database, "accounts and fitness")
+        if app.state.backend_pool is not None:
+            await ensure_tenant(app.state.backend_pool, settings.default_tenant)
+        app.state.rewards_chain = RewardsChain(settings)
+        stop = asyncio.Event()
+        relay = None
+        if settings.relay_enabled and app.state.backend_pool is not None:
+            relay = asyncio.create_task(run_relay(app.state.backend_pool, settings, stop))
         try:
             yield
         finally:
+            stop.set()
+            if relay is not None:
+                with suppress(Exception):
+                    await asyncio.wait_for(relay, 15)
+            await app.state.rewards_chain.close()
             await redis.aclose()
-            if app.state.indexer_pool is not None:
-                await app.state.indexer_pool.close()
+            for pool in (app.state.indexer_pool, app.state.backend_pool):
+                if pool is not None:
+                    await pool.close()
 
-    app = FastAPI(title="fitmint API", version="0.1.0", lifespan=lifespan)
-    app.include_router(auth_router)
-    app.include_router(wallets_router)
+    app = FastAPI(title="fitmint API", version="0.2.0", lifespan=lifespan,
+                  description="Sign-in with Ethereum, tenants and policies, members, fitness with anti-cheat, "
+                              "reward vouchers, and wallet reads of the indexed chain.")
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    for router in (auth_router, users_router, fitness_router, rewards_router, wallets_router):
+        app.include_router(router)
 
     @app.get("/health", tags=["health"])
     async def health() -> dict:
@@ -54,7 +89,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             redis_ok = False
         if not redis_ok:
             raise HTTPException(503, "redis unreachable")
-        return {"status": "ok", "redis": "ok"}
+        return {"status": "ok", "redis": "ok",
+                "backend_database": "ok" if app.state.backend_pool is not None else "unavailable"}
 
     return app
 

@@ -11,23 +11,15 @@ from eth_account.messages import encode_defunct
 from fastapi.testclient import TestClient
 from siwe import SiweMessage
 
-from backend.app.core.config import Settings
+from apihelpers import api_settings
 from backend.app.main import create_app
-from stackenv import stack_settings
 
 WALLET = Account.from_key(b"\x42" * 32)
 
 
 @pytest.fixture
-def settings(tmp_path):
-    stack = stack_settings()
-    return Settings(fitmint_state_dir=tmp_path, redis_port=int(stack["REDIS_PORT"]), siwe_nonce_ttl_seconds=2)
-
-
-@pytest.fixture
-def client(settings):
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
+def settings(stack, tmp_path, backend_database):
+    return api_settings(stack, tmp_path, backend_database, siwe_nonce_ttl_seconds=2)
 
 
 def siwe_message(client, settings, *, wallet=WALLET, domain=None, chain_id=None, nonce=None, expires_in=None):
@@ -56,8 +48,10 @@ def test_sign_in_issues_tokens_for_the_wallet(client, settings):
     tokens = response.json()
     me = client.get("/auth/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert me.status_code == 200
-    assert me.json() == {"did": f"did:pkh:eip155:31337:{WALLET.address}", "address": WALLET.address,
-                         "chain_id": 31337}
+    body = me.json()
+    assert {k: body[k] for k in ("did", "address", "chain_id", "role")} == {
+        "did": f"did:pkh:eip155:31337:{WALLET.address}", "address": WALLET.address, "chain_id": 31337, "role": "user"}
+    assert body["tenant_id"] and body["user_id"]
 
 
 def test_nonce_is_single_use(client, settings):
@@ -147,7 +141,8 @@ def test_jwt_secret_is_generated_private_and_stable(settings):
 
 
 def test_sign_in_endpoints_are_rate_limited_per_ip(settings):
-    limited = settings.model_copy(update={"rate_limit_auth": 3, "rate_limit_auth_window_seconds": 3600})
+    limited = settings.model_copy(update={"rate_limit_auth": 3, "rate_limit_auth_window_seconds": 3600,
+                                          "relay_enabled": False})
     with TestClient(create_app(limited), client=(f"caller-{time.time_ns()}", 1234)) as client:
         codes = [client.post("/auth/nonce").status_code for _ in range(4)]
         assert codes == [200, 200, 200, 429]
@@ -156,4 +151,4 @@ def test_sign_in_endpoints_are_rate_limited_per_ip(settings):
 
 
 def test_health_reports_redis(client):
-    assert client.get("/health").json() == {"status": "ok", "redis": "ok"}
+    assert client.get("/health").json() == {"status": "ok", "redis": "ok", "backend_database": "ok"}

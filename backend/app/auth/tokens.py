@@ -9,6 +9,7 @@ import hashlib
 import secrets
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import jwt
@@ -24,8 +25,12 @@ class TokenError(Exception):
 
 @dataclass(frozen=True)
 class Subject:
+    """A signed-in member: the wallet that signed in, and who it is in which tenant."""
     address: str  # checksummed
     chain_id: int
+    tenant_id: str = ""
+    user_id: str = ""
+    role: str = "user"
 
     @property
     def did(self) -> str:
@@ -39,6 +44,10 @@ class TokenPair:
     expires_in: int
 
 
+def service_session(client_id: str) -> str:
+    return f"service-{client_id}"
+
+
 def _key(token: str) -> str:
     return "auth:refresh:" + hashlib.sha256(token.encode()).hexdigest()
 
@@ -50,15 +59,23 @@ class TokenService:
         self._secret = settings.jwt_secret()
 
     def access_token(self, subject: Subject, family: str) -> str:
+        return self._encode({"sub": subject.did, "address": subject.address, "chain_id": subject.chain_id,
+                             "sid": family, "tid": subject.tenant_id, "uid": subject.user_id, "role": subject.role})
+
+    def service_token(self, client_id: str, tenant_id: str, role: str) -> str:
+        """A service client's access token; its session id is the client, so revoking the client ends it."""
+        return self._encode({"sub": f"service:{client_id}", "cid": client_id, "sid": service_session(client_id),
+                             "tid": tenant_id, "role": role})
+
+    def _encode(self, claims: dict) -> str:
         now = int(time.time())
-        claims = {"sub": subject.did, "address": subject.address, "chain_id": subject.chain_id, "sid": family,
-                  "iat": now, "exp": now + self.settings.access_token_ttl_seconds, "jti": uuid.uuid4().hex}
+        claims |= {"iat": now, "exp": now + self.settings.access_token_ttl_seconds, "jti": uuid.uuid4().hex}
         return jwt.encode(claims, self._secret, algorithm=self.settings.jwt_algorithm)
 
     def decode_access(self, token: str) -> dict:
         try:
             return jwt.decode(token, self._secret, algorithms=[self.settings.jwt_algorithm],
-                              options={"require": ["exp", "sub", "sid"]})
+                              options={"require": ["exp", "sub", "sid", "tid", "role"]})
         except jwt.ExpiredSignatureError as exc:
             raise TokenError("access token expired") from exc
         except jwt.PyJWTError as exc:
@@ -69,7 +86,7 @@ class TokenService:
         refresh = secrets.token_urlsafe(32)
         ttl = self.settings.refresh_token_ttl_seconds
         record = orjson.dumps({"family": family, "address": subject.address, "chain_id": subject.chain_id,
-                               "used": False})
+                               "tenant_id": subject.tenant_id, "user_id": subject.user_id, "used": False})
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(_key(refresh), record, ex=ttl)
             pipe.sadd(f"auth:family:{family}", _key(refresh))
@@ -77,7 +94,8 @@ class TokenService:
             await pipe.execute()
         return TokenPair(self.access_token(subject, family), refresh, self.settings.access_token_ttl_seconds)
 
-    async def rotate(self, refresh: str) -> TokenPair:
+    async def rotate(self, refresh: str, reload: Callable[[Subject], Awaitable[Subject]]) -> TokenPair:
+        """`reload` re-reads the member (its role may have changed; TokenError if it is gone)."""
         key = _key(refresh)
         # Mark used atomically: of two concurrent uses, exactly one sees "used": false.
         raw = await self.redis.eval(
@@ -95,7 +113,8 @@ class TokenService:
         record = orjson.loads(raw)
         if await self.redis.exists(f"auth:revoked:{record['family']}"):
             raise TokenError("session revoked, sign in again")
-        return await self.issue(Subject(record["address"], record["chain_id"]), family=record["family"])
+        subject = await reload(Subject(record["address"], record["chain_id"], record["tenant_id"], record["user_id"]))
+        return await self.issue(subject, family=record["family"])
 
     async def revoke_family(self, family: str) -> None:
         keys = await self.redis.smembers(f"auth:family:{family}")

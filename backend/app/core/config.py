@@ -21,6 +21,16 @@ class Settings(BaseSettings):
     postgres_user: str = "fitmint"
     postgres_password_file: Path | None = None  # default: <state>/secrets/postgres-password
     indexer_database: str = "fitmint_indexer"  # wallet reads come from the indexer's tables
+    backend_database: str = "fitmint_backend"  # users, fitness, vouchers, the API's outbox
+    kafka_port: int = 59092
+    kafka_bootstrap: str | None = None  # default: 127.0.0.1:<kafka_port>
+    kafka_topic_prefix: str = ""  # tests publish to their own topics
+    relay_enabled: bool = True  # publish the API's outbox to Kafka (one replica at a time: advisory lock)
+    fitmint_rpc_url: str = "http://127.0.0.1:8545"
+    manifest: Path | None = None  # default: <state>/deployments/<chain id>.json
+
+    # Tenancy: sign-in names a tenant; this one is created on start so a fresh stack has one.
+    default_tenant: str = "fitmint"
 
     # Sign-In with Ethereum: what a message must name to be accepted here.
     siwe_domain: str = "localhost:8000"
@@ -32,6 +42,16 @@ class Settings(BaseSettings):
     rate_limit_auth: int = 30
     rate_limit_auth_window_seconds: int = 60
 
+    # Requests per window and signed-in account on every authenticated endpoint.
+    rate_limit_account: int = 600
+    rate_limit_account_window_seconds: int = 60
+    max_body_bytes: int = 64 * 1024
+
+    # Rewards: vouchers are signed with the attestor key (a file outside git, generated for dev).
+    fitmint_attestor_key_file: Path | None = None  # same variable as `ape run deploy`; default: <state>/secrets/attestor.key
+    voucher_ttl_seconds: int = 24 * 3600
+    user_cache_ttl_seconds: int = 300
+
     jwt_secret_file: Path | None = None  # default: <state>/secrets/jwt-secret (generated on first use)
     jwt_algorithm: str = "HS256"
     access_token_ttl_seconds: int = 900
@@ -41,20 +61,35 @@ class Settings(BaseSettings):
         path = self.postgres_password_file or self.fitmint_state_dir / "secrets" / "postgres-password"
         return path.read_text().strip()
 
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    def manifest_path(self) -> Path:
+        return self.manifest or self.fitmint_state_dir / "deployments" / f"{self.chain_id}.json"
+
     def jwt_secret(self) -> str:
-        path = self.jwt_secret_file or self.fitmint_state_dir / "secrets" / "jwt-secret"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            try:  # O_EXCL: if another process just created it, read theirs; 0600 from the first byte
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass
-            else:
-                with os.fdopen(fd, "w") as handle:
-                    handle.write(secrets.token_hex(32))
-        return path.read_text().strip()
+        return _generated_secret(self.jwt_secret_file or self.fitmint_state_dir / "secrets" / "jwt-secret")
+
+    def attestor_key(self) -> str:
+        """The attestor's private key (0x-hex). The deploy script grants this key's address ATTESTOR_ROLE."""
+        return "0x" + _generated_secret(self.fitmint_attestor_key_file or self.fitmint_state_dir / "secrets" / "attestor.key")
 
 
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def _generated_secret(path: Path) -> str:
+    """32 random bytes as hex, generated into `path` (0600) on first use; dev default, never in git."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:  # O_EXCL: if another process just created it, read theirs; 0600 from the first byte
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+    return path.read_text().strip().removeprefix("0x")

@@ -1,0 +1,40 @@
+"""The API's PostgreSQL: connection pools and the schema migrations (Alembic, backend/migrations)."""
+
+import asyncio
+from pathlib import Path
+from urllib.parse import quote
+
+import asyncpg
+from alembic import command
+from alembic.config import Config
+
+from backend.app.core.config import Settings
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def dsn(settings: Settings, database: str, driver: str = "postgresql") -> str:
+    return (f"{driver}://{settings.postgres_user}:{quote(settings.postgres_password(), safe='')}"
+            f"@{settings.postgres_host}:{settings.postgres_port}/{database}")
+
+
+def alembic_config(settings: Settings) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["url"] = dsn(settings, settings.backend_database, "postgresql+asyncpg")
+    return config
+
+
+def migrate(settings: Settings, revision: str = "head") -> None:
+    """Upgrades the backend database to `revision` (idempotent; concurrent callers serialise on a lock)."""
+    command.upgrade(alembic_config(settings), revision)
+
+
+async def migrate_async(settings: Settings) -> None:
+    await asyncio.to_thread(migrate, settings)
+
+
+async def create_pool(settings: Settings, database: str, **kwargs) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        host=settings.postgres_host, port=settings.postgres_port, user=settings.postgres_user,
+        password=settings.postgres_password(), database=database, **kwargs)

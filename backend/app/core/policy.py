@@ -1,0 +1,98 @@
+"""Who may do what: roles x action -> scope, kept as data in this one table. Deny by default.
+
+Every principal belongs to exactly one tenant (its token names it), and no rule reaches across
+tenants: `authorize` refuses a target in another tenant before it looks at the table. Within the
+tenant, a rule's scope says whose data the role may touch: only its own user's (OWN) or any member's
+(TENANT).
+"""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    USER = "user"
+    COACH = "coach"
+    ADMIN = "admin"
+    ATTESTOR = "attestor"  # a service: devices/integrations that submit verified activity
+    AGENT = "agent"        # a service: the DIDComm agent controller
+
+
+class Scope(StrEnum):
+    OWN = "own"
+    TENANT = "tenant"
+
+
+class Action(StrEnum):
+    PROFILE_READ = "profile.read"
+    PROFILE_UPDATE = "profile.update"
+    WALLET_LINK = "wallet.link"
+    MEMBERS_LIST = "members.list"
+    MEMBER_ROLE_SET = "member.role.set"
+    SERVICE_CLIENT_CREATE = "service_client.create"
+    WORKOUT_CREATE = "workout.create"
+    WORKOUT_READ = "workout.read"
+    WORKOUT_REVIEW = "workout.review"     # the rejected entries kept for review
+    NUTRITION_CREATE = "nutrition.create"
+    NUTRITION_READ = "nutrition.read"
+    VOUCHER_ISSUE = "voucher.issue"
+    VOUCHER_READ = "voucher.read"
+
+
+U, C, A, T, G = Role.USER, Role.COACH, Role.ADMIN, Role.ATTESTOR, Role.AGENT
+OWN, TENANT = Scope.OWN, Scope.TENANT
+
+POLICY: dict[tuple[Role, Action], Scope] = {
+    (U, Action.PROFILE_READ): OWN, (C, Action.PROFILE_READ): TENANT, (A, Action.PROFILE_READ): TENANT,
+    (G, Action.PROFILE_READ): TENANT,
+    (U, Action.PROFILE_UPDATE): OWN, (C, Action.PROFILE_UPDATE): OWN, (A, Action.PROFILE_UPDATE): OWN,
+    (U, Action.WALLET_LINK): OWN, (C, Action.WALLET_LINK): OWN, (A, Action.WALLET_LINK): OWN,
+    (C, Action.MEMBERS_LIST): TENANT, (A, Action.MEMBERS_LIST): TENANT,
+    (A, Action.MEMBER_ROLE_SET): TENANT,
+    (A, Action.SERVICE_CLIENT_CREATE): TENANT,
+    (U, Action.WORKOUT_CREATE): OWN, (C, Action.WORKOUT_CREATE): OWN, (A, Action.WORKOUT_CREATE): OWN,
+    (T, Action.WORKOUT_CREATE): TENANT,
+    (U, Action.WORKOUT_READ): OWN, (C, Action.WORKOUT_READ): TENANT, (A, Action.WORKOUT_READ): TENANT,
+    (T, Action.WORKOUT_READ): TENANT,
+    (C, Action.WORKOUT_REVIEW): TENANT, (A, Action.WORKOUT_REVIEW): TENANT,
+    (U, Action.NUTRITION_CREATE): OWN, (C, Action.NUTRITION_CREATE): OWN, (A, Action.NUTRITION_CREATE): OWN,
+    (U, Action.NUTRITION_READ): OWN, (C, Action.NUTRITION_READ): TENANT, (A, Action.NUTRITION_READ): TENANT,
+    (U, Action.VOUCHER_ISSUE): OWN, (C, Action.VOUCHER_ISSUE): OWN, (A, Action.VOUCHER_ISSUE): OWN,
+    (T, Action.VOUCHER_ISSUE): TENANT,
+    (U, Action.VOUCHER_READ): OWN, (C, Action.VOUCHER_READ): OWN, (A, Action.VOUCHER_READ): TENANT,
+    (T, Action.VOUCHER_READ): TENANT,
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a signed-in member (user_id set) or a service client (client_id set)."""
+    tenant_id: str
+    role: Role
+    user_id: str | None = None
+    client_id: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.user_id or f"service:{self.client_id}"
+
+
+class Denied(Exception):
+    """`status` 404 when the target is outside the caller's tenant (its existence is not revealed),
+    403 when the role may not do this."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status = status
+
+
+def authorize(principal: Principal, action: Action, *, tenant_id: str, user_id: str | None = None) -> None:
+    """Raises Denied unless `principal` may do `action` on the data of `user_id` in `tenant_id`
+    (user_id None: a tenant-wide action)."""
+    if str(tenant_id) != principal.tenant_id:
+        raise Denied(404, "not found in your tenant")
+    scope = POLICY.get((principal.role, action))
+    if scope is None:
+        raise Denied(403, f"role '{principal.role}' may not {action}")
+    if scope is Scope.OWN and (user_id is None or str(user_id) != principal.user_id):
+        raise Denied(403, f"role '{principal.role}' may {action} only for itself")

@@ -1,0 +1,98 @@
+"""What the fitness endpoints accept and return."""
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from backend.app.fitness.anticheat import ActivityType
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("timestamps need a time zone (e.g. 2026-11-27T07:30:00Z)")
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+class GpsSummary(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    points: int = Field(ge=2, le=1_000_000)
+    distance_m: float = Field(ge=0, le=1_000_000)
+    max_speed_mps: float | None = Field(default=None, ge=0, le=300)
+
+
+class WorkoutIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    activity: ActivityType
+    started_at: AwareDatetime
+    ended_at: AwareDatetime
+    distance_m: float | None = Field(default=None, ge=0, le=1_000_000)
+    steps: int | None = Field(default=None, ge=0, le=1_000_000)
+    calories: float | None = Field(default=None, ge=0, le=50_000)
+    avg_heart_rate: int | None = Field(default=None, ge=20, le=300)
+    max_heart_rate: int | None = Field(default=None, ge=20, le=300)
+    gps: GpsSummary | None = None
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.ended_at <= self.started_at:
+            raise ValueError("ended_at must be after started_at")
+        return self
+
+
+class Rejection(BaseModel):
+    code: str
+    reason: str
+
+
+class WorkoutPublic(BaseModel):
+    id: str
+    user_id: str
+    activity: str
+    started_at: datetime
+    ended_at: datetime
+    distance_m: float | None
+    steps: int | None
+    calories: float | None
+    avg_heart_rate: int | None
+    max_heart_rate: int | None
+    gps: GpsSummary | None
+    status: str
+    rejections: list[Rejection]
+    submitted_by: str
+    created_at: datetime
+
+
+class WorkoutsPage(BaseModel):
+    data: list[WorkoutPublic]
+    next_cursor: str | None
+
+
+class NutritionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    eaten_at: AwareDatetime
+    meal: str = Field(pattern=r"^(breakfast|lunch|dinner|snack|drink)$")
+    calories: float = Field(ge=0, le=10_000)
+    protein_g: float | None = Field(default=None, ge=0, le=1_000)
+    carbs_g: float | None = Field(default=None, ge=0, le=2_000)
+    fat_g: float | None = Field(default=None, ge=0, le=1_000)
+    note: str | None = Field(default=None, max_length=500)
+
+
+class NutritionPublic(NutritionIn):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    user_id: str
+    created_at: datetime
+
+
+class NutritionPage(BaseModel):
+    data: list[NutritionPublic]
+    next_cursor: str | None

@@ -1,0 +1,152 @@
+"""Workouts and nutrition logs in PostgreSQL. A workout is checked by the anti-cheat rules inside the
+transaction that stores it, under a per-user lock, so two concurrent submissions cannot both pass the
+overlap and per-day checks. Rejected workouts are stored too (status 'rejected', with the reasons)."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import asyncpg
+import orjson
+
+from backend.app.fitness import anticheat
+from backend.app.fitness.models import NutritionIn, WorkoutIn
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+WORKOUT_COLUMNS = ("id, user_id, tenant_id, activity, started_at, ended_at, distance_m, steps, calories, "
+                   "avg_heart_rate, max_heart_rate, gps, status, rejections, submitted_by, created_at")
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key was used before for a different request body."""
+
+
+@dataclass(frozen=True)
+class Stored:
+    row: dict
+    replayed: bool  # an earlier submission with the same idempotency key
+
+
+def _workout(row: asyncpg.Record) -> dict:
+    workout = dict(row)
+    workout["id"], workout["user_id"], workout["tenant_id"] = str(row["id"]), str(row["user_id"]), str(row["tenant_id"])
+    workout["gps"] = orjson.loads(row["gps"]) if row["gps"] else None
+    workout["rejections"] = orjson.loads(row["rejections"])
+    return workout
+
+
+def _candidate(body: WorkoutIn) -> anticheat.Workout:
+    gps = body.gps
+    return anticheat.Workout(
+        activity=body.activity, started_at=body.started_at, ended_at=body.ended_at, distance_m=body.distance_m,
+        steps=body.steps, calories=body.calories, avg_heart_rate=body.avg_heart_rate,
+        max_heart_rate=body.max_heart_rate, gps_points=gps.points if gps else None,
+        gps_distance_m=gps.distance_m if gps else None, gps_max_speed_mps=gps.max_speed_mps if gps else None)
+
+
+def _same_request(row: asyncpg.Record, body: WorkoutIn) -> bool:
+    gps = orjson.loads(row["gps"]) if row["gps"] else None
+    return (row["activity"], row["started_at"], row["ended_at"], row["distance_m"], row["steps"], row["calories"],
+            row["avg_heart_rate"], row["max_heart_rate"], gps) == (
+        body.activity.value, body.started_at, body.ended_at, body.distance_m, body.steps, body.calories,
+        body.avg_heart_rate, body.max_heart_rate, body.gps.model_dump() if body.gps else None)
+
+
+async def submit_workout(pool: asyncpg.Pool, *, tenant_id: str, user_id: str, submitted_by: str, body: WorkoutIn,
+                         idempotency_key: str | None, limits: anticheat.Limits = anticheat.DEFAULT_LIMITS) -> Stored:
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"workouts:{user_id}")
+        if idempotency_key is not None:
+            earlier = await connection.fetchrow(
+                f"SELECT {WORKOUT_COLUMNS} FROM workouts WHERE user_id = $1::uuid AND idempotency_key = $2",
+                user_id, idempotency_key)
+            if earlier is not None:
+                if not _same_request(earlier, body):
+                    raise IdempotencyConflict("this Idempotency-Key was used for a different workout")
+                return Stored(_workout(earlier), replayed=True)
+        day_start = body.started_at.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+        context = await connection.fetch(
+            "SELECT id, activity, started_at, ended_at, steps FROM workouts WHERE user_id = $1::uuid "
+            "AND status = 'accepted' AND ((started_at < $3 AND ended_at > $2) OR (started_at >= $4 AND started_at < $5))",
+            user_id, body.started_at, body.ended_at, day_start, day_start + timedelta(days=1))
+        accepted = [anticheat.Accepted(id=str(r["id"]), activity=anticheat.ActivityType(r["activity"]),
+                                       started_at=r["started_at"], ended_at=r["ended_at"], steps=r["steps"])
+                    for r in context]
+        rejections = anticheat.check(_candidate(body), accepted, now=datetime.now(timezone.utc), limits=limits)
+        row = await connection.fetchrow(
+            "INSERT INTO workouts (tenant_id, user_id, activity, started_at, ended_at, distance_m, steps, calories, "
+            "avg_heart_rate, max_heart_rate, gps, status, rejections, submitted_by, idempotency_key) VALUES "
+            "($1::uuid, $2::uuid, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12, $13::jsonb, $14, $15) "
+            f"RETURNING {WORKOUT_COLUMNS}",
+            tenant_id, user_id, body.activity.value, body.started_at, body.ended_at, body.distance_m, body.steps,
+            body.calories, body.avg_heart_rate, body.max_heart_rate,
+            orjson.dumps(body.gps.model_dump()).decode() if body.gps else None,
+            "rejected" if rejections else "accepted",
+            orjson.dumps([{"code": r.code, "reason": r.reason} for r in rejections]).decode(),
+            submitted_by, idempotency_key)
+    return Stored(_workout(row), replayed=False)
+
+
+async def get_workout(pool: asyncpg.Pool, workout_id: str) -> dict | None:
+    row = await pool.fetchrow(f"SELECT {WORKOUT_COLUMNS} FROM workouts WHERE id = $1::uuid", workout_id)
+    return _workout(row) if row else None
+
+
+def encode_cursor(moment: datetime, row_id) -> str:
+    return f"{(moment - EPOCH) // timedelta(microseconds=1)}.{row_id}"
+
+
+def decode_cursor(cursor: str | None) -> tuple[datetime, str]:
+    """Pages walk newest first by (time, id); the cursor is the last row of the previous page."""
+    if cursor is None:
+        return datetime(9999, 1, 1, tzinfo=timezone.utc), "ffffffff-ffff-ffff-ffff-ffffffffffff"
+    micros, _, row_id = cursor.partition(".")
+    return EPOCH + timedelta(microseconds=int(micros)), row_id
+
+
+async def list_workouts(pool: asyncpg.Pool, *, tenant_id: str, user_id: str | None, status: str | None,
+                        limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
+    before, before_id = decode_cursor(cursor)
+    rows = await pool.fetch(
+        f"SELECT {WORKOUT_COLUMNS} FROM workouts WHERE tenant_id = $1::uuid AND ($2::uuid IS NULL OR user_id = $2::uuid) "
+        "AND ($3::text IS NULL OR status = $3) AND (started_at, id) < ($4, $5::uuid) "
+        "ORDER BY started_at DESC, id DESC LIMIT $6",
+        tenant_id, user_id, status, before, before_id, limit + 1)
+    page = [_workout(r) for r in rows[:limit]]
+    next_cursor = encode_cursor(rows[limit - 1]["started_at"], rows[limit - 1]["id"]) if len(rows) > limit else None
+    return page, next_cursor
+
+
+async def add_nutrition(pool: asyncpg.Pool, *, tenant_id: str, user_id: str, body: NutritionIn,
+                        idempotency_key: str | None) -> Stored:
+    async with pool.acquire() as connection, connection.transaction():
+        row = await connection.fetchrow(
+            "INSERT INTO nutrition_logs (tenant_id, user_id, eaten_at, meal, calories, protein_g, carbs_g, fat_g, "
+            "note, idempotency_key) VALUES ($1::uuid, $2::uuid, $3, $4, $5, $6, $7, $8, $9, $10) "
+            "ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING *",
+            tenant_id, user_id, body.eaten_at, body.meal, body.calories, body.protein_g, body.carbs_g, body.fat_g,
+            body.note, idempotency_key)
+        if row is not None:
+            return Stored(_nutrition(row), replayed=False)
+        earlier = await connection.fetchrow(
+            "SELECT * FROM nutrition_logs WHERE user_id = $1::uuid AND idempotency_key = $2", user_id, idempotency_key)
+        stored = _nutrition(earlier)
+        if {k: stored[k] for k in body.model_dump()} != body.model_dump():
+            raise IdempotencyConflict("this Idempotency-Key was used for a different nutrition log")
+        return Stored(stored, replayed=True)
+
+
+def _nutrition(row: asyncpg.Record) -> dict:
+    entry = dict(row)
+    entry["id"], entry["user_id"] = str(row["id"]), str(row["user_id"])
+    return entry
+
+
+async def list_nutrition(pool: asyncpg.Pool, *, tenant_id: str, user_id: str, limit: int,
+                         cursor: str | None) -> tuple[list[dict], str | None]:
+    before, before_id = decode_cursor(cursor)
+    rows = await pool.fetch(
+        "SELECT * FROM nutrition_logs WHERE tenant_id = $1::uuid AND user_id = $2::uuid AND (eaten_at, id) < ($3, $4::uuid) "
+        "ORDER BY eaten_at DESC, id DESC LIMIT $5", tenant_id, user_id, before, before_id, limit + 1)
+    page = [_nutrition(r) for r in rows[:limit]]
+    next_cursor = encode_cursor(rows[limit - 1]["eaten_at"], rows[limit - 1]["id"]) if len(rows) > limit else None
+    return page, next_cursor

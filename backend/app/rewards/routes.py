@@ -1,0 +1,107 @@
+"""Reward vouchers for accepted workouts, and their status from the indexed chain."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response, status
+from pydantic import BaseModel, Field
+
+from backend.app.core.policy import Action
+from backend.app.deps import BackendPool, CurrentPrincipal, UsersDep, check
+from backend.app.fitness import service as fitness
+from backend.app.fitness.routes import target_user
+from backend.app.rewards.chain import ChainUnavailable
+from backend.app.rewards.service import NotRewardable, Vouchers, claim_states
+
+router = APIRouter(prefix="/rewards", tags=["rewards"])
+
+
+class VoucherRequest(BaseModel):
+    account: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{40}$",
+                                description="Which of the member's linked wallets receives the FIT "
+                                            "(default: the first linked)")
+
+
+class VoucherPublic(BaseModel):
+    claim_id: str
+    workout_id: str
+    user_id: str
+    account: str
+    amount: str = Field(description="FIT in base units (18 decimals)")
+    deadline: int = Field(description="Unix time after which the contract refuses the voucher")
+    chain_id: int
+    contract: str = Field(description="ActivityRewards: submit `claim((account, amount, claimId, deadline), signature)`")
+    attestor: str
+    signature: str
+    status: str = Field(description="issued | claimed | expired, from the indexed chain")
+    claimed_block: int | None = None
+    claimed_tx: str | None = None
+    block: int | None = Field(default=None, description="The indexed block the status is consistent at")
+
+
+class VouchersPage(BaseModel):
+    data: list[VoucherPublic]
+    next_cursor: str | None
+    block: int | None
+
+
+def _vouchers(request: Request, pool) -> Vouchers:
+    return Vouchers(pool, request.app.state.rewards_chain, request.app.state.settings)
+
+
+async def _public(request: Request, vouchers: list[dict]) -> tuple[list[VoucherPublic], int | None]:
+    states, block = await claim_states(request.app.state.indexer_pool, vouchers)
+    return [VoucherPublic(**v, **states[v["claim_id"]], block=block) for v in vouchers], block
+
+
+@router.post("/workouts/{workout_id}/voucher", response_model=VoucherPublic, status_code=status.HTTP_201_CREATED,
+             responses={409: {"description": "Not rewardable: refused workout, nothing earned, or a cap reached"},
+                        503: {"description": "The chain (or the deployment manifest) is not reachable"}})
+async def issue_voucher(workout_id: uuid.UUID, request: Request, response: Response, principal: CurrentPrincipal,
+                        users: UsersDep, pool: BackendPool,
+                        body: Annotated[VoucherRequest | None, Body()] = None) -> VoucherPublic:
+    """Signs the EIP-712 voucher for an accepted workout; the wallet submits it to ActivityRewards.
+    Asking again returns the same voucher (idempotent by claim id)."""
+    workout = await fitness.get_workout(pool, str(workout_id))
+    if workout is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found in your tenant")
+    check(principal, Action.VOUCHER_ISSUE, tenant_id=workout["tenant_id"], user_id=workout["user_id"])
+    member = await users.get(workout["user_id"])
+    wallets = member["wallets"]
+    account = (body.account if body and body.account else wallets[0] if wallets else None)
+    if account is None or account.lower() not in wallets:
+        raise HTTPException(422, "the account must be one of the member's linked wallets")
+    try:
+        issued = await _vouchers(request, pool).issue(workout, account)
+    except NotRewardable as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    except ChainUnavailable as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
+    if not issued.created:
+        response.status_code = status.HTTP_200_OK
+    (public,), _ = await _public(request, [issued.voucher])
+    return public
+
+
+@router.get("/vouchers", response_model=VouchersPage)
+async def list_vouchers(request: Request, principal: CurrentPrincipal, users: UsersDep, pool: BackendPool,
+                        user_id: Annotated[uuid.UUID | None, Query()] = None,
+                        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                        cursor: Annotated[str | None, Query(pattern=r"^\d{1,19}\.0x[0-9a-f]{64}$")] = None) -> VouchersPage:
+    """A member's vouchers, newest first, each with its status on the indexed chain."""
+    member = await target_user(principal, users, Action.VOUCHER_READ, user_id)
+    page, next_cursor = await _vouchers(request, pool).list_for_user(member, limit=limit, cursor=cursor)
+    data, block = await _public(request, page)
+    return VouchersPage(data=data, next_cursor=next_cursor, block=block)
+
+
+@router.get("/vouchers/{claim_id}", response_model=VoucherPublic)
+async def read_voucher(claim_id: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")], request: Request,
+                       principal: CurrentPrincipal, pool: BackendPool) -> VoucherPublic:
+    """One voucher and its status: issued, claimed (with block and transaction) or expired."""
+    voucher = await _vouchers(request, pool).existing(claim_id.lower())
+    if voucher is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found in your tenant")
+    check(principal, Action.VOUCHER_READ, tenant_id=voucher["tenant_id"], user_id=voucher["user_id"])
+    (public,), _ = await _public(request, [voucher])
+    return public

@@ -1,0 +1,144 @@
+"""Reward vouchers: one per accepted workout, idempotent by claim id, signed with the attestor key.
+
+The amount is the reward policy's, cut to what the contract will still pay: the account's daily cap
+less what the API already issued to it today (and what the chain says is left today), and the current
+epoch's remaining budget. The voucher and its FitnessRewardIssued event are written in one
+transaction (the outbox): an event is published if and only if the voucher exists.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import asyncpg
+import orjson
+from eth_account import Account
+from eth_utils import keccak, to_checksum_address
+
+from backend.app.core.config import Settings
+from backend.app.rewards.chain import RewardsChain
+from backend.app.rewards.policy import FIT, reward_wei
+from backend.rewards.vouchers import RewardVoucher, sign_voucher
+from indexer import events as ev
+
+
+class NotRewardable(Exception):
+    """409: the workout cannot earn (now): rejected, nothing to reward, cap reached."""
+
+
+def claim_id_for(workout_id: str) -> str:
+    return "0x" + keccak(b"fitmint.workout:" + uuid.UUID(workout_id).bytes).hex()
+
+
+@dataclass(frozen=True)
+class Issued:
+    voucher: dict
+    created: bool
+
+
+def _voucher(row: asyncpg.Record) -> dict:
+    voucher = dict(row)
+    for name in ("tenant_id", "user_id", "workout_id"):
+        voucher[name] = str(row[name])
+    voucher["amount"] = str(row["amount"])
+    return voucher
+
+
+class Vouchers:
+    def __init__(self, pool: asyncpg.Pool, chain: RewardsChain, settings: Settings):
+        self.pool = pool
+        self.chain = chain
+        self.settings = settings
+        self._key = Account.from_key(settings.attestor_key())
+
+    async def existing(self, claim_id: str) -> dict | None:
+        row = await self.pool.fetchrow("SELECT * FROM vouchers WHERE claim_id = $1", claim_id)
+        return _voucher(row) if row else None
+
+    async def issue(self, workout: dict, account: str) -> Issued:
+        claim_id = claim_id_for(workout["id"])
+        if (found := await self.existing(claim_id)) is not None:
+            return Issued(found, created=False)
+        if workout["status"] != "accepted":
+            raise NotRewardable("this workout was refused by the anti-cheat checks; it earns nothing")
+        wanted = reward_wei(workout)
+        if wanted <= 0:
+            raise NotRewardable(f"a {workout['activity']} without distance earns nothing under the reward policy")
+        account = account.lower()
+        daily_cap = await self.chain.daily_cap()
+        chain_remaining_today = await self.chain.daily_remaining(to_checksum_address(account))
+        epoch_remaining = await self.chain.epoch_remaining()
+        contract = self.chain.contract
+        now = datetime.now(timezone.utc)
+        async with self.pool.acquire() as connection, connection.transaction():
+            # One issuer per account at a time: the daily sum below cannot be raced past the cap.
+            await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"vouchers:{account}")
+            raced = await connection.fetchrow("SELECT * FROM vouchers WHERE claim_id = $1", claim_id)
+            if raced is not None:
+                return Issued(_voucher(raced), created=False)
+            issued_today = int(await connection.fetchval(
+                "SELECT coalesce(sum(amount), 0) FROM vouchers WHERE account = $1 AND issued_day = $2",
+                account, now.date()))
+            allowance = min(daily_cap - issued_today, chain_remaining_today, epoch_remaining)
+            amount = min(wanted, allowance)
+            if amount <= 0:
+                if epoch_remaining <= 0:
+                    raise NotRewardable("the current reward epoch's budget is spent: try again next epoch")
+                raise NotRewardable(f"daily reward cap of {daily_cap / FIT:g} FIT reached for {account}: "
+                                    "try again tomorrow (UTC)")
+            deadline = int((now + timedelta(seconds=self.settings.voucher_ttl_seconds)).timestamp())
+            voucher = RewardVoucher(account=account, amount=amount, claim_id=bytes.fromhex(claim_id[2:]),
+                                    deadline=deadline)
+            signature = "0x" + sign_voucher(voucher, self._key.key, chain_id=self.settings.chain_id,
+                                            verifying_contract=to_checksum_address(contract)).hex()
+            row = await connection.fetchrow(
+                "INSERT INTO vouchers (claim_id, tenant_id, user_id, workout_id, account, amount, deadline, chain_id, "
+                "contract, attestor, signature, issued_at, issued_day) VALUES ($1, $2::uuid, $3::uuid, $4::uuid, $5, "
+                "$6, $7, $8, $9, $10, $11, $12, $13) RETURNING *",
+                claim_id, workout["tenant_id"], workout["user_id"], workout["id"], account, amount, deadline,
+                self.settings.chain_id, contract, self._key.address.lower(), signature, now, now.date())
+            payload = {"claim_id": claim_id, "account": account, "amount": str(amount), "deadline": deadline,
+                       "workout_id": workout["id"], "user_id": workout["user_id"], "tenant_id": workout["tenant_id"],
+                       "contract": contract, "chain_id": self.settings.chain_id}
+            await connection.execute(
+                "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, event_time) "
+                "VALUES ($1::uuid, $2, $3, $4, $5::json, $6)",
+                ev.voucher_issued_id(claim_id), ev.REWARD_ISSUED.topic, account, ev.REWARD_ISSUED.ce_type,
+                orjson.dumps(payload).decode(), now)
+        return Issued(_voucher(row), created=True)
+
+    async def list_for_user(self, user_id: str, *, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
+        from backend.app.fitness.service import decode_cursor, encode_cursor
+        before, before_claim = decode_cursor(cursor)
+        rows = await self.pool.fetch(
+            "SELECT * FROM vouchers WHERE user_id = $1::uuid AND (issued_at, claim_id) < ($2, $3) "
+            "ORDER BY issued_at DESC, claim_id DESC LIMIT $4", user_id, before, before_claim, limit + 1)
+        page = [_voucher(r) for r in rows[:limit]]
+        next_cursor = encode_cursor(rows[limit - 1]["issued_at"], rows[limit - 1]["claim_id"]) if len(rows) > limit else None
+        return page, next_cursor
+
+
+async def claim_states(indexer_pool: asyncpg.Pool | None, vouchers: list[dict]) -> tuple[dict[str, dict], int | None]:
+    """Each voucher's status from the indexed chain: claimed (with its block and tx), expired (deadline
+    passed unclaimed) or issued; and the block the answer is consistent at (None: no indexer data)."""
+    claimed, block = {}, None
+    if indexer_pool is not None and vouchers:
+        async with indexer_pool.acquire() as connection:
+            async with connection.transaction(isolation="repeatable_read", readonly=True):
+                block = await connection.fetchval("SELECT block_number FROM indexer_cursor")
+                rows = await connection.fetch(
+                    "SELECT claim_id, block_number, tx_hash FROM claims WHERE claim_id = ANY($1::text[])",
+                    [v["claim_id"] for v in vouchers])
+        claimed = {r["claim_id"]: r for r in rows}
+    now = datetime.now(timezone.utc).timestamp()
+    states = {}
+    for voucher in vouchers:
+        row = claimed.get(voucher["claim_id"])
+        if row is not None:
+            states[voucher["claim_id"]] = {"status": "claimed", "claimed_block": row["block_number"],
+                                           "claimed_tx": row["tx_hash"]}
+        elif voucher["deadline"] < now:
+            states[voucher["claim_id"]] = {"status": "expired"}
+        else:
+            states[voucher["claim_id"]] = {"status": "issued"}
+    return states, block

@@ -1,0 +1,109 @@
+"""Tenants through HTTP: a token of one tenant can never read or change another tenant's data. Every
+endpoint that takes a member's or a record's id is tried with ids of the other tenant (404, nothing
+changed); list endpoints only ever show the caller's tenant. A table checks that no endpoint is left out."""
+
+import pytest
+
+from apihelpers import a_run, db
+
+# Endpoints that are about "the caller" or public chain state: no foreign id can be named.
+NO_FOREIGN_ID = {
+    ("POST", "/auth/nonce"), ("POST", "/auth/verify"), ("POST", "/auth/refresh"), ("POST", "/auth/logout"),
+    ("GET", "/auth/me"), ("POST", "/auth/service-token"), ("GET", "/health"),
+    ("GET", "/users/me"), ("PATCH", "/users/me"), ("PUT", "/users/me/preferences"), ("POST", "/users/me/wallets"),
+    ("DELETE", "/users/me/wallets/{address}"), ("POST", "/tenant/service-clients"),
+    ("GET", "/wallets/{address}/balance"), ("GET", "/wallets/{address}/transfers"),
+    ("GET", "/wallets/{address}/claims"), ("GET", "/wallets/{address}/items"), ("GET", "/wallets/{address}/orders"),
+}
+
+
+def foreign_requests(victim, records) -> list[tuple[str, str, dict | None]]:
+    """Every endpoint naming something of the victim's tenant: (method, url, json)."""
+    uid, workout, client = victim.user_id, records["workout"], records["service_client"]
+    return [
+        ("GET", f"/users/{uid}", None),
+        ("PUT", f"/users/{uid}/role", {"role": "admin"}),
+        ("DELETE", f"/tenant/service-clients/{client}", None),
+        ("GET", "/users", None),  # list: checked separately for content
+        ("POST", f"/fitness/workouts?user_id={uid}", a_run(hours_ago=30)),
+        ("GET", f"/fitness/workouts?user_id={uid}", None),
+        ("GET", f"/fitness/workouts/{workout}", None),
+        ("GET", "/fitness/review", None),
+        ("POST", f"/fitness/nutrition?user_id={uid}",
+         {"eaten_at": "2026-11-26T08:00:00Z", "meal": "breakfast", "calories": 400}),
+        ("GET", f"/fitness/nutrition?user_id={uid}", None),
+        ("POST", f"/rewards/workouts/{workout}/voucher", None),
+        ("GET", f"/rewards/vouchers?user_id={uid}", None),
+        ("GET", f"/rewards/vouchers/{records['claim_id']}", None),
+    ]
+
+
+@pytest.fixture
+def alpha_records(client, settings, tenants):
+    alpha = tenants["alpha"]
+    workout = client.post("/fitness/workouts", json=a_run(), headers=alpha["user"].headers)
+    assert workout.status_code == 201, workout.text
+    created = client.post("/tenant/service-clients", json={"name": "watch sync", "role": "attestor"},
+                          headers=alpha["admin"].headers)
+    assert created.status_code == 201, created.text
+    # A voucher row as the rewards service writes it (no chain needed to test who may see it).
+    claim_id = "0x" + "ab" * 32
+    db(settings, "INSERT INTO vouchers (claim_id, tenant_id, user_id, workout_id, account, amount, deadline, chain_id, "
+                 "contract, attestor, signature, issued_day) VALUES ($1, $2::uuid, $3::uuid, $4::uuid, $5, 1, 1, 31337, "
+                 "$5, $5, '0x', current_date)", claim_id, alpha["user"].tenant_id, alpha["user"].user_id,
+       workout.json()["id"], alpha["user"].address.lower())
+    return {"workout": workout.json()["id"], "service_client": created.json()["client_id"], "claim_id": claim_id}
+
+
+def test_every_endpoint_is_in_the_cross_tenant_table(client):
+    routes = {(method, path) for path, item in client.app.openapi()["paths"].items() for method in
+              (m.upper() for m in item)}
+    covered = NO_FOREIGN_ID | {(m, u.split("?")[0]) for m, u, _ in foreign_requests(
+        type("V", (), {"user_id": "{user_id}"}), {"workout": "{workout_id}", "service_client": "{client_id}",
+                                                  "claim_id": "{claim_id}"})}
+    assert routes == covered, f"not covered: {routes - covered}; stale: {covered - routes}"
+
+
+@pytest.mark.parametrize("role", ["user", "coach", "admin"])
+def test_another_tenant_can_neither_read_nor_change(client, settings, tenants, alpha_records, role):
+    victim, intruder = tenants["alpha"]["user"], tenants["beta"][role]
+    before = db(settings, "SELECT (SELECT count(*) FROM workouts) w, (SELECT count(*) FROM nutrition_logs) n, "
+                          "(SELECT count(*) FROM vouchers) v, (SELECT role FROM users WHERE id = $1::uuid) r, "
+                          "(SELECT count(*) FROM service_clients WHERE revoked_at IS NULL) s", victim.user_id)
+    for method, url, body in foreign_requests(victim, alpha_records):
+        response = client.request(method, url, json=body, headers=intruder.headers)
+        if url in ("/users", "/fitness/review"):
+            if response.status_code == 200:  # allowed for the role, but only ever its own tenant
+                listed = {row.get("user_id", row.get("id")) for row in response.json()["data"]}
+                assert victim.user_id not in listed
+                assert alpha_records["workout"] not in {row.get("id") for row in response.json()["data"]}
+            else:
+                assert response.status_code == 403, (url, response.text)
+            continue
+        # 404 without revealing anything; a role that may not act at all is told so (403) first.
+        assert response.status_code in (403, 404), (method, url, response.status_code, response.text)
+        if response.status_code == 404 or role == "admin":
+            assert response.json()["detail"] == "not found in your tenant", (method, url, response.text)
+    after = db(settings, "SELECT (SELECT count(*) FROM workouts) w, (SELECT count(*) FROM nutrition_logs) n, "
+                         "(SELECT count(*) FROM vouchers) v, (SELECT role FROM users WHERE id = $1::uuid) r, "
+                         "(SELECT count(*) FROM service_clients WHERE revoked_at IS NULL) s", victim.user_id)
+    assert after == before
+
+
+def test_the_same_wallet_is_a_separate_member_in_each_tenant(client, settings, tenants):
+    from apihelpers import me, sign_in
+    wallet = tenants["alpha"]["user"].wallet
+    beta_headers = sign_in(client, settings, wallet, "beta")
+    assert me(client, beta_headers)["user_id"] != tenants["alpha"]["user"].user_id
+    assert client.get("/fitness/workouts", headers=beta_headers).json()["data"] == []
+
+
+def test_unknown_and_invite_only_tenants_refuse_sign_in(client, settings):
+    from apihelpers import new_wallet, sign, siwe_message
+    db(settings, "INSERT INTO tenants (slug, name, open_signup) VALUES ('closed', 'Closed', false)")
+    for tenant, code, reason in (("nowhere", 404, "unknown tenant"), ("closed", 403, "invitation only")):
+        wallet = new_wallet()
+        message = siwe_message(client, settings, wallet)
+        response = client.post("/auth/verify", json={"message": message, "signature": sign(message, wallet),
+                                                     "tenant": tenant})
+        assert response.status_code == code and reason in response.json()["detail"]

@@ -148,6 +148,7 @@ CREATE TABLE IF NOT EXISTS orders (
     tx_hash text NOT NULL
 );
 CREATE INDEX IF NOT EXISTS orders_buyer ON orders (buyer, block_number);
+CREATE INDEX IF NOT EXISTS orders_seller ON orders (seller, block_number);
 
 -- Transactional outbox (Debezium's layout), insert-only. `reverts` names the event a compensating
 -- row undoes; such rows have no block.

@@ -1,6 +1,6 @@
 """Wallet reads for dApp frontends: public chain state, as indexed, with the block it is consistent at."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from pydantic import BaseModel
@@ -12,6 +12,7 @@ router = APIRouter(prefix="/wallets", tags=["wallets"])
 Address = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$", description="An Ethereum address")]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[str | None, Query(pattern=r"^\d{1,19}-\d{1,9}$", description="next_cursor of the previous page")]
+Role = Annotated[Literal["buyer", "seller"], Query(description="Which side of the orders `address` is on")]
 
 
 class BalancePublic(BaseModel):
@@ -58,6 +59,21 @@ async def get_transfers(address: Address, request: Request, limit: Limit = 50, c
 async def get_claims(address: Address, request: Request, limit: Limit = 50, cursor: Cursor = None) -> PagePublic:
     """Rewards paid to `address` (vouchers and Merkle epochs), newest first."""
     page = await service.claims(_pool(request), address.lower(), limit=limit, cursor=cursor)
+    return PagePublic(address=address, data=page.items, block=page.block, next_cursor=page.next_cursor)
+
+
+@router.get("/{address}/orders", response_model=PagePublic)
+async def get_orders(address: Address, request: Request, role: Role = "buyer", limit: Limit = 50,
+                     cursor: Cursor = None) -> PagePublic:
+    """Marketplace orders (purchases) in which `address` is the buyer, or with `role=seller` the seller,
+    newest first.
+
+    Each order has `order_id`, `listing_id`, `buyer`, `seller`, `item_id`, `quantity`, `unit_price`
+    (FIT wei per item), `fee` (to the treasury) and `burned` (FIT wei for the whole order), and the
+    `block`, `log_index` and `tx_hash` of its `OrderCreated` event. Amounts and item ids are decimal
+    strings; addresses are lowercase. Pass `next_cursor` back as `cursor` for the next (older) page;
+    `block` is the block the whole answer is consistent at."""
+    page = await service.orders(_pool(request), address.lower(), role=role, limit=limit, cursor=cursor)
     return PagePublic(address=address, data=page.items, block=page.block, next_cursor=page.next_cursor)
 
 

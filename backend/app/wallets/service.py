@@ -26,6 +26,12 @@ async def balance(pool, account: str) -> tuple[int, int | None]:
     return (int(rows[0]["balance"]) if rows else 0), block
 
 
+def _uint(value) -> str:
+    """A numeric(78, 0) as decimal digits. asyncpg gives a Decimal that may carry an exponent
+    (20 FIT comes back as Decimal('2.000E+19')), so str() alone is not enough."""
+    return str(int(value))
+
+
 def _position(cursor: str | None) -> tuple[int, int]:
     """Pages walk backwards in (block, log index) order; the cursor is where the last page stopped."""
     if cursor is None:
@@ -51,7 +57,7 @@ async def transfers(pool, account: str, *, limit: int, cursor: str | None) -> Pa
         account, block_before, index_before, limit + 1)
     return _page(rows, block, limit, lambda r: {
         "block": r["block_number"], "log_index": r["log_index"], "tx_hash": r["tx_hash"], "from": r["from_address"],
-        "to": r["to_address"], "value": str(r["value"])})
+        "to": r["to_address"], "value": _uint(r["value"])})
 
 
 async def claims(pool, account: str, *, limit: int, cursor: str | None) -> Page:
@@ -62,11 +68,32 @@ async def claims(pool, account: str, *, limit: int, cursor: str | None) -> Page:
         "AND (block_number, log_index) < ($2, $3) ORDER BY block_number DESC, log_index DESC LIMIT $4",
         account, block_before, index_before, limit + 1)
     return _page(rows, block, limit, lambda r: {
-        "claim_id": r["claim_id"], "kind": r["kind"], "amount": str(r["amount"]), "epoch": r["epoch"],
+        "claim_id": r["claim_id"], "kind": r["kind"], "amount": _uint(r["amount"]), "epoch": r["epoch"],
         "block": r["block_number"], "log_index": r["log_index"], "tx_hash": r["tx_hash"]})
+
+
+# The column a wallet's orders are matched on, by role (never user input in the SQL text).
+_ORDER_PARTY = {"buyer": "buyer", "seller": "seller"}
+
+
+async def orders(pool, account: str, *, role: str = "buyer", limit: int, cursor: str | None) -> Page:
+    """Marketplace orders in which `account` is the buyer (or the seller), newest first."""
+    party = _ORDER_PARTY[role]
+    block_before, index_before = _position(cursor)
+    rows, block = await _snapshot(
+        pool,
+        "SELECT order_id, listing_id, buyer, seller, item_id, quantity, unit_price, fee, burned, block_number, "
+        f"log_index, tx_hash FROM orders WHERE {party} = $1 AND (block_number, log_index) < ($2, $3) "
+        "ORDER BY block_number DESC, log_index DESC LIMIT $4",
+        account, block_before, index_before, limit + 1)
+    return _page(rows, block, limit, lambda r: {
+        "order_id": r["order_id"], "listing_id": r["listing_id"], "buyer": r["buyer"], "seller": r["seller"],
+        "item_id": _uint(r["item_id"]), "quantity": _uint(r["quantity"]), "unit_price": _uint(r["unit_price"]),
+        "fee": _uint(r["fee"]), "burned": _uint(r["burned"]), "block": r["block_number"], "log_index": r["log_index"],
+        "tx_hash": r["tx_hash"]})
 
 
 async def items(pool, account: str) -> tuple[list[dict], int | None]:
     rows, block = await _snapshot(
         pool, "SELECT item_id, balance FROM item_balances WHERE account = $1 AND balance > 0 ORDER BY item_id", account)
-    return [{"item_id": str(r["item_id"]), "quantity": str(r["balance"])} for r in rows], block
+    return [{"item_id": _uint(r["item_id"]), "quantity": _uint(r["balance"])} for r in rows], block

@@ -198,7 +198,7 @@ indexer_healthy() {
 
 api_ports() { echo "$BACKEND_PORT"; }
 api_url() { echo "http://127.0.0.1:$BACKEND_PORT"; }
-api_prepare() { is_healthy redis || fail "api: needs redis running."; }
+api_prepare() { is_healthy redis && is_healthy postgres || fail "api: needs redis and postgres running."; }
 # The HTTP API (backend/app), docs at /docs.
 api_argv() {
   CMD=(env PYTHONPATH="$FITMINT_ROOT" python -m uvicorn backend.app.main:app --host 127.0.0.1 --port "$BACKEND_PORT"

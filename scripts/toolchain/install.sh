@@ -2,7 +2,7 @@
 # Installs what is missing, per component:
 #   install.sh contracts   node_modules (Anvil, forge, solc-js, OpenZeppelin), dev + slither venvs
 #   install.sh stack       contracts + PostgreSQL, Redis, Kafka jars, Kubo, the ACA-Py venv
-#   install.sh <name>...   any of: node dev-venv slither-venv postgres redis kafka kubo acapy
+#   install.sh <name>...   any of: node dev-venv slither-venv postgres redis kafka kubo acapy wrk
 # Downloads and builds go to $FITMINT_CACHE (outside the clone), keyed by version or lock-file hash,
 # so a second run only checks. A prerequisite that cannot be installed stops with one line saying
 # what is missing and how to fix it.
@@ -79,6 +79,11 @@ install_redis() {
   apt_install redis-server
 }
 
+install_wrk() { # the HTTP load generator of `make bench`
+  command -v wrk >/dev/null && return 0
+  apt_install wrk
+}
+
 install_kafka() {
   [ -f "$KAFKA_HOME/.complete" ] && return 0
   need java "install Java 17 (e.g. apt-get install openjdk-17-jre-headless)."
@@ -127,8 +132,8 @@ for component in "${components[@]}"; do
     node) install_node ;;
     dev-venv) install_dev_venv ;;
     slither-venv) install_slither_venv ;;
-    postgres|redis|kafka|kubo|acapy) "install_$component" ;;
-    *) fail "unknown component '$component' (contracts, stack, node, dev-venv, slither-venv, postgres, redis, kafka, kubo, acapy)" ;;
+    postgres|redis|kafka|kubo|acapy|wrk) "install_$component" ;;
+    *) fail "unknown component '$component' (contracts, stack, node, dev-venv, slither-venv, postgres, redis, kafka, kubo, acapy, wrk)" ;;
   esac
 done
 echo "installed: ${components[*]} (cache: $FITMINT_CACHE)"

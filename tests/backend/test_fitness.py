@@ -117,6 +117,9 @@ def test_oversized_body_and_bad_tokens_are_refused(client, tenants):
     huge = client.post("/fitness/workouts", content=b'{"activity": "' + b"x" * 200_000 + b'"}',
                        headers=headers | {"content-type": "application/json"})
     assert huge.status_code == 413 and "larger than" in huge.json()["detail"]
+    chunks = (b"x" * 16_384 for _ in range(8))  # no Content-Length: counted as it arrives
+    streamed = client.post("/fitness/workouts", content=chunks, headers=headers | {"content-type": "application/json"})
+    assert streamed.status_code == 413
     for bad in ("Bearer nonsense", "Basic abc", ""):
         response = client.get("/fitness/workouts", headers={"Authorization": bad} if bad else {})
         assert response.status_code == 401

@@ -1,11 +1,8 @@
 """Refuses request bodies over a size limit with 413 before any handler reads them (ASGI middleware:
-checks Content-Length up front and counts the bytes of chunked bodies as they arrive)."""
+checks Content-Length up front, counts the bytes of chunked bodies as they arrive, and stays out of
+the way of everything else)."""
 
 import orjson
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 class BodyLimitMiddleware:
@@ -16,32 +13,41 @@ class BodyLimitMiddleware:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        length = chunked = None
         for name, value in scope.get("headers", ()):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                return await self._refuse(send)
+            if name == b"content-length":
+                length = value
+                if value.isdigit() and int(value) > self.max_bytes:
+                    return await self._refuse(send)
+            elif name == b"transfer-encoding":
+                chunked = value
+        # The server delivers at most Content-Length bytes, and a GET without either header has no
+        # body: only the rest (chunked or unannounced bodies) needs counting.
+        if chunked is None and (length is not None or scope["method"] in ("GET", "HEAD", "OPTIONS")):
+            return await self.app(scope, receive, send)
         received = 0
-        started = False
+        refused = False
 
         async def counting_receive():
-            nonlocal received
+            # Past the limit: answer 413 here and tell the app the client left (FastAPI turns errors
+            # raised while it reads a body into 400s, so raising would not get the 413 out).
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLarge
+                    refused = True
+                    await self._refuse(send)
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message):
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        async def guarded_send(message):
+            if not refused:  # once the 413 is out, whatever the app answers is dropped
+                await send(message)
 
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await self._refuse(send)
+        await self.app(scope, counting_receive, guarded_send)
 
     async def _refuse(self, send):
         body = orjson.dumps({"detail": f"request body larger than {self.max_bytes} bytes"})

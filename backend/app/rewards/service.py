@@ -40,7 +40,7 @@ def _voucher(row: asyncpg.Record) -> dict:
     voucher = dict(row)
     for name in ("tenant_id", "user_id", "workout_id"):
         voucher[name] = str(row[name])
-    voucher["amount"] = str(row["amount"])
+    voucher["amount"] = str(int(row["amount"]))  # numeric comes back as Decimal: str() may say 5.000E+19
     return voucher
 
 
@@ -123,13 +123,16 @@ async def claim_states(indexer_pool: asyncpg.Pool | None, vouchers: list[dict]) 
     passed unclaimed) or issued; and the block the answer is consistent at (None: no indexer data)."""
     claimed, block = {}, None
     if indexer_pool is not None and vouchers:
-        async with indexer_pool.acquire() as connection:
-            async with connection.transaction(isolation="repeatable_read", readonly=True):
-                block = await connection.fetchval("SELECT block_number FROM indexer_cursor")
-                rows = await connection.fetch(
-                    "SELECT claim_id, block_number, tx_hash FROM claims WHERE claim_id = ANY($1::text[])",
-                    [v["claim_id"] for v in vouchers])
-        claimed = {r["claim_id"]: r for r in rows}
+        try:
+            async with indexer_pool.acquire() as connection:
+                async with connection.transaction(isolation="repeatable_read", readonly=True):
+                    block = await connection.fetchval("SELECT block_number FROM indexer_cursor")
+                    rows = await connection.fetch(
+                        "SELECT claim_id, block_number, tx_hash FROM claims WHERE claim_id = ANY($1::text[])",
+                        [v["claim_id"] for v in vouchers])
+            claimed = {r["claim_id"]: r for r in rows}
+        except asyncpg.UndefinedTableError:  # the indexer has not started on this database yet
+            claimed, block = {}, None
     now = datetime.now(timezone.utc).timestamp()
     states = {}
     for voucher in vouchers:

@@ -1,0 +1,73 @@
+"""Operator commands for the API's database (the first admin of a tenant cannot be made over HTTP):
+
+  python -m backend.app.manage migrate
+  python -m backend.app.manage tenant <slug> [--name NAME] [--invite-only]
+  python -m backend.app.manage role <tenant-slug> <address> <user|coach|admin>
+"""
+
+import argparse
+import asyncio
+import re
+import sys
+
+from backend.app.core.config import get_settings
+from backend.app.core.db import create_pool, migrate
+from backend.app.users.service import ensure_tenant, sign_in
+
+
+async def _tenant(slug: str, name: str | None, invite_only: bool) -> str:
+    pool = await create_pool(get_settings(), get_settings().backend_database)
+    try:
+        return await ensure_tenant(pool, slug, name, open_signup=not invite_only)
+    finally:
+        await pool.close()
+
+
+async def _role(slug: str, address: str, role: str) -> str:
+    pool = await create_pool(get_settings(), get_settings().backend_database)
+    try:
+        async with pool.acquire() as connection:
+            open_signup = await connection.fetchval("SELECT open_signup FROM tenants WHERE slug = $1", slug)
+            if open_signup is None:
+                raise SystemExit(f"manage: unknown tenant {slug!r} (create it with: manage tenant {slug})")
+            if not open_signup:  # an operator admits members of invite-only tenants
+                await connection.execute("UPDATE tenants SET open_signup = true WHERE slug = $1", slug)
+        try:
+            member = await sign_in(pool, slug, address)
+        finally:
+            if not open_signup:
+                await pool.execute("UPDATE tenants SET open_signup = false WHERE slug = $1", slug)
+        await pool.execute("UPDATE users SET role = $2, updated_at = now() WHERE id = $1::uuid", member.user_id, role)
+        return member.user_id
+    finally:
+        await pool.close()
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m backend.app.manage", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="upgrade the backend database to the latest schema")
+    tenant = commands.add_parser("tenant", help="create a tenant (idempotent)")
+    tenant.add_argument("slug")
+    tenant.add_argument("--name")
+    tenant.add_argument("--invite-only", action="store_true")
+    role = commands.add_parser("role", help="make the wallet's member (created if needed) user, coach or admin")
+    role.add_argument("tenant")
+    role.add_argument("address")
+    role.add_argument("role", choices=["user", "coach", "admin"])
+    args = parser.parse_args(argv)
+    migrate(get_settings())
+    if args.command == "tenant":
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{1,39}", args.slug):
+            parser.error("a tenant slug is 2-40 lowercase letters, digits and dashes")
+        print(f"tenant {args.slug}: {asyncio.run(_tenant(args.slug, args.name, args.invite_only))}")
+    elif args.command == "role":
+        if not re.fullmatch(r"0x[0-9a-fA-F]{40}", args.address):
+            parser.error(f"not an Ethereum address: {args.address}")
+        user_id = asyncio.run(_role(args.tenant, args.address, args.role))
+        print(f"{args.address} is {args.role} of {args.tenant} (user {user_id}); it applies at the next sign-in")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

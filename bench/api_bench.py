@@ -1,0 +1,319 @@
+"""API benchmark (`make bench`): EIP-712 voucher signing rate, and wrk read throughput of the balance
+endpoint as a ratio to a bare FastAPI hello-world served the same way in the same run.
+
+    python -m bench.api_bench [--duration 10] [--vouchers 5000] [--out reports]
+
+Needs wrk and the local stack's PostgreSQL (database fitmint_indexer) and Redis. Writes <out>/api.md
+and <out>/api.json.
+"""
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import asyncpg
+import uvicorn
+from eth_account import Account
+
+from backend.app.core.config import Settings
+from backend.rewards.vouchers import RewardVoucher, recover_signer, sign_voucher
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAIN_ID = 31337
+CONNECTIONS = 50
+THREADS = 2
+WARMUP_SECONDS = 2
+# Used when the indexer has no balances yet (or no manifest exists): Anvil's second dev account, and
+# the address ActivityRewards gets on a fresh Anvil.
+FALLBACK_ADDRESS = "0x70997970c51812dc3a010c7d01b50e0d17dc79c8"
+FALLBACK_REWARDS = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"
+TARGETS = {"signing_per_s": 2_000, "ratio": 0.5, "p99_ms": 50.0}
+
+
+def log(message: str):
+    print(f"[bench] {message}", flush=True)
+
+
+# --- voucher signing ---------------------------------------------------------------------------------
+
+def rewards_address() -> str:
+    manifest = ROOT / ".state" / "deployments" / f"{CHAIN_ID}.json"
+    if manifest.exists():
+        return json.loads(manifest.read_text())["contracts"]["ActivityRewards"]["address"]
+    return FALLBACK_REWARDS
+
+
+def signing(count: int, verify: int = 100) -> dict:
+    """Signs `count` vouchers in this (single-threaded) process, so on one core; recovers a sample."""
+    signer = Account.create()
+    contract = rewards_address()
+    deadline = int(time.time()) + 3600
+    vouchers = [RewardVoucher(FALLBACK_ADDRESS, 10**18 + i, i.to_bytes(32, "big"), deadline) for i in range(count)]
+    for voucher in vouchers[:50]:  # warm-up: first-call caches (eth_account, coincurve) outside the timing
+        sign_voucher(voucher, signer.key, chain_id=CHAIN_ID, verifying_contract=contract)
+    started = time.perf_counter()
+    signatures = [sign_voucher(v, signer.key, chain_id=CHAIN_ID, verifying_contract=contract) for v in vouchers]
+    seconds = time.perf_counter() - started
+    step = max(1, count // verify)
+    for voucher, signature in list(zip(vouchers, signatures))[::step]:
+        recovered = recover_signer(voucher, signature, chain_id=CHAIN_ID, verifying_contract=contract)
+        if recovered != signer.address:
+            raise RuntimeError(f"voucher signature recovers {recovered}, not the signer {signer.address}")
+    result = {"vouchers": count, "seconds": round(seconds, 3), "per_s": round(count / seconds),
+              "verified": len(range(0, count, step))}
+    log(f"signing: {count:,} vouchers in {seconds:.2f}s = {result['per_s']:,}/s ({result['verified']} recovered)")
+    return result
+
+
+# --- servers -----------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def uvicorn_options() -> list[str]:
+    """The same options for both servers; the fast loop and parser only if the venv has them."""
+    options = ["--no-access-log", "--workers", "1"]
+    if importlib.util.find_spec("uvloop"):
+        options += ["--loop", "uvloop"]
+    if importlib.util.find_spec("httptools"):
+        options += ["--http", "httptools"]
+    return options
+
+
+class Server:
+    def __init__(self, name: str, app: str, ready_path: str, logs: Path):
+        self.name, self.port = name, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ready_path, self.log_path = ready_path, logs / f"{name}.log"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port), *uvicorn_options()],
+            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdin=subprocess.DEVNULL,
+            stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float = 30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} server exited ({self.process.returncode}):\n{self.log_tail()}")
+            if (status := get_status(self.url + self.ready_path)) == 200:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} server not ready on {self.url}{self.ready_path} after {timeout}s "
+                           f"(last answer: {status}):\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 20) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def get_status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
+        return None
+
+
+async def address_with_balance(settings: Settings) -> str | None:
+    """The indexed account with the largest FIT balance; None when there is none yet."""
+    try:
+        connection = await asyncpg.connect(host=settings.postgres_host, port=settings.postgres_port,
+                                           user=settings.postgres_user, password=settings.postgres_password(),
+                                           database=settings.indexer_database)
+    except asyncpg.InvalidCatalogNameError:
+        raise RuntimeError(f"database {settings.indexer_database} is missing: start the stack (make up)") from None
+    except OSError as error:
+        raise RuntimeError(f"PostgreSQL on {settings.postgres_host}:{settings.postgres_port} is unreachable ({error}): "
+                           "start the stack (make up)") from None
+    try:
+        return await connection.fetchval(
+            "SELECT account FROM token_balances WHERE balance > 0 ORDER BY balance DESC LIMIT 1")
+    except asyncpg.UndefinedTableError:
+        raise RuntimeError(f"{settings.indexer_database} has no indexer tables: run the indexer first "
+                           "(make up, or make indexer)") from None
+    finally:
+        await connection.close()
+
+
+# --- wrk -----------------------------------------------------------------------------------------------
+
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+PERCENTILE = re.compile(r"^\s*(50|75|90|99)%\s+([\d.]+)(us|ms|s|m)\s*$", re.M)
+
+
+def wrk(url: str, seconds: int) -> dict:
+    """One wrk run; requests/s, latency percentiles in ms, and the non-2xx/3xx and socket error counts."""
+    argv = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", url]
+    output = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.M)
+    requests = re.search(r"^\s*(\d+) requests in", output, re.M)
+    if not rps or not requests:
+        raise RuntimeError(f"unexpected wrk output:\n{output}")
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    latency = {f"p{q}_ms": round(float(value) * UNITS[unit], 3) for q, value, unit in PERCENTILE.findall(output)}
+    return {"rps": round(float(rps.group(1))), "requests": int(requests.group(1)), **latency,
+            "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
+            "socket_errors": sum(map(int, sockets.groups())) if sockets else 0}
+
+
+def http(duration: int) -> dict:
+    settings = Settings()
+    address = asyncio.run(address_with_balance(settings))
+    note = "the indexed address with the largest FIT balance"
+    if address is None:  # the endpoint runs the same queries for it and answers 0
+        address, note = FALLBACK_ADDRESS, "token_balances is empty, so an address without a balance"
+    with tempfile.TemporaryDirectory() as logs:
+        servers = []
+        try:
+            hello = Server("hello", "bench.hello_app:app", "/", Path(logs))
+            servers.append(hello)
+            api = Server("api", "backend.app.main:app", "/health", Path(logs))
+            servers.append(api)
+            for server in servers:
+                server.wait_ready()
+            targets = {"hello": hello.url + "/", "api": f"{api.url}/wallets/{address}/balance"}
+            status = get_status(targets["api"])
+            if status != 200:
+                raise RuntimeError(f"{targets['api']} answered {status}, not 200:\n{api.log_tail()}")
+            log(f"servers ready (uvicorn {' '.join(uvicorn_options())}); balance of {address}")
+            for url in targets.values():
+                wrk(url, WARMUP_SECONDS)
+            # Alternating runs, so drift in the machine's load hits both sides alike.
+            runs = {"hello": [], "api": []}
+            for name in ["hello", "api", "hello", "api"]:
+                log(f"wrk -t{THREADS} -c{CONNECTIONS} -d{duration}s {name} ...")
+                run = wrk(targets[name], duration)
+                runs[name].append(run)
+                log(f"  {run['rps']:,} req/s, p50 {run.get('p50_ms')} ms, p99 {run.get('p99_ms')} ms, "
+                    f"{run['non_2xx']} non-2xx, {run['socket_errors']} socket errors")
+        finally:
+            for server in servers:
+                server.stop()
+    best = {name: max(results, key=lambda r: r["rps"]) for name, results in runs.items()}
+    return {"address": address, "address_note": note, "duration_s": duration, "connections": CONNECTIONS,
+            "threads": THREADS, "uvicorn": uvicorn_options(),
+            "endpoints": {name: urlsplit(url).path for name, url in targets.items()},
+            "runs": runs, "hello": best["hello"], "api": best["api"],
+            "ratio": round(best["api"]["rps"] / best["hello"]["rps"], 3)}
+
+
+# --- report --------------------------------------------------------------------------------------------
+
+def machine() -> dict:
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("Copyright")[0].strip()
+    return {"nproc": len(os.sched_getaffinity(0)), "cpu": model, "python": platform.python_version(),
+            "uvicorn": uvicorn.__version__, "wrk": wrk_version}
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def write_report(out: Path, sign: dict, web: dict):
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **machine()}
+    hello, api = web["hello"], web["api"]
+    all_runs = lambda name: ", ".join(f"{run['rps']:,}" for run in web["runs"][name])  # noqa: E731
+    errors = api["non_2xx"] + api["socket_errors"] + hello["non_2xx"] + hello["socket_errors"]
+    # Error responses are cheap and fast: throughput and latency only count when every response was a 2xx.
+    checks = {"signing_per_s": sign["per_s"] >= TARGETS["signing_per_s"],
+              "ratio": web["ratio"] >= TARGETS["ratio"] and errors == 0,
+              "p99_ms": api["p99_ms"] < TARGETS["p99_ms"] and errors == 0,
+              "errors": errors == 0}
+    (out / "api.json").write_text(json.dumps({"meta": meta, "targets": TARGETS, "signing": sign, "http": web,
+                                              "checks": checks, "pass": all(checks.values())}, indent=2) + "\n")
+    lines = [
+        "# API benchmark",
+        "",
+        f"Generated {meta['generated_at']} by `make bench` on {meta['nproc']} cores ({meta['cpu']}); wrk, both",
+        "uvicorn servers, PostgreSQL and Redis (and the rest of `make up`'s stack) share those cores, so the",
+        "numbers are a floor for a dedicated API host.",
+        "",
+        f"Signing: {sign['vouchers']:,} EIP-712 reward vouchers signed one after another in one process (one core),",
+        f"{sign['verified']} of them checked with `recover_signer`.",
+        "",
+        f"HTTP: `wrk -t{web['threads']} -c{web['connections']} -d{web['duration_s']}s --latency` ({meta['wrk']}) "
+        f"against `{web['endpoints']['api']}`",
+        f"({web['address_note']}) and a bare FastAPI hello-world (`bench/hello_app.py`, `{web['endpoints']['hello']}`),",
+        f"both `uvicorn {' '.join(web['uvicorn'])}` (uvicorn {meta['uvicorn']}, Python {meta['python']}); runs",
+        "alternate hello, api, hello, api after a warm-up, and each side's best run counts.",
+        "",
+        "| metric | value | target | result |",
+        "|---|---:|---:|---|",
+        f"| voucher signing | {sign['per_s']:,} vouchers/s | >= {TARGETS['signing_per_s']:,}/s | "
+        f"{verdict(checks['signing_per_s'])} |",
+        f"| hello-world throughput | {hello['rps']:,} req/s | | |",
+        f"| hello-world latency p50 / p99 | {hello['p50_ms']} / {hello['p99_ms']} ms | | |",
+        f"| balance endpoint throughput | {api['rps']:,} req/s | | |",
+        f"| balance / hello-world throughput | {web['ratio']:.1%} | >= {TARGETS['ratio']:.0%} | "
+        f"{verdict(checks['ratio'])} |",
+        f"| balance endpoint latency p50 | {api['p50_ms']} ms | | |",
+        f"| balance endpoint latency p99 | {api['p99_ms']} ms | < {TARGETS['p99_ms']:g} ms | {verdict(checks['p99_ms'])} |",
+        f"| non-2xx responses + socket errors | {errors} | 0 | {verdict(checks['errors'])} |",
+        "",
+        f"All runs (req/s): hello {all_runs('hello')}; balance {all_runs('api')}.",
+        "",
+        f"Overall: {verdict(all(checks.values()))}",
+    ]
+    (out / "api.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--vouchers", type=int, default=5_000)
+    parser.add_argument("--out", type=Path, default=ROOT / "reports")
+    args = parser.parse_args()
+    if args.duration < 1 or args.vouchers < 1:
+        parser.error("--duration and --vouchers must be positive")
+    if shutil.which("wrk") is None:
+        print("api_bench: wrk is not installed: run 'scripts/toolchain/install.sh wrk' (or apt-get install wrk).",
+              file=sys.stderr)
+        return 2
+
+    sign = signing(args.vouchers)
+    try:
+        web = http(args.duration)
+    except (RuntimeError, OSError, asyncpg.PostgresError, subprocess.SubprocessError) as error:
+        print(f"api_bench: {error}", file=sys.stderr)
+        return 1
+    log(f"hello {web['hello']['rps']:,} req/s, balance {web['api']['rps']:,} req/s: ratio {web['ratio']:.1%}, "
+        f"balance p99 {web['api']['p99_ms']} ms")
+    write_report(args.out, sign, web)
+    log(f"report: {args.out / 'api.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""Schemathesis against the OpenAPI schema of a real API process (uvicorn on the stack's Redis and
+PostgreSQL, a fresh backend database): generated requests for every operation, signed in as an admin
+so the authenticated paths are reached. Whatever the input, the answer is never a 5xx."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings as hypothesis_settings
+from schemathesis.checks import not_a_server_error
+
+from apihelpers import api_settings, create_database, db, drop_database, new_wallet, sign, siwe_message
+from bench.chain import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class HttpClient:
+    """The little of TestClient's interface apihelpers.siwe_message needs, over real HTTP."""
+
+    def __init__(self, base: str):
+        self.http = httpx.Client(base_url=base, timeout=10)
+
+    def post(self, path, **kwargs):
+        return self.http.post(path, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def served_api(tmp_path_factory):
+    from stackenv import stack_settings
+    stack = stack_settings()
+    database = create_database(stack)
+    state = tmp_path_factory.mktemp("state")
+    settings = api_settings(stack, state, database)
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT), FITMINT_STATE_DIR=str(state), BACKEND_DATABASE=database,
+               POSTGRES_PASSWORD_FILE=str(settings.postgres_password_file), RELAY_ENABLED="false",
+               RATE_LIMIT_AUTH="1000000", RATE_LIMIT_ACCOUNT="1000000", REDIS_PORT=stack["REDIS_PORT"],
+               POSTGRES_PORT=stack["POSTGRES_PORT"])
+    log = open(state / "api.log", "w")
+    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "backend.app.main:app", "--host", "127.0.0.1",
+                                "--port", str(port), "--no-access-log"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, (state / "api.log").read_text()
+            time.sleep(0.2)
+        client, wallet = HttpClient(base), new_wallet()
+        message = siwe_message(client, settings, wallet)
+        first = client.post("/auth/verify", json={"message": message, "signature": sign(message, wallet)}).json()
+        db(settings, "UPDATE users SET role = 'admin'")
+        message = siwe_message(client, settings, wallet)
+        tokens = client.post("/auth/verify", json={"message": message, "signature": sign(message, wallet)}).json()
+        assert first["access_token"] and tokens["access_token"]
+        yield base, {"Authorization": f"Bearer {tokens['access_token']}"}, state / "api.log"
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
+        drop_database(stack, database)
+
+
+@pytest.fixture(scope="module")
+def api_schema(served_api):
+    base, _, _ = served_api
+    return schemathesis.openapi.from_url(base + "/openapi.json").exclude(path="/auth/logout")
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@hypothesis_settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_input_makes_a_server_error(case, served_api):
+    base, headers, log = served_api
+    case.call_and_validate(base_url=base, headers=headers, checks=[not_a_server_error])

@@ -1,0 +1,128 @@
+"""The whole reward loop through HTTP against real components: a test wallet (eth-account) signs in
+with SIWE, records a run, gets an EIP-712 voucher from the API (signed with the attestor key the deploy
+script authorised), submits it to ActivityRewards on Anvil itself; after the indexer catches up the
+minted FIT shows in the wallet endpoints and the voucher reads as claimed. The FitnessRewardIssued
+event reaches Kafka through the API's outbox relay. Caps of the contract bound what is issued."""
+
+import asyncio
+import time
+
+import pytest
+from eth_account import Account
+from fastapi.testclient import TestClient
+
+from apihelpers import a_run, api_settings, create_database, db, drop_database, sign_in
+from backend.app.main import create_app
+from checks import consume_all, index_to_head
+from indexer import events as ev
+
+FIT = 10**18
+
+
+@pytest.fixture
+def loop(chain, indexer_settings, stack, tmp_path):
+    asyncio.run(index_to_head(indexer_settings))  # as on the stack: the indexer is running
+    database = create_database(stack)
+    settings = api_settings(stack, chain.state_dir, database, fitmint_rpc_url=chain.url,
+                            indexer_database=indexer_settings.indexer_database,
+                            kafka_topic_prefix=indexer_settings.kafka_topic_prefix, relay_enabled=True,
+                            jwt_secret_file=tmp_path / "jwt-secret")
+    try:
+        with TestClient(create_app(settings)) as client:
+            yield client, settings
+    finally:
+        drop_database(stack, database)
+
+
+def funded_wallet(chain):
+    wallet = Account.create()
+    chain.rpc("eth_sendTransaction", {"from": chain.accounts[0], "to": wallet.address, "value": hex(10**18)})
+    return wallet
+
+
+def submit_claim(chain, wallet, voucher) -> str:
+    """The wallet sends ActivityRewards.claim(voucher, signature) itself, signed locally."""
+    call = chain.rewards.functions.claim(
+        (chain.w3.to_checksum_address(voucher["account"]), int(voucher["amount"]), bytes.fromhex(voucher["claim_id"][2:]),
+         voucher["deadline"]), bytes.fromhex(voucher["signature"][2:]))
+    tx = call.build_transaction({"from": wallet.address, "nonce": chain.w3.eth.get_transaction_count(wallet.address),
+                                 "chainId": 31337, "gas": 300_000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 1})
+    signed = wallet.sign_transaction(tx)
+    tx_hash = chain.w3.eth.send_raw_transaction(signed.raw_transaction)
+    receipt = chain.w3.eth.wait_for_transaction_receipt(tx_hash)
+    assert receipt.status == 1
+    return "0x" + bytes(tx_hash).hex().removeprefix("0x")
+
+
+def test_workout_to_voucher_to_minted_balance(loop, chain, indexer_settings):
+    client, settings = loop
+    wallet = funded_wallet(chain)
+    headers = sign_in(client, settings, wallet)
+    workout = client.post("/fitness/workouts", json=a_run(km=5.0), headers=headers)
+    assert workout.status_code == 201, workout.text
+
+    issued = client.post(f"/rewards/workouts/{workout.json()['id']}/voucher", headers=headers)
+    assert issued.status_code == 201, issued.text
+    voucher = issued.json()
+    assert voucher["amount"] == str(50 * FIT) and voucher["status"] == "issued"  # 5 km run x 10 FIT per km
+    assert voucher["attestor"] == chain.attestor.address.lower()
+    again = client.post(f"/rewards/workouts/{workout.json()['id']}/voucher", headers=headers)
+    assert again.status_code == 200 and again.json()["signature"] == voucher["signature"]
+
+    tx_hash = submit_claim(chain, wallet, voucher)
+    assert chain.token.functions.balanceOf(wallet.address).call() == 50 * FIT
+    asyncio.run(index_to_head(indexer_settings))
+    balance = client.get(f"/wallets/{wallet.address}/balance").json()
+    assert balance == {"address": wallet.address, "balance": str(50 * FIT), "block": chain.head()}
+    claimed = client.get(f"/rewards/vouchers/{voucher['claim_id']}", headers=headers).json()
+    assert claimed["status"] == "claimed" and claimed["claimed_tx"] == tx_hash and claimed["block"] == chain.head()
+    claims = client.get(f"/wallets/{wallet.address}/claims").json()["data"]
+    assert [c["claim_id"] for c in claims] == [voucher["claim_id"]]
+
+    # Exactly one FitnessRewardIssued event for the voucher, though it was asked for twice.
+    expected_id = ev.voucher_issued_id(voucher["claim_id"])
+    deadline = time.monotonic() + 30
+    while True:
+        issued_events = [r for r in asyncio.run(consume_all(indexer_settings)) if r["type"] == ev.REWARD_ISSUED.ce_type]
+        if issued_events or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert [(e["id"], e["key"], e["data"]["amount"]) for e in issued_events] == [
+        (expected_id, wallet.address.lower(), str(50 * FIT))]
+
+
+def test_vouchers_respect_the_daily_cap_and_expire(loop, chain):
+    client, settings = loop
+    wallet = funded_wallet(chain)
+    headers = sign_in(client, settings, wallet)
+    amounts = []
+    for hours_ago in (5, 10, 15, 20):  # four 42 km runs of 4 h 30 min: 420 FIT each before the cap
+        run = client.post("/fitness/workouts", json=a_run(hours_ago=hours_ago, minutes=270, km=42.0, steps=None,
+                                                          calories=2_800.0), headers=headers)
+        assert run.status_code == 201, run.text
+        response = client.post(f"/rewards/workouts/{run.json()['id']}/voucher", headers=headers)
+        amounts.append((response.status_code, response.json().get("amount")))
+    cap = chain.rewards.functions.dailyCap().call()
+    assert amounts[:3] == [(201, str(420 * FIT)), (201, str(420 * FIT)), (201, str(cap - 840 * FIT))]
+    assert amounts[3] == (409, None)
+    refused = client.post(f"/rewards/workouts/{run.json()['id']}/voucher", headers=headers)
+    assert refused.status_code == 409 and "daily reward cap" in refused.json()["detail"]
+
+    listed = client.get("/rewards/vouchers", headers=headers).json()["data"]
+    assert len(listed) == 3 and {v["status"] for v in listed} == {"issued"}
+    db(settings, "UPDATE vouchers SET deadline = 1 WHERE claim_id = $1", listed[0]["claim_id"])
+    assert client.get(f"/rewards/vouchers/{listed[0]['claim_id']}", headers=headers).json()["status"] == "expired"
+
+
+def test_refused_workouts_earn_nothing_and_the_account_must_be_linked(loop, chain):
+    client, settings = loop
+    wallet = funded_wallet(chain)
+    headers = sign_in(client, settings, wallet)
+    cheat = client.post("/fitness/workouts", json=a_run(km=30.0), headers=headers)  # 60 km/h
+    assert cheat.status_code == 422
+    refused = client.post(f"/rewards/workouts/{cheat.json()['detail']['workout_id']}/voucher", headers=headers)
+    assert refused.status_code == 409 and "anti-cheat" in refused.json()["detail"]
+    run = client.post("/fitness/workouts", json=a_run(), headers=headers).json()
+    stranger = client.post(f"/rewards/workouts/{run['id']}/voucher", json={"account": chain.accounts[3]},
+                           headers=headers)
+    assert stranger.status_code == 422 and "linked wallets" in stranger.json()["detail"]

@@ -58,10 +58,6 @@ async def _ensure_schema(connection, database: str) -> None:
             "ON CONFLICT (id) DO NOTHING", SCHEMA_VERSION)
 
 
-async def generation(connection) -> str:
-    return str(await connection.fetchval("SELECT generation FROM indexer_meta"))
-
-
 async def drop_everything(settings) -> None:
     """`python -m indexer reset`: the indexed data is derived from the chain, so it can always go."""
     connection = await asyncpg.connect(host=settings.postgres_host, port=settings.postgres_port,

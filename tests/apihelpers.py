@@ -15,34 +15,31 @@ from backend.app.core.config import Settings
 
 
 def admin_dsn(stack: dict) -> dict:
+    """How tests connect to the stack's PostgreSQL as its owner (add `database=`)."""
     secret = Path(stack["FITMINT_STATE_DIR"]) / "secrets" / "postgres-password"
     return dict(host="127.0.0.1", port=int(stack["POSTGRES_PORT"]), user=stack["POSTGRES_USER"],
-                password=secret.read_text().strip(), database="postgres")
+                password=secret.read_text().strip())
+
+
+def _as_owner(stack: dict, statement: str) -> None:
+    async def run():
+        connection = await asyncpg.connect(database="postgres", **admin_dsn(stack))
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    asyncio.run(run())
 
 
 def create_database(stack: dict) -> str:
     name = f"api_test_{uuid.uuid4().hex[:10]}"
-
-    async def create():
-        connection = await asyncpg.connect(**admin_dsn(stack))
-        try:
-            await connection.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await connection.close()
-
-    asyncio.run(create())
+    _as_owner(stack, f'CREATE DATABASE "{name}"')
     return name
 
 
 def drop_database(stack: dict, name: str) -> None:
-    async def drop():
-        connection = await asyncpg.connect(**admin_dsn(stack))
-        try:
-            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await connection.close()
-
-    asyncio.run(drop())
+    _as_owner(stack, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def api_settings(stack: dict, state_dir: Path, backend_database: str, **overrides) -> Settings:

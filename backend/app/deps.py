@@ -2,6 +2,8 @@
 
 from typing import Annotated
 
+import uuid
+
 import asyncpg
 from fastapi import Depends, Header, HTTPException, Request, status
 
@@ -10,7 +12,7 @@ from backend.app.auth.tokens import TokenError, TokenService
 from backend.app.core.config import Settings
 from backend.app.core.policy import Action, Denied, Principal, Role, authorize
 from backend.app.core.ratelimit import Rule, client_ip
-from backend.app.users.service import Users
+from backend.app.users.service import NotFound, Users
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -102,3 +104,27 @@ def check(principal: Principal, action: Action, *, tenant_id: str, user_id: str 
         authorize(principal, action, tenant_id=tenant_id, user_id=user_id)
     except Denied as exc:
         raise HTTPException(exc.status, str(exc)) from exc
+
+
+async def load_user(users: Users, principal: Principal, action: Action, user_id: uuid.UUID) -> dict:
+    """The user, if the principal may do `action` on it; 404 for ids outside the principal's tenant."""
+    try:
+        user = await users.get(str(user_id))
+    except NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found in your tenant") from exc
+    check(principal, action, tenant_id=user["tenant_id"], user_id=user["id"])
+    return user
+
+
+async def target_user(principal: Principal, users: Users, action: Action, user_id: uuid.UUID | None) -> str:
+    """The id of the member an activity request is about (default: the caller), once `load_user` allows
+    it; also 403 when a coach asks for a member who keeps activity private."""
+    if user_id is None:
+        if principal.user_id is None:
+            raise HTTPException(422, "services must name the member: ?user_id=")
+        user_id = uuid.UUID(principal.user_id)
+    user = await load_user(users, principal, action, user_id)
+    if (principal.role is Role.COACH and user["id"] != principal.user_id
+            and user["preferences"].get("privacy") == "private"):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this member keeps their activity private")
+    return user["id"]

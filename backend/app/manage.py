@@ -10,13 +10,16 @@ import asyncio
 import re
 import sys
 
+from redis.asyncio import Redis
+
 from backend.app.core.config import get_settings
 from backend.app.core.db import create_pool, migrate
-from backend.app.users.service import ensure_tenant, sign_in
+from backend.app.users.service import NotFound, Users, ensure_tenant, sign_in
 
 
 async def _tenant(slug: str, name: str | None, invite_only: bool) -> str:
-    pool = await create_pool(get_settings(), get_settings().backend_database)
+    settings = get_settings()
+    pool = await create_pool(settings, settings.backend_database)
     try:
         return await ensure_tenant(pool, slug, name, open_signup=not invite_only)
     finally:
@@ -24,23 +27,19 @@ async def _tenant(slug: str, name: str | None, invite_only: bool) -> str:
 
 
 async def _role(slug: str, address: str, role: str) -> str:
-    pool = await create_pool(get_settings(), get_settings().backend_database)
+    settings = get_settings()
+    pool = await create_pool(settings, settings.backend_database)
+    redis = Redis(host=settings.redis_host, port=settings.redis_port)
     try:
-        async with pool.acquire() as connection:
-            open_signup = await connection.fetchval("SELECT open_signup FROM tenants WHERE slug = $1", slug)
-            if open_signup is None:
-                raise SystemExit(f"manage: unknown tenant {slug!r} (create it with: manage tenant {slug})")
-            if not open_signup:  # an operator admits members of invite-only tenants
-                await connection.execute("UPDATE tenants SET open_signup = true WHERE slug = $1", slug)
         try:
-            member = await sign_in(pool, slug, address)
-        finally:
-            if not open_signup:
-                await pool.execute("UPDATE tenants SET open_signup = false WHERE slug = $1", slug)
-        await pool.execute("UPDATE users SET role = $2, updated_at = now() WHERE id = $1::uuid", member.user_id, role)
+            member = await sign_in(pool, slug, address, admit=True)
+        except NotFound:
+            raise SystemExit(f"manage: unknown tenant {slug!r} (create it with: manage tenant {slug})") from None
+        await Users(pool, redis, settings.user_cache_ttl_seconds).set_role(member.user_id, role)
         return member.user_id
     finally:
         await pool.close()
+        await redis.aclose()
 
 
 def main(argv: list[str]) -> int:

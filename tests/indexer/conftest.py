@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from apihelpers import admin_dsn
 from bench.chain import ScenarioChain
 from bench.indexer_bench import create_targets, drop_targets
 from indexer.settings import Settings
@@ -25,15 +26,10 @@ def chain(tmp_path):
     scenario.stop()
 
 
-def _admin_dsn(stack, secret_dir):
-    password = (secret_dir / "postgres-password").read_text().strip()
-    return dict(host="127.0.0.1", port=int(stack["POSTGRES_PORT"]), user=stack["POSTGRES_USER"], password=password)
-
-
 @pytest.fixture
 def make_indexer_settings(stack, chain):
     """Factory: settings for an indexer of `chain` into a database and Kafka topics of its own."""
-    dsn = _admin_dsn(stack, Path(stack["FITMINT_STATE_DIR"]) / "secrets")
+    dsn = admin_dsn(stack)
     created = []
 
     def make(**overrides):

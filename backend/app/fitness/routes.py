@@ -6,36 +6,18 @@ from typing import Annotated
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 from fastapi.responses import JSONResponse
 
-from backend.app.core.policy import Action, Principal, Role
-from backend.app.deps import BackendPool, CurrentPrincipal, UsersDep, check
+from backend.app.core.pages import TIME_CURSOR
+from backend.app.core.policy import Action
+from backend.app.deps import BackendPool, CurrentPrincipal, UsersDep, check, target_user
 from backend.app.fitness import service
 from backend.app.fitness.models import NutritionIn, NutritionPage, NutritionPublic, WorkoutIn, WorkoutPublic, WorkoutsPage
-from backend.app.users.service import NotFound, Users
 
 router = APIRouter(prefix="/fitness", tags=["fitness"])
 
 Limit = Annotated[int, Query(ge=1, le=200)]
-Cursor = Annotated[str | None, Query(pattern=r"^\d{1,19}\.[0-9a-f-]{36}$", description="next_cursor of the previous page")]
+Cursor = Annotated[str | None, Query(pattern=TIME_CURSOR, description="next_cursor of the previous page")]
 ForUser = Annotated[uuid.UUID | None, Query(description="Whose data (default: yours); coaches, admins and "
                                                          "attestor services name a member of their tenant")]
-
-
-async def target_user(principal: Principal, users: Users, action: Action, user_id: uuid.UUID | None) -> str:
-    """The member the request is about, once the policy allows it: 404 outside the caller's tenant,
-    403 when the role may not, or when a coach asks for a member who keeps activity private."""
-    if user_id is None:
-        if principal.user_id is None:
-            raise HTTPException(422, "services must name the member: ?user_id=")
-        user_id = uuid.UUID(principal.user_id)
-    try:
-        user = await users.get(str(user_id))
-    except NotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found in your tenant") from exc
-    check(principal, action, tenant_id=user["tenant_id"], user_id=user["id"])
-    if (principal.role is Role.COACH and user["id"] != principal.user_id
-            and user["preferences"].get("privacy") == "private"):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "this member keeps their activity private")
-    return user["id"]
 
 
 @router.post("/workouts", response_model=WorkoutPublic, status_code=status.HTTP_201_CREATED,
@@ -94,7 +76,6 @@ async def read_workout(workout_id: uuid.UUID, principal: CurrentPrincipal, users
     workout = await service.get_workout(pool, str(workout_id))
     if workout is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found in your tenant")
-    check(principal, Action.WORKOUT_READ, tenant_id=workout["tenant_id"], user_id=workout["user_id"])
     await target_user(principal, users, Action.WORKOUT_READ, uuid.UUID(workout["user_id"]))
     return WorkoutPublic(**workout)
 

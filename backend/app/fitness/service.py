@@ -8,10 +8,10 @@ from datetime import datetime, timedelta, timezone
 import asyncpg
 import orjson
 
+from backend.app.core.pages import decode_cursor, page
 from backend.app.fitness import anticheat
 from backend.app.fitness.models import NutritionIn, WorkoutIn
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 WORKOUT_COLUMNS = ("id, user_id, tenant_id, activity, started_at, ended_at, distance_m, steps, calories, "
                    "avg_heart_rate, max_heart_rate, gps, status, rejections, submitted_by, created_at")
 
@@ -91,18 +91,6 @@ async def get_workout(pool: asyncpg.Pool, workout_id: str) -> dict | None:
     return _workout(row) if row else None
 
 
-def encode_cursor(moment: datetime, row_id) -> str:
-    return f"{(moment - EPOCH) // timedelta(microseconds=1)}.{row_id}"
-
-
-def decode_cursor(cursor: str | None) -> tuple[datetime, str]:
-    """Pages walk newest first by (time, id); the cursor is the last row of the previous page."""
-    if cursor is None:
-        return datetime(9999, 1, 1, tzinfo=timezone.utc), "ffffffff-ffff-ffff-ffff-ffffffffffff"
-    micros, _, row_id = cursor.partition(".")
-    return EPOCH + timedelta(microseconds=int(micros)), row_id
-
-
 async def list_workouts(pool: asyncpg.Pool, *, tenant_id: str, user_id: str | None, status: str | None,
                         limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
     before, before_id = decode_cursor(cursor)
@@ -111,9 +99,7 @@ async def list_workouts(pool: asyncpg.Pool, *, tenant_id: str, user_id: str | No
         "AND ($3::text IS NULL OR status = $3) AND (started_at, id) < ($4, $5::uuid) "
         "ORDER BY started_at DESC, id DESC LIMIT $6",
         tenant_id, user_id, status, before, before_id, limit + 1)
-    page = [_workout(r) for r in rows[:limit]]
-    next_cursor = encode_cursor(rows[limit - 1]["started_at"], rows[limit - 1]["id"]) if len(rows) > limit else None
-    return page, next_cursor
+    return page(rows, limit, "started_at", "id", _workout)
 
 
 async def add_nutrition(pool: asyncpg.Pool, *, tenant_id: str, user_id: str, body: NutritionIn,
@@ -147,6 +133,4 @@ async def list_nutrition(pool: asyncpg.Pool, *, tenant_id: str, user_id: str, li
     rows = await pool.fetch(
         "SELECT * FROM nutrition_logs WHERE tenant_id = $1::uuid AND user_id = $2::uuid AND (eaten_at, id) < ($3, $4::uuid) "
         "ORDER BY eaten_at DESC, id DESC LIMIT $5", tenant_id, user_id, before, before_id, limit + 1)
-    page = [_nutrition(r) for r in rows[:limit]]
-    next_cursor = encode_cursor(rows[limit - 1]["eaten_at"], rows[limit - 1]["id"]) if len(rows) > limit else None
-    return page, next_cursor
+    return page(rows, limit, "eaten_at", "id", _nutrition)

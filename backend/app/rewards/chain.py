@@ -39,15 +39,14 @@ class RewardsChain:
     async def _uint(self, signature: str, types=None, values=None) -> int:
         if self._rpc is None:
             self._rpc = Rpc(self.settings.fitmint_rpc_url, timeout=5)
+        contract = self.contract
         try:
-            result = await self._rpc.call("eth_call", {"to": self.contract, "data": _calldata(signature, types, values)},
+            result = await self._rpc.call("eth_call", {"to": contract, "data": _calldata(signature, types, values)},
                                           "latest")
-        except ChainUnavailable:
-            raise
         except Exception as exc:  # noqa: BLE001 - node down or contract missing: a clear 503
             raise ChainUnavailable(f"cannot read ActivityRewards at {self.settings.fitmint_rpc_url}: {exc}") from exc
         if result in ("0x", None):
-            raise ChainUnavailable(f"no ActivityRewards contract at {self.contract} on this chain")
+            raise ChainUnavailable(f"no ActivityRewards contract at {contract} on this chain")
         return decode(["uint256"], bytes.fromhex(result[2:]))[0]
 
     async def daily_cap(self) -> int:

@@ -3,13 +3,12 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
 from backend.app.core.policy import Action
-from backend.app.deps import BackendPool, CurrentPrincipal, UsersDep, check
+from backend.app.deps import BackendPool, CurrentPrincipal, UsersDep, check, target_user
 from backend.app.fitness import service as fitness
-from backend.app.fitness.routes import target_user
 from backend.app.rewards.chain import ChainUnavailable
 from backend.app.rewards.service import NotRewardable, Vouchers, claim_states
 
@@ -45,8 +44,12 @@ class VouchersPage(BaseModel):
     block: int | None
 
 
-def _vouchers(request: Request, pool) -> Vouchers:
-    return Vouchers(pool, request.app.state.rewards_chain, request.app.state.settings)
+def get_vouchers(request: Request, _: BackendPool) -> Vouchers:
+    """The app's voucher service, built once at start-up (503 through BackendPool when it has no database)."""
+    return request.app.state.vouchers
+
+
+VouchersDep = Annotated[Vouchers, Depends(get_vouchers)]
 
 
 async def _public(request: Request, vouchers: list[dict]) -> tuple[list[VoucherPublic], int | None]:
@@ -58,7 +61,7 @@ async def _public(request: Request, vouchers: list[dict]) -> tuple[list[VoucherP
              responses={409: {"description": "Not rewardable: refused workout, nothing earned, or a cap reached"},
                         503: {"description": "The chain (or the deployment manifest) is not reachable"}})
 async def issue_voucher(workout_id: uuid.UUID, request: Request, response: Response, principal: CurrentPrincipal,
-                        users: UsersDep, pool: BackendPool,
+                        users: UsersDep, pool: BackendPool, vouchers: VouchersDep,
                         body: Annotated[VoucherRequest | None, Body()] = None) -> VoucherPublic:
     """Signs the EIP-712 voucher for an accepted workout; the wallet submits it to ActivityRewards.
     Asking again returns the same voucher (idempotent by claim id)."""
@@ -72,7 +75,7 @@ async def issue_voucher(workout_id: uuid.UUID, request: Request, response: Respo
     if account is None or account.lower() not in wallets:
         raise HTTPException(422, "the account must be one of the member's linked wallets")
     try:
-        issued = await _vouchers(request, pool).issue(workout, account)
+        issued = await vouchers.issue(workout, account)
     except NotRewardable as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     except ChainUnavailable as exc:
@@ -84,22 +87,22 @@ async def issue_voucher(workout_id: uuid.UUID, request: Request, response: Respo
 
 
 @router.get("/vouchers", response_model=VouchersPage)
-async def list_vouchers(request: Request, principal: CurrentPrincipal, users: UsersDep, pool: BackendPool,
+async def list_vouchers(request: Request, principal: CurrentPrincipal, users: UsersDep, vouchers: VouchersDep,
                         user_id: Annotated[uuid.UUID | None, Query()] = None,
                         limit: Annotated[int, Query(ge=1, le=200)] = 50,
                         cursor: Annotated[str | None, Query(pattern=r"^\d{1,19}\.0x[0-9a-f]{64}$")] = None) -> VouchersPage:
     """A member's vouchers, newest first, each with its status on the indexed chain."""
     member = await target_user(principal, users, Action.VOUCHER_READ, user_id)
-    page, next_cursor = await _vouchers(request, pool).list_for_user(member, limit=limit, cursor=cursor)
+    page, next_cursor = await vouchers.list_for_user(member, limit=limit, cursor=cursor)
     data, block = await _public(request, page)
     return VouchersPage(data=data, next_cursor=next_cursor, block=block)
 
 
 @router.get("/vouchers/{claim_id}", response_model=VoucherPublic)
 async def read_voucher(claim_id: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")], request: Request,
-                       principal: CurrentPrincipal, pool: BackendPool) -> VoucherPublic:
+                       principal: CurrentPrincipal, vouchers: VouchersDep) -> VoucherPublic:
     """One voucher and its status: issued, claimed (with block and transaction) or expired."""
-    voucher = await _vouchers(request, pool).existing(claim_id.lower())
+    voucher = await vouchers.existing(claim_id.lower())
     if voucher is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found in your tenant")
     check(principal, Action.VOUCHER_READ, tenant_id=voucher["tenant_id"], user_id=voucher["user_id"])

@@ -9,6 +9,7 @@ transaction (the outbox): an event is published if and only if the voucher exist
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import cached_property
 
 import asyncpg
 import orjson
@@ -16,8 +17,10 @@ from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
 from backend.app.core.config import Settings
+from backend.app.core.pages import decode_cursor, page
 from backend.app.rewards.chain import RewardsChain
 from backend.app.rewards.policy import FIT, reward_wei
+from backend.app.wallets.service import snapshot
 from backend.rewards.vouchers import RewardVoucher, sign_voucher
 from indexer import events as ev
 
@@ -49,7 +52,11 @@ class Vouchers:
         self.pool = pool
         self.chain = chain
         self.settings = settings
-        self._key = Account.from_key(settings.attestor_key())
+
+    @cached_property
+    def _key(self):
+        """Read (or generated for dev) on the first voucher, not at start-up."""
+        return Account.from_key(self.settings.attestor_key())
 
     async def existing(self, claim_id: str) -> dict | None:
         row = await self.pool.fetchrow("SELECT * FROM vouchers WHERE claim_id = $1", claim_id)
@@ -108,14 +115,11 @@ class Vouchers:
         return Issued(_voucher(row), created=True)
 
     async def list_for_user(self, user_id: str, *, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
-        from backend.app.fitness.service import decode_cursor, encode_cursor
         before, before_claim = decode_cursor(cursor)
         rows = await self.pool.fetch(
             "SELECT * FROM vouchers WHERE user_id = $1::uuid AND (issued_at, claim_id) < ($2, $3) "
             "ORDER BY issued_at DESC, claim_id DESC LIMIT $4", user_id, before, before_claim, limit + 1)
-        page = [_voucher(r) for r in rows[:limit]]
-        next_cursor = encode_cursor(rows[limit - 1]["issued_at"], rows[limit - 1]["claim_id"]) if len(rows) > limit else None
-        return page, next_cursor
+        return page(rows, limit, "issued_at", "claim_id", _voucher)
 
 
 async def claim_states(indexer_pool: asyncpg.Pool | None, vouchers: list[dict]) -> tuple[dict[str, dict], int | None]:
@@ -124,15 +128,11 @@ async def claim_states(indexer_pool: asyncpg.Pool | None, vouchers: list[dict]) 
     claimed, block = {}, None
     if indexer_pool is not None and vouchers:
         try:
-            async with indexer_pool.acquire() as connection:
-                async with connection.transaction(isolation="repeatable_read", readonly=True):
-                    block = await connection.fetchval("SELECT block_number FROM indexer_cursor")
-                    rows = await connection.fetch(
-                        "SELECT claim_id, block_number, tx_hash FROM claims WHERE claim_id = ANY($1::text[])",
-                        [v["claim_id"] for v in vouchers])
-            claimed = {r["claim_id"]: r for r in rows}
+            rows, block = await snapshot(indexer_pool, "SELECT claim_id, block_number, tx_hash FROM claims "
+                                                       "WHERE claim_id = ANY($1::text[])", [v["claim_id"] for v in vouchers])
         except asyncpg.UndefinedTableError:  # the indexer has not started on this database yet
-            claimed, block = {}, None
+            rows = []
+        claimed = {r["claim_id"]: r for r in rows}
     now = datetime.now(timezone.utc).timestamp()
     states = {}
     for voucher in vouchers:

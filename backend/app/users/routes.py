@@ -8,26 +8,18 @@ from pydantic import BaseModel, Field
 
 from backend.app.auth.siwe_service import SignInError
 from backend.app.auth.tokens import service_session
-from backend.app.core.policy import Action, Principal
-from backend.app.deps import (BackendPool, CurrentMember, CurrentPrincipal, SiweDep, TokensDep, UsersDep, check)
+from backend.app.core.pages import TIME_CURSOR
+from backend.app.core.policy import Action
+from backend.app.deps import (BackendPool, CurrentMember, CurrentPrincipal, SiweDep, TokensDep, UsersDep, check,
+                              load_user)
 from backend.app.users.models import (MemberPublic, MembersPage, Preferences, ProfileUpdate, RoleUpdate, UserPublic,
                                       WalletProof)
-from backend.app.users.service import Conflict, NotFound, ServiceClients, Users
+from backend.app.users.service import Conflict, NotFound, ServiceClients
 
 router = APIRouter(tags=["users"])
 
 Address = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")]
-MembersCursor = Annotated[str | None, Query(pattern=r"^\d{1,19}\.[0-9a-f-]{36}$")]
-
-
-async def load_user(users: Users, principal: Principal, action: Action, user_id: uuid.UUID) -> dict:
-    """The user, if the principal may do `action` on it; 404 for ids outside the principal's tenant."""
-    try:
-        user = await users.get(str(user_id))
-    except NotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found in your tenant") from exc
-    check(principal, action, tenant_id=user["tenant_id"], user_id=user["id"])
-    return user
+MembersCursor = Annotated[str | None, Query(pattern=TIME_CURSOR)]
 
 
 @router.get("/users/me", response_model=UserPublic)

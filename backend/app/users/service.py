@@ -4,16 +4,14 @@ every change, so a read never sees a stale profile for longer than the write tak
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 import asyncpg
 import orjson
 from redis.asyncio import Redis
 
+from backend.app.core.pages import decode_cursor, page
 from backend.app.core.policy import Role
-
-
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class NotFound(Exception):
@@ -40,27 +38,23 @@ async def ensure_tenant(pool: asyncpg.Pool, slug: str, name: str | None = None, 
         return str(await connection.fetchval("SELECT id FROM tenants WHERE slug = $1", slug))
 
 
-async def sign_in(pool: asyncpg.Pool, tenant_slug: str, address: str) -> Member:
-    """The member this wallet signs in as; a first sign-in joins a tenant open to sign-ups as a user."""
+async def sign_in(pool: asyncpg.Pool, tenant_slug: str, address: str, *, admit: bool = False) -> Member:
+    """The member this wallet signs in as. A first sign-in joins the tenant as a user if the tenant is
+    open to sign-ups, or if `admit` (an operator adding a member to an invite-only tenant)."""
     address = address.lower()
     async with pool.acquire() as connection, connection.transaction():
         tenant = await connection.fetchrow("SELECT id, open_signup FROM tenants WHERE slug = $1", tenant_slug)
         if tenant is None:
             raise NotFound(f"unknown tenant {tenant_slug!r}")
+        # Serialise sign-ins of one address in one tenant: a first one creates exactly one user.
+        await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"{tenant['id']}:{address}")
         row = await connection.fetchrow(
             "SELECT u.id, u.role FROM wallet_links w JOIN users u ON u.id = w.user_id "
             "WHERE w.tenant_id = $1 AND w.address = $2", tenant["id"], address)
         if row is not None:
             return Member(str(row["id"]), str(tenant["id"]), row["role"])
-        if not tenant["open_signup"]:
+        if not (tenant["open_signup"] or admit):
             raise Conflict(f"tenant {tenant_slug!r} admits members by invitation only")
-        # Serialise first sign-ins of one address in one tenant: exactly one user is created.
-        await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"{tenant['id']}:{address}")
-        existing = await connection.fetchrow(
-            "SELECT u.id, u.role FROM wallet_links w JOIN users u ON u.id = w.user_id "
-            "WHERE w.tenant_id = $1 AND w.address = $2", tenant["id"], address)
-        if existing is not None:
-            return Member(str(existing["id"]), str(tenant["id"]), existing["role"])
         user_id = await connection.fetchval("INSERT INTO users (tenant_id) VALUES ($1) RETURNING id", tenant["id"])
         await connection.execute("INSERT INTO wallet_links (tenant_id, address, user_id) VALUES ($1, $2, $3)",
                                  tenant["id"], address, user_id)
@@ -148,21 +142,15 @@ class Users:
 
     async def members(self, tenant_id: str, *, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
         """Members of the tenant, oldest first, keyset-paginated by (created_at, id)."""
-        after = cursor or "0"
         rows = await self.pool.fetch(
             "SELECT u.id, u.role, u.display_name, u.created_at, "
             "coalesce(array_agg(w.address) FILTER (WHERE w.address IS NOT NULL), '{}') AS wallets "
             "FROM users u LEFT JOIN wallet_links w ON w.user_id = u.id WHERE u.tenant_id = $1::uuid "
             "AND (u.created_at, u.id) > ($2, $3::uuid) "
             "GROUP BY u.id ORDER BY u.created_at, u.id LIMIT $4",
-            tenant_id, *_members_position(after), limit + 1)
-        page = [{"id": str(r["id"]), "role": r["role"], "display_name": r["display_name"],
-                 "wallets": list(r["wallets"])} for r in rows[:limit]]
-        next_cursor = None
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            next_cursor = f"{(last['created_at'] - EPOCH) // timedelta(microseconds=1)}.{last['id']}"
-        return page, next_cursor
+            tenant_id, *decode_cursor(cursor, newest_first=False), limit + 1)
+        return page(rows, limit, "created_at", "id", lambda r: {
+            "id": str(r["id"]), "role": r["role"], "display_name": r["display_name"], "wallets": list(r["wallets"])})
 
 
 class ServiceClients:
@@ -196,14 +184,6 @@ class ServiceClients:
 
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def _members_position(cursor: str) -> tuple[datetime, str]:
-    """The cursor is "<created_at in µs since the epoch>.<user id>" of the last member of the previous page."""
-    if cursor == "0":
-        return EPOCH, "00000000-0000-0000-0000-000000000000"
-    micros, _, user_id = cursor.partition(".")
-    return EPOCH + timedelta(microseconds=int(micros)), user_id
 
 
 def _float(value) -> float | None:

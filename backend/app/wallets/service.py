@@ -13,7 +13,7 @@ class Page:
     next_cursor: str | None
 
 
-async def _snapshot(pool: asyncpg.Pool, query: str, *args) -> tuple[list[asyncpg.Record], int | None]:
+async def snapshot(pool: asyncpg.Pool, query: str, *args) -> tuple[list[asyncpg.Record], int | None]:
     async with pool.acquire() as connection:
         async with connection.transaction(isolation="repeatable_read", readonly=True):
             block = await connection.fetchval("SELECT block_number FROM indexer_cursor")
@@ -53,7 +53,7 @@ def _page(rows: list, block: int | None, limit: int, item) -> Page:
 
 async def transfers(pool, account: str, *, limit: int, cursor: str | None) -> Page:
     block_before, index_before = _position(cursor)
-    rows, block = await _snapshot(
+    rows, block = await snapshot(
         pool,
         "SELECT block_number, log_index, tx_hash, from_address, to_address, value FROM token_transfers "
         "WHERE (from_address = $1 OR to_address = $1) AND (block_number, log_index) < ($2, $3) "
@@ -66,7 +66,7 @@ async def transfers(pool, account: str, *, limit: int, cursor: str | None) -> Pa
 
 async def claims(pool, account: str, *, limit: int, cursor: str | None) -> Page:
     block_before, index_before = _position(cursor)
-    rows, block = await _snapshot(
+    rows, block = await snapshot(
         pool,
         "SELECT claim_id, kind, amount, epoch, block_number, log_index, tx_hash FROM claims WHERE account = $1 "
         "AND (block_number, log_index) < ($2, $3) ORDER BY block_number DESC, log_index DESC LIMIT $4",
@@ -84,7 +84,7 @@ async def orders(pool, account: str, *, role: str = "buyer", limit: int, cursor:
     """Marketplace orders in which `account` is the buyer (or the seller), newest first."""
     party = _ORDER_PARTY[role]
     block_before, index_before = _position(cursor)
-    rows, block = await _snapshot(
+    rows, block = await snapshot(
         pool,
         "SELECT order_id, listing_id, buyer, seller, item_id, quantity, unit_price, fee, burned, block_number, "
         f"log_index, tx_hash FROM orders WHERE {party} = $1 AND (block_number, log_index) < ($2, $3) "
@@ -98,6 +98,6 @@ async def orders(pool, account: str, *, role: str = "buyer", limit: int, cursor:
 
 
 async def items(pool, account: str) -> tuple[list[dict], int | None]:
-    rows, block = await _snapshot(
+    rows, block = await snapshot(
         pool, "SELECT item_id, balance FROM item_balances WHERE account = $1 AND balance > 0 ORDER BY item_id", account)
     return [{"item_id": _uint(r["item_id"]), "quantity": _uint(r["balance"])} for r in rows], block

@@ -94,7 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Sign-in with Ethereum, tenants and policies, members, fitness with anti-cheat, "
                               "reward vouchers, and wallet reads of the indexed chain.")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    for router in (auth_router, users_router, fitness_router, rewards_router, wallets_router):
+    # Wallet reads first: the busiest public routes are matched before the rest.
+    for router in (wallets_router, auth_router, users_router, fitness_router, rewards_router):
         app.include_router(router)
 
     @app.exception_handler(asyncpg.UndefinedTableError)

@@ -39,7 +39,11 @@ TOPICS = sorted({t.topic for t in PUBLISHED})
 
 # Published by the API (its own outbox, same relay): a voucher was signed for an accepted workout.
 REWARD_ISSUED = EventType("FitnessRewardIssued", "fitmint.rewards", "dev.fitmint.reward.issued.v1")
-API_PUBLISHED = (REWARD_ISSUED,)
+# Published by the notifications worker (same outbox): a notification was stored for a member, and a
+# batch of emails is ready for the senders.
+NOTIFICATION_QUEUED = EventType("NotificationQueued", "fitmint.notifications", "dev.fitmint.notification.queued.v1")
+EMAIL_BATCH_READY = EventType("EmailBatchReady", "fitmint.notifications", "dev.fitmint.email.batch_ready.v1")
+API_PUBLISHED = (REWARD_ISSUED, NOTIFICATION_QUEUED, EMAIL_BATCH_READY)
 
 
 def _uuid5(name: str) -> str:
@@ -62,6 +66,16 @@ def reverted_id(original) -> str:
 def voucher_issued_id(claim_id: str) -> str:
     """One id per claim id: re-issuing the same voucher can never publish a second event."""
     return _uuid5(f"voucher-issued:{claim_id.lower()}")
+
+
+def notification_id(source_event: str, user_id: str) -> str:
+    """The NotificationQueued event id of one member's notification of one source event."""
+    return _uuid5(f"notification:{source_event}:{user_id}")
+
+
+def job_key(*parts) -> str:
+    """A scheduled job's deterministic source-event id (e.g. a reminder's user, local date and time)."""
+    return _uuid5("job:" + ":".join(str(part) for part in parts))
 
 
 def source(chain_id: int, producer: str = "indexer") -> str:

@@ -52,6 +52,28 @@ class Settings(BaseSettings):
     voucher_ttl_seconds: int = 24 * 3600
     user_cache_ttl_seconds: int = 300
 
+    # Catalog: product documents and images pinned on the stack's Kubo node; listed on-chain by the
+    # operator key (a file outside git, generated for dev and granted its roles by `ape run deploy`).
+    ipfs_api_port: int = 55001
+    ipfs_api_url: str | None = None  # default: http://127.0.0.1:<ipfs_api_port>
+    fitmint_operator_key_file: Path | None = None  # default: <state>/secrets/operator.key
+    metadata_cache_ttl_seconds: int = 3600
+    max_image_bytes: int = 1024 * 1024  # one IPFS chunk: an image's CID is verifiable locally
+
+    # Notifications: the worker's Kafka consumer group, SMTP for email, the SMS provider, schedules.
+    notifications_consumer_group: str = "fitmint-notifications"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 58025
+    smtp_username: str | None = None
+    smtp_password_file: Path | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "fitmint <no-reply@fitmint.localhost>"
+    sms_provider: str = "log"  # log: a JSON-lines sink file (the dev/test provider)
+    sms_sink_file: Path | None = None  # default: <state>/sms/outbox.jsonl
+    email_batch_size: int = 100
+    scheduler_enabled: bool = True
+    ws_auth_timeout_seconds: float = 5.0
+
     jwt_secret_file: Path | None = None  # default: <state>/secrets/jwt-secret (generated on first use)
     jwt_algorithm: str = "HS256"
     access_token_ttl_seconds: int = 900
@@ -64,6 +86,18 @@ class Settings(BaseSettings):
     @property
     def bootstrap(self) -> str:
         return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def ipfs_url(self) -> str:
+        return self.ipfs_api_url or f"http://127.0.0.1:{self.ipfs_api_port}"
+
+    def sms_sink(self) -> Path:
+        return self.sms_sink_file or self.fitmint_state_dir / "sms" / "outbox.jsonl"
+
+    def operator_key(self) -> str:
+        """The catalog operator's private key (0x-hex): lists items and sets their metadata on-chain."""
+        return "0x" + _generated_secret(self.fitmint_operator_key_file or
+                                        self.fitmint_state_dir / "secrets" / "operator.key")
 
     def manifest_path(self) -> Path:
         return self.manifest or self.fitmint_state_dir / "deployments" / f"{self.chain_id}.json"

@@ -44,6 +44,7 @@ REWARD_ISSUED = EventType("FitnessRewardIssued", "fitmint.rewards", "dev.fitmint
 NOTIFICATION_QUEUED = EventType("NotificationQueued", "fitmint.notifications", "dev.fitmint.notification.queued.v1")
 EMAIL_BATCH_READY = EventType("EmailBatchReady", "fitmint.notifications", "dev.fitmint.email.batch_ready.v1")
 API_PUBLISHED = (REWARD_ISSUED, NOTIFICATION_QUEUED, EMAIL_BATCH_READY)
+ALL_TOPICS = sorted({t.topic for t in PUBLISHED + API_PUBLISHED})
 
 
 def _uuid5(name: str) -> str:

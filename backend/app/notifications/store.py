@@ -40,8 +40,9 @@ async def queue(connection, *, tenant_id: str, user_id: str, source_event: str, 
     """Stores `draft` for the member unless they already have a notification of `source_event`
     (then None: the event was handled before). Must run inside the caller's transaction."""
     row = await connection.fetchrow(
-        "INSERT INTO notifications (tenant_id, user_id, source_event, kind, title, body, data, corrects) "
-        "VALUES ($1::uuid, $2::uuid, $3::uuid, $4, $5, $6, $7::jsonb, "
+        # clock_timestamp(), not now(): notifications stored in one transaction keep their order.
+        "INSERT INTO notifications (tenant_id, user_id, source_event, kind, title, body, data, created_at, corrects) "
+        "VALUES ($1::uuid, $2::uuid, $3::uuid, $4, $5, $6, $7::jsonb, clock_timestamp(), "
         "        (SELECT id FROM notifications WHERE user_id = $2::uuid AND source_event = $8::uuid)) "
         "ON CONFLICT (user_id, source_event) DO NOTHING "
         "RETURNING id, kind, title, body, data::text AS data, corrects, created_at, read_at",

@@ -1,0 +1,68 @@
+"""The notifications worker: `python -m backend.app.worker`.
+
+Runs the Kafka consumer group that turns chain and API events into notifications, the email/SMS
+senders, the scheduled jobs (only in the replica holding the scheduler's lock) and the outbox relay
+(only in the process holding the relay's lock, this one or an API process). Any number of workers may
+run: Kafka shares the partitions among them. Stops cleanly on SIGTERM/SIGINT.
+"""
+
+import argparse
+import asyncio
+import logging
+import signal
+
+from redis.asyncio import Redis
+
+from backend.app.core.config import Settings, get_settings
+from backend.app.core.db import create_pool, migrate_async
+from backend.app.notifications.consumer import NotificationConsumer
+from backend.app.outbox_relay import run_relay
+
+log = logging.getLogger("worker")
+
+
+async def run(settings: Settings, *, scheduler: bool = True, senders: bool = True,
+              stop: asyncio.Event | None = None) -> None:
+    stop = stop or asyncio.Event()
+    await migrate_async(settings)
+    pool = await create_pool(settings, settings.backend_database, min_size=1, max_size=8)
+    redis = Redis(host=settings.redis_host, port=settings.redis_port)
+    consumer = NotificationConsumer(pool, redis, settings)
+    tasks = [asyncio.create_task(consumer.run(stop), name="consumer")]
+    if settings.relay_enabled:
+        tasks.append(asyncio.create_task(run_relay(pool, settings, stop), name="relay"))
+    log.info("worker started (consumer%s%s%s)", ", relay" if settings.relay_enabled else "",
+             ", senders" if senders else "", ", scheduler" if scheduler else "")
+    try:
+        await stop.wait()
+    finally:
+        for task in tasks:
+            try:
+                await asyncio.wait_for(task, 15)
+            except Exception:  # noqa: BLE001 - shutting down
+                task.cancel()
+        await redis.aclose()
+        await pool.close()
+        log.info("worker stopped")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m backend.app.worker", description=__doc__.split("\n\n")[1])
+    parser.add_argument("--no-scheduler", action="store_true", help="never run the scheduled jobs here")
+    parser.add_argument("--no-senders", action="store_true", help="do not send email/SMS from this process")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+
+    async def serve():
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await run(get_settings(), scheduler=not args.no_scheduler, senders=not args.no_senders, stop=stop)
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()

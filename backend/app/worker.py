@@ -9,13 +9,16 @@ run: Kafka shares the partitions among them. Stops cleanly on SIGTERM/SIGINT.
 import argparse
 import asyncio
 import logging
+import os
 import signal
 
 from redis.asyncio import Redis
 
 from backend.app.core.config import Settings, get_settings
 from backend.app.core.db import create_pool, migrate_async
+from backend.app.notifications import deliveries
 from backend.app.notifications.consumer import NotificationConsumer
+from backend.app.notifications.scheduler import Scheduler
 from backend.app.outbox_relay import run_relay
 
 log = logging.getLogger("worker")
@@ -28,14 +31,22 @@ async def run(settings: Settings, *, scheduler: bool = True, senders: bool = Tru
     pool = await create_pool(settings, settings.backend_database, min_size=1, max_size=8)
     redis = Redis(host=settings.redis_host, port=settings.redis_port)
     consumer = NotificationConsumer(pool, redis, settings)
-    tasks = [asyncio.create_task(consumer.run(stop), name="consumer")]
+    tasks = [asyncio.create_task(consumer.run(stop), name="consumer"),
+             asyncio.create_task(_heartbeat(redis, consumer, stop), name="heartbeat")]
     if settings.relay_enabled:
         tasks.append(asyncio.create_task(run_relay(pool, settings, stop), name="relay"))
+    if senders:
+        tasks.append(asyncio.create_task(deliveries.run(pool, settings, stop), name="senders"))
+    jobs = Scheduler(pool, redis, settings) if scheduler else None
+    if jobs is not None:
+        await jobs.start()
     log.info("worker started (consumer%s%s%s)", ", relay" if settings.relay_enabled else "",
              ", senders" if senders else "", ", scheduler" if scheduler else "")
     try:
         await stop.wait()
     finally:
+        if jobs is not None:
+            await jobs.stop()
         for task in tasks:
             try:
                 await asyncio.wait_for(task, 15)
@@ -44,6 +55,24 @@ async def run(settings: Settings, *, scheduler: bool = True, senders: bool = Tru
         await redis.aclose()
         await pool.close()
         log.info("worker stopped")
+
+
+async def _heartbeat(redis, consumer: NotificationConsumer, stop: asyncio.Event) -> None:
+    """`fitmint:worker:<pid>` while this process runs (what `make status` checks), with what it did."""
+    key = f"fitmint:worker:{os.getpid()}"
+    while not stop.is_set():
+        try:
+            await redis.set(key, f'{{"applied": {consumer.applied}}}', ex=15)
+        except Exception as exc:  # noqa: BLE001 - Redis down: status shows the worker unhealthy
+            log.warning("heartbeat: %r", exc)
+        try:
+            await asyncio.wait_for(stop.wait(), 5)
+        except asyncio.TimeoutError:
+            pass
+    try:
+        await redis.delete(key)
+    except Exception:  # noqa: BLE001
+        pass
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../toolchain/env.sh"
 RUN_DIR="$FITMINT_STATE_DIR/run"
 LOG_DIR="$FITMINT_STATE_DIR/logs"
 SECRETS_DIR="$FITMINT_STATE_DIR/secrets"
-ALL_SERVICES=(anvil postgres redis kafka ipfs acapy indexer api)
+ALL_SERVICES=(anvil postgres redis kafka ipfs mail acapy indexer api worker)
 STARTED=()
 CMD=()
 
@@ -205,6 +205,28 @@ api_argv() {
        --no-access-log)
 }
 api_healthy() { curl -sf -m 2 "http://127.0.0.1:$BACKEND_PORT/health" | grep -q '"ok"'; }
+
+# A dev mail sink (aiosmtpd): every email the worker sends lands in the Maildir <state>/mail (read it
+# with any mail client, e.g. `mutt -f .state/mail`). Point SMTP_HOST/SMTP_PORT at a real relay instead.
+mail_ports() { echo "$SMTP_PORT"; }
+mail_url() { echo "smtp://127.0.0.1:$SMTP_PORT"; }
+mail_prepare() { mkdir -p "$FITMINT_STATE_DIR/mail"; }
+mail_argv() {
+  CMD=(python -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$FITMINT_STATE_DIR/mail")
+}
+mail_healthy() { tcp_open "$SMTP_PORT"; }
+
+# The notifications worker: Kafka consumer group, email/SMS senders, scheduled jobs. No port: it
+# proves it is alive with a Redis heartbeat key named after its PID.
+worker_ports() { echo ""; }
+worker_url() { echo "redis://127.0.0.1:$REDIS_PORT (heartbeat)"; }
+worker_prepare() {
+  is_healthy redis && is_healthy postgres && is_healthy kafka || fail "worker: needs redis, postgres and kafka running."
+}
+worker_argv() { CMD=(env PYTHONPATH="$FITMINT_ROOT" python -m backend.app.worker); }
+worker_healthy() {
+  [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" exists "fitmint:worker:$(pid_of worker)" 2>/dev/null)" = 1 ]
+}
 
 # --- process bookkeeping ---------------------------------------------------------------------------
 

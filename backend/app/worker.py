@@ -81,7 +81,8 @@ def main() -> None:
     parser.add_argument("--no-senders", action="store_true", help="do not send email/SMS from this process")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    for noisy in ("aiokafka", "apscheduler"):  # per-run lines every minute; ours say what each job did
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
     async def serve():
         stop = asyncio.Event()

@@ -316,7 +316,8 @@ def test_leader_that_loses_its_connection_stops_scheduling(job_settings):
         await until(lambda: any(s.is_leader for s in schedulers))
         killed = await pool.fetchval(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_locks "
-            "WHERE locktype = 'advisory' AND classid = 0 AND objid = $1 AND granted", SCHEDULER_LOCK)
+            "WHERE locktype = 'advisory' AND classid = 0 AND objid = $1 AND granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())", SCHEDULER_LOCK)
         await until(lambda: sum(s.terms for s in schedulers) == 2, timeout=5)  # stepped down, then a new term
         await asyncio.sleep(0.5)
         leaders = sum(s.is_leader for s in schedulers)

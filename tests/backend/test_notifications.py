@@ -63,7 +63,8 @@ def env(tmp_path_factory):
     database = create_database(stack)
     log_dir = tmp_path_factory.mktemp("notifications")
     settings = api_settings(stack, log_dir, database, kafka_topic_prefix=f"test-{uuid.uuid4().hex[:8]}.",
-                            notifications_batch_size=20)
+                            notifications_batch_size=20,
+                            notifications_consumer_group=f"test-notifications-{uuid.uuid4().hex[:8]}")
     asyncio.run(_topics(settings, create=True))
     api = worker = None
     try:

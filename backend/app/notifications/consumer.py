@@ -17,7 +17,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from backend.app.notifications import events as notes
 from backend.app.notifications.receipts import receipt_for
-from backend.app.notifications.store import Queued, preferences_of, push, queue, wire
+from backend.app.notifications.store import Pending, preferences_of, push, queue_many, wire
 
 log = logging.getLogger("worker.consumer")
 KAFKA_TIMEOUT = 30
@@ -86,7 +86,7 @@ class NotificationConsumer:
             except (orjson.JSONDecodeError, KeyError, TypeError):
                 log.error("skipping a record that is not a CloudEvent: %s[%d]@%d", record.topic, record.partition,
                           record.offset)
-        queued: list[tuple[str, dict]] = []
+        queued = []
         async with self.pool.acquire() as connection, connection.transaction():
             fresh = set(await connection.fetchval(
                 "WITH inserted AS (INSERT INTO consumed_events (consumer, event_id, topic, kafka_partition, kafka_offset) "
@@ -102,13 +102,18 @@ class NotificationConsumer:
                     todo.append((envelope, event_id))
             addresses = {a for envelope, _ in todo for a in _addresses(envelope)}
             members = await _members(connection, addresses)
+            pending: list[Pending] = []
             for envelope, event_id in todo:
+                if envelope.get("type") in notes.REVERTED and pending:
+                    queued += await queue_many(connection, pending)  # a correction looks its original up
+                    pending = []
                 try:
-                    queued += await self._handle(connection, envelope, event_id, members)
+                    pending += await self._pending(connection, envelope, event_id, members)
                 except (KeyError, TypeError, ValueError) as exc:
                     log.error("event %s (%s) is malformed, skipped: %r", event_id, envelope.get("type"), exc)
+            queued += await queue_many(connection, pending)
         self.applied += len(todo)
-        return [(q.notification["user_id"], q.notification) for q in queued if q.push]
+        return [(q.user_id, q.notification) for q in queued if q.push]
 
     async def publish(self, queued: list[tuple[str, dict]]) -> None:
         by_user = defaultdict(list)
@@ -122,45 +127,34 @@ class NotificationConsumer:
         except Exception as exc:  # noqa: BLE001 - stored already: delivered from the inbox on reconnect
             log.warning("live push failed (%r): members get these on reconnect", exc)
 
-    async def _handle(self, connection, envelope: dict, event_id: str, members) -> list[Queued]:
+    async def _pending(self, connection, envelope: dict, event_id: str, members) -> list[Pending]:
+        """The notifications one event gives (stored by the caller), and its receipt if it is an order."""
         kind, data = envelope["type"], envelope["data"]
         if kind in notes.SIMPLE:
             make, field = notes.SIMPLE[kind]
             recipients = members.get(data[field].lower(), [])
             if kind == notes.ev.REWARD_ISSUED.ce_type:  # the API names the member who earned it
                 recipients = [m for m in recipients if m["id"] == str(data["user_id"])]
-            return await self._queue_all(connection, recipients, event_id, make(data))
+            return _for(recipients, event_id, make(data))
         if kind == notes.ORDER:
             receipt = await receipt_for(connection, event_id, data)
-            bought = await self._queue_all(connection, members.get(data["buyer"].lower(), []), event_id,
-                                           notes.order_bought(data, receipt))
-            sold = await self._queue_all(connection, members.get(data["seller"].lower(), []), event_id,
-                                         notes.order_sold(data, receipt))
-            return bought + sold
+            return (_for(members.get(data["buyer"].lower(), []), event_id, notes.order_bought(data, receipt))
+                    + _for(members.get(data["seller"].lower(), []), event_id, notes.order_sold(data, receipt)))
         if kind in notes.REVERTED:
             original_id = str(data["reverts"])
             await connection.execute("UPDATE order_receipts SET status = 'reverted' WHERE event_id = $1::uuid",
                                      original_id)
             told = await connection.fetch(
-                "SELECT n.*, u.preferences FROM notifications n JOIN users u ON u.id = n.user_id "
+                "SELECT n.*, u.preferences::text AS preferences FROM notifications n JOIN users u ON u.id = n.user_id "
                 "WHERE n.source_event = $1::uuid", original_id)
-            out = []
-            for row in told:
-                member = {"id": str(row["user_id"]), "tenant_id": str(row["tenant_id"]),
-                          "preferences": row["preferences"]}
-                out += await self._queue_all(connection, [member], event_id, notes.correction(wire(row), original_id))
-            return out
+            return [Pending(str(row["tenant_id"]), str(row["user_id"]), event_id,
+                            notes.correction(wire(row), original_id), preferences_of(row["preferences"]))
+                    for row in told]
         return []  # events nobody is notified of (e.g. item metadata)
 
-    async def _queue_all(self, connection, recipients, event_id, draft) -> list[Queued]:
-        out = []
-        for member in recipients:
-            result = await queue(connection, tenant_id=member["tenant_id"], user_id=member["id"],
-                                 source_event=event_id, draft=draft, preferences=preferences_of(member["preferences"]))
-            if result is not None:
-                result.notification["user_id"] = member["id"]
-                out.append(result)
-        return out
+
+def _for(recipients: list[dict], event_id: str, draft) -> list[Pending]:
+    return [Pending(m["tenant_id"], m["id"], event_id, draft, preferences_of(m["preferences"])) for m in recipients]
 
 
 class _LogAssignments(ConsumerRebalanceListener):

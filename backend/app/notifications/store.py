@@ -26,6 +26,7 @@ class Draft:
 class Queued:
     notification: dict
     push: bool  # the member wants WebSocket pushes
+    user_id: str = ""
 
 
 def preferences_of(raw) -> Preferences:
@@ -35,41 +36,75 @@ def preferences_of(raw) -> Preferences:
     return Preferences.model_validate(raw or {})
 
 
+@dataclass(frozen=True)
+class Pending:
+    """One notification to store: for whom, from which source event, what, and their preferences."""
+    tenant_id: str
+    user_id: str
+    source_event: str
+    draft: Draft
+    preferences: Preferences
+    batch_id: str | None = None
+
+
 async def queue(connection, *, tenant_id: str, user_id: str, source_event: str, draft: Draft,
                 preferences: Preferences, batch_id: str | None = None) -> Queued | None:
     """Stores `draft` for the member unless they already have a notification of `source_event`
     (then None: the event was handled before). Must run inside the caller's transaction."""
-    row = await connection.fetchrow(
+    stored = await queue_many(connection, [Pending(str(tenant_id), str(user_id), str(source_event), draft,
+                                                   preferences, batch_id)])
+    return stored[0] if stored else None
+
+
+async def queue_many(connection, items: list[Pending]) -> list[Queued]:
+    """`queue` for many notifications in three statements (notifications, deliveries, outbox), in the
+    order given; returns those that were new. Must run inside the caller's transaction."""
+    if not items:
+        return []
+    rows = await connection.fetch(
         # clock_timestamp(), not now(): notifications stored in one transaction keep their order.
         "INSERT INTO notifications (tenant_id, user_id, source_event, kind, title, body, data, created_at, corrects) "
-        "VALUES ($1::uuid, $2::uuid, $3::uuid, $4, $5, $6, $7::jsonb, clock_timestamp(), "
-        "        (SELECT id FROM notifications WHERE user_id = $2::uuid AND source_event = $8::uuid)) "
+        "SELECT i.tenant_id, i.user_id, i.source_event, i.kind, i.title, i.body, i.data, clock_timestamp(), "
+        "       (SELECT n.id FROM notifications n WHERE n.user_id = i.user_id AND n.source_event = i.corrects) "
+        "FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::uuid[]) "
+        "     WITH ORDINALITY AS i(tenant_id, user_id, source_event, kind, title, body, data, corrects, position) "
+        "ORDER BY i.position "
         "ON CONFLICT (user_id, source_event) DO NOTHING "
-        "RETURNING id, kind, title, body, data::text AS data, corrects, created_at, read_at",
-        tenant_id, user_id, source_event, draft.kind, draft.title, draft.body,
-        orjson.dumps(draft.data).decode(), draft.corrects)
-    if row is None:
-        return None
-    channels = set(preferences.notification_channels)
-    deliveries = []
-    if Channel.EMAIL in channels and preferences.email:
-        deliveries.append(("email", preferences.email))
-    if Channel.SMS in channels and preferences.phone:
-        deliveries.append(("sms", preferences.phone))
+        "RETURNING id, user_id, source_event, kind, title, body, data::text AS data, corrects, created_at, read_at",
+        [i.tenant_id for i in items], [i.user_id for i in items], [i.source_event for i in items],
+        [i.draft.kind for i in items], [i.draft.title for i in items], [i.draft.body for i in items],
+        [orjson.dumps(i.draft.data).decode() for i in items], [i.draft.corrects for i in items])
+    if not rows:
+        return []
+    stored = {(str(row["user_id"]), str(row["source_event"])): row for row in rows}
+    queued, deliveries, outbox = [], [], []
+    for item in items:
+        row = stored.pop((item.user_id, item.source_event), None)
+        if row is None:
+            continue
+        channels = set(item.preferences.notification_channels)
+        if Channel.EMAIL in channels and item.preferences.email:
+            deliveries.append((row["id"], "email", item.preferences.email, item.batch_id))
+        if Channel.SMS in channels and item.preferences.phone:
+            deliveries.append((row["id"], "sms", item.preferences.phone, item.batch_id))
+        notification = wire(row)
+        payload = {"notificationId": notification["id"], "userId": item.user_id, "tenantId": item.tenant_id,
+                   "kind": item.draft.kind, "sourceEvent": item.source_event, "corrects": notification["corrects"],
+                   "channels": sorted(str(c) for c in channels)}
+        outbox.append((ev.notification_id(item.source_event, item.user_id), item.user_id,
+                       orjson.dumps(payload).decode(), row["created_at"]))
+        queued.append(Queued(notification, push=Channel.WEBSOCKET in channels, user_id=item.user_id))
     if deliveries:
         await connection.executemany(
             "INSERT INTO deliveries (notification_id, channel, address, batch_id) VALUES ($1, $2, $3, $4::uuid)",
-            [(row["id"], channel, address, batch_id) for channel, address in deliveries])
-    notification = wire(row)
-    payload = {"notificationId": notification["id"], "userId": str(user_id), "tenantId": str(tenant_id),
-               "kind": draft.kind, "sourceEvent": str(source_event), "corrects": notification["corrects"],
-               "channels": sorted(str(c) for c in channels)}
+            deliveries)
     await connection.execute(
         "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, event_time) "
-        "VALUES ($1::uuid, $2, $3, $4, $5::json, $6)",
-        ev.notification_id(str(source_event), str(user_id)), ev.NOTIFICATION_QUEUED.topic, str(user_id),
-        ev.NOTIFICATION_QUEUED.ce_type, orjson.dumps(payload).decode(), row["created_at"])
-    return Queued(notification, push=Channel.WEBSOCKET in channels)
+        "SELECT o.id, $1, o.key, $2, o.payload, o.time "
+        "FROM unnest($3::uuid[], $4::text[], $5::json[], $6::timestamptz[]) AS o(id, key, payload, time)",
+        ev.NOTIFICATION_QUEUED.topic, ev.NOTIFICATION_QUEUED.ce_type, [o[0] for o in outbox],
+        [o[1] for o in outbox], [o[2] for o in outbox], [o[3] for o in outbox])
+    return queued
 
 
 def wire(row) -> dict:

@@ -1,0 +1,92 @@
+"""Real service processes for tests and benchmarks: the API under uvicorn and the notifications worker,
+configured from a `Settings` object through their environment (exactly how `make up` configures them)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from backend.app.core.config import Settings
+from bench.chain import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def settings_env(settings: Settings, **extra) -> dict:
+    """The environment that makes a process's `Settings()` equal `settings` (plus `extra`)."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            env[name.upper()] = str(value)
+    env.update({key: str(value) for key, value in extra.items()})
+    return env
+
+
+class Service:
+    def __init__(self, name: str, argv: list[str], env: dict, log_path: Path):
+        self.name, self.argv, self.env, self.log_path = name, argv, env, log_path
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "Service":
+        log = open(self.log_path, "a")
+        self.process = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        log.close()
+        return self
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def wait_for(self, ready, timeout: float = 60, what: str = "ready") -> None:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if self.process.poll() is not None:
+                raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n{self.log[-4000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name} not {what} after {timeout} s:\n{self.log[-4000:]}")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up at all, like a crashed host."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def start_api(settings: Settings, log_dir: Path) -> tuple[Service, str]:
+    """uvicorn serving the API for `settings`; returns the service and its base URL once healthy."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    api = Service("api", [sys.executable, "-m", "uvicorn", "backend.app.main:app", "--host", "127.0.0.1",
+                          "--port", str(port), "--no-access-log"], settings_env(settings), log_dir / "api.log").start()
+
+    def healthy():
+        try:
+            return httpx.get(base + "/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    api.wait_for(healthy, what="healthy")
+    return api, base
+
+
+def start_worker(settings: Settings, log_dir: Path, *args: str) -> Service:
+    """The notifications worker for `settings`; returns once its consumer has joined its group."""
+    worker = Service("worker", [sys.executable, "-m", "backend.app.worker", *args], settings_env(settings),
+                     log_dir / "worker.log")
+    offset = len(worker.log)
+    worker.start()
+    worker.wait_for(lambda: "partitions assigned" in worker.log[offset:], what="consuming")
+    return worker

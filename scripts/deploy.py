@@ -3,9 +3,14 @@
     ape run deploy --network ethereum:local:foundry --account TEST::0
 
 The manifest (chain id, addresses, deploy block, ABI files) is what the indexer and the backend read.
-Running the script again on the same chain reports the existing deployment and changes nothing;
+Running the script again on the same chain reports the existing deployment and only makes sure the
+operator holds its roles (and, on a local chain, some ETH), sending nothing when it does;
 `--redeploy` deploys a fresh set on purpose. A manifest whose chain was reset (Anvil restarted) is
 detected by its deploy block hash and replaced.
+
+The operator (default: the dev operator key file's address) posts Merkle roots (ActivityRewards
+OPERATOR_ROLE), lists catalog items (Marketplace LISTER_ROLE) and sets their metadata CIDs (FitItems
+METADATA_ROLE); the backend sends those transactions with that key.
 """
 
 import json
@@ -24,6 +29,10 @@ from eth_account import Account
 CONTRACT_NAMES = ("FitToken", "ActivityRewards", "FitItems", "Marketplace")
 MANIFEST_VERSION = 1
 FIT = 10**18
+ETH = 10**18
+LOCAL_CHAIN_ID = 31337
+OPERATOR_MIN_BALANCE = 1 * ETH  # on a local chain, top the operator up to OPERATOR_FUNDING below this
+OPERATOR_FUNDING = 10 * ETH
 
 
 @dataclass(frozen=True)
@@ -59,20 +68,34 @@ def default_manifest_path(chain_id: int) -> Path:
     return state_dir() / "deployments" / f"{chain_id}.json"
 
 
-def dev_attestor_address() -> str:
-    """The address of the attestor key file, generating a dev key (mode 0600) on first use.
-
-    The key lives outside git (FITMINT_ATTESTOR_KEY_FILE or <state>/secrets/attestor.key); the
-    fitness backend signs vouchers with it.
-    """
-    key_file = Path(os.environ.get("FITMINT_ATTESTOR_KEY_FILE", state_dir() / "secrets" / "attestor.key"))
+def _dev_key_address(variable: str, name: str) -> str:
+    """The address of the key file `$variable` or <state>/secrets/<name>.key, generating a dev key
+    ("0x<64 hex>", mode 0600 from the first byte) on first use. The backend reads the same file (with or
+    without the 0x)."""
+    key_file = Path(os.environ.get(variable, state_dir() / "secrets" / f"{name}.key"))
     if not key_file.exists():
         key_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write("0x" + secrets.token_hex(32) + "\n")
-        logger.info(f"Generated a dev attestor key at {key_file}")
-    return Account.from_key(key_file.read_text().strip()).address
+        try:  # O_EXCL: if the backend just created it, use theirs
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write("0x" + secrets.token_hex(32) + "\n")
+            logger.info(f"Generated a dev {name} key at {key_file}")
+    return Account.from_key("0x" + key_file.read_text().strip().removeprefix("0x")).address
+
+
+def dev_attestor_address() -> str:
+    """The attestor key (FITMINT_ATTESTOR_KEY_FILE or <state>/secrets/attestor.key): the fitness backend
+    signs vouchers with it."""
+    return _dev_key_address("FITMINT_ATTESTOR_KEY_FILE", "attestor")
+
+
+def dev_operator_address() -> str:
+    """The operator key (FITMINT_OPERATOR_KEY_FILE or <state>/secrets/operator.key): the catalog lists items
+    and sets their metadata with it."""
+    return _dev_key_address("FITMINT_OPERATOR_KEY_FILE", "operator")
 
 
 def existing_deployment(manifest_path: Path) -> Deployment | None:
@@ -126,13 +149,14 @@ def deploy_stack(
     token.grantRole(token.MINTER_ROLE(), rewards, sender=deployer)
     for attestor in attestors:
         rewards.grantRole(rewards.ATTESTOR_ROLE(), attestor, sender=deployer)
-    rewards.grantRole(rewards.OPERATOR_ROLE(), operator, sender=deployer)
     items.grantRole(items.MINTER_ROLE(), market, sender=deployer)
     items.grantRole(items.METADATA_ROLE(), market, sender=deployer)
-    if operator != deployer.address:
-        market.grantRole(market.LISTER_ROLE(), operator, sender=deployer)
-
+    # The admin keeps every operator power, as when it was the operator: it holds LISTER_ROLE and
+    # METADATA_ROLE from the constructors and could grant itself OPERATOR_ROLE anyway (no added power).
+    rewards.grantRole(rewards.OPERATOR_ROLE(), deployer, sender=deployer)
     contracts = {"FitToken": token, "ActivityRewards": rewards, "FitItems": items, "Marketplace": market}
+    wire_operator(deployer, contracts, operator)
+
     blocks = {name: chain.get_receipt(contract.txn_hash).block_number for name, contract in contracts.items()}
     deploy_block = blocks["FitToken"]
     deployment = Deployment(
@@ -156,6 +180,43 @@ def deploy_stack(
     return deployment, contracts
 
 
+def operator_roles(contracts: dict) -> list[tuple[str, object, bytes]]:
+    """(name, contract, role) the operator needs."""
+    rewards, market, items = contracts["ActivityRewards"], contracts["Marketplace"], contracts["FitItems"]
+    return [("ActivityRewards.OPERATOR_ROLE", rewards, rewards.OPERATOR_ROLE()),
+            ("Marketplace.LISTER_ROLE", market, market.LISTER_ROLE()),
+            ("FitItems.METADATA_ROLE", items, items.METADATA_ROLE())]
+
+
+def wire_operator(deployer, contracts: dict, operator: str) -> list[str]:
+    """Grants the operator the roles it lacks and, on a local chain, ETH for gas; returns what it did
+    (nothing when everything is in place, so running it again sends no transaction)."""
+    done = []
+    for name, contract, role in operator_roles(contracts):
+        if not contract.hasRole(role, operator):
+            contract.grantRole(role, operator, sender=deployer)
+            done.append(f"granted {name}")
+    if chain.chain_id == LOCAL_CHAIN_ID and operator != deployer.address:
+        balance = chain.provider.get_balance(operator)
+        if balance < OPERATOR_MIN_BALANCE:
+            deployer.transfer(operator, OPERATOR_FUNDING - balance)
+            done.append(f"funded with {(OPERATOR_FUNDING - balance) / ETH:g} ETH")
+    return done
+
+
+def wire_live(deployer, live: Deployment, manifest_path: Path, operator: str) -> list[str]:
+    """The `wire_operator` step on an existing deployment (one deployed before the operator had its own key
+    and roles); the manifest then names the operator too."""
+    contracts = {name: getattr(project, name).at(entry["address"]) for name, entry in live.contracts.items()}
+    done = wire_operator(deployer, contracts, operator)
+    operators = live.roles.setdefault("operator", [])
+    if operator not in operators:
+        operators.append(operator)
+        write_manifest(live, manifest_path)
+        done.append("added to the manifest")
+    return done
+
+
 def write_manifest(deployment: Deployment, manifest_path: Path) -> None:
     abi_files = export_abis(manifest_path.parent / "abi")
     for name, entry in deployment.contracts.items():
@@ -170,7 +231,8 @@ def write_manifest(deployment: Deployment, manifest_path: Path) -> None:
 @account_option()
 @click.option("--attestor", "attestors", multiple=True, help="Address allowed to sign vouchers (repeatable). "
               "Default: the dev attestor key file's address.")
-@click.option("--operator", default=None, help="Posts Merkle roots and lists items. Default: the deployer.")
+@click.option("--operator", default=None, help="Posts Merkle roots, lists items and sets their metadata. "
+              "Default: the dev operator key file's address.")
 @click.option("--treasury", default=None, help="Receives marketplace fees. Default: the deployer.")
 @click.option("--fee-bps", type=click.IntRange(0, 5_000), default=DeployParameters.fee_bps, show_default=True)
 @click.option("--burn-bps", type=click.IntRange(0, 5_000), default=DeployParameters.burn_bps, show_default=True)
@@ -185,9 +247,12 @@ def cli(account, attestors, operator, treasury, fee_bps, burn_bps, manifest_path
 
     live = existing_deployment(manifest_path)
     if live and not redeploy:
+        operator = operator or dev_operator_address()
+        done = wire_live(account, live, manifest_path, operator)
         logger.success(f"Already deployed on chain {live.chain_id} at block {live.deploy_block} ({manifest_path}):")
         for name, entry in live.contracts.items():
             click.echo(f"  {name:<16} {entry['address']}")
+        click.echo(f"  operator {operator}: {', '.join(done) if done else 'roles and funds in place'}")
         click.echo("Pass --redeploy to deploy a fresh set.")
         return
     if manifest_path.exists() and not live:
@@ -197,7 +262,7 @@ def cli(account, attestors, operator, treasury, fee_bps, burn_bps, manifest_path
     deployment, _ = deploy_stack(
         account,
         attestors=list(attestors) or [dev_attestor_address()],
-        operator=operator or account.address,
+        operator=operator or dev_operator_address(),
         treasury=treasury or account.address,
         params=params,
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
+from backend.app.core.config import Settings
 from chain_helpers import ROOT
 
 APE = Path(sys.executable).parent / "ape"
@@ -22,6 +23,7 @@ def run_deploy(chain, tmp_path):
     def run(*args, expect_ok=True):
         env = dict(os.environ, APE_FOUNDRY_HOST=chain.provider.uri, FITMINT_STATE_DIR=str(tmp_path))
         env.pop("FITMINT_ATTESTOR_KEY_FILE", None)
+        env.pop("FITMINT_OPERATOR_KEY_FILE", None)
         result = subprocess.run(
             [str(APE), "run", "deploy", "--network", "ethereum:local:foundry", "--account", "TEST::0", *args],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
@@ -61,6 +63,15 @@ def test_deploy_writes_a_manifest_and_is_idempotent(run_deploy, tmp_path, chain,
     token = project.FitToken.at(manifest["contracts"]["FitToken"]["address"])
     assert token.hasRole(token.MINTER_ROLE(), rewards)
 
+    # The dev operator key likewise, with the roles the catalog and the epochs need, and gas money; the
+    # backend's settings read the same key file.
+    operator_file = tmp_path / "secrets" / "operator.key"
+    assert stat.S_IMODE(operator_file.stat().st_mode) == 0o600
+    operator = Account.from_key(operator_file.read_text().strip()).address
+    assert Account.from_key(Settings(fitmint_state_dir=tmp_path).operator_key()).address == operator
+    assert manifest["roles"]["operator"] == [operator]
+    assert_operator_wired(project, manifest, chain, operator)
+
     # Second run: reports the live deployment and changes nothing.
     height = chain.blocks.height
     output = run_deploy()
@@ -72,6 +83,39 @@ def test_deploy_writes_a_manifest_and_is_idempotent(run_deploy, tmp_path, chain,
     run_deploy("--redeploy")
     fresh = manifest_of(tmp_path, chain)
     assert fresh["contracts"]["FitToken"]["address"] != manifest["contracts"]["FitToken"]["address"]
+
+
+def assert_operator_wired(project, manifest, chain, operator):
+    addresses = {name: entry["address"] for name, entry in manifest["contracts"].items()}
+    rewards = project.ActivityRewards.at(addresses["ActivityRewards"])
+    market = project.Marketplace.at(addresses["Marketplace"])
+    items = project.FitItems.at(addresses["FitItems"])
+    assert rewards.hasRole(rewards.OPERATOR_ROLE(), operator)
+    assert market.hasRole(market.LISTER_ROLE(), operator)
+    assert items.hasRole(items.METADATA_ROLE(), operator)
+    assert chain.provider.get_balance(operator) >= 10**18
+
+
+def test_a_live_deployment_from_before_the_operator_key_gets_it_wired(run_deploy, tmp_path, chain, project, accounts):
+    """A stack deployed when the deployer was the operator: running deploy again grants the dev operator
+    key its roles and funds it, once."""
+    deployer = accounts[0].address
+    run_deploy("--operator", deployer)
+    path = tmp_path / "deployments" / f"{chain.chain_id}.json"
+    before = json.loads(path.read_text())
+    assert before["roles"]["operator"] == [deployer]
+
+    output = run_deploy()
+    assert "Already deployed" in output and "granted Marketplace.LISTER_ROLE" in output
+    operator = Account.from_key((tmp_path / "secrets" / "operator.key").read_text().strip()).address
+    after = json.loads(path.read_text())
+    assert after["roles"]["operator"] == [deployer, operator]
+    assert after["contracts"] == before["contracts"]
+    assert_operator_wired(project, after, chain, operator)
+
+    height = chain.blocks.height
+    assert "roles and funds in place" in run_deploy()
+    assert chain.blocks.height == height and json.loads(path.read_text()) == after
 
 
 def test_manifest_of_a_reset_chain_is_replaced(run_deploy, tmp_path, chain):

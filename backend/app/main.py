@@ -13,11 +13,14 @@ from redis.asyncio import Redis
 from backend.app.auth.routes import router as auth_router
 from backend.app.auth.siwe_service import SiweService
 from backend.app.auth.tokens import TokenService
+from backend.app.catalog.routes import router as catalog_router
 from backend.app.core.body_limit import BodyLimitMiddleware
 from backend.app.core.config import Settings, get_settings
 from backend.app.core.db import create_pool, migrate_async
 from backend.app.core.ratelimit import RateLimiter
 from backend.app.fitness.routes import router as fitness_router
+from backend.app.notifications.hub import Hub
+from backend.app.notifications.routes import router as notifications_router
 from backend.app.outbox_relay import run_relay
 from backend.app.rewards.chain import RewardsChain
 from backend.app.rewards.routes import router as rewards_router
@@ -53,6 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.tokens = TokenService(redis=redis, settings=settings)
         app.state.siwe = SiweService(redis=redis, settings=settings)
         app.state.limiter = RateLimiter(redis)
+        app.state.hub = Hub(redis)
+        await app.state.hub.start()
         app.state.indexer_pool = await _open_pool(settings, settings.indexer_database, "wallet reads",
                                                   max_size=16, reset=_read_only_reset)
         app.state.backend_pool = None
@@ -84,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if relay is not None:
                 with suppress(Exception):
                     await asyncio.wait_for(relay, 15)
+            await app.state.hub.stop()
             await app.state.rewards_chain.close()
             await redis.aclose()
             for pool in (app.state.indexer_pool, app.state.backend_pool):
@@ -93,9 +99,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="fitmint API", version="0.2.0", lifespan=lifespan,
                   description="Sign-in with Ethereum, tenants and policies, members, fitness with anti-cheat, "
                               "reward vouchers, and wallet reads of the indexed chain.")
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
+                       allowances={"/catalog/images": settings.max_image_bytes})
     # Wallet reads first: the busiest public routes are matched before the rest.
-    for router in (wallets_router, auth_router, users_router, fitness_router, rewards_router):
+    for router in (wallets_router, auth_router, users_router, fitness_router, rewards_router, notifications_router,
+                   catalog_router):
         app.include_router(router)
 
     @app.exception_handler(asyncpg.UndefinedTableError)

@@ -25,6 +25,9 @@ EXPECTED = {
     Action.NUTRITION_READ:      ("own",  "tenant", "tenant", "-",      "-"),
     Action.VOUCHER_ISSUE:       ("own",  "own",    "own",    "tenant", "-"),
     Action.VOUCHER_READ:        ("own",  "own",    "tenant", "tenant", "-"),
+    Action.CATALOG_WRITE:       ("-",    "tenant", "tenant", "-",      "-"),
+    Action.NOTIFICATION_READ:   ("own",  "own",    "own",    "-",      "-"),
+    Action.ORDER_RECEIPT_READ:  ("own",  "own",    "own",    "-",      "-"),
 }
 ROLES = (Role.USER, Role.COACH, Role.ADMIN, Role.ATTESTOR, Role.AGENT)
 

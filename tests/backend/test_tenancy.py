@@ -2,6 +2,8 @@
 endpoint that takes a member's or a record's id is tried with ids of the other tenant (404, nothing
 changed); list endpoints only ever show the caller's tenant. A table checks that no endpoint is left out."""
 
+import uuid
+
 import pytest
 
 from apihelpers import a_run, db
@@ -14,7 +16,18 @@ NO_FOREIGN_ID = {
     ("DELETE", "/users/me/wallets/{address}"), ("POST", "/tenant/service-clients"),
     ("GET", "/wallets/{address}/balance"), ("GET", "/wallets/{address}/transfers"),
     ("GET", "/wallets/{address}/claims"), ("GET", "/wallets/{address}/items"), ("GET", "/wallets/{address}/orders"),
+    # The catalog: uploads and new products go to the caller's tenant; reads are public.
+    ("POST", "/catalog/images"), ("POST", "/catalog/products"), ("GET", "/catalog/products"),
+    ("GET", "/catalog/products/{product_id}"), ("GET", "/catalog/products/{product_id}/versions"),
+    ("GET", "/catalog/items/{item_id}"), ("GET", "/catalog/metadata/{cid}"), ("GET", "/catalog/images/{cid}"),
+    # Notifications are the caller's own inbox; receipts are found through the caller's own wallets.
+    ("GET", "/notifications"), ("POST", "/notifications/read"), ("GET", "/orders/{order_id}/receipt"),
 }
+
+
+# A valid body (validation comes before the tenant check); its image CID need not exist for a 404.
+PRODUCT_UPDATE = {"name": "Hijacked", "images": ["bafkreiablk6x6xgfpiw5ss3vsdyevwaiijzzaxxdh3c45pvomitwvf7ymi"],
+                  "price_fit": "1", "supply": 1}
 
 
 def foreign_requests(victim, records) -> list[tuple[str, str, dict | None]]:
@@ -35,6 +48,8 @@ def foreign_requests(victim, records) -> list[tuple[str, str, dict | None]]:
         ("POST", f"/rewards/workouts/{workout}/voucher", None),
         ("GET", f"/rewards/vouchers?user_id={uid}", None),
         ("GET", f"/rewards/vouchers/{records['claim_id']}", None),
+        ("PUT", f"/catalog/products/{records['product']}", PRODUCT_UPDATE),
+        ("POST", f"/catalog/products/{records['product']}/listing", None),
     ]
 
 
@@ -52,7 +67,15 @@ def alpha_records(client, settings, tenants):
                  "contract, attestor, signature, issued_day) VALUES ($1, $2::uuid, $3::uuid, $4::uuid, $5, 1, 1, 31337, "
                  "$5, $5, '0x', current_date)", claim_id, alpha["user"].tenant_id, alpha["user"].user_id,
        workout.json()["id"], alpha["user"].address.lower())
-    return {"workout": workout.json()["id"], "service_client": created.json()["client_id"], "claim_id": claim_id}
+    # A product row as the catalog writes it (its document need not be pinned to test who may change it).
+    product = uuid.uuid4()
+    db(settings, "INSERT INTO products (id, tenant_id, item_id, version, cid, name, price_fit, supply, created_by) "
+                 "VALUES ($1, $2::uuid, $3, 1, $4, 'Shoes', 1, 1, 'test')", product, alpha["admin"].tenant_id,
+       product.int, PRODUCT_UPDATE["images"][0])
+    db(settings, "INSERT INTO product_versions (product_id, version, cid, document, created_by) "
+                 "VALUES ($1, 1, $2, '{}', 'test')", product, PRODUCT_UPDATE["images"][0])
+    return {"workout": workout.json()["id"], "service_client": created.json()["client_id"], "claim_id": claim_id,
+            "product": str(product)}
 
 
 def test_every_endpoint_is_in_the_cross_tenant_table(client):
@@ -60,7 +83,7 @@ def test_every_endpoint_is_in_the_cross_tenant_table(client):
               (m.upper() for m in item)}
     covered = NO_FOREIGN_ID | {(m, u.split("?")[0]) for m, u, _ in foreign_requests(
         type("V", (), {"user_id": "{user_id}"}), {"workout": "{workout_id}", "service_client": "{client_id}",
-                                                  "claim_id": "{claim_id}"})}
+                                                  "claim_id": "{claim_id}", "product": "{product_id}"})}
     assert routes == covered, f"not covered: {routes - covered}; stale: {covered - routes}"
 
 
@@ -69,7 +92,8 @@ def test_another_tenant_can_neither_read_nor_change(client, settings, tenants, a
     victim, intruder = tenants["alpha"]["user"], tenants["beta"][role]
     before = db(settings, "SELECT (SELECT count(*) FROM workouts) w, (SELECT count(*) FROM nutrition_logs) n, "
                           "(SELECT count(*) FROM vouchers) v, (SELECT role FROM users WHERE id = $1::uuid) r, "
-                          "(SELECT count(*) FROM service_clients WHERE revoked_at IS NULL) s", victim.user_id)
+                          "(SELECT count(*) FROM service_clients WHERE revoked_at IS NULL) s, "
+                          "(SELECT count(*) FROM product_versions) pv, (SELECT status FROM products) ps", victim.user_id)
     for method, url, body in foreign_requests(victim, alpha_records):
         response = client.request(method, url, json=body, headers=intruder.headers)
         if url in ("/users", "/fitness/review"):
@@ -86,7 +110,8 @@ def test_another_tenant_can_neither_read_nor_change(client, settings, tenants, a
             assert response.json()["detail"] == "not found in your tenant", (method, url, response.text)
     after = db(settings, "SELECT (SELECT count(*) FROM workouts) w, (SELECT count(*) FROM nutrition_logs) n, "
                          "(SELECT count(*) FROM vouchers) v, (SELECT role FROM users WHERE id = $1::uuid) r, "
-                         "(SELECT count(*) FROM service_clients WHERE revoked_at IS NULL) s", victim.user_id)
+                         "(SELECT count(*) FROM service_clients WHERE revoked_at IS NULL) s, "
+                         "(SELECT count(*) FROM product_versions) pv, (SELECT status FROM products) ps", victim.user_id)
     assert after == before
 
 

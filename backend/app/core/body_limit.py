@@ -1,24 +1,26 @@
 """Refuses request bodies over a size limit with 413 before any handler reads them (ASGI middleware:
 checks Content-Length up front, counts the bytes of chunked bodies as they arrive, and stays out of
-the way of everything else)."""
+the way of everything else). `allowances` gives named paths a limit of their own (image uploads)."""
 
 import orjson
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app, max_bytes: int):
+    def __init__(self, app, max_bytes: int, allowances: dict[str, int] | None = None):
         self.app = app
         self.max_bytes = max_bytes
+        self.allowances = allowances or {}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        max_bytes = self.allowances.get(scope["path"], self.max_bytes)
         length = chunked = None
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 length = value
-                if value.isdigit() and int(value) > self.max_bytes:
-                    return await self._refuse(send)
+                if value.isdigit() and int(value) > max_bytes:
+                    return await self._refuse(send, max_bytes)
             elif name == b"transfer-encoding":
                 chunked = value
         # The server delivers at most Content-Length bytes, and a GET without either header has no
@@ -37,9 +39,9 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     refused = True
-                    await self._refuse(send)
+                    await self._refuse(send, max_bytes)
                     return {"type": "http.disconnect"}
             return message
 
@@ -49,8 +51,8 @@ class BodyLimitMiddleware:
 
         await self.app(scope, counting_receive, guarded_send)
 
-    async def _refuse(self, send):
-        body = orjson.dumps({"detail": f"request body larger than {self.max_bytes} bytes"})
+    async def _refuse(self, send, max_bytes: int):
+        body = orjson.dumps({"detail": f"request body larger than {max_bytes} bytes"})
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})

@@ -56,12 +56,13 @@ class Settings(BaseSettings):
     # operator key (a file outside git, generated for dev and granted its roles by `ape run deploy`).
     ipfs_api_port: int = 55001
     ipfs_api_url: str | None = None  # default: http://127.0.0.1:<ipfs_api_port>
-    fitmint_operator_key_file: Path | None = None  # default: <state>/secrets/operator.key
+    fitmint_operator_key_file: Path | None = None  # same variable as `ape run deploy` (FITMINT_OPERATOR_KEY_FILE); default: <state>/secrets/operator.key
     metadata_cache_ttl_seconds: int = 3600
     max_image_bytes: int = 1024 * 1024  # one IPFS chunk: an image's CID is verifiable locally
 
     # Notifications: the worker's Kafka consumer group, SMTP for email, the SMS provider, schedules.
     notifications_consumer_group: str = "fitmint-notifications"
+    notifications_batch_size: int = 500  # Kafka records applied per PostgreSQL transaction
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 58025
     smtp_username: str | None = None

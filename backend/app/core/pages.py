@@ -5,7 +5,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-TIME_CURSOR = r"^\d{1,19}\.[0-9a-f-]{36}$"  # a query parameter pattern for uuid-keyed pages
+# A query parameter pattern for uuid-keyed pages: at most 17 digits (before year 5138, so the timestamp
+# cannot overflow) and a well-formed uuid, so no cursor that passes it can fail the query.
+TIME_CURSOR = r"^\d{1,17}\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 _NEWEST = (datetime(9999, 1, 1, tzinfo=timezone.utc), "ffffffff-ffff-ffff-ffff-ffffffffffff")
 _OLDEST = (EPOCH, "00000000-0000-0000-0000-000000000000")
 

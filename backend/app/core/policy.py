@@ -37,6 +37,9 @@ class Action(StrEnum):
     NUTRITION_READ = "nutrition.read"
     VOUCHER_ISSUE = "voucher.issue"
     VOUCHER_READ = "voucher.read"
+    CATALOG_WRITE = "catalog.write"       # upload images, create, update and list products
+    NOTIFICATION_READ = "notification.read"   # the inbox, marking read, the live WebSocket
+    ORDER_RECEIPT_READ = "order_receipt.read"  # receipts of orders the member's wallets bought or sold
 
 
 U, C, A, T, G = Role.USER, Role.COACH, Role.ADMIN, Role.ATTESTOR, Role.AGENT
@@ -61,6 +64,9 @@ POLICY: dict[tuple[Role, Action], Scope] = {
     (T, Action.VOUCHER_ISSUE): TENANT,
     (U, Action.VOUCHER_READ): OWN, (C, Action.VOUCHER_READ): OWN, (A, Action.VOUCHER_READ): TENANT,
     (T, Action.VOUCHER_READ): TENANT,
+    (C, Action.CATALOG_WRITE): TENANT, (A, Action.CATALOG_WRITE): TENANT,
+    (U, Action.NOTIFICATION_READ): OWN, (C, Action.NOTIFICATION_READ): OWN, (A, Action.NOTIFICATION_READ): OWN,
+    (U, Action.ORDER_RECEIPT_READ): OWN, (C, Action.ORDER_RECEIPT_READ): OWN, (A, Action.ORDER_RECEIPT_READ): OWN,
 }
 
 

@@ -1,0 +1,196 @@
+"""The marketplace loop through real components: an admin creates a product (image and metadata pinned
+on the stack's Kubo) and lists it on-chain through the operator key; a member's wallet buys it with an
+EIP-2612 permit (no approve transaction) on Anvil; the indexer turns the block into OrderCreated on
+Kafka; the notifications worker (a real process) stores the receipt and the notification; the member's
+WebSocket (the API under uvicorn) receives it, the API shows the order and its receipt, and the receipt
+email reaches a real SMTP server (aiosmtpd)."""
+
+import asyncio
+import json
+import os
+import time
+import uuid
+from email import message_from_bytes, policy
+
+import httpx
+import pytest
+import websockets
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiosmtpd.controller import Controller
+from eth_account import Account
+
+from apihelpers import api_settings, create_database, db, drop_database, me, sign_in
+from backend.chain.permits import sign_permit
+from bench.chain import free_port
+from checks import consume_all, index_to_head, publish_all
+from indexer import events as ev
+from processes import start_api, start_worker
+
+FIT = 10**18
+
+
+class Mailbox:
+    """An aiosmtpd handler keeping every delivered message."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content, policy=policy.default)))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp():
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield controller.port, mailbox
+    controller.stop()
+
+
+async def _create_topic(bootstrap: str, name: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1)])
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def services(chain, indexer_settings, stack, smtp, tmp_path):
+    """The API (uvicorn) and the notifications worker for the test's chain, indexer database, Kafka
+    topics and SMTP server."""
+    asyncio.run(index_to_head(indexer_settings))
+    asyncio.run(_create_topic(indexer_settings.bootstrap, indexer_settings.kafka_topic_prefix + "fitmint.notifications"))
+    database = create_database(stack)
+    settings = api_settings(stack, chain.state_dir, database, fitmint_rpc_url=chain.url,
+                            indexer_database=indexer_settings.indexer_database,
+                            kafka_topic_prefix=indexer_settings.kafka_topic_prefix, relay_enabled=True,
+                            notifications_consumer_group=f"test-loop-{uuid.uuid4().hex[:8]}",
+                            jwt_secret_file=tmp_path / "jwt-secret", smtp_port=smtp[0],
+                            sms_sink_file=tmp_path / "sms.jsonl")
+    api = worker = None
+    try:
+        api, base = start_api(settings, tmp_path)
+        worker = start_worker(settings, tmp_path, "--no-scheduler")
+        yield settings, httpx.Client(base_url=base, timeout=30), base
+    finally:
+        for service in (worker, api):
+            if service is not None:
+                service.stop()
+        drop_database(stack, database)
+
+
+def funded_wallet(chain, fit: int):
+    wallet = Account.create()
+    chain.rpc("eth_sendTransaction", {"from": chain.accounts[0], "to": wallet.address, "value": hex(10**18)})
+    chain.claim(wallet.address, fit)
+    return wallet
+
+
+def purchase_with_permit(chain, wallet, listing_id: int, quantity: int, unit_price: int) -> str:
+    """The buyer's wallet signs a permit for the total and sends purchaseWithPermit itself."""
+    total, deadline = quantity * unit_price, int(time.time()) + 3600
+    permit = sign_permit(wallet.key, token_name=chain.token.functions.name().call(),
+                         token_address=chain.token.address, chain_id=31337, owner=wallet.address,
+                         spender=chain.market.address, value=total,
+                         nonce=chain.token.functions.nonces(wallet.address).call(), deadline=deadline)
+    call = chain.market.functions.purchaseWithPermit(listing_id, quantity, unit_price, total, deadline, permit.v,
+                                                     permit.r, permit.s)
+    tx = call.build_transaction({"from": wallet.address, "nonce": chain.w3.eth.get_transaction_count(wallet.address),
+                                 "chainId": 31337, "gas": 500_000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 1})
+    tx_hash = chain.w3.eth.send_raw_transaction(wallet.sign_transaction(tx).raw_transaction)
+    receipt = chain.w3.eth.wait_for_transaction_receipt(tx_hash)
+    assert receipt.status == 1
+    return "0x" + bytes(tx_hash).hex().removeprefix("0x")
+
+
+def wait_for(condition, timeout: float = 60, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"{what} not met within {timeout} s")
+
+
+def test_create_list_buy_then_order_receipt_email_and_websocket(services, chain, indexer_settings, smtp):
+    settings, client, base = services
+    _, mailbox = smtp
+
+    # An admin publishes a product: its image and metadata are pinned, then it is listed on-chain.
+    admin = Account.create()
+    sign_in(client, settings, admin)
+    db(settings, "UPDATE users SET role = 'admin'")
+    admin_headers = sign_in(client, settings, admin)
+    image = client.post("/catalog/images", content=b"\x89PNG\r\n\x1a\n" + os.urandom(64),
+                        headers={**admin_headers, "Content-Type": "image/png"})
+    assert image.status_code == 201, image.text
+    product = client.post("/catalog/products", headers=admin_headers, json={
+        "name": "Trail Socks", "description": "Merino, size M.", "images": [image.json()["cid"]],
+        "attributes": [{"trait_type": "size", "value": "M"}], "price_fit": "12.5", "supply": 10})
+    assert product.status_code == 201, product.text
+    product = product.json()
+    metadata = client.get(f"/catalog/metadata/{product['cid']}")
+    assert metadata.status_code == 200 and metadata.json()["name"] == "Trail Socks"
+    listed = client.post(f"/catalog/products/{product['id']}/listing", headers=admin_headers)
+    assert listed.status_code == 201, listed.text
+    listing_id = int(listed.json()["listing"]["listing_id"])
+    item_id = int(product["item_id"])
+    assert chain.items.functions.uri(item_id).call() == f"ipfs://{product['cid']}"
+
+    # The buyer: a member who wants email and WebSocket notifications, with FIT in their wallet.
+    buyer = funded_wallet(chain, 100 * FIT)
+    headers = sign_in(client, settings, buyer)
+    preferences = client.put("/users/me/preferences", headers=headers, json={
+        "notification_channels": ["websocket", "email"], "email": "buyer@example.org"})
+    assert preferences.status_code == 200, preferences.text
+    unit_price = 125 * FIT // 10
+
+    async def buy_and_listen() -> tuple[str, dict]:
+        url = base.replace("http://", "ws://") + "/notifications/ws"
+        async with websockets.connect(url, additional_headers=headers) as socket:
+            assert json.loads(await asyncio.wait_for(socket.recv(), 10))["type"] == "ready"
+            tx_hash = await asyncio.to_thread(purchase_with_permit, chain, buyer, listing_id, 2, unit_price)
+            await index_to_head(indexer_settings)  # as the running indexer does
+            await publish_all(indexer_settings)
+            deadline = time.monotonic() + 60
+            while True:
+                message = json.loads(await asyncio.wait_for(socket.recv(), max(1, deadline - time.monotonic())))
+                if message["type"] == "notification" and message["kind"] == "order.created":
+                    return tx_hash, message
+
+    tx_hash, message = asyncio.run(buy_and_listen())
+    receipt = message["data"]["receipt"]
+    assert receipt["tx_hash"] == tx_hash and receipt["product_name"] == "Trail Socks"
+    assert receipt["quantity"] == "2" and receipt["total"] == str(2 * unit_price)
+    assert receipt["buyer"] == buyer.address.lower() and receipt["listing_id"] == listing_id
+    order_id = receipt["order_id"]
+
+    # The order from the indexed chain, and its receipt, over HTTP.
+    orders = client.get(f"/wallets/{buyer.address}/orders", params={"role": "buyer"}).json()["data"]
+    assert [(o["order_id"], o["item_id"], o["quantity"]) for o in orders] == [(order_id, str(item_id), "2")]
+    over_http = client.get(f"/orders/{order_id}/receipt", headers=headers)
+    assert over_http.status_code == 200 and over_http.json()["tx_hash"] == tx_hash
+    assert chain.items.functions.balanceOf(buyer.address, item_id).call() == 2
+
+    # The receipt email, delivered to the SMTP server once (the buyer also hears of the FIT they claimed).
+    def receipts():
+        return [m for r, m in mailbox.messages if r == ["buyer@example.org"] and f"#{order_id}" in m["Subject"]]
+
+    email = wait_for(receipts, what="the receipt email")[0]
+    text = email.get_body(preferencelist=("plain",)).get_content()
+    assert "Trail Socks" in text and tx_hash in text
+    time.sleep(1)
+    assert len(receipts()) == 1
+
+    # OrderCreated was on Kafka (the worker's input), and the notification's NotificationQueued event
+    # is in the API's outbox for its relay.
+    created = [r for r in asyncio.run(consume_all(indexer_settings)) if r["type"] == ev.ORDER_CREATED.ce_type]
+    assert [r["data"]["txHash"] for r in created] == [tx_hash]
+    queued = db(settings, "SELECT payload::text FROM outbox WHERE type = $1", ev.NOTIFICATION_QUEUED.ce_type)
+    order_events = [json.loads(row["payload"]) for row in queued if json.loads(row["payload"])["kind"] == "order.created"]
+    assert [e["userId"] for e in order_events] == [me(client, headers)["user_id"]]

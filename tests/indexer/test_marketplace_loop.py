@@ -194,3 +194,42 @@ def test_create_list_buy_then_order_receipt_email_and_websocket(services, chain,
     queued = db(settings, "SELECT payload::text FROM outbox WHERE type = $1", ev.NOTIFICATION_QUEUED.ce_type)
     order_events = [json.loads(row["payload"]) for row in queued if json.loads(row["payload"])["kind"] == "order.created"]
     assert [e["userId"] for e in order_events] == [me(client, headers)["user_id"]]
+
+
+def test_a_reorged_reward_sends_a_correction_not_silence(services, chain, indexer_settings, smtp):
+    settings, client, _ = services
+    _, mailbox = smtp
+    member = Account.create()
+    headers = sign_in(client, settings, member)
+    assert client.put("/users/me/preferences", headers=headers, json={
+        "notification_channels": ["websocket", "email"], "email": "runner@example.org"}).status_code == 200
+
+    def inbox() -> list[dict]:
+        return client.get("/notifications", headers=headers).json()["data"]
+
+    chain.claim(member.address, 40 * FIT)  # in the newest block: the one the reorg replaces
+    asyncio.run(index_to_head(indexer_settings))
+    asyncio.run(publish_all(indexer_settings))
+    told = wait_for(lambda: len(inbox()) == 2 and inbox(), what="the reward's notifications")
+    assert {n["kind"] for n in told} == {"reward.claimed", "token.minted"}
+
+    # Anvil replaces that block with one paying someone else; the indexer publishes the reverted events.
+    voucher, signature = chain.voucher(chain.accounts[3], FIT)
+    replacement = {"from": chain.accounts[9], "to": chain.rewards.address, "gas": hex(500_000),
+                   "data": chain.rewards.functions.claim(voucher, signature)._encode_transaction_data()}
+    chain.rpc("anvil_reorg", 1, [[replacement, 0]])
+    chain.mine(1)
+    assert chain.token.functions.balanceOf(member.address).call() == 0
+    asyncio.run(index_to_head(indexer_settings))
+    asyncio.run(publish_all(indexer_settings))
+
+    notes = wait_for(lambda: len(inbox()) == 4 and inbox(), what="the corrections")
+    corrections = {n["kind"]: n for n in notes if n["corrects"]}
+    originals = {n["kind"]: n for n in notes if not n["corrects"]}
+    assert set(corrections) == {"reward.claimed.reverted", "token.minted.reverted"}
+    for kind, correction in corrections.items():
+        assert correction["corrects"] == originals[kind.removesuffix(".reverted")]["id"]
+    assert corrections["reward.claimed.reverted"]["title"] == "Reversed: Reward claimed: 40 FIT"
+    wait_for(lambda: sum("reorganisation" in m.get_body(preferencelist=("plain",)).get_content()
+                         for r, m in mailbox.messages if r == ["runner@example.org"]) == 2,
+             what="the correction emails")

@@ -57,6 +57,14 @@ def wait_until(predicate, timeout=120, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def cursor_of(settings) -> int | None:
+    try:
+        rows = db(settings, "SELECT block_number FROM indexer_cursor")
+    except asyncpg.UndefinedTableError:  # killed before it created its schema
+        return None
+    return rows[0]["block_number"] if rows else None
+
+
 def caught_up(settings, head):
     try:
         cursor = db(settings, "SELECT block_number FROM indexer_cursor")
@@ -82,19 +90,19 @@ def test_kill_9_at_random_points_loses_and_duplicates_nothing(chain, make_indexe
     crashed = make_indexer_settings()
     rng = random.Random(20261127)
     killed_at = []  # the cursor each kill left behind
-    for _ in range(15):
+    # Kill when the cursor passes random blocks (not after random times: how far a second gets depends on
+    # the machine), plus once before the schema may exist. Each kill lands wherever the indexer is then.
+    for target in [None, *sorted(rng.sample(range(5, head - 5), 6))]:
         process = indexer_process(crashed, initial_range=1, max_range=1)
-        time.sleep(rng.uniform(0.6, 1.6))
+        deadline = time.time() + 120
+        while target is not None and (cursor_of(crashed) or 0) < target and process.poll() is None:
+            assert time.time() < deadline, f"the indexer never reached block {target}"
+            time.sleep(0.005)
         if process.poll() is not None:
             raise AssertionError(process.stderr.read().decode())
         process.send_signal(signal.SIGKILL)
         process.wait()
-        if caught_up(crashed, head):
-            break
-        try:
-            killed_at.append(db(crashed, "SELECT block_number FROM indexer_cursor")[0]["block_number"])
-        except (asyncpg.UndefinedTableError, IndexError):
-            killed_at.append(None)
+        killed_at.append(cursor_of(crashed))
     process = indexer_process(crashed, initial_range=1, max_range=1)
     try:
         wait_until(lambda: caught_up(crashed, head), what="the restarted indexer to catch up")

@@ -1,39 +1,29 @@
 """Chain and API events -> notification drafts: what each event tells which member. Pure functions of
 the event's CloudEvents data; the consumer decides who the members are and stores the drafts."""
 
-from decimal import Decimal
-
 from backend.app.notifications.store import Draft
+from backend.app.notifications.templates import fit
 from indexer import events as ev
-
-WEI = Decimal(10) ** 18
-
-
-def fit(wei) -> str:
-    """An amount in wei as FIT, without trailing zeros: 50000000000000000000 -> "50"."""
-    value = Decimal(int(wei)) / WEI
-    text = format(value.normalize(), "f")
-    return text
 
 
 def token_minted(data: dict) -> Draft:
-    return Draft("token.minted", f"{fit(data['amount'])} FIT received",
-                 f"{fit(data['amount'])} FIT were minted to {data['account']} in block {data['blockNumber']}.",
+    return Draft("token.minted", f"{fit(data['amount'])} received",
+                 f"{fit(data['amount'])} were minted to {data['account']} in block {data['blockNumber']}.",
                  {"account": data["account"], "amount": data["amount"], "txHash": data["txHash"],
                   "blockNumber": data["blockNumber"]})
 
 
 def reward_claimed(data: dict) -> Draft:
-    return Draft("reward.claimed", f"Reward claimed: {fit(data['amount'])} FIT",
-                 f"Your activity reward of {fit(data['amount'])} FIT was paid to {data['account']} "
+    return Draft("reward.claimed", f"Reward claimed: {fit(data['amount'])}",
+                 f"Your activity reward of {fit(data['amount'])} was paid to {data['account']} "
                  f"(block {data['blockNumber']}).",
                  {"account": data["account"], "amount": data["amount"], "claimId": data["claimId"],
                   "kind": data["kind"], "txHash": data["txHash"], "blockNumber": data["blockNumber"]})
 
 
 def reward_issued(data: dict) -> Draft:
-    return Draft("reward.issued", f"Reward ready: {fit(data['amount'])} FIT",
-                 f"Your workout earned {fit(data['amount'])} FIT. Claim it from your wallet before the voucher "
+    return Draft("reward.issued", f"Reward ready: {fit(data['amount'])}",
+                 f"Your workout earned {fit(data['amount'])}. Claim it from your wallet before the voucher "
                  f"expires.", {"claimId": data["claim_id"], "amount": data["amount"], "account": data["account"],
                                "workoutId": data["workout_id"], "deadline": data["deadline"]})
 
@@ -42,7 +32,7 @@ def order_bought(data: dict, receipt: dict) -> Draft:
     quantity = int(data["quantity"])
     name = receipt.get("product_name") or f"item #{data['itemId']}"
     return Draft("order.created", f"Order #{data['orderId']} confirmed",
-                 f"You bought {quantity} x {name} for {fit(receipt['total'])} FIT (order #{data['orderId']}, "
+                 f"You bought {quantity} x {name} for {fit(receipt['total'])} (order #{data['orderId']}, "
                  f"tx {data['txHash']}).", {"receipt": receipt})
 
 
@@ -50,7 +40,7 @@ def order_sold(data: dict, receipt: dict) -> Draft:
     name = receipt.get("product_name") or f"item #{data['itemId']}"
     proceeds = int(receipt["total"]) - int(data["fee"]) - int(data["burned"])
     return Draft("order.sold", f"Sold: {int(data['quantity'])} x {name}",
-                 f"Order #{data['orderId']} paid you {fit(proceeds)} FIT.",
+                 f"Order #{data['orderId']} paid you {fit(proceeds)}.",
                  {"orderId": data["orderId"], "proceeds": str(proceeds), "txHash": data["txHash"]})
 
 

@@ -255,3 +255,8 @@ def test_worker_killed_mid_batch_loses_and_repeats_nothing(env):
     amounts = sorted(int(r["data"]) for r in db(env.settings, "SELECT data->>'amount' AS data FROM notifications "
                                                                "WHERE user_id = $1::uuid", dave["user_id"]))
     assert amounts == [(i + 1) * FIT for i in range(600)]
+    # Each applied poll announced its emails once: the batches add up to exactly the 600 deliveries.
+    batches = db(env.settings, "SELECT payload::text FROM outbox WHERE type = $1", ev.EMAIL_BATCH_READY.ce_type)
+    assert sum(json.loads(b["payload"])["count"] for b in batches) == 600
+    batch_ids = db(env.settings, "SELECT DISTINCT batch_id::text FROM deliveries")
+    assert {r["batch_id"] for r in batch_ids} == {json.loads(b["payload"])["batchId"] for b in batches}

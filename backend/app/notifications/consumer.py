@@ -9,7 +9,9 @@ A `...reverted.v1` event (a chain reorganisation) gives every member told of the
 
 import asyncio
 import logging
+import uuid
 from collections import defaultdict
+from datetime import datetime, timezone
 
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
@@ -17,7 +19,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from backend.app.notifications import events as notes
 from backend.app.notifications.receipts import receipt_for
-from backend.app.notifications.store import Pending, preferences_of, push, queue_many, wire
+from backend.app.notifications.store import Pending, email_batch_ready, preferences_of, push, queue_many, wire
 
 log = logging.getLogger("worker.consumer")
 KAFKA_TIMEOUT = 30
@@ -103,15 +105,20 @@ class NotificationConsumer:
             addresses = {a for envelope, _ in todo for a in _addresses(envelope)}
             members = await _members(connection, addresses)
             pending: list[Pending] = []
+            batch_id = str(uuid.uuid4())  # this poll's emails: one EmailBatchReady (applied once, with the poll)
             for envelope, event_id in todo:
                 if envelope.get("type") in notes.REVERTED and pending:
                     queued += await queue_many(connection, pending)  # a correction looks its original up
                     pending = []
                 try:
-                    pending += await self._pending(connection, envelope, event_id, members)
+                    pending += await self._pending(connection, envelope, event_id, members, batch_id)
                 except (KeyError, TypeError, ValueError) as exc:
                     log.error("event %s (%s) is malformed, skipped: %r", event_id, envelope.get("type"), exc)
             queued += await queue_many(connection, pending)
+            emails = sum(q.email for q in queued)
+            if emails:
+                await email_batch_ready(connection, batch_id, {"count": emails, "source": "consumer"},
+                                        datetime.now(timezone.utc))
         self.applied += len(todo)
         return [(q.user_id, q.notification) for q in queued if q.push]
 
@@ -127,7 +134,7 @@ class NotificationConsumer:
         except Exception as exc:  # noqa: BLE001 - stored already: delivered from the inbox on reconnect
             log.warning("live push failed (%r): members get these on reconnect", exc)
 
-    async def _pending(self, connection, envelope: dict, event_id: str, members) -> list[Pending]:
+    async def _pending(self, connection, envelope: dict, event_id: str, members, batch_id: str) -> list[Pending]:
         """The notifications one event gives (stored by the caller), and its receipt if it is an order."""
         kind, data = envelope["type"], envelope["data"]
         if kind in notes.SIMPLE:
@@ -135,11 +142,12 @@ class NotificationConsumer:
             recipients = members.get(data[field].lower(), [])
             if kind == notes.ev.REWARD_ISSUED.ce_type:  # the API names the member who earned it
                 recipients = [m for m in recipients if m["id"] == str(data["user_id"])]
-            return _for(recipients, event_id, make(data))
+            return _for(recipients, event_id, make(data), batch_id)
         if kind == notes.ORDER:
             receipt = await receipt_for(connection, event_id, data)
-            return (_for(members.get(data["buyer"].lower(), []), event_id, notes.order_bought(data, receipt))
-                    + _for(members.get(data["seller"].lower(), []), event_id, notes.order_sold(data, receipt)))
+            return (_for(members.get(data["buyer"].lower(), []), event_id, notes.order_bought(data, receipt), batch_id)
+                    + _for(members.get(data["seller"].lower(), []), event_id, notes.order_sold(data, receipt),
+                           batch_id))
         if kind in notes.REVERTED:
             original_id = str(data["reverts"])
             await connection.execute("UPDATE order_receipts SET status = 'reverted' WHERE event_id = $1::uuid",
@@ -148,13 +156,14 @@ class NotificationConsumer:
                 "SELECT n.*, u.preferences::text AS preferences FROM notifications n JOIN users u ON u.id = n.user_id "
                 "WHERE n.source_event = $1::uuid", original_id)
             return [Pending(str(row["tenant_id"]), str(row["user_id"]), event_id,
-                            notes.correction(wire(row), original_id), preferences_of(row["preferences"]))
+                            notes.correction(wire(row), original_id), preferences_of(row["preferences"]), batch_id)
                     for row in told]
         return []  # events nobody is notified of (e.g. item metadata)
 
 
-def _for(recipients: list[dict], event_id: str, draft) -> list[Pending]:
-    return [Pending(m["tenant_id"], m["id"], event_id, draft, preferences_of(m["preferences"])) for m in recipients]
+def _for(recipients: list[dict], event_id: str, draft, batch_id: str) -> list[Pending]:
+    return [Pending(m["tenant_id"], m["id"], event_id, draft, preferences_of(m["preferences"]), batch_id)
+            for m in recipients]
 
 
 class _LogAssignments(ConsumerRebalanceListener):

@@ -283,11 +283,7 @@ async def weekly_activity_reports(pool: asyncpg.Pool, redis, settings: Settings,
                     count += await report(member, prefs, batch_id) is not None
                 payload = {"batchId": batch_id, "week": week, "batch": number, "count": count,
                            "job": "weekly_activity_reports"}
-                await connection.execute(
-                    "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, event_time) "
-                    "VALUES ($1::uuid, $2, $3, $4, $5::json, $6) ON CONFLICT (id) DO NOTHING",
-                    batch_id, ev.EMAIL_BATCH_READY.topic, batch_id, ev.EMAIL_BATCH_READY.ce_type,
-                    orjson.dumps(payload).decode(), _utc(now))
+                await store.email_batch_ready(connection, batch_id, payload, _utc(now))
                 batches.append({"batchId": batch_id, "count": count})
             for member, prefs in inbox_only:
                 await report(member, prefs, None)

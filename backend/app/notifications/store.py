@@ -27,6 +27,7 @@ class Queued:
     notification: dict
     push: bool  # the member wants WebSocket pushes
     user_id: str = ""
+    email: bool = False  # an email delivery was queued
 
 
 def preferences_of(raw) -> Preferences:
@@ -83,7 +84,8 @@ async def queue_many(connection, items: list[Pending]) -> list[Queued]:
         if row is None:
             continue
         channels = set(item.preferences.notification_channels)
-        if Channel.EMAIL in channels and item.preferences.email:
+        emailed = Channel.EMAIL in channels and bool(item.preferences.email)
+        if emailed:
             deliveries.append((row["id"], "email", item.preferences.email, item.batch_id))
         if Channel.SMS in channels and item.preferences.phone:
             deliveries.append((row["id"], "sms", item.preferences.phone, item.batch_id))
@@ -93,7 +95,7 @@ async def queue_many(connection, items: list[Pending]) -> list[Queued]:
                    "channels": sorted(str(c) for c in channels)}
         outbox.append((ev.notification_id(item.source_event, item.user_id), item.user_id,
                        orjson.dumps(payload).decode(), row["created_at"]))
-        queued.append(Queued(notification, push=Channel.WEBSOCKET in channels, user_id=item.user_id))
+        queued.append(Queued(notification, push=Channel.WEBSOCKET in channels, user_id=item.user_id, email=emailed))
     if deliveries:
         await connection.executemany(
             "INSERT INTO deliveries (notification_id, channel, address, batch_id) VALUES ($1, $2, $3, $4::uuid)",
@@ -105,6 +107,15 @@ async def queue_many(connection, items: list[Pending]) -> list[Queued]:
         ev.NOTIFICATION_QUEUED.topic, ev.NOTIFICATION_QUEUED.ce_type, [o[0] for o in outbox],
         [o[1] for o in outbox], [o[2] for o in outbox], [o[3] for o in outbox])
     return queued
+
+
+async def email_batch_ready(connection, batch_id: str, payload: dict, time) -> None:
+    """The EmailBatchReady event of the email deliveries tagged `batch_id` (once per batch id)."""
+    await connection.execute(
+        "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, event_time) "
+        "VALUES ($1::uuid, $2, $3, $4, $5::json, $6) ON CONFLICT (id) DO NOTHING",
+        batch_id, ev.EMAIL_BATCH_READY.topic, batch_id, ev.EMAIL_BATCH_READY.ce_type,
+        orjson.dumps({"batchId": batch_id, **payload}).decode(), time)
 
 
 def wire(row) -> dict:

@@ -18,7 +18,7 @@ from indexer.manifest import Manifest, ManifestError
 from indexer.relay import Relay
 from indexer.rpc import Rpc
 from indexer.settings import Settings
-from indexer.store import SchemaMismatchError, connect, drop_everything
+from indexer.store import SchemaMismatchError, connect, drop_everything, drop_if_other_deployment
 from indexer.sync import ChainSync, DeepReorgError
 
 
@@ -38,6 +38,9 @@ async def main(command: str, until: int | None) -> int:
     except OSError as exc:
         logging.error("cannot reach the chain at %s: %s", settings.fitmint_rpc_url, exc)
         return 2
+    if await drop_if_other_deployment(settings, manifest.deploy_block, manifest.deploy_block_hash):
+        logging.warning("%s was indexed from another deployment (the chain was reset): dropped it; indexing "
+                        "the deployment of block %d again", settings.indexer_database, manifest.deploy_block)
     if settings.indexer_metrics_port:
         start_http_server(settings.indexer_metrics_port, addr=settings.indexer_metrics_host)
     try:

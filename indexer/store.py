@@ -69,6 +69,25 @@ async def drop_everything(settings) -> None:
         await connection.close()
 
 
+async def drop_if_other_deployment(settings, deploy_block: int, deploy_block_hash: str) -> bool:
+    """Drops the indexed data if it was indexed from another deployment: its copy of the deploy block
+    has another hash (Anvil restarted: a new chain with the contracts deployed again). That data
+    describes a chain that is gone; the indexer rebuilds it from this one, under a new generation."""
+    connection = await asyncpg.connect(host=settings.postgres_host, port=settings.postgres_port,
+                                       user=settings.postgres_user, password=settings.password(),
+                                       database=settings.indexer_database)
+    try:
+        if not await connection.fetchval("SELECT to_regclass('blocks') IS NOT NULL"):
+            return False
+        stored = await connection.fetchval("SELECT hash FROM blocks WHERE number = $1", deploy_block)
+    finally:
+        await connection.close()
+    if stored is None or stored.lower() == deploy_block_hash.lower():
+        return False
+    await drop_everything(settings)
+    return True
+
+
 async def load_cursor(connection, chain_id: int) -> Cursor | None:
     row = await connection.fetchrow("SELECT chain_id, block_number, block_hash FROM indexer_cursor")
     if row is None:

@@ -12,7 +12,7 @@ import time
 import asyncpg
 
 from checks import assert_matches_chain, consume_all, db, index_to_head
-from bench.chain import FIT
+from bench.chain import FIT, ScenarioChain
 from stackenv import ROOT, STACK
 
 TABLES = {
@@ -143,3 +143,27 @@ def test_kafka_down_mid_stream_loses_nothing(chain, make_indexer_settings, stack
     ids = [record["id"] for record in published]
     assert len(ids) == len(set(ids))
     assert set(ids) == outbox
+
+
+def test_a_restarted_chain_is_indexed_afresh_not_refused(chain, make_indexer_settings, tmp_path):
+    """`make down && make up`: Anvil starts a new chain and the contracts are deployed again, while the
+    indexer's database still holds the old chain. The indexer starts over instead of stopping at a
+    "reorg" deeper than its window."""
+    busy_chain(chain, rounds=20)
+    settings = make_indexer_settings()
+    asyncio.run(index_to_head(settings))
+    chain.stop()
+    restarted = ScenarioChain(tmp_path / "restarted")
+    try:
+        busy_chain(restarted, rounds=5)
+        again = settings.model_copy(update={"fitmint_rpc_url": restarted.url, "manifest": restarted.manifest_path})
+        process = indexer_process(again)
+        try:
+            wait_until(lambda: caught_up(again, restarted.head()), what="the indexer on the restarted chain")
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(30)
+        assert "indexed from another deployment" in process.stderr.read().decode()
+        assert_matches_chain(restarted, again)
+    finally:
+        restarted.stop()

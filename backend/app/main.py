@@ -19,6 +19,9 @@ from backend.app.core.config import Settings, get_settings
 from backend.app.core.db import create_pool, migrate_async
 from backend.app.core.ratelimit import RateLimiter
 from backend.app.fitness.routes import router as fitness_router
+from backend.app.identity.acapy import AcaPy
+from backend.app.identity.routes import router as identity_router
+from backend.app.identity.routes import webhooks as agent_webhooks_router
 from backend.app.notifications.hub import Hub
 from backend.app.notifications.routes import router as notifications_router
 from backend.app.outbox_relay import run_relay
@@ -70,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if app.state.backend_pool is not None:
             await ensure_tenant(app.state.backend_pool, settings.default_tenant)
         app.state.rewards_chain = RewardsChain(settings)
+        app.state.acapy = AcaPy(settings)  # the identity agent's admin API (connects on first use)
         app.state.vouchers = (Vouchers(app.state.backend_pool, app.state.rewards_chain, settings)
                               if app.state.backend_pool is not None else None)
         # Everything made at start-up (routes, models, schema) lives as long as the process: freeze it
@@ -91,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await asyncio.wait_for(relay, 15)
             await app.state.hub.stop()
             await app.state.rewards_chain.close()
+            await app.state.acapy.close()
             await redis.aclose()
             for pool in (app.state.indexer_pool, app.state.backend_pool):
                 if pool is not None:
@@ -103,7 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        allowances={"/catalog/images": settings.max_image_bytes})
     # Wallet reads first: the busiest public routes are matched before the rest.
     for router in (wallets_router, auth_router, users_router, fitness_router, rewards_router, notifications_router,
-                   catalog_router):
+                   catalog_router, identity_router, agent_webhooks_router):
         app.include_router(router)
 
     @app.exception_handler(asyncpg.UndefinedTableError)

@@ -2,7 +2,8 @@
 
 Runs the Kafka consumer group that turns chain and API events into notifications, the email/SMS
 senders, the scheduled jobs (only in the replica holding the scheduler's lock) and the outbox relay
-(only in the process holding the relay's lock, this one or an API process). Any number of workers may
+(only in the process holding the relay's lock, this one or an API process) and the identity reconciler
+(only in the replica holding its lock: backend/app/identity/reconciler.py). Any number of workers may
 run: Kafka shares the partitions among them. Stops cleanly on SIGTERM/SIGINT.
 """
 
@@ -18,6 +19,7 @@ from backend.app.core.config import Settings, get_settings
 from backend.app.core.db import create_pool, migrate_async
 from backend.app.notifications import deliveries
 from backend.app.notifications.consumer import NotificationConsumer
+from backend.app.identity.reconciler import run_reconciler
 from backend.app.notifications.scheduler import Scheduler
 from backend.app.outbox_relay import run_relay
 
@@ -37,11 +39,14 @@ async def run(settings: Settings, *, scheduler: bool = True, senders: bool = Tru
         tasks.append(asyncio.create_task(run_relay(pool, settings, stop), name="relay"))
     if senders:
         tasks.append(asyncio.create_task(deliveries.run(pool, settings, stop), name="senders"))
+    if settings.identity_reconciler_enabled:  # one replica reconciles (advisory lock)
+        tasks.append(asyncio.create_task(run_reconciler(pool, settings, stop), name="identity-reconciler"))
     jobs = Scheduler(pool, redis, settings) if scheduler else None
     if jobs is not None:
         await jobs.start()
-    log.info("worker started (consumer%s%s%s)", ", relay" if settings.relay_enabled else "",
-             ", senders" if senders else "", ", scheduler" if scheduler else "")
+    log.info("worker started (consumer%s%s%s%s)", ", relay" if settings.relay_enabled else "",
+             ", senders" if senders else "", ", scheduler" if scheduler else "",
+             ", identity reconciler" if settings.identity_reconciler_enabled else "")
     try:
         await stop.wait()
     finally:

@@ -201,7 +201,7 @@ api_url() { echo "http://127.0.0.1:$BACKEND_PORT"; }
 api_prepare() { is_healthy redis && is_healthy postgres || fail "api: needs redis and postgres running."; }
 # The HTTP API (backend/app), docs at /docs.
 api_argv() {
-  CMD=(env PYTHONPATH="$FITMINT_ROOT" python -m uvicorn backend.app.main:app --host 127.0.0.1 --port "$BACKEND_PORT"
+  CMD=(env PYTHONPATH="$FITMINT_ROOT" ACAPY_ADMIN_URL="$(acapy_url)" python -m uvicorn backend.app.main:app --host 127.0.0.1 --port "$BACKEND_PORT"
        --no-access-log)
 }
 api_healthy() { curl -sf -m 2 "http://127.0.0.1:$BACKEND_PORT/health" | grep -q '"ok"'; }
@@ -223,7 +223,7 @@ worker_url() { echo "redis://127.0.0.1:$REDIS_PORT (heartbeat)"; }
 worker_prepare() {
   is_healthy redis && is_healthy postgres && is_healthy kafka || fail "worker: needs redis, postgres and kafka running."
 }
-worker_argv() { CMD=(env PYTHONPATH="$FITMINT_ROOT" python -m backend.app.worker); }
+worker_argv() { CMD=(env PYTHONPATH="$FITMINT_ROOT" ACAPY_ADMIN_URL="$(acapy_url)" python -m backend.app.worker); }
 worker_healthy() {
   [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" exists "fitmint:worker:$(pid_of worker)" 2>/dev/null)" = 1 ]
 }

@@ -17,6 +17,7 @@ from apihelpers import api_settings, create_database, db, drop_database, me, new
 from indexer import events as ev
 from processes import start_api, start_worker
 from stackenv import stack_settings
+from waiting import wait_until
 
 FIT = 10**18
 
@@ -127,17 +128,6 @@ async def until_notifications(socket, count: int, timeout: float = 30) -> list[d
         if message["type"] == "notification":
             got.append(message)
     return got
-
-
-def wait_until(condition, timeout: float = 30, interval: float = 0.1):
-    import time
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
 
 
 def test_live_push_only_to_the_owner_then_missed_ones_on_reconnect(env):

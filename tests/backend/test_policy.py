@@ -28,6 +28,8 @@ EXPECTED = {
     Action.CATALOG_WRITE:       ("-",    "tenant", "tenant", "-",      "-"),
     Action.NOTIFICATION_READ:   ("own",  "own",    "own",    "-",      "-"),
     Action.ORDER_RECEIPT_READ:  ("own",  "own",    "own",    "-",      "-"),
+    Action.IDENTITY_USE:        ("own",  "own",    "own",    "-",      "-"),
+    Action.IDENTITY_ADMIN:      ("-",    "-",      "tenant", "-",      "-"),
 }
 ROLES = (Role.USER, Role.COACH, Role.ADMIN, Role.ATTESTOR, Role.AGENT)
 

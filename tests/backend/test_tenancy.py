@@ -22,6 +22,11 @@ NO_FOREIGN_ID = {
     ("GET", "/catalog/items/{item_id}"), ("GET", "/catalog/metadata/{cid}"), ("GET", "/catalog/images/{cid}"),
     # Notifications are the caller's own inbox; receipts are found through the caller's own wallets.
     ("GET", "/notifications"), ("POST", "/notifications/read"), ("GET", "/orders/{order_id}/receipt"),
+    # Identity: the caller's own connections, credentials and exchanges; trusted issuers of the caller's
+    # tenant; gates read the caller's presentations; webhooks come from our agent (its key, no token).
+    ("POST", "/identity/connections/invitations"), ("GET", "/identity/connections"), ("GET", "/identity/credentials"),
+    ("POST", "/identity/trusted-issuers"), ("GET", "/identity/trusted-issuers"), ("GET", "/identity/exchanges"),
+    ("POST", "/identity/gates/{gate}/authorize"), ("POST", "/agent/webhooks/topic/{topic}/"),
 }
 
 
@@ -50,6 +55,13 @@ def foreign_requests(victim, records) -> list[tuple[str, str, dict | None]]:
         ("GET", f"/rewards/vouchers/{records['claim_id']}", None),
         ("PUT", f"/catalog/products/{records['product']}", PRODUCT_UPDATE),
         ("POST", f"/catalog/products/{records['product']}/listing", None),
+        ("POST", "/identity/bindings", {"connection_id": records["connection"], "message": "m", "signature": "0x00",
+                                        "holder_did": "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"}),
+        ("POST", "/identity/credentials/achievements", {"connection_id": records["connection"],
+                                                         "achievement": "distance-10k"}),
+        ("POST", "/identity/presentations", {"connection_id": records["connection"], "purpose": "verified-athlete"}),
+        ("POST", f"/identity/credentials/{records['credential']}/revoke", None),
+        ("GET", f"/identity/exchanges/{records['thread']}", None),
     ]
 
 
@@ -74,8 +86,18 @@ def alpha_records(client, settings, tenants):
        product.int, PRODUCT_UPDATE["images"][0])
     db(settings, "INSERT INTO product_versions (product_id, version, cid, document, created_by) "
                  "VALUES ($1, 1, $2, '{}', 'test')", product, PRODUCT_UPDATE["images"][0])
+    # A DIDComm connection, an issue exchange and its credential as the identity controller writes them.
+    user = alpha["user"]
+    db(settings, "INSERT INTO didcomm_connections (connection_id, tenant_id, user_id, invitation_msg_id, state) "
+                 "VALUES ('conn-alpha', $1::uuid, $2::uuid, 'inv-alpha', 'active')", user.tenant_id, user.user_id)
+    db(settings, "INSERT INTO identity_exchanges (thread_id, kind, tenant_id, user_id, connection_id, deadline) "
+                 "VALUES ('thread-alpha', 'issue', $1::uuid, $2::uuid, 'conn-alpha', now())", user.tenant_id, user.user_id)
+    db(settings, "INSERT INTO issued_credentials (credential_id, tenant_id, user_id, kind, subject_did, thread_id, "
+                 "document) VALUES ('urn:uuid:00000000-0000-4000-8000-000000000001', $1::uuid, $2::uuid, "
+                 "'FitnessAchievement', 'did:key:z', 'thread-alpha', '{}')", user.tenant_id, user.user_id)
     return {"workout": workout.json()["id"], "service_client": created.json()["client_id"], "claim_id": claim_id,
-            "product": str(product)}
+            "product": str(product), "connection": "conn-alpha", "thread": "thread-alpha",
+            "credential": "urn:uuid:00000000-0000-4000-8000-000000000001"}
 
 
 def test_every_endpoint_is_in_the_cross_tenant_table(client):
@@ -83,7 +105,9 @@ def test_every_endpoint_is_in_the_cross_tenant_table(client):
               (m.upper() for m in item)}
     covered = NO_FOREIGN_ID | {(m, u.split("?")[0]) for m, u, _ in foreign_requests(
         type("V", (), {"user_id": "{user_id}"}), {"workout": "{workout_id}", "service_client": "{client_id}",
-                                                  "claim_id": "{claim_id}", "product": "{product_id}"})}
+                                                  "claim_id": "{claim_id}", "product": "{product_id}",
+                                                  "connection": "c", "thread": "{thread_id}",
+                                                  "credential": "{credential_id}"})}
     assert routes == covered, f"not covered: {routes - covered}; stale: {covered - routes}"
 
 

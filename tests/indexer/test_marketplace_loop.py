@@ -25,6 +25,7 @@ from bench.chain import free_port
 from checks import consume_all, index_to_head, publish_all
 from indexer import events as ev
 from processes import start_api, start_worker
+from waiting import wait_until
 
 FIT = 10**18
 
@@ -107,16 +108,6 @@ def purchase_with_permit(chain, wallet, listing_id: int, quantity: int, unit_pri
     return "0x" + bytes(tx_hash).hex().removeprefix("0x")
 
 
-def wait_for(condition, timeout: float = 60, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not met within {timeout} s")
-
-
 def test_create_list_buy_then_order_receipt_email_and_websocket(services, chain, indexer_settings, smtp):
     settings, client, base = services
     _, mailbox = smtp
@@ -181,7 +172,7 @@ def test_create_list_buy_then_order_receipt_email_and_websocket(services, chain,
     def receipts():
         return [m for r, m in mailbox.messages if r == ["buyer@example.org"] and f"#{order_id}" in m["Subject"]]
 
-    email = wait_for(receipts, what="the receipt email")[0]
+    email = wait_until(receipts, what="the receipt email")[0]
     text = email.get_body(preferencelist=("plain",)).get_content()
     assert "Trail Socks" in text and tx_hash in text
     time.sleep(1)
@@ -210,7 +201,7 @@ def test_a_reorged_reward_sends_a_correction_not_silence(services, chain, indexe
     chain.claim(member.address, 40 * FIT)  # in the newest block: the one the reorg replaces
     asyncio.run(index_to_head(indexer_settings))
     asyncio.run(publish_all(indexer_settings))
-    told = wait_for(lambda: len(inbox()) == 2 and inbox(), what="the reward's notifications")
+    told = wait_until(lambda: len(inbox()) == 2 and inbox(), what="the reward's notifications")
     assert {n["kind"] for n in told} == {"reward.claimed", "token.minted"}
 
     # Anvil replaces that block with one paying someone else; the indexer publishes the reverted events.
@@ -223,13 +214,13 @@ def test_a_reorged_reward_sends_a_correction_not_silence(services, chain, indexe
     asyncio.run(index_to_head(indexer_settings))
     asyncio.run(publish_all(indexer_settings))
 
-    notes = wait_for(lambda: len(inbox()) == 4 and inbox(), what="the corrections")
+    notes = wait_until(lambda: len(inbox()) == 4 and inbox(), what="the corrections")
     corrections = {n["kind"]: n for n in notes if n["corrects"]}
     originals = {n["kind"]: n for n in notes if not n["corrects"]}
     assert set(corrections) == {"reward.claimed.reverted", "token.minted.reverted"}
     for kind, correction in corrections.items():
         assert correction["corrects"] == originals[kind.removesuffix(".reverted")]["id"]
     assert corrections["reward.claimed.reverted"]["title"] == "Reversed: Reward claimed: 40 FIT"
-    wait_for(lambda: sum("reorganisation" in m.get_body(preferencelist=("plain",)).get_content()
+    wait_until(lambda: sum("reorganisation" in m.get_body(preferencelist=("plain",)).get_content()
                          for r, m in mailbox.messages if r == ["runner@example.org"]) == 2,
              what="the correction emails")

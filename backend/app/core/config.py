@@ -75,6 +75,17 @@ class Settings(BaseSettings):
     scheduler_enabled: bool = True
     ws_auth_timeout_seconds: float = 5.0
 
+    # Identity: the ACA-Py agent's admin API (the key also authenticates its webhooks to us), exchange
+    # deadlines and the reconciler (run by the worker under an advisory lock).
+    acapy_admin_url: str = "http://127.0.0.1:58021"
+    acapy_admin_key_file: Path | None = None  # default: <state>/secrets/acapy-admin-key
+    acapy_timeout_seconds: float = 10.0
+    identity_invitation_ttl_seconds: int = 3600      # an invitation not accepted by then: failed
+    identity_exchange_timeout_seconds: int = 60      # an offer/request not answered by then: re-sent once, then failed
+    identity_exchange_attempts: int = 2
+    identity_reconcile_interval_seconds: float = 5.0
+    identity_reconciler_enabled: bool = True
+
     jwt_secret_file: Path | None = None  # default: <state>/secrets/jwt-secret (generated on first use)
     jwt_algorithm: str = "HS256"
     access_token_ttl_seconds: int = 900
@@ -105,6 +116,14 @@ class Settings(BaseSettings):
 
     def jwt_secret(self) -> str:
         return _generated_secret(self.jwt_secret_file or self.fitmint_state_dir / "secrets" / "jwt-secret")
+
+    def acapy_admin_key(self) -> str | None:
+        """The agent's admin API key (written by `scripts/stack/stack.sh secrets`); None when absent."""
+        path = self.acapy_admin_key_file or self.fitmint_state_dir / "secrets" / "acapy-admin-key"
+        try:
+            return path.read_text().strip() or None
+        except OSError:
+            return None
 
     def attestor_key(self) -> str:
         """The attestor's private key (0x-hex). The deploy script grants this key's address ATTESTOR_ROLE."""

@@ -40,6 +40,8 @@ class Action(StrEnum):
     CATALOG_WRITE = "catalog.write"       # upload images, create, update and list products
     NOTIFICATION_READ = "notification.read"   # the inbox, marking read, the live WebSocket
     ORDER_RECEIPT_READ = "order_receipt.read"  # receipts of orders the member's wallets bought or sold
+    IDENTITY_USE = "identity.use"      # own DIDComm connections, credentials, presentations, gates
+    IDENTITY_ADMIN = "identity.admin"  # revoke credentials, trusted issuers
 
 
 U, C, A, T, G = Role.USER, Role.COACH, Role.ADMIN, Role.ATTESTOR, Role.AGENT
@@ -67,6 +69,8 @@ POLICY: dict[tuple[Role, Action], Scope] = {
     (C, Action.CATALOG_WRITE): TENANT, (A, Action.CATALOG_WRITE): TENANT,
     (U, Action.NOTIFICATION_READ): OWN, (C, Action.NOTIFICATION_READ): OWN, (A, Action.NOTIFICATION_READ): OWN,
     (U, Action.ORDER_RECEIPT_READ): OWN, (C, Action.ORDER_RECEIPT_READ): OWN, (A, Action.ORDER_RECEIPT_READ): OWN,
+    (U, Action.IDENTITY_USE): OWN, (C, Action.IDENTITY_USE): OWN, (A, Action.IDENTITY_USE): OWN,
+    (A, Action.IDENTITY_ADMIN): TENANT,
 }
 
 

@@ -1,4 +1,5 @@
-"""The delivery worker: sends the due rows of `deliveries` (email, SMS), at most once each.
+"""The delivery worker: sends the due rows of `deliveries` (email, SMS, DIDComm basic messages through
+our ACA-Py agent), at most once each.
 
 Each pass:
 1. rows left 'sending' longer than `stale_after` (their worker died between claiming and recording the
@@ -25,6 +26,7 @@ import asyncpg
 import orjson
 
 from backend.app.core.config import Settings
+from backend.app.identity.acapy import AcaPy, AgentError, AgentUnavailable
 from backend.app.notifications import sms as sms_module
 from backend.app.notifications import templates
 from backend.app.notifications.email import EmailSender, SendError
@@ -105,7 +107,7 @@ async def claim(pool: asyncpg.Pool, limit: int) -> list:
 
 async def deliver_due(pool: asyncpg.Pool, settings: Settings, email_sender: EmailSender,
                       sms_provider: sms_module.SmsProvider, *, limit: int = 100,
-                      stale_after: timedelta = STALE_AFTER) -> int:
+                      stale_after: timedelta = STALE_AFTER, agent: AcaPy | None = None) -> int:
     """One pass: sweeps stale claims, claims up to `limit` due rows, sends them and records each outcome.
     Returns how many rows it claimed (a full claim means more may be due)."""
     await sweep_stale(pool, stale_after)
@@ -116,6 +118,7 @@ async def deliver_due(pool: asyncpg.Pool, settings: Settings, email_sender: Emai
     tally = _Tally()
     emails = [row for row in rows if row["channel"] == "email"]
     texts = [row for row in rows if row["channel"] == "sms"]
+    messages = [row for row in rows if row["channel"] == "didcomm"]
     if emails:
         await _send_emails(pool, email_sender, emails, deadline, tally)
     for index, row in enumerate(texts):
@@ -123,8 +126,14 @@ async def deliver_due(pool: asyncpg.Pool, settings: Settings, email_sender: Emai
             await _release(pool, texts[index:], tally)
             break
         await _send_sms(pool, sms_provider, row, tally)
-    log.info("deliveries: %d claimed (%d email, %d sms): %d sent, %d to retry, %d failed, %d handed back",
-             len(rows), len(emails), len(texts), tally.sent, tally.retrying, tally.failed, tally.released)
+    for index, row in enumerate(messages):
+        if time.monotonic() > deadline or agent is None:
+            await _release(pool, messages[index:], tally)
+            break
+        await _send_didcomm(pool, agent, row, tally)
+    log.info("deliveries: %d claimed (%d email, %d sms, %d didcomm): %d sent, %d to retry, %d failed, "
+             "%d handed back", len(rows), len(emails), len(texts), len(messages), tally.sent, tally.retrying,
+             tally.failed, tally.released)
     return len(rows)
 
 
@@ -181,6 +190,22 @@ async def _send_sms(pool, provider: sms_module.SmsProvider, row, tally: _Tally) 
     log.debug("sms %s sent to %s: provider id %s", notification["id"], row["address"], message_id)
 
 
+async def _send_didcomm(pool, agent: AcaPy, row, tally: _Tally) -> None:
+    """A basic message on the member's connection (the address is the agent's connection id)."""
+    notification = notification_of(row)
+    text = templates.sms_text(notification)
+    try:
+        await agent.send_message(row["address"], text)
+    except AgentUnavailable as exc:  # refused before sending (unreachable): safe to retry
+        await _retry(pool, row, str(exc), tally)
+        return
+    except AgentError as exc:  # e.g. the connection is gone: permanent
+        await _fail(pool, row, str(exc), tally)
+        return
+    await pool.execute(_SENT, row["notification_id"], row["channel"])
+    tally.sent += 1
+
+
 async def _fail(pool, row, reason: str, tally: _Tally) -> None:
     log.warning("delivery %s/%s to %s failed: %s", row["notification_id"], row["channel"], row["address"], reason)
     await pool.execute(_FAILED, row["notification_id"], row["channel"], reason)
@@ -212,11 +237,12 @@ async def run(pool: asyncpg.Pool, settings: Settings, stop: asyncio.Event, *,
     `idle_sleep` seconds. Any number of workers may run (claims are disjoint)."""
     email_sender = email_sender or EmailSender(settings)
     sms_provider = sms_provider or sms_module.sms_provider(settings)
+    agent = AcaPy(settings)
     log.info("delivering notifications: email via %s:%s, SMS via %s", settings.smtp_host, settings.smtp_port,
              settings.sms_provider)
     while not stop.is_set():
         try:
-            handled = await deliver_due(pool, settings, email_sender, sms_provider, limit=limit)
+            handled = await deliver_due(pool, settings, email_sender, sms_provider, limit=limit, agent=agent)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("delivery pass failed: %r; retrying in 5 s", exc)
             handled, pause = 0, 5.0
@@ -227,3 +253,4 @@ async def run(pool: asyncpg.Pool, settings: Settings, stop: asyncio.Event, *,
                 await asyncio.wait_for(stop.wait(), timeout=pause)
             except asyncio.TimeoutError:
                 pass
+    await agent.close()

@@ -78,6 +78,12 @@ async def queue_many(connection, items: list[Pending]) -> list[Queued]:
     if not rows:
         return []
     stored = {(str(row["user_id"]), str(row["source_event"])): row for row in rows}
+    # DIDComm: the member's most recent active connection (identity) is the address.
+    didcomm_users = list({i.user_id for i in items if Channel.DIDCOMM in i.preferences.notification_channels})
+    didcomm = {str(r["user_id"]): r["connection_id"] for r in await connection.fetch(
+        "SELECT DISTINCT ON (user_id) user_id, connection_id FROM didcomm_connections "
+        "WHERE user_id = ANY($1::uuid[]) AND state IN ('active', 'completed') ORDER BY user_id, updated_at DESC",
+        didcomm_users)} if didcomm_users else {}
     queued, deliveries, outbox = [], [], []
     for item in items:
         row = stored.pop((item.user_id, item.source_event), None)
@@ -89,6 +95,8 @@ async def queue_many(connection, items: list[Pending]) -> list[Queued]:
             deliveries.append((row["id"], "email", item.preferences.email, item.batch_id))
         if Channel.SMS in channels and item.preferences.phone:
             deliveries.append((row["id"], "sms", item.preferences.phone, item.batch_id))
+        if Channel.DIDCOMM in channels and item.user_id in didcomm:
+            deliveries.append((row["id"], "didcomm", didcomm[item.user_id], item.batch_id))
         notification = wire(row)
         payload = {"notificationId": notification["id"], "userId": item.user_id, "tenantId": item.tenant_id,
                    "kind": item.draft.kind, "sourceEvent": item.source_event, "corrects": notification["corrects"],

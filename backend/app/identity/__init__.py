@@ -1,0 +1,1 @@
+"""Identity: the controller of our ACA-Py agent (DIDComm connections, credentials, presentations)."""

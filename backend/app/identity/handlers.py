@@ -1,0 +1,198 @@
+"""Protocol behaviour: what an agent event (a webhook, or the same record read back by the reconciler's
+poll) does to our tables, one handler per protocol switching on the record's state.
+
+Idempotent on (topic, record id, state): the first application inserts its key into
+`processed_agent_events` in the transaction that applies it; a replay (ACA-Py retrying a webhook, the
+reconciler polling a state the webhook already brought) finds the key and changes nothing. The
+exchange row is locked (FOR UPDATE) so a webhook and a poll of the same record serialise."""
+
+import json
+import logging
+
+import asyncpg
+
+from backend.app.identity import documents
+from backend.app.identity.acapy import AcaPy, AgentError, AgentUnavailable
+
+log = logging.getLogger("identity.handlers")
+
+TOPICS = {"connections", "issue_credential_v2_0", "present_proof_v2_0"}
+FAILED_STATES = {"abandoned", "error", "deleted"}
+CONNECTION_FAILED = {"abandoned", "error"}
+
+
+async def _first_time(db, topic: str, record_id: str, state: str, thread_id: str | None, source: str) -> bool:
+    return await db.fetchval(
+        "INSERT INTO processed_agent_events (topic, record_id, state, thread_id, source) VALUES ($1, $2, $3, $4, $5) "
+        "ON CONFLICT DO NOTHING RETURNING true", topic, record_id, state, thread_id, source) is not None
+
+
+async def _finish(db, thread_id: str, state: str, agent_state: str, *, reason: str | None = None,
+                  result: dict | None = None, record_id: str | None = None) -> None:
+    await db.execute(
+        "UPDATE identity_exchanges SET state = $2, agent_state = $3, failure_reason = $4, "
+        "result = coalesce($5::jsonb, result), record_id = coalesce($6, record_id), updated_at = now() "
+        "WHERE thread_id = $1 AND state = 'pending'",
+        thread_id, state, agent_state, reason, json.dumps(result) if result is not None else None, record_id)
+
+
+async def _progress(db, thread_id: str, agent_state: str) -> None:
+    await db.execute("UPDATE identity_exchanges SET agent_state = $2, updated_at = now() "
+                     "WHERE thread_id = $1 AND state = 'pending'", thread_id, agent_state)
+
+
+async def apply_event(pool: asyncpg.Pool, acapy: AcaPy, topic: str, record: dict, source: str = "webhook") -> bool:
+    """Applies one agent event; True if it changed anything (False: not ours, or already applied)."""
+    if topic not in TOPICS or not record.get("state"):
+        return False
+    async with pool.acquire() as db, db.transaction():
+        if topic == "connections":
+            return await _connection(db, record, source)
+        if topic == "issue_credential_v2_0":
+            return await _issue(db, acapy, record, source)
+        return await _present(db, acapy, record, source)
+
+
+async def _exchange_for(db, kind: str, record_id: str):
+    return await db.fetchrow(
+        "SELECT * FROM identity_exchanges WHERE kind = $1 AND (record_id = $2 OR payload->'previous_records' ? $2) "
+        "FOR UPDATE", kind, record_id)
+
+
+# --- connections (DID Exchange 1.1 after an OOB invitation) ---------------------------------------
+
+async def _connection(db, record: dict, source: str) -> bool:
+    invitation = record.get("invitation_msg_id")
+    connection_id, state = record.get("connection_id"), record["state"]
+    if not invitation or not connection_id:
+        return False
+    exchange = await db.fetchrow("SELECT * FROM identity_exchanges WHERE thread_id = $1 AND kind = 'connection' "
+                                 "FOR UPDATE", invitation)
+    if exchange is None:
+        return False  # not an invitation of ours
+    if not await _first_time(db, "connections", connection_id, state, invitation, source):
+        return False
+    if state == "deleted":
+        # ACA-Py replaces the record it made for the invitation by the one of the accepted request, and
+        # deletes the first: not the end of the exchange (a member deleting a connection is recorded).
+        await db.execute("UPDATE didcomm_connections SET state = 'deleted', updated_at = now() "
+                         "WHERE connection_id = $1", connection_id)
+        return True
+    await db.execute(
+        "INSERT INTO didcomm_connections (connection_id, tenant_id, user_id, invitation_msg_id, their_did, "
+        "their_label, state) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (connection_id) DO UPDATE SET "
+        "state = EXCLUDED.state, their_did = coalesce(EXCLUDED.their_did, didcomm_connections.their_did), "
+        "their_label = coalesce(EXCLUDED.their_label, didcomm_connections.their_label), updated_at = now()",
+        connection_id, exchange["tenant_id"], exchange["user_id"], invitation, record.get("their_did"),
+        record.get("their_label"), state)
+    await db.execute("UPDATE identity_exchanges SET connection_id = $2, record_id = $2, updated_at = now() "
+                     "WHERE thread_id = $1 AND record_id IS NULL", invitation, connection_id)
+    if state in ("active", "completed"):
+        await _finish(db, invitation, "done", state, record_id=connection_id,
+                      result={"connection_id": connection_id, "their_did": record.get("their_did")})
+    elif state in CONNECTION_FAILED:
+        await _finish(db, invitation, "failed", state,
+                      reason=f"the connection ended in state {state}: {record.get('error_msg') or 'no reason given'}")
+    else:
+        await _progress(db, invitation, state)
+    log.info("connection %s (invitation %s, member %s): %s", connection_id, invitation, exchange["user_id"], state)
+    return True
+
+
+# --- issue-credential v2 (ld_proof) ---------------------------------------------------------------
+
+async def _issue(db, acapy: AcaPy, record: dict, source: str) -> bool:
+    cred_ex_id, state = record.get("cred_ex_id"), record["state"]
+    exchange = await _exchange_for(db, "issue", cred_ex_id) if cred_ex_id else None
+    if exchange is None:
+        return False
+    if not await _first_time(db, "issue_credential_v2_0", cred_ex_id, state, record.get("thread_id"), source):
+        return False
+    thread = exchange["thread_id"]
+    if state in ("credential-issued", "done"):
+        signed = ((record.get("by_format") or {}).get("cred_issue") or {}).get("ld_proof")
+        if signed is None:
+            try:  # webhooks may carry the record without the issued attachment: read it back
+                full = await acapy.credential_exchange(cred_ex_id)
+                signed = ((full.get("cred_ex_record", full).get("by_format") or {}).get("cred_issue") or {}).get(
+                    "ld_proof")
+            except (AgentUnavailable, AgentError) as exc:
+                log.warning("issued credential of %s not read back: %s", thread, exc)
+        if signed is not None:
+            await db.execute("UPDATE issued_credentials SET document = $2::jsonb, signed = true "
+                             "WHERE thread_id = $1", thread, json.dumps(signed))
+        payload = json.loads(exchange["payload"]) if isinstance(exchange["payload"], str) else exchange["payload"]
+        binding = payload.get("binding")
+        if binding and exchange["state"] == "pending":
+            credential_id = payload["credential"]["id"]
+            await db.execute(
+                "INSERT INTO wallet_bindings (tenant_id, user_id, address, holder_did, connection_id, credential_id) "
+                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING", exchange["tenant_id"], exchange["user_id"],
+                binding["address"], binding["holder_did"], exchange["connection_id"], credential_id)
+            await db.execute("UPDATE didcomm_connections SET holder_did = $2, updated_at = now() "
+                             "WHERE connection_id = $1", exchange["connection_id"], binding["holder_did"])
+        await _finish(db, thread, "done", state, result={"credential_id": payload["credential"]["id"],
+                                                         "signed": signed is not None})
+        await _progress_done(db, thread, state)
+    elif state in FAILED_STATES:
+        await _finish(db, thread, "failed", state,
+                      reason=f"the credential exchange ended in state {state}: "
+                             f"{record.get('error_msg') or 'no reason given'}")
+    else:
+        await _progress(db, thread, state)
+    log.info("credential exchange %s: %s", thread, state)
+    return True
+
+
+async def _progress_done(db, thread_id: str, agent_state: str) -> None:
+    """A finished exchange still shows the agent's latest state (credential-issued, then done)."""
+    await db.execute("UPDATE identity_exchanges SET agent_state = $2 WHERE thread_id = $1", thread_id, agent_state)
+
+
+# --- present-proof v2 (DIF) -----------------------------------------------------------------------
+
+async def _present(db, acapy: AcaPy, record: dict, source: str) -> bool:
+    pres_ex_id, state = record.get("pres_ex_id"), record["state"]
+    exchange = await _exchange_for(db, "present", pres_ex_id) if pres_ex_id else None
+    if exchange is None:
+        return False
+    if not await _first_time(db, "present_proof_v2_0", pres_ex_id, state, record.get("thread_id"), source):
+        return False
+    thread = exchange["thread_id"]
+    if state == "done":
+        payload = json.loads(exchange["payload"]) if isinstance(exchange["payload"], str) else exchange["payload"]
+        presentation = ((record.get("by_format") or {}).get("pres") or {}).get("dif")
+        if presentation is None:
+            try:  # a webhook without the presentation attached: read the record back
+                full = await acapy.presentation_exchange(pres_ex_id)
+                presentation = ((full.get("by_format") or {}).get("pres") or {}).get("dif")
+                record = {**full, **record}
+            except (AgentUnavailable, AgentError) as exc:
+                log.warning("presentation of %s not read back: %s", thread, exc)
+        credential_ids = [c.get("id") for c in _credentials_of(presentation) if c.get("id")]
+        revoked = {r["credential_id"]: r["revoked_at"].isoformat() for r in await db.fetch(
+            "SELECT credential_id, revoked_at FROM issued_credentials WHERE credential_id = ANY($1::text[]) "
+            "AND revoked_at IS NOT NULL", credential_ids)}
+        trusted = {r["did"] for r in await db.fetch(
+            "SELECT did FROM identity_issuer UNION SELECT did FROM trusted_issuers WHERE tenant_id = $1",
+            exchange["tenant_id"])}
+        holder = await db.fetchval("SELECT holder_did FROM didcomm_connections WHERE connection_id = $1",
+                                   exchange["connection_id"])
+        verdict = documents.check_presentation(
+            presentation, agent_verified=str(record.get("verified")).lower() == "true",
+            agent_messages=record.get("verified_msgs"), credential_type=payload["credential_type"], trusted=trusted,
+            revoked=revoked, expected_holder=holder)
+        await _finish(db, thread, "done", state, result=verdict.as_result())
+        log.info("presentation %s: %s", thread, "verified" if verdict.verified else f"refused: {verdict.reasons}")
+    elif state in FAILED_STATES:
+        await _finish(db, thread, "failed", state,
+                      reason=f"the presentation exchange ended in state {state}: "
+                             f"{record.get('error_msg') or 'no reason given'}")
+    else:
+        await _progress(db, thread, state)
+    return True
+
+
+def _credentials_of(presentation: dict | None) -> list[dict]:
+    credentials = (presentation or {}).get("verifiableCredential") or []
+    return [credentials] if isinstance(credentials, dict) else credentials

@@ -1,0 +1,140 @@
+"""The reconciler: the notifications worker runs it in the one replica holding a PostgreSQL advisory
+lock. Every `identity_reconcile_interval_seconds` it reads each pending exchange's record back from the
+agent's admin API and applies it as a webhook would (handlers.apply_event, idempotent), so a lost
+webhook, an API restart or an agent restart converges. A pending exchange past its deadline is re-sent
+once (a new offer or proof request on the same connection; the first record still counts if it
+finishes) or, out of attempts, marked failed with the reason. Never left hanging."""
+
+import asyncio
+import json
+import logging
+from datetime import datetime, timedelta, timezone
+
+import asyncpg
+
+from backend.app.core.config import Settings
+from backend.app.identity.acapy import AcaPy, AgentError, AgentUnavailable, NotFound
+from backend.app.identity.handlers import apply_event
+
+log = logging.getLogger("identity.reconciler")
+RECONCILER_LOCK = 0x666D7263  # pg_advisory_lock key: "the identity reconciler"
+
+
+async def _poll(pool, acapy: AcaPy, exchange) -> None:
+    kind, record_id = exchange["kind"], exchange["record_id"]
+    if kind == "connection":
+        for record in await acapy.connections_for_invitation(exchange["thread_id"]):
+            await apply_event(pool, acapy, "connections", record, source="poll")
+    elif kind == "issue" and record_id:
+        full = await acapy.credential_exchange(record_id)
+        record = {**full.get("cred_ex_record", {})}
+        await apply_event(pool, acapy, "issue_credential_v2_0", record, source="poll")
+    elif kind == "present" and record_id:
+        await apply_event(pool, acapy, "present_proof_v2_0", await acapy.presentation_exchange(record_id),
+                          source="poll")
+
+
+async def _fail(pool, exchange, reason: str) -> None:
+    await pool.execute("UPDATE identity_exchanges SET state = 'failed', failure_reason = $2, updated_at = now() "
+                       "WHERE thread_id = $1 AND state = 'pending'", exchange["thread_id"], reason)
+    log.warning("exchange %s (%s) failed: %s", exchange["thread_id"], exchange["kind"], reason)
+
+
+async def _resend(pool, acapy: AcaPy, settings: Settings, exchange) -> None:
+    """The offer or request again, as a new agent record on the same connection."""
+    payload = json.loads(exchange["payload"]) if isinstance(exchange["payload"], str) else exchange["payload"]
+    if exchange["kind"] == "issue":
+        sent = await acapy.send_credential(exchange["connection_id"], payload["credential"],
+                                           proof_type="Ed25519Signature2020")
+        record_id = sent["cred_ex_id"]
+    else:
+        from uuid import uuid4
+        sent = await acapy.send_proof_request(exchange["connection_id"], payload["definition"],
+                                              challenge=str(uuid4()), domain=settings.siwe_domain)
+        record_id = sent["pres_ex_id"]
+    deadline = datetime.now(timezone.utc) + timedelta(seconds=settings.identity_exchange_timeout_seconds)
+    await pool.execute(
+        "UPDATE identity_exchanges SET record_id = $2, attempts = attempts + 1, deadline = $3, agent_state = $4, "
+        "payload = jsonb_set(payload, '{previous_records}', coalesce(payload->'previous_records', '[]') || "
+        "to_jsonb($5::text)), updated_at = now() WHERE thread_id = $1 AND state = 'pending'",
+        exchange["thread_id"], record_id, deadline, sent.get("state"), exchange["record_id"])
+    log.info("exchange %s (%s) re-sent as %s (attempt %d)", exchange["thread_id"], exchange["kind"], record_id,
+             exchange["attempts"] + 1)
+
+
+async def reconcile_once(pool: asyncpg.Pool, acapy: AcaPy, settings: Settings) -> dict:
+    """One pass over the pending exchanges; returns counts (polled, resent, failed, unreachable)."""
+    tally = {"polled": 0, "resent": 0, "failed": 0, "unreachable": 0}
+    for exchange in await pool.fetch("SELECT * FROM identity_exchanges WHERE state = 'pending' ORDER BY deadline"):
+        agent_lost = None
+        try:
+            await _poll(pool, acapy, exchange)
+            tally["polled"] += 1
+        except NotFound:
+            agent_lost = "the agent has no record of this exchange any more"
+        except AgentUnavailable as exc:
+            tally["unreachable"] += 1
+            agent_lost = f"the agent was unreachable: {exc}"
+        except AgentError as exc:
+            agent_lost = str(exc)
+        current = await pool.fetchrow("SELECT * FROM identity_exchanges WHERE thread_id = $1",
+                                      exchange["thread_id"])
+        if current["state"] != "pending" or current["deadline"] > datetime.now(timezone.utc):
+            continue
+        seconds = (settings.identity_invitation_ttl_seconds if current["kind"] == "connection"
+                   else settings.identity_exchange_timeout_seconds)
+        waited = (f"no answer within {seconds} s (agent state {current['agent_state'] or 'unknown'}, "
+                  f"attempt {current['attempts']} of {settings.identity_exchange_attempts})")
+        if agent_lost:
+            waited += f"; {agent_lost}"
+        if current["kind"] == "connection":
+            await _fail(pool, current, f"invitation not accepted: {waited}")
+            tally["failed"] += 1
+            continue
+        connection_state = await pool.fetchval("SELECT state FROM didcomm_connections WHERE connection_id = $1",
+                                               current["connection_id"])
+        if current["attempts"] < settings.identity_exchange_attempts and connection_state in ("active", "completed"):
+            try:
+                await _resend(pool, acapy, settings, current)
+                tally["resent"] += 1
+                continue
+            except (AgentUnavailable, AgentError) as exc:
+                waited += f"; re-sending failed: {exc}"
+        elif connection_state not in ("active", "completed"):
+            waited += f"; the connection is {connection_state}"
+        await _fail(pool, current, waited)
+        tally["failed"] += 1
+    return tally
+
+
+async def run_reconciler(pool: asyncpg.Pool, settings: Settings, stop: asyncio.Event,
+                         acapy: AcaPy | None = None) -> None:
+    """Until `stop`: take the lock (one replica reconciles), then a pass every interval."""
+    acapy = acapy or AcaPy(settings)
+    interval = settings.identity_reconcile_interval_seconds
+    try:
+        while not stop.is_set():
+            try:
+                async with pool.acquire() as lock_connection:
+                    if await lock_connection.fetchval("SELECT pg_try_advisory_lock($1)", RECONCILER_LOCK):
+                        log.info("reconciling identity exchanges every %g s against %s", interval,
+                                 settings.acapy_admin_url)
+                        try:
+                            while not stop.is_set():
+                                tally = await reconcile_once(pool, acapy, settings)
+                                if tally["resent"] or tally["failed"]:
+                                    log.info("reconcile pass: %s", tally)
+                                try:
+                                    await asyncio.wait_for(stop.wait(), timeout=interval)
+                                except asyncio.TimeoutError:
+                                    pass
+                        finally:
+                            await lock_connection.execute("SELECT pg_advisory_unlock($1)", RECONCILER_LOCK)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("reconciler: %r; retrying", exc)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+            except asyncio.TimeoutError:
+                pass
+    finally:
+        await acapy.close()

@@ -1,0 +1,234 @@
+"""Identity endpoints: the member-facing ones (/identity/...) and ACA-Py's webhooks (/agent/webhooks/...).
+
+Webhooks: ACA-Py posts each event to `<webhook url>/topic/<topic>/` with the `X-API-Key` given after the
+`#` of its `--webhook-url` (our admin key): a wrong or missing key answers 401. The route answers at
+once and applies the event after the response (handlers.apply_event, idempotent); if this process dies
+first, the reconciler's poll brings the same state."""
+
+import hmac
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Header, HTTPException, Path, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from backend.app.auth.siwe_service import SignInError
+from backend.app.core.policy import Action
+from backend.app.deps import BackendPool, CurrentMember, CurrentPrincipal, SiweDep, UsersDep, check
+from backend.app.identity.acapy import AgentError, AgentUnavailable
+from backend.app.identity.handlers import apply_event
+from backend.app.identity.service import Identity, Refused
+from backend.app.users.service import Conflict
+
+router = APIRouter(tags=["identity"])
+webhooks = APIRouter(tags=["agent webhooks"])
+log = logging.getLogger("identity.routes")
+
+ConnectionId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9-]+$")]
+
+
+class BindingRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    connection_id: ConnectionId
+    holder_did: str = Field(pattern=r"^did:key:z[1-9A-HJ-NP-Za-km-z]{40,60}$",
+                            description="the did:key of your wallet that the credential binds (your wallet "
+                                        "signs presentations with it)")
+    message: str = Field(max_length=4000, description="EIP-4361 message signed by the wallet (nonce from /auth/nonce)")
+    signature: str = Field(max_length=200)
+
+
+class AchievementRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    connection_id: ConnectionId
+    achievement: str = Field(max_length=40, description="distance-10k, distance-marathon or distance-100k")
+
+
+class PresentationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    connection_id: ConnectionId
+    purpose: str = Field(max_length=40, description="the gate to satisfy, e.g. verified-athlete")
+
+
+class TrustedIssuer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    did: str = Field(pattern=r"^did:[a-z0-9]+:[A-Za-z0-9._:%-]{8,200}$")
+    name: str = Field(min_length=1, max_length=120)
+
+
+def get_identity(request: Request, pool: BackendPool) -> Identity:
+    identity = getattr(request.app.state, "identity", None)
+    if identity is None or identity.pool is not pool:
+        identity = request.app.state.identity = Identity(pool, request.app.state.acapy, request.app.state.settings)
+    return identity
+
+
+async def _agent(call):
+    """Agent errors as HTTP answers: unreachable 503, an error of the agent 502; refusals with their status."""
+    try:
+        return await call
+    except Refused as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
+    except AgentUnavailable as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the identity agent is unavailable: {exc}") from exc
+    except AgentError as exc:
+        raise HTTPException(status.HTTP_502_BAD_GATEWAY, str(exc)) from exc
+
+
+async def _own_connection(identity: Identity, principal, connection_id: str):
+    connection = await identity.connection(connection_id)
+    if connection is None:
+        raise HTTPException(404, "no such connection")
+    check(principal, Action.IDENTITY_USE, tenant_id=str(connection["tenant_id"]), user_id=str(connection["user_id"]))
+    return connection
+
+
+@router.post("/identity/connections/invitations", status_code=status.HTTP_201_CREATED)
+async def create_invitation(principal: CurrentMember, request: Request, pool: BackendPool) -> dict:
+    """An out-of-band 1.1 invitation (DID Exchange 1.1, did:peer:4) for your wallet; the connection it
+    makes is linked to you. Follow it at GET /identity/exchanges/{thread_id}."""
+    check(principal, Action.IDENTITY_USE, tenant_id=principal.tenant_id, user_id=principal.user_id)
+    identity = get_identity(request, pool)
+    return await _agent(identity.create_invitation(principal.tenant_id, principal.user_id))
+
+
+@router.get("/identity/connections")
+async def list_connections(principal: CurrentMember, request: Request, pool: BackendPool) -> dict:
+    """Your DIDComm connections."""
+    check(principal, Action.IDENTITY_USE, tenant_id=principal.tenant_id, user_id=principal.user_id)
+    return {"data": await get_identity(request, pool).connections(principal.user_id)}
+
+
+@router.post("/identity/bindings", status_code=status.HTTP_202_ACCEPTED)
+async def bind_wallet(body: BindingRequest, principal: CurrentMember, request: Request, pool: BackendPool,
+                      siwe: SiweDep, users: UsersDep) -> dict:
+    """Proves an Ethereum address (SIWE, one of your wallets or linked now) on an active connection of
+    yours; the platform issues a WalletBinding credential: your holder DID <-> did:pkh:eip155:<chain>:<address>."""
+    identity = get_identity(request, pool)
+    connection = await _own_connection(identity, principal, body.connection_id)
+    check(principal, Action.WALLET_LINK, tenant_id=principal.tenant_id, user_id=principal.user_id)
+    try:
+        Identity.require_active(connection)
+        wallet = await siwe.verify(body.message, body.signature)
+    except Refused as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
+    except SignInError as exc:
+        raise HTTPException(exc.status if exc.status != 401 else 422, str(exc)) from exc
+    try:
+        await users.link_wallet(principal.tenant_id, principal.user_id, wallet.address)
+    except Conflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    return await _agent(identity.bind_wallet(connection, body.holder_did, wallet.address))
+
+
+@router.post("/identity/credentials/achievements", status_code=status.HTTP_202_ACCEPTED)
+async def issue_achievement(body: AchievementRequest, principal: CurrentMember, request: Request,
+                            pool: BackendPool) -> dict:
+    """A FitnessAchievement credential, if earned (from your accepted workouts): 409 with the reason if not."""
+    identity = get_identity(request, pool)
+    connection = await _own_connection(identity, principal, body.connection_id)
+    return await _agent(identity.issue_achievement(connection, body.achievement))
+
+
+@router.get("/identity/credentials")
+async def list_credentials(principal: CurrentMember, request: Request, pool: BackendPool) -> dict:
+    """Credentials issued to you, with their signed documents and revocation."""
+    check(principal, Action.IDENTITY_USE, tenant_id=principal.tenant_id, user_id=principal.user_id)
+    return {"data": await get_identity(request, pool).credentials(principal.user_id)}
+
+
+@router.post("/identity/credentials/{credential_id}/revoke")
+async def revoke_credential(credential_id: Annotated[str, Path(max_length=100)], principal: CurrentPrincipal,
+                            request: Request, pool: BackendPool) -> dict:
+    """Admins: revokes a credential we issued; presentations of it are refused from now on."""
+    identity = get_identity(request, pool)
+    row = await identity.issued_credential(credential_id)
+    if row is None:
+        check(principal, Action.IDENTITY_ADMIN, tenant_id=principal.tenant_id)
+        raise HTTPException(404, "no such credential")
+    check(principal, Action.IDENTITY_ADMIN, tenant_id=str(row["tenant_id"]))
+    return await identity.revoke(credential_id, principal.name)
+
+
+@router.post("/identity/trusted-issuers", status_code=status.HTTP_201_CREATED)
+async def add_trusted_issuer(body: TrustedIssuer, principal: CurrentPrincipal, request: Request,
+                             pool: BackendPool) -> dict:
+    """Admins: credentials of this issuer DID are accepted in your tenant's presentations."""
+    check(principal, Action.IDENTITY_ADMIN, tenant_id=principal.tenant_id)
+    return await get_identity(request, pool).trust(principal.tenant_id, body.did, body.name, principal.name)
+
+
+@router.get("/identity/trusted-issuers")
+async def list_trusted_issuers(principal: CurrentPrincipal, request: Request, pool: BackendPool) -> dict:
+    """Admins: the issuers your tenant trusts (ours first, always)."""
+    check(principal, Action.IDENTITY_ADMIN, tenant_id=principal.tenant_id)
+    return {"data": await get_identity(request, pool).trusted_issuers(principal.tenant_id)}
+
+
+@router.post("/identity/presentations", status_code=status.HTTP_202_ACCEPTED)
+async def request_presentation(body: PresentationRequest, principal: CurrentMember, request: Request,
+                               pool: BackendPool) -> dict:
+    """Asks your wallet (present-proof v2, DIF) for the credential a gate needs; the result (verified, or
+    refused with the reasons) shows at GET /identity/exchanges/{thread_id}."""
+    identity = get_identity(request, pool)
+    connection = await _own_connection(identity, principal, body.connection_id)
+    gate = await identity.gate(body.purpose)
+    if gate is None:
+        raise HTTPException(422, f"unknown purpose {body.purpose!r}")
+    return await _agent(identity.request_presentation(connection, gate))
+
+
+@router.post("/identity/gates/{gate}/authorize")
+async def authorize_gate(gate: Annotated[str, Path(max_length=40)], principal: CurrentMember, request: Request,
+                         pool: BackendPool) -> dict:
+    """Allowed (200) with a verified presentation of the gate's credential type that is recent enough;
+    403 with the reason otherwise."""
+    check(principal, Action.IDENTITY_USE, tenant_id=principal.tenant_id, user_id=principal.user_id)
+    identity = get_identity(request, pool)
+    row = await identity.gate(gate)
+    if row is None:
+        raise HTTPException(404, "no such gate")
+    return await _agent(identity.authorize_gate(principal.user_id, row))
+
+
+@router.get("/identity/exchanges")
+async def list_exchanges(principal: CurrentMember, request: Request, pool: BackendPool) -> dict:
+    """Your exchanges, newest first: state pending/done/failed (with the reason), the agent's state."""
+    check(principal, Action.IDENTITY_USE, tenant_id=principal.tenant_id, user_id=principal.user_id)
+    return {"data": await get_identity(request, pool).exchanges(principal.user_id)}
+
+
+@router.get("/identity/exchanges/{thread_id}")
+async def read_exchange(thread_id: Annotated[str, Path(max_length=100)], principal: CurrentPrincipal,
+                        request: Request, pool: BackendPool) -> dict:
+    """One exchange by its thread id (an invitation's message id for connections)."""
+    from backend.app.identity.service import exchange_view
+    row = await get_identity(request, pool).exchange(thread_id)
+    if row is None:
+        raise HTTPException(404, "no such exchange")
+    check(principal, Action.IDENTITY_USE, tenant_id=str(row["tenant_id"]), user_id=str(row["user_id"]))
+    return exchange_view(row)
+
+
+@webhooks.post("/agent/webhooks/topic/{topic}/", include_in_schema=True)
+async def agent_webhook(topic: Annotated[str, Path(max_length=60, pattern=r"^[a-z0-9_]+$")], request: Request,
+                        background: BackgroundTasks, pool: BackendPool,
+                        x_api_key: Annotated[str | None, Header()] = None) -> dict:
+    """ACA-Py's events (authenticated by the admin key it sends as X-API-Key): applied after the answer."""
+    expected = request.app.state.settings.acapy_admin_key()
+    if not expected or not x_api_key or not hmac.compare_digest(x_api_key.encode(), expected.encode()):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or wrong X-API-Key")
+    try:
+        record = await request.json()
+    except ValueError as exc:
+        raise HTTPException(422, "the body is not JSON") from exc
+    if not isinstance(record, dict):
+        raise HTTPException(422, "the body is not a JSON object")
+    background.add_task(_apply, pool, request.app.state.acapy, topic, record)
+    return {"accepted": topic}
+
+
+async def _apply(pool, acapy, topic: str, record: dict) -> None:
+    try:
+        await apply_event(pool, acapy, topic, record)
+    except Exception:  # noqa: BLE001 - logged; the reconciler's poll converges
+        log.exception("webhook %s (%s) not applied", topic, record.get("state"))

@@ -1,0 +1,97 @@
+"""Real ACA-Py agents for tests (and benchmarks): `aca-py start` on free loopback ports with a wallet of
+its own in a temporary folder, the same flags as the stack's `acapy_argv` (scripts/stack/stack.sh)."""
+
+import os
+import secrets
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.chain import free_port
+
+# What a holder's wallet does by itself: accept invitations, answer credential offers, store credentials.
+HOLDER_FLAGS = ("--auto-accept-invites", "--auto-accept-requests", "--auto-respond-credential-offer",
+                "--auto-store-credential")
+
+
+class Agent:
+    def __init__(self, name: str, home: Path, *, webhook_url: str | None = None, flags: tuple = ()):
+        self.name, self.home, self.webhook_url, self.flags = name, home, webhook_url, flags
+        self.inbound_port, self.admin_port = free_port(), free_port()
+        self.admin_key = secrets.token_hex(16)
+        self.wallet_key = secrets.token_hex(16)
+        self.process: subprocess.Popen | None = None
+        self.log_path = home / f"{name}.log"
+        home.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    def argv(self) -> list[str]:
+        argv = [f"{os.environ['ACAPY_VENV']}/bin/aca-py", "start", "--label", self.name,
+                "--inbound-transport", "http", "127.0.0.1", str(self.inbound_port), "--outbound-transport", "http",
+                "--endpoint", f"http://127.0.0.1:{self.inbound_port}",
+                "--admin", "127.0.0.1", str(self.admin_port), "--admin-api-key", self.admin_key,
+                "--wallet-type", "askar-anoncreds", "--wallet-name", self.name, "--wallet-key", self.wallet_key,
+                "--auto-provision", "--no-ledger", "--log-level", "warning", *self.flags]
+        if self.webhook_url:
+            argv += ["--webhook-url", f"{self.webhook_url}#{self.admin_key}"]
+        return argv
+
+    def start(self, timeout: float = 60) -> "Agent":
+        env = dict(os.environ, ACAPY_HOME=str(self.home))
+        with open(self.log_path, "a") as log:
+            self.process = subprocess.Popen(self.argv(), env=env, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise AssertionError(f"{self.name} exited {self.process.returncode}:\n{self.log[-4000:]}")
+            try:
+                if httpx.get(self.admin_url + "/status/ready", headers=self.headers, timeout=1).json().get("ready"):
+                    return self
+            except (httpx.HTTPError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name} not ready after {timeout} s:\n{self.log[-4000:]}")
+            time.sleep(0.1)
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    @property
+    def headers(self) -> dict:
+        return {"X-API-Key": self.admin_key}
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def get(self, path: str, **params) -> dict:
+        response = httpx.get(self.admin_url + path, params=params, headers=self.headers, timeout=20)
+        assert 200 <= response.status_code < 300, (path, response.status_code, response.text)
+        return response.json()
+
+    def post(self, path: str, body: dict | None = None, **params) -> dict:
+        response = httpx.post(self.admin_url + path, json=body if body is not None else {}, params=params,
+                              headers=self.headers, timeout=20)
+        assert 200 <= response.status_code < 300, (path, response.status_code, response.text)
+        return response.json()
+
+    def delete(self, path: str) -> None:
+        response = httpx.delete(self.admin_url + path, headers=self.headers, timeout=20)
+        assert 200 <= response.status_code < 300, (path, response.status_code, response.text)

@@ -1,0 +1,98 @@
+"""Fixtures for the identity controller's tests: two real ACA-Py agents (ours, whose webhooks go to the
+API under test, and a holder playing the member's wallet), the API under uvicorn and the notifications
+worker (it runs the reconciler and the DIDComm sender) on a fresh database, all module-scoped."""
+
+import asyncio
+import time
+import uuid
+
+import httpx
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from agents import HOLDER_FLAGS, Agent
+from apihelpers import api_settings, create_database, db, drop_database, me, new_wallet, sign_in
+from indexer import events as ev
+from processes import start_api, start_worker
+from stackenv import stack_settings
+from waiting import wait_until
+
+
+async def _topics(settings, create: bool) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
+    await admin.start()
+    try:
+        if create:
+            await admin.create_topics([NewTopic(settings.kafka_topic_prefix + t, num_partitions=1, replication_factor=1)
+                                       for t in ev.ALL_TOPICS])
+        else:
+            doomed = [t for t in await admin.list_topics() if t.startswith(settings.kafka_topic_prefix)]
+            if doomed:
+                await admin.delete_topics(doomed)
+    finally:
+        await admin.close()
+
+
+class Env:
+    def __init__(self, settings, base, ours: Agent, holder: Agent, api, worker, log_dir):
+        self.settings, self.base, self.ours, self.holder = settings, base, ours, holder
+        self.api, self.worker, self.log_dir = api, worker, log_dir
+        self.http = httpx.Client(base_url=base, timeout=30)
+
+    def member(self, tenant: str | None = None, role: str = "user") -> dict:
+        wallet = new_wallet()
+        headers = sign_in(self.http, self.settings, wallet, tenant)
+        identity = me(self.http, headers)
+        if role != "user":
+            db(self.settings, "UPDATE users SET role = $2 WHERE id = $1::uuid", identity["user_id"], role)
+            headers = sign_in(self.http, self.settings, wallet, tenant)
+        return {"wallet": wallet, "headers": headers, "user_id": identity["user_id"]}
+
+    def call(self, method: str, path: str, member: dict | None, expect: int | tuple = 200, **kwargs) -> dict:
+        response = self.http.request(method, path, headers=(member or {}).get("headers"), **kwargs)
+        expected = expect if isinstance(expect, tuple) else (expect,)
+        assert response.status_code in expected, (method, path, response.status_code, response.text)
+        return response.json()
+
+    def exchange(self, member: dict, thread_id: str) -> dict:
+        return self.call("GET", f"/identity/exchanges/{thread_id}", member)
+
+    def settled(self, member: dict, thread_id: str, timeout: float = 30) -> dict:
+        """The exchange once it is no longer pending."""
+        return wait_until(lambda: (lambda x: x if x["state"] != "pending" else None)(self.exchange(member, thread_id)),
+                          timeout, what=f"exchange {thread_id} settled")
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    stack = stack_settings()
+    database = create_database(stack)
+    log_dir = tmp_path_factory.mktemp("identity")
+    ours = Agent("fitmint-test", log_dir / "ours")
+    holder = Agent("holder-test", log_dir / "holder", flags=HOLDER_FLAGS)
+    key_file = log_dir / "acapy-admin-key"
+    key_file.write_text(ours.admin_key)
+    settings = api_settings(stack, log_dir, database, kafka_topic_prefix=f"test-{uuid.uuid4().hex[:8]}.",
+                            notifications_consumer_group=f"test-identity-{uuid.uuid4().hex[:8]}",
+                            acapy_admin_url=ours.admin_url, acapy_admin_key_file=key_file,
+                            identity_exchange_timeout_seconds=8, identity_reconcile_interval_seconds=0.5,
+                            smtp_port=1)  # no email here
+    asyncio.run(_topics(settings, create=True))
+    api = worker = None
+    try:
+        started = time.monotonic()
+        api, base = start_api(settings, log_dir)
+        ours.webhook_url = base + "/agent/webhooks"
+        ours.start()
+        holder.start()
+        worker = start_worker(settings, log_dir, "--no-scheduler")
+        print(f"\nidentity env up in {time.monotonic() - started:.1f} s (API, two agents, worker)")
+        yield Env(settings, base, ours, holder, api, worker, log_dir)
+    finally:
+        for service in (worker, api):
+            if service is not None:
+                service.stop()
+        for agent in (ours, holder):
+            agent.stop()
+        asyncio.run(_topics(settings, create=False))
+        drop_database(stack, database)

@@ -1,0 +1,15 @@
+"""Waiting for something another process does, with a deadline and a message saying what never came."""
+
+import time
+
+
+def wait_until(condition, timeout: float = 30, interval: float = 0.05, what: str = "condition"):
+    """Calls `condition` until it returns something truthy (returned), or fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {timeout} s")
+        time.sleep(interval)

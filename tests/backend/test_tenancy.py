@@ -27,6 +27,7 @@ NO_FOREIGN_ID = {
     ("POST", "/identity/connections/invitations"), ("GET", "/identity/connections"), ("GET", "/identity/credentials"),
     ("POST", "/identity/trusted-issuers"), ("GET", "/identity/trusted-issuers"), ("GET", "/identity/exchanges"),
     ("POST", "/identity/gates/{gate}/authorize"), ("POST", "/agent/webhooks/topic/{topic}/"),
+    ("POST", "/identity/credentials/verify"),
 }
 
 

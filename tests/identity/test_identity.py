@@ -340,3 +340,27 @@ def test_notifications_reach_didcomm_members_as_basic_messages(env, athlete):
                          what="didcomm delivery")
     assert row[0]["status"] == "sent", row
     assert row[0]["address"] == athlete["connection_id"]
+
+
+def test_an_eip712_credential_from_another_issuer_is_verified_by_the_controller(env, athlete):
+    """ACA-Py cannot check Ethereum signatures: the controller does (didkit + our did:pkh checks)."""
+    from eth_account import Account
+
+    from backend.app.identity.interop import issue_eip712_credential
+
+    key = Account.create().key.hex()
+    credential = asyncio.run(issue_eip712_credential({
+        "@context": ["https://www.w3.org/2018/credentials/v1", "https://w3id.org/security/suites/eip712sig-2021/v1"],
+        "type": ["VerifiableCredential"], "issuanceDate": "2026-01-01T00:00:00Z",
+        "credentialSubject": {"id": athlete["holder_did"]}}, key, chain_id=env.settings.chain_id))
+    verdict = env.call("POST", "/identity/credentials/verify", athlete, json={"credential": credential})
+    assert verdict["ok"] is True and verdict["proof_type"] == "EthereumEip712Signature2021", verdict
+    assert verdict["issuer"].startswith(f"did:pkh:eip155:{env.settings.chain_id}:")
+
+    tampered = copy.deepcopy(credential)
+    tampered["credentialSubject"]["id"] = "did:key:z6MkeXampleXampleXampleXampleXampleXampleXample1"
+    refused = env.call("POST", "/identity/credentials/verify", athlete, json={"credential": tampered})
+    assert refused["ok"] is False and refused["errors"]
+    other_chain = env.call("POST", "/identity/credentials/verify", athlete,
+                           json={"credential": credential, "expected_chain_id": 1})
+    assert other_chain["ok"] is False and any("chain" in e for e in other_chain["errors"])

@@ -17,7 +17,8 @@ from backend.app.core.policy import Action
 from backend.app.deps import BackendPool, CurrentMember, CurrentPrincipal, SiweDep, UsersDep, check
 from backend.app.identity.acapy import AgentError, AgentUnavailable
 from backend.app.identity.handlers import apply_event
-from backend.app.identity.service import Identity, Refused
+from backend.app.identity.interop import EIP712_PROOF_TYPE, verify_eip712_credential, verify_with_didkit
+from backend.app.identity.service import Identity, Refused, exchange_view
 from backend.app.users.service import Conflict
 
 router = APIRouter(tags=["identity"])
@@ -47,6 +48,13 @@ class PresentationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     connection_id: ConnectionId
     purpose: str = Field(max_length=40, description="the gate to satisfy, e.g. verified-athlete")
+
+
+class VerifyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    credential: dict = Field(description="a W3C verifiable credential (data model 1.1) with its proof")
+    expected_chain_id: int | None = Field(default=None, ge=1, description="EIP-712 credentials: the did:pkh "
+                                          "issuer's chain must be this one (default: this platform's chain)")
 
 
 class TrustedIssuer(BaseModel):
@@ -190,6 +198,23 @@ async def authorize_gate(gate: Annotated[str, Path(max_length=40)], principal: C
     return await _agent(identity.authorize_gate(principal.user_id, row))
 
 
+@router.post("/identity/credentials/verify")
+async def verify_credential(body: VerifyRequest, principal: CurrentMember, request: Request) -> dict:
+    """Checks a credential outside the agent: an EIP-712-signed one (`EthereumEip712Signature2021`, issuer
+    `did:pkh:eip155:<chain>:<address>`, what ACA-Py cannot verify) or any suite didkit knows (ours:
+    Ed25519 over did:key). 200 with `ok` and the reasons either way; trust in the issuer is the caller's."""
+    check(principal, Action.IDENTITY_USE, tenant_id=principal.tenant_id, user_id=principal.user_id)
+    proof = body.credential.get("proof")
+    proof_type = proof.get("type") if isinstance(proof, dict) else None
+    if proof_type == EIP712_PROOF_TYPE:
+        verdict = await verify_eip712_credential(
+            body.credential, expected_issuer_chain_id=body.expected_chain_id or request.app.state.settings.chain_id)
+    else:
+        verdict = await verify_with_didkit(body.credential)
+    return {"ok": verdict.ok, "errors": verdict.errors, "warnings": verdict.warnings,
+            "proof_type": verdict.proof_type, "issuer": verdict.issuer}
+
+
 @router.get("/identity/exchanges")
 async def list_exchanges(principal: CurrentMember, request: Request, pool: BackendPool) -> dict:
     """Your exchanges, newest first: state pending/done/failed (with the reason), the agent's state."""
@@ -201,7 +226,6 @@ async def list_exchanges(principal: CurrentMember, request: Request, pool: Backe
 async def read_exchange(thread_id: Annotated[str, Path(max_length=100)], principal: CurrentPrincipal,
                         request: Request, pool: BackendPool) -> dict:
     """One exchange by its thread id (an invitation's message id for connections)."""
-    from backend.app.identity.service import exchange_view
     row = await get_identity(request, pool).exchange(thread_id)
     if row is None:
         raise HTTPException(404, "no such exchange")

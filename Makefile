@@ -45,7 +45,7 @@ test-ape: ## the pytest suite (contracts on Ape's own Anvil, stack tests on `mak
 	@echo "==> ape test"
 	@$(ENV) env -u APE_FOUNDRY_HOST ape test $(PYTEST_ARGS)
 
-bench: deps-stack ## gas report, indexer, API and notifications benchmarks (reports/gas.*, indexer.*, api.*, notifications.*); BENCH_EVENTS=200000
+bench: deps-stack ## gas, indexer, API, notifications and identity benchmarks (reports/gas.*, indexer.*, api.*, notifications.*, identity.*); BENCH_EVENTS=200000
 	@$(ENV) env -u APE_FOUNDRY_HOST ape run gas_report --network ethereum:local:foundry --out reports
 	@scripts/stack/stack.sh up postgres kafka
 	@$(ENV) python -m bench.indexer_bench --events $${BENCH_EVENTS:-200000} --out reports
@@ -54,6 +54,8 @@ bench: deps-stack ## gas report, indexer, API and notifications benchmarks (repo
 	@$(ENV) python -m bench.api_bench --out reports
 	@scripts/stack/stack.sh up postgres redis kafka
 	@$(ENV) python -m bench.notifications_bench --out reports
+	@scripts/stack/stack.sh up postgres redis
+	@$(ENV) python -m bench.identity_bench --out reports
 
 indexer: deps ## run the indexer (and its Kafka relay) against `make up`'s stack in the foreground
 	@$(ENV) python -m indexer run

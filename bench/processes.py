@@ -65,9 +65,11 @@ class Service:
                 self.kill()
 
 
-def start_api(settings: Settings, log_dir: Path) -> tuple[Service, str]:
-    """uvicorn serving the API for `settings`; returns the service and its base URL once healthy."""
-    port = free_port()
+def start_api(settings: Settings, log_dir: Path, *, avoid: set[int] = frozenset()) -> tuple[Service, str]:
+    """uvicorn serving the API for `settings`; returns the service and its base URL once healthy. `avoid`:
+    ports promised to processes that have not bound them yet."""
+    while (port := free_port()) in avoid:
+        pass
     base = f"http://127.0.0.1:{port}"
     api = Service("api", [sys.executable, "-m", "uvicorn", "backend.app.main:app", "--host", "127.0.0.1",
                           "--port", str(port), "--no-access-log"], settings_env(settings), log_dir / "api.log").start()

@@ -17,15 +17,29 @@ HOLDER_FLAGS = ("--auto-accept-invites", "--auto-accept-requests", "--auto-respo
                 "--auto-store-credential")
 
 
+_CLAIMED: set[int] = set()  # ports handed to agents of this process (not bound until they start)
+
+
+def _unclaimed_port() -> int:
+    while (port := free_port()) in _CLAIMED:
+        pass
+    _CLAIMED.add(port)
+    return port
+
+
 class Agent:
     def __init__(self, name: str, home: Path, *, webhook_url: str | None = None, flags: tuple = ()):
         self.name, self.home, self.webhook_url, self.flags = name, home, webhook_url, flags
-        self.inbound_port, self.admin_port = free_port(), free_port()
+        self.inbound_port, self.admin_port = _unclaimed_port(), _unclaimed_port()
         self.admin_key = secrets.token_hex(16)
         self.wallet_key = secrets.token_hex(16)
         self.process: subprocess.Popen | None = None
         self.log_path = home / f"{name}.log"
         home.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def ports(self) -> set[int]:
+        return {self.inbound_port, self.admin_port}
 
     @property
     def admin_url(self) -> str:
@@ -43,7 +57,9 @@ class Agent:
         return argv
 
     def start(self, timeout: float = 60) -> "Agent":
-        env = dict(os.environ, ACAPY_HOME=str(self.home))
+        # ACA-Py reads ACAPY_* variables as its options: the stack's (e.g. ACAPY_WEBHOOK_URL from
+        # scripts/toolchain/env.sh) must not leak into a test agent.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ACAPY_")} | {"ACAPY_HOME": str(self.home)}
         with open(self.log_path, "a") as log:
             self.process = subprocess.Popen(self.argv(), env=env, stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True)

@@ -81,7 +81,7 @@ def env(tmp_path_factory):
     api = worker = None
     try:
         started = time.monotonic()
-        api, base = start_api(settings, log_dir)
+        api, base = start_api(settings, log_dir, avoid=ours.ports | holder.ports)
         ours.webhook_url = base + "/agent/webhooks"
         ours.start()
         holder.start()

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 
+from agents import HOLDER_FLAGS, Agent
 from apihelpers import a_run, db, sign, siwe_message
 from backend.app.identity.interop import verify_with_didkit
 from waiting import wait_until
@@ -364,3 +365,30 @@ def test_an_eip712_credential_from_another_issuer_is_verified_by_the_controller(
     other_chain = env.call("POST", "/identity/credentials/verify", athlete,
                            json={"credential": credential, "expected_chain_id": 1})
     assert other_chain["ok"] is False and any("chain" in e for e in other_chain["errors"])
+
+
+def test_a_wallet_reusing_its_connection_settles_the_invitation(env):
+    """Wallets answer an invitation from an issuer they know by reusing their connection (OOB handshake
+    reuse, ACA-Py's default): the member's invitation settles on that connection instead of hanging;
+    another member cannot take over a connection that way. A wallet of its own, so the connection it
+    reuses is known."""
+    wallet = Agent("reusing-wallet", env.log_dir / "reusing-wallet", flags=HOLDER_FLAGS).start()
+    try:
+        member, other = env.member(), env.member()
+        first = env.call("POST", "/identity/connections/invitations", member, 201)
+        wallet.post("/out-of-band/receive-invitation", first["invitation"], use_existing_connection="false")
+        connection_id = env.settled(member, first["thread_id"])["result"]["connection_id"]
+
+        again = env.call("POST", "/identity/connections/invitations", member, 201)
+        received = wallet.post("/out-of-band/receive-invitation", again["invitation"], use_existing_connection="true")
+        assert received["state"] == "reuse-accepted", received
+        done = env.settled(member, again["thread_id"], timeout=20)
+        assert done["state"] == "done" and done["result"]["connection_id"] == connection_id, done
+
+        taken = env.call("POST", "/identity/connections/invitations", other, 201)
+        wallet.post("/out-of-band/receive-invitation", taken["invitation"], use_existing_connection="true")
+        refused = env.settled(other, taken["thread_id"], timeout=20)
+        assert refused["state"] == "failed" and "another member" in refused["failure_reason"], refused
+        assert env.call("GET", "/identity/connections", other)["data"] == []
+    finally:
+        wallet.stop()

@@ -16,7 +16,7 @@ from backend.app.identity.acapy import AcaPy, AgentError, AgentUnavailable
 
 log = logging.getLogger("identity.handlers")
 
-TOPICS = {"connections", "issue_credential_v2_0", "present_proof_v2_0"}
+TOPICS = {"connections", "out_of_band", "issue_credential_v2_0", "present_proof_v2_0"}
 FAILED_STATES = {"abandoned", "error", "deleted"}
 CONNECTION_FAILED = {"abandoned", "error"}
 
@@ -48,6 +48,8 @@ async def apply_event(pool: asyncpg.Pool, acapy: AcaPy, topic: str, record: dict
     async with pool.acquire() as db, db.transaction():
         if topic == "connections":
             return await _connection(db, record, source)
+        if topic == "out_of_band":
+            return await _reuse(db, acapy, record, source)
         if topic == "issue_credential_v2_0":
             return await _issue(db, acapy, record, source)
         return await _present(db, acapy, record, source)
@@ -70,8 +72,15 @@ async def _connection(db, record: dict, source: str) -> bool:
                                  "FOR UPDATE", invitation)
     if exchange is None:
         return False  # not an invitation of ours
-    if not await _first_time(db, "connections", connection_id, state, invitation, source):
+    # Keyed by invitation too: a wallet reusing its connection brings the same record, in the same
+    # state, for a new invitation.
+    if not await _first_time(db, "connections", f"{connection_id}@{invitation}", state, invitation, source):
         return False
+    owner = await db.fetchval("SELECT user_id FROM didcomm_connections WHERE connection_id = $1", connection_id)
+    if owner is not None and owner != exchange["user_id"]:
+        await _finish(db, invitation, "failed", state, reason="the wallet answered by reusing a connection that "
+                      "belongs to another member: accept the invitation without reusing that connection")
+        return True
     if state == "deleted":
         # ACA-Py replaces the record it made for the invitation by the one of the accepted request, and
         # deletes the first: not the end of the exchange (a member deleting a connection is recorded).
@@ -85,10 +94,15 @@ async def _connection(db, record: dict, source: str) -> bool:
         "their_label = coalesce(EXCLUDED.their_label, didcomm_connections.their_label), updated_at = now()",
         connection_id, exchange["tenant_id"], exchange["user_id"], invitation, record.get("their_did"),
         record.get("their_label"), state)
-    await db.execute("UPDATE identity_exchanges SET connection_id = $2, record_id = $2, updated_at = now() "
-                     "WHERE thread_id = $1 AND record_id IS NULL", invitation, connection_id)
+    # The connection record is this exchange's agent record, unless an earlier invitation's exchange has
+    # it already (a reused connection): then it is only named.
+    reused = await db.fetchval("SELECT true FROM identity_exchanges WHERE record_id = $1 AND thread_id <> $2",
+                               connection_id, invitation)
+    record_id = None if reused else connection_id
+    await db.execute("UPDATE identity_exchanges SET connection_id = $2, record_id = coalesce(record_id, $3), "
+                     "updated_at = now() WHERE thread_id = $1", invitation, connection_id, record_id)
     if state in ("active", "completed"):
-        await _finish(db, invitation, "done", state, record_id=connection_id,
+        await _finish(db, invitation, "done", state, record_id=record_id,
                       result={"connection_id": connection_id, "their_did": record.get("their_did")})
     elif state in CONNECTION_FAILED:
         await _finish(db, invitation, "failed", state,
@@ -97,6 +111,16 @@ async def _connection(db, record: dict, source: str) -> bool:
         await _progress(db, invitation, state)
     log.info("connection %s (invitation %s, member %s): %s", connection_id, invitation, exchange["user_id"], state)
     return True
+
+
+async def _reuse(db, acapy: AcaPy, record: dict, source: str) -> bool:
+    """The wallet answered an invitation by reusing its existing connection (OOB handshake reuse): that
+    connection now answers the invitation, as if it had just been made for it."""
+    connection_id, invitation = record.get("connection_id"), record.get("invi_msg_id")
+    if record.get("state") != "done" or not record.get("reuse_msg_id") or not connection_id or not invitation:
+        return False
+    connection = await acapy.connection(connection_id)
+    return await _connection(db, {**connection, "invitation_msg_id": invitation}, source)
 
 
 # --- issue-credential v2 (ld_proof) ---------------------------------------------------------------

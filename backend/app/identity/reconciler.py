@@ -77,6 +77,9 @@ async def reconcile_once(pool: asyncpg.Pool, acapy: AcaPy, settings: Settings) -
             agent_lost = f"the agent was unreachable: {exc}"
         except AgentError as exc:
             agent_lost = str(exc)
+        except asyncpg.PostgresError as exc:  # one exchange's bad record must not stall every other one
+            log.exception("exchange %s: applying the agent's record failed", exchange["thread_id"])
+            agent_lost = f"applying the agent's record failed: {exc}"
         current = await pool.fetchrow("SELECT * FROM identity_exchanges WHERE thread_id = $1",
                                       exchange["thread_id"])
         if current["state"] != "pending" or current["deadline"] > datetime.now(timezone.utc):

@@ -62,7 +62,7 @@ async def main(command: str, until: int | None) -> int:
         elif command == "relay":
             await relay.run(stop)
         else:
-            await asyncio.gather(sync.run(stop=stop), relay.run(stop))
+            await asyncio.gather(sync.run(stop=stop), relay.run(stop, wake=sync.written))
         return 0
     except DeepReorgError as exc:
         logging.critical("%s", exc)

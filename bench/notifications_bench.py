@@ -888,8 +888,8 @@ def write_report(out: Path, args, settings: Settings, results: dict):
             "| stage | what happens | p50 |",
             "|---|---|---:|",
             f"| mined -> on Kafka | the indexer polls the chain every {lat['indexer_poll_interval_s'] * 1000:g} ms, "
-            "decodes the block and writes it with its outbox row in one PostgreSQL transaction; its relay polls "
-            "the outbox (every 50 ms when idle) and produces the event | "
+            "decodes the block and writes it with its outbox row in one PostgreSQL transaction; its relay, woken "
+            "by that commit (or at its 50 ms idle poll), produces the event | "
             f"{stages.get('mined_to_produced', '-')} ms |",
             "| on Kafka -> notification row | the relay's Kafka transaction commits; the worker's read_committed "
             "consumer fetches it, stores the order receipt and inserts the notification | "

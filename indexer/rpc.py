@@ -8,6 +8,7 @@ class RpcError(Exception):
     def __init__(self, method: str, error: dict):
         self.code = error.get("code")
         self.message = str(error.get("message", error))
+        self.data = error.get("data")  # e.g. a revert's encoded custom error
         super().__init__(f"{method}: {self.message} (code {self.code})")
 
 

@@ -1,9 +1,6 @@
 """The catalog's chain client: Marketplace and FitItems calls encoded from the ABI files the deployment
 manifest names, signed locally with the operator key (eth-account) and sent raw; receipts, the
-ListingCreated log and custom-error reverts decoded from the same ABIs.
-
-It speaks JSON-RPC itself (httpx) rather than through indexer/rpc.py because it needs the `data` of an
-error answer: that is where a revert's custom error is."""
+ListingCreated log and custom-error reverts (the `data` of an RPC error) decoded from the same ABIs."""
 
 import asyncio
 import json
@@ -18,6 +15,7 @@ from eth_account import Account
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 
 from backend.app.core.config import Settings
+from indexer.rpc import Rpc, RpcError
 from indexer.manifest import Manifest
 
 RECEIPT_TIMEOUT_SECONDS = 60.0
@@ -39,12 +37,6 @@ class ChainReverted(Exception):
         # A paused marketplace is a state the caller can wait out (409); anything else means the
         # deployment and the backend disagree (roles, parameters): a bad gateway.
         return 409 if self.name == "EnforcedPause" else 502
-
-
-class RpcFailure(Exception):
-    def __init__(self, method: str, error: dict):
-        self.code, self.message, self.data = error.get("code"), str(error.get("message", error)), error.get("data")
-        super().__init__(f"{method}: {self.message}")
 
 
 @dataclass(frozen=True)
@@ -75,8 +67,7 @@ def _signature(entry: dict) -> str:
 class CatalogChain:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self._client: httpx.AsyncClient | None = None
-        self._id = 0
+        self._rpc: Rpc | None = None
 
     # --- deployment -----------------------------------------------------------------------------------
     @cached_property
@@ -132,29 +123,21 @@ class CatalogChain:
 
     # --- JSON-RPC ---------------------------------------------------------------------------------------
     async def rpc(self, method: str, *params):
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=10)
-        self._id += 1
+        """A JSON-RPC call; an error answer raises RpcError (with its `data`), no answer ChainUnavailable."""
+        if self._rpc is None:
+            self._rpc = Rpc(self.settings.fitmint_rpc_url, timeout=10)
         try:
-            response = await self._client.post(
-                self.settings.fitmint_rpc_url,
-                content=orjson.dumps({"jsonrpc": "2.0", "id": self._id, "method": method, "params": list(params)}),
-                headers={"content-type": "application/json"})
-            response.raise_for_status()
-            payload = orjson.loads(response.content)
+            return await self._rpc.call(method, *params)
         except (httpx.HTTPError, orjson.JSONDecodeError) as exc:
             raise ChainUnavailable(f"the chain node at {self.settings.fitmint_rpc_url} does not answer "
                                    f"{method}: {exc!r}") from exc
-        if "error" in payload:
-            raise RpcFailure(method, payload["error"])
-        return payload["result"]
 
     async def read(self, contract: str, name: str, args: list) -> tuple:
         entry = self._function(contract, name)
         try:
             result = await self.rpc("eth_call", {"to": self.address(contract),
                                                  "data": self.calldata(contract, name, args)}, "latest")
-        except RpcFailure as exc:
+        except RpcError as exc:
             raise ChainReverted(f"{contract}.{name}", *self.decode_revert(exc)) from exc
         return decode([_type(p) for p in entry["outputs"]], bytes.fromhex(result[2:]))
 
@@ -167,13 +150,13 @@ class CatalogChain:
         to, data = self.address(contract), self.calldata(contract, name, args)
         try:
             gas = int(await self.rpc("eth_estimateGas", {"from": self.operator.address, "to": to, "data": data}), 16)
-        except RpcFailure as exc:
+        except RpcError as exc:
             raise ChainReverted(f"{contract}.{name}", *self.decode_revert(exc)) from exc
         block = await self.rpc("eth_getBlockByNumber", "latest", False)
         base_fee = int(block.get("baseFeePerGas") or "0x0", 16)
         try:
             tip = int(await self.rpc("eth_maxPriorityFeePerGas"), 16)
-        except RpcFailure:
+        except RpcError:
             tip = 10**9
         signed = self.operator.sign_transaction({
             "type": 2, "chainId": self.chain_id, "nonce": nonce, "to": to, "data": data, "value": 0,
@@ -184,7 +167,7 @@ class CatalogChain:
     async def send_raw(self, signed: Signed) -> None:
         try:
             await self.rpc("eth_sendRawTransaction", signed.raw)
-        except RpcFailure as exc:
+        except RpcError as exc:
             if "already known" in exc.message.lower():  # a resend of the same bytes: fine
                 return
             raise
@@ -218,7 +201,7 @@ class CatalogChain:
                 return int(log["topics"][1], 16)  # listingId is the first indexed parameter
         raise ChainUnavailable(f"no ListingCreated log in transaction {receipt.get('transactionHash')}")
 
-    def decode_revert(self, failure: RpcFailure) -> tuple[str, str | None]:
+    def decode_revert(self, failure: RpcError) -> tuple[str, str | None]:
         """(readable error, custom error name) of a failed call."""
         data = failure.data
         if isinstance(data, dict):  # some nodes nest it
@@ -242,5 +225,5 @@ class CatalogChain:
         return f"{entry['name']}({shown})", entry["name"]
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+        if self._rpc is not None:
+            await self._rpc.close()

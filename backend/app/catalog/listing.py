@@ -14,7 +14,8 @@ Crash-safe and idempotent:
 import asyncpg
 import orjson
 
-from backend.app.catalog.chain import CatalogChain, ChainReverted, ChainUnavailable, RpcFailure
+from backend.app.catalog.chain import CatalogChain, ChainReverted, ChainUnavailable
+from indexer.rpc import RpcError
 
 NONCE_LOCK = "catalog:operator-nonce"
 MAX_STEPS = 8  # a create plus three updates, twice (an update landing mid-flow)
@@ -73,7 +74,7 @@ class Listings:
                                              "WHERE id = $1", product["id"], signed.tx_hash)
             try:
                 await self.chain.send_raw(signed)
-            except RpcFailure as exc:  # refused outright (e.g. nonce or balance): nothing is pending
+            except RpcError as exc:  # refused outright (e.g. nonce or balance): nothing is pending
                 await self._forget(connection, signed.tx_hash, action, product["id"], "dropped", exc.message)
                 raise ChainReverted(f"{contract}.{action}", f"the node refused the transaction: {exc.message}") from exc
             return signed.tx_hash

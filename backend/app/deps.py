@@ -7,12 +7,12 @@ import uuid
 import asyncpg
 from fastapi import Depends, Header, HTTPException, Request, status
 
-from backend.app.auth.siwe_service import SiweService
+from backend.app.auth.siwe_service import SignInError, SiweService
 from backend.app.auth.tokens import TokenError, TokenService
 from backend.app.core.config import Settings
 from backend.app.core.policy import Action, Denied, Principal, Role, authorize
 from backend.app.core.ratelimit import Rule, client_ip
-from backend.app.users.service import NotFound, Users
+from backend.app.users.service import Conflict, NotFound, Users
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -128,3 +128,17 @@ async def target_user(principal: Principal, users: Users, action: Action, user_i
             and user["preferences"].get("privacy") == "private"):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this member keeps their activity private")
     return user["id"]
+
+
+async def link_signed_wallet(principal: Principal, users: Users, siwe: SiweService, message: str, signature: str):
+    """Links the wallet that signed `message` (EIP-4361, nonce from /auth/nonce) to the member: 422 for a
+    proof that does not verify, 409 if another member of the tenant has that wallet. Returns the wallet."""
+    try:
+        wallet = await siwe.verify(message, signature)
+    except SignInError as exc:
+        raise HTTPException(exc.status if exc.status != 401 else 422, str(exc)) from exc
+    try:
+        await users.link_wallet(principal.tenant_id, principal.user_id, wallet.address)
+    except Conflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    return wallet

@@ -12,14 +12,12 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Header, HTTPException, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from backend.app.auth.siwe_service import SignInError
 from backend.app.core.policy import Action
-from backend.app.deps import BackendPool, CurrentMember, CurrentPrincipal, SiweDep, UsersDep, check
+from backend.app.deps import BackendPool, CurrentMember, CurrentPrincipal, SiweDep, UsersDep, check, link_signed_wallet
 from backend.app.identity.acapy import AgentError, AgentUnavailable
 from backend.app.identity.handlers import apply_event
 from backend.app.identity.interop import EIP712_PROOF_TYPE, verify_eip712_credential, verify_with_didkit
 from backend.app.identity.service import Identity, Refused, exchange_view
-from backend.app.users.service import Conflict
 
 router = APIRouter(tags=["identity"])
 webhooks = APIRouter(tags=["agent webhooks"])
@@ -116,15 +114,9 @@ async def bind_wallet(body: BindingRequest, principal: CurrentMember, request: R
     check(principal, Action.WALLET_LINK, tenant_id=principal.tenant_id, user_id=principal.user_id)
     try:
         Identity.require_active(connection)
-        wallet = await siwe.verify(body.message, body.signature)
     except Refused as exc:
         raise HTTPException(exc.status, str(exc)) from exc
-    except SignInError as exc:
-        raise HTTPException(exc.status if exc.status != 401 else 422, str(exc)) from exc
-    try:
-        await users.link_wallet(principal.tenant_id, principal.user_id, wallet.address)
-    except Conflict as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    wallet = await link_signed_wallet(principal, users, siwe, body.message, body.signature)
     return await _agent(identity.bind_wallet(connection, body.holder_did, wallet.address))
 
 

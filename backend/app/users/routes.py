@@ -6,12 +6,11 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 
-from backend.app.auth.siwe_service import SignInError
 from backend.app.auth.tokens import service_session
 from backend.app.core.pages import TIME_CURSOR
 from backend.app.core.policy import Action
 from backend.app.deps import (BackendPool, CurrentMember, CurrentPrincipal, SiweDep, TokensDep, UsersDep, check,
-                              load_user)
+                              link_signed_wallet, load_user)
 from backend.app.users.models import (MemberPublic, MembersPage, Preferences, ProfileUpdate, RoleUpdate, UserPublic,
                                       WalletProof)
 from backend.app.users.service import Conflict, NotFound, ServiceClients
@@ -52,14 +51,7 @@ async def set_preferences(body: Preferences, principal: CurrentMember, users: Us
 async def link_wallet(body: WalletProof, principal: CurrentMember, users: UsersDep, siwe: SiweDep) -> UserPublic:
     """Links another wallet: send an EIP-4361 message signed by that wallet (nonce from /auth/nonce)."""
     check(principal, Action.WALLET_LINK, tenant_id=principal.tenant_id, user_id=principal.user_id)
-    try:
-        wallet = await siwe.verify(body.message, body.signature)
-    except SignInError as exc:
-        raise HTTPException(exc.status if exc.status != 401 else 422, str(exc)) from exc
-    try:
-        await users.link_wallet(principal.tenant_id, principal.user_id, wallet.address)
-    except Conflict as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    await link_signed_wallet(principal, users, siwe, body.message, body.signature)
     return UserPublic(**await users.get(principal.user_id))
 
 

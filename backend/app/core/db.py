@@ -5,7 +5,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import asyncpg
-from alembic import command
+from alembic import command, op
 from alembic.config import Config
 
 from backend.app.core.config import Settings
@@ -23,6 +23,14 @@ def alembic_config(settings: Settings) -> Config:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["url"] = dsn(settings, settings.backend_database, "postgresql+asyncpg")
     return config
+
+
+def run_script(script: str) -> None:
+    """A migration's SQL through Alembic, one statement per execute: asyncpg prepares each statement and
+    cannot run several at once (statements end with ";" + newline, which none contains otherwise)."""
+    for statement in script.split(";\n"):
+        if statement.strip():
+            op.execute(statement)
 
 
 def migrate(settings: Settings, revision: str = "head") -> None:

@@ -5,7 +5,7 @@ Revises:
 Create Date: 2026-11-27
 """
 
-from alembic import op
+from backend.app.core.db import run_script
 
 revision = "0001"
 down_revision = None
@@ -150,16 +150,9 @@ DROP TABLE relay_position, outbox, outbox_meta, vouchers, nutrition_logs, workou
 """
 
 
-def _run(script: str) -> None:
-    # asyncpg prepares each statement: one command per execute (no statement here contains ";\n").
-    for statement in script.split(";\n"):
-        if statement.strip():
-            op.execute(statement)
-
-
 def upgrade() -> None:
-    _run(UPGRADE)
+    run_script(UPGRADE)
 
 
 def downgrade() -> None:
-    _run(DOWNGRADE)
+    run_script(DOWNGRADE)

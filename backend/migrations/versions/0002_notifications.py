@@ -6,7 +6,7 @@ Revises: 0001
 Create Date: 2026-11-27
 """
 
-from alembic import op
+from backend.app.core.db import run_script
 
 revision = "0002"
 down_revision = "0001"
@@ -101,15 +101,9 @@ DROP TABLE job_runs, order_receipts, deliveries, notifications, consumed_events;
 """
 
 
-def _run(script: str) -> None:
-    for statement in script.split(";\n"):
-        if statement.strip():
-            op.execute(statement)
-
-
 def upgrade() -> None:
-    _run(UPGRADE)
+    run_script(UPGRADE)
 
 
 def downgrade() -> None:
-    _run(DOWNGRADE)
+    run_script(DOWNGRADE)

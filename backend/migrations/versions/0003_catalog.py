@@ -6,7 +6,7 @@ Revises: 0002
 Create Date: 2026-11-27
 """
 
-from alembic import op
+from backend.app.core.db import run_script
 
 revision = "0003"
 down_revision = "0002"
@@ -90,15 +90,9 @@ DROP TABLE catalog_chain_txs, product_versions, products, images;
 """
 
 
-def _run(script: str) -> None:
-    for statement in script.split(";\n"):
-        if statement.strip():
-            op.execute(statement)
-
-
 def upgrade() -> None:
-    _run(UPGRADE)
+    run_script(UPGRADE)
 
 
 def downgrade() -> None:
-    _run(DOWNGRADE)
+    run_script(DOWNGRADE)

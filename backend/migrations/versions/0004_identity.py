@@ -7,7 +7,7 @@ Revises: 0003
 Create Date: 2026-11-27
 """
 
-from alembic import op
+from backend.app.core.db import run_script
 
 revision = "0004"
 down_revision = "0003"
@@ -140,15 +140,9 @@ DROP TABLE identity_gates, wallet_bindings, processed_agent_events, trusted_issu
 """
 
 
-def _run(script: str) -> None:
-    for statement in script.split(";\n"):
-        if statement.strip():
-            op.execute(statement)
-
-
 def upgrade() -> None:
-    _run(UPGRADE)
+    run_script(UPGRADE)
 
 
 def downgrade() -> None:
-    _run(DOWNGRADE)
+    run_script(DOWNGRADE)

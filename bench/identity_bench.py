@@ -31,6 +31,7 @@ import asyncpg
 import httpx
 
 from backend.app.core.config import Settings
+from backend.app.core.db import create_pool, dsn
 from backend.app.identity import documents
 from backend.app.identity.acapy import AcaPy
 from bench.notifications_bench import cpu_seconds, host_busy_seconds, memory_mb, tree_pids
@@ -328,7 +329,6 @@ def reconciler_main() -> None:
     in an identity flow, and the benchmark needs no Kafka."""
     import logging
 
-    from backend.app.core.db import create_pool
     from backend.app.identity.reconciler import run_reconciler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -367,13 +367,8 @@ def bench_settings(base: Settings, state_dir: Path, run_id: str, ours: Agent, ke
         "rate_limit_auth": 1_000_000, "rate_limit_account": 1_000_000, "access_token_ttl_seconds": 3600})
 
 
-def admin_dsn(settings: Settings) -> dict:
-    return dict(host=settings.postgres_host, port=settings.postgres_port, user=settings.postgres_user,
-                password=settings.postgres_password())
-
-
 async def create_database(settings: Settings):
-    connection = await asyncpg.connect(database="postgres", **admin_dsn(settings))
+    connection = await asyncpg.connect(dsn(settings, "postgres"))
     try:
         await connection.execute(f'CREATE DATABASE "{settings.backend_database}"')
     finally:
@@ -381,7 +376,7 @@ async def create_database(settings: Settings):
 
 
 async def drop_database(settings: Settings):
-    connection = await asyncpg.connect(database="postgres", **admin_dsn(settings))
+    connection = await asyncpg.connect(dsn(settings, "postgres"))
     try:
         await connection.execute(f'DROP DATABASE IF EXISTS "{settings.backend_database}" WITH (FORCE)')
     finally:
@@ -389,7 +384,7 @@ async def drop_database(settings: Settings):
 
 
 async def read_gate(settings: Settings) -> dict:
-    connection = await asyncpg.connect(database=settings.backend_database, **admin_dsn(settings))
+    connection = await asyncpg.connect(dsn(settings, settings.backend_database))
     try:
         row = await connection.fetchrow("SELECT * FROM identity_gates WHERE gate = $1", GATE)
         counts = {table: await connection.fetchval(f"SELECT count(*) FROM {table}") for table in

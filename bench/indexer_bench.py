@@ -23,7 +23,6 @@ import orjson
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.chain import FIT, ROOT, ScenarioChain
 from indexer import events as ev
@@ -33,6 +32,7 @@ from indexer.rpc import Rpc
 from indexer.settings import Settings
 from indexer.store import connect
 from indexer.sync import ChainSync
+from scripts.stack.kafka_topics import delete_topics_with_prefix, ensure_topics
 
 SPRAY_PER_TX = 200
 CLAIMS_PER_TX = 100
@@ -93,23 +93,14 @@ async def create_targets(settings: Settings, admin_dsn: dict):
     connection = await asyncpg.connect(database="postgres", **admin_dsn)
     await connection.execute(f'CREATE DATABASE "{settings.indexer_database}"')
     await connection.close()
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
-    await admin.start()
-    await admin.create_topics([NewTopic(settings.kafka_topic_prefix + t, num_partitions=3, replication_factor=1)
-                               for t in ev.TOPICS])
-    await admin.close()
+    await ensure_topics(settings.bootstrap, [settings.kafka_topic_prefix + t for t in ev.TOPICS], 3)
 
 
 async def drop_targets(settings: Settings, admin_dsn: dict):
     connection = await asyncpg.connect(database="postgres", **admin_dsn)
     await connection.execute(f'DROP DATABASE IF EXISTS "{settings.indexer_database}" WITH (FORCE)')
     await connection.close()
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
-    await admin.start()
-    doomed = [t for t in await admin.list_topics() if t.startswith(settings.kafka_topic_prefix)]
-    if doomed:
-        await admin.delete_topics(doomed)
-    await admin.close()
+    await delete_topics_with_prefix(settings.bootstrap, settings.kafka_topic_prefix)
 
 
 async def measure(chain: ScenarioChain, settings: Settings, latency_samples: int) -> dict:

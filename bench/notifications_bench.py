@@ -30,7 +30,7 @@ import asyncpg
 import orjson
 import websockets
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.protocol.admin import DeleteGroupsRequest
 from eth_account import Account
@@ -38,12 +38,14 @@ from redis.asyncio import Redis
 
 from backend.app.auth.tokens import Subject, TokenService
 from backend.app.core.config import Settings
+from backend.app.core.db import dsn
 from backend.app.notifications.events import token_minted
 from backend.app.notifications.store import PUSH_CHANNEL
 from bench.chain import FIT, ROOT, ScenarioChain
 from bench.processes import Service, settings_env, start_api, start_worker
 from indexer import events as ev
 from indexer.settings import Settings as IndexerSettings
+from scripts.stack.kafka_topics import ensure_topics
 
 PRICE = 2 * FIT  # the latency listing's unit price
 CONNECT_CONCURRENCY = 50  # WebSocket handshakes in flight at once
@@ -71,29 +73,18 @@ def bench_settings(base: Settings, state_dir: Path, run_id: str) -> Settings:
         "access_token_ttl_seconds": 3600})
 
 
-def admin_dsn(settings: Settings) -> dict:
-    return dict(host=settings.postgres_host, port=settings.postgres_port, user=settings.postgres_user,
-                password=settings.postgres_password())
-
-
 async def create_targets(settings: Settings):
-    connection = await asyncpg.connect(database="postgres", **admin_dsn(settings))
+    connection = await asyncpg.connect(dsn(settings, "postgres"))
     try:
         for database in (settings.backend_database, settings.indexer_database):
             await connection.execute(f'CREATE DATABASE "{database}"')
     finally:
         await connection.close()
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(settings.kafka_topic_prefix + t, num_partitions=3, replication_factor=1)
-                                   for t in ev.ALL_TOPICS])
-    finally:
-        await admin.close()
+    await ensure_topics(settings.bootstrap, [settings.kafka_topic_prefix + t for t in ev.ALL_TOPICS], 3)
 
 
 async def drop_targets(settings: Settings):
-    connection = await asyncpg.connect(database="postgres", **admin_dsn(settings))
+    connection = await asyncpg.connect(dsn(settings, "postgres"))
     try:
         for database in (settings.backend_database, settings.indexer_database):
             await connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
@@ -131,7 +122,7 @@ async def delete_group(admin: AIOKafkaAdminClient, group: str) -> None:
 
 
 async def backend_db(settings: Settings) -> asyncpg.Connection:
-    return await asyncpg.connect(database=settings.backend_database, **admin_dsn(settings))
+    return await asyncpg.connect(dsn(settings, settings.backend_database))
 
 
 # --- members and their WebSocket clients ------------------------------------------------------------------

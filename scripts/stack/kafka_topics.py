@@ -1,6 +1,8 @@
 """Creates the project's Kafka topics if missing (stack.sh runs it once the broker is up).
 
     python scripts/stack/kafka_topics.py --bootstrap 127.0.0.1:59092 --partitions 3 TOPIC...
+
+Tests and benchmarks use the same functions for their own prefixed topics (and remove them after).
 """
 
 import argparse
@@ -21,6 +23,19 @@ async def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> l
                 [NewTopic(name=topic, num_partitions=partitions, replication_factor=1) for topic in missing]
             )
         return missing
+    finally:
+        await admin.close()
+
+
+async def delete_topics_with_prefix(bootstrap: str, prefix: str) -> list[str]:
+    """Deletes every topic whose name starts with `prefix` (a test's or benchmark's own topics)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        doomed = [topic for topic in await admin.list_topics() if topic.startswith(prefix)]
+        if doomed:
+            await admin.delete_topics(doomed)
+        return doomed
     finally:
         await admin.close()
 

@@ -4,13 +4,10 @@ retried later and delivered once, a permanent one fails with the reason, a claim
 resent, and concurrent workers deliver each message once."""
 
 import asyncio
-import socket
 import uuid
-from email import message_from_bytes, policy
 
 import orjson
 import pytest
-from aiosmtpd.controller import Controller
 
 from backend.app.core.db import create_pool, migrate
 from backend.app.notifications import deliveries, store
@@ -18,51 +15,17 @@ from backend.app.notifications.email import EmailSender
 from backend.app.notifications.sms import LogSmsProvider
 from backend.app.notifications.store import Draft
 from backend.app.users.models import Preferences
+from bench.chain import free_port
 from indexer import events as ev
+from mailsink import serving_mailbox
 
 WEI = 10 ** 18
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Mailbox:
-    """An aiosmtpd handler keeping what it accepted; `answers[address]` scripts RCPT replies first."""
-
-    def __init__(self):
-        self.messages = []  # (peer, mail_from, rcpt_tos, parsed message)
-        self.answers: dict[str, list[str]] = {}
-        self.drop_after_data: set[str] = set()  # take the message, then hang up before answering
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        scripted = self.answers.get(address)
-        if scripted:
-            return scripted.pop(0)
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        parsed = message_from_bytes(envelope.content, policy=policy.default)
-        self.messages.append((session.peer, envelope.mail_from, list(envelope.rcpt_tos), parsed))
-        if self.drop_after_data & set(envelope.rcpt_tos):
-            server.transport.close()
-        return "250 2.0.0 queued"
-
-    def to(self, address: str) -> list:
-        return [m for _, _, rcpt, m in self.messages if address in rcpt]
-
-
 @pytest.fixture
 def smtp():
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    mailbox.port = controller.port
-    yield mailbox
-    controller.stop()
+    with serving_mailbox() as mailbox:
+        yield mailbox
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ import httpx
 import pytest
 import websockets
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from apihelpers import api_settings, create_database, db, drop_database, me, new_wallet, sign_in
 from indexer import events as ev
 from processes import start_api, start_worker
+from scripts.stack.kafka_topics import delete_topics_with_prefix, ensure_topics
 from stackenv import stack_settings
 from waiting import wait_until
 
@@ -44,18 +44,10 @@ class Env:
 
 
 async def _topics(settings, create: bool):
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
-    await admin.start()
-    try:
-        if create:
-            await admin.create_topics([NewTopic(settings.kafka_topic_prefix + t, num_partitions=3, replication_factor=1)
-                                       for t in ev.ALL_TOPICS])
-        else:
-            doomed = [t for t in await admin.list_topics() if t.startswith(settings.kafka_topic_prefix)]
-            if doomed:
-                await admin.delete_topics(doomed)
-    finally:
-        await admin.close()
+    if create:
+        await ensure_topics(settings.bootstrap, [settings.kafka_topic_prefix + t for t in ev.ALL_TOPICS], 3)
+    else:
+        await delete_topics_with_prefix(settings.bootstrap, settings.kafka_topic_prefix)
 
 
 @pytest.fixture(scope="module")

@@ -10,53 +10,28 @@ import json
 import os
 import time
 import uuid
-from email import message_from_bytes, policy
 
 import httpx
 import pytest
 import websockets
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiosmtpd.controller import Controller
 from eth_account import Account
 
 from apihelpers import api_settings, create_database, db, drop_database, me, sign_in
 from backend.chain.permits import sign_permit
-from bench.chain import free_port
 from checks import consume_all, index_to_head, publish_all
 from indexer import events as ev
+from mailsink import serving_mailbox
 from processes import start_api, start_worker
+from scripts.stack.kafka_topics import ensure_topics
 from waiting import wait_until
 
 FIT = 10**18
 
 
-class Mailbox:
-    """An aiosmtpd handler keeping every delivered message."""
-
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content, policy=policy.default)))
-        return "250 OK"
-
-
 @pytest.fixture
 def smtp():
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller.port, mailbox
-    controller.stop()
-
-
-async def _create_topic(bootstrap: str, name: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=1)])
-    finally:
-        await admin.close()
+    with serving_mailbox() as mailbox:
+        yield mailbox
 
 
 @pytest.fixture
@@ -64,13 +39,13 @@ def services(chain, indexer_settings, stack, smtp, tmp_path):
     """The API (uvicorn) and the notifications worker for the test's chain, indexer database, Kafka
     topics and SMTP server."""
     asyncio.run(index_to_head(indexer_settings))
-    asyncio.run(_create_topic(indexer_settings.bootstrap, indexer_settings.kafka_topic_prefix + "fitmint.notifications"))
+    asyncio.run(ensure_topics(indexer_settings.bootstrap, [indexer_settings.kafka_topic_prefix + "fitmint.notifications"], 3))
     database = create_database(stack)
     settings = api_settings(stack, chain.state_dir, database, fitmint_rpc_url=chain.url,
                             indexer_database=indexer_settings.indexer_database,
                             kafka_topic_prefix=indexer_settings.kafka_topic_prefix, relay_enabled=True,
                             notifications_consumer_group=f"test-loop-{uuid.uuid4().hex[:8]}",
-                            jwt_secret_file=tmp_path / "jwt-secret", smtp_port=smtp[0],
+                            jwt_secret_file=tmp_path / "jwt-secret", smtp_port=smtp.port,
                             sms_sink_file=tmp_path / "sms.jsonl")
     api = worker = None
     try:
@@ -110,7 +85,7 @@ def purchase_with_permit(chain, wallet, listing_id: int, quantity: int, unit_pri
 
 def test_create_list_buy_then_order_receipt_email_and_websocket(services, chain, indexer_settings, smtp):
     settings, client, base = services
-    _, mailbox = smtp
+    mailbox = smtp
 
     # An admin publishes a product: its image and metadata are pinned, then it is listed on-chain.
     admin = Account.create()
@@ -170,7 +145,7 @@ def test_create_list_buy_then_order_receipt_email_and_websocket(services, chain,
 
     # The receipt email, delivered to the SMTP server once (the buyer also hears of the FIT they claimed).
     def receipts():
-        return [m for r, m in mailbox.messages if r == ["buyer@example.org"] and f"#{order_id}" in m["Subject"]]
+        return [m for _, _, r, m in mailbox.messages if r == ["buyer@example.org"] and f"#{order_id}" in m["Subject"]]
 
     email = wait_until(receipts, what="the receipt email")[0]
     text = email.get_body(preferencelist=("plain",)).get_content()
@@ -189,7 +164,7 @@ def test_create_list_buy_then_order_receipt_email_and_websocket(services, chain,
 
 def test_a_reorged_reward_sends_a_correction_not_silence(services, chain, indexer_settings, smtp):
     settings, client, _ = services
-    _, mailbox = smtp
+    mailbox = smtp
     member = Account.create()
     headers = sign_in(client, settings, member)
     assert client.put("/users/me/preferences", headers=headers, json={
@@ -222,5 +197,5 @@ def test_a_reorged_reward_sends_a_correction_not_silence(services, chain, indexe
         assert correction["corrects"] == originals[kind.removesuffix(".reverted")]["id"]
     assert corrections["reward.claimed.reverted"]["title"] == "Reversed: Reward claimed: 40 FIT"
     wait_until(lambda: sum("reorganisation" in m.get_body(preferencelist=("plain",)).get_content()
-                         for r, m in mailbox.messages if r == ["runner@example.org"]) == 2,
+                         for _, _, r, m in mailbox.messages if r == ["runner@example.org"]) == 2,
              what="the correction emails")

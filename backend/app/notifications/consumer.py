@@ -162,7 +162,7 @@ class NotificationConsumer:
 
 
 def _for(recipients: list[dict], event_id: str, draft, batch_id: str) -> list[Pending]:
-    return [Pending(m["tenant_id"], m["id"], event_id, draft, preferences_of(m["preferences"]), batch_id)
+    return [Pending(m["tenant_id"], m["id"], event_id, draft, m["preferences"], batch_id)
             for m in recipients]
 
 
@@ -185,7 +185,7 @@ def _addresses(envelope: dict) -> list[str]:
 
 
 async def _members(connection, addresses: set[str]) -> dict[str, list[dict]]:
-    """Address -> the members (any tenant) who linked it."""
+    """Address -> the members (any tenant) who linked it, preferences parsed once per poll."""
     if not addresses:
         return {}
     rows = await connection.fetch(
@@ -193,7 +193,7 @@ async def _members(connection, addresses: set[str]) -> dict[str, list[dict]]:
         "FROM wallet_links w JOIN users u ON u.id = w.user_id WHERE w.address = ANY($1::text[])", list(addresses))
     members = defaultdict(list)
     for row in rows:
-        members[row["address"]].append(dict(row))
+        members[row["address"]].append({**row, "preferences": preferences_of(row["preferences"])})
     return members
 
 

@@ -15,6 +15,7 @@ import signal
 
 from redis.asyncio import Redis
 
+from backend.app.core.background import pause
 from backend.app.core.config import Settings, get_settings
 from backend.app.core.db import create_pool, migrate_async
 from backend.app.notifications import deliveries
@@ -70,10 +71,7 @@ async def _heartbeat(redis, consumer: NotificationConsumer, stop: asyncio.Event)
             await redis.set(key, f'{{"applied": {consumer.applied}}}', ex=15)
         except Exception as exc:  # noqa: BLE001 - Redis down: status shows the worker unhealthy
             log.warning("heartbeat: %r", exc)
-        try:
-            await asyncio.wait_for(stop.wait(), 5)
-        except asyncio.TimeoutError:
-            pass
+        await pause(stop, 5)
     try:
         await redis.delete(key)
     except Exception:  # noqa: BLE001

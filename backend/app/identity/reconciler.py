@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import asyncpg
 
+from backend.app.core.background import lead, pause
 from backend.app.core.config import Settings
 from backend.app.identity.acapy import AcaPy, AgentError, AgentUnavailable, NotFound
 from backend.app.identity.handlers import apply_event
@@ -115,29 +116,16 @@ async def run_reconciler(pool: asyncpg.Pool, settings: Settings, stop: asyncio.E
     """Until `stop`: take the lock (one replica reconciles), then a pass every interval."""
     acapy = acapy or AcaPy(settings)
     interval = settings.identity_reconcile_interval_seconds
-    try:
+
+    async def reconcile() -> None:
+        log.info("reconciling identity exchanges every %g s against %s", interval, settings.acapy_admin_url)
         while not stop.is_set():
-            try:
-                async with pool.acquire() as lock_connection:
-                    if await lock_connection.fetchval("SELECT pg_try_advisory_lock($1)", RECONCILER_LOCK):
-                        log.info("reconciling identity exchanges every %g s against %s", interval,
-                                 settings.acapy_admin_url)
-                        try:
-                            while not stop.is_set():
-                                tally = await reconcile_once(pool, acapy, settings)
-                                if tally["resent"] or tally["failed"]:
-                                    log.info("reconcile pass: %s", tally)
-                                try:
-                                    await asyncio.wait_for(stop.wait(), timeout=interval)
-                                except asyncio.TimeoutError:
-                                    pass
-                        finally:
-                            await lock_connection.execute("SELECT pg_advisory_unlock($1)", RECONCILER_LOCK)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("reconciler: %r; retrying", exc)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=interval)
-            except asyncio.TimeoutError:
-                pass
+            tally = await reconcile_once(pool, acapy, settings)
+            if tally["resent"] or tally["failed"]:
+                log.info("reconcile pass: %s", tally)
+            await pause(stop, interval)
+
+    try:
+        await lead(pool, RECONCILER_LOCK, stop, reconcile, name="reconciler", retry_seconds=interval)
     finally:
         await acapy.close()

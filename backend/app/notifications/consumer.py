@@ -17,6 +17,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
 
+from backend.app.core.background import pause
 from backend.app.notifications import events as notes
 from backend.app.notifications.receipts import receipt_for
 from backend.app.notifications.store import Pending, email_batch_ready, preferences_of, push, queue_many, wire
@@ -60,7 +61,7 @@ class NotificationConsumer:
                         log.exception("applying %d records failed; retrying", sum(map(len, batch.values())))
                         for tp, records in batch.items():
                             consumer.seek(tp, records[0].offset)
-                        await _pause(stop, 2)
+                        await pause(stop, 2)
                         continue
                     try:
                         await asyncio.wait_for(
@@ -71,7 +72,7 @@ class NotificationConsumer:
                     await self.publish(queued)
             except (KafkaError, OSError, asyncio.TimeoutError) as exc:
                 log.warning("kafka: %r; reconnecting", exc)
-                await _pause(stop, 2)
+                await pause(stop, 2)
             finally:
                 try:
                     await asyncio.wait_for(consumer.stop(), KAFKA_TIMEOUT)
@@ -196,9 +197,3 @@ async def _members(connection, addresses: set[str]) -> dict[str, list[dict]]:
         members[row["address"]].append({**row, "preferences": preferences_of(row["preferences"])})
     return members
 
-
-async def _pause(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), seconds)
-    except asyncio.TimeoutError:
-        pass

@@ -25,6 +25,7 @@ from datetime import timedelta
 import asyncpg
 import orjson
 
+from backend.app.core.background import pause
 from backend.app.core.config import Settings
 from backend.app.identity.acapy import AcaPy, AgentError, AgentUnavailable
 from backend.app.notifications import sms as sms_module
@@ -245,12 +246,9 @@ async def run(pool: asyncpg.Pool, settings: Settings, stop: asyncio.Event, *,
             handled = await deliver_due(pool, settings, email_sender, sms_provider, limit=limit, agent=agent)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("delivery pass failed: %r; retrying in 5 s", exc)
-            handled, pause = 0, 5.0
+            handled, idle = 0, 5.0
         else:
-            pause = idle_sleep
+            idle = idle_sleep
         if handled < limit:
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=pause)
-            except asyncio.TimeoutError:
-                pass
+            await pause(stop, idle)
     await agent.close()

@@ -34,6 +34,7 @@ from backend.app.core.config import Settings
 from backend.app.core.db import create_pool, dsn
 from backend.app.identity import documents
 from backend.app.identity.acapy import AcaPy
+from backend.app.identity.handlers import CONNECTION_ACTIVE, FAILED_STATES
 from bench.notifications_bench import cpu_seconds, host_busy_seconds, memory_mb, tree_pids
 from bench.processes import ROOT, Service, settings_env, start_api
 
@@ -44,8 +45,6 @@ from apihelpers import a_run, sign, sign_in, siwe_message  # noqa: E402
 POLL_S = 0.015  # both modes poll for completion at this interval
 FLOW_TIMEOUT_S = 60.0
 TARGET_OVERHEAD = 0.10
-ACTIVE = ("active", "completed")
-FAILED = ("abandoned", "error", "deleted")
 ACHIEVEMENT = "distance-10k"
 GATE = "verified-athlete"
 EARNED_KM = 12.0  # two 6 km runs: enough for distance-10k
@@ -65,6 +64,16 @@ class FlowFailed(RuntimeError):
 
 
 WATCHED: list = []  # the processes a flow needs (Service or Agent): one that exits fails the flow at once
+
+
+def _active(connections: list[dict]) -> dict | None:
+    """The active one of an invitation's connection records; FlowFailed if one ended."""
+    for connection in connections:
+        if connection["state"] in CONNECTION_ACTIVE:
+            return connection
+        if connection["state"] in FAILED_STATES:
+            raise FlowFailed(f"connection {connection['connection_id']} ended {connection['state']}")
+    return None
 
 
 async def poll(check, what: str, timeout: float = FLOW_TIMEOUT_S):
@@ -128,12 +137,7 @@ class Direct:
         await receive(self.holder, created["invitation"])
 
         async def active():
-            for record in await self.acapy.connections_for_invitation(created["invi_msg_id"]):
-                if record["state"] in ACTIVE:
-                    return record
-                if record["state"] in FAILED:
-                    raise FlowFailed(f"connection {record['connection_id']} ended {record['state']}")
-            return None
+            return _active(await self.acapy.connections_for_invitation(created["invi_msg_id"]))
 
         record, polls = await poll(active, f"connection for invitation {created['invi_msg_id']}")
         done = time.perf_counter()
@@ -149,7 +153,7 @@ class Direct:
 
         async def issued():  # done: the holder stored it and acknowledged
             state = (await self.acapy.credential_exchange(sent["cred_ex_id"]))["cred_ex_record"]["state"]
-            if state in FAILED:
+            if state in FAILED_STATES:
                 raise FlowFailed(f"credential exchange {sent['cred_ex_id']} ended {state}")
             return state if state == "done" else None
 
@@ -162,7 +166,7 @@ class Direct:
 
         async def verified():
             record = await self.acapy.presentation_exchange(request["pres_ex_id"])
-            if record["state"] in FAILED:
+            if record["state"] in FAILED_STATES:
                 raise FlowFailed(f"presentation {request['pres_ex_id']} ended {record['state']}: "
                                  f"{record.get('error_msg')}")
             if record["state"] != "done":
@@ -200,13 +204,8 @@ class Controller:
         thread = created["thread_id"]
 
         async def linked():  # the connection row linked to the member, active
-            for row in (await self.api.call("GET", "/identity/connections"))["data"]:
-                if row["invitation_msg_id"] == thread:
-                    if row["state"] in ACTIVE:
-                        return row
-                    if row["state"] in FAILED:
-                        raise FlowFailed(f"connection {row['connection_id']} ended {row['state']}")
-            return None
+            rows = (await self.api.call("GET", "/identity/connections"))["data"]
+            return _active([row for row in rows if row["invitation_msg_id"] == thread])
 
         row, polls = await poll(linked, f"connection for invitation {thread}")
         done = time.perf_counter()
@@ -649,8 +648,8 @@ def write_report(out: Path, args, raw: dict, results: dict, elapsed_s: float):
                 f"{s['p99_ms']:.0f} | {s['max_ms']:.0f} | {s['min_ms']:.0f} |")
 
     def cpu_rows(kind: str) -> list[str]:
-        names = [n for n in results[kind]["direct"]["cpu_ms_per_flow"]]
-        lines = [f"| process | direct | controller | added by the controller |", "|---|---:|---:|---:|"]
+        names = list(results[kind]["direct"]["cpu_ms_per_flow"])
+        lines = ["| process | direct | controller | added by the controller |", "|---|---:|---:|---:|"]
         for name in names:
             d = results[kind]["direct"]["cpu_ms_per_flow"].get(name, 0.0)
             ctl = results[kind]["controller"]["cpu_ms_per_flow"].get(name, 0.0)

@@ -1,6 +1,7 @@
 """The API's PostgreSQL: connection pools and the schema migrations (Alembic, backend/migrations)."""
 
 import asyncio
+import json
 from pathlib import Path
 from urllib.parse import quote
 
@@ -16,6 +17,11 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 def dsn(settings: Settings, database: str, driver: str = "postgresql") -> str:
     return (f"{driver}://{settings.postgres_user}:{quote(settings.postgres_password(), safe='')}"
             f"@{settings.postgres_host}:{settings.postgres_port}/{database}")
+
+
+def from_jsonb(value):
+    """A jsonb column as Python (asyncpg hands jsonb over as text; None stays None)."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def alembic_config(settings: Settings) -> Config:

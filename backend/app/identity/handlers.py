@@ -11,6 +11,7 @@ import logging
 
 import asyncpg
 
+from backend.app.core.db import from_jsonb
 from backend.app.identity import documents
 from backend.app.identity.acapy import AcaPy, AgentError, AgentUnavailable
 
@@ -19,6 +20,7 @@ log = logging.getLogger("identity.handlers")
 TOPICS = {"connections", "out_of_band", "issue_credential_v2_0", "present_proof_v2_0"}
 FAILED_STATES = {"abandoned", "error", "deleted"}
 CONNECTION_FAILED = {"abandoned", "error"}
+CONNECTION_ACTIVE = ("active", "completed")
 
 
 async def _first_time(db, topic: str, record_id: str, state: str, thread_id: str | None, source: str) -> bool:
@@ -39,6 +41,15 @@ async def _finish(db, thread_id: str, state: str, agent_state: str, *, reason: s
 async def _progress(db, thread_id: str, agent_state: str) -> None:
     await db.execute("UPDATE identity_exchanges SET agent_state = $2, updated_at = now() "
                      "WHERE thread_id = $1 AND state = 'pending'", thread_id, agent_state)
+
+
+def _attached(record: dict, part: str, attachment_format: str):
+    """An attachment of a v2 exchange record (by_format.<part>.<format>), or None."""
+    return ((record.get("by_format") or {}).get(part) or {}).get(attachment_format)
+
+
+def _ended(what: str, state: str, record: dict) -> str:
+    return f"{what} ended in state {state}: {record.get('error_msg') or 'no reason given'}"
 
 
 async def apply_event(pool: asyncpg.Pool, acapy: AcaPy, topic: str, record: dict, source: str = "webhook") -> bool:
@@ -101,12 +112,11 @@ async def _connection(db, record: dict, source: str) -> bool:
     record_id = None if reused else connection_id
     await db.execute("UPDATE identity_exchanges SET connection_id = $2, record_id = coalesce(record_id, $3), "
                      "updated_at = now() WHERE thread_id = $1", invitation, connection_id, record_id)
-    if state in ("active", "completed"):
+    if state in CONNECTION_ACTIVE:
         await _finish(db, invitation, "done", state, record_id=record_id,
                       result={"connection_id": connection_id, "their_did": record.get("their_did")})
     elif state in CONNECTION_FAILED:
-        await _finish(db, invitation, "failed", state,
-                      reason=f"the connection ended in state {state}: {record.get('error_msg') or 'no reason given'}")
+        await _finish(db, invitation, "failed", state, reason=_ended("the connection", state, record))
     else:
         await _progress(db, invitation, state)
     log.info("connection %s (invitation %s, member %s): %s", connection_id, invitation, exchange["user_id"], state)
@@ -134,18 +144,17 @@ async def _issue(db, acapy: AcaPy, record: dict, source: str) -> bool:
         return False
     thread = exchange["thread_id"]
     if state in ("credential-issued", "done"):
-        signed = ((record.get("by_format") or {}).get("cred_issue") or {}).get("ld_proof")
+        signed = _attached(record, "cred_issue", "ld_proof")
         if signed is None:
             try:  # webhooks may carry the record without the issued attachment: read it back
                 full = await acapy.credential_exchange(cred_ex_id)
-                signed = ((full.get("cred_ex_record", full).get("by_format") or {}).get("cred_issue") or {}).get(
-                    "ld_proof")
+                signed = _attached(full.get("cred_ex_record", full), "cred_issue", "ld_proof")
             except (AgentUnavailable, AgentError) as exc:
                 log.warning("issued credential of %s not read back: %s", thread, exc)
         if signed is not None:
             await db.execute("UPDATE issued_credentials SET document = $2::jsonb, signed = true "
                              "WHERE thread_id = $1", thread, json.dumps(signed))
-        payload = json.loads(exchange["payload"]) if isinstance(exchange["payload"], str) else exchange["payload"]
+        payload = from_jsonb(exchange["payload"])
         binding = payload.get("binding")
         if binding and exchange["state"] == "pending":
             credential_id = payload["credential"]["id"]
@@ -159,9 +168,7 @@ async def _issue(db, acapy: AcaPy, record: dict, source: str) -> bool:
                                                          "signed": signed is not None})
         await _progress_done(db, thread, state)
     elif state in FAILED_STATES:
-        await _finish(db, thread, "failed", state,
-                      reason=f"the credential exchange ended in state {state}: "
-                             f"{record.get('error_msg') or 'no reason given'}")
+        await _finish(db, thread, "failed", state, reason=_ended("the credential exchange", state, record))
     else:
         await _progress(db, thread, state)
     log.info("credential exchange %s: %s", thread, state)
@@ -184,12 +191,12 @@ async def _present(db, acapy: AcaPy, record: dict, source: str) -> bool:
         return False
     thread = exchange["thread_id"]
     if state == "done":
-        payload = json.loads(exchange["payload"]) if isinstance(exchange["payload"], str) else exchange["payload"]
-        presentation = ((record.get("by_format") or {}).get("pres") or {}).get("dif")
+        payload = from_jsonb(exchange["payload"])
+        presentation = _attached(record, "pres", "dif")
         if presentation is None:
             try:  # a webhook without the presentation attached: read the record back
                 full = await acapy.presentation_exchange(pres_ex_id)
-                presentation = ((full.get("by_format") or {}).get("pres") or {}).get("dif")
+                presentation = _attached(full, "pres", "dif")
                 record = {**full, **record}
             except (AgentUnavailable, AgentError) as exc:
                 log.warning("presentation of %s not read back: %s", thread, exc)
@@ -209,9 +216,7 @@ async def _present(db, acapy: AcaPy, record: dict, source: str) -> bool:
         await _finish(db, thread, "done", state, result=verdict.as_result())
         log.info("presentation %s: %s", thread, "verified" if verdict.verified else f"refused: {verdict.reasons}")
     elif state in FAILED_STATES:
-        await _finish(db, thread, "failed", state,
-                      reason=f"the presentation exchange ended in state {state}: "
-                             f"{record.get('error_msg') or 'no reason given'}")
+        await _finish(db, thread, "failed", state, reason=_ended("the presentation exchange", state, record))
     else:
         await _progress(db, thread, state)
     return True

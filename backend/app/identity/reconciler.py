@@ -6,16 +6,18 @@ once (a new offer or proof request on the same connection; the first record stil
 finishes) or, out of attempts, marked failed with the reason. Never left hanging."""
 
 import asyncio
-import json
 import logging
 from datetime import datetime, timedelta, timezone
+from uuid import uuid4
 
 import asyncpg
 
 from backend.app.core.background import lead, pause
 from backend.app.core.config import Settings
+from backend.app.core.db import from_jsonb
+from backend.app.identity import documents
 from backend.app.identity.acapy import AcaPy, AgentError, AgentUnavailable, NotFound
-from backend.app.identity.handlers import apply_event
+from backend.app.identity.handlers import CONNECTION_ACTIVE, apply_event
 
 log = logging.getLogger("identity.reconciler")
 RECONCILER_LOCK = 0x666D7263  # pg_advisory_lock key: "the identity reconciler"
@@ -43,13 +45,12 @@ async def _fail(pool, exchange, reason: str) -> None:
 
 async def _resend(pool, acapy: AcaPy, settings: Settings, exchange) -> None:
     """The offer or request again, as a new agent record on the same connection."""
-    payload = json.loads(exchange["payload"]) if isinstance(exchange["payload"], str) else exchange["payload"]
+    payload = from_jsonb(exchange["payload"])
     if exchange["kind"] == "issue":
         sent = await acapy.send_credential(exchange["connection_id"], payload["credential"],
-                                           proof_type="Ed25519Signature2020")
+                                           proof_type=documents.PROOF_TYPE)
         record_id = sent["cred_ex_id"]
     else:
-        from uuid import uuid4
         sent = await acapy.send_proof_request(exchange["connection_id"], payload["definition"],
                                               challenge=str(uuid4()), domain=settings.siwe_domain)
         record_id = sent["pres_ex_id"]
@@ -97,14 +98,14 @@ async def reconcile_once(pool: asyncpg.Pool, acapy: AcaPy, settings: Settings) -
             continue
         connection_state = await pool.fetchval("SELECT state FROM didcomm_connections WHERE connection_id = $1",
                                                current["connection_id"])
-        if current["attempts"] < settings.identity_exchange_attempts and connection_state in ("active", "completed"):
+        if current["attempts"] < settings.identity_exchange_attempts and connection_state in CONNECTION_ACTIVE:
             try:
                 await _resend(pool, acapy, settings, current)
                 tally["resent"] += 1
                 continue
             except (AgentUnavailable, AgentError) as exc:
                 waited += f"; re-sending failed: {exc}"
-        elif connection_state not in ("active", "completed"):
+        elif connection_state not in CONNECTION_ACTIVE:
             waited += f"; the connection is {connection_state}"
         await _fail(pool, current, waited)
         tally["failed"] += 1

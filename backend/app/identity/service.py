@@ -12,13 +12,14 @@ from datetime import datetime, timedelta, timezone
 import asyncpg
 
 from backend.app.core.config import Settings
+from backend.app.core.db import from_jsonb
 from backend.app.identity import documents
 from backend.app.identity.acapy import AcaPy
+from backend.app.identity.handlers import CONNECTION_ACTIVE
 
 log = logging.getLogger("identity")
 
 ISSUER_LOCK = 0x666D6964  # pg_advisory_xact_lock key: "create our issuer DID once"
-ACTIVE = ("active", "completed")
 
 
 class Refused(Exception):
@@ -30,11 +31,11 @@ class Refused(Exception):
 
 
 def exchange_view(row) -> dict:
-    payload = _json(row["payload"]) or {}
+    payload = from_jsonb(row["payload"]) or {}
     view = {"thread_id": row["thread_id"], "kind": row["kind"], "state": row["state"],
             "agent_state": row["agent_state"], "connection_id": row["connection_id"], "attempts": row["attempts"],
             "deadline": row["deadline"].isoformat(), "failure_reason": row["failure_reason"],
-            "result": _json(row["result"]), "created_at": row["created_at"].isoformat(),
+            "result": from_jsonb(row["result"]), "created_at": row["created_at"].isoformat(),
             "updated_at": row["updated_at"].isoformat()}
     if row["kind"] == "connection":
         view["invitation"] = payload.get("invitation")
@@ -46,10 +47,6 @@ def exchange_view(row) -> dict:
         view["purpose"] = payload.get("purpose")
         view["credential_type"] = payload.get("credential_type")
     return view
-
-
-def _json(value):
-    return json.loads(value) if isinstance(value, str) else value
 
 
 class Identity:
@@ -97,7 +94,7 @@ class Identity:
 
     @staticmethod
     def require_active(connection) -> None:
-        if connection["state"] not in ACTIVE:
+        if connection["state"] not in CONNECTION_ACTIVE:
             raise Refused(409, f"connection {connection['connection_id']} is {connection['state']}, not active")
 
     # --- credentials -------------------------------------------------------------------------------
@@ -162,7 +159,7 @@ class Identity:
         return [{"credential_id": r["credential_id"], "kind": r["kind"], "subject_did": r["subject_did"],
                  "thread_id": r["thread_id"], "signed": r["signed"], "issued_at": r["issued_at"].isoformat(),
                  "revoked_at": r["revoked_at"].isoformat() if r["revoked_at"] else None,
-                 "document": _json(r["document"])} for r in rows]
+                 "document": from_jsonb(r["document"])} for r in rows]
 
     async def issued_credential(self, credential_id: str):
         return await self.pool.fetchrow("SELECT * FROM issued_credentials WHERE credential_id = $1", credential_id)
@@ -222,7 +219,7 @@ class Identity:
             "SELECT *, updated_at > now() - make_interval(hours => $3) AS fresh FROM identity_exchanges "
             "WHERE user_id = $1::uuid AND kind = 'present' AND state = 'done' AND payload->>'credential_type' = $2 "
             "ORDER BY updated_at DESC LIMIT 1", user_id, gate["credential_type"], gate["max_age_hours"])
-        result = (_json(latest["result"]) or {}) if latest is not None else {}
+        result = (from_jsonb(latest["result"]) or {}) if latest is not None else {}
         if latest is not None and result.get("verified") and latest["fresh"]:
             return {"allowed": True, "gate": gate["gate"], "thread_id": latest["thread_id"],
                     "verified_at": latest["updated_at"].isoformat(), "result": result}

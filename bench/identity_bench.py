@@ -35,6 +35,7 @@ from backend.app.core.db import create_pool, dsn
 from backend.app.identity import documents
 from backend.app.identity.acapy import AcaPy
 from backend.app.identity.handlers import CONNECTION_ACTIVE, FAILED_STATES
+from bench.databases import create_databases, drop_databases
 from bench.notifications_bench import cpu_seconds, host_busy_seconds, memory_mb, tree_pids
 from bench.processes import ROOT, Service, settings_env, start_api
 
@@ -366,22 +367,6 @@ def bench_settings(base: Settings, state_dir: Path, run_id: str, ours: Agent, ke
         "rate_limit_auth": 1_000_000, "rate_limit_account": 1_000_000, "access_token_ttl_seconds": 3600})
 
 
-async def create_database(settings: Settings):
-    connection = await asyncpg.connect(dsn(settings, "postgres"))
-    try:
-        await connection.execute(f'CREATE DATABASE "{settings.backend_database}"')
-    finally:
-        await connection.close()
-
-
-async def drop_database(settings: Settings):
-    connection = await asyncpg.connect(dsn(settings, "postgres"))
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{settings.backend_database}" WITH (FORCE)')
-    finally:
-        await connection.close()
-
-
 async def read_gate(settings: Settings) -> dict:
     connection = await asyncpg.connect(dsn(settings, settings.backend_database))
     try:
@@ -430,7 +415,7 @@ async def run_flows(args, settings: Settings, log_dir: Path) -> dict:
     settings = bench_settings(settings, log_dir, uuid.uuid4().hex[:8], ours, key_file)
     cpu = Cpu(Settings().fitmint_state_dir / "run")
     log(f"database {settings.backend_database}; our agent admin {ours.admin_url}, holder admin {holder_agent.admin_url}")
-    await create_database(settings)
+    await create_databases([settings.backend_database], dsn=dsn(settings, "postgres"))
     services: list = []
     clients: list[Http] = []
     acapy = None
@@ -530,7 +515,7 @@ async def run_flows(args, settings: Settings, log_dir: Path) -> dict:
         for agent in (ours, holder_agent):  # started or not: stop() is a no-op for one that is not running
             await asyncio.to_thread(agent.stop)
         try:
-            await drop_database(settings)
+            await drop_databases([settings.backend_database], dsn=dsn(settings, "postgres"))
             log(f"database {settings.backend_database} dropped, processes stopped")
         except Exception as exc:  # noqa: BLE001 - say what is left behind
             log(f"warning: drop the database {settings.backend_database} by hand ({exc!r})")

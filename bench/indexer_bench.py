@@ -18,13 +18,13 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-import asyncpg
 import orjson
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 from aiokafka import AIOKafkaConsumer
 
 from bench.chain import FIT, ROOT, ScenarioChain
+from bench.databases import create_databases, drop_databases
 from indexer import events as ev
 from indexer.manifest import Manifest
 from indexer.relay import Relay
@@ -90,16 +90,12 @@ def generate(chain: ScenarioChain, target_events: int) -> dict:
 
 
 async def create_targets(settings: Settings, admin_dsn: dict):
-    connection = await asyncpg.connect(database="postgres", **admin_dsn)
-    await connection.execute(f'CREATE DATABASE "{settings.indexer_database}"')
-    await connection.close()
+    await create_databases([settings.indexer_database], **admin_dsn)
     await ensure_topics(settings.bootstrap, [settings.kafka_topic_prefix + t for t in ev.TOPICS], 3)
 
 
 async def drop_targets(settings: Settings, admin_dsn: dict):
-    connection = await asyncpg.connect(database="postgres", **admin_dsn)
-    await connection.execute(f'DROP DATABASE IF EXISTS "{settings.indexer_database}" WITH (FORCE)')
-    await connection.close()
+    await drop_databases([settings.indexer_database], **admin_dsn)
     await delete_topics_with_prefix(settings.bootstrap, settings.kafka_topic_prefix)
 
 

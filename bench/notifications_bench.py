@@ -42,6 +42,7 @@ from backend.app.core.db import dsn
 from backend.app.notifications.events import token_minted
 from backend.app.notifications.store import PUSH_CHANNEL
 from bench.chain import FIT, ROOT, ScenarioChain
+from bench.databases import create_databases, drop_databases
 from bench.processes import Service, settings_env, start_api, start_worker
 from indexer import events as ev
 from indexer.settings import Settings as IndexerSettings
@@ -74,22 +75,12 @@ def bench_settings(base: Settings, state_dir: Path, run_id: str) -> Settings:
 
 
 async def create_targets(settings: Settings):
-    connection = await asyncpg.connect(dsn(settings, "postgres"))
-    try:
-        for database in (settings.backend_database, settings.indexer_database):
-            await connection.execute(f'CREATE DATABASE "{database}"')
-    finally:
-        await connection.close()
+    await create_databases([settings.backend_database, settings.indexer_database], dsn=dsn(settings, "postgres"))
     await ensure_topics(settings.bootstrap, [settings.kafka_topic_prefix + t for t in ev.ALL_TOPICS], 3)
 
 
 async def drop_targets(settings: Settings):
-    connection = await asyncpg.connect(dsn(settings, "postgres"))
-    try:
-        for database in (settings.backend_database, settings.indexer_database):
-            await connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    finally:
-        await connection.close()
+    await drop_databases([settings.backend_database, settings.indexer_database], dsn=dsn(settings, "postgres"))
     for attempt in range(6):  # the shared broker may be restarting (other sessions' tests stop it)
         admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
         try:

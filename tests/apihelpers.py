@@ -12,6 +12,8 @@ from eth_account.messages import encode_defunct
 from siwe import SiweMessage
 
 from backend.app.core.config import Settings
+from backend.app.core.db import dsn
+from bench.databases import create_databases, drop_databases
 
 
 def admin_dsn(stack: dict) -> dict:
@@ -21,25 +23,14 @@ def admin_dsn(stack: dict) -> dict:
                 password=secret.read_text().strip())
 
 
-def _as_owner(stack: dict, statement: str) -> None:
-    async def run():
-        connection = await asyncpg.connect(database="postgres", **admin_dsn(stack))
-        try:
-            await connection.execute(statement)
-        finally:
-            await connection.close()
-
-    asyncio.run(run())
-
-
 def create_database(stack: dict) -> str:
     name = f"api_test_{uuid.uuid4().hex[:10]}"
-    _as_owner(stack, f'CREATE DATABASE "{name}"')
+    asyncio.run(create_databases([name], **admin_dsn(stack)))
     return name
 
 
 def drop_database(stack: dict, name: str) -> None:
-    _as_owner(stack, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    asyncio.run(drop_databases([name], **admin_dsn(stack)))
 
 
 def api_settings(stack: dict, state_dir: Path, backend_database: str, **overrides) -> Settings:
@@ -54,9 +45,7 @@ def api_settings(stack: dict, state_dir: Path, backend_database: str, **override
 
 def db(settings: Settings, query: str, *args):
     async def run():
-        connection = await asyncpg.connect(host=settings.postgres_host, port=settings.postgres_port,
-                                           user=settings.postgres_user, password=settings.postgres_password(),
-                                           database=settings.backend_database)
+        connection = await asyncpg.connect(dsn(settings, settings.backend_database))
         try:
             return await connection.fetch(query, *args)
         finally:

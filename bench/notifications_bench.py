@@ -527,7 +527,7 @@ async def throughput(settings: Settings, clients: list[Client], tally: Tally, ev
 
 
 async def live_path(settings: Settings, clients: list[Client], tally: Tally, events: int, processes: Processes) -> dict:
-    """Redis -> API -> WebSocket alone: notifications shaped as the worker pushes them (store.push, one per
+    """Redis -> API -> WebSocket alone: notifications shaped as the worker pushes them (store.push_all, one per
     message), published straight onto the members' channels; what the API can deliver when the worker is
     not the limit."""
     offsets = {c.index: len(c.minted) for c in clients}

@@ -20,7 +20,8 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from backend.app.core.background import pause
 from backend.app.notifications import events as notes
 from backend.app.notifications.receipts import receipt_for
-from backend.app.notifications.store import Pending, email_batch_ready, preferences_of, push, queue_many, wire
+from backend.app.notifications.store import (Pending, Queued, email_batch_ready, preferences_of, push_all, queue_many,
+                                             wire)
 
 log = logging.getLogger("worker.consumer")
 KAFKA_TIMEOUT = 30
@@ -69,7 +70,7 @@ class NotificationConsumer:
                             KAFKA_TIMEOUT)
                     except CommitFailedError:
                         log.warning("offset commit refused (rebalance): the records will come again, as no-ops")
-                    await self.publish(queued)
+                    await push_all(self.redis, queued)
             except (KafkaError, OSError, asyncio.TimeoutError) as exc:
                 log.warning("kafka: %r; reconnecting", exc)
                 await pause(stop, 2)
@@ -79,8 +80,8 @@ class NotificationConsumer:
                 except Exception:  # noqa: BLE001 - stopping a consumer of a dead broker
                     pass
 
-    async def apply(self, records) -> list[tuple[str, dict]]:
-        """Applies records in one transaction; returns (user id, notification) to push live."""
+    async def apply(self, records) -> list[Queued]:
+        """Applies records in one transaction; returns the notifications it stored (to push live)."""
         envelopes = []
         for record in records:
             try:
@@ -121,19 +122,7 @@ class NotificationConsumer:
                 await email_batch_ready(connection, batch_id, {"count": emails, "source": "consumer"},
                                         datetime.now(timezone.utc))
         self.applied += len(todo)
-        return [(q.user_id, q.notification) for q in queued if q.push]
-
-    async def publish(self, queued: list[tuple[str, dict]]) -> None:
-        by_user = defaultdict(list)
-        for user_id, notification in queued:
-            by_user[user_id].append(notification)
-        try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for user_id, items in by_user.items():
-                    await push(pipe, user_id, items)
-                await pipe.execute()
-        except Exception as exc:  # noqa: BLE001 - stored already: delivered from the inbox on reconnect
-            log.warning("live push failed (%r): members get these on reconnect", exc)
+        return queued
 
     async def _pending(self, connection, envelope: dict, event_id: str, members, batch_id: str) -> list[Pending]:
         """The notifications one event gives (stored by the caller), and its receipt if it is an order."""

@@ -85,16 +85,6 @@ async def _finish_period(connection, job: str, period: str, result: dict) -> Non
         job, period, orjson.dumps(result).decode())
 
 
-async def _push_all(redis, queued: list[tuple[str, Queued]]) -> None:
-    """After the commit: live delivery to the members who use the websocket channel (best effort)."""
-    for user_id, item in queued:
-        if item.push:
-            try:
-                await store.push(redis, user_id, [item.notification])
-            except Exception as exc:  # noqa: BLE001 - the inbox has it; a reconnect delivers it
-                log.warning("push to %s failed (%r): delivered from the inbox on reconnect", user_id, exc)
-
-
 # --- daily reminders ----------------------------------------------------------------------------------
 
 def due_reminders(prefs: Preferences, now: datetime,
@@ -131,7 +121,7 @@ async def daily_reminders(pool: asyncpg.Pool, redis, settings: Settings, now: da
             candidates += [(member, prefs, day, hhmm) for day, hhmm, _ in due_reminders(prefs, now, window)]
     if not candidates:
         return 0
-    queued: list[tuple[str, Queued]] = []
+    queued: list[Queued] = []
     skipped = 0
     async with pool.acquire() as connection:
         async with connection.transaction():
@@ -151,8 +141,8 @@ async def daily_reminders(pool: asyncpg.Pool, redis, settings: Settings, now: da
                                          source_event=ev.job_key("reminder", member["id"], day.isoformat(), hhmm),
                                          draft=draft, preferences=prefs)
                 if item is not None:
-                    queued.append((str(member["id"]), item))
-    await _push_all(redis, queued)
+                    queued.append(item)
+    await store.push_all(redis, queued)
     if queued or skipped:
         log.info("daily reminders at %s: %d sent, %d skipped (already worked out)", _utc(now).isoformat(),
                  len(queued), skipped)
@@ -175,7 +165,7 @@ def rank(entries: list[dict]) -> list[dict]:
 async def weekly_challenge_results(pool: asyncpg.Pool, redis, settings: Settings, now: datetime) -> dict | None:
     """The previous ISO week's distance challenge results; None if that week was already announced."""
     week, start, end = previous_week(now)
-    queued: list[tuple[str, Queued]] = []
+    queued: list[Queued] = []
     async with pool.acquire() as connection:
         async with connection.transaction():
             if not await _claim_period(connection, "weekly_challenge_results", week):
@@ -212,10 +202,10 @@ async def weekly_challenge_results(pool: asyncpg.Pool, redis, settings: Settings
                                              source_event=ev.job_key("challenge", tenant_id, week), draft=draft,
                                              preferences=entry["prefs"])
                     if item is not None:
-                        queued.append((entry["userId"], item))
+                        queued.append(item)
             result = {"week": week, "tenants": len(tenants), "notifications": len(queued)}
             await _finish_period(connection, "weekly_challenge_results", week, result)
-    await _push_all(redis, queued)
+    await store.push_all(redis, queued)
     log.info("weekly challenge %s: %d participants notified in %d tenants", week, len(queued), len(tenants))
     return result
 
@@ -226,7 +216,7 @@ async def weekly_activity_reports(pool: asyncpg.Pool, redis, settings: Settings,
     """The previous ISO week's activity reports; None if that week's were already sent."""
     week, start, end = previous_week(now)
     batch_size = max(1, settings.email_batch_size)
-    queued: list[tuple[str, Queued]] = []
+    queued: list[Queued] = []
     async with pool.acquire() as connection:
         async with connection.transaction():
             if not await _claim_period(connection, "weekly_activity_reports", week):
@@ -272,7 +262,7 @@ async def weekly_activity_reports(pool: asyncpg.Pool, redis, settings: Settings,
                                          source_event=ev.job_key("report", week), draft=draft, preferences=prefs,
                                          batch_id=batch_id)
                 if item is not None:
-                    queued.append((str(member["id"]), item))
+                    queued.append(item)
                 return item
 
             batches = []
@@ -290,7 +280,7 @@ async def weekly_activity_reports(pool: asyncpg.Pool, redis, settings: Settings,
             result = {"week": week, "notifications": len(queued), "emails": sum(b["count"] for b in batches),
                       "batches": len(batches), "inboxOnly": len(inbox_only)}
             await _finish_period(connection, "weekly_activity_reports", week, result)
-    await _push_all(redis, queued)
+    await store.push_all(redis, queued)
     log.info("weekly activity reports %s: %d emails in %d batches, %d in the inbox only", week, result["emails"],
              result["batches"], result["inboxOnly"])
     return result

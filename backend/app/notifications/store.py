@@ -2,6 +2,8 @@
 (chosen by the member's preferences) and its NotificationQueued event, all in the caller's transaction;
 and the live push of a stored notification to the member's WebSocket connections (Redis pub/sub)."""
 
+import logging
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -10,6 +12,7 @@ import orjson
 from backend.app.users.models import Channel, Preferences
 from indexer import events as ev
 
+log = logging.getLogger("notifications.store")
 PUSH_CHANNEL = "fitmint:notify:"  # + user id: what the API's WebSocket hub subscribes to
 
 
@@ -136,8 +139,20 @@ def wire(row) -> dict:
             "created_at": created.isoformat(), "read": row["read_at"] is not None}
 
 
-async def push(redis, user_id: str, notifications: list[dict]) -> None:
-    """Live delivery to the member's open WebSocket connections (any API process). Best effort: a
-    member who is offline, or a lost publish, gets them from the inbox on (re)connect."""
-    if notifications:
-        await redis.publish(PUSH_CHANNEL + str(user_id), orjson.dumps(notifications))
+async def push_all(redis, queued: list[Queued]) -> None:
+    """After the commit: live delivery of the stored notifications to their members' open WebSocket
+    connections (any API process), one message per member, for those who use the websocket channel.
+    Best effort: a member who is offline, or a lost publish, gets them from the inbox on (re)connect."""
+    by_user = defaultdict(list)
+    for item in queued:
+        if item.push:
+            by_user[item.user_id].append(item.notification)
+    if not by_user:
+        return
+    try:
+        async with redis.pipeline(transaction=False) as pipe:
+            for user_id, notifications in by_user.items():
+                pipe.publish(PUSH_CHANNEL + str(user_id), orjson.dumps(notifications))
+            await pipe.execute()
+    except Exception as exc:  # noqa: BLE001 - stored already: delivered from the inbox on reconnect
+        log.warning("live push failed (%r): members get these on reconnect", exc)

@@ -29,6 +29,14 @@ async def _first_time(db, topic: str, record_id: str, state: str, thread_id: str
         "ON CONFLICT DO NOTHING RETURNING true", topic, record_id, state, thread_id, source) is not None
 
 
+async def record_sent(db, topic: str, record_id: str, state: str | None, thread_id: str | None) -> None:
+    """The state the agent answered a send with (offer-sent, request-sent) is applied by the caller, in
+    the transaction that writes the exchange row: its webhook, arriving before or after that commit,
+    is then a replay rather than a first application that depends on the timing."""
+    if state:
+        await _first_time(db, topic, record_id, state, thread_id, "sent")
+
+
 async def _finish(db, thread_id: str, state: str, agent_state: str, *, reason: str | None = None,
                   result: dict | None = None, record_id: str | None = None) -> None:
     await db.execute(

@@ -15,7 +15,7 @@ from backend.app.core.config import Settings
 from backend.app.core.db import from_jsonb
 from backend.app.identity import documents
 from backend.app.identity.acapy import AcaPy
-from backend.app.identity.handlers import CONNECTION_ACTIVE
+from backend.app.identity.handlers import CONNECTION_ACTIVE, record_sent
 
 log = logging.getLogger("identity")
 
@@ -114,6 +114,7 @@ class Identity:
                 "agent_state, deadline, payload) VALUES ($1, 'issue', $2, $3, $4, $5, $6, $7, $8::jsonb) RETURNING *",
                 sent["thread_id"], connection["tenant_id"], connection["user_id"], connection["connection_id"],
                 sent["cred_ex_id"], sent.get("state"), deadline, json.dumps(payload))
+            await record_sent(db, "issue_credential_v2_0", sent["cred_ex_id"], sent.get("state"), sent["thread_id"])
             await db.execute(
                 "INSERT INTO issued_credentials (credential_id, tenant_id, user_id, kind, subject_did, thread_id, "
                 "document) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)", credential["id"], connection["tenant_id"],
@@ -204,11 +205,13 @@ class Identity:
                                                    domain=self.settings.siwe_domain)
         deadline = datetime.now(timezone.utc) + timedelta(seconds=self.settings.identity_exchange_timeout_seconds)
         payload = {"purpose": gate["gate"], "credential_type": gate["credential_type"], "definition": definition}
-        row = await self.pool.fetchrow(
-            "INSERT INTO identity_exchanges (thread_id, kind, tenant_id, user_id, connection_id, record_id, "
-            "agent_state, deadline, payload) VALUES ($1, 'present', $2, $3, $4, $5, $6, $7, $8::jsonb) RETURNING *",
-            sent["thread_id"], connection["tenant_id"], connection["user_id"], connection["connection_id"],
-            sent["pres_ex_id"], sent.get("state"), deadline, json.dumps(payload))
+        async with self.pool.acquire() as db, db.transaction():
+            row = await db.fetchrow(
+                "INSERT INTO identity_exchanges (thread_id, kind, tenant_id, user_id, connection_id, record_id, "
+                "agent_state, deadline, payload) VALUES ($1, 'present', $2, $3, $4, $5, $6, $7, $8::jsonb) RETURNING *",
+                sent["thread_id"], connection["tenant_id"], connection["user_id"], connection["connection_id"],
+                sent["pres_ex_id"], sent.get("state"), deadline, json.dumps(payload))
+            await record_sent(db, "present_proof_v2_0", sent["pres_ex_id"], sent.get("state"), sent["thread_id"])
         return exchange_view(row)
 
     async def authorize_gate(self, user_id: str, gate) -> dict:

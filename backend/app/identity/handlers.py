@@ -21,6 +21,7 @@ TOPICS = {"connections", "out_of_band", "issue_credential_v2_0", "present_proof_
 FAILED_STATES = {"abandoned", "error", "deleted"}
 CONNECTION_FAILED = {"abandoned", "error"}
 CONNECTION_ACTIVE = ("active", "completed")
+EXCHANGE_TOPICS = {"issue": "issue_credential_v2_0", "present": "present_proof_v2_0"}  # exchange kind -> topic
 
 
 async def _first_time(db, topic: str, record_id: str, state: str, thread_id: str | None, source: str) -> bool:

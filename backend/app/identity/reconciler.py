@@ -17,7 +17,7 @@ from backend.app.core.config import Settings
 from backend.app.core.db import from_jsonb
 from backend.app.identity import documents
 from backend.app.identity.acapy import AcaPy, AgentError, AgentUnavailable, NotFound
-from backend.app.identity.handlers import CONNECTION_ACTIVE, apply_event, record_sent
+from backend.app.identity.handlers import CONNECTION_ACTIVE, EXCHANGE_TOPICS, apply_event, record_sent
 
 log = logging.getLogger("identity.reconciler")
 RECONCILER_LOCK = 0x666D7263  # pg_advisory_lock key: "the identity reconciler"
@@ -49,11 +49,11 @@ async def _resend(pool, acapy: AcaPy, settings: Settings, exchange) -> None:
     if exchange["kind"] == "issue":
         sent = await acapy.send_credential(exchange["connection_id"], payload["credential"],
                                            proof_type=documents.PROOF_TYPE)
-        topic, record_id = "issue_credential_v2_0", sent["cred_ex_id"]
+        record_id = sent["cred_ex_id"]
     else:
         sent = await acapy.send_proof_request(exchange["connection_id"], payload["definition"],
                                               challenge=str(uuid4()), domain=settings.siwe_domain)
-        topic, record_id = "present_proof_v2_0", sent["pres_ex_id"]
+        record_id = sent["pres_ex_id"]
     deadline = datetime.now(timezone.utc) + timedelta(seconds=settings.identity_exchange_timeout_seconds)
     async with pool.acquire() as db, db.transaction():
         await db.execute(
@@ -61,7 +61,7 @@ async def _resend(pool, acapy: AcaPy, settings: Settings, exchange) -> None:
             "payload = jsonb_set(payload, '{previous_records}', coalesce(payload->'previous_records', '[]') || "
             "to_jsonb($5::text)), updated_at = now() WHERE thread_id = $1 AND state = 'pending'",
             exchange["thread_id"], record_id, deadline, sent.get("state"), exchange["record_id"])
-        await record_sent(db, topic, record_id, sent.get("state"), sent.get("thread_id"))
+        await record_sent(db, EXCHANGE_TOPICS[exchange["kind"]], record_id, sent.get("state"), sent.get("thread_id"))
     log.info("exchange %s (%s) re-sent as %s (attempt %d)", exchange["thread_id"], exchange["kind"], record_id,
              exchange["attempts"] + 1)
 

@@ -15,7 +15,7 @@ from backend.app.core.config import Settings
 from backend.app.core.db import from_jsonb
 from backend.app.identity import documents
 from backend.app.identity.acapy import AcaPy
-from backend.app.identity.handlers import CONNECTION_ACTIVE, record_sent
+from backend.app.identity.handlers import CONNECTION_ACTIVE, EXCHANGE_TOPICS, record_sent
 
 log = logging.getLogger("identity")
 
@@ -102,19 +102,25 @@ class Identity:
     async def _tenant_slug(self, tenant_id: str) -> str:
         return await self.pool.fetchval("SELECT slug FROM tenants WHERE id = $1::uuid", tenant_id)
 
+    async def _open_exchange(self, db, kind: str, connection, sent: dict, record_key: str, payload: dict):
+        """The exchange row of an offer or proof request the agent just sent (`sent`, its record under
+        `record_key`), with the agent state that answer applied (handlers.record_sent)."""
+        deadline = datetime.now(timezone.utc) + timedelta(seconds=self.settings.identity_exchange_timeout_seconds)
+        row = await db.fetchrow(
+            "INSERT INTO identity_exchanges (thread_id, kind, tenant_id, user_id, connection_id, record_id, "
+            "agent_state, deadline, payload) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb) RETURNING *",
+            sent["thread_id"], kind, connection["tenant_id"], connection["user_id"], connection["connection_id"],
+            sent[record_key], sent.get("state"), deadline, json.dumps(payload))
+        await record_sent(db, EXCHANGE_TOPICS[kind], sent[record_key], sent.get("state"), sent["thread_id"])
+        return row
+
     async def _issue(self, connection, kind: str, credential: dict, extra: dict) -> dict:
         """Offers `credential` over the connection and records the exchange and the credential."""
         sent = await self.acapy.send_credential(connection["connection_id"], credential,
                                                 proof_type=documents.PROOF_TYPE)
-        deadline = datetime.now(timezone.utc) + timedelta(seconds=self.settings.identity_exchange_timeout_seconds)
         payload = {"credential": credential, "credential_kind": kind, **extra}
         async with self.pool.acquire() as db, db.transaction():
-            row = await db.fetchrow(
-                "INSERT INTO identity_exchanges (thread_id, kind, tenant_id, user_id, connection_id, record_id, "
-                "agent_state, deadline, payload) VALUES ($1, 'issue', $2, $3, $4, $5, $6, $7, $8::jsonb) RETURNING *",
-                sent["thread_id"], connection["tenant_id"], connection["user_id"], connection["connection_id"],
-                sent["cred_ex_id"], sent.get("state"), deadline, json.dumps(payload))
-            await record_sent(db, "issue_credential_v2_0", sent["cred_ex_id"], sent.get("state"), sent["thread_id"])
+            row = await self._open_exchange(db, "issue", connection, sent, "cred_ex_id", payload)
             await db.execute(
                 "INSERT INTO issued_credentials (credential_id, tenant_id, user_id, kind, subject_did, thread_id, "
                 "document) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)", credential["id"], connection["tenant_id"],
@@ -203,15 +209,9 @@ class Identity:
         challenge = str(uuid.uuid4())
         sent = await self.acapy.send_proof_request(connection["connection_id"], definition, challenge=challenge,
                                                    domain=self.settings.siwe_domain)
-        deadline = datetime.now(timezone.utc) + timedelta(seconds=self.settings.identity_exchange_timeout_seconds)
         payload = {"purpose": gate["gate"], "credential_type": gate["credential_type"], "definition": definition}
         async with self.pool.acquire() as db, db.transaction():
-            row = await db.fetchrow(
-                "INSERT INTO identity_exchanges (thread_id, kind, tenant_id, user_id, connection_id, record_id, "
-                "agent_state, deadline, payload) VALUES ($1, 'present', $2, $3, $4, $5, $6, $7, $8::jsonb) RETURNING *",
-                sent["thread_id"], connection["tenant_id"], connection["user_id"], connection["connection_id"],
-                sent["pres_ex_id"], sent.get("state"), deadline, json.dumps(payload))
-            await record_sent(db, "present_proof_v2_0", sent["pres_ex_id"], sent.get("state"), sent["thread_id"])
+            row = await self._open_exchange(db, "present", connection, sent, "pres_ex_id", payload)
         return exchange_view(row)
 
     async def authorize_gate(self, user_id: str, gate) -> dict:

@@ -18,6 +18,9 @@ TABLES = ("indexer_meta", "indexer_cursor", "blocks", "events", "skipped_logs", 
           "claims", "epoch_roots", "item_metadata", "item_transfers", "item_balances", "listings", "listing_events",
           "orders", "outbox", "relay_position")
 
+_DROP_TABLES = f"DROP TABLE IF EXISTS {', '.join(TABLES)} CASCADE"
+SCHEMA_LOCK = 727274  # pg_advisory_xact_lock key: one schema change at a time
+
 
 class SchemaMismatchError(RuntimeError):
     """The database holds another schema version's data."""
@@ -42,7 +45,7 @@ async def connect(settings) -> asyncpg.Pool:
 
 async def _ensure_schema(connection, database: str) -> None:
     async with connection.transaction():
-        await connection.execute("SELECT pg_advisory_xact_lock(727274)")  # one migrator at a time
+        await connection.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
         has_data = await connection.fetchval("SELECT to_regclass('indexer_cursor') IS NOT NULL")
         has_meta = await connection.fetchval("SELECT to_regclass('indexer_meta') IS NOT NULL")
         version = await connection.fetchval("SELECT schema_version FROM indexer_meta") if has_meta else (
@@ -52,10 +55,14 @@ async def _ensure_schema(connection, database: str) -> None:
                 f"database {database} holds indexer schema version {version}, this indexer needs {SCHEMA_VERSION}: "
                 "run `python -m indexer reset` to drop the indexed data (it is rebuilt from the chain and "
                 "republished with the same event ids)")
-        await connection.execute(SCHEMA.read_text())
-        await connection.execute(
-            "INSERT INTO indexer_meta (id, schema_version, generation) VALUES (1, $1, gen_random_uuid()) "
-            "ON CONFLICT (id) DO NOTHING", SCHEMA_VERSION)
+        await _create_schema(connection)
+
+
+async def _create_schema(connection) -> None:
+    await connection.execute(SCHEMA.read_text())
+    await connection.execute(
+        "INSERT INTO indexer_meta (id, schema_version, generation) VALUES (1, $1, gen_random_uuid()) "
+        "ON CONFLICT (id) DO NOTHING", SCHEMA_VERSION)
 
 
 async def drop_everything(settings) -> None:
@@ -64,7 +71,7 @@ async def drop_everything(settings) -> None:
                                        user=settings.postgres_user, password=settings.password(),
                                        database=settings.indexer_database)
     try:
-        await connection.execute(f"DROP TABLE IF EXISTS {', '.join(TABLES)} CASCADE")
+        await connection.execute(_DROP_TABLES)
     finally:
         await connection.close()
 
@@ -72,20 +79,25 @@ async def drop_everything(settings) -> None:
 async def drop_if_other_deployment(settings, deploy_block: int, deploy_block_hash: str) -> bool:
     """Drops the indexed data if it was indexed from another deployment: its copy of the deploy block
     has another hash (Anvil restarted: a new chain with the contracts deployed again). That data
-    describes a chain that is gone; the indexer rebuilds it from this one, under a new generation."""
+    describes a chain that is gone; the indexer rebuilds it from this one, under a new generation.
+    The old tables are replaced by empty ones in one transaction: readers (the API, `caught_up` checks)
+    see the old data or the new schema, never a database without tables."""
     connection = await asyncpg.connect(host=settings.postgres_host, port=settings.postgres_port,
                                        user=settings.postgres_user, password=settings.password(),
                                        database=settings.indexer_database)
     try:
-        if not await connection.fetchval("SELECT to_regclass('blocks') IS NOT NULL"):
-            return False
-        stored = await connection.fetchval("SELECT hash FROM blocks WHERE number = $1", deploy_block)
+        async with connection.transaction():
+            await connection.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
+            if not await connection.fetchval("SELECT to_regclass('blocks') IS NOT NULL"):
+                return False
+            stored = await connection.fetchval("SELECT hash FROM blocks WHERE number = $1", deploy_block)
+            if stored is None or stored.lower() == deploy_block_hash.lower():
+                return False
+            await connection.execute(_DROP_TABLES)
+            await _create_schema(connection)
+        return True
     finally:
         await connection.close()
-    if stored is None or stored.lower() == deploy_block_hash.lower():
-        return False
-    await drop_everything(settings)
-    return True
 
 
 async def load_cursor(connection, chain_id: int) -> Cursor | None:

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 ENV := source scripts/toolchain/env.sh &&
 
-.PHONY: help deps deps-stack build up down status logs test test-forge test-ape slither bench indexer clean
+.PHONY: help deps deps-stack build up down purge status logs test test-forge test-ape test-clock slither bench indexer clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -23,15 +23,18 @@ up: deps-stack ## start the whole local stack and deploy the contracts
 down: ## stop the processes `make up` started
 	@scripts/stack/stack.sh down
 
+purge: ## stop the stack and delete its state (chain, databases, Kafka, logs, dev secrets)
+	@scripts/stack/stack.sh purge
+
 status: ## show each service's health
 	@scripts/stack/stack.sh status
 
 logs: ## follow one service's log: make logs S=kafka
 	@scripts/stack/stack.sh logs $(S)
 
-test: deps-stack ## every test: starts the stack, then forge fuzz/invariants, slither, the pytest suite
+test: deps-stack ## every test: starts the stack, then forge fuzz/invariants, slither, the pytest suite, the clock-pinned runs
 	@scripts/stack/stack.sh up
-	@$(MAKE) --no-print-directory test-forge slither test-ape
+	@$(MAKE) --no-print-directory test-forge slither test-ape test-clock
 
 test-forge:
 	@echo "==> forge fuzz and invariant tests"
@@ -41,9 +44,23 @@ slither: ## static analysis: fails on any medium or high finding
 	@echo "==> slither"
 	@$(ENV) "$$SLITHER_VENV/bin/slither" . --fail-medium
 
+# Every process a test starts inherits FITMINT_TEST_RUN; tests/leftovers.py then fails the run if one is
+# still alive (and kills it).
 test-ape: ## the pytest suite (contracts on Ape's own Anvil, stack tests on `make up`'s services)
 	@echo "==> ape test"
-	@$(ENV) env -u APE_FOUNDRY_HOST ape test $(PYTEST_ARGS)
+	@$(ENV) export FITMINT_TEST_RUN="ape-$$(date +%s%N)"; status=0; \
+	  env -u APE_FOUNDRY_HOST ape test $(PYTEST_ARGS) || status=$$?; \
+	  python tests/leftovers.py "$$FITMINT_TEST_RUN" || status=1; \
+	  exit $$status
+
+test-clock: ## the time-sensitive suites (marked wallclock) again, the clock pinned at 00:05, 11:00 and 23:55 UTC
+	@$(ENV) export FITMINT_TEST_RUN="clock-$$(date +%s%N)"; status=0; \
+	  for at in 00:05 11:00 23:55; do \
+	    echo "==> ape test -m wallclock, the clock at $$at UTC"; \
+	    FITMINT_TEST_CLOCK=$$at env -u APE_FOUNDRY_HOST ape test -m wallclock -q $(PYTEST_ARGS) || status=1; \
+	  done; \
+	  python tests/leftovers.py "$$FITMINT_TEST_RUN" || status=1; \
+	  exit $$status
 
 bench: deps-stack ## gas, indexer, API, notifications and identity benchmarks (reports/gas.*, indexer.*, api.*, notifications.*, identity.*); BENCH_EVENTS=200000
 	@$(ENV) env -u APE_FOUNDRY_HOST ape run gas_report --network ethereum:local:foundry --out reports

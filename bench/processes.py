@@ -1,6 +1,11 @@
 """Real service processes for tests and benchmarks: the API under uvicorn and the notifications worker,
-configured from a `Settings` object through their environment (exactly how `make up` configures them)."""
+configured from a `Settings` object through their environment (exactly how `make up` configures them).
 
+Every process started here runs in a process group of its own and is remembered until it is stopped:
+stopping signals the whole group (whatever the process forked goes too), and `stop_all` (run at exit
+and at the end of a test session) stops whatever a failed test or fixture left behind."""
+
+import atexit
 import os
 import signal
 import subprocess
@@ -26,15 +31,48 @@ def settings_env(settings: Settings, **extra) -> dict:
     return env
 
 
+_RUNNING: set[subprocess.Popen] = set()
+
+
+def spawn(argv: list, **popen) -> subprocess.Popen:
+    """Popen in a new process group (session), remembered until `stop_group` reaps it."""
+    process = subprocess.Popen(argv, start_new_session=True, **popen)
+    _RUNNING.add(process)
+    return process
+
+
+def stop_group(process: subprocess.Popen, signum: int = signal.SIGTERM, timeout: float = 20) -> None:
+    """`signum` to the process's whole group; SIGKILL to what is left after `timeout` seconds."""
+    try:
+        if process.poll() is None:
+            os.killpg(process.pid, signum)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        os.killpg(process.pid, signal.SIGKILL)  # the leader's children, or the leader itself if it hung
+    except ProcessLookupError:
+        pass
+    process.wait(10)
+    _RUNNING.discard(process)
+
+
+def stop_all() -> None:
+    for process in list(_RUNNING):
+        stop_group(process, signal.SIGKILL)
+
+
+atexit.register(stop_all)
+
+
 class Service:
     def __init__(self, name: str, argv: list[str], env: dict, log_path: Path):
         self.name, self.argv, self.env, self.log_path = name, argv, env, log_path
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "Service":
-        log = open(self.log_path, "a")
-        self.process = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        log.close()
+        with open(self.log_path, "a") as log:
+            self.process = spawn(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         return self
 
     @property
@@ -42,27 +80,25 @@ class Service:
         return self.log_path.read_text() if self.log_path.exists() else ""
 
     def wait_for(self, ready, timeout: float = 60, what: str = "ready") -> None:
+        """Waits for `ready()`; a process that exits or never gets there is stopped, and the test fails."""
         deadline = time.monotonic() + timeout
         while not ready():
             if self.process.poll() is not None:
+                self.stop()
                 raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n{self.log[-4000:]}")
             if time.monotonic() > deadline:
+                self.stop()
                 raise AssertionError(f"{self.name} not {what} after {timeout} s:\n{self.log[-4000:]}")
             time.sleep(0.1)
 
     def kill(self) -> None:
-        """SIGKILL: no clean-up at all, like a crashed host."""
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
+        """SIGKILL to the whole group: no clean-up at all, like a crashed host."""
+        if self.process:
+            stop_group(self.process, signal.SIGKILL)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        if self.process:
+            stop_group(self.process, signal.SIGTERM)
 
 
 def start_api(settings: Settings, log_dir: Path, *, avoid: set[int] = frozenset()) -> tuple[Service, str]:

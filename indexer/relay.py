@@ -1,11 +1,19 @@
-"""Outbox -> Kafka, exactly once per event id.
+"""Outbox -> Kafka, exactly once per event id, never skipping one.
 
-Rows are published in `seq` order (per partition, so per key), a batch per Kafka transaction, with
-records packed into Kafka batches by hand (aiokafka's per-message send is the slow path). The same transaction writes the
-batch's last seq to the single-partition topic `fitmint.relay.position`, so Kafka itself records how
-far publication got: after a crash, the relay reads that record (read_committed) and resumes after
-it. An interrupted transaction is aborted when the next relay starts (same transactional id), so no
-event id is ever visible twice. While Kafka is down, rows wait in the outbox.
+Several transactions may write an outbox at once (API requests, worker replicas, scheduled jobs), and
+one that took a lower `seq` can commit after a higher one was already published. So the relay never
+publishes by `seq` alone: each row records the id of the transaction that wrote it (`txid`, from
+`pg_current_xact_id()`), and a row is published only once its transaction is older than every
+transaction still in progress (`txid < pg_snapshot_xmin(pg_current_snapshot())`). Such a row's
+transaction has ended, so no row can ever appear below it again; rows go out in (txid, seq) order
+(per partition, so per key), and the position is that pair.
+
+Rows are published a batch per Kafka transaction, with records packed into Kafka batches by hand
+(aiokafka's per-message send is the slow path). The same transaction writes the batch's last (txid,
+seq) to the single-partition topic `fitmint.relay.position`, so Kafka itself records how far
+publication got: after a crash, the relay reads that record (read_committed) and resumes after it. An
+interrupted transaction is aborted when the next relay starts (same transactional id), so no event id
+is ever visible twice. While Kafka is down, rows wait in the outbox.
 """
 
 import asyncio
@@ -43,9 +51,23 @@ async def ensure_position_topic(bootstrap: str, topic: str):
         await _with_timeout(admin.close())
 
 
-async def published_position(bootstrap: str, topic: str, generation: str) -> int:
-    """The last seq of this database's outbox committed to Kafka (0 if none: nothing published yet, or
-    the record belongs to an earlier generation of the database)."""
+Position = tuple[int, int]  # (txid, seq) of the last published outbox row
+START: Position = (0, 0)
+
+
+def parse_position(record: str, generation: str) -> Position | None:
+    """`generation:txid:seq` (or `generation:seq`, written before rows carried their txid: those rows
+    have txid 0). None if the record belongs to another generation of the database."""
+    recorded_generation, _, rest = record.partition(":")
+    if recorded_generation != generation:
+        return None
+    txid, _, seq = rest.rpartition(":")
+    return (int(txid or 0), int(seq))
+
+
+async def published_position(bootstrap: str, topic: str, generation: str) -> Position:
+    """The last (txid, seq) of this database's outbox committed to Kafka ((0, 0) if none: nothing
+    published yet, or the record belongs to an earlier generation of the database)."""
     partition = TopicPartition(topic, 0)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
                                 enable_auto_commit=False)
@@ -64,16 +86,24 @@ async def published_position(bootstrap: str, topic: str, generation: str) -> int
                     last = record.value.decode()
             if last is not None or start == 0:
                 if last is None:
-                    return 0
-                recorded_generation, _, seq = last.partition(":")
-                if recorded_generation != generation:
+                    return START
+                position = parse_position(last, generation)
+                if position is None:
                     log.info("Kafka's relay position belongs to database generation %s, not %s: publishing "
-                             "this outbox from the start (same event ids)", recorded_generation, generation)
-                    return 0
-                return int(seq)
+                             "this outbox from the start (same event ids)", last.partition(":")[0], generation)
+                    return START
+                return position
             window *= 4
     finally:
         await _with_timeout(consumer.stop())
+
+
+# Rows whose writing transaction has ended before every transaction still running began: nothing can
+# appear below them any more. One statement, so the snapshot and the rows it filters agree.
+_PUBLISHABLE = (
+    "SELECT txid, seq, id, aggregatetype, aggregateid, type, payload, event_time FROM outbox "
+    "WHERE (txid, seq) > ($1, $2) AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint "
+    "ORDER BY txid, seq LIMIT $3")
 
 
 class Relay:
@@ -94,7 +124,7 @@ class Relay:
         self.chain_id = chain_id
         self.batch_size = batch_size
         self.producer: AIOKafkaProducer | None = None
-        self.position = 0
+        self.position: Position = START
         self.generation = ""  # the database's, read on connect
         self._partitions: dict[str, list[int]] = {}
         self._partitioner = DefaultPartitioner()
@@ -111,9 +141,9 @@ class Relay:
         self.position = await published_position(self.bootstrap, self.position_topic, self.generation)
         async with self.pool.acquire() as connection:
             await connection.execute(
-                "INSERT INTO relay_position (id, seq) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET seq = $1",
-                self.position)
-        log.info("relay connected to %s; resuming after outbox seq %d", self.bootstrap, self.position)
+                "INSERT INTO relay_position (id, txid, seq) VALUES (1, $1, $2) "
+                "ON CONFLICT (id) DO UPDATE SET txid = $1, seq = $2", *self.position)
+        log.info("relay connected to %s; resuming after outbox (txid, seq) %s", self.bootstrap, self.position)
 
     async def _disconnect(self):
         if self.producer is not None:
@@ -134,10 +164,9 @@ class Relay:
     async def publish_once(self) -> int:
         """Publishes the next batch of outbox rows; returns how many."""
         async with self.pool.acquire() as connection:
-            rows = await connection.fetch(
-                "SELECT seq, id, aggregatetype, aggregateid, type, payload, event_time FROM outbox "
-                "WHERE seq > $1 ORDER BY seq LIMIT $2", self.position, self.batch_size)
-            metrics.BACKLOG.set(await connection.fetchval("SELECT count(*) FROM outbox WHERE seq > $1", self.position))
+            rows = await connection.fetch(_PUBLISHABLE, *self.position, self.batch_size)
+            metrics.BACKLOG.set(await connection.fetchval(
+                "SELECT count(*) FROM outbox WHERE (txid, seq) > ($1, $2)", *self.position))
         if not rows:
             return 0
         producer = self.producer
@@ -163,9 +192,9 @@ class Relay:
                     builder.append(key=key, value=value, timestamp=None, headers=headers)
             for (topic, partition), builder in builders.items():
                 futures.append(await _with_timeout(producer.send_batch(builder, topic, partition=partition)))
-            last = rows[-1]["seq"]
-            futures.append(await _with_timeout(producer.send(self.position_topic, value=f"{self.generation}:{last}".encode(),
-                                                             key=b"position")))
+            last = (rows[-1]["txid"], rows[-1]["seq"])
+            futures.append(await _with_timeout(producer.send(
+                self.position_topic, value=f"{self.generation}:{last[0]}:{last[1]}".encode(), key=b"position")))
             await _with_timeout(asyncio.gather(*futures))
             await _with_timeout(producer.commit_transaction())
         except BaseException:
@@ -176,7 +205,7 @@ class Relay:
             raise
         self.position = last
         async with self.pool.acquire() as connection:
-            await connection.execute("UPDATE relay_position SET seq = $1 WHERE id = 1", last)
+            await connection.execute("UPDATE relay_position SET txid = $1, seq = $2 WHERE id = 1", *last)
         metrics.PUBLISHED.inc(len(rows))
         return len(rows)
 

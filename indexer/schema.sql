@@ -151,9 +151,11 @@ CREATE INDEX IF NOT EXISTS orders_buyer ON orders (buyer, block_number);
 CREATE INDEX IF NOT EXISTS orders_seller ON orders (seller, block_number);
 
 -- Transactional outbox (Debezium's layout), insert-only. `reverts` names the event a compensating
--- row undoes; such rows have no block.
+-- row undoes; such rows have no block. `txid` is the writing transaction's id: the relay publishes a
+-- row only once that transaction is older than every one still running (see indexer/relay.py).
 CREATE TABLE IF NOT EXISTS outbox (
     seq bigserial PRIMARY KEY,
+    txid bigint NOT NULL DEFAULT pg_current_xact_id()::text::bigint,
     id uuid NOT NULL UNIQUE,
     aggregatetype text NOT NULL,
     aggregateid text NOT NULL,
@@ -165,9 +167,11 @@ CREATE TABLE IF NOT EXISTS outbox (
     created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS outbox_block ON outbox (block_number) WHERE block_number IS NOT NULL;
+CREATE INDEX IF NOT EXISTS outbox_publish_order ON outbox (txid, seq);
 
 -- How far the relay has published (a hint: Kafka's own position record is the truth).
 CREATE TABLE IF NOT EXISTS relay_position (
     id smallint PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+    txid bigint NOT NULL DEFAULT 0,
     seq bigint NOT NULL
 );

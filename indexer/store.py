@@ -13,12 +13,23 @@ from indexer import events as ev
 from indexer.projections import Projection, fold_listing
 
 SCHEMA = Path(__file__).with_name("schema.sql")
-SCHEMA_VERSION = 2  # bump with every change to schema.sql
+SCHEMA_VERSION = 3  # bump with every change to schema.sql, and add the step from the previous one to UPGRADES
 TABLES = ("indexer_meta", "indexer_cursor", "blocks", "events", "skipped_logs", "token_transfers", "token_balances",
           "claims", "epoch_roots", "item_metadata", "item_transfers", "item_balances", "listings", "listing_events",
           "orders", "outbox", "relay_position")
 
 _DROP_TABLES = f"DROP TABLE IF EXISTS {', '.join(TABLES)} CASCADE"
+
+# In-place upgrades, from the version in the key to the next one (older versions need a reset).
+UPGRADES = {
+    # 2 -> 3: the outbox records its writing transaction (the relay publishes only ended ones). Rows
+    # written before have txid 0: a relay position recorded as a bare seq then reads as (0, seq).
+    2: """
+ALTER TABLE outbox ADD COLUMN txid bigint NOT NULL DEFAULT 0;
+ALTER TABLE outbox ALTER COLUMN txid SET DEFAULT pg_current_xact_id()::text::bigint;
+ALTER TABLE relay_position ADD COLUMN txid bigint NOT NULL DEFAULT 0;
+""",
+}
 SCHEMA_LOCK = 727274  # pg_advisory_xact_lock key: one schema change at a time
 
 
@@ -50,6 +61,10 @@ async def _ensure_schema(connection, database: str) -> None:
         has_meta = await connection.fetchval("SELECT to_regclass('indexer_meta') IS NOT NULL")
         version = await connection.fetchval("SELECT schema_version FROM indexer_meta") if has_meta else (
             0 if has_data else None)
+        while version is not None and version < SCHEMA_VERSION and version in UPGRADES:
+            await connection.execute(UPGRADES[version])
+            version += 1
+            await connection.execute("UPDATE indexer_meta SET schema_version = $1", version)
         if version is not None and version != SCHEMA_VERSION:
             raise SchemaMismatchError(
                 f"database {database} holds indexer schema version {version}, this indexer needs {SCHEMA_VERSION}: "

@@ -3,7 +3,7 @@ the API's settings for it, and wallets (eth-account) that sign in with EIP-4361 
 
 import asyncio
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import asyncpg
@@ -11,6 +11,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from siwe import SiweMessage
 
+import testclock
 from backend.app.core.config import Settings
 from backend.app.core.db import dsn
 from bench.databases import create_databases, drop_databases
@@ -39,7 +40,7 @@ def api_settings(stack: dict, state_dir: Path, backend_database: str, **override
                   postgres_password_file=Path(stack["FITMINT_STATE_DIR"]) / "secrets" / "postgres-password",
                   backend_database=backend_database,
                   kafka_port=int(stack["KAFKA_PORT"]), relay_enabled=False, rate_limit_auth=100_000,
-                  rate_limit_account=100_000)
+                  rate_limit_account=100_000, clock_offset_seconds=testclock.pin())
     return Settings(**{**values, **overrides})
 
 
@@ -85,10 +86,11 @@ def me(client, headers) -> dict:
     return response.json()
 
 
-def a_run(hours_ago: float = 3, minutes: int = 30, km: float = 5.0, **fields) -> dict:
-    """A plausible run that ended `hours_ago` hours ago (10 km/h, ~1.1 m per step)."""
-    from datetime import timedelta
-    end = datetime.now(timezone.utc) - timedelta(hours=hours_ago)
+def a_run(hours_ago: float = 3, minutes: int = 30, km: float = 5.0, *, end: datetime | None = None,
+          **fields) -> dict:
+    """A plausible run that ended `hours_ago` hours ago on the test's clock, or at `end` (10 km/h, ~1.1 m
+    per step)."""
+    end = end or testclock.now() - timedelta(hours=hours_ago)
     start = end - timedelta(minutes=minutes)
     body = {"activity": "run", "started_at": start.isoformat(), "ended_at": end.isoformat(),
             "distance_m": km * 1000, "steps": int(km * 1000 / 1.1), "calories": 60.0 * km,

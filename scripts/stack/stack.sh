@@ -2,12 +2,15 @@
 # The local stack:
 #   stack.sh up [SERVICE...]      start (default: all) and deploy the contracts when Anvil is among them
 #   stack.sh down [SERVICE...]    stop what `up` started, by the PIDs it recorded
-#   stack.sh status [SERVICE...]  health table; exits non-zero if any listed service is unhealthy
+#   stack.sh purge                stop everything and delete the stack's state (chain, databases, logs)
+#   stack.sh status [SERVICE...]  health table with restarts; exits non-zero if any listed service is unhealthy
 #   stack.sh logs SERVICE         follow one log
 #   stack.sh ports [SERVICE...]   "service port..." lines: what each service binds on 127.0.0.1
 #   stack.sh secrets              generate the dev secrets (also done on first `up`)
 # Every service binds 127.0.0.1 and keeps its data in <state>/<service>, its log in <state>/logs and
-# its PID in <state>/run. Ports and paths come from scripts/toolchain/env.sh (env vars override).
+# its PID in <state>/run. Each runs under scripts/stack/supervise.py, which restarts it when it dies
+# (capped exponential backoff) and records the restarts `status` shows. Ports and paths come from
+# scripts/toolchain/env.sh (env vars override).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../toolchain/env.sh"
 
@@ -35,8 +38,36 @@ port_taken() { ss -ltnH "sport = :$1" 2>/dev/null | grep -q .; }
 
 # PostgreSQL refuses to run as root: when we are root, it runs as this unprivileged system user.
 PG_OS_USER=fitmint-postgres
+PG_OS_HOME=/var/lib/fitmint-postgres
 as_pg_user() {
   if [ "$(id -u)" = 0 ]; then setpriv --reuid="$PG_OS_USER" --regid="$PG_OS_USER" --init-groups "$@"; else "$@"; fi
+}
+
+# Where the cluster lives. Not root: <state>/postgres. Root: the PostgreSQL user may be unable to enter
+# the clone's folders (a clone in root's home, or in any 0700 folder), so the cluster lives in that
+# user's home, /var/lib/fitmint-postgres/clusters/<id>, and <state>/postgres is a symlink to it.
+postgres_data() {
+  local link="$FITMINT_STATE_DIR/postgres"
+  if [ -L "$link" ]; then readlink "$link"; else echo "$link"; fi
+}
+
+postgres_place_cluster() {
+  local link="$FITMINT_STATE_DIR/postgres" target
+  if ! id "$PG_OS_USER" >/dev/null 2>&1; then
+    useradd --system --home-dir "$PG_OS_HOME" --shell /usr/sbin/nologin "$PG_OS_USER" \
+      || fail "postgres: cannot create the system user $PG_OS_USER to run PostgreSQL as non-root."
+  fi
+  mkdir -p "$PG_OS_HOME/clusters" && chown "$PG_OS_USER:" "$PG_OS_HOME" "$PG_OS_HOME/clusters" && chmod 700 "$PG_OS_HOME"
+  [ -L "$link" ] && return 0
+  target="$PG_OS_HOME/clusters/$(basename "$FITMINT_ROOT" | tr -c 'A-Za-z0-9_.\n-' _)-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+  if [ -f "$link/PG_VERSION" ]; then  # a cluster of an earlier layout, inside the clone: moved out once
+    echo "postgres: moving the cluster from $link to $target (the PostgreSQL user must reach it)"
+    mv "$link" "$target"
+  else
+    rm -rf "$link" && mkdir -p "$target"
+  fi
+  chown -R "$PG_OS_USER:" "$target" && chmod 700 "$target"
+  ln -s "$target" "$link"
 }
 
 # --- services --------------------------------------------------------------------------------------
@@ -45,8 +76,17 @@ as_pg_user() {
 
 anvil_ports() { echo "$ANVIL_PORT"; }
 anvil_url() { echo "$FITMINT_RPC_URL"; }
-anvil_prepare() { command -v anvil >/dev/null || fail "anvil: not installed; run 'make deps'."; }
-anvil_argv() { CMD=(anvil --host 127.0.0.1 --port "$ANVIL_PORT" --chain-id 31337); }
+anvil_prepare() {
+  command -v anvil >/dev/null || fail "anvil: not installed; run 'make deps'."
+  mkdir -p "$FITMINT_STATE_DIR/anvil"
+}
+# The chain is dumped to <state>/anvil/state.json every second and on exit, and loaded at start: a
+# restarted Anvil (make down/up, or the supervisor after a crash) goes on with the same chain, at most
+# the last second's blocks lost (a reorg the indexer handles).
+anvil_argv() {
+  CMD=(anvil --host 127.0.0.1 --port "$ANVIL_PORT" --chain-id 31337
+       --state "$FITMINT_STATE_DIR/anvil/state.json" --state-interval 1)
+}
 anvil_healthy() {
   curl -sf -m 2 -H 'content-type: application/json' \
     -d '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' "$FITMINT_RPC_URL" | grep -q '"result"'
@@ -60,28 +100,32 @@ postgres_ports() { echo "$POSTGRES_PORT"; }
 postgres_url() { echo "postgresql://$POSTGRES_USER@127.0.0.1:$POSTGRES_PORT"; }
 postgres_prepare() {
   [ -x "$PG_BIN/postgres" ] || fail "postgres: server binaries not found (PG_BIN=$PG_BIN); run 'make deps-stack'."
-  local data="$FITMINT_STATE_DIR/postgres"
-  if [ "$(id -u)" = 0 ] && ! id "$PG_OS_USER" >/dev/null 2>&1; then
-    useradd --system --no-create-home --shell /usr/sbin/nologin "$PG_OS_USER" \
-      || fail "postgres: cannot create the system user $PG_OS_USER to run PostgreSQL as non-root."
-  fi
+  mkdir -p "$FITMINT_STATE_DIR"
+  [ "$(id -u)" = 0 ] && postgres_place_cluster
+  local data
+  data="$(postgres_data)"
   if [ ! -f "$data/PG_VERSION" ]; then
     echo "postgres: initdb $data"
-    rm -rf "$data" && mkdir -p "$data"
+    find "$data" -mindepth 1 -delete 2>/dev/null || true
+    mkdir -p "$data"
+    # The password file sits in the data folder (which the PostgreSQL user owns) while initdb reads it.
     local pwfile="$data.pw"
-    secret postgres-password > "$pwfile"
-    [ "$(id -u)" = 0 ] && chown "$PG_OS_USER" "$data" "$pwfile"
-    as_pg_user "$PG_BIN/initdb" -D "$data" -U "$POSTGRES_USER" --pwfile="$pwfile" --auth=scram-sha-256 \
-      --encoding=UTF8 --locale=C >>"$LOG_DIR/postgres.log" 2>&1 || { rm -f "$pwfile"; fail "postgres: initdb failed (see $LOG_DIR/postgres.log)."; }
+    (umask 077 && secret postgres-password > "$pwfile")
+    [ "$(id -u)" = 0 ] && chown "$PG_OS_USER:" "$data" "$pwfile"
+    as_pg_user env -C "$data" "$PG_BIN/initdb" -D "$data" -U "$POSTGRES_USER" --pwfile="$pwfile" \
+      --auth=scram-sha-256 --encoding=UTF8 --locale=C >>"$LOG_DIR/postgres.log" 2>&1 \
+      || { rm -f "$pwfile"; fail "postgres: initdb failed (see $LOG_DIR/postgres.log)."; }
     rm -f "$pwfile"
   fi
-  [ "$(id -u)" = 0 ] && chown -R "$PG_OS_USER" "$data"
+  [ "$(id -u)" = 0 ] && chown -R "$PG_OS_USER:" "$data"
   return 0
 }
 postgres_argv() {
+  local data
+  data="$(postgres_data)"
   CMD=()
   [ "$(id -u)" = 0 ] && CMD=(setpriv --reuid="$PG_OS_USER" --regid="$PG_OS_USER" --init-groups)
-  CMD+=("$PG_BIN/postgres" -D "$FITMINT_STATE_DIR/postgres" -p "$POSTGRES_PORT"
+  CMD+=(env -C "$data" "$PG_BIN/postgres" -D "$data" -p "$POSTGRES_PORT"
         -c listen_addresses=127.0.0.1 -c unix_socket_directories=)
 }
 postgres_healthy() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$POSTGRES_PORT" -t 2; }
@@ -210,7 +254,8 @@ api_healthy() { curl -sf -m 2 "http://127.0.0.1:$BACKEND_PORT/health" | grep -q 
 # with any mail client, e.g. `mutt -f .state/mail`). Point SMTP_HOST/SMTP_PORT at a real relay instead.
 mail_ports() { echo "$SMTP_PORT"; }
 mail_url() { echo "smtp://127.0.0.1:$SMTP_PORT"; }
-mail_prepare() { mkdir -p "$FITMINT_STATE_DIR/mail"; }
+# Python's Maildir creates tmp/, new/ and cur/ only when it creates the folder itself: create all of them.
+mail_prepare() { mkdir -p "$FITMINT_STATE_DIR/mail/tmp" "$FITMINT_STATE_DIR/mail/new" "$FITMINT_STATE_DIR/mail/cur"; }
 mail_argv() {
   CMD=(python -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$FITMINT_STATE_DIR/mail")
 }
@@ -225,14 +270,26 @@ worker_prepare() {
 }
 worker_argv() { CMD=(env PYTHONPATH="$FITMINT_ROOT" ACAPY_ADMIN_URL="$(acapy_url)" python -m backend.app.worker); }
 worker_healthy() {
-  [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" exists "fitmint:worker:$(pid_of worker)" 2>/dev/null)" = 1 ]
+  [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" exists "fitmint:worker:$(child_pid_of worker)" 2>/dev/null)" = 1 ]
 }
 
 # --- process bookkeeping ---------------------------------------------------------------------------
 
+# <run>/<name>.pid is the service's supervisor (the leader of its process group); <name>.child.pid is the
+# service itself, and <name>.supervisor.json what the supervisor saw (restarts, last exit).
 pid_of() { cat "$RUN_DIR/$1.pid" 2>/dev/null || true; }
+child_pid_of() { cat "$RUN_DIR/$1.child.pid" 2>/dev/null || pid_of "$1"; }
 is_alive() { local pid; pid="$(pid_of "$1")"; [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
 is_healthy() { is_alive "$1" && "$1_healthy"; }
+supervisor_field() { # name field: one value of <name>.supervisor.json ("" when absent)
+  "$FITMINT_PYTHON" -c 'import json, sys
+try: value = json.load(open(sys.argv[1])).get(sys.argv[2])
+except (OSError, ValueError): value = None
+if isinstance(value, dict):  # last_exit
+    value = "{status} at {at}, after {ran_seconds} s".format(**value)
+print("" if value is None else value)' "$RUN_DIR/$1.supervisor.json" "$2"
+}
+stop_signal() { if [ "$1" = postgres ]; then echo INT; else echo TERM; fi; } # PostgreSQL: INT is its fast shutdown
 
 start_service() {
   local name="$1" port
@@ -245,42 +302,44 @@ start_service() {
     port_taken "$port" && fail "$name: port $port on 127.0.0.1 is taken by another process; stop it or set another port (see scripts/toolchain/env.sh)."
   done
   mkdir -p "$RUN_DIR" "$LOG_DIR"
+  rm -f "$RUN_DIR/$name.child.pid" "$RUN_DIR/$name.supervisor.json"
   "${name}_prepare"
   "${name}_argv"
   echo "=== fitmint start $(date -u +%FT%TZ)" >>"$LOG_DIR/$name.log"
-  # setsid: its own process group, so `down` stops the service and every child it forks.
-  setsid "${CMD[@]}" >>"$LOG_DIR/$name.log" 2>&1 < /dev/null &
+  # setsid: its own process group (the supervisor and the service), so `down` stops every child too.
+  setsid "$FITMINT_PYTHON" "$FITMINT_ROOT/scripts/stack/supervise.py" --name "$name" --run-dir "$RUN_DIR" \
+    --stop-signal "$(stop_signal "$name")" -- "${CMD[@]}" >>"$LOG_DIR/$name.log" 2>&1 < /dev/null &
   echo $! > "$RUN_DIR/$name.pid"
   STARTED+=("$name")
   local began=$SECONDS deadline=$((SECONDS + ${FITMINT_START_TIMEOUT:-90}))
   until "${name}_healthy"; do
-    if ! is_alive "$name" || [ "$SECONDS" -ge "$deadline" ]; then
+    # A service that dies while starting is a failed start, not something to restart forever.
+    if ! is_alive "$name" || [ -n "$(supervisor_field "$name" last_exit)" ] || [ "$SECONDS" -ge "$deadline" ]; then
       echo "stack: $name did not become healthy; last lines of $LOG_DIR/$name.log:" >&2
       tail -n 20 "$LOG_DIR/$name.log" >&2 || true
       return 1
     fi
     sleep 0.2
   done
-  echo "$name: started (pid $(pid_of "$name"), healthy after $((SECONDS - began))s)"
+  echo "$name: started (pid $(child_pid_of "$name"), healthy after $((SECONDS - began))s)"
 }
 
 run_ready_hook() {
   if declare -F "$1_ready" >/dev/null; then "$1_ready"; fi
 }
 
+# The supervisor is told to stop (it passes the service its stop signal and waits for it); whatever is
+# left of the process group after 30 s is killed.
 stop_service() {
   local name="$1" pid
   pid="$(pid_of "$name")"
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    # PostgreSQL: SIGINT is its fast shutdown (SIGTERM waits for clients to leave).
-    local signal=TERM
-    [ "$name" = postgres ] && signal=INT
-    kill "-$signal" -- "-$pid" 2>/dev/null || kill "-$signal" "$pid" 2>/dev/null || true
+    kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL -- "-$pid" 2>/dev/null || true
     echo "$name: stopped (pid $pid)"
   fi
-  rm -f "$RUN_DIR/$name.pid"
+  rm -f "$RUN_DIR/$name.pid" "$RUN_DIR/$name.child.pid"
 }
 
 # Never leave half-started services behind: on failure, stop what this invocation started.
@@ -293,17 +352,27 @@ rollback() {
 }
 
 print_table() {
-  printf '%-9s %-38s %-8s %-10s %8s  %s\n' SERVICE URL PID HEALTH RSS LOG
-  local name pid health rss
+  printf '%-9s %-38s %-8s %-10s %8s %8s  %s\n' SERVICE URL PID HEALTH RSS RESTARTS LOG
+  local name pid health rss restarts last_exit
   for name in "$@"; do
     pid="$(pid_of "$name")"
-    health=down rss=-
+    health=down rss=- restarts=-
     if is_alive "$name"; then
-      if "${name}_healthy"; then health=healthy; else health=unhealthy; fi
+      if "${name}_healthy"; then health=healthy
+      elif [ "$(supervisor_field "$name" state)" = backoff ]; then health=restarting
+      else health=unhealthy; fi
       rss="$(ps -o rss= --pid "$(pgrep -g "$pid" | tr '\n' ',' | sed 's/,$//')" 2>/dev/null \
         | awk '{s += $1} END {printf "%d MB", s / 1024}')"
+      restarts="$(supervisor_field "$name" restarts)"
+      restarts="${restarts:-0}"
+      pid="$(child_pid_of "$name")"
     fi
-    printf '%-9s %-38s %-8s %-10s %8s  %s\n' "$name" "$("${name}_url")" "${pid:--}" "$health" "$rss" "$LOG_DIR/$name.log"
+    printf '%-9s %-38s %-8s %-10s %8s %8s  %s\n' "$name" "$("${name}_url")" "${pid:--}" "$health" "$rss" "$restarts" \
+      "$LOG_DIR/$name.log"
+  done
+  for name in "$@"; do
+    last_exit="$(supervisor_field "$name" last_exit)"
+    [ -n "$last_exit" ] && is_alive "$name" && echo "$name: last restart after $last_exit"
   done
   [ -f "$FITMINT_STATE_DIR/deployments/31337.json" ] && echo "manifest: $FITMINT_STATE_DIR/deployments/31337.json"
   return 0
@@ -337,6 +406,18 @@ case "$command" in
   down)
     for name in "${services[@]}"; do stop_service "$name"; done
     ;;
+  purge)
+    [ "$#" -eq 0 ] || fail "usage: stack.sh purge (it removes the whole stack's state)"
+    for name in "${ALL_SERVICES[@]}"; do stop_service "$name"; done
+    pg_cluster="$(postgres_data)"
+    removed="$FITMINT_STATE_DIR"
+    if [ "$pg_cluster" != "$FITMINT_STATE_DIR/postgres" ]; then
+      rm -rf "$pg_cluster"
+      removed+=" and the PostgreSQL cluster $pg_cluster"
+    fi
+    rm -rf "$FITMINT_STATE_DIR"
+    echo "stack: removed $removed"
+    ;;
   status)
     print_table "${services[@]}"
     for name in "${services[@]}"; do is_healthy "$name" || exit 1; done
@@ -354,6 +435,6 @@ case "$command" in
     exec tail -n 100 -f "$LOG_DIR/${services[0]}.log"
     ;;
   *)
-    fail "usage: stack.sh up|down|status|ports|secrets|logs [SERVICE...]"
+    fail "usage: stack.sh up|down|purge|status|ports|secrets|logs [SERVICE...]"
     ;;
 esac

@@ -16,6 +16,8 @@ from backend.app.fitness.anticheat import (
     check,
 )
 
+pytestmark = pytest.mark.wallclock  # `make test-clock` runs it at 00:05, 11:00 and 23:55 UTC
+
 A = ActivityType
 UTC = timezone.utc
 START = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)

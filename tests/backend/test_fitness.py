@@ -8,6 +8,8 @@ import pytest
 
 from apihelpers import a_run, db
 
+pytestmark = pytest.mark.wallclock  # `make test-clock` runs it at 00:05, 11:00 and 23:55 UTC
+
 
 def test_plausible_workout_is_accepted(client, tenants):
     alice = tenants["alpha"]["user"]

@@ -59,13 +59,14 @@ def env(tmp_path_factory):
                             notifications_batch_size=20,
                             notifications_consumer_group=f"test-notifications-{uuid.uuid4().hex[:8]}")
     asyncio.run(_topics(settings, create=True))
-    api = worker = None
+    api = env = None
     try:
         api, base = start_api(settings, log_dir)
-        worker = start_worker(settings, log_dir, "--no-scheduler", "--no-senders")
-        yield Env(settings, base, api, worker, log_dir)
+        env = Env(settings, base, api, start_worker(settings, log_dir, "--no-scheduler", "--no-senders"), log_dir)
+        yield env
     finally:
-        for service in (worker, api):
+        # env.worker, not the first worker: a test may have replaced it (killed and started another).
+        for service in (env.worker if env else None, api):
             if service is not None:
                 service.stop()
         asyncio.run(_topics(settings, create=False))

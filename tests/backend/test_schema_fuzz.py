@@ -16,6 +16,7 @@ from schemathesis.checks import not_a_server_error
 
 from apihelpers import api_settings, create_database, db, drop_database, new_wallet, sign, siwe_message
 from bench.chain import free_port
+from bench.processes import spawn, stop_group
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,8 +44,8 @@ def served_api(tmp_path_factory):
                RATE_LIMIT_AUTH="1000000", RATE_LIMIT_ACCOUNT="1000000", REDIS_PORT=stack["REDIS_PORT"],
                POSTGRES_PORT=stack["POSTGRES_PORT"])
     log = open(state / "api.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "backend.app.main:app", "--host", "127.0.0.1",
-                                "--port", str(port), "--no-access-log"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = spawn([sys.executable, "-m", "uvicorn", "backend.app.main:app", "--host", "127.0.0.1",
+                     "--port", str(port), "--no-access-log"], env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -65,8 +66,7 @@ def served_api(tmp_path_factory):
         assert first["access_token"] and tokens["access_token"]
         yield base, {"Authorization": f"Bearer {tokens['access_token']}"}, state / "api.log"
     finally:
-        process.terminate()
-        process.wait(10)
+        stop_group(process)
         log.close()
         drop_database(stack, database)
 

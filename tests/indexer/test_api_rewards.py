@@ -6,15 +6,19 @@ event reaches Kafka through the API's outbox relay. Caps of the contract bound w
 
 import asyncio
 import time
+from datetime import timedelta
 
 import pytest
 from eth_account import Account
 from fastapi.testclient import TestClient
 
+import testclock
 from apihelpers import a_run, api_settings, create_database, db, drop_database, sign_in
 from backend.app.main import create_app
 from checks import consume_all, index_to_head
 from indexer import events as ev
+
+pytestmark = pytest.mark.wallclock  # `make test-clock` runs it at 00:05, 11:00 and 23:55 UTC
 
 FIT = 10**18
 
@@ -96,9 +100,13 @@ def test_vouchers_respect_the_daily_cap_and_expire(loop, chain):
     wallet = funded_wallet(chain)
     headers = sign_in(client, settings, wallet)
     amounts = []
-    for hours_ago in (5, 10, 15, 20):  # four 42 km runs of 4 h 30 min: 420 FIT each before the cap
-        run = client.post("/fitness/workouts", json=a_run(hours_ago=hours_ago, minutes=270, km=42.0, steps=None,
-                                                          calories=2_800.0), headers=headers)
+    # Four 42 km runs of 4 h 30 min (420 FIT each before the cap), ending at 16:00 and 22:00 on each of the
+    # two previous UTC days: in the past and within the anti-cheat's 16 h of activity a day at any hour.
+    midnight = testclock.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    for hours_before_midnight in (2, 8, 26, 32):
+        run = client.post("/fitness/workouts", json=a_run(end=midnight - timedelta(hours=hours_before_midnight),
+                                                          minutes=270, km=42.0, steps=None, calories=2_800.0),
+                          headers=headers)
         assert run.status_code == 201, run.text
         response = client.post(f"/rewards/workouts/{run.json()['id']}/voucher", headers=headers)
         amounts.append((response.status_code, response.json().get("amount")))

@@ -13,6 +13,7 @@ import asyncpg
 
 from checks import assert_matches_chain, consume_all, db, index_to_head
 from bench.chain import FIT, ScenarioChain
+from bench.processes import spawn, stop_group
 from stackenv import ROOT, STACK
 
 TABLES = {
@@ -44,8 +45,8 @@ def indexer_process(settings, **extra):
                POSTGRES_PORT=str(settings.postgres_port), KAFKA_PORT=str(settings.kafka_port),
                FITMINT_STATE_DIR=str(settings.fitmint_state_dir), RELAY_BATCH="7", INDEXER_METRICS_PORT="0",
                **{k.upper(): str(v) for k, v in extra.items()})
-    return subprocess.Popen([sys.executable, "-m", "indexer", "run"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return spawn([sys.executable, "-m", "indexer", "run"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                 stderr=subprocess.PIPE)
 
 
 def wait_until(predicate, timeout=120, what="condition"):
@@ -72,9 +73,9 @@ def caught_up(settings, head):
         return False
     if not cursor or cursor[0]["block_number"] < head:
         return False
-    published = db(settings, "SELECT seq FROM relay_position")
-    last = db(settings, "SELECT max(seq) AS seq FROM outbox")[0]["seq"]
-    return bool(published) and published[0]["seq"] == last
+    published = db(settings, "SELECT txid, seq FROM relay_position")
+    last = db(settings, "SELECT txid, seq FROM outbox ORDER BY txid DESC, seq DESC LIMIT 1")
+    return bool(published) and bool(last) and tuple(published[0]) == tuple(last[0])
 
 
 def snapshot(settings):
@@ -100,15 +101,13 @@ def test_kill_9_at_random_points_loses_and_duplicates_nothing(chain, make_indexe
             time.sleep(0.005)
         if process.poll() is not None:
             raise AssertionError(process.stderr.read().decode())
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        stop_group(process, signal.SIGKILL)
         killed_at.append(cursor_of(crashed))
     process = indexer_process(crashed, initial_range=1, max_range=1)
     try:
         wait_until(lambda: caught_up(crashed, head), what="the restarted indexer to catch up")
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(30)
+        stop_group(process)
     mid_backfill = {block for block in killed_at if block is not None and block < head}
     assert len(mid_backfill) >= 3, f"too few kills landed mid-backfill: {killed_at} (head {head})"
 
@@ -136,8 +135,7 @@ def test_kafka_down_mid_stream_loses_nothing(chain, make_indexer_settings, stack
             subprocess.run([str(STACK), "up", "kafka"], env=stack, check=True, capture_output=True)
         wait_until(lambda: caught_up(settings, chain.head()), timeout=180, what="the relay after Kafka returned")
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(30)
+        stop_group(process)
     outbox = {str(row["id"]) for row in db(settings, "SELECT id FROM outbox")}
     published = asyncio.run(consume_all(settings))
     ids = [record["id"] for record in published]
@@ -161,8 +159,7 @@ def test_a_restarted_chain_is_indexed_afresh_not_refused(chain, make_indexer_set
         try:
             wait_until(lambda: caught_up(again, restarted.head()), what="the indexer on the restarted chain")
         finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(30)
+            stop_group(process)
         assert "indexed from another deployment" in process.stderr.read().decode()
         assert_matches_chain(restarted, again)
     finally:

@@ -1,6 +1,8 @@
 """`make up` / `make status` / `make down` (scripts/stack/stack.sh) on a private stack: its own state
 dir and free ports, so the shared stack the other tests use is left alone."""
 
+import asyncio
+import json
 import os
 import shutil
 import signal
@@ -8,10 +10,13 @@ import socket
 import subprocess
 import time
 import uuid
+from pathlib import Path
 
+import asyncpg
 import pytest
 
 from stackenv import ROOT, STACK, stack_settings
+from waiting import wait_until
 
 PORT_VARIABLES = ("ANVIL_PORT", "POSTGRES_PORT", "REDIS_PORT", "KAFKA_PORT", "KAFKA_CONTROLLER_PORT",
                   "IPFS_API_PORT", "IPFS_GATEWAY_PORT", "ACAPY_INBOUND_PORT", "ACAPY_ADMIN_PORT",
@@ -45,19 +50,28 @@ def wait_dead(pids, seconds=15) -> set[int]:
 
 
 class PrivateStack:
-    def __init__(self):
-        # Under the clone, not /tmp: PostgreSQL runs as an unprivileged user that must reach its data.
-        self.state = ROOT / ".state" / f"test-{uuid.uuid4().hex[:8]}"
+    """The stack of a project at `root` (this clone by default) on free ports; `state`: its state dir."""
+
+    def __init__(self, root: Path = ROOT, state: Path | None = None):
+        self.root = root
+        self.state = state or ROOT / ".state" / f"test-{uuid.uuid4().hex[:8]}"
         ports = dict(zip(PORT_VARIABLES, map(str, free_ports(len(PORT_VARIABLES)))))
-        clean = {k: v for k, v in os.environ.items() if k not in ("APE_FOUNDRY_HOST", "FITMINT_RPC_URL")}
+        clean = {k: v for k, v in os.environ.items()
+                 if k not in ("APE_FOUNDRY_HOST", "FITMINT_RPC_URL", "FITMINT_ROOT", "FITMINT_STATE_DIR")}
         self.env = stack_settings(**{**clean, **ports, "FITMINT_STATE_DIR": str(self.state)})
 
     def __call__(self, *args):
-        return subprocess.run([str(STACK), *args], cwd=ROOT, env=self.env, capture_output=True, text=True,
-                              timeout=600)
+        return subprocess.run([str(self.root / "scripts" / "stack" / "stack.sh"), *args], cwd=self.root,
+                              env=self.env, capture_output=True, text=True, timeout=600)
 
     def pid(self, service) -> int:
         return int((self.state / "run" / f"{service}.pid").read_text())
+
+    def child_pid(self, service) -> int:
+        return int((self.state / "run" / f"{service}.child.pid").read_text())
+
+    def supervisor(self, service) -> dict:
+        return json.loads((self.state / "run" / f"{service}.supervisor.json").read_text())
 
     def process_group(self, service) -> set[int]:
         out = subprocess.run(["pgrep", "-g", str(self.pid(service))], capture_output=True, text=True).stdout
@@ -68,7 +82,7 @@ class PrivateStack:
 def private_stack():
     stack = PrivateStack()
     yield stack
-    stack("down")
+    stack("purge")
     shutil.rmtree(stack.state, ignore_errors=True)
 
 
@@ -94,8 +108,9 @@ def test_up_twice_is_idempotent_status_sees_a_killed_service_and_down_stops_ever
     assert status.returncode == 0, status.stdout
     assert status.stdout.count("healthy") == len(SERVICES)
 
-    os.kill(pids["redis"], signal.SIGKILL)
-    assert not wait_dead([pids["redis"]])
+    redis_group = private_stack.process_group("redis")  # its supervisor and redis-server: gone together
+    os.killpg(pids["redis"], signal.SIGKILL)
+    assert not wait_dead(redis_group)
     status = private_stack("status")
     assert status.returncode != 0
     assert [line.split()[3] for line in status.stdout.splitlines() if line.startswith("redis")] == ["down"]
@@ -126,3 +141,63 @@ def test_taken_port_is_a_clear_error_and_leaves_nothing_running(private_stack):
 def test_unknown_service_is_refused(private_stack):
     result = private_stack("up", "mysql")
     assert result.returncode != 0 and "unknown service 'mysql'" in result.stderr
+
+
+def copy_of_the_project(destination: Path) -> Path:
+    """What a fresh clone holds (tracked files, and new ones not ignored), copied to `destination`."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+    return destination
+
+
+def test_a_clone_in_a_private_folder_serves_sql_and_goes_down(tmp_path):
+    """Root's home, or any `mktemp -d` folder, is 0700: PostgreSQL's own user cannot enter it."""
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    clone = copy_of_the_project(private / "fitmint")
+    stack = PrivateStack(root=clone, state=clone / ".state")
+    try:
+        up = stack("up", "postgres")
+        assert up.returncode == 0, up.stdout + up.stderr
+        password = (clone / ".state" / "secrets" / "postgres-password").read_text().strip()
+
+        async def query():
+            connection = await asyncpg.connect(host="127.0.0.1", port=int(stack.env["POSTGRES_PORT"]),
+                                               user="fitmint", password=password, database="fitmint_backend")
+            try:
+                return await connection.fetchval("SELECT current_database() || ':' || 6 * 7")
+            finally:
+                await connection.close()
+
+        assert asyncio.run(query()) == "fitmint_backend:42"
+        cluster = (clone / ".state" / "postgres").resolve()
+        if os.geteuid() == 0:  # the cluster lives where its user can reach it; the state dir links to it
+            assert (clone / ".state" / "postgres").is_symlink() and not cluster.is_relative_to(private)
+            assert cluster.stat().st_uid != 0
+        group = stack.process_group("postgres")
+        down = stack("down")
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert not wait_dead(group), "PostgreSQL left running after `down`"
+    finally:
+        stack("purge")
+    assert not cluster.exists(), "purge left the PostgreSQL cluster behind"
+
+
+def test_the_supervisor_restarts_a_killed_service_and_status_counts_it(private_stack):
+    up = private_stack("up", "redis")
+    assert up.returncode == 0, up.stdout + up.stderr
+    first = private_stack.child_pid("redis")
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: private_stack.supervisor("redis")["restarts"] == 1 and private_stack("status", "redis").returncode == 0,
+               timeout=30, what="redis restarted and healthy")
+    assert private_stack.child_pid("redis") != first
+    status = private_stack("status", "redis")
+    row = next(line.split() for line in status.stdout.splitlines() if line.startswith("redis"))
+    assert row[3] == "healthy" and row[6] == "1", status.stdout  # HEALTH, RSS "24 MB", RESTARTS
+    assert "redis: last restart after killed by SIGKILL" in status.stdout
+    assert "restarting in" in (private_stack.state / "logs" / "redis.log").read_text()

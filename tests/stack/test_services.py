@@ -176,3 +176,28 @@ def test_secrets_are_private_files(running_stack):
     secrets = Path(running_stack["FITMINT_STATE_DIR"]) / "secrets"
     for name in ("postgres-password", "acapy-admin-key", "acapy-wallet-key"):
         assert (secrets / name).stat().st_mode & 0o077 == 0, name
+
+
+def test_an_email_sent_through_the_stacks_mail_sink_lands_in_its_maildir(running_stack):
+    """The worker's own sender, through `make up`'s mail service, read back from its Maildir."""
+    import mailbox
+    from datetime import datetime, timezone
+
+    from backend.app.core.config import Settings
+    from backend.app.notifications.email import EmailSender
+
+    settings = Settings(smtp_host="127.0.0.1", smtp_port=int(running_stack["SMTP_PORT"]))
+    sender = EmailSender(settings)
+    notification = {"id": str(uuid.uuid4()), "kind": "token.minted", "title": "5 FIT received",
+                    "body": "5 FIT were minted to you.", "data": {}, "corrects": None,
+                    "created_at": datetime.now(timezone.utc)}
+
+    async def send():
+        async with sender.connection() as smtp:
+            return await smtp.send(sender.compose(notification, "member@example.org"))
+
+    asyncio.run(send())  # a refusal (the sink answering 500) raises SendError
+    maildir = mailbox.Maildir(Path(running_stack["FITMINT_STATE_DIR"]) / "mail", create=False)
+    delivered = [message for message in maildir if message["Message-ID"] == sender.message_id(notification["id"])]
+    assert len(delivered) == 1
+    assert delivered[0]["To"] == "member@example.org" and delivered[0]["Subject"]

@@ -2,6 +2,7 @@
 
 import os
 import secrets
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 
@@ -86,10 +87,19 @@ class Settings(BaseSettings):
     identity_reconcile_interval_seconds: float = 5.0
     identity_reconciler_enabled: bool = True
 
+    # The platform's clock for what depends on the date and time of day (anti-cheat days, reward days
+    # and deadlines, scheduled jobs): the wall clock shifted by this many seconds. Tests pin the time of
+    # day with it (make test runs the time-sensitive suites at 00:05, 11:00 and 23:55 UTC).
+    clock_offset_seconds: float = 0.0
+
     jwt_secret_file: Path | None = None  # default: <state>/secrets/jwt-secret (generated on first use)
     jwt_algorithm: str = "HS256"
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
+
+    def now(self) -> datetime:
+        """The platform's current time (UTC, aware): see `clock_offset_seconds`."""
+        return datetime.now(timezone.utc) + timedelta(seconds=self.clock_offset_seconds)
 
     def postgres_password(self) -> str:
         path = self.postgres_password_file or self.fitmint_state_dir / "secrets" / "postgres-password"

@@ -52,7 +52,8 @@ def _same_request(row: asyncpg.Record, body: WorkoutIn) -> bool:
 
 
 async def submit_workout(pool: asyncpg.Pool, *, tenant_id: str, user_id: str, submitted_by: str, body: WorkoutIn,
-                         idempotency_key: str | None, limits: anticheat.Limits = anticheat.DEFAULT_LIMITS) -> Stored:
+                         idempotency_key: str | None, now: datetime,
+                         limits: anticheat.Limits = anticheat.DEFAULT_LIMITS) -> Stored:
     async with pool.acquire() as connection, connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"workouts:{user_id}")
         if idempotency_key is not None:
@@ -71,7 +72,7 @@ async def submit_workout(pool: asyncpg.Pool, *, tenant_id: str, user_id: str, su
         accepted = [anticheat.Accepted(id=str(r["id"]), activity=anticheat.ActivityType(r["activity"]),
                                        started_at=r["started_at"], ended_at=r["ended_at"], steps=r["steps"])
                     for r in context]
-        rejections = anticheat.check(_candidate(body), accepted, now=datetime.now(timezone.utc), limits=limits)
+        rejections = anticheat.check(_candidate(body), accepted, now=now, limits=limits)
         row = await connection.fetchrow(
             "INSERT INTO workouts (tenant_id, user_id, activity, started_at, ended_at, distance_m, steps, calories, "
             "avg_heart_rate, max_heart_rate, gps, status, rejections, submitted_by, idempotency_key) VALUES "

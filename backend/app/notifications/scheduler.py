@@ -142,14 +142,14 @@ class Scheduler:
     def _lead(self) -> None:
         aps = AsyncIOScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1,
                                                            "misfire_grace_time": 300})
-        now = datetime.now(UTC)
+        now = self.settings.now()  # the platform's clock: what the catch-up is as of
         for job in self.jobs:
             aps.add_job(self._runner(job), trigger=job.trigger, id=job.name, name=job.name)
             if job.catch_up:
                 as_of = last_fire_time(job.trigger, now)
-                if as_of is not None:
-                    aps.add_job(self._runner(job, as_of), trigger="date", run_date=now, id=f"{job.name}:catch-up",
-                                name=f"{job.name} (catch-up as of {as_of.isoformat()})")
+                if as_of is not None:  # run at once (APScheduler's own clock is the wall clock)
+                    aps.add_job(self._runner(job, as_of), trigger="date", run_date=datetime.now(UTC),
+                                id=f"{job.name}:catch-up", name=f"{job.name} (catch-up as of {as_of.isoformat()})")
         aps.start()
         self._aps = aps
         self.terms += 1
@@ -187,7 +187,7 @@ class Scheduler:
                 return
             task = asyncio.current_task()
             self._running.add(task)
-            now = as_of or datetime.now(UTC)
+            now = as_of or self.settings.now()
             try:
                 result = await job.function(self.pool, self.redis, self.settings, now)
                 if result:

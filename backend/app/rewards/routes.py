@@ -53,7 +53,7 @@ VouchersDep = Annotated[Vouchers, Depends(get_vouchers)]
 
 
 async def _public(request: Request, vouchers: list[dict]) -> tuple[list[VoucherPublic], int | None]:
-    states, block = await claim_states(request.app.state.indexer_pool, vouchers)
+    states, block = await claim_states(request.app.state.indexer_pool, vouchers, request.app.state.settings.now())
     return [VoucherPublic(**v, **states[v["claim_id"]], block=block) for v in vouchers], block
 
 

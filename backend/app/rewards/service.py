@@ -8,7 +8,7 @@ transaction (the outbox): an event is published if and only if the voucher exist
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from functools import cached_property
 
 import asyncpg
@@ -76,7 +76,7 @@ class Vouchers:
         chain_remaining_today = await self.chain.daily_remaining(to_checksum_address(account))
         epoch_remaining = await self.chain.epoch_remaining()
         contract = self.chain.contract
-        now = datetime.now(timezone.utc)
+        now = self.settings.now()
         async with self.pool.acquire() as connection, connection.transaction():
             # One issuer per account at a time: the daily sum below cannot be raced past the cap.
             await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"vouchers:{account}")
@@ -122,7 +122,8 @@ class Vouchers:
         return page(rows, limit, "issued_at", "claim_id", _voucher)
 
 
-async def claim_states(indexer_pool: asyncpg.Pool | None, vouchers: list[dict]) -> tuple[dict[str, dict], int | None]:
+async def claim_states(indexer_pool: asyncpg.Pool | None, vouchers: list[dict],
+                       now: datetime) -> tuple[dict[str, dict], int | None]:
     """Each voucher's status from the indexed chain: claimed (with its block and tx), expired (deadline
     passed unclaimed) or issued; and the block the answer is consistent at (None: no indexer data)."""
     claimed, block = {}, None
@@ -133,14 +134,13 @@ async def claim_states(indexer_pool: asyncpg.Pool | None, vouchers: list[dict]) 
         except asyncpg.UndefinedTableError:  # the indexer has not started on this database yet
             rows = []
         claimed = {r["claim_id"]: r for r in rows}
-    now = datetime.now(timezone.utc).timestamp()
     states = {}
     for voucher in vouchers:
         row = claimed.get(voucher["claim_id"])
         if row is not None:
             states[voucher["claim_id"]] = {"status": "claimed", "claimed_block": row["block_number"],
                                            "claimed_tx": row["tx_hash"]}
-        elif voucher["deadline"] < now:
+        elif voucher["deadline"] < now.timestamp():
             states[voucher["claim_id"]] = {"status": "expired"}
         else:
             states[voucher["claim_id"]] = {"status": "issued"}

@@ -1,0 +1,110 @@
+"""The outbox relay never skips an event, whatever order concurrent writers commit in.
+
+Several transactions write an outbox at once (API requests, worker replicas, scheduled jobs). One that
+took a lower `seq` may commit after a higher one was already relayed; a relay that publishes by `seq`
+alone then never publishes it. Both outboxes (the indexer's and the API's) on the stack's PostgreSQL,
+published by the real relay to the stack's Kafka."""
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import asyncpg
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from apihelpers import admin_dsn, api_settings, create_database, drop_database
+from backend.app.core.db import migrate
+from indexer import events as ev
+from indexer.relay import Relay
+from indexer.settings import Settings as IndexerSettings
+from indexer.store import connect as connect_indexer
+from scripts.stack.kafka_topics import delete_topics_with_prefix, ensure_topics
+
+TOPIC = ev.TOKEN_MINTED.topic
+
+
+@pytest.fixture(params=["indexer", "api"])
+def outbox(request, stack, tmp_path):
+    """(how to connect to the outbox's database, the relay's producer name, bootstrap, topic prefix)."""
+    database, prefix = create_database(stack), f"test-{uuid.uuid4().hex[:8]}."
+    bootstrap = f"127.0.0.1:{stack['KAFKA_PORT']}"
+    if request.param == "api":
+        migrate(api_settings(stack, tmp_path, database))
+    else:
+        settings = IndexerSettings(fitmint_state_dir=Path(stack["FITMINT_STATE_DIR"]), indexer_database=database,
+                                   postgres_port=int(stack["POSTGRES_PORT"]))
+        asyncio.run(_close(connect_indexer(settings)))  # creates the indexer's schema
+    asyncio.run(ensure_topics(bootstrap, [prefix + TOPIC], 3))
+    try:
+        yield dict(**admin_dsn(stack), database=database), request.param, bootstrap, prefix
+    finally:
+        asyncio.run(delete_topics_with_prefix(bootstrap, prefix))
+        drop_database(stack, database)
+
+
+async def _close(pool_coroutine):
+    await (await pool_coroutine).close()
+
+
+async def append(connection, event_id: str) -> None:
+    await connection.execute(
+        "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES ($1::uuid, $2, $3, $4, $5::json)",
+        event_id, TOPIC, "0x" + "ab" * 20, ev.TOKEN_MINTED.ce_type, orjson.dumps({"n": event_id}).decode())
+
+
+async def published_ids(bootstrap: str, topic: str) -> list[str]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(3)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
+        ids = []
+        while [tp for tp in partitions if await consumer.position(tp) < end[tp]]:
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                ids += [orjson.loads(record.value)["id"] for record in records]
+        return ids
+    finally:
+        await consumer.stop()
+
+
+def test_a_lower_seq_committed_after_a_relayed_higher_one_reaches_kafka_exactly_once(outbox):
+    database, producer, bootstrap, prefix = outbox
+    early, late = str(uuid.uuid4()), str(uuid.uuid4())
+
+    async def scenario():
+        relay_pool = await asyncpg.create_pool(**database, min_size=1, max_size=2)
+        relay = Relay(pool=relay_pool, bootstrap=bootstrap, chain_id=31337, batch_size=100, topic_prefix=prefix,
+                      producer=producer)
+        slow, fast = await asyncpg.connect(**database), await asyncpg.connect(**database)
+        try:
+            await relay._connect()
+            slow_tx = slow.transaction()
+            await slow_tx.start()
+            await append(slow, early)  # takes the lower seq, commits last
+            async with fast.transaction():
+                await append(fast, late)
+            seqs = {str(r["id"]): r["seq"] for r in await fast.fetch("SELECT id, seq FROM outbox")}
+            assert list(seqs) == [late]  # the open transaction's row is not even visible yet
+            published_while_open = await relay.publish_once()
+            await slow_tx.commit()
+            assert (await fast.fetchval("SELECT seq FROM outbox WHERE id = $1::uuid", early)) < seqs[late]
+            while await relay.publish_once():
+                pass
+            return published_while_open
+        finally:
+            await relay._disconnect()
+            await slow.close()
+            await fast.close()
+            await relay_pool.close()
+
+    published_while_open = asyncio.run(scenario())
+    # Nothing above an unfinished transaction's row goes out: the later row waited for the earlier one.
+    assert published_while_open == 0
+    ids = asyncio.run(published_ids(bootstrap, prefix + TOPIC))
+    assert sorted(ids) == sorted([early, late]), f"expected each event once, Kafka holds {ids}"
+

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 ENV := source scripts/toolchain/env.sh &&
 
-.PHONY: help deps deps-stack build up down purge status logs test test-forge test-ape test-clock slither bench indexer clean
+.PHONY: help deps deps-stack build up down purge status logs test test-forge test-ape test-clock slither gas-check bench indexer clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -11,7 +11,7 @@ help: ## list the targets
 deps: ## install the contracts toolchain (node_modules, cached Python venvs); quick when nothing changed
 	@scripts/toolchain/install.sh contracts
 
-deps-stack: ## install everything `make up` runs: PostgreSQL, Redis, Kafka jars, Kubo, ACA-Py (cached)
+deps-stack: ## install everything `make up` and the tests run: PostgreSQL, Redis, Kafka jars, Kubo, ACA-Py, Compose (cached)
 	@scripts/toolchain/install.sh stack
 
 build: deps ## compile the contracts with Ape
@@ -34,7 +34,7 @@ logs: ## follow one service's log: make logs S=kafka
 
 test: deps-stack ## every test: starts the stack, then forge fuzz/invariants, slither, the pytest suite, the clock-pinned runs
 	@scripts/stack/stack.sh up
-	@$(MAKE) --no-print-directory test-forge slither test-ape test-clock
+	@$(MAKE) --no-print-directory test-forge slither gas-check test-ape test-clock
 
 test-forge:
 	@echo "==> forge fuzz and invariant tests"
@@ -43,6 +43,11 @@ test-forge:
 slither: ## static analysis: fails on any medium or high finding
 	@echo "==> slither"
 	@$(ENV) "$$SLITHER_VENV/bin/slither" . --fail-medium
+
+gas-check: deps ## fail when a steady-state gas figure grew >1% over reports/gas-snapshot.json (README: Benchmarks)
+	@echo "==> gas check (steady-state gas against reports/gas-snapshot.json)"
+	@$(ENV) env -u APE_FOUNDRY_HOST ape run gas_report --network ethereum:local:foundry -v WARNING \
+	  --check reports/gas-snapshot.json
 
 # Every process a test starts inherits FITMINT_TEST_RUN; tests/leftovers.py then fails the run if one is
 # still alive (and kills it).

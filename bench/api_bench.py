@@ -63,7 +63,9 @@ def signing(count: int, verify: int = 100) -> dict:
     signer = Account.create()
     contract = rewards_address()
     deadline = int(time.time()) + 3600
-    vouchers = [RewardVoucher(FALLBACK_ADDRESS, 10**18 + i, i.to_bytes(32, "big"), deadline) for i in range(count)]
+    day = int(time.time()) // 86_400
+    vouchers = [RewardVoucher(FALLBACK_ADDRESS, 10**18 + i, i.to_bytes(32, "big"), day, deadline)
+                for i in range(count)]
     for voucher in vouchers[:50]:  # warm-up: first-call caches (eth_account, coincurve) outside the timing
         sign_voucher(voucher, signer.key, chain_id=CHAIN_ID, verifying_contract=contract)
     started = time.perf_counter()

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ANVIL = ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 APE = Path(sys.executable).parent / "ape"
 FIT = 10**18
+DAY = 86_400
 CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
 
 
@@ -52,6 +53,7 @@ class ScenarioChain:
         self.accounts = self.w3.eth.accounts
         self.admin = self.accounts[0]
         self._claims = 0
+        self._today = None  # (UTC day of the latest block, time.monotonic() when read)
 
     def _up(self) -> bool:
         try:
@@ -106,9 +108,20 @@ class ScenarioChain:
         return response.get("result")
 
     def mine(self, blocks=1, seconds=1):
+        self._today = None
         for _ in range(blocks):
             self.rpc("evm_increaseTime", seconds)
             self.rpc("evm_mine")
+
+    def today(self) -> int:
+        """The UTC day (unix time // 86400) of the latest block: the day vouchers name. Read again after
+        `mine` and at least every second (bulk loads sign thousands of vouchers); a voucher stays
+        redeemable the day after the one it names, so a day read just before midnight still works."""
+        now = time.monotonic()
+        if self._today is None or now - self._today[1] > 1:
+            latest = self.rpc("eth_getBlockByNumber", "latest", False)
+            self._today = (int(latest["timestamp"], 16) // DAY, now)
+        return self._today[0]
 
     def send_fast(self, to: str, data: bytes, sender: str, gas: int) -> str:
         """Sends raw calldata with a fixed gas limit: no estimation, no receipt wait (for bulk loads)."""
@@ -124,7 +137,7 @@ class ScenarioChain:
     def voucher(self, account, amount):
         self._claims += 1
         voucher = RewardVoucher(account, amount, keccak(text=f"scenario claim {self._claims} {time.time_ns()}"),
-                                2**40)
+                                self.today(), 2**40)
         signature = sign_voucher(voucher, self.attestor.key, chain_id=31337,
                                  verifying_contract=self.rewards.address)
         return voucher.as_tuple(), signature

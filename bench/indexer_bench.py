@@ -60,7 +60,7 @@ def generate(chain: ScenarioChain, target_events: int) -> dict:
     spray = receipt.contractAddress
     chain.claim(spray, 100 * FIT)
 
-    claim_batch = keccak(text="claimBatch((address,uint256,bytes32,uint256)[],bytes[])")[:4]
+    claim_batch = keccak(text="claimBatch((address,uint256,bytes32,uint256,uint256)[],bytes[])")[:4]
     spray_call = keccak(text="spray(address,address,uint256,uint256)")[:4]
     claim_events = target_events // 8 // CLAIMS_PER_TX * CLAIMS_PER_TX * 2
     started = time.monotonic()
@@ -68,7 +68,7 @@ def generate(chain: ScenarioChain, target_events: int) -> dict:
     last = None
     for i in range(claim_events // 2 // CLAIMS_PER_TX):
         signed = [chain.voucher(users[(i + j) % len(users)], 1) for j in range(CLAIMS_PER_TX)]
-        data = claim_batch + abi_encode(["(address,uint256,bytes32,uint256)[]", "bytes[]"],
+        data = claim_batch + abi_encode(["(address,uint256,bytes32,uint256,uint256)[]", "bytes[]"],
                                         [[v for v, _ in signed], [s for _, s in signed]])
         last = chain.send_fast(chain.rewards.address, data, chain.accounts[9], 150_000 * CLAIMS_PER_TX)
         if i % 50 == 0:

@@ -13,12 +13,16 @@ import {IFitToken} from "./interfaces/IFitToken.sol";
 
 /// @notice Mints FIT for verified activity ("mining"), in two modes:
 /// - vouchers: an attestor (the fitness backend) signs an EIP-712 RewardVoucher that anyone may submit,
-///   alone (`claim`) or many per transaction (`claimBatch`);
+///   alone (`claim`) or many per transaction (`claimBatch`). A voucher names the UTC day whose daily cap
+///   it is charged to and is redeemable on that day or the next only, so whoever submits a member's
+///   newer voucher first cannot use up the cap of the day an older voucher was issued for;
 /// - Merkle epochs: an operator posts one root per emission epoch and accounts claim their leaf with a
 ///   proof (`claimEpoch`), as in Uniswap's MerkleDistributor.
 /// @dev Invariants:
 /// - A claim id is paid at most once; a Merkle leaf (epoch, index) is paid at most once.
-/// - Voucher payouts per account per UTC day never exceed `dailyCap()`.
+/// - Voucher payouts charged to any one (account, UTC day) never exceed `dailyCap()` (the cap in force
+///   at each charge); a voucher is charged to the day it names (not the day it is redeemed), and is
+///   redeemed only on that day or the next one.
 /// - Emission charged to an epoch (voucher payouts + posted Merkle totals) never exceeds
 ///   `epochBudget(epoch) = initialEpochBudget >> (epoch / halvingEpochs)`.
 /// - Merkle payouts of an epoch never exceed the total posted with its root.
@@ -32,11 +36,15 @@ contract ActivityRewards is IActivityRewards, EIP712, AccessControl, Pausable {
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
 
     bytes32 public constant VOUCHER_TYPEHASH =
-        keccak256("RewardVoucher(address account,uint256 amount,bytes32 claimId,uint256 deadline)");
+        keccak256("RewardVoucher(address account,uint256 amount,bytes32 claimId,uint256 day,uint256 deadline)");
 
+    /// @dev An account's voucher usage in one slot: `amount` charged to `day` (the latest day charged),
+    /// `previousAmount` charged to `day - 1`. Only today and yesterday can be charged, and `day` is never
+    /// after today, so these two days are all the cap ever needs.
     struct DailyUsage {
-        uint64 day;
-        uint192 amount;
+        uint32 day;
+        uint112 amount;
+        uint112 previousAmount;
     }
 
     struct EpochDistribution {
@@ -112,11 +120,15 @@ contract ActivityRewards is IActivityRewards, EIP712, AccessControl, Pausable {
         }
     }
 
-    /// @dev Follows ERC20Permit's order: deadline, consume the claim id, hash, recover, check the signer,
-    /// then the effect. ECDSA.recoverCalldata rejects high-s (malleable) signatures.
+    /// @dev Follows ERC20Permit's order: deadline (and the voucher's day), consume the claim id, hash,
+    /// recover, check the signer, then the effect. ECDSA.recoverCalldata rejects high-s (malleable)
+    /// signatures.
     function _redeem(RewardVoucher calldata voucher, bytes calldata signature, uint256 epoch) private {
         bytes32 claimId = voucher.claimId;
         if (block.timestamp > voucher.deadline) revert RewardsVoucherExpired(claimId, voucher.deadline);
+        uint256 day = voucher.day;
+        uint256 today = block.timestamp / 1 days;
+        if (!_isRedeemableDay(day, today)) revert RewardsVoucherDayOutOfRange(claimId, day, today);
         if (voucher.amount == 0) revert RewardsZeroAmount(claimId);
         if (voucher.account == address(0)) revert RewardsInvalidAccount(claimId);
         if (_paidClaims[claimId]) revert RewardsClaimAlreadyPaid(claimId);
@@ -125,19 +137,54 @@ contract ActivityRewards is IActivityRewards, EIP712, AccessControl, Pausable {
         address signer = ECDSA.recoverCalldata(hashVoucher(voucher), signature);
         if (!hasRole(ATTESTOR_ROLE, signer)) revert RewardsUnauthorizedAttestor(claimId, signer);
 
-        _chargeDailyCap(voucher.account, voucher.amount);
+        _chargeDailyCap(voucher.account, day, voucher.amount);
         emit RewardClaimed(claimId, voucher.account, signer, voucher.amount, epoch);
     }
 
-    function _chargeDailyCap(address account, uint256 amount) private {
-        uint64 today = uint64(block.timestamp / 1 days);
-        DailyUsage memory usage = _dailyUsage[account];
-        // slither-disable-next-line incorrect-equality (a day number, not a balance: equality is the intent)
-        uint256 used = usage.day == today ? usage.amount : 0;
-        uint256 available = _dailyCap > used ? _dailyCap - used : 0;
+    /// @dev Charges `amount` to `account`'s usage of `day`, which _redeem checked is today or yesterday.
+    /// The stored day is one charged earlier, so never after today: day >= today - 1 >= usage.day - 1,
+    /// and `day` is the stored day, the day before it, or a later day (the slot then moves to `day`).
+    function _chargeDailyCap(address account, uint256 day, uint256 amount) private {
+        DailyUsage storage stored = _dailyUsage[account];
+        DailyUsage memory usage = stored;
+        uint256 used = _usedOn(usage, day);
+        uint256 cap = _dailyCap;
+        uint256 available = cap > used ? cap - used : 0;
         if (amount > available) revert RewardsDailyCapExceeded(account, amount, available);
-        // used + amount <= _dailyCap, which _setDailyCap keeps within uint192.
-        _dailyUsage[account] = DailyUsage({day: today, amount: uint192(used + amount)});
+        // used + amount <= cap, which _setDailyCap keeps within uint112.
+        uint112 charged = uint112(used + amount);
+        uint256 latest = usage.day;
+        // Writing only the field that changes saves ~230 gas on the same-day and previous-day paths.
+        if (day == latest) {
+            stored.amount = charged;
+        } else if (day > latest) {
+            _dailyUsage[account] = DailyUsage({
+                // day <= today = block.timestamp / 1 days, below 2**32 for the next eleven million years.
+                day: uint32(day),
+                amount: charged,
+                // The latest day stays on as the previous day only if it is the day before `day`.
+                previousAmount: day == latest + 1 ? usage.amount : 0
+            });
+        } else {
+            // Unreachable for day < latest - 1 (see above); latest >= 1 here, so latest - 1 cannot underflow.
+            assert(day == latest - 1);
+            stored.previousAmount = charged;
+        }
+    }
+
+    /// @dev What `usage` records as charged to `day`: nothing for a day it no longer (or never) held.
+    function _usedOn(DailyUsage memory usage, uint256 day) private pure returns (uint256) {
+        uint256 latest = usage.day;
+        if (day == latest) return usage.amount;
+        // latest - 1 only when latest >= 1, so it cannot underflow.
+        if (latest != 0 && day == latest - 1) return usage.previousAmount;
+        return 0;
+    }
+
+    /// @dev A voucher for UTC `day` is redeemable today and tomorrow: `day` is today or yesterday.
+    function _isRedeemableDay(uint256 day, uint256 today) private pure returns (bool) {
+        // day <= today is checked first, so today - day cannot underflow.
+        return day <= today && today - day <= 1;
     }
 
     // ----------------------------------------------------------------------------------------------
@@ -231,7 +278,11 @@ contract ActivityRewards is IActivityRewards, EIP712, AccessControl, Pausable {
     /// @notice The EIP-712 digest an attestor signs for `voucher`.
     function hashVoucher(RewardVoucher calldata voucher) public view returns (bytes32) {
         return _hashTypedDataV4(
-            keccak256(abi.encode(VOUCHER_TYPEHASH, voucher.account, voucher.amount, voucher.claimId, voucher.deadline))
+            keccak256(
+                abi.encode(
+                    VOUCHER_TYPEHASH, voucher.account, voucher.amount, voucher.claimId, voucher.day, voucher.deadline
+                )
+            )
         );
     }
 
@@ -255,12 +306,16 @@ contract ActivityRewards is IActivityRewards, EIP712, AccessControl, Pausable {
         return _dailyCap;
     }
 
-    /// @notice What `account` may still receive through vouchers today (UTC).
-    function dailyRemaining(address account) external view returns (uint256) {
-        DailyUsage memory usage = _dailyUsage[account];
-        // slither-disable-next-line incorrect-equality (a day number, not a balance: equality is the intent)
-        uint256 used = usage.day == uint64(block.timestamp / 1 days) ? usage.amount : 0;
-        return _dailyCap > used ? _dailyCap - used : 0;
+    /// @notice What vouchers may still charge to `account`'s cap for UTC `day` (unix time / 86400): 0 for a
+    /// day no voucher can be redeemed for any more (before yesterday); a day still to come has its whole
+    /// cap (an attestor whose clock has passed midnight before the chain's latest block asks for it).
+    function dailyRemaining(address account, uint256 day) external view returns (uint256) {
+        uint256 today = block.timestamp / 1 days;
+        // day < today is checked first, so today - day cannot underflow.
+        if (day < today && today - day > 1) return 0;
+        uint256 used = _usedOn(_dailyUsage[account], day);
+        uint256 cap = _dailyCap;
+        return cap > used ? cap - used : 0;
     }
 
     function setDailyCap(uint256 newCap) external onlyRole(DEFAULT_ADMIN_ROLE) {
@@ -276,7 +331,8 @@ contract ActivityRewards is IActivityRewards, EIP712, AccessControl, Pausable {
     }
 
     function _setDailyCap(uint256 newCap) private {
-        if (newCap == 0 || newCap > type(uint192).max) revert RewardsInvalidDailyCap(newCap);
+        // DailyUsage keeps each day's usage (at most the cap) in a uint112.
+        if (newCap == 0 || newCap > type(uint112).max) revert RewardsInvalidDailyCap(newCap);
         uint256 previousCap = _dailyCap;
         _dailyCap = newCap;
         emit DailyCapUpdated(previousCap, newCap);

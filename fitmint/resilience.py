@@ -118,16 +118,34 @@ class Retrier:
                              self.component, dependency, describe(exc), self.backoff.cap)
         self._down[dependency] = (since, attempts + 1)
 
-    def progressed(self) -> None:
-        """The work got through a round trip: every dependency it uses answered."""
+    def progressed(self, *dependencies: str) -> None:
+        """The work got through a round trip with `dependencies` (default: all of the component's)."""
         if not self._down:
             return
-        for dependency, (since, attempts) in self._down.items():
+        for dependency in dependencies or tuple(self._down):
+            if dependency not in self._down:
+                continue
+            since, attempts = self._down.pop(dependency)
             DEPENDENCY_UP.labels(self.component, dependency).set(1)
             self.log.warning("%s: %s available again after %.1f s (%d attempts failed)", self.component,
                              dependency, time.monotonic() - since, attempts)
-        self._down.clear()
-        self.backoff.reset()
+        if not self._down:
+            self.backoff.reset()
+
+    async def pause(self, stop: asyncio.Event | None = None) -> None:
+        """The next backoff delay (ends early on `stop`)."""
+        await sleep_unless(stop, self.backoff.next_delay())
+
+    async def failed(self, exc: BaseException, stop: asyncio.Event | None = None) -> bool:
+        """For loops of their own: a transient error marks its dependency down and waits the backoff
+        (True); any other error is logged with its traceback and waits the backoff too (False)."""
+        dependency = self.classify(exc)
+        if dependency is None:
+            self.log.exception("%s: unexpected error; retrying", self.component, exc_info=exc)
+        else:
+            self.down(dependency, exc)
+        await self.pause(stop)
+        return dependency is not None
 
     async def run(self, work: Callable[[], Awaitable], stop: asyncio.Event | None = None):
         """Runs `work()` until it returns (its result is returned) or `stop` is set (returns None),
@@ -140,11 +158,18 @@ class Retrier:
                 if dependency is None:
                     raise
                 self.down(dependency, exc)
-                await sleep_unless(stop, self.backoff.next_delay())
+                await self.pause(stop)
                 continue
             self.progressed()
             return result
         return None
+
+
+def quiet_library_retries() -> None:
+    """Client libraries log each of their own reconnection attempts (aiokafka at ERROR, asyncpg's pool
+    with a traceback): during an outage that is a line per attempt. Our loops say it once instead."""
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)
 
 
 def describe(exc: BaseException) -> str:

@@ -25,6 +25,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import DefaultPartitioner
 
+from fitmint.consumer import stop_quietly
+from fitmint.resilience import Retrier
 from indexer import events as ev
 from indexer import metrics
 
@@ -41,7 +43,7 @@ async def _with_timeout(awaitable, seconds=KAFKA_TIMEOUT):
 
 async def ensure_position_topic(bootstrap: str, topic: str):
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
-    await _with_timeout(admin.start())
+    await _with_timeout(admin.start(), 10)
     try:
         if topic not in await _with_timeout(admin.list_topics()):
             await _with_timeout(admin.create_topics([NewTopic(
@@ -147,10 +149,7 @@ class Relay:
 
     async def _disconnect(self):
         if self.producer is not None:
-            try:
-                await _with_timeout(self.producer.stop(), 10)
-            except Exception:  # noqa: BLE001 - a dead broker: nothing left to flush
-                pass
+            await stop_quietly(self.producer)
             self.producer = None
             self._partitions.clear()
 
@@ -212,20 +211,20 @@ class Relay:
     async def run(self, stop: asyncio.Event | None = None, idle_sleep: float = 0.05,
                   wake: asyncio.Event | None = None):
         """Publishes until `stop`; with nothing to publish, waits `idle_sleep`, or less if `wake` is set
-        (the writer of the outbox in this process sets it after each commit)."""
-        backoff = 0.5
+        (the writer of the outbox in this process sets it after each commit). Kafka or PostgreSQL down:
+        rows wait in the outbox, the relay retries with backoff and resumes from Kafka's position."""
+        health = Retrier(f"{self.producer_name}.relay", ("kafka", "postgres"), log=log)
         while not (stop and stop.is_set()):
             try:
                 if self.producer is None:
                     await self._connect()
-                    backoff = 0.5
-                if await self.publish_once() == 0:
+                published = await self.publish_once()
+                health.progressed()
+                if published == 0:
                     await _idle(idle_sleep, wake)
-            except Exception as exc:  # noqa: BLE001 - Kafka down or flaky: rows wait in the outbox
-                log.warning("relay: %r; outbox rows wait, retrying in %.1fs", exc, backoff)
+            except Exception as exc:  # noqa: BLE001 - whatever failed, rows wait in the outbox
                 await self._disconnect()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10)
+                await health.failed(exc, stop)
         await self._disconnect()
 
 

@@ -15,12 +15,19 @@ class RpcError(Exception):
 class RangeTooLarge(RpcError):
     """The node refused the block range (too many results, response too large, timeout)."""
 
+    def __init__(self, method: str, error: dict, timed_out: bool = False):
+        super().__init__(method, error)
+        self.timed_out = timed_out  # no answer in time: too large a range, or a node that hangs
+
 
 _RANGE_HINTS = ("too many", "limit exceeded", "response size", "query returned more than", "block range")
 
 
 class Rpc:
-    def __init__(self, url: str, timeout: float = 30.0):
+    """Transport failures (refused, reset, hanging past `timeout`, HTTP 5xx) raise httpx errors: the
+    callers' resilience loop (fitmint.resilience) treats them as an outage of the node and retries."""
+
+    def __init__(self, url: str, timeout: float = 10.0):
         self._url = url
         self._client = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=8))
         self._id = 0
@@ -59,4 +66,4 @@ class Rpc:
             return await self.call("eth_getLogs", {"address": addresses, "fromBlock": hex(from_block),
                                                    "toBlock": hex(to_block)})
         except httpx.TimeoutException as exc:
-            raise RangeTooLarge("eth_getLogs", {"message": f"timeout: {exc}"}) from exc
+            raise RangeTooLarge("eth_getLogs", {"message": f"timeout: {exc!r}"}, timed_out=True) from exc

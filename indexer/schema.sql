@@ -3,10 +3,13 @@
 
 -- Which schema this database has, and its generation: a fresh database (or a reset) gets a new
 -- generation, so the relay knows Kafka's recorded position belongs to another outbox.
+-- `deployment` names the deployment indexed (deploy block, its hash, the addresses): another one, even
+-- on the same chain (contracts deployed again), means starting over.
 CREATE TABLE IF NOT EXISTS indexer_meta (
     id smallint PRIMARY KEY DEFAULT 1 CHECK (id = 1),
     schema_version integer NOT NULL,
-    generation uuid NOT NULL
+    generation uuid NOT NULL,
+    deployment text
 );
 
 CREATE TABLE IF NOT EXISTS indexer_cursor (

@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     kafka_topic_prefix: str = ""  # tests publish to their own topics
 
     manifest: Path | None = None  # default: <state>/deployments/<chain id>.json
+    rpc_timeout_seconds: float = 10.0  # a node that does not answer in time counts as down (retried)
     reorg_depth: int = 64
     poll_interval: float = 0.05
     initial_range: int = 100

@@ -24,10 +24,12 @@ _DROP_TABLES = f"DROP TABLE IF EXISTS {', '.join(TABLES)} CASCADE"
 UPGRADES = {
     # 2 -> 3: the outbox records its writing transaction (the relay publishes only ended ones). Rows
     # written before have txid 0: a relay position recorded as a bare seq then reads as (0, seq).
+    # The meta row names the deployment indexed (unknown before: recorded on the next start).
     2: """
 ALTER TABLE outbox ADD COLUMN txid bigint NOT NULL DEFAULT 0;
 ALTER TABLE outbox ALTER COLUMN txid SET DEFAULT pg_current_xact_id()::text::bigint;
 ALTER TABLE relay_position ADD COLUMN txid bigint NOT NULL DEFAULT 0;
+ALTER TABLE indexer_meta ADD COLUMN deployment text;
 """,
 }
 SCHEMA_LOCK = 727274  # pg_advisory_xact_lock key: one schema change at a time
@@ -35,6 +37,13 @@ SCHEMA_LOCK = 727274  # pg_advisory_xact_lock key: one schema change at a time
 
 class SchemaMismatchError(RuntimeError):
     """The database holds another schema version's data."""
+
+
+class CursorMovedError(RuntimeError):
+    """The stored cursor is not the one this write extends: someone else wrote the database meanwhile."""
+
+
+WRITE_LOCK = 727275  # pg_advisory_xact_lock key: one indexer write (batch or revert) at a time
 LISTING_COLUMNS = ("listing_id", "item_id", "seller", "unit_price", "remaining", "is_primary", "cid", "status",
                    "created_block", "updated_block")
 
@@ -91,12 +100,19 @@ async def drop_everything(settings) -> None:
         await connection.close()
 
 
-async def drop_if_other_deployment(settings, deploy_block: int, deploy_block_hash: str) -> bool:
-    """Drops the indexed data if it was indexed from another deployment: its copy of the deploy block
-    has another hash (Anvil restarted: a new chain with the contracts deployed again). That data
-    describes a chain that is gone; the indexer rebuilds it from this one, under a new generation.
-    The old tables are replaced by empty ones in one transaction: readers (the API, `caught_up` checks)
-    see the old data or the new schema, never a database without tables."""
+def deployment_of(manifest) -> str:
+    """What identifies a deployment: its deploy block, that block's hash and the contracts' addresses."""
+    addresses = ",".join(sorted(contract.address for contract in manifest.contracts.values()))
+    return f"{manifest.deploy_block}:{manifest.deploy_block_hash.lower()}:{addresses}"
+
+
+async def drop_if_other_deployment(settings, manifest) -> bool:
+    """Drops the indexed data if it was indexed from another deployment: the database names another
+    one (the contracts were deployed again), or its copy of the deploy block has another hash (Anvil
+    restarted: a new chain). That data describes contracts or a chain that are gone; the indexer
+    rebuilds it from this one, under a new generation. The old tables are replaced by empty ones in one
+    transaction: readers (the API, `caught_up` checks) see the old data or the new schema, never a
+    database without tables."""
     connection = await asyncpg.connect(host=settings.postgres_host, port=settings.postgres_port,
                                        user=settings.postgres_user, password=settings.password(),
                                        database=settings.indexer_database)
@@ -105,14 +121,24 @@ async def drop_if_other_deployment(settings, deploy_block: int, deploy_block_has
             await connection.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
             if not await connection.fetchval("SELECT to_regclass('blocks') IS NOT NULL"):
                 return False
-            stored = await connection.fetchval("SELECT hash FROM blocks WHERE number = $1", deploy_block)
-            if stored is None or stored.lower() == deploy_block_hash.lower():
+            recorded = None
+            if await connection.fetchval("SELECT count(*) = 1 FROM information_schema.columns WHERE "
+                                         "table_name = 'indexer_meta' AND column_name = 'deployment'"):
+                recorded = await connection.fetchval("SELECT deployment FROM indexer_meta")
+            stored = await connection.fetchval("SELECT hash FROM blocks WHERE number = $1", manifest.deploy_block)
+            other_chain = stored is not None and stored.lower() != manifest.deploy_block_hash.lower()
+            if not other_chain and recorded in (None, deployment_of(manifest)):
                 return False
             await connection.execute(_DROP_TABLES)
             await _create_schema(connection)
         return True
     finally:
         await connection.close()
+
+
+async def record_deployment(pool, manifest) -> None:
+    """Names the deployment this database indexes (see drop_if_other_deployment)."""
+    await pool.execute("UPDATE indexer_meta SET deployment = $1", deployment_of(manifest))
 
 
 async def load_cursor(connection, chain_id: int) -> Cursor | None:
@@ -129,10 +155,24 @@ async def stored_hash(connection, number: int) -> str | None:
     return await connection.fetchval("SELECT hash FROM blocks WHERE number = $1", number)
 
 
+async def _check_cursor(connection, expected: Cursor | None) -> None:
+    """Fences a write: it extends `expected` (None: nothing indexed yet), or nothing is written. One
+    writer per database is the rule (indexer.writer); this makes a second one harmless, not just rare."""
+    await connection.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
+    row = await connection.fetchrow("SELECT block_number, block_hash FROM indexer_cursor")
+    stored = Cursor(row["block_number"], row["block_hash"]) if row else None
+    if row is not None and stored != expected:
+        raise CursorMovedError(f"the database's cursor is at block {stored.block_number}, not at "
+                               f"{expected.block_number if expected else 'the start'} where this write begins: "
+                               "another indexer wrote it")
+
+
 async def write_batch(connection, *, chain_id: int, projection: Projection, blocks: list[tuple],
-                      skipped: list[tuple], cursor: Cursor) -> None:
-    """Everything one block range produced, atomically: a crash leaves either all of it or none."""
+                      skipped: list[tuple], cursor: Cursor, parent: Cursor | None) -> None:
+    """Everything one block range produced, atomically: a crash leaves either all of it or none.
+    `parent`: the cursor the range extends (None: the first range)."""
     async with connection.transaction():
+        await _check_cursor(connection, parent)
         copies = (
             ("events", projection.events, ("block_number", "log_index", "block_hash", "tx_hash", "address", "contract",
                                            "name", "topics", "data")),
@@ -241,11 +281,13 @@ async def _upsert_listings(connection, states: list[dict]):
         [tuple(state[c] for c in LISTING_COLUMNS) for state in states])
 
 
-async def revert_to(connection, *, chain_id: int, ancestor: Cursor, decoder) -> int:
+async def revert_to(connection, *, chain_id: int, ancestor: Cursor, decoder, current: Cursor | None) -> int:
     """Undoes every block above `ancestor`, atomically: projections back to the ancestor's state, the
-    events gone, and a compensating outbox event for each published one. Returns the events undone."""
+    events gone, and a compensating outbox event for each published one. Returns the events undone.
+    `current`: the cursor being reverted from (the write is fenced on it)."""
     above = ancestor.block_number
     async with connection.transaction():
+        await _check_cursor(connection, current)
         for table, keys, rows in (
             ("token_balances", ("account",), await connection.fetch(
                 "DELETE FROM token_transfers WHERE block_number > $1 RETURNING from_address, to_address, "

@@ -6,6 +6,8 @@ import logging
 import time
 from dataclasses import dataclass
 
+import httpx
+
 from indexer import metrics
 from indexer.decode import DecodeError, LogDecoder
 from indexer.manifest import Manifest
@@ -69,14 +71,20 @@ class Batch:
     blocks: list[tuple]
     skipped: list[tuple]
     cursor: Cursor
+    parent: Cursor  # the cursor the range extends: the write is fenced on it
 
 
 class ChainSync:
-    def __init__(self, *, settings, rpc: Rpc, pool, manifest: Manifest):
+    """`health` (a fitmint.resilience.Retrier) hears of each round trip to the node and the database;
+    `writer` (indexer.writer.WriterLock) is checked before every write."""
+
+    def __init__(self, *, settings, rpc: Rpc, pool, manifest: Manifest, health=None, writer=None):
         self.settings = settings
         self.rpc = rpc
         self.pool = pool
         self.manifest = manifest
+        self.health = health
+        self.writer = writer
         self.decoder = LogDecoder(manifest)
         self.projector = Projector(manifest.chain_id)
         self.sizer = RangeSizer(settings.initial_range, settings.max_range, settings.target_logs_per_range)
@@ -87,6 +95,7 @@ class ChainSync:
     async def cursor(self) -> Cursor:
         async with self.pool.acquire() as connection:
             cursor = await load_cursor(connection, self.manifest.chain_id)
+        self._reached("postgres")
         if cursor is None:
             start = self.manifest.deploy_block - 1
             header = await self.rpc.header(start)
@@ -104,6 +113,7 @@ class ChainSync:
         try:
             while not (stop and stop.is_set()):
                 head = await self.rpc.block_number()
+                self._reached("rpc")
                 metrics.HEAD.set(head)
                 target = head if until_block is None else min(head, until_block)
                 deep_limit = head - self.settings.reorg_depth
@@ -119,6 +129,8 @@ class ChainSync:
                 try:
                     batch = await self._prepare(cursor, to_block, head)
                 except RangeTooLarge as exc:
+                    if exc.timed_out and self.sizer.size == 1:  # not the range: the node is not answering
+                        raise httpx.ReadTimeout(f"eth_getLogs of one block: {exc.message}") from exc
                     log.info("range of %d blocks refused (%s): shrinking", self.sizer.size, exc.message)
                     self.sizer.refused()
                     continue
@@ -189,12 +201,23 @@ class ChainSync:
                     block_rows[number] = (number, block_hash, None, int(raw.get("blockTimestamp") or "0x0", 16))
             elif header["hash"] != block_hash:
                 raise ChainMovedError(f"block {number} changed while reading logs")
-        return Batch(projection, sorted(block_rows.values()), skipped, Cursor(to_block, by_number[to_block]["hash"]))
+        return Batch(projection, sorted(block_rows.values()), skipped, Cursor(to_block, by_number[to_block]["hash"]),
+                     cursor)
+
+    def _reached(self, dependency: str) -> None:
+        if self.health is not None:
+            self.health.progressed(dependency)
+
+    def _check_writer(self) -> None:
+        if self.writer is not None:
+            self.writer.check()
 
     async def _write(self, batch: "Batch") -> None:
+        self._check_writer()
         async with self.pool.acquire() as connection:
             await write_batch(connection, chain_id=self.manifest.chain_id, projection=batch.projection,
-                              blocks=batch.blocks, skipped=batch.skipped, cursor=batch.cursor)
+                              blocks=batch.blocks, skipped=batch.skipped, cursor=batch.cursor, parent=batch.parent)
+        self._reached("postgres")
         self.written.set()
         metrics.EVENTS.inc(len(batch.projection.events))
 
@@ -203,9 +226,10 @@ class ChainSync:
         if header is not None and header["hash"] == cursor.block_hash:
             return cursor
         ancestor = await self._find_ancestor(cursor)
+        self._check_writer()
         async with self.pool.acquire() as connection:
             undone = await revert_to(connection, chain_id=self.manifest.chain_id, ancestor=ancestor,
-                                     decoder=self.decoder)
+                                     decoder=self.decoder, current=cursor)
         self.written.set()
         metrics.REORGS.inc()
         log.warning("reorg: block %d is no longer canonical; reverted to %d (%d events undone)",

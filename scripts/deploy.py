@@ -6,7 +6,9 @@ The manifest (chain id, addresses, deploy block, ABI files) is what the indexer 
 Running the script again on the same chain reports the existing deployment and only makes sure the
 operator holds its roles (and, on a local chain, some ETH), sending nothing when it does;
 `--redeploy` deploys a fresh set on purpose. A manifest whose chain was reset (Anvil restarted) is
-detected by its deploy block hash and replaced.
+detected by its deploy block hash and replaced. The manifest records a hash of each contract's compiled
+code: when the sources changed since the deployment, a local chain gets the new contracts deployed (its
+chain survives restarts), any other chain is refused until `--redeploy` says so.
 
 The operator (default: the dev operator key file's address) posts Merkle roots (ActivityRewards
 OPERATOR_ROLE), lists catalog items (Marketplace LISTER_ROLE) and sets their metadata CIDs (FitItems
@@ -25,6 +27,7 @@ from ape import chain, project
 from ape.cli import ConnectedProviderCommand, account_option
 from ape.logging import logger
 from eth_account import Account
+from eth_utils import keccak
 
 CONTRACT_NAMES = ("FitToken", "ActivityRewards", "FitItems", "Marketplace")
 MANIFEST_VERSION = 1
@@ -112,6 +115,16 @@ def existing_deployment(manifest_path: Path) -> Deployment | None:
     return Deployment(**data)
 
 
+def code_hash(name: str) -> str:
+    """keccak256 of the contract's compiled creation code (constructor arguments aside)."""
+    return keccak(hexstr=getattr(project, name).contract_type.deployment_bytecode.bytecode).hex()
+
+
+def outdated_contracts(deployment: Deployment) -> list[str]:
+    """The deployed contracts whose sources changed since (a manifest without code hashes: all of them)."""
+    return [name for name, entry in deployment.contracts.items() if entry.get("code_hash") != code_hash(name)]
+
+
 def export_abis(abi_dir: Path) -> dict[str, str]:
     """Writes each contract's ABI from the compiled artifacts; returns name -> file name."""
     abi_dir.mkdir(parents=True, exist_ok=True)
@@ -165,7 +178,8 @@ def deploy_stack(
         deploy_block=deploy_block,
         deploy_block_hash=chain.blocks[deploy_block].hash.to_0x_hex(),
         contracts={
-            name: {"address": contract.address, "block": blocks[name], "tx": contract.txn_hash}
+            name: {"address": contract.address, "block": blocks[name], "tx": contract.txn_hash,
+                   "code_hash": code_hash(name)}
             for name, contract in contracts.items()
         },
         roles={
@@ -246,7 +260,16 @@ def cli(account, attestors, operator, treasury, fee_bps, burn_bps, manifest_path
     manifest_path = manifest_path or default_manifest_path(chain.chain_id)
 
     live = existing_deployment(manifest_path)
-    if live and not redeploy:
+    changed = outdated_contracts(live) if live and not redeploy else []
+    if changed:
+        if live.chain_id != LOCAL_CHAIN_ID:
+            raise click.ClickException(
+                f"the sources of {', '.join(changed)} changed since they were deployed on chain {live.chain_id} "
+                f"({manifest_path}): pass --redeploy to deploy the new contracts, or deploy from the version "
+                "that was deployed")
+        logger.warning(f"The sources of {', '.join(changed)} changed since the deployment at block "
+                       f"{live.deploy_block}: deploying the new contracts on this local chain")
+    if live and not redeploy and not changed:
         operator = operator or dev_operator_address()
         done = wire_live(account, live, manifest_path, operator)
         logger.success(f"Already deployed on chain {live.chain_id} at block {live.deploy_block} ({manifest_path}):")

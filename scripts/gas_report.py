@@ -1,10 +1,20 @@
-"""Gas report: what each user action costs on our contracts, beside the same action on a bare
-OpenZeppelin baseline compiled and deployed in the same run (contracts/baseline/).
+"""Gas report: what each user action costs on our contracts, first-time and in steady state, beside the
+same action on a bare OpenZeppelin baseline compiled and deployed in the same run (contracts/baseline/).
 
     ape run gas_report --network ethereum:local:foundry [--out reports]
+    ape run gas_report --network ethereum:local:foundry --check reports/gas-snapshot.json
+    ape run gas_report --network ethereum:local:foundry --out reports --update-snapshot reports/gas-snapshot.json
 
-Writes <out>/gas.md and <out>/gas.json. Every number is the receipt's gasUsed of one transaction from
-a first-time actor (cold storage on both sides), so ratios compare like with like.
+Every number is the receipt's gasUsed of one real transaction (per voucher for the batch). Each row is
+measured twice, on fitmint and on its baseline alike:
+- first-time: the action when the storage it writes does not exist yet (the actor's first, or the
+  contract's first of its kind, as each row's scenario says): a one-off cost;
+- steady state: the same action repeated once that storage exists (what users pay from then on).
+The ratio compares steady states. Writes <out>/gas.md and <out>/gas.json.
+
+`--check SNAPSHOT` (`make gas-check`, run by `make test`) measures the same scenarios, writes no report
+unless `--out` is given, and fails when any steady-state figure grows more than 1% over the committed
+snapshot, naming the row and both figures. `--update-snapshot SNAPSHOT` refreshes the snapshot on purpose.
 """
 
 import json
@@ -24,9 +34,12 @@ from backend.rewards.merkle import Entry, MerkleDistribution
 from backend.rewards.vouchers import RewardVoucher, sign_voucher
 
 FIT = 10**18
+DAY = 86_400
 PRICE = 10 * FIT
 CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
 BATCH = 10
+TOLERANCE_PERCENT = 1  # a steady-state figure may grow by up to 1% over the snapshot
+REFRESH = "ape run gas_report --network ethereum:local:foundry --out reports --update-snapshot {snapshot}"
 
 
 def permit(token, owner, spender, value):
@@ -36,6 +49,11 @@ def permit(token, owner, spender, value):
                             chain_id=chain.chain_id, owner=owner.address, spender=spender.address, value=value,
                             nonce=token.nonces(owner), deadline=deadline)
     return deadline, signature.v, signature.r, signature.s
+
+
+def today() -> int:
+    """The UTC day of the next block: the day a voucher signed now names."""
+    return chain.pending_timestamp // DAY
 
 
 class Bench:
@@ -54,11 +72,17 @@ class Bench:
         chain.set_balance(buyer, 10**20)
         return buyer
 
-    def record(self, action, gas, baseline_name, baseline_gas, note=""):
-        ratio = gas / baseline_gas if baseline_gas else None
-        self.rows.append({"action": action, "gas": gas, "baseline": baseline_name, "baseline_gas": baseline_gas,
-                          "ratio": round(ratio, 3) if ratio else None, "note": note})
-        logger.info(f"{action:<28} {gas:>8,} gas   baseline {baseline_gas:>8,} ({baseline_name})")
+    def record(self, action, baseline, first, steady, scenario_first, scenario_steady, note=""):
+        """`first` and `steady` are (fitmint gas, baseline gas) pairs."""
+        ratio = round(steady[0] / steady[1], 3)
+        self.rows.append({
+            "action": action, "baseline": baseline,
+            "first_time": {"gas": first[0], "baseline_gas": first[1], "scenario": scenario_first},
+            "steady_state": {"gas": steady[0], "baseline_gas": steady[1], "scenario": scenario_steady},
+            "ratio_steady_state": ratio, "note": note,
+        })
+        logger.info(f"{action:<32} first {first[0]:>8,} steady {steady[0]:>8,} gas   baseline first {first[1]:>8,} "
+                    f"steady {steady[1]:>8,} ({baseline})")
 
     def deploy(self):
         admin = self.admin
@@ -78,9 +102,10 @@ class Bench:
         self.shop = admin.deploy(project.BaselineShop, self.base_token, self.base_items)
         self.base_items.grantRole(self.base_items.MINTER_ROLE(), self.shop, sender=admin)
 
-    def voucher(self, account, amount=FIT):
+    def voucher(self, account, amount=FIT, day=None):
         self._fresh += 1
-        voucher = RewardVoucher(account, amount, keccak(text=f"gas claim {self._fresh}"), 2**40)
+        voucher = RewardVoucher(account, amount, keccak(text=f"gas claim {self._fresh}"),
+                                today() if day is None else day, 2**40)
         signature = sign_voucher(voucher, self.attestor.key, chain_id=chain.chain_id,
                                  verifying_contract=self.rewards.address)
         return voucher.as_tuple(), signature
@@ -90,66 +115,236 @@ class Bench:
         self.base_token.mint(buyer, amount, sender=self.admin)
 
     def measure(self):
-        admin, token, rewards, market, items = self.admin, self.token, self.rewards, self.market, self.items
         relayer = accounts.test_accounts[1]
-        # Warm-up: the first mint of each token and the first claim of the epoch also create the supply
-        # and epoch counters, a one-off cost no later action pays.
+        self.measure_claims(relayer)
+        self.measure_merkle(relayer)
+        self.measure_market()
+
+    def measure_claims(self, relayer):
+        admin, rewards = self.admin, self.rewards
+
+        def claim(account, **voucher):
+            return rewards.claim(*self.voucher(account, **voucher), sender=relayer).gas_used
+
+        def mint(account):
+            return self.base_token.mint(account, FIT, sender=admin).gas_used
+
+        # Contract-wide one-offs no member pays again: the token's first mint (its total supply) and the
+        # epoch's first claim (its emission counter, once per epoch for everyone together).
         self.base_token.mint(self.fresh_address(), FIT, sender=admin)
-        rewards.claim(*self.voucher(self.fresh_address()), sender=relayer)
-        base_mint = self.base_token.mint(self.fresh_address(), FIT, sender=admin).gas_used
+        claim(self.fresh_address())
+        member, base_member = self.fresh_address(), self.fresh_address()
+        base_first, base_steady = mint(base_member), mint(base_member)
+        first, steady = claim(member), claim(member)
 
-        tx = rewards.claim(*self.voucher(self.fresh_address()), sender=relayer)
-        self.record("claim (single voucher)", tx.gas_used, "ERC20 mint (AccessControl)", base_mint)
+        members = [self.fresh_address() for _ in range(BATCH)]
+        batches = []
+        for _ in range(2):
+            signed = [self.voucher(account) for account in members]
+            batches.append(rewards.claimBatch([v for v, _ in signed], [s for _, s in signed], sender=relayer).gas_used)
 
-        batch = [self.voucher(self.fresh_address()) for _ in range(BATCH)]
-        tx = rewards.claimBatch([v for v, _ in batch], [s for _, s in batch], sender=relayer)
-        self.record(f"claim batch of {BATCH}, per voucher", tx.gas_used // BATCH, "ERC20 mint (AccessControl)",
-                    base_mint, note=f"whole batch {tx.gas_used:,} gas")
+        # The daily-usage slot's other paths: the member's first voucher of the next day (the slot moves on
+        # a day), then one naming yesterday (charged beside it).
+        day = today()
+        chain.pending_timestamp = (day + 1) * DAY + 3_600
+        claim(self.fresh_address())  # the new epoch's first claim: its emission counter, as above
+        next_day, yesterday = claim(member), claim(member, day=day)
 
-        tree = MerkleDistribution([Entry(self.fresh_address(), FIT) for _ in range(1024)])
-        rewards.postEpochRoot(rewards.currentEpoch(), tree.root, tree.total, sender=admin)
-        entry = tree.entries[517]
-        tx = rewards.claimEpoch(rewards.currentEpoch(), 517, entry.account, entry.amount, tree.proof(517),
-                                sender=relayer)
-        self.record("Merkle claim (1,024 leaves)", tx.gas_used, "ERC20 mint (AccessControl)", base_mint)
+        self.record(
+            "claim (single voucher)", "ERC20 mint (AccessControl)", (first, base_first), (steady, base_steady),
+            "a member's first voucher (its FIT balance and daily-usage slot are new); baseline: a mint to a "
+            "new holder",
+            "the same member's second voucher the same day; baseline: a second mint to the same holder",
+            note=f"the member's first voucher the next day: {next_day:,}; then one naming the day before: "
+                 f"{yesterday:,}",
+        )
+        self.record(
+            f"claim batch of {BATCH}, per voucher", "ERC20 mint (AccessControl)",
+            (batches[0] // BATCH, base_first), (batches[1] // BATCH, base_steady),
+            f"{BATCH} members' first vouchers in one batch; baseline as for a single claim",
+            f"the same {BATCH} members' second vouchers the same day, in one batch",
+            note=f"whole batch {batches[0]:,} first-time, {batches[1]:,} steady state",
+        )
 
+    def measure_merkle(self, relayer):
+        admin, rewards = self.admin, self.rewards
+        holder = self.fresh_address()
+        self.token.mint(holder, FIT, sender=admin)
+        entries = [Entry(self.fresh_address(), FIT) for _ in range(1024)]
+        entries[519] = Entry(holder, FIT)  # leaves 516-519 share one 256-leaf word of the claimed bitmap
+        tree = MerkleDistribution(entries)
+        epoch = rewards.currentEpoch()
+        rewards.postEpochRoot(epoch, tree.root, tree.total, sender=admin)
+
+        def claim(index):
+            entry = tree.entries[index]
+            return rewards.claimEpoch(epoch, index, entry.account, entry.amount, tree.proof(index),
+                                      sender=relayer).gas_used
+
+        word_first = claim(516)  # starts its bitmap word, as one leaf in 256 does
+        first, steady = claim(517), claim(519)
+        base_holder = self.fresh_address()
+        base_first = self.base_token.mint(base_holder, FIT, sender=admin).gas_used
+        base_steady = self.base_token.mint(base_holder, FIT, sender=admin).gas_used
+        self.record(
+            "Merkle claim (1,024 leaves)", "ERC20 mint (AccessControl)", (first, base_first), (steady, base_steady),
+            "a leaf of an account with no FIT yet (its bitmap word already started); baseline: a mint to a new "
+            "holder",
+            "a leaf of an account holding FIT, same bitmap word; baseline: a second mint to the same holder",
+            note=f"the first leaf claimed in a 256-leaf bitmap word (a new account too): {word_first:,}",
+        )
+
+    def measure_market(self):
+        admin, token, market, items, shop = self.admin, self.token, self.market, self.items, self.shop
+
+        # Listings: the marketplace's (and shop's) first ever, then another one.
         tx = market.createListing(1, PRICE, 1_000, CID, admin, sender=admin)
-        listing_id = tx.return_value
-        base_list = self.shop.list(1, PRICE, 1_000, sender=admin).gas_used
-        self.record("list (primary, sets CID)", tx.gas_used, "bare listing struct write", base_list)
+        listing_id, list_first = tx.return_value, tx.gas_used
+        list_steady = market.createListing(2, PRICE, 1_000, CID, admin, sender=admin).gas_used
+        base_list_first = shop.list(1, PRICE, 1_000, sender=admin).gas_used
+        base_list_steady = shop.list(2, PRICE, 1_000, sender=admin).gas_used
+        self.record(
+            "list (primary, sets CID)", "bare listing struct write", (list_first, base_list_first),
+            (list_steady, base_list_steady),
+            "the marketplace's first listing (its listing counter is new)",
+            "a later listing of another new item (every listing writes its own slots and its item's CID)",
+        )
 
+        # Primary purchases: the first order ever, then the same buyer again on the same listing.
         buyer = self.new_buyer()
         self.fund(buyer, 100 * FIT)
         token.approve(market, 2**256 - 1, sender=buyer)
-        self.base_token.approve(self.shop, 2**256 - 1, sender=buyer)
-        tx = market.purchase(listing_id, 1, PRICE, sender=buyer)
-        base_buy = self.shop.buy(admin, 1, PRICE, sender=buyer).gas_used
-        self.record("purchase (primary)", tx.gas_used, "ERC20 transferFrom + ERC1155 mint", base_buy)
+        self.base_token.approve(shop, 2**256 - 1, sender=buyer)
 
+        def buy():
+            return market.purchase(listing_id, 1, PRICE, sender=buyer).gas_used
+
+        def base_buy():
+            return shop.buy(admin, 1, PRICE, sender=buyer).gas_used
+
+        first, steady = buy(), buy()
+        base_first, base_steady = base_buy(), base_buy()
+        newcomer = self.new_buyer()
+        self.fund(newcomer, 100 * FIT)
+        token.approve(market, 2**256 - 1, sender=newcomer)
+        new_buyer = market.purchase(listing_id, 1, PRICE, sender=newcomer).gas_used
+        self.record(
+            "purchase (primary)", "ERC20 transferFrom + ERC1155 mint", (first, base_first), (steady, base_steady),
+            "the first order ever: order counter, seller's and treasury's FIT balances and the buyer's item "
+            "balance are new",
+            "the same buyer buys the same listing again",
+            note=f"a new buyer's first purchase once orders exist (its item balance is new): {new_buyer:,}",
+        )
+        seller = buyer
+        for _ in range(2):
+            buy()  # the reseller below holds 4 items: its listings never empty its balance
+
+        # Permit purchases: a buyer's first (its permit nonce and item balance are new), then its second.
         buyer = self.new_buyer()
         self.fund(buyer, 100 * FIT)
-        deadline, v, r, s = permit(token, buyer, market, PRICE)
-        tx = market.purchaseWithPermit(listing_id, 1, PRICE, PRICE, deadline, v, r, s, sender=buyer)
-        deadline, v, r, s = permit(self.base_token, buyer, self.shop, PRICE)
-        base_permit = self.shop.buyWithPermit(admin, 1, PRICE, deadline, v, r, s, sender=buyer).gas_used
-        self.record("permit + purchase", tx.gas_used, "permit + transferFrom + ERC1155 mint", base_permit)
 
-        seller = buyer
+        def buy_with_permit():
+            deadline, v, r, s = permit(token, buyer, market, PRICE)
+            return market.purchaseWithPermit(listing_id, 1, PRICE, PRICE, deadline, v, r, s, sender=buyer).gas_used
+
+        def base_buy_with_permit():
+            deadline, v, r, s = permit(self.base_token, buyer, shop, PRICE)
+            return shop.buyWithPermit(admin, 1, PRICE, deadline, v, r, s, sender=buyer).gas_used
+
+        first, steady = buy_with_permit(), buy_with_permit()
+        base_first, base_steady = base_buy_with_permit(), base_buy_with_permit()
+        self.record(
+            "permit + purchase", "permit + transferFrom + ERC1155 mint", (first, base_first), (steady, base_steady),
+            "a buyer's first permit purchase (its permit nonce and item balance are new; orders exist)",
+            "the same buyer's second permit purchase of the same listing",
+        )
+
+        # Resale listings: the first escrow of an item (the marketplace's balance of it is new), then the
+        # same seller escrows another unit. The baseline keeps no escrow: both its figures are a listing.
         items.setApprovalForAll(market, True, sender=seller)
         tx = market.listForResale(1, 1, 2 * PRICE, sender=seller)
-        resale_id = tx.return_value
-        self.record("list for resale (escrow)", tx.gas_used, "bare listing struct write", base_list)
+        resale_ids, first = [tx.return_value], tx.gas_used
+        tx = market.listForResale(1, 1, 2 * PRICE, sender=seller)
+        resale_ids.append(tx.return_value)
+        steady = tx.gas_used
+        base_first, base_steady = (shop.list(1, PRICE, 1, sender=admin).gas_used for _ in range(2))
+        self.record(
+            "list for resale (escrow)", "bare listing struct write", (first, base_first), (steady, base_steady),
+            "a seller's first resale listing of an item, the first in escrow (the marketplace's balance of "
+            "it is new); baseline: a listing (it keeps no escrow)",
+            "the same seller lists another unit of the same item; baseline: another listing",
+        )
 
+        # Resale purchases: a new buyer's first (its item balance is new), then its second from the same
+        # seller (another one-unit listing of the same item, so both take a listing's last unit).
         reseller_base = self.new_buyer()
-        self.base_items.mint(reseller_base, 1, 1, sender=admin)
-        self.base_items.setApprovalForAll(self.shop, True, sender=reseller_base)
+        self.base_items.mint(reseller_base, 1, 4, sender=admin)
+        self.base_items.setApprovalForAll(shop, True, sender=reseller_base)
         buyer = self.new_buyer()
         self.fund(buyer, 100 * FIT)
         token.approve(market, 2**256 - 1, sender=buyer)
-        self.base_token.approve(self.shop, 2**256 - 1, sender=buyer)
-        tx = market.purchase(resale_id, 1, 2 * PRICE, sender=buyer)
-        base_resell = self.shop.resell(reseller_base, 1, 2 * PRICE, sender=buyer).gas_used
-        self.record("resale purchase", tx.gas_used, "ERC20 transferFrom + ERC1155 transfer", base_resell)
+        self.base_token.approve(shop, 2**256 - 1, sender=buyer)
+        first, steady = (market.purchase(resale_id, 1, 2 * PRICE, sender=buyer).gas_used for resale_id in resale_ids)
+        base_first, base_steady = (shop.resell(reseller_base, 1, 2 * PRICE, sender=buyer).gas_used for _ in range(2))
+        self.record(
+            "resale purchase", "ERC20 transferFrom + ERC1155 transfer", (first, base_first), (steady, base_steady),
+            "a buyer's first resale purchase (its item balance is new)",
+            "the same buyer's second, from the same seller and item",
+        )
+
+
+# ---------------------------------------------------------------------------------------------------
+# The report and the snapshot check
+# ---------------------------------------------------------------------------------------------------
+
+def steady_state(rows) -> dict:
+    """The figures the snapshot keeps: each row's steady state, on fitmint and on its baseline."""
+    return {row["action"]: {"fitmint": row["steady_state"]["gas"], "baseline": row["steady_state"]["baseline_gas"]}
+            for row in rows}
+
+
+def compare(snapshot: dict, rows, tolerance_percent: int = TOLERANCE_PERCENT) -> tuple[list[str], list[str]]:
+    """(problems, lines): a problem for each steady-state figure more than `tolerance_percent` above the
+    snapshot's, and for each row or figure only one side has; a line for every figure compared."""
+    problems, lines = [], []
+    old, new = snapshot["steady_state"], steady_state(rows)
+    for action in sorted(old.keys() - new.keys()):
+        problems.append(f"{action}: in the snapshot but no longer measured")
+    for action in sorted(new.keys() - old.keys()):
+        problems.append(f"{action}: measured but not in the snapshot")
+    for action in (action for action in new if action in old):
+        for side in ("fitmint", "baseline"):
+            was, now = old[action].get(side), new[action][side]
+            if was is None:
+                problems.append(f"{action}, {side}: measured but not in the snapshot")
+                continue
+            change = f"{was:,} -> {now:,} gas ({(now - was) / was:+.2%})"
+            lines.append(f"{action}, {side}: {change}" + (" (lower: refresh the snapshot to keep the gain)"
+                                                          if now < was else ""))
+            if 100 * now > (100 + tolerance_percent) * was:
+                problems.append(f"{action}, {side}: {change}, more than {tolerance_percent}% above the snapshot")
+    return problems, lines
+
+
+def check(snapshot_path: Path, rows, tolerance_percent: int = TOLERANCE_PERCENT) -> list[str]:
+    """Raises click.ClickException naming every figure over the snapshot; returns the compared lines."""
+    problems, lines = compare(json.loads(snapshot_path.read_text()), rows, tolerance_percent)
+    if problems:
+        raise click.ClickException(
+            f"steady-state gas over the snapshot {snapshot_path}:\n  " + "\n  ".join(problems)
+            + "\nIf the change is intended, refresh the snapshot (and the report) and commit both:\n  "
+            + REFRESH.format(snapshot=snapshot_path))
+    return lines
+
+
+def write_snapshot(rows, path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({
+        "about": "Steady-state gas of each reports/gas.md row (fitmint and its baseline). `make gas-check` "
+                 f"(run by `make test`) fails when a figure grows more than {TOLERANCE_PERCENT}% over it. Refresh "
+                 "on purpose with: " + REFRESH.format(snapshot=path),
+        "steady_state": steady_state(rows),
+    }, indent=2) + "\n")
 
 
 def write_report(rows, out: Path):
@@ -165,25 +360,51 @@ def write_report(rows, out: Path):
         "# Gas report",
         "",
         f"Generated {meta['generated_at']} on {meta['client']} (chain {meta['chain_id']}) by `make bench`.",
-        "Each number is one transaction's gasUsed by a first-time actor; the baseline is the same action",
-        "on bare OpenZeppelin contracts (contracts/baseline/) deployed in the same run.",
+        "Each number is one transaction's gasUsed (per voucher for the batch). **First-time**: the action",
+        "when the storage it writes does not exist yet (a one-off); **steady state**: the same action",
+        "repeated once it does (what users pay from then on). The baseline is the same action on bare",
+        "OpenZeppelin contracts (contracts/baseline/) deployed in the same run; the ratio compares steady",
+        "states. `make test` fails when a steady-state figure grows more than 1% over",
+        "`reports/gas-snapshot.json`.",
         "",
-        "| action | fitmint gas | baseline | baseline gas | ratio | note |",
-        "|---|---:|---|---:|---:|---|",
+        "| action | first-time | steady state | baseline | baseline first-time | baseline steady state | ratio (steady) |",
+        "|---|---:|---:|---|---:|---:|---:|",
     ]
     for row in rows:
-        lines.append(f"| {row['action']} | {row['gas']:,} | {row['baseline']} | {row['baseline_gas']:,} | "
-                     f"{row['ratio']:.2f}x | {row['note']} |")
+        first, steady = row["first_time"], row["steady_state"]
+        lines.append(f"| {row['action']} | {first['gas']:,} | {steady['gas']:,} | {row['baseline']} | "
+                     f"{first['baseline_gas']:,} | {steady['baseline_gas']:,} | {row['ratio_steady_state']:.2f}x |")
+    lines += ["", "## Scenarios", ""]
+    for row in rows:
+        lines.append(f"- **{row['action']}**. First-time: {row['first_time']['scenario']}. Steady state: "
+                     f"{row['steady_state']['scenario']}." + (f" Also: {row['note']}." if row["note"] else ""))
+    lines += ["", "Not in either column: contract-wide one-offs no user pays twice (the token's first mint; each",
+              "epoch's first claim, which creates that epoch's emission counter)."]
     (out / "gas.md").write_text("\n".join(lines) + "\n")
 
 
 @click.command(cls=ConnectedProviderCommand)
-@click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True)
-def cli(out):
-    """Measure the gas of every user action against bare OpenZeppelin baselines."""
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="where gas.md and gas.json go [default: reports, or nowhere with --check]")
+@click.option("--check", "check_path", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="fail when a steady-state figure is more than 1% above this snapshot")
+@click.option("--update-snapshot", "snapshot_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="write the steady-state figures to this snapshot (a deliberate refresh)")
+def cli(out, check_path, snapshot_path):
+    """Measure the gas of every user action, first-time and in steady state, against bare OpenZeppelin baselines."""
+    if out is None and check_path is None:
+        out = Path("reports")
     bench = Bench(accounts.test_accounts[0])
     logger.info("Deploying fitmint and baseline contracts")
     bench.deploy()
     bench.measure()
-    write_report(bench.rows, out)
-    logger.success(f"Gas report written to {out / 'gas.md'} and {out / 'gas.json'}")
+    if out is not None:
+        write_report(bench.rows, out)
+        logger.success(f"Gas report written to {out / 'gas.md'} and {out / 'gas.json'}")
+    if snapshot_path is not None:
+        write_snapshot(bench.rows, snapshot_path)
+        logger.success(f"Steady-state gas snapshot written to {snapshot_path}")
+    if check_path is not None:
+        lines = check(check_path, bench.rows)
+        click.echo("\n".join(lines))
+        click.echo(f"gas check passed: every steady-state figure is within {TOLERANCE_PERCENT}% of {check_path}")

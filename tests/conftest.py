@@ -10,7 +10,15 @@ from eth_account import Account
 from eth_utils import keccak
 
 from backend.rewards.vouchers import RewardVoucher, sign_voucher
+from bench.processes import stop_all
 from chain_helpers import DAY, FIT, load_deploy_module
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_outlives_the_session():
+    """Whatever a failed test or fixture left running (bench/processes.py remembers it) is stopped."""
+    yield
+    stop_all()
 
 
 @pytest.fixture(scope="session")
@@ -98,14 +106,17 @@ def market(deployment):
 
 @pytest.fixture
 def make_voucher(chain, rewards, attestor):
-    """Factory: a signed voucher (voucher tuple, signature), varying one input at a time."""
+    """Factory: a signed voucher (voucher tuple, signature), varying one input at a time. `day` (the UTC
+    day the voucher is charged to) defaults to the pending block's day."""
     counter = iter(range(1, 10**9))
 
-    def make(account, amount=10 * FIT, claim_id=None, deadline=None, signer=None, chain_id=None, contract=None):
+    def make(account, amount=10 * FIT, claim_id=None, deadline=None, signer=None, chain_id=None, contract=None,
+             day=None):
         voucher = RewardVoucher(
             account=account.address if hasattr(account, "address") else account,
             amount=amount,
             claim_id=claim_id or keccak(text=f"claim-{next(counter)}"),
+            day=day if day is not None else chain.pending_timestamp // DAY,
             deadline=deadline if deadline is not None else chain.pending_timestamp + 3_600,
         )
         signature = sign_voucher(

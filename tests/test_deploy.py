@@ -129,6 +129,25 @@ def test_manifest_of_a_reset_chain_is_replaced(run_deploy, tmp_path, chain):
     assert manifest_of(tmp_path, chain)["contracts"] != stale["contracts"]
 
 
+def test_contracts_whose_sources_changed_are_deployed_again_on_a_local_chain(run_deploy, tmp_path, chain):
+    """Anvil keeps its chain across restarts: after a pull that changed a contract, `make up` must not
+    keep the old code behind the manifest. The manifest's code hash is how the script tells."""
+    run_deploy()
+    path = tmp_path / "deployments" / f"{chain.chain_id}.json"
+    deployed = json.loads(path.read_text())
+    assert all(len(entry["code_hash"]) == 64 for entry in deployed["contracts"].values())
+    stale = json.loads(path.read_text())
+    stale["contracts"]["ActivityRewards"]["code_hash"] = "00" * 32  # as if deployed from older sources
+    path.write_text(json.dumps(stale))
+
+    output = run_deploy()
+    assert "sources of ActivityRewards changed" in output and "Deployed on chain" in output
+    fresh = manifest_of(tmp_path, chain)
+    assert fresh["contracts"]["ActivityRewards"]["address"] != deployed["contracts"]["ActivityRewards"]["address"]
+    assert fresh["contracts"]["ActivityRewards"]["code_hash"] == deployed["contracts"]["ActivityRewards"]["code_hash"]
+    assert "Already deployed" in run_deploy()
+
+
 def test_explicit_roles_and_fees(run_deploy, tmp_path, chain, project, accounts):
     attestors = [accounts[7].address, accounts[8].address]
     run_deploy("--attestor", attestors[0], "--attestor", attestors[1], "--operator", accounts[1].address,

@@ -6,14 +6,18 @@ import logging
 from contextlib import asynccontextmanager, suppress
 
 import asyncpg
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Response
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from backend.app.auth.routes import router as auth_router
 from backend.app.auth.siwe_service import SiweService
 from backend.app.auth.tokens import TokenService
 from backend.app.catalog.routes import router as catalog_router
+from backend.app.core.background import pause
 from backend.app.core.body_limit import BodyLimitMiddleware
 from backend.app.core.config import Settings, get_settings
 from backend.app.core.db import create_pool, migrate_async
@@ -31,6 +35,7 @@ from backend.app.rewards.service import Vouchers
 from backend.app.users.routes import router as users_router
 from backend.app.users.service import ensure_tenant
 from backend.app.wallets.routes import router as wallets_router
+from fitmint.resilience import POSTGRES_ERRORS, quiet_library_retries
 
 log = logging.getLogger("api")
 
@@ -48,8 +53,15 @@ async def _open_pool(settings: Settings, database: str, purpose: str, **options)
         return None
 
 
+async def _unavailable(request, exc) -> JSONResponse:
+    log.warning("%s %s: a dependency is unavailable (%r): 503", request.method, request.url.path, exc)
+    return JSONResponse(status_code=503, headers={"Retry-After": "5"},
+                        content={"detail": "a service the platform depends on is unavailable; retry shortly"})
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    quiet_library_retries()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -64,35 +76,48 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.indexer_pool = await _open_pool(settings, settings.indexer_database, "wallet reads",
                                                   max_size=16, reset=_read_only_reset)
         app.state.backend_pool = None
-        try:
-            await migrate_async(settings)
-        except Exception as exc:  # noqa: BLE001 - reported; the endpoints needing the database answer 503
-            log.warning("backend database not migrated (%r): accounts and fitness answer 503", exc)
-        else:
-            app.state.backend_pool = await _open_pool(settings, settings.backend_database, "accounts and fitness")
-        if app.state.backend_pool is not None:
-            await ensure_tenant(app.state.backend_pool, settings.default_tenant)
+        app.state.vouchers = None
         app.state.rewards_chain = RewardsChain(settings)
         app.state.acapy = AcaPy(settings)  # the identity agent's admin API (connects on first use)
-        app.state.vouchers = (Vouchers(app.state.backend_pool, app.state.rewards_chain, settings)
-                              if app.state.backend_pool is not None else None)
+        stop = asyncio.Event()
+        relay: list[asyncio.Task] = []
+
+        async def open_backend() -> bool:
+            try:
+                await migrate_async(settings)
+            except Exception as exc:  # noqa: BLE001 - reported; the endpoints needing the database answer 503
+                log.warning("backend database not migrated (%r): accounts and fitness answer 503 until it is", exc)
+                return False
+            pool = await _open_pool(settings, settings.backend_database, "accounts and fitness")
+            if pool is None:
+                return False
+            await ensure_tenant(pool, settings.default_tenant)
+            app.state.vouchers = Vouchers(pool, app.state.rewards_chain, settings)
+            app.state.backend_pool = pool
+            if settings.relay_enabled:
+                relay.append(asyncio.create_task(run_relay(pool, settings, stop)))
+            return True
+
+        async def open_backend_when_back() -> None:  # PostgreSQL was down at start: keep trying
+            while not stop.is_set() and not await open_backend():
+                await pause(stop, 5)
+            if app.state.backend_pool is not None:
+                log.warning("backend database reachable: accounts and fitness are served again")
+
+        opener = None if await open_backend() else asyncio.create_task(open_backend_when_back())
         # Everything made at start-up (routes, models, schema) lives as long as the process: freeze it
         # out of the collector's scans, and collect less often. Measured with wrk on the balance
         # endpoint: +30% throughput, p99 143 -> 54-81 ms (GC pauses were the tail).
         gc.collect()
         gc.freeze()
         gc.set_threshold(50_000, 50, 100)
-        stop = asyncio.Event()
-        relay = None
-        if settings.relay_enabled and app.state.backend_pool is not None:
-            relay = asyncio.create_task(run_relay(app.state.backend_pool, settings, stop))
         try:
             yield
         finally:
             stop.set()
-            if relay is not None:
+            for task in ([opener] if opener else []) + relay:
                 with suppress(Exception):
-                    await asyncio.wait_for(relay, 15)
+                    await asyncio.wait_for(task, 15)
             await app.state.hub.stop()
             await app.state.rewards_chain.close()
             await app.state.acapy.close()
@@ -115,6 +140,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def indexer_not_ready(request, exc):
         # Only the indexer's tables can be missing (the API migrates its own before serving).
         return JSONResponse(status_code=503, content={"detail": "the indexer has not initialised its tables yet"})
+
+    # An outage of PostgreSQL or Redis mid-request: 503 with a reason (retry later), never a 500.
+    for outage in (*POSTGRES_ERRORS, RedisConnectionError, RedisTimeoutError):
+        app.add_exception_handler(outage, _unavailable)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        """Prometheus metrics of this process (e.g. fitmint_dependency_up of its outbox relay)."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/health", tags=["health"])
     async def health() -> dict:

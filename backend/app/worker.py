@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 
+from prometheus_client import start_http_server
 from redis.asyncio import Redis
 
 from backend.app.core.background import pause
@@ -23,6 +24,7 @@ from backend.app.notifications.consumer import NotificationConsumer
 from backend.app.identity.reconciler import run_reconciler
 from backend.app.notifications.scheduler import Scheduler
 from backend.app.outbox_relay import run_relay
+from fitmint.resilience import Retrier, quiet_library_retries
 
 log = logging.getLogger("worker")
 
@@ -30,9 +32,13 @@ log = logging.getLogger("worker")
 async def run(settings: Settings, *, scheduler: bool = True, senders: bool = True,
               stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
-    await migrate_async(settings)
-    pool = await create_pool(settings, settings.backend_database, min_size=1, max_size=8)
-    redis = Redis(host=settings.redis_host, port=settings.redis_port)
+    if settings.worker_metrics_port:
+        start_http_server(settings.worker_metrics_port, addr=settings.worker_metrics_host)
+    startup = Retrier("worker", ("postgres",), log=log)  # PostgreSQL down at start: wait for it
+    pool = await startup.run(lambda: _connect(settings), stop)
+    if pool is None:
+        return
+    redis = Redis(host=settings.redis_host, port=settings.redis_port, socket_timeout=10, socket_connect_timeout=5)
     consumer = NotificationConsumer(pool, redis, settings)
     tasks = [asyncio.create_task(consumer.run(stop), name="consumer"),
              asyncio.create_task(_heartbeat(redis, consumer, stop), name="heartbeat")]
@@ -48,9 +54,20 @@ async def run(settings: Settings, *, scheduler: bool = True, senders: bool = Tru
     log.info("worker started (consumer%s%s%s%s)", ", relay" if settings.relay_enabled else "",
              ", senders" if senders else "", ", scheduler" if scheduler else "",
              ", identity reconciler" if settings.identity_reconciler_enabled else "")
+    stopping = asyncio.create_task(stop.wait(), name="stop")
     try:
-        await stop.wait()
+        done, _ = await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        ended = [task for task in done if task is not stopping]
+        if ended and not stop.is_set():
+            # Every loop rides out outages on its own: one that ended is a bug. Exit non-zero, so the
+            # supervisor restarts the whole process, rather than run on without it.
+            task = ended[0]
+            reason = repr(task.exception()) if not task.cancelled() and task.exception() else "returned"
+            log.critical("worker task %s ended unexpectedly (%s): stopping the worker", task.get_name(), reason)
+            stop.set()
+            raise SystemExit(1)
     finally:
+        stopping.cancel()
         if jobs is not None:
             await jobs.stop()
         for task in tasks:
@@ -63,14 +80,24 @@ async def run(settings: Settings, *, scheduler: bool = True, senders: bool = Tru
         log.info("worker stopped")
 
 
+async def _connect(settings: Settings):
+    await migrate_async(settings)
+    return await create_pool(settings, settings.backend_database, min_size=1, max_size=8)
+
+
 async def _heartbeat(redis, consumer: NotificationConsumer, stop: asyncio.Event) -> None:
     """`fitmint:worker:<pid>` while this process runs (what `make status` checks), with what it did."""
     key = f"fitmint:worker:{os.getpid()}"
+    health = Retrier("worker.heartbeat", ("redis",), log=log)
     while not stop.is_set():
         try:
             await redis.set(key, f'{{"applied": {consumer.applied}}}', ex=15)
-        except Exception as exc:  # noqa: BLE001 - Redis down: status shows the worker unhealthy
-            log.warning("heartbeat: %r", exc)
+            health.progressed()
+        except Exception as exc:  # noqa: BLE001 - Redis down: status shows the worker unhealthy meanwhile
+            if health.classify(exc) is None:
+                log.warning("heartbeat: %r", exc)
+            else:
+                health.down("redis", exc)
         await pause(stop, 5)
     try:
         await redis.delete(key)
@@ -84,8 +111,9 @@ def main() -> None:
     parser.add_argument("--no-senders", action="store_true", help="do not send email/SMS from this process")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("aiokafka", "apscheduler"):  # per-run lines every minute; ours say what each job did
+    for noisy in ("apscheduler", "httpx"):  # per-run lines every minute; ours say what each job did
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_library_retries()
 
     async def serve():
         stop = asyncio.Event()

@@ -1,7 +1,9 @@
 """EIP-712 reward vouchers, exactly as ActivityRewards verifies them.
 
 The domain is ("FitmintActivityRewards", "1", chain id, the ActivityRewards address); the struct is
-`RewardVoucher(address account,uint256 amount,bytes32 claimId,uint256 deadline)`.
+`RewardVoucher(address account,uint256 amount,bytes32 claimId,uint256 day,uint256 deadline)`. `day` is
+the UTC day (unix time // 86400) whose daily cap the voucher is charged to: the contract redeems it on
+that day or the next one only.
 """
 
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ VOUCHER_FIELDS = [
     {"name": "account", "type": "address"},
     {"name": "amount", "type": "uint256"},
     {"name": "claimId", "type": "bytes32"},
+    {"name": "day", "type": "uint256"},
     {"name": "deadline", "type": "uint256"},
 ]
 
@@ -27,6 +30,7 @@ class RewardVoucher:
     account: str
     amount: int
     claim_id: bytes
+    day: int
     deadline: int
 
     def __post_init__(self):
@@ -35,7 +39,7 @@ class RewardVoucher:
 
     def as_tuple(self) -> tuple:
         """The voucher as the contract's calldata struct."""
-        return (to_checksum_address(self.account), self.amount, self.claim_id, self.deadline)
+        return (to_checksum_address(self.account), self.amount, self.claim_id, self.day, self.deadline)
 
 
 def typed_data(voucher: RewardVoucher, *, chain_id: int, verifying_contract: str) -> dict:
@@ -46,6 +50,7 @@ def typed_data(voucher: RewardVoucher, *, chain_id: int, verifying_contract: str
             "account": to_checksum_address(voucher.account),
             "amount": voucher.amount,
             "claimId": voucher.claim_id,
+            "day": voucher.day,
             "deadline": voucher.deadline,
         },
     )

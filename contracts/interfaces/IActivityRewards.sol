@@ -3,12 +3,14 @@ pragma solidity 0.8.28;
 
 /// @notice Events, errors and types of the ActivityRewards ("mining") contract.
 interface IActivityRewards {
-    /// @notice What an attestor signs (EIP-712): `account` may receive `amount` FIT once for `claimId`
-    /// until `deadline` (a unix timestamp, inclusive).
+    /// @notice What an attestor signs (EIP-712): `account` may receive `amount` FIT once for `claimId`,
+    /// charged to the daily cap of UTC day `day` (unix time / 86400), redeemable on that day or the next
+    /// one and until `deadline` (a unix timestamp, inclusive), whichever ends first.
     struct RewardVoucher {
         address account;
         uint256 amount;
         bytes32 claimId;
+        uint256 day;
         uint256 deadline;
     }
 
@@ -26,6 +28,8 @@ interface IActivityRewards {
     error RewardsInvalidAccount(bytes32 claimId);
     error RewardsZeroAmount(bytes32 claimId);
     error RewardsVoucherExpired(bytes32 claimId, uint256 deadline);
+    /// @notice `day` is neither `today` nor `today - 1` (UTC days): too old, or not begun yet.
+    error RewardsVoucherDayOutOfRange(bytes32 claimId, uint256 day, uint256 today);
     error RewardsClaimAlreadyPaid(bytes32 claimId);
     error RewardsUnauthorizedAttestor(bytes32 claimId, address signer);
     error RewardsDailyCapExceeded(address account, uint256 requested, uint256 available);

@@ -91,9 +91,21 @@ anvil_healthy() {
   curl -sf -m 2 -H 'content-type: application/json' \
     -d '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' "$FITMINT_RPC_URL" | grep -q '"result"'
 }
+# Deploys the contracts unless the manifest's are live and current. When it deployed new ones (a reset
+# chain, or sources changed since), the running processes that read the manifest start over on them.
 anvil_ready() {
+  local manifest="$FITMINT_STATE_DIR/deployments/31337.json" before name
+  before="$(sha256sum "$manifest" 2>/dev/null || true)"
   echo "contracts: ape run deploy"
   APE_FOUNDRY_HOST="$FITMINT_RPC_URL" ape run deploy --network ethereum:local:foundry --account TEST::0
+  [ -n "$before" ] && [ "$before" != "$(sha256sum "$manifest" 2>/dev/null || true)" ] || return 0
+  for name in indexer api worker; do
+    if is_alive "$name"; then
+      echo "$name: the deployment changed; restarting it"
+      stop_service "$name"
+      start_service "$name"
+    fi
+  done
 }
 
 postgres_ports() { echo "$POSTGRES_PORT"; }
@@ -261,10 +273,10 @@ mail_argv() {
 }
 mail_healthy() { tcp_open "$SMTP_PORT"; }
 
-# The notifications worker: Kafka consumer group, email/SMS senders, scheduled jobs. No port: it
-# proves it is alive with a Redis heartbeat key named after its PID.
-worker_ports() { echo ""; }
-worker_url() { echo "redis://127.0.0.1:$REDIS_PORT (heartbeat)"; }
+# The notifications worker: Kafka consumer group, email/SMS senders, scheduled jobs. It proves it is
+# alive with a Redis heartbeat key named after its PID; Prometheus metrics on WORKER_METRICS_PORT.
+worker_ports() { echo "$WORKER_METRICS_PORT"; }
+worker_url() { echo "http://127.0.0.1:$WORKER_METRICS_PORT/metrics"; }
 worker_prepare() {
   is_healthy redis && is_healthy postgres && is_healthy kafka || fail "worker: needs redis, postgres and kafka running."
 }

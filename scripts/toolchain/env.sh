@@ -40,6 +40,7 @@ export IPFS_GATEWAY_PORT="${IPFS_GATEWAY_PORT:-58080}"
 export ACAPY_INBOUND_PORT="${ACAPY_INBOUND_PORT:-58020}"
 export ACAPY_ADMIN_PORT="${ACAPY_ADMIN_PORT:-58021}"
 export INDEXER_METRICS_PORT="${INDEXER_METRICS_PORT:-59464}"
+export WORKER_METRICS_PORT="${WORKER_METRICS_PORT:-59465}"
 export SMTP_PORT="${SMTP_PORT:-58025}"  # the dev mail sink (make up); point SMTP_HOST/SMTP_PORT at a real relay in production
 # Where ACA-Py posts its webhooks: the backend's agent controller.
 export BACKEND_PORT="${BACKEND_PORT:-8000}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, per component:
 #   install.sh contracts   node_modules (Anvil, forge, solc-js, OpenZeppelin), dev + slither venvs
-#   install.sh stack       contracts + PostgreSQL, Redis, Kafka jars, Kubo, the ACA-Py venv
-#   install.sh <name>...   any of: node dev-venv slither-venv postgres redis kafka kubo acapy wrk
+#   install.sh stack       contracts + PostgreSQL, Redis, Kafka jars, Kubo, the ACA-Py venv, Compose
+#   install.sh <name>...   any of: node dev-venv slither-venv postgres redis kafka kubo acapy compose wrk
 # Downloads and builds go to $FITMINT_CACHE (outside the clone), keyed by version or lock-file hash,
 # so a second run only checks. A prerequisite that cannot be installed stops with one line saying
 # what is missing and how to fix it.
@@ -115,6 +115,26 @@ install_kubo() {
   rm -rf "$src"
 }
 
+# Docker Compose v2, only to render docker-compose.yml (`docker-compose config`) in the tests: no
+# Docker engine is needed or used. Its go.mod has replace directives, so `go install pkg@v` refuses it:
+# build it from a scratch module that requires it as a tool.
+install_compose() {
+  source "$FITMINT_ROOT/scripts/stack/compose/renderer.sh"
+  [ -x "$COMPOSE_BIN" ] && return 0
+  need go "install Go 1.24+ (https://go.dev/dl) to build Docker Compose."
+  step "Docker Compose $COMPOSE_VERSION (renders docker-compose.yml): building from the Go module proxy (cold: ~3-7 min, then cached)"
+  export GOMODCACHE="$FITMINT_CACHE/go/mod" GOCACHE="$FITMINT_CACHE/go/build" GOFLAGS=-mod=mod
+  local src="$FITMINT_CACHE/compose/src-$COMPOSE_VERSION" module=github.com/docker/compose/v2
+  rm -rf "$src" && mkdir -p "$src" "$(dirname "$COMPOSE_BIN")"
+  (cd "$src" && go mod init fitmint-compose && go get -tool "$module/cmd@$COMPOSE_VERSION" \
+      && go build -trimpath -ldflags="-s -w -X $module/internal.Version=$COMPOSE_VERSION" \
+           -o "$COMPOSE_BIN.tmp" "$module/cmd") >"$src.log" 2>&1 \
+    || { rm -f "$COMPOSE_BIN.tmp"; tail -n 20 "$src.log" >&2
+         fail "building Docker Compose failed (last lines above; full log: $src.log)."; }
+  mv "$COMPOSE_BIN.tmp" "$COMPOSE_BIN"
+  rm -rf "$src" "$src.log"
+}
+
 install_acapy() {
   [ -f "$ACAPY_VENV/.complete" ] && return 0
   [ -n "$ACAPY_PYTHON" ] && [ -x "$ACAPY_PYTHON" ] \
@@ -128,12 +148,12 @@ for component in "${components[@]}"; do
   case "$component" in
     contracts) install_node; install_dev_venv; install_slither_venv ;;
     stack) install_node; install_dev_venv; install_slither_venv
-           install_postgres; install_redis; install_kafka; install_kubo; install_acapy ;;
+           install_postgres; install_redis; install_kafka; install_kubo; install_acapy; install_compose ;;
     node) install_node ;;
     dev-venv) install_dev_venv ;;
     slither-venv) install_slither_venv ;;
-    postgres|redis|kafka|kubo|acapy|wrk) "install_$component" ;;
-    *) fail "unknown component '$component' (contracts, stack, node, dev-venv, slither-venv, postgres, redis, kafka, kubo, acapy, wrk)" ;;
+    postgres|redis|kafka|kubo|acapy|compose|wrk) "install_$component" ;;
+    *) fail "unknown component '$component' (contracts, stack, node, dev-venv, slither-venv, postgres, redis, kafka, kubo, acapy, compose, wrk)" ;;
   esac
 done
 echo "installed: ${components[*]} (cache: $FITMINT_CACHE)"

@@ -8,8 +8,8 @@ import {IFitToken} from "../../contracts/interfaces/IFitToken.sol";
 import {ForgeTest, Vm} from "./utils/Vm.sol";
 
 /// @dev Drives ActivityRewards with random voucher claims (single and batch, fresh and replayed claim
-/// ids, some past their deadline), Merkle epochs and the passing of time, and keeps ghost totals of
-/// what was actually paid.
+/// ids, some past their deadline, naming today, yesterday, an older day or tomorrow), Merkle epochs
+/// and the passing of time, and keeps ghost totals of what was actually paid, per (account, named day).
 contract RewardsHandler is ForgeTest {
     uint256 internal constant ATTESTOR_KEY = 0xA11CE;
     uint256 internal constant ROGUE_KEY = 0xB0B;
@@ -22,20 +22,41 @@ contract RewardsHandler is ForgeTest {
     uint256 public paidClaims;
     uint256 public maxPaysPerClaim;
     uint256 public maxEpochTouched;
+    uint256 public maxPaidPerDay;
+    uint256 public paidOutsideTheirDays;
     bytes32[] internal _usedClaimIds;
     mapping(bytes32 claimId => uint256 pays) public paysOf;
+    mapping(address account => mapping(uint256 day => uint256 amount)) public paidOn;
 
     constructor(ActivityRewards rewards_, FitToken token_) {
         rewards = rewards_;
         token = token_;
     }
 
-    function claim(uint256 accountSeed, uint256 amount, uint256 claimSeed, bool replay, bool rogue, bool expired)
-        external
-    {
-        IActivityRewards.RewardVoucher memory voucher = _voucher(accountSeed, amount, claimSeed, replay, expired);
+    function claim(
+        uint256 accountSeed,
+        uint256 amount,
+        uint256 claimSeed,
+        uint8 daySeed,
+        bool replay,
+        bool rogue,
+        bool expired
+    ) external {
+        IActivityRewards.RewardVoucher memory voucher =
+            _voucher(accountSeed, amount, claimSeed, daySeed, replay, expired);
         bytes memory signature = _sign(voucher, rogue ? ROGUE_KEY : ATTESTOR_KEY);
         try rewards.claim(voucher, signature) {
+            _recordPaid(voucher);
+        } catch {}
+    }
+
+    /// @dev A fresh, well-signed voucher naming today or yesterday (day seeds 0 and 4, see _voucher): only
+    /// the daily cap and the epoch budget can refuse it, so runs often charge both days an account can be
+    /// charged for.
+    function claimForDay(uint256 accountSeed, uint256 amount, uint256 claimSeed, bool yesterday) external {
+        IActivityRewards.RewardVoucher memory voucher =
+            _voucher(accountSeed, amount, claimSeed, yesterday ? 4 : 0, false, false);
+        try rewards.claim(voucher, _sign(voucher, ATTESTOR_KEY)) {
             _recordPaid(voucher);
         } catch {}
     }
@@ -46,7 +67,9 @@ contract RewardsHandler is ForgeTest {
         bytes[] memory signatures = new bytes[](count);
         for (uint256 i; i < count; ++i) {
             uint256 itemSeed = uint256(keccak256(abi.encode(seed, i)));
-            vouchers[i] = _voucher(itemSeed, itemSeed >> 128, itemSeed, replayOne && i == count - 1, false);
+            vouchers[i] = _voucher(
+                itemSeed, itemSeed >> 128, itemSeed, uint8(itemSeed >> 64), replayOne && i == count - 1, false
+            );
             signatures[i] = _sign(vouchers[i], ATTESTOR_KEY);
         }
         try rewards.claimBatch(vouchers, signatures) {
@@ -83,11 +106,24 @@ contract RewardsHandler is ForgeTest {
         if (epoch > maxEpochTouched) maxEpochTouched = epoch;
     }
 
-    function _voucher(uint256 accountSeed, uint256 amount, uint256 claimSeed, bool replay, bool expired)
+    function accountCount() external view returns (uint256) {
+        return _accounts.length;
+    }
+
+    function accountAt(uint256 i) external view returns (address) {
+        return _accounts[i];
+    }
+
+    /// @dev The day a voucher names: mostly today or yesterday (redeemable), sometimes two days ago or
+    /// tomorrow (refused).
+    function _voucher(uint256 accountSeed, uint256 amount, uint256 claimSeed, uint8 daySeed, bool replay, bool expired)
         internal
         view
         returns (IActivityRewards.RewardVoucher memory)
     {
+        uint256 today = block.timestamp / 1 days;
+        uint256 choice = daySeed % 8;
+        uint256 day = choice < 4 ? today : choice < 6 ? today - 1 : choice == 6 ? today - 2 : today + 1;
         bytes32 claimId = replay && _usedClaimIds.length > 0
             ? _usedClaimIds[claimSeed % _usedClaimIds.length]
             : keccak256(abi.encode(claimSeed, block.timestamp, ghostPaid));
@@ -95,6 +131,7 @@ contract RewardsHandler is ForgeTest {
             account: _accounts[accountSeed % _accounts.length],
             amount: bound(amount, 1, 1_500e18),
             claimId: claimId,
+            day: day,
             deadline: expired ? block.timestamp - 1 : block.timestamp + 1 hours
         });
     }
@@ -105,6 +142,10 @@ contract RewardsHandler is ForgeTest {
     }
 
     function _recordPaid(IActivityRewards.RewardVoucher memory voucher) internal {
+        uint256 today = block.timestamp / 1 days;
+        if (voucher.day > today || today - voucher.day > 1) ++paidOutsideTheirDays;
+        uint256 paid = paidOn[voucher.account][voucher.day] += voucher.amount;
+        if (paid > maxPaidPerDay) maxPaidPerDay = paid;
         ghostPaid += voucher.amount;
         ++paidClaims;
         if (paysOf[voucher.claimId] == 0) _usedClaimIds.push(voucher.claimId);
@@ -113,7 +154,8 @@ contract RewardsHandler is ForgeTest {
 }
 
 /// @notice Invariants of minting: the cap holds, no claim id (or Merkle leaf) is ever paid twice, every
-/// token in existence was paid through a claim, and no epoch emits beyond its budget.
+/// token in existence was paid through a claim, no epoch emits beyond its budget, vouchers paid to any
+/// one (account, named day) stay within the daily cap, and only on that day or the next.
 contract RewardsInvariantsTest is ForgeTest {
     uint256 internal constant CAP = 20_000e18;
 
@@ -151,6 +193,31 @@ contract RewardsInvariantsTest is ForgeTest {
 
     function invariant_supplyEqualsPaidClaims() public view {
         assertEq(token.totalSupply(), handler.ghostPaid(), "totalSupply == sum of paid claims");
+    }
+
+    function invariant_dailyCapPerAccountAndNamedDay() public view {
+        assertLe(handler.maxPaidPerDay(), rewards.dailyCap(), "paid to one (account, day) <= dailyCap");
+    }
+
+    function invariant_vouchersPaidOnlyOnTheirDayOrTheNext() public view {
+        assertEq(handler.paidOutsideTheirDays(), 0, "vouchers paid outside their day or the next");
+    }
+
+    /// @dev The packed slot (latest day, its usage, the day before's) agrees with the ghost totals for
+    /// the two days that can still be charged, reports nothing left for older days and the whole cap
+    /// for tomorrow.
+    function invariant_dailyRemainingMatchesPaid() public view {
+        uint256 today = block.timestamp / 1 days;
+        uint256 cap = rewards.dailyCap();
+        for (uint256 i; i < handler.accountCount(); ++i) {
+            address account = handler.accountAt(i);
+            for (uint256 back; back <= 1; ++back) {
+                uint256 paid = handler.paidOn(account, today - back);
+                assertEq(rewards.dailyRemaining(account, today - back), cap - paid, "dailyRemaining == cap - paid");
+            }
+            assertEq(rewards.dailyRemaining(account, today - 2), 0, "nothing left for two days ago");
+            assertEq(rewards.dailyRemaining(account, today + 1), cap, "tomorrow has its whole cap");
+        }
     }
 
     function invariant_epochEmissionWithinBudget() public view {

@@ -6,7 +6,8 @@ event reaches Kafka through the API's outbox relay. Caps of the contract bound w
 
 import asyncio
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
+from datetime import time as dtime
 
 import pytest
 from eth_account import Account
@@ -15,6 +16,7 @@ from fastapi.testclient import TestClient
 import testclock
 from apihelpers import a_run, api_settings, create_database, db, drop_database, sign_in
 from backend.app.main import create_app
+from backend.app.rewards.service import day_number
 from checks import consume_all, index_to_head
 from indexer import events as ev
 
@@ -48,7 +50,7 @@ def submit_claim(chain, wallet, voucher) -> str:
     """The wallet sends ActivityRewards.claim(voucher, signature) itself, signed locally."""
     call = chain.rewards.functions.claim(
         (chain.w3.to_checksum_address(voucher["account"]), int(voucher["amount"]), bytes.fromhex(voucher["claim_id"][2:]),
-         voucher["deadline"]), bytes.fromhex(voucher["signature"][2:]))
+         voucher["day"], voucher["deadline"]), bytes.fromhex(voucher["signature"][2:]))
     tx = call.build_transaction({"from": wallet.address, "nonce": chain.w3.eth.get_transaction_count(wallet.address),
                                  "chainId": 31337, "gas": 300_000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 1})
     signed = wallet.sign_transaction(tx)
@@ -134,3 +136,41 @@ def test_refused_workouts_earn_nothing_and_the_account_must_be_linked(loop, chai
     stranger = client.post(f"/rewards/workouts/{run['id']}/voucher", json={"account": chain.accounts[3]},
                            headers=headers)
     assert stranger.status_code == 422 and "linked wallets" in stranger.json()["detail"]
+
+
+def test_a_newer_voucher_submitted_first_by_a_stranger_cannot_cost_the_member_the_older_one(loop, chain):
+    """Issue 13, item 8, through the API: the member earns a voucher late on day D and another early on
+    D + 1, together more than one day's cap. A stranger who got hold of the newer one submits it first on
+    D + 1; the older one still pays, because each is charged to the day it names."""
+    client, settings = loop
+    member, stranger = funded_wallet(chain), funded_wallet(chain)
+    headers = sign_in(client, settings, member)
+    cap = chain.rewards.functions.dailyCap().call()
+    km = 0.6 * cap / (10 * FIT)  # a run earns 10 FIT a km: each voucher is 60% of the cap
+    latest = chain.w3.eth.get_block("latest")["timestamp"]
+    day = datetime.fromtimestamp(latest, timezone.utc).date() + timedelta(days=1)  # ahead of the chain
+
+    def at(days: int, hour: int, minute: int = 0) -> datetime:
+        return datetime.combine(day + timedelta(days=days), dtime(hour, minute, tzinfo=timezone.utc))
+
+    def voucher_for_a_run(now: datetime, ended: datetime) -> dict:
+        settings.clock_offset_seconds = (now - datetime.now(timezone.utc)).total_seconds()  # the API's clock
+        run = client.post("/fitness/workouts", json=a_run(end=ended, minutes=int(km * 6), km=km, steps=None,
+                                                          calories=65.0 * km), headers=headers)
+        assert run.status_code == 201, run.text
+        issued = client.post(f"/rewards/workouts/{run.json()['id']}/voucher", headers=headers)
+        assert issued.status_code == 201, issued.text
+        return issued.json()
+
+    older = voucher_for_a_run(now=at(0, 20), ended=at(0, 12))
+    newer = voucher_for_a_run(now=at(1, 10), ended=at(1, 8))
+    assert (older["day"], newer["day"]) == (day_number(day), day_number(day) + 1)
+    assert int(older["amount"]) + int(newer["amount"]) > cap  # one day's cap could not pay both
+    assert older["deadline"] == int(at(1, 20).timestamp())  # 24 h, within the next day
+
+    chain.rpc("evm_setNextBlockTimestamp", int(at(1, 10, 5).timestamp()))
+    submit_claim(chain, stranger, newer)
+    chain.rpc("evm_setNextBlockTimestamp", int(at(1, 10, 6).timestamp()))
+    submit_claim(chain, member, older)
+    balance = chain.token.functions.balanceOf(member.address).call()
+    assert balance == int(older["amount"]) + int(newer["amount"])

@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from fitmint.resilience import Retrier
+
 log = logging.getLogger("background")
 
 
@@ -22,15 +24,21 @@ async def lead(pool: asyncpg.Pool, lock_key: int, stop: asyncio.Event, work: Cal
                name: str, retry_seconds: float) -> None:
     """Until `stop`: runs `work` (which returns once `stop` is set) while holding the advisory lock
     `lock_key`; the other replicas try again every `retry_seconds`, so one takes over when the holder
-    goes. A lost database connection is logged and retried."""
+    goes. PostgreSQL down: said once (and once when it is back), retried."""
+    health = Retrier(f"{name}.lock", ("postgres",), log=log)
     while not stop.is_set():
         try:
             async with pool.acquire() as lock_connection:
-                if await lock_connection.fetchval("SELECT pg_try_advisory_lock($1)", lock_key):
+                held = await lock_connection.fetchval("SELECT pg_try_advisory_lock($1)", lock_key)
+                health.progressed()
+                if held:
                     try:
                         await work()
                     finally:
                         await lock_connection.execute("SELECT pg_advisory_unlock($1)", lock_key)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("%s: %r; retrying", name, exc)
+        except Exception as exc:  # noqa: BLE001 - the work must go on: a bug is logged with its traceback
+            if health.classify(exc):
+                health.down("postgres", exc)
+            else:
+                log.exception("%s failed; retrying in %g s", name, retry_seconds)
         await pause(stop, retry_seconds)

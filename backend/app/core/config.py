@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     sms_sink_file: Path | None = None  # default: <state>/sms/outbox.jsonl
     email_batch_size: int = 100
     scheduler_enabled: bool = True
+    worker_metrics_port: int = 0  # the worker's Prometheus endpoint (make up: 59465); 0: none
+    worker_metrics_host: str = "127.0.0.1"
     ws_auth_timeout_seconds: float = 5.0
 
     # Identity: the ACA-Py agent's admin API (the key also authenticates its webhooks to us), exchange

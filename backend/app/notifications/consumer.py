@@ -14,17 +14,14 @@ from collections import defaultdict
 from datetime import datetime, timezone
 
 import orjson
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, KafkaError
 
-from backend.app.core.background import pause
 from backend.app.notifications import events as notes
 from backend.app.notifications.receipts import receipt_for
 from backend.app.notifications.store import (Pending, Queued, email_batch_ready, preferences_of, push_all, queue_many,
                                              wire)
+from fitmint.consumer import ConsumerLoop
 
 log = logging.getLogger("worker.consumer")
-KAFKA_TIMEOUT = 30
 
 
 class NotificationConsumer:
@@ -37,48 +34,16 @@ class NotificationConsumer:
         self.name = settings.notifications_consumer_group
         self.applied = 0  # events applied by this process (metrics, the benchmark)
 
-    def _kafka(self) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(
-            bootstrap_servers=self.settings.bootstrap, group_id=self.name,
-            isolation_level="read_committed", enable_auto_commit=False, auto_offset_reset="earliest",
-            max_poll_records=self.batch_size, session_timeout_ms=10_000, heartbeat_interval_ms=1_000)
-
     async def run(self, stop: asyncio.Event) -> None:
-        """Consumes until `stop` is set; reconnects after Kafka or PostgreSQL errors."""
-        while not stop.is_set():
-            consumer = self._kafka()
-            try:
-                await asyncio.wait_for(consumer.start(), KAFKA_TIMEOUT)
-                consumer.subscribe(self.topics, listener=_LogAssignments())
-                log.info("consuming %s as group %s", ", ".join(self.topics), self.name)
-                while not stop.is_set():
-                    batch = await consumer.getmany(timeout_ms=500, max_records=self.batch_size)
-                    if not batch:
-                        continue
-                    try:
-                        queued = await self.apply([r for records in batch.values() for r in records])
-                    except Exception:
-                        # Nothing committed: rewind so the same records come again after a pause.
-                        log.exception("applying %d records failed; retrying", sum(map(len, batch.values())))
-                        for tp, records in batch.items():
-                            consumer.seek(tp, records[0].offset)
-                        await pause(stop, 2)
-                        continue
-                    try:
-                        await asyncio.wait_for(
-                            consumer.commit({tp: records[-1].offset + 1 for tp, records in batch.items()}),
-                            KAFKA_TIMEOUT)
-                    except CommitFailedError:
-                        log.warning("offset commit refused (rebalance): the records will come again, as no-ops")
-                    await push_all(self.redis, queued)
-            except (KafkaError, OSError, asyncio.TimeoutError) as exc:
-                log.warning("kafka: %r; reconnecting", exc)
-                await pause(stop, 2)
-            finally:
-                try:
-                    await asyncio.wait_for(consumer.stop(), KAFKA_TIMEOUT)
-                except Exception:  # noqa: BLE001 - stopping a consumer of a dead broker
-                    pass
+        """Consumes until `stop` is set, through outages of Kafka and PostgreSQL (fitmint.consumer)."""
+        loop = ConsumerLoop(name="worker.notifications", group_id=self.name, topics=self.topics,
+                            bootstrap=self.settings.bootstrap, apply=self._apply_then_push,
+                            batch_size=self.batch_size, log=log)
+        await loop.run(stop)
+
+    async def _apply_then_push(self, records):
+        queued = await self.apply(records)
+        return (lambda: push_all(self.redis, queued)) if queued else None
 
     async def apply(self, records) -> list[Queued]:
         """Applies records in one transaction; returns the notifications it stored (to push live)."""
@@ -154,19 +119,6 @@ class NotificationConsumer:
 def _for(recipients: list[dict], event_id: str, draft, batch_id: str) -> list[Pending]:
     return [Pending(m["tenant_id"], m["id"], event_id, draft, m["preferences"], batch_id)
             for m in recipients]
-
-
-class _LogAssignments(ConsumerRebalanceListener):
-    async def on_partitions_revoked(self, revoked):
-        if revoked:
-            log.info("partitions revoked: %s", _names(revoked))
-
-    async def on_partitions_assigned(self, assigned):
-        log.info("partitions assigned: %s", _names(assigned) or "none (more consumers than partitions)")
-
-
-def _names(partitions) -> str:
-    return ", ".join(sorted(f"{tp.topic}[{tp.partition}]" for tp in partitions))
 
 
 def _addresses(envelope: dict) -> list[str]:

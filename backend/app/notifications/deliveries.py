@@ -31,6 +31,7 @@ from backend.app.identity.acapy import AcaPy, AgentError, AgentUnavailable
 from backend.app.notifications import sms as sms_module
 from backend.app.notifications import templates
 from backend.app.notifications.email import EmailSender, SendError
+from fitmint.resilience import Retrier
 
 log = logging.getLogger("notifications.deliveries")
 
@@ -241,14 +242,14 @@ async def run(pool: asyncpg.Pool, settings: Settings, stop: asyncio.Event, *,
     agent = AcaPy(settings)
     log.info("delivering notifications: email via %s:%s, SMS via %s", settings.smtp_host, settings.smtp_port,
              settings.sms_provider)
+    health = Retrier("worker.deliveries", ("postgres",), log=log)
     while not stop.is_set():
         try:
             handled = await deliver_due(pool, settings, email_sender, sms_provider, limit=limit, agent=agent)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("delivery pass failed: %r; retrying in 5 s", exc)
-            handled, idle = 0, 5.0
-        else:
-            idle = idle_sleep
+        except Exception as exc:  # noqa: BLE001 - PostgreSQL down (said once), or a bug (logged): retried
+            await health.failed(exc, stop)
+            continue
+        health.progressed()
         if handled < limit:
-            await pause(stop, idle)
+            await pause(stop, idle_sleep)
     await agent.close()

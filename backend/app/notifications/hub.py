@@ -6,6 +6,7 @@ import logging
 from collections import defaultdict
 
 from backend.app.notifications.store import PUSH_CHANNEL
+from fitmint.resilience import Retrier
 
 log = logging.getLogger("api.hub")
 QUEUE_LIMIT = 1_000  # a connection this far behind is closed; the client's reconnect reads the inbox
@@ -51,10 +52,12 @@ class Hub:
 
     async def _listen(self) -> None:
         prefix = len(PUSH_CHANNEL)
+        health = Retrier("api.live-notifications", ("redis",), log=log)
         while True:
             pubsub = self.redis.pubsub()
             try:
                 await pubsub.psubscribe(PUSH_CHANNEL + "*")
+                health.progressed()
                 self._ready.set()
                 while True:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
@@ -68,8 +71,7 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - Redis restarted: resubscribe; inboxes cover the gap
-                log.warning("live notifications: %r; resubscribing", exc)
-                await asyncio.sleep(1)
+                await health.failed(exc)
             finally:
                 try:
                     await pubsub.aclose()

@@ -1,5 +1,5 @@
 """What the API reads from ActivityRewards before it signs a voucher: the daily cap, what an account
-may still receive today, and what the current epoch may still emit. Address from the deployment
+may still receive for a UTC day, and what the current epoch may still emit. Address from the deployment
 manifest; calls by selector through the indexer's JSON-RPC client."""
 
 from eth_abi import decode, encode
@@ -52,8 +52,10 @@ class RewardsChain:
     async def daily_cap(self) -> int:
         return await self._uint("dailyCap()")
 
-    async def daily_remaining(self, account: str) -> int:
-        return await self._uint("dailyRemaining(address)", ["address"], [account])
+    async def daily_remaining(self, account: str, day: int) -> int:
+        """What vouchers may still charge to `account`'s cap for UTC `day` (unix time // 86400); the
+        contract answers 0 for any day but today and yesterday (the days a voucher can be redeemed on)."""
+        return await self._uint("dailyRemaining(address,uint256)", ["address", "uint256"], [account, day])
 
     async def epoch_remaining(self) -> int:
         epoch = await self._uint("currentEpoch()")

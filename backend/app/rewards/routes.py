@@ -27,9 +27,12 @@ class VoucherPublic(BaseModel):
     user_id: str
     account: str
     amount: str = Field(description="FIT in base units (18 decimals)")
+    day: int = Field(description="The UTC day (unix time // 86400) whose daily cap the voucher is charged to; "
+                                 "redeemable on that day or the next")
     deadline: int = Field(description="Unix time after which the contract refuses the voucher")
     chain_id: int
-    contract: str = Field(description="ActivityRewards: submit `claim((account, amount, claimId, deadline), signature)`")
+    contract: str = Field(description="ActivityRewards: submit `claim((account, amount, claimId, day, deadline), "
+                                      "signature)`")
     attestor: str
     signature: str
     status: str = Field(description="issued | claimed | expired, from the indexed chain")

@@ -1,14 +1,17 @@
 """Reward vouchers: one per accepted workout, idempotent by claim id, signed with the attestor key.
 
-The amount is the reward policy's, cut to what the contract will still pay: the account's daily cap
-less what the API already issued to it today (and what the chain says is left today), and the current
-epoch's remaining budget. The voucher and its FitnessRewardIssued event are written in one
-transaction (the outbox): an event is published if and only if the voucher exists.
+The voucher names the UTC day it is issued on (the platform's clock): the contract charges it to that
+day's cap and redeems it on that day or the next, so no other voucher of the member, whoever submits
+it, can use up the cap this one was issued against. Its deadline never outlives the next day. The amount
+is the reward policy's, cut to what the contract will still pay: the account's daily cap less what the
+API already issued for that day (and what the chain says is left of it), and the current epoch's
+remaining budget. The voucher and its FitnessRewardIssued event are written in one transaction (the
+outbox): an event is published if and only if the voucher exists.
 """
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from functools import cached_property
 
 import asyncpg
@@ -29,6 +32,22 @@ class NotRewardable(Exception):
     """409: the workout cannot earn (now): rejected, nothing to reward, cap reached."""
 
 
+UNIX_EPOCH = date(1970, 1, 1)
+
+
+def day_number(day: date) -> int:
+    """A UTC date as the contract counts days: unix time // 86400."""
+    return (day - UNIX_EPOCH).days
+
+
+def voucher_deadline(now: datetime, ttl_seconds: int) -> int:
+    """`ttl_seconds` from now, but never past the end of the next UTC day: the contract no longer redeems
+    the voucher after that, and its status must say `expired` when it no longer can be claimed."""
+    last_redeemable = datetime.combine(now.date() + timedelta(days=2), time(0, tzinfo=timezone.utc)) - timedelta(
+        seconds=1)
+    return int(min(now + timedelta(seconds=ttl_seconds), last_redeemable).timestamp())
+
+
 def claim_id_for(workout_id: str) -> str:
     return "0x" + keccak(b"fitmint.workout:" + uuid.UUID(workout_id).bytes).hex()
 
@@ -44,6 +63,7 @@ def _voucher(row: asyncpg.Record) -> dict:
     for name in ("tenant_id", "user_id", "workout_id"):
         voucher[name] = str(row[name])
     voucher["amount"] = str(int(row["amount"]))  # numeric comes back as Decimal: str() may say 5.000E+19
+    voucher["day"] = day_number(row["issued_day"])  # the day the voucher is charged to (it signs it)
     return voucher
 
 
@@ -72,30 +92,31 @@ class Vouchers:
         if wanted <= 0:
             raise NotRewardable(f"a {workout['activity']} without distance earns nothing under the reward policy")
         account = account.lower()
+        now = self.settings.now()
+        day = now.date()
         daily_cap = await self.chain.daily_cap()
-        chain_remaining_today = await self.chain.daily_remaining(to_checksum_address(account))
+        chain_remaining = await self.chain.daily_remaining(to_checksum_address(account), day_number(day))
         epoch_remaining = await self.chain.epoch_remaining()
         contract = self.chain.contract
-        now = self.settings.now()
         async with self.pool.acquire() as connection, connection.transaction():
             # One issuer per account at a time: the daily sum below cannot be raced past the cap.
             await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"vouchers:{account}")
             raced = await connection.fetchrow("SELECT * FROM vouchers WHERE claim_id = $1", claim_id)
             if raced is not None:
                 return Issued(_voucher(raced), created=False)
-            issued_today = int(await connection.fetchval(
+            issued_for_day = int(await connection.fetchval(
                 "SELECT coalesce(sum(amount), 0) FROM vouchers WHERE account = $1 AND issued_day = $2",
-                account, now.date()))
-            allowance = min(daily_cap - issued_today, chain_remaining_today, epoch_remaining)
+                account, day))
+            allowance = min(daily_cap - issued_for_day, chain_remaining, epoch_remaining)
             amount = min(wanted, allowance)
             if amount <= 0:
                 if epoch_remaining <= 0:
                     raise NotRewardable("the current reward epoch's budget is spent: try again next epoch")
                 raise NotRewardable(f"daily reward cap of {daily_cap / FIT:g} FIT reached for {account}: "
                                     "try again tomorrow (UTC)")
-            deadline = int((now + timedelta(seconds=self.settings.voucher_ttl_seconds)).timestamp())
+            deadline = voucher_deadline(now, self.settings.voucher_ttl_seconds)
             voucher = RewardVoucher(account=account, amount=amount, claim_id=bytes.fromhex(claim_id[2:]),
-                                    deadline=deadline)
+                                    day=day_number(day), deadline=deadline)
             signature = "0x" + sign_voucher(voucher, self._key.key, chain_id=self.settings.chain_id,
                                             verifying_contract=to_checksum_address(contract)).hex()
             row = await connection.fetchrow(
@@ -103,8 +124,9 @@ class Vouchers:
                 "contract, attestor, signature, issued_at, issued_day) VALUES ($1, $2::uuid, $3::uuid, $4::uuid, $5, "
                 "$6, $7, $8, $9, $10, $11, $12, $13) RETURNING *",
                 claim_id, workout["tenant_id"], workout["user_id"], workout["id"], account, amount, deadline,
-                self.settings.chain_id, contract, self._key.address.lower(), signature, now, now.date())
-            payload = {"claim_id": claim_id, "account": account, "amount": str(amount), "deadline": deadline,
+                self.settings.chain_id, contract, self._key.address.lower(), signature, now, day)
+            payload = {"claim_id": claim_id, "account": account, "amount": str(amount), "day": day_number(day),
+                       "deadline": deadline,
                        "workout_id": workout["id"], "user_id": workout["user_id"], "tenant_id": workout["tenant_id"],
                        "contract": contract, "chain_id": self.settings.chain_id}
             await connection.execute(

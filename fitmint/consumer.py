@@ -1,0 +1,119 @@
+"""A Kafka consumer group whose records take effect in PostgreSQL: effect first, offsets after.
+
+Each poll's records go to `apply(records)`, which applies them in one PostgreSQL transaction (and is
+idempotent by event id: a record seen again after a crash or a rebalance changes nothing). Only once it
+returns are the offsets committed, so a record is never skipped; then the after-commit step `apply`
+returned runs (a live push, say: best effort, the stored effect is the truth).
+
+Kafka or PostgreSQL down: the records are read again after a backoff (fitmint.resilience), the outage is
+said once and its end once. A consumer reads nothing while the broker is gone and aiokafka raises
+nothing, so an idle consumer probes the broker's metadata every `probe_seconds`.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError
+
+from fitmint.resilience import Retrier
+
+KAFKA_TIMEOUT = 30
+AfterCommit = Callable[[], Awaitable[None]] | None
+Apply = Callable[[list], Awaitable[AfterCommit]]
+
+
+class ConsumerLoop:
+    def __init__(self, *, name: str, group_id: str, topics: list[str], bootstrap: str, apply: Apply,
+                 batch_size: int = 500, probe_seconds: float = 5.0, log: logging.Logger | None = None):
+        self.name = name
+        self.group_id = group_id
+        self.topics = topics
+        self.bootstrap = bootstrap
+        self.apply = apply
+        self.batch_size = batch_size
+        self.probe_seconds = probe_seconds
+        self.log = log or logging.getLogger(name)
+        self.health = Retrier(name, ("kafka", "postgres"), log=self.log)
+
+    def _kafka(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=self.group_id, isolation_level="read_committed",
+            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=self.batch_size,
+            session_timeout_ms=10_000, heartbeat_interval_ms=1_000, request_timeout_ms=15_000)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consumes until `stop` is set, through any number of outages."""
+        while not stop.is_set():
+            consumer = self._kafka()
+            try:
+                await asyncio.wait_for(consumer.start(), KAFKA_TIMEOUT)
+                consumer.subscribe(self.topics, listener=_LogAssignments(self.log))
+                self.health.progressed("kafka")
+                self.log.info("%s: consuming %s as group %s", self.name, ", ".join(self.topics), self.group_id)
+                await self._poll(consumer, stop)
+            except Exception as exc:  # noqa: BLE001 - Kafka gone (or a bug, logged): reconnect after a backoff
+                await self.health.failed(exc, stop)
+            finally:
+                await stop_quietly(consumer)
+
+    async def _poll(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        quiet_since = time.monotonic()
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=500, max_records=self.batch_size)
+            if not batch:
+                if time.monotonic() - quiet_since > self.probe_seconds:
+                    await asyncio.wait_for(consumer.topics(), 5)  # raises (times out) while the broker is down
+                    self.health.progressed("kafka")
+                    quiet_since = time.monotonic()
+                continue
+            quiet_since = time.monotonic()
+            records = [record for records in batch.values() for record in records]
+            try:
+                after = await self.apply(records)
+            except Exception as exc:  # noqa: BLE001 - nothing committed: the same records come again
+                for tp, items in batch.items():
+                    consumer.seek(tp, items[0].offset)
+                await self.health.failed(exc, stop)
+                continue
+            self.health.progressed("postgres")
+            try:
+                await asyncio.wait_for(consumer.commit({tp: items[-1].offset + 1 for tp, items in batch.items()}),
+                                       KAFKA_TIMEOUT)
+            except CommitFailedError:
+                self.log.warning("%s: offset commit refused (rebalance): the records will come again, as no-ops",
+                                 self.name)
+            self.health.progressed("kafka")
+            if after is not None:
+                await after()
+
+
+async def stop_quietly(client, timeout: float = 10) -> None:
+    """Stops an aiokafka consumer or producer of a broker that may be gone. aiokafka's stop() can hang,
+    and can raise the CancelledError of its own fetch tasks: neither may end the caller's loop (unless
+    the caller itself is being cancelled)."""
+    try:
+        await asyncio.wait_for(client.stop(), timeout)
+    except asyncio.CancelledError:
+        if asyncio.current_task().cancelling():
+            raise
+    except Exception:  # noqa: BLE001 - a dead broker: nothing left to flush
+        pass
+
+
+class _LogAssignments(ConsumerRebalanceListener):
+    def __init__(self, log: logging.Logger):
+        self.log = log
+
+    async def on_partitions_revoked(self, revoked):
+        if revoked:
+            self.log.info("partitions revoked: %s", _names(revoked))
+
+    async def on_partitions_assigned(self, assigned):
+        self.log.info("partitions assigned: %s", _names(assigned) or "none (more consumers than partitions)")
+
+
+def _names(partitions) -> str:
+    return ", ".join(sorted(f"{tp.topic}[{tp.partition}]" for tp in partitions))

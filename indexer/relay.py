@@ -34,7 +34,8 @@ log = logging.getLogger("indexer.relay")
 
 POSITION_TOPIC = "fitmint.relay.position"
 TRANSACTIONAL_ID = "fitmint-outbox-relay"
-KAFKA_TIMEOUT = 30  # aiokafka can hang forever on a dead broker: every call gets our own timeout
+KAFKA_TIMEOUT = 10  # aiokafka can hang forever on a dead broker: every call gets our own timeout (a healthy
+# broker answers in milliseconds: 10 s without an answer is an outage, said and retried)
 
 
 async def _with_timeout(awaitable, seconds=KAFKA_TIMEOUT):

@@ -9,6 +9,7 @@ from indexer.sync import ChainSync
 from indexer.manifest import Manifest
 from indexer.rpc import Rpc
 from indexer.store import connect
+from bench.chain import FIT
 
 ZERO = "0x" + "0" * 40
 
@@ -140,3 +141,52 @@ async def consume_all(settings) -> list[dict]:
         return records
     finally:
         await consumer.stop()
+
+
+# --- a busy chain, and what a crashed or faulted indexer must end with: a clean run's rows and ids ---
+
+TABLES = {
+    "events": "SELECT block_number, log_index, name, topics, data FROM events ORDER BY 1, 2",
+    "token_balances": "SELECT account, balance FROM token_balances WHERE balance <> 0 ORDER BY 1",
+    "item_balances": "SELECT item_id, account, balance FROM item_balances WHERE balance <> 0 ORDER BY 1, 2",
+    "claims": "SELECT claim_id, account, amount FROM claims ORDER BY 1",
+    "listings": "SELECT * FROM listings ORDER BY 1",
+    "orders": "SELECT * FROM orders ORDER BY 1",
+    "outbox": "SELECT id, type, aggregateid, payload::text FROM outbox ORDER BY seq",
+    "listing_events": "SELECT * FROM listing_events ORDER BY 1, 2, 3",
+}
+
+
+def busy_chain(chain, rounds=60):
+    """Many small blocks full of events: batch claims, primary sales."""
+    users = chain.accounts[1:8]
+    for user in users:
+        chain.approve_market(user)
+    listing = chain.list_item(3, FIT, 10_000)
+    for r in range(rounds):
+        chain.claim_batch([(users[(r + i) % len(users)], FIT) for i in range(8)])
+        chain.buy(listing, 1, users[r % len(users)])
+
+
+def cursor_of(settings) -> int | None:
+    try:
+        rows = db(settings, "SELECT block_number FROM indexer_cursor")
+    except asyncpg.UndefinedTableError:  # killed before it created its schema
+        return None
+    return rows[0]["block_number"] if rows else None
+
+
+def caught_up(settings, head):
+    try:
+        cursor = db(settings, "SELECT block_number FROM indexer_cursor")
+    except asyncpg.UndefinedTableError:  # killed before it created its schema
+        return False
+    if not cursor or cursor[0]["block_number"] < head:
+        return False
+    published = db(settings, "SELECT txid, seq FROM relay_position")
+    last = db(settings, "SELECT txid, seq FROM outbox ORDER BY txid DESC, seq DESC LIMIT 1")
+    return bool(published) and bool(last) and tuple(published[0]) == tuple(last[0])
+
+
+def snapshot(settings):
+    return {name: [tuple(row) for row in db(settings, query)] for name, query in TABLES.items()}

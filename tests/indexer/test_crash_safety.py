@@ -9,34 +9,10 @@ import subprocess
 import sys
 import time
 
-import asyncpg
-
-from checks import assert_matches_chain, consume_all, db, index_to_head
+from checks import assert_matches_chain, busy_chain, caught_up, consume_all, cursor_of, db, index_to_head, snapshot
 from bench.chain import FIT, ScenarioChain
 from bench.processes import spawn, stop_group
 from stackenv import ROOT, STACK
-
-TABLES = {
-    "events": "SELECT block_number, log_index, name, topics, data FROM events ORDER BY 1, 2",
-    "token_balances": "SELECT account, balance FROM token_balances WHERE balance <> 0 ORDER BY 1",
-    "item_balances": "SELECT item_id, account, balance FROM item_balances WHERE balance <> 0 ORDER BY 1, 2",
-    "claims": "SELECT claim_id, account, amount FROM claims ORDER BY 1",
-    "listings": "SELECT * FROM listings ORDER BY 1",
-    "orders": "SELECT * FROM orders ORDER BY 1",
-    "outbox": "SELECT id, type, aggregateid, payload::text FROM outbox ORDER BY seq",
-    "listing_events": "SELECT * FROM listing_events ORDER BY 1, 2, 3",
-}
-
-
-def busy_chain(chain, rounds=60):
-    """Many small blocks full of events: batch claims, primary sales."""
-    users = chain.accounts[1:8]
-    for user in users:
-        chain.approve_market(user)
-    listing = chain.list_item(3, FIT, 10_000)
-    for r in range(rounds):
-        chain.claim_batch([(users[(r + i) % len(users)], FIT) for i in range(8)])
-        chain.buy(listing, 1, users[r % len(users)])
 
 
 def indexer_process(settings, **extra):
@@ -56,30 +32,6 @@ def wait_until(predicate, timeout=120, what="condition"):
             return
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-def cursor_of(settings) -> int | None:
-    try:
-        rows = db(settings, "SELECT block_number FROM indexer_cursor")
-    except asyncpg.UndefinedTableError:  # killed before it created its schema
-        return None
-    return rows[0]["block_number"] if rows else None
-
-
-def caught_up(settings, head):
-    try:
-        cursor = db(settings, "SELECT block_number FROM indexer_cursor")
-    except asyncpg.UndefinedTableError:  # killed before it created its schema
-        return False
-    if not cursor or cursor[0]["block_number"] < head:
-        return False
-    published = db(settings, "SELECT txid, seq FROM relay_position")
-    last = db(settings, "SELECT txid, seq FROM outbox ORDER BY txid DESC, seq DESC LIMIT 1")
-    return bool(published) and bool(last) and tuple(published[0]) == tuple(last[0])
-
-
-def snapshot(settings):
-    return {name: [tuple(row) for row in db(settings, query)] for name, query in TABLES.items()}
 
 
 def test_kill_9_at_random_points_loses_and_duplicates_nothing(chain, make_indexer_settings):

@@ -2,36 +2,20 @@
 dir and free ports, so the shared stack the other tests use is left alone."""
 
 import asyncio
-import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
-import uuid
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from stackenv import ROOT, STACK, stack_settings
+from privatestack import PrivateStack
+from stackenv import ROOT
 from waiting import wait_until
-
-PORT_VARIABLES = ("ANVIL_PORT", "POSTGRES_PORT", "REDIS_PORT", "KAFKA_PORT", "KAFKA_CONTROLLER_PORT",
-                  "IPFS_API_PORT", "IPFS_GATEWAY_PORT", "ACAPY_INBOUND_PORT", "ACAPY_ADMIN_PORT",
-                  "INDEXER_METRICS_PORT", "WORKER_METRICS_PORT", "BACKEND_PORT", "SMTP_PORT")
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def alive(pid: int) -> bool:
@@ -47,35 +31,6 @@ def wait_dead(pids, seconds=15) -> set[int]:
     while time.time() < deadline and any(alive(pid) for pid in pids):
         time.sleep(0.1)
     return {pid for pid in pids if alive(pid)}
-
-
-class PrivateStack:
-    """The stack of a project at `root` (this clone by default) on free ports; `state`: its state dir."""
-
-    def __init__(self, root: Path = ROOT, state: Path | None = None):
-        self.root = root
-        self.state = state or ROOT / ".state" / f"test-{uuid.uuid4().hex[:8]}"
-        ports = dict(zip(PORT_VARIABLES, map(str, free_ports(len(PORT_VARIABLES)))))
-        clean = {k: v for k, v in os.environ.items()
-                 if k not in ("APE_FOUNDRY_HOST", "FITMINT_RPC_URL", "FITMINT_ROOT", "FITMINT_STATE_DIR")}
-        self.env = stack_settings(**{**clean, **ports, "FITMINT_STATE_DIR": str(self.state)})
-
-    def __call__(self, *args):
-        return subprocess.run([str(self.root / "scripts" / "stack" / "stack.sh"), *args], cwd=self.root,
-                              env=self.env, capture_output=True, text=True, timeout=600)
-
-    def pid(self, service) -> int:
-        return int((self.state / "run" / f"{service}.pid").read_text())
-
-    def child_pid(self, service) -> int:
-        return int((self.state / "run" / f"{service}.child.pid").read_text())
-
-    def supervisor(self, service) -> dict:
-        return json.loads((self.state / "run" / f"{service}.supervisor.json").read_text())
-
-    def process_group(self, service) -> set[int]:
-        out = subprocess.run(["pgrep", "-g", str(self.pid(service))], capture_output=True, text=True).stdout
-        return {int(pid) for pid in out.split()}
 
 
 @pytest.fixture

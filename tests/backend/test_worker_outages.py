@@ -1,0 +1,157 @@
+"""The notifications worker rides out outages of PostgreSQL, Kafka and Redis (15 s each) on a stack of the
+test's own: it never exits, says once per outage that a dependency is down and once that it is back,
+shows the state on its metrics endpoint, and in the end every event became exactly one notification
+and every NotificationQueued of its outbox reached Kafka exactly once (the API relay it runs)."""
+
+import asyncio
+import json
+import time
+import uuid
+from datetime import datetime, timezone
+
+import httpx
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from apihelpers import api_settings, db
+from backend.app.core.db import migrate
+from bench.chain import free_port
+from bench.processes import start_worker
+from indexer import events as ev
+from privatestack import PrivateStack
+from scripts.stack.kafka_topics import ensure_topics
+from waiting import wait_until
+
+OUTAGE_SECONDS = 15
+PER_ROUND = 50
+
+
+@pytest.fixture(scope="module")
+def private():
+    stack = PrivateStack()
+    try:
+        stack("up", "postgres", "redis", "kafka", check=True)
+        yield stack
+    finally:
+        stack("purge")
+
+
+@pytest.fixture
+def worker_env(private, tmp_path):
+    database = f"api_test_{uuid.uuid4().hex[:10]}"
+    private.sql(f'CREATE DATABASE "{database}"')
+    stack = {**private.env, "FITMINT_STATE_DIR": str(private.state)}
+    settings = api_settings(stack, tmp_path, database, relay_enabled=True, worker_metrics_port=free_port(),
+                            kafka_topic_prefix=f"test-{uuid.uuid4().hex[:8]}.",
+                            notifications_consumer_group=f"test-notifications-{uuid.uuid4().hex[:8]}")
+    migrate(settings)
+    asyncio.run(ensure_topics(settings.bootstrap, [settings.kafka_topic_prefix + t for t in ev.ALL_TOPICS], 3))
+    address = "0x" + uuid.uuid4().hex[:8] * 5
+    tenant = db(settings, "INSERT INTO tenants (slug, name) VALUES ('outages', 'Outages') RETURNING id")[0]["id"]
+    user = db(settings, "INSERT INTO users (tenant_id, preferences) VALUES ($1, $2::jsonb) RETURNING id", tenant,
+              orjson.dumps({"notification_channels": ["websocket"]}).decode())[0]["id"]
+    db(settings, "INSERT INTO wallet_links (tenant_id, address, user_id) VALUES ($1, $2, $3)", tenant, address, user)
+    yield settings, address, tmp_path
+
+
+def minted(address: str, amount: int) -> tuple[str, bytes]:
+    block_hash = "0x" + uuid.uuid4().hex * 2
+    event_id = ev.event_id(31337, block_hash, 0, ev.TOKEN_MINTED)
+    data = {"account": address, "amount": str(amount), "blockNumber": 7, "blockHash": block_hash,
+            "txHash": "0x" + uuid.uuid4().hex * 2, "logIndex": 0}
+    return event_id, ev.envelope(id=event_id, ce_type=ev.TOKEN_MINTED.ce_type, chain_id=31337, subject=address,
+                                 time=datetime.now(timezone.utc), data=data)
+
+
+def publish(settings, address: str, count: int) -> list[str]:
+    events = [minted(address, i + 1) for i in range(count)]
+
+    async def send():
+        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, enable_idempotence=True)
+        await producer.start()
+        try:
+            for _, body in events:
+                await producer.send(settings.kafka_topic_prefix + ev.TOKEN_MINTED.topic, body, key=address.encode())
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+    asyncio.run(send())
+    return [event_id for event_id, _ in events]
+
+
+def notified(settings) -> int:
+    return db(settings, "SELECT count(DISTINCT source_event) AS n FROM notifications")[0]["n"]
+
+
+def queued_on_kafka(settings) -> list[str]:
+    async def read():
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, isolation_level="read_committed",
+                                    enable_auto_commit=False)
+        await consumer.start()
+        try:
+            partitions = [TopicPartition(settings.kafka_topic_prefix + ev.NOTIFICATION_QUEUED.topic, p)
+                          for p in range(3)]
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            end = await consumer.end_offsets(partitions)
+            ids = []
+            while [tp for tp in partitions if await consumer.position(tp) < end[tp]]:
+                for records in (await consumer.getmany(timeout_ms=1000)).values():
+                    ids += [json.loads(record.value)["id"] for record in records
+                            if json.loads(record.value)["type"] == ev.NOTIFICATION_QUEUED.ce_type]
+            return ids
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
+
+
+def test_the_worker_rides_out_postgres_kafka_and_redis_outages(private, worker_env):
+    settings, address, log_dir = worker_env
+    worker = start_worker(settings, log_dir, "--no-scheduler")
+    try:
+        published = publish(settings, address, PER_ROUND)
+        wait_until(lambda: notified(settings) == PER_ROUND, timeout=60, what="the first round")
+
+        for service in ("postgres", "kafka", "redis"):
+            private("down", service, check=True)
+            if service != "kafka":  # events keep coming while the worker cannot apply (or announce) them
+                published += publish(settings, address, PER_ROUND)
+            time.sleep(OUTAGE_SECONDS)
+            assert worker.process.poll() is None, f"the worker exited during the {service} outage:\n{worker.log}"
+            private("up", service, check=True)
+            if service == "kafka":
+                published += publish(settings, address, PER_ROUND)
+            wait_until(lambda: notified(settings) == len(published), timeout=120,
+                       what=f"every notification after the {service} outage")
+
+        def back_from_every_outage() -> bool:
+            lines = worker.log.splitlines()
+            return all(sum(f"{d} unavailable" in line for line in lines)
+                       == sum(f"{d} available again" in line for line in lines) for d in ("postgres", "kafka", "redis"))
+
+        wait_until(back_from_every_outage, timeout=30, what="the worker to say each dependency is back")
+        log = worker.log
+        for dependency in ("postgres", "kafka", "redis"):
+            down = [line for line in log.splitlines() if f"{dependency} unavailable" in line]
+            back = [line for line in log.splitlines() if f"{dependency} available again" in line]
+            components = [line.split(": ")[1] for line in down]
+            assert down, f"nobody said {dependency} was down"
+            assert len(components) == len(set(components)), f"{dependency}: said more than once\n" + "\n".join(down)
+            assert len(back) == len(down), f"{dependency}: {len(down)} down, {len(back)} back"
+        metrics = httpx.get(f"http://127.0.0.1:{settings.worker_metrics_port}/metrics").text
+        states = [line for line in metrics.splitlines() if line.startswith("fitmint_dependency_up{")]
+        assert states and all(line.endswith(" 1.0") for line in states), states
+
+        rows = db(settings, "SELECT count(*) AS n, count(DISTINCT source_event) AS events FROM notifications")[0]
+        assert (rows["n"], rows["events"]) == (len(published), len(published))  # each once, none lost
+        outbox = {str(row["id"]) for row in db(settings, "SELECT id FROM outbox WHERE type = $1",
+                                                ev.NOTIFICATION_QUEUED.ce_type)}
+        assert len(outbox) == len(published)
+        wait_until(lambda: len(queued_on_kafka(settings)) >= len(outbox), timeout=60, what="the relay to finish")
+        ids = queued_on_kafka(settings)
+        assert len(ids) == len(set(ids)) and set(ids) == outbox  # the API relay: each once, none lost
+    finally:
+        worker.stop()

@@ -1,0 +1,67 @@
+"""A JSON-RPC proxy in front of a node that injects faults on request: answers 502 Bad Gateway, hangs
+connections (no answer until the fault is lifted), or adds latency to every call. It runs in a thread
+of the test process (uvicorn + Starlette), on 127.0.0.1.
+
+    with FaultProxy(chain.url) as proxy:
+        proxy.latency = 0.02
+        proxy.fault = "502"     # or "hang", or None
+"""
+
+import asyncio
+import threading
+import time
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from bench.chain import free_port
+
+
+class FaultProxy:
+    def __init__(self, upstream: str):
+        self.upstream = upstream
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.fault: str | None = None  # None | "502" | "hang"
+        self.latency = 0.0
+        self.faulted = 0  # requests answered with a fault (502, or hung until the fault was lifted)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    async def _forward(self, request: Request) -> Response:
+        body = await request.body()
+        if self.fault == "502":
+            self.faulted += 1
+            return Response(b"<html><body><h1>502 Bad Gateway</h1></body></html>", status_code=502,
+                            media_type="text/html")
+        if self.fault == "hang":
+            self.faulted += 1
+            while self.fault == "hang":
+                await asyncio.sleep(0.05)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        async with httpx.AsyncClient(timeout=60) as client:
+            answer = await client.post(self.upstream, content=body, headers={"content-type": "application/json"})
+        return Response(answer.content, status_code=answer.status_code, media_type="application/json")
+
+    def __enter__(self) -> "FaultProxy":
+        app = Starlette(routes=[Route("/", self._forward, methods=["POST"])])
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="fault-proxy", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the fault proxy did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.fault = None
+        self._server.should_exit = True
+        self._thread.join(10)

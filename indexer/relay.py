@@ -26,7 +26,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import DefaultPartitioner
 
 from fitmint.consumer import stop_quietly
-from fitmint.resilience import Retrier
+from fitmint.resilience import Retrier, sleep_unless
 from indexer import events as ev
 from indexer import metrics
 
@@ -230,12 +230,7 @@ class Relay:
 
 
 async def _idle(seconds: float, wake: asyncio.Event | None) -> None:
-    if wake is None:
-        await asyncio.sleep(seconds)
-        return
-    try:
-        await asyncio.wait_for(wake.wait(), seconds)
-    except asyncio.TimeoutError:
-        pass
-    # Cleared before the next publish reads the outbox: a commit signalled after this is seen by it.
-    wake.clear()
+    await sleep_unless(wake, seconds)
+    if wake is not None:
+        # Cleared before the next publish reads the outbox: a commit signalled after this is seen by it.
+        wake.clear()

@@ -80,12 +80,12 @@ anvil_prepare() {
   command -v anvil >/dev/null || fail "anvil: not installed; run 'make deps'."
   mkdir -p "$FITMINT_STATE_DIR/anvil"
 }
-# The chain is dumped to <state>/anvil/state.json every second and on exit, and loaded at start: a
+# The chain is dumped to <state>/anvil/state.json every 5 s and on exit, and loaded at start: a
 # restarted Anvil (make down/up, or the supervisor after a crash) goes on with the same chain, at most
-# the last second's blocks lost (a reorg the indexer handles).
+# the last few seconds of blocks lost (a reorg the indexer handles).
 anvil_argv() {
   CMD=(anvil --host 127.0.0.1 --port "$ANVIL_PORT" --chain-id 31337
-       --state "$FITMINT_STATE_DIR/anvil/state.json" --state-interval 1)
+       --state "$FITMINT_STATE_DIR/anvil/state.json" --state-interval 5)
 }
 anvil_healthy() {
   curl -sf -m 2 -H 'content-type: application/json' \

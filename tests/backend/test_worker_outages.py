@@ -4,7 +4,6 @@ shows the state on its metrics endpoint, and in the end every event became exact
 and every NotificationQueued of its outbox reached Kafka exactly once (the API relay it runs)."""
 
 import asyncio
-import json
 import time
 import uuid
 from datetime import datetime, timezone
@@ -12,13 +11,14 @@ from datetime import datetime, timezone
 import httpx
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from apihelpers import api_settings, db
 from backend.app.core.db import migrate
 from bench.chain import free_port
 from bench.processes import start_worker
 from indexer import events as ev
+from kafkaread import event_ids
 from privatestack import PrivateStack
 from scripts.stack.kafka_topics import ensure_topics
 from waiting import wait_until
@@ -86,26 +86,8 @@ def notified(settings) -> int:
 
 
 def queued_on_kafka(settings) -> list[str]:
-    async def read():
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, isolation_level="read_committed",
-                                    enable_auto_commit=False)
-        await consumer.start()
-        try:
-            partitions = [TopicPartition(settings.kafka_topic_prefix + ev.NOTIFICATION_QUEUED.topic, p)
-                          for p in range(3)]
-            consumer.assign(partitions)
-            await consumer.seek_to_beginning(*partitions)
-            end = await consumer.end_offsets(partitions)
-            ids = []
-            while [tp for tp in partitions if await consumer.position(tp) < end[tp]]:
-                for records in (await consumer.getmany(timeout_ms=1000)).values():
-                    ids += [json.loads(record.value)["id"] for record in records
-                            if json.loads(record.value)["type"] == ev.NOTIFICATION_QUEUED.ce_type]
-            return ids
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(read())
+    return event_ids(settings.bootstrap, settings.kafka_topic_prefix + ev.NOTIFICATION_QUEUED.topic,
+                     ev.NOTIFICATION_QUEUED.ce_type)
 
 
 def test_the_worker_rides_out_postgres_kafka_and_redis_outages(private, worker_env):

@@ -12,7 +12,6 @@ from pathlib import Path
 import asyncpg
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from apihelpers import admin_dsn, api_settings, create_database, drop_database
 from backend.app.core.db import migrate
@@ -20,6 +19,7 @@ from indexer import events as ev
 from indexer.relay import Relay
 from indexer.settings import Settings as IndexerSettings
 from indexer.store import connect as connect_indexer
+from kafkaread import event_ids
 from scripts.stack.kafka_topics import delete_topics_with_prefix, ensure_topics
 
 TOPIC = ev.TOKEN_MINTED.topic
@@ -52,24 +52,6 @@ async def append(connection, event_id: str) -> None:
     await connection.execute(
         "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) VALUES ($1::uuid, $2, $3, $4, $5::json)",
         event_id, TOPIC, "0x" + "ab" * 20, ev.TOKEN_MINTED.ce_type, orjson.dumps({"n": event_id}).decode())
-
-
-async def published_ids(bootstrap: str, topic: str) -> list[str]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
-                                enable_auto_commit=False)
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in range(3)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        end = await consumer.end_offsets(partitions)
-        ids = []
-        while [tp for tp in partitions if await consumer.position(tp) < end[tp]]:
-            for records in (await consumer.getmany(timeout_ms=1000)).values():
-                ids += [orjson.loads(record.value)["id"] for record in records]
-        return ids
-    finally:
-        await consumer.stop()
 
 
 def test_a_lower_seq_committed_after_a_relayed_higher_one_reaches_kafka_exactly_once(outbox):
@@ -105,6 +87,6 @@ def test_a_lower_seq_committed_after_a_relayed_higher_one_reaches_kafka_exactly_
     published_while_open = asyncio.run(scenario())
     # Nothing above an unfinished transaction's row goes out: the later row waited for the earlier one.
     assert published_while_open == 0
-    ids = asyncio.run(published_ids(bootstrap, prefix + TOPIC))
+    ids = event_ids(bootstrap, prefix + TOPIC)
     assert sorted(ids) == sorted([early, late]), f"expected each event once, Kafka holds {ids}"
 

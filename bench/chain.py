@@ -3,7 +3,6 @@ must follow (claims, epochs, listings, purchases, resales, transfers), driven wi
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from web3.logs import DISCARD
 from backend.chain.permits import sign_permit
 from backend.rewards.merkle import Entry, MerkleDistribution
 from backend.rewards.vouchers import RewardVoucher, sign_voucher
+from bench.processes import free_port, spawn, stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
 ANVIL = ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
@@ -26,12 +26,6 @@ DAY = 86_400
 CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class ScenarioChain:
     def __init__(self, state_dir: Path, gas_limit: int = 300_000_000, prune_history: bool = False):
         self.state_dir = state_dir
@@ -39,10 +33,10 @@ class ScenarioChain:
         self.url = f"http://127.0.0.1:{self.port}"
         # --prune-history: without it Anvil keeps every block's state on disk and slows down as a large
         # chain grows (historical eth_call then fails, which only benchmarks can live with).
-        self.process = subprocess.Popen([str(ANVIL), "--host", "127.0.0.1", "--port", str(self.port),
-                                         "--chain-id", "31337", "--gas-limit", str(gas_limit),
-                                         *(["--prune-history"] if prune_history else [])],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = spawn([str(ANVIL), "--host", "127.0.0.1", "--port", str(self.port),
+                              "--chain-id", "31337", "--gas-limit", str(gas_limit),
+                              *(["--prune-history"] if prune_history else [])],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.w3 = Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": 60}))
         deadline = time.time() + 20
         while not self._up():
@@ -78,8 +72,7 @@ class ScenarioChain:
         self.attestor = Account.from_key((self.state_dir / "secrets" / "attestor.key").read_text().strip())
 
     def stop(self):
-        self.process.terminate()
-        self.process.wait(10)
+        stop_group(self.process)
 
     # --- chain control ------------------------------------------------------------------------------
     @property

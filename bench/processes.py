@@ -8,6 +8,7 @@ and at the end of a test session) stops whatever a failed test or fixture left b
 import atexit
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,7 +17,6 @@ from pathlib import Path
 import httpx
 
 from backend.app.core.config import Settings
-from bench.chain import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,6 +29,12 @@ def settings_env(settings: Settings, **extra) -> dict:
             env[name.upper()] = str(value)
     env.update({key: str(value) for key, value in extra.items()})
     return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 _RUNNING: set[subprocess.Popen] = set()

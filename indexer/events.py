@@ -32,8 +32,10 @@ class EventType:
 TOKEN_MINTED = EventType("TokenMinted", "fitmint.token", "dev.fitmint.token.minted.v1")
 FITNESS_REWARD = EventType("FitnessReward", "fitmint.rewards", "dev.fitmint.reward.claimed.v1")
 ORDER_CREATED = EventType("OrderCreated", "fitmint.orders", "dev.fitmint.order.created.v1")
-ITEM_METADATA = EventType("ItemMetadataUpdated", "fitmint.items", "dev.fitmint.item.metadata.v1")
-PUBLISHED = (TOKEN_MINTED, FITNESS_REWARD, ORDER_CREATED, ITEM_METADATA)
+# Only events something consumes are published (the notifications worker consumes these three). An
+# item's metadata history stays in the indexer's `item_metadata` table: ItemMetadataUpdated
+# (`fitmint.items`) had no consumer and none is planned, so it left the bus.
+PUBLISHED = (TOKEN_MINTED, FITNESS_REWARD, ORDER_CREATED)
 ALL_TYPES = {t.ce_type: t for t in PUBLISHED} | {t.reverted.ce_type: t.reverted for t in PUBLISHED}
 TOPICS = sorted({t.topic for t in PUBLISHED})
 

@@ -1,9 +1,14 @@
 """A Kafka consumer group whose records take effect in PostgreSQL: effect first, offsets after.
 
 Each poll's records go to `apply(records)`, which applies them in one PostgreSQL transaction (and is
-idempotent by event id: a record seen again after a crash or a rebalance changes nothing). Only once it
-returns are the offsets committed, so a record is never skipped; then the after-commit step `apply`
-returned runs (a live push, say: best effort, the stored effect is the truth).
+idempotent by event id: a record seen again after a crash or a rebalance changes nothing). It may return
+an after-commit step (a live push, sending a batch of emails): what must follow the committed effect but
+cannot be part of its transaction. That step runs next, and only once it has returned are the offsets
+committed. So a crash anywhere before the offsets are committed brings the same records again: `apply`
+finds them applied and changes nothing, and the step it returns for them runs again, so it must be
+idempotent (the live push is deduplicated by notification id, an email batch sends only what it still
+owes). A record is never skipped; an after-commit step is never lost to a crash between the commit and
+the step. If `apply` or the step fails, the records are read again after a backoff.
 
 Kafka or PostgreSQL down: the records are read again after a backoff (fitmint.resilience), the outage is
 said once and its end once. A consumer reads nothing while the broker is gone and aiokafka raises
@@ -73,7 +78,9 @@ class ConsumerLoop:
             records = [record for records in batch.values() for record in records]
             try:
                 after = await self.apply(records)
-            except Exception as exc:  # noqa: BLE001 - nothing committed: the same records come again
+                if after is not None:
+                    await after()
+            except Exception as exc:  # noqa: BLE001 - no offset committed: the same records come again
                 for tp, items in batch.items():
                     consumer.seek(tp, items[0].offset)
                 await self.health.failed(exc, stop)
@@ -86,8 +93,6 @@ class ConsumerLoop:
                 self.log.warning("%s: offset commit refused (rebalance): the records will come again, as no-ops",
                                  self.name)
             self.health.progressed("kafka")
-            if after is not None:
-                await after()
 
 
 async def stop_quietly(client, timeout: float = 10) -> None:

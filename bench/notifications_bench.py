@@ -940,17 +940,19 @@ def write_report(out: Path, args, settings: Settings, results: dict):
                   "latency_p50_ms": ("OrderCreated mined -> WebSocket, p50", " ms"),
                   "latency_p99_ms": ("OrderCreated mined -> WebSocket, p99", " ms")}
         lines += ["## Against the previous report", "",
-                  f"The report this run replaced was generated {previous.get('generated_at', '?')} (same "
-                  "benchmark; the host is shared, so differences of a few percent are noise).", "",
+                  f"The report this run replaced was generated {previous.get('generated_at', '?')}. The host "
+                  "is shared and its load varies from run to run: \"Redis -> WebSocket alone\" (the API side "
+                  "only, which the worker's changes do not touch) shows how much of a difference is the host's.",
+                  "",
                   "| measure | previous | this run |", "|---|---:|---:|"]
         for key, (label, unit) in labels.items():
             if key in previous or key in now:
-                lines.append(f"| {label} | {_number(previous.get(key))}{unit} | {_number(now.get(key))}{unit} |")
+                lines.append(f"| {label} | {_number(previous.get(key), unit)} | {_number(now.get(key), unit)} |")
         stages = {**previous.get("stages_p50_ms", {}), **now.get("stages_p50_ms", {})}
         for stage in stages:
             lines.append(f"| stage p50: {stage.replace('_', ' ')} | "
-                         f"{_number(previous.get('stages_p50_ms', {}).get(stage))} ms | "
-                         f"{_number(now.get('stages_p50_ms', {}).get(stage))} ms |")
+                         f"{_number(previous.get('stages_p50_ms', {}).get(stage), ' ms')} | "
+                         f"{_number(now.get('stages_p50_ms', {}).get(stage), ' ms')} |")
         lines.append("")
     if results.get("restarted"):
         lines += [f"Note: {', '.join(results['restarted'])} restarted during the run (by something else on this host)",
@@ -976,10 +978,10 @@ def summary(path: Path) -> dict | None:
         return None
 
 
-def _number(value) -> str:
+def _number(value, unit: str = "") -> str:
     if value is None:
         return "-"
-    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+    return (f"{value:,}" if isinstance(value, int) else f"{value:g}") + unit
 
 
 def main() -> int:

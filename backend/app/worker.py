@@ -130,7 +130,8 @@ async def _heartbeat(redis, consumer: NotificationConsumer, dispatcher: Deliveri
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m backend.app.worker", description=__doc__.split("\n\n")[1])
+    parser = argparse.ArgumentParser(prog="python -m backend.app.worker", description=__doc__.split("\n\n")[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--no-scheduler", action="store_true", help="never run the scheduled jobs here")
     parser.add_argument("--no-senders", action="store_true",
                         help="send no email, SMS or DIDComm from this process (it does not join fitmint-email)")

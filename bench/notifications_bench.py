@@ -1,5 +1,8 @@
 """Notifications benchmark (`make bench`): notifications delivered per second from Kafka to WebSocket
-clients, and end-to-end latency from an OrderCreated mined to the buyer's WebSocket message.
+clients, and end-to-end latency from an OrderCreated mined to the buyer's WebSocket message. The path:
+chain event on Kafka -> the worker's `fitmint-notifications` group (notification + NotificationQueued in
+one transaction) -> the API's outbox relay -> Kafka -> the worker's `fitmint-deliveries` group -> Redis
+-> the API's WebSocket.
 
     python -m bench.notifications_bench [--clients 1000] [--events 20000] [--latency-samples 100] [--out reports]
 
@@ -70,8 +73,11 @@ def bench_settings(base: Settings, state_dir: Path, run_id: str) -> Settings:
         "indexer_database": f"bench_indexer_{run_id}",
         "kafka_topic_prefix": f"bench-{run_id}.",
         "notifications_consumer_group": f"bench-notifications-{run_id}",
+        "deliveries_consumer_group": f"bench-deliveries-{run_id}",
+        "email_consumer_group": f"bench-email-{run_id}",
         "rate_limit_auth": 1_000_000, "rate_limit_account": 1_000_000,
-        "access_token_ttl_seconds": 3600})
+        "access_token_ttl_seconds": 3600,
+        "worker_metrics_port": 0})  # the stack's worker has the default port (make up runs one)
 
 
 async def create_targets(settings: Settings):
@@ -88,7 +94,8 @@ async def drop_targets(settings: Settings):
             doomed = [t for t in await admin.list_topics() if t.startswith(settings.kafka_topic_prefix)]
             if doomed:
                 await admin.delete_topics(doomed)
-            await delete_group(admin, settings.notifications_consumer_group)
+            for group in (settings.notifications_consumer_group, settings.deliveries_consumer_group):
+                await delete_group(admin, group)
             return
         except KafkaError as exc:
             if attempt == 5:
@@ -180,7 +187,7 @@ class Client:
     def __init__(self, index: int, member: dict, socket, tally: Tally):
         self.index, self.member, self.socket, self.tally = index, member, socket, tally
         self.minted: list[tuple[str, str]] = []  # token.minted notifications: (txHash, notification id)
-        self.orders: dict[str, tuple] = {}  # order.created notifications: receipt tx hash -> times
+        self.orders: dict[str, tuple] = {}  # order.created notifications: receipt tx hash -> times, id
         self.expected = 0
         self.others = 0
         self.changed = asyncio.Event()
@@ -198,9 +205,9 @@ class Client:
                 if kind == "token.minted":
                     self.minted.append((message["data"]["txHash"].lower(), message["id"]))
                     self.tally.received(self, now)
-                elif kind == "order.created":  # arrival (perf counter, wall clock), and when it was stored
+                elif kind == "order.created":  # arrival (perf counter, wall clock), when it was stored, its id
                     self.orders[message["data"]["receipt"]["tx_hash"].lower()] = (
-                        now, time.time(), datetime.fromisoformat(message["created_at"]).timestamp())
+                        now, time.time(), datetime.fromisoformat(message["created_at"]).timestamp(), message["id"])
                 else:
                     self.others += 1
                 self.changed.set()
@@ -469,7 +476,8 @@ async def check_exactly_once(clients: list[Client], offsets: dict[int, int], exp
 
 async def throughput(settings: Settings, clients: list[Client], tally: Tally, events: int,
                      processes: Processes) -> dict:
-    """Kafka -> worker -> inbox -> Redis -> API -> WebSocket, as fast as it goes."""
+    """Kafka -> worker (notifications) -> inbox + outbox -> relay -> Kafka -> worker (deliveries) -> Redis ->
+    API -> WebSocket, as fast as it goes."""
     offsets = {c.index: len(c.minted) for c in clients}
     expected = assign(clients, events, kafka_tx)
     records = minted_records(settings, clients, events)
@@ -496,10 +504,16 @@ async def throughput(settings: Settings, clients: list[Client], tally: Tally, ev
         first, last, stored = await connection.fetchrow(
             "SELECT extract(epoch FROM min(created_at))::float8, extract(epoch FROM max(created_at))::float8, count(*) "
             "FROM notifications WHERE kind = 'token.minted'")
+        # when the deliveries group's transactions started (now(): a poll's events share it)
+        first_dispatched, last_dispatched, dispatched = await connection.fetchrow(
+            "SELECT extract(epoch FROM min(consumed_at))::float8, extract(epoch FROM max(consumed_at))::float8, "
+            "count(*) FROM consumed_events WHERE consumer = $1", settings.deliveries_consumer_group)
     finally:
         await connection.close()
     if stored != events:
         raise RuntimeError(f"{stored:,} notifications stored for {events:,} events")
+    if dispatched != events:
+        raise RuntimeError(f"{dispatched:,} NotificationQueued dispatched for {events:,} notifications")
 
     delivered_s = tally.last - started
     first_stored_s, all_stored_s = first - started_wall, last - started_wall
@@ -511,6 +525,9 @@ async def throughput(settings: Settings, clients: list[Client], tally: Tally, ev
         "all_stored_s": round(all_stored_s, 3),
         "stored_per_s": round(events / all_stored_s),
         "worker_rate_per_s": round(events / (all_stored_s - first_stored_s)),
+        "first_dispatched_s": round(first_dispatched - started_wall, 3),
+        "all_dispatched_s": round(last_dispatched - started_wall, 3),
+        "dispatch_rate_per_s": round(events / max(0.001, last_dispatched - first_dispatched)),
         "first_delivered_s": round(tally.first - started, 3),
         "all_delivered_s": round(delivered_s, 3),
         "delivered_per_s": round(events / delivered_s),
@@ -589,24 +606,33 @@ def indexer_env(settings: Settings, chain: ScenarioChain) -> dict:
     return settings_env(indexer)
 
 
-async def watch_orders(settings: Settings) -> dict[str, float]:
-    """tx hash -> Kafka CreateTime (when the indexer's relay produced it) of each OrderCreated event, read
-    by a consumer of the benchmark's own, in a background task that lives as long as the loop."""
-    produced: dict[str, float] = {}
-    consumer = AIOKafkaConsumer(settings.kafka_topic_prefix + ev.ORDER_CREATED.topic, bootstrap_servers=settings.bootstrap,
-                                isolation_level="read_committed", auto_offset_reset="earliest", group_id=None)
+async def watch_orders(settings: Settings, user_id: str) -> dict[str, float]:
+    """When each event of an order reached Kafka (its CreateTime: when a relay produced it): tx hash ->
+    its OrderCreated (the indexer's relay), and ("queued", notification id) -> the member `user_id`'s
+    NotificationQueued (the API's outbox relay). Read by a consumer of the benchmark's own, in a
+    background task that lives as long as the loop."""
+    produced: dict = {}
+    consumer = AIOKafkaConsumer(settings.kafka_topic_prefix + ev.ORDER_CREATED.topic,
+                                settings.kafka_topic_prefix + ev.NOTIFICATION_QUEUED.topic,
+                                bootstrap_servers=settings.bootstrap, isolation_level="read_committed",
+                                auto_offset_reset="earliest", group_id=None)
     await consumer.start()
+    key = user_id.encode()
 
     async def read():
         try:
             while True:
-                for records in (await consumer.getmany(timeout_ms=500)).values():
+                for tp, records in (await consumer.getmany(timeout_ms=500)).items():
                     for record in records:
-                        produced[orjson.loads(record.value)["data"]["txHash"].lower()] = record.timestamp / 1000
+                        if tp.topic.endswith(ev.ORDER_CREATED.topic):
+                            produced[orjson.loads(record.value)["data"]["txHash"].lower()] = record.timestamp / 1000
+                        elif record.key == key:  # the buyer's: not the throughput run's 20,000
+                            data = orjson.loads(record.value)["data"]
+                            produced[("queued", data["notificationId"])] = record.timestamp / 1000
         finally:
             await consumer.stop()
 
-    produced["_task"] = asyncio.create_task(read())  # type: ignore[assignment] - cancelled by breakdown()
+    produced["_task"] = asyncio.create_task(read())  # cancelled by breakdown()
     return produced
 
 
@@ -614,18 +640,24 @@ async def breakdown(runs: list[tuple[str, float, float]], client: Client, produc
     """Median of each stage of the samples (wall clocks of this host: Python's, Kafka's CreateTime,
     PostgreSQL's clock_timestamp())."""
     task = produced.pop("_task")
+
+    def seen(tx: str) -> bool:
+        return tx in produced and ("queued", client.orders[tx][3]) in produced
+
     deadline = time.monotonic() + 10
-    while any(tx not in produced for tx, _, _ in runs) and time.monotonic() < deadline:
+    while not all(seen(tx) for tx, _, _ in runs) and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    rows = [(mined, produced[tx], client.orders[tx][2], client.orders[tx][1]) for tx, _, mined in runs if tx in produced]
+    rows = [(mined, produced[tx], client.orders[tx][2], produced[("queued", client.orders[tx][3])],
+             client.orders[tx][1]) for tx, _, mined in runs if seen(tx)]
     if not rows:
         return {}
     median = lambda values: round(statistics.median(values) * 1000, 1)  # noqa: E731
-    return {"mined_to_produced": median([p - m for m, p, _, _ in rows]),
-            "produced_to_stored": median([s - p for _, p, s, _ in rows]),
-            "stored_to_socket": median([a - s for _, _, s, a in rows])}
+    return {"mined_to_produced": median([p - m for m, p, _, _, _ in rows]),
+            "produced_to_stored": median([s - p for _, p, s, _, _ in rows]),
+            "stored_to_queued": median([q - s for _, _, s, q, _ in rows]),
+            "queued_to_socket": median([a - q for _, _, _, q, a in rows])}
 
 
 async def latency(settings: Settings, tenant_id: str, client: Client, samples: int, log_dir: Path,
@@ -663,7 +695,7 @@ async def latency(settings: Settings, tenant_id: str, client: Client, samples: i
                                    f"{indexer.log[-2000:]}") from None
             return tx, (client.orders[tx][0] - mined) * 1000, mined_wall
 
-        produced = await watch_orders(settings)
+        produced = await watch_orders(settings, client.member["user_id"])
         for _ in range(3):  # warm-up: the first order's receipt, catalog lookup and queries
             await one()
         log(f"latency: {samples} purchases, one at a time")
@@ -696,7 +728,8 @@ async def latency(settings: Settings, tenant_id: str, client: Client, samples: i
 
 async def run(args, settings: Settings, log_dir: Path, processes: Processes) -> dict:
     log(f"targets: databases {settings.backend_database}, {settings.indexer_database}; topics "
-        f"{settings.kafka_topic_prefix}*; consumer group {settings.notifications_consumer_group}")
+        f"{settings.kafka_topic_prefix}*; consumer groups {settings.notifications_consumer_group}, "
+        f"{settings.deliveries_consumer_group}")
     await create_targets(settings)
     api = worker = None
     clients: list[Client] = []
@@ -752,8 +785,8 @@ async def run(args, settings: Settings, log_dir: Path, processes: Processes) -> 
             log("targets dropped")
         except Exception as exc:  # noqa: BLE001 - the measurements stand; say what is left behind
             log(f"warning: clean-up incomplete ({exc!r}): drop the databases {settings.backend_database} and "
-                f"{settings.indexer_database}, the topics {settings.kafka_topic_prefix}* and the consumer group "
-                f"{settings.notifications_consumer_group} by hand")
+                f"{settings.indexer_database}, the topics {settings.kafka_topic_prefix}* and the consumer groups "
+                f"{settings.notifications_consumer_group}, {settings.deliveries_consumer_group} by hand")
 
 
 def machine() -> dict:
@@ -776,8 +809,9 @@ def write_report(out: Path, args, settings: Settings, results: dict):
                   "websocket_compression": "permessage-deflate" if args.compression else "none",
                   "notifications_batch_size": settings.notifications_batch_size, "kafka_partitions": 3,
                   "outbox_relay": results.get("relay_process")}
-    (out / "notifications.json").write_text(json.dumps({"meta": meta, "parameters": parameters, **results},
-                                                       indent=2) + "\n")
+    previous = summary(out / "notifications.json")  # the report this one replaces, to compare with
+    (out / "notifications.json").write_text(json.dumps({"meta": meta, "parameters": parameters, **results,
+                                                        "previous": previous}, indent=2) + "\n")
     c, t, live, lat = results["connect"], results["throughput"], results["live_path"], results.get("latency")
     cpu = lambda table: ", ".join(f"{name} {'(restarted meanwhile)' if value is None else f'{value:g}%'}"  # noqa: E731
                                   for name, value in table.items())
@@ -790,10 +824,16 @@ def write_report(out: Path, args, settings: Settings, results: dict):
         f"websockets {meta['websockets']}, aiokafka {meta['aiokafka']}.",
         "",
         "Everything shares those cores: the stack's Kafka, PostgreSQL and Redis, one API process (uvicorn), one",
-        "worker (`python -m backend.app.worker --no-scheduler --no-senders`), the benchmark's WebSocket clients",
-        "and Kafka producer (one Python process), and for the latency an Anvil and an indexer. The run has its",
-        "own backend and indexer databases, Kafka topics (3 partitions each) and consumer group, all removed",
-        "at the end.",
+        "worker (`python -m backend.app.worker --no-scheduler --no-senders`: its `fitmint-notifications` and",
+        "`fitmint-deliveries` consumer groups), the benchmark's WebSocket clients and Kafka producer (one Python",
+        "process), and for the latency an Anvil and an indexer. The run has its own backend and indexer",
+        "databases, Kafka topics (3 partitions each) and consumer groups, all removed at the end.",
+        "",
+        "The path of a notification: its chain event on Kafka -> the worker's `fitmint-notifications` group "
+        "stores it with its NotificationQueued event (outbox) in one transaction -> the API's outbox relay "
+        "(woken by the commit's NOTIFY) -> Kafka -> the worker's `fitmint-deliveries` group (its deliveries, "
+        "none here, in one transaction) -> Redis (deduplicated by notification id) -> the API's hub -> the "
+        "member's WebSocket.",
         "",
         f"Parameters: {args.clients:,} WebSocket clients, members of one tenant with `notification_channels: "
         f"[websocket]`; {args.events:,} events ({t['per_client']} per client); WebSocket compression "
@@ -814,9 +854,13 @@ def write_report(out: Path, args, settings: Settings, results: dict):
         "|---|---:|",
         f"| **Kafka -> WebSocket: notifications delivered** | **{t['delivered_per_s']:,}/s** "
         f"({t['events']:,} in {t['all_delivered_s']} s) |",
-        f"| worker: notifications stored (first to last row) | {t['worker_rate_per_s']:,}/s |",
-        f"| all stored / all delivered after | {t['all_stored_s']} s / {t['all_delivered_s']} s |",
-        f"| first stored / first delivered after | {t['first_stored_s']} s / {t['first_delivered_s']} s |",
+        f"| worker, `fitmint-notifications`: notifications stored (first to last row) | {t['worker_rate_per_s']:,}/s |",
+        f"| worker, `fitmint-deliveries`: NotificationQueued dispatched (first to last poll) | "
+        f"{t['dispatch_rate_per_s']:,}/s |",
+        f"| all stored / all dispatched / all delivered after | {t['all_stored_s']} s / {t['all_dispatched_s']} s / "
+        f"{t['all_delivered_s']} s |",
+        f"| first stored / first dispatched / first delivered after | {t['first_stored_s']} s / "
+        f"{t['first_dispatched_s']} s / {t['first_delivered_s']} s |",
         f"| events produced to Kafka | {t['publish_per_s']:,}/s ({t['publish_s']} s) |",
         f"| Redis -> WebSocket alone: notifications delivered | {live['delivered_per_s']:,}/s "
         f"({live['events']:,} in {live['all_delivered_s']} s) |",
@@ -832,9 +876,10 @@ def write_report(out: Path, args, settings: Settings, results: dict):
         "",
         f"Delivered end to end at {t['delivered_per_s'] / live['delivered_per_s']:.0%} of the rate the Redis -> "
         f"WebSocket side reaches alone; the last notification reached its client {t['delivery_after_store_s']} s "
-        "after the worker stored the last row"
-        + (": the worker's storing rate sets the end-to-end rate." if t['delivered_per_s'] < 0.8 * live['delivered_per_s']
-           else "."),
+        f"after the worker stored the last row, {round(t['all_delivered_s'] - t['all_dispatched_s'], 3)} s after "
+        "its deliveries group began its last poll"
+        + (": the worker (storing, then dispatching, in one process) sets the end-to-end rate."
+           if t['delivered_per_s'] < 0.8 * live['delivered_per_s'] else "."),
         "",
         "\"Redis -> WebSocket alone\" publishes notifications shaped as the worker pushes them straight onto the "
         "members' Redis channels (no Kafka, no worker, no PostgreSQL): what the API's hub and WebSocket side "
@@ -874,20 +919,69 @@ def write_report(out: Path, args, settings: Settings, results: dict):
             "by that commit (or at its 50 ms idle poll), produces the event | "
             f"{stages.get('mined_to_produced', '-')} ms |",
             "| on Kafka -> notification row | the relay's Kafka transaction commits; the worker's read_committed "
-            "consumer fetches it, stores the order receipt and inserts the notification | "
-            f"{stages.get('produced_to_stored', '-')} ms |",
-            "| notification row -> WebSocket | the worker commits its PostgreSQL transaction and the Kafka offsets, "
-            "publishes to Redis; the API's hub (one pattern subscription) queues it for the buyer's connection, "
-            f"which sends the frame | {stages.get('stored_to_socket', '-')} ms |",
+            "`fitmint-notifications` consumer fetches it, stores the order receipt and inserts the notification "
+            f"with its NotificationQueued outbox row | {stages.get('produced_to_stored', '-')} ms |",
+            "| notification row -> NotificationQueued on Kafka | the worker commits; the outbox trigger's NOTIFY "
+            "wakes the API's outbox relay (in the process holding its lock), which produces the event in a Kafka "
+            f"transaction | {stages.get('stored_to_queued', '-')} ms |",
+            "| NotificationQueued on Kafka -> WebSocket | that transaction commits; the worker's read_committed "
+            "`fitmint-deliveries` consumer fetches it, records it (and the deliveries, none here) in one "
+            "PostgreSQL transaction, publishes to Redis (deduplicated by notification id) before committing its "
+            "offsets; the API's hub (one pattern subscription) queues it for the buyer's connection, which sends "
+            f"the frame | {stages.get('queued_to_socket', '-')} ms |",
             "",
             f"CPU during the latency run (% of one core): {cpu(lat['cpu_percent'])}.",
             "",
         ]
+    if previous:
+        now = summary_of({"meta": meta, **results})
+        labels = {"delivered_per_s": ("Kafka -> WebSocket: notifications delivered", "/s"),
+                  "redis_delivered_per_s": ("Redis -> WebSocket alone", "/s"),
+                  "latency_p50_ms": ("OrderCreated mined -> WebSocket, p50", " ms"),
+                  "latency_p99_ms": ("OrderCreated mined -> WebSocket, p99", " ms")}
+        lines += ["## Against the previous report", "",
+                  f"The report this run replaced was generated {previous.get('generated_at', '?')}. The host "
+                  "is shared and its load varies from run to run: \"Redis -> WebSocket alone\" (the API side "
+                  "only, which the worker's changes do not touch) shows how much of a difference is the host's.",
+                  "",
+                  "| measure | previous | this run |", "|---|---:|---:|"]
+        for key, (label, unit) in labels.items():
+            if key in previous or key in now:
+                lines.append(f"| {label} | {_number(previous.get(key), unit)} | {_number(now.get(key), unit)} |")
+        stages = {**previous.get("stages_p50_ms", {}), **now.get("stages_p50_ms", {})}
+        for stage in stages:
+            lines.append(f"| stage p50: {stage.replace('_', ' ')} | "
+                         f"{_number(previous.get('stages_p50_ms', {}).get(stage), ' ms')} | "
+                         f"{_number(now.get('stages_p50_ms', {}).get(stage), ' ms')} |")
+        lines.append("")
     if results.get("restarted"):
         lines += [f"Note: {', '.join(results['restarted'])} restarted during the run (by something else on this host)",
                   "and the numbers it affected are not representative.", ""]
     lines += ["No pass/fail targets are set for these numbers: issue #6 asks for them to be measured and stated."]
     (out / "notifications.md").write_text("\n".join(lines) + "\n")
+
+
+def summary_of(report: dict) -> dict:
+    """The headline numbers of a report (its JSON), to compare runs."""
+    latency = report.get("latency") or {}
+    return {"generated_at": report.get("meta", {}).get("generated_at"),
+            "delivered_per_s": report.get("throughput", {}).get("delivered_per_s"),
+            "redis_delivered_per_s": report.get("live_path", {}).get("delivered_per_s"),
+            "latency_p50_ms": latency.get("p50_ms"), "latency_p99_ms": latency.get("p99_ms"),
+            "stages_p50_ms": latency.get("stages_p50_ms", {})}
+
+
+def summary(path: Path) -> dict | None:
+    try:
+        return summary_of(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def _number(value, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    return (f"{value:,}" if isinstance(value, int) else f"{value:g}") + unit
 
 
 def main() -> int:

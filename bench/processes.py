@@ -127,10 +127,13 @@ def start_api(settings: Settings, log_dir: Path, *, avoid: set[int] = frozenset(
 
 
 def start_worker(settings: Settings, log_dir: Path, *args: str) -> Service:
-    """The notifications worker for `settings`; returns once its consumer has joined its group."""
+    """The notifications worker for `settings`; returns once each of its consumers has joined its group
+    (fitmint-notifications, fitmint-deliveries and, unless `--no-senders`, fitmint-email)."""
     worker = Service("worker", [sys.executable, "-m", "backend.app.worker", *args], settings_env(settings),
                      log_dir / "worker.log")
     offset = len(worker.log)
+    consumers = ("worker.consumer", "worker.deliveries") + (() if "--no-senders" in args else ("worker.email",))
     worker.start()
-    worker.wait_for(lambda: "partitions assigned" in worker.log[offset:], what="consuming")
+    worker.wait_for(lambda: all(f"{name}: partitions assigned" in worker.log[offset:] for name in consumers),
+                    what="consuming")
     return worker

@@ -1,9 +1,14 @@
 """A Kafka consumer group whose records take effect in PostgreSQL: effect first, offsets after.
 
 Each poll's records go to `apply(records)`, which applies them in one PostgreSQL transaction (and is
-idempotent by event id: a record seen again after a crash or a rebalance changes nothing). Only once it
-returns are the offsets committed, so a record is never skipped; then the after-commit step `apply`
-returned runs (a live push, say: best effort, the stored effect is the truth).
+idempotent by event id: a record seen again after a crash or a rebalance changes nothing). It may return
+an after-commit step (a live push, sending a batch of emails): what must follow the committed effect but
+cannot be part of its transaction. That step runs next, and only once it has returned are the offsets
+committed. So a crash anywhere before the offsets are committed brings the same records again: `apply`
+finds them applied and changes nothing, and the step it returns for them runs again, so it must be
+idempotent (the live push is deduplicated by notification id, an email batch sends only what it still
+owes). A record is never skipped; an after-commit step is never lost to a crash between the commit and
+the step. If `apply` or the step fails, the records are read again after a backoff.
 
 Kafka or PostgreSQL down: the records are read again after a backoff (fitmint.resilience), the outage is
 said once and its end once. A consumer reads nothing while the broker is gone and aiokafka raises
@@ -27,7 +32,8 @@ Apply = Callable[[list], Awaitable[AfterCommit]]
 
 class ConsumerLoop:
     def __init__(self, *, name: str, group_id: str, topics: list[str], bootstrap: str, apply: Apply,
-                 batch_size: int = 500, probe_seconds: float = 5.0, log: logging.Logger | None = None):
+                 batch_size: int = 500, probe_seconds: float = 5.0, log: logging.Logger | None = None,
+                 dependencies: tuple[str, ...] = ("kafka", "postgres")):
         self.name = name
         self.group_id = group_id
         self.topics = topics
@@ -36,7 +42,9 @@ class ConsumerLoop:
         self.batch_size = batch_size
         self.probe_seconds = probe_seconds
         self.log = log or logging.getLogger(name)
-        self.health = Retrier(name, ("kafka", "postgres"), log=self.log)
+        # What `apply` and its step talk to besides Kafka (e.g. Redis for a live push): their outages
+        # are said once too, instead of a traceback per retry.
+        self.health = Retrier(name, dependencies, log=self.log)
 
     def _kafka(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
@@ -73,12 +81,15 @@ class ConsumerLoop:
             records = [record for records in batch.values() for record in records]
             try:
                 after = await self.apply(records)
-            except Exception as exc:  # noqa: BLE001 - nothing committed: the same records come again
+                if after is not None:
+                    await after()
+            except Exception as exc:  # noqa: BLE001 - no offset committed: the same records come again
                 for tp, items in batch.items():
                     consumer.seek(tp, items[0].offset)
                 await self.health.failed(exc, stop)
                 continue
-            self.health.progressed("postgres")
+            # apply reached PostgreSQL; a step that ran reached whatever else it needs.
+            self.health.progressed(*([d for d in self.health.dependencies if d != "kafka"] if after else ["postgres"]))
             try:
                 await asyncio.wait_for(consumer.commit({tp: items[-1].offset + 1 for tp, items in batch.items()}),
                                        KAFKA_TIMEOUT)
@@ -86,8 +97,6 @@ class ConsumerLoop:
                 self.log.warning("%s: offset commit refused (rebalance): the records will come again, as no-ops",
                                  self.name)
             self.health.progressed("kafka")
-            if after is not None:
-                await after()
 
 
 async def stop_quietly(client, timeout: float = 10) -> None:

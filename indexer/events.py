@@ -29,20 +29,32 @@ class EventType:
         return EventType(f"{self.name}Reverted", self.topic, self.ce_type.removesuffix(".v1") + ".reverted.v1")
 
 
+# The events of the platform, who produces each and which consumer group consumes it (every consumer
+# is idempotent by event id; see backend/app/notifications/ for the groups):
+#   TokenMinted, FitnessReward (claimed), OrderCreated: the indexer, from chain logs (and their
+#       `...reverted.v1` after a reorg) -> `fitmint-notifications`: a notification per member concerned.
+#   FitnessRewardIssued: the API, with the voucher it signs -> `fitmint-notifications` too.
+#   NotificationQueued: whoever stores a notification (that consumer, the scheduled jobs) ->
+#       `fitmint-deliveries`: the member's deliveries (email, SMS, DIDComm) and the live WebSocket push.
+#   EmailBatchReady: `fitmint-deliveries` (a poll's emails, in batches) and the senders' retry loop ->
+#       `fitmint-email`: one SMTP session per batch.
 TOKEN_MINTED = EventType("TokenMinted", "fitmint.token", "dev.fitmint.token.minted.v1")
 FITNESS_REWARD = EventType("FitnessReward", "fitmint.rewards", "dev.fitmint.reward.claimed.v1")
 ORDER_CREATED = EventType("OrderCreated", "fitmint.orders", "dev.fitmint.order.created.v1")
-ITEM_METADATA = EventType("ItemMetadataUpdated", "fitmint.items", "dev.fitmint.item.metadata.v1")
-PUBLISHED = (TOKEN_MINTED, FITNESS_REWARD, ORDER_CREATED, ITEM_METADATA)
+# Only events something consumes are published. An item's metadata history stays in the indexer's
+# `item_metadata` table: ItemMetadataUpdated (`fitmint.items`) had no consumer and none is planned, so
+# it left the bus.
+PUBLISHED = (TOKEN_MINTED, FITNESS_REWARD, ORDER_CREATED)
 ALL_TYPES = {t.ce_type: t for t in PUBLISHED} | {t.reverted.ce_type: t.reverted for t in PUBLISHED}
 TOPICS = sorted({t.topic for t in PUBLISHED})
 
-# Published by the API (its own outbox, same relay): a voucher was signed for an accepted workout.
+# Published through the API's outbox (same relay). A voucher was signed for an accepted workout:
 REWARD_ISSUED = EventType("FitnessRewardIssued", "fitmint.rewards", "dev.fitmint.reward.issued.v1")
-# Published by the notifications worker (same outbox): a notification was stored for a member, and a
-# batch of emails is ready for the senders.
+# A notification was stored for a member (keyed by the member: their notifications stay in order):
 NOTIFICATION_QUEUED = EventType("NotificationQueued", "fitmint.notifications", "dev.fitmint.notification.queued.v1")
-EMAIL_BATCH_READY = EventType("EmailBatchReady", "fitmint.notifications", "dev.fitmint.email.batch_ready.v1")
+# A batch of email deliveries is ready to send (keyed and identified by the batch id). A topic of its
+# own: the email senders read only batches, the deliveries group only notifications.
+EMAIL_BATCH_READY = EventType("EmailBatchReady", "fitmint.email", "dev.fitmint.email.batch_ready.v1")
 API_PUBLISHED = (REWARD_ISSUED, NOTIFICATION_QUEUED, EMAIL_BATCH_READY)
 ALL_TOPICS = sorted({t.topic for t in PUBLISHED + API_PUBLISHED})
 
@@ -72,6 +84,12 @@ def voucher_issued_id(claim_id: str) -> str:
 def notification_id(source_event: str, user_id: str) -> str:
     """The NotificationQueued event id of one member's notification of one source event."""
     return _uuid5(f"notification:{source_event}:{user_id}")
+
+
+def email_batch_id(kind: str, members: list[str]) -> str:
+    """An EmailBatchReady id (= the batch id) from what the batch holds: the same poll's events, or the
+    same retried deliveries at the same attempt, always make the same batch."""
+    return _uuid5(f"email-batch:{kind}:" + ",".join(sorted(members)))
 
 
 def job_key(*parts) -> str:

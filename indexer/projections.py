@@ -141,8 +141,7 @@ class Projector:
             self._item_move(p, e, position, item_id, a["from"], a["to"], value)
 
     def _FitItems_URI(self, p, e, a):
-        p.item_metadata.append((e.block_number, e.log_index, a["id"], a["value"]))
-        self._publish(p, e, ev.ITEM_METADATA, str(a["id"]), {"itemId": str(a["id"]), "uri": a["value"]})
+        p.item_metadata.append((e.block_number, e.log_index, a["id"], a["value"]))  # stored, not published
 
     # --- Marketplace ------------------------------------------------------------------------------
     def _Marketplace_ListingCreated(self, p, e, a):

@@ -13,7 +13,7 @@ from indexer import events as ev
 from indexer.projections import Projection, fold_listing
 
 SCHEMA = Path(__file__).with_name("schema.sql")
-SCHEMA_VERSION = 3  # bump with every change to schema.sql, and add the step from the previous one to UPGRADES
+SCHEMA_VERSION = 4  # bump with every change to schema.sql, and add the step from the previous one to UPGRADES
 TABLES = ("indexer_meta", "indexer_cursor", "blocks", "events", "skipped_logs", "token_transfers", "token_balances",
           "claims", "epoch_roots", "item_metadata", "item_transfers", "item_balances", "listings", "listing_events",
           "orders", "outbox", "relay_position")
@@ -30,6 +30,12 @@ ALTER TABLE outbox ADD COLUMN txid bigint NOT NULL DEFAULT 0;
 ALTER TABLE outbox ALTER COLUMN txid SET DEFAULT pg_current_xact_id()::text::bigint;
 ALTER TABLE relay_position ADD COLUMN txid bigint NOT NULL DEFAULT 0;
 ALTER TABLE indexer_meta ADD COLUMN deployment text;
+""",
+    # 3 -> 4: ItemMetadataUpdated is no longer published (nothing consumes it, and `fitmint.items` is no
+    # longer created): its outbox rows and their reverted events go, so the relay never publishes one
+    # to a topic that is gone and a reorg never looks up a type that is gone. item_metadata stays.
+    3: """
+DELETE FROM outbox WHERE type IN ('dev.fitmint.item.metadata.v1', 'dev.fitmint.item.metadata.reverted.v1');
 """,
 }
 SCHEMA_LOCK = 727274  # pg_advisory_xact_lock key: one schema change at a time

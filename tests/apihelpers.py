@@ -35,7 +35,12 @@ def drop_database(stack: dict, name: str) -> None:
 
 
 def api_settings(stack: dict, state_dir: Path, backend_database: str, **overrides) -> Settings:
+    """The API's and the worker's settings on the stack's servers, with the test's database, and consumer
+    groups of its own (a group shared with another test's worker would share out its partitions)."""
+    run = uuid.uuid4().hex[:8]
     values = dict(fitmint_state_dir=state_dir, redis_port=int(stack["REDIS_PORT"]),
+                  notifications_consumer_group=f"test-notifications-{run}",
+                  deliveries_consumer_group=f"test-deliveries-{run}", email_consumer_group=f"test-email-{run}",
                   postgres_port=int(stack["POSTGRES_PORT"]),
                   postgres_password_file=Path(stack["FITMINT_STATE_DIR"]) / "secrets" / "postgres-password",
                   backend_database=backend_database,

@@ -1,5 +1,6 @@
 """A real SMTP server for tests: aiosmtpd on a free loopback port, keeping every message it accepts."""
 
+import asyncio
 from contextlib import contextmanager
 from email import message_from_bytes, policy
 
@@ -15,6 +16,7 @@ class Mailbox:
         self.messages = []  # (peer, mail_from, rcpt_tos, parsed message)
         self.answers: dict[str, list[str]] = {}
         self.drop_after_data: set[str] = set()  # take the message, then hang up before answering
+        self.answer_delay = 0.0  # seconds between taking a message and answering its data (a slow server)
         self.port: int | None = None
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -29,6 +31,8 @@ class Mailbox:
         self.messages.append((session.peer, envelope.mail_from, list(envelope.rcpt_tos), parsed))
         if self.drop_after_data & set(envelope.rcpt_tos):
             server.transport.close()
+        if self.answer_delay:
+            await asyncio.sleep(self.answer_delay)
         return "250 2.0.0 queued"
 
     def to(self, address: str) -> list:

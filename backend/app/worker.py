@@ -1,10 +1,18 @@
 """The notifications worker: `python -m backend.app.worker`.
 
-Runs the Kafka consumer group that turns chain and API events into notifications, the email/SMS
-senders, the scheduled jobs (only in the replica holding the scheduler's lock) and the outbox relay
-(only in the process holding the relay's lock, this one or an API process) and the identity reconciler
-(only in the replica holding its lock: backend/app/identity/reconciler.py). Any number of workers may
-run: Kafka shares the partitions among them. Stops cleanly on SIGTERM/SIGINT.
+Runs, in one process:
+- the consumer group `fitmint-notifications` (chain and API events -> notifications and their
+  NotificationQueued events: consumer.py) and `fitmint-deliveries` (NotificationQueued -> deliveries,
+  email batches and their EmailBatchReady events, the live WebSocket push: dispatch.py);
+- unless `--no-senders`, what sends: the consumer group `fitmint-email` (EmailBatchReady -> SMTP:
+  mailer.py), the SMS and DIDComm sends of the deliveries group, and the senders' loop (stale claims,
+  email retries announced in new batches, due SMS and DIDComm: deliveries.py). A `--no-senders` worker
+  still stores, dispatches and pushes; its SMS and DIDComm rows wait for a sending worker's loop;
+- the scheduled jobs (only in the replica holding the scheduler's lock), the outbox relay (only in the
+  process holding the relay's lock, this one or an API process) and the identity reconciler (only in
+  the replica holding its lock: backend/app/identity/reconciler.py).
+Any number of workers may run: Kafka shares each group's partitions among them. Stops cleanly on
+SIGTERM/SIGINT.
 """
 
 import argparse
@@ -19,9 +27,13 @@ from redis.asyncio import Redis
 from backend.app.core.background import pause
 from backend.app.core.config import Settings, get_settings
 from backend.app.core.db import create_pool, migrate_async
+from backend.app.identity.acapy import AcaPy
+from backend.app.identity.reconciler import run_reconciler
 from backend.app.notifications import deliveries
 from backend.app.notifications.consumer import NotificationConsumer
-from backend.app.identity.reconciler import run_reconciler
+from backend.app.notifications.dispatch import DeliveriesConsumer
+from backend.app.notifications.mailer import EmailConsumer
+from backend.app.notifications.sms import sms_provider
 from backend.app.notifications.scheduler import Scheduler
 from backend.app.outbox_relay import run_relay
 from fitmint.resilience import Retrier, quiet_library_retries
@@ -39,20 +51,26 @@ async def run(settings: Settings, *, scheduler: bool = True, senders: bool = Tru
     if pool is None:
         return
     redis = Redis(host=settings.redis_host, port=settings.redis_port, socket_timeout=10, socket_connect_timeout=5)
-    consumer = NotificationConsumer(pool, redis, settings)
-    tasks = [asyncio.create_task(consumer.run(stop), name="consumer"),
-             asyncio.create_task(_heartbeat(redis, consumer, stop), name="heartbeat")]
+    agent = AcaPy(settings) if senders else None
+    texts = sms_provider(settings) if senders else None
+    consumer = NotificationConsumer(pool, settings)
+    dispatcher = DeliveriesConsumer(pool, redis, settings, senders=senders, sms_provider=texts, agent=agent)
+    tasks = [asyncio.create_task(consumer.run(stop), name="notifications"),
+             asyncio.create_task(dispatcher.run(stop), name="deliveries"),
+             asyncio.create_task(_heartbeat(redis, consumer, dispatcher, stop), name="heartbeat")]
     if settings.relay_enabled:
         tasks.append(asyncio.create_task(run_relay(pool, settings, stop), name="relay"))
     if senders:
-        tasks.append(asyncio.create_task(deliveries.run(pool, settings, stop), name="senders"))
+        tasks.append(asyncio.create_task(EmailConsumer(pool, settings).run(stop), name="email"))
+        tasks.append(asyncio.create_task(deliveries.run(pool, settings, stop, sms_provider=texts, agent=agent),
+                                         name="senders"))
     if settings.identity_reconciler_enabled:  # one replica reconciles (advisory lock)
         tasks.append(asyncio.create_task(run_reconciler(pool, settings, stop), name="identity-reconciler"))
     jobs = Scheduler(pool, redis, settings) if scheduler else None
     if jobs is not None:
         await jobs.start()
-    log.info("worker started (consumer%s%s%s%s)", ", relay" if settings.relay_enabled else "",
-             ", senders" if senders else "", ", scheduler" if scheduler else "",
+    log.info("worker started (notifications, deliveries%s%s%s%s)", ", relay" if settings.relay_enabled else "",
+             ", email and senders" if senders else "", ", scheduler" if scheduler else "",
              ", identity reconciler" if settings.identity_reconciler_enabled else "")
     stopping = asyncio.create_task(stop.wait(), name="stop")
     try:
@@ -75,6 +93,8 @@ async def run(settings: Settings, *, scheduler: bool = True, senders: bool = Tru
                 await asyncio.wait_for(task, 15)
             except Exception:  # noqa: BLE001 - shutting down
                 task.cancel()
+        if agent is not None:
+            await agent.close()
         await redis.aclose()
         await pool.close()
         log.info("worker stopped")
@@ -82,16 +102,20 @@ async def run(settings: Settings, *, scheduler: bool = True, senders: bool = Tru
 
 async def _connect(settings: Settings):
     await migrate_async(settings)
-    return await create_pool(settings, settings.backend_database, min_size=1, max_size=8)
+    # Held for long: the relay's lock and its LISTEN, the reconciler's lock; and a connection at a time
+    # for each consumer group, the relay and the senders' loop.
+    return await create_pool(settings, settings.backend_database, min_size=1, max_size=12)
 
 
-async def _heartbeat(redis, consumer: NotificationConsumer, stop: asyncio.Event) -> None:
+async def _heartbeat(redis, consumer: NotificationConsumer, dispatcher: DeliveriesConsumer,
+                     stop: asyncio.Event) -> None:
     """`fitmint:worker:<pid>` while this process runs (what `make status` checks), with what it did."""
     key = f"fitmint:worker:{os.getpid()}"
     health = Retrier("worker.heartbeat", ("redis",), log=log)
     while not stop.is_set():
         try:
-            await redis.set(key, f'{{"applied": {consumer.applied}}}', ex=15)
+            await redis.set(key, f'{{"applied": {consumer.applied}, "dispatched": {dispatcher.applied}, '
+                                 f'"pushed": {dispatcher.pushed}}}', ex=15)
             health.progressed()
         except Exception as exc:  # noqa: BLE001 - Redis down: status shows the worker unhealthy meanwhile
             if health.classify(exc) is None:
@@ -106,9 +130,11 @@ async def _heartbeat(redis, consumer: NotificationConsumer, stop: asyncio.Event)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m backend.app.worker", description=__doc__.split("\n\n")[1])
+    parser = argparse.ArgumentParser(prog="python -m backend.app.worker", description=__doc__.split("\n\n")[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--no-scheduler", action="store_true", help="never run the scheduled jobs here")
-    parser.add_argument("--no-senders", action="store_true", help="do not send email/SMS from this process")
+    parser.add_argument("--no-senders", action="store_true",
+                        help="send no email, SMS or DIDComm from this process (it does not join fitmint-email)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("apscheduler", "httpx"):  # per-run lines every minute; ours say what each job did

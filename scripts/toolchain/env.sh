@@ -50,7 +50,7 @@ export ACAPY_WEBHOOK_URL="${ACAPY_WEBHOOK_URL:-http://127.0.0.1:$BACKEND_PORT/ag
 export POSTGRES_DATABASES="${POSTGRES_DATABASES:-fitmint_indexer fitmint_backend fitmint_agent}"
 export POSTGRES_USER="${POSTGRES_USER:-fitmint}"
 # Kafka topics, one per aggregate type (Debezium's outbox routing); events name their type inside.
-export KAFKA_TOPICS="${KAFKA_TOPICS:-fitmint.token fitmint.rewards fitmint.orders fitmint.items fitmint.notifications}"
+export KAFKA_TOPICS="${KAFKA_TOPICS:-fitmint.token fitmint.rewards fitmint.orders fitmint.notifications fitmint.email}"
 export KAFKA_PARTITIONS="${KAFKA_PARTITIONS:-3}"
 
 # --- where each service's binaries come from (installed by install.sh) ---

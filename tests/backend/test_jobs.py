@@ -1,7 +1,10 @@
 """The scheduled jobs at fixed instants (real PostgreSQL and Redis): daily reminders at each member's
-local time across DST changes, once, within the catch-up window, skipped after a workout; the weekly
-distance challenge's ranks; weekly activity reports in email batches with one EmailBatchReady each, once
-per week; and the scheduler's leadership (one of two instances leads, the other takes over)."""
+local time across DST changes, once, within the catch-up window, skipped after a workout, and pushed live
+once their NotificationQueued events are dispatched; the weekly distance challenge's ranks; weekly
+activity reports, once per week, whose NotificationQueued events the deliveries consumer turns into email
+batches with one EmailBatchReady each (never SMS); and the scheduler's leadership (one of two instances
+leads, the other takes over). The events go from the outbox to the consumer in-process
+(tests/outboxfeed.py)."""
 
 import asyncio
 from datetime import datetime, timedelta, timezone
@@ -15,6 +18,7 @@ from backend.app.core.db import create_pool, migrate
 from backend.app.notifications import jobs, store
 from backend.app.notifications.scheduler import SCHEDULER_LOCK, ScheduledJob, Scheduler, last_fire_time
 from indexer import events as ev
+from outboxfeed import Flow
 
 pytestmark = pytest.mark.wallclock  # `make test-clock` runs it at 00:05, 11:00 and 23:55 UTC
 
@@ -95,6 +99,9 @@ def test_reminders_follow_each_members_local_time_across_dst(job_settings):
                     "2026-03-30T05:30",   # Berlin 07:30 CEST
                     "2026-03-30T06:30"):  # Berlin 08:30 CEST: nothing new
             sent[now] = await jobs.daily_reminders(pool, redis, job_settings, at(now))
+        assert await listener.get_message(timeout=0.5, ignore_subscribe_messages=True) is None  # jobs only store
+        events = await Flow(pool, redis, job_settings).dispatch()  # the deliveries consumer: the live push
+        assert events == 5
         pushed = await listener.get_message(timeout=2, ignore_subscribe_messages=True)
         await listener.aclose()
         return berlin, new_york, sent, await notifications(pool, "reminder.daily"), pushed
@@ -245,26 +252,42 @@ def test_weekly_reports_are_sent_in_email_batches_once_per_week(job_settings):
 
         first = await jobs.weekly_activity_reports(pool, redis, job_settings, monday)
         again = await jobs.weekly_activity_reports(pool, redis, job_settings, monday + timedelta(days=2))
+        queued = [orjson.loads(r["payload"]) for r in await pool.fetch(
+            "SELECT payload::text AS payload FROM outbox WHERE type = $1", ev.NOTIFICATION_QUEUED.ce_type)]
+        flow = Flow(pool, redis, job_settings, senders=False)
+        dispatched = await flow.dispatch()  # the deliveries consumer, the week's events in one poll
         batches = await pool.fetch("SELECT batch_id::text AS batch_id, count(*) AS n FROM deliveries "
-                                   "WHERE channel = 'email' GROUP BY batch_id ORDER BY batch_id")
+                                   "WHERE channel = 'email' GROUP BY batch_id")
         channels = await pool.fetch("SELECT channel, count(*) AS n FROM deliveries GROUP BY channel")
-        events = await pool.fetch("SELECT id::text AS id, aggregateid, payload::text AS payload FROM outbox "
-                                  "WHERE type = $1 ORDER BY seq", ev.EMAIL_BATCH_READY.ce_type)
+        events = await pool.fetch("SELECT id::text AS id, aggregatetype, aggregateid, payload::text AS payload "
+                                  "FROM outbox WHERE type = $1 ORDER BY seq", ev.EMAIL_BATCH_READY.ce_type)
+        replayed = await pool.fetchval("SELECT count(*) FROM outbox")
+        flow.queued_seq = 0
+        assert await flow.dispatch() == dispatched  # the same events again: no delivery, no batch more
+        replayed = (replayed, await pool.fetchval("SELECT count(*) FROM outbox"),
+                    await pool.fetchval("SELECT count(*) FROM deliveries"))
         reports = await notifications(pool, "report.weekly")
         next_week = await jobs.weekly_activity_reports(pool, redis, job_settings, monday + timedelta(days=7))
-        return dict(star=star, active_ws=active_ws, quiet_ws=quiet_ws, sms_only=sms_only), first, again, batches, \
-            channels, events, reports, next_week
+        return dict(star=star, active_ws=active_ws, quiet_ws=quiet_ws, sms_only=sms_only), first, again, queued, \
+            dispatched, batches, channels, events, replayed, reports, next_week
 
-    ids, first, again, batches, channels, events, reports, next_week = run(job_settings, scenario)
-    assert first == {"week": week, "notifications": 232, "emails": 230, "batches": 3, "inboxOnly": 2}
+    ids, first, again, queued, dispatched, batches, channels, events, replayed, reports, next_week = run(
+        job_settings, scenario)
+    assert first == {"week": week, "notifications": 232, "emails": 230, "inboxOnly": 2}
     assert again is None
-    expected = [ev.job_key("email-batch", week, n) for n in (1, 2, 3)]
-    assert {b["batch_id"]: b["n"] for b in batches} == dict(zip(expected, (100, 100, 30)))
-    assert {c["channel"]: c["n"] for c in channels} == {"email": 230}  # reports never go by SMS
-    assert [e["id"] for e in events] == expected and [e["aggregateid"] for e in events] == expected
-    assert [orjson.loads(e["payload"]) for e in events] == [
-        {"batchId": b, "week": week, "batch": n, "count": c, "job": "weekly_activity_reports"}
-        for n, (b, c) in enumerate(zip(expected, (100, 100, 30)), start=1)]
+    # The jobs' events name the channels: reports never go by SMS (the 230 members also have SMS on).
+    assert dispatched == len(queued) == 232
+    assert sorted(tuple(q["channels"]) for q in queued) == [("email",)] * 230 + [("websocket",)] * 2
+    # The deliveries consumer: 230 emails in batches of at most email_batch_size, one EmailBatchReady each
+    # (id = batch id = the key on fitmint.email), announcing its count; no SMS.
+    assert sorted(b["n"] for b in batches) == [30, 100, 100]
+    assert {c["channel"]: c["n"] for c in channels} == {"email": 230}
+    assert {e["id"] for e in events} == {b["batch_id"] for b in batches}
+    assert all(e["aggregateid"] == e["id"] and e["aggregatetype"] == ev.EMAIL_BATCH_READY.topic for e in events)
+    assert sorted(orjson.loads(e["payload"])["count"] for e in events) == [30, 100, 100]
+    assert all(orjson.loads(e["payload"]) == {"batchId": e["id"], "count": orjson.loads(e["payload"])["count"],
+                                              "source": "deliveries"} for e in events)
+    assert replayed == (replayed[0], replayed[0], 230)
     by_user = {r["user_id"]: r for r in reports}
     assert len(reports) == 232 and set(ids["active_ws"]) <= set(by_user)
     assert ids["quiet_ws"] not in by_user and ids["sms_only"] not in by_user

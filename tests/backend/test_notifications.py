@@ -1,6 +1,8 @@
 """Notifications end to end on real processes: events on the stack's Kafka (CloudEvents as the indexer
-and the API publish them) -> the worker's consumer group -> PostgreSQL inbox -> Redis -> the API's
-WebSocket (uvicorn) and HTTP endpoints."""
+and the API publish them) -> the worker's `fitmint-notifications` group -> PostgreSQL inbox and
+NotificationQueued in the outbox -> the outbox relay -> Kafka -> the worker's `fitmint-deliveries` group
+-> deliveries rows, email batches, Redis -> the API's WebSocket (uvicorn) and HTTP endpoints. Each group
+is idempotent by event id and survives a SIGKILL of the worker mid-stream."""
 
 import asyncio
 import json
@@ -56,8 +58,8 @@ def env(tmp_path_factory):
     database = create_database(stack)
     log_dir = tmp_path_factory.mktemp("notifications")
     settings = api_settings(stack, log_dir, database, kafka_topic_prefix=f"test-{uuid.uuid4().hex[:8]}.",
-                            notifications_batch_size=20,
-                            notifications_consumer_group=f"test-notifications-{uuid.uuid4().hex[:8]}")
+                            notifications_batch_size=20, email_batch_size=50,
+                            relay_enabled=True)  # NotificationQueued crosses Kafka: the API (first) relays it
     asyncio.run(_topics(settings, create=True))
     api = env = None
     try:
@@ -216,30 +218,144 @@ def test_websocket_refuses_missing_bad_and_service_tokens(env):
     assert asyncio.run(close_code(headers={"Authorization": f"Bearer {service_token}"}))[0] == 4403
 
 
-def test_worker_killed_mid_batch_loses_and_repeats_nothing(env):
-    dave = env.member(notification_channels=["websocket", "email"], email="dave@example.org")
-    events = [minted(dave["address"], (i + 1) * FIT) for i in range(600)]
-    count = lambda: db(env.settings, "SELECT count(*) FROM notifications WHERE user_id = $1::uuid",  # noqa: E731
-                       dave["user_id"])[0]["count"]
-    publish(env.settings, events)
-    for _ in range(2):  # killed twice, at whatever point it has reached
-        seen = wait_until(lambda: (n := count()) > 0 and n, interval=0.01)
+def reward_claimed(address: str, amount: int, **kwargs) -> tuple:
+    return event(ev.FITNESS_REWARD, address, {"kind": "voucher", "claimId": "0x" + uuid.uuid4().hex * 2,
+                                              "account": address, "amount": str(amount), "epoch": 1,
+                                              "attestor": "0x" + "ab" * 20}, **kwargs)
+
+
+def order_bought(address: str, amount: int, **kwargs) -> tuple:
+    order_id = int(uuid.uuid4().int % 2**40)
+    return event(ev.ORDER_CREATED, str(order_id), {
+        "orderId": order_id, "listingId": 3, "buyer": address, "seller": "0x" + "cd" * 20, "itemId": "77",
+        "quantity": "1", "unitPrice": str(amount), "fee": "0", "burned": "0"}, **kwargs)
+
+
+CHAIN_EVENTS = {"TokenMinted": (minted, "token.minted"), "FitnessReward": (reward_claimed, "reward.claimed"),
+                "OrderCreated": (order_bought, "order.created")}
+
+
+def kill_twice_while(env, progress, total: int) -> None:
+    """SIGKILLs the worker twice, each time once `progress()` has moved and before it reaches `total`
+    (whatever it was doing then), and starts a new one."""
+    for _ in range(2):
+        seen = wait_until(lambda: (n := progress()) > 0 and n, interval=0.01)
         env.worker.kill()
-        assert seen < len(events), "the worker finished before it could be killed: use more events"
+        assert seen < total, "the worker finished before it could be killed: use more events"
         env.worker = start_worker(env.settings, env.log_dir, "--no-scheduler", "--no-senders")
-    wait_until(lambda: count() == len(events), timeout=60)
+
+
+def count(env, query: str, *args) -> int:
+    return db(env.settings, query, *args)[0][0]
+
+
+@pytest.mark.parametrize("kind", sorted(CHAIN_EVENTS))
+def test_chain_events_cross_kafka_once_each_through_sigkills(env, kind):
+    """The `fitmint-notifications` group: 600 events, each published twice, the worker SIGKILLed twice
+    mid-stream: every event gives exactly one notification and one NotificationQueued (and an order one
+    receipt), none lost, none applied twice."""
+    make, notification_kind = CHAIN_EVENTS[kind]
+    dave = env.member()
+    events = [make(dave["address"], (i + 1) * FIT) for i in range(600)]
+    stored = lambda: count(env, "SELECT count(*) FROM notifications WHERE user_id = $1::uuid",  # noqa: E731
+                           dave["user_id"])
+    publish(env.settings, events + events)  # every event twice (a producer retry, a replay upstream)
+    kill_twice_while(env, stored, len(events))
+    wait_until(lambda: stored() == len(events), timeout=90)
     import time
-    time.sleep(1)
+    time.sleep(1)  # anything duplicated would have arrived by now
     rows = db(env.settings, "SELECT count(*) AS n, count(DISTINCT source_event) AS events, "
-                            "(SELECT count(*) FROM deliveries d JOIN notifications m ON m.id = d.notification_id "
-                            " WHERE m.user_id = $1::uuid) AS deliveries "
-                            "FROM notifications WHERE user_id = $1::uuid", dave["user_id"])[0]
-    assert dict(rows) == {"n": 600, "events": 600, "deliveries": 600}
-    amounts = sorted(int(r["data"]) for r in db(env.settings, "SELECT data->>'amount' AS data FROM notifications "
-                                                               "WHERE user_id = $1::uuid", dave["user_id"]))
+                            "count(*) FILTER (WHERE kind = $2) AS kind FROM notifications WHERE user_id = $1::uuid",
+              dave["user_id"], notification_kind)[0]
+    assert dict(rows) == {"n": 600, "events": 600, "kind": 600}
+    assert sorted({e[3] for e in events}) == sorted(r["source_event"] for r in db(
+        env.settings, "SELECT source_event::text FROM notifications WHERE user_id = $1::uuid", dave["user_id"]))
+    applied = count(env, "SELECT count(*) FROM consumed_events WHERE consumer = $1 AND event_id = ANY($2::uuid[])",
+                    env.settings.notifications_consumer_group, [e[3] for e in events])
+    queued = count(env, "SELECT count(*) FROM outbox WHERE type = $1 AND aggregateid = $2",
+                   ev.NOTIFICATION_QUEUED.ce_type, dave["user_id"])
+    assert (applied, queued) == (600, 600)
+    amounts = sorted(int(json.loads(r["data"])["receipt"]["total"] if kind == "OrderCreated" else
+                         json.loads(r["data"])["amount"]) for r in db(
+        env.settings, "SELECT data::text FROM notifications WHERE user_id = $1::uuid", dave["user_id"]))
     assert amounts == [(i + 1) * FIT for i in range(600)]
-    # Each applied poll announced its emails once: the batches add up to exactly the 600 deliveries.
-    batches = db(env.settings, "SELECT payload::text FROM outbox WHERE type = $1", ev.EMAIL_BATCH_READY.ce_type)
-    assert sum(json.loads(b["payload"])["count"] for b in batches) == 600
-    batch_ids = db(env.settings, "SELECT DISTINCT batch_id::text FROM deliveries")
-    assert {r["batch_id"] for r in batch_ids} == {json.loads(b["payload"])["batchId"] for b in batches}
+    if kind == "OrderCreated":
+        assert count(env, "SELECT count(*) FROM order_receipts WHERE buyer = $1", dave["address"]) == 600
+
+
+def test_notification_queued_crosses_kafka_once_each_through_sigkills(env):
+    """The `fitmint-deliveries` group: 600 notifications of a member with websocket, email and SMS; the
+    worker SIGKILLed twice while it dispatches them. Each gets exactly one email and one SMS row, the
+    emails are announced in batches (one EmailBatchReady each, counts adding up to 600), and the member's
+    open WebSocket receives each notification live exactly once. The same NotificationQueued events
+    published again change nothing."""
+    erin = env.member(notification_channels=["websocket", "email", "sms"], email="erin@example.org",
+                      phone="+491701234567")
+    events = [minted(erin["address"], (i + 1) * FIT) for i in range(600)]
+    dispatched = lambda: count(env, "SELECT count(*) FROM deliveries d JOIN notifications n "  # noqa: E731
+                                    "ON n.id = d.notification_id WHERE n.user_id = $1::uuid", erin["user_id"])
+    received: list[dict] = []
+
+    async def scenario():
+        async with websockets.connect(env.ws_url, additional_headers=erin["headers"]) as socket:
+            assert await receive(socket) == {"type": "ready", "unread": 0}
+
+            async def listen():
+                while True:
+                    message = await receive(socket, timeout=600)
+                    if message["type"] == "notification":
+                        received.append(message)
+
+            listener = asyncio.create_task(listen())
+            try:
+                await apublish(env.settings, events)
+                await asyncio.to_thread(kill_twice_while, env, dispatched, 2 * len(events))
+                await asyncio.to_thread(wait_until, lambda: dispatched() == 2 * len(events) and len(received) >= 600,
+                                        90, 0.05, "every delivery and push")
+                await asyncio.sleep(1)  # a push repeated would have arrived by now
+                before = await asyncio.to_thread(snapshot)
+                # The same NotificationQueued events once more, as the relay published them: no-ops.
+                again = [(ev.NOTIFICATION_QUEUED.topic, r["aggregateid"], ev.envelope(
+                    id=r["id"], ce_type=r["type"], chain_id=env.settings.chain_id, subject=r["aggregateid"],
+                    time=r["event_time"], data=json.loads(r["payload"]), producer="api"), str(r["id"]))
+                    for r in await asyncio.to_thread(
+                        db, env.settings, "SELECT id, type, aggregateid, payload::text, event_time FROM outbox "
+                                          "WHERE type = $1 AND aggregateid = $2 ORDER BY seq LIMIT 50",
+                        ev.NOTIFICATION_QUEUED.ce_type, erin["user_id"])]
+                await apublish(env.settings, again)
+                await asyncio.to_thread(wait_until, lambda: count(
+                    env, "SELECT count(*) FROM consumed_events WHERE consumer = $1 AND event_id = ANY($2::uuid[])",
+                    env.settings.deliveries_consumer_group, [a[3] for a in again]) == 50, 30)
+                await asyncio.sleep(2)  # their offsets are past: anything they changed is visible
+                return before, await asyncio.to_thread(snapshot)
+            finally:
+                listener.cancel()
+
+    def batch_events() -> list[dict]:
+        return [json.loads(r["payload"]) for r in db(env.settings, "SELECT payload::text FROM outbox WHERE type = $1",
+                                                      ev.EMAIL_BATCH_READY.ce_type)]
+
+    def snapshot() -> tuple:
+        return dispatched(), len(received), batch_events()
+
+    before, after = asyncio.run(scenario())
+    assert before == after, "a NotificationQueued published again changed something"
+    rows = db(env.settings, "SELECT d.channel, count(*) AS n, count(DISTINCT d.notification_id) AS notifications, "
+                            "min(d.address) AS address FROM deliveries d JOIN notifications n ON n.id = d.notification_id "
+                            "WHERE n.user_id = $1::uuid GROUP BY d.channel", erin["user_id"])
+    assert {r["channel"]: (r["n"], r["notifications"], r["address"]) for r in rows} == {
+        "email": (600, 600, "erin@example.org"), "sms": (600, 600, "+491701234567")}
+    # The emails' batches: each announced once, the counts adding up to the 600 email deliveries.
+    batches = {b["batchId"]: b["count"] for b in before[2]}
+    assert len(batches) == len(before[2]) and sum(batches.values()) == 600
+    assert all(0 < n <= env.settings.email_batch_size for n in batches.values())
+    by_batch = {r["batch_id"]: r["n"] for r in db(env.settings, "SELECT batch_id::text, count(*) AS n FROM deliveries "
+                                                                "WHERE channel = 'email' GROUP BY batch_id")}
+    assert by_batch == batches
+    # Live: each notification exactly once, none missing.
+    ids = [m["id"] for m in received]
+    stored = {r["id"] for r in db(env.settings, "SELECT id::text FROM notifications WHERE user_id = $1::uuid",
+                                  erin["user_id"])}
+    assert len(ids) == 600 and set(ids) == stored
+    assert count(env, "SELECT count(*) FROM consumed_events WHERE consumer = $1",
+                 env.settings.deliveries_consumer_group) >= 600

@@ -1,5 +1,6 @@
 """SMS: the log provider's sink receives one JSON line per message (folder 0700, file 0600), texts fit
-one message, an unknown provider is refused, and the delivery worker sends a member's SMS once."""
+one message, an unknown provider is refused, and a member's SMS is sent once: by the deliveries consumer
+of a sending worker, or by the senders' loop when the dispatching worker does not send."""
 
 import asyncio
 import stat
@@ -8,12 +9,15 @@ import uuid
 import orjson
 import pytest
 
+from redis.asyncio import Redis
+
 from backend.app.core.db import create_pool, migrate
 from backend.app.notifications import deliveries, store
-from backend.app.notifications.email import EmailSender
 from backend.app.notifications.sms import LogSmsProvider, SmsError, SmsProvider, fit_message, sms_provider
 from backend.app.notifications.store import Draft
 from backend.app.users.models import Preferences
+from indexer import events as ev
+from outboxfeed import Flow, consume, outbox_records
 
 
 def lines(path) -> list[dict]:
@@ -57,11 +61,14 @@ def test_texts_fit_one_message():
 
 
 def test_worker_sends_a_members_sms_once(settings):
+    """The deliveries consumer creates the SMS row of a NotificationQueued event and a sending worker sends
+    it right after its commit; the same event again, and the senders' loop, send nothing more."""
     migrate(settings)
     preferences = {"notification_channels": ["sms"], "phone": "+491701234567"}
 
     async def scenario():
         pool = await create_pool(settings, settings.backend_database, min_size=1, max_size=3)
+        redis = Redis(host=settings.redis_host, port=settings.redis_port)
         try:
             tenant = await pool.fetchval("INSERT INTO tenants (slug, name) VALUES ('smstest', 'SMS') RETURNING id")
             user = await pool.fetchval("INSERT INTO users (tenant_id, preferences) VALUES ($1, $2::jsonb) RETURNING id",
@@ -71,14 +78,48 @@ def test_worker_sends_a_members_sms_once(settings):
                     await store.queue(connection, tenant_id=str(tenant), user_id=str(user),
                                       source_event=str(uuid.uuid4()), preferences=Preferences(**preferences),
                                       draft=Draft("reminder.daily", "Time for your workout", "It's 07:30. " * 30))
-            sender, provider = EmailSender(settings), sms_provider(settings)
-            handled = [await deliveries.deliver_due(pool, settings, sender, provider) for _ in range(2)]
-            return handled, await pool.fetchval("SELECT status FROM deliveries WHERE channel = 'sms'")
+            flow = Flow(pool, redis, settings)
+            events, _ = await outbox_records(pool, ev.NOTIFICATION_QUEUED)
+            await consume(flow.dispatcher._apply, events)
+            sent = await pool.fetchval("SELECT status FROM deliveries WHERE channel = 'sms'")
+            await consume(flow.dispatcher._apply, events)  # the same event again (a replay)
+            loop = await deliveries.housekeeping(pool, settings, sms_provider(settings), None)
+            return sent, loop, await pool.fetchval("SELECT count(*) FROM deliveries")
         finally:
+            await redis.aclose()
             await pool.close()
 
-    handled, status = asyncio.run(scenario())
-    assert handled == [1, 0] and status == "sent"
+    sent, loop, rows = asyncio.run(scenario())
+    assert sent == "sent" and loop == 0 and rows == 1
     [message] = lines(settings.sms_sink())
     assert message["to"] == "+491701234567" and message["text"].startswith("fitmint: Time for your workout. It's 07:30.")
     assert len(message["text"]) <= 160
+
+
+def test_sms_left_by_a_worker_that_does_not_send_goes_out_from_the_senders_loop(settings):
+    """A `--no-senders` worker dispatches (the row exists) but sends nothing; a sending worker's loop sends
+    the due row, once."""
+    migrate(settings)
+    preferences = {"notification_channels": ["sms"], "phone": "+491701234567"}
+
+    async def scenario():
+        pool = await create_pool(settings, settings.backend_database, min_size=1, max_size=3)
+        redis = Redis(host=settings.redis_host, port=settings.redis_port)
+        try:
+            tenant = await pool.fetchval("INSERT INTO tenants (slug, name) VALUES ('smstest', 'SMS') RETURNING id")
+            user = await pool.fetchval("INSERT INTO users (tenant_id, preferences) VALUES ($1, $2::jsonb) RETURNING id",
+                                       tenant, orjson.dumps(preferences).decode())
+            async with pool.acquire() as connection, connection.transaction():
+                await store.queue(connection, tenant_id=str(tenant), user_id=str(user), source_event=str(uuid.uuid4()),
+                                  preferences=Preferences(**preferences), draft=Draft("note", "Hello", "Hi."))
+            await Flow(pool, redis, settings, senders=False).dispatch()
+            waiting = await pool.fetchval("SELECT status FROM deliveries WHERE channel = 'sms'")
+            passes = [await deliveries.housekeeping(pool, settings, sms_provider(settings), None) for _ in range(2)]
+            return waiting, passes, await pool.fetchval("SELECT status FROM deliveries WHERE channel = 'sms'")
+        finally:
+            await redis.aclose()
+            await pool.close()
+
+    waiting, passes, status = asyncio.run(scenario())
+    assert waiting == "pending" and passes == [1, 0] and status == "sent"
+    assert len(lines(settings.sms_sink())) == 1

@@ -65,7 +65,7 @@ def env(tmp_path_factory):
     key_file = log_dir / "acapy-admin-key"
     key_file.write_text(ours.admin_key)
     settings = api_settings(stack, log_dir, database, kafka_topic_prefix=f"test-{uuid.uuid4().hex[:8]}.",
-                            notifications_consumer_group=f"test-identity-{uuid.uuid4().hex[:8]}",
+                            relay_enabled=True,  # NotificationQueued crosses Kafka to the deliveries group
                             acapy_admin_url=ours.admin_url, acapy_admin_key_file=key_file,
                             identity_exchange_timeout_seconds=8, identity_reconcile_interval_seconds=0.5,
                             smtp_port=1)  # no email here

@@ -99,8 +99,9 @@ async def publish_all(settings):
         await pool.close()
 
 
-async def consume_all(settings) -> list[dict]:
-    """Every committed event on the test's topics: [{topic, id, type, key}] in partition order."""
+async def consume_all(settings, topics=None) -> list[dict]:
+    """Every committed event on the test's topics (default: the indexer's): [{topic, id, type, key}] in
+    partition order."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from indexer import events as ev
@@ -109,7 +110,8 @@ async def consume_all(settings) -> list[dict]:
                                 enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = [TopicPartition(settings.kafka_topic_prefix + topic, p) for topic in ev.TOPICS for p in range(3)]
+        partitions = [TopicPartition(settings.kafka_topic_prefix + topic, p) for topic in topics or ev.TOPICS
+                      for p in range(3)]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         records = []

@@ -1,15 +1,16 @@
 """The marketplace loop through real components: an admin creates a product (image and metadata pinned
 on the stack's Kubo) and lists it on-chain through the operator key; a member's wallet buys it with an
 EIP-2612 permit (no approve transaction) on Anvil; the indexer turns the block into OrderCreated on
-Kafka; the notifications worker (a real process) stores the receipt and the notification; the member's
-WebSocket (the API under uvicorn) receives it, the API shows the order and its receipt, and the receipt
-email reaches a real SMTP server (aiosmtpd)."""
+Kafka; the notifications worker (a real process) stores the receipt and the notification
+(`fitmint-notifications`), its NotificationQueued crosses Kafka to `fitmint-deliveries`, which pushes it
+to the member's WebSocket (the API under uvicorn) and batches the receipt email, whose EmailBatchReady
+crosses Kafka to `fitmint-email`, which sends it to a real SMTP server (aiosmtpd); the API shows the order
+and its receipt."""
 
 import asyncio
 import json
 import os
 import time
-import uuid
 
 import httpx
 import pytest
@@ -39,12 +40,12 @@ def services(chain, indexer_settings, stack, smtp, tmp_path):
     """The API (uvicorn) and the notifications worker for the test's chain, indexer database, Kafka
     topics and SMTP server."""
     asyncio.run(index_to_head(indexer_settings))
-    asyncio.run(ensure_topics(indexer_settings.bootstrap, [indexer_settings.kafka_topic_prefix + "fitmint.notifications"], 3))
+    asyncio.run(ensure_topics(indexer_settings.bootstrap, [indexer_settings.kafka_topic_prefix + t for t in
+                                                           sorted({e.topic for e in ev.API_PUBLISHED})], 3))
     database = create_database(stack)
     settings = api_settings(stack, chain.state_dir, database, fitmint_rpc_url=chain.url,
                             indexer_database=indexer_settings.indexer_database,
                             kafka_topic_prefix=indexer_settings.kafka_topic_prefix, relay_enabled=True,
-                            notifications_consumer_group=f"test-loop-{uuid.uuid4().hex[:8]}",
                             jwt_secret_file=tmp_path / "jwt-secret", smtp_port=smtp.port,
                             sms_sink_file=tmp_path / "sms.jsonl")
     api = worker = None
@@ -153,13 +154,20 @@ def test_create_list_buy_then_order_receipt_email_and_websocket(services, chain,
     time.sleep(1)
     assert len(receipts()) == 1
 
-    # OrderCreated was on Kafka (the worker's input), and the notification's NotificationQueued event
-    # is in the API's outbox for its relay.
-    created = [r for r in asyncio.run(consume_all(indexer_settings)) if r["type"] == ev.ORDER_CREATED.ce_type]
+    # The events that carried it, each on Kafka once: OrderCreated (the indexer -> fitmint-notifications),
+    # the buyer's NotificationQueued (-> fitmint-deliveries) and the EmailBatchReady of the receipt's batch
+    # (-> fitmint-email).
+    on_kafka = asyncio.run(consume_all(indexer_settings, ev.ALL_TOPICS))
+    created = [r for r in on_kafka if r["type"] == ev.ORDER_CREATED.ce_type]
     assert [r["data"]["txHash"] for r in created] == [tx_hash]
-    queued = db(settings, "SELECT payload::text FROM outbox WHERE type = $1", ev.NOTIFICATION_QUEUED.ce_type)
-    order_events = [json.loads(row["payload"]) for row in queued if json.loads(row["payload"])["kind"] == "order.created"]
-    assert [e["userId"] for e in order_events] == [me(client, headers)["user_id"]]
+    buyer_id = me(client, headers)["user_id"]
+    queued = [r for r in on_kafka if r["type"] == ev.NOTIFICATION_QUEUED.ce_type and r["data"]["kind"] == "order.created"]
+    assert [(r["id"], r["key"], r["data"]["userId"]) for r in queued] == [
+        (ev.notification_id(created[0]["id"], buyer_id), buyer_id, buyer_id)]
+    assert set(queued[0]["data"]["channels"]) == {"websocket", "email"}
+    batch = db(settings, "SELECT d.batch_id::text FROM deliveries d JOIN notifications n ON n.id = d.notification_id "
+                         "WHERE n.source_event = $1::uuid AND d.channel = 'email'", created[0]["id"])[0]["batch_id"]
+    assert [r["key"] for r in on_kafka if r["type"] == ev.EMAIL_BATCH_READY.ce_type and r["id"] == batch] == [batch]
 
 
 def test_a_reorged_reward_sends_a_correction_not_silence(services, chain, indexer_settings, smtp):

@@ -90,3 +90,88 @@ def test_a_lower_seq_committed_after_a_relayed_higher_one_reaches_kafka_exactly_
     ids = event_ids(bootstrap, prefix + TOPIC)
     assert sorted(ids) == sorted([early, late]), f"expected each event once, Kafka holds {ids}"
 
+
+
+def test_the_api_relay_wakes_on_each_commit_not_at_its_next_poll(stack, tmp_path):
+    """The API's outbox NOTIFYs on commit (migration 0007) and its relay LISTENs: with a poll interval of
+    a minute, a committed row is on Kafka within a fraction of a second. A row whose transaction
+    committed while an older one still runs waits for that one (never skipped, never early), and goes
+    out soon after it ends, though that transaction wrote no outbox row (no notification)."""
+    from backend.app.outbox_relay import OUTBOX_CHANNEL
+
+    database, prefix = create_database(stack), f"test-{uuid.uuid4().hex[:8]}."
+    bootstrap = f"127.0.0.1:{stack['KAFKA_PORT']}"
+    migrate(api_settings(stack, tmp_path, database))
+    asyncio.run(ensure_topics(bootstrap, [prefix + TOPIC], 3))
+    dsn = dict(**admin_dsn(stack), database=database)
+
+    async def scenario():
+        pool = await asyncpg.create_pool(**dsn, min_size=1, max_size=3)
+        relay = Relay(pool=pool, bootstrap=bootstrap, chain_id=31337, batch_size=100, topic_prefix=prefix,
+                      producer="api", listen=OUTBOX_CHANNEL)
+        stop = asyncio.Event()
+        task = asyncio.create_task(relay.run(stop, idle_sleep=60))
+        writer, older = await asyncpg.connect(**dsn), await asyncpg.connect(**dsn)
+        loop = asyncio.get_running_loop()
+
+        async def is_published(event_id: str) -> bool:
+            row = await pool.fetchrow("SELECT txid, seq FROM outbox WHERE id = $1::uuid", event_id)
+            return (row["txid"], row["seq"]) <= relay.position
+
+        async def published(event_id: str, timeout: float = 10) -> float:
+            started = loop.time()
+            while not await is_published(event_id):
+                assert loop.time() - started < timeout, "not published"
+                await asyncio.sleep(0.002)
+            return loop.time() - started
+
+        try:
+            while relay.producer is None or relay._listener is None:  # connected and listening
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.2)  # idle: now waiting out its 60 s poll
+            woken = []
+            for _ in range(3):
+                first = str(uuid.uuid4())
+                async with writer.transaction():
+                    await append(writer, first)
+                woken.append(await published(first))
+                await asyncio.sleep(0.2)  # idle again
+            # An older transaction (it holds a txid, writes no outbox row) is still running when the next
+            # row commits: that row must wait for it, then go out without a notification of its own.
+            hold = older.transaction()
+            await hold.start()
+            await older.fetchval("SELECT pg_current_xact_id()")
+            second = str(uuid.uuid4())
+            async with writer.transaction():
+                await append(writer, second)
+            await asyncio.sleep(0.5)
+            held_back = not await is_published(second)
+            await hold.commit()
+            after_older = await published(second)
+            return woken, held_back, after_older
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+            await writer.close()
+            await older.close()
+            await pool.close()
+
+    try:
+        woken, held_back, after_older = asyncio.run(scenario())
+        assert max(woken) < 1.0, f"published {max(woken):.3f} s after its commit: the relay waited for its poll"
+        assert held_back, "a row went out while an older transaction was still running"
+        assert after_older < 3.0, f"published {after_older:.3f} s after the older transaction ended"
+        print(f"published {', '.join(f'{t * 1000:.1f}' for t in woken)} ms after its commit, "
+              f"{after_older * 1000:.1f} ms after the older transaction ended")
+        assert sorted(asyncio.run(published_ids(bootstrap, prefix + TOPIC))) == sorted(asyncio.run(_ids(dsn)))
+    finally:
+        asyncio.run(delete_topics_with_prefix(bootstrap, prefix))
+        drop_database(stack, database)
+
+
+async def _ids(dsn: dict) -> list[str]:
+    connection = await asyncpg.connect(**dsn)
+    try:
+        return [str(r["id"]) for r in await connection.fetch("SELECT id FROM outbox")]
+    finally:
+        await connection.close()

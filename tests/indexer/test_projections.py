@@ -21,13 +21,16 @@ def test_projections_equal_contract_state(chain, indexer_settings):
     statuses = {r["listing_id"]: r["status"] for r in db(indexer_settings, "SELECT listing_id, status FROM listings")}
     assert statuses == {1: "open", 2: "open", 3: "sold_out", 4: "cancelled"}
 
-    # Outbox: one event per mint, per claim, per order, per metadata change, with deterministic ids.
+    # Outbox: one event per mint, per claim and per order, with deterministic ids.
     outbox = db(indexer_settings, "SELECT type, aggregateid, payload FROM outbox ORDER BY seq")
     kinds = [r["type"] for r in outbox]
     mints = db(indexer_settings, "SELECT count(*) AS n FROM token_transfers WHERE from_address = $1", "0x" + "0" * 40)
     assert kinds.count("dev.fitmint.token.minted.v1") == mints[0]["n"]
     assert kinds.count("dev.fitmint.reward.claimed.v1") == db(indexer_settings, "SELECT count(*) AS n FROM claims")[0]["n"]
     assert kinds.count("dev.fitmint.order.created.v1") == 4
+    # Metadata changes are indexed (item_metadata), not published: nothing consumes them.
+    assert db(indexer_settings, "SELECT count(*) AS n FROM item_metadata")[0]["n"] > 0
+    assert set(kinds) == {"dev.fitmint.token.minted.v1", "dev.fitmint.reward.claimed.v1", "dev.fitmint.order.created.v1"}
     order = json.loads(next(r["payload"] for r in outbox if r["type"] == "dev.fitmint.order.created.v1"))
     assert order["orderId"] == 1 and order["quantity"] == "2"
 
@@ -61,3 +64,25 @@ def test_old_schema_is_refused_and_reset_rebuilds_and_republishes(chain, indexer
     asyncio.run(publish_all(indexer_settings))
     published = [record["id"] for record in asyncio.run(consume_all(indexer_settings))]
     assert sorted(published) == sorted(list(ids) * 2)
+
+
+def test_upgrade_to_4_drops_the_unpublished_item_metadata_events(chain, indexer_settings):
+    """A database of schema 3 may hold ItemMetadataUpdated outbox rows (and their reverted events): the
+    upgrade removes them, as the bus no longer carries that type; everything else stays."""
+    from indexer.store import SCHEMA_VERSION, connect
+
+    chain.run_scenario()
+    asyncio.run(index_to_head(indexer_settings))
+    kept = db(indexer_settings, "SELECT id FROM outbox ORDER BY seq")
+    for ce_type in ("dev.fitmint.item.metadata.v1", "dev.fitmint.item.metadata.reverted.v1"):
+        db(indexer_settings, "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) "
+                             "VALUES (gen_random_uuid(), 'fitmint.items', '1', $1, '{}')", ce_type)
+    db(indexer_settings, "UPDATE indexer_meta SET schema_version = 3")
+
+    async def reconnect():
+        pool = await connect(indexer_settings)
+        await pool.close()
+
+    asyncio.run(reconnect())
+    assert db(indexer_settings, "SELECT schema_version FROM indexer_meta")[0]["schema_version"] == SCHEMA_VERSION == 4
+    assert db(indexer_settings, "SELECT id FROM outbox ORDER BY seq") == kept

@@ -432,6 +432,10 @@ def test_same_databases_and_topics_as_make_up(rendered, settings):
     script = rendered["services"]["kafka-topics"]["command"][0]
     topics = re.search(r"for topic in (.*?); do", script).group(1).split()
     assert topics == settings["KAFKA_TOPICS"].split()
+    # ... and exactly the topics the code publishes to (the indexer's and the API's outboxes): none is
+    # missing, and none is left over from an event the bus no longer carries.
+    from indexer import events as ev
+    assert sorted(topics) == ev.ALL_TOPICS
     assert f"--partitions {settings['KAFKA_PARTITIONS']}" in script
 
 

@@ -61,8 +61,10 @@ class Settings(BaseSettings):
     metadata_cache_ttl_seconds: int = 3600
     max_image_bytes: int = 1024 * 1024  # one IPFS chunk: an image's CID is verifiable locally
 
-    # Notifications: the worker's Kafka consumer group, SMTP for email, the SMS provider, schedules.
-    notifications_consumer_group: str = "fitmint-notifications"
+    # Notifications: the worker's Kafka consumer groups, SMTP for email, the SMS provider, schedules.
+    notifications_consumer_group: str = "fitmint-notifications"  # chain/API events -> notifications
+    deliveries_consumer_group: str = "fitmint-deliveries"  # NotificationQueued -> deliveries, live pushes
+    email_consumer_group: str = "fitmint-email"  # EmailBatchReady -> SMTP
     notifications_batch_size: int = 500  # Kafka records applied per PostgreSQL transaction
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 58025
@@ -72,7 +74,10 @@ class Settings(BaseSettings):
     mail_from: str = "fitmint <no-reply@fitmint.localhost>"
     sms_provider: str = "log"  # log: a JSON-lines sink file (the dev/test provider)
     sms_sink_file: Path | None = None  # default: <state>/sms/outbox.jsonl
-    email_batch_size: int = 100
+    email_batch_size: int = 100  # email deliveries per EmailBatchReady (one SMTP session each)
+    # A delivery claimed ('sending') longer than this was left by a worker that died mid-send: it is
+    # reported failed, not resent (at most once). Must exceed the time one message takes to send.
+    delivery_stale_after_seconds: float = 300.0
     scheduler_enabled: bool = True
     worker_metrics_port: int = 0  # the worker's Prometheus endpoint (make up: 59465); 0: none
     worker_metrics_host: str = "127.0.0.1"

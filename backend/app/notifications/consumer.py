@@ -1,69 +1,88 @@
-"""Kafka -> notifications: the worker's consumer group over the token, rewards and orders topics.
+"""Kafka -> notifications: the `fitmint-notifications` consumer group over the token, rewards and orders
+topics (TokenMinted, FitnessReward claimed, FitnessRewardIssued, OrderCreated, and the `...reverted.v1`
+of the chain's events).
 
 Each poll's records are applied in one PostgreSQL transaction, and only then are their offsets
 committed (effect first, offset after). A record seen again (a crash between the two, a rebalance)
 finds its event id in `consumed_events` and changes nothing, so a member is notified at most once per
 event; a record is never skipped, because its offset moves only after its effect is committed.
 A `...reverted.v1` event (a chain reorganisation) gives every member told of the original a correction.
+
+What it stores, in that transaction: each member's notification (the inbox), an order's receipt, and
+each notification's NotificationQueued event (the outbox). Delivering them (WebSocket, email, SMS,
+DIDComm) is the `fitmint-deliveries` group's work (dispatch.py), which consumes NotificationQueued.
 """
 
-import asyncio
 import logging
-import uuid
 from collections import defaultdict
-from datetime import datetime, timezone
 
 import orjson
 
 from backend.app.notifications import events as notes
 from backend.app.notifications.receipts import receipt_for
-from backend.app.notifications.store import (Pending, Queued, email_batch_ready, preferences_of, push_all, queue_many,
-                                             wire)
+from backend.app.notifications.store import Pending, Queued, preferences_of, queue_many, wire
 from fitmint.consumer import ConsumerLoop
 
 log = logging.getLogger("worker.consumer")
 
 
+def envelopes_of(records, types: set[str] | None = None) -> list[tuple]:
+    """(record, CloudEvent, event id) of each record that is a CloudEvent (of one of `types`, if given);
+    others are logged (not CloudEvents) or passed over (another type on the topic)."""
+    envelopes = []
+    for record in records:
+        try:
+            envelope = orjson.loads(record.value)
+            event_id = str(envelope["id"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            log.error("skipping a record that is not a CloudEvent: %s[%d]@%d", record.topic, record.partition,
+                      record.offset)
+            continue
+        if types is None or envelope.get("type") in types:
+            envelopes.append((record, envelope, event_id))
+    return envelopes
+
+
+async def record_consumed(connection, consumer: str, envelopes: list[tuple]) -> set[str]:
+    """Records the events as applied by `consumer` (in the caller's transaction); returns the ids that
+    were not recorded before: the ones to apply."""
+    if not envelopes:
+        return set()
+    return set(await connection.fetchval(
+        "WITH inserted AS (INSERT INTO consumed_events (consumer, event_id, topic, kafka_partition, kafka_offset) "
+        "  SELECT DISTINCT ON (event_id) $1, * FROM unnest($2::uuid[], $3::text[], $4::int[], $5::bigint[]) "
+        "  AS c(event_id, topic, kafka_partition, kafka_offset) ON CONFLICT DO NOTHING RETURNING event_id) "
+        "SELECT coalesce(array_agg(event_id::text), '{}') FROM inserted",
+        consumer, [e[2] for e in envelopes], [e[0].topic for e in envelopes], [e[0].partition for e in envelopes],
+        [e[0].offset for e in envelopes]))
+
+
 class NotificationConsumer:
-    def __init__(self, pool, redis, settings):
+    def __init__(self, pool, settings):
         self.pool = pool
-        self.redis = redis
         self.settings = settings
         self.batch_size = settings.notifications_batch_size
         self.topics = [settings.kafka_topic_prefix + topic for topic in notes.TOPICS]
         self.name = settings.notifications_consumer_group
         self.applied = 0  # events applied by this process (metrics, the benchmark)
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop) -> None:
         """Consumes until `stop` is set, through outages of Kafka and PostgreSQL (fitmint.consumer)."""
         loop = ConsumerLoop(name="worker.notifications", group_id=self.name, topics=self.topics,
-                            bootstrap=self.settings.bootstrap, apply=self._apply_then_push,
-                            batch_size=self.batch_size, log=log)
+                            bootstrap=self.settings.bootstrap, apply=self._apply, batch_size=self.batch_size,
+                            log=log)
         await loop.run(stop)
 
-    async def _apply_then_push(self, records):
-        queued = await self.apply(records)
-        return (lambda: push_all(self.redis, queued)) if queued else None
+    async def _apply(self, records):
+        await self.apply(records)
+        return None  # nothing after the commit: the NotificationQueued events carry the rest
 
     async def apply(self, records) -> list[Queued]:
-        """Applies records in one transaction; returns the notifications it stored (to push live)."""
-        envelopes = []
-        for record in records:
-            try:
-                envelope = orjson.loads(record.value)
-                envelopes.append((record, envelope, str(envelope["id"])))
-            except (orjson.JSONDecodeError, KeyError, TypeError):
-                log.error("skipping a record that is not a CloudEvent: %s[%d]@%d", record.topic, record.partition,
-                          record.offset)
+        """Applies records in one transaction; returns the notifications it stored."""
+        envelopes = envelopes_of(records)
         queued = []
         async with self.pool.acquire() as connection, connection.transaction():
-            fresh = set(await connection.fetchval(
-                "WITH inserted AS (INSERT INTO consumed_events (consumer, event_id, topic, kafka_partition, kafka_offset) "
-                "  SELECT DISTINCT ON (event_id) $1, * FROM unnest($2::uuid[], $3::text[], $4::int[], $5::bigint[]) "
-                "  AS c(event_id, topic, kafka_partition, kafka_offset) ON CONFLICT DO NOTHING RETURNING event_id) "
-                "SELECT coalesce(array_agg(event_id::text), '{}') FROM inserted",
-                self.name, [e[2] for e in envelopes], [e[0].topic for e in envelopes],
-                [e[0].partition for e in envelopes], [e[0].offset for e in envelopes]))
+            fresh = await record_consumed(connection, self.name, envelopes)
             todo = []
             for _, envelope, event_id in envelopes:
                 if event_id in fresh:
@@ -72,24 +91,19 @@ class NotificationConsumer:
             addresses = {a for envelope, _ in todo for a in _addresses(envelope)}
             members = await _members(connection, addresses)
             pending: list[Pending] = []
-            batch_id = str(uuid.uuid4())  # this poll's emails: one EmailBatchReady (applied once, with the poll)
             for envelope, event_id in todo:
                 if envelope.get("type") in notes.REVERTED and pending:
                     queued += await queue_many(connection, pending)  # a correction looks its original up
                     pending = []
                 try:
-                    pending += await self._pending(connection, envelope, event_id, members, batch_id)
+                    pending += await self._pending(connection, envelope, event_id, members)
                 except (KeyError, TypeError, ValueError) as exc:
                     log.error("event %s (%s) is malformed, skipped: %r", event_id, envelope.get("type"), exc)
             queued += await queue_many(connection, pending)
-            emails = sum(q.email for q in queued)
-            if emails:
-                await email_batch_ready(connection, batch_id, {"count": emails, "source": "consumer"},
-                                        datetime.now(timezone.utc))
         self.applied += len(todo)
         return queued
 
-    async def _pending(self, connection, envelope: dict, event_id: str, members, batch_id: str) -> list[Pending]:
+    async def _pending(self, connection, envelope: dict, event_id: str, members) -> list[Pending]:
         """The notifications one event gives (stored by the caller), and its receipt if it is an order."""
         kind, data = envelope["type"], envelope["data"]
         if kind in notes.SIMPLE:
@@ -97,12 +111,11 @@ class NotificationConsumer:
             recipients = members.get(data[field].lower(), [])
             if kind == notes.ev.REWARD_ISSUED.ce_type:  # the API names the member who earned it
                 recipients = [m for m in recipients if m["id"] == str(data["user_id"])]
-            return _for(recipients, event_id, make(data), batch_id)
+            return _for(recipients, event_id, make(data))
         if kind == notes.ORDER:
             receipt = await receipt_for(connection, event_id, data)
-            return (_for(members.get(data["buyer"].lower(), []), event_id, notes.order_bought(data, receipt), batch_id)
-                    + _for(members.get(data["seller"].lower(), []), event_id, notes.order_sold(data, receipt),
-                           batch_id))
+            return (_for(members.get(data["buyer"].lower(), []), event_id, notes.order_bought(data, receipt))
+                    + _for(members.get(data["seller"].lower(), []), event_id, notes.order_sold(data, receipt)))
         if kind in notes.REVERTED:
             original_id = str(data["reverts"])
             await connection.execute("UPDATE order_receipts SET status = 'reverted' WHERE event_id = $1::uuid",
@@ -111,14 +124,13 @@ class NotificationConsumer:
                 "SELECT n.*, u.preferences::text AS preferences FROM notifications n JOIN users u ON u.id = n.user_id "
                 "WHERE n.source_event = $1::uuid", original_id)
             return [Pending(str(row["tenant_id"]), str(row["user_id"]), event_id,
-                            notes.correction(wire(row), original_id), preferences_of(row["preferences"]), batch_id)
+                            notes.correction(wire(row), original_id), preferences_of(row["preferences"]))
                     for row in told]
-        return []  # events nobody is notified of (e.g. item metadata)
+        return []  # an event type nobody is notified of
 
 
-def _for(recipients: list[dict], event_id: str, draft, batch_id: str) -> list[Pending]:
-    return [Pending(m["tenant_id"], m["id"], event_id, draft, m["preferences"], batch_id)
-            for m in recipients]
+def _for(recipients: list[dict], event_id: str, draft) -> list[Pending]:
+    return [Pending(m["tenant_id"], m["id"], event_id, draft, m["preferences"]) for m in recipients]
 
 
 def _addresses(envelope: dict) -> list[str]:
@@ -137,4 +149,3 @@ async def _members(connection, addresses: set[str]) -> dict[str, list[dict]]:
     for row in rows:
         members[row["address"]].append({**row, "preferences": preferences_of(row["preferences"])})
     return members
-

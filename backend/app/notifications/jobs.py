@@ -1,7 +1,8 @@
 """The scheduled notification jobs. Each is a plain async function of (pool, redis, settings, now): the
 scheduler passes the wall clock, tests a fixed instant. Each stores its notifications with
-`store.queue` (once per member and deterministic source event, so a rerun adds nothing), commits, then
-pushes them to the members' live WebSocket connections.
+`store.queue` (once per member and deterministic source event, so a rerun adds nothing), each with its
+NotificationQueued event, in one transaction; the `fitmint-deliveries` consumer group does the rest as
+for any notification (the live push, the deliveries, email batches).
 
 - `daily_reminders`: every minute. A member's reminder "HH:MM" in their time zone is due when that local
   time fell within the last `window` (10 minutes: a restart or a slow minute still sends it). Source
@@ -16,8 +17,9 @@ pushes them to the members' live WebSocket connections.
 - `weekly_activity_reports`: the previous ISO week's workouts, distance, active minutes and per-activity
   breakdown. Every member with the email channel and an address gets one (even a quiet week: they asked
   for the emails); members without email get it in the inbox only if they use the websocket channel and
-  were active (no empty reports in the inbox). Never by SMS. The email deliveries are grouped in
-  batches of `settings.email_batch_size` (deliveries.batch_id) with one EmailBatchReady event each.
+  were active (no empty reports in the inbox). Never by SMS: the reports' NotificationQueued events do
+  not name that channel. The deliveries consumer puts the emails in batches of `settings.email_batch_size`
+  (an EmailBatchReady each), as it does for every notification.
 Both weekly jobs run in one transaction that starts by inserting their job_runs row (job, ISO week):
 a second run of the same week finds the row and does nothing; a crashed run left no row and reruns whole.
 """
@@ -142,7 +144,6 @@ async def daily_reminders(pool: asyncpg.Pool, redis, settings: Settings, now: da
                                          draft=draft, preferences=prefs)
                 if item is not None:
                     queued.append(item)
-    await store.push_all(redis, queued)
     if queued or skipped:
         log.info("daily reminders at %s: %d sent, %d skipped (already worked out)", _utc(now).isoformat(),
                  len(queued), skipped)
@@ -205,7 +206,6 @@ async def weekly_challenge_results(pool: asyncpg.Pool, redis, settings: Settings
                         queued.append(item)
             result = {"week": week, "tenants": len(tenants), "notifications": len(queued)}
             await _finish_period(connection, "weekly_challenge_results", week, result)
-    await store.push_all(redis, queued)
     log.info("weekly challenge %s: %d participants notified in %d tenants", week, len(queued), len(tenants))
     return result
 
@@ -215,7 +215,6 @@ async def weekly_challenge_results(pool: asyncpg.Pool, redis, settings: Settings
 async def weekly_activity_reports(pool: asyncpg.Pool, redis, settings: Settings, now: datetime) -> dict | None:
     """The previous ISO week's activity reports; None if that week's were already sent."""
     week, start, end = previous_week(now)
-    batch_size = max(1, settings.email_batch_size)
     queued: list[Queued] = []
     async with pool.acquire() as connection:
         async with connection.transaction():
@@ -247,7 +246,7 @@ async def weekly_activity_reports(pool: asyncpg.Pool, redis, settings: Settings,
             period = {"week": week, "from": start.date().isoformat(),
                       "to": (end.date() - timedelta(days=1)).isoformat()}
 
-            async def report(member, prefs, batch_id):
+            async def report(member, prefs):
                 activities = stats.get(str(member["id"]), {})
                 workouts = sum(a["workouts"] for a in activities.values())
                 distance = round(sum(a["distanceM"] for a in activities.values()), 1)
@@ -259,28 +258,18 @@ async def weekly_activity_reports(pool: asyncpg.Pool, redis, settings: Settings,
                               data=period | {"workouts": workouts, "distanceM": distance, "activeMinutes": minutes,
                                              "activities": activities})
                 item = await store.queue(connection, tenant_id=str(member["tenant_id"]), user_id=str(member["id"]),
-                                         source_event=ev.job_key("report", week), draft=draft, preferences=prefs,
-                                         batch_id=batch_id)
+                                         source_event=ev.job_key("report", week), draft=draft, preferences=prefs)
                 if item is not None:
                     queued.append(item)
                 return item
 
-            batches = []
-            for number, first in enumerate(range(0, len(emailed), batch_size), start=1):
-                batch_id = ev.job_key("email-batch", week, number)
-                count = 0
-                for member, prefs in emailed[first:first + batch_size]:
-                    count += await report(member, prefs, batch_id) is not None
-                payload = {"batchId": batch_id, "week": week, "batch": number, "count": count,
-                           "job": "weekly_activity_reports"}
-                await store.email_batch_ready(connection, batch_id, payload, _utc(now))
-                batches.append({"batchId": batch_id, "count": count})
+            emails = 0
+            for member, prefs in emailed:
+                emails += await report(member, prefs) is not None
             for member, prefs in inbox_only:
-                await report(member, prefs, None)
-            result = {"week": week, "notifications": len(queued), "emails": sum(b["count"] for b in batches),
-                      "batches": len(batches), "inboxOnly": len(inbox_only)}
+                await report(member, prefs)
+            result = {"week": week, "notifications": len(queued), "emails": emails, "inboxOnly": len(inbox_only)}
             await _finish_period(connection, "weekly_activity_reports", week, result)
-    await store.push_all(redis, queued)
-    log.info("weekly activity reports %s: %d emails in %d batches, %d in the inbox only", week, result["emails"],
-             result["batches"], result["inboxOnly"])
+    log.info("weekly activity reports %s: %d to be emailed, %d in the inbox only", week, result["emails"],
+             result["inboxOnly"])
     return result

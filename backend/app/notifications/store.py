@@ -1,6 +1,10 @@
-"""The inbox: a member's notification stored once per source event, with its out-of-band deliveries
-(chosen by the member's preferences) and its NotificationQueued event, all in the caller's transaction;
-and the live push of a stored notification to the member's WebSocket connections (Redis pub/sub)."""
+"""The inbox: a member's notification stored once per source event with its NotificationQueued event
+(the channels it goes out on, chosen by the member's preferences), both in the caller's transaction;
+and the live push of stored notifications to the members' WebSocket connections (Redis pub/sub),
+deduplicated by notification id so that pushing again what was pushed changes nothing.
+
+Who stores (the `fitmint-notifications` consumer group, the scheduled jobs) only stores: the
+`fitmint-deliveries` group consumes NotificationQueued and does the rest (deliveries, the push)."""
 
 import logging
 from collections import defaultdict
@@ -9,11 +13,13 @@ from datetime import datetime
 
 import orjson
 
-from backend.app.users.models import Channel, Preferences
+from backend.app.users.models import Preferences
 from indexer import events as ev
 
 log = logging.getLogger("notifications.store")
 PUSH_CHANNEL = "fitmint:notify:"  # + user id: what the API's WebSocket hub subscribes to
+PUSHED_KEY = "fitmint:pushed:"  # + notification id: set (with a TTL) when the notification was pushed
+PUSH_MEMORY_SECONDS = 3600  # how long a push is remembered; older notifications are not pushed again
 
 
 @dataclass(frozen=True)
@@ -28,9 +34,8 @@ class Draft:
 @dataclass(frozen=True)
 class Queued:
     notification: dict
-    push: bool  # the member wants WebSocket pushes
-    user_id: str = ""
-    email: bool = False  # an email delivery was queued
+    user_id: str
+    channels: tuple[str, ...]  # what its NotificationQueued event names
 
 
 def preferences_of(raw) -> Preferences:
@@ -48,21 +53,20 @@ class Pending:
     source_event: str
     draft: Draft
     preferences: Preferences
-    batch_id: str | None = None
 
 
 async def queue(connection, *, tenant_id: str, user_id: str, source_event: str, draft: Draft,
-                preferences: Preferences, batch_id: str | None = None) -> Queued | None:
+                preferences: Preferences) -> Queued | None:
     """Stores `draft` for the member unless they already have a notification of `source_event`
     (then None: the event was handled before). Must run inside the caller's transaction."""
     stored = await queue_many(connection, [Pending(str(tenant_id), str(user_id), str(source_event), draft,
-                                                   preferences, batch_id)])
+                                                   preferences)])
     return stored[0] if stored else None
 
 
 async def queue_many(connection, items: list[Pending]) -> list[Queued]:
-    """`queue` for many notifications in three statements (notifications, deliveries, outbox), in the
-    order given; returns those that were new. Must run inside the caller's transaction."""
+    """`queue` for many notifications in two statements (notifications, outbox), in the order given;
+    returns those that were new. Must run inside the caller's transaction."""
     if not items:
         return []
     rows = await connection.fetch(
@@ -81,36 +85,19 @@ async def queue_many(connection, items: list[Pending]) -> list[Queued]:
     if not rows:
         return []
     stored = {(str(row["user_id"]), str(row["source_event"])): row for row in rows}
-    # DIDComm: the member's most recent active connection (identity) is the address.
-    didcomm_users = list({i.user_id for i in items if Channel.DIDCOMM in i.preferences.notification_channels})
-    didcomm = {str(r["user_id"]): r["connection_id"] for r in await connection.fetch(
-        "SELECT DISTINCT ON (user_id) user_id, connection_id FROM didcomm_connections "
-        "WHERE user_id = ANY($1::uuid[]) AND state IN ('active', 'completed') ORDER BY user_id, updated_at DESC",
-        didcomm_users)} if didcomm_users else {}
-    queued, deliveries, outbox = [], [], []
+    queued, outbox = [], []
     for item in items:
         row = stored.pop((item.user_id, item.source_event), None)
         if row is None:
             continue
-        channels = set(item.preferences.notification_channels)
-        emailed = Channel.EMAIL in channels and bool(item.preferences.email)
-        if emailed:
-            deliveries.append((row["id"], "email", item.preferences.email, item.batch_id))
-        if Channel.SMS in channels and item.preferences.phone:
-            deliveries.append((row["id"], "sms", item.preferences.phone, item.batch_id))
-        if Channel.DIDCOMM in channels and item.user_id in didcomm:
-            deliveries.append((row["id"], "didcomm", didcomm[item.user_id], item.batch_id))
+        channels = tuple(sorted(str(c) for c in set(item.preferences.notification_channels)))
         notification = wire(row)
         payload = {"notificationId": notification["id"], "userId": item.user_id, "tenantId": item.tenant_id,
                    "kind": item.draft.kind, "sourceEvent": item.source_event, "corrects": notification["corrects"],
-                   "channels": sorted(str(c) for c in channels)}
+                   "channels": list(channels)}
         outbox.append((ev.notification_id(item.source_event, item.user_id), item.user_id,
                        orjson.dumps(payload).decode(), row["created_at"]))
-        queued.append(Queued(notification, push=Channel.WEBSOCKET in channels, user_id=item.user_id, email=emailed))
-    if deliveries:
-        await connection.executemany(
-            "INSERT INTO deliveries (notification_id, channel, address, batch_id) VALUES ($1, $2, $3, $4::uuid)",
-            deliveries)
+        queued.append(Queued(notification, item.user_id, channels))
     await connection.execute(
         "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, event_time) "
         "SELECT o.id, $1, o.key, $2, o.payload, o.time "
@@ -121,7 +108,8 @@ async def queue_many(connection, items: list[Pending]) -> list[Queued]:
 
 
 async def email_batch_ready(connection, batch_id: str, payload: dict, time) -> None:
-    """The EmailBatchReady event of the email deliveries tagged `batch_id` (once per batch id)."""
+    """The EmailBatchReady event of the email deliveries tagged `batch_id` (once per batch id: the event
+    id is the batch id)."""
     await connection.execute(
         "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, event_time) "
         "VALUES ($1::uuid, $2, $3, $4, $5::json, $6) ON CONFLICT (id) DO NOTHING",
@@ -139,20 +127,41 @@ def wire(row) -> dict:
             "created_at": created.isoformat(), "read": row["read_at"] is not None}
 
 
-async def push_all(redis, queued: list[Queued]) -> None:
-    """After the commit: live delivery of the stored notifications to their members' open WebSocket
-    connections (any API process), one message per member, for those who use the websocket channel.
-    Best effort: a member who is offline, or a lost publish, gets them from the inbox on (re)connect."""
+# Publishes, on one member's channel, those of the given notifications not pushed before (a key per
+# notification id, set with a TTL), in one atomic step: a push repeated after a crash (the records came
+# again) publishes nothing twice. KEYS: the notifications' keys; ARGV: channel, TTL, their JSON.
+_PUSH_ONCE = """
+local fresh = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('SET', key, '1', 'NX', 'EX', ARGV[2]) then
+    fresh[#fresh + 1] = ARGV[i + 2]
+  end
+end
+if #fresh > 0 then
+  redis.call('PUBLISH', ARGV[1], '[' .. table.concat(fresh, ',') .. ']')
+end
+return #fresh
+"""
+
+
+async def push_live(redis, pushes: list[tuple[str, dict]]) -> int:
+    """After the commit: live delivery of stored notifications, `(user id, wire(notification))` in order,
+    to the members' open WebSocket connections (any API process): one message per member with those
+    not pushed before. Best effort: a member who is offline, or a lost publish, gets them from the inbox
+    on (re)connect. Returns how many were published."""
     by_user = defaultdict(list)
-    for item in queued:
-        if item.push:
-            by_user[item.user_id].append(item.notification)
+    for user_id, notification in pushes:
+        by_user[str(user_id)].append(notification)
     if not by_user:
-        return
+        return 0
+    script = redis.register_script(_PUSH_ONCE)
     try:
         async with redis.pipeline(transaction=False) as pipe:
             for user_id, notifications in by_user.items():
-                pipe.publish(PUSH_CHANNEL + str(user_id), orjson.dumps(notifications))
-            await pipe.execute()
+                await script(keys=[PUSHED_KEY + n["id"] for n in notifications],
+                             args=[PUSH_CHANNEL + user_id, PUSH_MEMORY_SECONDS,
+                                   *(orjson.dumps(n) for n in notifications)], client=pipe)
+            return sum(await pipe.execute())
     except Exception as exc:  # noqa: BLE001 - stored already: delivered from the inbox on reconnect
         log.warning("live push failed (%r): members get these on reconnect", exc)
+        return 0

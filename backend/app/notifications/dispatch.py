@@ -59,8 +59,7 @@ class DeliveriesConsumer:
         """Consumes until `stop` is set, through outages of Kafka and PostgreSQL (fitmint.consumer)."""
         loop = ConsumerLoop(name="worker.deliveries", group_id=self.name, topics=self.topics,
                             bootstrap=self.settings.bootstrap, apply=self._apply,
-                            batch_size=self.settings.notifications_batch_size, log=log,
-                            dependencies=("kafka", "postgres", "redis"))
+                            batch_size=self.settings.notifications_batch_size, log=log)
         await loop.run(stop)
 
     async def _apply(self, records):

@@ -14,9 +14,11 @@ from datetime import datetime
 import orjson
 
 from backend.app.users.models import Preferences
+from fitmint.resilience import Retrier
 from indexer import events as ev
 
 log = logging.getLogger("notifications.store")
+_PUSH_HEALTH = Retrier("worker.live-push", ("redis",), log=log)
 PUSH_CHANNEL = "fitmint:notify:"  # + user id: what the API's WebSocket hub subscribes to
 PUSHED_KEY = "fitmint:pushed:"  # + notification id: set (with a TTL) when the notification was pushed
 PUSH_MEMORY_SECONDS = 3600  # how long a push is remembered; older notifications are not pushed again
@@ -161,7 +163,12 @@ async def push_live(redis, pushes: list[tuple[str, dict]]) -> int:
                 await script(keys=[PUSHED_KEY + n["id"] for n in notifications],
                              args=[PUSH_CHANNEL + user_id, PUSH_MEMORY_SECONDS,
                                    *(orjson.dumps(n) for n in notifications)], client=pipe)
-            return sum(await pipe.execute())
+            pushed = sum(await pipe.execute())
+        _PUSH_HEALTH.progressed()
+        return pushed
     except Exception as exc:  # noqa: BLE001 - stored already: delivered from the inbox on reconnect
-        log.warning("live push failed (%r): members get these on reconnect", exc)
+        if _PUSH_HEALTH.classify(exc):
+            _PUSH_HEALTH.down("redis", exc)  # said once per outage; members get these on reconnect
+        else:
+            log.warning("live push failed (%r): members get these on reconnect", exc)
         return 0

@@ -20,6 +20,7 @@ SECRETS_DIR="$FITMINT_STATE_DIR/secrets"
 ALL_SERVICES=(anvil postgres redis kafka ipfs mail acapy indexer api worker)
 STARTED=()
 CMD=()
+UNHEALTHY=()  # what the last print_table found not healthy
 
 fail() { echo "stack: $*" >&2; exit 1; }
 
@@ -34,6 +35,13 @@ secret() {
 }
 
 tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# An HTTP answer contains a pattern. Not `curl | grep -q`: grep stops reading at the first match, and
+# under pipefail curl's next write (a large page) fails the pipeline at random.
+answers() { # pattern curl-args...
+  local pattern="$1" body
+  shift
+  body="$(curl -sf -m 2 "$@")" && grep -q -- "$pattern" <<<"$body"
+}
 port_taken() { ss -ltnH "sport = :$1" 2>/dev/null | grep -q .; }
 
 # PostgreSQL refuses to run as root: when we are root, it runs as this unprivileged system user.
@@ -88,8 +96,8 @@ anvil_argv() {
        --state "$FITMINT_STATE_DIR/anvil/state.json" --state-interval 5)
 }
 anvil_healthy() {
-  curl -sf -m 2 -H 'content-type: application/json' \
-    -d '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' "$FITMINT_RPC_URL" | grep -q '"result"'
+  answers '"result"' -H 'content-type: application/json' \
+    -d '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' "$FITMINT_RPC_URL"
 }
 # Deploys the contracts unless the manifest's are live and current. When it deployed new ones (a reset
 # chain, or sources changed since), the running processes that read the manifest start over on them.
@@ -236,8 +244,7 @@ acapy_argv() {
        --log-level info)
 }
 acapy_healthy() {
-  curl -sf -m 2 -H "X-API-Key: $(secret acapy-admin-key)" "http://127.0.0.1:$ACAPY_ADMIN_PORT/status/ready" \
-    | grep -q '"ready": *true'
+  answers '"ready": *true' -H "X-API-Key: $(secret acapy-admin-key)" "http://127.0.0.1:$ACAPY_ADMIN_PORT/status/ready"
 }
 
 indexer_ports() { echo "$INDEXER_METRICS_PORT"; }
@@ -249,7 +256,7 @@ indexer_prepare() {
 # The indexer and its Kafka relay (python -m indexer run), into fitmint_indexer.
 indexer_argv() { CMD=(env PYTHONPATH="$FITMINT_ROOT" python -m indexer run); }
 indexer_healthy() {
-  curl -sf -m 2 "http://127.0.0.1:$INDEXER_METRICS_PORT/metrics" | grep -q '^fitmint_indexer_cursor_block'
+  answers '^fitmint_indexer_cursor_block' "http://127.0.0.1:$INDEXER_METRICS_PORT/metrics"
 }
 
 api_ports() { echo "$BACKEND_PORT"; }
@@ -260,7 +267,7 @@ api_argv() {
   CMD=(env PYTHONPATH="$FITMINT_ROOT" ACAPY_ADMIN_URL="$(acapy_url)" python -m uvicorn backend.app.main:app --host 127.0.0.1 --port "$BACKEND_PORT"
        --no-access-log)
 }
-api_healthy() { curl -sf -m 2 "http://127.0.0.1:$BACKEND_PORT/health" | grep -q '"ok"'; }
+api_healthy() { answers '"ok"' "http://127.0.0.1:$BACKEND_PORT/health"; }
 
 # A dev mail sink (aiosmtpd): every email the worker sends lands in the Maildir <state>/mail (read it
 # with any mail client, e.g. `mutt -f .state/mail`). Point SMTP_HOST/SMTP_PORT at a real relay instead.
@@ -381,6 +388,7 @@ print_table() {
     fi
     printf '%-9s %-38s %-8s %-10s %8s %8s  %s\n' "$name" "$("${name}_url")" "${pid:--}" "$health" "$rss" "$restarts" \
       "$LOG_DIR/$name.log"
+    [ "$health" = healthy ] || UNHEALTHY+=("$name")
   done
   for name in "$@"; do
     last_exit="$(supervisor_field "$name" last_exit)"
@@ -431,8 +439,8 @@ case "$command" in
     echo "stack: removed $removed"
     ;;
   status)
-    print_table "${services[@]}"
-    for name in "${services[@]}"; do is_healthy "$name" || exit 1; done
+    print_table "${services[@]}"  # one health check per service: the table and the exit status agree
+    [ "${#UNHEALTHY[@]}" -eq 0 ] || { echo "not healthy: ${UNHEALTHY[*]}" >&2; exit 1; }
     ;;
   ports)
     for name in "${services[@]}"; do echo "$name $("${name}_ports")"; done

@@ -99,13 +99,12 @@ def test_the_worker_rides_out_postgres_kafka_and_redis_outages(private, worker_e
 
         for service in ("postgres", "kafka", "redis"):
             private("down", service, check=True)
-            if service != "kafka":  # events keep coming while the worker cannot apply (or announce) them
+            if service != "kafka":  # events keep coming while the worker cannot apply (or push) them
                 published += publish(settings, address, PER_ROUND)
             time.sleep(OUTAGE_SECONDS)
             assert worker.process.poll() is None, f"the worker exited during the {service} outage:\n{worker.log}"
             private("up", service, check=True)
-            if service == "kafka":
-                published += publish(settings, address, PER_ROUND)
+            published += publish(settings, address, PER_ROUND)  # and after: what failed meanwhile works again
             wait_until(lambda: notified(settings) == len(published), timeout=120,
                        what=f"every notification after the {service} outage")
 

@@ -17,12 +17,29 @@ import testclock
 from apihelpers import a_run, api_settings, create_database, db, drop_database, sign_in
 from backend.app.main import create_app
 from backend.app.rewards.service import day_number
+from bench.chain import ScenarioChain
 from checks import consume_all, index_to_head
 from indexer import events as ev
 
 pytestmark = pytest.mark.wallclock  # `make test-clock` runs it at 00:05, 11:00 and 23:55 UTC
 
 FIT = 10**18
+
+
+@pytest.fixture(scope="module")
+def module_chain(tmp_path_factory):
+    scenario = ScenarioChain(tmp_path_factory.mktemp("rewards") / "state")
+    yield scenario
+    scenario.stop()
+
+
+@pytest.fixture
+def chain(module_chain):
+    """One deployment for the module (it runs again at each pinned hour of `make test-clock`), each test
+    on a snapshot of it, reverted after: what the test mined is gone for the next one."""
+    snapshot = module_chain.rpc("evm_snapshot")
+    yield module_chain
+    module_chain.rpc("evm_revert", snapshot)
 
 
 @pytest.fixture

@@ -163,7 +163,7 @@ def test_the_api_relay_wakes_on_each_commit_not_at_its_next_poll(stack, tmp_path
         assert after_older < 3.0, f"published {after_older:.3f} s after the older transaction ended"
         print(f"published {', '.join(f'{t * 1000:.1f}' for t in woken)} ms after its commit, "
               f"{after_older * 1000:.1f} ms after the older transaction ended")
-        assert sorted(asyncio.run(published_ids(bootstrap, prefix + TOPIC))) == sorted(asyncio.run(_ids(dsn)))
+        assert sorted(event_ids(bootstrap, prefix + TOPIC)) == sorted(asyncio.run(_ids(dsn)))
     finally:
         asyncio.run(delete_topics_with_prefix(bootstrap, prefix))
         drop_database(stack, database)

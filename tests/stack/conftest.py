@@ -1,6 +1,7 @@
 """Fixtures for tests against the real local stack (`make up`; `make test` starts it first)."""
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,11 @@ def secret(settings):
 
 @pytest.fixture(scope="session")
 def running_stack(settings):
-    """Fails (does not skip) when the stack is down: these tests prove the real services."""
-    status = subprocess.run([str(STACK), "status"], env=settings, capture_output=True, text=True)
+    """Fails (does not skip) when the stack is down: these tests prove the real services. A service an
+    earlier test restarted (Kafka, say) gets up to 30 s to be healthy again."""
+    deadline = time.monotonic() + 30
+    while (status := subprocess.run([str(STACK), "status"], env=settings, capture_output=True,
+                                    text=True)).returncode != 0 and time.monotonic() < deadline:
+        time.sleep(1)
     assert status.returncode == 0, f"the local stack is not healthy; run `make up` first:\n{status.stdout}{status.stderr}"
     return settings

@@ -19,6 +19,7 @@ snapshot, naming the row and both figures. `--update-snapshot SNAPSHOT` refreshe
 
 import json
 import platform
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -32,6 +33,11 @@ from eth_utils import keccak
 from backend.chain.permits import sign_permit
 from backend.rewards.merkle import Entry, MerkleDistribution
 from backend.rewards.vouchers import RewardVoucher, sign_voucher
+
+# ape-solidity unpacks OpenZeppelin (507 files) into contracts/.cache when it compiles, and Ape lists a
+# project's sources with a 500-file cap: with that folder present, contracts/baseline is never reached
+# and `project.BaselineToken` does not exist. Ape recreates the folder whenever it compiles again.
+shutil.rmtree(Path(__file__).resolve().parent.parent / "contracts" / ".cache", ignore_errors=True)
 
 FIT = 10**18
 DAY = 86_400

@@ -106,6 +106,9 @@ anvil_ready() {
   before="$(sha256sum "$manifest" 2>/dev/null || true)"
   echo "contracts: ape run deploy"
   APE_FOUNDRY_HOST="$FITMINT_RPC_URL" ape run deploy --network ethereum:local:foundry --account TEST::0
+  # A first compile leaves OpenZeppelin unpacked in contracts/.cache (507 files): Ape lists sources with a
+  # 500-file cap, so later runs would not see contracts/baseline. The compiled artifacts are in .build.
+  rm -rf "$FITMINT_ROOT/contracts/.cache"
   [ -n "$before" ] && [ "$before" != "$(sha256sum "$manifest" 2>/dev/null || true)" ] || return 0
   for name in indexer api worker; do
     if is_alive "$name"; then

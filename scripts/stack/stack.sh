@@ -76,6 +76,24 @@ postgres_place_cluster() {
   fi
   chown -R "$PG_OS_USER:" "$target" && chmod 700 "$target"
   ln -s "$target" "$link"
+  echo "$link" >"$target.link"
+  postgres_sweep_orphans
+}
+
+# A clone whose .state was deleted without 'make purge' leaves its cluster behind: each cluster records
+# the link that names it (<id>.link), and one that no link names any more, and that no server runs,
+# is removed when the next cluster is placed.
+postgres_sweep_orphans() {
+  local record cluster pid
+  for record in "$PG_OS_HOME"/clusters/*.link; do
+    [ -f "$record" ] || continue
+    cluster="${record%.link}"
+    [ "$(readlink "$(cat "$record")" 2>/dev/null)" = "$cluster" ] && continue
+    pid="$(head -1 "$cluster/postmaster.pid" 2>/dev/null || true)"
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && continue
+    echo "postgres: removing $cluster (its clone's state, $(cat "$record"), is gone)"
+    rm -rf "$cluster" "$record"
+  done
 }
 
 # --- services --------------------------------------------------------------------------------------
@@ -435,7 +453,7 @@ case "$command" in
     pg_cluster="$(postgres_data)"
     removed="$FITMINT_STATE_DIR"
     if [ "$pg_cluster" != "$FITMINT_STATE_DIR/postgres" ]; then
-      rm -rf "$pg_cluster"
+      rm -rf "$pg_cluster" "$pg_cluster.link"
       removed+=" and the PostgreSQL cluster $pg_cluster"
     fi
     rm -rf "$FITMINT_STATE_DIR"

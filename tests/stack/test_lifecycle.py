@@ -143,6 +143,21 @@ def test_a_clone_in_a_private_folder_serves_sql_and_goes_down(tmp_path):
     assert not cluster.exists(), "purge left the PostgreSQL cluster behind"
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root's clusters live outside the clone's state dir")
+def test_a_cluster_whose_state_dir_was_deleted_is_removed_by_the_next_up(private_stack):
+    """`rm -rf .state` instead of `make purge` must not leave a database behind in /var/lib for good."""
+    assert private_stack("up", "postgres").returncode == 0
+    first = (private_stack.state / "postgres").resolve()
+    assert private_stack("down").returncode == 0
+    shutil.rmtree(private_stack.state)
+    assert first.is_dir()
+    up = private_stack("up", "postgres")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert not first.exists() and not Path(f"{first}.link").exists(), up.stdout
+    assert f"postgres: removing {first}" in up.stdout
+    assert (private_stack.state / "postgres").resolve().is_dir()
+
+
 def test_the_supervisor_restarts_a_killed_service_and_status_counts_it(private_stack):
     up = private_stack("up", "redis")
     assert up.returncode == 0, up.stdout + up.stderr

@@ -24,6 +24,19 @@ def lines(path) -> list[dict]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines()]
 
 
+SMS_MEMBER = {"notification_channels": ["sms"], "phone": "+491701234567"}
+
+
+async def queue_for_an_sms_member(pool, draft: Draft) -> None:
+    """A tenant, a member who wants SMS, and one notification queued for them (committed)."""
+    tenant = await pool.fetchval("INSERT INTO tenants (slug, name) VALUES ('smstest', 'SMS') RETURNING id")
+    user = await pool.fetchval("INSERT INTO users (tenant_id, preferences) VALUES ($1, $2::jsonb) RETURNING id",
+                               tenant, orjson.dumps(SMS_MEMBER).decode())
+    async with pool.acquire() as connection, connection.transaction():
+        await store.queue(connection, tenant_id=str(tenant), user_id=str(user), source_event=str(uuid.uuid4()),
+                          preferences=Preferences(**SMS_MEMBER), draft=draft)
+
+
 def test_log_provider_appends_a_json_line(settings):
     provider = sms_provider(settings)
     assert isinstance(provider, LogSmsProvider) and isinstance(provider, SmsProvider)
@@ -64,20 +77,12 @@ def test_worker_sends_a_members_sms_once(settings):
     """The deliveries consumer creates the SMS row of a NotificationQueued event and a sending worker sends
     it right after its commit; the same event again, and the senders' loop, send nothing more."""
     migrate(settings)
-    preferences = {"notification_channels": ["sms"], "phone": "+491701234567"}
 
     async def scenario():
         pool = await create_pool(settings, settings.backend_database, min_size=1, max_size=3)
         redis = Redis(host=settings.redis_host, port=settings.redis_port)
         try:
-            tenant = await pool.fetchval("INSERT INTO tenants (slug, name) VALUES ('smstest', 'SMS') RETURNING id")
-            user = await pool.fetchval("INSERT INTO users (tenant_id, preferences) VALUES ($1, $2::jsonb) RETURNING id",
-                                       tenant, orjson.dumps(preferences).decode())
-            async with pool.acquire() as connection:
-                async with connection.transaction():
-                    await store.queue(connection, tenant_id=str(tenant), user_id=str(user),
-                                      source_event=str(uuid.uuid4()), preferences=Preferences(**preferences),
-                                      draft=Draft("reminder.daily", "Time for your workout", "It's 07:30. " * 30))
+            await queue_for_an_sms_member(pool, Draft("reminder.daily", "Time for your workout", "It's 07:30. " * 30))
             flow = Flow(pool, redis, settings)
             events, _ = await outbox_records(pool, ev.NOTIFICATION_QUEUED)
             await consume(flow.dispatcher._apply, events)
@@ -100,18 +105,12 @@ def test_sms_left_by_a_worker_that_does_not_send_goes_out_from_the_senders_loop(
     """A `--no-senders` worker dispatches (the row exists) but sends nothing; a sending worker's loop sends
     the due row, once."""
     migrate(settings)
-    preferences = {"notification_channels": ["sms"], "phone": "+491701234567"}
 
     async def scenario():
         pool = await create_pool(settings, settings.backend_database, min_size=1, max_size=3)
         redis = Redis(host=settings.redis_host, port=settings.redis_port)
         try:
-            tenant = await pool.fetchval("INSERT INTO tenants (slug, name) VALUES ('smstest', 'SMS') RETURNING id")
-            user = await pool.fetchval("INSERT INTO users (tenant_id, preferences) VALUES ($1, $2::jsonb) RETURNING id",
-                                       tenant, orjson.dumps(preferences).decode())
-            async with pool.acquire() as connection, connection.transaction():
-                await store.queue(connection, tenant_id=str(tenant), user_id=str(user), source_event=str(uuid.uuid4()),
-                                  preferences=Preferences(**preferences), draft=Draft("note", "Hello", "Hi."))
+            await queue_for_an_sms_member(pool, Draft("note", "Hello", "Hi."))
             await Flow(pool, redis, settings, senders=False).dispatch()
             waiting = await pool.fetchval("SELECT status FROM deliveries WHERE channel = 'sms'")
             passes = [await deliveries.housekeeping(pool, settings, sms_provider(settings), None) for _ in range(2)]

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bench.chain import free_port
+from bench.processes import free_port
 
 
 class FaultProxy:

@@ -66,7 +66,7 @@ async def run(settings: Settings, *, scheduler: bool = True, senders: bool = Tru
                                          name="senders"))
     if settings.identity_reconciler_enabled:  # one replica reconciles (advisory lock)
         tasks.append(asyncio.create_task(run_reconciler(pool, settings, stop), name="identity-reconciler"))
-    jobs = Scheduler(pool, redis, settings) if scheduler else None
+    jobs = Scheduler(pool, settings) if scheduler else None
     if jobs is not None:
         await jobs.start()
     log.info("worker started (notifications, deliveries%s%s%s%s)", ", relay" if settings.relay_enabled else "",

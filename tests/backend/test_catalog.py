@@ -20,7 +20,7 @@ from redis import Redis
 from apihelpers import db
 from backend.app.catalog.service import product_for_item
 from backend.app.main import create_app
-from bench.chain import free_port
+from bench.processes import free_port
 
 FIT = 10**18
 

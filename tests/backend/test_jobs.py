@@ -98,7 +98,7 @@ def test_reminders_follow_each_members_local_time_across_dst(job_settings):
                     "2026-03-10T12:30",   # 08:30 EDT: nothing new
                     "2026-03-30T05:30",   # Berlin 07:30 CEST
                     "2026-03-30T06:30"):  # Berlin 08:30 CEST: nothing new
-            sent[now] = await jobs.daily_reminders(pool, redis, job_settings, at(now))
+            sent[now] = await jobs.daily_reminders(pool, job_settings, at(now))
         assert await listener.get_message(timeout=0.5, ignore_subscribe_messages=True) is None  # jobs only store
         events = await Flow(pool, redis, job_settings).dispatch()  # the deliveries consumer: the live push
         assert events == 5
@@ -125,9 +125,9 @@ def test_reminder_catch_up_window_and_midnight(job_settings):
         night = await member(pool, alpha, reminders_at("23:58") | {"timezone": "Europe/Berlin"})
         # 09:09:59 Berlin: the 09:00 reminder is caught up (a slow minute, a restart); the 08:40 one, 30
         # minutes old, is past the window and not sent late.
-        first = await jobs.daily_reminders(pool, redis, job_settings, at("2026-03-02T08:09:59"))
+        first = await jobs.daily_reminders(pool, job_settings, at("2026-03-02T08:09:59"))
         # 00:03 on 3 March in Berlin: the 23:58 reminder of 2 March, across midnight.
-        second = await jobs.daily_reminders(pool, redis, job_settings, at("2026-03-02T23:03"))
+        second = await jobs.daily_reminders(pool, job_settings, at("2026-03-02T23:03"))
         return late, missed, night, first, second, await notifications(pool, "reminder.daily")
 
     late, missed, night, first, second, stored = run(job_settings, scenario)
@@ -143,10 +143,10 @@ def test_reminders_on_the_dst_change_days(job_settings):
         counts = []
         # 29 March 2026: clocks jump 02:00 CET -> 03:00 CEST, 02:30 does not exist; sent at 03:30 CEST.
         for now in ("2026-03-29T00:30", "2026-03-29T01:30", "2026-03-29T01:35"):
-            counts.append(await jobs.daily_reminders(pool, redis, job_settings, at(now)))
+            counts.append(await jobs.daily_reminders(pool, job_settings, at(now)))
         # 25 October 2026: clocks fall back 03:00 CEST -> 02:00 CET, 02:30 happens twice; sent once.
         for now in ("2026-10-25T00:30", "2026-10-25T01:30"):
-            counts.append(await jobs.daily_reminders(pool, redis, job_settings, at(now)))
+            counts.append(await jobs.daily_reminders(pool, job_settings, at(now)))
         return counts, await notifications(pool, "reminder.daily")
 
     counts, stored = run(job_settings, scenario)
@@ -162,7 +162,7 @@ def test_no_reminder_after_a_workout_that_local_day(job_settings):
         await workout(pool, alpha, active, at("2026-03-02T05:00"), 30, 5)    # 06:00 Berlin, same local day
         await workout(pool, alpha, other, at("2026-03-01T22:30"), 30, 5)     # 23:30 Berlin the day before
         await workout(pool, alpha, other, at("2026-03-02T05:00"), 30, 5, status="rejected")
-        count = await jobs.daily_reminders(pool, redis, job_settings, at("2026-03-02T06:30"))
+        count = await jobs.daily_reminders(pool, job_settings, at("2026-03-02T06:30"))
         return active, other, count, await notifications(pool, "reminder.daily")
 
     active, other, count, stored = run(job_settings, scenario)
@@ -201,8 +201,8 @@ def test_weekly_challenge_ranks_members_by_distance(job_settings):
         await workout(pool, alpha, late, at("2026-03-09T01:00"), 120, 30)  # next week
         await workout(pool, alpha, late, at("2026-03-01T23:00"), 120, 30)  # the week before
         await workout(pool, beta, bea, at("2026-03-07T07:00"), 20, 3)
-        first = await jobs.weekly_challenge_results(pool, redis, job_settings, monday)
-        again = await jobs.weekly_challenge_results(pool, redis, job_settings, monday + timedelta(hours=1))
+        first = await jobs.weekly_challenge_results(pool, job_settings, monday)
+        again = await jobs.weekly_challenge_results(pool, job_settings, monday + timedelta(hours=1))
         stored = {n["user_id"]: n for n in await notifications(pool, "challenge.weekly")}
         run_row = await pool.fetchrow("SELECT finished_at, result::text AS result FROM job_runs "
                                       "WHERE job = 'weekly_challenge_results' AND period = '2026-W10'")
@@ -250,8 +250,8 @@ def test_weekly_reports_are_sent_in_email_batches_once_per_week(job_settings):
         sms_only = await member(pool, alpha, {"notification_channels": ["sms"], "phone": "+4917012345"})
         await workout(pool, alpha, sms_only, at("2026-03-04T07:00"), 45, 8)
 
-        first = await jobs.weekly_activity_reports(pool, redis, job_settings, monday)
-        again = await jobs.weekly_activity_reports(pool, redis, job_settings, monday + timedelta(days=2))
+        first = await jobs.weekly_activity_reports(pool, job_settings, monday)
+        again = await jobs.weekly_activity_reports(pool, job_settings, monday + timedelta(days=2))
         queued = [orjson.loads(r["payload"]) for r in await pool.fetch(
             "SELECT payload::text AS payload FROM outbox WHERE type = $1", ev.NOTIFICATION_QUEUED.ce_type)]
         flow = Flow(pool, redis, job_settings, senders=False)
@@ -267,7 +267,7 @@ def test_weekly_reports_are_sent_in_email_batches_once_per_week(job_settings):
         replayed = (replayed, await pool.fetchval("SELECT count(*) FROM outbox"),
                     await pool.fetchval("SELECT count(*) FROM deliveries"))
         reports = await notifications(pool, "report.weekly")
-        next_week = await jobs.weekly_activity_reports(pool, redis, job_settings, monday + timedelta(days=7))
+        next_week = await jobs.weekly_activity_reports(pool, job_settings, monday + timedelta(days=7))
         return dict(star=star, active_ws=active_ws, quiet_ws=quiet_ws, sms_only=sms_only), first, again, queued, \
             dispatched, batches, channels, events, replayed, reports, next_week
 
@@ -314,8 +314,8 @@ async def until(predicate, timeout: float = 10.0) -> None:
 
 def test_one_scheduler_leads_and_the_other_takes_over(job_settings):
     async def scenario(pool, redis):
-        first = Scheduler(pool, redis, job_settings, jobs=[], retry_seconds=0.2)
-        second = Scheduler(pool, redis, job_settings, jobs=[], retry_seconds=0.2)
+        first = Scheduler(pool, job_settings, jobs=[], retry_seconds=0.2)
+        second = Scheduler(pool, job_settings, jobs=[], retry_seconds=0.2)
         await first.start()
         await second.start()
         await until(lambda: first.is_leader or second.is_leader)
@@ -335,7 +335,7 @@ def test_one_scheduler_leads_and_the_other_takes_over(job_settings):
 
 def test_leader_that_loses_its_connection_stops_scheduling(job_settings):
     async def scenario(pool, redis):
-        schedulers = [Scheduler(pool, redis, job_settings, jobs=[], retry_seconds=0.2) for _ in range(2)]
+        schedulers = [Scheduler(pool, job_settings, jobs=[], retry_seconds=0.2) for _ in range(2)]
         for scheduler in schedulers:
             await scheduler.start()
         await until(lambda: any(s.is_leader for s in schedulers))
@@ -359,14 +359,14 @@ def test_only_the_leader_runs_jobs_and_weekly_jobs_catch_up(job_settings):
     calls = []
 
     def recorder(name):
-        async def job(pool, redis, settings, now):
+        async def job(pool, settings, now):
             calls.append((name, now))
         return job
 
     weekly = CronTrigger(day_of_week="mon", hour=6, minute=0, timezone=UTC)
 
     async def scenario(pool, redis):
-        schedulers = [Scheduler(pool, redis, job_settings, retry_seconds=0.2, jobs=[
+        schedulers = [Scheduler(pool, job_settings, retry_seconds=0.2, jobs=[
             ScheduledJob("every-second", recorder(f"s{i}"), CronTrigger(second="*", timezone=UTC)),
             ScheduledJob("weekly", recorder(f"w{i}"), weekly, catch_up=True)]) for i in range(2)]
         before = job_settings.now()  # the platform's clock: the leader's catch-up reads it too

@@ -15,8 +15,7 @@ from hypothesis import HealthCheck, settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
 
 from apihelpers import api_settings, create_database, db, drop_database, new_wallet, sign, siwe_message
-from bench.chain import free_port
-from bench.processes import spawn, stop_group
+from bench.processes import free_port, spawn, stop_group
 
 ROOT = Path(__file__).resolve().parents[2]
 

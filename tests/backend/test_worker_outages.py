@@ -15,10 +15,10 @@ from aiokafka import AIOKafkaProducer
 
 from apihelpers import api_settings, db
 from backend.app.core.db import migrate
-from bench.chain import free_port
-from bench.processes import start_worker
+from bench.processes import free_port, start_worker
 from indexer import events as ev
 from kafkaread import event_ids
+from outagelog import all_back, assert_said_once
 from privatestack import PrivateStack
 from scripts.stack.kafka_topics import ensure_topics
 from waiting import wait_until
@@ -41,10 +41,8 @@ def private():
 def worker_env(private, tmp_path):
     database = f"api_test_{uuid.uuid4().hex[:10]}"
     private.sql(f'CREATE DATABASE "{database}"')
-    stack = {**private.env, "FITMINT_STATE_DIR": str(private.state)}
-    settings = api_settings(stack, tmp_path, database, relay_enabled=True, worker_metrics_port=free_port(),
-                            kafka_topic_prefix=f"test-{uuid.uuid4().hex[:8]}.",
-                            notifications_consumer_group=f"test-notifications-{uuid.uuid4().hex[:8]}")
+    settings = api_settings(private.env, tmp_path, database, relay_enabled=True, worker_metrics_port=free_port(),
+                            kafka_topic_prefix=f"test-{uuid.uuid4().hex[:8]}.")
     migrate(settings)
     asyncio.run(ensure_topics(settings.bootstrap, [settings.kafka_topic_prefix + t for t in ev.ALL_TOPICS], 3))
     address = "0x" + uuid.uuid4().hex[:8] * 5
@@ -108,20 +106,11 @@ def test_the_worker_rides_out_postgres_kafka_and_redis_outages(private, worker_e
             wait_until(lambda: notified(settings) == len(published), timeout=120,
                        what=f"every notification after the {service} outage")
 
-        def back_from_every_outage() -> bool:
-            lines = worker.log.splitlines()
-            return all(sum(f"{d} unavailable" in line for line in lines)
-                       == sum(f"{d} available again" in line for line in lines) for d in ("postgres", "kafka", "redis"))
-
-        wait_until(back_from_every_outage, timeout=30, what="the worker to say each dependency is back")
-        log = worker.log
-        for dependency in ("postgres", "kafka", "redis"):
-            down = [line for line in log.splitlines() if f"{dependency} unavailable" in line]
-            back = [line for line in log.splitlines() if f"{dependency} available again" in line]
-            components = [line.split(": ")[1] for line in down]
-            assert down, f"nobody said {dependency} was down"
-            assert len(components) == len(set(components)), f"{dependency}: said more than once\n" + "\n".join(down)
-            assert len(back) == len(down), f"{dependency}: {len(down)} down, {len(back)} back"
+        dependencies = ("postgres", "kafka", "redis")
+        wait_until(lambda: all_back(worker.log, dependencies), timeout=30,
+                   what="the worker to say each dependency is back")
+        for dependency in dependencies:
+            assert_said_once(worker.log, dependency)
         metrics = httpx.get(f"http://127.0.0.1:{settings.worker_metrics_port}/metrics").text
         states = [line for line in metrics.splitlines() if line.startswith("fitmint_dependency_up{")]
         assert states and all(line.endswith(" 1.0") for line in states), states

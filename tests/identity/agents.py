@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.chain import free_port
+from bench.processes import free_port
 
 # What a holder's wallet does by itself: accept invitations, answer credential offers, store credentials.
 HOLDER_FLAGS = ("--auto-accept-invites", "--auto-accept-requests", "--auto-respond-credential-offer",

@@ -29,8 +29,7 @@ from backend.app.identity.interop import (
     verify_eip712_credential,
     verify_with_didkit,
 )
-from bench.chain import free_port
-from bench.processes import Service
+from bench.processes import Service, free_port
 
 # Our custom terms, inline (ACA-Py and didkit both only ship standard contexts; nothing is fetched).
 FITMINT_CONTEXT = {

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from apihelpers import api_settings, create_database, db, drop_database, new_wallet, sign_in
 from backend.app.main import create_app
-from bench.chain import free_port
+from bench.processes import free_port
 
 FIT = 10**18
 

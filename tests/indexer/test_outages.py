@@ -6,13 +6,11 @@ and says once that a dependency went down and once that it came back."""
 
 import asyncio
 import os
-import re
 import shutil
 import signal
 import sys
 import time
 import uuid
-from collections import Counter
 from pathlib import Path
 
 import asyncpg
@@ -26,6 +24,7 @@ from checks import busy_chain, caught_up, consume_all, cursor_of, db, index_to_h
 from faultproxy import FaultProxy
 from indexer import events as ev
 from indexer.settings import Settings as IndexerSettings
+from outagelog import assert_said_once
 from privatestack import PrivateStack
 from stackenv import ROOT
 from scripts.stack.kafka_topics import delete_topics_with_prefix, ensure_topics
@@ -115,20 +114,6 @@ def assert_same_as_clean(settings, clean):
     ids = [record["id"] for record in asyncio.run(consume_all(settings))]
     assert len(ids) == len(set(ids)), f"{len(ids) - len(set(ids))} event ids published twice"
     assert set(ids) == {str(row[0]) for row in clean["outbox"]}
-
-
-def outage_lines(log: str, dependency: str) -> tuple[Counter, Counter]:
-    """Per component: how many times it said `dependency` went down, and came back."""
-    down = Counter(re.findall(rf"(\S+): {dependency} unavailable", log))
-    back = Counter(re.findall(rf"(\S+): {dependency} available again", log))
-    return down, back
-
-
-def assert_said_once(log: str, dependency: str) -> None:
-    down, back = outage_lines(log, dependency)
-    assert down, f"no component said {dependency} was down:\n{log[-3000:]}"
-    assert all(count == 1 for count in down.values()), f"said more than once per outage: {down}"
-    assert back == down, f"came back {back} != went down {down}"
 
 
 def relayed(settings) -> int:

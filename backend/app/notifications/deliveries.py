@@ -138,6 +138,10 @@ class Tally:
     def __init__(self):
         self.claimed = self.sent = self.retrying = self.failed = self.released = 0
 
+    def add(self, other: "Tally") -> None:
+        for name in ("claimed", "sent", "retrying", "failed", "released"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
     def __str__(self) -> str:
         return (f"{self.claimed} claimed: {self.sent} sent, {self.retrying} to retry, {self.failed} failed"
                 + (f", {self.released} handed back" if self.released else ""))
@@ -234,8 +238,7 @@ async def announce_due_emails(pool: asyncpg.Pool, settings: Settings) -> int:
 # --- SMS and DIDComm ------------------------------------------------------------------------------------
 
 async def send_texts(pool: asyncpg.Pool, sms_provider: sms_module.SmsProvider, agent: AcaPy | None, *,
-                     limit: int = 100, notification_ids: list[str] | None = None,
-                     after: timedelta = timedelta(minutes=5)) -> int:
+                     after: timedelta, limit: int = 100, notification_ids: list[str] | None = None) -> int:
     """Claims up to `limit` due SMS and DIDComm rows (of `notification_ids`, or any), sends them and
     records each outcome. Returns how many rows it claimed (a full claim means more may be due). A pass
     that runs out of half the `after` budget (the stale sweep's) hands the rest of its claim back

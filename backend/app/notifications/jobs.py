@@ -1,4 +1,4 @@
-"""The scheduled notification jobs. Each is a plain async function of (pool, redis, settings, now): the
+"""The scheduled notification jobs. Each is a plain async function of (pool, settings, now): the
 scheduler passes the wall clock, tests a fixed instant. Each stores its notifications with
 `store.queue` (once per member and deterministic source event, so a rerun adds nothing), each with its
 NotificationQueued event, in one transaction; the `fitmint-deliveries` consumer group does the rest as
@@ -110,7 +110,7 @@ def _local_day(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
             datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC))
 
 
-async def daily_reminders(pool: asyncpg.Pool, redis, settings: Settings, now: datetime, *,
+async def daily_reminders(pool: asyncpg.Pool, settings: Settings, now: datetime, *,
                           window: timedelta = REMINDER_WINDOW) -> int:
     """Sends the reminders due at `now`; returns how many notifications it stored."""
     members = await pool.fetch(
@@ -163,7 +163,7 @@ def rank(entries: list[dict]) -> list[dict]:
     return ordered
 
 
-async def weekly_challenge_results(pool: asyncpg.Pool, redis, settings: Settings, now: datetime) -> dict | None:
+async def weekly_challenge_results(pool: asyncpg.Pool, settings: Settings, now: datetime) -> dict | None:
     """The previous ISO week's distance challenge results; None if that week was already announced."""
     week, start, end = previous_week(now)
     queued: list[Queued] = []
@@ -212,7 +212,7 @@ async def weekly_challenge_results(pool: asyncpg.Pool, redis, settings: Settings
 
 # --- weekly activity reports --------------------------------------------------------------------------
 
-async def weekly_activity_reports(pool: asyncpg.Pool, redis, settings: Settings, now: datetime) -> dict | None:
+async def weekly_activity_reports(pool: asyncpg.Pool, settings: Settings, now: datetime) -> dict | None:
     """The previous ISO week's activity reports; None if that week's were already sent."""
     week, start, end = previous_week(now)
     queued: list[Queued] = []

@@ -60,8 +60,6 @@ class EmailConsumer:
     async def send(self, batches: list[str]) -> deliveries.Tally:
         total = deliveries.Tally()
         for batch_id in batches:
-            tally = await deliveries.send_email_batch(self.pool, self.sender, batch_id)
-            for name in ("claimed", "sent", "retrying", "failed"):
-                setattr(total, name, getattr(total, name) + getattr(tally, name))
+            total.add(await deliveries.send_email_batch(self.pool, self.sender, batch_id))
         self.sent += total.sent
         return total

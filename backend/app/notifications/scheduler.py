@@ -35,7 +35,7 @@ log = logging.getLogger("notifications.scheduler")
 SCHEDULER_LOCK = 0x666D736A  # pg_advisory_lock key: "the notifications scheduler" (the relay's is 0x666D7265)
 UTC = timezone.utc
 
-JobFunction = Callable[..., Awaitable]  # (pool, redis, settings, now) -> anything
+JobFunction = Callable[..., Awaitable]  # (pool, settings, now) -> anything
 
 
 @dataclass(frozen=True)
@@ -67,10 +67,9 @@ def last_fire_time(trigger: BaseTrigger, now: datetime, horizon: timedelta = tim
 class Scheduler:
     """`await scheduler.start()` ... `await scheduler.stop()`; `is_leader` says whether this one runs jobs."""
 
-    def __init__(self, pool: asyncpg.Pool, redis, settings: Settings, *, jobs: list[ScheduledJob] | None = None,
+    def __init__(self, pool: asyncpg.Pool, settings: Settings, *, jobs: list[ScheduledJob] | None = None,
                  lock_key: int = SCHEDULER_LOCK, retry_seconds: float = 5.0):
         self.pool = pool
-        self.redis = redis
         self.settings = settings
         self.jobs = default_jobs() if jobs is None else jobs
         self.lock_key = lock_key
@@ -189,7 +188,7 @@ class Scheduler:
             self._running.add(task)
             now = as_of or self.settings.now()
             try:
-                result = await job.function(self.pool, self.redis, self.settings, now)
+                result = await job.function(self.pool, self.settings, now)
                 if result:
                     log.info("job %s as of %s: %s", job.name, now.isoformat(), result)
             except asyncio.CancelledError:

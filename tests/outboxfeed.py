@@ -30,14 +30,18 @@ class Record:
     value: bytes
 
 
+def as_published(row, chain_id: int = 31337) -> bytes:
+    """An API outbox row (id, type, aggregateid, payload as text, event_time) as its relay publishes it."""
+    return ev.envelope(id=row["id"], ce_type=row["type"], chain_id=chain_id, subject=row["aggregateid"],
+                       time=row["event_time"], data=orjson.loads(row["payload"]), producer="api")
+
+
 async def outbox_records(pool, event_type: ev.EventType, after_seq: int = 0) -> tuple[list[Record], int]:
     """The outbox's events of `event_type` after `after_seq`, rendered as the relay publishes them, and
     the last seq."""
     rows = await pool.fetch("SELECT seq, id, aggregatetype, aggregateid, type, payload::text AS payload, event_time "
                             "FROM outbox WHERE type = $1 AND seq > $2 ORDER BY seq", event_type.ce_type, after_seq)
-    records = [Record(row["aggregatetype"], 0, row["seq"], row["aggregateid"].encode(),
-                      ev.envelope(id=row["id"], ce_type=row["type"], chain_id=31337, subject=row["aggregateid"],
-                                  time=row["event_time"], data=orjson.loads(row["payload"]), producer="api"))
+    records = [Record(row["aggregatetype"], 0, row["seq"], row["aggregateid"].encode(), as_published(row))
                for row in rows]
     return records, (rows[-1]["seq"] if rows else after_seq)
 

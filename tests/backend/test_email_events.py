@@ -9,7 +9,6 @@ server) or failed with the reason (the message a kill left in flight), none pend
 The same EmailBatchReady published again sends nothing."""
 
 import asyncio
-import json
 import time
 import uuid
 
@@ -25,6 +24,7 @@ from backend.app.notifications.store import Draft
 from backend.app.users.models import Preferences
 from indexer import events as ev
 from mailsink import serving_mailbox
+from outboxfeed import as_published
 from processes import start_worker
 from scripts.stack.kafka_topics import delete_topics_with_prefix, ensure_topics
 from stackenv import stack_settings
@@ -131,9 +131,8 @@ async def publish(settings, rows) -> dict:
     try:
         sent = []
         for row in rows:
-            body = ev.envelope(id=row["id"], ce_type=row["type"], chain_id=settings.chain_id, subject=row["aggregateid"],
-                               time=row["event_time"], data=json.loads(row["payload"]), producer="api")
-            sent.append(await producer.send(settings.kafka_topic_prefix + ev.EMAIL_BATCH_READY.topic, body,
+            sent.append(await producer.send(settings.kafka_topic_prefix + ev.EMAIL_BATCH_READY.topic,
+                                            as_published(row, settings.chain_id),
                                             key=row["aggregateid"].encode()))
         last = {}
         for metadata in await asyncio.gather(*sent):

@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 
 from apihelpers import api_settings, create_database, db, drop_database, me, new_wallet, sign_in
 from indexer import events as ev
+from outboxfeed import as_published
 from processes import start_api, start_worker
 from scripts.stack.kafka_topics import delete_topics_with_prefix, ensure_topics
 from stackenv import stack_settings
@@ -315,9 +316,8 @@ def test_notification_queued_crosses_kafka_once_each_through_sigkills(env):
                 await asyncio.sleep(1)  # a push repeated would have arrived by now
                 before = await asyncio.to_thread(snapshot)
                 # The same NotificationQueued events once more, as the relay published them: no-ops.
-                again = [(ev.NOTIFICATION_QUEUED.topic, r["aggregateid"], ev.envelope(
-                    id=r["id"], ce_type=r["type"], chain_id=env.settings.chain_id, subject=r["aggregateid"],
-                    time=r["event_time"], data=json.loads(r["payload"]), producer="api"), str(r["id"]))
+                again = [(ev.NOTIFICATION_QUEUED.topic, r["aggregateid"], as_published(r, env.settings.chain_id),
+                          str(r["id"]))
                     for r in await asyncio.to_thread(
                         db, env.settings, "SELECT id, type, aggregateid, payload::text, event_time FROM outbox "
                                           "WHERE type = $1 AND aggregateid = $2 ORDER BY seq LIMIT 50",

@@ -31,7 +31,7 @@ import uvicorn
 from eth_account import Account
 
 from backend.app.core.config import Settings
-from backend.rewards.vouchers import RewardVoucher, recover_signer, sign_voucher
+from fitmint.rewards.vouchers import RewardVoucher, recover_signer, sign_voucher
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAIN_ID = 31337

@@ -13,9 +13,9 @@ from eth_utils import keccak
 from web3 import Web3
 from web3.logs import DISCARD
 
-from backend.chain.permits import sign_permit
-from backend.rewards.merkle import Entry, MerkleDistribution
-from backend.rewards.vouchers import RewardVoucher, sign_voucher
+from fitmint.chain.permits import sign_permit
+from fitmint.rewards.merkle import Entry, MerkleDistribution
+from fitmint.rewards.vouchers import RewardVoucher, sign_voucher
 from bench.processes import free_port, spawn, stop_group
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -25,10 +25,10 @@ from aiokafka import AIOKafkaConsumer
 
 from bench.chain import FIT, ROOT, ScenarioChain
 from bench.databases import create_databases, drop_databases
-from indexer import events as ev
-from indexer.manifest import Manifest
-from indexer.relay import Relay
-from indexer.rpc import Rpc
+from fitmint import events as ev
+from fitmint.chain.manifest import Manifest
+from fitmint.outbox.relay import Relay
+from fitmint.chain.rpc import Rpc
 from indexer.settings import Settings
 from indexer.store import connect
 from indexer.sync import ChainSync
@@ -218,7 +218,7 @@ def main() -> int:
 
     base = Settings()
     admin_dsn = dict(host=base.postgres_host, port=base.postgres_port, user=base.postgres_user,
-                     password=base.password())
+                     password=base.postgres_password())
     with tempfile.TemporaryDirectory() as state:
         chain = ScenarioChain(Path(state) / "state", gas_limit=1_000_000_000, prune_history=True)
         try:

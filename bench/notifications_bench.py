@@ -47,7 +47,7 @@ from backend.app.notifications.store import PUSH_CHANNEL
 from bench.chain import FIT, ROOT, ScenarioChain
 from bench.databases import create_databases, drop_databases
 from bench.processes import Service, settings_env, start_api, start_worker
-from indexer import events as ev
+from fitmint import events as ev
 from indexer.settings import Settings as IndexerSettings
 from scripts.stack.kafka_topics import ensure_topics
 

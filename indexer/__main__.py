@@ -19,9 +19,9 @@ import sys
 from prometheus_client import start_http_server
 
 from fitmint.resilience import Retrier, quiet_library_retries
-from indexer.manifest import Manifest, ManifestError
-from indexer.relay import Relay
-from indexer.rpc import Rpc
+from fitmint.chain.manifest import Manifest, ManifestError
+from fitmint.outbox.relay import Relay
+from fitmint.chain.rpc import Rpc
 from indexer.settings import Settings
 from indexer.store import (CursorMovedError, SchemaMismatchError, connect, drop_everything, drop_if_other_deployment,
                            record_deployment)

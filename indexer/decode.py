@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from eth_abi import decode as abi_decode
 from eth_utils import keccak
 
-from indexer.manifest import Manifest
+from fitmint.chain.manifest import Manifest
 
 
 class DecodeError(ValueError):

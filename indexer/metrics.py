@@ -1,4 +1,4 @@
-"""Prometheus metrics of the indexer and the relay."""
+"""Prometheus metrics of the indexer (its relay's are in fitmint/outbox/metrics.py)."""
 
 from prometheus_client import Counter, Gauge
 
@@ -8,5 +8,3 @@ LAG = Gauge("fitmint_indexer_lag_blocks", "Blocks between the chain head and the
 EVENTS = Counter("fitmint_indexer_events_total", "Events decoded and stored")
 SKIPPED = Counter("fitmint_indexer_skipped_logs_total", "Logs that could not be decoded (skipped)")
 REORGS = Counter("fitmint_indexer_reorgs_total", "Reorgs handled")
-PUBLISHED = Counter("fitmint_relay_published_total", "Outbox events published to Kafka")
-BACKLOG = Gauge("fitmint_relay_outbox_backlog", "Outbox events not yet published")

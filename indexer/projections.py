@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import orjson
 
-from indexer import events as ev
+from fitmint import events as ev
 from indexer.decode import DecodeError, Event
 
 ZERO = "0x" + "0" * 40

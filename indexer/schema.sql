@@ -155,7 +155,7 @@ CREATE INDEX IF NOT EXISTS orders_seller ON orders (seller, block_number);
 
 -- Transactional outbox (Debezium's layout), insert-only. `reverts` names the event a compensating
 -- row undoes; such rows have no block. `txid` is the writing transaction's id: the relay publishes a
--- row only once that transaction is older than every one still running (see indexer/relay.py).
+-- row only once that transaction is older than every one still running (see fitmint/outbox/relay.py).
 CREATE TABLE IF NOT EXISTS outbox (
     seq bigserial PRIMARY KEY,
     txid bigint NOT NULL DEFAULT pg_current_xact_id()::text::bigint,

@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncpg
 import orjson
 
-from indexer import events as ev
+from fitmint import events as ev
 from indexer.projections import Projection, fold_listing
 
 SCHEMA = Path(__file__).with_name("schema.sql")
@@ -62,7 +62,7 @@ class Cursor:
 
 async def connect(settings) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(host=settings.postgres_host, port=settings.postgres_port,
-                                     user=settings.postgres_user, password=settings.password(),
+                                     user=settings.postgres_user, password=settings.postgres_password(),
                                      database=settings.indexer_database, min_size=1, max_size=4)
     async with pool.acquire() as connection:
         await _ensure_schema(connection, settings.indexer_database)
@@ -98,7 +98,7 @@ async def _create_schema(connection) -> None:
 async def drop_everything(settings) -> None:
     """`python -m indexer reset`: the indexed data is derived from the chain, so it can always go."""
     connection = await asyncpg.connect(host=settings.postgres_host, port=settings.postgres_port,
-                                       user=settings.postgres_user, password=settings.password(),
+                                       user=settings.postgres_user, password=settings.postgres_password(),
                                        database=settings.indexer_database)
     try:
         await connection.execute(_DROP_TABLES)
@@ -120,7 +120,7 @@ async def drop_if_other_deployment(settings, manifest) -> bool:
     transaction: readers (the API, `caught_up` checks) see the old data or the new schema, never a
     database without tables."""
     connection = await asyncpg.connect(host=settings.postgres_host, port=settings.postgres_port,
-                                       user=settings.postgres_user, password=settings.password(),
+                                       user=settings.postgres_user, password=settings.postgres_password(),
                                        database=settings.indexer_database)
     try:
         async with connection.transaction():

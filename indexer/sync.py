@@ -10,9 +10,9 @@ import httpx
 
 from indexer import metrics
 from indexer.decode import DecodeError, LogDecoder
-from indexer.manifest import Manifest
+from fitmint.chain.manifest import Manifest
 from indexer.projections import Projection, Projector
-from indexer.rpc import RangeTooLarge, Rpc
+from fitmint.chain.rpc import RangeTooLarge, Rpc
 from indexer.store import Cursor, load_cursor, revert_to, stored_hash, write_batch
 
 log = logging.getLogger("indexer.sync")

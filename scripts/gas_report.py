@@ -30,9 +30,9 @@ from ape.logging import logger
 from eth_account import Account
 from eth_utils import keccak
 
-from backend.chain.permits import sign_permit
-from backend.rewards.merkle import Entry, MerkleDistribution
-from backend.rewards.vouchers import RewardVoucher, sign_voucher
+from fitmint.chain.permits import sign_permit
+from fitmint.rewards.merkle import Entry, MerkleDistribution
+from fitmint.rewards.vouchers import RewardVoucher, sign_voucher
 
 # ape-solidity unpacks OpenZeppelin (507 files) into contracts/.cache when it compiles, and Ape lists a
 # project's sources with a 500-file cap: with that folder present, contracts/baseline is never reached

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from ape.exceptions import CustomError
 
-from backend.chain.permits import sign_permit
+from fitmint.chain.permits import sign_permit
 
 ROOT = Path(__file__).resolve().parent.parent
 FIT = 10**18

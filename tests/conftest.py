@@ -9,7 +9,7 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak
 
-from backend.rewards.vouchers import RewardVoucher, sign_voucher
+from fitmint.rewards.vouchers import RewardVoucher, sign_voucher
 from bench.processes import stop_all
 from chain_helpers import DAY, FIT, load_deploy_module
 

@@ -17,7 +17,7 @@ from backend.app.notifications.dispatch import DeliveriesConsumer
 from backend.app.notifications.email import EmailSender
 from backend.app.notifications.mailer import EmailConsumer
 from backend.app.notifications.sms import sms_provider
-from indexer import events as ev
+from fitmint import events as ev
 
 
 @dataclass(frozen=True)

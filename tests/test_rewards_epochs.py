@@ -4,7 +4,7 @@ import ape
 import pytest
 from eth_utils import keccak
 
-from backend.rewards.merkle import Entry, MerkleDistribution
+from fitmint.rewards.merkle import Entry, MerkleDistribution
 from chain_helpers import DAY, FIT
 
 BUDGET = 100 * FIT

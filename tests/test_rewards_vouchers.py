@@ -7,7 +7,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
-from backend.rewards.vouchers import RewardVoucher, recover_signer, sign_voucher, typed_data
+from fitmint.rewards.vouchers import RewardVoucher, recover_signer, sign_voucher, typed_data
 from chain_helpers import DAY, FIT, reverts_with
 
 ZERO = "0x0000000000000000000000000000000000000000"

@@ -12,7 +12,7 @@ import asyncpg
 
 from backend.app.core.background import lead
 from backend.app.core.config import Settings
-from indexer.relay import Relay
+from fitmint.outbox.relay import Relay
 
 log = logging.getLogger("api.relay")
 RELAY_LOCK = 0x666D7265  # pg_advisory_lock key: "the API's outbox relay"

@@ -25,13 +25,10 @@ UNHEALTHY=()  # what the last print_table found not healthy
 fail() { echo "stack: $*" >&2; exit 1; }
 
 # A dev secret: generated on first use (random, mode 0600, outside git), the same afterwards.
+# The one generator and format are fitmint/secrets.py's; an existing secret is read without starting Python.
 secret() {
   local file="$SECRETS_DIR/$1"
-  if [ ! -s "$file" ]; then
-    mkdir -p "$SECRETS_DIR" && chmod 700 "$SECRETS_DIR"
-    (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' > "$file")
-  fi
-  cat "$file"
+  if [ -s "$file" ]; then cat "$file"; else PYTHONPATH="$FITMINT_ROOT" python -m fitmint.secrets "$file"; fi
 }
 
 tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

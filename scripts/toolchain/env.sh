@@ -25,33 +25,23 @@ if [ -z "${SOLCX_BINARY_PATH:-}" ] && [ ! -x "$HOME/.solcx/solc-v$FITMINT_SOLC_V
   export SOLCX_BINARY_PATH="$FITMINT_ROOT/scripts/solc/bin"
 fi
 
-export ANVIL_HOST="${ANVIL_HOST:-127.0.0.1}"
-export ANVIL_PORT="${ANVIL_PORT:-8545}"
+# The stack's defaults (ports, names) are written once, in fitmint/defaults.env, which the Python settings
+# read too: each is exported here unless the environment already sets it. Every service listens on
+# 127.0.0.1, on ports off the usual defaults so a system-wide PostgreSQL, Redis or Kafka does not collide.
+while IFS='=' read -r _key _value; do
+  case "$_key" in ''|'#'*) continue ;; esac
+  [ -n "${!_key:-}" ] || export "$_key=$_value"
+done < "$FITMINT_ROOT/fitmint/defaults.env"
+unset _key _value
 export FITMINT_RPC_URL="${FITMINT_RPC_URL:-http://$ANVIL_HOST:$ANVIL_PORT}"
-
-# --- the local stack (make up): every service on 127.0.0.1, ports off the usual defaults so a
-# system-wide PostgreSQL, Redis or Kafka on the same machine does not collide with ours ---
-export POSTGRES_PORT="${POSTGRES_PORT:-55432}"
-export REDIS_PORT="${REDIS_PORT:-56379}"
-export KAFKA_PORT="${KAFKA_PORT:-59092}"
-export KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-59093}"
-export IPFS_API_PORT="${IPFS_API_PORT:-55001}"
-export IPFS_GATEWAY_PORT="${IPFS_GATEWAY_PORT:-58080}"
-export ACAPY_INBOUND_PORT="${ACAPY_INBOUND_PORT:-58020}"
-export ACAPY_ADMIN_PORT="${ACAPY_ADMIN_PORT:-58021}"
-export INDEXER_METRICS_PORT="${INDEXER_METRICS_PORT:-59464}"
-export WORKER_METRICS_PORT="${WORKER_METRICS_PORT:-59465}"
-export SMTP_PORT="${SMTP_PORT:-58025}"  # the dev mail sink (make up); point SMTP_HOST/SMTP_PORT at a real relay in production
+# SMTP_PORT is the dev mail sink (make up); point SMTP_HOST/SMTP_PORT at a real relay in production.
 # Where ACA-Py posts its webhooks: the backend's agent controller.
-export BACKEND_PORT="${BACKEND_PORT:-8000}"
 export ACAPY_WEBHOOK_URL="${ACAPY_WEBHOOK_URL:-http://127.0.0.1:$BACKEND_PORT/agent/webhooks}"
 
 # Databases, one per component that owns a schema.
-export POSTGRES_DATABASES="${POSTGRES_DATABASES:-fitmint_indexer fitmint_backend fitmint_agent}"
-export POSTGRES_USER="${POSTGRES_USER:-fitmint}"
+export POSTGRES_DATABASES="${POSTGRES_DATABASES:-$INDEXER_DATABASE $BACKEND_DATABASE}"
 # Kafka topics, one per aggregate type (Debezium's outbox routing); events name their type inside.
 export KAFKA_TOPICS="${KAFKA_TOPICS:-fitmint.token fitmint.rewards fitmint.orders fitmint.notifications fitmint.email}"
-export KAFKA_PARTITIONS="${KAFKA_PARTITIONS:-3}"
 
 # --- where each service's binaries come from (installed by install.sh) ---
 if [ -z "${PG_BIN:-}" ]; then

@@ -20,7 +20,7 @@ from backend.app.notifications.mailer import EmailConsumer
 from backend.app.notifications.store import Draft
 from backend.app.users.models import Preferences
 from bench.processes import free_port
-from indexer import events as ev
+from fitmint import events as ev
 from mailsink import serving_mailbox
 from outboxfeed import Flow, consume
 

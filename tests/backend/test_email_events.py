@@ -22,7 +22,7 @@ from backend.app.core.db import dsn, migrate
 from backend.app.notifications import store
 from backend.app.notifications.store import Draft
 from backend.app.users.models import Preferences
-from indexer import events as ev
+from fitmint import events as ev
 from mailsink import serving_mailbox
 from outboxfeed import as_published
 from processes import start_worker

@@ -15,7 +15,7 @@ import websockets
 from aiokafka import AIOKafkaProducer
 
 from apihelpers import api_settings, create_database, db, drop_database, me, new_wallet, sign_in
-from indexer import events as ev
+from fitmint import events as ev
 from outboxfeed import as_published
 from processes import start_api, start_worker
 from scripts.stack.kafka_topics import delete_topics_with_prefix, ensure_topics

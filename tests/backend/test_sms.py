@@ -16,7 +16,7 @@ from backend.app.notifications import deliveries, store
 from backend.app.notifications.sms import LogSmsProvider, SmsError, SmsProvider, fit_message, sms_provider
 from backend.app.notifications.store import Draft
 from backend.app.users.models import Preferences
-from indexer import events as ev
+from fitmint import events as ev
 from outboxfeed import Flow, consume, outbox_records
 
 

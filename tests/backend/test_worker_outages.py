@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaProducer
 from apihelpers import api_settings, db
 from backend.app.core.db import migrate
 from bench.processes import free_port, start_worker
-from indexer import events as ev
+from fitmint import events as ev
 from kafkaread import event_ids
 from outagelog import all_back, assert_said_once
 from privatestack import PrivateStack

@@ -11,7 +11,7 @@ import pytest
 
 from agents import HOLDER_FLAGS, Agent
 from apihelpers import api_settings, create_database, db, drop_database, me, new_wallet, sign_in
-from indexer import events as ev
+from fitmint import events as ev
 from processes import start_api, start_worker
 from scripts.stack.kafka_topics import delete_topics_with_prefix, ensure_topics
 from stackenv import stack_settings

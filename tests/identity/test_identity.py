@@ -21,7 +21,7 @@ from agents import HOLDER_FLAGS, Agent
 from apihelpers import a_run, db, sign, siwe_message
 from backend.app.identity.interop import verify_with_didkit
 from waiting import wait_until
-from indexer import events as ev
+from fitmint import events as ev
 
 TIMINGS: dict[str, list[float]] = {}
 

@@ -6,8 +6,8 @@ import json
 import asyncpg
 
 from indexer.sync import ChainSync
-from indexer.manifest import Manifest
-from indexer.rpc import Rpc
+from fitmint.chain.manifest import Manifest
+from fitmint.chain.rpc import Rpc
 from indexer.store import connect
 from bench.chain import FIT
 
@@ -28,7 +28,7 @@ async def index_to_head(settings, until=None):
 
 async def fetch(settings, query, *args):
     connection = await asyncpg.connect(host=settings.postgres_host, port=settings.postgres_port,
-                                       user=settings.postgres_user, password=settings.password(),
+                                       user=settings.postgres_user, password=settings.postgres_password(),
                                        database=settings.indexer_database)
     try:
         return await connection.fetch(query, *args)
@@ -81,7 +81,7 @@ def assert_matches_chain(chain, settings):
 
 async def publish_all(settings):
     """Runs the relay until the outbox is fully published."""
-    from indexer.relay import Relay
+    from fitmint.outbox.relay import Relay
 
     pool = await connect(settings)
     try:
@@ -104,7 +104,7 @@ async def consume_all(settings, topics=None) -> list[dict]:
     partition order."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    from indexer import events as ev
+    from fitmint import events as ev
 
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, isolation_level="read_committed",
                                 enable_auto_commit=False)

@@ -19,7 +19,7 @@ from backend.app.main import create_app
 from backend.app.rewards.service import day_number
 from bench.chain import ScenarioChain
 from checks import consume_all, index_to_head
-from indexer import events as ev
+from fitmint import events as ev
 
 pytestmark = pytest.mark.wallclock  # `make test-clock` runs it at 00:05, 11:00 and 23:55 UTC
 

@@ -9,9 +9,9 @@ import pytest
 from eth_abi import encode
 from eth_utils import keccak
 
-from indexer import events as ev
+from fitmint import events as ev
 from indexer.decode import DecodeError, LogDecoder
-from indexer.manifest import Manifest
+from fitmint.chain.manifest import Manifest
 from indexer.sync import ChainSync
 
 TOKEN = "0x" + "aa" * 20

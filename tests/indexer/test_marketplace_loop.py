@@ -18,9 +18,9 @@ import websockets
 from eth_account import Account
 
 from apihelpers import api_settings, create_database, db, drop_database, me, sign_in
-from backend.chain.permits import sign_permit
+from fitmint.chain.permits import sign_permit
 from checks import consume_all, index_to_head, publish_all
-from indexer import events as ev
+from fitmint import events as ev
 from mailsink import serving_mailbox
 from processes import start_api, start_worker
 from scripts.stack.kafka_topics import ensure_topics

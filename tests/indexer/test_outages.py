@@ -22,7 +22,7 @@ from bench.indexer_bench import create_targets, drop_targets
 from bench.processes import Service
 from checks import busy_chain, caught_up, consume_all, cursor_of, db, index_to_head, snapshot
 from faultproxy import FaultProxy
-from indexer import events as ev
+from fitmint import events as ev
 from indexer.settings import Settings as IndexerSettings
 from outagelog import assert_said_once
 from privatestack import PrivateStack

@@ -15,8 +15,8 @@ import pytest
 
 from apihelpers import admin_dsn, api_settings, create_database, drop_database
 from backend.app.core.db import migrate
-from indexer import events as ev
-from indexer.relay import Relay
+from fitmint import events as ev
+from fitmint.outbox.relay import Relay
 from indexer.settings import Settings as IndexerSettings
 from indexer.store import connect as connect_indexer
 from kafkaread import event_ids

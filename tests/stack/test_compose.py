@@ -434,7 +434,7 @@ def test_same_databases_and_topics_as_make_up(rendered, settings):
     assert topics == settings["KAFKA_TOPICS"].split()
     # ... and exactly the topics the code publishes to (the indexer's and the API's outboxes): none is
     # missing, and none is left over from an event the bus no longer carries.
-    from indexer import events as ev
+    from fitmint import events as ev
     assert sorted(topics) == ev.ALL_TOPICS
     assert f"--partitions {settings['KAFKA_PARTITIONS']}" in script
 

@@ -15,8 +15,8 @@ from eth_account import Account
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 
 from backend.app.core.config import Settings
-from indexer.rpc import Rpc, RpcError
-from indexer.manifest import Manifest
+from fitmint.chain.rpc import Rpc, RpcError
+from fitmint.chain.manifest import Manifest
 
 RECEIPT_TIMEOUT_SECONDS = 60.0
 

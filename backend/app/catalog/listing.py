@@ -15,7 +15,7 @@ import asyncpg
 import orjson
 
 from backend.app.catalog.chain import CatalogChain, ChainReverted, ChainUnavailable
-from indexer.rpc import RpcError
+from fitmint.chain.rpc import RpcError
 
 NONCE_LOCK = "catalog:operator-nonce"
 MAX_STEPS = 8  # a create plus three updates, twice (an update landing mid-flow)

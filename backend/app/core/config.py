@@ -1,34 +1,16 @@
 """The API's settings: environment variables with dev defaults; secrets from files outside git."""
 
-import os
-import secrets
-from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-ROOT = Path(__file__).resolve().parents[3]
+from fitmint.settings import KernelSettings, default
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
-
-    fitmint_state_dir: Path = ROOT / ".state"
+class Settings(KernelSettings):
     redis_host: str = "127.0.0.1"
-    redis_port: int = 56379
-    postgres_host: str = "127.0.0.1"
-    postgres_port: int = 55432
-    postgres_user: str = "fitmint"
-    postgres_password_file: Path | None = None  # default: <state>/secrets/postgres-password
-    indexer_database: str = "fitmint_indexer"  # wallet reads come from the indexer's tables
-    backend_database: str = "fitmint_backend"  # users, fitness, vouchers, the API's outbox
-    kafka_port: int = 59092
-    kafka_bootstrap: str | None = None  # default: 127.0.0.1:<kafka_port>
-    kafka_topic_prefix: str = ""  # tests publish to their own topics
+    redis_port: int = int(default("REDIS_PORT"))
+    backend_database: str = default("BACKEND_DATABASE")  # users, fitness, vouchers, the API's outbox
     relay_enabled: bool = True  # publish the API's outbox to Kafka (one replica at a time: advisory lock)
-    fitmint_rpc_url: str = "http://127.0.0.1:8545"
-    manifest: Path | None = None  # default: <state>/deployments/<chain id>.json
 
     # Tenancy: sign-in names a tenant; this one is created on start so a fresh stack has one.
     default_tenant: str = "fitmint"
@@ -36,7 +18,6 @@ class Settings(BaseSettings):
     # Sign-In with Ethereum: what a message must name to be accepted here.
     siwe_domain: str = "localhost:8000"
     siwe_uri: str = "http://localhost:8000"
-    chain_id: int = 31337
     siwe_nonce_ttl_seconds: int = 300
 
     # Requests per window and caller IP on the sign-in endpoints.
@@ -55,7 +36,7 @@ class Settings(BaseSettings):
 
     # Catalog: product documents and images pinned on the stack's Kubo node; listed on-chain by the
     # operator key (a file outside git, generated for dev and granted its roles by `ape run deploy`).
-    ipfs_api_port: int = 55001
+    ipfs_api_port: int = int(default("IPFS_API_PORT"))
     ipfs_api_url: str | None = None  # default: http://127.0.0.1:<ipfs_api_port>
     fitmint_operator_key_file: Path | None = None  # same variable as `ape run deploy` (FITMINT_OPERATOR_KEY_FILE); default: <state>/secrets/operator.key
     metadata_cache_ttl_seconds: int = 3600
@@ -67,7 +48,7 @@ class Settings(BaseSettings):
     email_consumer_group: str = "fitmint-email"  # EmailBatchReady -> SMTP
     notifications_batch_size: int = 500  # Kafka records applied per PostgreSQL transaction
     smtp_host: str = "127.0.0.1"
-    smtp_port: int = 58025
+    smtp_port: int = int(default("SMTP_PORT"))
     smtp_username: str | None = None
     smtp_password_file: Path | None = None
     smtp_starttls: bool = False
@@ -85,7 +66,7 @@ class Settings(BaseSettings):
 
     # Identity: the ACA-Py agent's admin API (the key also authenticates its webhooks to us), exchange
     # deadlines and the reconciler (run by the worker under an advisory lock).
-    acapy_admin_url: str = "http://127.0.0.1:58021"
+    acapy_admin_url: str = f"http://127.0.0.1:{default('ACAPY_ADMIN_PORT')}"
     acapy_admin_key_file: Path | None = None  # default: <state>/secrets/acapy-admin-key
     acapy_timeout_seconds: float = 10.0
     identity_invitation_ttl_seconds: int = 3600      # an invitation not accepted by then: failed
@@ -94,27 +75,11 @@ class Settings(BaseSettings):
     identity_reconcile_interval_seconds: float = 5.0
     identity_reconciler_enabled: bool = True
 
-    # The platform's clock for what depends on the date and time of day (anti-cheat days, reward days
-    # and deadlines, scheduled jobs): the wall clock shifted by this many seconds. Tests pin the time of
-    # day with it (make test runs the time-sensitive suites at 00:05, 11:00 and 23:55 UTC).
-    clock_offset_seconds: float = 0.0
 
     jwt_secret_file: Path | None = None  # default: <state>/secrets/jwt-secret (generated on first use)
     jwt_algorithm: str = "HS256"
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
-
-    def now(self) -> datetime:
-        """The platform's current time (UTC, aware): see `clock_offset_seconds`."""
-        return datetime.now(timezone.utc) + timedelta(seconds=self.clock_offset_seconds)
-
-    def postgres_password(self) -> str:
-        path = self.postgres_password_file or self.fitmint_state_dir / "secrets" / "postgres-password"
-        return path.read_text().strip()
-
-    @property
-    def bootstrap(self) -> str:
-        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
 
     @property
     def ipfs_url(self) -> str:
@@ -125,18 +90,14 @@ class Settings(BaseSettings):
 
     def operator_key(self) -> str:
         """The catalog operator's private key (0x-hex): lists items and sets their metadata on-chain."""
-        return "0x" + _generated_secret(self.fitmint_operator_key_file or
-                                        self.fitmint_state_dir / "secrets" / "operator.key")
-
-    def manifest_path(self) -> Path:
-        return self.manifest or self.fitmint_state_dir / "deployments" / f"{self.chain_id}.json"
+        return "0x" + self.secret("operator.key", self.fitmint_operator_key_file)
 
     def jwt_secret(self) -> str:
-        return _generated_secret(self.jwt_secret_file or self.fitmint_state_dir / "secrets" / "jwt-secret")
+        return self.secret("jwt-secret", self.jwt_secret_file)
 
     def acapy_admin_key(self) -> str | None:
         """The agent's admin API key (written by `scripts/stack/stack.sh secrets`); None when absent."""
-        path = self.acapy_admin_key_file or self.fitmint_state_dir / "secrets" / "acapy-admin-key"
+        path = self.acapy_admin_key_file or self.secrets_dir / "acapy-admin-key"
         try:
             return path.read_text().strip() or None
         except OSError:
@@ -144,23 +105,10 @@ class Settings(BaseSettings):
 
     def attestor_key(self) -> str:
         """The attestor's private key (0x-hex). The deploy script grants this key's address ATTESTOR_ROLE."""
-        return "0x" + _generated_secret(self.fitmint_attestor_key_file or self.fitmint_state_dir / "secrets" / "attestor.key")
+        return "0x" + self.secret("attestor.key", self.fitmint_attestor_key_file)
 
 
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
 
-
-def _generated_secret(path: Path) -> str:
-    """32 random bytes as hex, generated into `path` (0600) on first use; dev default, never in git."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:  # O_EXCL: if another process just created it, read theirs; 0600 from the first byte
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_hex(32))
-    return path.read_text().strip().removeprefix("0x")

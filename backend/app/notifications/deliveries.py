@@ -41,7 +41,7 @@ from backend.app.notifications import templates
 from backend.app.notifications.email import EmailSender, SendError
 from backend.app.notifications.store import email_batch_ready
 from fitmint.resilience import Retrier
-from indexer import events as ev
+from fitmint import events as ev
 
 log = logging.getLogger("notifications.deliveries")
 

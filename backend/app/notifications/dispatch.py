@@ -26,7 +26,7 @@ from backend.app.notifications.sms import SmsProvider
 from backend.app.notifications.store import PUSH_MEMORY_SECONDS, email_batch_ready, preferences_of, push_live, wire
 from backend.app.users.models import Channel
 from fitmint.consumer import ConsumerLoop
-from indexer import events as ev
+from fitmint import events as ev
 
 log = logging.getLogger("worker.deliveries")
 # The topic's one type (an EmailBatchReady written there before `fitmint.email` existed is passed over).

@@ -3,7 +3,7 @@ the event's CloudEvents data; the consumer decides who the members are and store
 
 from backend.app.notifications.store import Draft
 from backend.app.notifications.templates import fit
-from indexer import events as ev
+from fitmint import events as ev
 
 
 def token_minted(data: dict) -> Draft:

@@ -37,7 +37,7 @@ from backend.app.core.config import Settings
 from backend.app.notifications import store, templates
 from backend.app.notifications.store import Draft, Queued
 from backend.app.users.models import Channel, Preferences, Privacy
-from indexer import events as ev
+from fitmint import events as ev
 
 log = logging.getLogger("notifications.jobs")
 

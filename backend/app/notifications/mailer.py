@@ -21,7 +21,7 @@ from backend.app.notifications import deliveries
 from backend.app.notifications.consumer import envelopes_of
 from backend.app.notifications.email import EmailSender
 from fitmint.consumer import ConsumerLoop
-from indexer import events as ev
+from fitmint import events as ev
 
 log = logging.getLogger("worker.email")
 EVENTS_PER_POLL = 4  # batches per poll: each is up to email_batch_size messages over SMTP

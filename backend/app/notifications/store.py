@@ -15,7 +15,7 @@ import orjson
 
 from backend.app.users.models import Preferences
 from fitmint.resilience import Retrier
-from indexer import events as ev
+from fitmint import events as ev
 
 log = logging.getLogger("notifications.store")
 _PUSH_HEALTH = Retrier("worker.live-push", ("redis",), log=log)

@@ -6,8 +6,8 @@ from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector
 
 from backend.app.core.config import Settings
-from indexer.manifest import Manifest
-from indexer.rpc import Rpc
+from fitmint.chain.manifest import Manifest
+from fitmint.chain.rpc import Rpc
 
 
 class ChainUnavailable(Exception):

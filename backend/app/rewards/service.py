@@ -24,8 +24,8 @@ from backend.app.core.pages import decode_cursor, page
 from backend.app.rewards.chain import RewardsChain
 from backend.app.rewards.policy import FIT, reward_wei
 from backend.app.wallets.service import snapshot
-from backend.rewards.vouchers import RewardVoucher, sign_voucher
-from indexer import events as ev
+from fitmint.rewards.vouchers import RewardVoucher, sign_voucher
+from fitmint import events as ev
 
 
 class NotRewardable(Exception):

@@ -1,6 +1,6 @@
 """The outbox records the transaction that wrote each row (`txid`): the relay publishes a row only once
 that transaction is older than every transaction still running, so a row that took a lower `seq` but
-committed later is never skipped (indexer/relay.py). Rows written before have txid 0, which is where a
+committed later is never skipped (fitmint/outbox/relay.py). Rows written before have txid 0, which is where a
 relay position recorded as a bare seq resumes.
 
 Revision ID: 0006

@@ -2,7 +2,7 @@
 relay (which LISTENs) wakes at once instead of at its next poll. PostgreSQL delivers a notification
 when the writing transaction commits (never for a rolled-back one), one per transaction however many
 rows it wrote. The relay still publishes a row only once its transaction is older than every running
-one (indexer/relay.py): the notification only says when to look.
+one (fitmint/outbox/relay.py): the notification only says when to look.
 
 Revision ID: 0007
 Revises: 0006

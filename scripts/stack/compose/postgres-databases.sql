@@ -2,4 +2,3 @@
 -- scripts/toolchain/env.sh; tests/stack/test_compose.py checks they agree).
 CREATE DATABASE fitmint_indexer;
 CREATE DATABASE fitmint_backend;
-CREATE DATABASE fitmint_agent;

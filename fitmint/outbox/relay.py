@@ -34,10 +34,10 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from fitmint.consumer import stop_quietly
 from fitmint.resilience import Retrier
-from indexer import events as ev
-from indexer import metrics
+from fitmint import events as ev
+from fitmint.outbox import metrics
 
-log = logging.getLogger("indexer.relay")
+log = logging.getLogger("fitmint.outbox.relay")
 
 POSITION_TOPIC = "fitmint.relay.position"
 TRANSACTIONAL_ID = "fitmint-outbox-relay"

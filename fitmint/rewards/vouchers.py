@@ -12,7 +12,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import to_checksum_address
 
-from backend.chain.eip712 import typed_message
+from fitmint.chain.eip712 import typed_message
 
 DOMAIN_NAME = "FitmintActivityRewards"
 DOMAIN_VERSION = "1"

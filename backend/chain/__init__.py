@@ -1,1 +1,0 @@
-"""Chain-side helpers shared by the API, the tests and the scripts."""

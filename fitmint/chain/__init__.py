@@ -1,0 +1,1 @@
+"""The chain gateway: JSON-RPC, the deployment manifest, EIP-712 signing."""

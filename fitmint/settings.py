@@ -1,0 +1,77 @@
+"""What every fitmint process reads the same way: where the state is, how to reach PostgreSQL, Kafka and
+the chain, the deployment manifest, and the secret files. Each component's settings extend
+`KernelSettings`; the defaults come from `fitmint/defaults.env`, which the shell scripts export too."""
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fitmint import secrets
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULTS_FILE = Path(__file__).with_name("defaults.env")
+
+
+def _read_defaults(path: Path) -> dict[str, str]:
+    pairs = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+DEFAULTS = _read_defaults(DEFAULTS_FILE)
+
+
+def default(key: str) -> str:
+    return DEFAULTS[key]
+
+
+class KernelSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    fitmint_state_dir: Path = ROOT / ".state"
+    fitmint_rpc_url: str = f"http://{default('ANVIL_HOST')}:{default('ANVIL_PORT')}"
+    chain_id: int = int(default("CHAIN_ID"))
+    manifest: Path | None = None  # default: <state>/deployments/<chain id>.json
+
+    postgres_host: str = "127.0.0.1"
+    postgres_port: int = int(default("POSTGRES_PORT"))
+    postgres_user: str = default("POSTGRES_USER")
+    postgres_password_file: Path | None = None  # default: <state>/secrets/postgres-password
+    indexer_database: str = default("INDEXER_DATABASE")
+
+    kafka_port: int = int(default("KAFKA_PORT"))
+    kafka_bootstrap: str | None = None  # default: 127.0.0.1:<kafka_port>
+    kafka_topic_prefix: str = ""  # tests publish to their own topics
+
+    # The platform's clock for what depends on the date and time of day (anti-cheat days, reward days
+    # and deadlines, scheduled jobs): the wall clock shifted by this many seconds. Tests pin the time of
+    # day with it (make test runs the time-sensitive suites at 00:05, 11:00 and 23:55 UTC).
+    clock_offset_seconds: float = 0.0
+
+    def now(self) -> datetime:
+        """The platform's current time (UTC, aware): see `clock_offset_seconds`."""
+        return datetime.now(timezone.utc) + timedelta(seconds=self.clock_offset_seconds)
+
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.fitmint_state_dir / "secrets"
+
+    def secret(self, name: str, file: Path | None = None) -> str:
+        """The secret in `file`, or else in <state>/secrets/<name> (generated there on first use)."""
+        return secrets.read_or_generate(file or self.secrets_dir / name)
+
+    def postgres_password(self) -> str:
+        return (self.postgres_password_file or self.secrets_dir / "postgres-password").read_text().strip()
+
+    def manifest_path(self, chain_id: int | None = None) -> Path:
+        """Where `ape run deploy` wrote (and every reader finds) the deployment manifest of the chain."""
+        return self.manifest or self.fitmint_state_dir / "deployments" / f"{chain_id or self.chain_id}.json"

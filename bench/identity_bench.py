@@ -32,9 +32,9 @@ import httpx
 
 from backend.app.core.config import Settings
 from backend.app.core.db import create_pool, dsn
-from backend.app.identity import documents
-from backend.app.identity.acapy import AcaPy
-from backend.app.identity.handlers import CONNECTION_ACTIVE, FAILED_STATES
+from agent.controller import documents
+from agent.controller.acapy import AcaPy
+from agent.controller.handlers import CONNECTION_ACTIVE, FAILED_STATES
 from bench.databases import create_databases, drop_databases
 from bench.notifications_bench import cpu_seconds, host_busy_seconds, memory_mb, tree_pids
 from bench.processes import ROOT, Service, settings_env, start_api
@@ -115,7 +115,7 @@ class Http:
 # when the poll first sees the flow complete.
 
 class Direct:
-    """ACA-Py's admin API driven directly, with the controller's own client (backend/app/identity/acapy.py)
+    """ACA-Py's admin API driven directly, with the controller's own client (agent/controller/acapy.py)
     and documents (documents.py): the same requests, bodies, DID method and proof type, and no tables."""
 
     def __init__(self, acapy: AcaPy, holder: Http, holder_did: str, gate: dict, settings: Settings):
@@ -329,7 +329,7 @@ def reconciler_main() -> None:
     in an identity flow, and the benchmark needs no Kafka."""
     import logging
 
-    from backend.app.identity.reconciler import run_reconciler
+    from agent.controller.reconciler import run_reconciler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

@@ -23,9 +23,9 @@ from backend.app.core.config import Settings, get_settings
 from backend.app.core.db import create_pool, migrate_async
 from backend.app.core.ratelimit import RateLimiter
 from backend.app.fitness.routes import router as fitness_router
-from backend.app.identity.acapy import AcaPy
-from backend.app.identity.routes import router as identity_router
-from backend.app.identity.routes import webhooks as agent_webhooks_router
+from agent.controller.acapy import AcaPy
+from agent.controller.routes import router as identity_router
+from agent.controller.routes import webhooks as agent_webhooks_router
 from backend.app.notifications.hub import Hub
 from backend.app.notifications.routes import router as notifications_router
 from backend.app.outbox_relay import run_relay

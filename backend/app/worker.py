@@ -10,7 +10,7 @@ Runs, in one process:
   still stores, dispatches and pushes; its SMS and DIDComm rows wait for a sending worker's loop;
 - the scheduled jobs (only in the replica holding the scheduler's lock), the outbox relay (only in the
   process holding the relay's lock, this one or an API process) and the identity reconciler (only in
-  the replica holding its lock: backend/app/identity/reconciler.py).
+  the replica holding its lock: agent/controller/reconciler.py).
 Any number of workers may run: Kafka shares each group's partitions among them. Stops cleanly on
 SIGTERM/SIGINT.
 """
@@ -27,8 +27,8 @@ from redis.asyncio import Redis
 from backend.app.core.background import pause
 from backend.app.core.config import Settings, get_settings
 from backend.app.core.db import create_pool, migrate_async
-from backend.app.identity.acapy import AcaPy
-from backend.app.identity.reconciler import run_reconciler
+from agent.controller.acapy import AcaPy
+from agent.controller.reconciler import run_reconciler
 from backend.app.notifications import deliveries
 from backend.app.notifications.consumer import NotificationConsumer
 from backend.app.notifications.dispatch import DeliveriesConsumer

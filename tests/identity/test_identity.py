@@ -19,7 +19,7 @@ import pytest
 
 from agents import HOLDER_FLAGS, Agent
 from apihelpers import a_run, db, sign, siwe_message
-from backend.app.identity.interop import verify_with_didkit
+from agent.controller.interop import verify_with_didkit
 from waiting import wait_until
 from fitmint import events as ev
 
@@ -347,7 +347,7 @@ def test_an_eip712_credential_from_another_issuer_is_verified_by_the_controller(
     """ACA-Py cannot check Ethereum signatures: the controller does (didkit + our did:pkh checks)."""
     from eth_account import Account
 
-    from backend.app.identity.interop import issue_eip712_credential
+    from eip712_issuer import issue_eip712_credential
 
     key = Account.create().key.hex()
     credential = asyncio.run(issue_eip712_credential({

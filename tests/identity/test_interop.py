@@ -1,5 +1,5 @@
 """Issue 7, interop check: our agent's credentials verify in didkit, and an EIP-712 credential made with
-didkit (did:pkh issuer, Ethereum key) is verified by the controller (backend/app/identity/interop.py),
+didkit (did:pkh issuer, Ethereum key) is verified by the controller (agent/controller/interop.py),
 which ACA-Py cannot do.
 
 Real ACA-Py 1.7.0 (an agent of this module's own: fresh wallet, free ports, random admin key) and real
@@ -21,15 +21,14 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak
 
-from backend.app.identity.interop import (
+from agent.controller.interop import (
     EIP712_PROOF_TYPE,
-    issue_eip712_credential,
-    pkh_did,
     proof_created_timestamp,
     verify_eip712_credential,
     verify_with_didkit,
 )
 from bench.processes import Service, free_port
+from eip712_issuer import issue_eip712_credential, pkh_did
 
 # Our custom terms, inline (ACA-Py and didkit both only ship standard contexts; nothing is fetched).
 FITMINT_CONTEXT = {

@@ -35,7 +35,7 @@ import orjson
 
 from backend.app.core.background import pause
 from backend.app.core.config import Settings
-from backend.app.identity.acapy import AcaPy, AgentError, AgentUnavailable
+from agent.controller.acapy import AcaPy, AgentError, AgentUnavailable
 from backend.app.notifications import sms as sms_module
 from backend.app.notifications import templates
 from backend.app.notifications.email import EmailSender, SendError

@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from backend.app.identity.acapy import AcaPy
+from agent.controller.acapy import AcaPy
 from backend.app.notifications import deliveries
 from backend.app.notifications.consumer import envelopes_of, record_consumed
 from backend.app.notifications.sms import SmsProvider

@@ -13,9 +13,9 @@ import asyncpg
 
 from backend.app.core.config import Settings
 from backend.app.core.db import from_jsonb
-from backend.app.identity import documents
-from backend.app.identity.acapy import AcaPy
-from backend.app.identity.handlers import CONNECTION_ACTIVE, EXCHANGE_TOPICS, record_sent
+from agent.controller import documents
+from agent.controller.acapy import AcaPy
+from agent.controller.handlers import CONNECTION_ACTIVE, EXCHANGE_TOPICS, record_sent
 
 log = logging.getLogger("identity")
 

@@ -15,9 +15,9 @@ import asyncpg
 from backend.app.core.background import lead, pause
 from backend.app.core.config import Settings
 from backend.app.core.db import from_jsonb
-from backend.app.identity import documents
-from backend.app.identity.acapy import AcaPy, AgentError, AgentUnavailable, NotFound
-from backend.app.identity.handlers import CONNECTION_ACTIVE, EXCHANGE_TOPICS, apply_event, record_sent
+from agent.controller import documents
+from agent.controller.acapy import AcaPy, AgentError, AgentUnavailable, NotFound
+from agent.controller.handlers import CONNECTION_ACTIVE, EXCHANGE_TOPICS, apply_event, record_sent
 
 log = logging.getLogger("identity.reconciler")
 RECONCILER_LOCK = 0x666D7263  # pg_advisory_lock key: "the identity reconciler"

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
-CONTEXTS = Path(__file__).resolve().parents[3] / "agent" / "contexts"
+CONTEXTS = Path(__file__).resolve().parents[1] / "contexts"
 CREDENTIALS_V1 = "https://www.w3.org/2018/credentials/v1"
 VOCAB = "https://fitmint.dev/vocab#"
 PROOF_TYPE = "Ed25519Signature2020"

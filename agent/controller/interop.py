@@ -1,7 +1,7 @@
 """Checking W3C credentials outside ACA-Py with didkit (issue 7, "interop check").
 
-One job: verify (and, for tests and users, issue) W3C Verifiable Credentials (data model 1.1) with
-didkit 0.3.3, independently of our ACA-Py agent:
+One job: verify W3C Verifiable Credentials (data model 1.1) with didkit 0.3.3, independently of our
+ACA-Py agent:
 
 - `verify_with_didkit(credential)`: any proof suite didkit knows (our agent's Ed25519Signature2018/2020
   over did:key, EthereumEip712Signature2021 over did:pkh, ...). No network: didkit only loads the
@@ -10,8 +10,8 @@ didkit 0.3.3, independently of our ACA-Py agent:
   `@context` objects (or an inline `@vocab`).
 - `verify_eip712_credential(credential, expected_issuer_chain_id=...)`: a credential signed with an
   Ethereum key (EIP-712, `EthereumEip712Signature2021`) by a `did:pkh:eip155:<chain>:<address>`
-  issuer — what ACA-Py cannot verify (it has no secp256k1 / EIP-712 / did:pkh support).
-- `issue_eip712_credential(credential, private_key_hex)`: signs one with didkit.
+  issuer — what ACA-Py cannot verify (it has no secp256k1 / EIP-712 / did:pkh support). The tests
+  issue such credentials with didkit (tests/identity/eip712_issuer.py).
 
 Every check returns a `Verdict` with plain reasons; nothing raises for a bad credential.
 
@@ -32,7 +32,6 @@ Known quirks of didkit 0.3.3 that callers must know (each is pinned by tests/ide
   the document and an array mixing strings and objects has no EIP-712 type ("Array inconsistency:
   expected type string under property: @context"). EthereumEip712Signature2021 signs the JSON itself
   (no JSON-LD canonicalisation), so didkit never loads those context URLs; use string contexts only.
-  `issue_eip712_credential` refuses inline objects with that explanation.
 - A malformed EIP-712 `proofValue` makes didkit's Rust code panic (index out of bounds), so it is
   checked here first.
 - didkit's Python binding (pyo3-asyncio + tokio) can abort or segfault the interpreter at exit if the
@@ -43,7 +42,6 @@ Known quirks of didkit 0.3.3 that callers must know (each is pinned by tests/ide
 from __future__ import annotations
 
 import atexit
-import base64
 import json
 import re
 import threading
@@ -53,7 +51,6 @@ from datetime import datetime, timezone
 from typing import Any
 
 import didkit
-from eth_keys import keys
 from eth_utils import is_checksum_address, to_checksum_address
 
 EIP712_PROOF_TYPE = "EthereumEip712Signature2021"
@@ -171,8 +168,8 @@ def _note_didkit_call() -> None:
                 _exit_hook_registered = True
 
 
-async def _didkit(call, *args):
-    """Await one didkit coroutine (they need a running loop when called)."""
+async def await_didkit(call, *args):
+    """Await one didkit coroutine (they need a running loop when called), then arm the exit hook."""
     try:
         return await call(*args)
     finally:
@@ -183,7 +180,7 @@ async def _didkit_verify(credential: dict, proof_purpose: str) -> tuple[list[str
     """(checks, warnings, errors) from didkit.verify_credential; exceptions become errors."""
     try:
         options = json.dumps({"proofPurpose": proof_purpose})
-        raw = await _didkit(didkit.verify_credential, json.dumps(credential), options)
+        raw = await await_didkit(didkit.verify_credential, json.dumps(credential), options)
         result = json.loads(raw)
     except Exception as exc:  # DIDKitException; a Rust panic arrives as Exception("rust future panicked")
         return [], [], [f"didkit could not verify the credential: {type(exc).__name__}: {exc}"]
@@ -315,56 +312,3 @@ async def verify_eip712_credential(
         errors.extend(_check_dates(credential, now or datetime.now(timezone.utc)))
         return Verdict(ok=False, errors=errors, proof_type=proof_type, issuer=issuer)
     return await verify_with_didkit(credential, now=now)
-
-
-# --------------------------------------------------------------------------------------------------
-# issuing with an Ethereum key
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def eth_jwk(private_key_hex: str) -> dict:
-    """The secp256k1 JWK (with `d`) of an Ethereum private key."""
-    key = keys.PrivateKey(bytes.fromhex(private_key_hex.removeprefix("0x")))
-    public = key.public_key.to_bytes()  # x || y, 64 bytes
-    return {
-        "kty": "EC", "crv": "secp256k1",
-        "x": _b64url(public[:32]), "y": _b64url(public[32:]), "d": _b64url(key.to_bytes()),
-    }  # fmt: skip
-
-
-def pkh_did(address: str, chain_id: int = 1) -> str:
-    """`did:pkh:eip155:<chain>:<checksummed address>`."""
-    return f"did:pkh:eip155:{int(chain_id)}:{to_checksum_address(address)}"
-
-
-async def issue_eip712_credential(credential: dict, private_key_hex: str, *, chain_id: int = 1) -> dict:
-    """Sign `credential` with an Ethereum key (EthereumEip712Signature2021, issuer did:pkh:eip155).
-
-    The issuer is set to `did:pkh:eip155:<chain_id>:<address>` if missing (and must be that DID if
-    given); `issuanceDate` defaults to now. `@context` entries must be strings (see module doc).
-    Raises ValueError for such mistakes and didkit.DIDKitException if didkit refuses."""
-    contexts = credential.get("@context")
-    contexts = contexts if isinstance(contexts, list) else [contexts]
-    if not all(isinstance(c, str) for c in contexts):
-        raise ValueError(
-            "an EIP-712 credential's @context must be a list of URL strings: didkit 0.3.3 derives EIP-712 types "
-            "from the document and cannot type an array mixing strings and inline objects"
-        )
-    jwk = eth_jwk(private_key_hex)
-    address = keys.PrivateKey(bytes.fromhex(private_key_hex.removeprefix("0x"))).public_key.to_checksum_address()
-    did = pkh_did(address, chain_id)
-    unsigned = dict(credential)
-    unsigned.setdefault("issuer", did)
-    if _issuer_id(unsigned) != did:
-        raise ValueError(f"issuer {_issuer_id(unsigned)!r} is not the key's DID {did}")
-    unsigned.setdefault("issuanceDate", proof_created_timestamp())
-    options = {
-        "proofPurpose": "assertionMethod",
-        "type": EIP712_PROOF_TYPE,  # always name it: unnamed, didkit 0.3.3 picks EcdsaSecp256k1Signature2019
-        "verificationMethod": f"{did}#{PKH_EIP155_FRAGMENT}",
-    }
-    signed = await _didkit(didkit.issue_credential, json.dumps(unsigned), json.dumps(options), json.dumps(jwk))
-    return json.loads(signed)

@@ -12,8 +12,8 @@ import logging
 import asyncpg
 
 from backend.app.core.db import from_jsonb
-from backend.app.identity import documents
-from backend.app.identity.acapy import AcaPy, AgentError, AgentUnavailable
+from agent.controller import documents
+from agent.controller.acapy import AcaPy, AgentError, AgentUnavailable
 
 log = logging.getLogger("identity.handlers")
 

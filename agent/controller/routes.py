@@ -14,10 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from backend.app.core.policy import Action
 from backend.app.deps import BackendPool, CurrentMember, CurrentPrincipal, SiweDep, UsersDep, check, link_signed_wallet
-from backend.app.identity.acapy import AgentError, AgentUnavailable
-from backend.app.identity.handlers import apply_event
-from backend.app.identity.interop import EIP712_PROOF_TYPE, verify_eip712_credential, verify_with_didkit
-from backend.app.identity.service import Identity, Refused, exchange_view
+from agent.controller.acapy import AgentError, AgentUnavailable
+from agent.controller.handlers import apply_event
+from agent.controller.interop import EIP712_PROOF_TYPE, verify_eip712_credential, verify_with_didkit
+from agent.controller.service import Identity, Refused, exchange_view
 
 router = APIRouter(tags=["identity"])
 webhooks = APIRouter(tags=["agent webhooks"])

@@ -7,7 +7,7 @@ Errors: `AgentUnavailable` (the agent is down, times out, or no admin key is con
 import httpx
 
 from backend.app.core.config import Settings
-from backend.app.identity.interop import proof_created_timestamp
+from agent.controller.interop import proof_created_timestamp
 
 
 class AgentUnavailable(Exception):

@@ -1,0 +1,1 @@
+"""Our ACA-Py agent: its configuration (contexts/) and its controller (controller/)."""

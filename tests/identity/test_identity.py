@@ -347,7 +347,7 @@ def test_an_eip712_credential_from_another_issuer_is_verified_by_the_controller(
     """ACA-Py cannot check Ethereum signatures: the controller does (didkit + our did:pkh checks)."""
     from eth_account import Account
 
-    from eip712_issuer import issue_eip712_credential
+    from tests.identity.eip712_issuer import issue_eip712_credential
 
     key = Account.create().key.hex()
     credential = asyncio.run(issue_eip712_credential({

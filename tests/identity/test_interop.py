@@ -28,7 +28,7 @@ from agent.controller.interop import (
     verify_with_didkit,
 )
 from bench.processes import Service, free_port
-from eip712_issuer import issue_eip712_credential, pkh_did
+from tests.identity.eip712_issuer import issue_eip712_credential, pkh_did
 
 # Our custom terms, inline (ACA-Py and didkit both only ship standard contexts; nothing is fetched).
 FITMINT_CONTEXT = {

@@ -246,7 +246,10 @@ def write_report(out: Path, sign: dict, web: dict):
     out.mkdir(parents=True, exist_ok=True)
     meta = {"generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **machine()}
     hello, api = web["hello"], web["api"]
-    all_runs = lambda name: ", ".join(f"{run['rps']:,}" for run in web["runs"][name])  # noqa: E731
+
+    def all_runs(name: str) -> str:
+        return ", ".join(f"{run['rps']:,}" for run in web["runs"][name])
+
     errors = api["non_2xx"] + api["socket_errors"] + hello["non_2xx"] + hello["socket_errors"]
     # Error responses are cheap and fast: throughput and latency only count when every response was a 2xx.
     checks = {"signing_per_s": sign["per_s"] >= TARGETS["signing_per_s"],

@@ -624,7 +624,10 @@ def write_report(out: Path, args, raw: dict, results: dict, elapsed_s: float):
          "anomalies": raw["anomalies"], "samples": samples}, indent=2) + "\n")
 
     c, k = results["connection"], results["credential"]
-    pct = lambda v: f"{100 * v:.1f}%"  # noqa: E731
+
+    def pct(v: float) -> str:
+        return f"{100 * v:.1f}%"
+
     overall = c["pass"] and k["pass"]
 
     def row(name: str, kind: dict, mode: str) -> str:

@@ -172,7 +172,10 @@ async def head_latency(chain, settings, sync, pool, manifest, samples: int) -> d
         await asyncio.gather(*tasks, return_exceptions=True)
         await consumer.stop()
     latencies.sort()
-    quantile = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]  # noqa: E731
+
+    def quantile(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))]
+
     result = {"samples": len(latencies), "p50_ms": round(quantile(0.5), 1), "p99_ms": round(quantile(0.99), 1),
               "max_ms": round(latencies[-1], 1), "mean_ms": round(statistics.mean(latencies), 1),
               "poll_interval_s": settings.poll_interval}

@@ -115,7 +115,7 @@ async def delete_group(admin: AIOKafkaAdminClient, group: str) -> None:
         for name, code in response.results:
             if code not in (0, 69):  # 69: GROUP_ID_NOT_FOUND
                 log(f"warning: consumer group {name} not deleted (Kafka error {code})")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - best effort (see above): said, not raised
         log(f"warning: consumer group {group} not deleted: {exc!r}")
 
 
@@ -653,7 +653,10 @@ async def breakdown(runs: list[tuple[str, float, float]], client: Client, produc
              client.orders[tx][1]) for tx, _, mined in runs if seen(tx)]
     if not rows:
         return {}
-    median = lambda values: round(statistics.median(values) * 1000, 1)  # noqa: E731
+
+    def median(values: list[float]) -> float:
+        return round(statistics.median(values) * 1000, 1)
+
     return {"mined_to_produced": median([p - m for m, p, _, _, _ in rows]),
             "produced_to_stored": median([s - p for _, p, s, _, _ in rows]),
             "stored_to_queued": median([q - s for _, _, s, q, _ in rows]),
@@ -713,7 +716,10 @@ async def latency(settings: Settings, tenant_id: str, client: Client, samples: i
             processes.ours.pop("anvil", None)
         shutil.rmtree(chain_dir, ignore_errors=True)
     ordered = sorted(latency for _, latency, _ in runs)
-    quantile = lambda q: ordered[max(0, math.ceil(q * len(ordered)) - 1)]  # noqa: E731 - nearest rank
+
+    def quantile(q: float) -> float:  # nearest rank
+        return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
     result = {"samples": len(ordered), "p50_ms": round(quantile(0.5), 1), "p90_ms": round(quantile(0.9), 1),
               "p99_ms": round(quantile(0.99), 1), "max_ms": round(ordered[-1], 1), "min_ms": round(ordered[0], 1),
               "mean_ms": round(statistics.mean(ordered), 1),
@@ -813,8 +819,11 @@ def write_report(out: Path, args, settings: Settings, results: dict):
     (out / "notifications.json").write_text(json.dumps({"meta": meta, "parameters": parameters, **results,
                                                         "previous": previous}, indent=2) + "\n")
     c, t, live, lat = results["connect"], results["throughput"], results["live_path"], results.get("latency")
-    cpu = lambda table: ", ".join(f"{name} {'(restarted meanwhile)' if value is None else f'{value:g}%'}"  # noqa: E731
-                                  for name, value in table.items())
+
+    def cpu(table: dict) -> str:
+        return ", ".join(f"{name} {'(restarted meanwhile)' if value is None else f'{value:g}%'}"
+                         for name, value in table.items())
+
     lines = [
         "# Notifications benchmark",
         "",

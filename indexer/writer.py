@@ -47,7 +47,7 @@ class WriterLock:
                                 self.settings.indexer_database, holder)
                     waiting_on = holder
                 self.retrier.progressed("postgres")
-            except Exception as exc:  # noqa: BLE001 - PostgreSQL down: the retrier says so once
+            except Exception as exc:  # PostgreSQL down: the retrier says so once
                 if self.retrier.classify(exc) is None:
                     raise
                 self.retrier.down("postgres", exc)

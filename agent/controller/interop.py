@@ -182,7 +182,7 @@ async def _didkit_verify(credential: dict, proof_purpose: str) -> tuple[list[str
         options = json.dumps({"proofPurpose": proof_purpose})
         raw = await await_didkit(didkit.verify_credential, json.dumps(credential), options)
         result = json.loads(raw)
-    except Exception as exc:  # DIDKitException; a Rust panic arrives as Exception("rust future panicked")
+    except Exception as exc:  # noqa: BLE001 - DIDKitException, or a Rust panic as a bare Exception
         return [], [], [f"didkit could not verify the credential: {type(exc).__name__}: {exc}"]
     return list(result.get("checks", [])), list(result.get("warnings", [])), list(result.get("errors", []))
 

@@ -246,5 +246,5 @@ async def agent_webhook(topic: Annotated[str, Path(max_length=60, pattern=r"^[a-
 async def _apply(pool, acapy, topic: str, record: dict) -> None:
     try:
         await apply_event(pool, acapy, topic, record)
-    except Exception:  # noqa: BLE001 - logged; the reconciler's poll converges
+    except Exception:  # logged; the reconciler's poll converges
         log.exception("webhook %s (%s) not applied", topic, record.get("state"))

@@ -125,7 +125,7 @@ async def _heartbeat(redis, consumer: NotificationConsumer, dispatcher: Deliveri
         await pause(stop, 5)
     try:
         await redis.delete(key)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - exiting: a key left behind expires by itself
         pass
 
 

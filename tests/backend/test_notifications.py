@@ -258,8 +258,10 @@ def test_chain_events_cross_kafka_once_each_through_sigkills(env, kind):
     make, notification_kind = CHAIN_EVENTS[kind]
     dave = env.member()
     events = [make(dave["address"], (i + 1) * FIT) for i in range(600)]
-    stored = lambda: count(env, "SELECT count(*) FROM notifications WHERE user_id = $1::uuid",  # noqa: E731
-                           dave["user_id"])
+
+    def stored() -> int:
+        return count(env, "SELECT count(*) FROM notifications WHERE user_id = $1::uuid", dave["user_id"])
+
     publish(env.settings, events + events)  # every event twice (a producer retry, a replay upstream)
     kill_twice_while(env, stored, len(events))
     wait_until(lambda: stored() == len(events), timeout=90)
@@ -293,8 +295,11 @@ def test_notification_queued_crosses_kafka_once_each_through_sigkills(env):
     erin = env.member(notification_channels=["websocket", "email", "sms"], email="erin@example.org",
                       phone="+491701234567")
     events = [minted(erin["address"], (i + 1) * FIT) for i in range(600)]
-    dispatched = lambda: count(env, "SELECT count(*) FROM deliveries d JOIN notifications n "  # noqa: E731
-                                    "ON n.id = d.notification_id WHERE n.user_id = $1::uuid", erin["user_id"])
+
+    def dispatched() -> int:
+        return count(env, "SELECT count(*) FROM deliveries d JOIN notifications n "
+                          "ON n.id = d.notification_id WHERE n.user_id = $1::uuid", erin["user_id"])
+
     received: list[dict] = []
 
     async def scenario():

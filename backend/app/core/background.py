@@ -36,7 +36,7 @@ async def lead(pool: asyncpg.Pool, lock_key: int, stop: asyncio.Event, work: Cal
                         await work()
                     finally:
                         await lock_connection.execute("SELECT pg_advisory_unlock($1)", lock_key)
-        except Exception as exc:  # noqa: BLE001 - the work must go on: a bug is logged with its traceback
+        except Exception as exc:  # the work must go on: a bug is logged with its traceback
             if health.classify(exc):
                 health.down("postgres", exc)
             else:

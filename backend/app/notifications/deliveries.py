@@ -181,7 +181,7 @@ async def send_email_batch(pool: asyncpg.Pool, email_sender: EmailSender, batch_
             except SendError as exc:
                 await _fail(pool, row, exc.reason, tally)
                 continue
-            except Exception as exc:  # noqa: BLE001 - a template bug fails this one message, not the batch
+            except Exception as exc:  # a template bug fails this one message, not the batch
                 log.exception("cannot render notification %s (%s)", notification["id"], notification["kind"])
                 await _fail(pool, row, f"cannot render the email: {exc!r}", tally)
                 continue
@@ -274,7 +274,7 @@ async def _send_sms(pool, provider: sms_module.SmsProvider, row, tally: Tally) -
         else:
             await _retry(pool, row, exc.reason, tally)
         return
-    except Exception as exc:  # noqa: BLE001 - unknown outcome: not resent (at most once)
+    except Exception as exc:  # unknown outcome: not resent (at most once)
         log.exception("SMS provider failed on notification %s", notification["id"])
         await _fail(pool, row, f"SMS provider error, outcome unknown, not resent: {exc!r}", tally)
         return

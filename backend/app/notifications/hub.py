@@ -75,7 +75,7 @@ class Hub:
             finally:
                 try:
                     await pubsub.aclose()
-                except Exception:  # noqa: BLE001
+                except Exception:  # noqa: BLE001 - the connection is gone already: resubscribing replaces it
                     pass
 
 

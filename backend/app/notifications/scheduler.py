@@ -194,7 +194,7 @@ class Scheduler:
             except asyncio.CancelledError:
                 log.warning("job %s as of %s cancelled (leadership lost); its transaction rolled back",
                             job.name, now.isoformat())
-            except Exception:  # noqa: BLE001 - logged; the next run (idempotent) tries again
+            except Exception:  # logged; the next run (idempotent) tries again
                 log.exception("job %s as of %s failed", job.name, now.isoformat())
             finally:
                 self._running.discard(task)

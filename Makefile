@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 ENV := source scripts/toolchain/env.sh &&
 
-.PHONY: help deps deps-stack build up down purge status logs test test-forge test-ape test-clock slither gas-check bench indexer clean
+.PHONY: help deps deps-stack build up down purge status logs test lint test-forge test-ape test-clock slither gas-check bench indexer clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -32,9 +32,13 @@ status: ## show each service's health
 logs: ## follow one service's log: make logs S=kafka
 	@scripts/stack/stack.sh logs $(S)
 
-test: deps-stack ## every test: starts the stack, then forge fuzz/invariants, slither, the pytest suite, the clock-pinned runs
+test: deps-stack ## every test: starts the stack, then forge fuzz/invariants, slither, the pytest suite, the clock-pinned runs, the linter
 	@scripts/stack/stack.sh up
-	@$(MAKE) --no-print-directory test-forge slither gas-check test-ape test-clock
+	@$(MAKE) --no-print-directory test-forge slither gas-check test-ape test-clock lint
+
+lint: deps ## ruff over the Python code (rules and exclusions: ruff.toml)
+	@echo "==> ruff"
+	@$(ENV) ruff check .
 
 test-forge:
 	@echo "==> forge fuzz and invariant tests"

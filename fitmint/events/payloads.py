@@ -1,0 +1,120 @@
+"""The payload (CloudEvents `data`) of every event on the bus: one msgspec Struct per event type and
+version, fields in camelCase on the wire (`claim_id` in Python is `claimId` in JSON), as the chain
+side and the JS clients spell them.
+
+msgspec rather than pydantic: the indexer builds ~20k payloads a second, and a Struct is built without
+validation and encoded in one call (see the catalogue's micro-benchmark in its commit). Producers build
+them; consumers validate on read (`fitmint.events.read`). uint256 values travel as decimal strings (JSON
+numbers lose precision past 2^53 in most languages); unknown fields are ignored on read, so a producer
+may add a field without breaking a consumer.
+"""
+
+from typing import Annotated, Generic, Literal, TypeVar
+
+import msgspec
+
+Address = Annotated[str, msgspec.Meta(pattern="^0x[0-9a-fA-F]{40}$", description="an account or contract address")]
+Hash = Annotated[str, msgspec.Meta(pattern="^0x[0-9a-fA-F]{64}$", description="a 32-byte hash, 0x-prefixed hex")]
+Uint = Annotated[str, msgspec.Meta(pattern="^[0-9]+$", description="a uint256 as a decimal string")]
+
+
+class Payload(msgspec.Struct, rename="camel", kw_only=True, frozen=True):
+    """Base of every payload."""
+
+
+class ChainPayload(Payload):
+    """An event the indexer read from a chain log: where it was."""
+    block_number: int
+    block_hash: Hash
+    tx_hash: Hash
+    log_index: int
+
+
+class TokenMinted(ChainPayload):
+    account: Address
+    amount: Uint
+
+
+class RewardClaimed(ChainPayload, omit_defaults=True):
+    """A reward paid on chain: a voucher's (`attestor` set) or a Merkle epoch's (`index` set; the claim
+    id is `epoch:<epoch>:<index>`)."""
+    kind: Literal["voucher", "epoch"]
+    claim_id: str
+    account: Address
+    amount: Uint
+    epoch: int
+    attestor: Address | None = None
+    index: int | None = None
+
+
+class OrderCreated(ChainPayload):
+    order_id: int
+    listing_id: int
+    buyer: Address
+    seller: Address
+    item_id: Uint
+    quantity: Uint
+    unit_price: Uint
+    fee: Uint
+    burned: Uint
+
+
+Original = TypeVar("Original", bound=Payload)
+
+
+class Reverted(Payload, Generic[Original]):
+    """A chain reorganisation undid the event `reverts`, whose payload was `original`."""
+    reverts: str
+    original: Original
+
+
+class RewardIssued(Payload):
+    """The API signed a voucher for an accepted workout (`day`: the UTC day number it is charged to;
+    `deadline`: unix seconds)."""
+    claim_id: Hash
+    account: Address
+    amount: Uint
+    day: int
+    deadline: int
+    workout_id: str
+    user_id: str
+    tenant_id: str
+    contract: Address
+    chain_id: int
+
+
+class RewardIssuedV1(msgspec.Struct, kw_only=True, frozen=True):
+    """RewardIssued as the API wrote it before the catalogue (snake_case): still read, upcast to v2."""
+    claim_id: str
+    account: str
+    amount: str
+    day: int
+    deadline: int
+    workout_id: str
+    user_id: str
+    tenant_id: str
+    contract: str
+    chain_id: int
+
+    def upcast(self) -> RewardIssued:
+        return RewardIssued(**msgspec.structs.asdict(self))
+
+
+class NotificationQueued(Payload):
+    """A notification was stored for a member; `channels`: where it goes out (their preferences);
+    `corrects`: the notification a correction corrects."""
+    notification_id: str
+    user_id: str
+    tenant_id: str
+    kind: str
+    source_event: str
+    corrects: str | None
+    channels: list[str]
+
+
+class EmailBatchReady(Payload):
+    """`count` email deliveries tagged `batch_id` are ready to send; `source`: who made the batch (a
+    poll of the deliveries group, or the senders' retry loop)."""
+    batch_id: str
+    count: int
+    source: Literal["deliveries", "retry"]

@@ -1,0 +1,73 @@
+"""The one way to write events to an outbox, in the caller's transaction (asyncpg connection): typed
+events in, rows of fitmint/outbox/schema.sql out, published by fitmint/outbox/relay.py.
+
+`append` is for any writer, one event or many: ids are deterministic (fitmint.events.ids), so an event
+written again is the same event and is skipped (`ON CONFLICT (id) DO NOTHING`). `append_copy` is the
+bulk path of a writer whose ids are new by construction (the indexer's batch of thousands): COPY, where
+an id written twice fails the transaction.
+"""
+
+import io
+from collections.abc import Sequence
+from datetime import datetime
+
+import msgspec
+
+from fitmint.events import EventType, Payload
+
+COLUMNS = ("id", "aggregatetype", "aggregateid", "type", "payload", "event_time", "block_number", "reverts")
+
+_encode = msgspec.json.Encoder().encode
+
+
+class Outgoing(msgspec.Struct, frozen=True):
+    """One event to write: its id, type and payload; when it happened; for a chain event, its block (the
+    reorg path finds the events of undone blocks by it) or the event it reverts."""
+    id: str
+    type: EventType
+    payload: Payload
+    time: datetime | None = None
+    block_number: int | None = None
+    reverts: str | None = None
+
+    def row(self) -> tuple:
+        """The outbox row, in COLUMNS order (the payload as JSON text)."""
+        return (self.id, self.type.topic, self.type.subject(self.payload), self.type.ce_type,
+                _encode(self.payload).decode(), self.time, self.block_number, self.reverts)
+
+
+_INSERT = (
+    f"INSERT INTO outbox ({', '.join(COLUMNS)}) "
+    "SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::json[], $6::timestamptz[], "
+    "                     $7::bigint[], $8::uuid[]) "
+    "ON CONFLICT (id) DO NOTHING")
+
+
+async def append(connection, events: Sequence[Outgoing]) -> None:
+    """Writes `events` in order, in one statement, in the caller's transaction; an id already in the
+    outbox is skipped."""
+    if not events:
+        return
+    rows = [event.row() for event in events]
+    await connection.execute(_INSERT, *([row[i] for row in rows] for i in range(len(COLUMNS))))
+
+
+def _copy_field(value) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+            return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+async def append_copy(connection, events: Sequence[Outgoing]) -> None:
+    """Writes `events` in order with COPY (PostgreSQL's text format, parsed on the server: the fast
+    path for thousands of rows), in the caller's transaction. Their ids must be new."""
+    if not events:
+        return
+    text = "".join(["\t".join(map(_copy_field, event.row())) + "\n" for event in events])
+    await connection.copy_to_table("outbox", source=io.BytesIO(text.encode()), columns=COLUMNS, format="text")

@@ -6,8 +6,8 @@ Errors: `AgentUnavailable` (the agent is down, times out, or no admin key is con
 
 import httpx
 
-from backend.app.core.config import Settings
 from agent.controller.interop import proof_created_timestamp
+from backend.app.core.config import Settings
 
 
 class AgentUnavailable(Exception):

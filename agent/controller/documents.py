@@ -6,7 +6,7 @@ and the checks we add to the agent's signature check. Pure functions: no I/O bes
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -39,7 +39,7 @@ ACHIEVEMENTS = {a.code: a for a in (
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _credential(kind: str, issuer: str, subject: dict) -> dict:

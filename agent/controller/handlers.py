@@ -11,9 +11,9 @@ import logging
 
 import asyncpg
 
-from backend.app.core.db import from_jsonb
 from agent.controller import documents
 from agent.controller.acapy import AcaPy, AgentError, AgentUnavailable
+from backend.app.core.db import from_jsonb
 
 log = logging.getLogger("identity.handlers")
 

@@ -47,7 +47,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import didkit
@@ -83,14 +83,14 @@ def proof_created_timestamp(when: datetime | None = None) -> str:
 
     Pass it as `options.created` when asking ACA-Py to issue (`/vc/credentials/issue` or the `ld_proof`
     options of issue-credential v2), otherwise didkit cannot verify the credential (see module doc)."""
-    when = (when or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    when = (when or datetime.now(UTC)).astimezone(UTC)
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _didkit_rendering(value: str) -> str | None:
     """How didkit 0.3.3 (chrono, `SecondsFormat::AutoSi`, `Z`) writes back a proof timestamp."""
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
     except (TypeError, ValueError):
         return None
     text = parsed.strftime("%Y-%m-%dT%H:%M:%S")
@@ -106,7 +106,7 @@ def _parse_time(value: Any) -> datetime | None:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _proofs(credential: dict) -> list[dict]:
@@ -233,7 +233,7 @@ async def verify_with_didkit(
     for proof in proofs:
         if proof.get("type") == EIP712_PROOF_TYPE:
             errors.extend(_eip712_proof_value_errors(proof))
-    date_errors = _check_dates(credential, now or datetime.now(timezone.utc))
+    date_errors = _check_dates(credential, now or datetime.now(UTC))
     if errors:
         return Verdict(ok=False, errors=errors + date_errors, proof_type=proof_type, issuer=issuer)
     errors = date_errors
@@ -309,6 +309,6 @@ async def verify_eip712_credential(
             errors.extend(_eip712_proof_value_errors(proof))
 
     if errors:  # structural: the signature is not worth checking (and a bad proofValue panics didkit)
-        errors.extend(_check_dates(credential, now or datetime.now(timezone.utc)))
+        errors.extend(_check_dates(credential, now or datetime.now(UTC)))
         return Verdict(ok=False, errors=errors, proof_type=proof_type, issuer=issuer)
     return await verify_with_didkit(credential, now=now)

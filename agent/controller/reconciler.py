@@ -7,17 +7,17 @@ finishes) or, out of attempts, marked failed with the reason. Never left hanging
 
 import asyncio
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import asyncpg
 
-from backend.app.core.background import lead, pause
-from backend.app.core.config import Settings
-from backend.app.core.db import from_jsonb
 from agent.controller import documents
 from agent.controller.acapy import AcaPy, AgentError, AgentUnavailable, NotFound
 from agent.controller.handlers import CONNECTION_ACTIVE, EXCHANGE_TOPICS, apply_event, record_sent
+from backend.app.core.background import lead, pause
+from backend.app.core.config import Settings
+from backend.app.core.db import from_jsonb
 
 log = logging.getLogger("identity.reconciler")
 RECONCILER_LOCK = 0x666D7263  # pg_advisory_lock key: "the identity reconciler"
@@ -54,7 +54,7 @@ async def _resend(pool, acapy: AcaPy, settings: Settings, exchange) -> None:
         sent = await acapy.send_proof_request(exchange["connection_id"], payload["definition"],
                                               challenge=str(uuid4()), domain=settings.siwe_domain)
         record_id = sent["pres_ex_id"]
-    deadline = datetime.now(timezone.utc) + timedelta(seconds=settings.identity_exchange_timeout_seconds)
+    deadline = datetime.now(UTC) + timedelta(seconds=settings.identity_exchange_timeout_seconds)
     async with pool.acquire() as db, db.transaction():
         await db.execute(
             "UPDATE identity_exchanges SET record_id = $2, attempts = attempts + 1, deadline = $3, agent_state = $4, "
@@ -86,7 +86,7 @@ async def reconcile_once(pool: asyncpg.Pool, acapy: AcaPy, settings: Settings) -
             agent_lost = f"applying the agent's record failed: {exc}"
         current = await pool.fetchrow("SELECT * FROM identity_exchanges WHERE thread_id = $1",
                                       exchange["thread_id"])
-        if current["state"] != "pending" or current["deadline"] > datetime.now(timezone.utc):
+        if current["state"] != "pending" or current["deadline"] > datetime.now(UTC):
             continue
         seconds = (settings.identity_invitation_ttl_seconds if current["kind"] == "connection"
                    else settings.identity_exchange_timeout_seconds)

@@ -12,12 +12,12 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, Header, HTTPException, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from backend.app.core.policy import Action
-from backend.app.deps import BackendPool, CurrentMember, CurrentPrincipal, SiweDep, UsersDep, check, link_signed_wallet
 from agent.controller.acapy import AgentError, AgentUnavailable
 from agent.controller.handlers import apply_event
 from agent.controller.interop import EIP712_PROOF_TYPE, verify_eip712_credential, verify_with_didkit
 from agent.controller.service import Identity, Refused, exchange_view
+from backend.app.core.policy import Action
+from backend.app.deps import BackendPool, CurrentMember, CurrentPrincipal, SiweDep, UsersDep, check, link_signed_wallet
 
 router = APIRouter(tags=["identity"])
 webhooks = APIRouter(tags=["agent webhooks"])

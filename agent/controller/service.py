@@ -7,15 +7,15 @@ records what we sent, so the reconciler finds it even if the API process dies ri
 import json
 import logging
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from backend.app.core.config import Settings
-from backend.app.core.db import from_jsonb
 from agent.controller import documents
 from agent.controller.acapy import AcaPy
 from agent.controller.handlers import CONNECTION_ACTIVE, EXCHANGE_TOPICS, record_sent
+from backend.app.core.config import Settings
+from backend.app.core.db import from_jsonb
 
 log = logging.getLogger("identity")
 
@@ -73,7 +73,7 @@ class Identity:
     async def create_invitation(self, tenant_id: str, user_id: str) -> dict:
         created = await self.acapy.create_invitation(label="fitmint", alias=f"member {user_id}")
         invitation = created["invitation"]
-        deadline = datetime.now(timezone.utc) + timedelta(seconds=self.settings.identity_invitation_ttl_seconds)
+        deadline = datetime.now(UTC) + timedelta(seconds=self.settings.identity_invitation_ttl_seconds)
         row = await self.pool.fetchrow(
             "INSERT INTO identity_exchanges (thread_id, kind, tenant_id, user_id, agent_state, deadline, payload) "
             "VALUES ($1, 'connection', $2::uuid, $3::uuid, $4, $5, $6::jsonb) RETURNING *",
@@ -105,7 +105,7 @@ class Identity:
     async def _open_exchange(self, db, kind: str, connection, sent: dict, record_key: str, payload: dict):
         """The exchange row of an offer or proof request the agent just sent (`sent`, its record under
         `record_key`), with the agent state that answer applied (handlers.record_sent)."""
-        deadline = datetime.now(timezone.utc) + timedelta(seconds=self.settings.identity_exchange_timeout_seconds)
+        deadline = datetime.now(UTC) + timedelta(seconds=self.settings.identity_exchange_timeout_seconds)
         row = await db.fetchrow(
             "INSERT INTO identity_exchanges (thread_id, kind, tenant_id, user_id, connection_id, record_id, "
             "agent_state, deadline, payload) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb) RETURNING *",

@@ -53,13 +53,13 @@ gas-check: deps ## fail when a steady-state gas figure grew >1% over reports/gas
 	@$(ENV) env -u APE_FOUNDRY_HOST ape run gas_report --network ethereum:local:foundry -v WARNING \
 	  --check reports/gas-snapshot.json
 
-# Every process a test starts inherits FITMINT_TEST_RUN; tests/leftovers.py then fails the run if one is
+# Every process a test starts inherits FITMINT_TEST_RUN; tests/support/leftovers.py then fails the run if one is
 # still alive (and kills it).
 test-ape: ## the pytest suite (contracts on Ape's own Anvil, stack tests on `make up`'s services)
 	@echo "==> ape test"
 	@$(ENV) export FITMINT_TEST_RUN="ape-$$(date +%s%N)"; status=0; \
 	  env -u APE_FOUNDRY_HOST ape test $(PYTEST_ARGS) || status=$$?; \
-	  python tests/leftovers.py "$$FITMINT_TEST_RUN" || status=1; \
+	  python tests/support/leftovers.py "$$FITMINT_TEST_RUN" || status=1; \
 	  exit $$status
 
 test-clock: ## the time-sensitive suites (marked wallclock) again, the clock pinned at 00:05, 11:00 and 23:55 UTC
@@ -68,7 +68,7 @@ test-clock: ## the time-sensitive suites (marked wallclock) again, the clock pin
 	    echo "==> ape test -m wallclock, the clock at $$at UTC"; \
 	    FITMINT_TEST_CLOCK=$$at env -u APE_FOUNDRY_HOST ape test -m wallclock -q $(PYTEST_ARGS) || status=1; \
 	  done; \
-	  python tests/leftovers.py "$$FITMINT_TEST_RUN" || status=1; \
+	  python tests/support/leftovers.py "$$FITMINT_TEST_RUN" || status=1; \
 	  exit $$status
 
 bench: deps-stack ## gas, indexer, API, notifications and identity benchmarks (reports/gas.*, indexer.*, api.*, notifications.*, identity.*); BENCH_EVENTS=200000

@@ -32,8 +32,9 @@ from eth_account import Account
 
 from backend.app.core.config import Settings
 from fitmint.rewards.vouchers import RewardVoucher, recover_signer, sign_voucher
+from tests.support.paths import ROOT
+from tests.support.units import DAY, FIT
 
-ROOT = Path(__file__).resolve().parents[1]
 CHAIN_ID = 31337
 CONNECTIONS = 50
 THREADS = 2
@@ -63,8 +64,8 @@ def signing(count: int, verify: int = 100) -> dict:
     signer = Account.create()
     contract = rewards_address()
     deadline = int(time.time()) + 3600
-    day = int(time.time()) // 86_400
-    vouchers = [RewardVoucher(FALLBACK_ADDRESS, 10**18 + i, i.to_bytes(32, "big"), day, deadline)
+    day = int(time.time()) // DAY
+    vouchers = [RewardVoucher(FALLBACK_ADDRESS, FIT + i, i.to_bytes(32, "big"), day, deadline)
                 for i in range(count)]
     for voucher in vouchers[:50]:  # warm-up: first-call caches (eth_account, coincurve) outside the timing
         sign_voucher(voucher, signer.key, chain_id=CHAIN_ID, verifying_contract=contract)

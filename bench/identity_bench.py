@@ -30,18 +30,18 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from backend.app.core.config import Settings
-from backend.app.core.db import create_pool, dsn
 from agent.controller import documents
 from agent.controller.acapy import AcaPy
 from agent.controller.handlers import CONNECTION_ACTIVE, FAILED_STATES
-from bench.databases import create_databases, drop_databases
+from backend.app.core.config import Settings
+from backend.app.core.db import create_pool, dsn
 from bench.notifications_bench import cpu_seconds, host_busy_seconds, memory_mb, tree_pids
-from bench.processes import ROOT, Service, settings_env, start_api
-
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "identity")]
-from agents import HOLDER_FLAGS, Agent  # noqa: E402 - the tests' agent launcher
-from apihelpers import a_run, sign, sign_in, siwe_message  # noqa: E402
+from tests.support.agents import HOLDER_FLAGS, Agent
+from tests.support.api import a_run
+from tests.support.databases import create_databases, drop_databases
+from tests.support.paths import ROOT
+from tests.support.processes import Service, settings_env, start_api
+from tests.support.signin import sign, sign_in, siwe_message
 
 POLL_S = 0.015  # both modes poll for completion at this interval
 FLOW_TIMEOUT_S = 60.0

@@ -44,12 +44,14 @@ from backend.app.core.config import Settings
 from backend.app.core.db import dsn
 from backend.app.notifications.events import token_minted
 from backend.app.notifications.store import PUSH_CHANNEL
-from bench.chain import FIT, ROOT, ScenarioChain
-from bench.databases import create_databases, drop_databases
-from bench.processes import Service, settings_env, start_api, start_worker
 from fitmint import events as ev
 from indexer.settings import Settings as IndexerSettings
 from scripts.stack.kafka_topics import ensure_topics
+from tests.support.databases import create_databases, drop_databases
+from tests.support.paths import ROOT
+from tests.support.processes import Service, settings_env, start_api, start_worker
+from tests.support.scenario import ScenarioChain
+from tests.support.units import FIT
 
 PRICE = 2 * FIT  # the latency listing's unit price
 CONNECT_CONCURRENCY = 50  # WebSocket handshakes in flight at once

@@ -10,8 +10,9 @@ from eth_account import Account
 from eth_utils import keccak
 
 from fitmint.rewards.vouchers import RewardVoucher, sign_voucher
-from bench.processes import stop_all
-from chain_helpers import DAY, FIT, load_deploy_module
+from tests.support.contracts import load_deploy_module
+from tests.support.processes import stop_all
+from tests.support.units import DAY, FIT
 
 
 @pytest.fixture(scope="session", autouse=True)

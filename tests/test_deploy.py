@@ -11,7 +11,7 @@ import pytest
 from eth_account import Account
 
 from backend.app.core.config import Settings
-from chain_helpers import ROOT
+from tests.support.paths import ROOT
 
 APE = Path(sys.executable).parent / "ape"
 

@@ -3,7 +3,7 @@
 import ape
 import pytest
 
-from chain_helpers import CID, CID_V0
+from tests.support.units import CID, CID_V0
 
 ZERO = "0x0000000000000000000000000000000000000000"
 

@@ -4,7 +4,8 @@ import ape
 import pytest
 from eth_account import Account
 
-from chain_helpers import FIT, permit_signature
+from tests.support.contracts import permit_signature
+from tests.support.units import FIT
 
 ZERO = "0x0000000000000000000000000000000000000000"
 

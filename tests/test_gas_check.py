@@ -10,7 +10,7 @@ import re
 import click
 import pytest
 
-from chain_helpers import ROOT
+from tests.support.paths import ROOT
 
 REPORT = ROOT / "reports" / "gas.json"
 SNAPSHOT = ROOT / "reports" / "gas-snapshot.json"

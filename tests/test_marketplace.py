@@ -4,7 +4,8 @@ permit purchases, listing management, pause and the escrow receiver's guard."""
 import ape
 import pytest
 
-from chain_helpers import CID, CID_V0, FIT, permit_signature, reverts_with
+from tests.support.contracts import permit_signature, reverts_with
+from tests.support.units import CID, CID_V0, FIT
 
 PRICE = 10 * FIT
 ITEM = 42

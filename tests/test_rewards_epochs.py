@@ -5,7 +5,7 @@ import pytest
 from eth_utils import keccak
 
 from fitmint.rewards.merkle import Entry, MerkleDistribution
-from chain_helpers import DAY, FIT
+from tests.support.units import DAY, FIT
 
 BUDGET = 100 * FIT
 HALVING_EPOCHS = 2

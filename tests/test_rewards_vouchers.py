@@ -8,11 +8,11 @@ from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
 from fitmint.rewards.vouchers import RewardVoucher, recover_signer, sign_voucher, typed_data
-from chain_helpers import DAY, FIT, reverts_with
+from tests.support.contracts import reverts_with
+from tests.support.units import DAY, FIT, HOUR
 
 ZERO = "0x0000000000000000000000000000000000000000"
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-HOUR = 3_600
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import yaml
 
-from chain_helpers import ROOT
+from tests.support.paths import ROOT
 
 LAUNCHER = ROOT / "scripts" / "solc" / "solc-launcher.js"
 

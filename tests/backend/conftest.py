@@ -4,9 +4,11 @@ the stack's Redis, and a tenants/roles setup made through the API's own paths.""
 import pytest
 from fastapi.testclient import TestClient
 
-from apihelpers import api_settings, create_database, db, drop_database, me, new_wallet, sign_in
 from backend.app.main import create_app
-from stackenv import stack_settings
+from tests.support.api import api_settings, db
+from tests.support.databases import create_database, drop_database
+from tests.support.signin import me, new_wallet, sign_in
+from tests.support.stackenv import stack_settings
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,8 @@ from eth_account.messages import encode_defunct
 from fastapi.testclient import TestClient
 from siwe import SiweMessage
 
-from apihelpers import api_settings
 from backend.app.main import create_app
+from tests.support.api import api_settings
 
 WALLET = Account.from_key(b"\x42" * 32)
 

@@ -17,12 +17,11 @@ from fastapi.testclient import TestClient
 from multiformats import CID, multihash
 from redis import Redis
 
-from apihelpers import db
 from backend.app.catalog.service import product_for_item
 from backend.app.main import create_app
-from bench.processes import free_port
-
-FIT = 10**18
+from tests.support.api import db
+from tests.support.processes import free_port
+from tests.support.units import FIT
 
 
 def cid_of(data: bytes) -> str:

@@ -19,12 +19,11 @@ from backend.app.notifications import deliveries, store
 from backend.app.notifications.mailer import EmailConsumer
 from backend.app.notifications.store import Draft
 from backend.app.users.models import Preferences
-from bench.processes import free_port
 from fitmint import events as ev
-from mailsink import serving_mailbox
-from outboxfeed import Flow, consume
-
-WEI = 10 ** 18
+from tests.support.mailsink import serving_mailbox
+from tests.support.outboxfeed import Flow, consume
+from tests.support.processes import free_port
+from tests.support.units import FIT
 
 
 @pytest.fixture
@@ -63,7 +62,7 @@ async def queue(pool, tenant: str, user: str, draft: Draft, preferences: dict, s
 
 def receipt_draft() -> Draft:
     receipt = {"order_id": 7, "listing_id": 3, "item_id": "42", "product_name": "Trail Socks", "quantity": "2",
-               "unit_price": str(12 * WEI + WEI // 2), "total": str(25 * WEI), "fee": str(WEI // 4), "burned": "0",
+               "unit_price": str(12 * FIT + FIT // 2), "total": str(25 * FIT), "fee": str(FIT // 4), "burned": "0",
                "tx_hash": "0x" + "ab" * 32, "buyer": "0x" + "11" * 20, "seller": "0x" + "22" * 20}
     return Draft("order.created", "Order #7 confirmed", "You bought 2 x Trail Socks for 25 FIT.", {"receipt": receipt})
 

@@ -17,18 +17,19 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from apihelpers import api_settings, create_database, db, drop_database
 from backend.app.core.db import dsn, migrate
 from backend.app.notifications import store
 from backend.app.notifications.store import Draft
 from backend.app.users.models import Preferences
 from fitmint import events as ev
-from mailsink import serving_mailbox
-from outboxfeed import as_published
-from processes import start_worker
 from scripts.stack.kafka_topics import delete_topics_with_prefix, ensure_topics
-from stackenv import stack_settings
-from waiting import wait_until
+from tests.support.api import api_settings, db
+from tests.support.databases import create_database, drop_database
+from tests.support.mailsink import serving_mailbox
+from tests.support.outboxfeed import as_published
+from tests.support.processes import start_worker
+from tests.support.stackenv import stack_settings
+from tests.support.waiting import wait_until
 
 MEMBERS = 200
 

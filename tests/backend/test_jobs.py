@@ -18,7 +18,7 @@ from backend.app.core.db import create_pool, migrate
 from backend.app.notifications import jobs, store
 from backend.app.notifications.scheduler import SCHEDULER_LOCK, ScheduledJob, Scheduler, last_fire_time
 from fitmint import events as ev
-from outboxfeed import Flow
+from tests.support.outboxfeed import Flow
 
 pytestmark = pytest.mark.wallclock  # `make test-clock` runs it at 00:05, 11:00 and 23:55 UTC
 

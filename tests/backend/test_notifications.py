@@ -14,15 +14,16 @@ import pytest
 import websockets
 from aiokafka import AIOKafkaProducer
 
-from apihelpers import api_settings, create_database, db, drop_database, me, new_wallet, sign_in
 from fitmint import events as ev
-from outboxfeed import as_published
-from processes import start_api, start_worker
 from scripts.stack.kafka_topics import delete_topics_with_prefix, ensure_topics
-from stackenv import stack_settings
-from waiting import wait_until
-
-FIT = 10**18
+from tests.support.api import api_settings, db
+from tests.support.databases import create_database, drop_database
+from tests.support.outboxfeed import as_published
+from tests.support.processes import start_api, start_worker
+from tests.support.signin import me, new_wallet, sign_in
+from tests.support.stackenv import stack_settings
+from tests.support.units import FIT
+from tests.support.waiting import wait_until
 
 
 class Env:

@@ -14,8 +14,10 @@ import schemathesis
 from hypothesis import HealthCheck, settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
 
-from apihelpers import api_settings, create_database, db, drop_database, new_wallet, sign, siwe_message
-from bench.processes import free_port, spawn, stop_group
+from tests.support.api import api_settings, db
+from tests.support.databases import create_database, drop_database
+from tests.support.processes import free_port, spawn, stop_group
+from tests.support.signin import new_wallet, sign, siwe_message
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,7 +34,7 @@ class HttpClient:
 
 @pytest.fixture(scope="module")
 def served_api(tmp_path_factory):
-    from stackenv import stack_settings
+    from tests.support.stackenv import stack_settings
     stack = stack_settings()
     database = create_database(stack)
     state = tmp_path_factory.mktemp("state")

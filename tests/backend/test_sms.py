@@ -17,7 +17,7 @@ from backend.app.notifications.sms import LogSmsProvider, SmsError, SmsProvider,
 from backend.app.notifications.store import Draft
 from backend.app.users.models import Preferences
 from fitmint import events as ev
-from outboxfeed import Flow, consume, outbox_records
+from tests.support.outboxfeed import Flow, consume, outbox_records
 
 
 def lines(path) -> list[dict]:

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from apihelpers import a_run, db
+from tests.support.api import a_run, db
 
 # Endpoints that are about "the caller" or public chain state: no foreign id can be named.
 NO_FOREIGN_ID = {
@@ -141,7 +141,7 @@ def test_another_tenant_can_neither_read_nor_change(client, settings, tenants, a
 
 
 def test_the_same_wallet_is_a_separate_member_in_each_tenant(client, settings, tenants):
-    from apihelpers import me, sign_in
+    from tests.support.signin import me, sign_in
     wallet = tenants["alpha"]["user"].wallet
     beta_headers = sign_in(client, settings, wallet, "beta")
     assert me(client, beta_headers)["user_id"] != tenants["alpha"]["user"].user_id
@@ -149,7 +149,7 @@ def test_the_same_wallet_is_a_separate_member_in_each_tenant(client, settings, t
 
 
 def test_unknown_and_invite_only_tenants_refuse_sign_in(client, settings):
-    from apihelpers import new_wallet, sign, siwe_message
+    from tests.support.signin import new_wallet, sign, siwe_message
     db(settings, "INSERT INTO tenants (slug, name, open_signup) VALUES ('closed', 'Closed', false)")
     for tenant, code, reason in (("nowhere", 404, "unknown tenant"), ("closed", 403, "invitation only")):
         wallet = new_wallet()

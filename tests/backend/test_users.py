@@ -1,7 +1,8 @@
 """Members through HTTP: profiles, preferences (validated), linked wallets proven by signature, roles
 set by admins, the Redis cache dropped on change; service clients with their own credentials."""
 
-from apihelpers import db, me, new_wallet, sign, sign_in, siwe_message
+from tests.support.api import db
+from tests.support.signin import me, new_wallet, sign, sign_in, siwe_message
 
 
 def test_profile_and_preferences_round_trip_and_cache_is_invalidated(client, settings, tenants):
@@ -98,7 +99,7 @@ def test_service_clients_authenticate_with_their_own_credentials(client, tenants
     identity = me(client, headers)
     assert (identity["role"], identity["tenant_id"], identity["user_id"]) == ("attestor", alpha["user"].tenant_id, None)
     # The attestor records a member's workout on their behalf, but may not read profiles or act as a member.
-    from apihelpers import a_run
+    from tests.support.api import a_run
     recorded = client.post("/fitness/workouts", params={"user_id": alpha["user"].user_id}, json=a_run(),
                            headers=headers)
     assert recorded.status_code == 201 and recorded.json()["submitted_by"] == f"service:{created['client_id']}"

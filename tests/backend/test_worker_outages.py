@@ -13,15 +13,15 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from apihelpers import api_settings, db
 from backend.app.core.db import migrate
-from bench.processes import free_port, start_worker
 from fitmint import events as ev
-from kafkaread import event_ids
-from outagelog import all_back, assert_said_once
-from privatestack import PrivateStack
 from scripts.stack.kafka_topics import ensure_topics
-from waiting import wait_until
+from tests.support.api import api_settings, db
+from tests.support.kafka import event_ids
+from tests.support.outagelog import all_back, assert_said_once
+from tests.support.privatestack import PrivateStack
+from tests.support.processes import free_port, start_worker
+from tests.support.waiting import wait_until
 
 OUTAGE_SECONDS = 15
 PER_ROUND = 50

@@ -9,13 +9,15 @@ import uuid
 import httpx
 import pytest
 
-from agents import HOLDER_FLAGS, Agent
-from apihelpers import api_settings, create_database, db, drop_database, me, new_wallet, sign_in
 from fitmint import events as ev
-from processes import start_api, start_worker
 from scripts.stack.kafka_topics import delete_topics_with_prefix, ensure_topics
-from stackenv import stack_settings
-from waiting import wait_until
+from tests.support.agents import HOLDER_FLAGS, Agent
+from tests.support.api import api_settings, db
+from tests.support.databases import create_database, drop_database
+from tests.support.processes import start_api, start_worker
+from tests.support.signin import me, new_wallet, sign_in
+from tests.support.stackenv import stack_settings
+from tests.support.waiting import wait_until
 
 
 async def _topics(settings, create: bool) -> None:

@@ -17,11 +17,12 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 
-from agents import HOLDER_FLAGS, Agent
-from apihelpers import a_run, db, sign, siwe_message
 from agent.controller.interop import verify_with_didkit
-from waiting import wait_until
 from fitmint import events as ev
+from tests.support.agents import HOLDER_FLAGS, Agent
+from tests.support.api import a_run, db
+from tests.support.signin import sign, siwe_message
+from tests.support.waiting import wait_until
 
 TIMINGS: dict[str, list[float]] = {}
 

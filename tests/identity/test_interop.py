@@ -27,8 +27,8 @@ from agent.controller.interop import (
     verify_eip712_credential,
     verify_with_didkit,
 )
-from bench.processes import Service, free_port
 from tests.identity.eip712_issuer import issue_eip712_credential, pkh_did
+from tests.support.processes import Service, free_port
 
 # Our custom terms, inline (ACA-Py and didkit both only ship standard contexts; nothing is fetched).
 FITMINT_CONTEXT = {

@@ -5,11 +5,11 @@ import json
 
 import asyncpg
 
-from indexer.sync import ChainSync
 from fitmint.chain.manifest import Manifest
 from fitmint.chain.rpc import Rpc
-from indexer.store import connect
-from bench.chain import FIT
+from indexer.schema import connect
+from indexer.sync import ChainSync
+from tests.support.units import FIT
 
 ZERO = "0x" + "0" * 40
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from apihelpers import admin_dsn
-from bench.chain import ScenarioChain
-from bench.indexer_bench import create_targets, drop_targets
 from indexer.settings import Settings
-from stackenv import stack_settings
+from tests.support.databases import admin_dsn
+from tests.support.indexer_targets import create_targets, drop_targets
+from tests.support.scenario import ScenarioChain
+from tests.support.stackenv import stack_settings
 
 
 @pytest.fixture(scope="session")

@@ -13,17 +13,18 @@ import pytest
 from eth_account import Account
 from fastapi.testclient import TestClient
 
-import testclock
-from apihelpers import a_run, api_settings, create_database, db, drop_database, sign_in
 from backend.app.main import create_app
 from backend.app.rewards.service import day_number
-from bench.chain import ScenarioChain
 from checks import consume_all, index_to_head
 from fitmint import events as ev
+from tests.support import testclock
+from tests.support.api import a_run, api_settings, db
+from tests.support.databases import create_database, drop_database
+from tests.support.scenario import ScenarioChain
+from tests.support.signin import sign_in
+from tests.support.units import FIT
 
 pytestmark = pytest.mark.wallclock  # `make test-clock` runs it at 00:05, 11:00 and 23:55 UTC
-
-FIT = 10**18
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,12 @@ import pytest
 from eth_account import Account
 from fastapi.testclient import TestClient
 
-from apihelpers import api_settings, create_database, db, drop_database, new_wallet, sign_in
 from backend.app.main import create_app
-from bench.processes import free_port
-
-FIT = 10**18
+from tests.support.api import api_settings, db
+from tests.support.databases import create_database, drop_database
+from tests.support.processes import free_port
+from tests.support.signin import new_wallet, sign_in
+from tests.support.units import FIT
 
 
 @pytest.fixture

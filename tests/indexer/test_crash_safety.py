@@ -10,9 +10,9 @@ import sys
 import time
 
 from checks import assert_matches_chain, busy_chain, caught_up, consume_all, cursor_of, db, index_to_head, snapshot
-from bench.chain import FIT, ScenarioChain
-from bench.processes import spawn, stop_group
-from stackenv import ROOT, STACK
+from tests.support.paths import ROOT, STACK
+from tests.support.processes import spawn, stop_group
+from tests.support.scenario import ScenarioChain
 
 
 def indexer_process(settings, **extra):

@@ -17,16 +17,17 @@ import pytest
 import websockets
 from eth_account import Account
 
-from apihelpers import api_settings, create_database, db, drop_database, me, sign_in
-from fitmint.chain.permits import sign_permit
 from checks import consume_all, index_to_head, publish_all
 from fitmint import events as ev
-from mailsink import serving_mailbox
-from processes import start_api, start_worker
+from fitmint.chain.permits import sign_permit
 from scripts.stack.kafka_topics import ensure_topics
-from waiting import wait_until
-
-FIT = 10**18
+from tests.support.api import api_settings, db
+from tests.support.databases import create_database, drop_database
+from tests.support.mailsink import serving_mailbox
+from tests.support.processes import start_api, start_worker
+from tests.support.signin import me, sign_in
+from tests.support.units import FIT
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture

@@ -16,19 +16,19 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from apihelpers import admin_dsn
-from bench.chain import ScenarioChain
-from bench.indexer_bench import create_targets, drop_targets
-from bench.processes import Service
 from checks import busy_chain, caught_up, consume_all, cursor_of, db, index_to_head, snapshot
-from faultproxy import FaultProxy
 from fitmint import events as ev
 from indexer.settings import Settings as IndexerSettings
-from outagelog import assert_said_once
-from privatestack import PrivateStack
-from stackenv import ROOT
 from scripts.stack.kafka_topics import delete_topics_with_prefix, ensure_topics
-from waiting import wait_until
+from tests.support.databases import admin_dsn
+from tests.support.faultproxy import FaultProxy
+from tests.support.indexer_targets import create_targets, drop_targets
+from tests.support.outagelog import assert_said_once
+from tests.support.paths import ROOT
+from tests.support.privatestack import PrivateStack
+from tests.support.processes import Service
+from tests.support.scenario import ScenarioChain
+from tests.support.waiting import wait_until
 
 OUTAGE_SECONDS = 15
 

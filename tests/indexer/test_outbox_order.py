@@ -13,14 +13,15 @@ import asyncpg
 import orjson
 import pytest
 
-from apihelpers import admin_dsn, api_settings, create_database, drop_database
 from backend.app.core.db import migrate
 from fitmint import events as ev
 from fitmint.outbox.relay import Relay
 from indexer.settings import Settings as IndexerSettings
-from indexer.store import connect as connect_indexer
-from kafkaread import event_ids
+from indexer.schema import connect as connect_indexer
 from scripts.stack.kafka_topics import delete_topics_with_prefix, ensure_topics
+from tests.support.api import api_settings
+from tests.support.databases import admin_dsn, create_database, drop_database
+from tests.support.kafka import event_ids
 
 TOPIC = ev.TOKEN_MINTED.topic
 

@@ -6,7 +6,7 @@ import asyncio
 import pytest
 
 from checks import assert_matches_chain, consume_all, db, index_to_head, publish_all
-from bench.chain import FIT
+from tests.support.units import FIT
 
 
 def claim_tx(chain, account, amount):

@@ -8,8 +8,8 @@ from fastapi.testclient import TestClient
 
 from backend.app.core.config import Settings as ApiSettings
 from backend.app.main import create_app
-from bench.chain import FIT
 from checks import db, index_to_head
+from tests.support.units import FIT
 
 
 @pytest.fixture
@@ -172,3 +172,55 @@ def test_orders_are_documented(tmp_path):
                                   "/wallets/0x70997970C51812dc3A010C7d01b50e0d17dc79C8/orders?cursor=1-2;drop"])
 def test_bad_input_is_422(api, path):
     assert api.get(path).status_code == 422
+
+
+def test_the_read_views_have_the_columns_the_wallet_reads_use(chain, indexer_settings):
+    from backend.app.wallets.service import VIEWS
+    from indexer.schema import READ_VIEWS
+
+    asyncio.run(index_to_head(indexer_settings))
+    assert set(VIEWS) <= set(READ_VIEWS)
+    for view, columns in VIEWS.items():
+        present = {r["column_name"] for r in db(indexer_settings, "SELECT column_name FROM information_schema.columns "
+                                                                  "WHERE table_name = $1", view)}
+        assert set(columns) <= present, view
+
+
+def test_the_wallet_reads_need_nothing_but_the_read_views(api, chain, indexer_settings, stack):
+    """A role that may read only the indexer's read views gets every wallet answer the API gives."""
+    import uuid
+
+    import asyncpg
+
+    from backend.app.wallets import service
+    from indexer.schema import READ_VIEWS
+    from tests.support.databases import admin_dsn
+
+    owner = dict(admin_dsn(stack), database=indexer_settings.indexer_database)
+    role, password = f"wallet_reader_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    user = chain.accounts[1].lower()
+
+    async def answers(pool):
+        return (await service.balance(pool, user), await service.items(pool, user),
+                await service.transfers(pool, user, limit=200, cursor=None),
+                await service.claims(pool, user, limit=200, cursor=None),
+                await service.orders(pool, user, role="buyer", limit=200, cursor=None))
+
+    async def compare():
+        connection = await asyncpg.connect(**owner)
+        try:
+            await connection.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+            await connection.execute(f"GRANT SELECT ON {', '.join(READ_VIEWS)} TO {role}")
+            async with asyncpg.create_pool(**owner, min_size=1, max_size=1) as full, asyncpg.create_pool(
+                    **dict(owner, user=role, password=password), min_size=1, max_size=1) as reader:
+                with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                    await reader.fetch("SELECT * FROM token_balances")
+                return await answers(full), await answers(reader)
+        finally:
+            await connection.execute(f"DROP OWNED BY {role}")
+            await connection.execute(f"DROP ROLE {role}")
+            await connection.close()
+
+    full, restricted = asyncio.run(compare())
+    assert restricted == full
+    assert full[0][0] > 0 and full[2].items and full[3].items and full[4].items

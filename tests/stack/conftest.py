@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from stackenv import STACK, stack_settings
+from tests.support.paths import STACK
+from tests.support.stackenv import stack_settings
 
 
 @pytest.fixture(scope="session")

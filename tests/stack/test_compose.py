@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from stackenv import ROOT, STACK
+from tests.support.paths import ROOT, STACK
 
 COMPOSE = ROOT / "docker-compose.yml"
 RENDERER_ENV = ROOT / "scripts" / "stack" / "compose" / "renderer.sh"

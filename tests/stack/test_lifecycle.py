@@ -13,9 +13,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from privatestack import PrivateStack
-from stackenv import ROOT
-from waiting import wait_until
+from tests.support.paths import ROOT
+from tests.support.privatestack import PrivateStack
+from tests.support.waiting import wait_until
 
 
 def alive(pid: int) -> bool:

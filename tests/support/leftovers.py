@@ -1,6 +1,6 @@
 """`make test`'s last step: no process a test started may outlive the test run.
 
-    python tests/leftovers.py MARKER
+    python tests/support/leftovers.py MARKER
 
 `make test` runs the suite with FITMINT_TEST_RUN=MARKER in its environment, which every process a test
 starts inherits. Afterwards, any process still carrying the marker is a leftover, except the shared
@@ -75,7 +75,7 @@ def main() -> int:
     if len(sys.argv) != 2 or not sys.argv[1]:
         print(__doc__, file=sys.stderr)
         return 2
-    state_dir = Path(os.environ.get("FITMINT_STATE_DIR") or Path(__file__).resolve().parent.parent / ".state")
+    state_dir = Path(os.environ.get("FITMINT_STATE_DIR") or Path(__file__).resolve().parents[2] / ".state")
     found = leftovers(sys.argv[1], state_dir)
     if not found:
         print("==> no process left running by the tests")
@@ -88,7 +88,7 @@ def main() -> int:
             os.killpg(group, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    print("    killed them; the test that started each must stop it (bench/processes.py: spawn/stop_group)",
+    print("    killed them; the test that started each must stop it (tests/support/processes.py: spawn/stop_group)",
           file=sys.stderr)
     return 1
 

@@ -9,7 +9,6 @@ of the test process (uvicorn + Starlette), on 127.0.0.1.
 
 import asyncio
 import threading
-import time
 
 import httpx
 import uvicorn
@@ -18,7 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bench.processes import free_port
+from tests.support.processes import free_port
+from tests.support.waiting import wait_until
 
 
 class FaultProxy:
@@ -54,11 +54,7 @@ class FaultProxy:
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="fault-proxy", daemon=True)
         self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the fault proxy did not start")
-            time.sleep(0.02)
+        wait_until(lambda: self._server.started, timeout=10, interval=0.02, what="the fault proxy started")
         return self
 
     def __exit__(self, *exc_info) -> None:

@@ -6,7 +6,7 @@ from email import message_from_bytes, policy
 
 from aiosmtpd.controller import Controller
 
-from bench.processes import free_port
+from tests.support.processes import free_port
 
 
 class Mailbox:

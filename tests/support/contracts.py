@@ -1,20 +1,14 @@
-"""Constants and helpers shared by the contract tests (fixtures live in conftest.py)."""
+"""Helpers of the contract tests on Ape's chain (fixtures live in tests/conftest.py)."""
 
 import importlib.util
 import sys
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 from ape.exceptions import CustomError
 
 from fitmint.chain.permits import sign_permit
-
-ROOT = Path(__file__).resolve().parent.parent
-FIT = 10**18
-DAY = 86_400
-CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
-CID_V0 = "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"
+from tests.support.paths import ROOT
 
 
 def permit_signature(token, owner_key, owner, spender, value, nonce, deadline, chain_id):

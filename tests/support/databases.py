@@ -1,9 +1,13 @@
 """Throwaway PostgreSQL databases for benchmarks and tests, created and dropped as the stack's owner.
 
 `connect` is what asyncpg.connect takes to reach the server as its owner (a `dsn`, or host, port, user
-and password); the statements run in the `postgres` maintenance database unless it names another."""
+and password); the statements run in the `postgres` maintenance database unless it names another.
+`stack` is the stack's settings (stackenv.stack_settings)."""
 
+import asyncio
+import uuid
 from collections.abc import Iterable
+from pathlib import Path
 
 import asyncpg
 
@@ -24,3 +28,20 @@ async def _as_owner(statements: list[str], connect: dict) -> None:
             await connection.execute(statement)
     finally:
         await connection.close()
+
+
+def admin_dsn(stack: dict) -> dict:
+    """How tests connect to the stack's PostgreSQL as its owner (add `database=`)."""
+    secret = Path(stack["FITMINT_STATE_DIR"]) / "secrets" / "postgres-password"
+    return dict(host="127.0.0.1", port=int(stack["POSTGRES_PORT"]), user=stack["POSTGRES_USER"],
+                password=secret.read_text().strip())
+
+
+def create_database(stack: dict) -> str:
+    name = f"api_test_{uuid.uuid4().hex[:10]}"
+    asyncio.run(create_databases([name], **admin_dsn(stack)))
+    return name
+
+
+def drop_database(stack: dict, name: str) -> None:
+    asyncio.run(drop_databases([name], **admin_dsn(stack)))

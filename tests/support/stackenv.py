@@ -2,10 +2,8 @@
 
 import os
 import subprocess
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-STACK = ROOT / "scripts" / "stack" / "stack.sh"
+from tests.support.paths import ROOT
 
 
 def stack_settings(**overrides) -> dict:

@@ -11,14 +11,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from backend.app.core.config import Settings
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.paths import ROOT
+from tests.support.waiting import wait_until
 
 
 def settings_env(settings: Settings, **extra) -> dict:
@@ -87,15 +86,16 @@ class Service:
 
     def wait_for(self, ready, timeout: float = 60, what: str = "ready") -> None:
         """Waits for `ready()`; a process that exits or never gets there is stopped, and the test fails."""
-        deadline = time.monotonic() + timeout
-        while not ready():
+        def done():
             if self.process.poll() is not None:
-                self.stop()
-                raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n{self.log[-4000:]}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise AssertionError(f"{self.name} not {what} after {timeout} s:\n{self.log[-4000:]}")
-            time.sleep(0.1)
+                raise AssertionError(f"{self.name} exited with {self.process.returncode}")
+            return ready()
+
+        try:
+            wait_until(done, timeout, interval=0.1, what=f"{self.name} {what}")
+        except AssertionError as failure:
+            self.stop()
+            raise AssertionError(f"{failure}:\n{self.log[-4000:]}") from None
 
     def kill(self) -> None:
         """SIGKILL to the whole group: no clean-up at all, like a crashed host."""

@@ -5,12 +5,12 @@ import os
 import secrets
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 
-from bench.processes import free_port
+from tests.support.processes import free_port, spawn, stop_group
+from tests.support.waiting import wait_until
 
 # What a holder's wallet does by itself: accept invitations, answer credential offers, store credentials.
 HOLDER_FLAGS = ("--auto-accept-invites", "--auto-accept-requests", "--auto-respond-credential-offer",
@@ -61,20 +61,21 @@ class Agent:
         # scripts/toolchain/env.sh) must not leak into a test agent.
         env = {k: v for k, v in os.environ.items() if not k.startswith("ACAPY_")} | {"ACAPY_HOME": str(self.home)}
         with open(self.log_path, "a") as log:
-            self.process = subprocess.Popen(self.argv(), env=env, stdout=log, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while True:
+            self.process = spawn(self.argv(), env=env, stdout=log, stderr=subprocess.STDOUT)
+
+        def ready() -> bool:
             if self.process.poll() is not None:
                 raise AssertionError(f"{self.name} exited {self.process.returncode}:\n{self.log[-4000:]}")
             try:
-                if httpx.get(self.admin_url + "/status/ready", headers=self.headers, timeout=1).json().get("ready"):
-                    return self
+                return httpx.get(self.admin_url + "/status/ready", headers=self.headers, timeout=1).json().get("ready")
             except (httpx.HTTPError, ValueError):
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{self.name} not ready after {timeout} s:\n{self.log[-4000:]}")
-            time.sleep(0.1)
+                return False
+
+        try:
+            wait_until(ready, timeout, interval=0.1, what=f"{self.name} ready")
+        except AssertionError as failure:
+            raise AssertionError(f"{failure}:\n{self.log[-4000:]}") from None
+        return self
 
     @property
     def log(self) -> str:
@@ -85,17 +86,12 @@ class Agent:
         return {"X-API-Key": self.admin_key}
 
     def kill(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
+        if self.process:
+            stop_group(self.process, signal.SIGKILL)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        if self.process:
+            stop_group(self.process, signal.SIGTERM, timeout=15)
 
     def get(self, path: str, **params) -> dict:
         response = httpx.get(self.admin_url + path, params=params, headers=self.headers, timeout=20)

@@ -16,14 +16,13 @@ from web3.logs import DISCARD
 from fitmint.chain.permits import sign_permit
 from fitmint.rewards.merkle import Entry, MerkleDistribution
 from fitmint.rewards.vouchers import RewardVoucher, sign_voucher
-from bench.processes import free_port, spawn, stop_group
+from tests.support.paths import ROOT
+from tests.support.processes import free_port, spawn, stop_group
+from tests.support.units import CID, DAY, FIT
+from tests.support.waiting import wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
 ANVIL = ROOT / "node_modules" / "@foundry-rs" / "anvil-linux-amd64" / "bin" / "anvil"
 APE = Path(sys.executable).parent / "ape"
-FIT = 10**18
-DAY = 86_400
-CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
 
 
 class ScenarioChain:
@@ -38,11 +37,7 @@ class ScenarioChain:
                               *(["--prune-history"] if prune_history else [])],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.w3 = Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": 60}))
-        deadline = time.time() + 20
-        while not self._up():
-            if time.time() > deadline:
-                raise RuntimeError("anvil did not start")
-            time.sleep(0.1)
+        wait_until(self._up, timeout=20, interval=0.1, what="anvil up")
         self._deploy()
         self.accounts = self.w3.eth.accounts
         self.admin = self.accounts[0]
@@ -52,7 +47,7 @@ class ScenarioChain:
     def _up(self) -> bool:
         try:
             return self.w3.is_connected()
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - any failure to reach the node means it is not up yet
             return False
 
     def _deploy(self):

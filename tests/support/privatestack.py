@@ -12,7 +12,8 @@ from pathlib import Path
 
 import asyncpg
 
-from stackenv import ROOT, stack_settings
+from tests.support.paths import ROOT
+from tests.support.stackenv import stack_settings
 
 PORT_VARIABLES = ("ANVIL_PORT", "POSTGRES_PORT", "REDIS_PORT", "KAFKA_PORT", "KAFKA_CONTROLLER_PORT",
                   "IPFS_API_PORT", "IPFS_GATEWAY_PORT", "ACAPY_INBOUND_PORT", "ACAPY_ADMIN_PORT",

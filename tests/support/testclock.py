@@ -1,7 +1,7 @@
 """The clock of the time-sensitive suites (marked `wallclock`).
 
 `make test` runs those suites again with FITMINT_TEST_CLOCK=HH:MM (00:05, 11:00, 23:55 UTC). Each settings
-object a test makes (`apihelpers.api_settings`) then starts the platform's clock at that time of day,
+object a test makes (`tests.support.api.api_settings`) then starts the platform's clock at that time of day,
 today (`Settings.clock_offset_seconds`: the API, the worker and the jobs all read it), and the test's own
 helpers (`now()`, `a_run`) read the same clock. Without the variable the clock is the wall clock.
 """

@@ -1,1 +1,0 @@
-from bench.processes import ROOT, Service, settings_env, start_api, start_worker  # noqa: F401 - moved to bench/

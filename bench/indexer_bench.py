@@ -23,16 +23,17 @@ from eth_abi import encode as abi_encode
 from eth_utils import keccak
 from aiokafka import AIOKafkaConsumer
 
-from bench.chain import FIT, ROOT, ScenarioChain
-from bench.databases import create_databases, drop_databases
 from fitmint import events as ev
 from fitmint.chain.manifest import Manifest
-from fitmint.outbox.relay import Relay
 from fitmint.chain.rpc import Rpc
+from fitmint.outbox.relay import Relay
 from indexer.settings import Settings
 from indexer.store import connect
 from indexer.sync import ChainSync
-from scripts.stack.kafka_topics import delete_topics_with_prefix, ensure_topics
+from tests.support.indexer_targets import create_targets, drop_targets
+from tests.support.paths import ROOT
+from tests.support.scenario import ScenarioChain
+from tests.support.units import FIT
 
 SPRAY_PER_TX = 200
 CLAIMS_PER_TX = 100
@@ -87,16 +88,6 @@ def generate(chain: ScenarioChain, target_events: int) -> dict:
         assert receipt.status == 1, "the last generated transaction reverted"
     return {"claim_events": claim_events, "spray_events": spray_txs * SPRAY_PER_TX,
             "blocks": chain.head(), "seconds": round(time.monotonic() - started, 1)}
-
-
-async def create_targets(settings: Settings, admin_dsn: dict):
-    await create_databases([settings.indexer_database], **admin_dsn)
-    await ensure_topics(settings.bootstrap, [settings.kafka_topic_prefix + t for t in ev.TOPICS], 3)
-
-
-async def drop_targets(settings: Settings, admin_dsn: dict):
-    await drop_databases([settings.indexer_database], **admin_dsn)
-    await delete_topics_with_prefix(settings.bootstrap, settings.kafka_topic_prefix)
 
 
 async def measure(chain: ScenarioChain, settings: Settings, latency_samples: int) -> dict:

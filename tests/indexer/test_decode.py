@@ -27,7 +27,7 @@ def topic(value: int | str) -> str:
 
 @pytest.fixture(scope="module")
 def manifest(tmp_path_factory):
-    from chain_helpers import ROOT
+    from tests.support.paths import ROOT
 
     build = json.loads((ROOT / ".build" / "__local__.json").read_text())["contractTypes"]
     folder = tmp_path_factory.mktemp("manifest")

@@ -1,4 +1,5 @@
-"""A lean async JSON-RPC client for the few calls the indexer makes."""
+"""The one JSON-RPC client: a lean async client for the calls the indexer and the chain gateway
+(fitmint.chain.gateway) make."""
 
 import httpx
 import orjson
@@ -67,3 +68,30 @@ class Rpc:
                                                    "toBlock": hex(to_block)})
         except httpx.TimeoutException as exc:
             raise RangeTooLarge("eth_getLogs", {"message": f"timeout: {exc!r}"}, timed_out=True) from exc
+
+    # --- calls and transactions (fitmint.chain.gateway) -------------------------------------------------
+    async def eth_call(self, transaction: dict, block: str = "latest") -> str:
+        return await self.call("eth_call", transaction, block)
+
+    async def estimate_gas(self, transaction: dict) -> int:
+        return int(await self.call("eth_estimateGas", transaction), 16)
+
+    async def transaction_count(self, address: str, block: str = "pending") -> int:
+        return int(await self.call("eth_getTransactionCount", address, block), 16)
+
+    async def base_fee(self) -> int:
+        """The latest block's base fee per gas (0 before London)."""
+        block = await self.call("eth_getBlockByNumber", "latest", False)
+        return int(block.get("baseFeePerGas") or "0x0", 16)
+
+    async def max_priority_fee(self) -> int:
+        return int(await self.call("eth_maxPriorityFeePerGas"), 16)
+
+    async def send_raw_transaction(self, raw: str) -> str:
+        return await self.call("eth_sendRawTransaction", raw)
+
+    async def transaction(self, tx_hash: str) -> dict | None:
+        return await self.call("eth_getTransactionByHash", tx_hash)
+
+    async def receipt(self, tx_hash: str) -> dict | None:
+        return await self.call("eth_getTransactionReceipt", tx_hash)

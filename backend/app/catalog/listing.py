@@ -14,8 +14,9 @@ Crash-safe and idempotent:
 import asyncpg
 import orjson
 
-from backend.app.catalog.chain import CatalogChain, ChainReverted, ChainUnavailable
-from fitmint.chain.rpc import RpcError
+from backend.app.catalog.chain import CatalogChain
+from fitmint.chain.errors import ChainReverted, ChainUnavailable
+from fitmint.chain.gateway import succeeded
 
 NONCE_LOCK = "catalog:operator-nonce"
 MAX_STEPS = 8  # a create plus three updates, twice (an update landing mid-flow)
@@ -73,10 +74,10 @@ class Listings:
                     await connection.execute("UPDATE products SET status = 'listing', listing_tx = $2 "
                                              "WHERE id = $1", product["id"], signed.tx_hash)
             try:
-                await self.chain.send_raw(signed)
-            except RpcError as exc:  # refused outright (e.g. nonce or balance): nothing is pending
-                await self._forget(connection, signed.tx_hash, action, product["id"], "dropped", exc.message)
-                raise ChainReverted(f"{contract}.{action}", f"the node refused the transaction: {exc.message}") from exc
+                await self.chain.gateway.send(signed)
+            except ChainReverted as exc:  # refused outright (e.g. nonce or balance): nothing is pending
+                await self._forget(connection, signed.tx_hash, action, product["id"], "dropped", exc.reason)
+                raise
             return signed.tx_hash
         finally:
             await connection.execute("SELECT pg_advisory_unlock(hashtext($1))", NONCE_LOCK)
@@ -89,18 +90,18 @@ class Listings:
     async def _settle(self, connection, product_id: str, tx_hash: str) -> None:
         """Applies a journaled transaction's outcome (waiting for it while the node has it pending)."""
         row = await connection.fetchrow("SELECT * FROM catalog_chain_txs WHERE tx_hash = $1", tx_hash)
-        receipt = await self.chain.receipt(tx_hash)
+        receipt = await self.chain.gateway.receipt(tx_hash)
         if receipt is None:
-            if not await self.chain.known(tx_hash):  # never reached the node (crash, or a reset chain)
+            if not await self.chain.gateway.known(tx_hash):  # never reached the node (crash, or a reset chain)
                 await self._forget(connection, tx_hash, row["action"], row["product_id"], "dropped",
                                    "not known to the node")
                 return
             receipt = await self.chain.wait(tx_hash)
-        if int(receipt["status"], 16) != 1:
+        if not succeeded(receipt):
             await self._forget(connection, tx_hash, row["action"], row["product_id"], "reverted",
                                f"reverted in block {int(receipt['blockNumber'], 16)}")
-            raise ChainReverted(row["action"], f"transaction {tx_hash} reverted in block "
-                                               f"{int(receipt['blockNumber'], 16)}")
+            raise ChainReverted(row["action"], reason=f"transaction {tx_hash} reverted in block "
+                                                      f"{int(receipt['blockNumber'], 16)}")
         args = orjson.loads(row["args"])
         async with connection.transaction():
             await connection.execute("UPDATE catalog_chain_txs SET status = 'mined', settled_at = now() "

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Requ
 from starlette.requests import ClientDisconnect
 
 from backend.app.catalog import cids
-from backend.app.catalog.chain import CatalogChain, ChainReverted, ChainUnavailable
+from backend.app.catalog.chain import CatalogChain, http_status
 from backend.app.catalog.ipfs import CidNotFound, ContentMismatch, IpfsUnavailable, Kubo
 from backend.app.catalog.listing import Listings
 from backend.app.catalog.models import ImagePublic, ProductIn, ProductPublic, ProductsPage, VersionsPage
@@ -18,6 +18,7 @@ from backend.app.catalog.service import IMAGE_MAGIC, Catalog, Invalid, NotFound,
 from backend.app.core.pages import TIME_CURSOR
 from backend.app.core.policy import Action
 from backend.app.deps import BackendPool, CurrentPrincipal, check
+from fitmint.chain.errors import ChainReverted, ChainUnavailable
 
 
 @asynccontextmanager
@@ -69,7 +70,7 @@ def answers(*, chain_note: str = ""):
     except ChainUnavailable as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, chain_note + str(exc)) from exc
     except ChainReverted as exc:
-        raise HTTPException(exc.status, chain_note + str(exc)) from exc
+        raise HTTPException(http_status(exc), chain_note + str(exc)) from exc
 
 
 def _verified(read: Read, cid: str) -> Response:

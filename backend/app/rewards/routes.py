@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field
 from backend.app.core.policy import Action
 from backend.app.deps import BackendPool, CurrentPrincipal, UsersDep, check, target_user
 from backend.app.fitness import service as fitness
-from backend.app.rewards.chain import ChainUnavailable
 from backend.app.rewards.service import NotRewardable, Vouchers, claim_states
+from fitmint.chain.errors import ChainReverted, ChainUnavailable
 
 router = APIRouter(prefix="/rewards", tags=["rewards"])
 
@@ -81,7 +81,7 @@ async def issue_voucher(workout_id: uuid.UUID, request: Request, response: Respo
         issued = await vouchers.issue(workout, account)
     except NotRewardable as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-    except ChainUnavailable as exc:
+    except (ChainUnavailable, ChainReverted) as exc:  # a read the deployment cannot answer: no voucher now
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
     if not issued.created:
         response.status_code = status.HTTP_200_OK

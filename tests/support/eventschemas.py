@@ -19,5 +19,6 @@ def validator(ce_type: str) -> Draft202012Validator:
 def assert_matches_schema(ce_type: str, payload) -> None:
     """`payload`: the decoded JSON, or its text."""
     document = json.loads(payload) if isinstance(payload, (str, bytes)) else payload
-    errors = [f"{'/'.join(map(str, e.path)) or '(root)'}: {e.message}" for e in validator(ce_type).iter_errors(document)]
+    errors = [f"{'/'.join(map(str, error.path)) or '(root)'}: {error.message}"
+              for error in validator(ce_type).iter_errors(document)]
     assert not errors, f"{ce_type} payload {document} breaks its schema: {errors}"

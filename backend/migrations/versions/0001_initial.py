@@ -6,6 +6,7 @@ Create Date: 2026-11-27
 """
 
 from backend.app.core.db import run_script
+from fitmint.outbox.schema import DDL as OUTBOX_DDL
 
 revision = "0001"
 down_revision = None
@@ -120,28 +121,12 @@ CREATE TABLE vouchers (
 CREATE INDEX vouchers_account_day ON vouchers (account, issued_day);
 CREATE INDEX vouchers_user ON vouchers (user_id, issued_at DESC);
 
--- The API's transactional outbox: the indexer's layout, published by the same relay.
+-- The API's transactional outbox: the kernel's (OUTBOX_DDL, which follows), published by the same relay.
 CREATE TABLE outbox_meta (
     id smallint PRIMARY KEY DEFAULT 1 CHECK (id = 1),
     generation uuid NOT NULL
 );
 INSERT INTO outbox_meta (generation) VALUES (gen_random_uuid());
-CREATE TABLE outbox (
-    seq bigserial PRIMARY KEY,
-    id uuid NOT NULL UNIQUE,
-    aggregatetype text NOT NULL,
-    aggregateid text NOT NULL,
-    type text NOT NULL,
-    payload json NOT NULL,
-    event_time timestamptz,
-    block_number bigint,
-    reverts uuid,
-    created_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE TABLE relay_position (
-    id smallint PRIMARY KEY DEFAULT 1 CHECK (id = 1),
-    seq bigint NOT NULL
-);
 """
 
 DOWNGRADE = """
@@ -152,6 +137,7 @@ DROP TABLE relay_position, outbox, outbox_meta, vouchers, nutrition_logs, workou
 
 def upgrade() -> None:
     run_script(UPGRADE)
+    run_script(OUTBOX_DDL)
 
 
 def downgrade() -> None:

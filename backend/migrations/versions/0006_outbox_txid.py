@@ -15,11 +15,12 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
+# IF NOT EXISTS: a database created since 0001 applies the kernel's outbox DDL has all of this already.
 UPGRADE = """
-ALTER TABLE outbox ADD COLUMN txid bigint NOT NULL DEFAULT 0;
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS txid bigint NOT NULL DEFAULT 0;
 ALTER TABLE outbox ALTER COLUMN txid SET DEFAULT pg_current_xact_id()::text::bigint;
-CREATE INDEX outbox_publish_order ON outbox (txid, seq);
-ALTER TABLE relay_position ADD COLUMN txid bigint NOT NULL DEFAULT 0
+CREATE INDEX IF NOT EXISTS outbox_publish_order ON outbox (txid, seq);
+ALTER TABLE relay_position ADD COLUMN IF NOT EXISTS txid bigint NOT NULL DEFAULT 0
 """
 
 DOWNGRADE = """

@@ -20,6 +20,7 @@ from fitmint import events as ev
 from tests.support import testclock
 from tests.support.api import a_run, api_settings, db
 from tests.support.databases import create_database, drop_database
+from tests.support.eventschemas import assert_matches_schema
 from tests.support.scenario import ScenarioChain
 from tests.support.signin import sign_in
 from tests.support.units import FIT
@@ -113,6 +114,7 @@ def test_workout_to_voucher_to_minted_balance(loop, chain, indexer_settings):
         time.sleep(0.5)
     assert [(e["id"], e["key"], e["data"]["amount"]) for e in issued_events] == [
         (expected_id, wallet.address.lower(), str(50 * FIT))]
+    assert_matches_schema(ev.REWARD_ISSUED.ce_type, issued_events[0]["data"])
 
 
 def test_vouchers_respect_the_daily_cap_and_expire(loop, chain):

@@ -18,6 +18,7 @@ from backend.app.notifications.email import EmailSender
 from backend.app.notifications.mailer import EmailConsumer
 from backend.app.notifications.sms import sms_provider
 from fitmint import events as ev
+from tests.support.eventschemas import assert_matches_schema
 
 
 @dataclass(frozen=True)
@@ -38,9 +39,11 @@ def as_published(row, chain_id: int = 31337) -> bytes:
 
 async def outbox_records(pool, event_type: ev.EventType, after_seq: int = 0) -> tuple[list[Record], int]:
     """The outbox's events of `event_type` after `after_seq`, rendered as the relay publishes them, and
-    the last seq."""
+    the last seq. Each payload must match its committed JSON Schema."""
     rows = await pool.fetch("SELECT seq, id, aggregatetype, aggregateid, type, payload::text AS payload, event_time "
                             "FROM outbox WHERE type = $1 AND seq > $2 ORDER BY seq", event_type.ce_type, after_seq)
+    for row in rows:
+        assert_matches_schema(row["type"], row["payload"])
     records = [Record(row["aggregatetype"], 0, row["seq"], row["aggregateid"].encode(), as_published(row))
                for row in rows]
     return records, (rows[-1]["seq"] if rows else after_seq)

@@ -16,45 +16,51 @@ DIDComm) is the `fitmint-deliveries` group's work (dispatch.py), which consumes 
 import logging
 from collections import defaultdict
 
-import orjson
+import msgspec
 
 from backend.app.notifications import events as notes
 from backend.app.notifications.receipts import receipt_for
 from backend.app.notifications.store import Pending, Queued, preferences_of, queue_many, wire
+from fitmint import events as ev
 from fitmint.consumer import ConsumerLoop
 
 log = logging.getLogger("worker.consumer")
 
 
-def envelopes_of(records, types: set[str] | None = None) -> list[tuple]:
-    """(record, CloudEvent, event id) of each record that is a CloudEvent (of one of `types`, if given);
-    others are logged (not CloudEvents) or passed over (another type on the topic)."""
-    envelopes = []
+def received_of(records, types: set[str]) -> list[tuple]:
+    """(record, fitmint.events.Received) of each record that is an event of one of `types` (CloudEvents
+    types), its payload validated (and upcast from a legacy version). Records that are not CloudEvents,
+    or whose payload does not match its type, are logged and skipped; other types on the topic are
+    passed over."""
+    received = []
     for record in records:
         try:
-            envelope = orjson.loads(record.value)
-            event_id = str(envelope["id"])
-        except (orjson.JSONDecodeError, KeyError, TypeError):
+            event = ev.parse(record.value)
+        except (msgspec.DecodeError, TypeError):
             log.error("skipping a record that is not a CloudEvent: %s[%d]@%d", record.topic, record.partition,
                       record.offset)
             continue
-        if types is None or envelope.get("type") in types:
-            envelopes.append((record, envelope, event_id))
-    return envelopes
+        if event.type not in types:
+            continue
+        try:
+            received.append((record, ev.read(event)))
+        except ev.MalformedEvent as exc:
+            log.error("event %s (%s) is malformed, skipped: %s", event.id, event.type, exc)
+    return received
 
 
-async def record_consumed(connection, consumer: str, envelopes: list[tuple]) -> set[str]:
+async def record_consumed(connection, consumer: str, received: list[tuple]) -> set[str]:
     """Records the events as applied by `consumer` (in the caller's transaction); returns the ids that
     were not recorded before: the ones to apply."""
-    if not envelopes:
+    if not received:
         return set()
     return set(await connection.fetchval(
         "WITH inserted AS (INSERT INTO consumed_events (consumer, event_id, topic, kafka_partition, kafka_offset) "
         "  SELECT DISTINCT ON (event_id) $1, * FROM unnest($2::uuid[], $3::text[], $4::int[], $5::bigint[]) "
         "  AS c(event_id, topic, kafka_partition, kafka_offset) ON CONFLICT DO NOTHING RETURNING event_id) "
         "SELECT coalesce(array_agg(event_id::text), '{}') FROM inserted",
-        consumer, [e[2] for e in envelopes], [e[0].topic for e in envelopes], [e[0].partition for e in envelopes],
-        [e[0].offset for e in envelopes]))
+        consumer, [e.id for _, e in received], [r.topic for r, _ in received], [r.partition for r, _ in received],
+        [r.offset for r, _ in received]))
 
 
 class NotificationConsumer:
@@ -79,52 +85,46 @@ class NotificationConsumer:
 
     async def apply(self, records) -> list[Queued]:
         """Applies records in one transaction; returns the notifications it stored."""
-        envelopes = envelopes_of(records)
+        received = received_of(records, notes.TYPES)
         queued = []
         async with self.pool.acquire() as connection, connection.transaction():
-            fresh = await record_consumed(connection, self.name, envelopes)
+            fresh = await record_consumed(connection, self.name, received)
             todo = []
-            for _, envelope, event_id in envelopes:
-                if event_id in fresh:
-                    fresh.discard(event_id)  # an id twice in one batch is applied once
-                    todo.append((envelope, event_id))
-            addresses = {a for envelope, _ in todo for a in _addresses(envelope)}
-            members = await _members(connection, addresses)
+            for _, event in received:
+                if event.id in fresh:
+                    fresh.discard(event.id)  # an id twice in one batch is applied once
+                    todo.append(event)
+            members = await _members(connection, {a for event in todo for a in _addresses(event)})
             pending: list[Pending] = []
-            for envelope, event_id in todo:
-                if envelope.get("type") in notes.REVERTED and pending:
+            for event in todo:
+                if event.type in notes.REVERTED and pending:
                     queued += await queue_many(connection, pending)  # a correction looks its original up
                     pending = []
-                try:
-                    pending += await self._pending(connection, envelope, event_id, members)
-                except (KeyError, TypeError, ValueError) as exc:
-                    log.error("event %s (%s) is malformed, skipped: %r", event_id, envelope.get("type"), exc)
+                pending += await self._pending(connection, event, members)
             queued += await queue_many(connection, pending)
         self.applied += len(todo)
         return queued
 
-    async def _pending(self, connection, envelope: dict, event_id: str, members) -> list[Pending]:
+    async def _pending(self, connection, event: ev.Received, members) -> list[Pending]:
         """The notifications one event gives (stored by the caller), and its receipt if it is an order."""
-        kind, data = envelope["type"], envelope["data"]
-        if kind in notes.SIMPLE:
-            make, field = notes.SIMPLE[kind]
-            recipients = members.get(data[field].lower(), [])
-            if kind == notes.ev.REWARD_ISSUED.ce_type:  # the API names the member who earned it
-                recipients = [m for m in recipients if m["id"] == str(data["user_id"])]
-            return _for(recipients, event_id, make(data))
-        if kind == notes.ORDER:
-            receipt = await receipt_for(connection, event_id, data)
-            return (_for(members.get(data["buyer"].lower(), []), event_id, notes.order_bought(data, receipt))
-                    + _for(members.get(data["seller"].lower(), []), event_id, notes.order_sold(data, receipt)))
-        if kind in notes.REVERTED:
-            original_id = str(data["reverts"])
+        payload = event.payload
+        if (make := notes.SIMPLE.get(event.type)) is not None:
+            recipients = members.get(payload.account.lower(), [])
+            if event.type == ev.REWARD_ISSUED:  # the API names the member who earned it
+                recipients = [m for m in recipients if m["id"] == payload.user_id]
+            return _for(recipients, event.id, make(payload))
+        if event.type == notes.ORDER:
+            receipt = await receipt_for(connection, event.id, payload)
+            return (_for(members.get(payload.buyer.lower(), []), event.id, notes.order_bought(payload, receipt))
+                    + _for(members.get(payload.seller.lower(), []), event.id, notes.order_sold(payload, receipt)))
+        if event.type in notes.REVERTED:
             await connection.execute("UPDATE order_receipts SET status = 'reverted' WHERE event_id = $1::uuid",
-                                     original_id)
+                                     payload.reverts)
             told = await connection.fetch(
                 "SELECT n.*, u.preferences::text AS preferences FROM notifications n JOIN users u ON u.id = n.user_id "
-                "WHERE n.source_event = $1::uuid", original_id)
-            return [Pending(str(row["tenant_id"]), str(row["user_id"]), event_id,
-                            notes.correction(wire(row), original_id), preferences_of(row["preferences"]))
+                "WHERE n.source_event = $1::uuid", payload.reverts)
+            return [Pending(str(row["tenant_id"]), str(row["user_id"]), event.id,
+                            notes.correction(wire(row), payload.reverts), preferences_of(row["preferences"]))
                     for row in told]
         return []  # an event type nobody is notified of
 
@@ -133,9 +133,13 @@ def _for(recipients: list[dict], event_id: str, draft) -> list[Pending]:
     return [Pending(m["tenant_id"], m["id"], event_id, draft, m["preferences"]) for m in recipients]
 
 
-def _addresses(envelope: dict) -> list[str]:
-    data = envelope.get("data") or {}
-    return [str(data[k]).lower() for k in ("account", "buyer", "seller") if isinstance(data.get(k), str)]
+def _addresses(event: ev.Received) -> list[str]:
+    """The addresses whose members the event may concern."""
+    if event.type == notes.ORDER:
+        return [event.payload.buyer.lower(), event.payload.seller.lower()]
+    if event.type in notes.SIMPLE:
+        return [event.payload.account.lower()]
+    return []
 
 
 async def _members(connection, addresses: set[str]) -> dict[str, list[dict]]:

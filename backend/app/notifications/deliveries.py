@@ -28,20 +28,20 @@ event, whose offset was not committed, comes again and sends what the batch stil
 import asyncio
 import logging
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import orjson
 
+from agent.controller.acapy import AcaPy, AgentError, AgentUnavailable
 from backend.app.core.background import pause
 from backend.app.core.config import Settings
-from agent.controller.acapy import AcaPy, AgentError, AgentUnavailable
 from backend.app.notifications import sms as sms_module
 from backend.app.notifications import templates
 from backend.app.notifications.email import EmailSender, SendError
 from backend.app.notifications.store import email_batch_ready
-from fitmint.resilience import Retrier
 from fitmint import events as ev
+from fitmint.resilience import Retrier
 
 log = logging.getLogger("notifications.deliveries")
 
@@ -227,8 +227,8 @@ async def announce_due_emails(pool: asyncpg.Pool, settings: Settings) -> int:
             await connection.execute(
                 "UPDATE deliveries SET batch_id = $1::uuid WHERE channel = 'email' AND notification_id = ANY($2)",
                 batch_id, [r["notification_id"] for r in rows])
-            await email_batch_ready(connection, batch_id, {"count": len(rows), "source": "retry"},
-                                    datetime.now(timezone.utc))
+            await email_batch_ready(connection, batch_id, count=len(rows), source="retry",
+                                    time=datetime.now(UTC))
         batches += 1
         log.info("email batch %s: %d deliveries whose retry is due", batch_id, len(rows))
         if len(rows) < size:

@@ -17,20 +17,20 @@ once: rows a crash left unsent are also picked up by the senders' loop).
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from agent.controller.acapy import AcaPy
 from backend.app.notifications import deliveries
-from backend.app.notifications.consumer import envelopes_of, record_consumed
+from backend.app.notifications.consumer import received_of, record_consumed
 from backend.app.notifications.sms import SmsProvider
 from backend.app.notifications.store import PUSH_MEMORY_SECONDS, email_batch_ready, preferences_of, push_live, wire
 from backend.app.users.models import Channel
-from fitmint.consumer import ConsumerLoop
 from fitmint import events as ev
+from fitmint.consumer import ConsumerLoop
 
 log = logging.getLogger("worker.deliveries")
 # The topic's one type (an EmailBatchReady written there before `fitmint.email` existed is passed over).
-TYPES = {ev.NOTIFICATION_QUEUED.ce_type}
+TYPES = ev.readable(ev.NOTIFICATION_QUEUED)
 
 
 @dataclass
@@ -69,36 +69,37 @@ class DeliveriesConsumer:
     async def apply(self, records) -> Dispatched:
         """Creates the new events' deliveries and email batches in one transaction; returns what the
         poll's events (new or seen before) still call for after the commit."""
-        envelopes = envelopes_of(records, TYPES)
+        received = received_of(records, TYPES)
         work = Dispatched()
-        if not envelopes:
+        if not received:
             return work
         async with self.pool.acquire() as connection, connection.transaction():
-            fresh = await record_consumed(connection, self.name, envelopes)
-            events, seen = [], set()
-            for _, envelope, event_id in envelopes:
-                if event_id not in seen:  # an id twice in one poll is applied once
-                    seen.add(event_id)
-                    events.append((envelope["data"], event_id in fresh))
-            ids = list({str(data["notificationId"]) for data, _ in events})
+            fresh = await record_consumed(connection, self.name, received)
+            events: list[tuple[ev.NotificationQueued, bool]] = []
+            seen = set()
+            for _, event in received:
+                if event.id not in seen:  # an id twice in one poll is applied once
+                    seen.add(event.id)
+                    events.append((event.payload, event.id in fresh))
+            ids = list({queued.notification_id for queued, _ in events})
             rows = {str(row["id"]): row for row in await connection.fetch(
                 "SELECT n.id, n.user_id, n.kind, n.title, n.body, n.data::text AS data, n.corrects, n.created_at, "
                 "       n.read_at, u.preferences::text AS preferences "
                 "FROM notifications n JOIN users u ON u.id = n.user_id WHERE n.id = ANY($1::uuid[])", ids)}
-            didcomm_users = list({str(data["userId"]) for data, new in events
-                                  if new and Channel.DIDCOMM in data.get("channels", ())})
+            didcomm_users = list({queued.user_id for queued, new in events
+                                  if new and Channel.DIDCOMM in queued.channels})
             didcomm = {str(r["user_id"]): r["connection_id"] for r in await connection.fetch(
                 "SELECT DISTINCT ON (user_id) user_id, connection_id FROM didcomm_connections "
                 "WHERE user_id = ANY($1::uuid[]) AND state IN ('active', 'completed') ORDER BY user_id, updated_at DESC",
                 didcomm_users)} if didcomm_users else {}
-            emails, others, oldest_push = [], [], datetime.now(timezone.utc) - timedelta(seconds=PUSH_MEMORY_SECONDS)
-            for data, new in events:
-                row = rows.get(str(data["notificationId"]))
+            emails, others, oldest_push = [], [], datetime.now(UTC) - timedelta(seconds=PUSH_MEMORY_SECONDS)
+            for queued, new in events:
+                row = rows.get(queued.notification_id)
                 if row is None:
                     log.warning("notification %s is gone (its member was deleted): nothing to deliver",
-                                data["notificationId"])
+                                queued.notification_id)
                     continue
-                channels = set(data.get("channels", ()))
+                channels = set(queued.channels)
                 if Channel.WEBSOCKET in channels and (new or row["created_at"] >= oldest_push):
                     work.pushes.append((str(row["user_id"]), wire(row)))
                 if channels & {Channel.SMS, Channel.DIDCOMM}:
@@ -107,17 +108,17 @@ class DeliveriesConsumer:
                     continue
                 preferences = preferences_of(row["preferences"])
                 if Channel.EMAIL in channels and preferences.email:
-                    emails.append((row["id"], preferences.email, str(data["notificationId"])))
+                    emails.append((row["id"], preferences.email, queued.notification_id))
                 if Channel.SMS in channels and preferences.phone:
                     others.append((row["id"], "sms", preferences.phone, None))
                 if Channel.DIDCOMM in channels and str(row["user_id"]) in didcomm:
                     others.append((row["id"], "didcomm", didcomm[str(row["user_id"])], None))
             batches = [emails[i:i + self.email_batch_size] for i in range(0, len(emails), self.email_batch_size)]
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             for batch in batches:
                 batch_id = ev.email_batch_id("queued", [notification for _, _, notification in batch])
                 others += [(row_id, "email", address, batch_id) for row_id, address, _ in batch]
-                await email_batch_ready(connection, batch_id, {"count": len(batch), "source": "deliveries"}, now)
+                await email_batch_ready(connection, batch_id, count=len(batch), source="deliveries", time=now)
             if others:
                 await connection.execute(
                     "INSERT INTO deliveries (notification_id, channel, address, batch_id) "

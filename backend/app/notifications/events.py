@@ -1,47 +1,44 @@
 """Chain and API events -> notification drafts: what each event tells which member. Pure functions of
-the event's CloudEvents data; the consumer decides who the members are and stores the drafts."""
+the event's typed payload (fitmint.events); the consumer decides who the members are and stores the
+drafts. A draft's `data` is what the stored notification shows the member (the API, the templates)."""
 
 from backend.app.notifications.store import Draft
 from backend.app.notifications.templates import fit
 from fitmint import events as ev
 
 
-def token_minted(data: dict) -> Draft:
-    return Draft("token.minted", f"{fit(data['amount'])} received",
-                 f"{fit(data['amount'])} were minted to {data['account']} in block {data['blockNumber']}.",
-                 {"account": data["account"], "amount": data["amount"], "txHash": data["txHash"],
-                  "blockNumber": data["blockNumber"]})
+def token_minted(e: ev.TokenMinted) -> Draft:
+    return Draft("token.minted", f"{fit(e.amount)} received",
+                 f"{fit(e.amount)} were minted to {e.account} in block {e.block_number}.",
+                 {"account": e.account, "amount": e.amount, "txHash": e.tx_hash, "blockNumber": e.block_number})
 
 
-def reward_claimed(data: dict) -> Draft:
-    return Draft("reward.claimed", f"Reward claimed: {fit(data['amount'])}",
-                 f"Your activity reward of {fit(data['amount'])} was paid to {data['account']} "
-                 f"(block {data['blockNumber']}).",
-                 {"account": data["account"], "amount": data["amount"], "claimId": data["claimId"],
-                  "kind": data["kind"], "txHash": data["txHash"], "blockNumber": data["blockNumber"]})
+def reward_claimed(e: ev.RewardClaimed) -> Draft:
+    return Draft("reward.claimed", f"Reward claimed: {fit(e.amount)}",
+                 f"Your activity reward of {fit(e.amount)} was paid to {e.account} (block {e.block_number}).",
+                 {"account": e.account, "amount": e.amount, "claimId": e.claim_id, "kind": e.kind,
+                  "txHash": e.tx_hash, "blockNumber": e.block_number})
 
 
-def reward_issued(data: dict) -> Draft:
-    return Draft("reward.issued", f"Reward ready: {fit(data['amount'])}",
-                 f"Your workout earned {fit(data['amount'])}. Claim it from your wallet before the voucher "
-                 f"expires.", {"claimId": data["claim_id"], "amount": data["amount"], "account": data["account"],
-                               "workoutId": data["workout_id"], "deadline": data["deadline"]})
+def reward_issued(e: ev.RewardIssued) -> Draft:
+    return Draft("reward.issued", f"Reward ready: {fit(e.amount)}",
+                 f"Your workout earned {fit(e.amount)}. Claim it from your wallet before the voucher expires.",
+                 {"claimId": e.claim_id, "amount": e.amount, "account": e.account, "workoutId": e.workout_id,
+                  "deadline": e.deadline})
 
 
-def order_bought(data: dict, receipt: dict) -> Draft:
-    quantity = int(data["quantity"])
-    name = receipt.get("product_name") or f"item #{data['itemId']}"
-    return Draft("order.created", f"Order #{data['orderId']} confirmed",
-                 f"You bought {quantity} x {name} for {fit(receipt['total'])} (order #{data['orderId']}, "
-                 f"tx {data['txHash']}).", {"receipt": receipt})
+def order_bought(e: ev.OrderCreated, receipt: dict) -> Draft:
+    name = receipt.get("product_name") or f"item #{e.item_id}"
+    return Draft("order.created", f"Order #{e.order_id} confirmed",
+                 f"You bought {int(e.quantity)} x {name} for {fit(receipt['total'])} (order #{e.order_id}, "
+                 f"tx {e.tx_hash}).", {"receipt": receipt})
 
 
-def order_sold(data: dict, receipt: dict) -> Draft:
-    name = receipt.get("product_name") or f"item #{data['itemId']}"
-    proceeds = int(receipt["total"]) - int(data["fee"]) - int(data["burned"])
-    return Draft("order.sold", f"Sold: {int(data['quantity'])} x {name}",
-                 f"Order #{data['orderId']} paid you {fit(proceeds)}.",
-                 {"orderId": data["orderId"], "proceeds": str(proceeds), "txHash": data["txHash"]})
+def order_sold(e: ev.OrderCreated, receipt: dict) -> Draft:
+    name = receipt.get("product_name") or f"item #{e.item_id}"
+    proceeds = int(receipt["total"]) - int(e.fee) - int(e.burned)
+    return Draft("order.sold", f"Sold: {int(e.quantity)} x {name}", f"Order #{e.order_id} paid you {fit(proceeds)}.",
+                 {"orderId": e.order_id, "proceeds": str(proceeds), "txHash": e.tx_hash})
 
 
 def correction(original: dict, original_event: str) -> Draft:
@@ -53,12 +50,10 @@ def correction(original: dict, original_event: str) -> Draft:
                  corrects=original_event)
 
 
-# CloudEvents type -> (draft maker, the data field naming the member's address).
-SIMPLE = {
-    ev.TOKEN_MINTED.ce_type: (token_minted, "account"),
-    ev.FITNESS_REWARD.ce_type: (reward_claimed, "account"),
-    ev.REWARD_ISSUED.ce_type: (reward_issued, "account"),
-}
-ORDER = ev.ORDER_CREATED.ce_type
-REVERTED = {t.reverted.ce_type for t in ev.PUBLISHED}
+# Events that notify the member who linked the payload's `account`, and the draft each gives.
+SIMPLE = {ev.TOKEN_MINTED: token_minted, ev.FITNESS_REWARD: reward_claimed, ev.REWARD_ISSUED: reward_issued}
+ORDER = ev.ORDER_CREATED
+REVERTED = {t.reverted for t in ev.PUBLISHED}
+# What the `fitmint-notifications` group reads (CloudEvents types, legacy versions included) and where.
+TYPES = ev.readable(*SIMPLE, ORDER, *REVERTED)
 TOPICS = (ev.TOKEN_MINTED.topic, ev.FITNESS_REWARD.topic, ev.ORDER_CREATED.topic)

@@ -23,7 +23,7 @@ class Hub:
         self._task = asyncio.create_task(self._listen())
         try:  # serve at once even if Redis is slow: connections then get only their inbox until it is up
             await asyncio.wait_for(self._ready.wait(), 5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("live notifications: not subscribed to Redis yet")
 
     async def stop(self) -> None:

@@ -26,7 +26,7 @@ a second run of the same week finds the row and does nothing; a crashed run left
 
 import logging
 from collections import defaultdict
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -41,8 +41,15 @@ from fitmint import events as ev
 
 log = logging.getLogger("notifications.jobs")
 
+
+def job_key(*parts) -> str:
+    """A scheduled job's deterministic source-event id (e.g. a reminder's user, local date and time): the
+    notifications it stores are keyed by it, as the consumer's are by the event they answer."""
+    return ev.deterministic_id("job:" + ":".join(str(part) for part in parts))
+
+
 REMINDER_WINDOW = timedelta(minutes=10)
-UTC = timezone.utc
+UTC = UTC
 
 
 # --- shared -------------------------------------------------------------------------------------------
@@ -140,7 +147,7 @@ async def daily_reminders(pool: asyncpg.Pool, settings: Settings, now: datetime,
                                    f"({day.isoformat()}) yet. Even a short walk counts.",
                               data={"localDate": day.isoformat(), "localTime": hhmm, "timezone": prefs.timezone})
                 item = await store.queue(connection, tenant_id=str(member["tenant_id"]), user_id=str(member["id"]),
-                                         source_event=ev.job_key("reminder", member["id"], day.isoformat(), hhmm),
+                                         source_event=job_key("reminder", member["id"], day.isoformat(), hhmm),
                                          draft=draft, preferences=prefs)
                 if item is not None:
                     queued.append(item)
@@ -200,7 +207,7 @@ async def weekly_challenge_results(pool: asyncpg.Pool, settings: Settings, now: 
                         data={"week": week, "rank": entry["rank"], "participants": len(ranked),
                               "distanceM": entry["distanceM"], "top": podium})
                     item = await store.queue(connection, tenant_id=tenant_id, user_id=entry["userId"],
-                                             source_event=ev.job_key("challenge", tenant_id, week), draft=draft,
+                                             source_event=job_key("challenge", tenant_id, week), draft=draft,
                                              preferences=entry["prefs"])
                     if item is not None:
                         queued.append(item)
@@ -258,7 +265,7 @@ async def weekly_activity_reports(pool: asyncpg.Pool, settings: Settings, now: d
                               data=period | {"workouts": workouts, "distanceM": distance, "activeMinutes": minutes,
                                              "activities": activities})
                 item = await store.queue(connection, tenant_id=str(member["tenant_id"]), user_id=str(member["id"]),
-                                         source_event=ev.job_key("report", week), draft=draft, preferences=prefs)
+                                         source_event=job_key("report", week), draft=draft, preferences=prefs)
                 if item is not None:
                     queued.append(item)
                 return item

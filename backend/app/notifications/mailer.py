@@ -18,10 +18,10 @@ again.
 import logging
 
 from backend.app.notifications import deliveries
-from backend.app.notifications.consumer import envelopes_of
+from backend.app.notifications.consumer import received_of
 from backend.app.notifications.email import EmailSender
-from fitmint.consumer import ConsumerLoop
 from fitmint import events as ev
+from fitmint.consumer import ConsumerLoop
 
 log = logging.getLogger("worker.email")
 EVENTS_PER_POLL = 4  # batches per poll: each is up to email_batch_size messages over SMTP
@@ -52,9 +52,9 @@ class EmailConsumer:
     def batches_of(records) -> list[str]:
         """The batch ids the records announce, once each, in order."""
         batches = []
-        for _, envelope, event_id in envelopes_of(records, {ev.EMAIL_BATCH_READY.ce_type}):
-            if event_id not in batches:
-                batches.append(event_id)
+        for _, event in received_of(records, ev.readable(ev.EMAIL_BATCH_READY)):
+            if event.id not in batches:
+                batches.append(event.id)
         return batches
 
     async def send(self, batches: list[str]) -> deliveries.Tally:

@@ -1,6 +1,9 @@
 """Order receipts: one per OrderCreated event, written by the consumer in its transaction and read by
 the buyer and seller over the API."""
 
+from fitmint.events import OrderCreated
+
+
 async def _product_name(connection, item_id: int) -> str | None:
     from backend.app.catalog.service import product_for_item  # the catalog owns products
 
@@ -8,17 +11,16 @@ async def _product_name(connection, item_id: int) -> str | None:
     return product["name"] if product else None
 
 
-async def receipt_for(connection, event_id: str, data: dict) -> dict:
+async def receipt_for(connection, event_id: str, order: OrderCreated) -> dict:
     """The receipt of the OrderCreated event `event_id` (stored on first sight)."""
-    total = int(data["unitPrice"]) * int(data["quantity"])
+    total = int(order.unit_price) * int(order.quantity)
     row = await connection.fetchrow(
         "INSERT INTO order_receipts (event_id, order_id, listing_id, buyer, seller, item_id, quantity, unit_price, "
         "total, fee, burned, product_name, block_number, tx_hash) VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8, $9, "
         "$10, $11, $12, $13, $14) ON CONFLICT (event_id) DO UPDATE SET event_id = EXCLUDED.event_id RETURNING *",
-        event_id, int(data["orderId"]), int(data["listingId"]), data["buyer"].lower(), data["seller"].lower(),
-        int(data["itemId"]), int(data["quantity"]), int(data["unitPrice"]), total, int(data["fee"]),
-        int(data["burned"]), await _product_name(connection, int(data["itemId"])), int(data["blockNumber"]),
-        data["txHash"])
+        event_id, order.order_id, order.listing_id, order.buyer.lower(), order.seller.lower(), int(order.item_id),
+        int(order.quantity), int(order.unit_price), total, int(order.fee), int(order.burned),
+        await _product_name(connection, int(order.item_id)), order.block_number, order.tx_hash)
     return as_receipt(row)
 
 

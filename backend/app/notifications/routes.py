@@ -139,7 +139,7 @@ async def _authenticate(websocket: WebSocket, state) -> dict | None:
             first = orjson.loads(await asyncio.wait_for(websocket.receive_text(),
                                                         state.settings.ws_auth_timeout_seconds))
             token = first.get("token") if isinstance(first, dict) and first.get("type") == "auth" else None
-        except (asyncio.TimeoutError, orjson.JSONDecodeError, KeyError):
+        except (TimeoutError, orjson.JSONDecodeError, KeyError):
             token = None
         except WebSocketDisconnect:
             return None

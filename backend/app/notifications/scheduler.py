@@ -19,7 +19,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -33,7 +33,6 @@ from backend.app.notifications import jobs
 log = logging.getLogger("notifications.scheduler")
 
 SCHEDULER_LOCK = 0x666D736A  # pg_advisory_lock key: "the notifications scheduler" (the relay's is 0x666D7265)
-UTC = timezone.utc
 
 JobFunction = Callable[..., Awaitable]  # (pool, settings, now) -> anything
 
@@ -118,7 +117,7 @@ class Scheduler:
                         self._lead()
                 else:  # still holding it? a dead connection no longer holds the lock
                     await self._connection.fetchval("SELECT 1", timeout=self.retry_seconds + 5)
-            except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 self._step_down(f"lock connection failed: {exc!r}")
                 await self._close(unlock=False)
             await self._pause()
@@ -175,7 +174,7 @@ class Scheduler:
             if unlock:
                 await connection.execute("SELECT pg_advisory_unlock_all()")
             await connection.close(timeout=5)
-        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             connection.terminate()
 
     # --- jobs -----------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -78,7 +78,7 @@ class LogSmsProvider:
             raise SmsError(f"not an E.164 number: {to!r}", permanent=True)
         message_id = f"log-{uuid.uuid4()}"
         line = orjson.dumps({"id": message_id, "to": to, "text": text,
-                             "at": datetime.now(timezone.utc).isoformat()}) + b"\n"
+                             "at": datetime.now(UTC).isoformat()}) + b"\n"
         try:
             await asyncio.to_thread(self._append, line)
         except OSError as exc:

@@ -14,8 +14,9 @@ from datetime import datetime
 import orjson
 
 from backend.app.users.models import Preferences
-from fitmint.resilience import Retrier
 from fitmint import events as ev
+from fitmint.outbox.append import Outgoing, append
+from fitmint.resilience import Retrier
 
 log = logging.getLogger("notifications.store")
 _PUSH_HEALTH = Retrier("worker.live-push", ("redis",), log=log)
@@ -94,29 +95,21 @@ async def queue_many(connection, items: list[Pending]) -> list[Queued]:
             continue
         channels = tuple(sorted(str(c) for c in set(item.preferences.notification_channels)))
         notification = wire(row)
-        payload = {"notificationId": notification["id"], "userId": item.user_id, "tenantId": item.tenant_id,
-                   "kind": item.draft.kind, "sourceEvent": item.source_event, "corrects": notification["corrects"],
-                   "channels": list(channels)}
-        outbox.append((ev.notification_id(item.source_event, item.user_id), item.user_id,
-                       orjson.dumps(payload).decode(), row["created_at"]))
+        payload = ev.NotificationQueued(
+            notification_id=notification["id"], user_id=item.user_id, tenant_id=item.tenant_id, kind=item.draft.kind,
+            source_event=item.source_event, corrects=notification["corrects"], channels=list(channels))
+        outbox.append(Outgoing(ev.notification_id(item.source_event, item.user_id), ev.NOTIFICATION_QUEUED, payload,
+                               row["created_at"]))
         queued.append(Queued(notification, item.user_id, channels))
-    await connection.execute(
-        "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, event_time) "
-        "SELECT o.id, $1, o.key, $2, o.payload, o.time "
-        "FROM unnest($3::uuid[], $4::text[], $5::json[], $6::timestamptz[]) AS o(id, key, payload, time)",
-        ev.NOTIFICATION_QUEUED.topic, ev.NOTIFICATION_QUEUED.ce_type, [o[0] for o in outbox],
-        [o[1] for o in outbox], [o[2] for o in outbox], [o[3] for o in outbox])
+    await append(connection, outbox)
     return queued
 
 
-async def email_batch_ready(connection, batch_id: str, payload: dict, time) -> None:
-    """The EmailBatchReady event of the email deliveries tagged `batch_id` (once per batch id: the event
-    id is the batch id)."""
-    await connection.execute(
-        "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, event_time) "
-        "VALUES ($1::uuid, $2, $3, $4, $5::json, $6) ON CONFLICT (id) DO NOTHING",
-        batch_id, ev.EMAIL_BATCH_READY.topic, batch_id, ev.EMAIL_BATCH_READY.ce_type,
-        orjson.dumps({"batchId": batch_id, **payload}).decode(), time)
+async def email_batch_ready(connection, batch_id: str, *, count: int, source: str, time: datetime) -> None:
+    """The EmailBatchReady event of the `count` email deliveries tagged `batch_id` (once per batch id:
+    the event id is the batch id)."""
+    await append(connection, [Outgoing(batch_id, ev.EMAIL_BATCH_READY,
+                                       ev.EmailBatchReady(batch_id=batch_id, count=count, source=source), time)])
 
 
 def wire(row) -> dict:

@@ -21,7 +21,7 @@ unknown kind is rendered from the title and body, so a new kind never blocks its
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from html import escape
 
@@ -177,7 +177,7 @@ def _order_sold(notification: dict, data: dict) -> Email:
 def _reward_issued(notification: dict, data: dict) -> Email:
     rows = _token_rows(data)
     if _get(data, "deadline"):
-        rows.append(("Claim before", datetime.fromtimestamp(int(_get(data, "deadline")), timezone.utc)
+        rows.append(("Claim before", datetime.fromtimestamp(int(_get(data, "deadline")), UTC)
                      .strftime("%Y-%m-%d %H:%M UTC")))
     return _email(f"Reward ready: {fit(_get(data, 'amount'))}", notification.get("body", "")
                   or "Your workout earned a reward. Claim it from your wallet.", rows)

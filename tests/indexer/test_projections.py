@@ -6,6 +6,7 @@ import json
 import pytest
 
 from checks import assert_matches_chain, consume_all, db, index_to_head, publish_all
+from tests.support.eventschemas import assert_matches_schema
 
 
 def test_projections_equal_contract_state(chain, indexer_settings):
@@ -33,6 +34,8 @@ def test_projections_equal_contract_state(chain, indexer_settings):
     assert set(kinds) == {"dev.fitmint.token.minted.v1", "dev.fitmint.reward.claimed.v1", "dev.fitmint.order.created.v1"}
     order = json.loads(next(r["payload"] for r in outbox if r["type"] == "dev.fitmint.order.created.v1"))
     assert order["orderId"] == 1 and order["quantity"] == "2"
+    for row in outbox:  # what consumers in other languages are promised (schemas/events/)
+        assert_matches_schema(row["type"], row["payload"])
 
 
 def test_reindexing_is_idempotent(chain, indexer_settings):

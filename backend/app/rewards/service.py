@@ -11,11 +11,10 @@ outbox): an event is published if and only if the voucher exists.
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 
 import asyncpg
-import orjson
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
@@ -24,8 +23,9 @@ from backend.app.core.pages import decode_cursor, page
 from backend.app.rewards.chain import RewardsChain
 from backend.app.rewards.policy import FIT, reward_wei
 from backend.app.wallets.service import snapshot
-from fitmint.rewards.vouchers import RewardVoucher, sign_voucher
 from fitmint import events as ev
+from fitmint.outbox.append import Outgoing, append
+from fitmint.rewards.vouchers import RewardVoucher, sign_voucher
 
 
 class NotRewardable(Exception):
@@ -43,7 +43,7 @@ def day_number(day: date) -> int:
 def voucher_deadline(now: datetime, ttl_seconds: int) -> int:
     """`ttl_seconds` from now, but never past the end of the next UTC day: the contract no longer redeems
     the voucher after that, and its status must say `expired` when it no longer can be claimed."""
-    last_redeemable = datetime.combine(now.date() + timedelta(days=2), time(0, tzinfo=timezone.utc)) - timedelta(
+    last_redeemable = datetime.combine(now.date() + timedelta(days=2), time(0, tzinfo=UTC)) - timedelta(
         seconds=1)
     return int(min(now + timedelta(seconds=ttl_seconds), last_redeemable).timestamp())
 
@@ -125,15 +125,11 @@ class Vouchers:
                 "$6, $7, $8, $9, $10, $11, $12, $13) RETURNING *",
                 claim_id, workout["tenant_id"], workout["user_id"], workout["id"], account, amount, deadline,
                 self.settings.chain_id, contract, self._key.address.lower(), signature, now, day)
-            payload = {"claim_id": claim_id, "account": account, "amount": str(amount), "day": day_number(day),
-                       "deadline": deadline,
-                       "workout_id": workout["id"], "user_id": workout["user_id"], "tenant_id": workout["tenant_id"],
-                       "contract": contract, "chain_id": self.settings.chain_id}
-            await connection.execute(
-                "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, event_time) "
-                "VALUES ($1::uuid, $2, $3, $4, $5::json, $6)",
-                ev.voucher_issued_id(claim_id), ev.REWARD_ISSUED.topic, account, ev.REWARD_ISSUED.ce_type,
-                orjson.dumps(payload).decode(), now)
+            issued = ev.RewardIssued(
+                claim_id=claim_id, account=account, amount=str(amount), day=day_number(day), deadline=deadline,
+                workout_id=str(workout["id"]), user_id=str(workout["user_id"]), tenant_id=str(workout["tenant_id"]),
+                contract=contract, chain_id=self.settings.chain_id)
+            await append(connection, [Outgoing(ev.voucher_issued_id(claim_id), ev.REWARD_ISSUED, issued, now)])
         return Issued(_voucher(row), created=True)
 
     async def list_for_user(self, user_id: str, *, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:

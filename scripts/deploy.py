@@ -2,7 +2,8 @@
 
     ape run deploy --network ethereum:local:foundry --account TEST::0
 
-The manifest (chain id, addresses, deploy block, ABI files) is what the indexer and the backend read.
+The manifest (fitmint.chain.manifest.Manifest: chain id, addresses, deploy block, ABI files, roles) is
+what the indexer and the backend read, at `KernelSettings().manifest_path()`.
 Running the script again on the same chain reports the existing deployment and only makes sure the
 operator holds its roles (and, on a local chain, some ETH), sending nothing when it does;
 `--redeploy` deploys a fresh set on purpose. A manifest whose chain was reset (Anvil restarted) is
@@ -17,8 +18,7 @@ METADATA_ROLE); the backend sends those transactions with that key.
 
 import json
 import os
-import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -29,8 +29,11 @@ from ape.logging import logger
 from eth_account import Account
 from eth_utils import keccak
 
+from fitmint.chain.manifest import DeployedContract, Manifest, ManifestError, Roles
+from fitmint.secrets import read_or_generate
+from fitmint.settings import KernelSettings
+
 CONTRACT_NAMES = ("FitToken", "ActivityRewards", "FitItems", "Marketplace")
-MANIFEST_VERSION = 1
 FIT = 10**18
 ETH = 10**18
 LOCAL_CHAIN_ID = 31337
@@ -49,44 +52,13 @@ class DeployParameters:
     burn_bps: int = 250
 
 
-@dataclass
-class Deployment:
-    chain_id: int
-    deployer: str
-    deploy_block: int
-    deploy_block_hash: str
-    contracts: dict[str, dict] = field(default_factory=dict)
-    roles: dict[str, list[str]] = field(default_factory=dict)
-    parameters: dict[str, int] = field(default_factory=dict)
-    version: int = MANIFEST_VERSION
-    deployed_at: str = ""
-
-
-def state_dir() -> Path:
-    root = Path(__file__).resolve().parent.parent
-    return Path(os.environ.get("FITMINT_STATE_DIR", root / ".state"))
-
-
-def default_manifest_path(chain_id: int) -> Path:
-    return state_dir() / "deployments" / f"{chain_id}.json"
-
-
 def _dev_key_address(variable: str, name: str) -> str:
-    """The address of the key file `$variable` or <state>/secrets/<name>.key, generating a dev key
-    ("0x<64 hex>", mode 0600 from the first byte) on first use. The backend reads the same file (with or
-    without the 0x)."""
-    key_file = Path(os.environ.get(variable, state_dir() / "secrets" / f"{name}.key"))
+    """The address of the key file `$variable` or <state>/secrets/<name>.key, a dev key generated there on
+    first use (fitmint.secrets, the backend's generator: whichever comes first, the other reads it)."""
+    key_file = Path(os.environ.get(variable) or KernelSettings().secrets_dir / f"{name}.key")
     if not key_file.exists():
-        key_file.parent.mkdir(parents=True, exist_ok=True)
-        try:  # O_EXCL: if the backend just created it, use theirs
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as handle:
-                handle.write("0x" + secrets.token_hex(32) + "\n")
-            logger.info(f"Generated a dev {name} key at {key_file}")
-    return Account.from_key("0x" + key_file.read_text().strip().removeprefix("0x")).address
+        logger.info(f"Generating a dev {name} key at {key_file}")
+    return Account.from_key("0x" + read_or_generate(key_file)).address
 
 
 def dev_attestor_address() -> str:
@@ -101,18 +73,21 @@ def dev_operator_address() -> str:
     return _dev_key_address("FITMINT_OPERATOR_KEY_FILE", "operator")
 
 
-def existing_deployment(manifest_path: Path) -> Deployment | None:
+def existing_deployment(manifest_path: Path) -> Manifest | None:
     """The manifest's deployment if it is still live on the connected chain, else None."""
-    if not manifest_path.exists():
+    try:
+        manifest = Manifest.read(manifest_path)
+    except ManifestError as exc:
+        if manifest_path.exists():
+            logger.warning(f"{exc}: deploying afresh")
         return None
-    data = json.loads(manifest_path.read_text())
-    if data.get("chain_id") != chain.chain_id or data.get("deploy_block", 0) > chain.blocks.height:
+    if manifest.chain_id != chain.chain_id or manifest.deploy_block > chain.blocks.height:
         return None
-    if chain.blocks[data["deploy_block"]].hash.to_0x_hex() != data.get("deploy_block_hash"):
+    if chain.blocks[manifest.deploy_block].hash.to_0x_hex() != manifest.deploy_block_hash:
         return None
-    if any(not chain.provider.get_code(entry["address"]) for entry in data["contracts"].values()):
+    if any(not chain.provider.get_code(contract.checksum_address) for contract in manifest.contracts.values()):
         return None
-    return Deployment(**data)
+    return manifest
 
 
 def code_hash(name: str) -> str:
@@ -120,22 +95,24 @@ def code_hash(name: str) -> str:
     return keccak(hexstr=getattr(project, name).contract_type.deployment_bytecode.bytecode).hex()
 
 
-def outdated_contracts(deployment: Deployment) -> list[str]:
+def outdated_contracts(deployment: Manifest) -> list[str]:
     """The deployed contracts whose sources changed since (a manifest without code hashes: all of them)."""
-    return [name for name, entry in deployment.contracts.items() if entry.get("code_hash") != code_hash(name)]
+    return [name for name, contract in deployment.contracts.items() if contract.code_hash != code_hash(name)]
 
 
-def export_abis(abi_dir: Path) -> dict[str, str]:
-    """Writes each contract's ABI from the compiled artifacts; returns name -> file name."""
-    abi_dir.mkdir(parents=True, exist_ok=True)
-    files = {}
+def abi_file(name: str) -> str:
+    """Where the manifest's folder holds the contract's ABI."""
+    return f"abi/{name}.json"
+
+
+def export_abis(manifest_dir: Path) -> None:
+    """Writes each contract's ABI from the compiled artifacts to its `abi_file`."""
     for name in CONTRACT_NAMES:
         contract_type = getattr(project, name).contract_type
         abi = [entry.model_dump(mode="json", by_alias=True) for entry in contract_type.abi]
-        path = abi_dir / f"{name}.json"
+        path = manifest_dir / abi_file(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(abi, indent=2) + "\n")
-        files[name] = f"abi/{path.name}"
-    return files
 
 
 def deploy_stack(
@@ -144,8 +121,9 @@ def deploy_stack(
     operator: str,
     treasury: str,
     params: DeployParameters,
-) -> tuple[Deployment, dict]:
-    """Deploys and wires the four contracts; returns the deployment record and the contract objects."""
+) -> tuple[Manifest, dict]:
+    """Deploys and wires the four contracts; returns the manifest (`write_manifest` writes it with the
+    ABI files it names) and the contract objects."""
     token = deployer.deploy(project.FitToken, deployer, params.supply_cap)
     rewards = deployer.deploy(
         project.ActivityRewards,
@@ -172,22 +150,17 @@ def deploy_stack(
 
     blocks = {name: chain.get_receipt(contract.txn_hash).block_number for name, contract in contracts.items()}
     deploy_block = blocks["FitToken"]
-    deployment = Deployment(
+    deployment = Manifest(
         chain_id=chain.chain_id,
         deployer=deployer.address,
         deploy_block=deploy_block,
         deploy_block_hash=chain.blocks[deploy_block].hash.to_0x_hex(),
         contracts={
-            name: {"address": contract.address, "block": blocks[name], "tx": contract.txn_hash,
-                   "code_hash": code_hash(name)}
+            name: DeployedContract(name=name, address=contract.address, block=blocks[name], tx=contract.txn_hash,
+                                   code_hash=code_hash(name), abi_file=abi_file(name))
             for name, contract in contracts.items()
         },
-        roles={
-            "admin": [deployer.address],
-            "attestors": list(attestors),
-            "operator": [operator],
-            "treasury": [treasury],
-        },
+        roles=Roles(admin=[deployer.address], attestors=list(attestors), operator=[operator], treasury=[treasury]),
         parameters=asdict(params),
         deployed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
@@ -218,27 +191,25 @@ def wire_operator(deployer, contracts: dict, operator: str) -> list[str]:
     return done
 
 
-def wire_live(deployer, live: Deployment, manifest_path: Path, operator: str) -> list[str]:
+def wire_live(deployer, live: Manifest, manifest_path: Path, operator: str) -> list[str]:
     """The `wire_operator` step on an existing deployment (one deployed before the operator had its own key
     and roles); the manifest then names the operator too."""
-    contracts = {name: getattr(project, name).at(entry["address"]) for name, entry in live.contracts.items()}
+    contracts = {name: getattr(project, name).at(contract.checksum_address)
+                 for name, contract in live.contracts.items()}
     done = wire_operator(deployer, contracts, operator)
-    operators = live.roles.setdefault("operator", [])
-    if operator not in operators:
-        operators.append(operator)
+    if operator not in live.roles.operator:
+        live.roles.operator.append(operator)
         write_manifest(live, manifest_path)
         done.append("added to the manifest")
     return done
 
 
-def write_manifest(deployment: Deployment, manifest_path: Path) -> None:
-    abi_files = export_abis(manifest_path.parent / "abi")
-    for name, entry in deployment.contracts.items():
-        entry["abi"] = abi_files[name]
-    manifest_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = manifest_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(asdict(deployment), indent=2) + "\n")
-    tmp.replace(manifest_path)
+def write_manifest(deployment: Manifest, manifest_path: Path) -> None:
+    """The ABI files from the compiled artifacts, then the manifest naming them."""
+    export_abis(manifest_path.parent)
+    for name, contract in deployment.contracts.items():
+        contract.abi_file = abi_file(name)
+    deployment.write(manifest_path)
 
 
 @click.command(cls=ConnectedProviderCommand)
@@ -251,13 +222,14 @@ def write_manifest(deployment: Deployment, manifest_path: Path) -> None:
 @click.option("--fee-bps", type=click.IntRange(0, 5_000), default=DeployParameters.fee_bps, show_default=True)
 @click.option("--burn-bps", type=click.IntRange(0, 5_000), default=DeployParameters.burn_bps, show_default=True)
 @click.option("--manifest", "manifest_path", type=click.Path(path_type=Path), default=None,
-              help="Where to write the manifest. Default: <state>/deployments/<chain id>.json")
+              help="Where to write the manifest. Default: KernelSettings().manifest_path(), "
+                   "<state>/deployments/<chain id>.json")
 @click.option("--redeploy", is_flag=True, help="Deploy a fresh set even if the manifest's is live.")
 def cli(account, attestors, operator, treasury, fee_bps, burn_bps, manifest_path, redeploy):
     """Deploy and wire the fitmint contracts, then write the deployment manifest."""
     if fee_bps + burn_bps > 5_000:
         raise click.BadOptionUsage("fee_bps", f"--fee-bps + --burn-bps must be <= 5000, got {fee_bps + burn_bps}")
-    manifest_path = manifest_path or default_manifest_path(chain.chain_id)
+    manifest_path = manifest_path or KernelSettings().manifest_path(chain.chain_id)
 
     live = existing_deployment(manifest_path)
     changed = outdated_contracts(live) if live and not redeploy else []
@@ -273,8 +245,8 @@ def cli(account, attestors, operator, treasury, fee_bps, burn_bps, manifest_path
         operator = operator or dev_operator_address()
         done = wire_live(account, live, manifest_path, operator)
         logger.success(f"Already deployed on chain {live.chain_id} at block {live.deploy_block} ({manifest_path}):")
-        for name, entry in live.contracts.items():
-            click.echo(f"  {name:<16} {entry['address']}")
+        for name, contract in live.contracts.items():
+            click.echo(f"  {name:<16} {contract.checksum_address}")
         click.echo(f"  operator {operator}: {', '.join(done) if done else 'roles and funds in place'}")
         click.echo("Pass --redeploy to deploy a fresh set.")
         return
@@ -291,5 +263,5 @@ def cli(account, attestors, operator, treasury, fee_bps, burn_bps, manifest_path
     )
     write_manifest(deployment, manifest_path)
     logger.success(f"Deployed on chain {deployment.chain_id} from block {deployment.deploy_block}; manifest: {manifest_path}")
-    for name, entry in deployment.contracts.items():
-        click.echo(f"  {name:<16} {entry['address']}")
+    for name, contract in deployment.contracts.items():
+        click.echo(f"  {name:<16} {contract.checksum_address}")

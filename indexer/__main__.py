@@ -23,8 +23,8 @@ from fitmint.chain.manifest import Manifest, ManifestError
 from fitmint.outbox.relay import Relay
 from fitmint.chain.rpc import Rpc
 from indexer.settings import Settings
-from indexer.store import (CursorMovedError, SchemaMismatchError, connect, drop_everything, drop_if_other_deployment,
-                           record_deployment)
+from indexer.cursor import CursorMovedError
+from indexer.schema import SchemaMismatchError, connect, drop_everything, drop_if_other_deployment, record_deployment
 from indexer.sync import ChainSync, DeepReorgError
 from indexer.writer import WriterLock, WriterLost
 

@@ -1,8 +1,13 @@
 """Events -> rows. `project(batch)` turns a block range's decoded events into the rows and deltas the
 store writes in one transaction; `fold_listing` is the one definition of a listing's state, used both
-forwards and when a reorg makes listings be recomputed from their remaining events."""
+forwards and when a reorg makes listings be recomputed from their remaining events.
+
+Every event of the indexed contracts' ABIs is either handled (`HANDLERS`, filled by `@handles`) or
+deliberately kept only as a raw event (`IGNORED`): tests/indexer/test_handlers.py fails on an event that
+is neither, or on an entry naming an event the ABI does not have (a renamed event, say)."""
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -12,6 +17,8 @@ from fitmint import events as ev
 from indexer.decode import DecodeError, Event
 
 ZERO = "0x" + "0" * 40
+LISTING_COLUMNS = ("listing_id", "item_id", "seller", "unit_price", "remaining", "is_primary", "cid", "status",
+                   "created_block", "updated_block")
 
 
 @dataclass
@@ -38,18 +45,110 @@ class Projection:
         return [(e.args["listingId"], e.block_number, e.log_index) for e in self.listing_events]
 
 
+# --- What each projection writes per batch (COPY) and undoes above a reorg's ancestor -----------------
+@dataclass(frozen=True)
+class Rows:
+    """Insert-only rows of one table, each with its block_number: written by COPY, undone by deleting
+    the rows above the ancestor."""
+    table: str
+    attribute: str  # the Projection field that holds the batch's rows
+    columns: tuple[str, ...]
+    plain: bool = False  # only ints and hex or name strings (never None, a tab or a backslash): no escaping
+
+
+@dataclass(frozen=True)
+class Balances:
+    """A balance table built from a transfers table by deltas (`attribute`: the batch's deltas). Undone
+    by the opposite deltas of the transfer rows above the ancestor (`Rows` deletes them)."""
+    table: str
+    attribute: str
+    keys: tuple[str, ...]
+    transfers: str
+    key_column: str | None = None  # a transfers column keying the balance besides the account (item_id)
+
+
+@dataclass(frozen=True)
+class ListingStates:
+    """listings, folded from their events (`fold_listing`); undone by folding each listing touched above
+    the ancestor again from its remaining events (listing_events says which ones those are)."""
+    table: str = "listings"
+
+
+@dataclass(frozen=True)
+class ProjectionTables:
+    name: str
+    writes: tuple
+
+
+PROJECTIONS = (
+    ProjectionTables("raw events", (
+        Rows("events", "events", ("block_number", "log_index", "block_hash", "tx_hash", "address", "contract", "name",
+                                  "topics", "data"), plain=True),)),
+    ProjectionTables("FIT transfers and balances", (
+        Rows("token_transfers", "token_transfers",
+             ("block_number", "log_index", "tx_hash", "from_address", "to_address", "value"), plain=True),
+        Balances("token_balances", "balance_deltas", ("account",), "token_transfers"))),
+    ProjectionTables("reward claims and epochs", (
+        Rows("claims", "claims", ("claim_id", "kind", "account", "amount", "epoch", "attestor", "block_number",
+                                  "log_index", "tx_hash")),
+        Rows("epoch_roots", "epoch_roots", ("epoch", "root", "total", "operator", "block_number")))),
+    ProjectionTables("items: metadata, transfers and balances", (
+        Rows("item_metadata", "item_metadata", ("block_number", "log_index", "item_id", "uri")),
+        Rows("item_transfers", "item_transfers",
+             ("block_number", "log_index", "position", "item_id", "from_address", "to_address", "value"), plain=True),
+        Balances("item_balances", "item_deltas", ("item_id", "account"), "item_transfers", key_column="item_id"))),
+    ProjectionTables("marketplace: listings and orders", (
+        Rows("listing_events", "listing_index", ("listing_id", "block_number", "log_index"), plain=True),
+        Rows("orders", "orders", ("order_id", "listing_id", "buyer", "seller", "item_id", "quantity", "unit_price",
+                                  "fee", "burned", "block_number", "log_index", "tx_hash")),
+        ListingStates())),
+)
+
+
 def _time(event: Event) -> datetime:
     return datetime.fromtimestamp(event.block_timestamp, tz=timezone.utc)
 
 
-def _ignore(projection, event, args):
-    """Events kept only as raw events (roles, pauses, approvals, fee changes)."""
+Handler = Callable[["Projector", Projection, Event, dict], None]
+HANDLERS: dict[tuple[str, str], Handler] = {}  # (contract, event name) -> its handler
+
+# Kept only as raw events (the events table): roles, pauses, approvals, fee, cap and treasury changes.
+_ACCESS_CONTROL = ("RoleAdminChanged", "RoleGranted", "RoleRevoked")
+_PAUSABLE = ("Paused", "Unpaused")
+IGNORED: frozenset[tuple[str, str]] = frozenset(
+    [("FitToken", name) for name in ("Approval", "EIP712DomainChanged", *_ACCESS_CONTROL, *_PAUSABLE)]
+    + [("ActivityRewards", name) for name in ("DailyCapUpdated", "EIP712DomainChanged", *_ACCESS_CONTROL,
+                                              *_PAUSABLE)]
+    + [("FitItems", name) for name in ("ApprovalForAll", *_ACCESS_CONTROL)]
+    + [("Marketplace", name) for name in ("FeesUpdated", "TreasuryUpdated", *_ACCESS_CONTROL, *_PAUSABLE)])
+
+
+def handles(contract: str, *names: str):
+    """Registers the decorated Projector method as the handler of `contract`'s events `names`."""
+    def register(handler: Handler) -> Handler:
+        for name in names:
+            if (contract, name) in HANDLERS:
+                raise ValueError(f"{contract}.{name} has two handlers")
+            if (contract, name) in IGNORED:
+                raise ValueError(f"{contract}.{name} is both handled and ignored")
+            HANDLERS[(contract, name)] = handler
+        return handler
+    return register
+
+
+def unregistered(abis: dict[str, list[dict]]) -> tuple[list[str], list[str]]:
+    """Against the contracts' ABIs (name -> ABI): the events with neither a handler nor an IGNORED entry,
+    and the registrations (handled or ignored) naming an event that the ABIs do not have."""
+    declared = {(contract, entry["name"]) for contract, abi in abis.items() for entry in abi
+                if entry.get("type") == "event" and not entry.get("anonymous")}
+    registered = set(HANDLERS) | IGNORED
+    return ([f"{c}.{n}" for c, n in sorted(declared - registered)],
+            [f"{c}.{n}" for c, n in sorted(registered - declared)])
 
 
 class Projector:
     def __init__(self, chain_id: int):
         self.chain_id = chain_id
-        self._handlers = {}
 
     def _publish(self, projection: Projection, event: Event, event_type: ev.EventType, subject: str, data: dict):
         event_id = ev.event_id(self.chain_id, event.block_hash, event.log_index, event_type)
@@ -68,11 +167,9 @@ class Projector:
     def add(self, p: Projection, event: Event) -> None:
         p.events.append((event.block_number, event.log_index, event.block_hash, event.tx_hash, event.address,
                          event.contract, event.name, "{" + ",".join(event.topics) + "}", event.data))
-        handler = self._handlers.get((event.contract, event.name))
-        if handler is None:
-            handler = self._handlers[(event.contract, event.name)] = getattr(
-                self, f"_{event.contract}_{event.name}", _ignore)
-        handler(p, event, event.args)
+        handler = HANDLERS.get((event.contract, event.name))
+        if handler is not None:
+            handler(self, p, event, event.args)
 
     def add_token_transfer(self, p: Projection, log: dict) -> Event | None:
         """The hot path of a backfill (most events are FIT Transfers): straight from the raw log to the
@@ -97,7 +194,8 @@ class Projector:
         return mint
 
     # --- FitToken ---------------------------------------------------------------------------------
-    def _FitToken_Transfer(self, p, e, a):
+    @handles("FitToken", "Transfer")
+    def _token_transfer(self, p, e, a):
         p.token_transfers.append((e.block_number, e.log_index, e.tx_hash, a["from"], a["to"], a["value"]))
         if a["from"] != ZERO:
             p.balance_deltas[a["from"]] -= a["value"]
@@ -107,14 +205,16 @@ class Projector:
             self._publish(p, e, ev.TOKEN_MINTED, a["to"], {"account": a["to"], "amount": str(a["value"])})
 
     # --- ActivityRewards --------------------------------------------------------------------------
-    def _ActivityRewards_RewardClaimed(self, p, e, a):
+    @handles("ActivityRewards", "RewardClaimed")
+    def _reward_claimed(self, p, e, a):
         p.claims.append((a["claimId"], "voucher", a["account"], a["amount"], a["epoch"], a["attestor"],
                          e.block_number, e.log_index, e.tx_hash))
         self._publish(p, e, ev.FITNESS_REWARD, a["account"], {
             "kind": "voucher", "claimId": a["claimId"], "account": a["account"], "amount": str(a["amount"]),
             "epoch": a["epoch"], "attestor": a["attestor"]})
 
-    def _ActivityRewards_EpochRewardClaimed(self, p, e, a):
+    @handles("ActivityRewards", "EpochRewardClaimed")
+    def _epoch_reward_claimed(self, p, e, a):
         claim_id = f"epoch:{a['epoch']}:{a['index']}"
         p.claims.append((claim_id, "epoch", a["account"], a["amount"], a["epoch"], None,
                          e.block_number, e.log_index, e.tx_hash))
@@ -122,7 +222,8 @@ class Projector:
             "kind": "epoch", "claimId": claim_id, "account": a["account"], "amount": str(a["amount"]),
             "epoch": a["epoch"], "index": a["index"]})
 
-    def _ActivityRewards_EpochRootPosted(self, p, e, a):
+    @handles("ActivityRewards", "EpochRootPosted")
+    def _epoch_root_posted(self, p, e, a):
         p.epoch_roots.append((a["epoch"], a["root"], a["total"], a["operator"], e.block_number))
 
     # --- FitItems ---------------------------------------------------------------------------------
@@ -133,24 +234,26 @@ class Projector:
         if receiver != ZERO:
             p.item_deltas[(item_id, receiver)] += value
 
-    def _FitItems_TransferSingle(self, p, e, a):
+    @handles("FitItems", "TransferSingle")
+    def _item_transfer_single(self, p, e, a):
         self._item_move(p, e, 0, a["id"], a["from"], a["to"], a["value"])
 
-    def _FitItems_TransferBatch(self, p, e, a):
+    @handles("FitItems", "TransferBatch")
+    def _item_transfer_batch(self, p, e, a):
         for position, (item_id, value) in enumerate(zip(a["ids"], a["values"])):
             self._item_move(p, e, position, item_id, a["from"], a["to"], value)
 
-    def _FitItems_URI(self, p, e, a):
+    @handles("FitItems", "URI")
+    def _item_uri(self, p, e, a):
         p.item_metadata.append((e.block_number, e.log_index, a["id"], a["value"]))  # stored, not published
 
     # --- Marketplace ------------------------------------------------------------------------------
-    def _Marketplace_ListingCreated(self, p, e, a):
+    @handles("Marketplace", "ListingCreated", "ListingUpdated", "ListingCancelled")
+    def _listing_changed(self, p, e, a):
         p.listing_events.append(e)
 
-    _Marketplace_ListingUpdated = _Marketplace_ListingCreated
-    _Marketplace_ListingCancelled = _Marketplace_ListingCreated
-
-    def _Marketplace_OrderCreated(self, p, e, a):
+    @handles("Marketplace", "OrderCreated")
+    def _order_created(self, p, e, a):
         p.listing_events.append(e)
         p.orders.append((a["orderId"], a["listingId"], a["buyer"], a["seller"], a["itemId"], a["quantity"],
                          a["unitPrice"], a["fee"], a["burned"], e.block_number, e.log_index, e.tx_hash))

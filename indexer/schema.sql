@@ -178,3 +178,27 @@ CREATE TABLE IF NOT EXISTS relay_position (
     txid bigint NOT NULL DEFAULT 0,
     seq bigint NOT NULL
 );
+
+-- Read views: what other components (the API's wallet reads) may read, and all they may read. Their
+-- names carry their own version: a view keeps its name and columns across schema versions (rewritten
+-- over new tables if need be); a change of its columns or meaning is a new view (`..._v2`) beside it.
+CREATE OR REPLACE VIEW indexed_head_v1 AS
+    SELECT block_number, block_hash FROM indexer_cursor;
+
+CREATE OR REPLACE VIEW wallet_balances_v1 AS
+    SELECT account, balance FROM token_balances;
+
+CREATE OR REPLACE VIEW wallet_transfers_v1 AS
+    SELECT block_number, log_index, tx_hash, from_address, to_address, value FROM token_transfers;
+
+CREATE OR REPLACE VIEW wallet_claims_v1 AS
+    SELECT account, claim_id, kind, amount, epoch, block_number, log_index, tx_hash FROM claims;
+
+CREATE OR REPLACE VIEW wallet_orders_v1 AS
+    SELECT order_id, listing_id, buyer, seller, item_id, quantity, unit_price, fee, burned, block_number, log_index,
+           tx_hash
+    FROM orders;
+
+-- The items an account holds (a balance of 0 is an item it no longer holds).
+CREATE OR REPLACE VIEW wallet_items_v1 AS
+    SELECT account, item_id, balance AS quantity FROM item_balances WHERE balance > 0;

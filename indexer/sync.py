@@ -13,7 +13,9 @@ from indexer.decode import DecodeError, LogDecoder
 from fitmint.chain.manifest import Manifest
 from indexer.projections import Projection, Projector
 from fitmint.chain.rpc import RangeTooLarge, Rpc
-from indexer.store import Cursor, load_cursor, revert_to, stored_hash, write_batch
+from indexer.batches import write_batch
+from indexer.cursor import Cursor, load_cursor, stored_hash
+from indexer.reorg import revert_to
 
 log = logging.getLogger("indexer.sync")
 

@@ -2,7 +2,7 @@
 own for as long as it runs. A second indexer started on the same database waits for the lock, says once
 which process holds it, and takes over when that one stops. If the lock's connection is lost (PostgreSQL
 restarted), the writer stops writing until it holds the lock again; the cursor fence of every write
-(store._check_cursor) covers the moment in between."""
+(indexer.cursor.fence) covers the moment in between."""
 
 import asyncio
 import logging

@@ -97,7 +97,7 @@ class StubRpc:
 
 def test_sync_skips_malformed_logs_and_keeps_the_rest(manifest):
     from indexer.settings import Settings
-    from indexer.store import Cursor
+    from indexer.cursor import Cursor
 
     broken = transfer(index=1)
     broken["data"] = "0x1234"

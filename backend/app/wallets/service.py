@@ -1,9 +1,22 @@
-"""Wallet reads from the indexer's tables. Every answer is read in one REPEATABLE READ snapshot
-together with the indexer's cursor, so it names the block it is consistent at."""
+"""Wallet reads from the indexer's read views (indexer/schema.sql: versioned, owned and migrated by the
+indexer; never its tables). Every answer is read in one REPEATABLE READ snapshot together with the
+indexed head, so it names the block it is consistent at."""
 
 from dataclasses import dataclass
 
 import asyncpg
+
+# The indexer's read views these reads use, with the columns they rely on (tests/indexer/test_wallet_api.py
+# checks them against the indexer's schema, and that these reads need no other relation).
+VIEWS = {
+    "indexed_head_v1": ("block_number",),
+    "wallet_balances_v1": ("account", "balance"),
+    "wallet_transfers_v1": ("block_number", "log_index", "tx_hash", "from_address", "to_address", "value"),
+    "wallet_claims_v1": ("account", "claim_id", "kind", "amount", "epoch", "block_number", "log_index", "tx_hash"),
+    "wallet_orders_v1": ("order_id", "listing_id", "buyer", "seller", "item_id", "quantity", "unit_price", "fee",
+                         "burned", "block_number", "log_index", "tx_hash"),
+    "wallet_items_v1": ("account", "item_id", "quantity"),
+}
 
 
 @dataclass(frozen=True)
@@ -16,7 +29,7 @@ class Page:
 async def snapshot(pool: asyncpg.Pool, query: str, *args) -> tuple[list[asyncpg.Record], int | None]:
     async with pool.acquire() as connection:
         async with connection.transaction(isolation="repeatable_read", readonly=True):
-            block = await connection.fetchval("SELECT block_number FROM indexer_cursor")
+            block = await connection.fetchval("SELECT block_number FROM indexed_head_v1")
             rows = await connection.fetch(query, *args)
     return rows, block
 
@@ -25,8 +38,8 @@ async def balance(pool, account: str) -> tuple[int, int | None]:
     # One statement is one snapshot: the balance and the cursor agree without an explicit transaction
     # (the hot endpoint: one round trip instead of BEGIN / two SELECTs / COMMIT).
     row = await pool.fetchrow(
-        "SELECT (SELECT block_number FROM indexer_cursor) AS block, "
-        "(SELECT balance FROM token_balances WHERE account = $1) AS balance", account)
+        "SELECT (SELECT block_number FROM indexed_head_v1) AS block, "
+        "(SELECT balance FROM wallet_balances_v1 WHERE account = $1) AS balance", account)
     return (int(row["balance"]) if row["balance"] is not None else 0), row["block"]
 
 
@@ -55,7 +68,7 @@ async def transfers(pool, account: str, *, limit: int, cursor: str | None) -> Pa
     block_before, index_before = _position(cursor)
     rows, block = await snapshot(
         pool,
-        "SELECT block_number, log_index, tx_hash, from_address, to_address, value FROM token_transfers "
+        "SELECT block_number, log_index, tx_hash, from_address, to_address, value FROM wallet_transfers_v1 "
         "WHERE (from_address = $1 OR to_address = $1) AND (block_number, log_index) < ($2, $3) "
         "ORDER BY block_number DESC, log_index DESC LIMIT $4",
         account, block_before, index_before, limit + 1)
@@ -68,8 +81,9 @@ async def claims(pool, account: str, *, limit: int, cursor: str | None) -> Page:
     block_before, index_before = _position(cursor)
     rows, block = await snapshot(
         pool,
-        "SELECT claim_id, kind, amount, epoch, block_number, log_index, tx_hash FROM claims WHERE account = $1 "
-        "AND (block_number, log_index) < ($2, $3) ORDER BY block_number DESC, log_index DESC LIMIT $4",
+        "SELECT claim_id, kind, amount, epoch, block_number, log_index, tx_hash FROM wallet_claims_v1 "
+        "WHERE account = $1 AND (block_number, log_index) < ($2, $3) "
+        "ORDER BY block_number DESC, log_index DESC LIMIT $4",
         account, block_before, index_before, limit + 1)
     return _page(rows, block, limit, lambda r: {
         "claim_id": r["claim_id"], "kind": r["kind"], "amount": _uint(r["amount"]), "epoch": r["epoch"],
@@ -87,7 +101,7 @@ async def orders(pool, account: str, *, role: str = "buyer", limit: int, cursor:
     rows, block = await snapshot(
         pool,
         "SELECT order_id, listing_id, buyer, seller, item_id, quantity, unit_price, fee, burned, block_number, "
-        f"log_index, tx_hash FROM orders WHERE {party} = $1 AND (block_number, log_index) < ($2, $3) "
+        f"log_index, tx_hash FROM wallet_orders_v1 WHERE {party} = $1 AND (block_number, log_index) < ($2, $3) "
         "ORDER BY block_number DESC, log_index DESC LIMIT $4",
         account, block_before, index_before, limit + 1)
     return _page(rows, block, limit, lambda r: {
@@ -99,5 +113,5 @@ async def orders(pool, account: str, *, role: str = "buyer", limit: int, cursor:
 
 async def items(pool, account: str) -> tuple[list[dict], int | None]:
     rows, block = await snapshot(
-        pool, "SELECT item_id, balance FROM item_balances WHERE account = $1 AND balance > 0 ORDER BY item_id", account)
-    return [{"item_id": _uint(r["item_id"]), "quantity": _uint(r["balance"])} for r in rows], block
+        pool, "SELECT item_id, quantity FROM wallet_items_v1 WHERE account = $1 ORDER BY item_id", account)
+    return [{"item_id": _uint(r["item_id"]), "quantity": _uint(r["quantity"])} for r in rows], block

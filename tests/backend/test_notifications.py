@@ -18,6 +18,7 @@ from fitmint import events as ev
 from scripts.stack.kafka_topics import delete_topics_with_prefix, ensure_topics
 from tests.support.api import api_settings, db
 from tests.support.databases import create_database, drop_database
+from tests.support.kafka import wait_drained
 from tests.support.outboxfeed import as_published
 from tests.support.processes import start_api, start_worker
 from tests.support.signin import me, new_wallet, sign_in
@@ -168,9 +169,10 @@ def test_an_event_notifies_once_and_a_reorg_sends_a_correction(env):
     publish(env.settings, [original, original])  # delivered twice (a producer retry, a replay)
     wait_until(lambda: env.inbox(carol)["data"])
     publish(env.settings, [reverted(original), reverted(original)])
-    page = wait_until(lambda: (p := env.inbox(carol)) and len(p["data"]) >= 2 and p)
-    import time
-    time.sleep(1)  # anything duplicated would have arrived by now
+    wait_until(lambda: len(env.inbox(carol)["data"]) >= 2)
+    # Every copy published has taken effect once the group's offsets reach the topic's end: none is in flight.
+    wait_drained(env.settings.bootstrap, env.settings.notifications_consumer_group,
+                 [env.settings.kafka_topic_prefix + original[0]])
     page = env.inbox(carol)
     assert [n["kind"] for n in page["data"]] == ["token.minted.reverted", "token.minted"]
     correction, first = page["data"]
@@ -266,8 +268,8 @@ def test_chain_events_cross_kafka_once_each_through_sigkills(env, kind):
     publish(env.settings, events + events)  # every event twice (a producer retry, a replay upstream)
     kill_twice_while(env, stored, len(events))
     wait_until(lambda: stored() == len(events), timeout=90)
-    import time
-    time.sleep(1)  # anything duplicated would have arrived by now
+    wait_drained(env.settings.bootstrap, env.settings.notifications_consumer_group,
+                 [env.settings.kafka_topic_prefix + events[0][0]])  # the second copies too: none in flight
     rows = db(env.settings, "SELECT count(*) AS n, count(DISTINCT source_event) AS events, "
                             "count(*) FILTER (WHERE kind = $2) AS kind FROM notifications WHERE user_id = $1::uuid",
               dave["user_id"], notification_kind)[0]
@@ -319,7 +321,9 @@ def test_notification_queued_crosses_kafka_once_each_through_sigkills(env):
                 await asyncio.to_thread(kill_twice_while, env, dispatched, 2 * len(events))
                 await asyncio.to_thread(wait_until, lambda: dispatched() == 2 * len(events) and len(received) >= 600,
                                         90, 0.05, "every delivery and push")
-                await asyncio.sleep(1)  # a push repeated would have arrived by now
+                # Every push follows its record's effect and precedes its offset commit: none is pending.
+                await asyncio.to_thread(wait_drained, env.settings.bootstrap, env.settings.deliveries_consumer_group,
+                                        [env.settings.kafka_topic_prefix + ev.NOTIFICATION_QUEUED.topic])
                 before = await asyncio.to_thread(snapshot)
                 # The same NotificationQueued events once more, as the relay published them: no-ops.
                 again = [(ev.NOTIFICATION_QUEUED.topic, r["aggregateid"], as_published(r, env.settings.chain_id),
@@ -332,7 +336,8 @@ def test_notification_queued_crosses_kafka_once_each_through_sigkills(env):
                 await asyncio.to_thread(wait_until, lambda: count(
                     env, "SELECT count(*) FROM consumed_events WHERE consumer = $1 AND event_id = ANY($2::uuid[])",
                     env.settings.deliveries_consumer_group, [a[3] for a in again]) == 50, 30)
-                await asyncio.sleep(2)  # their offsets are past: anything they changed is visible
+                await asyncio.to_thread(wait_drained, env.settings.bootstrap, env.settings.deliveries_consumer_group,
+                                        [env.settings.kafka_topic_prefix + ev.NOTIFICATION_QUEUED.topic])
                 return before, await asyncio.to_thread(snapshot)
             finally:
                 listener.cancel()

@@ -23,6 +23,7 @@ from fitmint.chain.permits import sign_permit
 from scripts.stack.kafka_topics import ensure_topics
 from tests.support.api import api_settings, db
 from tests.support.databases import create_database, drop_database
+from tests.support.kafka import wait_drained
 from tests.support.mailsink import serving_mailbox
 from tests.support.processes import start_api, start_worker
 from tests.support.signin import me, sign_in
@@ -152,7 +153,9 @@ def test_create_list_buy_then_order_receipt_email_and_websocket(services, chain,
     email = wait_until(receipts, what="the receipt email")[0]
     text = email.get_body(preferencelist=("plain",)).get_content()
     assert "Trail Socks" in text and tx_hash in text
-    time.sleep(1)
+    # The email group commits a batch's offset once its emails are sent: a resend would have happened by then.
+    wait_drained(settings.bootstrap, settings.email_consumer_group,
+                 [settings.kafka_topic_prefix + ev.EMAIL_BATCH_READY.topic])
     assert len(receipts()) == 1
 
     # The events that carried it, each on Kafka once: OrderCreated (the indexer -> fitmint-notifications),

@@ -1,9 +1,13 @@
-"""Reading back what reached Kafka: every committed record of a topic, from the first offset to the end."""
+"""Reading back what reached Kafka (every committed record of a topic, from the first offset to the end),
+and positions: where a topic ends now, and whether a consumer group has got there."""
 
 import asyncio
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from tests.support.waiting import wait_until
 
 
 async def aevent_ids(bootstrap: str, topic: str, event_type: str | None = None, partitions: int = 3) -> list[str]:
@@ -28,3 +32,47 @@ async def aevent_ids(bootstrap: str, topic: str, event_type: str | None = None, 
 
 def event_ids(bootstrap: str, topic: str, event_type: str | None = None) -> list[str]:
     return asyncio.run(aevent_ids(bootstrap, topic, event_type))
+
+
+# --- positions: proving that nothing more arrives ----------------------------------------------------
+# A consumer group commits a record's offset only after its effect (and any after-commit step) is done
+# (fitmint.consumer). Once its committed offsets reach a topic's end as read at a known point, everything
+# published before that point has had its effect: what did not show by then never will.
+
+async def aend_offsets(bootstrap: str, topics) -> dict[TopicPartition, int]:
+    """The end of each partition of `topics` now: the last stable offset (read_committed), so records of
+    a transaction still open are not counted as published."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()  # metadata
+        partitions = [TopicPartition(topic, p) for topic in topics for p in consumer.partitions_for_topic(topic) or ()]
+        return await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+
+
+async def acommitted(bootstrap: str, group: str) -> dict[TopicPartition, int]:
+    """The offsets consumer group `group` has committed (the next offset it reads, per partition)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return {tp: meta.offset for tp, meta in (await admin.list_consumer_group_offsets(group)).items()}
+    finally:
+        await admin.close()
+
+
+def caught_up(committed: dict[TopicPartition, int], ends: dict[TopicPartition, int]) -> bool:
+    return all(committed.get(tp, 0) >= end for tp, end in ends.items())
+
+
+def wait_consumed(bootstrap: str, group: str, positions: dict[TopicPartition, int], timeout: float = 30) -> None:
+    """Waits until `group` has committed every record before `positions` (partition -> offset)."""
+    wait_until(lambda: caught_up(asyncio.run(acommitted(bootstrap, group)), positions), timeout, 0.1,
+               f"{group} past {positions}")
+
+
+def wait_drained(bootstrap: str, group: str, topics, timeout: float = 30) -> None:
+    """Waits until `group` has consumed `topics` up to their end as it is now."""
+    wait_consumed(bootstrap, group, asyncio.run(aend_offsets(bootstrap, topics)), timeout)

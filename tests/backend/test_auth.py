@@ -7,11 +7,10 @@ from datetime import datetime, timedelta, timezone
 import jwt
 import pytest
 from eth_account import Account
-from eth_account.messages import encode_defunct
 from fastapi.testclient import TestClient
-from siwe import SiweMessage
 
 from backend.app.main import create_app
+from tests.support import signin
 from tests.support.api import api_settings
 
 WALLET = Account.from_key(b"\x42" * 32)
@@ -22,22 +21,20 @@ def settings(stack, tmp_path, backend_database):
     return api_settings(stack, tmp_path, backend_database, siwe_nonce_ttl_seconds=2)
 
 
-def siwe_message(client, settings, *, wallet=WALLET, domain=None, chain_id=None, nonce=None, expires_in=None):
-    nonce = nonce or client.post("/auth/nonce").json()["nonce"]
-    now = datetime.now(timezone.utc)
-    fields = dict(domain=domain or settings.siwe_domain, address=wallet.address, statement="Sign in to fitmint",
-                  uri=settings.siwe_uri, version="1", chain_id=chain_id or settings.chain_id, nonce=nonce,
-                  issued_at=now.isoformat().replace("+00:00", "Z"))
+def siwe_message(client, settings, *, wallet=WALLET, expires_in=None, **fields):
+    """The test wallet's sign-in message (tests.support.signin), expiring `expires_in` seconds from now."""
     if expires_in is not None:
-        fields["expiration_time"] = (now + timedelta(seconds=expires_in)).isoformat().replace("+00:00", "Z")
-    return SiweMessage(**fields).prepare_message()
+        expiry = datetime.now(timezone.utc) + timedelta(seconds=expires_in)
+        fields["expiration_time"] = expiry.isoformat().replace("+00:00", "Z")
+    return signin.siwe_message(client, settings, wallet, **fields)
 
 
 def sign(message, wallet=WALLET):
-    return "0x" + wallet.sign_message(encode_defunct(text=message)).signature.hex().removeprefix("0x")
+    return signin.sign(message, wallet)
 
 
 def sign_in(client, settings, **kwargs):
+    """An attempt: the /auth/verify response, refused or not."""
     message = siwe_message(client, settings, **kwargs)
     return client.post("/auth/verify", json={"message": message, "signature": sign(message)})
 

@@ -19,6 +19,7 @@ from backend.app.notifications import jobs, store
 from backend.app.notifications.scheduler import SCHEDULER_LOCK, ScheduledJob, Scheduler, last_fire_time
 from fitmint import events as ev
 from tests.support.outboxfeed import Flow
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.wallclock  # `make test-clock` runs it at 00:05, 11:00 and 23:55 UTC
 
@@ -303,14 +304,6 @@ def test_weekly_reports_are_sent_in_email_batches_once_per_week(job_settings):
 
 
 # --- the scheduler ------------------------------------------------------------------------------------
-
-async def until(predicate, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("timed out waiting")
-        await asyncio.sleep(0.05)
-
 
 def test_one_scheduler_leads_and_the_other_takes_over(job_settings):
     async def scenario(pool, redis):

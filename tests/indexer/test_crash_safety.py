@@ -7,12 +7,12 @@ import random
 import signal
 import subprocess
 import sys
-import time
 
 from checks import assert_matches_chain, busy_chain, caught_up, consume_all, cursor_of, db, index_to_head, snapshot
 from tests.support.paths import ROOT, STACK
 from tests.support.processes import spawn, stop_group
 from tests.support.scenario import ScenarioChain
+from tests.support.waiting import wait_until
 
 
 def indexer_process(settings, **extra):
@@ -23,15 +23,6 @@ def indexer_process(settings, **extra):
                **{k.upper(): str(v) for k, v in extra.items()})
     return spawn([sys.executable, "-m", "indexer", "run"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                  stderr=subprocess.PIPE)
-
-
-def wait_until(predicate, timeout=120, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_kill_9_at_random_points_loses_and_duplicates_nothing(chain, make_indexer_settings):
@@ -47,17 +38,16 @@ def test_kill_9_at_random_points_loses_and_duplicates_nothing(chain, make_indexe
     # the machine), plus once before the schema may exist. Each kill lands wherever the indexer is then.
     for target in [None, *sorted(rng.sample(range(5, head - 5), 6))]:
         process = indexer_process(crashed, initial_range=1, max_range=1)
-        deadline = time.time() + 120
-        while target is not None and (cursor_of(crashed) or 0) < target and process.poll() is None:
-            assert time.time() < deadline, f"the indexer never reached block {target}"
-            time.sleep(0.005)
+        if target is not None:
+            wait_until(lambda: process.poll() is not None or (cursor_of(crashed) or 0) >= target, timeout=120,
+                       interval=0.005, what=f"the indexer at block {target}")
         if process.poll() is not None:
             raise AssertionError(process.stderr.read().decode())
         stop_group(process, signal.SIGKILL)
         killed_at.append(cursor_of(crashed))
     process = indexer_process(crashed, initial_range=1, max_range=1)
     try:
-        wait_until(lambda: caught_up(crashed, head), what="the restarted indexer to catch up")
+        wait_until(lambda: caught_up(crashed, head), timeout=120, what="the restarted indexer to catch up")
     finally:
         stop_group(process)
     mid_backfill = {block for block in killed_at if block is not None and block < head}
@@ -76,12 +66,12 @@ def test_kafka_down_mid_stream_loses_nothing(chain, make_indexer_settings, stack
     busy_chain(chain, rounds=10)
     process = indexer_process(settings)
     try:
-        wait_until(lambda: caught_up(settings, chain.head()), what="the first catch-up")
+        wait_until(lambda: caught_up(settings, chain.head()), timeout=120, what="the first catch-up")
         subprocess.run([str(STACK), "down", "kafka"], env=stack, check=True, capture_output=True)
         try:
             busy_chain(chain, rounds=5)  # events arrive while Kafka is down: they wait in the outbox
             wait_until(lambda: db(settings, "SELECT block_number FROM indexer_cursor")[0]["block_number"]
-                       == chain.head(), what="indexing without Kafka")
+                       == chain.head(), timeout=120, what="indexing without Kafka")
             assert not caught_up(settings, chain.head())
         finally:
             subprocess.run([str(STACK), "up", "kafka"], env=stack, check=True, capture_output=True)
@@ -109,7 +99,8 @@ def test_a_restarted_chain_is_indexed_afresh_not_refused(chain, make_indexer_set
         again = settings.model_copy(update={"fitmint_rpc_url": restarted.url, "manifest": restarted.manifest_path})
         process = indexer_process(again)
         try:
-            wait_until(lambda: caught_up(again, restarted.head()), what="the indexer on the restarted chain")
+            wait_until(lambda: caught_up(again, restarted.head()), timeout=120,
+                       what="the indexer on the restarted chain")
         finally:
             stop_group(process)
         assert "indexed from another deployment" in process.stderr.read().decode()

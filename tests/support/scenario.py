@@ -1,7 +1,6 @@
 """A private Anvil with the contracts deployed by `ape run deploy`, and the user actions the indexer
 must follow (claims, epochs, listings, purchases, resales, transfers), driven with web3.py."""
 
-import json
 import os
 import subprocess
 import sys
@@ -13,9 +12,11 @@ from eth_utils import keccak
 from web3 import Web3
 from web3.logs import DISCARD
 
+from fitmint.chain.manifest import Manifest
 from fitmint.chain.permits import sign_permit
 from fitmint.rewards.merkle import Entry, MerkleDistribution
 from fitmint.rewards.vouchers import RewardVoucher, sign_voucher
+from fitmint.settings import KernelSettings
 from tests.support.paths import ROOT
 from tests.support.processes import free_port, spawn, stop_group
 from tests.support.units import CID, DAY, FIT
@@ -52,19 +53,18 @@ class ScenarioChain:
 
     def _deploy(self):
         env = dict(os.environ, APE_FOUNDRY_HOST=self.url, FITMINT_STATE_DIR=str(self.state_dir))
-        env.pop("FITMINT_ATTESTOR_KEY_FILE", None)
+        for variable in ("FITMINT_ATTESTOR_KEY_FILE", "MANIFEST"):  # the deployment of this state folder
+            env.pop(variable, None)
         result = subprocess.run([str(APE), "run", "deploy", "--network", "ethereum:local:foundry", "--account",
                                  "TEST::0"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         if result.returncode != 0:
             raise RuntimeError(result.stdout + result.stderr)
-        self.manifest_path = self.state_dir / "deployments" / "31337.json"
-        manifest = json.loads(self.manifest_path.read_text())
-        self.contracts = {
-            name: self.w3.eth.contract(address=entry["address"],
-                                       abi=json.loads((self.manifest_path.parent / entry["abi"]).read_text()))
-            for name, entry in manifest["contracts"].items()
-        }
-        self.attestor = Account.from_key((self.state_dir / "secrets" / "attestor.key").read_text().strip())
+        settings = KernelSettings(fitmint_state_dir=self.state_dir, manifest=None)
+        self.manifest_path = settings.manifest_path(31337)
+        self.manifest = Manifest.load(self.manifest_path)
+        self.contracts = {name: self.w3.eth.contract(address=contract.checksum_address, abi=contract.abi)
+                          for name, contract in self.manifest.contracts.items()}
+        self.attestor = Account.from_key(settings.secret("attestor.key"))
 
     def stop(self):
         stop_group(self.process)

@@ -31,6 +31,7 @@ import uvicorn
 from eth_account import Account
 
 from backend.app.core.config import Settings
+from fitmint.chain.manifest import Manifest, ManifestError
 from fitmint.rewards.vouchers import RewardVoucher, recover_signer, sign_voucher
 from tests.support.paths import ROOT
 from tests.support.units import DAY, FIT
@@ -53,10 +54,10 @@ def log(message: str):
 # --- voucher signing ---------------------------------------------------------------------------------
 
 def rewards_address() -> str:
-    manifest = ROOT / ".state" / "deployments" / f"{CHAIN_ID}.json"
-    if manifest.exists():
-        return json.loads(manifest.read_text())["contracts"]["ActivityRewards"]["address"]
-    return FALLBACK_REWARDS
+    try:
+        return Manifest.read(Settings().manifest_path(CHAIN_ID)).contract("ActivityRewards").checksum_address
+    except ManifestError:
+        return FALLBACK_REWARDS
 
 
 def signing(count: int, verify: int = 100) -> dict:

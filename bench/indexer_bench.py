@@ -28,7 +28,7 @@ from fitmint.chain.manifest import Manifest
 from fitmint.chain.rpc import Rpc
 from fitmint.outbox.relay import Relay
 from indexer.settings import Settings
-from indexer.store import connect
+from indexer.schema import connect
 from indexer.sync import ChainSync
 from tests.support.indexer_targets import create_targets, drop_targets
 from tests.support.paths import ROOT
@@ -95,7 +95,7 @@ async def measure(chain: ScenarioChain, settings: Settings, latency_samples: int
     pool = await connect(settings)
     results = {}
     try:
-        manifest = Manifest.load(settings.manifest)
+        manifest = Manifest.load(settings.manifest_path())
         sync = ChainSync(settings=settings, rpc=rpc, pool=pool, manifest=manifest)
         head = await rpc.block_number()
         log(f"backfill of {head:,} blocks")

@@ -18,7 +18,7 @@ async def index_to_head(settings, until=None):
     rpc = Rpc(settings.fitmint_rpc_url)
     pool = await connect(settings)
     try:
-        manifest = Manifest.load(settings.manifest)
+        manifest = Manifest.load(settings.manifest_path())
         sync = ChainSync(settings=settings, rpc=rpc, pool=pool, manifest=manifest)
         return await sync.run(until_block=until if until is not None else await rpc.block_number())
     finally:

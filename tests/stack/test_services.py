@@ -14,6 +14,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from multiformats import CID, multihash
 
+from fitmint.chain.manifest import Manifest
+from fitmint.settings import KernelSettings
+
 
 def test_anvil_serves_the_deployed_contracts(running_stack):
     settings = running_stack
@@ -25,11 +28,12 @@ def test_anvil_serves_the_deployed_contracts(running_stack):
 
     assert int(call("eth_chainId"), 16) == 31337
     assert int(call("eth_blockNumber"), 16) > 0
-    manifest = json.loads((Path(settings["FITMINT_STATE_DIR"]) / "deployments" / "31337.json").read_text())
-    for name, entry in manifest["contracts"].items():
-        assert len(call("eth_getCode", entry["address"], "latest")) > 2, f"{name} has no code"
-    block = call("eth_getBlockByNumber", hex(manifest["deploy_block"]), False)
-    assert block["hash"] == manifest["deploy_block_hash"]
+    state = KernelSettings(fitmint_state_dir=Path(settings["FITMINT_STATE_DIR"]), manifest=None)
+    manifest = Manifest.read(state.manifest_path(31337))
+    for name, contract in manifest.contracts.items():
+        assert len(call("eth_getCode", contract.checksum_address, "latest")) > 2, f"{name} has no code"
+    block = call("eth_getBlockByNumber", hex(manifest.deploy_block), False)
+    assert block["hash"] == manifest.deploy_block_hash
 
 
 def test_kafka_round_trip_with_a_consumer_group_and_committed_offsets(running_stack):

@@ -19,7 +19,7 @@ METADATA_ROLE); the backend sends those transactions with that key.
 import json
 import os
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -162,7 +162,7 @@ def deploy_stack(
         },
         roles=Roles(admin=[deployer.address], attestors=list(attestors), operator=[operator], treasury=[treasury]),
         parameters=asdict(params),
-        deployed_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        deployed_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     return deployment, contracts
 
@@ -262,6 +262,7 @@ def cli(account, attestors, operator, treasury, fee_bps, burn_bps, manifest_path
         params=params,
     )
     write_manifest(deployment, manifest_path)
-    logger.success(f"Deployed on chain {deployment.chain_id} from block {deployment.deploy_block}; manifest: {manifest_path}")
+    logger.success(f"Deployed on chain {deployment.chain_id} from block {deployment.deploy_block}; "
+                   f"manifest: {manifest_path}")
     for name, contract in deployment.contracts.items():
         click.echo(f"  {name:<16} {contract.checksum_address}")

@@ -11,8 +11,14 @@ from eth_abi.exceptions import DecodingError
 from eth_abi.grammar import TupleType, parse
 from eth_abi.registry import registry as eth_abi_registry
 from eth_utils import to_bytes, to_checksum_address
-from eth_utils.abi import (collapse_if_tuple, event_abi_to_log_topic, filter_abi_by_type,
-                           function_abi_to_4byte_selector, get_abi_input_types, get_abi_output_types)
+from eth_utils.abi import (
+    collapse_if_tuple,
+    event_abi_to_log_topic,
+    filter_abi_by_type,
+    function_abi_to_4byte_selector,
+    get_abi_input_types,
+    get_abi_output_types,
+)
 from web3.utils.abi import get_abi_element_info
 
 from fitmint.chain.errors import DecodedError
@@ -99,13 +105,13 @@ class ContractAbi:
             raise DecodingError(f"{self.name}.{entry['name']}: {len(topics) - 1} indexed topics, "
                                 f"expected {len(indexed)}")
         args = {}
-        for parameter, topic in zip(indexed, topics[1:]):
+        for parameter, topic in zip(indexed, topics[1:], strict=True):
             abi_type = collapse_if_tuple(parameter)
             raw = to_bytes(hexstr=topic)
             args[parameter["name"]] = raw if _hashed_when_indexed(abi_type) else decode([abi_type], raw)[0]
         data = [i for i in entry["inputs"] if not i["indexed"]]
         values = decode([collapse_if_tuple(i) for i in data], to_bytes(hexstr=log["data"]))
-        args |= {parameter["name"]: value for parameter, value in zip(data, values)}
+        args |= {parameter["name"]: value for parameter, value in zip(data, values, strict=True)}
         # In the ABI's order, as the event declares them.
         args = {parameter["name"]: args[parameter["name"]] for parameter in entry["inputs"]}
         return DecodedLog(self.name, entry["name"], args, log["address"].lower(), int(log["logIndex"], 16),
@@ -121,4 +127,4 @@ class ContractAbi:
             values = decode(get_abi_input_types(entry), bytes(data[4:]))
         except DecodingError:  # named, even when its arguments are cut short
             return DecodedError(entry["name"], None)
-        return DecodedError(entry["name"], {p["name"]: v for p, v in zip(entry["inputs"], values)})
+        return DecodedError(entry["name"], {p["name"]: v for p, v in zip(entry["inputs"], values, strict=True)})

@@ -10,7 +10,16 @@ import json
 from pathlib import Path
 
 from eth_utils import is_address, to_checksum_address
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_serializer, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 MANIFEST_VERSION = 1
 

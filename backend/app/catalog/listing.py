@@ -47,7 +47,8 @@ class Listings:
 
     def _next_step(self, product) -> tuple[str, str, list, dict] | None:
         """(action, contract, call arguments, journal args) of the next transaction, or None when in sync."""
-        item_id, price, supply, cid = int(product["item_id"]), int(product["price_fit"]), product["supply"], product["cid"]
+        item_id, price = int(product["item_id"]), int(product["price_fit"])
+        supply, cid = product["supply"], product["cid"]
         if product["listing_id"] is None:
             return ("createListing", "Marketplace", [item_id, price, supply, cid, self.chain.treasury],
                     {"cid": cid, "price": str(price), "supply": supply})

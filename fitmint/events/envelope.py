@@ -1,6 +1,6 @@
 """The CloudEvents 1.0 structured-mode JSON envelope every event travels in, written and read."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import msgspec
 
@@ -25,7 +25,7 @@ def envelope(*, id, ce_type: str, chain_id: int, subject: str, time: datetime | 
         "data": data,
     }
     if time is not None:
-        document["time"] = time.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        document["time"] = time.astimezone(UTC).isoformat().replace("+00:00", "Z")
     return msgspec.json.encode(document)
 
 

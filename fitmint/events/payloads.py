@@ -4,9 +4,9 @@ side and the JS clients spell them.
 
 msgspec rather than pydantic: the indexer builds ~20k payloads a second, and a Struct is built without
 validation and encoded in one call (a TokenMinted built and encoded: 1.4 us, where the dict and orjson
-it replaced took 1.8 us). Producers build them; consumers validate on read (`fitmint.events.read`). uint256 values travel as decimal strings (JSON
-numbers lose precision past 2^53 in most languages); unknown fields are ignored on read, so a producer
-may add a field without breaking a consumer.
+it replaced took 1.8 us). Producers build them; consumers validate on read (`fitmint.events.read`).
+uint256 values travel as decimal strings (JSON numbers lose precision past 2^53 in most languages);
+unknown fields are ignored on read, so a producer may add a field without breaking a consumer.
 """
 
 from typing import Annotated, Generic, Literal, TypeVar

@@ -90,7 +90,8 @@ class DeliveriesConsumer:
                                   if new and Channel.DIDCOMM in queued.channels})
             didcomm = {str(r["user_id"]): r["connection_id"] for r in await connection.fetch(
                 "SELECT DISTINCT ON (user_id) user_id, connection_id FROM didcomm_connections "
-                "WHERE user_id = ANY($1::uuid[]) AND state IN ('active', 'completed') ORDER BY user_id, updated_at DESC",
+                "WHERE user_id = ANY($1::uuid[]) AND state IN ('active', 'completed') "
+                "ORDER BY user_id, updated_at DESC",
                 didcomm_users)} if didcomm_users else {}
             emails, others, oldest_push = [], [], datetime.now(UTC) - timedelta(seconds=PUSH_MEMORY_SECONDS)
             for queued, new in events:

@@ -18,7 +18,7 @@ Kinds (the `kind` column; the consumer and the scheduled jobs write them, the se
 Data keys are read camelCase first, then snake_case (the event payloads are camelCase). Amounts are
 wei as decimal strings (uint256 does not fit a JSON number) and shown as FIT with up to 18 decimals. An
 unknown kind is rendered from the title and body, so a new kind never blocks its emails.
-"""
+"""  # noqa: E501 - a Markdown table's rows cannot wrap
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -99,7 +99,7 @@ def _email(subject: str, intro: str, rows: list[tuple[str, str]] = (), outro: st
     if table:
         header, lines = table
         widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
-        text += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+        text += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip()
                  for row in [header, *lines]] + [""]
     if outro:
         text += [outro, ""]

@@ -17,7 +17,8 @@ branch_labels = None
 depends_on = None
 
 UPGRADE = """
-CREATE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_notify('fitmint_outbox', ''); RETURN NULL; END $$;
+CREATE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql
+    AS $$ BEGIN PERFORM pg_notify('fitmint_outbox', ''); RETURN NULL; END $$;
 CREATE TRIGGER outbox_notify AFTER INSERT ON outbox FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify()
 """
 

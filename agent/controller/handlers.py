@@ -107,10 +107,14 @@ async def _connection(db, record: dict, source: str) -> bool:
         await db.execute("UPDATE didcomm_connections SET state = 'deleted', updated_at = now() "
                          "WHERE connection_id = $1", connection_id)
         return True
+    # Webhooks are applied in background tasks and may arrive out of order: a late `request` or `response`
+    # never moves an active connection back (only an ending state replaces an active one).
     await db.execute(
         "INSERT INTO didcomm_connections (connection_id, tenant_id, user_id, invitation_msg_id, their_did, "
         "their_label, state) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (connection_id) DO UPDATE SET "
-        "state = EXCLUDED.state, their_did = coalesce(EXCLUDED.their_did, didcomm_connections.their_did), "
+        "state = CASE WHEN didcomm_connections.state IN ('active', 'completed') "
+        "AND EXCLUDED.state NOT IN ('abandoned', 'error') THEN didcomm_connections.state ELSE EXCLUDED.state END, "
+        "their_did = coalesce(EXCLUDED.their_did, didcomm_connections.their_did), "
         "their_label = coalesce(EXCLUDED.their_label, didcomm_connections.their_label), updated_at = now()",
         connection_id, exchange["tenant_id"], exchange["user_id"], invitation, record.get("their_did"),
         record.get("their_label"), state)

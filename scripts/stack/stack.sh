@@ -31,6 +31,11 @@ secret() {
   if [ -s "$file" ]; then cat "$file"; else PYTHONPATH="$FITMINT_ROOT" python -m fitmint.secrets "$file"; fi
 }
 
+# Where the deployment manifest is: asked of the one resolver (fitmint/settings.py), never rebuilt here.
+manifest_path() {
+  PYTHONPATH="$FITMINT_ROOT" python -c 'from fitmint.settings import KernelSettings; print(KernelSettings().manifest_path())' 2>/dev/null
+}
+
 tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # An HTTP answer contains a pattern. Not `curl | grep -q`: grep stops reading at the first match, and
 # under pipefail curl's next write (a large page) fails the pipeline at random.
@@ -107,7 +112,7 @@ anvil_prepare() {
 # restarted Anvil (make down/up, or the supervisor after a crash) goes on with the same chain, at most
 # the last few seconds of blocks lost (a reorg the indexer handles).
 anvil_argv() {
-  CMD=(anvil --host 127.0.0.1 --port "$ANVIL_PORT" --chain-id 31337
+  CMD=(anvil --host 127.0.0.1 --port "$ANVIL_PORT" --chain-id "$CHAIN_ID"
        --state "$FITMINT_STATE_DIR/anvil/state.json" --state-interval 5)
 }
 anvil_healthy() {
@@ -117,7 +122,8 @@ anvil_healthy() {
 # Deploys the contracts unless the manifest's are live and current. When it deployed new ones (a reset
 # chain, or sources changed since), the running processes that read the manifest start over on them.
 anvil_ready() {
-  local manifest="$FITMINT_STATE_DIR/deployments/31337.json" before name
+  local manifest before name
+  manifest="$(manifest_path)"
   before="$(sha256sum "$manifest" 2>/dev/null || true)"
   echo "contracts: ape run deploy"
   APE_FOUNDRY_HOST="$FITMINT_RPC_URL" ape run deploy --network ethereum:local:foundry --account TEST::0
@@ -268,7 +274,7 @@ acapy_healthy() {
 indexer_ports() { echo "$INDEXER_METRICS_PORT"; }
 indexer_url() { echo "http://127.0.0.1:$INDEXER_METRICS_PORT/metrics"; }
 indexer_prepare() {
-  [ -f "$FITMINT_STATE_DIR/deployments/31337.json" ] || fail "indexer: no deployment manifest; start anvil first (it deploys)."
+  [ -f "$(manifest_path)" ] || fail "indexer: no deployment manifest; start anvil first (it deploys)."
   is_healthy postgres && is_healthy kafka || fail "indexer: needs postgres and kafka running."
 }
 # The indexer and its Kafka relay (python -m indexer run), into fitmint_indexer.
@@ -412,7 +418,9 @@ print_table() {
     last_exit="$(supervisor_field "$name" last_exit)"
     [ -n "$last_exit" ] && is_alive "$name" && echo "$name: last restart after $last_exit"
   done
-  [ -f "$FITMINT_STATE_DIR/deployments/31337.json" ] && echo "manifest: $FITMINT_STATE_DIR/deployments/31337.json"
+  local manifest
+  manifest="$(manifest_path)"
+  [ -f "$manifest" ] && echo "manifest: $manifest"
   return 0
 }
 

@@ -266,6 +266,24 @@ def test_a_replayed_webhook_changes_nothing(env, athlete):
     assert env.exchange(athlete, presented["thread_id"])["result"] == presented["result"]
 
 
+def test_a_late_webhook_never_moves_an_active_connection_back(env, athlete):
+    """ACA-Py's webhooks are applied in background tasks, so `request` may be applied after `active`."""
+    record = env.ours.get(f"/connections/{athlete['connection_id']}")
+    record_key = f"{athlete['connection_id']}@{record['invitation_msg_id']}"
+    applied = ("SELECT 1 FROM processed_agent_events WHERE topic = 'connections' AND record_id = $1 "
+               "AND state = 'request'")
+    # As if `request` had not been applied yet: its webhook now comes first-time, after `active`.
+    db(env.settings, "DELETE FROM processed_agent_events WHERE topic = 'connections' AND record_id = $1 "
+                     "AND state = 'request'", record_key)
+    response = env.http.post("/agent/webhooks/topic/connections/", json={**record, "state": "request"},
+                             headers={"X-API-Key": env.ours.admin_key})
+    assert response.status_code == 200, response.text
+    wait_until(lambda: db(env.settings, applied, record_key), 10, what="the late webhook applied")
+    connections = env.call("GET", "/identity/connections", athlete)["data"]
+    assert next(c for c in connections if c["connection_id"] == athlete["connection_id"])["state"] in (
+        "active", "completed")
+
+
 def test_the_webhook_endpoint_and_the_agent_admin_api_need_the_key(env):
     url = "/agent/webhooks/topic/connections/"
     assert env.http.post(url, json={"state": "active"}).status_code == 401

@@ -4,11 +4,12 @@ COPY, balance deltas, listing states, the outbox, the blocks and the cursor)."""
 import io
 from datetime import datetime
 
+from fitmint.outbox.append import append_copy
 from indexer.cursor import Cursor, fence, save_cursor
 from indexer.projections import LISTING_COLUMNS, PROJECTIONS, Balances, Projection, ListingStates, Rows, fold_listing
 
-OUTBOX_COLUMNS = ("id", "aggregatetype", "aggregateid", "type", "payload", "event_time", "block_number", "reverts")
 SKIPPED_COLUMNS = ("block_number", "log_index", "address", "reason")
+HISTORY_COLUMNS = ("listing_id", "block_number", "log_index", *LISTING_COLUMNS[1:])
 
 
 async def write_batch(connection, *, chain_id: int, projection: Projection, blocks: list[tuple],
@@ -30,8 +31,7 @@ async def write_batch(connection, *, chain_id: int, projection: Projection, bloc
                 elif isinstance(write, ListingStates):
                     if projection.listing_events:
                         await _fold_listings(connection, projection)
-        if projection.outbox:
-            await copy_rows(connection, "outbox", OUTBOX_COLUMNS, projection.outbox)
+        await append_copy(connection, projection.outbox)
         if skipped:
             await copy_rows(connection, "skipped_logs", SKIPPED_COLUMNS, skipped)
         if blocks:
@@ -62,6 +62,8 @@ async def copy_rows(connection, table: str, columns: tuple[str, ...], rows: list
     """COPY in PostgreSQL's text format: PostgreSQL parses the values (on its own core), where
     asyncpg's binary COPY would encode every uint256 and array in this process. `plain`: the rows hold
     only ints and hex or name strings, so their lines need no per-value escaping (a backfill's hot path)."""
+    if not rows:
+        return
     field = str if plain else _copy_field
     text = "".join(["\t".join(map(field, row)) + "\n" for row in rows])
     await connection.copy_to_table(table, source=io.BytesIO(text.encode()), columns=columns, format="text")
@@ -88,9 +90,14 @@ async def _fold_listings(connection, projection: Projection) -> None:
     rows = await connection.fetch(f"SELECT {', '.join(LISTING_COLUMNS)} FROM listings WHERE listing_id = ANY($1)", ids)
     states = {row["listing_id"]: {**row, "unit_price": int(row["unit_price"]), "remaining": int(row["remaining"]),
                                   "item_id": int(row["item_id"])} for row in rows}
+    history = []
     for event in projection.listing_events:
         listing_id = event.args["listingId"]
-        states[listing_id] = fold_listing(states.get(listing_id), event.name, event.args, event.block_number)
+        state = states[listing_id] = fold_listing(states.get(listing_id), event.name, event.args, event.block_number)
+        if state is not None:
+            history.append((listing_id, event.block_number, event.log_index,
+                            *(state[column] for column in LISTING_COLUMNS[1:])))
+    await copy_rows(connection, "listing_states", HISTORY_COLUMNS, history)
     await upsert_listings(connection, [state for state in states.values() if state is not None])
 
 

@@ -11,9 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-import orjson
-
 from fitmint import events as ev
+from fitmint.outbox.append import Outgoing
 from indexer.decode import DecodeError, Event
 
 ZERO = "0x" + "0" * 40
@@ -33,16 +32,11 @@ class Projection:
     item_deltas: dict[tuple[int, str], int] = field(default_factory=lambda: defaultdict(int))
     listing_events: list[Event] = field(default_factory=list)
     orders: list[tuple] = field(default_factory=list)
-    outbox: list[tuple] = field(default_factory=list)
+    outbox: list[Outgoing] = field(default_factory=list)
 
     @property
     def listing_ids(self) -> set[int]:
         return {event.args["listingId"] for event in self.listing_events}
-
-    @property
-    def listing_index(self) -> list[tuple]:
-        """(listing id, block, log index) rows of the listing_events table."""
-        return [(e.args["listingId"], e.block_number, e.log_index) for e in self.listing_events]
 
 
 # --- What each projection writes per batch (COPY) and undoes above a reorg's ancestor -----------------
@@ -69,9 +63,11 @@ class Balances:
 
 @dataclass(frozen=True)
 class ListingStates:
-    """listings, folded from their events (`fold_listing`); undone by folding each listing touched above
-    the ancestor again from its remaining events (listing_events says which ones those are)."""
+    """listings, folded from their events (`fold_listing`), and `history`, each listing's state after each
+    of its events; undone by restoring each listing touched above the ancestor to its last state in the
+    history at or below it (none: the listing goes)."""
     table: str = "listings"
+    history: str = "listing_states"
 
 
 @dataclass(frozen=True)
@@ -98,7 +94,6 @@ PROJECTIONS = (
              ("block_number", "log_index", "position", "item_id", "from_address", "to_address", "value"), plain=True),
         Balances("item_balances", "item_deltas", ("item_id", "account"), "item_transfers", key_column="item_id"))),
     ProjectionTables("marketplace: listings and orders", (
-        Rows("listing_events", "listing_index", ("listing_id", "block_number", "log_index"), plain=True),
         Rows("orders", "orders", ("order_id", "listing_id", "buyer", "seller", "item_id", "quantity", "unit_price",
                                   "fee", "burned", "block_number", "log_index", "tx_hash")),
         ListingStates())),
@@ -107,6 +102,12 @@ PROJECTIONS = (
 
 def _time(event: Event) -> datetime:
     return datetime.fromtimestamp(event.block_timestamp, tz=timezone.utc)
+
+
+def _where(event: Event) -> dict:
+    """The chain position every published payload carries (fitmint.events.payloads.ChainPayload)."""
+    return {"block_number": event.block_number, "block_hash": event.block_hash, "tx_hash": event.tx_hash,
+            "log_index": event.log_index}
 
 
 Handler = Callable[["Projector", Projection, Event, dict], None]
@@ -150,13 +151,9 @@ class Projector:
     def __init__(self, chain_id: int):
         self.chain_id = chain_id
 
-    def _publish(self, projection: Projection, event: Event, event_type: ev.EventType, subject: str, data: dict):
+    def _publish(self, projection: Projection, event: Event, event_type: ev.EventType, payload: ev.Payload):
         event_id = ev.event_id(self.chain_id, event.block_hash, event.log_index, event_type)
-        payload = {**data, "blockNumber": event.block_number, "blockHash": event.block_hash,
-                   "txHash": event.tx_hash, "logIndex": event.log_index}
-        projection.outbox.append((event_id, event_type.topic, subject, event_type.ce_type,
-                                  orjson.dumps(payload).decode(),
-                                  _time(event), event.block_number, None))
+        projection.outbox.append(Outgoing(event_id, event_type, payload, _time(event), event.block_number))
 
     def project(self, decoded: list[Event]) -> Projection:
         projection = Projection()
@@ -190,7 +187,7 @@ class Projector:
             return None
         mint = Event(number, log["blockHash"], int(log.get("blockTimestamp") or "0x0", 16), tx_hash, index,
                      "FitToken", "Transfer", {"from": sender, "to": receiver, "value": value})
-        self._publish(p, mint, ev.TOKEN_MINTED, receiver, {"account": receiver, "amount": str(value)})
+        self._publish(p, mint, ev.TOKEN_MINTED, ev.TokenMinted(account=receiver, amount=str(value), **_where(mint)))
         return mint
 
     # --- FitToken ---------------------------------------------------------------------------------
@@ -202,25 +199,25 @@ class Projector:
         if a["to"] != ZERO:
             p.balance_deltas[a["to"]] += a["value"]
         if a["from"] == ZERO:
-            self._publish(p, e, ev.TOKEN_MINTED, a["to"], {"account": a["to"], "amount": str(a["value"])})
+            self._publish(p, e, ev.TOKEN_MINTED, ev.TokenMinted(account=a["to"], amount=str(a["value"]), **_where(e)))
 
     # --- ActivityRewards --------------------------------------------------------------------------
     @handles("ActivityRewards", "RewardClaimed")
     def _reward_claimed(self, p, e, a):
         p.claims.append((a["claimId"], "voucher", a["account"], a["amount"], a["epoch"], a["attestor"],
                          e.block_number, e.log_index, e.tx_hash))
-        self._publish(p, e, ev.FITNESS_REWARD, a["account"], {
-            "kind": "voucher", "claimId": a["claimId"], "account": a["account"], "amount": str(a["amount"]),
-            "epoch": a["epoch"], "attestor": a["attestor"]})
+        self._publish(p, e, ev.FITNESS_REWARD, ev.RewardClaimed(
+            kind="voucher", claim_id=a["claimId"], account=a["account"], amount=str(a["amount"]), epoch=a["epoch"],
+            attestor=a["attestor"], **_where(e)))
 
     @handles("ActivityRewards", "EpochRewardClaimed")
     def _epoch_reward_claimed(self, p, e, a):
         claim_id = f"epoch:{a['epoch']}:{a['index']}"
         p.claims.append((claim_id, "epoch", a["account"], a["amount"], a["epoch"], None,
                          e.block_number, e.log_index, e.tx_hash))
-        self._publish(p, e, ev.FITNESS_REWARD, a["account"], {
-            "kind": "epoch", "claimId": claim_id, "account": a["account"], "amount": str(a["amount"]),
-            "epoch": a["epoch"], "index": a["index"]})
+        self._publish(p, e, ev.FITNESS_REWARD, ev.RewardClaimed(
+            kind="epoch", claim_id=claim_id, account=a["account"], amount=str(a["amount"]), epoch=a["epoch"],
+            index=a["index"], **_where(e)))
 
     @handles("ActivityRewards", "EpochRootPosted")
     def _epoch_root_posted(self, p, e, a):
@@ -257,10 +254,10 @@ class Projector:
         p.listing_events.append(e)
         p.orders.append((a["orderId"], a["listingId"], a["buyer"], a["seller"], a["itemId"], a["quantity"],
                          a["unitPrice"], a["fee"], a["burned"], e.block_number, e.log_index, e.tx_hash))
-        self._publish(p, e, ev.ORDER_CREATED, str(a["orderId"]), {
-            "orderId": a["orderId"], "listingId": a["listingId"], "buyer": a["buyer"], "seller": a["seller"],
-            "itemId": str(a["itemId"]), "quantity": str(a["quantity"]), "unitPrice": str(a["unitPrice"]),
-            "fee": str(a["fee"]), "burned": str(a["burned"])})
+        self._publish(p, e, ev.ORDER_CREATED, ev.OrderCreated(
+            order_id=a["orderId"], listing_id=a["listingId"], buyer=a["buyer"], seller=a["seller"],
+            item_id=str(a["itemId"]), quantity=str(a["quantity"]), unit_price=str(a["unitPrice"]), fee=str(a["fee"]),
+            burned=str(a["burned"]), **_where(e)))
 
 
 def fold_listing(state: dict | None, name: str, args: dict, block_number: int) -> dict | None:

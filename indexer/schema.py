@@ -5,18 +5,52 @@ from pathlib import Path
 
 import asyncpg
 
+from fitmint.chain.manifest import Manifest
+from fitmint.outbox.schema import DDL as OUTBOX_DDL
+from indexer.batches import HISTORY_COLUMNS, copy_rows
+from indexer.decode import LogDecoder
+from indexer.projections import LISTING_COLUMNS, fold_listing
+
 SCHEMA = Path(__file__).with_name("schema.sql")
 SCHEMA_VERSION = 5  # bump with every change to schema.sql, and add the step from the previous one to UPGRADES
 TABLES = ("indexer_meta", "indexer_cursor", "blocks", "events", "skipped_logs", "token_transfers", "token_balances",
-          "claims", "epoch_roots", "item_metadata", "item_transfers", "item_balances", "listings", "listing_events",
+          "claims", "epoch_roots", "item_metadata", "item_transfers", "item_balances", "listings", "listing_states",
           "orders", "outbox", "relay_position")
+FORMER_TABLES = ("listing_events",)  # tables of older versions, dropped with the rest by a reset
 # What other components may read (schema.sql says how they are versioned); dropped with the tables.
 READ_VIEWS = ("indexed_head_v1", "wallet_balances_v1", "wallet_transfers_v1", "wallet_claims_v1", "wallet_orders_v1",
               "wallet_items_v1")
 
-_DROP_TABLES = f"DROP TABLE IF EXISTS {', '.join(TABLES)} CASCADE"
+_DROP_TABLES = f"DROP TABLE IF EXISTS {', '.join(TABLES + FORMER_TABLES)} CASCADE"
 
-# In-place upgrades, from the version in the key to the next one (older versions need a reset).
+
+async def upgrade_listing_states(connection, settings) -> None:
+    """4 -> 5: listing_states from listing_events, by folding each listing's events as the indexer did
+    (the only time they are decoded again: their arguments were not stored; the ABIs are the manifest's
+    of the chain indexed)."""
+    await connection.execute(SCHEMA.read_text())  # creates listing_states (all else exists at version 4)
+    rows = await connection.fetch(
+        "SELECT l.listing_id, e.block_number, e.log_index, e.address, e.topics, e.data FROM listing_events l "
+        "JOIN events e USING (block_number, log_index) ORDER BY e.block_number, e.log_index")
+    if rows:
+        chain_id = await connection.fetchval("SELECT chain_id FROM indexer_cursor")
+        decoder = LogDecoder(Manifest.load(settings.manifest_path(chain_id)))
+        states, history = {}, []
+        for row in rows:
+            event_decoder = decoder.decoder_for(row["address"], row["topics"])
+            args = event_decoder.decode_args(row["topics"], row["data"])
+            listing_id = row["listing_id"]
+            state = states[listing_id] = fold_listing(states.get(listing_id), event_decoder.name, args,
+                                                      row["block_number"])
+            if state is not None:
+                history.append((listing_id, row["block_number"], row["log_index"],
+                                *(state[column] for column in LISTING_COLUMNS[1:])))
+        await copy_rows(connection, "listing_states", HISTORY_COLUMNS, history)
+    await connection.execute("DROP TABLE listing_events")
+
+
+# In-place upgrades, from the version in the key to the next one (older versions need a reset): SQL, or
+# a function of the connection and the settings.
 UPGRADES = {
     # 2 -> 3: the outbox records its writing transaction (the relay publishes only ended ones). Rows
     # written before have txid 0: a relay position recorded as a bare seq then reads as (0, seq).
@@ -33,8 +67,11 @@ ALTER TABLE indexer_meta ADD COLUMN deployment text;
     3: """
 DELETE FROM outbox WHERE type IN ('dev.fitmint.item.metadata.v1', 'dev.fitmint.item.metadata.reverted.v1');
 """,
-    # 4 -> 5: the read views (READ_VIEWS), which schema.sql creates on every start: no data changes.
-    4: "",
+    # 4 -> 5: the read views (READ_VIEWS), which schema.sql creates on every start; listing_states (each
+    # listing's state after each of its events: a reorg restores listings from it) replaces
+    # listing_events (which events concern which listing: a reorg decoded them again), filled by
+    # folding those events once (upgrade_listing_states).
+    4: upgrade_listing_states,
 }
 SCHEMA_LOCK = 727274  # pg_advisory_xact_lock key: one schema change at a time
 
@@ -55,11 +92,12 @@ async def connect(settings) -> asyncpg.Pool:
                                      user=settings.postgres_user, password=settings.postgres_password(),
                                      database=settings.indexer_database, min_size=1, max_size=4)
     async with pool.acquire() as connection:
-        await _ensure_schema(connection, settings.indexer_database)
+        await _ensure_schema(connection, settings)
     return pool
 
 
-async def _ensure_schema(connection, database: str) -> None:
+async def _ensure_schema(connection, settings) -> None:
+    database = settings.indexer_database
     async with connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
         has_data = await connection.fetchval("SELECT to_regclass('indexer_cursor') IS NOT NULL")
@@ -67,8 +105,8 @@ async def _ensure_schema(connection, database: str) -> None:
         version = await connection.fetchval("SELECT schema_version FROM indexer_meta") if has_meta else (
             0 if has_data else None)
         while version is not None and version < SCHEMA_VERSION and version in UPGRADES:
-            if UPGRADES[version]:
-                await connection.execute(UPGRADES[version])
+            step = UPGRADES[version]
+            await (connection.execute(step) if isinstance(step, str) else step(connection, settings))
             version += 1
             await connection.execute("UPDATE indexer_meta SET schema_version = $1", version)
         if version is not None and version != SCHEMA_VERSION:
@@ -81,6 +119,7 @@ async def _ensure_schema(connection, database: str) -> None:
 
 async def _create_schema(connection) -> None:
     await connection.execute(SCHEMA.read_text())
+    await connection.execute(OUTBOX_DDL)
     await connection.execute(
         "INSERT INTO indexer_meta (id, schema_version, generation) VALUES (1, $1, gen_random_uuid()) "
         "ON CONFLICT (id) DO NOTHING", SCHEMA_VERSION)

@@ -128,11 +128,22 @@ CREATE TABLE IF NOT EXISTS listings (
     updated_block bigint NOT NULL
 );
 
--- Which events concern which listing: a reorg recomputes the listings it touched from these.
-CREATE TABLE IF NOT EXISTS listing_events (
+-- Each listing's state after each of its events (the listings columns but listing_id, as of that
+-- event): a reorg restores each listing it touched to its last state at or below the common ancestor
+-- (none left: it did not exist yet).
+CREATE TABLE IF NOT EXISTS listing_states (
     listing_id bigint NOT NULL,
     block_number bigint NOT NULL,
     log_index integer NOT NULL,
+    item_id numeric(78, 0) NOT NULL,
+    seller text NOT NULL,
+    unit_price numeric(78, 0) NOT NULL,
+    remaining numeric(78, 0) NOT NULL,
+    is_primary boolean NOT NULL,
+    cid text NOT NULL,
+    status text NOT NULL,
+    created_block bigint NOT NULL,
+    updated_block bigint NOT NULL,
     PRIMARY KEY (listing_id, block_number, log_index)
 );
 
@@ -153,31 +164,8 @@ CREATE TABLE IF NOT EXISTS orders (
 CREATE INDEX IF NOT EXISTS orders_buyer ON orders (buyer, block_number);
 CREATE INDEX IF NOT EXISTS orders_seller ON orders (seller, block_number);
 
--- Transactional outbox (Debezium's layout), insert-only. `reverts` names the event a compensating
--- row undoes; such rows have no block. `txid` is the writing transaction's id: the relay publishes a
--- row only once that transaction is older than every one still running (see fitmint/outbox/relay.py).
-CREATE TABLE IF NOT EXISTS outbox (
-    seq bigserial PRIMARY KEY,
-    txid bigint NOT NULL DEFAULT pg_current_xact_id()::text::bigint,
-    id uuid NOT NULL UNIQUE,
-    aggregatetype text NOT NULL,
-    aggregateid text NOT NULL,
-    type text NOT NULL,
-    payload json NOT NULL,              -- json, not jsonb: stored as written, nobody queries inside it
-    event_time timestamptz,
-    block_number bigint,
-    reverts uuid,
-    created_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX IF NOT EXISTS outbox_block ON outbox (block_number) WHERE block_number IS NOT NULL;
-CREATE INDEX IF NOT EXISTS outbox_publish_order ON outbox (txid, seq);
-
--- How far the relay has published (a hint: Kafka's own position record is the truth).
-CREATE TABLE IF NOT EXISTS relay_position (
-    id smallint PRIMARY KEY DEFAULT 1 CHECK (id = 1),
-    txid bigint NOT NULL DEFAULT 0,
-    seq bigint NOT NULL
-);
+-- The outbox and the relay's position: fitmint/outbox/schema.sql (one definition for every outbox),
+-- applied right after this file.
 
 -- Read views: what other components (the API's wallet reads) may read, and all they may read. Their
 -- names carry their own version: a view keeps its name and columns across schema versions (rewritten

@@ -230,8 +230,7 @@ class ChainSync:
         ancestor = await self._find_ancestor(cursor)
         self._check_writer()
         async with self.pool.acquire() as connection:
-            undone = await revert_to(connection, chain_id=self.manifest.chain_id, ancestor=ancestor,
-                                     decoder=self.decoder, current=cursor)
+            undone = await revert_to(connection, chain_id=self.manifest.chain_id, ancestor=ancestor, current=cursor)
         self.written.set()
         metrics.REORGS.inc()
         log.warning("reorg: block %d is no longer canonical; reverted to %d (%d events undone)",

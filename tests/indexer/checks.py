@@ -155,7 +155,7 @@ TABLES = {
     "listings": "SELECT * FROM listings ORDER BY 1",
     "orders": "SELECT * FROM orders ORDER BY 1",
     "outbox": "SELECT id, type, aggregateid, payload::text FROM outbox ORDER BY seq",
-    "listing_events": "SELECT * FROM listing_events ORDER BY 1, 2, 3",
+    "listing_states": "SELECT * FROM listing_states ORDER BY 1, 2, 3",
 }
 
 

@@ -80,6 +80,7 @@ def test_upgrade_to_4_drops_the_unpublished_item_metadata_events(chain, indexer_
     for ce_type in ("dev.fitmint.item.metadata.v1", "dev.fitmint.item.metadata.reverted.v1"):
         db(indexer_settings, "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) "
                              "VALUES (gen_random_uuid(), 'fitmint.items', '1', $1, '{}')", ce_type)
+    as_version_4(indexer_settings)
     db(indexer_settings, "UPDATE indexer_meta SET schema_version = 3")
 
     async def reconnect():
@@ -89,3 +90,39 @@ def test_upgrade_to_4_drops_the_unpublished_item_metadata_events(chain, indexer_
     asyncio.run(reconnect())
     assert db(indexer_settings, "SELECT schema_version FROM indexer_meta")[0]["schema_version"] == SCHEMA_VERSION
     assert db(indexer_settings, "SELECT id FROM outbox ORDER BY seq") == kept
+
+
+def as_version_4(settings):
+    """Turns an indexed database back into what schema version 4 had: listing_events (which events concern
+    which listing) instead of listing_states, and no read views."""
+    from indexer.schema import READ_VIEWS
+
+    db(settings, "CREATE TABLE listing_events AS SELECT listing_id, block_number, log_index FROM listing_states")
+    db(settings, "DROP TABLE listing_states")
+    db(settings, f"DROP VIEW {', '.join(READ_VIEWS)}")
+    db(settings, "UPDATE indexer_meta SET schema_version = 4")
+
+
+def test_upgrade_to_5_folds_each_listing_s_states_once_and_adds_the_read_views(chain, indexer_settings):
+    from indexer.schema import READ_VIEWS, connect
+
+    chain.run_scenario()
+    asyncio.run(index_to_head(indexer_settings))
+    history = "SELECT * FROM listing_states ORDER BY listing_id, block_number, log_index"
+    states = db(indexer_settings, history)
+    assert len({row["listing_id"] for row in states}) == 4 and len(states) > 4
+    as_version_4(indexer_settings)
+
+    async def reconnect():
+        pool = await connect(indexer_settings)
+        await pool.close()
+
+    asyncio.run(reconnect())
+    assert db(indexer_settings, "SELECT schema_version FROM indexer_meta")[0]["schema_version"] == 5
+    assert db(indexer_settings, history) == states
+    assert db(indexer_settings, "SELECT to_regclass('listing_events') IS NULL AS gone")[0]["gone"]
+    for view in READ_VIEWS:
+        assert db(indexer_settings, "SELECT to_regclass($1) IS NOT NULL AS present", view)[0]["present"], view
+    chain.mine(1)
+    asyncio.run(index_to_head(indexer_settings))
+    assert_matches_chain(chain, indexer_settings)

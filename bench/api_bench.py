@@ -22,7 +22,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -246,7 +246,7 @@ def verdict(ok: bool) -> str:
 
 def write_report(out: Path, sign: dict, web: dict):
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **machine()}
+    meta = {"generated_at": datetime.now(UTC).isoformat(timespec="seconds"), **machine()}
     hello, api = web["hello"], web["api"]
 
     def all_runs(name: str) -> str:

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -610,7 +610,7 @@ def verdict(ok: bool) -> str:
 
 def write_report(out: Path, args, raw: dict, results: dict, elapsed_s: float):
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **machine(),
+    meta = {"generated_at": datetime.now(UTC).isoformat(timespec="seconds"), **machine(),
             "elapsed_s": round(elapsed_s, 1)}
     parameters = {"flows_per_mode_and_kind": args.flows, "rounds": args.rounds, "per_round": raw["per_round"],
                   "warmup_per_mode_and_kind": args.warmup, "poll_interval_ms": POLL_S * 1000,

@@ -15,20 +15,20 @@ import statistics
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
+from aiokafka import AIOKafkaConsumer
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
-from aiokafka import AIOKafkaConsumer
 
 from fitmint import events as ev
 from fitmint.chain.manifest import Manifest
 from fitmint.chain.rpc import Rpc
 from fitmint.outbox.relay import Relay
-from indexer.settings import Settings
 from indexer.schema import connect
+from indexer.settings import Settings
 from indexer.sync import ChainSync
 from tests.support.indexer_targets import create_targets, drop_targets
 from tests.support.paths import ROOT
@@ -176,7 +176,7 @@ async def head_latency(chain, settings, sync, pool, manifest, samples: int) -> d
 
 def write_report(out: Path, generation: dict, results: dict):
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    meta = {"generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "python": platform.python_version(), "cpus": __import__("os").cpu_count()}
     (out / "indexer.json").write_text(json.dumps({"meta": meta, "chain": generation, **results}, indent=2) + "\n")
     b, r, h = results["backfill"], results["relay"], results["head_latency"]

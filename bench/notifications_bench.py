@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -232,7 +232,7 @@ class Client:
                 raise TimeoutError(f"client {self.index}: no {what} after {timeout} s")
             try:
                 await asyncio.wait_for(self.changed.wait(), left)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
 
@@ -430,7 +430,7 @@ def assign(clients: list[Client], events: int, tx_of) -> dict[int, set[str]]:
 def minted_records(settings: Settings, clients: list[Client], events: int) -> list[tuple[str, bytes, bytes]]:
     """TokenMinted CloudEvents as the indexer publishes them (keyed by the account), round-robin."""
     topic = settings.kafka_topic_prefix + ev.TOKEN_MINTED.topic
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     records = []
     for i in range(events):
         address = clients[i % len(clients)].member["address"].lower()
@@ -448,7 +448,7 @@ async def wait_delivered(clients: list[Client], tally: Tally, events: int, setti
     progress = asyncio.create_task(_progress(clients, tally, settings))
     try:
         await asyncio.wait_for(tally.done.wait(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         closed = [c for c in clients if c.closed]
         raise RuntimeError(f"after {timeout:.0f} s only {len(clients) - tally.remaining:,}/{len(clients):,} clients had "
                            f"all their notifications ({len(closed)} connections closed"
@@ -551,7 +551,7 @@ async def live_path(settings: Settings, clients: list[Client], tally: Tally, eve
     not the limit."""
     offsets = {c.index: len(c.minted) for c in clients}
     expected = assign(clients, events, redis_tx)
-    created = datetime.now(timezone.utc).isoformat()
+    created = datetime.now(UTC).isoformat()
     messages = []
     for i in range(events):
         client = clients[i % len(clients)]
@@ -812,7 +812,7 @@ def machine() -> dict:
 
 def write_report(out: Path, args, settings: Settings, results: dict):
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **machine()}
+    meta = {"generated_at": datetime.now(UTC).isoformat(timespec="seconds"), **machine()}
     parameters = {"clients": args.clients, "events": args.events, "latency_samples": args.latency_samples,
                   "websocket_compression": "permessage-deflate" if args.compression else "none",
                   "notifications_batch_size": settings.notifications_batch_size, "kafka_partitions": 3,

@@ -183,5 +183,5 @@ async def sleep_unless(stop: asyncio.Event | None, seconds: float) -> None:
         return
     try:
         await asyncio.wait_for(stop.wait(), seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass

@@ -2,7 +2,7 @@
 the chain, the deployment manifest, and the secret files. Each component's settings extend
 `KernelSettings`; the defaults come from `fitmint/defaults.env`, which the shell scripts export too."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -55,7 +55,7 @@ class KernelSettings(BaseSettings):
 
     def now(self) -> datetime:
         """The platform's current time (UTC, aware): see `clock_offset_seconds`."""
-        return datetime.now(timezone.utc) + timedelta(seconds=self.clock_offset_seconds)
+        return datetime.now(UTC) + timedelta(seconds=self.clock_offset_seconds)
 
     @property
     def bootstrap(self) -> str:

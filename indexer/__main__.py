@@ -18,13 +18,13 @@ import sys
 
 from prometheus_client import start_http_server
 
-from fitmint.resilience import Retrier, quiet_library_retries
 from fitmint.chain.manifest import Manifest, ManifestError
-from fitmint.outbox.relay import Relay
 from fitmint.chain.rpc import Rpc
-from indexer.settings import Settings
+from fitmint.outbox.relay import Relay
+from fitmint.resilience import Retrier, quiet_library_retries
 from indexer.cursor import CursorMovedError
 from indexer.schema import SchemaMismatchError, connect, drop_everything, drop_if_other_deployment, record_deployment
+from indexer.settings import Settings
 from indexer.sync import ChainSync, DeepReorgError
 from indexer.writer import WriterLock, WriterLost
 

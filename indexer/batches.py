@@ -6,7 +6,7 @@ from datetime import datetime
 
 from fitmint.outbox.append import append_copy
 from indexer.cursor import Cursor, fence, save_cursor
-from indexer.projections import LISTING_COLUMNS, PROJECTIONS, Balances, Projection, ListingStates, Rows, fold_listing
+from indexer.projections import LISTING_COLUMNS, PROJECTIONS, Balances, ListingStates, Projection, Rows, fold_listing
 
 SKIPPED_COLUMNS = ("block_number", "log_index", "address", "reason")
 HISTORY_COLUMNS = ("listing_id", "block_number", "log_index", *LISTING_COLUMNS[1:])

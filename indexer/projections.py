@@ -9,7 +9,7 @@ is neither, or on an entry naming an event the ABI does not have (a renamed even
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fitmint import events as ev
 from fitmint.outbox.append import Outgoing
@@ -101,7 +101,7 @@ PROJECTIONS = (
 
 
 def _time(event: Event) -> datetime:
-    return datetime.fromtimestamp(event.block_timestamp, tz=timezone.utc)
+    return datetime.fromtimestamp(event.block_timestamp, tz=UTC)
 
 
 def _where(event: Event) -> dict:

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 
 import httpx
 
-from indexer import metrics
-from indexer.decode import DecodeError, LogDecoder
 from fitmint.chain.manifest import Manifest
-from indexer.projections import Projection, Projector
 from fitmint.chain.rpc import RangeTooLarge, Rpc
+from indexer import metrics
 from indexer.batches import write_batch
 from indexer.cursor import Cursor, load_cursor, stored_hash
+from indexer.decode import DecodeError, LogDecoder
+from indexer.projections import Projection, Projector
 from indexer.reorg import revert_to
 
 log = logging.getLogger("indexer.sync")

@@ -20,7 +20,7 @@ snapshot, naming the row and both figures. `--update-snapshot SNAPSHOT` refreshe
 import json
 import platform
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -356,7 +356,7 @@ def write_snapshot(rows, path: Path):
 def write_report(rows, out: Path):
     out.mkdir(parents=True, exist_ok=True)
     meta = {
-        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "chain_id": chain.chain_id,
         "client": chain.provider.web3.client_version,
         "python": platform.python_version(),

@@ -1,8 +1,7 @@
 """Dependencies shared by the routers: `Annotated` aliases, as FastAPI's full-stack template does."""
 
-from typing import Annotated
-
 import uuid
+from typing import Annotated
 
 import asyncpg
 from fastapi import Depends, Header, HTTPException, Request, status

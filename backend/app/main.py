@@ -13,6 +13,9 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from agent.controller.acapy import AcaPy
+from agent.controller.routes import router as identity_router
+from agent.controller.routes import webhooks as agent_webhooks_router
 from backend.app.auth.routes import router as auth_router
 from backend.app.auth.siwe_service import SiweService
 from backend.app.auth.tokens import TokenService
@@ -23,9 +26,6 @@ from backend.app.core.config import Settings, get_settings
 from backend.app.core.db import create_pool, migrate_async
 from backend.app.core.ratelimit import RateLimiter
 from backend.app.fitness.routes import router as fitness_router
-from agent.controller.acapy import AcaPy
-from agent.controller.routes import router as identity_router
-from agent.controller.routes import webhooks as agent_webhooks_router
 from backend.app.notifications.hub import Hub
 from backend.app.notifications.routes import router as notifications_router
 from backend.app.outbox_relay import run_relay

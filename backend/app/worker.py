@@ -24,17 +24,17 @@ import signal
 from prometheus_client import start_http_server
 from redis.asyncio import Redis
 
+from agent.controller.acapy import AcaPy
+from agent.controller.reconciler import run_reconciler
 from backend.app.core.background import pause
 from backend.app.core.config import Settings, get_settings
 from backend.app.core.db import create_pool, migrate_async
-from agent.controller.acapy import AcaPy
-from agent.controller.reconciler import run_reconciler
 from backend.app.notifications import deliveries
 from backend.app.notifications.consumer import NotificationConsumer
 from backend.app.notifications.dispatch import DeliveriesConsumer
 from backend.app.notifications.mailer import EmailConsumer
-from backend.app.notifications.sms import sms_provider
 from backend.app.notifications.scheduler import Scheduler
+from backend.app.notifications.sms import sms_provider
 from backend.app.outbox_relay import run_relay
 from fitmint.resilience import Retrier, quiet_library_retries
 

@@ -27,15 +27,14 @@ import asyncio
 import logging
 
 import orjson
-
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import DefaultPartitioner
 
-from fitmint.consumer import stop_quietly
-from fitmint.resilience import Retrier
 from fitmint import events as ev
+from fitmint.consumer import stop_quietly
 from fitmint.outbox import metrics
+from fitmint.resilience import Retrier
 
 log = logging.getLogger("fitmint.outbox.relay")
 

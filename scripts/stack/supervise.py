@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 BACKOFF_FIRST = 1.0
 BACKOFF_CAP = 30.0
@@ -27,7 +27,7 @@ STABLE_AFTER = 60.0  # a run this long resets the backoff: the next crash is a n
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def say(name: str, message: str) -> None:

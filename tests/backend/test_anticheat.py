@@ -3,7 +3,7 @@
 Every rule has a case just inside its limit (accepted) and one just past it (rejected)."""
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -19,7 +19,7 @@ from backend.app.fitness.anticheat import (
 pytestmark = pytest.mark.wallclock  # `make test-clock` runs it at 00:05, 11:00 and 23:55 UTC
 
 A = ActivityType
-UTC = timezone.utc
+UTC = UTC
 START = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 NOW = datetime(2024, 5, 1, 20, 0, tzinfo=UTC)
 

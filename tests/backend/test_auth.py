@@ -2,7 +2,7 @@
 EIP-4361 messages; tokens are issued, rotated and revoked."""
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
@@ -24,7 +24,7 @@ def settings(stack, tmp_path, backend_database):
 def siwe_message(client, settings, *, wallet=WALLET, expires_in=None, **fields):
     """The test wallet's sign-in message (tests.support.signin), expiring `expires_in` seconds from now."""
     if expires_in is not None:
-        expiry = datetime.now(timezone.utc) + timedelta(seconds=expires_in)
+        expiry = datetime.now(UTC) + timedelta(seconds=expires_in)
         fields["expiration_time"] = expiry.isoformat().replace("+00:00", "Z")
     return signin.siwe_message(client, settings, wallet, **fields)
 

@@ -11,7 +11,6 @@ import uuid
 
 import orjson
 import pytest
-
 from redis.asyncio import Redis
 
 from backend.app.core.db import create_pool, migrate

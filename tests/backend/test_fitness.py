@@ -2,7 +2,6 @@
 review; idempotency keys make retries safe; pages are complete; coaches see members' activity unless
 the member keeps it private."""
 
-from datetime import datetime, timedelta, timezone
 
 import pytest
 

@@ -7,7 +7,7 @@ leads, the other takes over). The events go from the outbox to the consumer in-p
 (tests/outboxfeed.py)."""
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -23,7 +23,7 @@ from tests.support.waiting import until
 
 pytestmark = pytest.mark.wallclock  # `make test-clock` runs it at 00:05, 11:00 and 23:55 UTC
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def at(text: str) -> datetime:

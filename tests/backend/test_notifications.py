@@ -7,7 +7,7 @@ is idempotent by event id and survives a SIGKILL of the worker mid-stream."""
 import asyncio
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -85,7 +85,7 @@ def event(event_type: ev.EventType, key: str, data: dict, *, block: int = 7, eve
     data = {**data, "blockNumber": block, "blockHash": block_hash, "txHash": "0x" + uuid.uuid4().hex * 2,
             "logIndex": 0}
     return (event_type.topic, key, ev.envelope(id=event_id, ce_type=event_type.ce_type, chain_id=31337, subject=key,
-                                               time=datetime.now(timezone.utc), data=data), event_id)
+                                               time=datetime.now(UTC), data=data), event_id)
 
 
 def minted(address: str, amount: int = 5 * FIT, **kwargs) -> tuple:
@@ -215,8 +215,9 @@ def test_websocket_refuses_missing_bad_and_service_tokens(env):
     assert asyncio.run(close_code(first='{"type": "hello"}'))[0] == 4401
     code, reason = asyncio.run(close_code(headers={"Authorization": "Bearer not-a-jwt"}))
     assert code == 4401 and "invalid access token" in reason
-    from backend.app.auth.tokens import TokenService
     from redis.asyncio import Redis
+
+    from backend.app.auth.tokens import TokenService
     service_token = TokenService(redis=Redis(port=env.settings.redis_port), settings=env.settings).service_token(
         "client-x", str(uuid.uuid4()), "agent")
     assert asyncio.run(close_code(headers={"Authorization": f"Bearer {service_token}"}))[0] == 4403

@@ -6,7 +6,7 @@ and every NotificationQueued of its outbox reached Kafka exactly once (the API r
 import asyncio
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import orjson
@@ -59,7 +59,7 @@ def minted(address: str, amount: int) -> tuple[str, bytes]:
     data = {"account": address, "amount": str(amount), "blockNumber": 7, "blockHash": block_hash,
             "txHash": "0x" + uuid.uuid4().hex * 2, "logIndex": 0}
     return event_id, ev.envelope(id=event_id, ce_type=ev.TOKEN_MINTED.ce_type, chain_id=31337, subject=address,
-                                 time=datetime.now(timezone.utc), data=data)
+                                 time=datetime.now(UTC), data=data)
 
 
 def publish(settings, address: str, count: int) -> list[str]:

@@ -12,7 +12,7 @@ import copy
 import json
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -219,7 +219,7 @@ def test_a_wrong_issuer_is_refused_until_the_tenant_trusts_it(env, athlete, admi
     credential = {"@context": ["https://www.w3.org/2018/credentials/v1",
                                json.loads(open("agent/contexts/fitmint-v1.json").read())["@context"]],
                   "id": f"urn:uuid:{uuid.uuid4()}", "type": ["VerifiableCredential", "FitnessAchievement"],
-                  "issuer": other_issuer, "issuanceDate": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                  "issuer": other_issuer, "issuanceDate": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                   "credentialSubject": {"id": athlete["holder_did"], "achievement": "partner-marathon",
                                         "achievementName": "A partner club's marathon", "totalDistanceKm": 42.195}}
     signed = env.holder.post("/vc/credentials/issue", {"credential": credential,
@@ -331,14 +331,15 @@ def test_a_stalled_exchange_is_resent_then_failed_with_the_reason(env, athlete):
 
 
 def test_notifications_reach_didcomm_members_as_basic_messages(env, athlete):
-    from aiokafka import AIOKafkaProducer
     import asyncio
+
+    from aiokafka import AIOKafkaProducer
     env.call("PUT", "/users/me/preferences", athlete, 200, json={"notification_channels": ["websocket", "didcomm"]})
     address = athlete["wallet"].address.lower()
     block_hash = "0x" + uuid.uuid4().hex * 2
     event_id = ev.event_id(31337, block_hash, 0, ev.TOKEN_MINTED)
     body = ev.envelope(id=event_id, ce_type=ev.TOKEN_MINTED.ce_type, chain_id=31337, subject=address,
-                       time=datetime.now(timezone.utc),
+                       time=datetime.now(UTC),
                        data={"account": address, "amount": str(5 * 10**18), "blockNumber": 7, "blockHash": block_hash,
                              "txHash": "0x" + uuid.uuid4().hex * 2, "logIndex": 0})
 

@@ -13,7 +13,7 @@ import os
 import secrets
 import statistics
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -229,8 +229,8 @@ def test_expired_agent_credential_refused(agent, issuer_did):
         proofType="Ed25519Signature2020", created=proof_created_timestamp(),
     )  # fmt: skip
     credential = response.json()["verifiableCredential"]
-    assert run(verify_with_didkit(credential, now=datetime(2026, 1, 15, tzinfo=timezone.utc))).ok
-    verdict = run(verify_with_didkit(credential, now=datetime(2026, 3, 1, tzinfo=timezone.utc)))
+    assert run(verify_with_didkit(credential, now=datetime(2026, 1, 15, tzinfo=UTC))).ok
+    verdict = run(verify_with_didkit(credential, now=datetime(2026, 3, 1, tzinfo=UTC)))
     assert verdict.errors == ["expired: expirationDate 2026-02-01T00:00:00Z has passed"]
 
 
@@ -299,13 +299,13 @@ def test_eip712_refusals_with_reasons(eip712_credential):
     expired = run(issue_eip712_credential(
         {**eip712_achievement(), "expirationDate": "2026-02-01T00:00:00Z"}, ISSUER_KEY, chain_id=ANVIL_CHAIN_ID
     ))  # fmt: skip
-    assert run(verify_eip712_credential(expired, now=datetime(2026, 1, 2, tzinfo=timezone.utc))).ok
+    assert run(verify_eip712_credential(expired, now=datetime(2026, 1, 2, tzinfo=UTC))).ok
     # didkit does not look at expirationDate; we do
-    assert run(verify_with_didkit(expired, now=datetime(2026, 1, 2, tzinfo=timezone.utc))).ok
+    assert run(verify_with_didkit(expired, now=datetime(2026, 1, 2, tzinfo=UTC))).ok
     assert run(verify_eip712_credential(expired)).errors == ["expired: expirationDate 2026-02-01T00:00:00Z has passed"]
 
     future = run(issue_eip712_credential(
-        {**eip712_achievement(), "issuanceDate": proof_created_timestamp(datetime.now(timezone.utc) + timedelta(1))},
+        {**eip712_achievement(), "issuanceDate": proof_created_timestamp(datetime.now(UTC) + timedelta(1))},
         ISSUER_KEY, chain_id=ANVIL_CHAIN_ID,
     ))  # fmt: skip
     assert run(verify_eip712_credential(future)).errors[0].startswith("not valid yet: issuanceDate")

@@ -6,7 +6,7 @@ event reaches Kafka through the API's outbox relay. Caps of the contract bound w
 
 import asyncio
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
 
 import pytest
@@ -168,13 +168,13 @@ def test_a_newer_voucher_submitted_first_by_a_stranger_cannot_cost_the_member_th
     cap = chain.rewards.functions.dailyCap().call()
     km = 0.6 * cap / (10 * FIT)  # a run earns 10 FIT a km: each voucher is 60% of the cap
     latest = chain.w3.eth.get_block("latest")["timestamp"]
-    day = datetime.fromtimestamp(latest, timezone.utc).date() + timedelta(days=1)  # ahead of the chain
+    day = datetime.fromtimestamp(latest, UTC).date() + timedelta(days=1)  # ahead of the chain
 
     def at(days: int, hour: int, minute: int = 0) -> datetime:
-        return datetime.combine(day + timedelta(days=days), dtime(hour, minute, tzinfo=timezone.utc))
+        return datetime.combine(day + timedelta(days=days), dtime(hour, minute, tzinfo=UTC))
 
     def voucher_for_a_run(now: datetime, ended: datetime) -> dict:
-        settings.clock_offset_seconds = (now - datetime.now(timezone.utc)).total_seconds()  # the API's clock
+        settings.clock_offset_seconds = (now - datetime.now(UTC)).total_seconds()  # the API's clock
         run = client.post("/fitness/workouts", json=a_run(end=ended, minutes=int(km * 6), km=km, steps=None,
                                                           calories=65.0 * km), headers=headers)
         assert run.status_code == 201, run.text

@@ -10,8 +10,8 @@ from eth_abi import encode
 from eth_utils import keccak
 
 from fitmint import events as ev
-from indexer.decode import DecodeError, LogDecoder
 from fitmint.chain.manifest import Manifest
+from indexer.decode import DecodeError, LogDecoder
 from indexer.sync import ChainSync
 
 TOKEN = "0x" + "aa" * 20
@@ -96,8 +96,8 @@ class StubRpc:
 
 
 def test_sync_skips_malformed_logs_and_keeps_the_rest(manifest):
-    from indexer.settings import Settings
     from indexer.cursor import Cursor
+    from indexer.settings import Settings
 
     broken = transfer(index=1)
     broken["data"] = "0x1234"

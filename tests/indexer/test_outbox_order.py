@@ -16,8 +16,8 @@ import pytest
 from backend.app.core.db import migrate
 from fitmint import events as ev
 from fitmint.outbox.relay import Relay
-from indexer.settings import Settings as IndexerSettings
 from indexer.schema import connect as connect_indexer
+from indexer.settings import Settings as IndexerSettings
 from scripts.stack.kafka_topics import delete_topics_with_prefix, ensure_topics
 from tests.support.api import api_settings
 from tests.support.databases import admin_dsn, create_database, drop_database

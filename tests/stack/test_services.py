@@ -4,6 +4,7 @@ import asyncio
 import hashlib
 import json
 import uuid
+from datetime import UTC
 from pathlib import Path
 
 import asyncpg
@@ -185,7 +186,7 @@ def test_secrets_are_private_files(running_stack):
 def test_an_email_sent_through_the_stacks_mail_sink_lands_in_its_maildir(running_stack):
     """The worker's own sender, through `make up`'s mail service, read back from its Maildir."""
     import mailbox
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from backend.app.core.config import Settings
     from backend.app.notifications.email import EmailSender
@@ -194,7 +195,7 @@ def test_an_email_sent_through_the_stacks_mail_sink_lands_in_its_maildir(running
     sender = EmailSender(settings)
     notification = {"id": str(uuid.uuid4()), "kind": "token.minted", "title": "5 FIT received",
                     "body": "5 FIT were minted to you.", "data": {}, "corrects": None,
-                    "created_at": datetime.now(timezone.utc)}
+                    "created_at": datetime.now(UTC)}
 
     async def send():
         async with sender.connection() as smtp:

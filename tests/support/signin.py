@@ -1,6 +1,6 @@
 """Signing in to the API with a wallet (eth-account) and an EIP-4361 (SIWE) message."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
@@ -19,7 +19,7 @@ def siwe_message(client, settings: Settings, wallet, **fields) -> str:
     nonce = fields.pop("nonce", None) or client.post("/auth/nonce").json()["nonce"]
     values = dict(domain=settings.siwe_domain, address=wallet.address, statement="Sign in to fitmint",
                   uri=settings.siwe_uri, version="1", chain_id=settings.chain_id, nonce=nonce,
-                  issued_at=datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"))
+                  issued_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"))
     return SiweMessage(**{**values, **fields}).prepare_message()
 
 

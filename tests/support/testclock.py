@@ -7,7 +7,7 @@ helpers (`now()`, `a_run`) read the same clock. Without the variable the clock i
 """
 
 import os
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 VARIABLE = "FITMINT_TEST_CLOCK"
 _offset = 0.0  # the clock of the settings made last
@@ -18,17 +18,17 @@ def pinned_time() -> time | None:
     if not value:
         return None
     hours, minutes = (int(part) for part in value.split(":"))
-    return time(hours, minutes, tzinfo=timezone.utc)
+    return time(hours, minutes, tzinfo=UTC)
 
 
 def pin() -> float:
     """The offset that puts the platform's clock at the pinned time of day now (0 when unpinned)."""
     global _offset
     pinned = pinned_time()
-    real = datetime.now(timezone.utc)
+    real = datetime.now(UTC)
     _offset = 0.0 if pinned is None else (datetime.combine(real.date(), pinned) - real).total_seconds()
     return _offset
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc) + timedelta(seconds=_offset)
+    return datetime.now(UTC) + timedelta(seconds=_offset)

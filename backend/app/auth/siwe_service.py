@@ -2,12 +2,19 @@
 (signinwithethereum), never by hand-rolled parsing."""
 
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from redis.asyncio import Redis
 from siwe import SiweMessage
-from siwe.siwe import (DomainMismatch, ExpiredMessage, InvalidSignature, MalformedSession, NonceMismatch,
-                       NotYetValidMessage, VerificationError)
+from siwe.siwe import (
+    DomainMismatch,
+    ExpiredMessage,
+    InvalidSignature,
+    MalformedSession,
+    NonceMismatch,
+    NotYetValidMessage,
+    VerificationError,
+)
 
 from backend.app.auth.tokens import Subject
 from backend.app.core.config import Settings
@@ -34,7 +41,7 @@ class SiweService:
         nonce = secrets.token_hex(12)  # EIP-4361: at least 8 alphanumeric characters
         ttl = self.settings.siwe_nonce_ttl_seconds
         await self.redis.set(_nonce_key(nonce), 1, ex=ttl)
-        return nonce, datetime.now(timezone.utc) + timedelta(seconds=ttl)
+        return nonce, datetime.now(UTC) + timedelta(seconds=ttl)
 
     async def verify(self, message: str, signature: str) -> Subject:
         try:

@@ -5,8 +5,18 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation, localcontext
 from typing import Annotated
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, StrictInt, StrictStr,
-                      StringConstraints, WithJsonSchema, field_validator)
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
 
 from backend.app.catalog.cids import PATTERN as CID_PATTERN
 

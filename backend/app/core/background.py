@@ -16,7 +16,7 @@ async def pause(stop: asyncio.Event, seconds: float) -> None:
     """Waits `seconds`, or less if `stop` is set meanwhile."""
     try:
         await asyncio.wait_for(stop.wait(), seconds)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
 
 

@@ -2,13 +2,13 @@
 the last row of the previous page. Every list endpoint of the backend's own tables uses it."""
 
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # A query parameter pattern for uuid-keyed pages: at most 17 digits (before year 5138, so the timestamp
 # cannot overflow) and a well-formed uuid, so no cursor that passes it can fail the query.
 TIME_CURSOR = r"^\d{1,17}\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-_NEWEST = (datetime(9999, 1, 1, tzinfo=timezone.utc), "ffffffff-ffff-ffff-ffff-ffffffffffff")
+_NEWEST = (datetime(9999, 1, 1, tzinfo=UTC), "ffffffff-ffff-ffff-ffff-ffffffffffff")
 _OLDEST = (EPOCH, "00000000-0000-0000-0000-000000000000")
 
 

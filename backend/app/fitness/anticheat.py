@@ -13,7 +13,7 @@ All datetimes must be timezone-aware (a naive one is a programmer error: ValueEr
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 
@@ -148,7 +148,7 @@ def _seconds(workout: Workout | Accepted) -> float:
 
 
 def _utc_day(moment: datetime) -> date:
-    return moment.astimezone(timezone.utc).date()
+    return moment.astimezone(UTC).date()
 
 
 def _require_aware(moment: datetime, what: str) -> None:

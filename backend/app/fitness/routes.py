@@ -10,7 +10,14 @@ from backend.app.core.pages import TIME_CURSOR
 from backend.app.core.policy import Action
 from backend.app.deps import BackendPool, CurrentPrincipal, SettingsDep, UsersDep, check, target_user
 from backend.app.fitness import service
-from backend.app.fitness.models import NutritionIn, NutritionPage, NutritionPublic, WorkoutIn, WorkoutPublic, WorkoutsPage
+from backend.app.fitness.models import (
+    NutritionIn,
+    NutritionPage,
+    NutritionPublic,
+    WorkoutIn,
+    WorkoutPublic,
+    WorkoutsPage,
+)
 
 router = APIRouter(prefix="/fitness", tags=["fitness"])
 

@@ -3,7 +3,7 @@ transaction that stores it, under a per-user lock, so two concurrent submissions
 overlap and per-day checks. Rejected workouts are stored too (status 'rejected', with the reasons)."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import orjson
@@ -64,7 +64,7 @@ async def submit_workout(pool: asyncpg.Pool, *, tenant_id: str, user_id: str, su
                 if not _same_request(earlier, body):
                     raise IdempotencyConflict("this Idempotency-Key was used for a different workout")
                 return Stored(_workout(earlier), replayed=True)
-        day_start = body.started_at.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+        day_start = body.started_at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         context = await connection.fetch(
             "SELECT id, activity, started_at, ended_at, steps FROM workouts WHERE user_id = $1::uuid "
             "AND status = 'accepted' AND ((started_at < $3 AND ended_at > $2) OR (started_at >= $4 AND started_at < $5))",

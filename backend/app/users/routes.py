@@ -9,10 +9,26 @@ from pydantic import BaseModel, Field
 from backend.app.auth.tokens import service_session
 from backend.app.core.pages import TIME_CURSOR
 from backend.app.core.policy import Action
-from backend.app.deps import (BackendPool, CurrentMember, CurrentPrincipal, SiweDep, TokensDep, UsersDep, check,
-                              link_signed_wallet, load_user)
-from backend.app.users.models import (MemberPublic, MembersPage, Preferences, ProfileUpdate, RoleUpdate, UserPublic,
-                                      WalletProof)
+from backend.app.deps import (
+    BackendPool,
+    CurrentMember,
+    CurrentPrincipal,
+    SiweDep,
+    TokensDep,
+    UsersDep,
+    check,
+    link_signed_wallet,
+    load_user,
+)
+from backend.app.users.models import (
+    MemberPublic,
+    MembersPage,
+    Preferences,
+    ProfileUpdate,
+    RoleUpdate,
+    UserPublic,
+    WalletProof,
+)
 from backend.app.users.service import Conflict, NotFound, ServiceClients
 
 router = APIRouter(tags=["users"])

@@ -8,7 +8,7 @@ only events with dynamic data (string, arrays) go through eth_abi.
 from dataclasses import dataclass
 
 from eth_abi import decode as abi_decode
-from eth_utils import keccak
+from eth_utils.abi import event_abi_to_log_topic
 
 from fitmint.chain.manifest import Manifest
 
@@ -74,8 +74,7 @@ class EventDecoder:
         self.contract = contract
         self.name = abi_entry["name"]
         inputs = abi_entry["inputs"]
-        signature = f"{self.name}({','.join(i['type'] for i in inputs)})"
-        self.topic0 = "0x" + keccak(text=signature).hex()
+        self.topic0 = "0x" + event_abi_to_log_topic(abi_entry).hex()
         self.indexed = [(i["name"], _topic_decoder(i["type"])) for i in inputs if i["indexed"]]
         self.topic_plan = tuple((name, decode, position + 1) for position, (name, decode) in enumerate(self.indexed))
         data_inputs = [i for i in inputs if not i["indexed"]]
@@ -83,13 +82,16 @@ class EventDecoder:
         self.data_types = [i["type"] for i in data_inputs]
         words = [_word_decoder(t) for t in self.data_types]
         # Static data words are sliced by position; anything dynamic goes through eth_abi.
-        self.data_plan = tuple((name, decode, 2 + 64 * i, 66 + 64 * i)
-                               for i, (name, decode) in enumerate(zip(self.data_names, words))) if all(words) else None
+        self.data_plan = None
+        if all(words):
+            self.data_plan = tuple((name, decode, 2 + 64 * i, 66 + 64 * i)
+                                   for i, (name, decode) in enumerate(zip(self.data_names, words, strict=True)))
         self.data_length = 2 + 64 * len(data_inputs)
 
     def decode_args(self, topics: list[str], data: str) -> dict:
         if len(topics) != len(self.indexed) + 1:
-            raise DecodeError(f"{self.contract}.{self.name}: {len(topics) - 1} indexed topics, expected {len(self.indexed)}")
+            raise DecodeError(f"{self.contract}.{self.name}: {len(topics) - 1} indexed topics, "
+                              f"expected {len(self.indexed)}")
         args = {}
         for name, decode, position in self.topic_plan:
             args[name] = decode(topics[position])
@@ -105,15 +107,13 @@ class EventDecoder:
                 values = abi_decode(self.data_types, bytes.fromhex(payload))
             except Exception as exc:  # eth_abi raises several types for malformed data
                 raise DecodeError(f"{self.contract}.{self.name}: {exc}") from exc
-            for name, abi_type, value in zip(self.data_names, self.data_types, values):
+            for name, abi_type, value in zip(self.data_names, self.data_types, values, strict=True):
                 args[name] = value.lower() if abi_type == "address" else _python_value(value)
         return args
 
 
 class LogDecoder:
     """Decodes raw `eth_getLogs` entries of the manifest's contracts."""
-
-    TRANSFER_TOPIC = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
 
     def __init__(self, manifest: Manifest):
         self.token_address = manifest.contracts["FitToken"].address
@@ -123,6 +123,9 @@ class LogDecoder:
                 if entry.get("type") == "event" and not entry.get("anonymous"):
                     decoder = EventDecoder(contract.name, entry)
                     self._decoders[(contract.address, decoder.topic0)] = decoder
+        # The FIT Transfer's topic: the backfill's hot path (Projector.add_token_transfer) matches it.
+        self.transfer_topic = next(topic for (address, topic), decoder in self._decoders.items()
+                                   if address == self.token_address and decoder.name == "Transfer")
 
     def decoder_for(self, address: str, topics: list[str]) -> EventDecoder:
         if not topics:

@@ -180,7 +180,7 @@ class ChainSync:
         projection, skipped = Projection(), []
         block_rows = {n: (n, h["hash"], h["parent_hash"], h["timestamp"]) for n, h in by_number.items()}
         decode, add = self.decoder.decode, self.projector.add
-        add_transfer, transfer_topic = self.projector.add_token_transfer, self.decoder.TRANSFER_TOPIC
+        add_transfer, transfer_topic = self.projector.add_token_transfer, self.decoder.transfer_topic
         token = self.decoder.token_address
         for raw in logs:
             try:

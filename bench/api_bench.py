@@ -74,7 +74,7 @@ def signing(count: int, verify: int = 100) -> dict:
     signatures = [sign_voucher(v, signer.key, chain_id=CHAIN_ID, verifying_contract=contract) for v in vouchers]
     seconds = time.perf_counter() - started
     step = max(1, count // verify)
-    for voucher, signature in list(zip(vouchers, signatures))[::step]:
+    for voucher, signature in list(zip(vouchers, signatures, strict=True))[::step]:
         recovered = recover_signer(voucher, signature, chain_id=CHAIN_ID, verifying_contract=contract)
         if recovered != signer.address:
             raise RuntimeError(f"voucher signature recovers {recovered}, not the signer {signer.address}")
@@ -272,7 +272,8 @@ def write_report(out: Path, sign: dict, web: dict):
         "",
         f"HTTP: `wrk -t{web['threads']} -c{web['connections']} -d{web['duration_s']}s --latency` ({meta['wrk']}) "
         f"against `{web['endpoints']['api']}`",
-        f"({web['address_note']}) and a bare FastAPI hello-world (`bench/hello_app.py`, `{web['endpoints']['hello']}`),",
+        f"({web['address_note']}) and a bare FastAPI hello-world "
+        f"(`bench/hello_app.py`, `{web['endpoints']['hello']}`),",
         f"both `uvicorn {' '.join(web['uvicorn'])}` (uvicorn {meta['uvicorn']}, Python {meta['python']}); runs",
         "alternate hello, api, hello, api after a warm-up, and each side's best run counts.",
         "",
@@ -286,7 +287,8 @@ def write_report(out: Path, sign: dict, web: dict):
         f"| balance / hello-world throughput | {web['ratio']:.1%} | >= {TARGETS['ratio']:.0%} | "
         f"{verdict(checks['ratio'])} |",
         f"| balance endpoint latency p50 | {api['p50_ms']} ms | | |",
-        f"| balance endpoint latency p99 | {api['p99_ms']} ms | < {TARGETS['p99_ms']:g} ms | {verdict(checks['p99_ms'])} |",
+        f"| balance endpoint latency p99 | {api['p99_ms']} ms | < {TARGETS['p99_ms']:g} ms | "
+        f"{verdict(checks['p99_ms'])} |",
         f"| non-2xx responses + socket errors | {errors} | 0 | {verdict(checks['errors'])} |",
         "",
         f"All runs (req/s): hello {all_runs('hello')}; balance {all_runs('api')}.",

@@ -360,7 +360,8 @@ def start_reconciler(settings: Settings, log_dir: Path) -> Service:
 def bench_settings(base: Settings, state_dir: Path, run_id: str, ours: Agent, key_file: Path) -> Settings:
     return base.model_copy(update={
         "fitmint_state_dir": state_dir,
-        "postgres_password_file": base.postgres_password_file or base.fitmint_state_dir / "secrets" / "postgres-password",
+        "postgres_password_file": (base.postgres_password_file
+                                   or base.fitmint_state_dir / "secrets" / "postgres-password"),
         "backend_database": f"bench_identity_{run_id}",
         "acapy_admin_url": ours.admin_url, "acapy_admin_key_file": key_file,
         "relay_enabled": False,  # the API's outbox relay needs Kafka and plays no part here
@@ -414,7 +415,8 @@ async def run_flows(args, settings: Settings, log_dir: Path) -> dict:
     key_file.chmod(0o600)
     settings = bench_settings(settings, log_dir, uuid.uuid4().hex[:8], ours, key_file)
     cpu = Cpu(Settings().fitmint_state_dir / "run")
-    log(f"database {settings.backend_database}; our agent admin {ours.admin_url}, holder admin {holder_agent.admin_url}")
+    log(f"database {settings.backend_database}; our agent admin {ours.admin_url}, "
+        f"holder admin {holder_agent.admin_url}")
     await create_databases([settings.backend_database], dsn=dsn(settings, "postgres"))
     services: list = []
     clients: list[Http] = []
@@ -595,7 +597,8 @@ def machine() -> dict:
     acapy_version = "?"
     try:
         venv = Path(os.environ["ACAPY_VENV"])
-        acapy_version = next(venv.glob("lib/python3*/site-packages/acapy_agent-*.dist-info")).name.removesuffix(".dist-info").split("-")[1]
+        dist_info = next(venv.glob("lib/python3*/site-packages/acapy_agent-*.dist-info"))
+        acapy_version = dist_info.name.removesuffix(".dist-info").split("-")[1]
     except (KeyError, StopIteration):
         pass
     load = os.getloadavg()
@@ -721,7 +724,8 @@ def write_report(out: Path, args, raw: dict, results: dict, elapsed_s: float):
         "| phase | direct | controller |",
         "|---|---:|---:|",
         f"| issue: offer sent -> holder stored it and acknowledged | {dp['issue_ms']:.0f} | {kp['issue_ms']:.0f} |",
-        f"| ... of which the offer request (agent call, or API call) | {dp['request_ms']:.0f} | {kp['request_ms']:.0f} |",
+        f"| ... of which the offer request (agent call, or API call) | {dp['request_ms']:.0f} | "
+        f"{kp['request_ms']:.0f} |",
         f"| present: proof request -> verified | {dp['present_ms']:.0f} | {kp['present_ms']:.0f} |",
         f"| ... of which the request (agent call, or API call) | {dp['present_request_ms']:.0f} | "
         f"{kp['present_request_ms']:.0f} |",

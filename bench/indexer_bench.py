@@ -118,7 +118,8 @@ async def measure(chain: ScenarioChain, settings: Settings, latency_samples: int
             published += count
         seconds = time.perf_counter() - started
         await relay._disconnect()
-        results["relay"] = {"events": published, "seconds": round(seconds, 2), "events_per_s": round(published / seconds)}
+        results["relay"] = {"events": published, "seconds": round(seconds, 2),
+                            "events_per_s": round(published / seconds)}
         log(f"relay: {published:,} events in {seconds:.1f}s = {published / seconds:,.0f} events/s")
 
         results["head_latency"] = await head_latency(chain, settings, sync, pool, manifest, latency_samples)
@@ -133,7 +134,8 @@ async def head_latency(chain, settings, sync, pool, manifest, samples: int) -> d
     stop = asyncio.Event()
     relay = Relay(pool=pool, bootstrap=settings.bootstrap, chain_id=manifest.chain_id,
                   batch_size=settings.relay_batch, topic_prefix=settings.kafka_topic_prefix)
-    consumer = AIOKafkaConsumer(settings.kafka_topic_prefix + ev.TOKEN_MINTED.topic, bootstrap_servers=settings.bootstrap,
+    consumer = AIOKafkaConsumer(settings.kafka_topic_prefix + ev.TOKEN_MINTED.topic,
+                                bootstrap_servers=settings.bootstrap,
                                 isolation_level="read_committed", auto_offset_reset="latest",
                                 group_id=f"bench-{uuid.uuid4().hex[:6]}")
     await consumer.start()
@@ -194,7 +196,8 @@ def write_report(out: Path, generation: dict, results: dict):
         "|---|---:|---:|",
         f"| backfill into PostgreSQL + outbox | {b['events_per_s']:,} events/s ({b['events']:,} events, "
         f"{b['seconds']} s) | >= 30,000 events/s |",
-        f"| outbox -> Kafka (transactional) | {r['events_per_s']:,} events/s ({r['events']:,} events, {r['seconds']} s) | |",
+        f"| outbox -> Kafka (transactional) | {r['events_per_s']:,} events/s ({r['events']:,} events, "
+        f"{r['seconds']} s) | |",
         f"| head latency p50 (block mined -> event on Kafka) | {h['p50_ms']} ms | |",
         f"| head latency p99 | {h['p99_ms']} ms ({h['samples']} blocks, max {h['max_ms']} ms) | < 250 ms |",
     ]

@@ -70,7 +70,8 @@ def bench_settings(base: Settings, state_dir: Path, run_id: str) -> Settings:
     The state directory is private (the JWT secret the benchmark signs its tokens with lives there)."""
     return base.model_copy(update={
         "fitmint_state_dir": state_dir,
-        "postgres_password_file": base.postgres_password_file or base.fitmint_state_dir / "secrets" / "postgres-password",
+        "postgres_password_file": (base.postgres_password_file
+                                   or base.fitmint_state_dir / "secrets" / "postgres-password"),
         "backend_database": f"bench_backend_{run_id}",
         "indexer_database": f"bench_indexer_{run_id}",
         "kafka_topic_prefix": f"bench-{run_id}.",
@@ -134,7 +135,8 @@ async def create_members(settings: Settings, count: int) -> tuple[str, list[dict
     connection = await backend_db(settings)
     try:
         async with connection.transaction():
-            tenant_id = await connection.fetchval("SELECT id::text FROM tenants WHERE slug = $1", settings.default_tenant)
+            tenant_id = await connection.fetchval("SELECT id::text FROM tenants WHERE slug = $1",
+                                                  settings.default_tenant)
             if tenant_id is None:
                 raise RuntimeError(f"the API did not create its default tenant {settings.default_tenant!r}")
             user_ids = await connection.fetchval(
@@ -147,13 +149,14 @@ async def create_members(settings: Settings, count: int) -> tuple[str, list[dict
                 tenant_id, [a.lower() for a in addresses], user_ids)
     finally:
         await connection.close()
-    return tenant_id, [{"address": a, "user_id": u} for a, u in zip(addresses, user_ids)]
+    return tenant_id, [{"address": a, "user_id": u} for a, u in zip(addresses, user_ids, strict=True)]
 
 
 async def link_wallet(settings: Settings, tenant_id: str, member: dict, address: str):
     connection = await backend_db(settings)
     try:
-        await connection.execute("INSERT INTO wallet_links (tenant_id, address, user_id) VALUES ($1::uuid, $2, $3::uuid)",
+        await connection.execute("INSERT INTO wallet_links (tenant_id, address, user_id) "
+                                 "VALUES ($1::uuid, $2, $3::uuid)",
                                  tenant_id, address.lower(), member["user_id"])
     finally:
         await connection.close()
@@ -246,7 +249,8 @@ def raise_fd_limit(needed: int) -> dict:
     return {"soft": resource.getrlimit(resource.RLIMIT_NOFILE)[0], "hard": hard}
 
 
-async def connect_all(url: str, members: list[dict], tokens: list[str], tally: Tally, compression: bool) -> list[Client]:
+async def connect_all(url: str, members: list[dict], tokens: list[str], tally: Tally,
+                      compression: bool) -> list[Client]:
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
     async def one(index: int) -> Client:
@@ -378,10 +382,12 @@ class Processes:
         return roots
 
     def groups(self) -> dict[str, tuple[int, list[int]]]:
-        return {name: (pid, tree_pids(pid) if name.endswith("(stack)") else [pid]) for name, pid in self.roots().items()}
+        return {name: (pid, tree_pids(pid) if name.endswith("(stack)") else [pid])
+                for name, pid in self.roots().items()}
 
     def cpu(self) -> tuple[float, dict[str, tuple[int, float]]]:
-        return time.perf_counter(), {**{name: (root, cpu_seconds(pids)) for name, (root, pids) in self.groups().items()},
+        return time.perf_counter(), {**{name: (root, cpu_seconds(pids))
+                                        for name, (root, pids) in self.groups().items()},
                                      HOST: (0, host_busy_seconds())}
 
     def busy(self, before, after) -> dict[str, float | None]:
@@ -450,8 +456,8 @@ async def wait_delivered(clients: list[Client], tally: Tally, events: int, setti
         await asyncio.wait_for(tally.done.wait(), timeout)
     except TimeoutError:
         closed = [c for c in clients if c.closed]
-        raise RuntimeError(f"after {timeout:.0f} s only {len(clients) - tally.remaining:,}/{len(clients):,} clients had "
-                           f"all their notifications ({len(closed)} connections closed"
+        raise RuntimeError(f"after {timeout:.0f} s only {len(clients) - tally.remaining:,}/{len(clients):,} "
+                           f"clients had all their notifications ({len(closed)} connections closed"
                            f"{': e.g. ' + closed[0].closed if closed else ''})") from None
     finally:
         progress.cancel()
@@ -581,7 +587,8 @@ async def live_path(settings: Settings, clients: list[Client], tally: Tally, eve
     delivered_s = tally.last - started
     result = {"events": events, "publish_s": round(published - started, 3), "all_delivered_s": round(delivered_s, 3),
               "delivered_per_s": round(events / delivered_s), "cpu_percent": processes.busy(cpu_before, cpu_after)}
-    log(f"Redis -> WebSocket only: {events:,} in {delivered_s:.2f} s = {result['delivered_per_s']:,}/s; exactly once each")
+    log(f"Redis -> WebSocket only: {events:,} in {delivered_s:.2f} s = {result['delivered_per_s']:,}/s; "
+        "exactly once each")
     log("CPU meanwhile (% of one core): " + ", ".join(f"{k} {v}" for k, v in result["cpu_percent"].items()))
     return result
 
@@ -850,8 +857,8 @@ def write_report(out: Path, args, settings: Settings, results: dict):
         f"[websocket]`; {args.events:,} events ({t['per_client']} per client); WebSocket compression "
         f"{parameters['websocket_compression']}; the worker's default batch of "
         f"{parameters['notifications_batch_size']} records per PostgreSQL transaction; the backend outbox relay "
-        f"(each notification's NotificationQueued event -> Kafka) in the {parameters['outbox_relay'] or 'unidentified'} "
-        "process (the holder of its advisory lock), as with `make up`.",
+        f"(each notification's NotificationQueued event -> Kafka) in the "
+        f"{parameters['outbox_relay'] or 'unidentified'} process (the holder of its advisory lock), as with `make up`.",
         "",
         "## Throughput",
         "",

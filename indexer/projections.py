@@ -237,7 +237,8 @@ class Projector:
 
     @handles("FitItems", "TransferBatch")
     def _item_transfer_batch(self, p, e, a):
-        for position, (item_id, value) in enumerate(zip(a["ids"], a["values"])):
+        # ERC1155 reverts on ids and values of unequal lengths: they pair up one to one.
+        for position, (item_id, value) in enumerate(zip(a["ids"], a["values"], strict=True)):
             self._item_move(p, e, position, item_id, a["from"], a["to"], value)
 
     @handles("FitItems", "URI")

@@ -83,7 +83,8 @@ class WriterLock:
             "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())", WRITER_LOCK)
         if row is None:
             return "a process that just let go"
-        return f"{row['application_name'] or 'unnamed client'} from {row['address']}, connected {row['backend_start']:%F %T}"
+        return (f"{row['application_name'] or 'unnamed client'} from {row['address']}, "
+                f"connected {row['backend_start']:%F %T}")
 
     async def _drop(self) -> None:
         connection, self._connection = self._connection, None

@@ -373,7 +373,8 @@ def write_report(rows, out: Path):
         "states. `make test` fails when a steady-state figure grows more than 1% over",
         "`reports/gas-snapshot.json`.",
         "",
-        "| action | first-time | steady state | baseline | baseline first-time | baseline steady state | ratio (steady) |",
+        "| action | first-time | steady state | baseline | baseline first-time | baseline steady state | "
+        "ratio (steady) |",
         "|---|---:|---:|---|---:|---:|---:|",
     ]
     for row in rows:

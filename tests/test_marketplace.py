@@ -67,7 +67,8 @@ def test_listing_input_validation(market, items, operator, alice, carol):
     assert market.listingCount() == 0
 
 
-def test_primary_purchase_pays_seller_treasury_and_burns(market, token, items, listing_id, funded_alice, carol, treasury):
+def test_primary_purchase_pays_seller_treasury_and_burns(market, token, items, listing_id, funded_alice, carol,
+                                                         treasury):
     supply_before = token.totalSupply()
     alice_before = token.balanceOf(funded_alice)
     tx = market.purchase(listing_id, 3, PRICE, sender=funded_alice)
@@ -100,7 +101,8 @@ def test_purchase_errors(market, listing_id, funded_alice, bob):
     with ape.reverts(market.MarketPriceAboveLimit, listingId=listing_id, unitPrice=PRICE, maxUnitPrice=PRICE - 1):
         market.purchase(listing_id, 1, PRICE - 1, sender=funded_alice)
     # bob holds no FIT and approved nothing.
-    with reverts_with("ERC20InsufficientAllowance", spender=market.address, allowance=0, needed=split(PRICE, market)[2]):
+    with reverts_with("ERC20InsufficientAllowance", spender=market.address, allowance=0,
+                      needed=split(PRICE, market)[2]):
         market.purchase(listing_id, 1, PRICE, sender=bob)
 
 
@@ -115,7 +117,8 @@ def test_purchase_with_permit_needs_no_approve(market, token, items, listing_id,
     claim(bob, 100 * FIT)
     assert token.allowance(bob, market) == 0
     deadline = chain.pending_timestamp + 600
-    v, r, s = permit_signature(token, bob.private_key, bob.address, market.address, 2 * PRICE, 0, deadline, chain.chain_id)
+    v, r, s = permit_signature(token, bob.private_key, bob.address, market.address, 2 * PRICE, 0, deadline,
+                               chain.chain_id)
     tx = market.purchaseWithPermit(listing_id, 2, PRICE, 2 * PRICE, deadline, v, r, s, sender=bob)
     assert tx.decode_logs(market.OrderCreated)[0].buyer == bob.address
     assert items.balanceOf(bob, ITEM) == 2
@@ -151,7 +154,8 @@ def test_resale_listing_escrows_items(market, items, resale_id, funded_alice):
 
 def test_resale_purchase_pays_the_reseller(market, token, items, resale_id, funded_alice, fund, bob, treasury):
     fund(bob, 100 * FIT)
-    alice_before, treasury_before, supply_before = token.balanceOf(funded_alice), token.balanceOf(treasury), token.totalSupply()
+    alice_before, treasury_before, supply_before = (token.balanceOf(funded_alice), token.balanceOf(treasury),
+                                                    token.totalSupply())
     tx = market.purchase(resale_id, 2, 2 * PRICE, sender=bob)
     fee, burned, proceeds = split(4 * PRICE, market)
     [order] = tx.decode_logs(market.OrderCreated)
@@ -210,7 +214,8 @@ def test_update_price_and_supply(market, listing_id, resale_id, operator, funded
         market.updateSupply(listing_id, 9, sender=bob)
 
 
-def test_pause_stops_trading_but_not_escrow_recovery(market, resale_id, listing_id, admin, funded_alice, operator, carol):
+def test_pause_stops_trading_but_not_escrow_recovery(market, resale_id, listing_id, admin, funded_alice, operator,
+                                                     carol):
     market.pause(sender=admin)
     with ape.reverts(market.EnforcedPause):
         market.purchase(listing_id, 1, PRICE, sender=funded_alice)
@@ -219,7 +224,8 @@ def test_pause_stops_trading_but_not_escrow_recovery(market, resale_id, listing_
     with ape.reverts(market.EnforcedPause):
         market.createListing(ITEM + 1, PRICE, 1, CID, carol, sender=operator)
     market.cancelListing(resale_id, sender=funded_alice)
-    with ape.reverts(market.AccessControlUnauthorizedAccount, account=funded_alice.address, neededRole=market.PAUSER_ROLE()):
+    with ape.reverts(market.AccessControlUnauthorizedAccount, account=funded_alice.address,
+                     neededRole=market.PAUSER_ROLE()):
         market.unpause(sender=funded_alice)
     market.unpause(sender=admin)
     market.purchase(listing_id, 1, PRICE, sender=funded_alice)

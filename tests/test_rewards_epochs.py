@@ -37,7 +37,8 @@ def test_post_root_emits_and_reserves_budget(rewards, operator, distribution):
     epoch = rewards.currentEpoch()
     tx = rewards.postEpochRoot(epoch, distribution.root, distribution.total, sender=operator)
     [log] = tx.decode_logs(rewards.EpochRootPosted)
-    assert (log.epoch, bytes(log.root), log.total, log.operator) == (epoch, distribution.root, distribution.total, operator.address)
+    assert (log.epoch, bytes(log.root), log.total, log.operator) == (
+        epoch, distribution.root, distribution.total, operator.address)
     root, total, claimed = rewards.epochDistribution(epoch)
     assert (bytes(root), total, claimed) == (distribution.root, distribution.total, 0)
     assert rewards.epochEmitted(epoch) == distribution.total
@@ -95,7 +96,8 @@ def test_payouts_never_exceed_the_posted_total(rewards, operator, accounts, caro
 
 def test_root_posting_rules(rewards, operator, alice, distribution, chain):
     epoch = rewards.currentEpoch()
-    with ape.reverts(rewards.AccessControlUnauthorizedAccount, account=alice.address, neededRole=rewards.OPERATOR_ROLE()):
+    with ape.reverts(rewards.AccessControlUnauthorizedAccount, account=alice.address,
+                     neededRole=rewards.OPERATOR_ROLE()):
         rewards.postEpochRoot(epoch, distribution.root, distribution.total, sender=alice)
     with ape.reverts(rewards.RewardsEpochNotStarted, epoch=epoch + 1, currentEpoch=epoch):
         rewards.postEpochRoot(epoch + 1, distribution.root, distribution.total, sender=operator)
@@ -147,7 +149,8 @@ def test_posted_roots_share_the_epoch_budget(small_rewards, operator, accounts):
 
 
 def test_constructor_validates_schedule(project, token, admin):
-    with ape.reverts(project.ActivityRewards.RewardsInvalidSchedule, epochDuration=0, initialEpochBudget=BUDGET, halvingEpochs=1):
+    with ape.reverts(project.ActivityRewards.RewardsInvalidSchedule, epochDuration=0, initialEpochBudget=BUDGET,
+                     halvingEpochs=1):
         admin.deploy(project.ActivityRewards, token, admin, FIT, 0, BUDGET, 1)
     with ape.reverts(project.ActivityRewards.RewardsInvalidDailyCap, cap=0):
         admin.deploy(project.ActivityRewards, token, admin, 0, DAY, BUDGET, 1)

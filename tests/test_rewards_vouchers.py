@@ -40,7 +40,8 @@ def onchain_signer(rewards, voucher, signature):
 
 def test_contract_digest_matches_eip712_typed_data(rewards, chain, alice):
     voucher = RewardVoucher(alice.address, 3 * FIT, keccak(text="digest"), 21_990, 1_900_000_000)
-    message = encode_typed_data(full_message=typed_data(voucher, chain_id=chain.chain_id, verifying_contract=rewards.address))
+    message = encode_typed_data(
+        full_message=typed_data(voucher, chain_id=chain.chain_id, verifying_contract=rewards.address))
     expected = keccak(b"\x19" + message.version + message.header + message.body)
     assert bytes(rewards.hashVoucher(voucher.as_tuple())) == expected
 

@@ -36,7 +36,8 @@ def test_standard_json_resolves_imports_and_streams_large_output(tmp_path):
     (tmp_path / "lib").mkdir()
     (tmp_path / "lib" / "Big.sol").write_text(
         "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.0;\ncontract Big {\n"
-        + "".join(f"    function f{i}(uint256 x) external pure returns (uint256) {{ return x + {i}; }}\n" for i in range(300))
+        + "".join(f"    function f{i}(uint256 x) external pure returns (uint256) {{ return x + {i}; }}\n"
+                  for i in range(300))
         + "}\n"
     )
     request = {

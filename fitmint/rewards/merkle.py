@@ -38,7 +38,8 @@ class MerkleDistribution:
         self._layers = [layer]
         while len(layer) > 1:
             # An unpaired last node moves up unchanged.
-            layer = [_parent(layer[i], layer[i + 1]) if i + 1 < len(layer) else layer[i] for i in range(0, len(layer), 2)]
+            layer = [_parent(layer[i], layer[i + 1]) if i + 1 < len(layer) else layer[i]
+                     for i in range(0, len(layer), 2)]
             self._layers.append(layer)
 
     @property

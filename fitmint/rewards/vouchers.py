@@ -58,10 +58,12 @@ def typed_data(voucher: RewardVoucher, *, chain_id: int, verifying_contract: str
 
 def sign_voucher(voucher: RewardVoucher, private_key, *, chain_id: int, verifying_contract: str) -> bytes:
     """The 65-byte signature (r || s || v) the attestor gives the user's wallet with the voucher."""
-    message = encode_typed_data(full_message=typed_data(voucher, chain_id=chain_id, verifying_contract=verifying_contract))
+    message = encode_typed_data(
+        full_message=typed_data(voucher, chain_id=chain_id, verifying_contract=verifying_contract))
     return bytes(Account.sign_message(message, private_key).signature)
 
 
 def recover_signer(voucher: RewardVoucher, signature: bytes, *, chain_id: int, verifying_contract: str) -> str:
-    message = encode_typed_data(full_message=typed_data(voucher, chain_id=chain_id, verifying_contract=verifying_contract))
+    message = encode_typed_data(
+        full_message=typed_data(voucher, chain_id=chain_id, verifying_contract=verifying_contract))
     return Account.recover_message(message, signature=signature)

@@ -102,7 +102,8 @@ def test_images_and_documents_are_pinned_under_their_locally_computed_cids(clien
     assert document["attributes"] == [{"trait_type": "size", "value": "42"}, {"trait_type": "weight_g", "value": 280}]
     assert document["properties"] | {"attributes": None} == {
         "product_id": product["id"], "item_id": str(uuid.UUID(product["id"]).int), "version": 1,
-        "images": [f"ipfs://{cid}" for cid in image_cids], "price": {"fit": "12.5", "wei": str(12_500_000_000_000_000_000)},
+        "images": [f"ipfs://{cid}" for cid in image_cids],
+        "price": {"fit": "12.5", "wei": str(12_500_000_000_000_000_000)},
         "supply": 100, "attributes": None}
     assert product["item_id"] == str(uuid.UUID(product["id"]).int)
     assert (product["tenant"], product["version"], product["status"], product["listing"]) == ("alpha", 1, "draft", None)
@@ -245,7 +246,8 @@ def test_metadata_and_image_reads_of_unknown_or_malformed_cids(client, tenants, 
     for path in ("metadata", "images"):
         missing = client.get(f"/catalog/{path}/{unknown}")
         assert missing.status_code == 404 and unknown in missing.json()["detail"]
-        for bad in ("QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG", "bafkrei" + "!" * 52, "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"):
+        for bad in ("QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG", "bafkrei" + "!" * 52,
+                    "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"):
             refused = client.get(f"/catalog/{path}/{bad}")
             assert refused.status_code == 422 and "CIDv1" in refused.json()["detail"], (path, bad, refused.text)
     # An image CID is not a metadata CID, and the other way round.
@@ -265,8 +267,10 @@ def test_only_admins_and_coaches_of_the_tenant_write(client, tenants, create):
     assert client.put(f"/catalog/products/{product['id']}", json=product_body(product["images"]),
                       headers=user.headers).status_code == 403
     beta = tenants["beta"]["admin"]
-    for method, url in (("PUT", f"/catalog/products/{product['id']}"), ("POST", f"/catalog/products/{product['id']}/listing")):
-        response = client.request(method, url, json=product_body(product["images"], name="Hijacked"), headers=beta.headers)
+    for method, url in (("PUT", f"/catalog/products/{product['id']}"),
+                        ("POST", f"/catalog/products/{product['id']}/listing")):
+        response = client.request(method, url, json=product_body(product["images"], name="Hijacked"),
+                                  headers=beta.headers)
         assert response.status_code == 404 and response.json()["detail"] == "not found in your tenant"
     assert client.get(f"/catalog/products/{product['id']}").json()["version"] == 1
 

@@ -86,7 +86,7 @@ def test_email_batches_cross_kafka_at_most_once_through_sigkills(email_env, mail
     try:
         kills = 0
         for reached in (10, 80):  # killed twice, mid-batch, at whatever message it is sending
-            wait_until(lambda: len(mailbox.messages) >= reached, timeout=60, interval=0.005,
+            wait_until(lambda reached=reached: len(mailbox.messages) >= reached, timeout=60, interval=0.005,
                        what=f"{reached} messages at the server")
             worker.kill()
             kills += 1
@@ -99,7 +99,8 @@ def test_email_batches_cross_kafka_at_most_once_through_sigkills(email_env, mail
 
         wait_until(settled, timeout=90, what="every delivery sent or failed")
         at_server = [m["Message-ID"] for _, _, _, m in mailbox.messages]
-        rows = {r["id"]: r for r in db(settings, "SELECT notification_id::text AS id, status, last_error FROM deliveries")}
+        rows = {r["id"]: r for r in db(settings, "SELECT notification_id::text AS id, status, last_error "
+                                                 "FROM deliveries")}
 
         # The same EmailBatchReady events again, as the relay published them: nothing is sent again.
         again = db(settings, "SELECT id, type, aggregateid, payload::text, event_time FROM outbox WHERE type = $1",

@@ -41,7 +41,8 @@ def test_duplicates_and_overlaps_are_refused(client, tenants):
     run = a_run(hours_ago=5)
     assert client.post("/fitness/workouts", json=run, headers=alice.headers).status_code == 201
     duplicate = client.post("/fitness/workouts", json=run, headers=alice.headers)
-    assert duplicate.status_code == 422 and [r["code"] for r in duplicate.json()["detail"]["rejections"]] == ["duplicate"]
+    assert duplicate.status_code == 422
+    assert [r["code"] for r in duplicate.json()["detail"]["rejections"]] == ["duplicate"]
     shifted = a_run(hours_ago=5 - 0.2)  # starts 12 minutes before the first one ends
     overlap = client.post("/fitness/workouts", json=shifted, headers=alice.headers)
     assert overlap.status_code == 422 and "overlap" in [r["code"] for r in overlap.json()["detail"]["rejections"]]
@@ -97,7 +98,8 @@ def test_nutrition_logs(client, tenants):
     first = client.post("/fitness/nutrition", json=meal, headers=alice.headers | key)
     again = client.post("/fitness/nutrition", json=meal, headers=alice.headers | key)
     assert (first.status_code, again.status_code) == (201, 200) and first.json()["id"] == again.json()["id"]
-    assert [n["id"] for n in client.get("/fitness/nutrition", headers=alice.headers).json()["data"]] == [first.json()["id"]]
+    listed = client.get("/fitness/nutrition", headers=alice.headers).json()["data"]
+    assert [n["id"] for n in listed] == [first.json()["id"]]
     bad = client.post("/fitness/nutrition", json=meal | {"meal": "second breakfast"}, headers=alice.headers)
     assert bad.status_code == 422
 

@@ -140,7 +140,7 @@ def test_reminder_catch_up_window_and_midnight(job_settings):
 def test_reminders_on_the_dst_change_days(job_settings):
     async def scenario(pool, redis):
         alpha = await tenant(pool, "alpha")
-        user = await member(pool, alpha, reminders_at("02:30") | {"timezone": "Europe/Berlin"})
+        await member(pool, alpha, reminders_at("02:30") | {"timezone": "Europe/Berlin"})
         counts = []
         # 29 March 2026: clocks jump 02:00 CET -> 03:00 CEST, 02:30 does not exist; sent at 03:30 CEST.
         for now in ("2026-03-29T00:30", "2026-03-29T01:30", "2026-03-29T01:35"):
@@ -235,7 +235,8 @@ def test_weekly_reports_are_sent_in_email_batches_once_per_week(job_settings):
 
     async def scenario(pool, redis):
         alpha = await tenant(pool, "alpha")
-        emailed = [{"notification_channels": ["email", "sms"], "email": f"member{i}@example.org", "phone": "+4917012345"}
+        emailed = [{"notification_channels": ["email", "sms"], "email": f"member{i}@example.org",
+                    "phone": "+4917012345"}
                    for i in range(230)]
         await pool.executemany("INSERT INTO users (tenant_id, preferences) VALUES ($1::uuid, $2::jsonb)",
                                [(alpha, orjson.dumps(p).decode()) for p in emailed])

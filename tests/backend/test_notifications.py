@@ -353,7 +353,8 @@ def test_notification_queued_crosses_kafka_once_each_through_sigkills(env):
     before, after = asyncio.run(scenario())
     assert before == after, "a NotificationQueued published again changed something"
     rows = db(env.settings, "SELECT d.channel, count(*) AS n, count(DISTINCT d.notification_id) AS notifications, "
-                            "min(d.address) AS address FROM deliveries d JOIN notifications n ON n.id = d.notification_id "
+                            "min(d.address) AS address FROM deliveries d "
+                            "JOIN notifications n ON n.id = d.notification_id "
                             "WHERE n.user_id = $1::uuid GROUP BY d.channel", erin["user_id"])
     assert {r["channel"]: (r["n"], r["notifications"], r["address"]) for r in rows} == {
         "email": (600, 600, "erin@example.org"), "sms": (600, 600, "+491701234567")}

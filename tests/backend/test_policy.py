@@ -68,4 +68,5 @@ def test_unknown_pairs_are_denied_with_the_reason():
 
 def test_policy_has_no_rule_outside_the_table():
     assert {(role, action) for (role, action) in POLICY} == {
-        (role, action) for action, row in EXPECTED.items() for role, scope in zip(ROLES, row) if scope != "-"}
+        (role, action) for action, row in EXPECTED.items()
+        for role, scope in zip(ROLES, row, strict=True) if scope != "-"}

@@ -96,7 +96,8 @@ def test_worker_sends_a_members_sms_once(settings):
     sent, loop, rows = asyncio.run(scenario())
     assert sent == "sent" and loop == 0 and rows == 1
     [message] = lines(settings.sms_sink())
-    assert message["to"] == "+491701234567" and message["text"].startswith("fitmint: Time for your workout. It's 07:30.")
+    assert message["to"] == "+491701234567"
+    assert message["text"].startswith("fitmint: Time for your workout. It's 07:30.")
     assert len(message["text"]) <= 160
 
 

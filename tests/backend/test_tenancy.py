@@ -77,7 +77,8 @@ def alpha_records(client, settings, tenants):
     # A voucher row as the rewards service writes it (no chain needed to test who may see it).
     claim_id = "0x" + "ab" * 32
     db(settings, "INSERT INTO vouchers (claim_id, tenant_id, user_id, workout_id, account, amount, deadline, chain_id, "
-                 "contract, attestor, signature, issued_day) VALUES ($1, $2::uuid, $3::uuid, $4::uuid, $5, 1, 1, 31337, "
+                 "contract, attestor, signature, issued_day) "
+                 "VALUES ($1, $2::uuid, $3::uuid, $4::uuid, $5, 1, 1, 31337, "
                  "$5, $5, '0x', current_date)", claim_id, alpha["user"].tenant_id, alpha["user"].user_id,
        workout.json()["id"], alpha["user"].address.lower())
     # A product row as the catalog writes it (its document need not be pinned to test who may change it).
@@ -92,7 +93,8 @@ def alpha_records(client, settings, tenants):
     db(settings, "INSERT INTO didcomm_connections (connection_id, tenant_id, user_id, invitation_msg_id, state) "
                  "VALUES ('conn-alpha', $1::uuid, $2::uuid, 'inv-alpha', 'active')", user.tenant_id, user.user_id)
     db(settings, "INSERT INTO identity_exchanges (thread_id, kind, tenant_id, user_id, connection_id, deadline) "
-                 "VALUES ('thread-alpha', 'issue', $1::uuid, $2::uuid, 'conn-alpha', now())", user.tenant_id, user.user_id)
+                 "VALUES ('thread-alpha', 'issue', $1::uuid, $2::uuid, 'conn-alpha', now())",
+       user.tenant_id, user.user_id)
     db(settings, "INSERT INTO issued_credentials (credential_id, tenant_id, user_id, kind, subject_did, thread_id, "
                  "document) VALUES ('urn:uuid:00000000-0000-4000-8000-000000000001', $1::uuid, $2::uuid, "
                  "'FitnessAchievement', 'did:key:z', 'thread-alpha', '{}')", user.tenant_id, user.user_id)
@@ -118,7 +120,8 @@ def test_another_tenant_can_neither_read_nor_change(client, settings, tenants, a
     before = db(settings, "SELECT (SELECT count(*) FROM workouts) w, (SELECT count(*) FROM nutrition_logs) n, "
                           "(SELECT count(*) FROM vouchers) v, (SELECT role FROM users WHERE id = $1::uuid) r, "
                           "(SELECT count(*) FROM service_clients WHERE revoked_at IS NULL) s, "
-                          "(SELECT count(*) FROM product_versions) pv, (SELECT status FROM products) ps", victim.user_id)
+                          "(SELECT count(*) FROM product_versions) pv, (SELECT status FROM products) ps",
+                victim.user_id)
     for method, url, body in foreign_requests(victim, alpha_records):
         response = client.request(method, url, json=body, headers=intruder.headers)
         if url in ("/users", "/fitness/review"):

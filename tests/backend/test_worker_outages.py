@@ -103,7 +103,7 @@ def test_the_worker_rides_out_postgres_kafka_and_redis_outages(private, worker_e
             assert worker.process.poll() is None, f"the worker exited during the {service} outage:\n{worker.log}"
             private("up", service, check=True)
             published += publish(settings, address, PER_ROUND)  # and after: what failed meanwhile works again
-            wait_until(lambda: notified(settings) == len(published), timeout=120,
+            wait_until(lambda published=published: notified(settings) == len(published), timeout=120,
                        what=f"every notification after the {service} outage")
 
         dependencies = ("postgres", "kafka", "redis")

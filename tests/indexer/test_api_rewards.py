@@ -68,8 +68,9 @@ def funded_wallet(chain):
 def submit_claim(chain, wallet, voucher) -> str:
     """The wallet sends ActivityRewards.claim(voucher, signature) itself, signed locally."""
     call = chain.rewards.functions.claim(
-        (chain.w3.to_checksum_address(voucher["account"]), int(voucher["amount"]), bytes.fromhex(voucher["claim_id"][2:]),
-         voucher["day"], voucher["deadline"]), bytes.fromhex(voucher["signature"][2:]))
+        (chain.w3.to_checksum_address(voucher["account"]), int(voucher["amount"]),
+         bytes.fromhex(voucher["claim_id"][2:]), voucher["day"], voucher["deadline"]),
+        bytes.fromhex(voucher["signature"][2:]))
     tx = call.build_transaction({"from": wallet.address, "nonce": chain.w3.eth.get_transaction_count(wallet.address),
                                  "chainId": 31337, "gas": 300_000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 1})
     signed = wallet.sign_transaction(tx)

@@ -39,8 +39,9 @@ def test_kill_9_at_random_points_loses_and_duplicates_nothing(chain, make_indexe
     for target in [None, *sorted(rng.sample(range(5, head - 5), 6))]:
         process = indexer_process(crashed, initial_range=1, max_range=1)
         if target is not None:
-            wait_until(lambda: process.poll() is not None or (cursor_of(crashed) or 0) >= target, timeout=120,
-                       interval=0.005, what=f"the indexer at block {target}")
+            wait_until(lambda process=process, target=target: (process.poll() is not None
+                                                               or (cursor_of(crashed) or 0) >= target),
+                       timeout=120, interval=0.005, what=f"the indexer at block {target}")
         if process.poll() is not None:
             raise AssertionError(process.stderr.read().decode())
         stop_group(process, signal.SIGKILL)

@@ -165,7 +165,8 @@ def test_create_list_buy_then_order_receipt_email_and_websocket(services, chain,
     created = [r for r in on_kafka if r["type"] == ev.ORDER_CREATED.ce_type]
     assert [r["data"]["txHash"] for r in created] == [tx_hash]
     buyer_id = me(client, headers)["user_id"]
-    queued = [r for r in on_kafka if r["type"] == ev.NOTIFICATION_QUEUED.ce_type and r["data"]["kind"] == "order.created"]
+    queued = [r for r in on_kafka
+              if r["type"] == ev.NOTIFICATION_QUEUED.ce_type and r["data"]["kind"] == "order.created"]
     assert [(r["id"], r["key"], r["data"]["userId"]) for r in queued] == [
         (ev.notification_id(created[0]["id"], buyer_id), buyer_id, buyer_id)]
     assert set(queued[0]["data"]["channels"]) == {"websocket", "email"}

@@ -27,11 +27,13 @@ def test_projections_equal_contract_state(chain, indexer_settings):
     kinds = [r["type"] for r in outbox]
     mints = db(indexer_settings, "SELECT count(*) AS n FROM token_transfers WHERE from_address = $1", "0x" + "0" * 40)
     assert kinds.count("dev.fitmint.token.minted.v1") == mints[0]["n"]
-    assert kinds.count("dev.fitmint.reward.claimed.v1") == db(indexer_settings, "SELECT count(*) AS n FROM claims")[0]["n"]
+    claims = db(indexer_settings, "SELECT count(*) AS n FROM claims")
+    assert kinds.count("dev.fitmint.reward.claimed.v1") == claims[0]["n"]
     assert kinds.count("dev.fitmint.order.created.v1") == 4
     # Metadata changes are indexed (item_metadata), not published: nothing consumes them.
     assert db(indexer_settings, "SELECT count(*) AS n FROM item_metadata")[0]["n"] > 0
-    assert set(kinds) == {"dev.fitmint.token.minted.v1", "dev.fitmint.reward.claimed.v1", "dev.fitmint.order.created.v1"}
+    assert set(kinds) == {"dev.fitmint.token.minted.v1", "dev.fitmint.reward.claimed.v1",
+                          "dev.fitmint.order.created.v1"}
     order = json.loads(next(r["payload"] for r in outbox if r["type"] == "dev.fitmint.order.created.v1"))
     assert order["orderId"] == 1 and order["quantity"] == "2"
     for row in outbox:  # what consumers in other languages are promised (schemas/events/)

@@ -17,8 +17,8 @@ def api(chain, indexer_settings, stack, tmp_path):
     chain.run_scenario()
     asyncio.run(index_to_head(indexer_settings))
     settings = ApiSettings(fitmint_state_dir=indexer_settings.fitmint_state_dir, redis_port=int(stack["REDIS_PORT"]),
-                           postgres_port=int(stack["POSTGRES_PORT"]), indexer_database=indexer_settings.indexer_database,
-                           jwt_secret_file=tmp_path / "jwt-secret")
+                           postgres_port=int(stack["POSTGRES_PORT"]),
+                           indexer_database=indexer_settings.indexer_database, jwt_secret_file=tmp_path / "jwt-secret")
     with TestClient(create_app(settings)) as client:
         yield client
 

@@ -31,5 +31,6 @@ def running_stack(settings):
     while (status := subprocess.run([str(STACK), "status"], env=settings, capture_output=True,
                                     text=True)).returncode != 0 and time.monotonic() < deadline:
         time.sleep(1)
-    assert status.returncode == 0, f"the local stack is not healthy; run `make up` first:\n{status.stdout}{status.stderr}"
+    assert status.returncode == 0, \
+        f"the local stack is not healthy; run `make up` first:\n{status.stdout}{status.stderr}"
     return settings

@@ -163,7 +163,8 @@ def test_the_supervisor_restarts_a_killed_service_and_status_counts_it(private_s
     assert up.returncode == 0, up.stdout + up.stderr
     first = private_stack.child_pid("redis")
     os.kill(first, signal.SIGKILL)
-    wait_until(lambda: private_stack.supervisor("redis")["restarts"] == 1 and private_stack("status", "redis").returncode == 0,
+    wait_until(lambda: (private_stack.supervisor("redis")["restarts"] == 1
+                        and private_stack("status", "redis").returncode == 0),
                timeout=30, what="redis restarted and healthy")
     assert private_stack.child_pid("redis") != first
     status = private_stack("status", "redis")

@@ -38,7 +38,7 @@ class PrivateStack:
     def __init__(self, root: Path = ROOT, state: Path | None = None):
         self.root = root
         self.state = state or ROOT / ".state" / f"test-{uuid.uuid4().hex[:8]}"
-        ports = dict(zip(PORT_VARIABLES, map(str, free_ports(len(PORT_VARIABLES)))))
+        ports = dict(zip(PORT_VARIABLES, map(str, free_ports(len(PORT_VARIABLES))), strict=True))
         clean = {k: v for k, v in os.environ.items()
                  if k not in ("APE_FOUNDRY_HOST", "FITMINT_RPC_URL", "FITMINT_ROOT", "FITMINT_STATE_DIR")}
         self.env = stack_settings(**{**clean, **ports, "FITMINT_STATE_DIR": str(self.state)})

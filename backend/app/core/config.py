@@ -30,7 +30,8 @@ class Settings(KernelSettings):
     max_body_bytes: int = 64 * 1024
 
     # Rewards: vouchers are signed with the attestor key (a file outside git, generated for dev).
-    fitmint_attestor_key_file: Path | None = None  # same variable as `ape run deploy`; default: <state>/secrets/attestor.key
+    # Same variable as `ape run deploy`; default: <state>/secrets/attestor.key
+    fitmint_attestor_key_file: Path | None = None
     voucher_ttl_seconds: int = 24 * 3600
     user_cache_ttl_seconds: int = 300
 
@@ -38,7 +39,8 @@ class Settings(KernelSettings):
     # operator key (a file outside git, generated for dev and granted its roles by `ape run deploy`).
     ipfs_api_port: int = int(default("IPFS_API_PORT"))
     ipfs_api_url: str | None = None  # default: http://127.0.0.1:<ipfs_api_port>
-    fitmint_operator_key_file: Path | None = None  # same variable as `ape run deploy` (FITMINT_OPERATOR_KEY_FILE); default: <state>/secrets/operator.key
+    # Same variable as `ape run deploy` (FITMINT_OPERATOR_KEY_FILE); default: <state>/secrets/operator.key
+    fitmint_operator_key_file: Path | None = None
     metadata_cache_ttl_seconds: int = 3600
     max_image_bytes: int = 1024 * 1024  # one IPFS chunk: an image's CID is verifiable locally
 

@@ -67,7 +67,8 @@ async def submit_workout(pool: asyncpg.Pool, *, tenant_id: str, user_id: str, su
         day_start = body.started_at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         context = await connection.fetch(
             "SELECT id, activity, started_at, ended_at, steps FROM workouts WHERE user_id = $1::uuid "
-            "AND status = 'accepted' AND ((started_at < $3 AND ended_at > $2) OR (started_at >= $4 AND started_at < $5))",
+            "AND status = 'accepted' AND ((started_at < $3 AND ended_at > $2) "
+            "OR (started_at >= $4 AND started_at < $5))",
             user_id, body.started_at, body.ended_at, day_start, day_start + timedelta(days=1))
         accepted = [anticheat.Accepted(id=str(r["id"]), activity=anticheat.ActivityType(r["activity"]),
                                        started_at=r["started_at"], ended_at=r["ended_at"], steps=r["steps"])
@@ -96,7 +97,8 @@ async def list_workouts(pool: asyncpg.Pool, *, tenant_id: str, user_id: str | No
                         limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
     before, before_id = decode_cursor(cursor)
     rows = await pool.fetch(
-        f"SELECT {WORKOUT_COLUMNS} FROM workouts WHERE tenant_id = $1::uuid AND ($2::uuid IS NULL OR user_id = $2::uuid) "
+        f"SELECT {WORKOUT_COLUMNS} FROM workouts WHERE tenant_id = $1::uuid "
+        "AND ($2::uuid IS NULL OR user_id = $2::uuid) "
         "AND ($3::text IS NULL OR status = $3) AND (started_at, id) < ($4, $5::uuid) "
         "ORDER BY started_at DESC, id DESC LIMIT $6",
         tenant_id, user_id, status, before, before_id, limit + 1)
@@ -132,6 +134,7 @@ async def list_nutrition(pool: asyncpg.Pool, *, tenant_id: str, user_id: str, li
                          cursor: str | None) -> tuple[list[dict], str | None]:
     before, before_id = decode_cursor(cursor)
     rows = await pool.fetch(
-        "SELECT * FROM nutrition_logs WHERE tenant_id = $1::uuid AND user_id = $2::uuid AND (eaten_at, id) < ($3, $4::uuid) "
+        "SELECT * FROM nutrition_logs WHERE tenant_id = $1::uuid AND user_id = $2::uuid "
+        "AND (eaten_at, id) < ($3, $4::uuid) "
         "ORDER BY eaten_at DESC, id DESC LIMIT $5", tenant_id, user_id, before, before_id, limit + 1)
     return page(rows, limit, "eaten_at", "id", _nutrition)

@@ -93,7 +93,8 @@ async def issue_voucher(workout_id: uuid.UUID, request: Request, response: Respo
 async def list_vouchers(request: Request, principal: CurrentPrincipal, users: UsersDep, vouchers: VouchersDep,
                         user_id: Annotated[uuid.UUID | None, Query()] = None,
                         limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                        cursor: Annotated[str | None, Query(pattern=r"^\d{1,19}\.0x[0-9a-f]{64}$")] = None) -> VouchersPage:
+                        cursor: Annotated[str | None,
+                                          Query(pattern=r"^\d{1,19}\.0x[0-9a-f]{64}$")] = None) -> VouchersPage:
     """A member's vouchers, newest first, each with its status on the indexed chain."""
     member = await target_user(principal, users, Action.VOUCHER_READ, user_id)
     page, next_cursor = await vouchers.list_for_user(member, limit=limit, cursor=cursor)

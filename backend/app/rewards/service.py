@@ -148,7 +148,8 @@ async def claim_states(indexer_pool: asyncpg.Pool | None, vouchers: list[dict],
     if indexer_pool is not None and vouchers:
         try:
             rows, block = await snapshot(indexer_pool, "SELECT claim_id, block_number, tx_hash FROM wallet_claims_v1 "
-                                                       "WHERE claim_id = ANY($1::text[])", [v["claim_id"] for v in vouchers])
+                                                       "WHERE claim_id = ANY($1::text[])",
+                                         [v["claim_id"] for v in vouchers])
         except asyncpg.UndefinedTableError:  # the indexer has not started on this database yet
             rows = []
         claimed = {r["claim_id"]: r for r in rows}

@@ -50,7 +50,8 @@ class Preferences(BaseModel):
     def _times(cls, values: list[str]) -> list[str]:
         for value in values:
             hours, _, minutes = value.partition(":")
-            if not (len(value) == 5 and hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60):
+            if not (len(value) == 5 and hours.isdigit() and minutes.isdigit()
+                    and int(hours) < 24 and int(minutes) < 60):
                 raise ValueError(f"reminder time {value!r} is not HH:MM")
         if len(set(values)) != len(values):
             raise ValueError("reminder times repeat")

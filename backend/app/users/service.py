@@ -163,7 +163,8 @@ class ServiceClients:
         client_id = "svc_" + secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
         await self.pool.execute(
-            "INSERT INTO service_clients (client_id, tenant_id, role, name, secret_hash) VALUES ($1, $2::uuid, $3, $4, $5)",
+            "INSERT INTO service_clients (client_id, tenant_id, role, name, secret_hash) "
+            "VALUES ($1, $2::uuid, $3, $4, $5)",
             client_id, tenant_id, role, name, _hash(secret))
         return client_id, secret
 
@@ -171,7 +172,8 @@ class ServiceClients:
         row = await self.pool.fetchrow(
             "SELECT client_id, tenant_id, role, secret_hash, revoked_at FROM service_clients WHERE client_id = $1",
             client_id)
-        if row is None or row["revoked_at"] is not None or not secrets.compare_digest(row["secret_hash"], _hash(secret)):
+        if (row is None or row["revoked_at"] is not None
+                or not secrets.compare_digest(row["secret_hash"], _hash(secret))):
             return None
         return row
 

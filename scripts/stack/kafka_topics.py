@@ -11,6 +11,8 @@ import sys
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+TOPIC_ALREADY_EXISTS = 36  # Kafka's error code: another process created it first
+
 
 async def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> list[str]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
@@ -19,9 +21,14 @@ async def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> l
         existing = set(await admin.list_topics())
         missing = [topic for topic in topics if topic not in existing]
         if missing:
-            await admin.create_topics(
+            response = await admin.create_topics(
                 [NewTopic(name=topic, num_partitions=partitions, replication_factor=1) for topic in missing]
             )
+            # The admin client does not raise for a topic the broker refused: say which and why.
+            refused = [f"{topic}: {message or f'error {code}'}" for topic, code, message in response.topic_errors
+                       if code not in (0, TOPIC_ALREADY_EXISTS)]
+            if refused:
+                raise RuntimeError("Kafka refused to create " + "; ".join(refused))
         return missing
     finally:
         await admin.close()

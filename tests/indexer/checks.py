@@ -92,7 +92,11 @@ async def publish_all(settings):
                 if relay.producer is None:
                     await relay._connect()
                 if await relay.publish_once() == 0:
-                    return relay.position
+                    if not relay.waiting:
+                        return relay.position
+                    # Rows are left, held back by a transaction still running somewhere in the cluster
+                    # (transaction ids are cluster-wide): they go out as soon as it ends.
+                    await asyncio.sleep(0.01)
         finally:
             await relay._disconnect()
     finally:

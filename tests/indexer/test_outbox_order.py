@@ -22,6 +22,7 @@ from scripts.stack.kafka_topics import delete_topics_with_prefix, ensure_topics
 from tests.support.api import api_settings
 from tests.support.databases import admin_dsn, create_database, drop_database
 from tests.support.kafka import event_ids
+from tests.support.waiting import until
 
 TOPIC = ev.TOKEN_MINTED.topic
 
@@ -76,8 +77,16 @@ def test_a_lower_seq_committed_after_a_relayed_higher_one_reaches_kafka_exactly_
             published_while_open = await relay.publish_once()
             await slow_tx.commit()
             assert (await fast.fetchval("SELECT seq FROM outbox WHERE id = $1::uuid", early)) < seqs[late]
-            while await relay.publish_once():
-                pass
+            # Both rows go out once no transaction older than theirs runs anywhere in the cluster (transaction
+            # ids are cluster-wide: another database's open transaction holds them back for a moment too).
+            published = 0
+
+            async def both_published() -> bool:
+                nonlocal published
+                published += await relay.publish_once()
+                return published >= 2
+
+            await until(both_published, 30, 0.01, "both rows published")
             return published_while_open
         finally:
             await relay._disconnect()

@@ -10,8 +10,31 @@ from aiokafka.admin import AIOKafkaAdminClient
 from tests.support.waiting import wait_until
 
 
-async def aevent_ids(bootstrap: str, topic: str, event_type: str | None = None, partitions: int = 3) -> list[str]:
-    """The CloudEvents ids on `topic` (of `event_type` only, if given), in partition order, duplicates kept."""
+async def _stable_ends(bootstrap: str, consumer: AIOKafkaConsumer, partitions: list[TopicPartition],
+                       settle: float) -> dict[TopicPartition, int]:
+    """The last stable offsets of `partitions` once they have caught up with the high watermarks read now
+    (or after `settle` seconds, for a transaction that really is still open). A producer's commit returns
+    before the coordinator has written its markers into the partitions, so right after a relay committed,
+    the last stable offset may still stand before that transaction's records."""
+    uncommitted = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_uncommitted",
+                                   enable_auto_commit=False)
+    await uncommitted.start()
+    try:
+        high = await uncommitted.end_offsets(partitions)
+    finally:
+        await uncommitted.stop()
+    deadline = asyncio.get_running_loop().time() + settle
+    while True:
+        stable = await consumer.end_offsets(partitions)
+        if all(stable[tp] >= high[tp] for tp in partitions) or asyncio.get_running_loop().time() > deadline:
+            return stable
+        await asyncio.sleep(0.02)
+
+
+async def aevent_ids(bootstrap: str, topic: str, event_type: str | None = None, partitions: int = 3,
+                     settle: float = 10) -> list[str]:
+    """The CloudEvents ids on `topic` (of `event_type` only, if given), in partition order, duplicates kept:
+    every record committed before the call (see `_stable_ends`)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
                                 enable_auto_commit=False)
     await consumer.start()
@@ -19,7 +42,7 @@ async def aevent_ids(bootstrap: str, topic: str, event_type: str | None = None, 
         assigned = [TopicPartition(topic, p) for p in range(partitions)]
         consumer.assign(assigned)
         await consumer.seek_to_beginning(*assigned)
-        end = await consumer.end_offsets(assigned)
+        end = await _stable_ends(bootstrap, consumer, assigned, settle)
         ids = []
         while [tp for tp in assigned if await consumer.position(tp) < end[tp]]:
             for records in (await consumer.getmany(timeout_ms=1000)).values():

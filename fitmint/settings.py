@@ -30,13 +30,31 @@ def default(key: str) -> str:
     return DEFAULTS[key]
 
 
-class KernelSettings(BaseSettings):
+class StateSettings(BaseSettings):
+    """Where this clone's state is: the deployment manifest and the secret files. All a script that only
+    deploys or signs needs (scripts/deploy.py); every process's settings extend it."""
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
 
     fitmint_state_dir: Path = ROOT / ".state"
-    fitmint_rpc_url: str = f"http://{default('ANVIL_HOST')}:{default('ANVIL_PORT')}"
     chain_id: int = int(default("CHAIN_ID"))
     manifest: Path | None = None  # default: <state>/deployments/<chain id>.json
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.fitmint_state_dir / "secrets"
+
+    def secret(self, name: str, file: Path | None = None) -> str:
+        """The secret in `file`, or else in <state>/secrets/<name> (generated there on first use)."""
+        return secrets.read_or_generate(file or self.secrets_dir / name)
+
+    def manifest_path(self, chain_id: int | None = None) -> Path:
+        """Where `ape run deploy` wrote (and every reader finds) the deployment manifest of the chain."""
+        return self.manifest or self.fitmint_state_dir / "deployments" / f"{chain_id or self.chain_id}.json"
+
+
+class KernelSettings(StateSettings):
+    """What the indexer, the API and the worker all read: PostgreSQL, Kafka, the chain node, the clock."""
+    fitmint_rpc_url: str = f"http://{default('ANVIL_HOST')}:{default('ANVIL_PORT')}"
 
     postgres_host: str = "127.0.0.1"
     postgres_port: int = int(default("POSTGRES_PORT"))
@@ -61,17 +79,5 @@ class KernelSettings(BaseSettings):
     def bootstrap(self) -> str:
         return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
 
-    @property
-    def secrets_dir(self) -> Path:
-        return self.fitmint_state_dir / "secrets"
-
-    def secret(self, name: str, file: Path | None = None) -> str:
-        """The secret in `file`, or else in <state>/secrets/<name> (generated there on first use)."""
-        return secrets.read_or_generate(file or self.secrets_dir / name)
-
     def postgres_password(self) -> str:
         return (self.postgres_password_file or self.secrets_dir / "postgres-password").read_text().strip()
-
-    def manifest_path(self, chain_id: int | None = None) -> Path:
-        """Where `ape run deploy` wrote (and every reader finds) the deployment manifest of the chain."""
-        return self.manifest or self.fitmint_state_dir / "deployments" / f"{chain_id or self.chain_id}.json"

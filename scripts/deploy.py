@@ -3,7 +3,7 @@
     ape run deploy --network ethereum:local:foundry --account TEST::0
 
 The manifest (fitmint.chain.manifest.Manifest: chain id, addresses, deploy block, ABI files, roles) is
-what the indexer and the backend read, at `KernelSettings().manifest_path()`.
+what the indexer and the backend read, at `StateSettings().manifest_path()`.
 Running the script again on the same chain reports the existing deployment and only makes sure the
 operator holds its roles (and, on a local chain, some ETH), sending nothing when it does;
 `--redeploy` deploys a fresh set on purpose. A manifest whose chain was reset (Anvil restarted) is
@@ -31,7 +31,7 @@ from eth_utils import keccak
 
 from fitmint.chain.manifest import DeployedContract, Manifest, ManifestError, Roles
 from fitmint.secrets import read_or_generate
-from fitmint.settings import KernelSettings
+from fitmint.settings import StateSettings
 
 CONTRACT_NAMES = ("FitToken", "ActivityRewards", "FitItems", "Marketplace")
 FIT = 10**18
@@ -55,7 +55,7 @@ class DeployParameters:
 def _dev_key_address(variable: str, name: str) -> str:
     """The address of the key file `$variable` or <state>/secrets/<name>.key, a dev key generated there on
     first use (fitmint.secrets, the backend's generator: whichever comes first, the other reads it)."""
-    key_file = Path(os.environ.get(variable) or KernelSettings().secrets_dir / f"{name}.key")
+    key_file = Path(os.environ.get(variable) or StateSettings().secrets_dir / f"{name}.key")
     if not key_file.exists():
         logger.info(f"Generating a dev {name} key at {key_file}")
     return Account.from_key("0x" + read_or_generate(key_file)).address
@@ -222,14 +222,14 @@ def write_manifest(deployment: Manifest, manifest_path: Path) -> None:
 @click.option("--fee-bps", type=click.IntRange(0, 5_000), default=DeployParameters.fee_bps, show_default=True)
 @click.option("--burn-bps", type=click.IntRange(0, 5_000), default=DeployParameters.burn_bps, show_default=True)
 @click.option("--manifest", "manifest_path", type=click.Path(path_type=Path), default=None,
-              help="Where to write the manifest. Default: KernelSettings().manifest_path(), "
+              help="Where to write the manifest. Default: StateSettings().manifest_path(), "
                    "<state>/deployments/<chain id>.json")
 @click.option("--redeploy", is_flag=True, help="Deploy a fresh set even if the manifest's is live.")
 def cli(account, attestors, operator, treasury, fee_bps, burn_bps, manifest_path, redeploy):
     """Deploy and wire the fitmint contracts, then write the deployment manifest."""
     if fee_bps + burn_bps > 5_000:
         raise click.BadOptionUsage("fee_bps", f"--fee-bps + --burn-bps must be <= 5000, got {fee_bps + burn_bps}")
-    manifest_path = manifest_path or KernelSettings().manifest_path(chain.chain_id)
+    manifest_path = manifest_path or StateSettings().manifest_path(chain.chain_id)
 
     live = existing_deployment(manifest_path)
     changed = outdated_contracts(live) if live and not redeploy else []

@@ -166,10 +166,28 @@ def entry_point(service: dict) -> tuple[str, str, str | None]:
     raise AssertionError(f"unknown kind of command {argv}: teach entry_point() where its settings come from")
 
 
+def imported_settings(source: str) -> list[Setting]:
+    """The settings of the project's Settings classes a script imports (`from fitmint.settings import ...`)."""
+    from pydantic_settings import BaseSettings
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.ImportFrom) and node.module):
+            continue
+        if in_project(importlib.util.find_spec(node.module).origin):
+            module = importlib.import_module(node.module)
+            for alias in node.names:
+                imported = getattr(module, alias.name, None)
+                if isinstance(imported, type) and issubclass(imported, BaseSettings):
+                    found += class_settings(imported)
+    return found
+
+
 def ape_settings(script: str, network: str) -> list[Setting]:
     """`ape run <script> --network eco:net:provider`: the variables the script and the provider read."""
     path = ROOT / "scripts" / f"{script}.py"
-    found = env_settings(environ_keys(path.read_text()), str(path.relative_to(ROOT)))
+    source = path.read_text()
+    found = env_settings(environ_keys(source), str(path.relative_to(ROOT))) + imported_settings(source)
     ecosystem, network_name, provider = network.split(":")
     plugin = importlib.import_module(f"ape_{provider}")
     provider_class = next(cls for eco, net, cls in plugin.providers() if (eco, net) == (ecosystem, network_name))

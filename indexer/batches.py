@@ -1,10 +1,8 @@
 """The batch writer: everything one block range produced, in one transaction (each projection's rows by
 COPY, balance deltas, listing states, the outbox, the blocks and the cursor)."""
 
-import io
-from datetime import datetime
-
 from fitmint.outbox.append import append_copy
+from fitmint.pgcopy import copy_rows
 from indexer.cursor import Cursor, fence, save_cursor
 from indexer.projections import LISTING_COLUMNS, PROJECTIONS, Balances, ListingStates, Projection, Rows, fold_listing
 
@@ -40,33 +38,6 @@ async def write_batch(connection, *, chain_id: int, projection: Projection, bloc
                 "ON CONFLICT (number) DO UPDATE SET hash = EXCLUDED.hash, parent_hash = "
                 "COALESCE(EXCLUDED.parent_hash, blocks.parent_hash), timestamp = EXCLUDED.timestamp", blocks)
         await save_cursor(connection, chain_id, cursor)
-
-
-def _copy_field(value) -> str:
-    if value is None:
-        return "\\N"
-    if value is True:
-        return "t"
-    if value is False:
-        return "f"
-    if isinstance(value, str):
-        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-            return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-        return value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
-
-
-async def copy_rows(connection, table: str, columns: tuple[str, ...], rows: list[tuple], *, plain=False) -> None:
-    """COPY in PostgreSQL's text format: PostgreSQL parses the values (on its own core), where
-    asyncpg's binary COPY would encode every uint256 and array in this process. `plain`: the rows hold
-    only ints and hex or name strings, so their lines need no per-value escaping (a backfill's hot path)."""
-    if not rows:
-        return
-    field = str if plain else _copy_field
-    text = "".join(["\t".join(map(field, row)) + "\n" for row in rows])
-    await connection.copy_to_table(table, source=io.BytesIO(text.encode()), columns=columns, format="text")
 
 
 async def apply_deltas(connection, table: str, keys: tuple[str, ...], deltas: dict[tuple, int]) -> None:

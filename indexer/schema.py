@@ -7,7 +7,8 @@ import asyncpg
 
 from fitmint.chain.manifest import Manifest
 from fitmint.outbox.schema import DDL as OUTBOX_DDL
-from indexer.batches import HISTORY_COLUMNS, copy_rows
+from fitmint.pgcopy import copy_rows
+from indexer.batches import HISTORY_COLUMNS
 from indexer.decode import LogDecoder
 from indexer.projections import LISTING_COLUMNS, fold_listing
 

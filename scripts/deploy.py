@@ -32,9 +32,9 @@ from eth_utils import keccak
 from fitmint.chain.manifest import DeployedContract, Manifest, ManifestError, Roles
 from fitmint.secrets import read_or_generate
 from fitmint.settings import StateSettings
+from fitmint.units import FIT
 
 CONTRACT_NAMES = ("FitToken", "ActivityRewards", "FitItems", "Marketplace")
-FIT = 10**18
 ETH = 10**18
 LOCAL_CHAIN_ID = 31337
 OPERATOR_MIN_BALANCE = 1 * ETH  # on a local chain, top the operator up to OPERATOR_FUNDING below this

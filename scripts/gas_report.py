@@ -33,13 +33,13 @@ from eth_utils import keccak
 from fitmint.chain.permits import sign_permit
 from fitmint.rewards.merkle import Entry, MerkleDistribution
 from fitmint.rewards.vouchers import RewardVoucher, sign_voucher
+from fitmint.units import FIT
 
 # ape-solidity unpacks OpenZeppelin (507 files) into contracts/.cache when it compiles, and Ape lists a
 # project's sources with a 500-file cap: with that folder present, contracts/baseline is never reached
 # and `project.BaselineToken` does not exist. Ape recreates the folder whenever it compiles again.
 shutil.rmtree(Path(__file__).resolve().parent.parent / "contracts" / ".cache", ignore_errors=True)
 
-FIT = 10**18
 DAY = 86_400
 PRICE = 10 * FIT
 CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"

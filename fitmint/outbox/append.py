@@ -7,13 +7,13 @@ bulk path of a writer whose ids are new by construction (the indexer's batch of 
 an id written twice fails the transaction.
 """
 
-import io
 from collections.abc import Sequence
 from datetime import datetime
 
 import msgspec
 
 from fitmint.events import EventType, Payload
+from fitmint.pgcopy import copy_rows
 
 COLUMNS = ("id", "aggregatetype", "aggregateid", "type", "payload", "event_time", "block_number", "reverts")
 
@@ -52,22 +52,7 @@ async def append(connection, events: Sequence[Outgoing]) -> None:
     await connection.execute(_INSERT, *([row[i] for row in rows] for i in range(len(COLUMNS))))
 
 
-def _copy_field(value) -> str:
-    if value is None:
-        return "\\N"
-    if isinstance(value, str):
-        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-            return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-        return value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return str(value)
-
-
 async def append_copy(connection, events: Sequence[Outgoing]) -> None:
     """Writes `events` in order with COPY (PostgreSQL's text format, parsed on the server: the fast
     path for thousands of rows), in the caller's transaction. Their ids must be new."""
-    if not events:
-        return
-    text = "".join(["\t".join(map(_copy_field, event.row())) + "\n" for event in events])
-    await connection.copy_to_table("outbox", source=io.BytesIO(text.encode()), columns=COLUMNS, format="text")
+    await copy_rows(connection, "outbox", COLUMNS, [event.row() for event in events])

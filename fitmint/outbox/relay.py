@@ -26,7 +26,7 @@ ms rather than after a whole `idle_sleep`.
 import asyncio
 import logging
 
-import orjson
+import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import DefaultPartitioner
@@ -194,7 +194,7 @@ class Relay:
                 partition = await self._partition(topic, key)
                 value = ev.envelope(id=row["id"], ce_type=row["type"], chain_id=self.chain_id,
                                     subject=row["aggregateid"], time=row["event_time"],
-                                    data=orjson.loads(row["payload"]), producer=self.producer_name)
+                                    data=msgspec.Raw(row["payload"].encode()), producer=self.producer_name)
                 headers = [("ce_id", str(row["id"]).encode()), ("ce_type", row["type"].encode()),
                            ("content-type", b"application/cloudevents+json")]
                 builder = builders.get((topic, partition))

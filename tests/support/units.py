@@ -1,6 +1,7 @@
 """Units and fixed values the tests and benchmarks share."""
 
-FIT = 10**18  # one FIT in wei (18 decimals)
+from fitmint.units import FIT  # noqa: F401 - re-exported: the tests import their units from here
+
 DAY = 86_400  # seconds
 HOUR = 3_600  # seconds
 CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"  # an IPFS CIDv1, as listings carry

@@ -19,8 +19,8 @@ from pydantic import (
 )
 
 from backend.app.catalog.cids import PATTERN as CID_PATTERN
+from fitmint.units import FIT
 
-WEI_PER_FIT = 10**18
 MAX_PRICE_WEI = 2**96 - 1  # the marketplace stores unit prices as uint96
 MAX_SUPPLY = 10**9
 
@@ -46,12 +46,12 @@ def _fit_to_wei(value) -> int:
         trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
         if exponent + trailing_zeros < -18:
             raise ValueError("price_fit has more than 18 decimals (FIT has 18)")
-        return int(amount * WEI_PER_FIT)  # exact: at most 29 significant digits here
+        return int(amount * FIT)  # exact: at most 29 significant digits here
 
 
 def fit_text(wei: int) -> str:
     """Wei as a plain FIT decimal string without trailing zeros ("12.5", "3")."""
-    whole, fraction = divmod(int(wei), WEI_PER_FIT)
+    whole, fraction = divmod(int(wei), FIT)
     return f"{whole}.{fraction:018d}".rstrip("0").rstrip(".") if fraction else str(whole)
 
 

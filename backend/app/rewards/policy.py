@@ -4,8 +4,7 @@ per account, per epoch) are applied by the voucher service."""
 from decimal import Decimal
 
 from backend.app.fitness.anticheat import ActivityType
-
-FIT = 10**18
+from fitmint.units import FIT
 
 # FIT per kilometre for distance activities: harder kilometres earn more (a swum km ~ 4 run km).
 PER_KM: dict[ActivityType, Decimal] = {

@@ -149,9 +149,7 @@ def get_status(url: str) -> int | None:
 async def address_with_balance(settings: Settings) -> str | None:
     """The indexed account with the largest FIT balance; None when there is none yet."""
     try:
-        connection = await asyncpg.connect(host=settings.postgres_host, port=settings.postgres_port,
-                                           user=settings.postgres_user, password=settings.postgres_password(),
-                                           database=settings.indexer_database)
+        connection = await asyncpg.connect(**settings.postgres(settings.indexer_database))
     except asyncpg.InvalidCatalogNameError:
         raise RuntimeError(f"database {settings.indexer_database} is missing: start the stack (make up)") from None
     except OSError as error:

@@ -214,8 +214,7 @@ def main() -> int:
         parser.error("--events must be at least 1000")
 
     base = Settings()
-    admin_dsn = dict(host=base.postgres_host, port=base.postgres_port, user=base.postgres_user,
-                     password=base.postgres_password())
+    admin_dsn = base.postgres()
     with tempfile.TemporaryDirectory() as state:
         chain = ScenarioChain(Path(state) / "state", gas_limit=1_000_000_000, prune_history=True)
         try:

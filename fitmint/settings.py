@@ -43,9 +43,13 @@ class StateSettings(BaseSettings):
     def secrets_dir(self) -> Path:
         return self.fitmint_state_dir / "secrets"
 
+    def secret_file(self, name: str, file: Path | None = None) -> Path:
+        """`file`, or else <state>/secrets/<name>."""
+        return file or self.secrets_dir / name
+
     def secret(self, name: str, file: Path | None = None) -> str:
-        """The secret in `file`, or else in <state>/secrets/<name> (generated there on first use)."""
-        return secrets.read_or_generate(file or self.secrets_dir / name)
+        """The secret in `secret_file(name, file)`, generated there on first use."""
+        return secrets.read_or_generate(self.secret_file(name, file))
 
     def manifest_path(self, chain_id: int | None = None) -> Path:
         """Where `ape run deploy` wrote (and every reader finds) the deployment manifest of the chain."""
@@ -80,4 +84,10 @@ class KernelSettings(StateSettings):
         return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
 
     def postgres_password(self) -> str:
-        return (self.postgres_password_file or self.secrets_dir / "postgres-password").read_text().strip()
+        return self.secret_file("postgres-password", self.postgres_password_file).read_text().strip()
+
+    def postgres(self, database: str | None = None) -> dict:
+        """asyncpg's connection arguments for `database` (without one: the server, e.g. to create one)."""
+        arguments = {"host": self.postgres_host, "port": self.postgres_port, "user": self.postgres_user,
+                     "password": self.postgres_password()}
+        return arguments if database is None else {**arguments, "database": database}

@@ -68,7 +68,7 @@ async def _reverse_transfers(connection, balances: Balances, above: int) -> None
 async def _compensate(connection, above: int) -> None:
     """A `...reverted.v1` outbox event for each event published from above `above` and not yet reverted."""
     originals = await connection.fetch(
-        "SELECT id, aggregatetype, aggregateid, type, payload FROM outbox o WHERE block_number > $1 "
+        "SELECT id, type, payload FROM outbox o WHERE block_number > $1 "
         "AND reverts IS NULL AND NOT EXISTS (SELECT 1 FROM outbox r WHERE r.reverts = o.id) ORDER BY seq", above)
     compensations = []
     for row in originals:

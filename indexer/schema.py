@@ -82,16 +82,12 @@ class SchemaMismatchError(RuntimeError):
 
 
 async def _connect_once(settings) -> asyncpg.Connection:
-    return await asyncpg.connect(host=settings.postgres_host, port=settings.postgres_port,
-                                 user=settings.postgres_user, password=settings.postgres_password(),
-                                 database=settings.indexer_database)
+    return await asyncpg.connect(**settings.postgres(settings.indexer_database))
 
 
 async def connect(settings) -> asyncpg.Pool:
     """A pool on the indexer's database, whose schema is this indexer's (created or migrated first)."""
-    pool = await asyncpg.create_pool(host=settings.postgres_host, port=settings.postgres_port,
-                                     user=settings.postgres_user, password=settings.postgres_password(),
-                                     database=settings.indexer_database, min_size=1, max_size=4)
+    pool = await asyncpg.create_pool(**settings.postgres(settings.indexer_database), min_size=1, max_size=4)
     async with pool.acquire() as connection:
         await _ensure_schema(connection, settings)
     return pool

@@ -72,8 +72,7 @@ class WriterLock:
         if self._connection is not None and not self._connection.is_closed():
             return
         self._connection = await asyncpg.connect(
-            host=self.settings.postgres_host, port=self.settings.postgres_port, user=self.settings.postgres_user,
-            password=self.settings.postgres_password(), database=self.settings.indexer_database, timeout=10,
+            **self.settings.postgres(self.settings.indexer_database), timeout=10,
             server_settings={"application_name": APPLICATION_NAME})
 
     async def _holder(self) -> str:

@@ -17,7 +17,6 @@ METADATA_ROLE); the backend sends those transactions with that key.
 """
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +29,7 @@ from eth_account import Account
 from eth_utils import keccak
 
 from fitmint.chain.manifest import DeployedContract, Manifest, ManifestError, Roles
+from fitmint.keys import KeySettings
 from fitmint.secrets import read_or_generate
 from fitmint.settings import StateSettings
 from fitmint.units import FIT
@@ -52,10 +52,9 @@ class DeployParameters:
     burn_bps: int = 250
 
 
-def _dev_key_address(variable: str, name: str) -> str:
-    """The address of the key file `$variable` or <state>/secrets/<name>.key, a dev key generated there on
-    first use (fitmint.secrets, the backend's generator: whichever comes first, the other reads it)."""
-    key_file = Path(os.environ.get(variable) or StateSettings().secrets_dir / f"{name}.key")
+def _dev_key_address(name: str, key_file: Path) -> str:
+    """The address of the key in `key_file`, a dev key generated there on first use (fitmint.secrets, the
+    backend's generator: whichever comes first, the other reads it)."""
     if not key_file.exists():
         logger.info(f"Generating a dev {name} key at {key_file}")
     return Account.from_key("0x" + read_or_generate(key_file)).address
@@ -64,13 +63,13 @@ def _dev_key_address(variable: str, name: str) -> str:
 def dev_attestor_address() -> str:
     """The attestor key (FITMINT_ATTESTOR_KEY_FILE or <state>/secrets/attestor.key): the fitness backend
     signs vouchers with it."""
-    return _dev_key_address("FITMINT_ATTESTOR_KEY_FILE", "attestor")
+    return _dev_key_address("attestor", KeySettings().attestor_key_file)
 
 
 def dev_operator_address() -> str:
     """The operator key (FITMINT_OPERATOR_KEY_FILE or <state>/secrets/operator.key): the catalog lists items
     and sets their metadata with it."""
-    return _dev_key_address("FITMINT_OPERATOR_KEY_FILE", "operator")
+    return _dev_key_address("operator", KeySettings().operator_key_file)
 
 
 def existing_deployment(manifest_path: Path) -> Manifest | None:

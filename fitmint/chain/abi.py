@@ -30,8 +30,6 @@ BUILTIN_ERRORS = (
 )
 
 
-
-
 class _ChecksumAddressDecoder(decoding.AddressDecoder):
     decoder_fn = staticmethod(to_checksum_address)
 

@@ -286,9 +286,7 @@ def test_product_for_item_finds_the_product_of_an_on_chain_item(client, settings
     product = create(tenants["alpha"]["admin"])
 
     async def lookup(item_id):
-        connection = await asyncpg.connect(host=settings.postgres_host, port=settings.postgres_port,
-                                           user=settings.postgres_user, password=settings.postgres_password(),
-                                           database=settings.backend_database)
+        connection = await asyncpg.connect(**settings.postgres(settings.backend_database))
         try:
             return await product_for_item(connection, item_id)
         finally:

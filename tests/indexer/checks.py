@@ -27,9 +27,7 @@ async def index_to_head(settings, until=None):
 
 
 async def fetch(settings, query, *args):
-    connection = await asyncpg.connect(host=settings.postgres_host, port=settings.postgres_port,
-                                       user=settings.postgres_user, password=settings.postgres_password(),
-                                       database=settings.indexer_database)
+    connection = await asyncpg.connect(**settings.postgres(settings.indexer_database))
     try:
         return await connection.fetch(query, *args)
     finally:

@@ -90,7 +90,7 @@ def class_settings(cls) -> list[Setting]:
 
 def environ_keys(source: str) -> set[str]:
     """The environment variables a module reads: os.environ.get/[...]/in, os.getenv, and constants passed
-    to its own functions that read a parameter that way (deploy.py's _dev_key_address("FITMINT_..."))."""
+    to its own functions that read a parameter that way."""
     def is_environ(node):
         return isinstance(node, ast.Attribute) and node.attr == "environ"
 

@@ -3,10 +3,11 @@
 from functools import lru_cache
 from pathlib import Path
 
+from fitmint.keys import KeySettings
 from fitmint.settings import KernelSettings, default
 
 
-class Settings(KernelSettings):
+class Settings(KernelSettings, KeySettings):
     redis_host: str = "127.0.0.1"
     redis_port: int = int(default("REDIS_PORT"))
     backend_database: str = default("BACKEND_DATABASE")  # users, fitness, vouchers, the API's outbox
@@ -29,18 +30,14 @@ class Settings(KernelSettings):
     rate_limit_account_window_seconds: int = 60
     max_body_bytes: int = 64 * 1024
 
-    # Rewards: vouchers are signed with the attestor key (a file outside git, generated for dev).
-    # Same variable as `ape run deploy`; default: <state>/secrets/attestor.key
-    fitmint_attestor_key_file: Path | None = None
+    # Rewards: vouchers are signed with the attestor key (StateSettings.attestor_key).
     voucher_ttl_seconds: int = 24 * 3600
     user_cache_ttl_seconds: int = 300
 
     # Catalog: product documents and images pinned on the stack's Kubo node; listed on-chain by the
-    # operator key (a file outside git, generated for dev and granted its roles by `ape run deploy`).
+    # operator key (StateSettings.operator_key).
     ipfs_api_port: int = int(default("IPFS_API_PORT"))
     ipfs_api_url: str | None = None  # default: http://127.0.0.1:<ipfs_api_port>
-    # Same variable as `ape run deploy` (FITMINT_OPERATOR_KEY_FILE); default: <state>/secrets/operator.key
-    fitmint_operator_key_file: Path | None = None
     metadata_cache_ttl_seconds: int = 3600
     max_image_bytes: int = 1024 * 1024  # one IPFS chunk: an image's CID is verifiable locally
 
@@ -90,24 +87,16 @@ class Settings(KernelSettings):
     def sms_sink(self) -> Path:
         return self.sms_sink_file or self.fitmint_state_dir / "sms" / "outbox.jsonl"
 
-    def operator_key(self) -> str:
-        """The catalog operator's private key (0x-hex): lists items and sets their metadata on-chain."""
-        return "0x" + self.secret("operator.key", self.fitmint_operator_key_file)
-
     def jwt_secret(self) -> str:
         return self.secret("jwt-secret", self.jwt_secret_file)
 
     def acapy_admin_key(self) -> str | None:
         """The agent's admin API key (written by `scripts/stack/stack.sh secrets`); None when absent."""
-        path = self.acapy_admin_key_file or self.secrets_dir / "acapy-admin-key"
+        path = self.secret_file("acapy-admin-key", self.acapy_admin_key_file)
         try:
             return path.read_text().strip() or None
         except OSError:
             return None
-
-    def attestor_key(self) -> str:
-        """The attestor's private key (0x-hex). The deploy script grants this key's address ATTESTOR_ROLE."""
-        return "0x" + self.secret("attestor.key", self.fitmint_attestor_key_file)
 
 
 @lru_cache

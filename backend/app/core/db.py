@@ -49,6 +49,4 @@ async def migrate_async(settings: Settings) -> None:
 
 
 async def create_pool(settings: Settings, database: str, **kwargs) -> asyncpg.Pool:
-    return await asyncpg.create_pool(
-        host=settings.postgres_host, port=settings.postgres_port, user=settings.postgres_user,
-        password=settings.postgres_password(), database=database, **kwargs)
+    return await asyncpg.create_pool(**settings.postgres(database), **kwargs)

@@ -84,6 +84,11 @@ install_wrk() { # the HTTP load generator of `make bench`
   apt_install wrk
 }
 
+install_chromium() { # the headless browser of the reference dApp's test (Debian's build; no browser download here)
+  command -v chromium >/dev/null && command -v chromedriver >/dev/null && return 0
+  apt_install chromium chromium-driver
+}
+
 install_kafka() {
   [ -f "$KAFKA_HOME/.complete" ] && return 0
   need java "install Java 17 (e.g. apt-get install openjdk-17-jre-headless)."
@@ -148,12 +153,13 @@ for component in "${components[@]}"; do
   case "$component" in
     contracts) install_node; install_dev_venv; install_slither_venv ;;
     stack) install_node; install_dev_venv; install_slither_venv
-           install_postgres; install_redis; install_kafka; install_kubo; install_acapy; install_compose ;;
+           install_postgres; install_redis; install_kafka; install_kubo; install_acapy; install_compose
+           install_chromium ;;
     node) install_node ;;
     dev-venv) install_dev_venv ;;
     slither-venv) install_slither_venv ;;
-    postgres|redis|kafka|kubo|acapy|compose|wrk) "install_$component" ;;
-    *) fail "unknown component '$component' (contracts, stack, node, dev-venv, slither-venv, postgres, redis, kafka, kubo, acapy, compose, wrk)" ;;
+    postgres|redis|kafka|kubo|acapy|compose|wrk|chromium) "install_$component" ;;
+    *) fail "unknown component '$component' (contracts, stack, node, dev-venv, slither-venv, postgres, redis, kafka, kubo, acapy, compose, wrk, chromium)" ;;
   esac
 done
 echo "installed: ${components[*]} (cache: $FITMINT_CACHE)"

@@ -13,14 +13,14 @@ from indexer.decode import LogDecoder
 from indexer.projections import LISTING_COLUMNS, fold_listing
 
 SCHEMA = Path(__file__).with_name("schema.sql")
-SCHEMA_VERSION = 5  # bump with every change to schema.sql, and add the step from the previous one to UPGRADES
+SCHEMA_VERSION = 6  # bump with every change to schema.sql, and add the step from the previous one to UPGRADES
 TABLES = ("indexer_meta", "indexer_cursor", "blocks", "events", "skipped_logs", "token_transfers", "token_balances",
           "claims", "epoch_roots", "item_metadata", "item_transfers", "item_balances", "listings", "listing_states",
           "orders", "outbox", "relay_position")
 FORMER_TABLES = ("listing_events",)  # tables of older versions, dropped with the rest by a reset
 # What other components may read (schema.sql says how they are versioned); dropped with the tables.
 READ_VIEWS = ("indexed_head_v1", "wallet_balances_v1", "wallet_transfers_v1", "wallet_claims_v1", "wallet_orders_v1",
-              "wallet_items_v1")
+              "wallet_items_v1", "marketplace_listings_v1", "item_uris_v1")
 
 _DROP_TABLES = f"DROP TABLE IF EXISTS {', '.join(TABLES + FORMER_TABLES)} CASCADE"
 
@@ -73,6 +73,9 @@ DELETE FROM outbox WHERE type IN ('dev.fitmint.item.metadata.v1', 'dev.fitmint.i
     # listing_events (which events concern which listing: a reorg decoded them again), filled by
     # folding those events once (upgrade_listing_states).
     4: upgrade_listing_states,
+    # 5 -> 6: the marketplace's read views (marketplace_listings_v1, item_uris_v1) and the listings'
+    # indexes their filters use: schema.sql creates them on every start, so no data moves.
+    5: "SELECT 1",
 }
 SCHEMA_LOCK = 727274  # pg_advisory_xact_lock key: one schema change at a time
 

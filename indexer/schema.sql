@@ -128,6 +128,10 @@ CREATE TABLE IF NOT EXISTS listings (
     updated_block bigint NOT NULL
 );
 
+CREATE INDEX IF NOT EXISTS listings_seller ON listings (seller, listing_id);
+CREATE INDEX IF NOT EXISTS listings_item ON listings (item_id, listing_id);
+CREATE INDEX IF NOT EXISTS listings_status_price ON listings (status, unit_price, listing_id);
+
 -- Each listing's state after each of its events (the listings columns but listing_id, as of that
 -- event): a reorg restores each listing it touched to its last state at or below the common ancestor
 -- (none left: it did not exist yet).
@@ -190,3 +194,12 @@ CREATE OR REPLACE VIEW wallet_orders_v1 AS
 -- The items an account holds (a balance of 0 is an item it no longer holds).
 CREATE OR REPLACE VIEW wallet_items_v1 AS
     SELECT account, item_id, balance AS quantity FROM item_balances WHERE balance > 0;
+
+-- Marketplace listings as they stand at the indexed block (status: open | sold_out | cancelled).
+CREATE OR REPLACE VIEW marketplace_listings_v1 AS
+    SELECT listing_id, item_id, seller, unit_price, remaining, is_primary, cid, status, created_block, updated_block
+    FROM listings;
+
+-- Each item's metadata URI as last set on-chain (FitItems URI events; ipfs://<cid> for catalog items).
+CREATE OR REPLACE VIEW item_uris_v1 AS
+    SELECT DISTINCT ON (item_id) item_id, uri FROM item_metadata ORDER BY item_id, block_number DESC, log_index DESC;

@@ -20,12 +20,17 @@ from backend.app.auth.routes import router as auth_router
 from backend.app.auth.siwe_service import SiweService
 from backend.app.auth.tokens import TokenService
 from backend.app.catalog.routes import router as catalog_router
+from backend.app.chain.document import API_VERSION
+from backend.app.chain.routes import ChainDocuments
+from backend.app.chain.routes import router as chain_router
 from backend.app.core.background import pause
 from backend.app.core.body_limit import BodyLimitMiddleware
 from backend.app.core.config import Settings, get_settings
 from backend.app.core.db import create_pool, migrate_async
 from backend.app.core.ratelimit import RateLimiter
+from backend.app.dapp import mount_dapp
 from backend.app.fitness.routes import router as fitness_router
+from backend.app.marketplace.routes import router as marketplace_router
 from backend.app.notifications.hub import Hub
 from backend.app.notifications.routes import router as notifications_router
 from backend.app.outbox_relay import run_relay
@@ -35,6 +40,7 @@ from backend.app.rewards.service import Vouchers
 from backend.app.users.routes import router as users_router
 from backend.app.users.service import ensure_tenant
 from backend.app.wallets.routes import router as wallets_router
+from fitmint.chain.gateway import ChainGateway
 from fitmint.resilience import POSTGRES_ERRORS, quiet_library_retries
 
 log = logging.getLogger("api")
@@ -78,6 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.backend_pool = None
         app.state.vouchers = None
         app.state.rewards_chain = RewardsChain(settings)
+        app.state.chain_documents = ChainDocuments(settings)
+        app.state.market_gateway = ChainGateway.from_settings(settings, timeout=5)
         app.state.acapy = AcaPy(settings)  # the identity agent's admin API (connects on first use)
         stop = asyncio.Event()
         relay: list[asyncio.Task] = []
@@ -120,21 +128,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await asyncio.wait_for(task, 15)
             await app.state.hub.stop()
             await app.state.rewards_chain.close()
+            await app.state.chain_documents.close()
+            await app.state.market_gateway.close()
             await app.state.acapy.close()
             await redis.aclose()
             for pool in (app.state.indexer_pool, app.state.backend_pool):
                 if pool is not None:
                     await pool.close()
 
-    app = FastAPI(title="fitmint API", version="0.2.0", lifespan=lifespan,
+    app = FastAPI(title="fitmint API", version=API_VERSION, lifespan=lifespan,
                   description="Sign-in with Ethereum, tenants and policies, members, fitness with anti-cheat, "
-                              "reward vouchers, and wallet reads of the indexed chain.")
+                              "reward vouchers, wallet and marketplace reads of the indexed chain, purchase "
+                              "quotes, and what a client needs to know about the chain (GET /chain).")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        allowances={"/catalog/images": settings.max_image_bytes})
     # Wallet reads first: the busiest public routes are matched before the rest.
-    for router in (wallets_router, auth_router, users_router, fitness_router, rewards_router, notifications_router,
+    for router in (wallets_router, chain_router, marketplace_router, auth_router, users_router, fitness_router,
+                   rewards_router, notifications_router,
                    catalog_router, identity_router, agent_webhooks_router):
         app.include_router(router)
+
+    mount_dapp(app, settings.dapp_dir)
 
     @app.exception_handler(asyncpg.UndefinedTableError)
     async def indexer_not_ready(request, exc):

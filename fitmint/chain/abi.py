@@ -78,6 +78,13 @@ class ContractAbi:
         entry = info["abi"]
         return entry, function_abi_to_4byte_selector(entry) + encode(get_abi_input_types(entry), info["arguments"])
 
+    def entry(self, name: str) -> dict:
+        """The ABI entry of function `name` (one that is not overloaded)."""
+        entries = [entry for entry in self._functions if entry["name"] == name]
+        if len(entries) != 1:
+            raise KeyError(f"{self.name} has {len(entries)} functions named {name}")
+        return entries[0]
+
     @staticmethod
     def result(entry: dict, data: bytes):
         """A call's decoded result: the value of a single output, a tuple of several, None of none."""

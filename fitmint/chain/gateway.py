@@ -107,6 +107,10 @@ class ChainGateway:
         except DecodingError as exc:
             raise ChainUnavailable(f"{action} at {address} answered what its ABI does not decode: {exc}") from exc
 
+    async def block_number(self) -> int:
+        """The node's latest block: read state at it (`call(..., block=hex(n))`) to get one consistent view."""
+        return await self._ask("eth_blockNumber", self._node.block_number())
+
     # --- transactions ---------------------------------------------------------------------------------------
     async def pending_nonce(self, address: str) -> int:
         return await self._ask("eth_getTransactionCount", self._node.transaction_count(address, "pending"))

@@ -33,7 +33,8 @@ def running_stack_settings():
     settings = stack_settings()
     status = subprocess.run([str(ROOT / "scripts" / "stack" / "stack.sh"), "status"], env=settings,
                             capture_output=True, text=True)
-    assert status.returncode == 0, f"the local stack is not healthy; run `make up` first:\n{status.stdout}{status.stderr}"
+    assert status.returncode == 0, \
+        f"the local stack is not healthy; run `make up` first:\n{status.stdout}{status.stderr}"
     return settings
 
 

@@ -105,8 +105,8 @@ def as_version_4(settings):
     db(settings, "UPDATE indexer_meta SET schema_version = 4")
 
 
-def test_upgrade_to_5_folds_each_listing_s_states_once_and_adds_the_read_views(chain, indexer_settings):
-    from indexer.schema import READ_VIEWS, connect
+def test_upgrade_from_4_folds_each_listing_s_states_once_and_adds_the_read_views(chain, indexer_settings):
+    from indexer.schema import READ_VIEWS, SCHEMA_VERSION, connect
 
     chain.run_scenario()
     asyncio.run(index_to_head(indexer_settings))
@@ -120,7 +120,7 @@ def test_upgrade_to_5_folds_each_listing_s_states_once_and_adds_the_read_views(c
         await pool.close()
 
     asyncio.run(reconnect())
-    assert db(indexer_settings, "SELECT schema_version FROM indexer_meta")[0]["schema_version"] == 5
+    assert db(indexer_settings, "SELECT schema_version FROM indexer_meta")[0]["schema_version"] == SCHEMA_VERSION
     assert db(indexer_settings, history) == states
     assert db(indexer_settings, "SELECT to_regclass('listing_events') IS NULL AS gone")[0]["gone"]
     for view in READ_VIEWS:

@@ -21,6 +21,12 @@ class Settings(KernelSettings, KeySettings):
     siwe_uri: str = "http://localhost:8000"
     siwe_nonce_ttl_seconds: int = 300
 
+    # The client surface: the RPC URL GET /chain gives wallets (default: the node the API itself uses),
+    # how long a purchase quote's permit stays valid, and the reference dApp's build served at /app/.
+    public_rpc_url: str | None = None
+    quote_ttl_seconds: int = 1800
+    dapp_dir: Path = Path(__file__).resolve().parents[3] / "clients" / "dapp" / "dist"
+
     # Requests per window and caller IP on the sign-in endpoints.
     rate_limit_auth: int = 30
     rate_limit_auth_window_seconds: int = 60

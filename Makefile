@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 ENV := source scripts/toolchain/env.sh &&
 
-.PHONY: help deps deps-stack build up down purge status logs test lint test-forge test-ape test-clock slither gas-check bench indexer clean
+.PHONY: help deps deps-stack build up down purge status logs test lint test-forge test-ape test-clock slither gas-check bench indexer clean clients
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -16,6 +16,9 @@ deps-stack: ## install everything `make up` and the tests run: PostgreSQL, Redis
 
 build: deps ## compile the contracts with Ape
 	@$(ENV) ape compile && rm -rf contracts/.cache  # see scripts/gas_report.py: Ape's 500-file source listing
+
+clients: build ## regenerate clients/openapi.json and the TypeScript SDK's generated API types and ABIs
+	@$(ENV) python -m scripts.clients.generate
 
 up: deps-stack ## start the whole local stack and deploy the contracts
 	@scripts/stack/stack.sh up

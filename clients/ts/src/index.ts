@@ -1,0 +1,13 @@
+export { Fitmint, type FitmintOptions } from "./client.js";
+export { FitmintApiError, FitmintChainError, decodeChainError, describeError } from "./errors.js";
+export { formatFit, parseFit, FIT_DECIMALS } from "./units.js";
+export { memoryTokenStore, type Session, type TokenStore } from "./session.js";
+export type { Fetch } from "./http.js";
+export type { ListingsOptions, ListingStatus, Purchase } from "./marketplace.js";
+export type { LiveConnection, LiveOptions, LiveStatus, WebSocketConstructor, WebSocketLike } from "./notifications.js";
+export type { PageOptions } from "./reads.js";
+export type { SignInOptions } from "./auth.js";
+export type { Wallet } from "./wallet.js";
+export * from "./types.js";
+export { abis, activityRewardsAbi, fitItemsAbi, fitTokenAbi, marketplaceAbi, type ContractName } from "./generated/abis.js";
+export type { components, paths } from "./generated/openapi.js";

@@ -1,0 +1,45 @@
+// The reference dApp: wires the screens to the page and marks when the first screen is usable.
+import "./styles.css";
+import { describeError, platformChain } from "./platform";
+import { setUpAccount } from "./screens/account";
+import { refreshBalance, setUpBalance } from "./screens/balance";
+import { refreshIdentity, setUpIdentity } from "./screens/identity";
+import { refreshMarket, setUpMarket } from "./screens/market";
+import { followNotifications } from "./screens/notifications";
+import { setUpWorkout } from "./screens/workout";
+import { onChange } from "./session";
+import { currentScreen, setUpRouter } from "./ui/router";
+import { announce } from "./ui/status";
+
+const chain = platformChain(); // asked at once: connecting needs it
+chain.catch(() => {}); // said in words below; no unhandled rejection meanwhile
+
+setUpAccount(chain);
+setUpWorkout(() => void refreshBalance());
+setUpBalance();
+setUpMarket(() => void refreshBalance());
+setUpIdentity();
+setUpRouter({ balance: () => void refreshBalance(), market: () => void refreshMarket(),
+              identity: () => void refreshIdentity() });
+
+let signedIn = false;
+let address: string | null = null;
+onChange(({ wallet, member }) => {
+  if ((member !== null) !== signedIn) {
+    signedIn = member !== null;
+    void followNotifications(signedIn);
+    if (signedIn && currentScreen() === "identity") void refreshIdentity();
+  }
+  if ((wallet?.address ?? null) !== address) {
+    address = wallet?.address ?? null;
+    if (currentScreen() === "balance") void refreshBalance();
+  }
+});
+
+chain.then(() => {
+  document.body.dataset.ready = "true";
+  performance.mark("fitmint:interactive");
+}, (error: unknown) => {
+  document.body.dataset.ready = "error";
+  announce(`The fitmint platform cannot be reached: ${describeError(error)}`, "error");
+});

@@ -48,6 +48,9 @@ EXEMPT = {
     "smtp_password_file": "unset means no SMTP login; the dev mail sink takes none",
     "siwe_uri": "what a sign-in message must name: the API as the member's wallet reaches it "
                 "(published on 127.0.0.1:8000), not an address between services",
+    "public_rpc_url": "the RPC URL GET /chain hints to wallets: the node as they reach it (published on "
+                      "127.0.0.1:8545), not an address between services; unset, FITMINT_RPC_URL's",
+    "dapp_dir": "the reference dApp's build beside the code (clients/dapp/dist), built into the image",
 }
 DEFAULT_PORTS = {"http": 80, "https": 443}
 

@@ -44,6 +44,13 @@ async def limit_auth(request: Request) -> None:
     await request.app.state.limiter.hit(rule, client_ip(request))
 
 
+async def limit_quotes(request: Request) -> None:
+    """Per-IP limit on purchase quotes (public, and each one reads the chain several times)."""
+    settings: Settings = request.app.state.settings
+    rule = Rule("quote", settings.rate_limit_quote, settings.rate_limit_quote_window_seconds)
+    await request.app.state.limiter.hit(rule, client_ip(request))
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 TokensDep = Annotated[TokenService, Depends(get_tokens)]
 SiweDep = Annotated[SiweService, Depends(get_siwe)]

@@ -34,6 +34,10 @@ class Settings(KernelSettings, KeySettings):
     # Requests per window and signed-in account on every authenticated endpoint.
     rate_limit_account: int = 600
     rate_limit_account_window_seconds: int = 60
+
+    # Requests per window and caller IP on purchase quotes (public reads of the chain).
+    rate_limit_quote: int = 120
+    rate_limit_quote_window_seconds: int = 60
     max_body_bytes: int = 64 * 1024
 
     # Rewards: vouchers are signed with the attestor key (StateSettings.attestor_key).

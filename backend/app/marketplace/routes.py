@@ -4,9 +4,10 @@ wallet signs and sends to buy with an EIP-2612 permit). Public: no sign-in neede
 import time
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field, field_validator
 
+from backend.app.deps import limit_quotes
 from backend.app.marketplace import listings
 from backend.app.marketplace.listings import BadCursor, ListingFilter, ListingPage, Sort
 from backend.app.marketplace.quote import QuoteRefused, QuoteRequest, UnknownListing, quote
@@ -173,7 +174,9 @@ def _gateway(request: Request) -> ChainGateway:
 
 
 @router.post("/marketplace/listings/{listing_id}/quote", response_model=QuotePublic,
-             responses={404: {"description": "No such listing on the chain"},
+             dependencies=[Depends(limit_quotes)],
+             responses={429: {"description": "Too many quotes from this address (Retry-After)"},
+                        404: {"description": "No such listing on the chain"},
                         409: {"description": "Closed, not enough left, or the marketplace is paused"},
                         503: {"description": "The chain is unreachable"}})
 async def quote_purchase(listing_id: ListingId, body: QuoteIn, request: Request) -> QuotePublic:

@@ -149,3 +149,14 @@ def test_sign_in_endpoints_are_rate_limited_per_ip(settings):
 
 def test_health_reports_redis(client):
     assert client.get("/health").json() == {"status": "ok", "redis": "ok", "backend_database": "ok"}
+
+
+def test_purchase_quotes_are_rate_limited_per_ip(settings):
+    limited = settings.model_copy(update={"rate_limit_quote": 2, "rate_limit_quote_window_seconds": 3600,
+                                          "relay_enabled": False})
+    body = {"buyer": "0x" + "11" * 20, "quantity": 1}
+    with TestClient(create_app(limited), client=(f"quoter-{time.time_ns()}", 1234)) as client:
+        codes = [client.post("/marketplace/listings/1/quote", json=body).status_code for _ in range(3)]
+        assert codes[2] == 429 and 429 not in codes[:2]  # the first two reach the chain (none here: 503)
+        with TestClient(create_app(limited), client=(f"other-{time.time_ns()}", 1234)) as other:
+            assert other.post("/marketplace/listings/1/quote", json=body).status_code != 429

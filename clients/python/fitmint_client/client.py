@@ -137,6 +137,12 @@ class Fitmint:
     def listing(self, listing_id: int):
         return self.marketplace.listing(listing_id)
 
+    def item_metadata(self, listing):
+        return self.marketplace.item_metadata(listing)
+
+    def item_image(self, listing):
+        return self.marketplace.item_image(listing)
+
     def wallet_listings(self, address: str, **options):
         return self.marketplace.wallet_listings(address, **options)
 

@@ -14,7 +14,7 @@ from fitmint_client import validate
 from fitmint_client.chaininfo import ChainDocuments
 from fitmint_client.errors import FitmintChainError, FitmintInputError
 from fitmint_client.http import Session
-from fitmint_client.models import Listing, ListingDetail, ListingsPage, Purchase, Quote
+from fitmint_client.models import ItemImage, Listing, ListingDetail, ListingItem, ListingsPage, Purchase, Quote
 from fitmint_client.paging import walk
 from fitmint_client.transactions import Transactor
 from fitmint_client.words import when
@@ -55,6 +55,18 @@ class Marketplace:
         return ListingDetail.model_validate(
             self.session.get_json(f"/marketplace/listings/{validate.listing_id(listing_id)}"))
 
+    def item_metadata(self, listing: Listing) -> dict:
+        """The ERC-1155 metadata document of the listing's item (what its ipfs:// URI resolves to)."""
+        return self.session.get_json(self._described(listing).metadata_url)
+
+    def item_image(self, listing: Listing) -> ItemImage:
+        """The listing's item image: its bytes and content type."""
+        item = self._described(listing)
+        if item.image_url is None:
+            raise FitmintInputError(f"the item of listing {listing.listing_id} has no image")
+        response = self.session.request("GET", item.image_url)
+        return ItemImage(content_type=response.headers.get("content-type", ""), data=response.content)
+
     def wallet_listings(self, address: str, *, status: str = "open", limit: int = 50,
                         cursor: str | None = None) -> ListingsPage:
         """The listings `address` sells."""
@@ -65,6 +77,12 @@ class Marketplace:
 
     def iter_wallet_listings(self, address: str, *, status: str = "open", page_size: int = 50) -> Iterator[Listing]:
         return walk(self.wallet_listings, address=address, status=status, limit=page_size)
+
+    @staticmethod
+    def _described(listing: Listing) -> ListingItem:
+        if listing.item is None:
+            raise FitmintInputError(f"listing {listing.listing_id} sells an item that is not in the platform's catalog")
+        return listing.item
 
     # --- buying --------------------------------------------------------------------------------------------
     def quote(self, listing_id: int, *, buyer: str, quantity: int, deadline: int | None = None) -> Quote:

@@ -243,6 +243,11 @@ class ListingDetail(Listing):
     block: int | None
 
 
+class ItemImage(Model):
+    content_type: str
+    data: bytes
+
+
 class ListingsPage(Model):
     data: list[Listing]
     block: int | None

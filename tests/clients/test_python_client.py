@@ -239,6 +239,8 @@ def test_the_chain_document_is_kept_and_revalidated_with_its_etag(clients, rpc_u
     assert fm.call("FitToken", "symbol") == chain.token.symbol
     assert fm.call("FitToken", "decimals") == chain.token.decimals == 18
     assert [path for path, _, _ in sent].count("/chain/abis/FitToken") == 1
+    with pytest.raises(FitmintInputError, match="the platform has no contract named 'Treasury'; it has "):
+        fm.call("Treasury", "fees")
     http.close()
 
 

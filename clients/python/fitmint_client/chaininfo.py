@@ -5,8 +5,9 @@ one source of truth: the client never carries an ABI of its own."""
 from dataclasses import dataclass
 
 from fitmint_client.abi import ContractAbi
+from fitmint_client.errors import FitmintInputError
 from fitmint_client.http import Session
-from fitmint_client.models import ChainInfo
+from fitmint_client.models import ChainInfo, ContractInfo
 
 
 @dataclass
@@ -24,19 +25,28 @@ class ChainDocuments:
     def chain(self, *, revalidate: bool = True) -> ChainInfo:
         """The chain document: asks the API whether the held copy is current (a cheap 304 when it is),
         or, with `revalidate=False`, uses the held copy without asking when there is one."""
-        return self._fetch("/chain", ChainInfo.model_validate, revalidate)
+        held = self._held.get("/chain")
+        chain = self._fetch("/chain", ChainInfo.model_validate, revalidate)
+        if held is not None and chain is not held.value:  # a new deployment: its ABIs are fetched again
+            self._held = {"/chain": self._held["/chain"]}
+        return chain
 
     def abi(self, name: str) -> ContractAbi:
         """A deployed contract's ABI, fetched once and kept (a deployment's ABIs do not change)."""
-        contracts = self.chain(revalidate=False).contracts
-        path = contracts[name].abi_url if name in contracts else f"/chain/abis/{name}"
-        return self._fetch(path, lambda entries: ContractAbi(name, entries), revalidate=False)
+        return self._fetch(self._contract(name).abi_url, lambda entries: ContractAbi(name, entries),
+                           revalidate=False)
 
     def abis(self) -> list[ContractAbi]:
         return [self.abi(name) for name in self.chain(revalidate=False).contracts]
 
     def address(self, name: str) -> str:
-        return self.chain(revalidate=False).contracts[name].address
+        return self._contract(name).address
+
+    def _contract(self, name: str) -> ContractInfo:
+        contracts = self.chain(revalidate=False).contracts
+        if name not in contracts:
+            raise FitmintInputError(f"the platform has no contract named {name!r}; it has {', '.join(contracts)}")
+        return contracts[name]
 
     def _fetch(self, path: str, parse, revalidate: bool):
         held = self._held.get(path)

@@ -6,7 +6,6 @@ import re
 import time
 from collections.abc import Iterator
 
-from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 
@@ -105,7 +104,7 @@ class Marketplace:
         elif listing_id is not None or quantity is not None:
             raise FitmintInputError("give listing_id and quantity, or a quote, not both")
         self._check(quote, account)
-        signed = Account.sign_message(encode_typed_data(full_message=_permit_message(quote)), account.key)
+        signed = account.sign_message(encode_typed_data(full_message=_permit_message(quote)))
         args = [*quote.call.args, signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")]
         receipt = self.transactor.send(account, "Marketplace", quote.call.function, *args)
         orders = self.transactor.decode_logs(receipt, "Marketplace", "OrderCreated")

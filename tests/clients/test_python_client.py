@@ -338,8 +338,7 @@ def test_claiming_a_claimed_voucher_is_refused_with_the_decoded_error_in_words(s
         fm.claim_voucher(seller.wallet, voucher)
     assert refused.value.error_name == "RewardsClaimAlreadyPaid"
     assert refused.value.error_args == {"claimId": voucher.claim_id}
-    assert str(refused.value) == (f"This voucher was already claimed: claim {voucher.claim_id} has been paid, and a "
-                                  "voucher pays only once.")
+    assert str(refused.value) == "This reward was already claimed: its FIT were paid once."
     assert fm.rpc("eth_getTransactionCount", seller.wallet.address, "latest") == nonce  # refused before sending
 
 

@@ -78,7 +78,7 @@ class Transactor:
                 decoded = abi.error(error.data)
                 if decoded is not None:
                     name, args = decoded
-                    return FitmintChainError(describe(name, args, action), name, args, tx_hash)
+                    return FitmintChainError(describe(name, args), name, args, tx_hash)
             return FitmintChainError(f"The chain refused {action} with an error no contract of the platform "
                                      f"declares (data 0x{error.data.hex()}).", tx_hash=tx_hash)
         return FitmintChainError(f"The chain's node refused {action}: {error.message}", tx_hash=tx_hash)

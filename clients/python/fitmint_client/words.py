@@ -1,15 +1,19 @@
-"""The contracts' custom errors in words a member understands, from the error's name and decoded
-arguments (the names and argument names are the compiled ABIs'; see contracts/interfaces/*.sol)."""
+"""The contracts' custom errors in words a member understands, from the error's name and decoded arguments
+(names and argument names are the compiled ABIs'; see contracts/interfaces/*.sol). The sentences are the
+TypeScript SDK's (clients/ts/src/errors.ts), so both clients say the same thing."""
 
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+
+from eth_utils import to_checksum_address
 
 from fitmint_client.units import format_fit
 
 PANICS = {0x01: "an assertion failed", 0x11: "an arithmetic overflow or underflow", 0x12: "a division by zero",
           0x21: "an invalid enum value", 0x31: "pop on an empty array", 0x32: "an array index out of bounds",
           0x41: "too much memory allocated", 0x51: "a call to an uninitialised function"}
+NOT_GENUINE = "the voucher was altered or is not genuine."
 
 
 def fit(wei) -> str:
@@ -17,11 +21,16 @@ def fit(wei) -> str:
 
 
 def when(unix_seconds) -> str:
-    return datetime.fromtimestamp(int(unix_seconds), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    """ISO 8601 in UTC, e.g. 2026-11-30T12:00:00Z."""
+    return datetime.fromtimestamp(int(unix_seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def day(unix_day) -> str:
     return datetime.fromtimestamp(int(unix_day) * 86400, UTC).strftime("%Y-%m-%d")
+
+
+def address(value) -> str:
+    return to_checksum_address(value)
 
 
 TEMPLATES: dict[str, Callable[[dict[str, Any]], str]] = {
@@ -31,61 +40,66 @@ TEMPLATES: dict[str, Callable[[dict[str, Any]], str]] = {
         f"the quote allowed at most {fit(a['maxUnitPrice'])}. Ask for a new quote."),
     "MarketInsufficientSupply": lambda a: (
         f"Listing {a['listingId']} has only {a['remaining']} left and {a['requested']} were asked for."),
-    "MarketListingClosed": lambda a: f"Listing {a['listingId']} is closed: sold out or cancelled.",
+    "MarketListingClosed": lambda a: f"Listing {a['listingId']} is closed: it sold out or was cancelled.",
     "MarketUnknownListing": lambda a: f"There is no listing {a['listingId']}.",
-    "MarketZeroQuantity": lambda a: "The quantity must be at least 1.",
-    "MarketZeroPrice": lambda a: "The price must be more than 0 FIT.",
+    "MarketZeroQuantity": lambda a: "Buy or list at least one item.",
+    "MarketZeroPrice": lambda a: "A price must be more than 0 FIT.",
     "MarketNotListingOwner": lambda a: (
-        f"Only the seller of listing {a['listingId']} may change it, and {a['caller']} is not its seller."),
-    "MarketNotPrimaryListing": lambda a: f"Listing {a['listingId']} is a resale listing: its supply is fixed.",
-    "MarketInvalidAddress": lambda a: f"{a['account']} is not a valid address here.",
-    "EnforcedPause": lambda a: "The contract is paused: nothing can be bought or claimed until it is unpaused.",
+        f"Only the seller may change listing {a['listingId']}; {address(a['caller'])} is not."),
+    "MarketNotPrimaryListing": lambda a: (
+        f"Listing {a['listingId']} is a resale: only primary listings can change supply."),
+    "MarketInvalidAddress": lambda a: f"{address(a['account'])} cannot be used here.",
+    "MarketUnexpectedTransfer": lambda a: "The marketplace only accepts items it is escrowing for a listing.",
     # ActivityRewards
-    "RewardsClaimAlreadyPaid": lambda a: (
-        f"This voucher was already claimed: claim {a['claimId']} has been paid, and a voucher pays only once."),
     "RewardsVoucherExpired": lambda a: (
-        f"This voucher expired at {when(a['deadline'])} (claim {a['claimId']}): it can no longer be claimed."),
+        f"This reward voucher expired at {when(a['deadline'])}: it can no longer be claimed."),
     "RewardsVoucherDayOutOfRange": lambda a: (
-        f"This voucher counts for {day(a['day'])} and can be claimed only that day or the next; today is "
+        f"This voucher is for {day(a['day'])} (UTC) and can be claimed only on that day or the next; today is "
         f"{day(a['today'])}."),
-    "RewardsZeroAmount": lambda a: f"This voucher pays nothing (claim {a['claimId']}).",
-    "RewardsInvalidAccount": lambda a: f"This voucher names no account to pay (claim {a['claimId']}).",
+    "RewardsClaimAlreadyPaid": lambda a: "This reward was already claimed: its FIT were paid once.",
     "RewardsUnauthorizedAttestor": lambda a: (
-        f"This voucher's signature is not from an attestor the contract trusts (it recovers to {a['signer']})."),
+        f"The voucher's signature is not a fitmint attestor's (it recovers to {address(a['signer'])}): "
+        + NOT_GENUINE),
     "RewardsDailyCapExceeded": lambda a: (
-        f"The daily reward cap of {a['account']} is reached: this voucher pays {fit(a['requested'])} and only "
-        f"{fit(a['available'])} can still be paid for that day."),
+        f"The daily reward cap of {address(a['account'])} is reached: this voucher pays {fit(a['requested'])} but "
+        f"only {fit(a['available'])} may still be claimed for its day."),
     "RewardsEpochBudgetExceeded": lambda a: (
-        f"This epoch's reward budget is spent: {fit(a['requested'])} asked, {fit(a['available'])} left."),
-    # FitToken (its errors surface through the marketplace's transfers)
+        f"The reward budget of epoch {a['epoch']} is spent: {fit(a['requested'])} asked, {fit(a['available'])} left."),
+    "RewardsInvalidAccount": lambda a: "The voucher names no account to pay.",
+    "RewardsZeroAmount": lambda a: "The voucher pays nothing.",
+    "ECDSAInvalidSignature": lambda a: "The signature is malformed: " + NOT_GENUINE,
+    "ECDSAInvalidSignatureLength": lambda a: "The signature has the wrong length: " + NOT_GENUINE,
+    "ECDSAInvalidSignatureS": lambda a: "The signature is malformed: " + NOT_GENUINE,
+    # FitToken (through a purchase) and FitItems (through a resale)
     "ERC20InsufficientBalance": lambda a: (
-        f"The wallet {a['sender']} holds {fit(a['balance'])} and {fit(a['needed'])} are needed."),
+        f"Not enough FIT: the wallet holds {fit(a['balance'])} and this needs {fit(a['needed'])}."),
     "ERC20InsufficientAllowance": lambda a: (
-        f"{a['spender']} may spend {fit(a['allowance'])} of your FIT and needs {fit(a['needed'])}: the permit was "
-        "not applied (expired, or signed for another amount or nonce). Ask for a new quote."),
-    "ERC2612ExpiredSignature": lambda a: f"The permit expired at {when(a['deadline'])}. Ask for a new quote.",
+        f"The marketplace may spend only {fit(a['allowance'])} of your FIT and this needs {fit(a['needed'])}."),
+    "ERC2612ExpiredSignature": lambda a: f"The permit expired at {when(a['deadline'])}: ask for a new quote.",
     "ERC2612InvalidSigner": lambda a: (
-        f"The permit was signed by {a['signer']}, not by the wallet that pays ({a['owner']})."),
-    # FitItems
+        "The permit was not signed by the buying wallet (or the quote is stale): ask for a new quote."),
+    "InvalidAccountNonce": lambda a: "The permit was already used: ask for a new quote.",
     "ERC1155MissingApprovalForAll": lambda a: (
-        f"{a['owner']} has not allowed {a['operator']} to move its items: call FitItems.setApprovalForAll first."),
+        "The marketplace may not move your items yet: approve it for FitItems first."),
     "ERC1155InsufficientBalance": lambda a: (
-        f"{a['sender']} holds {a['balance']} of item {a['tokenId']} and {a['needed']} are needed."),
-    "AccessControlUnauthorizedAccount": lambda a: f"{a['account']} does not have the role this needs.",
+        f"You hold {a['balance']} of item {a['tokenId']} and this needs {a['needed']}."),
+    "ERC20ExceededCap": lambda a: (
+        f"FIT's supply cap of {fit(a['cap'])} would be exceeded (to {fit(a['increasedSupply'])})."),
+    "EnforcedPause": lambda a: "The contract is paused: try again later.",
+    "AccessControlUnauthorizedAccount": lambda a: f"{address(a['account'])} is not allowed to do this.",
     # Solidity's own
     "Error": lambda a: f"The contract refused: {a['message']}",
-    "Panic": lambda a: (f"The contract failed: {PANICS.get(int(a['code']), 'panic')} "
+    "Panic": lambda a: (f"The contract failed: {PANICS.get(int(a['code']), 'a panic')} "
                         f"(panic code {int(a['code']):#x})."),
 }
 
 
-def describe(error_name: str, args: dict[str, Any] | None, action: str) -> str:
-    """Words for a decoded error raised by `action` ("Contract.function")."""
+def describe(error_name: str, args: dict[str, Any] | None) -> str:
+    """Words for a decoded error; its name and arguments when no sentence fits."""
     template = TEMPLATES.get(error_name)
     if template is not None and args is not None:
         try:
             return template(args)
         except (KeyError, ValueError, TypeError):  # an ABI whose argument names moved on: say it plainly
             pass
-    shown = ", ".join(f"{name}={value}" for name, value in (args or {}).items())
-    return f"The chain refused {action}: {error_name}({shown})."
+    return f"The contract refused: {error_name}({', '.join(str(value) for value in (args or {}).values())})."

@@ -10,6 +10,9 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from eth_account import Account
+from pydantic import BaseModel
+
+from conftest import fund_gas, list_product
 from fitmint_client import (
     FIT,
     Fitmint,
@@ -22,9 +25,6 @@ from fitmint_client import (
 )
 from fitmint_client import models as m
 from fitmint_client.http import Session
-from pydantic import BaseModel
-
-from conftest import fund_gas, list_product
 from tests.support.api import a_run
 from tests.support.waiting import wait_until
 

@@ -8,8 +8,8 @@ import time
 import httpx
 from eth_abi import decode, encode
 from eth_utils import keccak
-from fitmint_client import FIT, Fitmint
 
+from fitmint_client import FIT, Fitmint
 from tests.support.api import a_run
 
 

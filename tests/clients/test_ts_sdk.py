@@ -68,4 +68,4 @@ def test_the_sdk_against_the_stack(node_tests, api_url, rpc_url, listed_item):
     summary = dict(line[2:].split(" ", 1) for line in done.stdout.splitlines()
                    if line.startswith("# ") and line[2:].split(" ")[0] in ("tests", "pass", "fail", "duration_ms"))
     print(f"node --test: {summary}")
-    assert summary.get("fail") == "0" and int(summary.get("pass", 0)) >= 20, done.stdout
+    assert summary.get("fail") == "0" and int(summary.get("pass", 0)) >= 25, done.stdout

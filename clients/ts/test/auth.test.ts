@@ -15,6 +15,8 @@ test("sign in with Ethereum, me, refresh, sign out: a signed-out token is refuse
   assert.equal(me.user_id, session.userId);
   assert.equal(me.tenant_id, session.tenant);
   assert.equal(me.role, "user");
+  // A new member has no DIDComm connection and no credential yet (the identity agent answers through the API).
+  assert.deepEqual(await fm.identity(), { connections: { data: [] }, credentials: { data: [] } });
 
   const refreshed = await fm.refresh();
   assert.notEqual(refreshed.accessToken, session.accessToken);

@@ -77,4 +77,8 @@ test("a stale quote: the seller raised the price before the purchase, which is r
   // A new quote at the new price goes through.
   const bought = await buyerApp.buyWithPermit(buyer, { listingId: resale.listingId, quantity: 1 });
   assert.equal(bought.quote.unit_price, parseFit("2.5"));
+  await sellerApp.waitForIndexed(bought.blockNumber);
+  const sold = await sellerApp.orders(seller.account!.address, { role: "seller" });
+  assert.deepEqual(sold.data.map((o) => [BigInt(o["order_id"] as number), o["buyer"], o["unit_price"]]),
+    [[bought.orderId, buyer.account!.address.toLowerCase(), parseFit("2.5")]]);
 });

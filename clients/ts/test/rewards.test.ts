@@ -57,6 +57,8 @@ test("a workout earns FIT: voucher, the wallet's claim, the indexed balance and 
   const notification = await claimed;
   assert.equal(notification.data["txHash"], claim.txHash);
   assert.match(notification.title, /Reward claimed: 50 FIT/);
+  const inbox = await fm.notifications.list();
+  assert.ok(inbox.data.some((n) => n.id === notification.id), "the pushed notification is in the inbox too");
 
   // The contract refuses a second claim of the same voucher, and a voucher altered after signing.
   await assert.rejects(fm.claimVoucher(member, voucher), (error: unknown) => {

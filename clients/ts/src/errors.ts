@@ -193,6 +193,8 @@ const WORDS: Record<string, (args: readonly unknown[]) => string> = {
   ERC20ExceededCap: ([increased, cap]) => `FIT's supply cap of ${fit(cap)} would be exceeded (to ${fit(increased)}).`,
   EnforcedPause: () => "The contract is paused: try again later.",
   AccessControlUnauthorizedAccount: ([account]) => `${address(account)} is not allowed to do this.`,
+  // A mined transaction that reverted without revert data the SDK could recover
+  TransactionReverted: ([txHash]) => `Transaction ${txHash} was mined but reverted: nothing changed on the chain.`,
 };
 
 function chainErrorWords(errorName: string, args: readonly unknown[]): string {

@@ -285,7 +285,35 @@ indexer_healthy() {
 
 api_ports() { echo "$BACKEND_PORT"; }
 api_url() { echo "http://127.0.0.1:$BACKEND_PORT"; }
-api_prepare() { is_healthy redis && is_healthy postgres || fail "api: needs redis and postgres running."; }
+api_prepare() {
+  is_healthy redis && is_healthy postgres || fail "api: needs redis and postgres running."
+  clients_build
+}
+
+# The TypeScript SDK and the reference dApp, which the API serves at /app/ from clients/dapp/dist: built
+# before the API starts, and only when a source changed since the last build (the stamp in dist/ is named
+# after a hash of the sources, as install.sh's npm stamp is after the lock; each build empties dist/).
+clients_sources_hash() {
+  (cd "$FITMINT_ROOT" && find package-lock.json clients/ts/package.json clients/ts/tsconfig.json clients/ts/src \
+     clients/dapp/package.json clients/dapp/tsconfig.json clients/dapp/vite.config.ts clients/dapp/index.html \
+     clients/dapp/src -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+}
+clients_build() {
+  if [ "${FITMINT_SKIP_CLIENT_BUILD:-}" = 1 ]; then
+    echo "clients: not built (FITMINT_SKIP_CLIENT_BUILD=1); the API serves whatever clients/dapp/dist holds"
+    return 0
+  fi
+  local stamp log="$LOG_DIR/clients-build.log"
+  stamp="$FITMINT_ROOT/clients/dapp/dist/.fitmint-sources-$(clients_sources_hash)"
+  [ -f "$stamp" ] && [ -f "$FITMINT_ROOT/clients/ts/dist/index.js" ] && return 0
+  echo "clients: npm run build -w clients/ts && npm run build -w clients/dapp (the dApp served at /app/)"
+  if ! (cd "$FITMINT_ROOT" && npm run build -w clients/ts && npm run build -w clients/dapp) >"$log" 2>&1; then
+    tail -n 25 "$log" >&2
+    fail "clients: building the SDK or the dApp failed (above; all of it in $log), so the API would serve no current app at /app/. Fix it and start again, or set FITMINT_SKIP_CLIENT_BUILD=1 to start the API without building."
+  fi
+  touch "$stamp"
+  echo "clients: built in clients/dapp/dist"
+}
 # The HTTP API (backend/app), docs at /docs.
 api_argv() {
   CMD=(env PYTHONPATH="$FITMINT_ROOT" ACAPY_ADMIN_URL="$(acapy_url)" python -m uvicorn backend.app.main:app --host 127.0.0.1 --port "$BACKEND_PORT"

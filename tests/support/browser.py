@@ -117,13 +117,14 @@ def page_state(driver: webdriver.Chrome) -> str:
     return f"Status line: {status!r}. Console errors: {errors[-5:]}"
 
 
-def screenshot(driver: webdriver.Chrome, path: Path) -> None:
-    """The whole page (not only the viewport) as a PNG."""
+def screenshot(driver: webdriver.Chrome, path: Path, max_height: int = 1800) -> None:
+    """The page from its top as a PNG: beyond the viewport, down to `max_height` CSS pixels."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    content = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    metrics = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
+    width, height = metrics["cssLayoutViewport"]["clientWidth"], metrics["cssContentSize"]["height"]
     shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
         "format": "png", "captureBeyondViewport": True,
-        "clip": {"x": 0, "y": 0, "width": content["width"], "height": content["height"], "scale": 1}})
+        "clip": {"x": 0, "y": 0, "width": width, "height": min(height, max_height), "scale": 1}})
     path.write_bytes(base64.b64decode(shot["data"]))
 
 

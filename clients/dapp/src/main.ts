@@ -5,7 +5,7 @@ import { setUpAccount } from "./screens/account";
 import { refreshBalance, setUpBalance } from "./screens/balance";
 import { refreshIdentity, setUpIdentity } from "./screens/identity";
 import { refreshMarket, setUpMarket } from "./screens/market";
-import { followNotifications } from "./screens/notifications";
+import { followNotifications, markSeen } from "./screens/notifications";
 import { setUpWorkout } from "./screens/workout";
 import { onChange } from "./session";
 import { currentScreen, setUpRouter } from "./ui/router";
@@ -20,7 +20,10 @@ setUpBalance();
 setUpMarket(() => void refreshBalance());
 setUpIdentity();
 setUpRouter({ balance: () => void refreshBalance(), market: () => void refreshMarket(),
-              identity: () => void refreshIdentity() });
+              identity: () => void refreshIdentity(), notifications: () => void markSeen() });
+
+// The status line is about what was just done on the screen being left.
+window.addEventListener("hashchange", () => announce(""));
 
 let signedIn = false;
 let address: string | null = null;

@@ -223,6 +223,10 @@ export async function recentNotifications(): Promise<Notice[]> {
   return (await fm.notifications.list({ limit: 50 })).data.map(notice);
 }
 
+export async function markNoticesRead(ids: string[]): Promise<void> {
+  if (ids.length) await fm.notifications.markRead(ids);
+}
+
 function notice(raw: SdkNotification): Notice {
   return { id: raw.id, kind: raw.kind, title: raw.title, body: raw.body, createdAt: raw.created_at, read: raw.read };
 }

@@ -101,7 +101,7 @@ function render(platform: PlatformChainInfo): void {
   byId("wallet-address").textContent = wallet?.address ?? "";
   byId("wallet-chain").textContent = wallet === null ? "" : onChain ? `fitmint, chain ${platform.id}`
     : `chain ${wallet.chainId}: not fitmint's (chain ${platform.id})`;
-  byId("session-state").textContent = member ? `Yes, member ${member.userId} of ${member.tenant}` : "No";
+  byId("session-state").textContent = member ? `Yes, as member ${member.userId}` : "No";
   connectButton().textContent = wallet ? "Reconnect wallet" : "Connect wallet";
   switchButton().hidden = wallet === null || onChain;
   signInButton().disabled = !onChain || member !== null;

@@ -15,9 +15,13 @@ export function setUpMarket(bought: () => void): void {
   byId<HTMLSelectElement>("market-sort").addEventListener("change", () => void refreshMarket());
 }
 
+let latest = 0; // refreshes may overlap: only the newest one's answer is shown
+
 export async function refreshMarket(): Promise<void> {
+  const ticket = ++latest;
   try {
     const { listings, block } = await openListings(byId<HTMLSelectElement>("market-sort").value as ListingSort);
+    if (ticket !== latest) return;
     byId("market-block").textContent = block === null ? "" : `Open listings as of block ${block}.`;
     const list = byId("listings");
     if (!listings.length) replace(list, h("li", { class: "empty" }, "Nothing for sale right now."));

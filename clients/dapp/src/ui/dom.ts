@@ -47,6 +47,12 @@ export function shortHex(value: string): HTMLElement {
   return h("span", { class: "hex", title: value }, short);
 }
 
+/** An item id (a 256-bit number) as `#125028…6166`, the whole id in a tooltip. */
+export function shortId(value: string): HTMLElement {
+  const short = value.length > 12 ? `#${value.slice(0, 6)}…${value.slice(-4)}` : `#${value}`;
+  return h("span", { title: value }, short);
+}
+
 /** Runs `action` with `button` disabled (and busy) meanwhile, so one click sends one request. */
 export async function busy<T>(button: HTMLButtonElement, action: () => Promise<T>): Promise<T> {
   button.disabled = true;

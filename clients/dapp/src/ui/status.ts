@@ -10,10 +10,15 @@ export function announce(text: string, tone: Tone = "info"): void {
   region.textContent = text;
 }
 
-const TOAST_MS = 8000;
+const TOAST_MS = 6000;
+const MAX_TOASTS = 3; // older ones stay in the notifications list
 
 export function toast(title: string, body: string): void {
-  const item = h("div", { class: "toast" }, h("strong", {}, title), h("div", {}, body));
-  byId("toasts").append(item);
+  const dismiss = h("button", { type: "button", "aria-label": `Dismiss: ${title}` }, "×");
+  const item = h("div", { class: "toast" }, h("div", {}, h("strong", {}, title), h("div", {}, body)), dismiss);
+  dismiss.addEventListener("click", () => item.remove());
+  const shelf = byId("toasts");
+  shelf.append(item);
+  while (shelf.children.length > MAX_TOASTS) shelf.firstElementChild?.remove();
   setTimeout(() => item.remove(), TOAST_MS);
 }

@@ -32,7 +32,7 @@ type WireListing = ResponseOf<"/marketplace/listings", "get">["data"][number];
 type WireQuote = ResponseOf<"/marketplace/listings/{listing_id}/quote", "post">;
 
 function listing<T extends WireListing>(wire: T): Omit<T, "unit_price" | "remaining"> & { unit_price: bigint; remaining: bigint } {
-  return { ...wire, unit_price: BigInt(wire.unit_price), remaining: BigInt(wire.remaining) };
+  return { ...wire, seller: getAddress(wire.seller), unit_price: BigInt(wire.unit_price), remaining: BigInt(wire.remaining) };
 }
 
 export class Marketplace {
@@ -65,7 +65,7 @@ export class Marketplace {
     const wire = await this.http.request<WireQuote>("POST", `/marketplace/listings/${listingId}/quote`, {
       body: { buyer: getAddress(options.buyer), quantity: Number(options.quantity), deadline: options.deadline ?? null },
     });
-    return { ...wire, quantity: BigInt(wire.quantity), unit_price: BigInt(wire.unit_price), total: BigInt(wire.total),
+    return { ...wire, buyer: getAddress(wire.buyer), seller: getAddress(wire.seller), quantity: BigInt(wire.quantity), unit_price: BigInt(wire.unit_price), total: BigInt(wire.total),
       fee: BigInt(wire.fee), burned: BigInt(wire.burned), seller_receives: BigInt(wire.seller_receives),
       buyer_balance: BigInt(wire.buyer_balance) };
   }

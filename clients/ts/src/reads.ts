@@ -4,15 +4,21 @@ import { getAddress } from "viem";
 import type { Http } from "./http.js";
 import type { Balance, Items, ResponseOf, Row, RowsPage } from "./types.js";
 
-// Keys of the rows that carry amounts or token ids as decimal strings.
+// Keys of the rows that carry amounts or token ids as decimal strings, and addresses (lowercase on the wire).
 const BIGINT_KEYS = new Set(["value", "amount", "quantity", "unit_price", "fee", "burned", "item_id"]);
+const ADDRESS_KEYS = new Set(["from", "to", "buyer", "seller", "account"]);
 const ZERO_ADDRESS = "0x0000000000000000000000000000000000000000";
 
 export type PageOptions = { limit?: number; cursor?: string };
 
-export function withBigints(row: Record<string, unknown>): Row {
-  return Object.fromEntries(Object.entries(row).map(([key, value]) =>
-    [key, BIGINT_KEYS.has(key) && typeof value === "string" && /^\d+$/.test(value) ? BigInt(value) : value]));
+/** A row as the SDK gives it: amounts as bigint, addresses EIP-55 checksummed. */
+export function normalizeRow(row: Record<string, unknown>): Row {
+  return Object.fromEntries(Object.entries(row).map(([key, value]) => {
+    if (typeof value !== "string") return [key, value];
+    if (BIGINT_KEYS.has(key) && /^\d+$/.test(value)) return [key, BigInt(value)];
+    if (ADDRESS_KEYS.has(key) && /^0x[0-9a-fA-F]{40}$/.test(value)) return [key, getAddress(value)];
+    return [key, value];
+  }));
 }
 
 export class Reads {
@@ -39,7 +45,7 @@ export class Reads {
   async items(address: string): Promise<Items> {
     const wire = await this.http.request<ResponseOf<"/wallets/{address}/items", "get">>(
       "GET", `/wallets/${getAddress(address)}/items`);
-    return { ...wire, data: wire.data.map(withBigints) };
+    return { ...wire, data: wire.data.map(normalizeRow) };
   }
 
   /** The block the API's index has reached (null before the indexer's first block). */
@@ -67,6 +73,6 @@ export class Reads {
     const wire = await this.http.request<ResponseOf<"/wallets/{address}/transfers", "get">>(
       "GET", `/wallets/${getAddress(address)}/${kind}`,
       { query: { limit: options.limit, cursor: options.cursor, role: options.role } });
-    return { ...wire, data: wire.data.map(withBigints) };
+    return { ...wire, data: wire.data.map(normalizeRow) };
   }
 }

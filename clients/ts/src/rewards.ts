@@ -41,7 +41,8 @@ export class Rewards {
     const wire = await this.http.request<ResponseOf<"/rewards/workouts/{workout_id}/voucher", "post">>(
       "POST", `/rewards/workouts/${encodeURIComponent(workoutId)}/voucher`,
       { auth: "required", body: options.account ? { account: options.account } : {} });
-    return { ...wire, amount: BigInt(wire.amount) };
+    return { ...wire, account: getAddress(wire.account), contract: getAddress(wire.contract),
+      attestor: getAddress(wire.attestor), amount: BigInt(wire.amount) };
   }
 
   /** The member's wallet sends ActivityRewards.claim(voucher, signature); resolves once it is mined. */

@@ -1,7 +1,7 @@
 /**
  * The SDK's data types, every one derived from the API's OpenAPI document (generated/openapi.ts) by path
  * and method, so a change of the API changes them: nothing here restates a field by hand. Amounts the
- * wire carries as decimal strings become bigint (`Amounts<T, keys>`).
+ * wire carries as decimal strings become bigint (`Amounts<T, keys>`); addresses are EIP-55 checksummed.
  */
 import type { paths } from "./generated/openapi.js";
 
@@ -53,7 +53,8 @@ export type Balance = { address: `0x${string}`; balance: bigint; block: number |
 type WirePage = ResponseOf<"/wallets/{address}/transfers", "get">;
 /**
  * A page of indexed rows (transfers, claims, orders). The API types these rows only as objects; the SDK
- * turns their amounts (value, amount, quantity, unit_price, fee, burned, item_id) into bigint.
+ * turns their amounts (value, amount, quantity, unit_price, fee, burned, item_id) into bigint and their
+ * addresses (from, to, buyer, seller, account) into checksummed ones.
  */
 export type RowsPage = Omit<WirePage, "data"> & { data: Row[] };
 export type Row = Record<string, unknown>;

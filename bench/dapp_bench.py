@@ -16,6 +16,7 @@ Writes <out>/budget.md and <out>/budget.json. Needs the stack's API (`make up`).
 import argparse
 import gzip
 import json
+import math
 import os
 import platform
 import re
@@ -139,9 +140,9 @@ def cold_load(url: str) -> dict:
 
 
 def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile."""
+    """Nearest-rank percentile: the smallest value with at least `fraction` of them at or below it."""
     ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, round(fraction * len(ordered) + 0.5) - 1))]
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
 def summarise(loads: list[dict]) -> dict:
@@ -195,9 +196,11 @@ def write_report(out: Path, size: dict, loads: list[dict], url: str) -> dict:
     lines = [
         "# Reference dApp budget",
         "",
-        f"Generated {meta['generated_at']} by `python -m bench.dapp_bench` on {meta['host']}: {meta['nproc']} cores "
-        f"({meta['cpu']}), {meta['memory_mb']:,} MB, {meta['os']}; {meta['chromium']}, Node {meta['node']}. The",
-        "stack (`make up`) shares those cores.",
+        f"Generated {meta['generated_at']} by `python -m bench.dapp_bench`.",
+        "",
+        f"Machine: {meta['host']}, {meta['nproc']} cores ({meta['cpu']}), {meta['memory_mb']:,} MB, {meta['os']};",
+        f"{meta['chromium']}; Node {meta['node']}. The stack (`make up`) and its API, which serves the app, share",
+        "those cores.",
         "",
         "Size: the scripts `clients/dapp/dist/index.html` loads and everything they import statically, gzipped",
         "(zlib level 6). Modules imported dynamically load later, when used, and are not counted.",
@@ -212,6 +215,11 @@ def write_report(out: Path, size: dict, loads: list[dict], url: str) -> dict:
         "Chromium with an empty profile and the HTTP cache disabled; milliseconds from navigation start.",
         "`fitmint:interactive` is the app's own mark: every control wired and GET /chain answered, so the first",
         "screen (connect your wallet) works.",
+        "",
+        f"A cold load transferred {statistics.median(load['transfer_bytes'] for load in loads):,.0f} bytes (median;"
+        " Resource Timing's transferSize, all",
+        "requests): the sizes above are gzipped, what a compressing server or proxy sends; the API's StaticFiles",
+        "sends the files as they are.",
         "",
         "| metric | median | p90 | min | max |",
         "|---|---:|---:|---:|---:|",

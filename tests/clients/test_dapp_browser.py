@@ -190,7 +190,7 @@ def test_a_members_whole_journey_in_chromium(dapp_url, test_wallet_source, chain
         go(page, "notifications")
         wait_for(page, lambda p: p.find_elements(By.CSS_SELECTOR, "#notification-list li[data-kind='order.created']"),
                  what="the order's notification, live", timeout=30)
-        assert text(page, "live-state") == "live"
+        wait_for(page, lambda p: text(p, "live-state") == "live", what="the live feed connected")
         assert f"Order #{order} confirmed" in text(page, "notification-list")
         shot(page, "08-notifications")
 
@@ -212,7 +212,8 @@ def test_a_members_whole_journey_in_chromium(dapp_url, test_wallet_source, chain
 
         # Identity: what the API says of the member's connections and credentials.
         go(page, "identity")
-        headers = sign_in_over_http(api, member)
+        with httpx.Client(base_url=api_url, timeout=30, transport=WaitingOutRateLimits()) as patient:
+            headers = sign_in_over_http(patient, member)
         connections = api.get("/identity/connections", headers=headers).json()["data"]
         credentials = api.get("/identity/credentials", headers=headers).json()["data"]
         wait_for(page, lambda p: text(p, "identity-credentials"), what="the identity status")
@@ -334,6 +335,19 @@ def check_balance(page, api, contracts, address: str) -> None:
     assert int(answer["balance"]) == wei and answer["block"] >= block, (answer, shown)
     on_chain = contracts["FitToken"].functions.balanceOf(address).call(block_identifier=block)
     assert on_chain == wei, (on_chain, shown)
+
+
+class WaitingOutRateLimits(httpx.HTTPTransport):
+    """Sign-in is rate-limited per IP, shared by every test: a 429 is retried after its Retry-After."""
+
+    def handle_request(self, request):
+        for _ in range(3):
+            response = super().handle_request(request)
+            if response.status_code != 429:
+                return response
+            response.close()
+            time.sleep(min(float(response.headers.get("Retry-After", "1")), 30))
+        return response
 
 
 # --- the member's own transactions, sent from Python with the same key --------------------------------------

@@ -285,14 +285,12 @@ indexer_healthy() {
 
 api_ports() { echo "$BACKEND_PORT"; }
 api_url() { echo "http://127.0.0.1:$BACKEND_PORT"; }
-api_prepare() {
-  is_healthy redis && is_healthy postgres || fail "api: needs redis and postgres running."
-  clients_build
-}
+api_prepare() { is_healthy redis && is_healthy postgres || fail "api: needs redis and postgres running."; }
 
-# The TypeScript SDK and the reference dApp, which the API serves at /app/ from clients/dapp/dist: built
-# before the API starts, and only when a source changed since the last build (the stamp in dist/ is named
-# after a hash of the sources, as install.sh's npm stamp is after the lock; each build empties dist/).
+# The TypeScript SDK and the reference dApp, which the API serves at /app/ from clients/dapp/dist: built by
+# `up` before it starts the API (also when the API runs already: it serves dist/ from disk), and only when
+# a source changed since the last build (the stamp in dist/ is named after a hash of the sources, as
+# install.sh's npm stamp is after the lock; each build empties dist/).
 clients_sources_hash() {
   (cd "$FITMINT_ROOT" && find package-lock.json clients/ts/package.json clients/ts/tsconfig.json clients/ts/src \
      clients/dapp/package.json clients/dapp/tsconfig.json clients/dapp/vite.config.ts clients/dapp/index.html \
@@ -304,6 +302,7 @@ clients_build() {
     return 0
   fi
   local stamp log="$LOG_DIR/clients-build.log"
+  mkdir -p "$LOG_DIR"
   stamp="$FITMINT_ROOT/clients/dapp/dist/.fitmint-sources-$(clients_sources_hash)"
   [ -f "$stamp" ] && [ -f "$FITMINT_ROOT/clients/ts/dist/index.js" ] && return 0
   echo "clients: npm run build -w clients/ts && npm run build -w clients/dapp (the dApp served at /app/)"
@@ -471,6 +470,7 @@ case "$command" in
   up)
     trap rollback EXIT
     for name in "${services[@]}"; do
+      if [ "$name" = api ]; then clients_build; fi
       start_service "$name"
       run_ready_hook "$name"
     done

@@ -71,9 +71,9 @@ def test_wallet_source() -> str:
 
 
 @pytest.fixture
-def listed_item(api, catalog_admin):
-    """As conftest's listed_item (1.5 FIT each, 5 in supply), with an image a browser can decode: the page
-    shows it from the API's verified IPFS catalog."""
+def item_with_image(api, catalog_admin):
+    """As conftest's listed_item (a fresh primary listing, 1.5 FIT each, 5 in supply), with an image a browser
+    can decode (the fixture's is PNG bytes but no picture): the page shows it from the verified IPFS catalog."""
     return list_product(api, catalog_admin, name=f"Trail Band {uuid.uuid4().hex[:6]}", price_fit="1.5", supply=5,
                         image=png(*IMAGE_SIZE, uuid.uuid4().bytes[:3]))
 
@@ -101,7 +101,8 @@ def contracts(api, chain, rpc_url) -> dict:
 
 
 def test_a_members_whole_journey_in_chromium(dapp_url, test_wallet_source, chain, contracts, api, api_url, rpc_url,
-                                             listed_item):
+                                             item_with_image):
+    listed_item = item_with_image
     started = time.monotonic()
     member = Account.create()
     fund_gas(rpc_url, member.address)

@@ -20,7 +20,9 @@ export function setUpRouter(onEnter: Partial<Record<Screen, () => void>>): void 
       if (link.hash === `#${screen}`) link.setAttribute("aria-current", "page");
       else link.removeAttribute("aria-current");
     }
-    if (moveFocus) document.getElementById(`${screen}-title`)?.focus();
+    const heading = document.getElementById(`${screen}-title`);
+    document.title = `${heading?.textContent ?? screen} · fitmint`;
+    if (moveFocus) heading?.focus();
     onEnter[screen]?.();
   };
   window.addEventListener("hashchange", () => show(true));

@@ -75,11 +75,19 @@ class QuoteIn(BaseModel):
         return deadline
 
 
-class TypedData(BaseModel):
+class PermitMessage(BaseModel):
+    owner: str
+    spender: str = Field(description="The Marketplace")
+    value: str = Field(description="FIT wei: the quote's total")
+    nonce: str = Field(description="The owner's current permit nonce on the token")
+    deadline: str
+
+
+class PermitTypedData(BaseModel):
     types: dict[str, list[dict[str, str]]]
     primaryType: str
     domain: dict
-    message: dict[str, str]
+    message: PermitMessage
 
 
 class PurchaseCall(BaseModel):
@@ -107,7 +115,7 @@ class QuotePublic(BaseModel):
     sufficient_balance: bool
     deadline: int
     block: int = Field(description="The chain block the quote was read at")
-    permit: TypedData = Field(description="EIP-712 typed data for eth_signTypedData_v4")
+    permit: PermitTypedData = Field(description="EIP-712 typed data for eth_signTypedData_v4")
     call: PurchaseCall
 
 

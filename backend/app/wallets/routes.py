@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 import orjson
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from backend.app.wallets import service
 
@@ -22,16 +22,68 @@ class BalancePublic(BaseModel):
     block: int | None
 
 
+class TransferPublic(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    block: int
+    log_index: int
+    tx_hash: str
+    from_: str = Field(alias="from", description="Lowercase; the zero address for a mint")
+    to: str = Field(description="Lowercase; the zero address for a burn")
+    value: str = Field(description="FIT wei")
+
+
+class ClaimPublic(BaseModel):
+    claim_id: str = Field(description="The voucher's claim id, or the Merkle leaf's id")
+    kind: str = Field(description="voucher | epoch")
+    amount: str = Field(description="FIT wei")
+    epoch: int | None = Field(description="The reward epoch it was charged to")
+    block: int
+    log_index: int
+    tx_hash: str
+
+
+class OrderPublic(BaseModel):
+    order_id: int
+    listing_id: int
+    buyer: str
+    seller: str
+    item_id: str
+    quantity: str
+    unit_price: str = Field(description="FIT wei per item")
+    fee: str = Field(description="FIT wei to the treasury, for the whole order")
+    burned: str = Field(description="FIT wei burned, for the whole order")
+    block: int
+    log_index: int
+    tx_hash: str
+
+
+class HeldItemPublic(BaseModel):
+    item_id: str
+    quantity: str
+
+
 class PagePublic(BaseModel):
     address: str
-    data: list[dict]
-    block: int | None
+    block: int | None = Field(description="The indexed block the whole answer is consistent at")
     next_cursor: str | None
+
+
+class TransfersPage(PagePublic):
+    data: list[TransferPublic]
+
+
+class ClaimsPage(PagePublic):
+    data: list[ClaimPublic]
+
+
+class OrdersPage(PagePublic):
+    data: list[OrderPublic]
 
 
 class ItemsPublic(BaseModel):
     address: str
-    data: list[dict]
+    data: list[HeldItemPublic]
     block: int | None
 
 
@@ -52,23 +104,23 @@ async def get_balance(address: Address, request: Request) -> Response:
                     media_type="application/json")
 
 
-@router.get("/{address}/transfers", response_model=PagePublic)
-async def get_transfers(address: Address, request: Request, limit: Limit = 50, cursor: Cursor = None) -> PagePublic:
+@router.get("/{address}/transfers", response_model=TransfersPage)
+async def get_transfers(address: Address, request: Request, limit: Limit = 50, cursor: Cursor = None) -> TransfersPage:
     """FIT transfers from or to `address`, newest first."""
     page = await service.transfers(_pool(request), address.lower(), limit=limit, cursor=cursor)
-    return PagePublic(address=address, data=page.items, block=page.block, next_cursor=page.next_cursor)
+    return TransfersPage(address=address, data=page.items, block=page.block, next_cursor=page.next_cursor)
 
 
-@router.get("/{address}/claims", response_model=PagePublic)
-async def get_claims(address: Address, request: Request, limit: Limit = 50, cursor: Cursor = None) -> PagePublic:
+@router.get("/{address}/claims", response_model=ClaimsPage)
+async def get_claims(address: Address, request: Request, limit: Limit = 50, cursor: Cursor = None) -> ClaimsPage:
     """Rewards paid to `address` (vouchers and Merkle epochs), newest first."""
     page = await service.claims(_pool(request), address.lower(), limit=limit, cursor=cursor)
-    return PagePublic(address=address, data=page.items, block=page.block, next_cursor=page.next_cursor)
+    return ClaimsPage(address=address, data=page.items, block=page.block, next_cursor=page.next_cursor)
 
 
-@router.get("/{address}/orders", response_model=PagePublic)
+@router.get("/{address}/orders", response_model=OrdersPage)
 async def get_orders(address: Address, request: Request, role: Role = "buyer", limit: Limit = 50,
-                     cursor: Cursor = None) -> PagePublic:
+                     cursor: Cursor = None) -> OrdersPage:
     """Marketplace orders (purchases) in which `address` is the buyer, or with `role=seller` the seller,
     newest first.
 
@@ -78,7 +130,7 @@ async def get_orders(address: Address, request: Request, role: Role = "buyer", l
     strings; addresses are lowercase. Pass `next_cursor` back as `cursor` for the next (older) page;
     `block` is the block the whole answer is consistent at."""
     page = await service.orders(_pool(request), address.lower(), role=role, limit=limit, cursor=cursor)
-    return PagePublic(address=address, data=page.items, block=page.block, next_cursor=page.next_cursor)
+    return OrdersPage(address=address, data=page.items, block=page.block, next_cursor=page.next_cursor)
 
 
 @router.get("/{address}/items", response_model=ItemsPublic)

@@ -1395,6 +1395,49 @@ export interface components {
          * @enum {string}
          */
         Channel: "email" | "sms" | "websocket" | "didcomm";
+        /** ClaimPublic */
+        ClaimPublic: {
+            /**
+             * Amount
+             * @description FIT wei
+             */
+            amount: string;
+            /** Block */
+            block: number;
+            /**
+             * Claim Id
+             * @description The voucher's claim id, or the Merkle leaf's id
+             */
+            claim_id: string;
+            /**
+             * Epoch
+             * @description The reward epoch it was charged to
+             */
+            epoch: number | null;
+            /**
+             * Kind
+             * @description voucher | epoch
+             */
+            kind: string;
+            /** Log Index */
+            log_index: number;
+            /** Tx Hash */
+            tx_hash: string;
+        };
+        /** ClaimsPage */
+        ClaimsPage: {
+            /** Address */
+            address: string;
+            /**
+             * Block
+             * @description The indexed block the whole answer is consistent at
+             */
+            block: number | null;
+            /** Data */
+            data: components["schemas"]["ClaimPublic"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+        };
         /** ContractInfo */
         ContractInfo: {
             /** Abi Url */
@@ -1422,6 +1465,13 @@ export interface components {
             max_speed_mps?: number | null;
             /** Points */
             points: number;
+        };
+        /** HeldItemPublic */
+        HeldItemPublic: {
+            /** Item Id */
+            item_id: string;
+            /** Quantity */
+            quantity: string;
         };
         /** HTTPValidationError */
         HTTPValidationError: {
@@ -1474,9 +1524,7 @@ export interface components {
             /** Block */
             block: number | null;
             /** Data */
-            data: {
-                [key: string]: unknown;
-            }[];
+            data: components["schemas"]["HeldItemPublic"][];
         };
         /** ListingDetail */
         ListingDetail: {
@@ -1664,18 +1712,93 @@ export interface components {
             /** User Id */
             user_id: string;
         };
-        /** PagePublic */
-        PagePublic: {
+        /** OrderPublic */
+        OrderPublic: {
+            /** Block */
+            block: number;
+            /**
+             * Burned
+             * @description FIT wei burned, for the whole order
+             */
+            burned: string;
+            /** Buyer */
+            buyer: string;
+            /**
+             * Fee
+             * @description FIT wei to the treasury, for the whole order
+             */
+            fee: string;
+            /** Item Id */
+            item_id: string;
+            /** Listing Id */
+            listing_id: number;
+            /** Log Index */
+            log_index: number;
+            /** Order Id */
+            order_id: number;
+            /** Quantity */
+            quantity: string;
+            /** Seller */
+            seller: string;
+            /** Tx Hash */
+            tx_hash: string;
+            /**
+             * Unit Price
+             * @description FIT wei per item
+             */
+            unit_price: string;
+        };
+        /** OrdersPage */
+        OrdersPage: {
             /** Address */
             address: string;
-            /** Block */
+            /**
+             * Block
+             * @description The indexed block the whole answer is consistent at
+             */
             block: number | null;
             /** Data */
-            data: {
-                [key: string]: unknown;
-            }[];
+            data: components["schemas"]["OrderPublic"][];
             /** Next Cursor */
             next_cursor: string | null;
+        };
+        /** PermitMessage */
+        PermitMessage: {
+            /** Deadline */
+            deadline: string;
+            /**
+             * Nonce
+             * @description The owner's current permit nonce on the token
+             */
+            nonce: string;
+            /** Owner */
+            owner: string;
+            /**
+             * Spender
+             * @description The Marketplace
+             */
+            spender: string;
+            /**
+             * Value
+             * @description FIT wei: the quote's total
+             */
+            value: string;
+        };
+        /** PermitTypedData */
+        PermitTypedData: {
+            /** Domain */
+            domain: {
+                [key: string]: unknown;
+            };
+            message: components["schemas"]["PermitMessage"];
+            /** Primarytype */
+            primaryType: string;
+            /** Types */
+            types: {
+                [key: string]: {
+                    [key: string]: string;
+                }[];
+            };
         };
         /** Preferences */
         Preferences: {
@@ -1898,7 +2021,7 @@ export interface components {
             /** Listing Id */
             listing_id: number;
             /** @description EIP-712 typed data for eth_signTypedData_v4 */
-            permit: components["schemas"]["TypedData"];
+            permit: components["schemas"]["PermitTypedData"];
             /** Quantity */
             quantity: string;
             /** Seller */
@@ -2022,31 +2145,50 @@ export interface components {
              */
             token_type: string;
         };
+        /** TransferPublic */
+        TransferPublic: {
+            /** Block */
+            block: number;
+            /**
+             * From
+             * @description Lowercase; the zero address for a mint
+             */
+            from: string;
+            /** Log Index */
+            log_index: number;
+            /**
+             * To
+             * @description Lowercase; the zero address for a burn
+             */
+            to: string;
+            /** Tx Hash */
+            tx_hash: string;
+            /**
+             * Value
+             * @description FIT wei
+             */
+            value: string;
+        };
+        /** TransfersPage */
+        TransfersPage: {
+            /** Address */
+            address: string;
+            /**
+             * Block
+             * @description The indexed block the whole answer is consistent at
+             */
+            block: number | null;
+            /** Data */
+            data: components["schemas"]["TransferPublic"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+        };
         /** TrustedIssuer */
         TrustedIssuer: {
             /** Did */
             did: string;
             /** Name */
             name: string;
-        };
-        /** TypedData */
-        TypedData: {
-            /** Domain */
-            domain: {
-                [key: string]: unknown;
-            };
-            /** Message */
-            message: {
-                [key: string]: string;
-            };
-            /** Primarytype */
-            primaryType: string;
-            /** Types */
-            types: {
-                [key: string]: {
-                    [key: string]: string;
-                }[];
-            };
         };
         /** TypedDataSpec */
         TypedDataSpec: {
@@ -4467,7 +4609,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PagePublic"];
+                    "application/json": components["schemas"]["ClaimsPage"];
                 };
             };
             /** @description Validation Error */
@@ -4575,7 +4717,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PagePublic"];
+                    "application/json": components["schemas"]["OrdersPage"];
                 };
             };
             /** @description Validation Error */
@@ -4611,7 +4753,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PagePublic"];
+                    "application/json": components["schemas"]["TransfersPage"];
                 };
             };
             /** @description Validation Error */

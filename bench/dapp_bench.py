@@ -218,8 +218,7 @@ def write_report(out: Path, size: dict, loads: list[dict], url: str) -> dict:
         "",
         f"A cold load transferred {statistics.median(load['transfer_bytes'] for load in loads):,.0f} bytes (median;"
         " Resource Timing's transferSize, all",
-        "requests): the sizes above are gzipped, what a compressing server or proxy sends; the API's StaticFiles",
-        "sends the files as they are.",
+        "requests, as sent: the API gzips the app's files, backend/app/dapp.py).",
         "",
         "| metric | median | p90 | min | max |",
         "|---|---:|---:|---:|---:|",

@@ -16,6 +16,11 @@ NO_FOREIGN_ID = {
     ("DELETE", "/users/me/wallets/{address}"), ("POST", "/tenant/service-clients"),
     ("GET", "/wallets/{address}/balance"), ("GET", "/wallets/{address}/transfers"),
     ("GET", "/wallets/{address}/claims"), ("GET", "/wallets/{address}/items"), ("GET", "/wallets/{address}/orders"),
+    # The client surface: the chain, marketplace listings (their items are the catalog's public reads) and
+    # quotes are public chain state, the same for every tenant.
+    ("GET", "/chain"), ("GET", "/chain/abis/{name}"), ("GET", "/marketplace/listings"),
+    ("GET", "/marketplace/listings/{listing_id}"), ("GET", "/wallets/{address}/listings"),
+    ("POST", "/marketplace/listings/{listing_id}/quote"),
     # The catalog: uploads and new products go to the caller's tenant; reads are public.
     ("POST", "/catalog/images"), ("POST", "/catalog/products"), ("GET", "/catalog/products"),
     ("GET", "/catalog/products/{product_id}"), ("GET", "/catalog/products/{product_id}/versions"),

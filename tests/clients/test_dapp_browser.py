@@ -26,7 +26,6 @@ from web3 import Web3
 from web3.logs import DISCARD
 
 from bench.dapp_bench import BUDGET_GZIP_BYTES, DIST, initial_js
-from tests.clients.conftest import fund_gas, list_product, sign_in_over_http
 from tests.support.browser import (
     PHONE,
     chromium,
@@ -37,6 +36,7 @@ from tests.support.browser import (
     wait_for,
 )
 from tests.support.paths import ROOT
+from tests.support.stackclient import fund_gas, list_product, sign_in_over_http
 from tests.support.units import FIT
 from tests.support.waiting import wait_until
 

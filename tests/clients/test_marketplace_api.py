@@ -9,9 +9,9 @@ from eth_account.messages import encode_typed_data
 from eth_utils import to_checksum_address
 from web3 import Web3
 
-from conftest import sign_in_over_http
 from fitmint.chain.manifest import Manifest
 from tests.support.api import a_run
+from tests.support.stackclient import list_product, sign_in_over_http
 from tests.support.waiting import wait_until
 
 
@@ -51,8 +51,6 @@ def wait_indexed(api, listing_id: int) -> dict:
 
 
 def test_listings_are_the_indexed_chain_with_their_catalog_items(api, listed_item, catalog_admin):
-    from conftest import list_product
-
     listing = wait_indexed(api, listed_item["listing_id"])
     assert (listing["item_id"], listing["unit_price"], listing["remaining"], listing["kind"], listing["status"]) == (
         listed_item["item_id"], str(15 * 10**17), "5", "primary", "open")

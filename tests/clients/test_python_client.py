@@ -12,7 +12,6 @@ import pytest
 from eth_account import Account
 from pydantic import BaseModel
 
-from conftest import fund_gas, list_product
 from fitmint_client import (
     FIT,
     Fitmint,
@@ -26,6 +25,7 @@ from fitmint_client import (
 from fitmint_client import models as m
 from fitmint_client.http import Session
 from tests.support.api import a_run
+from tests.support.stackclient import fund_gas, list_product
 from tests.support.waiting import wait_until
 
 # Each model the client returns, and the answer of the API it is read from (method, path, status).

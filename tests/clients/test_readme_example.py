@@ -9,10 +9,10 @@ import httpx
 from eth_account import Account
 from web3 import Web3
 
-from tests.clients.conftest import fund_gas, sign_in_over_http
 from tests.clients.test_ts_sdk import SDK, build_sdk, run
 from tests.support.api import a_run
 from tests.support.paths import ROOT
+from tests.support.stackclient import fund_gas, sign_in_over_http
 from tests.support.units import FIT
 from tests.support.waiting import wait_until
 

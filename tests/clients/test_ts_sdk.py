@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from tests.clients.conftest import fund_gas
 from tests.support.paths import ROOT
+from tests.support.stackclient import fund_gas
 
 SDK = ROOT / "clients" / "ts"
 NODE_SUITE_TIMEOUT = 150  # seconds; the suite takes well under a minute on the stack

@@ -1,0 +1,70 @@
+"""Talking to `make up`'s stack as a client would, for the client tests and their fixtures: its Anvil over
+JSON-RPC (gas for test wallets), sign-in over HTTP, and the operator's way of listing a catalog item."""
+
+import time
+import uuid
+
+import httpx
+
+from tests.support.signin import sign
+from tests.support.waiting import wait_until
+
+# A dev account of the stack's Anvil (unlocked there) that pays the test wallets' gas: not the deployer
+# (account 0), whose nonce the deploy script and the operator journal track.
+GAS_FUNDER_INDEX = 9
+
+
+def rpc(rpc_url: str, method: str, *params):
+    answer = httpx.post(rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)},
+                        timeout=30).json()
+    if "error" in answer:
+        raise RuntimeError(f"{method}: {answer['error']}")
+    return answer["result"]
+
+
+def fund_gas(rpc_url: str, address: str, wei: int = 10**18) -> None:
+    """Sends `wei` of ETH to `address` from the stack Anvil's dev account GAS_FUNDER_INDEX, mined."""
+    funder = rpc(rpc_url, "eth_accounts")[GAS_FUNDER_INDEX]
+    tx = rpc(rpc_url, "eth_sendTransaction", {"from": funder, "to": address, "value": hex(wei)})
+    wait_until(lambda: rpc(rpc_url, "eth_getTransactionReceipt", tx), timeout=30, what="the gas transfer mined")
+
+
+def sign_in_over_http(api: httpx.Client, wallet, tenant: str | None = None) -> dict:
+    """SIWE through the stack's API (the domain and URI it expects come from GET /chain when it serves
+    them; the stack's defaults otherwise). Returns the Authorization header."""
+    from siwe import SiweMessage
+
+    siwe = _siwe_settings(api)
+    nonce = api.post("/auth/nonce").json()["nonce"]
+    message = SiweMessage(domain=siwe["domain"], address=wallet.address, statement="Sign in to fitmint",
+                          uri=siwe["uri"], version="1", chain_id=siwe["chain_id"], nonce=nonce,
+                          issued_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())).prepare_message()
+    body = {"message": message, "signature": sign(message, wallet)} | ({"tenant": tenant} if tenant else {})
+    response = api.post("/auth/verify", json=body)
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def _siwe_settings(api: httpx.Client) -> dict:
+    chain = api.get("/chain")
+    if chain.status_code == 200 and "siwe" in chain.json():
+        return {**chain.json()["siwe"], "chain_id": chain.json()["chain_id"]}
+    return {"domain": "localhost:8000", "uri": "http://localhost:8000", "chain_id": 31337}
+
+
+def list_product(api: httpx.Client, admin_headers: dict, *, name: str, price_fit: str, supply: int,
+                 image: bytes | None = None) -> dict:
+    """Creates a catalog product (a PNG image pinned on the stack's Kubo) and lists it on-chain; returns
+    {"product": ..., "listing_id": int, "item_id": str, "image_cid": str}."""
+    png = image or (b"\x89PNG\r\n\x1a\n" + uuid.uuid4().bytes * 4)
+    uploaded = api.post("/catalog/images", content=png, headers={**admin_headers, "Content-Type": "image/png"})
+    assert uploaded.status_code == 201, uploaded.text
+    product = api.post("/catalog/products", headers=admin_headers, json={
+        "name": name, "description": f"{name}: a test item.", "images": [uploaded.json()["cid"]],
+        "attributes": [{"trait_type": "test", "value": uuid.uuid4().hex[:8]}], "price_fit": price_fit,
+        "supply": supply})
+    assert product.status_code == 201, product.text
+    listed = api.post(f"/catalog/products/{product.json()['id']}/listing", headers=admin_headers)
+    assert listed.status_code == 201, listed.text
+    return {"product": listed.json(), "listing_id": int(listed.json()["listing"]["listing_id"]),
+            "item_id": listed.json()["item_id"], "image_cid": uploaded.json()["cid"]}

@@ -10,11 +10,9 @@ Screenshots of each screen go to reports/dapp/.
 """
 
 import json
-import struct
 import subprocess
 import time
 import uuid
-import zlib
 from decimal import Decimal
 
 import httpx
@@ -36,7 +34,7 @@ from tests.support.browser import (
     wait_for,
 )
 from tests.support.paths import ROOT
-from tests.support.stackclient import fund_gas, list_product, sign_in_over_http
+from tests.support.stackclient import fund_gas, list_product, sign_in_over_http, solid_png
 from tests.support.units import FIT
 from tests.support.waiting import wait_until
 
@@ -72,20 +70,10 @@ def test_wallet_source() -> str:
 
 @pytest.fixture
 def item_with_image(api, catalog_admin):
-    """As conftest's listed_item (a fresh primary listing, 1.5 FIT each, 5 in supply), with an image a browser
-    can decode (the fixture's is PNG bytes but no picture): the page shows it from the verified IPFS catalog."""
+    """As conftest's listed_item (a fresh primary listing, 1.5 FIT each, 5 in supply, a real PNG of its own):
+    the page shows its image from the verified IPFS catalog."""
     return list_product(api, catalog_admin, name=f"Trail Band {uuid.uuid4().hex[:6]}", price_fit="1.5", supply=5,
-                        image=png(*IMAGE_SIZE, uuid.uuid4().bytes[:3]))
-
-
-def png(width: int, height: int, rgb: bytes) -> bytes:
-    """A solid `rgb` PNG (8-bit truecolour, one zlib stream)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    rows = b"".join(b"\x00" + rgb * width for _ in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+                        image=solid_png(*IMAGE_SIZE, uuid.uuid4().bytes[:3]))
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,10 @@
 """Talking to `make up`'s stack as a client would, for the client tests and their fixtures: its Anvil over
 JSON-RPC (gas for test wallets), sign-in over HTTP, and the operator's way of listing a catalog item."""
 
+import struct
 import time
 import uuid
+import zlib
 
 import httpx
 
@@ -56,7 +58,7 @@ def list_product(api: httpx.Client, admin_headers: dict, *, name: str, price_fit
                  image: bytes | None = None) -> dict:
     """Creates a catalog product (a PNG image pinned on the stack's Kubo) and lists it on-chain; returns
     {"product": ..., "listing_id": int, "item_id": str, "image_cid": str}."""
-    png = image or (b"\x89PNG\r\n\x1a\n" + uuid.uuid4().bytes * 4)
+    png = image or solid_png(64, 40, uuid.uuid4().bytes[:3])  # a picture of its own: a CID of its own
     uploaded = api.post("/catalog/images", content=png, headers={**admin_headers, "Content-Type": "image/png"})
     assert uploaded.status_code == 201, uploaded.text
     product = api.post("/catalog/products", headers=admin_headers, json={
@@ -68,3 +70,13 @@ def list_product(api: httpx.Client, admin_headers: dict, *, name: str, price_fit
     assert listed.status_code == 201, listed.text
     return {"product": listed.json(), "listing_id": int(listed.json()["listing"]["listing_id"]),
             "item_id": listed.json()["item_id"], "image_cid": uploaded.json()["cid"]}
+
+
+def solid_png(width: int, height: int, rgb: bytes) -> bytes:
+    """A solid `rgb` PNG (8-bit truecolour, one zlib stream): an image a browser decodes."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + rgb * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))

@@ -89,6 +89,8 @@ def test_listings_are_the_indexed_chain_with_their_catalog_items(api, listed_ite
     assert api.get("/marketplace/listings", params={"sort": "price_asc", "cursor": newest["next_cursor"]}
                    ).status_code == 422  # a cursor of another sort order
     assert api.get("/marketplace/listings", params={"seller": "not-an-address"}).status_code == 422
+    for cursor in ("9" * 19, "1-" + "9" * 19, "-1", "1-2-3"):  # past a listing id's range, or not a cursor
+        assert api.get("/marketplace/listings", params={"cursor": cursor}).status_code == 422, cursor
     missing = api.get("/marketplace/listings/999999999")
     assert missing.status_code == 404 and "999999999" in missing.json()["detail"]
 

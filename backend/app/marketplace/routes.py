@@ -21,7 +21,7 @@ Address = Annotated[str, Path(pattern=ADDRESS, description="An Ethereum address"
 ListingId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The listing's id (Marketplace)")]
 Wei = Annotated[str | None, Query(pattern=r"^\d{1,78}$", description="FIT wei, decimal")]
 Limit = Annotated[int, Query(ge=1, le=200)]
-Cursor = Annotated[str | None, Query(pattern=r"^\d{1,78}(-\d{1,18})?$",
+Cursor = Annotated[str | None, Query(pattern=r"^(\d{1,78}-)?\d{1,18}$",
                                      description="next_cursor of the previous page (same sort)")]
 Status = Annotated[Literal["open", "sold_out", "cancelled", "all"], Query(description="Default: open")]
 

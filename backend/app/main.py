@@ -40,7 +40,6 @@ from backend.app.rewards.service import Vouchers
 from backend.app.users.routes import router as users_router
 from backend.app.users.service import ensure_tenant
 from backend.app.wallets.routes import router as wallets_router
-from fitmint.chain.gateway import ChainGateway
 from fitmint.resilience import POSTGRES_ERRORS, quiet_library_retries
 
 log = logging.getLogger("api")
@@ -85,7 +84,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.vouchers = None
         app.state.rewards_chain = RewardsChain(settings)
         app.state.chain_documents = ChainDocuments(settings)
-        app.state.market_gateway = ChainGateway.from_settings(settings, timeout=5)
         app.state.acapy = AcaPy(settings)  # the identity agent's admin API (connects on first use)
         stop = asyncio.Event()
         relay: list[asyncio.Task] = []
@@ -129,7 +127,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.hub.stop()
             await app.state.rewards_chain.close()
             await app.state.chain_documents.close()
-            await app.state.market_gateway.close()
             await app.state.acapy.close()
             await redis.aclose()
             for pool in (app.state.indexer_pool, app.state.backend_pool):

@@ -87,6 +87,23 @@ async def product_for_item(connection, item_id: int) -> dict | None:
             "listing_id": None if row["listing_id"] is None else int(row["listing_id"])}
 
 
+async def item_ids_of_tenant(pool, tenant: str) -> list[int]:
+    """The on-chain item ids of the products in tenant `tenant`'s catalog (by its slug)."""
+    rows = await pool.fetch("SELECT p.item_id FROM products p JOIN tenants t ON t.id = p.tenant_id "
+                            "WHERE t.slug = $1", tenant)
+    return [int(row["item_id"]) for row in rows]
+
+
+async def versions_by_cid(pool, cids: list[str]) -> dict[str, dict]:
+    """The catalog versions with these CIDs: cid -> {document, product_id, tenant (slug)}."""
+    rows = await pool.fetch(
+        "SELECT v.cid, v.document::text AS document, p.id::text AS product_id, t.slug AS tenant "
+        "FROM product_versions v JOIN products p ON p.id = v.product_id JOIN tenants t ON t.id = p.tenant_id "
+        "WHERE v.cid = ANY($1::text[])", cids)
+    return {row["cid"]: {"document": orjson.loads(row["document"]), "product_id": row["product_id"],
+                         "tenant": row["tenant"]} for row in rows}
+
+
 class Catalog:
     def __init__(self, pool: asyncpg.Pool, redis: Redis, kubo: Kubo, listings: Listings, settings: Settings):
         self.pool = pool

@@ -58,20 +58,27 @@ class ChainInfo(BaseModel):
 
 
 class ChainDocuments:
-    """GET /chain and each ABI, built once per API process from the manifest it was started with."""
+    """GET /chain and each ABI, built once per API process from the manifest it was started with, and the
+    gateway they were read through (the marketplace's quotes read the chain through it too)."""
 
     def __init__(self, settings):
         self.settings = settings
         self.gateway = ChainGateway.from_settings(settings, timeout=5)
+        self._document: dict | None = None
         self._chain: Published | None = None
         self._abis: dict[str, Published] = {}
         self._lock = asyncio.Lock()
 
-    async def chain(self) -> Published:
+    async def document(self) -> dict:
         async with self._lock:
-            if self._chain is None:
-                self._chain = Published.of(await document.build(self.gateway, self.settings))
-            return self._chain
+            if self._document is None:
+                self._document = await document.build(self.gateway, self.settings)
+                self._chain = Published.of(self._document)
+            return self._document
+
+    async def chain(self) -> Published:
+        await self.document()
+        return self._chain
 
     def abi(self, name: str) -> Published:
         if name not in self._abis:
@@ -85,11 +92,8 @@ class ChainDocuments:
         await self.gateway.close()
 
 
-def _documents(request: Request) -> ChainDocuments:
-    state = request.app.state
-    if getattr(state, "chain_documents", None) is None:
-        state.chain_documents = ChainDocuments(state.settings)
-    return state.chain_documents
+def chain_documents(request: Request) -> ChainDocuments:
+    return request.app.state.chain_documents
 
 
 def _answer(request: Request, published: Published) -> Response:
@@ -106,7 +110,7 @@ async def chain_info(request: Request) -> Response:
     the platform uses, and what a Sign-In with Ethereum message must name. The SDKs are generated
     against this document's schema."""
     try:
-        return _answer(request, await _documents(request).chain())
+        return _answer(request, await chain_documents(request).chain())
     except (ChainUnavailable, ChainReverted) as exc:
         raise HTTPException(503, f"the chain document cannot be built: {exc}") from exc
 
@@ -117,7 +121,7 @@ async def contract_abi(request: Request,
                        name: str = Path(pattern=r"^[A-Za-z][A-Za-z0-9]{0,63}$", description="e.g. Marketplace")
                        ) -> Response:
     """A deployed contract's ABI (JSON array), from the compiled artifacts the deployment manifest holds."""
-    documents = _documents(request)
+    documents = chain_documents(request)
     try:
         published = documents.abi(name)
     except KeyError:

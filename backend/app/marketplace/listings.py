@@ -4,12 +4,11 @@ by keyset, each with its item described by the catalog version its on-chain meta
 from dataclasses import dataclass
 from typing import Literal
 
-import orjson
-
+from backend.app.catalog import service as catalog
 from backend.app.wallets.service import snapshot
 
 # The indexer's read views these reads use, with the columns they rely on (checked against the indexer's
-# schema by tests/clients/test_marketplace_api.py).
+# schema by tests/indexer/test_wallet_api.py).
 VIEWS = {
     "marketplace_listings_v1": ("listing_id", "item_id", "seller", "unit_price", "remaining", "is_primary", "cid",
                                 "status", "created_block", "updated_block"),
@@ -117,31 +116,22 @@ def _listing(row) -> dict:
             "created_block": row["created_block"], "updated_block": row["updated_block"], "item": None}
 
 
-# --- the catalog's side (the API's own database) -----------------------------------------------------------
-async def tenant_items(backend_pool, tenant: str) -> list[int]:
-    rows = await backend_pool.fetch("SELECT p.item_id FROM products p JOIN tenants t ON t.id = p.tenant_id "
-                                    "WHERE t.slug = $1", tenant)
-    return [int(row["item_id"]) for row in rows]
-
-
+# --- the catalog's side (the API's own database, through the catalog's queries) ------------------------------
 async def describe_items(backend_pool, listings: list[dict]) -> None:
     """Sets each listing's `item` from the catalog version its CID names (None: not a catalog item here)."""
     cids = sorted({listing["cid"] for listing in listings if listing["cid"]})
     if backend_pool is None or not cids:
         return
-    rows = await backend_pool.fetch(
-        "SELECT v.cid, v.document::text AS document, p.id::text AS product_id, t.slug AS tenant "
-        "FROM product_versions v JOIN products p ON p.id = v.product_id JOIN tenants t ON t.id = p.tenant_id "
-        "WHERE v.cid = ANY($1::text[])", cids)
-    items = {row["cid"]: _item(row) for row in rows}
+    versions = await catalog.versions_by_cid(backend_pool, cids)
     for listing in listings:
-        listing["item"] = items.get(listing["cid"])
+        version = versions.get(listing["cid"])
+        listing["item"] = None if version is None else _item(listing["cid"], version)
 
 
-def _item(row) -> dict:
-    document = orjson.loads(row["document"])
+def _item(cid: str, version: dict) -> dict:
+    document = version["document"]
     image = document.get("image", "").removeprefix("ipfs://") or None
-    return {"product_id": row["product_id"], "tenant": row["tenant"], "name": document.get("name", ""),
+    return {"product_id": version["product_id"], "tenant": version["tenant"], "name": document.get("name", ""),
             "description": document.get("description", ""), "image": image,
             "image_url": f"/catalog/images/{image}" if image else None,
-            "attributes": document.get("attributes", []), "metadata_url": f"/catalog/metadata/{row['cid']}"}
+            "attributes": document.get("attributes", []), "metadata_url": f"/catalog/metadata/{cid}"}

@@ -2,6 +2,7 @@
 EIP-2612 permit the buyer's wallet signs for that total, and the purchaseWithPermit call it then sends.
 The server holds no member key: it only says what to sign and what to send."""
 
+import asyncio
 from dataclasses import dataclass
 
 from eth_utils import to_checksum_address
@@ -30,32 +31,34 @@ class QuoteRequest:
     deadline: int
 
 
-async def quote(gateway: ChainGateway, request: QuoteRequest) -> dict:
+async def quote(gateway: ChainGateway, request: QuoteRequest, *, token_name: str) -> dict:
+    """`token_name` is the token's EIP-712 domain name (GET /chain's, read once per process)."""
     block = await gateway.block_number()
     at = hex(block)
+    buyer = to_checksum_address(request.buyer)
+    # Independent reads at one block, asked together: a quote is one round trip after the block number.
     try:
-        seller, unit_price, item_id, remaining, primary = await gateway.call(MARKET, "getListing",
-                                                                             request.listing_id, block=at)
+        (seller, unit_price, item_id, remaining, primary), paused, (_, fee_bps, burn_bps), nonce, balance = (
+            await asyncio.gather(gateway.call(MARKET, "getListing", request.listing_id, block=at),
+                                 gateway.call(MARKET, "paused", block=at), gateway.call(MARKET, "fees", block=at),
+                                 gateway.call("FitToken", "nonces", buyer, block=at),
+                                 gateway.call("FitToken", "balanceOf", buyer, block=at)))
     except ChainReverted as exc:
         if exc.name == "MarketUnknownListing":
             raise UnknownListing(f"no listing {request.listing_id} on the chain") from exc
         raise
-    if await gateway.call(MARKET, "paused", block=at):
+    if paused:
         raise QuoteRefused("the marketplace is paused: purchases are refused until it is unpaused")
     if remaining == 0:
         raise QuoteRefused(f"listing {request.listing_id} is closed (sold out or cancelled)")
     if request.quantity > remaining:
         raise QuoteRefused(f"listing {request.listing_id} has {remaining} left; {request.quantity} were asked for")
-    _, fee_bps, burn_bps = await gateway.call(MARKET, "fees", block=at)
     total = unit_price * request.quantity
     fee, burned = total * fee_bps // BPS, total * burn_bps // BPS  # as Marketplace._takeOrder rounds them
-    buyer = to_checksum_address(request.buyer)
     market = gateway.address(MARKET)
-    nonce = await gateway.call("FitToken", "nonces", buyer, block=at)
-    balance = await gateway.call("FitToken", "balanceOf", buyer, block=at)
-    permit = permit_typed_data(token_name=await gateway.call("FitToken", "name", block=at),
-                               token_address=gateway.address("FitToken"), chain_id=gateway.manifest.chain_id,
-                               owner=buyer, spender=market, value=total, nonce=nonce, deadline=request.deadline)
+    permit = permit_typed_data(token_name=token_name, token_address=gateway.address("FitToken"),
+                               chain_id=gateway.manifest.chain_id, owner=buyer, spender=market, value=total,
+                               nonce=nonce, deadline=request.deadline)
     permit["message"] = {key: str(value) if isinstance(value, int) else value
                          for key, value in permit["message"].items()}  # uint256 as decimal strings in JSON
     return {

@@ -7,12 +7,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field, field_validator
 
+from backend.app.catalog import service as catalog
+from backend.app.chain.routes import chain_documents
 from backend.app.deps import limit_quotes
 from backend.app.marketplace import listings
 from backend.app.marketplace.listings import BadCursor, ListingFilter, ListingPage, Sort
 from backend.app.marketplace.quote import QuoteRefused, QuoteRequest, UnknownListing, quote
 from fitmint.chain.errors import ChainReverted, ChainUnavailable
-from fitmint.chain.gateway import ChainGateway
 
 router = APIRouter(tags=["marketplace"])
 
@@ -150,7 +151,7 @@ async def list_listings(request: Request, item_id: Annotated[str | None, Query(p
     if tenant is not None:
         if request.app.state.backend_pool is None:
             raise HTTPException(503, "the catalog database is not reachable: filtering by tenant needs it")
-        item_ids = await listings.tenant_items(request.app.state.backend_pool, tenant)
+        item_ids = await catalog.item_ids_of_tenant(request.app.state.backend_pool, tenant)
     where = ListingFilter(item_id=None if item_id is None else int(item_id), seller=seller and seller.lower(),
                           item_ids=item_ids, kind=kind, status=status,
                           min_price=None if min_price is None else int(min_price),
@@ -177,10 +178,6 @@ async def wallet_listings(address: Address, request: Request, status: Status = "
     return await _page(request, ListingFilter(seller=address.lower(), status=status), "newest", limit, cursor)
 
 
-def _gateway(request: Request) -> ChainGateway:
-    return request.app.state.market_gateway
-
-
 @router.post("/marketplace/listings/{listing_id}/quote", response_model=QuotePublic,
              dependencies=[Depends(limit_quotes)],
              responses={429: {"description": "Too many quotes from this address (Retry-After)"},
@@ -196,7 +193,10 @@ async def quote_purchase(listing_id: ListingId, body: QuoteIn, request: Request)
     settings = request.app.state.settings
     deadline = body.deadline or int(settings.now().timestamp()) + settings.quote_ttl_seconds
     try:
-        answer = await quote(_gateway(request), QuoteRequest(listing_id, body.buyer, body.quantity, deadline))
+        documents = chain_documents(request)
+        token_name = (await documents.document())["token"]["name"]
+        answer = await quote(documents.gateway, QuoteRequest(listing_id, body.buyer, body.quantity, deadline),
+                             token_name=token_name)
     except UnknownListing as exc:
         raise HTTPException(404, str(exc)) from exc
     except QuoteRefused as exc:

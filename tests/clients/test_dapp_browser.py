@@ -34,7 +34,7 @@ from tests.support.browser import (
     wait_for,
 )
 from tests.support.paths import ROOT
-from tests.support.stackclient import fund_gas, list_product, sign_in_over_http, solid_png
+from tests.support.stackclient import fund_gas, list_product, send_from, sign_in_over_http, solid_png
 from tests.support.units import FIT
 from tests.support.waiting import wait_until
 
@@ -191,7 +191,7 @@ def test_a_members_whole_journey_in_chromium(dapp_url, test_wallet_source, chain
         resale_card = wait_for(page, lambda p: p.find_element(By.ID, f"listing-{resale}"), what="the resale listed")
         button(resale_card, "Get quote").click()
         wait_for(page, lambda p: resale_card.find_elements(By.CSS_SELECTOR, "[data-field=total]"), what="its quote")
-        send(contracts, member, contracts["Marketplace"].functions.updatePrice(resale, 2 * FIT))
+        send_from(contracts["w3"], member, contracts["Marketplace"].functions.updatePrice(resale, 2 * FIT))
         button(resale_card, "Sign permit and buy").click()
         refusal = wait_for(page, lambda p: resale_card.find_element(By.CSS_SELECTOR, ".error"),
                            what="the stale-price refusal").text
@@ -341,19 +341,9 @@ class WaitingOutRateLimits(httpx.HTTPTransport):
 
 # --- the member's own transactions, sent from Python with the same key --------------------------------------
 
-def send(contracts, member, call) -> dict:
-    w3 = contracts["w3"]
-    nonce = w3.eth.get_transaction_count(member.address, "pending")
-    tx = call.build_transaction({"from": member.address, "nonce": nonce, "chainId": w3.eth.chain_id})
-    sent = w3.eth.send_raw_transaction(member.sign_transaction(tx).raw_transaction)
-    receipt = w3.eth.wait_for_transaction_receipt(sent)
-    assert receipt.status == 1, receipt
-    return receipt
-
-
 def list_for_resale(contracts, member, item_id: int, unit_price: int) -> int:
     market = contracts["Marketplace"]
-    send(contracts, member, contracts["FitItems"].functions.setApprovalForAll(market.address, True))
-    receipt = send(contracts, member, market.functions.listForResale(item_id, 1, unit_price))
+    send_from(contracts["w3"], member, contracts["FitItems"].functions.setApprovalForAll(market.address, True))
+    receipt = send_from(contracts["w3"], member, market.functions.listForResale(item_id, 1, unit_price))
     (created,) = market.events.ListingCreated().process_receipt(receipt, errors=DISCARD)  # FitItems' logs too
     return created.args.listingId

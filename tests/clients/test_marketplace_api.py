@@ -6,12 +6,10 @@ from pathlib import Path
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
-from eth_utils import to_checksum_address
 from web3 import Web3
 
 from fitmint.chain.manifest import Manifest
-from tests.support.api import a_run
-from tests.support.stackclient import list_product, sign_in_over_http
+from tests.support.stackclient import earn_fit, list_product, send_from
 from tests.support.waiting import wait_until
 
 
@@ -95,31 +93,6 @@ def test_listings_are_the_indexed_chain_with_their_catalog_items(api, listed_ite
     assert missing.status_code == 404 and "999999999" in missing.json()["detail"]
 
 
-def earn_fit(api, rpc_url: str, wallet) -> int:
-    """The member's own journey to FIT: sign in, an accepted run, a voucher, the claim sent by their wallet."""
-    headers = sign_in_over_http(api, wallet)
-    workout = api.post("/fitness/workouts", json=a_run(hours_ago=1), headers=headers)
-    assert workout.status_code == 201 and workout.json()["status"] == "accepted", workout.text
-    voucher = api.post(f"/rewards/workouts/{workout.json()['id']}/voucher", json={"account": wallet.address},
-                       headers=headers)
-    assert voucher.status_code == 201, voucher.text
-    voucher = voucher.json()
-    w3 = Web3(Web3.HTTPProvider(rpc_url))
-    rewards = w3.eth.contract(address=to_checksum_address(voucher["contract"]),
-                              abi=api.get("/chain/abis/ActivityRewards").json())
-    call = rewards.functions.claim((wallet.address, int(voucher["amount"]), bytes.fromhex(voucher["claim_id"][2:]),
-                                    voucher["day"], voucher["deadline"]), bytes.fromhex(voucher["signature"][2:]))
-    send(w3, wallet, call)
-    return int(voucher["amount"])
-
-
-def send(w3: Web3, wallet, call) -> dict:
-    tx = call.build_transaction({"from": wallet.address, "nonce": w3.eth.get_transaction_count(wallet.address),
-                                 "chainId": 31337, "gas": 600_000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 1})
-    tx_hash = w3.eth.send_raw_transaction(wallet.sign_transaction(tx).raw_transaction)
-    return w3.eth.wait_for_transaction_receipt(tx_hash)
-
-
 def test_a_quote_is_what_the_wallet_signs_and_sends_to_buy(api, rpc_url, listed_item, wallet):
     earned = earn_fit(api, rpc_url, wallet)
     listing_id = listed_item["listing_id"]
@@ -148,7 +121,7 @@ def test_a_quote_is_what_the_wallet_signs_and_sends_to_buy(api, rpc_url, listed_
     assert call["to"] == market.address and call["abi"]["name"] == call["function"] == "purchaseWithPermit"
     signature = [signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big")]
     args = [int(value) for value in call["args"]] + signature
-    receipt = send(w3, wallet, getattr(market.functions, call["function"])(*args))
+    receipt = send_from(w3, wallet, getattr(market.functions, call["function"])(*args))
     assert receipt.status == 1
     assert w3.eth.contract(address=chain["contracts"]["FitItems"]["address"], abi=api.get("/chain/abis/FitItems").json()
                            ).functions.balanceOf(wallet.address, int(listed_item["item_id"])).call() == 2
@@ -173,36 +146,6 @@ def test_quotes_refuse_what_the_contract_would_refuse_with_the_reason(api, liste
         assert refused.status_code == 422, (body, refused.text)
     poor = api.post(f"/marketplace/listings/{listing_id}/quote", json={"buyer": buyer, "quantity": 1}).json()
     assert poor["sufficient_balance"] is False and poor["buyer_balance"] == "0"
-
-
-def test_the_marketplace_read_views_exist_with_the_columns_the_api_reads(stack):
-    """The API reads only the indexer's versioned views (a schema change cannot break it silently)."""
-    import asyncio
-
-    import asyncpg
-
-    from backend.app.marketplace.listings import VIEWS
-    from indexer.schema import READ_VIEWS
-    from indexer.settings import Settings
-
-    assert set(VIEWS) <= set(READ_VIEWS)
-    settings = Settings(fitmint_state_dir=Path(stack["FITMINT_STATE_DIR"]), postgres_port=int(stack["POSTGRES_PORT"]))
-
-    async def columns() -> dict:
-        connection = await asyncpg.connect(**settings.postgres(settings.indexer_database))
-        try:
-            rows = await connection.fetch("SELECT table_name, column_name FROM information_schema.columns "
-                                          "WHERE table_name = ANY($1::text[])", list(VIEWS))
-        finally:
-            await connection.close()
-        found: dict = {}
-        for row in rows:
-            found.setdefault(row["table_name"], set()).add(row["column_name"])
-        return found
-
-    found = asyncio.run(columns())
-    for view, needed in VIEWS.items():
-        assert set(needed) <= found.get(view, set()), view
 
 
 def test_a_wallet_s_listings_are_the_ones_it_sells(api, listed_item):

@@ -5,14 +5,11 @@ import re
 import shutil
 import time
 
-import httpx
 from eth_account import Account
-from web3 import Web3
 
 from tests.clients.test_ts_sdk import SDK, build_sdk, run
-from tests.support.api import a_run
 from tests.support.paths import ROOT
-from tests.support.stackclient import fund_gas, sign_in_over_http
+from tests.support.stackclient import earn_fit, fund_gas
 from tests.support.units import FIT
 from tests.support.waiting import wait_until
 
@@ -28,33 +25,13 @@ def readme_example() -> str:
     return found.group(1)
 
 
-def earn_50_fit(api: httpx.Client, rpc_url: str, wallet) -> None:
-    """What the member's app does before the example runs: a workout, its voucher, the wallet's claim."""
-    headers = sign_in_over_http(api, wallet)
-    workout = api.post("/fitness/workouts", headers=headers, json=a_run())
-    assert workout.status_code == 201, workout.text
-    voucher = api.post(f"/rewards/workouts/{workout.json()['id']}/voucher", headers=headers, json={})
-    assert voucher.status_code == 201, voucher.text
-    voucher = voucher.json()
-    w3 = Web3(Web3.HTTPProvider(rpc_url))
-    rewards = w3.eth.contract(address=Web3.to_checksum_address(voucher["contract"]),
-                              abi=api.get("/chain/abis/ActivityRewards").json())
-    claim = rewards.functions.claim((Web3.to_checksum_address(voucher["account"]), int(voucher["amount"]),
-                                     voucher["claim_id"], voucher["day"], voucher["deadline"]), voucher["signature"])
-    tx = claim.build_transaction({"from": wallet.address, "nonce": w3.eth.get_transaction_count(wallet.address),
-                                  "chainId": w3.eth.chain_id})
-    sent = w3.eth.send_raw_transaction(wallet.sign_transaction(tx).raw_transaction)
-    receipt = w3.eth.wait_for_transaction_receipt(sent)
-    assert receipt.status == 1, receipt
-    wait_until(lambda: api.get(f"/wallets/{wallet.address}/balance").json()["balance"] == str(50 * FIT), timeout=30,
-               what="the claim indexed")
-
-
 def test_the_readme_example_runs_against_the_stack(api, api_url, rpc_url, listed_item):
     example = readme_example()
     wallet = Account.create()
     fund_gas(rpc_url, wallet.address)
-    earn_50_fit(api, rpc_url, wallet)
+    assert earn_fit(api, rpc_url, wallet) == 50 * FIT
+    wait_until(lambda: api.get(f"/wallets/{wallet.address}/balance").json()["balance"] == str(50 * FIT), timeout=30,
+               what="the claim indexed")
     build_sdk()
 
     # Compiled where a consumer's module would be: beside the SDK's package.json ("type": "module"), so

@@ -174,13 +174,16 @@ def test_bad_input_is_422(api, path):
     assert api.get(path).status_code == 422
 
 
-def test_the_read_views_have_the_columns_the_wallet_reads_use(chain, indexer_settings):
-    from backend.app.wallets.service import VIEWS
+def test_the_read_views_have_the_columns_the_api_reads_use(chain, indexer_settings):
+    """The wallet and marketplace reads read only the indexer's versioned views, with these columns."""
+    from backend.app.marketplace.listings import VIEWS as MARKETPLACE_VIEWS
+    from backend.app.wallets.service import VIEWS as WALLET_VIEWS
     from indexer.schema import READ_VIEWS
 
+    views = WALLET_VIEWS | MARKETPLACE_VIEWS
     asyncio.run(index_to_head(indexer_settings))
-    assert set(VIEWS) <= set(READ_VIEWS)
-    for view, columns in VIEWS.items():
+    assert set(views) <= set(READ_VIEWS)
+    for view, columns in views.items():
         present = {r["column_name"] for r in db(indexer_settings, "SELECT column_name FROM information_schema.columns "
                                                                   "WHERE table_name = $1", view)}
         assert set(columns) <= present, view

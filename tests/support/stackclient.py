@@ -7,7 +7,9 @@ import uuid
 import zlib
 
 import httpx
+from web3 import Web3
 
+from tests.support.api import a_run
 from tests.support.signin import sign
 from tests.support.waiting import wait_until
 
@@ -80,3 +82,32 @@ def solid_png(width: int, height: int, rgb: bytes) -> bytes:
     rows = b"".join(b"\x00" + rgb * width for _ in range(height))
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def send_from(w3: Web3, wallet, call) -> dict:
+    """`call` (a web3 contract function call) signed by the member's own key and sent; its receipt, succeeded."""
+    nonce = w3.eth.get_transaction_count(wallet.address, "pending")
+    tx = call.build_transaction({"from": wallet.address, "nonce": nonce, "chainId": w3.eth.chain_id})
+    sent = w3.eth.send_raw_transaction(wallet.sign_transaction(tx).raw_transaction)
+    receipt = w3.eth.wait_for_transaction_receipt(sent)
+    assert receipt.status == 1, receipt
+    return receipt
+
+
+def earn_fit(api: httpx.Client, rpc_url: str, wallet) -> int:
+    """The member's own journey to FIT, over HTTP: sign in, an accepted 5 km run, its voucher, the claim sent by
+    their wallet. Returns the voucher's amount (FIT wei)."""
+    headers = sign_in_over_http(api, wallet)
+    workout = api.post("/fitness/workouts", json=a_run(hours_ago=1), headers=headers)
+    assert workout.status_code == 201 and workout.json()["status"] == "accepted", workout.text
+    voucher = api.post(f"/rewards/workouts/{workout.json()['id']}/voucher", json={"account": wallet.address},
+                       headers=headers)
+    assert voucher.status_code == 201, voucher.text
+    voucher = voucher.json()
+    w3 = Web3(Web3.HTTPProvider(rpc_url))
+    rewards = w3.eth.contract(address=Web3.to_checksum_address(voucher["contract"]),
+                              abi=api.get("/chain/abis/ActivityRewards").json())
+    send_from(w3, wallet, rewards.functions.claim(
+        (wallet.address, int(voucher["amount"]), voucher["claim_id"], voucher["day"], voucher["deadline"]),
+        voucher["signature"]))
+    return int(voucher["amount"])

@@ -1,0 +1,116 @@
+"""The queue's records, as the worker reads and writes them (asyncpg)."""
+
+from dataclasses import dataclass
+
+from fitmint.txqueue.fees import Fees
+
+IN_FLIGHT = ("queued", "sent")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    tx_hash: str
+    raw: str
+    fees: Fees
+    state: str
+    seconds_since_broadcast: float | None
+
+
+def attempt_of(row) -> Attempt:
+    return Attempt(row["tx_hash"], row["raw"], Fees(int(row["max_fee_per_gas"]), int(row["max_priority_fee_per_gas"])),
+                   row["state"], row["seconds_since_broadcast"])
+
+
+async def claim_waiting(connection, signer: str):
+    """A waiting request (or one this signer took before a crash, with no nonce yet), now this signer's."""
+    return await connection.fetchrow(
+        """UPDATE txqueue_request SET signer = $1, updated_at = now()
+           WHERE id = (SELECT id FROM txqueue_request
+                       WHERE state = 'queued' AND nonce IS NULL AND (signer IS NULL OR signer = $1)
+                       ORDER BY (signer IS NULL), id LIMIT 1 FOR UPDATE SKIP LOCKED)
+           RETURNING *""", signer)
+
+
+async def release(connection, request_id: int, reason: str) -> None:
+    """Back to the pool (no nonce was given): another signer, or this one later, takes it."""
+    await connection.execute("UPDATE txqueue_request SET signer = NULL, reason = $2, updated_at = now() "
+                             "WHERE id = $1 AND nonce IS NULL", request_id, reason)
+
+
+async def fail_unsent(connection, request_id: int, reason: str) -> None:
+    await connection.execute("UPDATE txqueue_request SET state = 'failed', reason = $2, updated_at = now() "
+                             "WHERE id = $1 AND nonce IS NULL", request_id, reason)
+
+
+async def next_recorded_nonce(connection, signer: str) -> int:
+    """One past the highest nonce this queue ever gave the signer (0 for a new one)."""
+    return await connection.fetchval("SELECT coalesce(max(nonce) + 1, 0) FROM txqueue_request WHERE signer = $1",
+                                     signer)
+
+
+async def record_first_attempt(connection, request_id: int, signer: str, nonce: int, gas_limit: int,
+                               tx_hash: str, raw: str, fees: Fees) -> None:
+    """The nonce given and the signed transaction recorded, in one transaction, before any broadcast."""
+    async with connection.transaction():
+        await connection.execute("UPDATE txqueue_request SET nonce = $2, gas_limit = $3, updated_at = now() "
+                                 "WHERE id = $1 AND signer = $4 AND nonce IS NULL", request_id, nonce, gas_limit,
+                                 signer)
+        await _insert_attempt(connection, request_id, signer, nonce, tx_hash, raw, fees)
+
+
+async def record_replacement(connection, request_id: int, signer: str, nonce: int, tx_hash: str, raw: str,
+                             fees: Fees) -> None:
+    await _insert_attempt(connection, request_id, signer, nonce, tx_hash, raw, fees)
+
+
+async def _insert_attempt(connection, request_id, signer, nonce, tx_hash, raw, fees: Fees) -> None:
+    await connection.execute(
+        """INSERT INTO txqueue_attempt (tx_hash, request_id, signer, nonce, raw, max_fee_per_gas,
+                                        max_priority_fee_per_gas) VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        tx_hash, request_id, signer, nonce, raw, fees.max_fee_per_gas, fees.max_priority_fee_per_gas)
+
+
+async def mark_broadcast(connection, request_id: int, tx_hash: str) -> None:
+    async with connection.transaction():
+        await connection.execute("UPDATE txqueue_attempt SET state = 'broadcast', broadcast_at = now() "
+                                 "WHERE tx_hash = $1 AND state = 'signed'", tx_hash)
+        await connection.execute("UPDATE txqueue_request SET state = 'sent', updated_at = now() "
+                                 "WHERE id = $1 AND state = 'queued'", request_id)
+
+
+async def note(connection, request_id: int, reason: str) -> None:
+    await connection.execute("UPDATE txqueue_request SET reason = $2, updated_at = now() WHERE id = $1",
+                             request_id, reason)
+
+
+async def in_flight(connection, signer: str):
+    """The signer's requests holding a nonce and not settled, lowest nonce first."""
+    return await connection.fetch(
+        """SELECT id, nonce, gas_limit, target, calldata, value, mine_within_seconds FROM txqueue_request
+           WHERE signer = $1 AND nonce IS NOT NULL AND state = ANY($2::text[]) ORDER BY nonce""",
+        signer, list(IN_FLIGHT))
+
+
+async def attempts(connection, request_id: int) -> list[Attempt]:
+    rows = await connection.fetch(
+        """SELECT tx_hash, raw, max_fee_per_gas, max_priority_fee_per_gas, state,
+                  extract(epoch FROM now() - broadcast_at)::float8 AS seconds_since_broadcast
+           FROM txqueue_attempt WHERE request_id = $1 ORDER BY recorded_at, max_fee_per_gas""", request_id)
+    return [attempt_of(row) for row in rows]
+
+
+async def settle(connection, request_id: int, state: str, reason: str, mined_hash: str | None = None,
+                 block_number: int | None = None) -> None:
+    """The request's outcome: its mined attempt 'mined', every other attempt 'replaced'."""
+    async with connection.transaction():
+        await connection.execute(
+            """UPDATE txqueue_request SET state = $2, reason = $3, mined_hash = $4, block_number = $5,
+                      updated_at = now() WHERE id = $1""", request_id, state, reason, mined_hash, block_number)
+        await connection.execute(
+            """UPDATE txqueue_attempt SET state = CASE WHEN tx_hash = $2 THEN 'mined' ELSE 'replaced' END
+               WHERE request_id = $1""", request_id, mined_hash)
+
+
+async def count_in_flight(connection, signer: str) -> int:
+    return await connection.fetchval("SELECT count(*) FROM txqueue_request WHERE signer = $1 AND nonce IS NOT NULL "
+                                     "AND state = ANY($2::text[])", signer, list(IN_FLIGHT))

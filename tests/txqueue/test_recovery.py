@@ -1,0 +1,97 @@
+"""Recovery on a node that mines only when told: a dropped transaction re-broadcast, a stuck one replaced at
+its nonce with a higher fee, a worker stopped between recording and sending."""
+
+import asyncio
+
+import pytest
+from eth_account import Account
+
+from fitmint.txqueue.submit import TransactionRequest, submit
+from tests.support.txqueue import attempts, drive, queue
+
+PAYEE = "0x00000000000000000000000000000000000b0b0b"
+GWEI = 10**9
+
+
+def test_a_transaction_dropped_from_the_pool_is_broadcast_again_and_mined(make_anvil, postgres):
+    anvil = make_anvil("--no-mining")
+    key = anvil.funded_key()
+
+    async def scenario():
+        async with queue(postgres, anvil, [key], mine_within_seconds=60) as (worker, connection):
+            request_id = await submit(connection, TransactionRequest("drop-me", "test", PAYEE, value=5))
+            await drive(worker, connection, request_id, states=("sent",))
+            [sent] = await attempts(connection, request_id)
+            anvil.rpc("anvil_dropTransaction", sent["tx_hash"])
+            assert anvil.rpc("eth_getTransactionByHash", sent["tx_hash"]) is None
+            await worker.run_once()
+            assert anvil.rpc("eth_getTransactionByHash", sent["tx_hash"]) is not None
+            anvil.mine()
+            row = await drive(worker, connection, request_id)
+            assert row["state"] == "mined" and row["mined_hash"] == sent["tx_hash"]
+            assert len(await attempts(connection, request_id)) == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_stuck_transaction_is_replaced_at_its_nonce_with_higher_fees_and_one_of_them_mined(make_anvil, postgres):
+    anvil = make_anvil("--no-mining")
+    key = anvil.funded_key()
+    signer = Account.from_key(key).address
+
+    async def scenario():
+        async with queue(postgres, anvil, [key], mine_within_seconds=0.3) as (worker, connection):
+            request_id = await submit(connection, TransactionRequest("stuck", "test", PAYEE, value=7))
+            await drive(worker, connection, request_id, states=("sent",))
+            [first] = await attempts(connection, request_id)
+            anvil.rpc("anvil_setNextBlockBaseFeePerGas", hex(int(first["max_fee_per_gas"]) * 10))
+            anvil.mine()  # the base fee outgrew the first attempt: not included
+            assert anvil.rpc("eth_getTransactionReceipt", first["tx_hash"]) is None
+            await asyncio.sleep(0.4)
+            await worker.run_once()
+            first, second = await attempts(connection, request_id)
+            assert second["nonce"] == first["nonce"] == 0
+            for fee in ("max_fee_per_gas", "max_priority_fee_per_gas"):
+                assert second[fee] * 10 >= first[fee] * 11  # the node's replacement rule: >= +10% on both
+            anvil.mine()
+            row = await drive(worker, connection, request_id)
+            first, second = await attempts(connection, request_id)
+            assert row["state"] == "mined" and row["mined_hash"] == second["tx_hash"]
+            assert (first["state"], second["state"]) == ("replaced", "mined")
+            assert anvil.rpc("eth_getTransactionReceipt", first["tx_hash"]) is None
+            for _ in range(3):  # nothing else comes from that key, however long the worker runs
+                anvil.mine()
+                await worker.run_once()
+
+    asyncio.run(scenario())
+    assert anvil.nonce(signer) == 1
+
+
+class Crashed(Exception):
+    pass
+
+
+def test_a_worker_stopped_between_recording_and_sending_leaves_the_next_one_that_transaction(make_anvil, postgres):
+    anvil = make_anvil()
+    key = anvil.funded_key()
+    signer = Account.from_key(key).address
+
+    async def scenario():
+        async with queue(postgres, anvil, [key]) as (crashing, connection):
+            async def crash(raw):
+                raise Crashed
+
+            crashing.broadcast = crash
+            request_id = await submit(connection, TransactionRequest("crash", "test", PAYEE, value=9))
+            with pytest.raises(Crashed):
+                await crashing.run_once()
+            [recorded] = await attempts(connection, request_id)
+            assert recorded["state"] == "signed"
+            assert anvil.rpc("eth_getTransactionByHash", recorded["tx_hash"]) is None
+        async with queue(postgres, anvil, [key]) as (successor, connection):
+            row = await drive(successor, connection, request_id)
+            assert row["state"] == "mined" and row["mined_hash"] == recorded["tx_hash"]
+            assert [a["tx_hash"] for a in await attempts(connection, request_id)] == [recorded["tx_hash"]]
+
+    asyncio.run(scenario())
+    assert anvil.nonce(signer) == 1

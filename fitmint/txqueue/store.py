@@ -114,3 +114,24 @@ async def settle(connection, request_id: int, state: str, reason: str, mined_has
 async def count_in_flight(connection, signer: str) -> int:
     return await connection.fetchval("SELECT count(*) FROM txqueue_request WHERE signer = $1 AND nonce IS NOT NULL "
                                      "AND state = ANY($2::text[])", signer, list(IN_FLIGHT))
+
+
+async def unheld_nonces(connection, signer: str, start: int) -> list[int]:
+    """Nonces from `start` up to the highest one given to the signer that no request holds: holes a worker
+    must fill, or every later transaction of the key waits behind them forever."""
+    return [row["n"] for row in await connection.fetch(
+        """SELECT n FROM generate_series($2::bigint, (SELECT max(nonce) FROM txqueue_request WHERE signer = $1)) n
+           WHERE NOT EXISTS (SELECT FROM txqueue_request WHERE signer = $1 AND nonce = n)""", signer, start)]
+
+
+async def record_gap_filler(connection, key: str, signer: str, nonce: int, gas_limit: int, tx_hash: str, raw: str,
+                            fees: Fees) -> int:
+    """A request of the queue's own (an empty transfer to the signer) holding `nonce`, with its attempt."""
+    async with connection.transaction():
+        request_id = await connection.fetchval(
+            """INSERT INTO txqueue_request (idempotency_key, requester, target, calldata, value, signer, nonce,
+                                            gas_limit, reason)
+               VALUES ($1, 'txqueue', $2, ''::bytea, 0, $2, $3, $4, 'fills a nonce gap') RETURNING id""",
+            key, signer, nonce, gas_limit)
+        await _insert_attempt(connection, request_id, signer, nonce, tx_hash, raw, fees)
+    return request_id

@@ -9,6 +9,8 @@ Per in-flight request (lowest nonce first), every recorded attempt's receipt is 
 - not mined `mine_within_seconds` after its broadcast: a replacement at the same nonce with fees bumped
   (>= +10% on both, the node's rule) under the policy's cap, recorded, then broadcast;
 - unknown to the node (dropped from its pool): the recorded bytes are broadcast again.
+Then a nonce below the highest given that no request holds, and the node has nothing pending at, is
+filled with an empty transfer (a request of the queue's own), or every later one would wait behind it.
 A waiting request is simulated (a revert fails it with its decoded error and no nonce is spent), given
 the next nonce (our records reconciled with the chain's pending count), signed, recorded, then broadcast.
 """
@@ -31,6 +33,7 @@ from fitmint.txqueue.simulation import RevertDecoder, SimulationReverted, simula
 log = logging.getLogger("fitmint.txqueue")
 
 DEFAULT_PRIORITY_FEE = 10**9
+GAP_FILLER_GAS = 21_000
 # Answers to eth_sendRawTransaction that mean the transaction (or one at its nonce) is already with the node.
 _ALREADY_THERE = ("already known", "already imported", "nonce too low", "replacement transaction underpriced")
 
@@ -98,6 +101,26 @@ class Worker:
                                    f"nonce {request['nonce']} was taken by a transaction this queue did not sign")
                 continue
             await self._recover(connection, signer, request, attempts[-1])
+        await self._fill_gaps(connection, signer, mined_nonce)
+
+    async def _fill_gaps(self, connection, signer: str, mined_nonce: int) -> None:
+        """A nonce below our highest that no request of ours holds and the node has nothing pending at (a
+        transaction sent from the key outside the queue, then dropped): an empty transfer takes it."""
+        holes = await store.unheld_nonces(connection, signer, mined_nonce)
+        if not holes:
+            return
+        pending = await self._rpc.transaction_count(signer, "pending")  # the node's next gapless nonce
+        for nonce in holes:
+            if nonce < pending:
+                continue
+            base_fee, tip = await self._fee_market()
+            fees = self._fees.initial(base_fee, tip)
+            tx_hash, raw = self._sign(signer, nonce, GAP_FILLER_GAS, signer, b"", 0, fees)
+            request_id = await store.record_gap_filler(connection, f"txqueue:nonce-gap:{self._chain_id}:{signer}:"
+                                                                   f"{nonce}", signer, nonce, GAP_FILLER_GAS, tx_hash,
+                                                       raw, fees)
+            log.warning("filling nonce gap %s of %s with %s (request %s)", nonce, signer, tx_hash, request_id)
+            await self._broadcast(connection, request_id, tx_hash, raw)
 
     async def _settled(self, connection, request, attempts: list[store.Attempt]) -> bool:
         for attempt in attempts:

@@ -5,6 +5,7 @@ import asyncio
 
 import pytest
 from eth_account import Account
+from eth_utils import to_checksum_address
 
 from fitmint.txqueue.submit import TransactionRequest, submit
 from tests.support.txqueue import attempts, drive, queue
@@ -95,3 +96,60 @@ def test_a_worker_stopped_between_recording_and_sending_leaves_the_next_one_that
 
     asyncio.run(scenario())
     assert anvil.nonce(signer) == 1
+
+
+def test_a_worker_stopped_between_sending_and_recording_the_send_is_not_sent_twice(make_anvil, postgres):
+    anvil = make_anvil("--no-mining")
+    key = anvil.funded_key()
+    signer = Account.from_key(key).address
+
+    async def scenario():
+        async with queue(postgres, anvil, [key]) as (crashing, connection):
+            send = crashing.broadcast
+
+            async def send_then_crash(raw):
+                await send(raw)
+                raise Crashed
+
+            crashing.broadcast = send_then_crash
+            request_id = await submit(connection, TransactionRequest("sent-unrecorded", "test", PAYEE, value=3))
+            with pytest.raises(Crashed):
+                await crashing.run_once()
+            [recorded] = await attempts(connection, request_id)
+            assert recorded["state"] == "signed"
+            assert anvil.rpc("eth_getTransactionByHash", recorded["tx_hash"]) is not None
+        async with queue(postgres, anvil, [key]) as (successor, connection):
+            await successor.run_once()  # the same bytes again: the node already has them
+            anvil.mine()
+            row = await drive(successor, connection, request_id)
+            assert row["state"] == "mined" and row["mined_hash"] == recorded["tx_hash"]
+            assert len(await attempts(connection, request_id)) == 1
+
+    asyncio.run(scenario())
+    assert anvil.nonce(signer) == 1
+
+
+def test_a_nonce_gap_left_by_a_transaction_sent_outside_the_queue_is_filled(make_anvil, postgres):
+    anvil = make_anvil("--no-mining")
+    key = anvil.funded_key()
+    signer = Account.from_key(key)
+
+    async def scenario():
+        async with queue(postgres, anvil, [key]) as (worker, connection):
+            outside = signer.sign_transaction({"type": 2, "chainId": 31337, "nonce": 0, "value": 1, "gas": 21_000,
+                                               "to": to_checksum_address(PAYEE), "maxFeePerGas": 10 * GWEI,
+                                               "maxPriorityFeePerGas": GWEI})
+            outside_hash = anvil.rpc("eth_sendRawTransaction", outside.raw_transaction.to_0x_hex())
+            request_id = await submit(connection, TransactionRequest("after-outside", "test", PAYEE, value=2))
+            row = await drive(worker, connection, request_id, states=("sent",))
+            assert row["nonce"] == 1
+            anvil.rpc("anvil_dropTransaction", outside_hash)  # nonce 0 is now a hole: nonce 1 waits behind it
+            await worker.run_once()
+            filler = await connection.fetchrow("SELECT * FROM txqueue_request WHERE requester = 'txqueue'")
+            assert (filler["signer"], filler["nonce"], filler["state"]) == (signer.address.lower(), 0, "sent")
+            anvil.mine()
+            assert (await drive(worker, connection, request_id))["state"] == "mined"
+            assert (await drive(worker, connection, filler["id"]))["state"] == "mined"
+
+    asyncio.run(scenario())
+    assert anvil.nonce(signer.address) == 2

@@ -135,3 +135,25 @@ async def record_gap_filler(connection, key: str, signer: str, nonce: int, gas_l
             key, signer, nonce, gas_limit)
         await _insert_attempt(connection, request_id, signer, nonce, tx_hash, raw, fees)
     return request_id
+
+
+async def settled_at_or_after(connection, signer: str, nonce: int):
+    """The signer's settled requests at nonces the chain has not mined: none, unless the chain went back."""
+    return await connection.fetch(
+        """SELECT id, nonce, state, mined_hash FROM txqueue_request
+           WHERE signer = $1 AND nonce >= $2 AND state IN ('mined', 'failed', 'replaced') ORDER BY nonce""",
+        signer, nonce)
+
+
+async def reopen(connection, request_id: int, reason: str) -> None:
+    """Back in flight, its latest attempt to be broadcast again as recorded (same bytes, same nonce)."""
+    async with connection.transaction():
+        await connection.execute(
+            """UPDATE txqueue_request SET state = 'sent', reason = $2, mined_hash = NULL, block_number = NULL,
+                      updated_at = now() WHERE id = $1""", request_id, reason)
+        await connection.execute(
+            """UPDATE txqueue_attempt SET state = CASE WHEN tx_hash = (
+                   SELECT tx_hash FROM txqueue_attempt WHERE request_id = $1
+                   ORDER BY recorded_at DESC, max_fee_per_gas DESC LIMIT 1) THEN 'signed' ELSE 'replaced' END,
+                   broadcast_at = NULL
+               WHERE request_id = $1""", request_id)

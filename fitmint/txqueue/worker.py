@@ -9,6 +9,8 @@ Per in-flight request (lowest nonce first), every recorded attempt's receipt is 
 - not mined `mine_within_seconds` after its broadcast: a replacement at the same nonce with fees bumped
   (>= +10% on both, the node's rule) under the policy's cap, recorded, then broadcast;
 - unknown to the node (dropped from its pool): the recorded bytes are broadcast again.
+Before that, a settled request whose nonce the chain has not mined (the chain went back: a restart from
+older state, a reorg) is reopened, and its recorded transaction broadcast again.
 Then a nonce below the highest given that no request holds, and the node has nothing pending at, is
 filled with an empty transfer (a request of the queue's own), or every later one would wait behind it.
 A waiting request is simulated (a revert fails it with its decoded error and no nonce is spent), given
@@ -92,6 +94,7 @@ class Worker:
     # --- in flight ----------------------------------------------------------------------------------------
     async def _settle_and_recover(self, connection, signer: str) -> None:
         mined_nonce = await self._rpc.transaction_count(signer, "latest")  # read before the receipts: see below
+        await self._resync(connection, signer, mined_nonce)
         for request in await store.in_flight(connection, signer):
             attempts = await store.attempts(connection, request["id"])
             if await self._settled(connection, request, attempts):
@@ -121,6 +124,18 @@ class Worker:
                                                        raw, fees)
             log.warning("filling nonce gap %s of %s with %s (request %s)", nonce, signer, tx_hash, request_id)
             await self._broadcast(connection, request_id, tx_hash, raw)
+
+    async def _resync(self, connection, signer: str, mined_nonce: int) -> None:
+        """Settled requests whose nonce the chain has not mined: the chain went back (a restart from older
+        state, a reorg). Each is reopened and its recorded transaction broadcast again: the same bytes at the
+        same nonce, so it can be mined again but never twice."""
+        for request in await store.settled_at_or_after(connection, signer, mined_nonce):
+            if request["mined_hash"] is not None and await self._rpc.receipt(request["mined_hash"]) is not None:
+                continue  # mined after the nonce was read
+            log.warning("the chain lost request %s (nonce %s of %s, was %s): broadcasting it again", request["id"],
+                        request["nonce"], signer, request["state"])
+            await store.reopen(connection, request["id"], f"the chain no longer has nonce {request['nonce']} "
+                                                          f"(was {request['state']}): broadcast again")
 
     async def _settled(self, connection, request, attempts: list[store.Attempt]) -> bool:
         for attempt in attempts:

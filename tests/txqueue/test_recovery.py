@@ -153,3 +153,26 @@ def test_a_nonce_gap_left_by_a_transaction_sent_outside_the_queue_is_filled(make
 
     asyncio.run(scenario())
     assert anvil.nonce(signer.address) == 2
+
+
+def test_after_the_chain_goes_back_the_queue_resynchronises_with_the_same_transactions(make_anvil, postgres):
+    anvil = make_anvil()
+    key = anvil.funded_key()
+    signer = Account.from_key(key).address
+
+    async def scenario():
+        async with queue(postgres, anvil, [key]) as (worker, connection):
+            snapshot = anvil.rpc("evm_snapshot")
+            ids = [await submit(connection, TransactionRequest(f"before-{n}", "test", PAYEE, value=n + 1))
+                   for n in range(2)]
+            before = [(await drive(worker, connection, request_id))["mined_hash"] for request_id in ids]
+            anvil.rpc("evm_revert", snapshot)  # the chain restarted from older state: both blocks are gone
+            assert anvil.nonce(signer) == 0 and anvil.rpc("eth_getTransactionReceipt", before[0]) is None
+            after = [(await drive(worker, connection, request_id))["mined_hash"] for request_id in ids]
+            assert after == before  # the recorded transactions, not new ones
+            assert await connection.fetchval("SELECT count(*) FROM txqueue_attempt") == 2
+            later = await submit(connection, TransactionRequest("after", "test", PAYEE, value=9))
+            assert (await drive(worker, connection, later))["nonce"] == 2
+
+    asyncio.run(scenario())
+    assert anvil.nonce(signer) == 3

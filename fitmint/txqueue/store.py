@@ -2,9 +2,15 @@
 
 from dataclasses import dataclass
 
+import asyncpg
+
 from fitmint.txqueue.fees import Fees
 
 IN_FLIGHT = ("queued", "sent")
+
+
+class NonceTaken(Exception):
+    """Another worker recorded this request's nonce, or this nonce for another request, first."""
 
 
 @dataclass(frozen=True)
@@ -50,12 +56,21 @@ async def next_recorded_nonce(connection, signer: str) -> int:
 
 async def record_first_attempt(connection, request_id: int, signer: str, nonce: int, gas_limit: int,
                                tx_hash: str, raw: str, fees: Fees) -> None:
-    """The nonce given and the signed transaction recorded, in one transaction, before any broadcast."""
-    async with connection.transaction():
-        await connection.execute("UPDATE txqueue_request SET nonce = $2, gas_limit = $3, updated_at = now() "
-                                 "WHERE id = $1 AND signer = $4 AND nonce IS NULL", request_id, nonce, gas_limit,
-                                 signer)
-        await _insert_attempt(connection, request_id, signer, nonce, tx_hash, raw, fees)
+    """The nonce given and the signed transaction recorded, in one transaction, before any broadcast.
+
+    This is the fence that makes a double send impossible even if two workers believed they managed one key:
+    a request gets a nonce once (NOT NULL guard), and no two requests of a signer share one (UNIQUE); a
+    worker that loses either race raises NonceTaken here and broadcasts nothing."""
+    try:
+        async with connection.transaction():
+            updated = await connection.execute(
+                "UPDATE txqueue_request SET nonce = $2, gas_limit = $3, updated_at = now() "
+                "WHERE id = $1 AND signer = $4 AND nonce IS NULL", request_id, nonce, gas_limit, signer)
+            if updated != "UPDATE 1":
+                raise NonceTaken(f"request {request_id} was given a nonce by another worker")
+            await _insert_attempt(connection, request_id, signer, nonce, tx_hash, raw, fees)
+    except asyncpg.UniqueViolationError as taken:
+        raise NonceTaken(f"nonce {nonce} of {signer} was given to another request") from taken
 
 
 async def record_replacement(connection, request_id: int, signer: str, nonce: int, tx_hash: str, raw: str,

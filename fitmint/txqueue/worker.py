@@ -57,7 +57,7 @@ class Worker:
     async def start(self) -> None:
         self._chain_id = await self._rpc.chain_id()
         self._pool = await asyncpg.create_pool(**self._postgres, min_size=1, max_size=4)
-        self._locks = SignerLocks(await asyncpg.connect(**self._postgres))
+        self._locks = SignerLocks(self._postgres)
         await self._acquire_signers()
 
     async def close(self) -> None:
@@ -81,6 +81,7 @@ class Worker:
             await self.close()
 
     async def run_once(self) -> None:
+        await self._locks.confirm()
         await self._acquire_signers()
         for signer in sorted(self._locks.held):
             async with self._pool.acquire() as connection:
@@ -203,7 +204,11 @@ class Worker:
                     await store.next_recorded_nonce(connection, signer))
         gas_limit = gas * 12 // 10 + 10_000
         tx_hash, raw = self._sign(signer, nonce, gas_limit, target, calldata, value, fees)
-        await store.record_first_attempt(connection, request["id"], signer, nonce, gas_limit, tx_hash, raw, fees)
+        try:
+            await store.record_first_attempt(connection, request["id"], signer, nonce, gas_limit, tx_hash, raw, fees)
+        except store.NonceTaken as taken:
+            log.warning("%s: nothing sent; another worker manages %s", taken, signer)
+            raise _StopTaking from None
         await self._broadcast(connection, request["id"], tx_hash, raw)
         return True
 

@@ -58,3 +58,39 @@ def test_a_pool_of_keys_shares_the_requests_each_with_its_own_nonces(make_anvil,
                 Account.from_key(key).address.lower(): [0, 1] for key in keys}
 
     asyncio.run(scenario())
+
+
+def test_two_workers_that_both_believe_they_manage_a_key_still_send_each_request_once(make_anvil, postgres):
+    """A split brain (say, a lock lost to a PostgreSQL failover): the records, not the lock, are the fence."""
+    anvil = make_anvil("--no-mining")
+    key = anvil.funded_key()
+    signer = Account.from_key(key).address
+
+    async def scenario():
+        async with queue(postgres, anvil, [key]) as (first, connection), \
+                queue(postgres, anvil, [key]) as (second, _):
+            for worker in (first, second):
+                worker.run_once = _without_locks(worker)
+            ids = [await submit(connection, TransactionRequest(f"split-{n}", "test", PAYEE, value=n + 1))
+                   for n in range(8)]
+            for _ in range(6):
+                await asyncio.gather(first.run_once(), second.run_once())
+            anvil.mine()
+            rows = [await drive(first, connection, request_id) for request_id in ids]
+            assert {row["state"] for row in rows} == {"mined"}
+            assert sorted(row["nonce"] for row in rows) == list(range(8))
+            assert await connection.fetchval("SELECT count(*) FROM txqueue_attempt") == 8
+
+    asyncio.run(scenario())
+    assert anvil.nonce(signer) == 8
+
+
+def _without_locks(worker):
+    """The worker's pass as if it held every one of its keys' locks."""
+    async def run_once():
+        for signer in worker._accounts:
+            async with worker._pool.acquire() as connection:
+                await worker._settle_and_recover(connection, signer)
+                await worker._send_waiting(connection, signer)
+
+    return run_once

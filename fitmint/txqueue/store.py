@@ -27,14 +27,17 @@ def attempt_of(row) -> Attempt:
                    row["state"], row["seconds_since_broadcast"])
 
 
-async def claim_waiting(connection, signer: str):
-    """A waiting request (or one this signer took before a crash, with no nonce yet), now this signer's."""
+async def claim_waiting(connection, signer: str, abandoned_after_seconds: float = 60.0):
+    """A waiting request, now this signer's: one it took before a crash (no nonce yet) first, then a new one,
+    then one another signer took and left without a nonce that long ago (its key gone from every pool)."""
     return await connection.fetchrow(
         """UPDATE txqueue_request SET signer = $1, updated_at = now()
            WHERE id = (SELECT id FROM txqueue_request
-                       WHERE state = 'queued' AND nonce IS NULL AND (signer IS NULL OR signer = $1)
-                       ORDER BY (signer IS NULL), id LIMIT 1 FOR UPDATE SKIP LOCKED)
-           RETURNING *""", signer)
+                       WHERE state = 'queued' AND nonce IS NULL
+                             AND (signer IS NULL OR signer = $1 OR updated_at < now() - make_interval(secs => $2))
+                       ORDER BY (signer IS NOT DISTINCT FROM $1) DESC, (signer IS NULL) DESC, id
+                       LIMIT 1 FOR UPDATE SKIP LOCKED)
+           RETURNING *""", signer, abandoned_after_seconds)
 
 
 async def release(connection, request_id: int, reason: str) -> None:

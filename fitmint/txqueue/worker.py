@@ -118,7 +118,11 @@ class Worker:
             if nonce < pending:
                 continue
             base_fee, tip = await self._fee_market()
-            fees = self._fees.initial(base_fee, tip)
+            try:
+                fees = self._fees.initial(base_fee, tip)
+            except FeeCapReached as capped:
+                log.warning("nonce gap %s of %s left for now: %s", nonce, signer, capped)
+                return
             tx_hash, raw = self._sign(signer, nonce, GAP_FILLER_GAS, signer, b"", 0, fees)
             request_id = await store.record_gap_filler(connection, f"txqueue:nonce-gap:{self._chain_id}:{signer}:"
                                                                    f"{nonce}", signer, nonce, GAP_FILLER_GAS, tx_hash,

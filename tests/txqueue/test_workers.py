@@ -94,3 +94,18 @@ def _without_locks(worker):
                 await worker._send_waiting(connection, signer)
 
     return run_once
+
+
+def test_a_request_taken_by_a_key_no_worker_runs_any_more_goes_to_another_key(make_anvil, postgres):
+    anvil = make_anvil()
+    key = anvil.funded_key()
+
+    async def scenario():
+        async with queue(postgres, anvil, [key]) as (worker, connection):
+            request_id = await submit(connection, TransactionRequest("orphan", "test", PAYEE, value=1))
+            await connection.execute("UPDATE txqueue_request SET signer = $1, updated_at = now() - interval '1 hour' "
+                                     "WHERE id = $2", "0x000000000000000000000000000000000000dead", request_id)
+            row = await drive(worker, connection, request_id)
+            assert (row["state"], row["signer"]) == ("mined", Account.from_key(key).address.lower())
+
+    asyncio.run(scenario())

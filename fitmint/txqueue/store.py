@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from fitmint.txqueue import outcomes
 from fitmint.txqueue.fees import Fees
 
 IN_FLIGHT = ("queued", "sent")
@@ -47,8 +48,12 @@ async def release(connection, request_id: int, reason: str) -> None:
 
 
 async def fail_unsent(connection, request_id: int, reason: str) -> None:
-    await connection.execute("UPDATE txqueue_request SET state = 'failed', reason = $2, updated_at = now() "
-                             "WHERE id = $1 AND nonce IS NULL", request_id, reason)
+    async with connection.transaction():
+        request = await connection.fetchrow("UPDATE txqueue_request SET state = 'failed', reason = $2, "
+                                            "updated_at = now() WHERE id = $1 AND nonce IS NULL RETURNING *",
+                                            request_id, reason)
+        if request is not None:
+            await outcomes.publish(connection, request)
 
 
 async def next_recorded_nonce(connection, signer: str) -> int:
@@ -92,8 +97,12 @@ async def mark_broadcast(connection, request_id: int, tx_hash: str) -> None:
     async with connection.transaction():
         await connection.execute("UPDATE txqueue_attempt SET state = 'broadcast', broadcast_at = now() "
                                  "WHERE tx_hash = $1 AND state = 'signed'", tx_hash)
-        await connection.execute("UPDATE txqueue_request SET state = 'sent', updated_at = now() "
-                                 "WHERE id = $1 AND state = 'queued'", request_id)
+        request = await connection.fetchrow("UPDATE txqueue_request SET state = 'sent', "
+                                            "updated_at = now() WHERE id = $1 AND state = 'queued' RETURNING *",
+                                            request_id)
+        if request is not None:  # the first broadcast (a re-broadcast or a fee bump is no new state)
+            attempt = await connection.fetchrow("SELECT * FROM txqueue_attempt WHERE tx_hash = $1", tx_hash)
+            await outcomes.publish(connection, request, attempt)
 
 
 async def note(connection, request_id: int, reason: str) -> None:
@@ -121,12 +130,14 @@ async def settle(connection, request_id: int, state: str, reason: str, mined_has
                  block_number: int | None = None) -> None:
     """The request's outcome: its mined attempt 'mined', every other attempt 'replaced'."""
     async with connection.transaction():
-        await connection.execute(
+        request = await connection.fetchrow(
             """UPDATE txqueue_request SET state = $2, reason = $3, mined_hash = $4, block_number = $5,
-                      updated_at = now() WHERE id = $1""", request_id, state, reason, mined_hash, block_number)
+                      updated_at = now() WHERE id = $1 RETURNING *""", request_id, state, reason, mined_hash,
+            block_number)
         await connection.execute(
             """UPDATE txqueue_attempt SET state = CASE WHEN tx_hash = $2 THEN 'mined' ELSE 'replaced' END
                WHERE request_id = $1""", request_id, mined_hash)
+        await outcomes.publish(connection, request)
 
 
 async def count_in_flight(connection, signer: str) -> int:
@@ -164,14 +175,17 @@ async def settled_at_or_after(connection, signer: str, nonce: int):
 
 
 async def reopen(connection, request_id: int, reason: str) -> None:
-    """Back in flight, its latest attempt to be broadcast again as recorded (same bytes, same nonce)."""
+    """Back in flight, its latest attempt to be broadcast again as recorded (same bytes, same nonce): a new
+    'sent' event says so (its reason: why)."""
     async with connection.transaction():
-        await connection.execute(
+        request = await connection.fetchrow(
             """UPDATE txqueue_request SET state = 'sent', reason = $2, mined_hash = NULL, block_number = NULL,
-                      updated_at = now() WHERE id = $1""", request_id, reason)
+                      updated_at = now() WHERE id = $1 RETURNING *""", request_id, reason)
+        latest = await connection.fetchrow(
+            """SELECT * FROM txqueue_attempt WHERE request_id = $1
+               ORDER BY recorded_at DESC, max_fee_per_gas DESC LIMIT 1""", request_id)
         await connection.execute(
-            """UPDATE txqueue_attempt SET state = CASE WHEN tx_hash = (
-                   SELECT tx_hash FROM txqueue_attempt WHERE request_id = $1
-                   ORDER BY recorded_at DESC, max_fee_per_gas DESC LIMIT 1) THEN 'signed' ELSE 'replaced' END,
+            """UPDATE txqueue_attempt SET state = CASE WHEN tx_hash = $2 THEN 'signed' ELSE 'replaced' END,
                    broadcast_at = NULL
-               WHERE request_id = $1""", request_id)
+               WHERE request_id = $1""", request_id, latest["tx_hash"])
+        await outcomes.publish(connection, request, latest)

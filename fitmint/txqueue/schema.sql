@@ -8,6 +8,7 @@ CREATE TABLE IF NOT EXISTS txqueue_request (
     id bigserial PRIMARY KEY,
     idempotency_key text NOT NULL UNIQUE,
     requester text NOT NULL,
+    tenant_id text,                           -- the API's tenant whose admins may read it (NULL: the platform's own)
     target text NOT NULL,                     -- lowercase 0x address
     calldata bytea NOT NULL,
     value numeric(78, 0) NOT NULL CHECK (value >= 0),
@@ -25,6 +26,8 @@ CREATE TABLE IF NOT EXISTS txqueue_request (
     CHECK (nonce IS NULL OR signer IS NOT NULL)
 );
 CREATE INDEX IF NOT EXISTS txqueue_request_waiting ON txqueue_request (id) WHERE state = 'queued' AND nonce IS NULL;
+CREATE INDEX IF NOT EXISTS txqueue_request_by_tenant ON txqueue_request (tenant_id, id);
+CREATE INDEX IF NOT EXISTS txqueue_request_by_tenant_state ON txqueue_request (tenant_id, state, id);
 CREATE INDEX IF NOT EXISTS txqueue_request_in_flight ON txqueue_request (signer, nonce) WHERE state IN ('queued', 'sent');
 
 CREATE TABLE IF NOT EXISTS txqueue_attempt (
@@ -35,7 +38,7 @@ CREATE TABLE IF NOT EXISTS txqueue_attempt (
     raw text NOT NULL,                        -- the signed transaction, re-broadcast as is
     max_fee_per_gas numeric(78, 0) NOT NULL,
     max_priority_fee_per_gas numeric(78, 0) NOT NULL,
-    -- signed: recorded, maybe not broadcast yet; broadcast: the node took it; mined: this one was mined;
+    -- signed: recorded, maybe not broadcast yet; broadcast: the node took it; mined: this one was mined,
     -- replaced: another transaction took its nonce (a fee bump of the same request, or someone else's)
     state text NOT NULL DEFAULT 'signed' CHECK (state IN ('signed', 'broadcast', 'mined', 'replaced')),
     recorded_at timestamptz NOT NULL DEFAULT now(),

@@ -171,6 +171,11 @@ def test_after_the_chain_goes_back_the_queue_resynchronises_with_the_same_transa
             after = [(await drive(worker, connection, request_id))["mined_hash"] for request_id in ids]
             assert after == before  # the recorded transactions, not new ones
             assert await connection.fetchval("SELECT count(*) FROM txqueue_attempt") == 2
+            # each outcome published as it happened: sent, mined, sent again (reopened), mined again
+            events = await connection.fetch("SELECT type, payload::jsonb ->> 'reason' AS reason FROM outbox "
+                                             "WHERE aggregateid = $1 ORDER BY seq", str(ids[0]))
+            assert [row["type"].split(".")[3] for row in events] == ["sent", "mined", "sent", "mined"]
+            assert events[2]["reason"].startswith("the chain no longer has nonce 0 (was mined)")
             later = await submit(connection, TransactionRequest("after", "test", PAYEE, value=9))
             assert (await drive(worker, connection, later))["nonce"] == 2
 

@@ -34,6 +34,20 @@ SAMPLES = [
         notification_id=str(uuid.uuid4()), user_id=str(uuid.uuid4()), tenant_id=str(uuid.uuid4()),
         kind="token.minted", source_event=str(uuid.uuid4()), corrects=None, channels=["email", "websocket"])),
     (ev.EMAIL_BATCH_READY, ev.EmailBatchReady(batch_id=str(uuid.uuid4()), count=3, source="retry")),
+    (ev.TRANSACTION_SENT, ev.TransactionSent(request_id=12, idempotency_key="claim-1", requester="rewards",
+                                             target=OTHER, reason="", signer=ADDRESS, nonce=3, tx_hash=HASH,
+                                             max_fee_per_gas=str(3 * 10**9), max_priority_fee_per_gas="1000000000")),
+    (ev.TRANSACTION_MINED, ev.TransactionMined(request_id=12, idempotency_key="claim-1", requester="rewards",
+                                               target=OTHER, reason="mined in block 9", signer=ADDRESS, nonce=3,
+                                               tx_hash=HASH, block_number=9)),
+    (ev.TRANSACTION_FAILED, ev.TransactionFailed(request_id=13, idempotency_key="claim-2", requester="rewards",
+                                                 target=OTHER, reason="Refused(code=7)")),
+    (ev.TRANSACTION_FAILED, ev.TransactionFailed(request_id=13, idempotency_key="claim-2", requester="rewards",
+                                                 target=OTHER, reason="reverted on chain in block 9", signer=ADDRESS,
+                                                 nonce=4, tx_hash=HASH, block_number=9)),
+    (ev.TRANSACTION_REPLACED, ev.TransactionReplaced(request_id=14, idempotency_key="claim-3", requester="rewards",
+                                                     target=OTHER, reason="nonce 5 was taken", signer=ADDRESS,
+                                                     nonce=5)),
 ]
 
 

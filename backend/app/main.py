@@ -37,6 +37,7 @@ from backend.app.outbox_relay import run_relay
 from backend.app.rewards.chain import RewardsChain
 from backend.app.rewards.routes import router as rewards_router
 from backend.app.rewards.service import Vouchers
+from backend.app.transactions.routes import router as transactions_router
 from backend.app.users.routes import router as users_router
 from backend.app.users.service import ensure_tenant
 from backend.app.wallets.routes import router as wallets_router
@@ -142,7 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Wallet reads first: the busiest public routes are matched before the rest.
     for router in (wallets_router, chain_router, marketplace_router, auth_router, users_router, fitness_router,
                    rewards_router, notifications_router,
-                   catalog_router, identity_router, agent_webhooks_router):
+                   catalog_router, transactions_router, identity_router, agent_webhooks_router):
         app.include_router(router)
 
     mount_dapp(app, settings.dapp_dir)

@@ -15,6 +15,11 @@ from fitmint.events.catalogue import (
     REWARD_ISSUED,
     TOKEN_MINTED,
     TOPICS,
+    TRANSACTION_FAILED,
+    TRANSACTION_MINED,
+    TRANSACTION_OUTCOMES,
+    TRANSACTION_REPLACED,
+    TRANSACTION_SENT,
     EventType,
     MalformedEvent,
     Received,
@@ -40,12 +45,20 @@ from fitmint.events.payloads import (
     RewardClaimed,
     RewardIssued,
     TokenMinted,
+    TransactionFailed,
+    TransactionMined,
+    TransactionOutcome,
+    TransactionReplaced,
+    TransactionSent,
 )
 
 __all__ = [
     "ALL_TOPICS", "ALL_TYPES", "API_PUBLISHED", "CURRENT", "EMAIL_BATCH_READY", "FITNESS_REWARD", "LEGACY",
-    "NOTIFICATION_QUEUED", "ORDER_CREATED", "PUBLISHED", "REWARD_ISSUED", "TOKEN_MINTED", "TOPICS", "EventType",
+    "NOTIFICATION_QUEUED", "ORDER_CREATED", "PUBLISHED", "REWARD_ISSUED", "TOKEN_MINTED", "TOPICS",
+    "TRANSACTION_FAILED", "TRANSACTION_MINED", "TRANSACTION_OUTCOMES", "TRANSACTION_REPLACED", "TRANSACTION_SENT",
+    "EventType",
     "MalformedEvent", "Received", "read", "readable", "SPEC_VERSION", "CloudEvent", "envelope", "parse", "source",
     "ID_NAMESPACE", "deterministic_id", "email_batch_id", "event_id", "notification_id", "reverted_id",
     "voucher_issued_id", "EmailBatchReady", "NotificationQueued", "OrderCreated", "Payload", "Reverted",
-    "RewardClaimed", "RewardIssued", "TokenMinted"]
+    "RewardClaimed", "RewardIssued", "TokenMinted", "TransactionFailed", "TransactionMined", "TransactionOutcome",
+    "TransactionReplaced", "TransactionSent"]

@@ -15,6 +15,8 @@ idempotent by event id; see backend/app/notifications/ for the groups):
       `fitmint-deliveries`: the member's deliveries (email, SMS, DIDComm) and the live WebSocket push.
   EmailBatchReady: `fitmint-deliveries` (a poll's emails, in batches) and the senders' retry loop ->
       `fitmint-email`: one SMTP session per batch.
+  TransactionSent / Mined / Failed / Replaced: the transaction queue's worker, as it records each state
+      (`fitmint.transactions`, keyed by request id) -> no consumer group yet (the requesters' services).
 """
 
 from dataclasses import dataclass
@@ -74,7 +76,19 @@ NOTIFICATION_QUEUED = EventType("NotificationQueued", "fitmint.notifications", "
 # own: the email senders read only batches, the deliveries group only notifications.
 EMAIL_BATCH_READY = EventType("EmailBatchReady", "fitmint.email", "dev.fitmint.email.batch_ready.v1",
                               p.EmailBatchReady, "batch_id")
-API_PUBLISHED = (REWARD_ISSUED, NOTIFICATION_QUEUED, EMAIL_BATCH_READY)
+# The transaction queue's outcomes (fitmint/txqueue/), one type per outcome, keyed by the request id: written
+# in the transaction that records the state, to the outbox of the database holding the queue (the API's).
+TRANSACTION_SENT = EventType("TransactionSent", "fitmint.transactions", "dev.fitmint.tx.sent.v1",
+                             p.TransactionSent, "request_id")
+TRANSACTION_MINED = EventType("TransactionMined", "fitmint.transactions", "dev.fitmint.tx.mined.v1",
+                              p.TransactionMined, "request_id")
+TRANSACTION_FAILED = EventType("TransactionFailed", "fitmint.transactions", "dev.fitmint.tx.failed.v1",
+                               p.TransactionFailed, "request_id")
+TRANSACTION_REPLACED = EventType("TransactionReplaced", "fitmint.transactions", "dev.fitmint.tx.replaced.v1",
+                                 p.TransactionReplaced, "request_id")
+TRANSACTION_OUTCOMES = {"sent": TRANSACTION_SENT, "mined": TRANSACTION_MINED, "failed": TRANSACTION_FAILED,
+                        "replaced": TRANSACTION_REPLACED}
+API_PUBLISHED = (REWARD_ISSUED, NOTIFICATION_QUEUED, EMAIL_BATCH_READY, *TRANSACTION_OUTCOMES.values())
 ALL_TOPICS = sorted({t.topic for t in PUBLISHED + API_PUBLISHED})
 
 # The indexer's types and their reverted events, by CloudEvents type (the reorg path looks them up).

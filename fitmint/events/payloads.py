@@ -118,3 +118,41 @@ class EmailBatchReady(Payload):
     batch_id: str
     count: int
     source: Literal["deliveries", "retry"]
+
+
+class TransactionOutcome(Payload, omit_defaults=True):
+    """A state a request of the transaction queue (fitmint/txqueue/) reached, with why (`reason`): who
+    asked (`requester`) under which `idempotencyKey`, what it calls; `signer` and `nonce` once a key took
+    it. `requestId` is the id `POST /transactions` answered (the message key: a request's outcomes stay in
+    order)."""
+    request_id: int
+    idempotency_key: str
+    requester: str
+    target: Address
+    reason: str
+    signer: Address | None = None
+    nonce: int | None = None
+
+
+class TransactionSent(TransactionOutcome, kw_only=True):
+    """The node took a transaction for the request (or, after the chain went back, took it again)."""
+    tx_hash: Hash
+    max_fee_per_gas: Uint
+    max_priority_fee_per_gas: Uint
+
+
+class TransactionMined(TransactionOutcome, kw_only=True):
+    """One of the request's transactions was mined with status 1."""
+    tx_hash: Hash
+    block_number: int
+
+
+class TransactionFailed(TransactionOutcome, kw_only=True):
+    """The simulation reverted (`reason`: the decoded error; no nonce spent, nothing sent: no `txHash`), or
+    the transaction reverted on chain (`txHash`, `blockNumber` set)."""
+    tx_hash: Hash | None = None
+    block_number: int | None = None
+
+
+class TransactionReplaced(TransactionOutcome):
+    """The request's nonce was taken by a transaction the queue did not sign: none of its own can be mined."""

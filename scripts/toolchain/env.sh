@@ -41,7 +41,7 @@ export ACAPY_WEBHOOK_URL="${ACAPY_WEBHOOK_URL:-http://127.0.0.1:$BACKEND_PORT/ag
 # Databases, one per component that owns a schema.
 export POSTGRES_DATABASES="${POSTGRES_DATABASES:-$INDEXER_DATABASE $BACKEND_DATABASE}"
 # Kafka topics, one per aggregate type (Debezium's outbox routing); events name their type inside.
-export KAFKA_TOPICS="${KAFKA_TOPICS:-fitmint.token fitmint.rewards fitmint.orders fitmint.notifications fitmint.email}"
+export KAFKA_TOPICS="${KAFKA_TOPICS:-fitmint.token fitmint.rewards fitmint.orders fitmint.notifications fitmint.email fitmint.transactions}"
 
 # --- where each service's binaries come from (installed by install.sh) ---
 if [ -z "${PG_BIN:-}" ]; then

@@ -30,6 +30,8 @@ EXPECTED = {
     Action.ORDER_RECEIPT_READ:  ("own",  "own",    "own",    "-",      "-"),
     Action.IDENTITY_USE:        ("own",  "own",    "own",    "-",      "-"),
     Action.IDENTITY_ADMIN:      ("-",    "-",      "tenant", "-",      "-"),
+    Action.TRANSACTION_SUBMIT:  ("-",    "-",      "tenant", "-",      "-"),
+    Action.TRANSACTION_READ:    ("-",    "-",      "tenant", "-",      "-"),
 }
 ROLES = (Role.USER, Role.COACH, Role.ADMIN, Role.ATTESTOR, Role.AGENT)
 

@@ -33,6 +33,8 @@ NO_FOREIGN_ID = {
     ("POST", "/identity/trusted-issuers"), ("GET", "/identity/trusted-issuers"), ("GET", "/identity/exchanges"),
     ("POST", "/identity/gates/{gate}/authorize"), ("POST", "/agent/webhooks/topic/{topic}/"),
     ("POST", "/identity/credentials/verify"),
+    # Transactions are submitted to, and listed from, the caller's tenant (one by id: below).
+    ("POST", "/transactions"), ("GET", "/transactions"),
 }
 
 
@@ -68,6 +70,7 @@ def foreign_requests(victim, records) -> list[tuple[str, str, dict | None]]:
         ("POST", "/identity/presentations", {"connection_id": records["connection"], "purpose": "verified-athlete"}),
         ("POST", f"/identity/credentials/{records['credential']}/revoke", None),
         ("GET", f"/identity/exchanges/{records['thread']}", None),
+        ("GET", f"/transactions/{records['transaction']}", None),
     ]
 
 
@@ -103,9 +106,13 @@ def alpha_records(client, settings, tenants):
     db(settings, "INSERT INTO issued_credentials (credential_id, tenant_id, user_id, kind, subject_did, thread_id, "
                  "document) VALUES ('urn:uuid:00000000-0000-4000-8000-000000000001', $1::uuid, $2::uuid, "
                  "'FitnessAchievement', 'did:key:z', 'thread-alpha', '{}')", user.tenant_id, user.user_id)
+    # A transaction an admin of alpha submitted.
+    transaction = client.post("/transactions", json={"target": "0x" + "0b" * 20, "value": "1"},
+                              headers={**alpha["admin"].headers, "Idempotency-Key": "alpha-payout-1"})
+    assert transaction.status_code == 202, transaction.text
     return {"workout": workout.json()["id"], "service_client": created.json()["client_id"], "claim_id": claim_id,
             "product": str(product), "connection": "conn-alpha", "thread": "thread-alpha",
-            "credential": "urn:uuid:00000000-0000-4000-8000-000000000001"}
+            "credential": "urn:uuid:00000000-0000-4000-8000-000000000001", "transaction": transaction.json()["id"]}
 
 
 def test_every_endpoint_is_in_the_cross_tenant_table(client):
@@ -115,7 +122,8 @@ def test_every_endpoint_is_in_the_cross_tenant_table(client):
         type("V", (), {"user_id": "{user_id}"}), {"workout": "{workout_id}", "service_client": "{client_id}",
                                                   "claim_id": "{claim_id}", "product": "{product_id}",
                                                   "connection": "c", "thread": "{thread_id}",
-                                                  "credential": "{credential_id}"})}
+                                                  "credential": "{credential_id}",
+                                                  "transaction": "{request_id}"})}
     assert routes == covered, f"not covered: {routes - covered}; stale: {covered - routes}"
 
 

@@ -42,6 +42,8 @@ class Action(StrEnum):
     ORDER_RECEIPT_READ = "order_receipt.read"  # receipts of orders the member's wallets bought or sold
     IDENTITY_USE = "identity.use"      # own DIDComm connections, credentials, presentations, gates
     IDENTITY_ADMIN = "identity.admin"  # revoke credentials, trusted issuers
+    TRANSACTION_SUBMIT = "transaction.submit"  # a transaction through the queue, from the operator keys
+    TRANSACTION_READ = "transaction.read"      # the tenant's queued transactions, their states and attempts
 
 
 U, C, A, T, G = Role.USER, Role.COACH, Role.ADMIN, Role.ATTESTOR, Role.AGENT
@@ -71,6 +73,7 @@ POLICY: dict[tuple[Role, Action], Scope] = {
     (U, Action.ORDER_RECEIPT_READ): OWN, (C, Action.ORDER_RECEIPT_READ): OWN, (A, Action.ORDER_RECEIPT_READ): OWN,
     (U, Action.IDENTITY_USE): OWN, (C, Action.IDENTITY_USE): OWN, (A, Action.IDENTITY_USE): OWN,
     (A, Action.IDENTITY_ADMIN): TENANT,
+    (A, Action.TRANSACTION_SUBMIT): TENANT, (A, Action.TRANSACTION_READ): TENANT,
 }
 
 

@@ -952,6 +952,52 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/transactions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Transactions
+         * @description The tenant's requests, newest first (keyset pages by id), of one state if `state` is given.
+         */
+        get: operations["list_transactions_transactions_get"];
+        put?: never;
+        /**
+         * Submit Transaction
+         * @description Queues a transaction, sent from the platform's operator keys by the queue's worker: 202 with its id.
+         *     The same idempotency key again answers the same id (header `Idempotent-Replayed: true`); with another
+         *     target, calldata, value or requester, 409. Nothing is sent twice for one key.
+         */
+        post: operations["submit_transaction_transactions_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/transactions/{request_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Transaction
+         * @description A request's state and reason, signer and nonce, every attempt (hash, fees, state) and the mined block.
+         */
+        get: operations["get_transaction_transactions__request_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/users": {
         parameters: {
             query?: never;
@@ -1257,6 +1303,24 @@ export interface components {
              * @description EIP-712 credentials: the did:pkh issuer's chain must be this one (default: this platform's chain)
              */
             expected_chain_id?: number | null;
+        };
+        /** AttemptPublic */
+        AttemptPublic: {
+            /** Broadcast At */
+            broadcast_at: string | null;
+            /** Max Fee Per Gas */
+            max_fee_per_gas: string;
+            /** Max Priority Fee Per Gas */
+            max_priority_fee_per_gas: string;
+            /** Recorded At */
+            recorded_at: string;
+            /**
+             * State
+             * @description signed (recorded, maybe not broadcast) | broadcast | mined | replaced
+             */
+            state: string;
+            /** Tx Hash */
+            tx_hash: string;
         };
         /**
          * Attribute
@@ -2144,6 +2208,94 @@ export interface components {
              * @default bearer
              */
             token_type: string;
+        };
+        /** TransactionAccepted */
+        TransactionAccepted: {
+            /** Id */
+            id: number;
+            /** Idempotency Key */
+            idempotency_key: string;
+            /** State */
+            state: string;
+        };
+        /** TransactionIn */
+        TransactionIn: {
+            /**
+             * Calldata
+             * @description ABI-encoded call, 0x-prefixed hex
+             * @default 0x
+             */
+            calldata: string;
+            /**
+             * Idempotency Key
+             * @description Or the Idempotency-Key header (one of them, or both equal)
+             */
+            idempotency_key?: string | null;
+            /**
+             * Target
+             * @description The contract or account called
+             */
+            target: string;
+            /**
+             * Value
+             * @description wei, as a decimal string
+             * @default 0
+             */
+            value: string;
+        };
+        /** TransactionPublic */
+        TransactionPublic: {
+            /**
+             * Attempts
+             * @description Only in GET /transactions/{id}
+             */
+            attempts?: components["schemas"]["AttemptPublic"][] | null;
+            /** Block Number */
+            block_number: number | null;
+            /** Calldata */
+            calldata: string;
+            /** Gas Limit */
+            gas_limit: number | null;
+            /** Id */
+            id: number;
+            /** Idempotency Key */
+            idempotency_key: string;
+            /** Mined Hash */
+            mined_hash: string | null;
+            /** Nonce */
+            nonce: number | null;
+            /**
+             * Reason
+             * @description Why it is in its state (a decoded revert, the fee cap, the block)
+             */
+            reason: string | null;
+            /** Requester */
+            requester: string;
+            /** Signer */
+            signer: string | null;
+            /**
+             * State
+             * @description queued | sent | mined | failed | replaced
+             */
+            state: string;
+            /** Submitted At */
+            submitted_at: string;
+            /** Target */
+            target: string;
+            /** Updated At */
+            updated_at: string;
+            /** Value */
+            value: string;
+        };
+        /** TransactionsPage */
+        TransactionsPage: {
+            /** Data */
+            data: components["schemas"]["TransactionPublic"][];
+            /**
+             * Next Cursor
+             * @description Pass as ?cursor= for the next (older) page; null on the last
+             */
+            next_cursor: string | null;
         };
         /** TransferPublic */
         TransferPublic: {
@@ -4270,6 +4422,125 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_transactions_transactions_get: {
+        parameters: {
+            query?: {
+                /** @description next_cursor of the previous page */
+                cursor?: string | null;
+                limit?: number;
+                state?: string | null;
+            };
+            header?: {
+                authorization?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TransactionsPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    submit_transaction_transactions_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                authorization?: string | null;
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TransactionIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TransactionAccepted"];
+                };
+            };
+            /** @description Only the tenant's admins submit transactions */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The idempotency key was used for another transaction */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_transaction_transactions__request_id__get: {
+        parameters: {
+            query?: never;
+            header?: {
+                authorization?: string | null;
+            };
+            path: {
+                request_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TransactionPublic"];
+                };
             };
             /** @description Validation Error */
             422: {

@@ -1,0 +1,93 @@
+"""The transaction queue's worker: `python -m fitmint.txqueue run` (settings: fitmint/txqueue/settings.py).
+
+Signs with the pool of keys in TXQUEUE_KEY_FILES, against the tables of TXQUEUE_DATABASE (the API's: its
+migrations create them), decoding reverts with the ABIs of the chain's deployment manifest. Any number may
+run: each key is held by one worker at a time (an advisory lock), and the records keep a request from being
+sent twice even if two believed they held one. Stops cleanly on SIGTERM/SIGINT (exit 0); exit 2 when it
+cannot start (no keys, no queue tables)."""
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+import asyncpg
+
+from fitmint.chain.errors import ChainUnavailable
+from fitmint.chain.gateway import ChainGateway
+from fitmint.chain.rpc import Rpc
+from fitmint.resilience import quiet_library_retries
+from fitmint.txqueue.settings import TxQueueSettings
+from fitmint.txqueue.worker import Worker
+
+log = logging.getLogger("fitmint.txqueue")
+
+
+class CannotStart(Exception):
+    pass
+
+
+def revert_decoder(gateway: ChainGateway):
+    """The deployment's errors (none known while the chain has no deployment manifest)."""
+    def decode(data):
+        try:
+            return gateway.decode_revert(data)
+        except ChainUnavailable:
+            return None
+    return decode
+
+
+async def _check_tables(postgres: dict) -> None:
+    connection = await asyncpg.connect(**postgres)
+    try:
+        missing = [table for table in ("txqueue_request", "txqueue_attempt", "outbox")
+                   if await connection.fetchval("SELECT to_regclass($1)", table) is None]
+    finally:
+        await connection.close()
+    if missing:
+        raise CannotStart(f"database {postgres['database']} lacks {', '.join(missing)}: the API's migrations "
+                          f"create them (python -m backend.app.manage migrate, or start the API)")
+
+
+async def run(settings: TxQueueSettings) -> None:
+    keys = settings.keys()
+    if not keys:
+        raise CannotStart("no keys to sign with: set TXQUEUE_KEY_FILES (a JSON list of key files)")
+    postgres = settings.postgres(settings.txqueue_database)
+    await _check_tables(postgres)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    rpc = Rpc(settings.rpc_url)
+    gateway = ChainGateway.from_settings(settings)
+    worker = Worker(postgres, rpc, keys, revert_decoder(gateway), fees=settings.fee_policy(),
+                    mine_within_seconds=settings.txqueue_mine_within_seconds,
+                    max_in_flight=settings.txqueue_max_in_flight)
+    log.info("transaction queue: %d key(s), database %s, node %s", len(keys), settings.txqueue_database,
+             settings.rpc_url)
+    try:
+        await worker.run(stop, interval=settings.txqueue_interval_seconds)
+    finally:
+        await rpc.close()
+        await gateway.close()
+    log.info("transaction queue stopped")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fitmint.txqueue", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["run"])
+    parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    quiet_library_retries()
+    try:
+        asyncio.run(run(TxQueueSettings()))
+    except (CannotStart, OSError) as exc:
+        print(f"txqueue: cannot start: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

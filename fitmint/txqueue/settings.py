@@ -1,0 +1,36 @@
+"""The transaction queue's settings (environment variables, like every service's; see fitmint/settings.py):
+where its tables are, the node, the pool of operator keys it signs with, the fee caps and how long a sent
+transaction may wait before a replacement with higher fees."""
+
+from pathlib import Path
+
+from fitmint.settings import KernelSettings, default
+from fitmint.txqueue.fees import GWEI, FeePolicy
+
+
+class TxQueueSettings(KernelSettings):
+    # The database holding the queue's tables and the outbox its outcomes go to: the API's (its migrations
+    # create both; its relay publishes the outcomes).
+    txqueue_database: str = default("BACKEND_DATABASE")
+    txqueue_rpc_url: str | None = None  # default: fitmint_rpc_url
+    # The pool: files each holding one private key (hex). No default: a key the queue signs with must be
+    # the queue's alone (a key another process also sends from shares its nonces), and funded.
+    # As JSON: TXQUEUE_KEY_FILES='["/run/secrets/txqueue-0.key", "/run/secrets/txqueue-1.key"]'.
+    txqueue_key_files: list[Path] = []
+    txqueue_max_fee_per_gas: int = 500 * GWEI  # never offered per gas (wei), base fee + tip included
+    txqueue_max_priority_fee_per_gas: int = 50 * GWEI
+    txqueue_mine_within_seconds: float = 30.0  # not mined this long after sending: replaced with higher fees
+    txqueue_max_in_flight: int = 64  # per key: sent and not yet mined
+    txqueue_interval_seconds: float = 0.2  # between two passes of the worker
+
+    @property
+    def rpc_url(self) -> str:
+        return self.txqueue_rpc_url or self.fitmint_rpc_url
+
+    def fee_policy(self) -> FeePolicy:
+        return FeePolicy(max_fee_cap=self.txqueue_max_fee_per_gas,
+                         max_priority_fee_cap=self.txqueue_max_priority_fee_per_gas)
+
+    def keys(self) -> list[str]:
+        """The pool's private keys (0x-hex), read from txqueue_key_files (never generated: they must be funded)."""
+        return ["0x" + Path(path).read_text().strip().removeprefix("0x") for path in self.txqueue_key_files]

@@ -1,0 +1,62 @@
+"""Submitting a transaction: one request per idempotency key, forever."""
+
+from dataclasses import dataclass
+
+from eth_utils import is_address
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key is already taken by a request with a different payload."""
+
+
+@dataclass(frozen=True)
+class TransactionRequest:
+    idempotency_key: str
+    requester: str  # who asked: a service, a job, a member's id
+    target: str
+    calldata: bytes = b""
+    value: int = 0
+    mine_within_seconds: float | None = None  # default: the worker's
+    tenant_id: str | None = None  # the API's tenant whose admins may read it (None: the platform's own)
+
+    def __post_init__(self):
+        if not is_address(self.target):
+            raise ValueError(f"not an address: {self.target!r}")
+        if self.value < 0:
+            raise ValueError("a negative value")
+
+
+async def submit(connection, request: TransactionRequest) -> int:
+    """The request's id: a new one, or the existing one when the key was submitted before with the same
+    payload. The same key with a different payload raises IdempotencyConflict."""
+    return (await submit_once(connection, request))[0]
+
+
+async def submit_once(connection, request: TransactionRequest) -> tuple[int, bool]:
+    """`submit`, and whether this call created the request (False: the key's earlier request)."""
+    target = request.target.lower()
+    new_id = await connection.fetchval(
+        """INSERT INTO txqueue_request (idempotency_key, requester, tenant_id, target, calldata, value,
+                                        mine_within_seconds)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id""",
+        request.idempotency_key, request.requester, request.tenant_id, target, request.calldata, request.value,
+        request.mine_within_seconds)
+    if new_id is not None:
+        return new_id, True
+    existing = await connection.fetchrow(
+        "SELECT id, requester, tenant_id, target, calldata, value FROM txqueue_request WHERE idempotency_key = $1",
+        request.idempotency_key)
+    if (existing["requester"], existing["tenant_id"], existing["target"], bytes(existing["calldata"]),
+            int(existing["value"])) != (request.requester, request.tenant_id, target, request.calldata,
+                                        request.value):
+        raise IdempotencyConflict(f"idempotency key {request.idempotency_key!r} was submitted with another payload "
+                                  f"(request {existing['id']})")
+    return existing["id"], False
+
+
+async def status(connection, request_id: int) -> dict | None:
+    """The request's state and reason, with its signer, nonce and mined transaction."""
+    row = await connection.fetchrow(
+        """SELECT id, idempotency_key, requester, state, reason, signer, nonce, mined_hash, block_number
+           FROM txqueue_request WHERE id = $1""", request_id)
+    return dict(row) if row is not None else None

@@ -1,0 +1,83 @@
+"""`python -m fitmint.txqueue run`: the worker as a process, configured by its settings (the pool's key files,
+the database, the node), mines what was submitted and stops cleanly on SIGTERM; without keys or without the
+queue's tables it refuses to start, saying why."""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+
+import asyncpg
+from eth_account import Account
+
+from fitmint.txqueue.settings import TxQueueSettings
+from fitmint.txqueue.submit import TransactionRequest, submit
+from tests.support.databases import admin_dsn, create_databases, drop_databases
+from tests.support.paths import ROOT
+from tests.support.processes import spawn, stop_group
+from tests.support.waiting import wait_until
+
+PAYEE = "0x00000000000000000000000000000000000b0b0b"
+
+
+def environment(stack, database: str, rpc_url: str, key_files: list) -> dict:
+    return {**os.environ, "FITMINT_STATE_DIR": stack["FITMINT_STATE_DIR"], "POSTGRES_PORT": stack["POSTGRES_PORT"],
+            "POSTGRES_USER": stack["POSTGRES_USER"], "TXQUEUE_DATABASE": database, "FITMINT_RPC_URL": rpc_url,
+            "TXQUEUE_KEY_FILES": json.dumps([str(path) for path in key_files]), "TXQUEUE_MINE_WITHIN_SECONDS": "5",
+            "TXQUEUE_MAX_FEE_PER_GAS": str(10**12), "MANIFEST": str(ROOT / "no-such-manifest.json")}
+
+
+def test_the_settings_read_the_pool_and_the_caps(tmp_path, monkeypatch):
+    key = Account.create().key.to_0x_hex()
+    (tmp_path / "a.key").write_text(key[2:] + "\n")
+    monkeypatch.setenv("TXQUEUE_KEY_FILES", json.dumps([str(tmp_path / "a.key")]))
+    monkeypatch.setenv("TXQUEUE_MAX_PRIORITY_FEE_PER_GAS", "7")
+    settings = TxQueueSettings()
+    assert settings.keys() == [key]
+    assert settings.fee_policy().max_priority_fee_cap == 7 and settings.rpc_url == settings.fitmint_rpc_url
+
+
+def test_the_worker_process_mines_a_request_and_stops_on_sigterm(make_anvil, postgres, stack, tmp_path):
+    anvil = make_anvil()
+    key_file = tmp_path / "txqueue-0.key"
+    key_file.write_text(anvil.funded_key())
+
+    async def submitted() -> int:
+        connection = await asyncpg.connect(**postgres)
+        try:
+            return await submit(connection, TransactionRequest("pay-1", "test", PAYEE, value=99))
+        finally:
+            await connection.close()
+
+    async def state(request_id: int) -> str:
+        connection = await asyncpg.connect(**postgres)
+        try:
+            return await connection.fetchval("SELECT state FROM txqueue_request WHERE id = $1", request_id)
+        finally:
+            await connection.close()
+
+    request_id = asyncio.run(submitted())
+    process = spawn([sys.executable, "-m", "fitmint.txqueue", "run"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    env=environment(stack, postgres["database"], anvil.url, [key_file]))
+    try:
+        wait_until(lambda: asyncio.run(state(request_id)) == "mined", timeout=30, interval=0.1, what="mined")
+    finally:
+        stop_group(process)
+    assert process.returncode == 0, process.stderr.read().decode()
+    assert int(anvil.rpc("eth_getBalance", PAYEE, "latest"), 16) == 99
+
+
+def test_without_keys_or_tables_it_refuses_to_start(stack, tmp_path):
+    database = "txqueue_test_empty_" + os.urandom(4).hex()
+    asyncio.run(create_databases([database], **admin_dsn(stack)))
+    try:
+        key_file = tmp_path / "k.key"
+        key_file.write_text(Account.create().key.hex())
+        for key_files, says in (([], "TXQUEUE_KEY_FILES"), ([key_file], "lacks txqueue_request")):
+            done = subprocess.run([sys.executable, "-m", "fitmint.txqueue", "run"], cwd=ROOT, capture_output=True,
+                                  env=environment(stack, database, "http://127.0.0.1:9", key_files), timeout=60)
+            assert done.returncode == 2 and says in done.stderr.decode(), done.stderr.decode()
+    finally:
+        asyncio.run(drop_databases([database], **admin_dsn(stack)))

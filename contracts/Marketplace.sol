@@ -8,7 +8,7 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
-import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
+import {NoncesKeyed} from "@openzeppelin/contracts/utils/NoncesKeyed.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IFitItems} from "./interfaces/IFitItems.sol";
@@ -29,13 +29,15 @@ import {IMarketplace} from "./interfaces/IMarketplace.sol";
 /// - A purchase pays from and delivers to one account only, the buyer: the caller, or the signer of
 ///   the intent. Whoever submits an intent neither pays, receives nor chooses anything: every term
 ///   (buyer, listing, quantity, price limit, nonce, deadline) is signed.
-/// - An intent executes at most once: it names the buyer's current nonce, which its execution (or
-///   the buyer's `cancelPurchaseIntent`) uses up; nonces only grow.
+/// - An intent executes at most once: it names the buyer's current nonce of one key (ERC-4337 style,
+///   `nonce = key << 64 | sequence`; key 0 is `nonces(buyer)`), which its execution (or the buyer's
+///   `cancelPurchaseIntent`) uses up; each key's sequence only grows. Intents of one key execute in
+///   order; intents of different keys are independent (parallel quotes).
 contract Marketplace is
     IMarketplace,
     IERC1155Receiver,
     EIP712,
-    Nonces,
+    NoncesKeyed,
     AccessControl,
     Pausable,
     ReentrancyGuardTransient
@@ -209,8 +211,9 @@ contract Marketplace is
         return _purchase(intent.buyer, intent.listingId, intent.quantity, intent.maxUnitPrice);
     }
 
-    /// @notice Gives up the caller's unused purchase intent signed with `nonce` (their current nonce,
-    /// `nonces(caller)`): no one can execute it afterwards. Allowed while paused.
+    /// @notice Gives up the caller's unused purchase intent signed with `nonce` (their current nonce of
+    /// its key: `nonces(caller)` for key 0, `nonces(caller, key)` otherwise): no one can execute it
+    /// afterwards. Allowed while paused.
     function cancelPurchaseIntent(uint256 nonce) external {
         _useCheckedNonce(msg.sender, nonce);
         emit PurchaseIntentCancelled(msg.sender, nonce);

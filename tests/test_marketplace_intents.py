@@ -12,7 +12,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
-from fitmint.chain.intents import PurchaseIntent, recover_signer, sign_intent, typed_data
+from fitmint.chain.intents import PurchaseIntent, keyed_nonce, recover_signer, sign_intent, typed_data
 from tests.support.contracts import permit_signature, reverts_with
 from tests.support.units import CID, FIT
 from tests.test_marketplace import ITEM, PRICE, split
@@ -150,6 +150,24 @@ def test_intents_execute_in_nonce_order_only(market, listing_id, funded_bob, rel
     market.executePurchaseIntentWithPermit(first.as_tuple(), first_signature, *permit, sender=relayer)
     market.executePurchaseIntent(second.as_tuple(), second_signature, sender=relayer)
     assert market.nonces(funded_bob) == 2
+
+
+def test_intents_of_different_nonce_keys_are_independent(market, token, listing_id, funded_bob, relayer,
+                                                         make_intent, permit_for):
+    """Two quotes at once (two tabs): each on its own key, either executes first, each once."""
+    key = int.from_bytes(keccak(text="quote 7"), "big") >> 64
+    assert market.nonces(funded_bob, key) == keyed_nonce(key, 0)
+    plain, plain_signature = make_intent(funded_bob, listing_id)
+    keyed, keyed_signature = make_intent(funded_bob, listing_id, nonce=keyed_nonce(key, 0))
+    token.approve(market, 2 * PRICE, sender=funded_bob)
+    market.executePurchaseIntent(keyed.as_tuple(), keyed_signature, sender=relayer)
+    market.executePurchaseIntent(plain.as_tuple(), plain_signature, sender=relayer)
+    assert (market.nonces(funded_bob), market.nonces(funded_bob, key)) == (1, keyed_nonce(key, 1))
+    with ape.reverts(market.InvalidAccountNonce, account=funded_bob.address, currentNonce=keyed_nonce(key, 1)):
+        market.executePurchaseIntent(keyed.as_tuple(), keyed_signature, sender=relayer)
+    # Cancelling works per key too.
+    market.cancelPurchaseIntent(keyed_nonce(key, 1), sender=funded_bob)
+    assert market.nonces(funded_bob, key) == keyed_nonce(key, 2)
 
 
 def test_intent_signed_by_one_account_naming_another_is_refused(market, token, items, listing_id, funded_bob, fund,

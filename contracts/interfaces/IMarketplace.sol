@@ -15,8 +15,9 @@ interface IMarketplace {
 
     /// @notice What a buyer signs (EIP-712) so that anyone, typically the platform's relayer, can make
     /// the purchase for them: `quantity` items of `listingId` at no more than `maxUnitPrice` each, paid
-    /// from and delivered to `buyer`, once (`nonce` is the buyer's current marketplace nonce), until
-    /// `deadline` (unix seconds, inclusive).
+    /// from and delivered to `buyer`, once (`nonce` is the buyer's current marketplace nonce of a key:
+    /// `key << 64 | sequence`, key 0 being the plain `nonces(buyer)`), until `deadline` (unix seconds,
+    /// inclusive).
     struct PurchaseIntent {
         address buyer;
         uint256 listingId;

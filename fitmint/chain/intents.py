@@ -3,8 +3,11 @@ them (Marketplace.executePurchaseIntent / executePurchaseIntentWithPermit).
 
 The domain is ("FitmintMarketplace", "1", chain id, the Marketplace address); the struct is
 `PurchaseIntent(address buyer,uint256 listingId,uint256 quantity,uint256 maxUnitPrice,uint256 nonce,uint256 deadline)`.
-`nonce` is the buyer's current `Marketplace.nonces(buyer)`: an intent executes once, and intents of one
-buyer execute in nonce order. The buyer pays and receives; whoever submits the intent pays the gas only.
+`nonce` is the buyer's current nonce of one key, `key << 64 | sequence` (ERC-4337 style): for key 0 that is
+`Marketplace.nonces(buyer)`, for another key `Marketplace.nonces(buyer, key)` (which includes the key). An
+intent executes once; intents of one key execute in order, intents of different keys independently (a
+fresh key costs the relayer a new storage slot, ~15,000 gas more than key 0). The buyer pays and receives;
+whoever submits the intent pays the gas only.
 """
 
 from dataclasses import dataclass
@@ -17,6 +20,7 @@ from fitmint.chain.eip712 import typed_message
 
 DOMAIN_NAME = "FitmintMarketplace"
 DOMAIN_VERSION = "1"
+NONCE_KEY_SHIFT = 64
 INTENT_FIELDS = [
     {"name": "buyer", "type": "address"},
     {"name": "listingId", "type": "uint256"},
@@ -40,6 +44,13 @@ class PurchaseIntent:
         """The intent as the contract's calldata struct."""
         return (to_checksum_address(self.buyer), self.listing_id, self.quantity, self.max_unit_price, self.nonce,
                 self.deadline)
+
+
+def keyed_nonce(key: int, sequence: int) -> int:
+    """The nonce of the `sequence`-th intent of `key` (key 0: the plain sequence)."""
+    if not 0 <= key < 2**192 or not 0 <= sequence < 2**64:
+        raise ValueError(f"nonce key {key} or sequence {sequence} out of range")
+    return key << NONCE_KEY_SHIFT | sequence
 
 
 def typed_data(intent: PurchaseIntent, *, chain_id: int, verifying_contract: str) -> dict:

@@ -116,7 +116,8 @@ contract MarketplaceIntentsTest is MarketFixture {
     }
 
     /// @dev One signed term changed by a non-zero `delta`: buyer, listing, quantity, price limit, nonce
-    /// or deadline. The nonce fails its own check first; every other change fails the signature.
+    /// (its sequence, or its key to a fresh key's first nonce) or deadline. A wrong sequence fails the
+    /// nonce check first; every other change fails the signature.
     function testFuzz_tamperedIntentIsRefused(uint256 keySeed, uint8 field, uint256 delta) public {
         uint256 key = _key(keySeed);
         address buyer = vm.addr(key);
@@ -125,7 +126,7 @@ contract MarketplaceIntentsTest is MarketFixture {
 
         IMarketplace.PurchaseIntent memory intent = _intent(buyer, 1);
         bytes memory signature = _sign(key, intent);
-        field = uint8(bound(field, 0, 5));
+        field = uint8(bound(field, 0, 6));
         bytes memory expected = abi.encodeWithSelector(IMarketplace.MarketInvalidIntentSignature.selector, buyer);
         if (field == 0) {
             intent.buyer = address(uint160(buyer) ^ uint160(delta));
@@ -138,14 +139,41 @@ contract MarketplaceIntentsTest is MarketFixture {
         } else if (field == 3) {
             intent.maxUnitPrice += delta;
         } else if (field == 4) {
-            intent.nonce += delta;
+            intent.nonce += bound(delta, 1, type(uint64).max);
             expected = abi.encodeWithSelector(Nonces.InvalidAccountNonce.selector, buyer, 0);
+        } else if (field == 5) {
+            intent.nonce = bound(delta, 1, type(uint128).max) << 64; // another key's first nonce: a valid nonce
         } else {
             intent.deadline += delta;
         }
         vm.expectRevert(expected);
         market.executePurchaseIntent(intent, signature);
         assertEq(market.nonces(buyer), 0, "nonce untouched");
+        assertEq(market.nonces(buyer, uint192(intent.nonce >> 64)), intent.nonce >> 64 << 64, "keyed nonce untouched");
+    }
+
+    /// @dev Intents of different keys execute in any order, each once.
+    function testFuzz_keyedIntentsAreIndependent(uint256 keySeed, uint192 key) public {
+        uint256 signerKey = _key(keySeed);
+        address buyer = vm.addr(signerKey);
+        key = uint192(bound(key, 1, type(uint192).max));
+        _fund(buyer, 2 * PRICE);
+
+        IMarketplace.PurchaseIntent memory plain = _intent(buyer, 1);
+        IMarketplace.PurchaseIntent memory keyed = _intent(buyer, 1);
+        keyed.nonce = market.nonces(buyer, key);
+        assertEq(keyed.nonce, uint256(key) << 64, "a fresh key starts at sequence 0");
+        bytes memory keyedSignature = _sign(signerKey, keyed);
+
+        market.executePurchaseIntent(keyed, keyedSignature);
+        market.executePurchaseIntent(plain, _sign(signerKey, plain));
+        assertEq(items.balanceOf(buyer, 7), 2, "both executed");
+        assertEq(market.nonces(buyer), 1, "key 0 moved once");
+        assertEq(market.nonces(buyer, key), (uint256(key) << 64) | 1, "the key moved once");
+
+        _fund(buyer, PRICE);
+        vm.expectRevert(abi.encodeWithSelector(Nonces.InvalidAccountNonce.selector, buyer, (uint256(key) << 64) | 1));
+        market.executePurchaseIntent(keyed, keyedSignature);
     }
 
     function testFuzz_expiredIntentIsRefused(uint256 keySeed, uint256 late) public {

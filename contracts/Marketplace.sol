@@ -4,8 +4,11 @@ pragma solidity 0.8.28;
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {IERC1155Receiver} from "@openzeppelin/contracts/token/ERC1155/IERC1155Receiver.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {NoncesKeyed} from "@openzeppelin/contracts/utils/NoncesKeyed.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IFitItems} from "./interfaces/IFitItems.sol";
@@ -15,17 +18,37 @@ import {IMarketplace} from "./interfaces/IMarketplace.sol";
 /// @notice Sells FitItems for FIT: primary sales of catalog items (minted on purchase) and peer-to-peer
 /// resale (items held in escrow while listed). Every purchase splits the price three ways: a fee to
 /// the treasury, a share burned (the economy's token sink) and the rest to the seller.
+/// A buyer without ETH signs a `PurchaseIntent` (EIP-712, domain "FitmintMarketplace" version "1";
+/// ERC-1271 wallets too) and a relayer submits it with `executePurchaseIntent(WithPermit)`.
 /// @dev Invariants:
 /// - Tokens are conserved in a purchase: buyer's loss == seller's gain + treasury's gain + burned.
 /// - The marketplace holds exactly the items of its open resale listings (sum of `remaining`); it
 ///   accepts no ERC-1155 transfer it did not start itself.
 /// - `feeBps + burnBps <= MAX_CUT_BPS`, so sellers always keep at least half of a sale.
 /// - A purchase never pays more than the buyer's `maxUnitPrice` (front-running a price update fails).
-contract Marketplace is IMarketplace, IERC1155Receiver, AccessControl, Pausable, ReentrancyGuardTransient {
+/// - A purchase pays from and delivers to one account only, the buyer: the caller, or the signer of
+///   the intent. Whoever submits an intent neither pays, receives nor chooses anything: every term
+///   (buyer, listing, quantity, price limit, nonce, deadline) is signed.
+/// - An intent executes at most once: it names the buyer's current nonce of one key (ERC-4337 style,
+///   `nonce = key << 64 | sequence`; key 0 is `nonces(buyer)`), which its execution (or the buyer's
+///   `cancelPurchaseIntent`) uses up; each key's sequence only grows. Intents of one key execute in
+///   order; intents of different keys are independent (parallel quotes).
+contract Marketplace is
+    IMarketplace,
+    IERC1155Receiver,
+    EIP712,
+    NoncesKeyed,
+    AccessControl,
+    Pausable,
+    ReentrancyGuardTransient
+{
     using SafeERC20 for IFitToken;
 
     bytes32 public constant LISTER_ROLE = keccak256("LISTER_ROLE");
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
+    bytes32 public constant PURCHASE_INTENT_TYPEHASH = keccak256(
+        "PurchaseIntent(address buyer,uint256 listingId,uint256 quantity,uint256 maxUnitPrice,uint256 nonce,uint256 deadline)"
+    );
 
     uint256 public constant MAX_CUT_BPS = 5_000;
     uint256 private constant _BPS = 10_000;
@@ -51,7 +74,9 @@ contract Marketplace is IMarketplace, IERC1155Receiver, AccessControl, Pausable,
     uint256 private _orderCount;
     mapping(uint256 listingId => Listing) private _listings;
 
-    constructor(IFitToken fitToken, IFitItems fitItems, address admin, address treasury_, uint256 feeBps_, uint256 burnBps_) {
+    constructor(IFitToken fitToken, IFitItems fitItems, address admin, address treasury_, uint256 feeBps_, uint256 burnBps_)
+        EIP712("FitmintMarketplace", "1")
+    {
         if (admin == address(0)) revert MarketInvalidAddress(admin);
         _token = fitToken;
         _items = fitItems;
@@ -134,7 +159,7 @@ contract Marketplace is IMarketplace, IERC1155Receiver, AccessControl, Pausable,
         nonReentrant
         returns (uint256 orderId)
     {
-        return _purchase(listingId, quantity, maxUnitPrice);
+        return _purchase(msg.sender, listingId, quantity, maxUnitPrice);
     }
 
     /// @notice `purchase` with an EIP-2612 permit for `permitValue`, so no approve transaction is
@@ -151,15 +176,84 @@ contract Marketplace is IMarketplace, IERC1155Receiver, AccessControl, Pausable,
         bytes32 s
     ) external whenNotPaused nonReentrant returns (uint256 orderId) {
         try _token.permit(msg.sender, address(this), permitValue, deadline, v, r, s) {} catch {}
-        return _purchase(listingId, quantity, maxUnitPrice);
+        return _purchase(msg.sender, listingId, quantity, maxUnitPrice);
     }
 
-    function _purchase(uint256 listingId, uint256 quantity, uint256 maxUnitPrice) private returns (uint256) {
+    /// @notice Makes the purchase `intent.buyer` signed (`signature`, EIP-712 over `intent`; an
+    /// ERC-1271 signature if the buyer is a contract): anyone may submit it, typically the platform's
+    /// relayer, who pays the gas only. The buyer pays (they must have approved this contract on FIT)
+    /// and receives the items; their nonce is used up, so the intent works once.
+    function executePurchaseIntent(PurchaseIntent calldata intent, bytes calldata signature)
+        external
+        whenNotPaused
+        nonReentrant
+        returns (uint256 orderId)
+    {
+        _useIntent(intent, signature);
+        return _purchase(intent.buyer, intent.listingId, intent.quantity, intent.maxUnitPrice);
+    }
+
+    /// @notice `executePurchaseIntent` with the buyer's EIP-2612 permit for `permitValue` (owner
+    /// `intent.buyer`, spender this contract), so the buyer needs no transaction at all. As in
+    /// `purchaseWithPermit`, a permit already used (say, front-run onto the token) is tolerated as long
+    /// as the allowance it granted is in place.
+    function executePurchaseIntentWithPermit(
+        PurchaseIntent calldata intent,
+        bytes calldata signature,
+        uint256 permitValue,
+        uint256 permitDeadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external whenNotPaused nonReentrant returns (uint256 orderId) {
+        _useIntent(intent, signature);
+        try _token.permit(intent.buyer, address(this), permitValue, permitDeadline, v, r, s) {} catch {}
+        return _purchase(intent.buyer, intent.listingId, intent.quantity, intent.maxUnitPrice);
+    }
+
+    /// @notice Gives up the caller's unused purchase intent signed with `nonce` (their current nonce of
+    /// its key: `nonces(caller)` for key 0, `nonces(caller, key)` otherwise): no one can execute it
+    /// afterwards. Allowed while paused.
+    function cancelPurchaseIntent(uint256 nonce) external {
+        _useCheckedNonce(msg.sender, nonce);
+        emit PurchaseIntentCancelled(msg.sender, nonce);
+    }
+
+    /// @notice The EIP-712 digest a buyer signs for `intent` (this contract's domain).
+    function hashPurchaseIntent(PurchaseIntent calldata intent) public view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    PURCHASE_INTENT_TYPEHASH,
+                    intent.buyer,
+                    intent.listingId,
+                    intent.quantity,
+                    intent.maxUnitPrice,
+                    intent.nonce,
+                    intent.deadline
+                )
+            )
+        );
+    }
+
+    /// @dev Checks the intent's deadline and signature, and uses up the buyer's nonce it names.
+    function _useIntent(PurchaseIntent calldata intent, bytes calldata signature) private {
+        if (block.timestamp > intent.deadline) revert MarketIntentExpired(intent.deadline);
+        _useCheckedNonce(intent.buyer, intent.nonce);
+        if (!SignatureChecker.isValidSignatureNowCalldata(intent.buyer, hashPurchaseIntent(intent), signature)) {
+            revert MarketInvalidIntentSignature(intent.buyer);
+        }
+    }
+
+    function _purchase(address buyer, uint256 listingId, uint256 quantity, uint256 maxUnitPrice)
+        private
+        returns (uint256)
+    {
         Order memory order = _takeOrder(listingId, quantity, maxUnitPrice);
         emit OrderCreated(
-            order.id, msg.sender, order.seller, order.itemId, quantity, order.unitPrice, order.fee, order.burned, listingId
+            order.id, buyer, order.seller, order.itemId, quantity, order.unitPrice, order.fee, order.burned, listingId
         );
-        _settle(order, quantity);
+        _settle(buyer, order, quantity);
         return order.id;
     }
 
@@ -190,18 +284,22 @@ contract Marketplace is IMarketplace, IERC1155Receiver, AccessControl, Pausable,
     }
 
     /// @dev Pulls the price from the buyer (seller, treasury, burn), then hands over the items.
-    function _settle(Order memory order, uint256 quantity) private {
+    /// `buyer` is never arbitrary: it is `msg.sender`, or an intent's signer whose signature and nonce
+    /// `_useIntent` checked (hence the slither suppressions).
+    function _settle(address buyer, Order memory order, uint256 quantity) private {
         // fee + burned <= total * MAX_CUT_BPS / _BPS < total.
         unchecked {
-            _token.safeTransferFrom(msg.sender, order.seller, order.total - order.fee - order.burned);
+            // slither-disable-next-line arbitrary-send-erc20
+            _token.safeTransferFrom(buyer, order.seller, order.total - order.fee - order.burned);
         }
-        if (order.fee != 0) _token.safeTransferFrom(msg.sender, _treasury, order.fee);
-        if (order.burned != 0) _token.burnFrom(msg.sender, order.burned);
+        // slither-disable-next-line arbitrary-send-erc20
+        if (order.fee != 0) _token.safeTransferFrom(buyer, _treasury, order.fee);
+        if (order.burned != 0) _token.burnFrom(buyer, order.burned);
 
         if (order.primary) {
-            _items.mint(msg.sender, order.itemId, quantity, "");
+            _items.mint(buyer, order.itemId, quantity, "");
         } else {
-            _items.safeTransferFrom(address(this), msg.sender, order.itemId, quantity, "");
+            _items.safeTransferFrom(address(this), buyer, order.itemId, quantity, "");
         }
     }
 

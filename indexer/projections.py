@@ -113,7 +113,8 @@ def _where(event: Event) -> dict:
 Handler = Callable[["Projector", Projection, Event, dict], None]
 HANDLERS: dict[tuple[str, str], Handler] = {}  # (contract, event name) -> its handler
 
-# Kept only as raw events (the events table): roles, pauses, approvals, fee, cap and treasury changes.
+# Kept only as raw events (the events table): roles, pauses, approvals, fee, cap and treasury changes,
+# EIP-712 domain changes (never emitted: the domains are fixed) and cancelled purchase intents.
 _ACCESS_CONTROL = ("RoleAdminChanged", "RoleGranted", "RoleRevoked")
 _PAUSABLE = ("Paused", "Unpaused")
 IGNORED: frozenset[tuple[str, str]] = frozenset(
@@ -121,7 +122,8 @@ IGNORED: frozenset[tuple[str, str]] = frozenset(
     + [("ActivityRewards", name) for name in ("DailyCapUpdated", "EIP712DomainChanged", *_ACCESS_CONTROL,
                                               *_PAUSABLE)]
     + [("FitItems", name) for name in ("ApprovalForAll", *_ACCESS_CONTROL)]
-    + [("Marketplace", name) for name in ("FeesUpdated", "TreasuryUpdated", *_ACCESS_CONTROL, *_PAUSABLE)])
+    + [("Marketplace", name) for name in ("FeesUpdated", "TreasuryUpdated", "EIP712DomainChanged",
+                                          "PurchaseIntentCancelled", *_ACCESS_CONTROL, *_PAUSABLE)])
 
 
 def handles(contract: str, *names: str):

@@ -30,6 +30,7 @@ from ape.logging import logger
 from eth_account import Account
 from eth_utils import keccak
 
+from fitmint.chain.intents import PurchaseIntent, sign_intent
 from fitmint.chain.permits import sign_permit
 from fitmint.rewards.merkle import Entry, MerkleDistribution
 from fitmint.rewards.vouchers import RewardVoucher, sign_voucher
@@ -124,7 +125,7 @@ class Bench:
         relayer = accounts.test_accounts[1]
         self.measure_claims(relayer)
         self.measure_merkle(relayer)
-        self.measure_market()
+        self.measure_market(relayer)
 
     def measure_claims(self, relayer):
         admin, rewards = self.admin, self.rewards
@@ -200,7 +201,7 @@ class Bench:
             note=f"the first leaf claimed in a 256-leaf bitmap word (a new account too): {word_first:,}",
         )
 
-    def measure_market(self):
+    def measure_market(self, relayer):
         admin, token, market, items, shop = self.admin, self.token, self.market, self.items, self.shop
 
         # Listings: the marketplace's (and shop's) first ever, then another one.
@@ -263,6 +264,32 @@ class Bench:
             "permit + purchase", "permit + transferFrom + ERC1155 mint", (first, base_first), (steady, base_steady),
             "a buyer's first permit purchase (its permit nonce and item balance are new; orders exist)",
             "the same buyer's second permit purchase of the same listing",
+        )
+
+        # Relayed purchases (gasless for the buyer): the buyer signs a purchase intent and a permit, the
+        # relayer submits both. A buyer's first (its marketplace nonce, permit nonce and item balance are
+        # new), then its second. The baseline has no intents: its figures are the buyer's own permit buy.
+        buyer = self.new_buyer()
+        self.fund(buyer, 100 * FIT)
+
+        def relayed_buy():
+            intent = PurchaseIntent(buyer.address, listing_id, 1, PRICE, market.nonces(buyer), 2**40)
+            signature = sign_intent(intent, buyer.private_key, chain_id=chain.chain_id,
+                                    verifying_contract=market.address)
+            deadline, v, r, s = permit(token, buyer, market, PRICE)
+            return market.executePurchaseIntentWithPermit(intent.as_tuple(), signature, PRICE, deadline, v, r, s,
+                                                          sender=relayer).gas_used
+
+        first, steady = relayed_buy(), relayed_buy()
+        base_first, base_steady = base_buy_with_permit(), base_buy_with_permit()
+        self.record(
+            "relayed purchase (intent + permit)", "permit + transferFrom + ERC1155 mint, sent by the buyer",
+            (first, base_first), (steady, base_steady),
+            "a buyer's first relayed purchase (its marketplace nonce, permit nonce and item balance are new; "
+            "orders exist)",
+            "the same buyer's second relayed purchase of the same listing",
+            note="paid by the relayer; over a permit purchase: the intent's signature check, its nonce and "
+                 "calldata",
         )
 
         # Resale listings: the first escrow of an item (the marketplace's balance of it is new), then the

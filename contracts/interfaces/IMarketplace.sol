@@ -13,6 +13,20 @@ interface IMarketplace {
         bool primary;
     }
 
+    /// @notice What a buyer signs (EIP-712) so that anyone, typically the platform's relayer, can make
+    /// the purchase for them: `quantity` items of `listingId` at no more than `maxUnitPrice` each, paid
+    /// from and delivered to `buyer`, once (`nonce` is the buyer's current marketplace nonce of a key:
+    /// `key << 64 | sequence`, key 0 being the plain `nonces(buyer)`), until `deadline` (unix seconds,
+    /// inclusive).
+    struct PurchaseIntent {
+        address buyer;
+        uint256 listingId;
+        uint256 quantity;
+        uint256 maxUnitPrice;
+        uint256 nonce;
+        uint256 deadline;
+    }
+
     event ListingCreated(
         uint256 indexed listingId,
         uint256 indexed itemId,
@@ -37,6 +51,8 @@ interface IMarketplace {
         uint256 burned,
         uint256 listingId
     );
+    /// @notice `buyer` gave up their unused purchase intent signed with `nonce`.
+    event PurchaseIntentCancelled(address indexed buyer, uint256 nonce);
     event FeesUpdated(uint256 feeBps, uint256 burnBps);
     event TreasuryUpdated(address indexed previousTreasury, address indexed newTreasury);
 
@@ -51,4 +67,6 @@ interface IMarketplace {
     error MarketInvalidFees(uint256 feeBps, uint256 burnBps);
     error MarketInvalidAddress(address account);
     error MarketUnexpectedTransfer(address token, address operator);
+    error MarketIntentExpired(uint256 deadline);
+    error MarketInvalidIntentSignature(address buyer);
 }

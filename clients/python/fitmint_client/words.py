@@ -50,6 +50,10 @@ TEMPLATES: dict[str, Callable[[dict[str, Any]], str]] = {
         f"Listing {a['listingId']} is a resale: only primary listings can change supply."),
     "MarketInvalidAddress": lambda a: f"{address(a['account'])} cannot be used here.",
     "MarketUnexpectedTransfer": lambda a: "The marketplace only accepts items it is escrowing for a listing.",
+    "MarketIntentExpired": lambda a: (
+        f"This signed purchase expired at {when(a['deadline'])}: ask for a new quote and sign again."),
+    "MarketInvalidIntentSignature": lambda a: (
+        f"The purchase was not signed by {address(a['buyer'])}: it was altered or is not genuine."),
     # ActivityRewards
     "RewardsVoucherExpired": lambda a: (
         f"This reward voucher expired at {when(a['deadline'])}: it can no longer be claimed."),
@@ -78,7 +82,9 @@ TEMPLATES: dict[str, Callable[[dict[str, Any]], str]] = {
     "ERC2612ExpiredSignature": lambda a: f"The permit expired at {when(a['deadline'])}: ask for a new quote.",
     "ERC2612InvalidSigner": lambda a: (
         "The permit was not signed by the buying wallet (or the quote is stale): ask for a new quote."),
-    "InvalidAccountNonce": lambda a: "The permit was already used: ask for a new quote.",
+    "InvalidAccountNonce": lambda a: (
+        "The permit or signed purchase was already used (or cancelled), or another is still ahead of it: "
+        "ask for a new quote."),
     "ERC1155MissingApprovalForAll": lambda a: (
         "The marketplace may not move your items yet: approve it for FitItems first."),
     "ERC1155InsufficientBalance": lambda a: (

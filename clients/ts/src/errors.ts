@@ -164,6 +164,9 @@ const WORDS: Record<string, (args: readonly unknown[]) => string> = {
   MarketNotPrimaryListing: ([listing]) => `Listing ${listing} is a resale: only primary listings can change supply.`,
   MarketInvalidAddress: ([account]) => `${address(account)} cannot be used here.`,
   MarketUnexpectedTransfer: () => "The marketplace only accepts items it is escrowing for a listing.",
+  MarketIntentExpired: ([deadline]) => `This signed purchase expired at ${time(deadline)}: ask for a new quote and sign again.`,
+  MarketInvalidIntentSignature: ([buyer]) =>
+    `The purchase was not signed by ${address(buyer)}: it was altered or is not genuine.`,
   // ActivityRewards
   RewardsVoucherExpired: ([, deadline]) => `This reward voucher expired at ${time(deadline)}: it can no longer be claimed.`,
   RewardsVoucherDayOutOfRange: ([, day, today]) => `This voucher is for ${dayDate(day)} (UTC) and can be claimed ` +
@@ -187,7 +190,8 @@ const WORDS: Record<string, (args: readonly unknown[]) => string> = {
     `The marketplace may spend only ${fit(allowance)} of your FIT and this needs ${fit(needed)}.`,
   ERC2612ExpiredSignature: ([deadline]) => `The permit expired at ${time(deadline)}: ask for a new quote.`,
   ERC2612InvalidSigner: () => "The permit was not signed by the buying wallet (or the quote is stale): ask for a new quote.",
-  InvalidAccountNonce: () => "The permit was already used: ask for a new quote.",
+  InvalidAccountNonce: () => "The permit or signed purchase was already used (or cancelled), or another is still " +
+    "ahead of it: ask for a new quote.",
   ERC1155MissingApprovalForAll: () => "The marketplace may not move your items yet: approve it for FitItems first.",
   ERC1155InsufficientBalance: ([, balance, needed, item]) => `You hold ${balance} of item ${item} and this needs ${needed}.`,
   ERC20ExceededCap: ([increased, cap]) => `FIT's supply cap of ${fit(cap)} would be exceeded (to ${fit(increased)}).`,

@@ -5,15 +5,17 @@
 The manifest (fitmint.chain.manifest.Manifest: chain id, addresses, deploy block, ABI files, roles) is
 what the indexer and the backend read, at `StateSettings().manifest_path()`.
 Running the script again on the same chain reports the existing deployment and only makes sure the
-operator holds its roles (and, on a local chain, some ETH), sending nothing when it does;
+operators hold their roles (and, on a local chain, some ETH), sending nothing when they do;
 `--redeploy` deploys a fresh set on purpose. A manifest whose chain was reset (Anvil restarted) is
 detected by its deploy block hash and replaced. The manifest records a hash of each contract's compiled
 code: when the sources changed since the deployment, a local chain gets the new contracts deployed (its
 chain survives restarts), any other chain is refused until `--redeploy` says so.
 
-The operator (default: the dev operator key file's address) posts Merkle roots (ActivityRewards
-OPERATOR_ROLE), lists catalog items (Marketplace LISTER_ROLE) and sets their metadata CIDs (FitItems
-METADATA_ROLE); the backend sends those transactions with that key.
+The operators (default: the addresses of the dev operator pool's key files, KeySettings.operator_key_files)
+post Merkle roots (ActivityRewards OPERATOR_ROLE), list catalog items (Marketplace LISTER_ROLE) and set their
+metadata CIDs (FitItems METADATA_ROLE); the transaction queue sends those transactions from the pool.
+Every operator is wired (roles, and ETH on a local chain) on a fresh deployment and on a live one, and the
+manifest's roles.operator names them all.
 """
 
 import json
@@ -66,10 +68,10 @@ def dev_attestor_address() -> str:
     return _dev_key_address("attestor", KeySettings().attestor_key_file)
 
 
-def dev_operator_address() -> str:
-    """The operator key (FITMINT_OPERATOR_KEY_FILE or <state>/secrets/operator.key): the catalog lists items
-    and sets their metadata with it."""
-    return _dev_key_address("operator", KeySettings().operator_key_file)
+def dev_operator_addresses() -> list[str]:
+    """The operator pool (FITMINT_OPERATOR_KEY_FILES, or FITMINT_OPERATOR_KEY_FILE / <state>/secrets/operator.key
+    and FITMINT_OPERATOR_POOL_SIZE - 1 dev keys beside it): the transaction queue signs with them."""
+    return [_dev_key_address("operator", path) for path in KeySettings().operator_key_files]
 
 
 def existing_deployment(manifest_path: Path) -> Manifest | None:
@@ -117,7 +119,7 @@ def export_abis(manifest_dir: Path) -> None:
 def deploy_stack(
     deployer,
     attestors: list[str],
-    operator: str,
+    operators: list[str],
     treasury: str,
     params: DeployParameters,
 ) -> tuple[Manifest, dict]:
@@ -145,7 +147,8 @@ def deploy_stack(
     # METADATA_ROLE from the constructors and could grant itself OPERATOR_ROLE anyway (no added power).
     rewards.grantRole(rewards.OPERATOR_ROLE(), deployer, sender=deployer)
     contracts = {"FitToken": token, "ActivityRewards": rewards, "FitItems": items, "Marketplace": market}
-    wire_operator(deployer, contracts, operator)
+    for operator in operators:
+        wire_operator(deployer, contracts, operator)
 
     blocks = {name: chain.get_receipt(contract.txn_hash).block_number for name, contract in contracts.items()}
     deploy_block = blocks["FitToken"]
@@ -159,7 +162,7 @@ def deploy_stack(
                                    code_hash=code_hash(name), abi_file=abi_file(name))
             for name, contract in contracts.items()
         },
-        roles=Roles(admin=[deployer.address], attestors=list(attestors), operator=[operator], treasury=[treasury]),
+        roles=Roles(admin=[deployer.address], attestors=list(attestors), operator=list(operators), treasury=[treasury]),
         parameters=asdict(params),
         deployed_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
@@ -190,16 +193,18 @@ def wire_operator(deployer, contracts: dict, operator: str) -> list[str]:
     return done
 
 
-def wire_live(deployer, live: Manifest, manifest_path: Path, operator: str) -> list[str]:
-    """The `wire_operator` step on an existing deployment (one deployed before the operator had its own key
-    and roles); the manifest then names the operator too."""
+def wire_live(deployer, live: Manifest, manifest_path: Path, operators: list[str]) -> dict[str, list[str]]:
+    """The `wire_operator` step for each operator on an existing deployment (one deployed before the operator
+    pool had its keys and roles); the manifest then names them too. Returns what was done per operator."""
     contracts = {name: getattr(project, name).at(contract.checksum_address)
                  for name, contract in live.contracts.items()}
-    done = wire_operator(deployer, contracts, operator)
-    if operator not in live.roles.operator:
-        live.roles.operator.append(operator)
+    done = {operator: wire_operator(deployer, contracts, operator) for operator in operators}
+    added = [operator for operator in operators if operator not in live.roles.operator]
+    if added:
+        live.roles.operator.extend(added)
         write_manifest(live, manifest_path)
-        done.append("added to the manifest")
+        for operator in added:
+            done[operator].append("added to the manifest")
     return done
 
 
@@ -215,8 +220,8 @@ def write_manifest(deployment: Manifest, manifest_path: Path) -> None:
 @account_option()
 @click.option("--attestor", "attestors", multiple=True, help="Address allowed to sign vouchers (repeatable). "
               "Default: the dev attestor key file's address.")
-@click.option("--operator", default=None, help="Posts Merkle roots, lists items and sets their metadata. "
-              "Default: the dev operator key file's address.")
+@click.option("--operator", "operators", multiple=True, help="Posts Merkle roots, lists items and sets their "
+              "metadata (repeatable: the transaction queue's pool). Default: the dev operator pool's addresses.")
 @click.option("--treasury", default=None, help="Receives marketplace fees. Default: the deployer.")
 @click.option("--fee-bps", type=click.IntRange(0, 5_000), default=DeployParameters.fee_bps, show_default=True)
 @click.option("--burn-bps", type=click.IntRange(0, 5_000), default=DeployParameters.burn_bps, show_default=True)
@@ -224,7 +229,7 @@ def write_manifest(deployment: Manifest, manifest_path: Path) -> None:
               help="Where to write the manifest. Default: StateSettings().manifest_path(), "
                    "<state>/deployments/<chain id>.json")
 @click.option("--redeploy", is_flag=True, help="Deploy a fresh set even if the manifest's is live.")
-def cli(account, attestors, operator, treasury, fee_bps, burn_bps, manifest_path, redeploy):
+def cli(account, attestors, operators, treasury, fee_bps, burn_bps, manifest_path, redeploy):
     """Deploy and wire the fitmint contracts, then write the deployment manifest."""
     if fee_bps + burn_bps > 5_000:
         raise click.BadOptionUsage("fee_bps", f"--fee-bps + --burn-bps must be <= 5000, got {fee_bps + burn_bps}")
@@ -241,12 +246,13 @@ def cli(account, attestors, operator, treasury, fee_bps, burn_bps, manifest_path
         logger.warning(f"The sources of {', '.join(changed)} changed since the deployment at block "
                        f"{live.deploy_block}: deploying the new contracts on this local chain")
     if live and not redeploy and not changed:
-        operator = operator or dev_operator_address()
-        done = wire_live(account, live, manifest_path, operator)
+        operators = list(operators) or dev_operator_addresses()
+        done = wire_live(account, live, manifest_path, operators)
         logger.success(f"Already deployed on chain {live.chain_id} at block {live.deploy_block} ({manifest_path}):")
         for name, contract in live.contracts.items():
             click.echo(f"  {name:<16} {contract.checksum_address}")
-        click.echo(f"  operator {operator}: {', '.join(done) if done else 'roles and funds in place'}")
+        for operator, wired in done.items():
+            click.echo(f"  operator {operator}: {', '.join(wired) if wired else 'roles and funds in place'}")
         click.echo("Pass --redeploy to deploy a fresh set.")
         return
     if manifest_path.exists() and not live:
@@ -256,7 +262,7 @@ def cli(account, attestors, operator, treasury, fee_bps, burn_bps, manifest_path
     deployment, _ = deploy_stack(
         account,
         attestors=list(attestors) or [dev_attestor_address()],
-        operator=operator or dev_operator_address(),
+        operators=list(operators) or dev_operator_addresses(),
         treasury=treasury or account.address,
         params=params,
     )

@@ -80,7 +80,7 @@ def outsider_key():
 @pytest.fixture(scope="session")
 def deployment(deploy_module, admin, attestor, operator, treasury, params):
     _, contracts = deploy_module.deploy_stack(
-        admin, attestors=[attestor.address], operator=operator.address, treasury=treasury.address, params=params
+        admin, attestors=[attestor.address], operators=[operator.address], treasury=treasury.address, params=params
     )
     return contracts
 

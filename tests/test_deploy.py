@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from backend.app.core.config import Settings
+from fitmint.keys import KeySettings
 from tests.support.paths import ROOT
 
 APE = Path(sys.executable).parent / "ape"
@@ -20,10 +20,13 @@ APE = Path(sys.executable).parent / "ape"
 def run_deploy(chain, tmp_path):
     """Runs the deploy script as a user would, against this test session's Anvil."""
 
-    def run(*args, expect_ok=True):
+    def run(*args, expect_ok=True, env=None):
+        extra = env or {}
         env = dict(os.environ, APE_FOUNDRY_HOST=chain.provider.uri, FITMINT_STATE_DIR=str(tmp_path))
         env.pop("FITMINT_ATTESTOR_KEY_FILE", None)
-        env.pop("FITMINT_OPERATOR_KEY_FILE", None)
+        for variable in ("FITMINT_OPERATOR_KEY_FILE", "FITMINT_OPERATOR_KEY_FILES", "FITMINT_OPERATOR_POOL_SIZE"):
+            env.pop(variable, None)
+        env.update(extra)
         result = subprocess.run(
             [str(APE), "run", "deploy", "--network", "ethereum:local:foundry", "--account", "TEST::0", *args],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
@@ -63,14 +66,20 @@ def test_deploy_writes_a_manifest_and_is_idempotent(run_deploy, tmp_path, chain,
     token = project.FitToken.at(manifest["contracts"]["FitToken"]["address"])
     assert token.hasRole(token.MINTER_ROLE(), rewards)
 
-    # The dev operator key likewise, with the roles the catalog and the epochs need, and gas money; the
-    # backend's settings read the same key file.
-    operator_file = tmp_path / "secrets" / "operator.key"
-    assert stat.S_IMODE(operator_file.stat().st_mode) == 0o600
-    operator = Account.from_key(operator_file.read_text().strip()).address
-    assert Account.from_key(Settings(fitmint_state_dir=tmp_path).operator_key()).address == operator
-    assert manifest["roles"]["operator"] == [operator]
-    assert_operator_wired(project, manifest, chain, operator)
+    # The dev operator pool likewise (the operator key and two more beside it), each with the roles the
+    # catalog and the epochs need, and gas money; the transaction queue's pool is the same key files.
+    pool_files = [tmp_path / "secrets" / name for name in ("operator.key", "operator-1.key", "operator-2.key")]
+    assert KeySettings(fitmint_state_dir=tmp_path).operator_key_files == pool_files
+    operators = []
+    for key_file in pool_files:
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        operators.append(Account.from_key(key_file.read_text().strip()).address)
+    assert len(set(operators)) == 3
+    assert [Account.from_key(key).address for key in KeySettings(fitmint_state_dir=tmp_path).operator_keys()] \
+        == operators
+    assert manifest["roles"]["operator"] == operators
+    for operator in operators:
+        assert_operator_wired(project, manifest, chain, operator)
 
     # Second run: reports the live deployment and changes nothing.
     height = chain.blocks.height
@@ -96,9 +105,10 @@ def assert_operator_wired(project, manifest, chain, operator):
     assert chain.provider.get_balance(operator) >= 10**18
 
 
-def test_a_live_deployment_from_before_the_operator_key_gets_it_wired(run_deploy, tmp_path, chain, project, accounts):
-    """A stack deployed when the deployer was the operator: running deploy again grants the dev operator
-    key its roles and funds it, once."""
+def test_a_live_deployment_from_before_the_operator_pool_gets_it_wired(run_deploy, tmp_path, chain, project,
+                                                                      accounts):
+    """A stack deployed when the deployer was the operator: running deploy again grants every key of the dev
+    operator pool its roles and funds it, once."""
     deployer = accounts[0].address
     run_deploy("--operator", deployer)
     path = tmp_path / "deployments" / f"{chain.chain_id}.json"
@@ -106,15 +116,24 @@ def test_a_live_deployment_from_before_the_operator_key_gets_it_wired(run_deploy
     assert before["roles"]["operator"] == [deployer]
 
     output = run_deploy()
-    assert "Already deployed" in output and "granted Marketplace.LISTER_ROLE" in output
-    operator = Account.from_key((tmp_path / "secrets" / "operator.key").read_text().strip()).address
+    assert "Already deployed" in output and output.count("granted Marketplace.LISTER_ROLE") == 3
+    operators = [Account.from_key(key).address for key in KeySettings(fitmint_state_dir=tmp_path).operator_keys()]
     after = json.loads(path.read_text())
-    assert after["roles"]["operator"] == [deployer, operator]
+    assert after["roles"]["operator"] == [deployer, *operators]
     assert after["contracts"] == before["contracts"]
-    assert_operator_wired(project, after, chain, operator)
+    for operator in operators:
+        assert_operator_wired(project, after, chain, operator)
+
+    # A larger pool later: only the new key is wired.
+    output = run_deploy(env={"FITMINT_OPERATOR_POOL_SIZE": "4"})
+    added = Account.from_key((tmp_path / "secrets" / "operator-3.key").read_text().strip()).address
+    assert output.count("granted Marketplace.LISTER_ROLE") == 1 and f"operator {added}: granted" in output
+    after = json.loads(path.read_text())
+    assert after["roles"]["operator"] == [deployer, *operators, added]
+    assert_operator_wired(project, after, chain, added)
 
     height = chain.blocks.height
-    assert "roles and funds in place" in run_deploy()
+    assert "roles and funds in place" in run_deploy(env={"FITMINT_OPERATOR_POOL_SIZE": "4"})
     assert chain.blocks.height == height and json.loads(path.read_text()) == after
 
 

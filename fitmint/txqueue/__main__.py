@@ -13,11 +13,13 @@ import signal
 import sys
 
 import asyncpg
+from prometheus_client import start_http_server
 
 from fitmint.chain.errors import ChainUnavailable
 from fitmint.chain.gateway import ChainGateway
 from fitmint.chain.rpc import Rpc
 from fitmint.resilience import quiet_library_retries
+from fitmint.txqueue import health
 from fitmint.txqueue.settings import TxQueueSettings
 from fitmint.txqueue.worker import Worker
 
@@ -67,9 +69,15 @@ async def run(settings: TxQueueSettings) -> None:
                     max_in_flight=settings.txqueue_max_in_flight)
     log.info("transaction queue: %d key(s), database %s, node %s", len(keys), settings.txqueue_database,
              settings.rpc_url)
+    if settings.txqueue_metrics_port:
+        start_http_server(settings.txqueue_metrics_port, addr=settings.txqueue_metrics_host)
+    balances = asyncio.create_task(health.watch_balances(rpc, keys, settings.txqueue_min_balance_wei, stop,
+                                                         settings.txqueue_balance_check_seconds))
     try:
-        await worker.run(stop, interval=settings.txqueue_interval_seconds)
+        await worker.run(stop, interval=settings.txqueue_interval_seconds, after_pass=health.passed)
     finally:
+        stop.set()
+        await balances
         await rpc.close()
         await gateway.close()
     log.info("transaction queue stopped")

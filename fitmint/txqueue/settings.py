@@ -22,6 +22,12 @@ class TxQueueSettings(KernelSettings):
     txqueue_mine_within_seconds: float = 30.0  # not mined this long after sending: replaced with higher fees
     txqueue_max_in_flight: int = 64  # per key: sent and not yet mined
     txqueue_interval_seconds: float = 0.2  # between two passes of the worker
+    # Prometheus (health: the last pass's time; each key's balance); 0: none. make up: TXQUEUE_METRICS_PORT.
+    txqueue_metrics_port: int = 0
+    txqueue_metrics_host: str = "127.0.0.1"
+    # A key holding less ETH than this is reported (a log warning, a gauge, a `make status` line).
+    txqueue_min_balance_wei: int = 10**17
+    txqueue_balance_check_seconds: float = 30.0
 
     @property
     def rpc_url(self) -> str:

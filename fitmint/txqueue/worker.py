@@ -19,6 +19,7 @@ the next nonce (our records reconciled with the chain's pending count), signed, 
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import asyncpg
 import httpx
@@ -68,7 +69,9 @@ class Worker:
             await self._pool.close()
             self._pool = None
 
-    async def run(self, stop: asyncio.Event, interval: float = 0.2) -> None:
+    async def run(self, stop: asyncio.Event, interval: float = 0.2,
+                  after_pass: Callable[[int], None] | None = None) -> None:
+        """Passes until `stop`; `after_pass(keys held)` after each one that completed (a health signal)."""
         await self.start()
         try:
             while not stop.is_set():
@@ -76,6 +79,9 @@ class Worker:
                     await self.run_once()
                 except (httpx.HTTPError, OSError, asyncpg.PostgresConnectionError) as exc:
                     log.warning("txqueue pass failed, retrying: %s", describe(exc))
+                else:
+                    if after_pass is not None:
+                        after_pass(len(self.managed))
                 await sleep_unless(stop, interval)
         finally:
             await self.close()

@@ -55,8 +55,10 @@ async def submit_once(connection, request: TransactionRequest) -> tuple[int, boo
 
 
 async def status(connection, request_id: int) -> dict | None:
-    """The request's state and reason, with its signer, nonce and mined transaction."""
+    """The request's state and reason, with its signer, nonce and mined transaction, and what it calls
+    (target, calldata, value: a caller applying the outcome reads what the request did)."""
     row = await connection.fetchrow(
-        """SELECT id, idempotency_key, requester, state, reason, signer, nonce, mined_hash, block_number
+        """SELECT id, idempotency_key, requester, state, reason, signer, nonce, mined_hash, block_number,
+                  target, calldata, value
            FROM txqueue_request WHERE id = $1""", request_id)
     return dict(row) if row is not None else None

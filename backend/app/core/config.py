@@ -40,12 +40,14 @@ class Settings(KernelSettings, KeySettings):
     rate_limit_quote_window_seconds: int = 60
     max_body_bytes: int = 64 * 1024
 
-    # Rewards: vouchers are signed with the attestor key (StateSettings.attestor_key).
+    # Rewards: vouchers are signed with the attestor key (KeySettings.attestor_key).
     voucher_ttl_seconds: int = 24 * 3600
     user_cache_ttl_seconds: int = 300
 
-    # Catalog: product documents and images pinned on the stack's Kubo node; listed on-chain by the
-    # operator key (StateSettings.operator_key).
+    # Catalog: product documents and images pinned on the stack's Kubo node; listed on-chain through the
+    # transaction queue (its worker signs with the operator pool). A listing or update request waits this
+    # long for each step's outcome, then answers 202 with the transaction still in flight.
+    catalog_chain_wait_seconds: float = 30.0
     ipfs_api_port: int = int(default("IPFS_API_PORT"))
     ipfs_api_url: str | None = None  # default: http://127.0.0.1:<ipfs_api_port>
     metadata_cache_ttl_seconds: int = 3600

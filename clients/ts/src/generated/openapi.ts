@@ -268,8 +268,8 @@ export interface paths {
         /**
          * Update Product
          * @description A new version (a new document, a new CID; earlier versions are kept). A listed product is updated
-         *     on-chain too: the item's CID, and the listing's price and supply if they changed. The same body
-         *     again changes nothing.
+         *     on-chain too, through the transaction queue: the item's CID, and the listing's price and supply if they
+         *     changed. The same body again changes nothing.
          */
         put: operations["update_product_catalog_products__product_id__put"];
         post?: never;
@@ -290,9 +290,10 @@ export interface paths {
         put?: never;
         /**
          * List Product
-         * @description Lists the product on the Marketplace through the operator account (createListing with the current
-         *     CID, price and supply; proceeds to the treasury). Asking again returns the listing instead of
-         *     listing twice, and brings it up to the current version if it lags.
+         * @description Lists the product on the Marketplace (createListing with the current CID, price and supply; proceeds
+         *     to the treasury) through the transaction queue, which sends it from the operator pool; waits for it to
+         *     be mined (201), or answers 202 with the transaction still in flight. Asking again returns the listing
+         *     instead of listing twice, and brings it up to the current version if it lags.
          */
         post: operations["list_product_catalog_products__product_id__listing_post"];
         delete?: never;
@@ -1364,6 +1365,11 @@ export interface components {
              * @description Marketplace listing id (decimal), once mined
              */
             listing_id: string | null;
+            /**
+             * Transaction Id
+             * @description The transaction queue's request still in flight for this product (GET /transactions/{id}), if any
+             */
+            transaction_id?: number | null;
             /** Tx Hash */
             tx_hash: string | null;
         };
@@ -1974,7 +1980,7 @@ export interface components {
             price_wei: string;
             /**
              * Status
-             * @description draft | listing (transaction sent) | listed
+             * @description draft | listing (createListing submitted, not yet mined) | listed
              */
             status: string;
             /** Supply */
@@ -3107,6 +3113,15 @@ export interface operations {
                     "application/json": components["schemas"]["ProductPublic"];
                 };
             };
+            /** @description A transaction is still in flight after the wait: listing.transaction_id names it (Location: /transactions/{id}); asking again goes on from it, never sends a second one */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProductPublic"];
+                };
+            };
             /** @description Validation Error */
             422: {
                 headers: {
@@ -3155,6 +3170,15 @@ export interface operations {
             };
             /** @description Successful Response */
             201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProductPublic"];
+                };
+            };
+            /** @description A transaction is still in flight after the wait: listing.transaction_id names it (Location: /transactions/{id}); asking again goes on from it, never sends a second one */
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -40,9 +40,12 @@ class PrivateStack:
         self.root = root
         self.state = state or ROOT / ".state" / f"test-{uuid.uuid4().hex[:8]}"
         ports = dict(zip(PORT_VARIABLES, map(str, free_ports(len(PORT_VARIABLES))), strict=True))
+        # Without what env.sh derives from the shared stack's ports (a shell that sourced it exports them): the
+        # private stack's own are derived from its ports.
         clean = {k: v for k, v in os.environ.items()
-                 if k not in ("APE_FOUNDRY_HOST", "FITMINT_RPC_URL", "FITMINT_ROOT", "FITMINT_STATE_DIR")}
-        self.env = stack_settings(**{**clean, **ports, "FITMINT_STATE_DIR": str(self.state)})
+                 if k not in ("APE_FOUNDRY_HOST", "FITMINT_RPC_URL", "FITMINT_ROOT", "FITMINT_STATE_DIR",
+                              "ACAPY_WEBHOOK_URL")}
+        self.env = stack_settings(clean, **ports, FITMINT_STATE_DIR=str(self.state))
 
     def __call__(self, *args, env: dict | None = None, check: bool = False):
         result = subprocess.run([str(self.root / "scripts" / "stack" / "stack.sh"), *args], cwd=self.root,

@@ -1,7 +1,8 @@
 """The transaction queue's worker: `python -m fitmint.txqueue run` (settings: fitmint/txqueue/settings.py).
 
-Signs with the pool of keys in TXQUEUE_KEY_FILES, against the tables of TXQUEUE_DATABASE (the API's: its
-migrations create them), decoding reverts with the ABIs of the chain's deployment manifest. Any number may
+Signs with the pool of keys in TXQUEUE_KEY_FILES (in `make up`: the operator pool the deploy wired), against
+the tables of TXQUEUE_DATABASE (the API's: its migrations create them), decoding reverts with the ABIs of the
+chain's deployment manifest; serves its health and each key's balance on TXQUEUE_METRICS_PORT (health.py). Any number may
 run: each key is held by one worker at a time (an advisory lock), and the records keep a request from being
 sent twice even if two believed they held one. Stops cleanly on SIGTERM/SIGINT (exit 0); exit 2 when it
 cannot start (no keys, no queue tables)."""

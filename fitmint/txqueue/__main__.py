@@ -2,10 +2,10 @@
 
 Signs with the pool of keys in TXQUEUE_KEY_FILES (in `make up`: the operator pool the deploy wired), against
 the tables of TXQUEUE_DATABASE (the API's: its migrations create them), decoding reverts with the ABIs of the
-chain's deployment manifest; serves its health and each key's balance on TXQUEUE_METRICS_PORT (health.py). Any number may
-run: each key is held by one worker at a time (an advisory lock), and the records keep a request from being
-sent twice even if two believed they held one. Stops cleanly on SIGTERM/SIGINT (exit 0); exit 2 when it
-cannot start (no keys, no queue tables)."""
+chain's deployment manifest; serves its health and each key's balance on TXQUEUE_METRICS_PORT (health.py).
+Any number may run: each key is held by one worker at a time (an advisory lock), and the records keep a
+request from being sent twice even if two believed they held one. Stops cleanly on SIGTERM/SIGINT (exit 0);
+exit 2 when it cannot start (no keys, no queue tables)."""
 
 import argparse
 import asyncio
@@ -90,6 +90,7 @@ def main(argv=None) -> int:
     parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     quiet_library_retries()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per RPC call, several a pass: ours say enough
     try:
         asyncio.run(run(TxQueueSettings()))
     except (CannotStart, OSError) as exc:

@@ -13,6 +13,7 @@ from backend.app.main import create_app
 from tests.support.api import api_settings, db
 from tests.support.databases import create_database, drop_database
 from tests.support.processes import free_port
+from tests.support.roles import grant_role
 from tests.support.signin import new_wallet, sign_in
 from tests.support.units import FIT
 
@@ -130,7 +131,7 @@ def test_reverts_come_back_decoded_and_a_dead_chain_is_503(api, chain):
     chain.send(chain.market.functions.unpause(), chain.admin)
 
     operator = Account.from_key(settings.operator_key()).address  # the key file the deploy script wired
-    chain.send(chain.market.functions.revokeRole(chain.market.functions.LISTER_ROLE().call(), operator), chain.admin)
+    grant_role(chain, "Marketplace", "LISTER_ROLE", operator, action="revoke")  # through the admin timelock
     refused = client.post(f"/catalog/products/{product['id']}/listing", headers=headers)
     assert refused.status_code == 502
     assert f"AccessControlUnauthorizedAccount(account={operator}" in refused.json()["detail"]

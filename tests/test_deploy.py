@@ -14,6 +14,7 @@ from backend.app.core.config import Settings
 from tests.support.paths import ROOT
 
 APE = Path(sys.executable).parent / "ape"
+ADMIN = b"\x00" * 32
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ def manifest_of(tmp_path, chain):
     return json.loads((tmp_path / "deployments" / f"{chain.chain_id}.json").read_text())
 
 
-def test_deploy_writes_a_manifest_and_is_idempotent(run_deploy, tmp_path, chain, project):
+def test_deploy_writes_a_manifest_and_is_idempotent(run_deploy, tmp_path, chain, project, accounts):
     output = run_deploy()
     assert "Deployed on chain" in output
     manifest = manifest_of(tmp_path, chain)
@@ -62,6 +63,21 @@ def test_deploy_writes_a_manifest_and_is_idempotent(run_deploy, tmp_path, chain,
     assert rewards.hasRole(rewards.ATTESTOR_ROLE(), attestor)
     token = project.FitToken.at(manifest["contracts"]["FitToken"]["address"])
     assert token.hasRole(token.MINTER_ROLE(), rewards)
+
+    # Admin went to the timelock (the local chain's short delay); the deployer is its governor and the
+    # guardian by default, and kept nothing else.
+    deployer = accounts[0].address
+    timelock = project.AdminTimelock.at(manifest["timelock"]["address"])
+    assert timelock.getMinDelay() == 10 and manifest["parameters"]["timelock_delay"] == 10
+    assert manifest["roles"]["admin"] == [timelock.address]
+    assert manifest["roles"]["governor"] == manifest["roles"]["guardian"] == [deployer]
+    assert timelock.hasRole(timelock.PROPOSER_ROLE(), deployer)
+    for name, entry in manifest["contracts"].items():
+        contract = getattr(project, name).at(entry["address"])
+        assert contract.hasRole(ADMIN, timelock) and not contract.hasRole(ADMIN, deployer), name
+    market = project.Marketplace.at(manifest["contracts"]["Marketplace"]["address"])
+    assert market.hasRole(market.PAUSER_ROLE(), deployer) and not market.hasRole(market.LISTER_ROLE(), deployer)
+    assert not rewards.hasRole(rewards.OPERATOR_ROLE(), deployer)
 
     # The dev operator key likewise, with the roles the catalog and the epochs need, and gas money; the
     # backend's settings read the same key file.
@@ -97,8 +113,9 @@ def assert_operator_wired(project, manifest, chain, operator):
 
 
 def test_a_live_deployment_from_before_the_operator_key_gets_it_wired(run_deploy, tmp_path, chain, project, accounts):
-    """A stack deployed when the deployer was the operator: running deploy again grants the dev operator
-    key its roles and funds it, once."""
+    """A stack deployed when the deployer was the operator: running deploy again schedules the dev operator
+    key's roles through the admin timelock (the deployer, its governor, no longer grants) and funds it; the
+    run after the delay executes them; then nothing is left to do."""
     deployer = accounts[0].address
     run_deploy("--operator", deployer)
     path = tmp_path / "deployments" / f"{chain.chain_id}.json"
@@ -106,7 +123,13 @@ def test_a_live_deployment_from_before_the_operator_key_gets_it_wired(run_deploy
     assert before["roles"]["operator"] == [deployer]
 
     output = run_deploy()
-    assert "Already deployed" in output and "granted Marketplace.LISTER_ROLE" in output
+    assert "Already deployed" in output and "Marketplace.LISTER_ROLE scheduled through the timelock, ready at" in output
+    height = chain.blocks.height
+    waiting = run_deploy()  # before the delay: reported as scheduled, nothing sent
+    assert "Marketplace.LISTER_ROLE scheduled through the timelock" in waiting and chain.blocks.height == height
+    chain.mine(deltatime=10)
+    output = run_deploy()
+    assert "granted Marketplace.LISTER_ROLE (through the timelock)" in output
     operator = Account.from_key((tmp_path / "secrets" / "operator.key").read_text().strip()).address
     after = json.loads(path.read_text())
     assert after["roles"]["operator"] == [deployer, operator]
@@ -164,3 +187,38 @@ def test_bad_fee_split_is_refused_before_deploying(run_deploy, tmp_path):
     output = run_deploy("--fee-bps", "4000", "--burn-bps", "2000", expect_ok=False)
     assert "must be <= 5000" in output
     assert not (tmp_path / "deployments").exists()
+
+
+def test_a_deployment_from_before_the_timelock_hands_its_admin_over(run_deploy, tmp_path, chain, project, accounts):
+    """A live stack the deployer still administers (deployed by the script before the timelock): the next
+    run deploys the timelock and hands admin over in place (the contracts and their data stay)."""
+    run_deploy()
+    path = tmp_path / "deployments" / f"{chain.chain_id}.json"
+    manifest = json.loads(path.read_text())
+    deployer = accounts[0]
+    token = deployer.deploy(project.FitToken, deployer, 10**27)
+    rewards = deployer.deploy(project.ActivityRewards, token, deployer, 10**21, 86_400, 10**24, 365)
+    items = deployer.deploy(project.FitItems, deployer)
+    market = deployer.deploy(project.Marketplace, token, items, deployer, deployer, 250, 250)
+    token.grantRole(token.MINTER_ROLE(), rewards, sender=deployer)
+    rewards.grantRole(rewards.OPERATOR_ROLE(), deployer, sender=deployer)
+    legacy = {name: contract for name, contract in
+              {"FitToken": token, "ActivityRewards": rewards, "FitItems": items, "Marketplace": market}.items()}
+    for name, contract in legacy.items():
+        manifest["contracts"][name]["address"] = contract.address
+    del manifest["timelock"], manifest["roles"]["governor"], manifest["roles"]["guardian"]
+    manifest["roles"]["admin"] = [deployer.address]
+    path.write_text(json.dumps(manifest))
+
+    output = run_deploy()
+    assert "admin timelock" in output and "admin handed to the timelock" in output, output
+    adopted = json.loads(path.read_text())
+    timelock = adopted["timelock"]["address"]
+    assert adopted["roles"]["admin"] == [timelock] and adopted["roles"]["governor"] == [deployer.address]
+    assert {name: entry["address"] for name, entry in adopted["contracts"].items()} == \
+        {name: contract.address for name, contract in legacy.items()}
+    for name, contract in legacy.items():
+        assert contract.hasRole(ADMIN, timelock) and not contract.hasRole(ADMIN, deployer), name
+    assert not rewards.hasRole(rewards.OPERATOR_ROLE(), deployer) and not items.hasRole(items.MINTER_ROLE(), deployer)
+    assert market.hasRole(market.PAUSER_ROLE(), deployer)  # the guardian, by default
+    assert "Already deployed" in run_deploy() and json.loads(path.read_text()) == adopted

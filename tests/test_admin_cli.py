@@ -84,6 +84,12 @@ def test_cli_refusals_are_clear(chain):
     refused = admin_cli(chain, "schedule", "grant", "FitToken", "MINTER_ROLE", chain.accounts[4],
                         "--from", chain.accounts[5], ok=False)
     assert f"AccessControlUnauthorizedAccount(account={chain.accounts[5]}" in refused
+    # A multisig governor: the call to submit is printed, nothing is sent.
+    height = chain.head()
+    printed = admin_cli(chain, "schedule", "grant", "FitToken", "MINTER_ROLE", chain.accounts[4], "--print")
+    schedule_selector = keccak(text="schedule(address,uint256,bytes,bytes32,bytes32,uint256)")[:4].hex()
+    assert f"to {chain.manifest.timelock.checksum_address} data 0x{schedule_selector}" in printed
+    assert chain.head() == height
     # The governor cancels.
     admin_cli(chain, "schedule", "grant", "FitToken", "MINTER_ROLE", chain.accounts[4])
     assert "cancelled" in admin_cli(chain, "cancel", "grant", "FitToken", "MINTER_ROLE", chain.accounts[4])

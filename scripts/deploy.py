@@ -83,6 +83,11 @@ def default_timelock_delay(chain_id: int) -> int:
     return LOCAL_TIMELOCK_DELAY if chain_id == LOCAL_CHAIN_ID else TIMELOCK_DELAY
 
 
+def default_governance(deployer: str) -> Governance:
+    """The deployer as governor and guardian, the connected chain's default delay (a dev deployment)."""
+    return Governance(deployer, deployer, default_timelock_delay(chain.chain_id))
+
+
 def _dev_key_address(name: str, key_file: Path) -> str:
     """The address of the key in `key_file`, a dev key generated there on first use (fitmint.secrets, the
     backend's generator: whichever comes first, the other reads it)."""
@@ -180,7 +185,7 @@ def deploy_stack(
     items.grantRole(items.METADATA_ROLE(), market, sender=deployer)
     contracts = {"FitToken": token, "ActivityRewards": rewards, "FitItems": items, "Marketplace": market}
     wire_operator(deployer, contracts, operator)
-    governance = governance or Governance(deployer.address, deployer.address, default_timelock_delay(chain.chain_id))
+    governance = governance or default_governance(deployer.address)
     timelock = deploy_timelock(deployer, governance)
     hand_over_admin(deployer, contracts, timelock, governance.guardian,
                     keep=roles_named(contracts, deployer.address, guardian=governance.guardian, operators=[operator],
@@ -337,7 +342,7 @@ def adopt_timelock(deployer, live: Manifest, contracts: dict, governance: Govern
     if not_admin:
         raise click.ClickException(f"the manifest names no timelock, and the deployer {deployer.address} is not "
                                    f"the admin of {', '.join(not_admin)}: hand admin over from the admin's account")
-    governance = governance or Governance(deployer.address, deployer.address, default_timelock_delay(chain.chain_id))
+    governance = governance or default_governance(deployer.address)
     timelock = deploy_timelock(deployer, governance)
     done = hand_over_admin(deployer, contracts, timelock, governance.guardian,
                            keep=roles_named(contracts, deployer.address, guardian=governance.guardian,

@@ -20,6 +20,7 @@ from tests.support.api import api_settings, db
 from tests.support.databases import create_database, drop_database
 from tests.support.processes import free_port, start_api
 from tests.support.queue_worker import deployment_decoder, queue_worker
+from tests.support.roles import grant_role
 from tests.support.signin import new_wallet, sign_in
 from tests.support.units import FIT
 from tests.support.waiting import wait_until
@@ -233,8 +234,7 @@ def test_reverts_come_back_decoded_and_a_dead_chain_is_503(api, chain):
     assert client.get(f"/catalog/products/{product['id']}").json()["status"] == "draft"
     chain.send(chain.market.functions.unpause(), chain.admin)
 
-    lister = chain.market.functions.LISTER_ROLE().call()
-    chain.send(chain.market.functions.revokeRole(lister, operator), chain.admin)
+    grant_role(chain, "Marketplace", "LISTER_ROLE", operator, action="revoke")  # through the admin timelock
     refused = client.post(f"/catalog/products/{product['id']}/listing", headers=headers)
     assert refused.status_code == 502
     assert f"AccessControlUnauthorizedAccount(account={operator}" in refused.json()["detail"]
@@ -245,7 +245,7 @@ def test_reverts_come_back_decoded_and_a_dead_chain_is_503(api, chain):
     assert chain.market.functions.listingCount().call() == 0
 
     # The role back: asking again is a new step, and lists.
-    chain.send(chain.market.functions.grantRole(lister, operator), chain.admin)
+    grant_role(chain, "Marketplace", "LISTER_ROLE", operator)
     dead = settings.model_copy(update={"fitmint_rpc_url": f"http://127.0.0.1:{free_port()}"})
     with TestClient(create_app(dead)) as no_chain:  # the queue sends it; this API cannot read the receipt
         down = no_chain.post(f"/catalog/products/{product['id']}/listing", headers=headers)

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from eth_account import Account
+from eth_account.messages import encode_typed_data
 from eth_utils import to_checksum_address
 
 from fitmint.chain.gateway import ChainGateway
@@ -293,7 +294,7 @@ def test_gasless_purchase_by_a_buyer_without_eth(client, settings, relaying, lis
     assert post(signed_purchase(settings, wallet, 2**40)).status_code == 404
     assert db(settings, "SELECT count(*) FROM relays WHERE kind = 'purchase'")[0][0] == 0
 
-    body = signed_purchase(settings, wallet, listing_id, quantity=2)
+    body = from_quote(client, wallet, listing_id, quantity=2)  # the quote's typed data, signed by the wallet
     accepted = post(body)
     assert accepted.status_code == 202, accepted.text
     assert post(body).json()["id"] == accepted.json()["id"]  # idempotent per (buyer, nonce)
@@ -310,6 +311,31 @@ def test_gasless_purchase_by_a_buyer_without_eth(client, settings, relaying, lis
     replayed = post(body)
     assert replayed.status_code == 409 and "already used (a replay)" in replayed.json()["detail"], replayed.text
     assert client.get(f"/relay/{accepted.json()['id']}", headers=other.headers).status_code in (403, 404)
+
+
+def from_quote(client, wallet, listing_id: int, quantity: int) -> dict:
+    """The body of POST /relay/purchases from the quote's intent and permit typed data, as a wallet signs them."""
+    quote = client.post(f"/marketplace/listings/{listing_id}/quote", json={"buyer": wallet.address,
+                                                                          "quantity": quantity})
+    assert quote.status_code == 200, quote.text
+    intent, permit = quote.json()["intent"], quote.json()["permit"]
+    intent_signature = wallet.sign_message(encode_typed_data(full_message=_numbers(intent))).signature
+    signed_permit = wallet.sign_message(encode_typed_data(full_message=_numbers(permit)))
+    message = intent["message"]
+    return {"intent": {"buyer": message["buyer"], "listing_id": message["listingId"], "quantity": message["quantity"],
+                       "max_unit_price": message["maxUnitPrice"], "nonce": message["nonce"],
+                       "deadline": message["deadline"]},
+            "signature": "0x" + bytes(intent_signature).hex(),
+            "permit": {"value": permit["message"]["value"], "deadline": permit["message"]["deadline"],
+                       "v": signed_permit.v, "r": "0x" + signed_permit.r.to_bytes(32, "big").hex(),
+                       "s": "0x" + signed_permit.s.to_bytes(32, "big").hex()}}
+
+
+def _numbers(typed: dict) -> dict:
+    """Typed data as the API sends it (uint256 as decimal strings) with numbers for eth-account to sign."""
+    kinds = {field["name"]: field["type"] for field in typed["types"][typed["primaryType"]]}
+    return typed | {"message": {name: int(value) if kinds[name].startswith("uint") else value
+                                for name, value in typed["message"].items()}}
 
 
 def _tampered(body: dict, **changes) -> dict:

@@ -13,12 +13,15 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import to_checksum_address
 
+from backend.app.relayer.batcher import ClaimBatcher
+from backend.app.relayer.chain import RelayerChain
 from fitmint.chain.gateway import ChainGateway
 from fitmint.chain.intents import PurchaseIntent, sign_intent
 from fitmint.chain.permits import sign_permit
@@ -143,7 +146,44 @@ def test_another_members_voucher_is_refused(client, settings, tenants):
                        headers=tenants["beta"]["user"].headers).status_code == 404
     assert client.get(f"/rewards/vouchers/{voucher['claim_id']}/relay", headers=other.headers).status_code == 403
     assert owner.relay({"claim_id": "0x" + "12" * 32}).status_code == 404
+    # a voucher about to expire is not worth a batch: refused at once, nothing counted
+    db(settings, "UPDATE vouchers SET deadline = $2 WHERE claim_id = $1", voucher["claim_id"],
+       int(settings.now().timestamp()) + 10)
+    expiring = owner.relay(voucher)
+    assert expiring.status_code == 409 and "too soon to relay" in expiring.json()["detail"]
     assert db(settings, "SELECT count(*) FROM relays")[0][0] == 0
+    assert db(settings, "SELECT count(*) FROM sponsorship_member_days")[0][0] == 0
+
+
+@pytest.mark.parametrize("overrides", [{"relayer_enabled": False, "relayer_batch_size": 4,
+                                        "relayer_batch_interval_seconds": 0}])
+def test_batchers_in_several_processes_put_each_voucher_in_one_batch(client, settings):
+    members = [Member(client, settings) for _ in range(10)]
+    for member in members:
+        assert member.relay(member.voucher()).status_code == 202
+
+    async def two_batchers():
+        pools = [await asyncpg.create_pool(**settings.postgres(settings.backend_database), min_size=1, max_size=2)
+                 for _ in range(2)]
+        gateways = [ChainGateway.from_settings(settings) for _ in range(2)]
+        try:
+            batchers = [ClaimBatcher(pool, RelayerChain(gateway), settings)
+                        for pool, gateway in zip(pools, gateways, strict=True)]
+            return await asyncio.gather(*(batcher.run_once() for batcher in batchers))
+        finally:
+            for pool, gateway in zip(pools, gateways, strict=True):
+                await pool.close()
+                await gateway.close()
+
+    made = asyncio.run(two_batchers())
+    assert sum(made) == 3, made  # 4 + 4 + 2, however the two shared them out
+    batches = db(settings, "SELECT b.id, b.size, count(r.id) AS relays, q.idempotency_key FROM relay_batches b "
+                           "JOIN relays r ON r.batch_id = b.id JOIN txqueue_request q ON q.id = b.request_id "
+                           "GROUP BY b.id, q.idempotency_key ORDER BY b.id")
+    assert sorted(row["size"] for row in batches) == [2, 4, 4]
+    assert all(row["size"] == row["relays"] for row in batches)
+    assert len({row["idempotency_key"] for row in batches}) == 3
+    assert db(settings, "SELECT count(*) FROM relays WHERE state = 'batched'")[0][0] == 10
 
 
 @pytest.mark.parametrize("overrides", [{"relayer_batch_interval_seconds": 0.5}])

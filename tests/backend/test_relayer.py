@@ -26,6 +26,7 @@ from fitmint.chain.gateway import ChainGateway
 from fitmint.chain.intents import PurchaseIntent, sign_intent
 from fitmint.chain.permits import sign_permit
 from fitmint.rewards.vouchers import RewardVoucher, sign_voucher
+from fitmint_client import Fitmint, FitmintApiError
 from tests.support.api import a_run, api_settings, db
 from tests.support.paths import ROOT
 from tests.support.queue_worker import funded_key, queue_worker
@@ -380,3 +381,34 @@ def _numbers(typed: dict) -> dict:
 
 def _tampered(body: dict, **changes) -> dict:
     return body | {"intent": body["intent"] | changes}
+
+
+# --- the Python client ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("overrides", [{"relayer_batch_interval_seconds": 0.2}])
+def test_the_python_client_relays_a_claim_and_a_purchase(client, settings, relaying, listed):
+    """fitmint_client's gasless calls against this API (in-process: the client sends through its TestClient)."""
+    wallet = Account.create()
+    with Fitmint("http://testserver", http_client=client, rpc_url=settings.fitmint_rpc_url) as fm:
+        fm.sign_in(wallet)
+        workout = fm.record_workout(a_run(hours_ago=1))
+        voucher = fm.request_voucher(workout.id)
+        relay = fm.relay_voucher(voucher)
+        assert relay.kind == "claim" and relay.state in ("waiting", "batched") and relay.claim_id == voucher.claim_id
+        assert fm.relay_voucher(voucher.claim_id).id == relay.id
+        claimed = fm.wait_relayed(relay)
+        assert claimed.state == "mined" and claimed.tx_hash, claimed
+        assert fm.rewards.voucher(voucher.claim_id).relay.tx_hash == claimed.tx_hash
+        bought = fm.wait_relayed(fm.buy_gasless(wallet, listed["listing_id"], 1))
+        assert (bought.kind, bought.state, bought.buyer) == ("purchase", "mined", wallet.address.lower()), bought
+        with pytest.raises(FitmintApiError) as over:  # the same nonce, now used: a replay, refused in words
+            fm.buy_gasless(wallet, quote=_stale(fm.quote(listed["listing_id"], buyer=wallet.address, quantity=1)))
+        assert over.value.status == 409
+    assert chain_call(settings, "FitItems", "balanceOf", wallet.address, int(listed["item_id"])) == 1
+    assert eth_balance(settings, wallet.address) == 0
+
+
+def _stale(quote):
+    """The quote with the intent nonce before the current one (the one the purchase above used)."""
+    message = quote.intent.message | {"nonce": str(int(quote.intent.message["nonce"]) - 1)}
+    return quote.model_copy(update={"intent": quote.intent.model_copy(update={"message": message})})

@@ -32,7 +32,7 @@ class _WorkerThread(threading.Thread):
     def run(self) -> None:
         try:
             asyncio.run(self._main())
-        except BaseException as exc:  # reported to the test through .error
+        except BaseException as exc:  # noqa: BLE001 - whatever ended the loop is reported to the test (.error)
             self.error = exc
         finally:
             self.ready.set()

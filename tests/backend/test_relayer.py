@@ -333,6 +333,8 @@ def test_gasless_purchase_by_a_buyer_without_eth(client, settings, relaying, lis
     other = Member(client, settings)
     assert post(signed_purchase(settings, wallet, listing_id), member=other).status_code == 403
     assert post(signed_purchase(settings, wallet, 2**40)).status_code == 404
+    too_big = _tampered(signed_purchase(settings, wallet, listing_id), listing_id=str(2**256))
+    assert post(too_big).status_code == 422
     assert db(settings, "SELECT count(*) FROM relays WHERE kind = 'purchase'")[0][0] == 0
 
     body = from_quote(client, wallet, listing_id, quantity=2)  # the quote's typed data, signed by the wallet

@@ -5,7 +5,7 @@ tenant's sponsorship of the day."""
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from backend.app.core.policy import Action
 from backend.app.deps import BackendPool, CurrentMember, CurrentPrincipal, UsersDep, check
@@ -22,6 +22,15 @@ router = APIRouter(tags=["relayer"])
 ClaimId = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")]
 UINT = r"^[0-9]{1,78}$"
 HEX32 = r"^0x[0-9a-fA-F]{64}$"
+
+
+def _uint256(value: str) -> str:
+    if int(value) >= 2**256:
+        raise ValueError("must be below 2**256 (a uint256)")
+    return value
+
+
+Uint256 = Annotated[str, Field(pattern=UINT), AfterValidator(_uint256)]
 
 
 class RelayPublic(BaseModel):
@@ -43,16 +52,16 @@ class RelayPublic(BaseModel):
 
 class IntentIn(BaseModel):
     buyer: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
-    listing_id: str = Field(pattern=UINT)
-    quantity: str = Field(pattern=UINT)
-    max_unit_price: str = Field(pattern=UINT, description="FIT wei: the most the buyer pays per item")
-    nonce: str = Field(pattern=UINT, description="The buyer's current Marketplace nonce of a key (key << 64 | n)")
-    deadline: str = Field(pattern=UINT, description="Unix time")
+    listing_id: Uint256
+    quantity: Uint256
+    max_unit_price: Uint256 = Field(description="FIT wei: the most the buyer pays per item")
+    nonce: Uint256 = Field(description="The buyer's current Marketplace nonce of a key (key << 64 | n)")
+    deadline: Uint256 = Field(description="Unix time")
 
 
 class PermitIn(BaseModel):
-    value: str = Field(pattern=UINT, description="FIT wei the Marketplace may pull (at least the total)")
-    deadline: str = Field(pattern=UINT)
+    value: Uint256 = Field(description="FIT wei the Marketplace may pull (at least the total)")
+    deadline: Uint256
     v: int = Field(ge=0, le=255)
     r: str = Field(pattern=HEX32)
     s: str = Field(pattern=HEX32)

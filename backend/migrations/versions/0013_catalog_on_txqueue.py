@@ -20,7 +20,7 @@ Create Date: 2026-11-30
 from backend.app.core.db import run_script
 
 revision = "0013"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

@@ -64,9 +64,10 @@ async def run(settings: TxQueueSettings) -> None:
     gateway = ChainGateway.from_settings(settings)
     worker = Worker(postgres, rpc, keys, revert_decoder(gateway), fees=settings.fee_policy(),
                     mine_within_seconds=settings.txqueue_mine_within_seconds,
-                    max_in_flight=settings.txqueue_max_in_flight)
-    log.info("transaction queue: %d key(s), database %s, node %s", len(keys), settings.txqueue_database,
-             settings.rpc_url)
+                    max_in_flight=settings.txqueue_max_in_flight, chunk_size=settings.txqueue_chunk_size,
+                    max_keys=settings.txqueue_max_keys)
+    log.info("transaction queue: %d key(s) (holding up to %s), database %s, node %s", len(keys),
+             settings.txqueue_max_keys or "all", settings.txqueue_database, settings.rpc_url)
     try:
         await worker.run(stop, interval=settings.txqueue_interval_seconds)
     finally:
@@ -81,6 +82,7 @@ def main(argv=None) -> int:
     parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     quiet_library_retries()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per node call: hundreds a second
     try:
         asyncio.run(run(TxQueueSettings()))
     except (CannotStart, OSError) as exc:

@@ -22,6 +22,11 @@ class TxQueueSettings(KernelSettings):
     txqueue_mine_within_seconds: float = 30.0  # not mined this long after sending: replaced with higher fees
     txqueue_max_in_flight: int = 64  # per key: sent and not yet mined
     txqueue_interval_seconds: float = 0.2  # between two passes of the worker
+    txqueue_chunk_size: int = 100  # waiting requests a key takes at once: one simulation batch, one broadcast
+    # Keys one worker process holds at most (default: every key it can lock). Several processes sharing one
+    # pool each set it, so the first to start does not take every key; leave room for a process's keys
+    # to be taken over when it stops.
+    txqueue_max_keys: int | None = None
 
     @property
     def rpc_url(self) -> str:

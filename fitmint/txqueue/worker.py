@@ -79,16 +79,39 @@ class Worker:
             self._pool = None
 
     async def run(self, stop: asyncio.Event, interval: float = 0.2) -> None:
+        """Until `stop`: a task per key held, each running that key's passes `interval` apart, so a key
+        with much to do holds no other back; every `interval` the locks are checked and keys taken up."""
         await self.start()
+        tasks: dict[str, asyncio.Task] = {}
         try:
             while not stop.is_set():
                 try:
-                    await self.run_once()
-                except (httpx.HTTPError, OSError, asyncpg.PostgresConnectionError) as exc:
-                    log.warning("txqueue pass failed, retrying: %s", describe(exc))
+                    await self._locks.confirm()
+                    await self._acquire_signers()
+                except (OSError, asyncpg.PostgresConnectionError) as exc:
+                    log.warning("txqueue: cannot check the signer locks, retrying: %s", describe(exc))
+                for signer in self._locks.held - tasks.keys():
+                    tasks[signer] = asyncio.create_task(self._run_key(signer, stop, interval))
+                for signer, task in list(tasks.items()):
+                    if signer not in self._locks.held or task.done():
+                        task.cancel()
+                        del tasks[signer]
+                        if not task.cancelled() and task.done() and task.exception() is not None:
+                            raise task.exception()
                 await sleep_unless(stop, interval)
         finally:
+            for task in tasks.values():
+                task.cancel()
+            await asyncio.gather(*tasks.values(), return_exceptions=True)
             await self.close()
+
+    async def _run_key(self, signer: str, stop: asyncio.Event, interval: float) -> None:
+        while not stop.is_set() and signer in self._locks.held:
+            try:
+                await self._pass(signer)
+            except (httpx.HTTPError, OSError, asyncpg.PostgresConnectionError) as exc:
+                log.warning("txqueue pass of %s failed, retrying: %s", signer, describe(exc))
+            await sleep_unless(stop, interval)
 
     async def run_once(self) -> None:
         """A pass over every key held, concurrently; the first failure is raised once all have finished
@@ -252,7 +275,7 @@ class Worker:
         for answer in (block, pending):
             if isinstance(answer, RpcError):
                 raise answer
-        gases = [gas_or_revert(answers[3 + 2 * n], answers[4 + 2 * n], self._decode) for n in range(len(chunk))]
+        gases = [gas_or_revert(answer, self._decode) for answer in answers[3:]]
         sendable = [(request, gas) for request, gas in zip(chunk, gases, strict=True)
                     if not isinstance(gas, SimulationReverted)]
         try:

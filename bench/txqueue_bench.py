@@ -279,12 +279,13 @@ async def chain_audit(anvil: Anvil, postgres: dict, first_block: int, signers: l
     connection = await asyncpg.connect(**postgres)
     try:
         rows = await connection.fetch(
-            """SELECT r.idempotency_key, r.signer, r.nonce, r.state, r.requester, a.tx_hash
+            """SELECT r.idempotency_key, r.signer, r.nonce, r.state, r.mined_hash, a.tx_hash
                FROM txqueue_request r LEFT JOIN txqueue_attempt a ON a.request_id = r.id""")
     finally:
         await connection.close()
-    by_key, nonces, ours = {}, {}, set()
+    by_key, nonces, ours, recorded = {}, {}, set(), {}
     for row in rows:
+        recorded[row["idempotency_key"]] = (row["state"], row["mined_hash"])
         by_key.setdefault(row["idempotency_key"], [])
         if row["tx_hash"] is not None:
             ours.add(row["tx_hash"])
@@ -303,6 +304,9 @@ async def chain_audit(anvil: Anvil, postgres: dict, first_block: int, signers: l
         "not_the_queues": sum(1 for tx_hash in mined_ok if tx_hash not in ours) + outside,
         "gap_fillers": sum(1 for key in by_key if key.startswith("txqueue:")),
         "nonces_contiguous": contiguous,
+        # the queue's records say what the chain says: mined, with the hash the chain mined
+        "records_disagree": sum(1 for key in bench_keys if len(by_key[key]) == 1
+                                and recorded[key] != ("mined", by_key[key][0])),
         "keys_used": len(nonces),
         "blocks": len(per_block),
         "max_tx_per_block": max(per_block, default=0),
@@ -396,7 +400,8 @@ def write_report(out: Path, args, result: dict) -> bool:
     chain, latency, usage = result["chain"], result["latency_ms"], result["usage"]
     checks = {"mined_per_s": result["mined_per_s"] >= TARGETS["mined_per_s"],
               "duplicates": chain["duplicates"] == 0, "lost": chain["lost"] == 0,
-              "nonces_contiguous": chain["nonces_contiguous"] and chain["not_the_queues"] == 0}
+              "nonces_contiguous": chain["nonces_contiguous"] and chain["not_the_queues"] == 0,
+              "records_agree": chain["records_disagree"] == 0}
     config = {"seconds": args.seconds, "rate": args.rate, "call": args.call, "keys": args.keys,
               "workers": args.workers, "max_in_flight_per_key": args.max_in_flight, "chunk": args.chunk,
               "interval_s": args.interval, "block_time_s": 1, "block_gas_limit": BLOCK_GAS_LIMIT,
@@ -440,6 +445,8 @@ def write_report(out: Path, args, result: dict) -> bool:
         f"| lost (keys with no mined tx at the end) | {chain['lost']} | 0 | {verdict(checks['lost'])} |",
         f"| mined nonces contiguous per key, no tx outside the queue | {chain['nonces_contiguous']}, "
         f"{chain['not_the_queues']} outside | yes, 0 | {verdict(checks['nonces_contiguous'])} |",
+        f"| requests whose record (state, mined hash) disagrees with the chain | {chain['records_disagree']} | 0 | "
+        f"{verdict(checks['records_agree'])} |",
         f"| reverted on chain / gap fillers | {chain['reverted_on_chain']} / {chain['gap_fillers']} | | |",
         f"| request states at the end | {', '.join(f'{k} {v:,}' for k, v in sorted(result['states'].items()))} "
         "| | |",

@@ -28,9 +28,9 @@ class Rpc:
     """Transport failures (refused, reset, hanging past `timeout`, HTTP 5xx) raise httpx errors: the
     callers' resilience loop (fitmint.resilience) treats them as an outage of the node and retries."""
 
-    def __init__(self, url: str, timeout: float = 10.0):
+    def __init__(self, url: str, timeout: float = 10.0, max_connections: int = 8):
         self._url = url
-        self._client = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=8))
+        self._client = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_connections=max_connections))
         self._id = 0
 
     async def close(self):

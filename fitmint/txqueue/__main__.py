@@ -60,7 +60,7 @@ async def run(settings: TxQueueSettings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    rpc = Rpc(settings.rpc_url)
+    rpc = Rpc(settings.rpc_url, max_connections=32)  # the keys' passes call the node concurrently
     gateway = ChainGateway.from_settings(settings)
     worker = Worker(postgres, rpc, keys, revert_decoder(gateway), fees=settings.fee_policy(),
                     mine_within_seconds=settings.txqueue_mine_within_seconds,

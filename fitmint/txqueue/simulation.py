@@ -54,7 +54,8 @@ def simulation_calls(sender: str, target: str, calldata: bytes, value: int) -> l
     """`simulate`'s node call, for a JSON-RPC batch (Rpc.batch) simulating a chunk at once: eth_estimateGas
     alone, which executes the call as eth_call would and answers a revert with the same error and revert
     data (geth, Anvil, reth); an eth_call beside it doubled the node's work for no more certainty."""
-    return [("eth_estimateGas", {"from": sender, "to": target, "data": "0x" + calldata.hex(), "value": hex(value)})]
+    call = {"from": sender, "to": target, "data": "0x" + calldata.hex(), "value": hex(value)}
+    return [("eth_estimateGas", call, "latest")]
 
 
 def gas_or_revert(estimate_answer, decode: RevertDecoder) -> int | SimulationReverted:

@@ -6,7 +6,9 @@ records written a chunk per transaction, so a pass costs a handful of round trip
 Per in-flight request (lowest nonce first) whose nonce the chain's mined count is past, every recorded
 attempt's receipt is looked for (one batch; a nonce the chain has not mined cannot have a receipt yet):
 - a receipt: mined (status 1) or failed (reverted on chain), the other attempts 'replaced';
-- no receipt, and the chain's mined nonce is past it: another transaction took the nonce -> 'replaced';
+- no receipt, and the chain's mined nonce was past it already at the key's previous pass: another
+  transaction took the nonce -> 'replaced' (a node may count a block's nonces a moment before it serves
+  the block's receipts: one pass of patience tells the two apart);
 - an attempt recorded but never broadcast (a crash between recording and sending): its recorded bytes
   are broadcast, never a new signature;
 - not mined `mine_within_seconds` after its broadcast: a replacement at the same nonce with fees bumped
@@ -58,6 +60,7 @@ class Worker:
         self._max_keys = max_keys or len(self._accounts)  # held at most: room for other workers' passes
         self._locks: SignerLocks | None = None
         self._chain_id: int | None = None
+        self._mined_nonces: dict[str, int] = {}  # per key, the chain's mined nonce count at its last pass
 
     @property
     def managed(self) -> set[str]:
@@ -142,8 +145,14 @@ class Worker:
         in_flight = await store.in_flight(connection, signer)
         past = [(request, attempts) for request, attempts in in_flight if request["nonce"] < mined_nonce]
         receipts = await self._receipts([attempt.tx_hash for _, attempts in past for attempt in attempts])
-        await store.settle_many(connection, [self._outcome(request, attempts, receipts)
-                                             for request, attempts in past])
+        # A node may count a block's nonces before it serves the block's receipts (Anvil does, for a few
+        # milliseconds while it mines): a nonce without a receipt of ours is taken by someone else only
+        # if it was mined already when the previous pass began, and our receipts are still missing.
+        settled_before = self._mined_nonces.get(signer, 0)
+        outcomes = [self._outcome(request, attempts, receipts) for request, attempts in past]
+        await store.settle_many(connection, [outcome for outcome, (request, _) in zip(outcomes, past, strict=True)
+                                             if outcome.state != "replaced" or request["nonce"] < settled_before])
+        self._mined_nonces[signer] = mined_nonce
         await self._recover(connection, signer, [(request, attempts[-1]) for request, attempts in in_flight
                                                  if request["nonce"] >= mined_nonce])
         await self._fill_gaps(connection, signer, mined_nonce)

@@ -394,7 +394,7 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def write_report(out: Path, args, result: dict) -> bool:
+def write_report(out: Path, args, result: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     meta = {"generated_at": datetime.now(UTC).isoformat(timespec="seconds"), **machine()}
     chain, latency, usage = result["chain"], result["latency_ms"], result["usage"]
@@ -468,7 +468,6 @@ def write_report(out: Path, args, result: dict) -> bool:
                   *(f"| `{row['function']}` | {row['self_s']} | {row['self_percent']}% | {row['cumulative_s']} | "
                     f"{row['calls']:,} |" for row in result["profile"])]
     (out / "txqueue.md").write_text("\n".join(lines) + "\n")
-    return all(checks.values())
 
 
 def main() -> int:
@@ -490,9 +489,13 @@ def main() -> int:
     log(f"mined {result['mined_per_s']}/s sustained (submitted {result['submitted_per_s']}/s); p50/p95/p99 "
         f"{result['latency_ms']['p50']}/{result['latency_ms']['p95']}/{result['latency_ms']['p99']} ms; "
         f"duplicates {result['chain']['duplicates']}, lost {result['chain']['lost']}")
-    passed = write_report(args.out, args, result)
+    write_report(args.out, args, result)
     log(f"report: {args.out / 'txqueue.md'}")
-    return 0 if passed else 1
+    # A missed rate is in the report (FAIL), like the other benchmarks; a transaction sent twice, lost, or
+    # recorded other than the chain has it is a broken queue: exit 1.
+    chain = result["chain"]
+    broken = chain["duplicates"] or chain["lost"] or chain["records_disagree"] or not chain["nonces_contiguous"]
+    return 1 if broken else 0
 
 
 if __name__ == "__main__":

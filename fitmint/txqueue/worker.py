@@ -30,7 +30,6 @@ import logging
 
 import asyncpg
 import httpx
-from eth_utils import to_checksum_address
 
 from fitmint.chain.rpc import Rpc, RpcError
 from fitmint.resilience import describe, sleep_unless
@@ -278,8 +277,7 @@ class Worker:
             ("eth_getBlockByNumber", "latest", False), ("eth_maxPriorityFeePerGas",),
             ("eth_getTransactionCount", signer, "pending"),
             *(call for request in chunk for call in simulation_calls(
-                to_checksum_address(signer), to_checksum_address(request["target"]), bytes(request["calldata"]),
-                int(request["value"])))])
+                signer, request["target"], bytes(request["calldata"]), int(request["value"])))])
         block, tip, pending = answers[:3]
         for answer in (block, pending):
             if isinstance(answer, RpcError):

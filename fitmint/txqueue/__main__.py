@@ -65,7 +65,7 @@ async def run(settings: TxQueueSettings) -> None:
     worker = Worker(postgres, rpc, keys, revert_decoder(gateway), fees=settings.fee_policy(),
                     mine_within_seconds=settings.txqueue_mine_within_seconds,
                     max_in_flight=settings.txqueue_max_in_flight, chunk_size=settings.txqueue_chunk_size,
-                    max_keys=settings.txqueue_max_keys)
+                    max_keys=settings.txqueue_max_keys, confirmations=settings.txqueue_confirmations)
     log.info("transaction queue: %d key(s) (holding up to %s), database %s, node %s", len(keys),
              settings.txqueue_max_keys or "all", settings.txqueue_database, settings.rpc_url)
     try:

@@ -27,6 +27,8 @@ class TxQueueSettings(KernelSettings):
     # pool each set it, so the first to start does not take every key; leave room for a process's keys
     # to be taken over when it stops.
     txqueue_max_keys: int | None = None
+    # Blocks a settled request is watched for a reorg taking its transaction out (it is then reopened).
+    txqueue_confirmations: int = 2
 
     @property
     def rpc_url(self) -> str:

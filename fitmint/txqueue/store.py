@@ -231,6 +231,16 @@ async def settled_at_or_after(connection, signer: str, nonce: int):
         signer, nonce)
 
 
+async def settled_in_blocks(connection, signer: str, first_block: int, blocks: list[int] | None = None):
+    """The signer's requests settled by a receipt (mined, or reverted on chain) in blocks from `first_block`
+    on, or in `blocks` only: what a reorg of those blocks may undo."""
+    return await connection.fetch(
+        """SELECT id, nonce, state, mined_hash, block_number FROM txqueue_request
+           WHERE signer = $1 AND state IN ('mined', 'failed') AND mined_hash IS NOT NULL AND block_number >= $2
+                 AND ($3::bigint[] IS NULL OR block_number = ANY($3::bigint[]))
+           ORDER BY nonce""", signer, first_block, blocks)
+
+
 async def reopen(connection, request_id: int, reason: str) -> None:
     """Back in flight, its latest attempt to be broadcast again as recorded (same bytes, same nonce): a new
     'sent' event says so (its reason: why)."""

@@ -17,7 +17,9 @@ attempt's receipt is looked for (one batch; a nonce the chain has not mined cann
   asked about every pass, the others only when it is missing (a node that lost its pool): a dropped one
   higher up holds nothing back until it is the lowest, and is found then.
 Before that, a settled request whose nonce the chain has not mined (the chain went back: a restart from
-older state, a reorg) is reopened, and its recorded transaction broadcast again.
+older state, a reorg) is reopened, and its recorded transaction broadcast again; and until a settled
+request's block is `confirmations` deep, a change of that block's hash has its receipt read again: a
+transaction a reorg took out is reopened the same way (even when another transaction took its nonce).
 Then a nonce below the highest given that no request holds, and the node has nothing pending at, is
 filled with an empty transfer (a request of the queue's own), or every later one would wait behind it.
 Waiting requests are taken a chunk at a time: simulated (one batch; a revert fails its request with its
@@ -50,7 +52,7 @@ _ALREADY_THERE = ("already known", "already imported", "nonce too low", "replace
 class Worker:
     def __init__(self, postgres: dict, rpc: Rpc, keys: list[str], decode_revert: RevertDecoder, *,
                  fees: FeePolicy | None = None, mine_within_seconds: float = 30.0, max_in_flight: int = 64,
-                 chunk_size: int = 100, max_keys: int | None = None):
+                 chunk_size: int = 100, max_keys: int | None = None, confirmations: int = 2):
         self._postgres, self._rpc, self._decode = postgres, rpc, decode_revert  # postgres: asyncpg.connect's
         self._pool: asyncpg.Pool | None = None
         self._accounts = {signer.address: signer for signer in map(Signer, keys)}
@@ -60,6 +62,10 @@ class Worker:
         self._locks: SignerLocks | None = None
         self._chain_id: int | None = None
         self._mined_nonces: dict[str, int] = {}  # per key, the chain's mined nonce count at its last pass
+        # Blocks with a key's settled requests not yet `confirmations` deep: number -> the hash they were
+        # settled in (None: to check, e.g. after a restart); a changed hash is a reorg to look into.
+        self._confirmations = confirmations
+        self._unconfirmed: dict[str, dict[int, str | None]] = {}
 
     @property
     def managed(self) -> set[str]:
@@ -141,6 +147,7 @@ class Worker:
     async def _settle_and_recover(self, connection, signer: str) -> None:
         mined_nonce = await self._rpc.transaction_count(signer, "latest")  # read before the receipts: see below
         await self._resync(connection, signer, mined_nonce)
+        await self._watch_unconfirmed(connection, signer)
         in_flight = await store.in_flight(connection, signer)
         past = [(request, attempts) for request, attempts in in_flight if request["nonce"] < mined_nonce]
         receipts = await self._receipts([attempt.tx_hash for _, attempts in past for attempt in attempts])
@@ -149,12 +156,73 @@ class Worker:
         # if it was mined already when the previous pass began, and our receipts are still missing.
         settled_before = self._mined_nonces.get(signer, 0)
         outcomes = [self._outcome(request, attempts, receipts) for request, attempts in past]
-        await store.settle_many(connection, [outcome for outcome, (request, _) in zip(outcomes, past, strict=True)
-                                             if outcome.state != "replaced" or request["nonce"] < settled_before])
+        outcomes = [outcome for outcome, (request, _) in zip(outcomes, past, strict=True)
+                    if outcome.state != "replaced" or request["nonce"] < settled_before]
+        await store.settle_many(connection, outcomes)
+        self._note_blocks(signer, [receipts[outcome.mined_hash] for outcome in outcomes if outcome.mined_hash])
         self._mined_nonces[signer] = mined_nonce
         await self._recover(connection, signer, [(request, attempts[-1]) for request, attempts in in_flight
                                                  if request["nonce"] >= mined_nonce])
         await self._fill_gaps(connection, signer, mined_nonce)
+
+    def _note_blocks(self, signer: str, receipts: list[dict]) -> None:
+        if not self._confirmations:
+            return
+        watched = self._unconfirmed.setdefault(signer, {})
+        for receipt in receipts:
+            number = int(receipt["blockNumber"], 16)
+            seen = watched.setdefault(number, receipt["blockHash"])
+            if seen != receipt["blockHash"]:
+                watched[number] = None  # two answers for one block: it changed in between, look again
+
+    async def _watch_unconfirmed(self, connection, signer: str) -> None:
+        """Until a settled request's block is `confirmations` deep, a reorg may take its transaction out
+        (the key's mined nonce need not go back: another transaction may take the nonce). A block whose
+        hash changed has its requests' receipts read again: gone, the request is reopened (its recorded
+        transaction broadcast again, or found replaced); mined elsewhere, its block is updated."""
+        if not self._confirmations:
+            return
+        watched = self._unconfirmed.get(signer)
+        if watched is None:  # this worker's first pass of the key: what was settled before it, unchecked
+            head = await self._rpc.block_number()
+            watched = self._unconfirmed[signer] = {
+                row["block_number"]: None for row in await store.settled_in_blocks(
+                    connection, signer, head - self._confirmations + 1)}
+        if not watched:
+            return
+        numbers = sorted(watched)
+        answers = await self._rpc.batch([("eth_blockNumber",),
+                                         *(("eth_getBlockByNumber", hex(number), False) for number in numbers)])
+        for answer in answers:
+            if isinstance(answer, RpcError):
+                raise answer
+        head = int(answers[0], 16)
+        changed = [number for number, header in zip(numbers, answers[1:], strict=True)
+                   if header is None or header["hash"] != watched[number]]
+        for number in changed:
+            del watched[number]
+        if changed:
+            await self._look_again(connection, signer, changed)
+        for number in [number for number in watched if number <= head - self._confirmations]:
+            del watched[number]  # final
+
+    async def _look_again(self, connection, signer: str, blocks: list[int]) -> None:
+        rows = await store.settled_in_blocks(connection, signer, min(blocks), blocks)
+        receipts = await self._receipts([row["mined_hash"] for row in rows])
+        moved = []
+        for row in rows:
+            receipt = receipts.get(row["mined_hash"])
+            if receipt is None:
+                log.warning("a reorg took %s (request %s, block %s) out of the chain: reopening it",
+                            row["mined_hash"], row["id"], row["block_number"])
+                await store.reopen(connection, row["id"], f"a reorg took {row['mined_hash']} out of block "
+                                                          f"{row['block_number']}: broadcast again")
+            elif int(receipt["blockNumber"], 16) != row["block_number"]:
+                block = int(receipt["blockNumber"], 16)
+                moved.append(store.Outcome(row["id"], row["state"], f"{row['state']} in block {block} (a reorg "
+                                           f"moved it from block {row['block_number']})", row["mined_hash"], block))
+        await store.settle_many(connection, moved)
+        self._note_blocks(signer, list(receipts.values()))
 
     async def _receipts(self, tx_hashes: list[str]) -> dict[str, dict]:
         answers = await self._rpc.batch([("eth_getTransactionReceipt", tx_hash) for tx_hash in tx_hashes])

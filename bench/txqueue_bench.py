@@ -3,7 +3,7 @@ queue and mined through it to a private Anvil mining a block every second, as an
 processes (`python -m fitmint.txqueue run`) sharing a pool of funded keys, the queue's tables in a database
 of the bench's own in the stack's PostgreSQL.
 
-    python -m bench.txqueue_bench [--seconds 60] [--rate 500] [--call token|eth] [--keys 48] [--workers 2]
+    python -m bench.txqueue_bench [--seconds 60] [--rate 500] [--call token|eth] [--keys 16] [--workers 2]
                                   [--profile] [--out reports]
 
 Reports sustained submitted/s and mined/s, p50/p95/p99 submit -> mined (the request's submitted_at to the
@@ -475,7 +475,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--rate", type=float, default=500, help="requests submitted per second")
     parser.add_argument("--call", choices=["token", "eth"], default="token")
-    parser.add_argument("--keys", type=int, default=48)
+    parser.add_argument("--keys", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2, help="worker processes sharing the keys")
     parser.add_argument("--max-in-flight", type=int, default=128, help="per key")
     parser.add_argument("--chunk", type=int, default=100)

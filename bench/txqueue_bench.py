@@ -477,7 +477,7 @@ def main() -> int:
     parser.add_argument("--call", choices=["token", "eth"], default="token")
     parser.add_argument("--keys", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2, help="worker processes sharing the keys")
-    parser.add_argument("--max-in-flight", type=int, default=128, help="per key")
+    parser.add_argument("--max-in-flight", type=int, default=512, help="per key")
     parser.add_argument("--chunk", type=int, default=100)
     parser.add_argument("--interval", type=float, default=0.2, help="seconds between a worker's passes")
     parser.add_argument("--profile", action="store_true", help="run worker-0 under cProfile")

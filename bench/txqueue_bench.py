@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import pstats
+import shutil
 import statistics
 import subprocess
 import sys
@@ -331,6 +332,7 @@ async def run(args) -> dict:
     await create_databases([database], **owner)
     postgres = {**owner, "database": database}
     anvil = Anvil("--block-time", "1", "--gas-limit", str(BLOCK_GAS_LIMIT))
+    scratch = Path(tempfile.mkdtemp(prefix="txqueue-bench-"))  # key files, worker logs, the profile
     workers = []
     try:
         connection = await asyncpg.connect(**postgres)
@@ -339,7 +341,6 @@ async def run(args) -> dict:
         signers = [Account.from_key(key).address.lower() for key in keys]
         token = deploy_token(anvil, signers) if args.call == "token" else None
         make = request_maker(args.call, token)
-        scratch = Path(tempfile.mkdtemp(prefix="txqueue-bench-"))
         key_files = []
         for n, key in enumerate(keys):
             key_files.append(scratch / f"txqueue-{n}.key")
@@ -348,8 +349,9 @@ async def run(args) -> dict:
         deadline = time.monotonic() + 30
         while await held_keys(connection, database) < len(keys):
             if time.monotonic() > deadline or any(worker.poll() is not None for worker in workers):
-                raise RuntimeError(f"the workers hold {await held_keys(connection, database)} of {len(keys)} keys; "
-                                   f"logs in {scratch}")
+                logs = "".join(path.read_text()[-2000:] for path in scratch.glob("worker-*.log"))
+                raise RuntimeError(f"the workers hold {await held_keys(connection, database)} of {len(keys)} "
+                                   f"keys:\n{logs}")
             await asyncio.sleep(0.2)
         await connection.close()
         log(f"{args.workers} worker(s) hold {len(keys)} keys; submitting {args.call} requests at {args.rate}/s "
@@ -377,6 +379,7 @@ async def run(args) -> dict:
             stop_group(worker)
         anvil.stop()
         await drop_databases([database], **owner)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 # --- the report --------------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ log = logging.getLogger("fitmint.txqueue")
 
 DEFAULT_PRIORITY_FEE = 10**9
 GAP_FILLER_GAS = 21_000
+STOP_GRACE_SECONDS = 10  # for the passes under way when the worker is told to stop
 # Answers to eth_sendRawTransaction that mean the transaction (or one at its nonce) is already with the node.
 _ALREADY_THERE = ("already known", "already imported", "nonce too low", "replacement transaction underpriced")
 
@@ -107,7 +108,9 @@ class Worker:
                         if not task.cancelled() and task.done() and task.exception() is not None:
                             raise task.exception()
                 await sleep_unless(stop, interval)
-        finally:
+        finally:  # told to stop, passes under way end on their own; one that hangs (or a crash) is cancelled
+            if tasks and stop.is_set():
+                await asyncio.wait(tasks.values(), timeout=STOP_GRACE_SECONDS)
             for task in tasks.values():
                 task.cancel()
             await asyncio.gather(*tasks.values(), return_exceptions=True)

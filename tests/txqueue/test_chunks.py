@@ -117,3 +117,25 @@ def test_a_worker_stopped_between_recording_a_chunk_and_broadcasting_it_leaves_t
 
     asyncio.run(scenario())
     assert anvil.nonce(signer) == 10
+
+
+def test_worker_processes_sharing_a_pool_split_its_keys_when_each_holds_at_most_its_share(make_anvil, postgres):
+    anvil = make_anvil()
+    keys = [anvil.funded_key() for _ in range(4)]
+
+    async def scenario():
+        async with queue(postgres, anvil, keys, max_keys=2) as (first, connection), \
+                queue(postgres, anvil, keys, max_keys=2) as (second, _):
+            assert len(first.managed) == len(second.managed) == 2 and not first.managed & second.managed
+            ids = await submit_many(connection, [TransactionRequest(f"split-{n}", "test", PAYEE, value=1)
+                                                 for n in range(40)])
+            for _ in range(3):
+                await asyncio.gather(first.run_once(), second.run_once())
+            rows = [await drive(first, connection, request_id) for request_id in ids]
+            assert {row["state"] for row in rows} == {"mined"}
+            by_signer = {}
+            for row in rows:
+                by_signer.setdefault(row["signer"], []).append(row["nonce"])
+            assert all(sorted(nonces) == list(range(len(nonces))) for nonces in by_signer.values())
+
+    asyncio.run(scenario())

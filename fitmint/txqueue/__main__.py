@@ -63,13 +63,14 @@ async def run(settings: TxQueueSettings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    rpc = Rpc(settings.rpc_url)
+    rpc = Rpc(settings.rpc_url, max_connections=32)  # the keys' passes call the node concurrently
     gateway = ChainGateway.from_settings(settings)
     worker = Worker(postgres, rpc, keys, revert_decoder(gateway), fees=settings.fee_policy(),
                     mine_within_seconds=settings.txqueue_mine_within_seconds,
-                    max_in_flight=settings.txqueue_max_in_flight)
-    log.info("transaction queue: %d key(s), database %s, node %s", len(keys), settings.txqueue_database,
-             settings.rpc_url)
+                    max_in_flight=settings.txqueue_max_in_flight, chunk_size=settings.txqueue_chunk_size,
+                    max_keys=settings.txqueue_max_keys, confirmations=settings.txqueue_confirmations)
+    log.info("transaction queue: %d key(s) (holding up to %s), database %s, node %s", len(keys),
+             settings.txqueue_max_keys or "all", settings.txqueue_database, settings.rpc_url)
     if settings.txqueue_metrics_port:
         start_http_server(settings.txqueue_metrics_port, addr=settings.txqueue_metrics_host)
     balances = asyncio.create_task(health.watch_balances(rpc, keys, settings.txqueue_min_balance_wei, stop,
@@ -90,7 +91,7 @@ def main(argv=None) -> int:
     parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     quiet_library_retries()
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per RPC call, several a pass: ours say enough
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per node call: hundreds a second
     try:
         asyncio.run(run(TxQueueSettings()))
     except (CannotStart, OSError) as exc:

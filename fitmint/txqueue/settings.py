@@ -28,6 +28,13 @@ class TxQueueSettings(KernelSettings):
     # A key holding less ETH than this is reported (a log warning, a gauge, a `make status` line).
     txqueue_min_balance_wei: int = 10**17
     txqueue_balance_check_seconds: float = 30.0
+    txqueue_chunk_size: int = 100  # waiting requests a key takes at once: one simulation batch, one broadcast
+    # Keys one worker process holds at most (default: every key it can lock). Several processes sharing one
+    # pool each set it, so the first to start does not take every key; leave room for a process's keys
+    # to be taken over when it stops.
+    txqueue_max_keys: int | None = None
+    # Blocks a settled request is watched for a reorg taking its transaction out (it is then reopened).
+    txqueue_confirmations: int = 2
 
     @property
     def rpc_url(self) -> str:

@@ -100,7 +100,10 @@ def grant_operator_roles(rpc_url: str, manifest: Manifest, account: str) -> None
         if state != State.DONE:
             waiting.append(operation)
     for operation in waiting:
-        # By the wall clock: with automine a block (and the state a call sees) only comes with a transaction.
-        while admin.now() < admin.ready_at(operation.id):
+        # By the wall clock, then a block at the current time (no time travel): with automine a block, and the
+        # timestamp a call sees, only comes with a transaction.
+        while admin.now() <= admin.ready_at(operation.id):
             time.sleep(0.5)
+        while admin.state(operation.id) == State.WAITING:
+            admin.w3.provider.make_request("evm_mine", [])
         admin.send(admin.execute_call(operation), governor, None)

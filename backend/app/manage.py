@@ -3,6 +3,7 @@
   python -m backend.app.manage migrate
   python -m backend.app.manage tenant <slug> [--name NAME] [--invite-only]
   python -m backend.app.manage role <tenant-slug> <address> <user|coach|admin>
+  python -m backend.app.manage reward-mode <tenant-slug> <voucher|epoch>
 """
 
 import argparse
@@ -14,6 +15,7 @@ from redis.asyncio import Redis
 
 from backend.app.core.config import get_settings
 from backend.app.core.db import create_pool, migrate
+from backend.app.rewards.modes import RewardMode, UnknownTenant, set_reward_mode
 from backend.app.users.service import NotFound, Users, ensure_tenant, sign_in
 
 
@@ -42,6 +44,17 @@ async def _role(slug: str, address: str, role: str) -> str:
         await redis.aclose()
 
 
+async def _reward_mode(slug: str, mode: RewardMode) -> RewardMode:
+    settings = get_settings()
+    pool = await create_pool(settings, settings.backend_database)
+    try:
+        return await set_reward_mode(pool, slug, mode)
+    except UnknownTenant as exc:
+        raise SystemExit(f"manage: {exc} (create it with: manage tenant {slug})") from None
+    finally:
+        await pool.close()
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m backend.app.manage", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -54,6 +67,10 @@ def main(argv: list[str]) -> int:
     role.add_argument("tenant")
     role.add_argument("address")
     role.add_argument("role", choices=["user", "coach", "admin"])
+    mode = commands.add_parser("reward-mode", help="how the tenant pays rewards for workouts accepted from now on: "
+                                                   "a voucher per workout, or Merkle epochs")
+    mode.add_argument("tenant")
+    mode.add_argument("mode", choices=[m.value for m in RewardMode])
     args = parser.parse_args(argv)
     migrate(get_settings())
     if args.command == "tenant":
@@ -65,6 +82,10 @@ def main(argv: list[str]) -> int:
             parser.error(f"not an Ethereum address: {args.address}")
         user_id = asyncio.run(_role(args.tenant, args.address, args.role))
         print(f"{args.address} is {args.role} of {args.tenant} (user {user_id}); it applies at the next sign-in")
+    elif args.command == "reward-mode":
+        previous = asyncio.run(_reward_mode(args.tenant, RewardMode(args.mode)))
+        print(f"tenant {args.tenant}: reward mode {args.mode} (was {previous.value}) for workouts accepted from now "
+              "on; earlier workouts keep theirs")
     return 0
 
 

@@ -1,0 +1,198 @@
+"""Merkle reward epochs end to end, on real components: a private Anvil deployed by `ape run deploy` (its
+time moved past the epoch's end there, never on the stack's chain), the API in-process on a fresh
+database, the closing job (backend/app/rewards/epochs.py) run as the worker's scheduler runs it, a real
+transaction queue worker signing with the deployment's operator key (ActivityRewards OPERATOR_ROLE), the
+indexer over the private chain. A tenant switched to epoch mode by the operator command mid-epoch: its
+workouts accrue (one accepted before the switch keeps its voucher), a voucher is refused for an epoch
+workout, the epoch ends, the job posts one root however often it runs, a member fetches the proof, claims
+it from their own wallet, and the API shows it claimed; an empty epoch posts nothing."""
+
+import asyncio
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from eth_account import Account
+from fastapi.testclient import TestClient
+
+from backend.app.core.db import create_pool
+from backend.app.main import create_app
+from backend.app.rewards.epochs import close_epochs, idempotency_key
+from checks import index_to_head
+from fitmint.chain.abi import ContractAbi
+from fitmint.txqueue.simulation import decoder_of
+from tests.support.api import a_run, api_settings, db
+from tests.support.databases import create_database, drop_database
+from tests.support.paths import ROOT
+from tests.support.queue_worker import queue_worker
+from tests.support.signin import sign_in
+from tests.support.units import DAY, FIT
+from tests.support.waiting import wait_until
+
+
+@pytest.fixture
+def app(chain, indexer_settings, stack, tmp_path):
+    asyncio.run(index_to_head(indexer_settings))  # the indexer's views exist, as on the stack
+    database = create_database(stack)
+    settings = api_settings(stack, chain.state_dir, database, fitmint_rpc_url=chain.url,
+                            indexer_database=indexer_settings.indexer_database, clock_offset_seconds=0,
+                            jwt_secret_file=tmp_path / "jwt-secret")
+    try:
+        with TestClient(create_app(settings)) as client:
+            yield client, settings, database
+    finally:
+        drop_database(stack, database)
+
+
+def run_job(settings) -> dict | None:
+    """One run of the scheduled job, as the worker's scheduler runs it: (pool, settings, now)."""
+    async def run():
+        pool = await create_pool(settings, settings.backend_database)
+        try:
+            return await close_epochs(pool, settings, settings.now())
+        finally:
+            await pool.close()
+
+    return asyncio.run(run())
+
+
+def run_jobs_together(settings, count: int) -> list:
+    """`count` runs at once, each with a pool of its own (as several worker processes would)."""
+    async def run():
+        pools = [await create_pool(settings, settings.backend_database) for _ in range(count)]
+        try:
+            return await asyncio.gather(*(close_epochs(pool, settings, settings.now()) for pool in pools))
+        finally:
+            for pool in pools:
+                await pool.close()
+
+    return asyncio.run(run())
+
+
+def set_reward_mode(stack, database, mode):
+    """The operator's command, on the test's database."""
+    env = {**os.environ, **stack, "BACKEND_DATABASE": database}
+    result = subprocess.run([sys.executable, "-m", "backend.app.manage", "reward-mode", "fitmint", mode], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def funded_wallet(chain):
+    wallet = Account.create()
+    chain.rpc("eth_sendTransaction", {"from": chain.accounts[0], "to": wallet.address, "value": hex(10**18)})
+    return wallet
+
+
+def record_run(client, headers, *, hours_ago: float, km: float) -> str:
+    response = client.post("/fitness/workouts", headers=headers,
+                           json=a_run(km=km, end=datetime.now(UTC) - timedelta(hours=hours_ago)))
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def claim_epoch(chain, wallet, proof: dict) -> str:
+    """The member sends claimEpoch from their own wallet, signed locally."""
+    call = chain.rewards.functions.claimEpoch(proof["epoch"], proof["index"],
+                                              chain.w3.to_checksum_address(proof["account"]), int(proof["amount"]),
+                                              [bytes.fromhex(p[2:]) for p in proof["proof"]])
+    tx = call.build_transaction({"from": wallet.address, "nonce": chain.w3.eth.get_transaction_count(wallet.address),
+                                 "chainId": 31337, "gas": 300_000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 1})
+    tx_hash = chain.w3.eth.send_raw_transaction(wallet.sign_transaction(tx).raw_transaction)
+    assert chain.w3.eth.wait_for_transaction_receipt(tx_hash).status == 1
+    return "0x" + bytes(tx_hash).hex().removeprefix("0x")
+
+
+def advance_chain_past_epoch(chain) -> int:
+    """Moves the private chain's time one epoch on (one day: the deploy's epoch duration); its new epoch."""
+    _, duration, _, _ = chain.rewards.functions.schedule().call()
+    assert duration == DAY
+    chain.mine(seconds=duration)
+    return chain.rewards.functions.currentEpoch().call()
+
+
+def test_epoch_accrues_closes_posts_once_and_is_claimed(app, chain, indexer_settings, stack):
+    client, settings, database = app
+    alice, bob = funded_wallet(chain), funded_wallet(chain)
+    alice_headers, bob_headers = sign_in(client, settings, alice), sign_in(client, settings, bob)
+    assert chain.rewards.functions.currentEpoch().call() == 0
+
+    # Voucher mode (the default): a workout accepted now is paid by a voucher, even after the switch.
+    before_switch = record_run(client, alice_headers, hours_ago=10, km=2.0)
+    assert "(was voucher)" in set_reward_mode(stack, database, "epoch")
+    voucher = client.post(f"/rewards/workouts/{before_switch}/voucher", headers=alice_headers)
+    assert voucher.status_code == 201, voucher.text
+    assert voucher.json()["amount"] == str(20 * FIT)
+
+    # Epoch mode: accepted workouts accrue to the current epoch; a voucher for one is refused.
+    alice_runs = [record_run(client, alice_headers, hours_ago=7, km=5.0),
+                  record_run(client, alice_headers, hours_ago=4, km=3.0)]
+    bob_run = record_run(client, bob_headers, hours_ago=4, km=5.0)
+    for workout, headers in [(alice_runs[0], alice_headers), (bob_run, bob_headers)]:
+        refused = client.post(f"/rewards/workouts/{workout}/voucher", headers=headers)
+        assert refused.status_code == 409, refused.text
+        assert "accrues to the current reward epoch" in refused.json()["detail"]
+    rewards = {str(r["workout_id"]): r["mode"] for r in db(settings, "SELECT workout_id, mode FROM workout_rewards")}
+    assert rewards == {before_switch: "voucher", alice_runs[0]: "epoch", alice_runs[1]: "epoch", bob_run: "epoch"}
+    assert db(settings, "SELECT v.workout_id FROM vouchers v JOIN epoch_accruals a USING (workout_id)") == []
+
+    # The epoch has not ended on chain: nothing is closed.
+    assert run_job(settings) is None
+    assert client.get("/rewards/epochs").json()["data"] == []
+
+    assert advance_chain_past_epoch(chain) == 1
+    # Three workers' runs at once, then one more: one epoch row, one queue request, one root.
+    outcomes = run_jobs_together(settings, 3) + [run_job(settings)]
+    submitted = [c for o in outcomes if o for c in o.get("closed", []) if c["state"] == "submitted"]
+    assert len(submitted) == 1 and submitted[0]["epoch"] == 0 and submitted[0]["leaves"] == 2
+    contract = chain.rewards.address.lower()
+    requests = db(settings, "SELECT id, state FROM txqueue_request WHERE idempotency_key = $1",
+                  idempotency_key(31337, contract, 0))
+    assert [r["id"] for r in requests] == [submitted[0]["request"]]
+    assert len(db(settings, "SELECT 1 FROM txqueue_request")) == 1
+
+    # Stored but not posted yet: no proofs.
+    early = client.get(f"/rewards/epochs/0/proofs/{alice.address}")
+    assert early.status_code == 404 and "not posted" in early.json()["detail"]
+
+    operator_key = settings.operator_key()
+    assert chain.rewards.functions.hasRole(chain.rewards.functions.OPERATOR_ROLE().call(),
+                                           Account.from_key(operator_key).address).call()
+    decoder = decoder_of([ContractAbi(name, c.abi) for name, c in chain.manifest.contracts.items()])
+    with queue_worker(settings.postgres(settings.backend_database), chain.url, [operator_key], decoder):
+        wait_until(lambda: (run_job(settings) or True) and client.get("/rewards/epochs").json()["data"][0]["state"]
+                   == "posted", timeout=60, interval=0.5, what="epoch 0's root posted")
+    epoch = client.get("/rewards/epochs").json()["data"][0]
+    root, total, claimed = chain.rewards.functions.epochDistribution(0).call()
+    assert epoch["root"] == "0x" + root.hex() and int(epoch["total"]) == total == 130 * FIT and claimed == 0
+    assert (epoch["epoch"], epoch["leaves"], epoch["accruals"], epoch["accrued"]) == (0, 2, 3, str(130 * FIT))
+    assert epoch["tx_hash"] and epoch["claimed_total"] == "0"
+    posted = chain.rewards.events.EpochRootPosted().get_logs(from_block=0)
+    assert [(e["args"]["epoch"], "0x" + e["args"]["root"].hex()) for e in posted] == [(0, epoch["root"])]
+    assert epoch["tx_hash"] == "0x" + bytes(posted[0]["transactionHash"]).hex().removeprefix("0x")
+
+    # Alice fetches her proof (public data) and claims it herself.
+    proof = client.get(f"/rewards/epochs/0/proofs/{alice.address}").json()
+    assert (proof["account"], proof["amount"], proof["root"], proof["claimed"]) == (
+        alice.address.lower(), str(80 * FIT), epoch["root"], False)
+    tx_hash = claim_epoch(chain, alice, proof)
+    assert chain.token.functions.balanceOf(alice.address).call() == 80 * FIT
+    asyncio.run(index_to_head(indexer_settings))
+    shown = client.get(f"/rewards/epochs/0/proofs/{alice.address}").json()
+    assert (shown["claimed"], shown["claimed_tx"], shown["block"]) == (True, tx_hash, chain.head())
+    assert client.get(f"/rewards/epochs/0/proofs/{bob.address}").json()["claimed"] is False
+    listed = client.get("/rewards/epochs").json()
+    assert (listed["data"][0]["claimed_total"], listed["data"][0]["claimed_leaves"]) == (str(80 * FIT), 1)
+    stranger = Account.create().address
+    missing = client.get(f"/rewards/epochs/0/proofs/{stranger}")
+    assert missing.status_code == 404 and "has no leaf in epoch 0" in missing.json()["detail"]
+
+    # The next epoch had no accruals: once it ends, nothing is posted for it.
+    assert advance_chain_past_epoch(chain) == 2
+    assert run_job(settings) is None
+    assert chain.rewards.functions.epochDistribution(1).call()[0] == bytes(32)
+    assert len(db(settings, "SELECT 1 FROM txqueue_request")) == 1
+    assert client.get("/rewards/epochs/1/proofs/" + alice.address).status_code == 404
+    assert [e["epoch"] for e in client.get("/rewards/epochs").json()["data"]] == [0]

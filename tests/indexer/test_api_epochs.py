@@ -196,3 +196,95 @@ def test_epoch_accrues_closes_posts_once_and_is_claimed(app, chain, indexer_sett
     assert len(db(settings, "SELECT 1 FROM txqueue_request")) == 1
     assert client.get("/rewards/epochs/1/proofs/" + alice.address).status_code == 404
     assert [e["epoch"] for e in client.get("/rewards/epochs").json()["data"]] == [0]
+
+
+def as_admin(chain, call) -> None:
+    """An admin call on the private deployment, sent by the deployer (its admin today). The one place these
+    tests use the admin role: if admin powers move behind a timelock, only this changes."""
+    chain.send(call, chain.admin)
+
+
+def spend_epoch_budget(chain, leave: int) -> None:
+    """Claims a voucher (to a fresh account) that leaves the current epoch's budget `leave`: what voucher-mode
+    tenants' members do, at once (the daily cap raised by the admin so that one voucher is enough)."""
+    epoch = chain.rewards.functions.currentEpoch().call()
+
+    def left() -> int:
+        return chain.rewards.functions.epochBudget(epoch).call() - chain.rewards.functions.epochEmitted(epoch).call()
+
+    spend = left() - leave
+    as_admin(chain, chain.rewards.functions.setDailyCap(spend))
+    chain.claim(Account.create().address, spend)
+    assert left() == leave
+
+
+def post_with(settings, chain, client, key: str, epoch: int, state: str) -> dict:
+    """Runs a queue worker signing with `key` and the job until `epoch` reaches `state`; the epoch as listed."""
+    decoder = decoder_of([ContractAbi(name, c.abi) for name, c in chain.manifest.contracts.items()])
+
+    def listed():
+        return next(e for e in client.get("/rewards/epochs").json()["data"] if e["epoch"] == epoch)
+
+    with queue_worker(settings.postgres(settings.backend_database), chain.url, [key], decoder):
+        wait_until(lambda: (run_job(settings) or True) and listed()["state"] == state, timeout=60, interval=0.5,
+                   what=f"epoch {epoch} {state}")
+    return listed()
+
+
+def test_an_epoch_over_its_budget_is_scaled_to_what_the_contract_accepts(app, chain, stack):
+    client, settings, database = app
+    set_reward_mode(stack, database, "epoch")
+    alice, bob = funded_wallet(chain), funded_wallet(chain)
+    record_run(client, sign_in(client, settings, alice), hours_ago=4, km=5.0)  # 50 FIT
+    record_run(client, sign_in(client, settings, bob), hours_ago=4, km=3.0)    # 30 FIT
+    spend_epoch_budget(chain, leave=40 * FIT)  # vouchers claimed in epoch 0 leave it 40 FIT
+
+    advance_chain_past_epoch(chain)
+    epoch = post_with(settings, chain, client, settings.operator_key(), 0, "posted")
+    assert (epoch["accrued"], epoch["available"], epoch["total"]) == (str(80 * FIT), str(40 * FIT), str(40 * FIT))
+    assert "scaled" in epoch["reason"]
+    assert chain.rewards.functions.epochEmitted(0).call() == chain.rewards.functions.epochBudget(0).call()
+    proof = client.get(f"/rewards/epochs/0/proofs/{bob.address}").json()
+    assert (proof["amount"], proof["accrued"]) == (str(15 * FIT), str(30 * FIT))  # both cut by half
+    assert client.get(f"/rewards/epochs/0/proofs/{alice.address}").json()["amount"] == str(25 * FIT)
+    claim_epoch(chain, bob, proof)
+    assert chain.token.functions.balanceOf(bob.address).call() == 15 * FIT
+
+
+def test_a_spent_epoch_is_carried_and_a_failed_root_is_retried(app, chain, stack):
+    client, settings, database = app
+    set_reward_mode(stack, database, "epoch")
+    alice = funded_wallet(chain)
+    record_run(client, sign_in(client, settings, alice), hours_ago=4, km=5.0)
+    spend_epoch_budget(chain, leave=0)
+
+    # Epoch 0 has nothing left: nothing posted, its accrual waits for epoch 1.
+    advance_chain_past_epoch(chain)
+    assert run_job(settings)["closed"] == [{"epoch": 0, "state": "carried", "accruals": 1}]
+    carried = client.get("/rewards/epochs").json()["data"]
+    assert [(e["epoch"], e["state"], e["root"], e["total"]) for e in carried] == [(0, "carried", None, "0")]
+    assert [r["epoch"] for r in db(settings, "SELECT epoch FROM epoch_accruals")] == [None]
+    assert db(settings, "SELECT 1 FROM txqueue_request") == []
+
+    # Epoch 1 pays it; a signer without OPERATOR_ROLE: the queue's simulation refuses, nothing is sent.
+    advance_chain_past_epoch(chain)
+    stranger = Account.create()
+    chain.rpc("anvil_setBalance", stranger.address, hex(10**18))
+    failed = post_with(settings, chain, client, stranger.key.to_0x_hex(), 1, "failed")
+    assert "AccessControlUnauthorizedAccount" in failed["reason"] and failed["tx_hash"] is None
+    assert chain.rewards.functions.epochDistribution(1).call()[0] == bytes(32)
+    refused = client.get(f"/rewards/epochs/1/proofs/{alice.address}")
+    assert refused.status_code == 404 and "failed" in refused.json()["detail"]
+
+    # The operator retries it (same root and proofs, a new queue request); the operator's key posts it.
+    env = {**os.environ, **stack, "BACKEND_DATABASE": database, "FITMINT_STATE_DIR": str(chain.state_dir),
+           "FITMINT_RPC_URL": chain.url, "POSTGRES_PASSWORD_FILE": str(settings.postgres_password_file)}
+    result = subprocess.run([sys.executable, "-m", "backend.app.manage", "retry-epoch", "1"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "submitted again" in result.stdout, result.stdout + result.stderr
+    posted = post_with(settings, chain, client, settings.operator_key(), 1, "posted")
+    assert posted["root"] == failed["root"] and posted["total"] == str(50 * FIT)
+    assert [r["idempotency_key"].rsplit(":", 1)[-1] for r in db(
+        settings, "SELECT idempotency_key FROM txqueue_request ORDER BY id")] == ["1", "retry-1"]
+    claim_epoch(chain, alice, client.get(f"/rewards/epochs/1/proofs/{alice.address}").json())
+    assert chain.token.functions.balanceOf(alice.address).call() == 50 * FIT

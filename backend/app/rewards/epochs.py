@@ -40,8 +40,9 @@ log = logging.getLogger("rewards.epochs")
 REQUESTER = "rewards.epochs"
 
 
-def idempotency_key(chain_id: int, contract: str, epoch: int) -> str:
-    return f"epoch-root:{chain_id}:{contract}:{epoch}"
+def idempotency_key(chain_id: int, contract: str, epoch: int, attempt: int = 0) -> str:
+    """The queue's key of an epoch's root; a retry of a failed root (`retry_epoch`) is attempt 1, 2..."""
+    return f"epoch-root:{chain_id}:{contract}:{epoch}" + (f":retry-{attempt}" if attempt else "")
 
 
 def scaled(amounts: dict[str, int], available: int) -> dict[str, int]:
@@ -152,6 +153,36 @@ async def close_epoch(pool: asyncpg.Pool, chain: RewardsChain, chain_id: int, co
              epoch, root, len(accounts), tree.total, len(accruals), request_id)
     return {"epoch": epoch, "state": "submitted", "root": root, "total": str(tree.total), "leaves": len(accounts),
             "request": request_id}
+
+
+class NotRetryable(Exception):
+    pass
+
+
+async def retry_epoch(pool: asyncpg.Pool, chain_id: int, contract: str, epoch: int) -> int:
+    """Submits a failed epoch's root again (the same root, total and leaves: its proofs stay valid) under the
+    next retry's idempotency key, once what made it fail is fixed (say, the operator's role or its gas).
+    The contract refuses a second root for an epoch, so a retry can never pay an epoch twice. Returns the
+    new request's id."""
+    async with pool.acquire() as connection, connection.transaction():
+        row = await connection.fetchrow(
+            "SELECT e.state, r.calldata, r.target FROM reward_epochs e "
+            "JOIN txqueue_request r ON r.id = e.tx_request_id "
+            "WHERE e.chain_id = $1 AND e.contract = $2 AND e.epoch = $3 FOR UPDATE OF e", chain_id, contract, epoch)
+        if row is None or row["state"] != "failed":
+            raise NotRetryable(f"epoch {epoch} is {row['state'] if row else 'not closed'}: only a failed root is "
+                               "submitted again")
+        attempts = await connection.fetchval("SELECT count(*) FROM txqueue_request WHERE idempotency_key LIKE $1",
+                                             idempotency_key(chain_id, contract, epoch) + ":retry-%")
+        request_id = await submit(connection, TransactionRequest(
+            idempotency_key=idempotency_key(chain_id, contract, epoch, attempts + 1), requester=REQUESTER,
+            target=row["target"], calldata=bytes(row["calldata"])))
+        await connection.execute(
+            "UPDATE reward_epochs SET state = 'submitted', reason = NULL, tx_request_id = $4, tx_hash = NULL, "
+            "settled_at = NULL WHERE chain_id = $1 AND contract = $2 AND epoch = $3", chain_id, contract, epoch,
+            request_id)
+    log.warning("epoch %d: root submitted again as request %d", epoch, request_id)
+    return request_id
 
 
 async def settle(pool: asyncpg.Pool, chain_id: int, contract: str) -> list[dict]:

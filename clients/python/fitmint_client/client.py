@@ -99,6 +99,15 @@ class Fitmint:
     def claim_voucher(self, wallet, voucher):
         return self.rewards.claim_voucher(wallet, voucher)
 
+    def epochs(self, **page):
+        return self.rewards.epochs(**page)
+
+    def epoch_proof(self, epoch: int, address: str):
+        return self.rewards.epoch_proof(epoch, address)
+
+    def claim_epoch(self, wallet, proof):
+        return self.rewards.claim_epoch(wallet, proof)
+
     # --- wallet reads --------------------------------------------------------------------------------------
     def balance(self, address: str):
         return self.wallets.balance(address)

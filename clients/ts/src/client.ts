@@ -10,7 +10,7 @@ import { Notifications, type WebSocketConstructor } from "./notifications.js";
 import { Reads, type PageOptions } from "./reads.js";
 import { Rewards } from "./rewards.js";
 import { memoryTokenStore, type TokenStore } from "./session.js";
-import type { Quote, Voucher, WorkoutInput } from "./types.js";
+import type { EpochProof, Quote, Voucher, WorkoutInput } from "./types.js";
 import type { Wallet } from "./wallet.js";
 
 export type FitmintOptions = {
@@ -75,6 +75,9 @@ export class Fitmint {
   workout(workoutId: string) { return this.rewards.workout(workoutId); }
   requestVoucher(workoutId: string, options?: { account?: string }) { return this.rewards.requestVoucher(workoutId, options); }
   claimVoucher(wallet: Wallet, voucher: Voucher) { return this.rewards.claimVoucher(wallet, voucher); }
+  epochs(options?: { limit?: number; before?: number }) { return this.rewards.epochs(options); }
+  epochProof(epoch: number, address: string) { return this.rewards.epochProof(epoch, address); }
+  claimEpoch(wallet: Wallet, proof: EpochProof) { return this.rewards.claimEpoch(wallet, proof); }
 
   // Reads of the indexed chain
   waitForIndexed(blockNumber: bigint | number, options?: { timeoutMs?: number }) {

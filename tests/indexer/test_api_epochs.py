@@ -9,15 +9,17 @@ it from their own wallet, and the API shows it claimed; an empty epoch posts not
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 from eth_account import Account
 from fastapi.testclient import TestClient
 
-from backend.app.core.db import create_pool
+from backend.app.core.db import create_pool, dsn
 from backend.app.main import create_app
 from backend.app.rewards.epochs import close_epochs, idempotency_key
 from checks import index_to_head
@@ -26,6 +28,7 @@ from fitmint.txqueue.simulation import decoder_of
 from tests.support.api import a_run, api_settings, db
 from tests.support.databases import create_database, drop_database
 from tests.support.paths import ROOT
+from tests.support.processes import spawn, stop_group
 from tests.support.queue_worker import queue_worker
 from tests.support.signin import sign_in
 from tests.support.units import DAY, FIT
@@ -69,6 +72,14 @@ def run_jobs_together(settings, count: int) -> list:
                 await pool.close()
 
     return asyncio.run(run())
+
+
+def process_env(stack, settings, chain) -> dict:
+    """The environment of a process of the platform (the operator's commands, a worker) on the test's
+    database and the private chain."""
+    return {**os.environ, **stack, "BACKEND_DATABASE": settings.backend_database,
+            "FITMINT_STATE_DIR": str(chain.state_dir), "FITMINT_RPC_URL": chain.url,
+            "POSTGRES_PASSWORD_FILE": str(settings.postgres_password_file), "CLOCK_OFFSET_SECONDS": "0"}
 
 
 def set_reward_mode(stack, database, mode):
@@ -277,14 +288,76 @@ def test_a_spent_epoch_is_carried_and_a_failed_root_is_retried(app, chain, stack
     assert refused.status_code == 404 and "failed" in refused.json()["detail"]
 
     # The operator retries it (same root and proofs, a new queue request); the operator's key posts it.
-    env = {**os.environ, **stack, "BACKEND_DATABASE": database, "FITMINT_STATE_DIR": str(chain.state_dir),
-           "FITMINT_RPC_URL": chain.url, "POSTGRES_PASSWORD_FILE": str(settings.postgres_password_file)}
-    result = subprocess.run([sys.executable, "-m", "backend.app.manage", "retry-epoch", "1"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-m", "backend.app.manage", "retry-epoch", "1"], cwd=ROOT,
+                            env=process_env(stack, settings, chain), capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "submitted again" in result.stdout, result.stdout + result.stderr
     posted = post_with(settings, chain, client, settings.operator_key(), 1, "posted")
     assert posted["root"] == failed["root"] and posted["total"] == str(50 * FIT)
     assert [r["idempotency_key"].rsplit(":", 1)[-1] for r in db(
         settings, "SELECT idempotency_key FROM txqueue_request ORDER BY id")] == ["1", "retry-1"]
     claim_epoch(chain, alice, client.get(f"/rewards/epochs/1/proofs/{alice.address}").json())
+    assert chain.token.functions.balanceOf(alice.address).call() == 50 * FIT
+
+
+JOB = ("import asyncio; from backend.app.core.config import get_settings; from backend.app.core.db import create_pool; "
+       "from backend.app.rewards.epochs import close_epochs\n"
+       "async def main():\n"
+       "    settings = get_settings(); pool = await create_pool(settings, settings.backend_database)\n"
+       "    print(await close_epochs(pool, settings, settings.now()))\n"
+       "asyncio.run(main())")
+
+
+def test_a_closing_killed_between_building_and_submitting_leaves_nothing_and_reruns_whole(app, chain, stack):
+    """The job's process is killed (SIGKILL) once it has built the tree and assigned the accruals, while its
+    postEpochRoot request waits to be written (held by a transaction of the test on the same idempotency
+    key): nothing of it remains, and the next run closes the epoch, once, with a root the chain accepts."""
+    client, settings, database = app
+    set_reward_mode(stack, database, "epoch")
+    alice = funded_wallet(chain)
+    record_run(client, sign_in(client, settings, alice), hours_ago=4, km=5.0)
+    advance_chain_past_epoch(chain)
+    key = idempotency_key(31337, chain.rewards.address.lower(), 0)
+
+    async def kill_mid_closing():
+        blocker = await asyncpg.connect(dsn(settings, database))
+        # Another connection watches: inside a transaction, pg_stat_activity stays as first read.
+        watcher = await asyncpg.connect(dsn(settings, database))
+        holding = blocker.transaction()
+        await holding.start()
+        await blocker.execute("INSERT INTO txqueue_request (idempotency_key, requester, target, calldata, value) "
+                              "VALUES ($1, 'test', $2, ''::bytea, 0)", key, "0x" + "00" * 20)
+        job = spawn([sys.executable, "-c", JOB], cwd=ROOT, env=process_env(stack, settings, chain),
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        backend = None
+        try:
+            waiting = ("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = $1 "
+                       "AND query LIKE 'INSERT INTO txqueue_request%'")
+            for _ in range(1200):  # a minute: the job's process imports the backend first
+                if (backend := await watcher.fetchval(waiting, database)) is not None:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("the job never reached its queue request")
+            assert job.poll() is None
+            assert await watcher.fetchval("SELECT count(*) FROM epoch_accruals WHERE epoch IS NOT NULL") == 0
+            stop_group(job, signal.SIGKILL)
+        finally:
+            await holding.rollback()  # the job's INSERT goes on, then finds its client gone: rolled back
+            for _ in range(300):
+                if backend is None or not await watcher.fetchval("SELECT 1 FROM pg_stat_activity WHERE pid = $1",
+                                                                 backend):
+                    break
+                await asyncio.sleep(0.05)
+            await blocker.close()
+            await watcher.close()
+
+    asyncio.run(kill_mid_closing())
+    assert db(settings, "SELECT 1 FROM reward_epochs") == [] and db(settings, "SELECT 1 FROM reward_epoch_leaves") == []
+    assert db(settings, "SELECT 1 FROM txqueue_request") == []
+    assert [r["epoch"] for r in db(settings, "SELECT epoch FROM epoch_accruals")] == [None]
+
+    posted = post_with(settings, chain, client, settings.operator_key(), 0, "posted")
+    assert chain.rewards.functions.epochDistribution(0).call()[0].hex() == posted["root"][2:]
+    assert len(db(settings, "SELECT 1 FROM txqueue_request")) == 1
+    claim_epoch(chain, alice, client.get(f"/rewards/epochs/0/proofs/{alice.address}").json())
     assert chain.token.functions.balanceOf(alice.address).call() == 50 * FIT

@@ -71,7 +71,7 @@ def _contract(request: Request) -> str:
 
 @router.get("", response_model=EpochsPage, responses={503: {"description": "No contracts deployment"}})
 async def list_epochs(request: Request, pool: BackendPool, limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                      before: Annotated[int | None, Query(ge=0, description="next_cursor of the previous page")] = None
+                      before: Annotated[int | None, Query(ge=0, le=2**62, description="next_cursor of the previous page")] = None
                       ) -> EpochsPage:
     """The closed reward epochs of the deployment, newest first: state, root, total, posting transaction,
     leaves, and what was claimed from each on the indexed chain. Epochs without accruals are never closed."""

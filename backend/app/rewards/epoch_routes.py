@@ -16,6 +16,7 @@ router = APIRouter(prefix="/rewards/epochs", tags=["rewards"])
 
 EpochNumber = Annotated[int, Path(ge=0, le=2**62, description="The epoch number (ActivityRewards.currentEpoch())")]
 Address = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$", description="An Ethereum address")]
+Before = Annotated[int | None, Query(ge=0, le=2**62, description="next_cursor of the previous page")]
 
 
 class EpochPublic(BaseModel):
@@ -71,8 +72,7 @@ def _contract(request: Request) -> str:
 
 @router.get("", response_model=EpochsPage, responses={503: {"description": "No contracts deployment"}})
 async def list_epochs(request: Request, pool: BackendPool, limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                      before: Annotated[int | None, Query(ge=0, le=2**62, description="next_cursor of the previous page")] = None
-                      ) -> EpochsPage:
+                      before: Before = None) -> EpochsPage:
     """The closed reward epochs of the deployment, newest first: state, root, total, posting transaction,
     leaves, and what was claimed from each on the indexed chain. Epochs without accruals are never closed."""
     epochs, next_cursor, block = await epoch_reads.list_epochs(

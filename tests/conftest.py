@@ -1,8 +1,10 @@
 """Fixtures: the four contracts deployed and wired as `scripts/deploy.py` does, on Anvil.
 
-Roles: `admin` deploys and administers, `attestor` signs vouchers (an off-chain key, like the
-backend's), `operator` posts Merkle roots and lists catalog items, `treasury` takes fees, `alice`,
-`bob` and `carol` are users. Ape reverts the chain after every test.
+Roles: `admin` deploys, then hands DEFAULT_ADMIN_ROLE to the `timelock` and stays its `governor` (it
+schedules admin changes; `timelock_admin` schedules, waits out the delay and executes them), `guardian`
+pauses, `attestor` signs vouchers (an off-chain key, like the backend's), `operator` posts Merkle roots
+and lists catalog items, `treasury` takes fees, `alice`, `bob` and `carol` are users. Ape reverts the
+chain after every test.
 """
 
 import pytest
@@ -12,6 +14,7 @@ from eth_utils import keccak
 from fitmint.rewards.vouchers import RewardVoucher, sign_voucher
 from tests.support.contracts import load_deploy_module
 from tests.support.processes import stop_all
+from tests.support.roles import ApeTimelockAdmin
 from tests.support.units import DAY, FIT
 
 
@@ -48,6 +51,17 @@ def treasury(accounts):
 
 
 @pytest.fixture(scope="session")
+def governor(admin):
+    """The deployer stays the timelock's governor, as `ape run deploy` sets it up by default."""
+    return admin
+
+
+@pytest.fixture(scope="session")
+def guardian(accounts):
+    return accounts[9]
+
+
+@pytest.fixture(scope="session")
 def alice(accounts):
     return accounts[3]
 
@@ -78,11 +92,28 @@ def outsider_key():
 
 
 @pytest.fixture(scope="session")
-def deployment(deploy_module, admin, attestor, operator, treasury, params):
+def governance(deploy_module, governor, guardian):
+    """The local chain's delay (the one `make up` deploys with): tests wait it out by moving the clock."""
+    return deploy_module.Governance(governor.address, guardian.address, deploy_module.LOCAL_TIMELOCK_DELAY)
+
+
+@pytest.fixture(scope="session")
+def deployment(deploy_module, admin, attestor, operator, treasury, params, governance):
     _, contracts = deploy_module.deploy_stack(
-        admin, attestors=[attestor.address], operator=operator.address, treasury=treasury.address, params=params
+        admin, attestors=[attestor.address], operators=[operator.address], treasury=treasury.address, params=params,
+        governance=governance,
     )
     return contracts
+
+
+@pytest.fixture(scope="session")
+def timelock(deployment):
+    return deployment["AdminTimelock"]
+
+
+@pytest.fixture(scope="session")
+def timelock_admin(timelock, governor, chain):
+    return ApeTimelockAdmin(timelock, governor, chain)
 
 
 @pytest.fixture(scope="session")

@@ -10,20 +10,24 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from backend.app.core.config import Settings
+from fitmint.keys import KeySettings
 from tests.support.paths import ROOT
 
 APE = Path(sys.executable).parent / "ape"
+ADMIN = b"\x00" * 32
 
 
 @pytest.fixture
 def run_deploy(chain, tmp_path):
     """Runs the deploy script as a user would, against this test session's Anvil."""
 
-    def run(*args, expect_ok=True):
+    def run(*args, expect_ok=True, env=None):
+        extra = env or {}
         env = dict(os.environ, APE_FOUNDRY_HOST=chain.provider.uri, FITMINT_STATE_DIR=str(tmp_path))
         env.pop("FITMINT_ATTESTOR_KEY_FILE", None)
-        env.pop("FITMINT_OPERATOR_KEY_FILE", None)
+        for variable in ("FITMINT_OPERATOR_KEY_FILE", "FITMINT_OPERATOR_KEY_FILES", "FITMINT_OPERATOR_POOL_SIZE"):
+            env.pop(variable, None)
+        env.update(extra)
         result = subprocess.run(
             [str(APE), "run", "deploy", "--network", "ethereum:local:foundry", "--account", "TEST::0", *args],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
@@ -39,7 +43,7 @@ def manifest_of(tmp_path, chain):
     return json.loads((tmp_path / "deployments" / f"{chain.chain_id}.json").read_text())
 
 
-def test_deploy_writes_a_manifest_and_is_idempotent(run_deploy, tmp_path, chain, project):
+def test_deploy_writes_a_manifest_and_is_idempotent(run_deploy, tmp_path, chain, project, accounts):
     output = run_deploy()
     assert "Deployed on chain" in output
     manifest = manifest_of(tmp_path, chain)
@@ -63,14 +67,35 @@ def test_deploy_writes_a_manifest_and_is_idempotent(run_deploy, tmp_path, chain,
     token = project.FitToken.at(manifest["contracts"]["FitToken"]["address"])
     assert token.hasRole(token.MINTER_ROLE(), rewards)
 
-    # The dev operator key likewise, with the roles the catalog and the epochs need, and gas money; the
-    # backend's settings read the same key file.
-    operator_file = tmp_path / "secrets" / "operator.key"
-    assert stat.S_IMODE(operator_file.stat().st_mode) == 0o600
-    operator = Account.from_key(operator_file.read_text().strip()).address
-    assert Account.from_key(Settings(fitmint_state_dir=tmp_path).operator_key()).address == operator
-    assert manifest["roles"]["operator"] == [operator]
-    assert_operator_wired(project, manifest, chain, operator)
+    # Admin went to the timelock (the local chain's short delay); the deployer is its governor and the
+    # guardian by default, and kept nothing else.
+    deployer = accounts[0].address
+    timelock = project.AdminTimelock.at(manifest["timelock"]["address"])
+    assert timelock.getMinDelay() == 10 and manifest["parameters"]["timelock_delay"] == 10
+    assert manifest["roles"]["admin"] == [timelock.address]
+    assert manifest["roles"]["governor"] == manifest["roles"]["guardian"] == [deployer]
+    assert timelock.hasRole(timelock.PROPOSER_ROLE(), deployer)
+    for name, entry in manifest["contracts"].items():
+        contract = getattr(project, name).at(entry["address"])
+        assert contract.hasRole(ADMIN, timelock) and not contract.hasRole(ADMIN, deployer), name
+    market = project.Marketplace.at(manifest["contracts"]["Marketplace"]["address"])
+    assert market.hasRole(market.PAUSER_ROLE(), deployer) and not market.hasRole(market.LISTER_ROLE(), deployer)
+    assert not rewards.hasRole(rewards.OPERATOR_ROLE(), deployer)
+
+    # The dev operator pool likewise (the operator key and two more beside it), each with the roles the
+    # catalog and the epochs need, and gas money; the transaction queue's pool is the same key files.
+    pool_files = [tmp_path / "secrets" / name for name in ("operator.key", "operator-1.key", "operator-2.key")]
+    assert KeySettings(fitmint_state_dir=tmp_path).operator_key_files == pool_files
+    operators = []
+    for key_file in pool_files:
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        operators.append(Account.from_key(key_file.read_text().strip()).address)
+    assert len(set(operators)) == 3
+    assert [Account.from_key(key).address for key in KeySettings(fitmint_state_dir=tmp_path).operator_keys()] \
+        == operators
+    assert manifest["roles"]["operator"] == operators
+    for operator in operators:
+        assert_operator_wired(project, manifest, chain, operator)
 
     # Second run: reports the live deployment and changes nothing.
     height = chain.blocks.height
@@ -96,9 +121,11 @@ def assert_operator_wired(project, manifest, chain, operator):
     assert chain.provider.get_balance(operator) >= 10**18
 
 
-def test_a_live_deployment_from_before_the_operator_key_gets_it_wired(run_deploy, tmp_path, chain, project, accounts):
-    """A stack deployed when the deployer was the operator: running deploy again grants the dev operator
-    key its roles and funds it, once."""
+def test_a_live_deployment_from_before_the_operator_pool_gets_it_wired(run_deploy, tmp_path, chain, project,
+                                                                      accounts):
+    """A stack deployed when the deployer was the operator: running deploy again schedules every key of the dev
+    operator pool's roles through the admin timelock (the deployer, its governor, no longer grants) and funds
+    it; the run after the delay executes them; then nothing is left to do."""
     deployer = accounts[0].address
     run_deploy("--operator", deployer)
     path = tmp_path / "deployments" / f"{chain.chain_id}.json"
@@ -106,15 +133,32 @@ def test_a_live_deployment_from_before_the_operator_key_gets_it_wired(run_deploy
     assert before["roles"]["operator"] == [deployer]
 
     output = run_deploy()
-    assert "Already deployed" in output and "granted Marketplace.LISTER_ROLE" in output
-    operator = Account.from_key((tmp_path / "secrets" / "operator.key").read_text().strip()).address
+    assert "Already deployed" in output
+    assert output.count("Marketplace.LISTER_ROLE scheduled through the timelock, ready at") == 3
+    chain.mine(deltatime=10)
+    output = run_deploy()
+    assert output.count("granted Marketplace.LISTER_ROLE (through the timelock)") == 3
+    operators = [Account.from_key(key).address for key in KeySettings(fitmint_state_dir=tmp_path).operator_keys()]
     after = json.loads(path.read_text())
-    assert after["roles"]["operator"] == [deployer, operator]
+    assert after["roles"]["operator"] == [deployer, *operators]
     assert after["contracts"] == before["contracts"]
-    assert_operator_wired(project, after, chain, operator)
+    for operator in operators:
+        assert_operator_wired(project, after, chain, operator)
+
+    # A larger pool later: only the new key is wired.
+    output = run_deploy(env={"FITMINT_OPERATOR_POOL_SIZE": "4"})
+    added = Account.from_key((tmp_path / "secrets" / "operator-3.key").read_text().strip()).address
+    assert output.count("Marketplace.LISTER_ROLE scheduled through the timelock") == 1
+    assert f"operator {added}: " in output
+    chain.mine(deltatime=10)
+    output = run_deploy(env={"FITMINT_OPERATOR_POOL_SIZE": "4"})
+    assert output.count("granted Marketplace.LISTER_ROLE (through the timelock)") == 1
+    after = json.loads(path.read_text())
+    assert after["roles"]["operator"] == [deployer, *operators, added]
+    assert_operator_wired(project, after, chain, added)
 
     height = chain.blocks.height
-    assert "roles and funds in place" in run_deploy()
+    assert "roles and funds in place" in run_deploy(env={"FITMINT_OPERATOR_POOL_SIZE": "4"})
     assert chain.blocks.height == height and json.loads(path.read_text()) == after
 
 
@@ -164,3 +208,38 @@ def test_bad_fee_split_is_refused_before_deploying(run_deploy, tmp_path):
     output = run_deploy("--fee-bps", "4000", "--burn-bps", "2000", expect_ok=False)
     assert "must be <= 5000" in output
     assert not (tmp_path / "deployments").exists()
+
+
+def test_a_deployment_from_before_the_timelock_hands_its_admin_over(run_deploy, tmp_path, chain, project, accounts):
+    """A live stack the deployer still administers (deployed by the script before the timelock): the next
+    run deploys the timelock and hands admin over in place (the contracts and their data stay)."""
+    run_deploy()
+    path = tmp_path / "deployments" / f"{chain.chain_id}.json"
+    manifest = json.loads(path.read_text())
+    deployer = accounts[0]
+    token = deployer.deploy(project.FitToken, deployer, 10**27)
+    rewards = deployer.deploy(project.ActivityRewards, token, deployer, 10**21, 86_400, 10**24, 365)
+    items = deployer.deploy(project.FitItems, deployer)
+    market = deployer.deploy(project.Marketplace, token, items, deployer, deployer, 250, 250)
+    token.grantRole(token.MINTER_ROLE(), rewards, sender=deployer)
+    rewards.grantRole(rewards.OPERATOR_ROLE(), deployer, sender=deployer)
+    legacy = {name: contract for name, contract in
+              {"FitToken": token, "ActivityRewards": rewards, "FitItems": items, "Marketplace": market}.items()}
+    for name, contract in legacy.items():
+        manifest["contracts"][name]["address"] = contract.address
+    del manifest["timelock"], manifest["roles"]["governor"], manifest["roles"]["guardian"]
+    manifest["roles"]["admin"] = [deployer.address]
+    path.write_text(json.dumps(manifest))
+
+    output = run_deploy()
+    assert "admin timelock" in output and "admin handed to the timelock" in output, output
+    adopted = json.loads(path.read_text())
+    timelock = adopted["timelock"]["address"]
+    assert adopted["roles"]["admin"] == [timelock] and adopted["roles"]["governor"] == [deployer.address]
+    assert {name: entry["address"] for name, entry in adopted["contracts"].items()} == \
+        {name: contract.address for name, contract in legacy.items()}
+    for name, contract in legacy.items():
+        assert contract.hasRole(ADMIN, timelock) and not contract.hasRole(ADMIN, deployer), name
+    assert not rewards.hasRole(rewards.OPERATOR_ROLE(), deployer) and not items.hasRole(items.MINTER_ROLE(), deployer)
+    assert market.hasRole(market.PAUSER_ROLE(), deployer)  # the guardian, by default
+    assert "Already deployed" in run_deploy() and json.loads(path.read_text()) == adopted

@@ -1,4 +1,5 @@
-"""FitItems: ERC-1155 items with `ipfs://<CID>` metadata, minted by the marketplace or the admin."""
+"""FitItems: ERC-1155 items with `ipfs://<CID>` metadata, minted by the marketplace or a minter the admin
+(the timelock) grants."""
 
 import ape
 import pytest
@@ -8,11 +9,18 @@ from tests.support.units import CID, CID_V0
 ZERO = "0x0000000000000000000000000000000000000000"
 
 
-def test_admin_mints_and_emits_transfer_single(items, admin, alice):
-    tx = items.mint(alice, 7, 3, b"", sender=admin)
+@pytest.fixture
+def minter(accounts, items, timelock_admin):
+    """An extra item minter, granted through the admin timelock (the deployer kept no minting power)."""
+    timelock_admin.grant(items, "MINTER_ROLE", accounts[6])
+    return accounts[6]
+
+
+def test_minter_mints_and_emits_transfer_single(items, minter, alice):
+    tx = items.mint(alice, 7, 3, b"", sender=minter)
     assert items.balanceOf(alice, 7) == 3
     [log] = tx.decode_logs(items.TransferSingle)
-    assert (log.operator, log["from"], log.to, log.id, log.value) == (admin.address, ZERO, alice.address, 7, 3)
+    assert (log.operator, log["from"], log.to, log.id, log.value) == (minter.address, ZERO, alice.address, 7, 3)
 
 
 def test_only_minters_mint(items, alice):
@@ -21,8 +29,8 @@ def test_only_minters_mint(items, alice):
 
 
 @pytest.mark.parametrize("cid", [CID, CID_V0])
-def test_cid_sets_the_ipfs_uri(items, admin, cid):
-    tx = items.setCid(9, cid, sender=admin)
+def test_cid_sets_the_ipfs_uri(items, operator, cid):
+    tx = items.setCid(9, cid, sender=operator)
     [log] = tx.decode_logs(items.URI)
     assert (log.value, log.id) == (f"ipfs://{cid}", 9)
     assert items.uri(9) == f"ipfs://{cid}"
@@ -33,9 +41,9 @@ def test_item_without_metadata_has_empty_uri(items):
     assert items.uri(12345) == ""
 
 
-def test_new_cid_is_a_new_version(items, admin):
-    items.setCid(9, CID, sender=admin)
-    tx = items.setCid(9, CID_V0, sender=admin)
+def test_new_cid_is_a_new_version(items, operator):
+    items.setCid(9, CID, sender=operator)
+    tx = items.setCid(9, CID_V0, sender=operator)
     assert tx.decode_logs(items.URI)[0].value == f"ipfs://{CID_V0}"
     assert items.uri(9) == f"ipfs://{CID_V0}"
 
@@ -45,9 +53,9 @@ def test_new_cid_is_a_new_version(items, admin):
     ["", "Qm123", "ipfs://" + CID, "x" + CID[1:], "b" + "a" * 100, "Zm" + CID_V0[2:]],
     ids=["empty", "short", "uri-not-cid", "bad-prefix", "too-long", "bad-v0-prefix"],
 )
-def test_malformed_cid_reverts(items, admin, cid):
+def test_malformed_cid_reverts(items, operator, cid):
     with ape.reverts(items.ItemsInvalidCid, id=9, cid=cid):
-        items.setCid(9, cid, sender=admin)
+        items.setCid(9, cid, sender=operator)
 
 
 def test_only_metadata_role_sets_cids(items, alice):
@@ -55,8 +63,8 @@ def test_only_metadata_role_sets_cids(items, alice):
         items.setCid(1, CID, sender=alice)
 
 
-def test_holders_burn_their_items(items, admin, alice, bob):
-    items.mint(alice, 2, 5, b"", sender=admin)
+def test_holders_burn_their_items(items, minter, alice, bob):
+    items.mint(alice, 2, 5, b"", sender=minter)
     items.burn(alice, 2, 2, sender=alice)
     assert items.balanceOf(alice, 2) == 3
     with ape.reverts(items.ERC1155MissingApprovalForAll, operator=bob.address, owner=alice.address):

@@ -11,10 +11,11 @@ ZERO = "0x0000000000000000000000000000000000000000"
 
 
 @pytest.fixture
-def minter(accounts, token, admin):
-    """An extra minter, so token rules are tested apart from the rewards contract's."""
+def minter(accounts, token, timelock_admin):
+    """An extra minter, so token rules are tested apart from the rewards contract's (granted through the
+    admin timelock: tests/support/roles.py)."""
     account = accounts[6]
-    token.grantRole(token.MINTER_ROLE(), account, sender=admin)
+    timelock_admin.grant(token, "MINTER_ROLE", account)
     return account
 
 
@@ -48,7 +49,7 @@ def test_only_minter_role_mints(token, alice, admin):
     role = token.MINTER_ROLE()
     with ape.reverts(token.AccessControlUnauthorizedAccount, account=alice.address, neededRole=role):
         token.mint(alice, 1, sender=alice)
-    # Even the admin must grant itself the role first.
+    # Nor does the deployer: it handed admin to the timelock and kept no role.
     with ape.reverts(token.AccessControlUnauthorizedAccount, account=admin.address, neededRole=role):
         token.mint(alice, 1, sender=admin)
 
@@ -73,17 +74,17 @@ def test_burn_and_burn_from(token, minter, alice, bob):
     assert token.allowance(alice, bob) == 0
 
 
-def test_pause_blocks_every_balance_change(token, minter, admin, alice, bob):
+def test_pause_blocks_every_balance_change(token, minter, guardian, alice, bob):
     token.mint(alice, 10 * FIT, sender=minter)
-    tx = token.pause(sender=admin)
-    assert tx.decode_logs(token.Paused)[0].account == admin.address
+    tx = token.pause(sender=guardian)
+    assert tx.decode_logs(token.Paused)[0].account == guardian.address
     with ape.reverts(token.EnforcedPause):
         token.transfer(bob, FIT, sender=alice)
     with ape.reverts(token.EnforcedPause):
         token.mint(alice, FIT, sender=minter)
     with ape.reverts(token.EnforcedPause):
         token.burn(FIT, sender=alice)
-    token.unpause(sender=admin)
+    token.unpause(sender=guardian)
     token.transfer(bob, FIT, sender=alice)
     assert token.balanceOf(bob) == FIT
 

@@ -19,6 +19,13 @@ def listing_id(market, operator, carol):
 
 
 @pytest.fixture
+def item_minter(accounts, items, timelock_admin):
+    """An item minter granted through the admin timelock (the deployer kept no minting power)."""
+    timelock_admin.grant(items, "MINTER_ROLE", accounts[6])
+    return accounts[6]
+
+
+@pytest.fixture
 def funded_alice(fund, alice):
     fund(alice, 500 * FIT)
     return alice
@@ -214,9 +221,9 @@ def test_update_price_and_supply(market, listing_id, resale_id, operator, funded
         market.updateSupply(listing_id, 9, sender=bob)
 
 
-def test_pause_stops_trading_but_not_escrow_recovery(market, resale_id, listing_id, admin, funded_alice, operator,
-                                                     carol):
-    market.pause(sender=admin)
+def test_pause_stops_trading_but_not_escrow_recovery(market, resale_id, listing_id, guardian, funded_alice,
+                                                     operator, carol):
+    market.pause(sender=guardian)
     with ape.reverts(market.EnforcedPause):
         market.purchase(listing_id, 1, PRICE, sender=funded_alice)
     with ape.reverts(market.EnforcedPause):
@@ -227,35 +234,38 @@ def test_pause_stops_trading_but_not_escrow_recovery(market, resale_id, listing_
     with ape.reverts(market.AccessControlUnauthorizedAccount, account=funded_alice.address,
                      neededRole=market.PAUSER_ROLE()):
         market.unpause(sender=funded_alice)
-    market.unpause(sender=admin)
+    market.unpause(sender=guardian)
     market.purchase(listing_id, 1, PRICE, sender=funded_alice)
 
 
-def test_fee_and_treasury_administration(market, admin, alice, bob, treasury):
-    tx = market.setFees(100, 900, sender=admin)
+def test_fee_and_treasury_administration(market, timelock_admin, admin, alice, bob, treasury):
+    tx = timelock_admin.call(market, "setFees", 100, 900)
     assert (tx.decode_logs(market.FeesUpdated)[0].feeBps, tx.decode_logs(market.FeesUpdated)[0].burnBps) == (100, 900)
     assert market.fees() == (treasury.address, 100, 900)
-    with ape.reverts(market.MarketInvalidFees, feeBps=2_500, burnBps=2_501):
-        market.setFees(2_500, 2_501, sender=admin)
+    with reverts_with("MarketInvalidFees", feeBps=2_500, burnBps=2_501):
+        timelock_admin.call(market, "setFees", 2_500, 2_501)
     with ape.reverts(market.AccessControlUnauthorizedAccount, account=alice.address, neededRole=b"\x00" * 32):
         market.setFees(0, 0, sender=alice)
-    tx = market.setTreasury(bob, sender=admin)
+    # The deployer is no admin any more: only the timelock is.
+    with ape.reverts(market.AccessControlUnauthorizedAccount, account=admin.address, neededRole=b"\x00" * 32):
+        market.setFees(0, 0, sender=admin)
+    tx = timelock_admin.call(market, "setTreasury", bob)
     [log] = tx.decode_logs(market.TreasuryUpdated)
     assert (log.previousTreasury, log.newTreasury) == (treasury.address, bob.address)
-    with ape.reverts(market.MarketInvalidAddress, account="0x" + "00" * 20):
-        market.setTreasury("0x" + "00" * 20, sender=admin)
+    with reverts_with("MarketInvalidAddress", account="0x" + "00" * 20):
+        timelock_admin.call(market, "setTreasury", "0x" + "00" * 20)
 
 
-def test_zero_fees_send_everything_to_the_seller(market, token, listing_id, funded_alice, admin, carol):
-    market.setFees(0, 0, sender=admin)
+def test_zero_fees_send_everything_to_the_seller(market, token, listing_id, funded_alice, timelock_admin, carol):
+    timelock_admin.call(market, "setFees", 0, 0)
     supply_before = token.totalSupply()
     market.purchase(listing_id, 1, PRICE, sender=funded_alice)
     assert token.balanceOf(carol) == PRICE
     assert token.totalSupply() == supply_before
 
 
-def test_unsolicited_item_transfers_are_refused(market, items, admin, alice):
-    items.mint(alice, ITEM, 1, b"", sender=admin)
+def test_unsolicited_item_transfers_are_refused(market, items, item_minter, alice):
+    items.mint(alice, ITEM, 1, b"", sender=item_minter)
     with ape.reverts(market.MarketUnexpectedTransfer, token=items.address, operator=alice.address):
         items.safeTransferFrom(alice, market, ITEM, 1, b"", sender=alice)
 
@@ -277,15 +287,15 @@ def test_unknown_listing_lookup_reverts(market):
         market.getListing(7)
 
 
-def test_unsolicited_batch_transfers_are_refused(market, items, admin, alice):
-    items.mint(alice, ITEM, 2, b"", sender=admin)
+def test_unsolicited_batch_transfers_are_refused(market, items, item_minter, alice):
+    items.mint(alice, ITEM, 2, b"", sender=item_minter)
     with ape.reverts(market.MarketUnexpectedTransfer, token=items.address, operator=alice.address):
         items.safeBatchTransferFrom(alice, market, [ITEM], [2], b"", sender=alice)
 
 
-def test_deployed_wiring(market, token, items, admin, operator, treasury, params):
+def test_deployed_wiring(market, token, items, guardian, operator, treasury, params):
     assert market.token() == token.address
     assert market.items() == items.address
     assert market.fees() == (treasury.address, params.fee_bps, params.burn_bps)
     assert market.hasRole(market.LISTER_ROLE(), operator)
-    assert market.hasRole(market.PAUSER_ROLE(), admin)
+    assert market.hasRole(market.PAUSER_ROLE(), guardian)

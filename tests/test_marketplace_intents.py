@@ -314,16 +314,16 @@ def test_buyer_cancels_an_unused_intent(market, listing_id, funded_bob, alice, r
     assert (market.nonces(funded_bob), market.nonces(alice)) == (1, 1)
 
 
-def test_paused_market_refuses_intents(market, admin, listing_id, funded_bob, relayer, make_intent, permit_for):
+def test_paused_market_refuses_intents(market, guardian, listing_id, funded_bob, relayer, make_intent, permit_for):
     intent, signature = make_intent(funded_bob, listing_id)
-    market.pause(sender=admin)
+    market.pause(sender=guardian)
     with ape.reverts(market.EnforcedPause):
         market.executePurchaseIntentWithPermit(intent.as_tuple(), signature, *permit_for(funded_bob, PRICE),
                                                sender=relayer)
     with ape.reverts(market.EnforcedPause):
         market.executePurchaseIntent(intent.as_tuple(), signature, sender=relayer)
     assert market.nonces(funded_bob) == 0
-    market.unpause(sender=admin)
+    market.unpause(sender=guardian)
     market.executePurchaseIntentWithPermit(intent.as_tuple(), signature, *permit_for(funded_bob, PRICE),
                                            sender=relayer)
     assert market.nonces(funded_bob) == 1

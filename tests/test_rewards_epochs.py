@@ -24,10 +24,10 @@ def posted(rewards, operator, distribution):
 
 
 @pytest.fixture
-def small_rewards(project, token, admin, attestor, operator):
+def small_rewards(project, token, admin, attestor, operator, timelock_admin):
     """A rewards contract with a tiny schedule: 100 FIT per one-day epoch, halving every 2 epochs."""
     contract = admin.deploy(project.ActivityRewards, token, admin, 60 * FIT, DAY, BUDGET, HALVING_EPOCHS)
-    token.grantRole(token.MINTER_ROLE(), contract, sender=admin)
+    timelock_admin.grant(token, "MINTER_ROLE", contract.address)
     contract.grantRole(contract.ATTESTOR_ROLE(), attestor.address, sender=admin)
     contract.grantRole(contract.OPERATOR_ROLE(), operator, sender=admin)
     return contract

@@ -304,17 +304,17 @@ def test_daily_remaining_per_day(rewards, claim, chain, day_start, alice, carol,
     assert rewards.dailyRemaining(alice, day + 1) == params.daily_cap
 
 
-def test_admin_changes_daily_cap(rewards, admin, alice, params):
-    tx = rewards.setDailyCap(5 * FIT, sender=admin)
+def test_admin_changes_daily_cap(rewards, timelock_admin, alice, params):
+    tx = timelock_admin.call(rewards, "setDailyCap", 5 * FIT)
     [log] = tx.decode_logs(rewards.DailyCapUpdated)
     assert (log.previousCap, log.newCap) == (params.daily_cap, 5 * FIT)
     assert rewards.dailyCap() == 5 * FIT
-    with ape.reverts(rewards.RewardsInvalidDailyCap, cap=0):
-        rewards.setDailyCap(0, sender=admin)
+    with reverts_with("RewardsInvalidDailyCap", cap=0):
+        timelock_admin.call(rewards, "setDailyCap", 0)
     # Each day's usage is kept in 112 bits, so the cap is too.
-    with ape.reverts(rewards.RewardsInvalidDailyCap, cap=2**112):
-        rewards.setDailyCap(2**112, sender=admin)
-    rewards.setDailyCap(2**112 - 1, sender=admin)
+    with reverts_with("RewardsInvalidDailyCap", cap=2**112):
+        timelock_admin.call(rewards, "setDailyCap", 2**112)
+    timelock_admin.call(rewards, "setDailyCap", 2**112 - 1)
     with ape.reverts(rewards.AccessControlUnauthorizedAccount, account=alice.address, neededRole=b"\x00" * 32):
         rewards.setDailyCap(1, sender=alice)
 
@@ -388,15 +388,15 @@ def test_batch_shape_errors(rewards, make_voucher, alice, bob):
         rewards.claimBatch([voucher.as_tuple()] * 2, [signature], sender=bob)
 
 
-def test_attestors_rotate_without_downtime(rewards, make_voucher, admin, attestor, second_attestor, alice, bob):
-    role = rewards.ATTESTOR_ROLE()
-    rewards.grantRole(role, second_attestor.address, sender=admin)
+def test_attestors_rotate_without_downtime(rewards, make_voucher, timelock_admin, attestor, second_attestor, alice,
+                                           bob):
+    timelock_admin.grant(rewards, "ATTESTOR_ROLE", second_attestor.address)
     # Both attestors are valid at once during the rotation.
     for signer in (attestor, second_attestor):
         voucher, signature = make_voucher(alice, signer=signer)
         rewards.claim(voucher.as_tuple(), signature, sender=bob)
 
-    tx = rewards.revokeRole(role, attestor.address, sender=admin)
+    tx = timelock_admin.revoke(rewards, "ATTESTOR_ROLE", attestor.address)
     assert tx.decode_logs(rewards.RoleRevoked)[0].account == attestor.address
     voucher, signature = make_voucher(alice, signer=attestor)
     with ape.reverts(rewards.RewardsUnauthorizedAttestor, claimId=voucher.claim_id, signer=attestor.address):
@@ -410,20 +410,20 @@ def test_only_admin_manages_attestors(rewards, alice, outsider_key):
         rewards.grantRole(rewards.ATTESTOR_ROLE(), outsider_key.address, sender=alice)
 
 
-def test_pause_stops_claims(rewards, make_voucher, admin, alice, bob):
+def test_pause_stops_claims(rewards, make_voucher, guardian, alice, bob):
     voucher, signature = make_voucher(alice)
-    rewards.pause(sender=admin)
+    rewards.pause(sender=guardian)
     with ape.reverts(rewards.EnforcedPause):
         rewards.claim(voucher.as_tuple(), signature, sender=bob)
     with ape.reverts(rewards.AccessControlUnauthorizedAccount, account=alice.address, neededRole=rewards.PAUSER_ROLE()):
         rewards.unpause(sender=alice)
-    rewards.unpause(sender=admin)
+    rewards.unpause(sender=guardian)
     rewards.claim(voucher.as_tuple(), signature, sender=bob)
 
 
-def test_paused_token_stops_claims_too(rewards, token, make_voucher, admin, alice, bob):
+def test_paused_token_stops_claims_too(rewards, token, make_voucher, guardian, alice, bob):
     voucher, signature = make_voucher(alice)
-    token.pause(sender=admin)
+    token.pause(sender=guardian)
     assert not rewards.paused()
     with reverts_with("EnforcedPause"):
         rewards.claim(voucher.as_tuple(), signature, sender=bob)

@@ -34,6 +34,9 @@ from backend.app.marketplace.routes import router as marketplace_router
 from backend.app.notifications.hub import Hub
 from backend.app.notifications.routes import router as notifications_router
 from backend.app.outbox_relay import run_relay
+from backend.app.relayer.batcher import ClaimBatcher
+from backend.app.relayer.chain import RelayerChain
+from backend.app.relayer.routes import router as relayer_router
 from backend.app.rewards.chain import RewardsChain
 from backend.app.rewards.epoch_routes import router as epochs_router
 from backend.app.rewards.routes import router as rewards_router
@@ -42,6 +45,7 @@ from backend.app.transactions.routes import router as transactions_router
 from backend.app.users.routes import router as users_router
 from backend.app.users.service import ensure_tenant
 from backend.app.wallets.routes import router as wallets_router
+from fitmint.chain.gateway import ChainGateway
 from fitmint.resilience import POSTGRES_ERRORS, quiet_library_retries
 
 log = logging.getLogger("api")
@@ -86,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.vouchers = None
         app.state.rewards_chain = RewardsChain(settings)
         app.state.chain_documents = ChainDocuments(settings)
+        app.state.relayer_chain = RelayerChain(ChainGateway.from_settings(settings, timeout=5))
         app.state.acapy = AcaPy(settings)  # the identity agent's admin API (connects on first use)
         stop = asyncio.Event()
         relay: list[asyncio.Task] = []
@@ -104,6 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.backend_pool = pool
             if settings.relay_enabled:
                 relay.append(asyncio.create_task(run_relay(pool, settings, stop)))
+            if settings.relayer_enabled:  # every replica batches: row locks share the waiting relays out
+                relay.append(asyncio.create_task(ClaimBatcher(pool, app.state.relayer_chain, settings).run(stop)))
             return True
 
         async def open_backend_when_back() -> None:  # PostgreSQL was down at start: keep trying
@@ -129,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.hub.stop()
             await app.state.rewards_chain.close()
             await app.state.chain_documents.close()
+            await app.state.relayer_chain.gateway.close()
             await app.state.acapy.close()
             await redis.aclose()
             for pool in (app.state.indexer_pool, app.state.backend_pool):
@@ -143,7 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        allowances={"/catalog/images": settings.max_image_bytes})
     # Wallet reads first: the busiest public routes are matched before the rest.
     for router in (wallets_router, chain_router, marketplace_router, auth_router, users_router, fitness_router,
-                   rewards_router, epochs_router, notifications_router,
+                   rewards_router, epochs_router, relayer_router, notifications_router,
                    catalog_router, transactions_router, identity_router, agent_webhooks_router):
         app.include_router(router)
 

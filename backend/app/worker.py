@@ -10,7 +10,9 @@ Runs, in one process:
   still stores, dispatches and pushes; its SMS and DIDComm rows wait for a sending worker's loop;
 - the scheduled jobs (only in the replica holding the scheduler's lock), the outbox relay (only in the
   process holding the relay's lock, this one or an API process) and the identity reconciler (only in
-  the replica holding its lock: agent/controller/reconciler.py).
+  the replica holding its lock: agent/controller/reconciler.py);
+- the relayer's batcher (backend/app/relayer/batcher.py; every replica and API process, sharing the
+  waiting relays out by row locks).
 Any number of workers may run: Kafka shares each group's partitions among them. Stops cleanly on
 SIGTERM/SIGINT.
 """
@@ -36,6 +38,9 @@ from backend.app.notifications.mailer import EmailConsumer
 from backend.app.notifications.scheduler import Scheduler
 from backend.app.notifications.sms import sms_provider
 from backend.app.outbox_relay import run_relay
+from backend.app.relayer.batcher import ClaimBatcher
+from backend.app.relayer.chain import RelayerChain
+from fitmint.chain.gateway import ChainGateway
 from fitmint.resilience import Retrier, quiet_library_retries
 
 log = logging.getLogger("worker")
@@ -64,6 +69,9 @@ async def run(settings: Settings, *, scheduler: bool = True, senders: bool = Tru
         tasks.append(asyncio.create_task(EmailConsumer(pool, settings).run(stop), name="email"))
         tasks.append(asyncio.create_task(deliveries.run(pool, settings, stop, sms_provider=texts, agent=agent),
                                          name="senders"))
+    relayer_chain = RelayerChain(ChainGateway.from_settings(settings, timeout=5))
+    if settings.relayer_enabled:  # gathers relayed voucher claims into claimBatch transactions (row locks)
+        tasks.append(asyncio.create_task(ClaimBatcher(pool, relayer_chain, settings).run(stop), name="relayer"))
     if settings.identity_reconciler_enabled:  # one replica reconciles (advisory lock)
         tasks.append(asyncio.create_task(run_reconciler(pool, settings, stop), name="identity-reconciler"))
     jobs = Scheduler(pool, settings) if scheduler else None
@@ -95,6 +103,7 @@ async def run(settings: Settings, *, scheduler: bool = True, senders: bool = Tru
                 task.cancel()
         if agent is not None:
             await agent.close()
+        await relayer_chain.gateway.close()
         await redis.aclose()
         await pool.close()
         log.info("worker stopped")

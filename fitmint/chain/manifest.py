@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 MANIFEST_VERSION = 1
+TIMELOCK_NAME = "AdminTimelock"  # the compiled contract (contracts/governance/AdminTimelock.sol)
 
 
 class ManifestError(Exception):
@@ -66,7 +67,9 @@ class DeployedContract(BaseModel):
 class Roles(BaseModel):
     """Who the deploy script gave which powers (EIP-55 addresses, in the order they were granted)."""
 
-    admin: list[str] = []  # DEFAULT_ADMIN_ROLE on every contract (the deployer)
+    admin: list[str] = []  # DEFAULT_ADMIN_ROLE on every contract: the timelock (before it, the deployer)
+    governor: list[str] = []  # the timelock's proposer and canceller: schedules admin changes (a multisig)
+    guardian: list[str] = []  # PAUSER_ROLE on the pausable contracts: pauses at once, nothing else
     attestors: list[str] = []  # ActivityRewards ATTESTOR_ROLE: sign reward vouchers
     operator: list[str] = []  # Merkle roots, catalog listings and item metadata (scripts/deploy.py: operator_roles)
     treasury: list[str] = []  # Marketplace fee recipient and the catalog's listings' seller
@@ -85,6 +88,10 @@ class Manifest(BaseModel):
     deploy_block: int  # the first block of the deployment: where indexing starts
     deploy_block_hash: str  # tells a reset chain (same chain id, another history) from the deployed one
     contracts: dict[str, DeployedContract]
+    # The admin timelock (scripts/deploy.py: deploy_timelock): beside the platform's contracts, not among
+    # them (nothing indexes it; the admin CLI reads its operations from the chain). None: a deployment
+    # from before it, administered by the deployer.
+    timelock: DeployedContract | None = None
     roles: Roles = Roles()
     parameters: dict[str, int] = {}  # the constructor parameters (scripts/deploy.py: DeployParameters)
     version: int = MANIFEST_VERSION
@@ -97,6 +104,8 @@ class Manifest(BaseModel):
             data = {**data, "contracts": {
                 name: {**entry, "name": name} if isinstance(entry, dict) else entry
                 for name, entry in data["contracts"].items()}}
+        if isinstance(data, dict) and isinstance(data.get("timelock"), dict):
+            data = {**data, "timelock": {"name": TIMELOCK_NAME, **data["timelock"]}}
         return data
 
     @field_validator("version")
@@ -123,7 +132,7 @@ class Manifest(BaseModel):
         """The manifest at `path` with each contract's ABI read from the file it names."""
         path = Path(path)
         manifest = cls.read(path)
-        for contract in manifest.contracts.values():
+        for contract in [*manifest.contracts.values(), *([manifest.timelock] if manifest.timelock else [])]:
             abi_path = path.parent / contract.abi_file
             if not abi_path.exists():
                 raise ManifestError(f"{contract.name}: ABI file {abi_path} named by the manifest is missing")

@@ -1,10 +1,11 @@
 """The transaction queue's worker: `python -m fitmint.txqueue run` (settings: fitmint/txqueue/settings.py).
 
-Signs with the pool of keys in TXQUEUE_KEY_FILES, against the tables of TXQUEUE_DATABASE (the API's: its
-migrations create them), decoding reverts with the ABIs of the chain's deployment manifest. Any number may
-run: each key is held by one worker at a time (an advisory lock), and the records keep a request from being
-sent twice even if two believed they held one. Stops cleanly on SIGTERM/SIGINT (exit 0); exit 2 when it
-cannot start (no keys, no queue tables)."""
+Signs with the pool of keys in TXQUEUE_KEY_FILES (in `make up`: the operator pool the deploy wired), against
+the tables of TXQUEUE_DATABASE (the API's: its migrations create them), decoding reverts with the ABIs of the
+chain's deployment manifest; serves its health and each key's balance on TXQUEUE_METRICS_PORT (health.py).
+Any number may run: each key is held by one worker at a time (an advisory lock), and the records keep a
+request from being sent twice even if two believed they held one. Stops cleanly on SIGTERM/SIGINT (exit 0);
+exit 2 when it cannot start (no keys, no queue tables)."""
 
 import argparse
 import asyncio
@@ -13,11 +14,13 @@ import signal
 import sys
 
 import asyncpg
+from prometheus_client import start_http_server
 
 from fitmint.chain.errors import ChainUnavailable
 from fitmint.chain.gateway import ChainGateway
 from fitmint.chain.rpc import Rpc
 from fitmint.resilience import quiet_library_retries
+from fitmint.txqueue import health
 from fitmint.txqueue.settings import TxQueueSettings
 from fitmint.txqueue.worker import Worker
 
@@ -60,16 +63,23 @@ async def run(settings: TxQueueSettings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    rpc = Rpc(settings.rpc_url)
+    rpc = Rpc(settings.rpc_url, max_connections=32)  # the keys' passes call the node concurrently
     gateway = ChainGateway.from_settings(settings)
     worker = Worker(postgres, rpc, keys, revert_decoder(gateway), fees=settings.fee_policy(),
                     mine_within_seconds=settings.txqueue_mine_within_seconds,
-                    max_in_flight=settings.txqueue_max_in_flight)
-    log.info("transaction queue: %d key(s), database %s, node %s", len(keys), settings.txqueue_database,
-             settings.rpc_url)
+                    max_in_flight=settings.txqueue_max_in_flight, chunk_size=settings.txqueue_chunk_size,
+                    max_keys=settings.txqueue_max_keys, confirmations=settings.txqueue_confirmations)
+    log.info("transaction queue: %d key(s) (holding up to %s), database %s, node %s", len(keys),
+             settings.txqueue_max_keys or "all", settings.txqueue_database, settings.rpc_url)
+    if settings.txqueue_metrics_port:
+        start_http_server(settings.txqueue_metrics_port, addr=settings.txqueue_metrics_host)
+    balances = asyncio.create_task(health.watch_balances(rpc, keys, settings.txqueue_min_balance_wei, stop,
+                                                         settings.txqueue_balance_check_seconds))
     try:
-        await worker.run(stop, interval=settings.txqueue_interval_seconds)
+        await worker.run(stop, interval=settings.txqueue_interval_seconds, after_pass=health.passed)
     finally:
+        stop.set()
+        await balances
         await rpc.close()
         await gateway.close()
     log.info("transaction queue stopped")
@@ -81,6 +91,7 @@ def main(argv=None) -> int:
     parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     quiet_library_retries()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per node call: hundreds a second
     try:
         asyncio.run(run(TxQueueSettings()))
     except (CannotStart, OSError) as exc:

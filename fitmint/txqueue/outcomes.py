@@ -38,6 +38,11 @@ def payload_of(request, attempt=None) -> ev.TransactionOutcome:
 
 async def publish(connection, request, attempt=None) -> None:
     """Appends the request's current state to the outbox, in the caller's transaction."""
-    event_type = ev.TRANSACTION_OUTCOMES[request["state"]]
+    await publish_many(connection, [(request, attempt)])
+
+
+async def publish_many(connection, changed: list[tuple]) -> None:
+    """`publish` for many (request, attempt or None) pairs, in order, in one statement."""
     await append(connection, [Outgoing(outcome_id(request["id"], request["state"], request["updated_at"]),
-                                       event_type, payload_of(request, attempt), time=request["updated_at"])])
+                                       ev.TRANSACTION_OUTCOMES[request["state"]], payload_of(request, attempt),
+                                       time=request["updated_at"]) for request, attempt in changed])

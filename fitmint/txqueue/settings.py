@@ -22,6 +22,19 @@ class TxQueueSettings(KernelSettings):
     txqueue_mine_within_seconds: float = 30.0  # not mined this long after sending: replaced with higher fees
     txqueue_max_in_flight: int = 64  # per key: sent and not yet mined
     txqueue_interval_seconds: float = 0.2  # between two passes of the worker
+    # Prometheus (health: the last pass's time; each key's balance); 0: none. make up: TXQUEUE_METRICS_PORT.
+    txqueue_metrics_port: int = 0
+    txqueue_metrics_host: str = "127.0.0.1"
+    # A key holding less ETH than this is reported (a log warning, a gauge, a `make status` line).
+    txqueue_min_balance_wei: int = 10**17
+    txqueue_balance_check_seconds: float = 30.0
+    txqueue_chunk_size: int = 100  # waiting requests a key takes at once: one simulation batch, one broadcast
+    # Keys one worker process holds at most (default: every key it can lock). Several processes sharing one
+    # pool each set it, so the first to start does not take every key; leave room for a process's keys
+    # to be taken over when it stops.
+    txqueue_max_keys: int | None = None
+    # Blocks a settled request is watched for a reorg taking its transaction out (it is then reopened).
+    txqueue_confirmations: int = 2
 
     @property
     def rpc_url(self) -> str:

@@ -1,7 +1,7 @@
 """Which worker manages a signing key: the one holding its PostgreSQL advisory lock (session-level, on a
 connection of its own), so two workers do not hand out one key's nonces. A worker that dies loses its
 connection, and with it the lock: another takes the key over on its next pass. The lock keeps workers from
-wasting work on each other; the records are what make a double send impossible (store.record_first_attempt)."""
+wasting work on each other; the records are what make a double send impossible (store.record_first_attempts)."""
 
 import asyncpg
 

@@ -43,10 +43,24 @@ def revert_of(failure: RpcError, decode: RevertDecoder) -> SimulationReverted:
 
 
 async def simulate(rpc: Rpc, decode: RevertDecoder, sender: str, target: str, calldata: bytes, value: int) -> int:
-    """The gas the call needs from `sender` (eth_call, then eth_estimateGas); SimulationReverted if it reverts."""
+    """The gas the call needs from `sender`; SimulationReverted if it reverts."""
+    gas = gas_or_revert(*await rpc.batch(simulation_calls(sender, target, calldata, value)), decode)
+    if isinstance(gas, SimulationReverted):
+        raise gas
+    return gas
+
+
+def simulation_calls(sender: str, target: str, calldata: bytes, value: int) -> list[tuple]:
+    """`simulate`'s node call, for a JSON-RPC batch (Rpc.batch) simulating a chunk at once: eth_estimateGas
+    alone, which executes the call as eth_call would and answers a revert with the same error and revert
+    data (geth, Anvil, reth); an eth_call beside it doubled the node's work for no more certainty."""
     call = {"from": sender, "to": target, "data": "0x" + calldata.hex(), "value": hex(value)}
-    try:
-        await rpc.eth_call(call)
-        return await rpc.estimate_gas(call)
-    except RpcError as failure:
-        raise revert_of(failure, decode) from failure
+    return [("eth_estimateGas", call, "latest")]
+
+
+def gas_or_revert(estimate_answer, decode: RevertDecoder) -> int | SimulationReverted:
+    """The batch's answer to `simulation_calls`: the gas, or the decoded revert (never raised: one
+    reverting request of a chunk does not stop the others)."""
+    if isinstance(estimate_answer, RpcError):
+        return revert_of(estimate_answer, decode)
+    return int(estimate_answer, 16)

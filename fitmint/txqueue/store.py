@@ -28,23 +28,26 @@ def attempt_of(row) -> Attempt:
                    row["state"], row["seconds_since_broadcast"])
 
 
-async def claim_waiting(connection, signer: str, abandoned_after_seconds: float = 60.0):
-    """A waiting request, now this signer's: one it took before a crash (no nonce yet) first, then a new one,
-    then one another signer took and left without a nonce that long ago (its key gone from every pool)."""
-    return await connection.fetchrow(
-        """UPDATE txqueue_request SET signer = $1, updated_at = now()
-           WHERE id = (SELECT id FROM txqueue_request
-                       WHERE state = 'queued' AND nonce IS NULL
-                             AND (signer IS NULL OR signer = $1 OR updated_at < now() - make_interval(secs => $2))
-                       ORDER BY (signer IS NOT DISTINCT FROM $1) DESC, (signer IS NULL) DESC, id
-                       LIMIT 1 FOR UPDATE SKIP LOCKED)
-           RETURNING *""", signer, abandoned_after_seconds)
+async def claim_waiting(connection, signer: str, limit: int = 1, abandoned_after_seconds: float = 60.0) -> list:
+    """Up to `limit` waiting requests, now this signer's, oldest first: ones it took before a crash (no nonce
+    yet) first, then new ones, then ones another signer took and left without a nonce that long ago (its
+    key gone from every pool). One statement: a chunk costs one round trip."""
+    rows = await connection.fetch(
+        """UPDATE txqueue_request r SET signer = $1, updated_at = now()
+           FROM (SELECT id FROM txqueue_request
+                 WHERE state = 'queued' AND nonce IS NULL
+                       AND (signer IS NULL OR signer = $1 OR updated_at < now() - make_interval(secs => $2))
+                 ORDER BY (signer IS NOT DISTINCT FROM $1) DESC, (signer IS NULL) DESC, id
+                 LIMIT $3 FOR UPDATE SKIP LOCKED) waiting
+           WHERE r.id = waiting.id
+           RETURNING r.*""", signer, abandoned_after_seconds, limit)
+    return sorted(rows, key=lambda row: row["id"])
 
 
-async def release(connection, request_id: int, reason: str) -> None:
-    """Back to the pool (no nonce was given): another signer, or this one later, takes it."""
+async def release(connection, request_ids: list[int], reason: str) -> None:
+    """Back to the pool (no nonce was given): another signer, or this one later, takes them."""
     await connection.execute("UPDATE txqueue_request SET signer = NULL, reason = $2, updated_at = now() "
-                             "WHERE id = $1 AND nonce IS NULL", request_id, reason)
+                             "WHERE id = ANY($1::bigint[]) AND nonce IS NULL", request_ids, reason)
 
 
 async def fail_unsent(connection, request_id: int, reason: str) -> None:
@@ -62,47 +65,78 @@ async def next_recorded_nonce(connection, signer: str) -> int:
                                      signer)
 
 
-async def record_first_attempt(connection, request_id: int, signer: str, nonce: int, gas_limit: int,
-                               tx_hash: str, raw: str, fees: Fees) -> None:
-    """The nonce given and the signed transaction recorded, in one transaction, before any broadcast.
+@dataclass(frozen=True)
+class NewAttempt:
+    request_id: int
+    nonce: int
+    gas_limit: int | None  # None: a replacement (the request keeps its gas limit)
+    tx_hash: str
+    raw: str
+    fees: Fees
+
+
+async def record_first_attempts(connection, signer: str, attempts: list[NewAttempt]) -> None:
+    """The nonces given and the signed transactions recorded, all in one transaction, before any broadcast.
 
     This is the fence that makes a double send impossible even if two workers believed they managed one key:
     a request gets a nonce once (NOT NULL guard), and no two requests of a signer share one (UNIQUE); a
-    worker that loses either race raises NonceTaken here and broadcasts nothing."""
+    worker that loses either race for any request of the chunk raises NonceTaken here, records none of them
+    and broadcasts nothing."""
+    if not attempts:
+        return
     try:
         async with connection.transaction():
             updated = await connection.execute(
-                "UPDATE txqueue_request SET nonce = $2, gas_limit = $3, updated_at = now() "
-                "WHERE id = $1 AND signer = $4 AND nonce IS NULL", request_id, nonce, gas_limit, signer)
-            if updated != "UPDATE 1":
-                raise NonceTaken(f"request {request_id} was given a nonce by another worker")
-            await _insert_attempt(connection, request_id, signer, nonce, tx_hash, raw, fees)
+                """UPDATE txqueue_request r SET nonce = given.nonce, gas_limit = given.gas_limit, updated_at = now()
+                   FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS given (id, nonce, gas_limit)
+                   WHERE r.id = given.id AND r.signer = $4 AND r.nonce IS NULL""",
+                [a.request_id for a in attempts], [a.nonce for a in attempts], [a.gas_limit for a in attempts],
+                signer)
+            if updated != f"UPDATE {len(attempts)}":
+                raise NonceTaken(f"a request of {[a.request_id for a in attempts]} was given a nonce by another "
+                                 f"worker")
+            await _insert_attempts(connection, signer, attempts)
     except asyncpg.UniqueViolationError as taken:
-        raise NonceTaken(f"nonce {nonce} of {signer} was given to another request") from taken
+        raise NonceTaken(f"a nonce of {[a.nonce for a in attempts]} of {signer} was given to another "
+                         f"request") from taken
 
 
-async def record_replacement(connection, request_id: int, signer: str, nonce: int, tx_hash: str, raw: str,
-                             fees: Fees) -> None:
-    await _insert_attempt(connection, request_id, signer, nonce, tx_hash, raw, fees)
+async def record_replacements(connection, signer: str, attempts: list[NewAttempt]) -> None:
+    """Fee bumps at their requests' nonces, recorded before they are broadcast."""
+    await _insert_attempts(connection, signer, attempts)
 
 
-async def _insert_attempt(connection, request_id, signer, nonce, tx_hash, raw, fees: Fees) -> None:
+async def _insert_attempts(connection, signer: str, attempts: list[NewAttempt]) -> None:
     await connection.execute(
         """INSERT INTO txqueue_attempt (tx_hash, request_id, signer, nonce, raw, max_fee_per_gas,
-                                        max_priority_fee_per_gas) VALUES ($1, $2, $3, $4, $5, $6, $7)""",
-        tx_hash, request_id, signer, nonce, raw, fees.max_fee_per_gas, fees.max_priority_fee_per_gas)
+                                        max_priority_fee_per_gas)
+           SELECT tx_hash, request_id, $1, nonce, raw, max_fee, tip
+           FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::numeric[], $7::numeric[])
+                AS a (tx_hash, request_id, nonce, raw, max_fee, tip)""",
+        signer, [a.tx_hash for a in attempts], [a.request_id for a in attempts], [a.nonce for a in attempts],
+        [a.raw for a in attempts], [a.fees.max_fee_per_gas for a in attempts],
+        [a.fees.max_priority_fee_per_gas for a in attempts])
 
 
-async def mark_broadcast(connection, request_id: int, tx_hash: str) -> None:
+async def mark_broadcast(connection, sent: list[tuple[int, str]]) -> None:
+    """The node took these transactions ((request id, tx hash) each): their attempts 'broadcast', and each
+    request's first broadcast makes it 'sent' (a re-broadcast or a fee bump is no new state), in one
+    transaction with its event."""
+    if not sent:
+        return
     async with connection.transaction():
         await connection.execute("UPDATE txqueue_attempt SET state = 'broadcast', broadcast_at = now() "
-                                 "WHERE tx_hash = $1 AND state = 'signed'", tx_hash)
-        request = await connection.fetchrow("UPDATE txqueue_request SET state = 'sent', "
-                                            "updated_at = now() WHERE id = $1 AND state = 'queued' RETURNING *",
-                                            request_id)
-        if request is not None:  # the first broadcast (a re-broadcast or a fee bump is no new state)
-            attempt = await connection.fetchrow("SELECT * FROM txqueue_attempt WHERE tx_hash = $1", tx_hash)
-            await outcomes.publish(connection, request, attempt)
+                                 "WHERE tx_hash = ANY($1::text[]) AND state = 'signed'", [h for _, h in sent])
+        requests = await connection.fetch("UPDATE txqueue_request SET state = 'sent', updated_at = now() "
+                                          "WHERE id = ANY($1::bigint[]) AND state = 'queued' RETURNING *",
+                                          [request_id for request_id, _ in sent])
+        if requests:
+            hash_of = dict(sent)
+            attempts = {row["tx_hash"]: row for row in await connection.fetch(
+                "SELECT * FROM txqueue_attempt WHERE tx_hash = ANY($1::text[])",
+                [hash_of[row["id"]] for row in requests])}
+            await outcomes.publish_many(connection, [(row, attempts[hash_of[row["id"]]])
+                                                     for row in sorted(requests, key=lambda row: row["id"])])
 
 
 async def note(connection, request_id: int, reason: str) -> None:
@@ -110,34 +144,57 @@ async def note(connection, request_id: int, reason: str) -> None:
                              request_id, reason)
 
 
-async def in_flight(connection, signer: str):
-    """The signer's requests holding a nonce and not settled, lowest nonce first."""
-    return await connection.fetch(
+async def in_flight(connection, signer: str) -> list[tuple]:
+    """The signer's requests holding a nonce and not settled, lowest nonce first, each with its attempts
+    (oldest first): two queries, whatever their number."""
+    requests = await connection.fetch(
         """SELECT id, nonce, gas_limit, target, calldata, value, mine_within_seconds FROM txqueue_request
            WHERE signer = $1 AND nonce IS NOT NULL AND state = ANY($2::text[]) ORDER BY nonce""",
         signer, list(IN_FLIGHT))
+    if not requests:
+        return []
+    by_request = {row["id"]: [] for row in requests}
+    for row in await connection.fetch(
+            """SELECT request_id, tx_hash, raw, max_fee_per_gas, max_priority_fee_per_gas, state,
+                      extract(epoch FROM now() - broadcast_at)::float8 AS seconds_since_broadcast
+               FROM txqueue_attempt WHERE request_id = ANY($1::bigint[])
+               ORDER BY request_id, recorded_at, max_fee_per_gas""", list(by_request)):
+        by_request[row["request_id"]].append(attempt_of(row))
+    return [(request, by_request[request["id"]]) for request in requests]
 
 
-async def attempts(connection, request_id: int) -> list[Attempt]:
-    rows = await connection.fetch(
-        """SELECT tx_hash, raw, max_fee_per_gas, max_priority_fee_per_gas, state,
-                  extract(epoch FROM now() - broadcast_at)::float8 AS seconds_since_broadcast
-           FROM txqueue_attempt WHERE request_id = $1 ORDER BY recorded_at, max_fee_per_gas""", request_id)
-    return [attempt_of(row) for row in rows]
+@dataclass(frozen=True)
+class Outcome:
+    request_id: int
+    state: str  # mined | failed | replaced
+    reason: str
+    mined_hash: str | None = None
+    block_number: int | None = None
 
 
 async def settle(connection, request_id: int, state: str, reason: str, mined_hash: str | None = None,
                  block_number: int | None = None) -> None:
-    """The request's outcome: its mined attempt 'mined', every other attempt 'replaced'."""
+    await settle_many(connection, [Outcome(request_id, state, reason, mined_hash, block_number)])
+
+
+async def settle_many(connection, settled: list[Outcome]) -> None:
+    """The requests' outcomes, in one transaction: each mined attempt 'mined', every other attempt 'replaced'."""
+    if not settled:
+        return
     async with connection.transaction():
-        request = await connection.fetchrow(
-            """UPDATE txqueue_request SET state = $2, reason = $3, mined_hash = $4, block_number = $5,
-                      updated_at = now() WHERE id = $1 RETURNING *""", request_id, state, reason, mined_hash,
-            block_number)
+        requests = await connection.fetch(
+            """UPDATE txqueue_request r SET state = o.state, reason = o.reason, mined_hash = o.mined_hash,
+                      block_number = o.block_number, updated_at = now()
+               FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[])
+                    AS o (id, state, reason, mined_hash, block_number)
+               WHERE r.id = o.id RETURNING r.*""",
+            [o.request_id for o in settled], [o.state for o in settled], [o.reason for o in settled],
+            [o.mined_hash for o in settled], [o.block_number for o in settled])
         await connection.execute(
-            """UPDATE txqueue_attempt SET state = CASE WHEN tx_hash = $2 THEN 'mined' ELSE 'replaced' END
-               WHERE request_id = $1""", request_id, mined_hash)
-        await outcomes.publish(connection, request)
+            """UPDATE txqueue_attempt a SET state = CASE WHEN a.tx_hash = o.mined_hash THEN 'mined' ELSE 'replaced' END
+               FROM unnest($1::bigint[], $2::text[]) AS o (id, mined_hash) WHERE a.request_id = o.id""",
+            [o.request_id for o in settled], [o.mined_hash for o in settled])
+        await outcomes.publish_many(connection, [(row, None) for row in sorted(requests, key=lambda r: r["id"])])
 
 
 async def count_in_flight(connection, signer: str) -> int:
@@ -162,7 +219,7 @@ async def record_gap_filler(connection, key: str, signer: str, nonce: int, gas_l
                                             gas_limit, reason)
                VALUES ($1, 'txqueue', $2, ''::bytea, 0, $2, $3, $4, 'fills a nonce gap') RETURNING id""",
             key, signer, nonce, gas_limit)
-        await _insert_attempt(connection, request_id, signer, nonce, tx_hash, raw, fees)
+        await _insert_attempts(connection, signer, [NewAttempt(request_id, nonce, gas_limit, tx_hash, raw, fees)])
     return request_id
 
 
@@ -172,6 +229,16 @@ async def settled_at_or_after(connection, signer: str, nonce: int):
         """SELECT id, nonce, state, mined_hash FROM txqueue_request
            WHERE signer = $1 AND nonce >= $2 AND state IN ('mined', 'failed', 'replaced') ORDER BY nonce""",
         signer, nonce)
+
+
+async def settled_in_blocks(connection, signer: str, first_block: int, blocks: list[int] | None = None):
+    """The signer's requests settled by a receipt (mined, or reverted on chain) in blocks from `first_block`
+    on, or in `blocks` only: what a reorg of those blocks may undo."""
+    return await connection.fetch(
+        """SELECT id, nonce, state, mined_hash, block_number FROM txqueue_request
+           WHERE signer = $1 AND state IN ('mined', 'failed') AND mined_hash IS NOT NULL AND block_number >= $2
+                 AND ($3::bigint[] IS NULL OR block_number = ANY($3::bigint[]))
+           ORDER BY nonce""", signer, first_block, blocks)
 
 
 async def reopen(connection, request_id: int, reason: str) -> None:

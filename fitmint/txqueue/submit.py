@@ -54,9 +54,57 @@ async def submit_once(connection, request: TransactionRequest) -> tuple[int, boo
     return existing["id"], False
 
 
+async def submit_many(connection, requests: list[TransactionRequest]) -> list[int]:
+    """`submit` for many requests in one statement: their ids, in order. All or nothing: a key submitted
+    before with another payload raises IdempotencyConflict and none of the list is created. A key twice
+    in the list is one request (with another payload: IdempotencyConflict)."""
+    rows = [(r.idempotency_key, r.requester, r.tenant_id, r.target.lower(), r.calldata, r.value,
+             r.mine_within_seconds) for r in requests]
+    first_of = {}
+    for row in rows:
+        if first_of.setdefault(row[0], row)[:6] != row[:6]:
+            raise IdempotencyConflict(f"idempotency key {row[0]!r} is twice in the list with different payloads")
+    if not rows:
+        return []
+    async with connection.transaction():
+        found = await connection.fetch(_SUBMIT_MANY, *(list(column) for column in zip(*rows, strict=True)))
+        ids = []
+        for (key, requester, tenant_id, target, calldata, value, _), row in zip(rows, found, strict=True):
+            if row["id"] is None:  # submitted by a transaction that committed while this statement ran
+                ids.append(await submit(connection, requests[len(ids)]))
+                continue
+            if not row["created"] and (row["requester"], row["tenant_id"], row["target"], bytes(row["calldata"]),
+                                       int(row["value"])) != (requester, tenant_id, target, calldata, value):
+                raise IdempotencyConflict(f"idempotency key {key!r} was submitted with another payload "
+                                          f"(request {row['id']})")
+            ids.append(row["id"])
+    return ids
+
+
+# The requests inserted (a key already there: nothing), and per given row, in order, its request's id and
+# (for a key submitted before) that request's payload to compare.
+_SUBMIT_MANY = """
+WITH given AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::numeric[], $7::float8[])
+                  WITH ORDINALITY AS g (idempotency_key, requester, tenant_id, target, calldata, value,
+                                        mine_within_seconds, position)),
+inserted AS (
+    INSERT INTO txqueue_request (idempotency_key, requester, tenant_id, target, calldata, value, mine_within_seconds)
+    SELECT idempotency_key, requester, tenant_id, target, calldata, value, mine_within_seconds FROM given
+    ORDER BY position
+    ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key)
+SELECT coalesce(i.id, t.id) AS id, i.id IS NOT NULL AS created, t.requester, t.tenant_id, t.target, t.calldata,
+       t.value
+FROM given g LEFT JOIN inserted i ON i.idempotency_key = g.idempotency_key
+             LEFT JOIN txqueue_request t ON t.idempotency_key = g.idempotency_key AND i.id IS NULL
+ORDER BY g.position"""
+
+
 async def status(connection, request_id: int) -> dict | None:
-    """The request's state and reason, with its signer, nonce and mined transaction."""
+    """The request's state and reason, with its signer, nonce and mined transaction, and what it calls
+    (target, calldata, value: a caller applying the outcome reads what the request did)."""
     row = await connection.fetchrow(
-        """SELECT id, idempotency_key, requester, state, reason, signer, nonce, mined_hash, block_number
+        """SELECT id, idempotency_key, requester, state, reason, signer, nonce, mined_hash, block_number,
+                  target, calldata, value
            FROM txqueue_request WHERE id = $1""", request_id)
     return dict(row) if row is not None else None

@@ -17,7 +17,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../toolchain/env.sh"
 RUN_DIR="$FITMINT_STATE_DIR/run"
 LOG_DIR="$FITMINT_STATE_DIR/logs"
 SECRETS_DIR="$FITMINT_STATE_DIR/secrets"
-ALL_SERVICES=(anvil postgres redis kafka ipfs mail acapy indexer api worker)
+ALL_SERVICES=(anvil postgres redis kafka ipfs mail acapy indexer api txqueue worker)
 STARTED=()
 CMD=()
 UNHEALTHY=()  # what the last print_table found not healthy
@@ -131,7 +131,7 @@ anvil_ready() {
   # 500-file cap, so later runs would not see contracts/baseline. The compiled artifacts are in .build.
   rm -rf "$FITMINT_ROOT/contracts/.cache"
   [ -n "$before" ] && [ "$before" != "$(sha256sum "$manifest" 2>/dev/null || true)" ] || return 0
-  for name in indexer api worker; do
+  for name in indexer api txqueue worker; do
     if is_alive "$name"; then
       echo "$name: the deployment changed; restarting it"
       stop_service "$name"
@@ -343,6 +343,45 @@ worker_healthy() {
   [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" exists "fitmint:worker:$(child_pid_of worker)" 2>/dev/null)" = 1 ]
 }
 
+# The transaction queue's worker (fitmint/txqueue): signs and sends every server-side transaction (catalog
+# listings, ...) from the operator pool the deploy wired (KeySettings.operator_key_files, asked of the one
+# resolver), on the queue's tables in the API's database (created by the API's migrations, run here first
+# so the order of starts does not matter). Healthy: a pass ended within the last 30 s (its metrics say when).
+txqueue_ports() { echo "$TXQUEUE_METRICS_PORT"; }
+txqueue_url() { echo "http://127.0.0.1:$TXQUEUE_METRICS_PORT/metrics"; }
+txqueue_key_files() {
+  PYTHONPATH="$FITMINT_ROOT" python -c 'import json; from fitmint.keys import KeySettings
+print(json.dumps([str(path) for path in KeySettings().operator_key_files]))'
+}
+txqueue_prepare() {
+  [ -f "$(manifest_path)" ] || fail "txqueue: no deployment manifest; start anvil first (it deploys and wires the operator pool)."
+  is_healthy postgres || fail "txqueue: needs postgres running."
+  PYTHONPATH="$FITMINT_ROOT" python -m backend.app.manage migrate >>"$LOG_DIR/txqueue.log" 2>&1 \
+    || fail "txqueue: migrating the API's database (the queue's tables) failed (see $LOG_DIR/txqueue.log)."
+}
+txqueue_argv() {
+  CMD=(env PYTHONPATH="$FITMINT_ROOT" TXQUEUE_KEY_FILES="$(txqueue_key_files)" python -m fitmint.txqueue run)
+}
+txqueue_metric() { # name: the value of an unlabelled metric ("" when the endpoint does not answer)
+  local body
+  body="$(curl -sf -m 2 "http://127.0.0.1:$TXQUEUE_METRICS_PORT/metrics")" || return 0
+  awk -v name="$1" '$1 == name {printf "%d", $2}' <<<"$body"
+}
+txqueue_healthy() {
+  local last
+  last="$(txqueue_metric fitmint_txqueue_last_pass_timestamp_seconds)"
+  [ -n "$last" ] && [ "$last" -gt 0 ] && [ $(($(date +%s) - last)) -le 30 ]
+}
+# Lines under the status table: each key of the pool below the funding threshold (TXQUEUE_MIN_BALANCE_WEI).
+txqueue_notes() {
+  local body
+  body="$(curl -sf -m 2 "http://127.0.0.1:$TXQUEUE_METRICS_PORT/metrics")" || return 0
+  awk '/^fitmint_txqueue_signer_balance_wei\{/ {split($1, a, "\""); balance[a[2]] = $2}
+       /^fitmint_txqueue_signer_low_balance\{/ && $2 + 0 == 1 {split($1, a, "\""); low[a[2]] = 1}
+       END {for (key in low) printf "txqueue: operator key %s holds %.4f ETH, below the funding threshold: fund it\n",
+            key, balance[key] / 1e18}' <<<"$body"
+}
+
 # --- process bookkeeping ---------------------------------------------------------------------------
 
 # <run>/<name>.pid is the service's supervisor (the leader of its process group); <name>.child.pid is the
@@ -444,6 +483,7 @@ print_table() {
   for name in "$@"; do
     last_exit="$(supervisor_field "$name" last_exit)"
     [ -n "$last_exit" ] && is_alive "$name" && echo "$name: last restart after $last_exit"
+    if declare -F "${name}_notes" >/dev/null && is_alive "$name"; then "${name}_notes"; fi
   done
   local manifest
   manifest="$(manifest_path)"

@@ -9,18 +9,25 @@ import os
 import struct
 import uuid
 import zlib
+from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
+from eth_account import Account
 from fastapi.testclient import TestClient
 from multiformats import CID, multihash
 from redis import Redis
+from web3 import Web3
 
 from backend.app.catalog.service import product_for_item
 from backend.app.main import create_app
+from fitmint.chain.manifest import Manifest
+from fitmint.settings import KernelSettings
 from tests.support.api import db
 from tests.support.processes import free_port
+from tests.support.queue_worker import deployment_decoder, funded_key, queue_worker
+from tests.support.roles import grant_operator_roles
 from tests.support.units import FIT
 
 
@@ -296,3 +303,32 @@ def test_product_for_item_finds_the_product_of_an_on_chain_item(client, settings
     assert found["product_id"] == product["id"] and found["name"] == product["name"]
     assert (found["cid"], found["version"]) == (product["cid"], 1)
     assert asyncio.run(lookup(7)) is None
+
+
+def test_an_in_process_api_lists_on_the_stacks_chain_through_a_queue_worker_of_its_own(settings, stack, tenants,
+                                                                                       create):
+    """The API submits, a queue worker signs: here a worker of the test's own with a fresh key (no other queue
+    sends from it) given the operator roles on the stack's deployment, beside this test's API and database."""
+    rpc_url = stack["FITMINT_RPC_URL"]
+    manifest_path = KernelSettings(fitmint_state_dir=Path(stack["FITMINT_STATE_DIR"])).manifest_path()
+    manifest = Manifest.load(manifest_path)
+    on_stack = settings.model_copy(update={"fitmint_rpc_url": rpc_url, "manifest": manifest_path})
+    key = funded_key(rpc_url)
+    operator = Account.from_key(key).address
+    grant_operator_roles(rpc_url, manifest, operator)
+    admin = tenants["alpha"]["admin"]
+    with TestClient(create_app(on_stack)) as client, \
+            queue_worker(on_stack.postgres(on_stack.backend_database), rpc_url, [key], deployment_decoder(manifest)):
+        image = upload(client, admin)
+        product = client.post("/catalog/products", json=product_body([image.json()["cid"]], supply=4),
+                              headers=admin.headers).json()
+        listed = client.post(f"/catalog/products/{product['id']}/listing", headers=admin.headers)
+        assert listed.status_code == 201, listed.text
+    listing = listed.json()["listing"]
+    w3 = Web3(Web3.HTTPProvider(rpc_url))
+    assert w3.eth.get_transaction(listing["tx_hash"])["from"] == operator
+    market = manifest.contract("Marketplace")
+    seller, unit_price, item_id, remaining, primary = w3.eth.contract(
+        address=market.checksum_address, abi=market.abi).functions.getListing(int(listing["listing_id"])).call()
+    assert (seller, unit_price, item_id, remaining, primary) == (manifest.treasury, 125 * FIT // 10,
+                                                                 int(product["item_id"]), 4, True)

@@ -32,6 +32,9 @@ EXPECTED = {
     Action.IDENTITY_ADMIN:      ("-",    "-",      "tenant", "-",      "-"),
     Action.TRANSACTION_SUBMIT:  ("-",    "-",      "tenant", "-",      "-"),
     Action.TRANSACTION_READ:    ("-",    "-",      "tenant", "-",      "-"),
+    Action.RELAY_REQUEST:       ("own",  "own",    "own",    "-",      "-"),
+    Action.RELAY_READ:          ("own",  "own",    "tenant", "-",      "-"),
+    Action.SPONSORSHIP_READ:    ("-",    "-",      "tenant", "-",      "-"),
 }
 ROLES = (Role.USER, Role.COACH, Role.ADMIN, Role.ATTESTOR, Role.AGENT)
 

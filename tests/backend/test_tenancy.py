@@ -37,6 +37,8 @@ NO_FOREIGN_ID = {
     ("POST", "/identity/credentials/verify"),
     # Transactions are submitted to, and listed from, the caller's tenant (one by id: below).
     ("POST", "/transactions"), ("GET", "/transactions"),
+    # Relayed purchases are the caller's own (a wallet of theirs signs); sponsorship is the caller's tenant's.
+    ("POST", "/relay/purchases"), ("GET", "/relay/sponsorship"),
 }
 
 
@@ -73,6 +75,9 @@ def foreign_requests(victim, records) -> list[tuple[str, str, dict | None]]:
         ("POST", f"/identity/credentials/{records['credential']}/revoke", None),
         ("GET", f"/identity/exchanges/{records['thread']}", None),
         ("GET", f"/transactions/{records['transaction']}", None),
+        ("POST", f"/rewards/vouchers/{records['claim_id']}/relay", None),
+        ("GET", f"/rewards/vouchers/{records['claim_id']}/relay", None),
+        ("GET", f"/relay/{records['relay']}", None),
     ]
 
 
@@ -114,9 +119,13 @@ def alpha_records(client, settings, tenants):
     transaction = client.post("/transactions", json={"target": "0x" + "0b" * 20, "value": "1"},
                               headers={**alpha["admin"].headers, "Idempotency-Key": "alpha-payout-1"})
     assert transaction.status_code == 202, transaction.text
+    # The relay of that voucher, as the relayer records it.
+    relay = db(settings, "INSERT INTO relays (kind, tenant_id, user_id, claim_id) VALUES ('claim', $1::uuid, "
+                         "$2::uuid, $3) RETURNING id", user.tenant_id, user.user_id, claim_id)[0]["id"]
     return {"workout": workout.json()["id"], "service_client": created.json()["client_id"], "claim_id": claim_id,
             "product": str(product), "connection": "conn-alpha", "thread": "thread-alpha",
-            "credential": "urn:uuid:00000000-0000-4000-8000-000000000001", "transaction": transaction.json()["id"]}
+            "credential": "urn:uuid:00000000-0000-4000-8000-000000000001", "transaction": transaction.json()["id"],
+            "relay": relay}
 
 
 def test_every_endpoint_is_in_the_cross_tenant_table(client):
@@ -127,7 +136,7 @@ def test_every_endpoint_is_in_the_cross_tenant_table(client):
                                                   "claim_id": "{claim_id}", "product": "{product_id}",
                                                   "connection": "c", "thread": "{thread_id}",
                                                   "credential": "{credential_id}",
-                                                  "transaction": "{request_id}"})}
+                                                  "transaction": "{request_id}", "relay": "{relay_id}"})}
     assert routes == covered, f"not covered: {routes - covered}; stale: {covered - routes}"
 
 
@@ -137,7 +146,8 @@ def test_another_tenant_can_neither_read_nor_change(client, settings, tenants, a
     before = db(settings, "SELECT (SELECT count(*) FROM workouts) w, (SELECT count(*) FROM nutrition_logs) n, "
                           "(SELECT count(*) FROM vouchers) v, (SELECT role FROM users WHERE id = $1::uuid) r, "
                           "(SELECT count(*) FROM service_clients WHERE revoked_at IS NULL) s, "
-                          "(SELECT count(*) FROM product_versions) pv, (SELECT status FROM products) ps",
+                          "(SELECT count(*) FROM product_versions) pv, (SELECT status FROM products) ps, "
+                          "(SELECT count(*) FROM relays) rl, (SELECT count(*) FROM sponsorship_member_days) sp",
                 victim.user_id)
     for method, url, body in foreign_requests(victim, alpha_records):
         response = client.request(method, url, json=body, headers=intruder.headers)
@@ -156,7 +166,9 @@ def test_another_tenant_can_neither_read_nor_change(client, settings, tenants, a
     after = db(settings, "SELECT (SELECT count(*) FROM workouts) w, (SELECT count(*) FROM nutrition_logs) n, "
                          "(SELECT count(*) FROM vouchers) v, (SELECT role FROM users WHERE id = $1::uuid) r, "
                          "(SELECT count(*) FROM service_clients WHERE revoked_at IS NULL) s, "
-                         "(SELECT count(*) FROM product_versions) pv, (SELECT status FROM products) ps", victim.user_id)
+                         "(SELECT count(*) FROM product_versions) pv, (SELECT status FROM products) ps, "
+                         "(SELECT count(*) FROM relays) rl, (SELECT count(*) FROM sponsorship_member_days) sp",
+                victim.user_id)
     assert after == before
 
 

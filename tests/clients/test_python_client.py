@@ -47,6 +47,9 @@ MODELS = [
     (m.ListingDetail, "get", "/marketplace/listings/{listing_id}", "200"),
     (m.ListingsPage, "get", "/wallets/{address}/listings", "200"),
     (m.Quote, "post", "/marketplace/listings/{listing_id}/quote", "200"),
+    (m.Relay, "post", "/rewards/vouchers/{claim_id}/relay", "202"),
+    (m.Relay, "get", "/relay/{relay_id}", "200"),
+    (m.Relay, "post", "/relay/purchases", "202"),
     (m.NotificationsPage, "get", "/notifications", "200"),
 ]
 # What the API documents as bare objects (none now: every model the client reads is checked field by field).

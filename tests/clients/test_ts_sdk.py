@@ -9,18 +9,19 @@ import json
 import os
 import signal
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
 from eth_account import Account
 
 from tests.support.paths import ROOT
-from tests.support.stackclient import fund_gas
+from tests.support.stackclient import fund_gas, list_product
 
 SDK = ROOT / "clients" / "ts"
 NODE_SUITE_TIMEOUT = 150  # seconds; the suite takes well under a minute on the stack
 # One fresh wallet per role the Node tests play (support.ts `wallet(role)`).
-ROLES = ("member", "earner", "cheater", "buyer", "seller", "late-buyer")
+ROLES = ("member", "earner", "cheater", "buyer", "seller", "late-buyer", "gasless")
 
 
 def run(command: list[str], *, cwd: Path = ROOT, env: dict | None = None, timeout: float = 300,
@@ -53,7 +54,7 @@ def node_tests() -> list[str]:
     return sorted(str(path.relative_to(SDK)) for path in (SDK / "build-test" / "test").glob("*.test.js"))
 
 
-def test_the_sdk_against_the_stack(node_tests, api_url, rpc_url, listed_item):
+def test_the_sdk_against_the_stack(node_tests, api, api_url, rpc_url, catalog_admin, listed_item):
     keys = []
     for role in ROLES:
         account = Account.create()
@@ -64,7 +65,10 @@ def test_the_sdk_against_the_stack(node_tests, api_url, rpc_url, listed_item):
     done = run(["node", "--test", "--test-reporter=tap", "--test-concurrency=4", "--test-timeout=90000", *node_tests],
                cwd=SDK, timeout=NODE_SUITE_TIMEOUT, what="the SDK's Node tests",
                env={"FITMINT_API_URL": api_url, "FITMINT_RPC_URL": rpc_url, "FITMINT_TEST_KEYS": ",".join(keys),
-                    "FITMINT_TEST_LISTING": json.dumps(listing)})
+                    "FITMINT_TEST_LISTING": json.dumps(listing),
+                    "FITMINT_TEST_GASLESS_LISTING": json.dumps(list_product(
+                        api, catalog_admin, name=f"Gasless Band {uuid.uuid4().hex[:6]}", price_fit="1",
+                        supply=3))})
     summary = dict(line[2:].split(" ", 1) for line in done.stdout.splitlines()
                    if line.startswith("# ") and line[2:].split(" ")[0] in ("tests", "pass", "fail", "duration_ms"))
     print(f"node --test: {summary}")

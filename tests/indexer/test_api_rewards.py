@@ -11,16 +11,20 @@ from datetime import time as dtime
 
 import pytest
 from eth_account import Account
+from eth_utils import keccak
 from fastapi.testclient import TestClient
+from web3.exceptions import ContractCustomError
 
 from backend.app.main import create_app
 from backend.app.rewards.service import day_number
 from checks import consume_all, index_to_head
 from fitmint import events as ev
+from fitmint.secrets import read_or_generate
 from tests.support import testclock
 from tests.support.api import a_run, api_settings, db
 from tests.support.databases import create_database, drop_database
 from tests.support.eventschemas import assert_matches_schema
+from tests.support.roles import grant_role
 from tests.support.scenario import ScenarioChain
 from tests.support.signin import sign_in
 from tests.support.units import FIT
@@ -65,12 +69,16 @@ def funded_wallet(chain):
     return wallet
 
 
+def claim_arguments(chain, voucher) -> tuple:
+    """ActivityRewards.claim's arguments for a voucher as the API answers it."""
+    return ((chain.w3.to_checksum_address(voucher["account"]), int(voucher["amount"]),
+             bytes.fromhex(voucher["claim_id"][2:]), voucher["day"], voucher["deadline"]),
+            bytes.fromhex(voucher["signature"][2:]))
+
+
 def submit_claim(chain, wallet, voucher) -> str:
     """The wallet sends ActivityRewards.claim(voucher, signature) itself, signed locally."""
-    call = chain.rewards.functions.claim(
-        (chain.w3.to_checksum_address(voucher["account"]), int(voucher["amount"]),
-         bytes.fromhex(voucher["claim_id"][2:]), voucher["day"], voucher["deadline"]),
-        bytes.fromhex(voucher["signature"][2:]))
+    call = chain.rewards.functions.claim(*claim_arguments(chain, voucher))
     tx = call.build_transaction({"from": wallet.address, "nonce": chain.w3.eth.get_transaction_count(wallet.address),
                                  "chainId": 31337, "gas": 300_000, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 1})
     signed = wallet.sign_transaction(tx)
@@ -195,3 +203,36 @@ def test_a_newer_voucher_submitted_first_by_a_stranger_cannot_cost_the_member_th
     submit_claim(chain, member, older)
     balance = chain.token.functions.balanceOf(member.address).call()
     assert balance == int(older["amount"]) + int(newer["amount"])
+
+
+def test_attestor_key_rotation_through_the_timelock(loop, chain, tmp_path):
+    """README "Keys and admin": the new attestor key granted through the timelock, the API switched to it
+    (another key file, the API restarted), the old key revoked through the timelock: a voucher the API
+    signed with the old key is refused on chain from then on, one signed with the new key pays."""
+    client, settings = loop
+    wallet = funded_wallet(chain)
+
+    def voucher(api, hours_ago, km):
+        headers = sign_in(api, settings, wallet)
+        workout = api.post("/fitness/workouts", json=a_run(hours_ago=hours_ago, km=km), headers=headers)
+        assert workout.status_code == 201, workout.text
+        issued = api.post(f"/rewards/workouts/{workout.json()['id']}/voucher", headers=headers)
+        assert issued.status_code == 201, issued.text
+        return issued.json()
+
+    old_voucher = voucher(client, hours_ago=3, km=5.0)  # issued with the old key, not claimed yet
+    new_key_file = tmp_path / "attestor-new.key"
+    new_attestor = Account.from_key("0x" + read_or_generate(new_key_file)).address
+    grant_role(chain, "ActivityRewards", "ATTESTOR_ROLE", new_attestor)
+
+    with TestClient(create_app(settings.model_copy(update={"fitmint_attestor_key_file": new_key_file}))) as switched:
+        new_voucher = voucher(switched, hours_ago=1, km=3.0)
+    assert new_voucher["attestor"] == new_attestor.lower() and old_voucher["attestor"] == chain.attestor.address.lower()
+
+    grant_role(chain, "ActivityRewards", "ATTESTOR_ROLE", chain.attestor.address, action="revoke")
+    with pytest.raises(ContractCustomError) as refused:
+        chain.rewards.functions.claim(*claim_arguments(chain, old_voucher)).call({"from": wallet.address})
+    assert refused.value.data.startswith("0x" + keccak(text="RewardsUnauthorizedAttestor(bytes32,address)")[:4].hex())
+    assert chain.attestor.address[2:].lower() in refused.value.data  # the signer it names
+    submit_claim(chain, wallet, new_voucher)
+    assert chain.token.functions.balanceOf(wallet.address).call() == 30 * FIT

@@ -1,5 +1,6 @@
 """The marketplace loop through real components: an admin creates a product (image and metadata pinned
-on the stack's Kubo) and lists it on-chain through the operator key; a member's wallet buys it with an
+on the stack's Kubo) and lists it on-chain through the transaction queue (a real worker signing with the
+operator pool's first key); a member's wallet buys it with an
 EIP-2612 permit (no approve transaction) on Anvil; the indexer turns the block into OrderCreated on
 Kafka; the notifications worker (a real process) stores the receipt and the notification
 (`fitmint-notifications`), its NotificationQueued crosses Kafka to `fitmint-deliveries`, which pushes it
@@ -20,12 +21,14 @@ from eth_account import Account
 from checks import consume_all, index_to_head, publish_all
 from fitmint import events as ev
 from fitmint.chain.permits import sign_permit
+from fitmint.keys import KeySettings
 from scripts.stack.kafka_topics import ensure_topics
 from tests.support.api import api_settings, db
 from tests.support.databases import create_database, drop_database
 from tests.support.kafka import wait_drained
 from tests.support.mailsink import serving_mailbox
 from tests.support.processes import start_api, start_worker
+from tests.support.queue_worker import deployment_decoder, queue_worker
 from tests.support.signin import me, sign_in
 from tests.support.units import FIT
 from tests.support.waiting import wait_until
@@ -51,10 +54,12 @@ def services(chain, indexer_settings, stack, smtp, tmp_path):
                             jwt_secret_file=tmp_path / "jwt-secret", smtp_port=smtp.port,
                             sms_sink_file=tmp_path / "sms.jsonl")
     api = worker = None
+    operator_key = KeySettings(fitmint_state_dir=chain.state_dir).operator_keys()[0]  # wired by the deploy
     try:
         api, base = start_api(settings, tmp_path)
         worker = start_worker(settings, tmp_path, "--no-scheduler")
-        yield settings, httpx.Client(base_url=base, timeout=30), base
+        with queue_worker(settings.postgres(database), chain.url, [operator_key], deployment_decoder(chain.manifest)):
+            yield settings, httpx.Client(base_url=base, timeout=30), base
     finally:
         for service in (worker, api):
             if service is not None:

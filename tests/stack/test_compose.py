@@ -51,6 +51,8 @@ EXEMPT = {
     "public_rpc_url": "the RPC URL GET /chain hints to wallets: the node as they reach it (published on "
                       "127.0.0.1:8545), not an address between services; unset, FITMINT_RPC_URL's",
     "dapp_dir": "the reference dApp's build beside the code (clients/dapp/dist), built into the image",
+    "fitmint_operator_key_files": "unset, the operator pool is FITMINT_OPERATOR_KEY_FILE and "
+                                  "FITMINT_OPERATOR_POOL_SIZE - 1 keys beside it (on the state volume)",
 }
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -333,9 +335,11 @@ def check_process(name: str, settings: list[Setting], rendered: dict) -> tuple[l
             if f"{setting.key.rsplit('_', 1)[0]}_host" not in by_key:
                 problems.append(f"{name}: {setting.env} is a port with no host setting: exempt it with a reason")
         elif setting.kind in ("file", "dir"):
-            if not PurePosixPath(value).is_absolute() or mount_of(services[name], value, rendered) is None:
-                problems.append(f"{name}: {setting.env}={value!r} is neither a declared secret it mounts "
-                                "nor in a volume it mounts")
+            paths = json.loads(value) if value.startswith("[") else [value]  # a list of files is JSON
+            for path in paths:
+                if not PurePosixPath(path).is_absolute() or mount_of(services[name], path, rendered) is None:
+                    problems.append(f"{name}: {setting.env} names {path!r}: neither a declared secret it mounts "
+                                    "nor in a volume it mounts")
     return problems, reached
 
 

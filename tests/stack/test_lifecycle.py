@@ -41,7 +41,7 @@ def private_stack():
     shutil.rmtree(stack.state, ignore_errors=True)
 
 
-SERVICES = ["anvil", "postgres", "redis", "kafka", "ipfs", "mail", "acapy", "indexer", "api", "worker"]
+SERVICES = ["anvil", "postgres", "redis", "kafka", "ipfs", "mail", "acapy", "indexer", "api", "txqueue", "worker"]
 
 
 def test_up_twice_is_idempotent_status_sees_a_killed_service_and_down_stops_everything(private_stack):

@@ -36,6 +36,15 @@ def test_anvil_serves_the_deployed_contracts(running_stack):
     block = call("eth_getBlockByNumber", hex(manifest.deploy_block), False)
     assert block["hash"] == manifest.deploy_block_hash
 
+    # `make up` ends with the admin behind the timelock: it holds DEFAULT_ADMIN_ROLE, the deployer does not.
+    assert manifest.timelock is not None and manifest.roles.admin == [manifest.timelock.checksum_address]
+    assert len(call("eth_getCode", manifest.timelock.checksum_address, "latest")) > 2
+    for name, contract in manifest.contracts.items():
+        for holder, expected in ((manifest.timelock.address, 1), (manifest.deployer.lower(), 0)):
+            has_role = "0x91d14854" + "00" * 32 + "00" * 12 + holder[2:]  # hasRole(DEFAULT_ADMIN_ROLE, holder)
+            answer = call("eth_call", {"to": contract.checksum_address, "data": has_role}, "latest")
+            assert int(answer, 16) == expected, f"{name}: {holder} admin? expected {bool(expected)}"
+
 
 def test_kafka_round_trip_with_a_consumer_group_and_committed_offsets(running_stack):
     bootstrap = f"127.0.0.1:{running_stack['KAFKA_PORT']}"

@@ -17,7 +17,8 @@ from tests.support.stackenv import stack_settings
 
 PORT_VARIABLES = ("ANVIL_PORT", "POSTGRES_PORT", "REDIS_PORT", "KAFKA_PORT", "KAFKA_CONTROLLER_PORT",
                   "IPFS_API_PORT", "IPFS_GATEWAY_PORT", "ACAPY_INBOUND_PORT", "ACAPY_ADMIN_PORT",
-                  "INDEXER_METRICS_PORT", "WORKER_METRICS_PORT", "BACKEND_PORT", "SMTP_PORT")
+                  "INDEXER_METRICS_PORT", "WORKER_METRICS_PORT", "TXQUEUE_METRICS_PORT", "BACKEND_PORT",
+                  "SMTP_PORT")
 
 
 def free_ports(count: int) -> list[int]:
@@ -39,9 +40,12 @@ class PrivateStack:
         self.root = root
         self.state = state or ROOT / ".state" / f"test-{uuid.uuid4().hex[:8]}"
         ports = dict(zip(PORT_VARIABLES, map(str, free_ports(len(PORT_VARIABLES))), strict=True))
+        # Without what env.sh derives from the shared stack's ports (a shell that sourced it exports them): the
+        # private stack's own are derived from its ports.
         clean = {k: v for k, v in os.environ.items()
-                 if k not in ("APE_FOUNDRY_HOST", "FITMINT_RPC_URL", "FITMINT_ROOT", "FITMINT_STATE_DIR")}
-        self.env = stack_settings(**{**clean, **ports, "FITMINT_STATE_DIR": str(self.state)})
+                 if k not in ("APE_FOUNDRY_HOST", "FITMINT_RPC_URL", "FITMINT_ROOT", "FITMINT_STATE_DIR",
+                              "ACAPY_WEBHOOK_URL")}
+        self.env = stack_settings(clean, **ports, FITMINT_STATE_DIR=str(self.state))
 
     def __call__(self, *args, env: dict | None = None, check: bool = False):
         result = subprocess.run([str(self.root / "scripts" / "stack" / "stack.sh"), *args], cwd=self.root,

@@ -6,7 +6,9 @@ test's database and a node, in a thread of its own (its own event loop), stopped
     worker.error  # an exception the worker's loop died of, or None
 
 `funded_key(rpc_url)` makes a fresh key with ETH from a dev account of the node (unlocked on Anvil), so
-each test signs with a key no other process sends from (a key's nonces belong to one queue)."""
+each test signs with a key no other process sends from (a key's nonces belong to one queue); for the
+platform's calls it also needs the operator roles (tests/support/roles.py). `deployment_decoder(manifest)`
+decodes reverts with the deployment's ABIs, as the queue's process does."""
 
 import asyncio
 import threading
@@ -14,7 +16,10 @@ from contextlib import contextmanager
 
 from eth_account import Account
 
+from fitmint.chain.abi import ContractAbi
+from fitmint.chain.manifest import Manifest
 from fitmint.chain.rpc import Rpc
+from fitmint.txqueue.simulation import decoder_of
 from fitmint.txqueue.worker import Worker
 from tests.support.stackclient import fund_gas
 
@@ -32,7 +37,7 @@ class _WorkerThread(threading.Thread):
     def run(self) -> None:
         try:
             asyncio.run(self._main())
-        except BaseException as exc:  # reported to the test through .error
+        except BaseException as exc:  # noqa: BLE001 - whatever ends the thread is reported to the test (.error)
             self.error = exc
         finally:
             self.ready.set()
@@ -77,3 +82,8 @@ def funded_key(rpc_url: str, wei: int = 10**19) -> str:
     account = Account.create()
     fund_gas(rpc_url, account.address, wei)
     return account.key.hex() if account.key.hex().startswith("0x") else "0x" + account.key.hex()
+
+
+def deployment_decoder(manifest: Manifest):
+    """Reverts decoded by the deployment's ABIs (the queue process's decoder, without a gateway)."""
+    return decoder_of([ContractAbi(name, contract.abi) for name, contract in manifest.contracts.items()])

@@ -14,7 +14,7 @@ from tests.support.signin import sign
 from tests.support.waiting import wait_until
 
 # A dev account of the stack's Anvil (unlocked there) that pays the test wallets' gas: not the deployer
-# (account 0), whose nonce the deploy script and the operator journal track.
+# (account 0), whose nonce the deploy script tracks.
 GAS_FUNDER_INDEX = 9
 
 

@@ -6,9 +6,10 @@ import subprocess
 from tests.support.paths import ROOT
 
 
-def stack_settings(**overrides) -> dict:
-    """The stack's settings exactly as scripts/toolchain/env.sh resolves them (its one source of truth)."""
-    env = {**os.environ, **overrides}
+def stack_settings(base: dict | None = None, **overrides) -> dict:
+    """The stack's settings exactly as scripts/toolchain/env.sh resolves them (its one source of truth), from
+    `base` (default: this process's environment) with `overrides`."""
+    env = {**(os.environ if base is None else base), **overrides}
     out = subprocess.run(
         ["bash", "-c", f"source '{ROOT}/scripts/toolchain/env.sh' && env -0"],
         env=env, capture_output=True, check=True,

@@ -18,10 +18,10 @@ class FrozenWorker(Worker):
         super().__init__(*args, **options)
         self._point = point
 
-    async def broadcast(self, raw: str) -> None:
+    async def broadcast(self, raws: list[str]) -> list:
         if self._point == "after-broadcast":
-            await super().broadcast(raw)
-        print("recorded", raw, flush=True)
+            await super().broadcast(raws)
+        print("recorded", *raws, flush=True)
         await asyncio.Event().wait()  # until SIGKILL
 
 

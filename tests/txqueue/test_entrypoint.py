@@ -25,7 +25,8 @@ def environment(stack, database: str, rpc_url: str, key_files: list) -> dict:
     return {**os.environ, "FITMINT_STATE_DIR": stack["FITMINT_STATE_DIR"], "POSTGRES_PORT": stack["POSTGRES_PORT"],
             "POSTGRES_USER": stack["POSTGRES_USER"], "TXQUEUE_DATABASE": database, "FITMINT_RPC_URL": rpc_url,
             "TXQUEUE_KEY_FILES": json.dumps([str(path) for path in key_files]), "TXQUEUE_MINE_WITHIN_SECONDS": "5",
-            "TXQUEUE_MAX_FEE_PER_GAS": str(10**12), "MANIFEST": str(ROOT / "no-such-manifest.json")}
+            "TXQUEUE_MAX_FEE_PER_GAS": str(10**12), "MANIFEST": str(ROOT / "no-such-manifest.json"),
+            "TXQUEUE_METRICS_PORT": "0"}  # the stack's queue worker has the default port
 
 
 def test_the_settings_read_the_pool_and_the_caps(tmp_path, monkeypatch):

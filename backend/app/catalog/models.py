@@ -119,6 +119,8 @@ class ListingPublic(BaseModel):
     tx_hash: str | None
     listed_at: datetime | None
     chain_cid: str | None = Field(default=None, description="The CID FitItems holds for the item, as last set")
+    transaction_id: int | None = Field(default=None, description=(
+        "The transaction queue's request still in flight for this product (GET /transactions/{id}), if any"))
 
 
 class ProductPublic(BaseModel):
@@ -135,7 +137,7 @@ class ProductPublic(BaseModel):
     price_fit: str = Field(description="FIT per item, decimal")
     price_wei: str
     supply: int
-    status: str = Field(description="draft | listing (transaction sent) | listed")
+    status: str = Field(description="draft | listing (createListing submitted, not yet mined) | listed")
     listing: ListingPublic | None
     created_at: datetime
     updated_at: datetime

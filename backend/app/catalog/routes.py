@@ -12,7 +12,7 @@ from starlette.requests import ClientDisconnect
 from backend.app.catalog import cids
 from backend.app.catalog.chain import CatalogChain, http_status
 from backend.app.catalog.ipfs import CidNotFound, ContentMismatch, IpfsUnavailable, Kubo
-from backend.app.catalog.listing import Listings
+from backend.app.catalog.listing import Listings, StepPending
 from backend.app.catalog.models import ImagePublic, ProductIn, ProductPublic, ProductsPage, VersionsPage
 from backend.app.catalog.service import IMAGE_MAGIC, Catalog, Invalid, NotFound, Read, Unsupported
 from backend.app.core.pages import TIME_CURSOR
@@ -27,8 +27,8 @@ async def lifespan(app):
     settings = app.state.settings
     kubo, chain = Kubo(settings.ipfs_url), CatalogChain(settings)
     pool = app.state.backend_pool
-    app.state.catalog = (Catalog(pool, app.state.redis, kubo, Listings(pool, chain), settings)
-                         if pool is not None else None)
+    listings = Listings(pool, chain, wait_seconds=settings.catalog_chain_wait_seconds)
+    app.state.catalog = Catalog(pool, app.state.redis, kubo, listings, settings) if pool is not None else None
     try:
         yield
     finally:
@@ -120,14 +120,31 @@ async def create_product(body: ProductIn, principal: CurrentPrincipal, catalog: 
                                                     body=body))
 
 
+async def _synced(catalog: Catalog, product_id: str, response: Response) -> bool:
+    """Brings the chain in line with the product (Listings.ensure); False, with 202 and the transaction's
+    Location, when a step is still in flight after the wait (asking again goes on from it)."""
+    try:
+        await catalog.listings.ensure(product_id)
+    except StepPending as pending:
+        response.status_code = status.HTTP_202_ACCEPTED
+        response.headers["Location"] = f"/transactions/{pending.request_id}"
+        return False
+    return True
+
+
+PENDING = {202: {"model": ProductPublic, "description": (
+    "A transaction is still in flight after the wait: listing.transaction_id names it (Location: "
+    "/transactions/{id}); asking again goes on from it, never sends a second one")}}
+
+
 @router.put("/products/{product_id}", response_model=ProductPublic,
-            responses={502: {"description": "Saved, but the chain refused the update (reason given)"},
+            responses={**PENDING, 502: {"description": "Saved, but the chain refused the update (reason given)"},
                        503: {"description": "Saved, but the chain or the IPFS node is unreachable"}})
 async def update_product(product_id: ProductId, body: ProductIn, principal: CurrentPrincipal,
-                         catalog: CatalogDep) -> ProductPublic:
+                         catalog: CatalogDep, response: Response) -> ProductPublic:
     """A new version (a new document, a new CID; earlier versions are kept). A listed product is updated
-    on-chain too: the item's CID, and the listing's price and supply if they changed. The same body
-    again changes nothing."""
+    on-chain too, through the transaction queue: the item's CID, and the listing's price and supply if they
+    changed. The same body again changes nothing."""
     with answers():
         product = await catalog.row(str(product_id))
         check(principal, Action.CATALOG_WRITE, tenant_id=product["tenant_id"])
@@ -136,27 +153,29 @@ async def update_product(product_id: ProductId, body: ProductIn, principal: Curr
         note = (f"version {updated['version']} is saved, but the chain still has the previous one "
                 f"(POST /catalog/products/{product_id}/listing retries): ")
         with answers(chain_note=note):
-            await catalog.listings.ensure(str(product_id))
+            await _synced(catalog, str(product_id), response)
             updated = await catalog.get(str(product_id))
     return ProductPublic(**updated)
 
 
 @router.post("/products/{product_id}/listing", response_model=ProductPublic, status_code=status.HTTP_201_CREATED,
              responses={200: {"description": "Already listed: the listing (synced to the current version)"},
+                        **PENDING,
                         409: {"description": "The marketplace is paused"},
                         502: {"description": "The chain refused the transaction (decoded custom error)"},
                         503: {"description": "The chain is unreachable or has no deployment"}})
 async def list_product(product_id: ProductId, principal: CurrentPrincipal, catalog: CatalogDep,
                        response: Response) -> ProductPublic:
-    """Lists the product on the Marketplace through the operator account (createListing with the current
-    CID, price and supply; proceeds to the treasury). Asking again returns the listing instead of
-    listing twice, and brings it up to the current version if it lags."""
+    """Lists the product on the Marketplace (createListing with the current CID, price and supply; proceeds
+    to the treasury) through the transaction queue, which sends it from the operator pool; waits for it to
+    be mined (201), or answers 202 with the transaction still in flight. Asking again returns the listing
+    instead of listing twice, and brings it up to the current version if it lags."""
     with answers():
         product = await catalog.row(str(product_id))
         check(principal, Action.CATALOG_WRITE, tenant_id=product["tenant_id"])
-        await catalog.listings.ensure(str(product_id))
+        synced = await _synced(catalog, str(product_id), response)
         listed = await catalog.get(str(product_id))
-    if product["status"] == "listed":
+    if synced and product["status"] == "listed":
         response.status_code = status.HTTP_200_OK
     return ProductPublic(**listed)
 

@@ -56,9 +56,10 @@ def item_id_of(product_id: uuid.UUID) -> int:
 def public(row) -> dict:
     document = orjson.loads(row["document"])
     listing = None
-    if row["listing_tx"] is not None or row["listing_id"] is not None:
+    if row["listing_tx"] is not None or row["listing_id"] is not None or row["chain_request_id"] is not None:
         listing = {"listing_id": None if row["listing_id"] is None else str(int(row["listing_id"])),
-                   "tx_hash": row["listing_tx"], "listed_at": row["listed_at"], "chain_cid": row["chain_cid"]}
+                   "tx_hash": row["listing_tx"], "listed_at": row["listed_at"], "chain_cid": row["chain_cid"],
+                   "transaction_id": row["chain_request_id"]}
     return {"id": str(row["id"]), "tenant": row["tenant"], "item_id": str(int(row["item_id"])),
             "version": row["version"], "cid": row["cid"], "metadata_uri": f"ipfs://{row['cid']}",
             "name": row["name"], "description": row["description"], "images": image_cids(document),

@@ -40,12 +40,28 @@ class Settings(KernelSettings, KeySettings):
     rate_limit_quote_window_seconds: int = 60
     max_body_bytes: int = 64 * 1024
 
-    # Rewards: vouchers are signed with the attestor key (StateSettings.attestor_key).
+    # Rewards: vouchers are signed with the attestor key (KeySettings.attestor_key).
     voucher_ttl_seconds: int = 24 * 3600
     user_cache_ttl_seconds: int = 300
 
-    # Catalog: product documents and images pinned on the stack's Kubo node; listed on-chain by the
-    # operator key (StateSettings.operator_key).
+    # The relayer (backend/app/relayer): members' voucher claims gathered into claimBatch transactions and
+    # their signed purchase intents, sent through the transaction queue at the platform's expense. A batch
+    # goes out when `relayer_batch_size` relays wait, or when the oldest has waited
+    # `relayer_batch_interval_seconds`; a relay whose batches failed `relayer_claim_attempts` times fails.
+    relayer_enabled: bool = True  # the batcher runs in every API and worker process (row locks share the work)
+    relayer_batch_size: int = 50
+    relayer_batch_interval_seconds: float = 1.0
+    relayer_poll_seconds: float = 0.2
+    relayer_claim_attempts: int = 3
+    relayer_voucher_margin_seconds: int = 60  # a voucher expiring sooner than this is not worth sending
+    # Sponsorship: relays the platform pays the gas of, per UTC day (the platform's clock); 0: none at all.
+    sponsor_member_daily_relays: int = 20
+    sponsor_tenant_daily_relays: int = 5000
+
+    # Catalog: product documents and images pinned on the stack's Kubo node; listed on-chain through the
+    # transaction queue (its worker signs with the operator pool). A listing or update request waits this
+    # long for each step's outcome, then answers 202 with the transaction still in flight.
+    catalog_chain_wait_seconds: float = 30.0
     ipfs_api_port: int = int(default("IPFS_API_PORT"))
     ipfs_api_url: str | None = None  # default: http://127.0.0.1:<ipfs_api_port>
     metadata_cache_ttl_seconds: int = 3600

@@ -44,6 +44,9 @@ class Action(StrEnum):
     IDENTITY_ADMIN = "identity.admin"  # revoke credentials, trusted issuers
     TRANSACTION_SUBMIT = "transaction.submit"  # a transaction through the queue, from the operator keys
     TRANSACTION_READ = "transaction.read"      # the tenant's queued transactions, their states and attempts
+    RELAY_REQUEST = "relay.request"    # have the platform send one's own voucher claim or purchase intent
+    RELAY_READ = "relay.read"          # relays and their states
+    SPONSORSHIP_READ = "sponsorship.read"  # the tenant's sponsored relays today, per member, and the limits
 
 
 U, C, A, T, G = Role.USER, Role.COACH, Role.ADMIN, Role.ATTESTOR, Role.AGENT
@@ -74,6 +77,9 @@ POLICY: dict[tuple[Role, Action], Scope] = {
     (U, Action.IDENTITY_USE): OWN, (C, Action.IDENTITY_USE): OWN, (A, Action.IDENTITY_USE): OWN,
     (A, Action.IDENTITY_ADMIN): TENANT,
     (A, Action.TRANSACTION_SUBMIT): TENANT, (A, Action.TRANSACTION_READ): TENANT,
+    (U, Action.RELAY_REQUEST): OWN, (C, Action.RELAY_REQUEST): OWN, (A, Action.RELAY_REQUEST): OWN,
+    (U, Action.RELAY_READ): OWN, (C, Action.RELAY_READ): OWN, (A, Action.RELAY_READ): TENANT,
+    (A, Action.SPONSORSHIP_READ): TENANT,
 }
 
 

@@ -1,6 +1,7 @@
 """A purchase quote: what buying `quantity` of a listing costs now, read from the chain at one block, the
-EIP-2612 permit the buyer's wallet signs for that total, and the purchaseWithPermit call it then sends.
-The server holds no member key: it only says what to sign and what to send."""
+EIP-2612 permit the buyer's wallet signs for that total, and the purchaseWithPermit call it then sends; or,
+for a wallet without ETH, the EIP-712 PurchaseIntent to sign beside the permit and hand to the relayer
+(POST /relay/purchases). The server holds no member key: it only says what to sign and what to send."""
 
 import asyncio
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from eth_utils import to_checksum_address
 
 from fitmint.chain.errors import ChainReverted
 from fitmint.chain.gateway import ChainGateway
+from fitmint.chain.intents import PurchaseIntent, typed_data
 from fitmint.chain.permits import permit_typed_data
 
 MARKET = "Marketplace"
@@ -38,11 +40,13 @@ async def quote(gateway: ChainGateway, request: QuoteRequest, *, token_name: str
     buyer = to_checksum_address(request.buyer)
     # Independent reads at one block, asked together: a quote is one round trip after the block number.
     try:
-        (seller, unit_price, item_id, remaining, primary), paused, (_, fee_bps, burn_bps), nonce, balance = (
-            await asyncio.gather(gateway.call(MARKET, "getListing", request.listing_id, block=at),
-                                 gateway.call(MARKET, "paused", block=at), gateway.call(MARKET, "fees", block=at),
-                                 gateway.call("FitToken", "nonces", buyer, block=at),
-                                 gateway.call("FitToken", "balanceOf", buyer, block=at)))
+        (seller, unit_price, item_id, remaining, primary), paused, (_, fee_bps, burn_bps), nonce, balance, \
+            intent_nonce = await asyncio.gather(
+                gateway.call(MARKET, "getListing", request.listing_id, block=at),
+                gateway.call(MARKET, "paused", block=at), gateway.call(MARKET, "fees", block=at),
+                gateway.call("FitToken", "nonces", buyer, block=at),
+                gateway.call("FitToken", "balanceOf", buyer, block=at),
+                gateway.call(MARKET, "nonces", buyer, block=at))
     except ChainReverted as exc:
         if exc.name == "MarketUnknownListing":
             raise UnknownListing(f"no listing {request.listing_id} on the chain") from exc
@@ -59,14 +63,19 @@ async def quote(gateway: ChainGateway, request: QuoteRequest, *, token_name: str
     permit = permit_typed_data(token_name=token_name, token_address=gateway.address("FitToken"),
                                chain_id=gateway.manifest.chain_id, owner=buyer, spender=market, value=total,
                                nonce=nonce, deadline=request.deadline)
-    permit["message"] = {key: str(value) if isinstance(value, int) else value
-                         for key, value in permit["message"].items()}  # uint256 as decimal strings in JSON
+    permit["message"] = _decimal(permit["message"])
+    # The gasless path: the same purchase as an intent (key 0's nonce, the quoted price as the limit).
+    intent = typed_data(PurchaseIntent(buyer, request.listing_id, request.quantity, unit_price, intent_nonce,
+                                       request.deadline), chain_id=gateway.manifest.chain_id,
+                        verifying_contract=market)
+    intent["message"] = _decimal(intent["message"])
     return {
         "listing_id": request.listing_id, "buyer": buyer, "item_id": str(item_id), "seller": seller.lower(),
         "kind": "primary" if primary else "resale", "quantity": str(request.quantity),
         "unit_price": str(unit_price), "total": str(total), "fee": str(fee), "burned": str(burned),
         "seller_receives": str(total - fee - burned), "buyer_balance": str(balance),
         "sufficient_balance": balance >= total, "deadline": request.deadline, "block": block, "permit": permit,
+        "intent": intent,
         "call": {"to": market, "function": "purchaseWithPermit",
                  "abi": gateway.abi(MARKET).entry("purchaseWithPermit"),
                  # maxUnitPrice is the quoted price: a raise before the purchase is mined reverts with
@@ -75,3 +84,8 @@ async def quote(gateway: ChainGateway, request: QuoteRequest, *, token_name: str
                           str(request.deadline)],
                  "append": ["v", "r", "s"]},
     }
+
+
+def _decimal(message: dict) -> dict:
+    """uint256 values as decimal strings in JSON (JavaScript numbers lose precision above 2**53)."""
+    return {key: str(value) if isinstance(value, int) else value for key, value in message.items()}

@@ -91,6 +91,14 @@ class PermitTypedData(BaseModel):
     message: PermitMessage
 
 
+class IntentTypedData(BaseModel):
+    types: dict[str, list[dict[str, str]]]
+    primaryType: str
+    domain: dict
+    message: dict[str, str] = Field(description="buyer, listingId, quantity, maxUnitPrice (the quoted price), nonce "
+                                                "(the buyer's current Marketplace nonce, key 0), deadline")
+
+
 class PurchaseCall(BaseModel):
     to: str = Field(description="The Marketplace")
     function: str
@@ -117,6 +125,8 @@ class QuotePublic(BaseModel):
     deadline: int
     block: int = Field(description="The chain block the quote was read at")
     permit: PermitTypedData = Field(description="EIP-712 typed data for eth_signTypedData_v4")
+    intent: IntentTypedData = Field(description="Gasless: the PurchaseIntent typed data to sign; POST it with its "
+                                                "signature and the signed permit to /relay/purchases")
     call: PurchaseCall
 
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from backend.app.core.policy import Action
 from backend.app.deps import BackendPool, CurrentPrincipal, UsersDep, check, target_user
 from backend.app.fitness import service as fitness
+from backend.app.relayer.store import by_claims as relayed
 from backend.app.rewards.service import NotRewardable, Vouchers, claim_states
 from fitmint.chain.errors import ChainReverted, ChainUnavailable
 
@@ -39,6 +40,19 @@ class VoucherPublic(BaseModel):
     claimed_block: int | None = None
     claimed_tx: str | None = None
     block: int | None = Field(default=None, description="The indexed block the status is consistent at")
+    relay: "VoucherRelay | None" = Field(default=None, description="The platform's relay of its claim (POST "
+                                                                   "/rewards/vouchers/{claim_id}/relay), if asked")
+
+
+class VoucherRelay(BaseModel):
+    id: int
+    state: str = Field(description="waiting | batched | sent | mined | failed")
+    reason: str | None
+    tx_hash: str | None
+    block_number: int | None
+
+
+VoucherPublic.model_rebuild()
 
 
 class VouchersPage(BaseModel):
@@ -57,7 +71,16 @@ VouchersDep = Annotated[Vouchers, Depends(get_vouchers)]
 
 async def _public(request: Request, vouchers: list[dict]) -> tuple[list[VoucherPublic], int | None]:
     states, block = await claim_states(request.app.state.indexer_pool, vouchers, request.app.state.settings.now())
-    return [VoucherPublic(**v, **states[v["claim_id"]], block=block) for v in vouchers], block
+    relays = await relayed(request.app.state.backend_pool, [v["claim_id"] for v in vouchers])
+    return [VoucherPublic(**v, **states[v["claim_id"]], block=block,
+                          relay=_relay(relays.get(v["claim_id"]))) for v in vouchers], block
+
+
+def _relay(relay: dict | None) -> VoucherRelay | None:
+    if relay is None:
+        return None
+    return VoucherRelay(id=relay["id"], state=relay["state"], reason=relay["reason"], tx_hash=relay["tx_hash"],
+                        block_number=relay["block_number"])
 
 
 @router.post("/workouts/{workout_id}/voucher", response_model=VoucherPublic, status_code=status.HTTP_201_CREATED,

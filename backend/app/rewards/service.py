@@ -71,7 +71,8 @@ class Issued:
     created: bool
 
 
-def _voucher(row: asyncpg.Record) -> dict:
+def voucher_of(row: asyncpg.Record) -> dict:
+    """A `vouchers` row as the API shows and the contract takes it (amount as a string, `day` as a number)."""
     voucher = dict(row)
     for name in ("tenant_id", "user_id", "workout_id"):
         voucher[name] = str(row[name])
@@ -93,7 +94,7 @@ class Vouchers:
 
     async def existing(self, claim_id: str) -> dict | None:
         row = await self.pool.fetchrow("SELECT * FROM vouchers WHERE claim_id = $1", claim_id)
-        return _voucher(row) if row else None
+        return voucher_of(row) if row else None
 
     async def issue(self, workout: dict, account: str) -> Issued:
         claim_id = claim_id_for(workout["id"])
@@ -118,7 +119,7 @@ class Vouchers:
             await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"vouchers:{account}")
             raced = await connection.fetchrow("SELECT * FROM vouchers WHERE claim_id = $1", claim_id)
             if raced is not None:
-                return Issued(_voucher(raced), created=False)
+                return Issued(voucher_of(raced), created=False)
             issued_for_day = int(await connection.fetchval(
                 "SELECT coalesce(sum(amount), 0) FROM vouchers WHERE account = $1 AND issued_day = $2",
                 account, day))
@@ -151,14 +152,14 @@ class Vouchers:
                 workout_id=str(workout["id"]), user_id=str(workout["user_id"]), tenant_id=str(workout["tenant_id"]),
                 contract=contract, chain_id=self.settings.chain_id)
             await append(connection, [Outgoing(ev.voucher_issued_id(claim_id), ev.REWARD_ISSUED, issued, now)])
-        return Issued(_voucher(row), created=True)
+        return Issued(voucher_of(row), created=True)
 
     async def list_for_user(self, user_id: str, *, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
         before, before_claim = decode_cursor(cursor)
         rows = await self.pool.fetch(
             "SELECT * FROM vouchers WHERE user_id = $1::uuid AND (issued_at, claim_id) < ($2, $3) "
             "ORDER BY issued_at DESC, claim_id DESC LIMIT $4", user_id, before, before_claim, limit + 1)
-        return page(rows, limit, "issued_at", "claim_id", _voucher)
+        return page(rows, limit, "issued_at", "claim_id", voucher_of)
 
 
 async def claim_states(indexer_pool: asyncpg.Pool | None, vouchers: list[dict],

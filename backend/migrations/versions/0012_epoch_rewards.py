@@ -2,14 +2,15 @@
 not by the code that writes it), epoch accruals, closed epochs with their roots and every leaf's proof.
 
 Revision ID: 0012
-Revises: 0010 (0011 is the relay's: chained 0011 -> 0012 at merge)
+Revises: 0013 (numbered when it was written beside 0011 and 0013; applied after both, so a database
+already at 0013 gets it: the chain is 0010 -> 0011 -> 0013 -> 0012)
 Create Date: 2026-11-30
 """
 
 from backend.app.core.db import run_script
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

@@ -7,7 +7,7 @@ import httpx
 from fitmint_client import validate
 from fitmint_client.auth import Auth
 from fitmint_client.chaininfo import ChainDocuments
-from fitmint_client.errors import FitmintApiError, FitmintChainError
+from fitmint_client.errors import FitmintApiError, FitmintChainError, FitmintInputError
 from fitmint_client.fitness import Fitness
 from fitmint_client.http import Session, Tokens
 from fitmint_client.identity import IdentityReads
@@ -15,6 +15,7 @@ from fitmint_client.marketplace import Marketplace
 from fitmint_client.models import ChainInfo
 from fitmint_client.notifications import Notifications
 from fitmint_client.reads import WalletReads
+from fitmint_client.relayer import Relayer
 from fitmint_client.rewards import Rewards
 from fitmint_client.rpc import Rpc
 from fitmint_client.transactions import Transactor
@@ -38,6 +39,7 @@ class Fitmint:
         self.auth = Auth(self.session, self.documents)
         self.fitness = Fitness(self.session)
         self.rewards = Rewards(self.session, self.documents, self.transactor)
+        self.relayer = Relayer(self.session)
         self.wallets = WalletReads(self.session)
         self.marketplace = Marketplace(self.session, self.documents, self.transactor)
         self.notifications = Notifications(self.session)
@@ -107,6 +109,28 @@ class Fitmint:
 
     def claim_epoch(self, wallet, proof):
         return self.rewards.claim_epoch(wallet, proof)
+
+    # --- gasless: the platform sends it --------------------------------------------------------------------
+    def relay_voucher(self, voucher):
+        """Has the platform claim the voucher (or claim id) for the member, who needs no ETH."""
+        return self.relayer.relay_voucher(voucher)
+
+    def relay(self, relay_id: int):
+        return self.relayer.relay(relay_id)
+
+    def wait_relayed(self, relay, *, timeout: float = 60):
+        """The relay (or its id) once mined or failed."""
+        return self.relayer.wait_relayed(relay, timeout=timeout)
+
+    def buy_gasless(self, wallet, listing_id: int | None = None, quantity: int | None = None, *, quote=None):
+        """Quotes (unless `quote` is given), signs the quote's purchase intent and permit with `wallet`, and has
+        the platform execute them: the relay to wait on (`wait_relayed`)."""
+        if quote is None:
+            account = validate.account(wallet)
+            if listing_id is None or quantity is None:
+                raise FitmintInputError("give listing_id and quantity, or a quote")
+            quote = self.marketplace.quote(listing_id, buyer=account.address, quantity=quantity)
+        return self.relayer.relay_purchase(wallet, quote)
 
     # --- wallet reads --------------------------------------------------------------------------------------
     def balance(self, address: str):

@@ -129,6 +129,38 @@ class Voucher(Model):
     claimed_block: int | None = None
     claimed_tx: str | None = None
     block: int | None = None
+    relay: "VoucherRelay | None" = None
+
+
+class VoucherRelay(Model):
+    """The platform's relay of a voucher's claim (gasless): its state, and the transaction once mined."""
+
+    id: int
+    state: str
+    reason: str | None
+    tx_hash: str | None
+    block_number: int | None
+
+
+Voucher.model_rebuild()  # its `relay` names VoucherRelay, defined after it
+
+
+class Relay(Model):
+    """A claim or purchase the platform sends for the member: waiting, batched, sent, mined or failed."""
+
+    id: int
+    kind: Literal["claim", "purchase"]
+    state: Literal["waiting", "batched", "sent", "mined", "failed"]
+    reason: str | None
+    claim_id: str | None
+    buyer: str | None
+    intent_nonce: int | None
+    transaction_request: int | None
+    tx_hash: str | None
+    block_number: int | None
+    failed_batches: int
+    created_at: datetime
+    updated_at: datetime
 
 
 class Epoch(Model):
@@ -316,6 +348,15 @@ class PermitTypedData(Model):
     message: PermitMessage
 
 
+class IntentTypedData(Model):
+    """The PurchaseIntent to sign for a gasless purchase (uint256 values as decimal strings)."""
+
+    types: dict[str, list[dict[str, str]]]
+    primaryType: str
+    domain: dict[str, Any]
+    message: dict[str, str]
+
+
 class QuoteCall(Model):
     to: str
     function: str
@@ -342,6 +383,7 @@ class Quote(Model):
     block: int
     permit: PermitTypedData
     call: QuoteCall
+    intent: IntentTypedData
 
 
 class Purchase(Model):

@@ -11,6 +11,7 @@ from fitmint_client.errors import FitmintInputError
 
 _HEX_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _PRIVATE_KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+_CLAIM_ID = re.compile(r"^0x[0-9a-fA-F]{64}$")
 
 
 def address(value, what: str = "address") -> str:
@@ -33,6 +34,13 @@ def whole_number(value, what: str, *, minimum: int = 0, maximum: int | None = No
         bounds = f"at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
         raise FitmintInputError(f"{what} must be {bounds}, not {value}")
     return value
+
+
+def claim_id(value) -> str:
+    """A voucher's claim id: 0x and 32 bytes in hex."""
+    if not isinstance(value, str) or not _CLAIM_ID.match(value):
+        raise FitmintInputError(f"claim id {value!r} is not 0x followed by 64 hex digits")
+    return value.lower()
 
 
 def quantity(value) -> int:

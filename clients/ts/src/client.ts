@@ -8,10 +8,11 @@ import { IdentityReads } from "./identity.js";
 import { Marketplace, type ListingsOptions, type ListingStatus } from "./marketplace.js";
 import { Notifications, type WebSocketConstructor } from "./notifications.js";
 import { Reads, type PageOptions } from "./reads.js";
+import { Relayer, type Relay } from "./relayer.js";
 import { Rewards } from "./rewards.js";
 import { memoryTokenStore, type TokenStore } from "./session.js";
 import type { EpochProof, Quote, Voucher, WorkoutInput } from "./types.js";
-import type { Wallet } from "./wallet.js";
+import { accountOf, addressOf, type Wallet } from "./wallet.js";
 
 export type FitmintOptions = {
   /** The API's base URL, e.g. http://127.0.0.1:8000 */
@@ -34,6 +35,7 @@ export class Fitmint {
   private readonly directory: ChainDirectory;
   private readonly auth: Auth;
   private readonly rewards: Rewards;
+  private readonly relayer: Relayer;
   private readonly reads: Reads;
   private readonly market: Marketplace;
   private readonly identityReads: IdentityReads;
@@ -47,6 +49,7 @@ export class Fitmint {
     this.directory = new ChainDirectory(this.http, options.rpcUrl);
     this.auth = new Auth(this.http, this.directory, tokens);
     this.rewards = new Rewards(this.http, this.directory);
+    this.relayer = new Relayer(this.http);
     this.reads = new Reads(this.http);
     this.market = new Marketplace(this.http, this.directory);
     this.identityReads = new IdentityReads(this.http);
@@ -78,6 +81,18 @@ export class Fitmint {
   epochs(options?: { limit?: number; before?: number }) { return this.rewards.epochs(options); }
   epochProof(epoch: number, address: string) { return this.rewards.epochProof(epoch, address); }
   claimEpoch(wallet: Wallet, proof: EpochProof) { return this.rewards.claimEpoch(wallet, proof); }
+
+  // Gasless: the platform sends it, the wallet only signs
+  relayVoucher(voucher: Voucher | string) { return this.relayer.relayVoucher(voucher); }
+  relay(relayId: number) { return this.relayer.relay(relayId); }
+  waitRelayed(relay: Relay | number, options?: { timeoutMs?: number; intervalMs?: number }) {
+    return this.relayer.waitRelayed(relay, options);
+  }
+  async buyGasless(wallet: Wallet, options: { listingId: bigint | number; quantity: bigint | number; quote?: Quote }) {
+    const buyer = addressOf(await accountOf(wallet));
+    const quote = options.quote ?? await this.market.quote(options.listingId, { buyer, quantity: options.quantity });
+    return this.relayer.relayPurchase(wallet, quote);
+  }
 
   // Reads of the indexed chain
   waitForIndexed(blockNumber: bigint | number, options?: { timeoutMs?: number }) {

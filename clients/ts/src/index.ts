@@ -6,6 +6,7 @@ export type { Fetch } from "./http.js";
 export type { ListingsOptions, ListingStatus, Purchase } from "./marketplace.js";
 export type { LiveConnection, LiveOptions, LiveStatus, WebSocketConstructor, WebSocketLike } from "./notifications.js";
 export type { PageOptions } from "./reads.js";
+export type { Relay } from "./relayer.js";
 export type { SignInOptions } from "./auth.js";
 export type { Wallet } from "./wallet.js";
 export * from "./types.js";

@@ -35,6 +35,28 @@ function listing<T extends WireListing>(wire: T): Omit<T, "unit_price" | "remain
   return { ...wire, seller: getAddress(wire.seller), unit_price: BigInt(wire.unit_price), remaining: BigInt(wire.remaining) };
 }
 
+/** The wallet signs the quote's EIP-2612 permit (eth_signTypedData_v4): its v, r and s. */
+export async function signQuotePermit(wallet: Wallet, quote: Quote): Promise<{ v: number; r: Hex; s: Hex }> {
+  const { domain, message } = quote.permit;
+  const { EIP712Domain: _, ...types } = quote.permit.types;
+  const signature = await wallet.signTypedData({
+    account: await accountOf(wallet),
+    domain: typedDomain(domain),
+    types: types as unknown as TypedData,
+    primaryType: "Permit",
+    message: { owner: getAddress(message.owner!), spender: getAddress(message.spender!), value: BigInt(message.value!),
+      nonce: BigInt(message.nonce!), deadline: BigInt(message.deadline!) },
+  });
+  const { r, s, v, yParity } = parseSignature(signature);
+  return { v: Number(v ?? BigInt(yParity + 27)), r, s };
+}
+
+/** An EIP-712 domain as the API sends it (JSON), as viem signs it. */
+export function typedDomain(domain: Record<string, unknown>) {
+  return { name: String(domain.name), version: String(domain.version), chainId: Number(domain.chainId),
+    verifyingContract: getAddress(String(domain.verifyingContract)) };
+}
+
 export class Marketplace {
   constructor(private readonly http: Http, private readonly directory: ChainDirectory) {}
 
@@ -89,22 +111,11 @@ export class Marketplace {
     if (quote.buyer_balance < quote.total) {  // refused before the wallet asks its owner anything
       throw new FitmintChainError("ERC20InsufficientBalance", [buyer, quote.buyer_balance, quote.total]);
     }
-    const { domain, message } = quote.permit;
-    const { EIP712Domain: _, ...types } = quote.permit.types;
-    const signature = await wallet.signTypedData({
-      account,
-      domain: { name: String(domain.name), version: String(domain.version), chainId: Number(domain.chainId),
-        verifyingContract: getAddress(String(domain.verifyingContract)) },
-      types: types as unknown as TypedData,
-      primaryType: "Permit",
-      message: { owner: getAddress(message.owner!), spender: getAddress(message.spender!), value: BigInt(message.value!),
-        nonce: BigInt(message.nonce!), deadline: BigInt(message.deadline!) },
-    });
-    const { r, s, v, yParity } = parseSignature(signature);
+    const { r, s, v } = await signQuotePermit(wallet, quote);
     const [listingId, quantity, maxUnitPrice, permitValue, deadline] = quote.call.args.map((arg) => BigInt(arg));
     const mined = await sendAndWait(this.directory, () => wallet.writeContract({
       account, chain, address: market, abi: marketplaceAbi, functionName: "purchaseWithPermit",
-      args: [listingId!, quantity!, maxUnitPrice!, permitValue!, deadline!, Number(v ?? BigInt(yParity + 27)), r, s],
+      args: [listingId!, quantity!, maxUnitPrice!, permitValue!, deadline!, v, r, s],
     }));
     const [order] = parseEventLogs({ abi: marketplaceAbi, eventName: "OrderCreated", logs: mined.receipt.logs });
     if (!order) throw new Error(`transaction ${mined.txHash} was mined without an OrderCreated event`);

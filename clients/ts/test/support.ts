@@ -23,6 +23,9 @@ export const fixtureListing = JSON.parse(required("FITMINT_TEST_LISTING")) as {
   listing_id: number; item_id: string; image_cid: string; name: string;
 };
 
+/** A listing of its own for the gasless purchase (the fixture listing's supply is counted by another test). */
+export const gaslessListing = JSON.parse(required("FITMINT_TEST_GASLESS_LISTING")) as { listing_id: number };
+
 /** A fresh wallet with 1 ETH (and no FIT), one per role a test needs: `wallet("buyer")`. */
 const keys = Object.fromEntries(required("FITMINT_TEST_KEYS").split(",").map((pair) => pair.split("="))) as
   Record<string, Hex>;

@@ -268,8 +268,8 @@ export interface paths {
         /**
          * Update Product
          * @description A new version (a new document, a new CID; earlier versions are kept). A listed product is updated
-         *     on-chain too: the item's CID, and the listing's price and supply if they changed. The same body
-         *     again changes nothing.
+         *     on-chain too, through the transaction queue: the item's CID, and the listing's price and supply if they
+         *     changed. The same body again changes nothing.
          */
         put: operations["update_product_catalog_products__product_id__put"];
         post?: never;
@@ -290,9 +290,10 @@ export interface paths {
         put?: never;
         /**
          * List Product
-         * @description Lists the product on the Marketplace through the operator account (createListing with the current
-         *     CID, price and supply; proceeds to the treasury). Asking again returns the listing instead of
-         *     listing twice, and brings it up to the current version if it lags.
+         * @description Lists the product on the Marketplace (createListing with the current CID, price and supply; proceeds
+         *     to the treasury) through the transaction queue, which sends it from the operator pool; waits for it to
+         *     be mined (201), or answers 202 with the transaction still in flight. Asking again returns the listing
+         *     instead of listing twice, and brings it up to the current version if it lags.
          */
         post: operations["list_product_catalog_products__product_id__listing_post"];
         delete?: never;
@@ -851,6 +852,69 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/relay/{relay_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Relay
+         * @description A relay (a voucher claim or a purchase) and its state.
+         */
+        get: operations["read_relay_relay__relay_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/relay/purchases": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Relay Purchase
+         * @description Buys for a wallet with no ETH: the wallet signs the PurchaseIntent (EIP-712, domain FitmintMarketplace;
+         *     the quote gives the typed data) and the EIP-2612 permit, the platform checks both and sends
+         *     executePurchaseIntentWithPermit through the transaction queue, paying the gas. Idempotent per (buyer,
+         *     intent nonce).
+         */
+        post: operations["relay_purchase_relay_purchases_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/relay/sponsorship": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Sponsorship
+         * @description The tenant's sponsored relays today (UTC, the platform's clock), per member, and the daily limits.
+         */
+        get: operations["read_sponsorship_relay_sponsorship_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/rewards/epochs": {
         parameters: {
             query?: never;
@@ -927,6 +991,32 @@ export interface paths {
         get: operations["read_voucher_rewards_vouchers__claim_id__get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/rewards/vouchers/{claim_id}/relay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Voucher Relay
+         * @description The relay of your voucher: waiting, batched, sent, mined (with the transaction) or failed (the reason).
+         */
+        get: operations["read_voucher_relay_rewards_vouchers__claim_id__relay_get"];
+        put?: never;
+        /**
+         * Relay Voucher
+         * @description Has the platform claim your voucher for you, gas paid: it waits a second or so to be gathered with
+         *     others into one claimBatch transaction, sent through the transaction queue. Asking again returns the same
+         *     relay (200). Counts against your and your club's sponsored transactions of the day.
+         */
+        post: operations["relay_voucher_rewards_vouchers__claim_id__relay_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1406,6 +1496,11 @@ export interface components {
              * @description Marketplace listing id (decimal), once mined
              */
             listing_id: string | null;
+            /**
+             * Transaction Id
+             * @description The transaction queue's request still in flight for this product (GET /transactions/{id}), if any
+             */
+            transaction_id?: number | null;
             /** Tx Hash */
             tx_hash: string | null;
         };
@@ -1734,6 +1829,52 @@ export interface components {
             /** Size */
             size: number;
         };
+        /** IntentIn */
+        IntentIn: {
+            /** Buyer */
+            buyer: string;
+            /**
+             * Deadline
+             * @description Unix time
+             */
+            deadline: string;
+            /** Listing Id */
+            listing_id: string;
+            /**
+             * Max Unit Price
+             * @description FIT wei: the most the buyer pays per item
+             */
+            max_unit_price: string;
+            /**
+             * Nonce
+             * @description The buyer's current Marketplace nonce of a key (key << 64 | n)
+             */
+            nonce: string;
+            /** Quantity */
+            quantity: string;
+        };
+        /** IntentTypedData */
+        IntentTypedData: {
+            /** Domain */
+            domain: {
+                [key: string]: unknown;
+            };
+            /**
+             * Message
+             * @description buyer, listingId, quantity, maxUnitPrice (the quoted price), nonce (the buyer's current Marketplace nonce, key 0), deadline
+             */
+            message: {
+                [key: string]: string;
+            };
+            /** Primarytype */
+            primaryType: string;
+            /** Types */
+            types: {
+                [key: string]: {
+                    [key: string]: string;
+                }[];
+            };
+        };
         /** ItemPublic */
         ItemPublic: {
             /** Attributes */
@@ -1847,6 +1988,13 @@ export interface components {
             data: components["schemas"]["MemberPublic"][];
             /** Next Cursor */
             next_cursor: string | null;
+        };
+        /** MemberUsage */
+        MemberUsage: {
+            /** Relays */
+            relays: number;
+            /** User Id */
+            user_id: string;
         };
         /** MePublic */
         MePublic: {
@@ -2009,6 +2157,22 @@ export interface components {
             /** Next Cursor */
             next_cursor: string | null;
         };
+        /** PermitIn */
+        PermitIn: {
+            /** Deadline */
+            deadline: string;
+            /** R */
+            r: string;
+            /** S */
+            s: string;
+            /** V */
+            v: number;
+            /**
+             * Value
+             * @description FIT wei the Marketplace may pull (at least the total)
+             */
+            value: string;
+        };
         /** PermitMessage */
         PermitMessage: {
             /** Deadline */
@@ -2157,7 +2321,7 @@ export interface components {
             price_wei: string;
             /**
              * Status
-             * @description draft | listing (transaction sent) | listed
+             * @description draft | listing (createListing submitted, not yet mined) | listed
              */
             status: string;
             /** Supply */
@@ -2219,6 +2383,17 @@ export interface components {
              */
             to: string;
         };
+        /** PurchaseRelayIn */
+        PurchaseRelayIn: {
+            intent: components["schemas"]["IntentIn"];
+            /** @description The buyer's EIP-2612 permit (owner: the buyer, spender: the Marketplace) */
+            permit: components["schemas"]["PermitIn"];
+            /**
+             * Signature
+             * @description EIP-712 signature of the intent
+             */
+            signature: string;
+        };
         /** QuoteIn */
         QuoteIn: {
             /**
@@ -2258,6 +2433,8 @@ export interface components {
              * @description To the treasury, out of the total
              */
             fee: string;
+            /** @description Gasless: the PurchaseIntent typed data to sign; POST it with its signature and the signed permit to /relay/purchases */
+            intent: components["schemas"]["IntentTypedData"];
             /** Item Id */
             item_id: string;
             /**
@@ -2306,6 +2483,50 @@ export interface components {
             code: string;
             /** Reason */
             reason: string;
+        };
+        /** RelayPublic */
+        RelayPublic: {
+            /** Block Number */
+            block_number: number | null;
+            /** Buyer */
+            buyer: string | null;
+            /** Claim Id */
+            claim_id: string | null;
+            /** Created At */
+            created_at: string;
+            /** Failed Batches */
+            failed_batches: number;
+            /** Id */
+            id: number;
+            /** Intent Nonce */
+            intent_nonce: string | null;
+            /**
+             * Kind
+             * @description claim | purchase
+             */
+            kind: string;
+            /**
+             * Reason
+             * @description Why it failed (or why it waits again: a batch it was in failed)
+             */
+            reason: string | null;
+            /**
+             * State
+             * @description waiting (for a batch) | batched (in a queue request not sent yet) | sent | mined | failed
+             */
+            state: string;
+            /**
+             * Transaction Request
+             * @description The transaction queue's request it went out in
+             */
+            transaction_request: number | null;
+            /**
+             * Tx Hash
+             * @description Once mined
+             */
+            tx_hash: string | null;
+            /** Updated At */
+            updated_at: string;
         };
         /** RoleUpdate */
         RoleUpdate: {
@@ -2366,6 +2587,36 @@ export interface components {
              * @description The `uri` a sign-in message must name
              */
             uri: string;
+        };
+        /** SponsorshipPublic */
+        SponsorshipPublic: {
+            /**
+             * Day
+             * @description The UTC day counted (the platform's clock)
+             */
+            day: string;
+            /**
+             * Member Daily Relays
+             * @description Limit per member and day
+             */
+            member_daily_relays: number;
+            /**
+             * Members
+             * @description Each member sponsored today, most first
+             */
+            members: components["schemas"]["MemberUsage"][];
+            /** Resets At */
+            resets_at: string;
+            /**
+             * Tenant Daily Relays
+             * @description Limit for the whole tenant and day
+             */
+            tenant_daily_relays: number;
+            /**
+             * Tenant Relays
+             * @description Sponsored today in the tenant
+             */
+            tenant_relays: number;
         };
         /** TokenInfo */
         TokenInfo: {
@@ -2654,6 +2905,8 @@ export interface components {
              * @description Unix time after which the contract refuses the voucher
              */
             deadline: number;
+            /** @description The platform's relay of its claim (POST /rewards/vouchers/{claim_id}/relay), if asked */
+            relay?: components["schemas"]["VoucherRelay"] | null;
             /** Signature */
             signature: string;
             /**
@@ -2665,6 +2918,22 @@ export interface components {
             user_id: string;
             /** Workout Id */
             workout_id: string;
+        };
+        /** VoucherRelay */
+        VoucherRelay: {
+            /** Block Number */
+            block_number: number | null;
+            /** Id */
+            id: number;
+            /** Reason */
+            reason: string | null;
+            /**
+             * State
+             * @description waiting | batched | sent | mined | failed
+             */
+            state: string;
+            /** Tx Hash */
+            tx_hash: string | null;
         };
         /** VoucherRequest */
         VoucherRequest: {
@@ -3290,6 +3559,15 @@ export interface operations {
                     "application/json": components["schemas"]["ProductPublic"];
                 };
             };
+            /** @description A transaction is still in flight after the wait: listing.transaction_id names it (Location: /transactions/{id}); asking again goes on from it, never sends a second one */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProductPublic"];
+                };
+            };
             /** @description Validation Error */
             422: {
                 headers: {
@@ -3338,6 +3616,15 @@ export interface operations {
             };
             /** @description Successful Response */
             201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProductPublic"];
+                };
+            };
+            /** @description A transaction is still in flight after the wait: listing.transaction_id names it (Location: /transactions/{id}); asking again goes on from it, never sends a second one */
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4432,6 +4719,138 @@ export interface operations {
             };
         };
     };
+    read_relay_relay__relay_id__get: {
+        parameters: {
+            query?: never;
+            header?: {
+                authorization?: string | null;
+            };
+            path: {
+                relay_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RelayPublic"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    relay_purchase_relay_purchases_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                authorization?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PurchaseRelayIn"];
+            };
+        };
+        responses: {
+            /** @description This intent was relayed before: the same relay */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RelayPublic"];
+                };
+            };
+            /** @description The buyer is not one of your wallets */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such listing */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Nonce used (replay), listing closed or short, price above the intent's maximum, or the purchase would revert (decoded) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not signed by the buyer (tampered), or past its deadline */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Daily sponsorship used up (Retry-After: until it resets) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    read_sponsorship_relay_sponsorship_get: {
+        parameters: {
+            query?: never;
+            header?: {
+                authorization?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SponsorshipPublic"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     list_epochs_rewards_epochs_get: {
         parameters: {
             query?: {
@@ -4578,6 +4997,107 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
                 };
+            };
+        };
+    };
+    read_voucher_relay_rewards_vouchers__claim_id__relay_get: {
+        parameters: {
+            query?: never;
+            header?: {
+                authorization?: string | null;
+            };
+            path: {
+                claim_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RelayPublic"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    relay_voucher_rewards_vouchers__claim_id__relay_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                authorization?: string | null;
+            };
+            path: {
+                claim_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Asked before: the same relay */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RelayPublic"];
+                };
+            };
+            /** @description Not your voucher */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Already claimed on the chain, or expiring */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Daily sponsorship used up (Retry-After: until it resets) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The chain is unreachable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

@@ -23,13 +23,11 @@ from backend.app.core.db import create_pool, dsn
 from backend.app.main import create_app
 from backend.app.rewards.epochs import close_epochs, idempotency_key
 from checks import index_to_head
-from fitmint.chain.abi import ContractAbi
-from fitmint.txqueue.simulation import decoder_of
 from tests.support.api import a_run, api_settings, db
 from tests.support.databases import create_database, drop_database
 from tests.support.paths import ROOT
 from tests.support.processes import spawn, stop_group
-from tests.support.queue_worker import queue_worker
+from tests.support.queue_worker import deployment_decoder, queue_worker
 from tests.support.roles import call_as_admin
 from tests.support.signin import sign_in
 from tests.support.units import DAY, FIT
@@ -169,11 +167,12 @@ def test_epoch_accrues_closes_posts_once_and_is_claimed(app, chain, indexer_sett
     early = client.get(f"/rewards/epochs/0/proofs/{alice.address}")
     assert early.status_code == 404 and "not posted" in early.json()["detail"]
 
-    operator_key = settings.operator_key()
-    assert chain.rewards.functions.hasRole(chain.rewards.functions.OPERATOR_ROLE().call(),
-                                           Account.from_key(operator_key).address).call()
-    decoder = decoder_of([ContractAbi(name, c.abi) for name, c in chain.manifest.contracts.items()])
-    with queue_worker(settings.postgres(settings.backend_database), chain.url, [operator_key], decoder):
+    operator_keys = settings.operator_keys()  # the deploy's operator pool: each holds OPERATOR_ROLE
+    for key in operator_keys:
+        assert chain.rewards.functions.hasRole(chain.rewards.functions.OPERATOR_ROLE().call(),
+                                               Account.from_key(key).address).call()
+    decoder = deployment_decoder(chain.manifest)
+    with queue_worker(settings.postgres(settings.backend_database), chain.url, operator_keys, decoder):
         wait_until(lambda: (run_job(settings) or True) and client.get("/rewards/epochs").json()["data"][0]["state"]
                    == "posted", timeout=60, interval=0.5, what="epoch 0's root posted")
     epoch = client.get("/rewards/epochs").json()["data"][0]
@@ -224,14 +223,14 @@ def spend_epoch_budget(chain, leave: int) -> None:
     assert left() == leave
 
 
-def post_with(settings, chain, client, key: str, epoch: int, state: str) -> dict:
-    """Runs a queue worker signing with `key` and the job until `epoch` reaches `state`; the epoch as listed."""
-    decoder = decoder_of([ContractAbi(name, c.abi) for name, c in chain.manifest.contracts.items()])
+def post_with(settings, chain, client, keys: list[str], epoch: int, state: str) -> dict:
+    """Runs a queue worker signing with `keys` and the job until `epoch` reaches `state`; the epoch as listed."""
+    decoder = deployment_decoder(chain.manifest)
 
     def listed():
         return next(e for e in client.get("/rewards/epochs").json()["data"] if e["epoch"] == epoch)
 
-    with queue_worker(settings.postgres(settings.backend_database), chain.url, [key], decoder):
+    with queue_worker(settings.postgres(settings.backend_database), chain.url, keys, decoder):
         wait_until(lambda: (run_job(settings) or True) and listed()["state"] == state, timeout=60, interval=0.5,
                    what=f"epoch {epoch} {state}")
     return listed()
@@ -246,7 +245,7 @@ def test_an_epoch_over_its_budget_is_scaled_to_what_the_contract_accepts(app, ch
     spend_epoch_budget(chain, leave=40 * FIT)  # vouchers claimed in epoch 0 leave it 40 FIT
 
     advance_chain_past_epoch(chain)
-    epoch = post_with(settings, chain, client, settings.operator_key(), 0, "posted")
+    epoch = post_with(settings, chain, client, settings.operator_keys(), 0, "posted")
     assert (epoch["accrued"], epoch["available"], epoch["total"]) == (str(80 * FIT), str(40 * FIT), str(40 * FIT))
     assert "scaled" in epoch["reason"]
     assert chain.rewards.functions.epochEmitted(0).call() == chain.rewards.functions.epochBudget(0).call()
@@ -276,7 +275,7 @@ def test_a_spent_epoch_is_carried_and_a_failed_root_is_retried(app, chain, stack
     advance_chain_past_epoch(chain)
     stranger = Account.create()
     chain.rpc("anvil_setBalance", stranger.address, hex(10**18))
-    failed = post_with(settings, chain, client, stranger.key.to_0x_hex(), 1, "failed")
+    failed = post_with(settings, chain, client, [stranger.key.to_0x_hex()], 1, "failed")
     assert "AccessControlUnauthorizedAccount" in failed["reason"] and failed["tx_hash"] is None
     assert chain.rewards.functions.epochDistribution(1).call()[0] == bytes(32)
     refused = client.get(f"/rewards/epochs/1/proofs/{alice.address}")
@@ -286,7 +285,7 @@ def test_a_spent_epoch_is_carried_and_a_failed_root_is_retried(app, chain, stack
     result = subprocess.run([sys.executable, "-m", "backend.app.manage", "retry-epoch", "1"], cwd=ROOT,
                             env=process_env(stack, settings, chain), capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "submitted again" in result.stdout, result.stdout + result.stderr
-    posted = post_with(settings, chain, client, settings.operator_key(), 1, "posted")
+    posted = post_with(settings, chain, client, settings.operator_keys(), 1, "posted")
     assert posted["root"] == failed["root"] and posted["total"] == str(50 * FIT)
     assert [r["idempotency_key"].rsplit(":", 1)[-1] for r in db(
         settings, "SELECT idempotency_key FROM txqueue_request ORDER BY id")] == ["1", "retry-1"]
@@ -351,7 +350,7 @@ def test_a_closing_killed_between_building_and_submitting_leaves_nothing_and_rer
     assert db(settings, "SELECT 1 FROM txqueue_request") == []
     assert [r["epoch"] for r in db(settings, "SELECT epoch FROM epoch_accruals")] == [None]
 
-    posted = post_with(settings, chain, client, settings.operator_key(), 0, "posted")
+    posted = post_with(settings, chain, client, settings.operator_keys(), 0, "posted")
     assert chain.rewards.functions.epochDistribution(0).call()[0].hex() == posted["root"][2:]
     assert len(db(settings, "SELECT 1 FROM txqueue_request")) == 1
     claim_epoch(chain, alice, client.get(f"/rewards/epochs/0/proofs/{alice.address}").json())

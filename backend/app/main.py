@@ -38,6 +38,7 @@ from backend.app.relayer.batcher import ClaimBatcher
 from backend.app.relayer.chain import RelayerChain
 from backend.app.relayer.routes import router as relayer_router
 from backend.app.rewards.chain import RewardsChain
+from backend.app.rewards.epoch_routes import router as epochs_router
 from backend.app.rewards.routes import router as rewards_router
 from backend.app.rewards.service import Vouchers
 from backend.app.transactions.routes import router as transactions_router
@@ -144,13 +145,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="fitmint API", version=API_VERSION, lifespan=lifespan,
                   description="Sign-in with Ethereum, tenants and policies, members, fitness with anti-cheat, "
-                              "reward vouchers, wallet and marketplace reads of the indexed chain, purchase "
-                              "quotes, and what a client needs to know about the chain (GET /chain).")
+                              "reward vouchers and Merkle epochs, wallet and marketplace reads of the indexed chain, "
+                              "purchase quotes, and what a client needs to know about the chain (GET /chain).")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        allowances={"/catalog/images": settings.max_image_bytes})
     # Wallet reads first: the busiest public routes are matched before the rest.
     for router in (wallets_router, chain_router, marketplace_router, auth_router, users_router, fitness_router,
-                   rewards_router, relayer_router, notifications_router,
+                   rewards_router, epochs_router, relayer_router, notifications_router,
                    catalog_router, transactions_router, identity_router, agent_webhooks_router):
         app.include_router(router)
 

@@ -3,6 +3,8 @@
   python -m backend.app.manage migrate
   python -m backend.app.manage tenant <slug> [--name NAME] [--invite-only]
   python -m backend.app.manage role <tenant-slug> <address> <user|coach|admin>
+  python -m backend.app.manage reward-mode <tenant-slug> <voucher|epoch>
+  python -m backend.app.manage retry-epoch <epoch>
 """
 
 import argparse
@@ -14,6 +16,9 @@ from redis.asyncio import Redis
 
 from backend.app.core.config import get_settings
 from backend.app.core.db import create_pool, migrate
+from backend.app.rewards.chain import RewardsChain
+from backend.app.rewards.epochs import NotRetryable, retry_epoch
+from backend.app.rewards.modes import RewardMode, UnknownTenant, set_reward_mode
 from backend.app.users.service import NotFound, Users, ensure_tenant, sign_in
 
 
@@ -42,6 +47,30 @@ async def _role(slug: str, address: str, role: str) -> str:
         await redis.aclose()
 
 
+async def _reward_mode(slug: str, mode: RewardMode) -> RewardMode:
+    settings = get_settings()
+    pool = await create_pool(settings, settings.backend_database)
+    try:
+        return await set_reward_mode(pool, slug, mode)
+    except UnknownTenant as exc:
+        raise SystemExit(f"manage: {exc} (create it with: manage tenant {slug})") from None
+    finally:
+        await pool.close()
+
+
+async def _retry_epoch(epoch: int) -> int:
+    settings = get_settings()
+    chain = RewardsChain(settings)
+    pool = await create_pool(settings, settings.backend_database)
+    try:
+        return await retry_epoch(pool, settings.chain_id, chain.contract, epoch)
+    except NotRetryable as exc:
+        raise SystemExit(f"manage: {exc}") from None
+    finally:
+        await pool.close()
+        await chain.close()
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m backend.app.manage", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -54,6 +83,12 @@ def main(argv: list[str]) -> int:
     role.add_argument("tenant")
     role.add_argument("address")
     role.add_argument("role", choices=["user", "coach", "admin"])
+    mode = commands.add_parser("reward-mode", help="how the tenant pays rewards for workouts accepted from now on: "
+                                                   "a voucher per workout, or Merkle epochs")
+    mode.add_argument("tenant")
+    mode.add_argument("mode", choices=[m.value for m in RewardMode])
+    retry = commands.add_parser("retry-epoch", help="submit a failed epoch's root again (once its cause is fixed)")
+    retry.add_argument("epoch", type=int)
     args = parser.parse_args(argv)
     migrate(get_settings())
     if args.command == "tenant":
@@ -65,6 +100,13 @@ def main(argv: list[str]) -> int:
             parser.error(f"not an Ethereum address: {args.address}")
         user_id = asyncio.run(_role(args.tenant, args.address, args.role))
         print(f"{args.address} is {args.role} of {args.tenant} (user {user_id}); it applies at the next sign-in")
+    elif args.command == "reward-mode":
+        previous = asyncio.run(_reward_mode(args.tenant, RewardMode(args.mode)))
+        print(f"tenant {args.tenant}: reward mode {args.mode} (was {previous.value}) for workouts accepted from now "
+              "on; earlier workouts keep theirs")
+    elif args.command == "retry-epoch":
+        request_id = asyncio.run(_retry_epoch(args.epoch))
+        print(f"epoch {args.epoch}: root submitted again (transaction queue request {request_id})")
     return 0
 
 

@@ -21,6 +21,8 @@ NO_FOREIGN_ID = {
     ("GET", "/chain"), ("GET", "/chain/abis/{name}"), ("GET", "/marketplace/listings"),
     ("GET", "/marketplace/listings/{listing_id}"), ("GET", "/wallets/{address}/listings"),
     ("POST", "/marketplace/listings/{listing_id}/quote"),
+    # Reward epochs and their proofs are the deployment's, posted on chain: one root for every tenant.
+    ("GET", "/rewards/epochs"), ("GET", "/rewards/epochs/{epoch}/proofs/{address}"),
     # The catalog: uploads and new products go to the caller's tenant; reads are public.
     ("POST", "/catalog/images"), ("POST", "/catalog/products"), ("GET", "/catalog/products"),
     ("GET", "/catalog/products/{product_id}"), ("GET", "/catalog/products/{product_id}/versions"),
@@ -87,8 +89,10 @@ def alpha_records(client, settings, tenants):
     created = client.post("/tenant/service-clients", json={"name": "watch sync", "role": "attestor"},
                           headers=alpha["admin"].headers)
     assert created.status_code == 201, created.text
-    # A voucher row as the rewards service writes it (no chain needed to test who may see it).
+    # A voucher row as the rewards service writes it, after the workout's one reward record (no chain needed to
+    # test who may see it).
     claim_id = "0x" + "ab" * 32
+    db(settings, "INSERT INTO workout_rewards (workout_id, mode) VALUES ($1::uuid, 'voucher')", workout.json()["id"])
     db(settings, "INSERT INTO vouchers (claim_id, tenant_id, user_id, workout_id, account, amount, deadline, chain_id, "
                  "contract, attestor, signature, issued_day) "
                  "VALUES ($1, $2::uuid, $3::uuid, $4::uuid, $5, 1, 1, 31337, "

@@ -36,6 +36,8 @@ MODELS = [
     (m.Workout, "post", "/fitness/workouts", "201"),
     (m.Voucher, "post", "/rewards/workouts/{workout_id}/voucher", "201"),
     (m.Voucher, "get", "/rewards/vouchers/{claim_id}", "200"),
+    (m.EpochsPage, "get", "/rewards/epochs", "200"),
+    (m.EpochProof, "get", "/rewards/epochs/{epoch}/proofs/{address}", "200"),
     (m.Balance, "get", "/wallets/{address}/balance", "200"),
     (m.TransfersPage, "get", "/wallets/{address}/transfers", "200"),
     (m.ClaimsPage, "get", "/wallets/{address}/claims", "200"),

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from backend.app.core.config import Settings as ApiSettings
 from backend.app.main import create_app
 from checks import db, index_to_head
+from tests.support.databases import create_database, drop_database
 from tests.support.units import FIT
 
 
@@ -16,11 +17,16 @@ from tests.support.units import FIT
 def api(chain, indexer_settings, stack, tmp_path):
     chain.run_scenario()
     asyncio.run(index_to_head(indexer_settings))
+    # A backend database of its own: the stack's would be migrated to this checkout's schema at start-up.
+    database = create_database(stack)
     settings = ApiSettings(fitmint_state_dir=indexer_settings.fitmint_state_dir, redis_port=int(stack["REDIS_PORT"]),
-                           postgres_port=int(stack["POSTGRES_PORT"]),
+                           postgres_port=int(stack["POSTGRES_PORT"]), backend_database=database,
                            indexer_database=indexer_settings.indexer_database, jwt_secret_file=tmp_path / "jwt-secret")
-    with TestClient(create_app(settings)) as client:
-        yield client
+    try:
+        with TestClient(create_app(settings)) as client:
+            yield client
+    finally:
+        drop_database(stack, database)
 
 
 def test_balance_and_items_equal_the_chain(api, chain):

@@ -6,6 +6,7 @@ one helper per kind of chain, each scheduling as the governor, then executing on
     admin.call(market, "setFees", 100, 900)              # any DEFAULT_ADMIN_ROLE function
 
     grant_role(scenario_chain, "Marketplace", "LISTER_ROLE", account)   # a ScenarioChain (web3)
+    call_as_admin(scenario_chain, "ActivityRewards", "setDailyCap", cap)  # any admin function there
     grant_operator_roles(rpc_url, manifest, account)                      # the stack's shared chain
 
 Ape's chain and a private Anvil are the test's own: the delay is skipped by moving the clock. The stack's
@@ -18,6 +19,7 @@ import time
 from eth_utils import keccak
 from web3 import Web3
 
+from fitmint.chain.abi import ContractAbi
 from fitmint.chain.manifest import Manifest
 from fitmint.chain.timelock import NO_PREDECESSOR, Operation, RoleChange, State, current_operation
 from scripts.admin import TimelockAdmin
@@ -81,6 +83,20 @@ def grant_role(chain, contract: str, role: str, account: str, action: str = "gra
     admin = TimelockAdmin(chain.w3, chain.manifest)
     operation, state = admin.operation(RoleChange(action, contract, role, account))
     assert state == State.UNSET, f"{operation.description} is already scheduled"
+    governor = chain.manifest.roles.governor[0]
+    admin.send(admin.schedule_call(operation), governor, None)
+    chain.mine(seconds=admin.delay())
+    return admin.send(admin.execute_call(operation), governor, None)
+
+
+def call_as_admin(chain, contract: str, function: str, *args):
+    """`contract.function(*args)` as the admin (the timelock) of a ScenarioChain: scheduled by the governor,
+    the delay skipped by time travel, executed."""
+    admin = TimelockAdmin(chain.w3, chain.manifest)
+    deployed = chain.manifest.contract(contract)
+    _, data = ContractAbi(contract, deployed.abi).function(function, args)
+    operation = Operation(deployed.checksum_address, 0, data, NO_PREDECESSOR, keccak(text=f"test call {next(_salts)}"),
+                          f"{contract}.{function}{args}")
     governor = chain.manifest.roles.governor[0]
     admin.send(admin.schedule_call(operation), governor, None)
     chain.mine(seconds=admin.delay())

@@ -1,6 +1,7 @@
 """Workouts and nutrition logs in PostgreSQL. A workout is checked by the anti-cheat rules inside the
 transaction that stores it, under a per-user lock, so two concurrent submissions cannot both pass the
-overlap and per-day checks. Rejected workouts are stored too (status 'rejected', with the reasons)."""
+overlap and per-day checks. Rejected workouts are stored too (status 'rejected', with the reasons). In a
+tenant paying rewards by epochs, an accepted workout's reward accrues in that same transaction."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ import orjson
 from backend.app.core.pages import decode_cursor, page
 from backend.app.fitness import anticheat
 from backend.app.fitness.models import NutritionIn, WorkoutIn
+from backend.app.rewards.modes import accrue
 
 WORKOUT_COLUMNS = ("id, user_id, tenant_id, activity, started_at, ended_at, distance_m, steps, calories, "
                    "avg_heart_rate, max_heart_rate, gps, status, rejections, submitted_by, created_at")
@@ -85,7 +87,10 @@ async def submit_workout(pool: asyncpg.Pool, *, tenant_id: str, user_id: str, su
             "rejected" if rejections else "accepted",
             orjson.dumps([{"code": r.code, "reason": r.reason} for r in rejections]).decode(),
             submitted_by, idempotency_key)
-    return Stored(_workout(row), replayed=False)
+        workout = _workout(row)
+        if workout["status"] == "accepted":  # a tenant paying by epochs: its reward accrues with the workout
+            await accrue(connection, workout, now)
+    return Stored(workout, replayed=False)
 
 
 async def get_workout(pool: asyncpg.Pool, workout_id: str) -> dict | None:

@@ -1,5 +1,5 @@
-"""Runs the scheduled notification jobs (APScheduler 3, AsyncIOScheduler, cron triggers in UTC) in one
-replica at a time.
+"""Runs the scheduled jobs, the notifications' and the reward epochs' closing (APScheduler 3,
+AsyncIOScheduler, cron triggers in UTC) in one replica at a time.
 
 Leadership is a PostgreSQL session advisory lock held on a dedicated connection: every replica tries
 `pg_try_advisory_lock` every `retry_seconds`; the one that gets it starts the cron schedule, the others
@@ -9,10 +9,11 @@ cancels its running jobs (each job is one transaction: a cancelled one leaves no
 get the lock again. The jobs stay idempotent on their own (deterministic source events, job_runs), so
 the short overlap a network partition allows cannot send anything twice.
 
-Schedule: reminders every minute (their 10-minute window absorbs a late or missed minute); the weekly
-jobs on Monday 06:00 UTC (the week ended at 00:00; six hours for late uploads). On becoming leader, each
-weekly job also runs once as of its last scheduled time, so a week missed while no replica was leader
-is caught up (and an already sent week is a no-op).
+Schedule: reminders and the reward epochs' closing every minute (the reminders' 10-minute window absorbs
+a late or missed minute; a closing finds what is due itself); the weekly jobs on Monday 06:00 UTC (the
+week ended at 00:00; six hours for late uploads). On becoming leader, each weekly job also runs once as
+of its last scheduled time, so a week missed while no replica was leader is caught up (and an already
+sent week is a no-op).
 """
 
 import asyncio
@@ -29,6 +30,7 @@ from apscheduler.triggers.cron import CronTrigger
 from backend.app.core.config import Settings
 from backend.app.core.db import dsn
 from backend.app.notifications import jobs
+from backend.app.rewards import epochs
 
 log = logging.getLogger("notifications.scheduler")
 
@@ -51,6 +53,8 @@ def default_jobs() -> list[ScheduledJob]:
         ScheduledJob("daily_reminders", jobs.daily_reminders, CronTrigger(minute="*", timezone=UTC)),
         ScheduledJob("weekly_challenge_results", jobs.weekly_challenge_results, weekly, catch_up=True),
         ScheduledJob("weekly_activity_reports", jobs.weekly_activity_reports, weekly, catch_up=True),
+        # Closes ended reward epochs and follows their roots (rewards/epochs.py): idempotent, so every minute.
+        ScheduledJob("close_reward_epochs", epochs.close_epochs, CronTrigger(minute="*", timezone=UTC)),
     ]
 
 

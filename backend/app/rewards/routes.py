@@ -84,7 +84,9 @@ def _relay(relay: dict | None) -> VoucherRelay | None:
 
 
 @router.post("/workouts/{workout_id}/voucher", response_model=VoucherPublic, status_code=status.HTTP_201_CREATED,
-             responses={409: {"description": "Not rewardable: refused workout, nothing earned, or a cap reached"},
+             responses={409: {"description": "Not rewardable: refused workout, nothing earned, a cap reached, or "
+                                                "accepted while the tenant paid by epochs (its reward is in an "
+                                                "epoch: GET /rewards/epochs/{n}/proofs/{address})"},
                         503: {"description": "The chain (or the deployment manifest) is not reachable"}})
 async def issue_voucher(workout_id: uuid.UUID, request: Request, response: Response, principal: CurrentPrincipal,
                         users: UsersDep, pool: BackendPool, vouchers: VouchersDep,

@@ -6,7 +6,8 @@ it, can use up the cap this one was issued against. Its deadline never outlives 
 is the reward policy's, cut to what the contract will still pay: the account's daily cap less what the
 API already issued for that day (and what the chain says is left of it), and the current epoch's
 remaining budget. The voucher and its FitnessRewardIssued event are written in one transaction (the
-outbox): an event is published if and only if the voucher exists.
+outbox): an event is published if and only if the voucher exists. A workout accepted while its tenant paid
+rewards by epochs gets no voucher (EpochRewarded, a 409): its reward is in an epoch (rewards/modes.py).
 """
 
 import uuid
@@ -21,6 +22,7 @@ from eth_utils import keccak, to_checksum_address
 from backend.app.core.config import Settings
 from backend.app.core.pages import decode_cursor, page
 from backend.app.rewards.chain import RewardsChain
+from backend.app.rewards.modes import epoch_accrual
 from backend.app.rewards.policy import FIT, reward_wei
 from backend.app.wallets.service import snapshot
 from fitmint import events as ev
@@ -30,6 +32,17 @@ from fitmint.rewards.vouchers import RewardVoucher, sign_voucher
 
 class NotRewardable(Exception):
     """409: the workout cannot earn (now): rejected, nothing to reward, cap reached."""
+
+
+class EpochRewarded(NotRewardable):
+    """409: the workout was accepted while its tenant paid by epochs: its reward is in an epoch, no voucher."""
+
+    def __init__(self, accrual):
+        epoch = accrual["epoch"] if accrual is not None else None
+        where = f"epoch {epoch}" if epoch is not None else "the current reward epoch (not closed yet)"
+        super().__init__(f"this workout was accepted while your tenant paid rewards by epochs: its reward accrues "
+                         f"to {where} and is claimed with that epoch's Merkle proof "
+                         "(GET /rewards/epochs/{epoch}/proofs/{address}), not with a voucher")
 
 
 UNIX_EPOCH = date(1970, 1, 1)
@@ -89,6 +102,8 @@ class Vouchers:
             return Issued(found, created=False)
         if workout["status"] != "accepted":
             raise NotRewardable("this workout was refused by the anti-cheat checks; it earns nothing")
+        if (accrual := await epoch_accrual(self.pool, workout["id"])) is not None:
+            raise EpochRewarded(accrual)
         wanted = reward_wei(workout)
         if wanted <= 0:
             raise NotRewardable(f"a {workout['activity']} without distance earns nothing under the reward policy")
@@ -115,6 +130,12 @@ class Vouchers:
                     raise NotRewardable("the current reward epoch's budget is spent: try again next epoch")
                 raise NotRewardable(f"daily reward cap of {daily_cap / FIT:g} FIT reached for {account}: "
                                     "try again tomorrow (UTC)")
+            # The workout's one reward (migration 0012): a workout accrued to an epoch has its row already.
+            if await connection.fetchval(
+                    "INSERT INTO workout_rewards (workout_id, mode) VALUES ($1::uuid, 'voucher') "
+                    "ON CONFLICT (workout_id) DO NOTHING RETURNING true", workout["id"]) is None:
+                raise EpochRewarded(await connection.fetchrow(
+                    "SELECT * FROM epoch_accruals WHERE workout_id = $1::uuid", workout["id"]))
             deadline = voucher_deadline(now, self.settings.voucher_ttl_seconds)
             voucher = RewardVoucher(account=account, amount=amount, claim_id=bytes.fromhex(claim_id[2:]),
                                     day=day_number(day), deadline=deadline)

@@ -101,6 +101,15 @@ class Fitmint:
     def claim_voucher(self, wallet, voucher):
         return self.rewards.claim_voucher(wallet, voucher)
 
+    def epochs(self, **page):
+        return self.rewards.epochs(**page)
+
+    def epoch_proof(self, epoch: int, address: str):
+        return self.rewards.epoch_proof(epoch, address)
+
+    def claim_epoch(self, wallet, proof):
+        return self.rewards.claim_epoch(wallet, proof)
+
     # --- gasless: the platform sends it --------------------------------------------------------------------
     def relay_voucher(self, voucher):
         """Has the platform claim the voucher (or claim id) for the member, who needs no ETH."""

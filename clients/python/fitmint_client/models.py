@@ -163,6 +163,53 @@ class Relay(Model):
     updated_at: datetime
 
 
+class Epoch(Model):
+    """A closed reward epoch: its root, what it pays, and what was claimed from it on the indexed chain."""
+
+    epoch: int
+    starts_at: datetime
+    ends_at: datetime
+    state: Literal["submitted", "posted", "failed", "carried"]
+    reason: str | None
+    root: str | None
+    total: int
+    accrued: int
+    available: int
+    leaves: int
+    accruals: int
+    tx_request_id: int | None
+    tx_hash: str | None
+    block_number: int | None
+    closed_at: datetime
+    settled_at: datetime | None
+    claimed_total: int
+    claimed_leaves: int
+
+
+class EpochsPage(Model):
+    data: list[Epoch]
+    next_cursor: int | None
+    block: int | None
+
+
+class EpochProof(Model):
+    """An account's leaf of a posted epoch: what `claim_epoch` sends to ActivityRewards.claimEpoch."""
+
+    epoch: int
+    index: int
+    account: str
+    amount: int
+    accrued: int
+    proof: list[str]
+    root: str
+    contract: str
+    chain_id: int
+    claimed: bool
+    claimed_block: int | None
+    claimed_tx: str | None
+    block: int | None
+
+
 class Transaction(Model):
     """A mined transaction the client sent for the member."""
 

@@ -1,5 +1,6 @@
 """Rewards: the attestor-signed voucher of an accepted workout, and its claim: the member's own key sends
-ActivityRewards.claim(voucher, signature) to the chain."""
+ActivityRewards.claim(voucher, signature) to the chain. In a tenant paying by epochs: the closed epochs,
+an account's Merkle proof of a posted one, and its claim (ActivityRewards.claimEpoch)."""
 
 from eth_account.signers.local import LocalAccount
 
@@ -7,7 +8,7 @@ from fitmint_client import validate
 from fitmint_client.chaininfo import ChainDocuments
 from fitmint_client.errors import FitmintInputError
 from fitmint_client.http import Session
-from fitmint_client.models import Transaction, Voucher
+from fitmint_client.models import EpochProof, EpochsPage, Transaction, Voucher
 from fitmint_client.transactions import Transactor
 
 
@@ -38,4 +39,27 @@ class Rewards:
             raise FitmintInputError(f"this voucher is for contract {voucher.contract} on chain {voucher.chain_id}, "
                                     f"not for this platform's ActivityRewards on chain {chain.chain_id}")
         receipt = self.transactor.send(account, "ActivityRewards", "claim", voucher.model_dump(), voucher.signature)
+        return Transaction(tx_hash=receipt["transactionHash"], block_number=int(receipt["blockNumber"], 16))
+
+    def epochs(self, *, limit: int | None = None, before: int | None = None) -> EpochsPage:
+        """The closed reward epochs, newest first (public)."""
+        params = {k: v for k, v in {"limit": limit, "before": before}.items() if v is not None}
+        return EpochsPage.model_validate(self.session.get_json("/rewards/epochs", params=params))
+
+    def epoch_proof(self, epoch: int, address: str) -> EpochProof:
+        """`address`'s leaf of a posted epoch with its proof (public); FitmintApiError 404 (in words) when the
+        epoch is not posted or the address has no leaf in it."""
+        return EpochProof.model_validate(self.session.get_json(
+            f"/rewards/epochs/{int(epoch)}/proofs/{validate.address(address, 'address')}"))
+
+    def claim_epoch(self, wallet, proof: EpochProof) -> Transaction:
+        """Sends ActivityRewards.claimEpoch(epoch, index, account, amount, proof) from `wallet` (any wallet:
+        the FIT go to the leaf's account) and waits until mined; a refusal (already claimed) raises
+        FitmintChainError in words, before anything is sent."""
+        account: LocalAccount = validate.account(wallet)
+        if proof.contract.lower() != self.documents.address("ActivityRewards").lower():
+            raise FitmintInputError(f"this proof is for contract {proof.contract}, not this platform's ActivityRewards")
+        siblings = [bytes.fromhex(sibling[2:]) for sibling in proof.proof]
+        receipt = self.transactor.send(account, "ActivityRewards", "claimEpoch", proof.epoch, proof.index,
+                                       validate.address(proof.account, "account"), proof.amount, siblings)
         return Transaction(tx_hash=receipt["transactionHash"], block_number=int(receipt["blockNumber"], 16))

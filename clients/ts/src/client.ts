@@ -11,7 +11,7 @@ import { Reads, type PageOptions } from "./reads.js";
 import { Relayer, type Relay } from "./relayer.js";
 import { Rewards } from "./rewards.js";
 import { memoryTokenStore, type TokenStore } from "./session.js";
-import type { Quote, Voucher, WorkoutInput } from "./types.js";
+import type { EpochProof, Quote, Voucher, WorkoutInput } from "./types.js";
 import { accountOf, addressOf, type Wallet } from "./wallet.js";
 
 export type FitmintOptions = {
@@ -78,6 +78,9 @@ export class Fitmint {
   workout(workoutId: string) { return this.rewards.workout(workoutId); }
   requestVoucher(workoutId: string, options?: { account?: string }) { return this.rewards.requestVoucher(workoutId, options); }
   claimVoucher(wallet: Wallet, voucher: Voucher) { return this.rewards.claimVoucher(wallet, voucher); }
+  epochs(options?: { limit?: number; before?: number }) { return this.rewards.epochs(options); }
+  epochProof(epoch: number, address: string) { return this.rewards.epochProof(epoch, address); }
+  claimEpoch(wallet: Wallet, proof: EpochProof) { return this.rewards.claimEpoch(wallet, proof); }
 
   // Gasless: the platform sends it, the wallet only signs
   relayVoucher(voucher: Voucher | string) { return this.relayer.relayVoucher(voucher); }

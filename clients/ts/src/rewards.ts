@@ -1,10 +1,14 @@
-/** Workouts earn FIT: record one, get its voucher, and the member's wallet claims it on ActivityRewards. */
+/**
+ * Workouts earn FIT: record one, get its voucher, and the member's wallet claims it on ActivityRewards; in a
+ * tenant paying by epochs, the wallet claims each posted epoch's leaf with its Merkle proof instead.
+ */
 import { getAddress, type Hex } from "viem";
 import type { ChainDirectory } from "./chain.js";
 import { FitmintApiError } from "./errors.js";
 import { activityRewardsAbi } from "./generated/abis.js";
 import type { Http } from "./http.js";
-import type { ResponseOf, Voucher, Workout, WorkoutInput, WorkoutRecord } from "./types.js";
+import type { Epoch, EpochProof, EpochsPage, ResponseOf, Voucher, Workout, WorkoutInput, WorkoutRecord }
+  from "./types.js";
 import { accountOf, sendAndWait, type Wallet } from "./wallet.js";
 
 type RefusedWorkout = { detail: { workout_id: string; status: "rejected" } };
@@ -56,6 +60,39 @@ export class Rewards {
       account, chain, address, abi: activityRewardsAbi, functionName: "claim",
       args: [{ account: getAddress(voucher.account), amount: voucher.amount, claimId: voucher.claim_id as Hex,
         day: BigInt(voucher.day), deadline: BigInt(voucher.deadline) }, voucher.signature as Hex],
+    }));
+    return { txHash: mined.txHash, blockNumber: mined.blockNumber };
+  }
+
+  /** The closed reward epochs, newest first (public; `before`: the previous page's next_cursor). */
+  async epochs(options: { limit?: number; before?: number } = {}): Promise<EpochsPage> {
+    const query = new URLSearchParams();
+    if (options.limit !== undefined) query.set("limit", String(options.limit));
+    if (options.before !== undefined) query.set("before", String(options.before));
+    const wire = await this.http.request<ResponseOf<"/rewards/epochs", "get">>(
+      "GET", `/rewards/epochs${query.size ? `?${query}` : ""}`);
+    return { ...wire, data: wire.data.map((epoch): Epoch => ({ ...epoch, total: BigInt(epoch.total),
+      accrued: BigInt(epoch.accrued), available: BigInt(epoch.available), claimed_total: BigInt(epoch.claimed_total) })) };
+  }
+
+  /** `address`'s leaf of a posted epoch and its proof (public); a 404 in words when it has none. */
+  async epochProof(epoch: number, address: string): Promise<EpochProof> {
+    const wire = await this.http.request<ResponseOf<"/rewards/epochs/{epoch}/proofs/{address}", "get">>(
+      "GET", `/rewards/epochs/${Number(epoch)}/proofs/${getAddress(address)}`);
+    return { ...wire, account: getAddress(wire.account), contract: getAddress(wire.contract),
+      amount: BigInt(wire.amount), accrued: BigInt(wire.accrued) };
+  }
+
+  /** Any wallet sends ActivityRewards.claimEpoch(epoch, index, account, amount, proof); the FIT go to the leaf's account. */
+  async claimEpoch(wallet: Wallet, proof: EpochProof): Promise<{ txHash: Hex; blockNumber: bigint }> {
+    const [account, chain, address] = await Promise.all([accountOf(wallet), this.directory.viemChain(),
+      this.directory.address("ActivityRewards")]);
+    if (getAddress(proof.contract) !== address) {
+      throw new Error(`the proof is for ActivityRewards at ${proof.contract}, but this deployment's is ${address}`);
+    }
+    const mined = await sendAndWait(this.directory, () => wallet.writeContract({
+      account, chain, address, abi: activityRewardsAbi, functionName: "claimEpoch",
+      args: [BigInt(proof.epoch), BigInt(proof.index), getAddress(proof.account), proof.amount, proof.proof as Hex[]],
     }));
     return { txHash: mined.txHash, blockNumber: mined.blockNumber };
   }

@@ -37,6 +37,14 @@ export type Workout = WorkoutRecord & { reasons: string[] };
 type WireVoucher = ResponseOf<"/rewards/workouts/{workout_id}/voucher", "post">;
 export type Voucher = Amounts<WireVoucher, "amount">;
 
+type WireEpoch = ResponseOf<"/rewards/epochs", "get">["data"][number];
+/** A closed reward epoch (tenants paying by epochs): its root, what it pays, what was claimed from it. */
+export type Epoch = Amounts<WireEpoch, "total" | "accrued" | "available" | "claimed_total">;
+export type EpochsPage = Omit<ResponseOf<"/rewards/epochs", "get">, "data"> & { data: Epoch[] };
+type WireEpochProof = ResponseOf<"/rewards/epochs/{epoch}/proofs/{address}", "get">;
+/** An account's leaf of a posted epoch, with its Merkle proof: what `claimEpoch` sends. */
+export type EpochProof = Amounts<WireEpochProof, "amount" | "accrued">;
+
 type WireListing = ResponseOf<"/marketplace/listings", "get">["data"][number];
 export type Listing = Amounts<WireListing, "unit_price" | "remaining">;
 export type ListingItem = NonNullable<WireListing["item"]>;

@@ -915,6 +915,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/rewards/epochs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Epochs
+         * @description The closed reward epochs of the deployment, newest first: state, root, total, posting transaction,
+         *     leaves, and what was claimed from each on the indexed chain. Epochs without accruals are never closed.
+         */
+        get: operations["list_epochs_rewards_epochs_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/rewards/epochs/{epoch}/proofs/{address}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Epoch Proof
+         * @description The address's leaf of the epoch and its Merkle proof, once the root is posted on chain; submit
+         *     `ActivityRewards.claimEpoch(epoch, index, account, amount, proof)` from any wallet.
+         */
+        get: operations["epoch_proof_rewards_epochs__epoch__proofs__address__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/rewards/vouchers": {
         parameters: {
             query?: never;
@@ -1615,6 +1657,147 @@ export interface components {
             permit: components["schemas"]["TypedDataSpec"];
             /** @description What the attestor signs (vouchers carry the signature) */
             reward_voucher: components["schemas"]["TypedDataSpec"];
+        };
+        /** EpochProof */
+        EpochProof: {
+            /** Account */
+            account: string;
+            /**
+             * Accrued
+             * @description FIT wei accrued (more than amount when the epoch was scaled to its budget)
+             */
+            accrued: string;
+            /**
+             * Amount
+             * @description FIT wei
+             */
+            amount: string;
+            /**
+             * Block
+             * @description The indexed block `claimed` is consistent at
+             */
+            block: number | null;
+            /** Chain Id */
+            chain_id: number;
+            /**
+             * Claimed
+             * @description Its EpochRewardClaimed is indexed (whoever sent the claim)
+             */
+            claimed: boolean;
+            /** Claimed Block */
+            claimed_block: number | null;
+            /** Claimed Tx */
+            claimed_tx: string | null;
+            /**
+             * Contract
+             * @description ActivityRewards
+             */
+            contract: string;
+            /** Epoch */
+            epoch: number;
+            /**
+             * Index
+             * @description The leaf's index: claimEpoch(epoch, index, account, amount, proof)
+             */
+            index: number;
+            /** Proof */
+            proof: string[];
+            /** Root */
+            root: string;
+        };
+        /** EpochPublic */
+        EpochPublic: {
+            /**
+             * Accruals
+             * @description Accepted workouts paid by the root
+             */
+            accruals: number;
+            /**
+             * Accrued
+             * @description FIT wei its accruals asked for (more than total when scaled to the budget)
+             */
+            accrued: string;
+            /**
+             * Available
+             * @description FIT wei the contract would still accept for the epoch when it was closed
+             */
+            available: string;
+            /** Block Number */
+            block_number: number | null;
+            /** Claimed Leaves */
+            claimed_leaves: number;
+            /**
+             * Claimed Total
+             * @description FIT wei claimed from it on the indexed chain
+             */
+            claimed_total: string;
+            /**
+             * Closed At
+             * Format: date-time
+             */
+            closed_at: string;
+            /**
+             * Ends At
+             * Format: date-time
+             */
+            ends_at: string;
+            /** Epoch */
+            epoch: number;
+            /**
+             * Leaves
+             * @description One leaf per account
+             */
+            leaves: number;
+            /**
+             * Reason
+             * @description Why it is failed or carried, or how its accruals were scaled
+             */
+            reason: string | null;
+            /** Root */
+            root: string | null;
+            /** Settled At */
+            settled_at: string | null;
+            /**
+             * Starts At
+             * Format: date-time
+             * @description Start of the epoch in block time (the contract's schedule)
+             */
+            starts_at: string;
+            /**
+             * State
+             * @description submitted (root stored, postEpochRoot queued) | posted (mined) | failed (reason) | carried (its budget was spent: its accruals moved to the next epoch)
+             */
+            state: string;
+            /**
+             * Total
+             * @description FIT wei the root pays
+             */
+            total: string;
+            /**
+             * Tx Hash
+             * @description The mined postEpochRoot transaction
+             */
+            tx_hash: string | null;
+            /**
+             * Tx Request Id
+             * @description The transaction queue's request of postEpochRoot
+             */
+            tx_request_id: number | null;
+        };
+        /** EpochsPage */
+        EpochsPage: {
+            /**
+             * Block
+             * @description The indexed block the claimed totals are consistent at
+             */
+            block: number | null;
+            /** Data */
+            data: components["schemas"]["EpochPublic"][];
+            /**
+             * Next Cursor
+             * @description `before` for the next (older) page
+             */
+            next_cursor: number | null;
         };
         /** GpsSummary */
         GpsSummary: {
@@ -4668,6 +4851,87 @@ export interface operations {
             };
         };
     };
+    list_epochs_rewards_epochs_get: {
+        parameters: {
+            query?: {
+                /** @description next_cursor of the previous page */
+                before?: number | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EpochsPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description No contracts deployment */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    epoch_proof_rewards_epochs__epoch__proofs__address__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description An Ethereum address */
+                address: string;
+                /** @description The epoch number (ActivityRewards.currentEpoch()) */
+                epoch: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EpochProof"];
+                };
+            };
+            /** @description The epoch is not closed, its root is not posted, or the address has no leaf in it (the reason says which) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     list_vouchers_rewards_vouchers_get: {
         parameters: {
             query?: {
@@ -4863,7 +5127,7 @@ export interface operations {
                     "application/json": components["schemas"]["VoucherPublic"];
                 };
             };
-            /** @description Not rewardable: refused workout, nothing earned, or a cap reached */
+            /** @description Not rewardable: refused workout, nothing earned, a cap reached, or accepted while the tenant paid by epochs (its reward is in an epoch: GET /rewards/epochs/{n}/proofs/{address}) */
             409: {
                 headers: {
                     [name: string]: unknown;

@@ -1,6 +1,6 @@
 """Reward modes on the API's database: in epoch mode an accepted workout accrues in the transaction that
 accepts it, a voucher for it is refused, and the database itself pays a workout at most once across the
-two modes, whatever the order or the races (migration 0012's workout_rewards). The chain side (closing,
+two modes, whatever the order or the races (migration 0014's workout_rewards). The chain side (closing,
 posting, claiming) is tests/indexer/test_api_epochs.py."""
 
 import asyncio

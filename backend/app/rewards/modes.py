@@ -7,7 +7,7 @@
 The mode in force when a workout is accepted decides how that workout is paid: switching a tenant's mode
 changes the workouts accepted after the switch, never those before (a workout accepted in voucher mode may
 still get its voucher; one accepted in epoch mode stays in its epoch). `workout_rewards` holds one row per
-rewarded workout, and both a voucher and an accrual must reference it with their own mode (migration 0012):
+rewarded workout, and both a voucher and an accrual must reference it with their own mode (migration 0014):
 the database itself refuses a second payment of a workout, whatever the code or the races do.
 """
 

@@ -130,7 +130,7 @@ class Vouchers:
                     raise NotRewardable("the current reward epoch's budget is spent: try again next epoch")
                 raise NotRewardable(f"daily reward cap of {daily_cap / FIT:g} FIT reached for {account}: "
                                     "try again tomorrow (UTC)")
-            # The workout's one reward (migration 0012): a workout accrued to an epoch has its row already.
+            # The workout's one reward (migration 0014): a workout accrued to an epoch has its row already.
             if await connection.fetchval(
                     "INSERT INTO workout_rewards (workout_id, mode) VALUES ($1::uuid, 'voucher') "
                     "ON CONFLICT (workout_id) DO NOTHING RETURNING true", workout["id"]) is None:

@@ -1,15 +1,14 @@
 """Merkle epoch rewards: a reward mode per tenant, one reward per workout whatever the mode (enforced here,
 not by the code that writes it), epoch accruals, closed epochs with their roots and every leaf's proof.
 
-Revision ID: 0012
-Revises: 0013 (numbered when it was written beside 0011 and 0013; applied after both, so a database
-already at 0013 gets it: the chain is 0010 -> 0011 -> 0013 -> 0012)
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-11-30
 """
 
 from backend.app.core.db import run_script
 
-revision = "0012"
+revision = "0014"
 down_revision = "0013"
 branch_labels = None
 depends_on = None

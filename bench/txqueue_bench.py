@@ -426,7 +426,7 @@ def write_report(out: Path, args, result: dict) -> None:
         f"{args.workers} worker process(es) `python -m fitmint.txqueue run` (each holding up to "
         f"{-(-args.keys // args.workers)} keys; TXQUEUE_MAX_IN_FLIGHT={args.max_in_flight}, "
         f"TXQUEUE_CHUNK_SIZE={args.chunk}, TXQUEUE_INTERVAL_SECONDS={args.interval}). Each request is {call}, "
-        f"simulated (eth_call + eth_estimateGas) before it is signed. Requests are submitted with `submit_many` "
+        f"simulated (eth_estimateGas at the latest block: a revert is never sent) before it is signed. Requests are submitted with `submit_many` "
         f"every {TICK} s, topped up to {args.rate}/s x elapsed, for {args.seconds} s; rates count from "
         f"{WARMUP_SECONDS} s in to the last submission. Latency: a request's `submitted_at` to the moment the queue "
         "recorded it mined (both PostgreSQL's clock), so it includes the wait for the block (1 s) and for "

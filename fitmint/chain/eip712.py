@@ -1,5 +1,8 @@
 """EIP-712 pieces every typed message of ours shares."""
 
+from eth_account import Account
+from eth_account.datastructures import SignedMessage
+from eth_account.messages import encode_typed_data
 from eth_utils import to_checksum_address
 
 DOMAIN_FIELDS = [
@@ -20,3 +23,13 @@ def typed_message(*, domain_name: str, domain_version: str, chain_id: int, verif
                    "verifyingContract": to_checksum_address(verifying_contract)},
         "message": message,
     }
+
+
+def sign_typed(full_message: dict, private_key) -> SignedMessage:
+    """Signs a full EIP-712 message (`typed_message`); the result has the 65-byte signature and v, r, s."""
+    return Account.sign_message(encode_typed_data(full_message=full_message), private_key)
+
+
+def recover_typed(full_message: dict, signature: bytes) -> str:
+    """The address that signed a full EIP-712 message."""
+    return Account.recover_message(encode_typed_data(full_message=full_message), signature=signature)

@@ -12,11 +12,9 @@ whoever submits the intent pays the gas only.
 
 from dataclasses import dataclass
 
-from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_utils import to_checksum_address
 
-from fitmint.chain.eip712 import typed_message
+from fitmint.chain.eip712 import recover_typed, sign_typed, typed_message
 
 DOMAIN_NAME = "FitmintMarketplace"
 DOMAIN_VERSION = "1"
@@ -70,13 +68,10 @@ def typed_data(intent: PurchaseIntent, *, chain_id: int, verifying_contract: str
 
 def sign_intent(intent: PurchaseIntent, private_key, *, chain_id: int, verifying_contract: str) -> bytes:
     """The 65-byte signature (r || s || v) the buyer's wallet hands the relayer with the intent."""
-    message = encode_typed_data(
-        full_message=typed_data(intent, chain_id=chain_id, verifying_contract=verifying_contract))
-    return bytes(Account.sign_message(message, private_key).signature)
+    return bytes(sign_typed(typed_data(intent, chain_id=chain_id, verifying_contract=verifying_contract),
+                            private_key).signature)
 
 
 def recover_signer(intent: PurchaseIntent, signature: bytes, *, chain_id: int, verifying_contract: str) -> str:
     """Who signed `intent` (a relayer checks it names the buyer before spending gas on it)."""
-    message = encode_typed_data(
-        full_message=typed_data(intent, chain_id=chain_id, verifying_contract=verifying_contract))
-    return Account.recover_message(message, signature=signature)
+    return recover_typed(typed_data(intent, chain_id=chain_id, verifying_contract=verifying_contract), signature)

@@ -2,11 +2,9 @@
 
 from dataclasses import dataclass
 
-from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_utils import to_checksum_address
 
-from fitmint.chain.eip712 import typed_message
+from fitmint.chain.eip712 import sign_typed, typed_message
 
 PERMIT_FIELDS = [
     {"name": "owner", "type": "address"},
@@ -37,5 +35,5 @@ def permit_typed_data(*, token_name: str, token_address: str, chain_id: int, own
 
 def sign_permit(private_key, **fields) -> PermitSignature:
     """Signs `permit_typed_data(**fields)`; returns (v, r, s) as the permit function takes them."""
-    signed = Account.sign_message(encode_typed_data(full_message=permit_typed_data(**fields)), private_key)
+    signed = sign_typed(permit_typed_data(**fields), private_key)
     return PermitSignature(signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big"))

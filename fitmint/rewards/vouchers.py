@@ -8,11 +8,9 @@ that day or the next one only.
 
 from dataclasses import dataclass
 
-from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_utils import to_checksum_address
 
-from fitmint.chain.eip712 import typed_message
+from fitmint.chain.eip712 import recover_typed, sign_typed, typed_message
 
 DOMAIN_NAME = "FitmintActivityRewards"
 DOMAIN_VERSION = "1"
@@ -58,12 +56,9 @@ def typed_data(voucher: RewardVoucher, *, chain_id: int, verifying_contract: str
 
 def sign_voucher(voucher: RewardVoucher, private_key, *, chain_id: int, verifying_contract: str) -> bytes:
     """The 65-byte signature (r || s || v) the attestor gives the user's wallet with the voucher."""
-    message = encode_typed_data(
-        full_message=typed_data(voucher, chain_id=chain_id, verifying_contract=verifying_contract))
-    return bytes(Account.sign_message(message, private_key).signature)
+    return bytes(sign_typed(typed_data(voucher, chain_id=chain_id, verifying_contract=verifying_contract),
+                            private_key).signature)
 
 
 def recover_signer(voucher: RewardVoucher, signature: bytes, *, chain_id: int, verifying_contract: str) -> str:
-    message = encode_typed_data(
-        full_message=typed_data(voucher, chain_id=chain_id, verifying_contract=verifying_contract))
-    return Account.recover_message(message, signature=signature)
+    return recover_typed(typed_data(voucher, chain_id=chain_id, verifying_contract=verifying_contract), signature)

@@ -69,8 +69,7 @@ class ApeTimelockAdmin:
 
     def call_operation(self, contract, function: str, *args) -> Operation:
         data = getattr(contract, function).encode_input(*args)
-        return Operation(contract.address, 0, bytes(data), NO_PREDECESSOR, keccak(text=f"test call {next(_salts)}"),
-                         f"{contract.contract_type.name}.{function}{args}")
+        return admin_call(contract.address, bytes(data), f"{contract.contract_type.name}.{function}{args}")
 
     def call(self, contract, function: str, *args):
         """`contract.function(*args)` as the admin (the timelock)."""
@@ -83,10 +82,7 @@ def grant_role(chain, contract: str, role: str, account: str, action: str = "gra
     admin = TimelockAdmin(chain.w3, chain.manifest)
     operation, state = admin.operation(RoleChange(action, contract, role, account))
     assert state == State.UNSET, f"{operation.description} is already scheduled"
-    governor = chain.manifest.roles.governor[0]
-    admin.send(admin.schedule_call(operation), governor, None)
-    chain.mine(seconds=admin.delay())
-    return admin.send(admin.execute_call(operation), governor, None)
+    return _run_as_governor(chain, admin, operation)
 
 
 def call_as_admin(chain, contract: str, function: str, *args):
@@ -95,8 +91,18 @@ def call_as_admin(chain, contract: str, function: str, *args):
     admin = TimelockAdmin(chain.w3, chain.manifest)
     deployed = chain.manifest.contract(contract)
     _, data = ContractAbi(contract, deployed.abi).function(function, args)
-    operation = Operation(deployed.checksum_address, 0, data, NO_PREDECESSOR, keccak(text=f"test call {next(_salts)}"),
-                          f"{contract}.{function}{args}")
+    return _run_as_governor(chain, admin, admin_call(deployed.checksum_address, data, f"{contract}.{function}{args}"))
+
+
+def admin_call(target: str, data: bytes, description: str) -> Operation:
+    """A timelock operation making one call as the admin, under a salt of its own (the same call twice in
+    a test is two operations)."""
+    return Operation(target, 0, data, NO_PREDECESSOR, keccak(text=f"test call {next(_salts)}"), description)
+
+
+def _run_as_governor(chain, admin: TimelockAdmin, operation: Operation):
+    """Schedules `operation` as a ScenarioChain's governor, skips the delay by time travel, executes it;
+    returns the execution's receipt."""
     governor = chain.manifest.roles.governor[0]
     admin.send(admin.schedule_call(operation), governor, None)
     chain.mine(seconds=admin.delay())

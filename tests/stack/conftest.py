@@ -1,5 +1,6 @@
 """Fixtures for tests against the real local stack (`make up`; `make test` starts it first)."""
 
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.paths import STACK
+from tests.support.privatestack import PrivateStack
 from tests.support.stackenv import stack_settings
 
 
@@ -34,3 +36,12 @@ def running_stack(settings):
     assert status.returncode == 0, \
         f"the local stack is not healthy; run `make up` first:\n{status.stdout}{status.stderr}"
     return settings
+
+
+@pytest.fixture
+def private_stack():
+    """A whole stack of the test's own (other ports and state dir), purged and deleted afterwards."""
+    stack = PrivateStack()
+    yield stack
+    stack("purge")
+    shutil.rmtree(stack.state, ignore_errors=True)

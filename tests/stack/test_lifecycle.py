@@ -33,14 +33,6 @@ def wait_dead(pids, seconds=15) -> set[int]:
     return {pid for pid in pids if alive(pid)}
 
 
-@pytest.fixture
-def private_stack():
-    stack = PrivateStack()
-    yield stack
-    stack("purge")
-    shutil.rmtree(stack.state, ignore_errors=True)
-
-
 SERVICES = ["anvil", "postgres", "redis", "kafka", "ipfs", "mail", "acapy", "indexer", "api", "txqueue", "worker"]
 
 

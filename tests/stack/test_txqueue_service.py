@@ -4,16 +4,15 @@ operator pool the deploy wired, `status` shows it healthy and names a key below 
 product listed through the running API is sent from the pool by it, and `down` stops it."""
 
 import os
-import shutil
 import subprocess
 import sys
 
 import httpx
-import pytest
 from eth_account import Account
 
 from fitmint.chain.manifest import Manifest
 from fitmint.keys import KeySettings
+from tests.support import stackclient
 from tests.support.paths import ROOT
 from tests.support.privatestack import PrivateStack
 from tests.support.stackclient import list_product, sign_in_over_http
@@ -23,19 +22,8 @@ SERVICES = ("anvil", "postgres", "redis", "ipfs", "api", "txqueue")
 ETH = 10**18
 
 
-@pytest.fixture
-def private_stack():
-    stack = PrivateStack()
-    yield stack
-    stack("purge")
-    shutil.rmtree(stack.state, ignore_errors=True)
-
-
 def rpc(stack: PrivateStack, method: str, *params):
-    answer = httpx.post(f"http://127.0.0.1:{stack.port('ANVIL_PORT')}", timeout=10,
-                        json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).json()
-    assert "error" not in answer, answer
-    return answer["result"]
+    return stackclient.rpc(f"http://127.0.0.1:{stack.port('ANVIL_PORT')}", method, *params)
 
 
 def status_line(stack: PrivateStack, service: str) -> str:

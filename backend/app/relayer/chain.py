@@ -9,6 +9,7 @@ from eth_utils import to_checksum_address
 
 from fitmint.chain.gateway import ChainGateway
 from fitmint.chain.intents import NONCE_KEY_SHIFT, PurchaseIntent
+from fitmint.rewards.vouchers import RewardVoucher
 
 REWARDS = "ActivityRewards"
 MARKET = "Marketplace"
@@ -16,8 +17,8 @@ MARKET = "Marketplace"
 
 def voucher_tuple(voucher: dict) -> tuple:
     """A `vouchers` row (as the rewards service reads it) as the contract's RewardVoucher struct."""
-    return (to_checksum_address(voucher["account"]), int(voucher["amount"]), bytes.fromhex(voucher["claim_id"][2:]),
-            int(voucher["day"]), int(voucher["deadline"]))
+    return RewardVoucher(voucher["account"], int(voucher["amount"]), bytes.fromhex(voucher["claim_id"][2:]),
+                         int(voucher["day"]), int(voucher["deadline"])).as_tuple()
 
 
 def signature_of(voucher: dict) -> bytes:

@@ -37,7 +37,7 @@ from ape.logging import logger
 from eth_account import Account
 from eth_utils import is_address, keccak, to_checksum_address
 
-from fitmint.chain.manifest import TIMELOCK_NAME, DeployedContract, Manifest, ManifestError, Roles
+from fitmint.chain.manifest import OPERATOR_ROLES, TIMELOCK_NAME, DeployedContract, Manifest, ManifestError, Roles
 from fitmint.chain.timelock import (
     DEFAULT_ADMIN_ROLE,
     OPEN_EXECUTION,
@@ -267,11 +267,8 @@ def hand_over_admin(deployer, contracts: dict, timelock, guardian: str, keep: se
 
 
 def operator_roles(contracts: dict) -> list[tuple[str, object, bytes]]:
-    """(name, contract, role) the operator needs."""
-    rewards, market, items = contracts["ActivityRewards"], contracts["Marketplace"], contracts["FitItems"]
-    return [("ActivityRewards.OPERATOR_ROLE", rewards, rewards.OPERATOR_ROLE()),
-            ("Marketplace.LISTER_ROLE", market, market.LISTER_ROLE()),
-            ("FitItems.METADATA_ROLE", items, items.METADATA_ROLE())]
+    """(name, contract, role) the operator needs (fitmint.chain.manifest.OPERATOR_ROLES)."""
+    return [(f"{name}.{role}", contracts[name], role_id(role)) for name, role in OPERATOR_ROLES]
 
 
 def wire_operator(deployer, contracts: dict, operator: str) -> list[str]:

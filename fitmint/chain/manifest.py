@@ -64,6 +64,11 @@ class DeployedContract(BaseModel):
         return self._abi
 
 
+# (contract, role) each operator holds: ActivityRewards posts Merkle roots, Marketplace lists catalog items,
+# FitItems sets their metadata. The deploy script wires them; tests grant them to a key of their own.
+OPERATOR_ROLES = (("ActivityRewards", "OPERATOR_ROLE"), ("Marketplace", "LISTER_ROLE"), ("FitItems", "METADATA_ROLE"))
+
+
 class Roles(BaseModel):
     """Who the deploy script gave which powers (EIP-55 addresses, in the order they were granted)."""
 
@@ -71,7 +76,7 @@ class Roles(BaseModel):
     governor: list[str] = []  # the timelock's proposer and canceller: schedules admin changes (a multisig)
     guardian: list[str] = []  # PAUSER_ROLE on the pausable contracts: pauses at once, nothing else
     attestors: list[str] = []  # ActivityRewards ATTESTOR_ROLE: sign reward vouchers
-    operator: list[str] = []  # Merkle roots, catalog listings and item metadata (scripts/deploy.py: operator_roles)
+    operator: list[str] = []  # Merkle roots, catalog listings and item metadata (OPERATOR_ROLES)
     treasury: list[str] = []  # Marketplace fee recipient and the catalog's listings' seller
 
     @field_validator("*", mode="before")

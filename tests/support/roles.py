@@ -20,14 +20,12 @@ from eth_utils import keccak
 from web3 import Web3
 
 from fitmint.chain.abi import ContractAbi
-from fitmint.chain.manifest import Manifest
+from fitmint.chain.manifest import OPERATOR_ROLES, Manifest
 from fitmint.chain.timelock import NO_PREDECESSOR, Operation, RoleChange, State, current_operation
 from scripts.admin import TimelockAdmin
 
 _salts = itertools.count()
 
-# scripts/deploy.py operator_roles: (contract, role constant) the queue's keys need for the platform's calls.
-OPERATOR_ROLES = (("ActivityRewards", "OPERATOR_ROLE"), ("Marketplace", "LISTER_ROLE"), ("FitItems", "METADATA_ROLE"))
 
 
 class ApeTimelockAdmin:

@@ -65,6 +65,7 @@ class KernelSettings(StateSettings):
     postgres_user: str = default("POSTGRES_USER")
     postgres_password_file: Path | None = None  # default: <state>/secrets/postgres-password
     indexer_database: str = default("INDEXER_DATABASE")
+    analytics_database: str = default("ANALYTICS_DATABASE")  # the event store and its projections (analytics/)
 
     kafka_port: int = int(default("KAFKA_PORT"))
     kafka_bootstrap: str | None = None  # default: 127.0.0.1:<kafka_port>

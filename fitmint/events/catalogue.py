@@ -16,7 +16,10 @@ idempotent by event id; see backend/app/notifications/ for the groups):
   EmailBatchReady: `fitmint-deliveries` (a poll's emails, in batches) and the senders' retry loop ->
       `fitmint-email`: one SMTP session per batch.
   TransactionSent / Mined / Failed / Replaced: the transaction queue's worker, as it records each state
-      (`fitmint.transactions`, keyed by request id) -> no consumer group yet (the requesters' services).
+      (`fitmint.transactions`, keyed by request id) -> `fitmint-analytics`.
+  MemberSignedIn, WorkoutRecorded, ProductListed: the API, as it signs a wallet in, stores a workout and
+      settles a listing -> `fitmint-analytics`.
+Every topic is read whole by `fitmint-analytics` (analytics/): the event store and its projections.
 """
 
 from dataclasses import dataclass
@@ -88,7 +91,16 @@ TRANSACTION_REPLACED = EventType("TransactionReplaced", "fitmint.transactions", 
                                  p.TransactionReplaced, "request_id")
 TRANSACTION_OUTCOMES = {"sent": TRANSACTION_SENT, "mined": TRANSACTION_MINED, "failed": TRANSACTION_FAILED,
                         "replaced": TRANSACTION_REPLACED}
-API_PUBLISHED = (REWARD_ISSUED, NOTIFICATION_QUEUED, EMAIL_BATCH_READY, *TRANSACTION_OUTCOMES.values())
+# What the analytics consumer needs besides the chain and rewards (the members, their workouts and the
+# catalog's listings), published by the API in the transaction that stores each:
+MEMBER_SIGNED_IN = EventType("MemberSignedIn", "fitmint.members", "dev.fitmint.member.signed_in.v1",
+                             p.MemberSignedIn, "user_id")
+WORKOUT_RECORDED = EventType("WorkoutRecorded", "fitmint.workouts", "dev.fitmint.workout.recorded.v1",
+                             p.WorkoutRecorded, "user_id")
+PRODUCT_LISTED = EventType("ProductListed", "fitmint.catalog", "dev.fitmint.catalog.product_listed.v1",
+                           p.ProductListed, "product_id")
+API_PUBLISHED = (REWARD_ISSUED, NOTIFICATION_QUEUED, EMAIL_BATCH_READY, *TRANSACTION_OUTCOMES.values(),
+                 MEMBER_SIGNED_IN, WORKOUT_RECORDED, PRODUCT_LISTED)
 ALL_TOPICS = sorted({t.topic for t in PUBLISHED + API_PUBLISHED})
 
 # The indexer's types and their reverted events, by CloudEvents type (the reorg path looks them up).

@@ -43,3 +43,16 @@ def email_batch_id(kind: str, members: list[str]) -> str:
     """An EmailBatchReady id (= the batch id) from what the batch holds: the same poll's events, or the
     same retried deliveries at the same attempt, always make the same batch."""
     return deterministic_id(f"email-batch:{kind}:" + ",".join(sorted(members)))
+
+
+def member_signed_in_id(user_id: str, nonce: str) -> str:
+    """One sign-in of a member: its SIWE nonce is single-use."""
+    return deterministic_id(f"signed-in:{user_id}:{nonce}")
+
+
+def workout_recorded_id(workout_id: str) -> str:
+    return deterministic_id(f"workout-recorded:{workout_id}")
+
+
+def product_listed_id(product_id: str, listing_id: int) -> str:
+    return deterministic_id(f"product-listed:{product_id}:{listing_id}")

@@ -9,6 +9,7 @@ uint256 values travel as decimal strings (JSON numbers lose precision past 2^53 
 unknown fields are ignored on read, so a producer may add a field without breaking a consumer.
 """
 
+from datetime import datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
 import msgspec
@@ -98,6 +99,44 @@ class RewardIssuedV1(msgspec.Struct, kw_only=True, frozen=True):
 
     def upcast(self) -> RewardIssued:
         return RewardIssued(**msgspec.structs.asdict(self))
+
+
+class MemberSignedIn(Payload):
+    """A wallet signed in to a tenant with SIWE (`joined`: this sign-in made it a member)."""
+    user_id: str
+    tenant_id: str
+    address: Address
+    joined: bool
+
+
+class WorkoutRecorded(Payload, omit_defaults=True):
+    """A member's workout was stored: accepted, or rejected by the anti-cheat rules (`rejections`: their
+    codes). `flagged`: the anti-cheat model sent an accepted workout to coach review (`fraudScore`: its
+    score, when a model scored it)."""
+    workout_id: str
+    user_id: str
+    tenant_id: str
+    activity: str
+    started_at: datetime
+    ended_at: datetime
+    status: Literal["accepted", "rejected"]
+    rejections: list[str] = []
+    distance_m: float | None = None
+    steps: int | None = None
+    avg_heart_rate: int | None = None
+    flagged: bool = False
+    fraud_score: float | None = None
+
+
+class ProductListed(Payload):
+    """A tenant's catalog product was listed on the marketplace (its createListing was mined): orders of
+    `listingId` buy it."""
+    product_id: str
+    tenant_id: str
+    listing_id: int
+    item_id: Uint
+    name: str
+    unit_price: Uint
 
 
 class NotificationQueued(Payload):

@@ -39,9 +39,9 @@ export FITMINT_RPC_URL="${FITMINT_RPC_URL:-http://$ANVIL_HOST:$ANVIL_PORT}"
 export ACAPY_WEBHOOK_URL="${ACAPY_WEBHOOK_URL:-http://127.0.0.1:$BACKEND_PORT/agent/webhooks}"
 
 # Databases, one per component that owns a schema.
-export POSTGRES_DATABASES="${POSTGRES_DATABASES:-$INDEXER_DATABASE $BACKEND_DATABASE}"
+export POSTGRES_DATABASES="${POSTGRES_DATABASES:-$INDEXER_DATABASE $BACKEND_DATABASE $ANALYTICS_DATABASE}"
 # Kafka topics, one per aggregate type (Debezium's outbox routing); events name their type inside.
-export KAFKA_TOPICS="${KAFKA_TOPICS:-fitmint.token fitmint.rewards fitmint.orders fitmint.notifications fitmint.email fitmint.transactions}"
+export KAFKA_TOPICS="${KAFKA_TOPICS:-fitmint.token fitmint.rewards fitmint.orders fitmint.notifications fitmint.email fitmint.transactions fitmint.members fitmint.workouts fitmint.catalog}"
 
 # --- where each service's binaries come from (installed by install.sh) ---
 if [ -z "${PG_BIN:-}" ]; then

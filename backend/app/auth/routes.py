@@ -82,7 +82,8 @@ async def verify(body: VerifyRequest, siwe: SiweDep, tokens: TokensDep, pool: Ba
     except SignInError as exc:
         raise HTTPException(exc.status, str(exc)) from exc
     try:
-        member = await users.sign_in(pool, body.tenant or settings.default_tenant, wallet.address)
+        member = await users.sign_in(pool, body.tenant or settings.default_tenant, wallet.address,
+                                     signed=users.SignIn(body.signature, settings.now()))
     except users.NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     except users.Conflict as exc:

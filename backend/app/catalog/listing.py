@@ -24,12 +24,15 @@ node never had it (nobody holds its bytes to send it again), waited for while th
 import asyncio
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import asyncpg
 
 from backend.app.catalog.chain import CatalogChain, StepRefused
+from fitmint import events as ev
 from fitmint.chain.errors import ChainReverted, ChainUnavailable
 from fitmint.chain.gateway import succeeded
+from fitmint.outbox.append import Outgoing, append
 from fitmint.txqueue.submit import TransactionRequest, status, submit
 
 MAX_STEPS = 8  # a create plus three updates, twice (an update landing mid-flow)
@@ -153,6 +156,12 @@ class Listings:
             "chain_request_id = NULL WHERE id = $1 AND chain_request_id IS NOT DISTINCT FROM $7",
             product_id, created["listingId"], receipt["transactionHash"], created["cid"], created["unitPrice"],
             created["quantity"], request_id)
+        product = await connection.fetchrow("SELECT tenant_id, item_id, name FROM products WHERE id = $1", product_id)
+        listed = ev.ProductListed(product_id=str(product_id), tenant_id=str(product["tenant_id"]),
+                                  listing_id=int(created["listingId"]), item_id=str(product["item_id"]),
+                                  name=product["name"], unit_price=str(created["unitPrice"]))
+        await append(connection, [Outgoing(ev.product_listed_id(str(product_id), listed.listing_id),
+                                           ev.PRODUCT_LISTED, listed, datetime.now(UTC))])
 
     async def _close(self, connection, product_id, request_id: int | None) -> None:
         """A step that did not happen: counted (a retry is a new request), and a product it was to list is a

@@ -13,6 +13,8 @@ from backend.app.core.pages import decode_cursor, page
 from backend.app.fitness import anticheat
 from backend.app.fitness.models import NutritionIn, WorkoutIn
 from backend.app.rewards.modes import accrue
+from fitmint import events as ev
+from fitmint.outbox.append import Outgoing, append
 
 WORKOUT_COLUMNS = ("id, user_id, tenant_id, activity, started_at, ended_at, distance_m, steps, calories, "
                    "avg_heart_rate, max_heart_rate, gps, status, rejections, submitted_by, created_at")
@@ -90,7 +92,18 @@ async def submit_workout(pool: asyncpg.Pool, *, tenant_id: str, user_id: str, su
         workout = _workout(row)
         if workout["status"] == "accepted":  # a tenant paying by epochs: its reward accrues with the workout
             await accrue(connection, workout, now)
+        await append(connection, [recorded_event(workout, now)])
     return Stored(workout, replayed=False)
+
+
+def recorded_event(workout: dict, now: datetime) -> Outgoing:
+    """The WorkoutRecorded event of a stored workout (the analytics' record of it)."""
+    payload = ev.WorkoutRecorded(
+        workout_id=workout["id"], user_id=workout["user_id"], tenant_id=workout["tenant_id"],
+        activity=workout["activity"], started_at=workout["started_at"], ended_at=workout["ended_at"],
+        status=workout["status"], rejections=[r["code"] for r in workout["rejections"]],
+        distance_m=workout["distance_m"], steps=workout["steps"], avg_heart_rate=workout["avg_heart_rate"])
+    return Outgoing(ev.workout_recorded_id(workout["id"]), ev.WORKOUT_RECORDED, payload, now)
 
 
 async def get_workout(pool: asyncpg.Pool, workout_id: str) -> dict | None:

@@ -12,6 +12,8 @@ from redis.asyncio import Redis
 
 from backend.app.core.pages import decode_cursor, page
 from backend.app.core.policy import Role
+from fitmint import events as ev
+from fitmint.outbox.append import Outgoing, append
 
 
 class NotFound(Exception):
@@ -38,9 +40,19 @@ async def ensure_tenant(pool: asyncpg.Pool, slug: str, name: str | None = None, 
         return str(await connection.fetchval("SELECT id FROM tenants WHERE slug = $1", slug))
 
 
-async def sign_in(pool: asyncpg.Pool, tenant_slug: str, address: str, *, admit: bool = False) -> Member:
+@dataclass(frozen=True)
+class SignIn:
+    """A wallet's sign-in (its signed SIWE message's signature: one per sign-in) at `at`: recorded as a
+    MemberSignedIn event with the membership it gives."""
+    signature: str
+    at: datetime
+
+
+async def sign_in(pool: asyncpg.Pool, tenant_slug: str, address: str, *, admit: bool = False,
+                  signed: SignIn | None = None) -> Member:
     """The member this wallet signs in as. A first sign-in joins the tenant as a user if the tenant is
-    open to sign-ups, or if `admit` (an operator adding a member to an invite-only tenant)."""
+    open to sign-ups, or if `admit` (an operator adding a member to an invite-only tenant). A wallet's
+    own sign-in (`signed`) publishes MemberSignedIn in the same transaction."""
     address = address.lower()
     async with pool.acquire() as connection, connection.transaction():
         tenant = await connection.fetchrow("SELECT id, open_signup FROM tenants WHERE slug = $1", tenant_slug)
@@ -52,13 +64,21 @@ async def sign_in(pool: asyncpg.Pool, tenant_slug: str, address: str, *, admit: 
             "SELECT u.id, u.role FROM wallet_links w JOIN users u ON u.id = w.user_id "
             "WHERE w.tenant_id = $1 AND w.address = $2", tenant["id"], address)
         if row is not None:
-            return Member(str(row["id"]), str(tenant["id"]), row["role"])
-        if not (tenant["open_signup"] or admit):
+            member = Member(str(row["id"]), str(tenant["id"]), row["role"])
+        elif not (tenant["open_signup"] or admit):
             raise Conflict(f"tenant {tenant_slug!r} admits members by invitation only")
-        user_id = await connection.fetchval("INSERT INTO users (tenant_id) VALUES ($1) RETURNING id", tenant["id"])
-        await connection.execute("INSERT INTO wallet_links (tenant_id, address, user_id) VALUES ($1, $2, $3)",
-                                 tenant["id"], address, user_id)
-        return Member(str(user_id), str(tenant["id"]), Role.USER.value)
+        else:
+            user_id = await connection.fetchval("INSERT INTO users (tenant_id) VALUES ($1) RETURNING id",
+                                                tenant["id"])
+            await connection.execute("INSERT INTO wallet_links (tenant_id, address, user_id) VALUES ($1, $2, $3)",
+                                     tenant["id"], address, user_id)
+            member = Member(str(user_id), str(tenant["id"]), Role.USER.value)
+        if signed is not None:
+            payload = ev.MemberSignedIn(user_id=member.user_id, tenant_id=member.tenant_id, address=address,
+                                        joined=row is None)
+            await append(connection, [Outgoing(ev.member_signed_in_id(member.user_id, signed.signature.lower()),
+                                               ev.MEMBER_SIGNED_IN, payload, signed.at)])
+        return member
 
 
 async def member(pool: asyncpg.Pool, user_id: str) -> Member | None:

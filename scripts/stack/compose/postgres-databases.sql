@@ -2,3 +2,4 @@
 -- scripts/toolchain/env.sh; tests/stack/test_compose.py checks they agree).
 CREATE DATABASE fitmint_indexer;
 CREATE DATABASE fitmint_backend;
+CREATE DATABASE fitmint_analytics;

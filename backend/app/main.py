@@ -16,6 +16,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from agent.controller.acapy import AcaPy
 from agent.controller.routes import router as identity_router
 from agent.controller.routes import webhooks as agent_webhooks_router
+from backend.app.analytics.database import AnalyticsDatabase
+from backend.app.analytics.routes import router as analytics_router
 from backend.app.auth.routes import router as auth_router
 from backend.app.auth.siwe_service import SiweService
 from backend.app.auth.tokens import TokenService
@@ -26,7 +28,7 @@ from backend.app.chain.routes import router as chain_router
 from backend.app.core.background import pause
 from backend.app.core.body_limit import BodyLimitMiddleware
 from backend.app.core.config import Settings, get_settings
-from backend.app.core.db import create_pool, migrate_async
+from backend.app.core.db import create_pool, migrate_async, read_only_reset
 from backend.app.core.ratelimit import RateLimiter
 from backend.app.dapp import mount_dapp
 from backend.app.fitness.routes import router as fitness_router
@@ -49,11 +51,6 @@ from fitmint.chain.gateway import ChainGateway
 from fitmint.resilience import POSTGRES_ERRORS, quiet_library_retries
 
 log = logging.getLogger("api")
-
-
-async def _read_only_reset(connection) -> None:
-    """The indexer pool only reads (no session settings, locks or LISTEN): asyncpg still rolls back an
-    open transaction on release, and the full reset query (a round trip per request) is skipped."""
 
 
 async def _open_pool(settings: Settings, database: str, purpose: str, **options):
@@ -85,8 +82,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.hub = Hub(redis)
         await app.state.hub.start()
         app.state.indexer_pool = await _open_pool(settings, settings.indexer_database, "wallet reads",
-                                                  max_size=16, reset=_read_only_reset)
+                                                  max_size=16, reset=read_only_reset)
+        app.state.analytics = AnalyticsDatabase(settings)  # the dashboards' reads (fitmint_analytics)
+        await app.state.analytics.open()
         app.state.backend_pool = None
+        app.state.platform_tenant_id = None
         app.state.vouchers = None
         app.state.rewards_chain = RewardsChain(settings)
         app.state.chain_documents = ChainDocuments(settings)
@@ -104,7 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             pool = await _open_pool(settings, settings.backend_database, "accounts and fitness")
             if pool is None:
                 return False
-            await ensure_tenant(pool, settings.default_tenant)
+            app.state.platform_tenant_id = await ensure_tenant(pool, settings.default_tenant)
             app.state.vouchers = Vouchers(pool, app.state.rewards_chain, settings)
             app.state.backend_pool = pool
             if settings.relay_enabled:
@@ -139,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.relayer_chain.gateway.close()
             await app.state.acapy.close()
             await redis.aclose()
+            await app.state.analytics.close()
             for pool in (app.state.indexer_pool, app.state.backend_pool):
                 if pool is not None:
                     await pool.close()
@@ -146,13 +147,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="fitmint API", version=API_VERSION, lifespan=lifespan,
                   description="Sign-in with Ethereum, tenants and policies, members, fitness with anti-cheat, "
                               "reward vouchers and Merkle epochs, wallet and marketplace reads of the indexed chain, "
-                              "purchase quotes, and what a client needs to know about the chain (GET /chain).")
+                              "purchase quotes, tenant dashboards (GET /analytics/...), and what a client needs to "
+                              "know about the chain (GET /chain).")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        allowances={"/catalog/images": settings.max_image_bytes})
     # Wallet reads first: the busiest public routes are matched before the rest.
     for router in (wallets_router, chain_router, marketplace_router, auth_router, users_router, fitness_router,
                    rewards_router, epochs_router, relayer_router, notifications_router,
-                   catalog_router, transactions_router, identity_router, agent_webhooks_router):
+                   catalog_router, transactions_router, analytics_router, identity_router, agent_webhooks_router):
         app.include_router(router)
 
     mount_dapp(app, settings.dapp_dir)

@@ -48,5 +48,10 @@ async def migrate_async(settings: Settings) -> None:
     await asyncio.to_thread(migrate, settings)
 
 
+async def read_only_reset(connection) -> None:
+    """For pools that only read (no session settings, locks or LISTEN): asyncpg still rolls back an open
+    transaction on release, and the full reset query (a round trip per request) is skipped."""
+
+
 async def create_pool(settings: Settings, database: str, **kwargs) -> asyncpg.Pool:
     return await asyncpg.create_pool(**settings.postgres(database), **kwargs)

@@ -4,6 +4,12 @@ Every principal belongs to exactly one tenant (its token names it), and no rule 
 tenants: `authorize` refuses a target in another tenant before it looks at the table. Within the
 tenant, a rule's scope says whose data the role may touch: only its own user's (OWN) or any member's
 (TENANT).
+
+One exception, and only for the actions in `PLATFORM_WIDE`: the platform's own tenant (the API's
+`default_tenant`, "fitmint", the operator's) is where platform staff sign in, and its members whose role
+has TENANT scope for such an action have it over every tenant, and all of them at once
+(`authorize_platform`). For ANALYTICS_READ these are the "platform admins": the admins of the platform's
+tenant read any tenant's dashboards, and the whole platform's (`?tenant=all`).
 """
 
 from dataclasses import dataclass
@@ -47,6 +53,7 @@ class Action(StrEnum):
     RELAY_REQUEST = "relay.request"    # have the platform send one's own voucher claim or purchase intent
     RELAY_READ = "relay.read"          # relays and their states
     SPONSORSHIP_READ = "sponsorship.read"  # the tenant's sponsored relays today, per member, and the limits
+    ANALYTICS_READ = "analytics.read"  # the tenant's dashboards (GET /analytics/...): aggregates, no member's data
 
 
 U, C, A, T, G = Role.USER, Role.COACH, Role.ADMIN, Role.ATTESTOR, Role.AGENT
@@ -80,7 +87,11 @@ POLICY: dict[tuple[Role, Action], Scope] = {
     (U, Action.RELAY_REQUEST): OWN, (C, Action.RELAY_REQUEST): OWN, (A, Action.RELAY_REQUEST): OWN,
     (U, Action.RELAY_READ): OWN, (C, Action.RELAY_READ): OWN, (A, Action.RELAY_READ): TENANT,
     (A, Action.SPONSORSHIP_READ): TENANT,
+    (A, Action.ANALYTICS_READ): TENANT,
 }
+
+# Actions the platform's own tenant's members may do across tenants (see the module's docstring).
+PLATFORM_WIDE: frozenset[Action] = frozenset({Action.ANALYTICS_READ})
 
 
 @dataclass(frozen=True)
@@ -115,3 +126,11 @@ def authorize(principal: Principal, action: Action, *, tenant_id: str, user_id: 
         raise Denied(403, f"role '{principal.role}' may not {action}")
     if scope is Scope.OWN and (user_id is None or str(user_id) != principal.user_id):
         raise Denied(403, f"role '{principal.role}' may {action} only for itself")
+
+
+def authorize_platform(principal: Principal, action: Action, *, platform_tenant_id: str) -> None:
+    """Raises Denied (403) unless `principal` may do `action` across tenants: a PLATFORM_WIDE action, a
+    member of the platform's own tenant, and a role with TENANT scope for it there."""
+    if (action not in PLATFORM_WIDE or principal.tenant_id != str(platform_tenant_id)
+            or POLICY.get((principal.role, action)) is not Scope.TENANT):
+        raise Denied(403, f"only the platform's own tenant's admins may {action} across tenants")

@@ -22,8 +22,9 @@ unknown kind is rendered from the title and body, so a new kind never blocks its
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from html import escape
+
+from fitmint.units import fit_text
 
 ORDER_RECEIPT = "order.created"
 ORDER_SOLD = "order.sold"
@@ -49,9 +50,7 @@ def fit(wei) -> str:
     """A wei amount (int or decimal string) as FIT: "12.5 FIT", exact (no float on the way)."""
     if wei is None or wei == "":
         return "-"
-    amount = Decimal(int(wei)).scaleb(-18)
-    text = format(amount.normalize(), "f") if amount else "0"
-    return f"{text} FIT"
+    return f"{fit_text(wei)} FIT"
 
 
 def km(metres) -> str:

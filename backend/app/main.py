@@ -16,7 +16,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from agent.controller.acapy import AcaPy
 from agent.controller.routes import router as identity_router
 from agent.controller.routes import webhooks as agent_webhooks_router
-from backend.app.analytics.database import AnalyticsDatabase
+from backend.app.analytics.database import AnalyticsDatabase, StoreUnavailable, answer_unavailable
 from backend.app.analytics.routes import router as analytics_router
 from backend.app.auth.routes import router as auth_router
 from backend.app.auth.siwe_service import SiweService
@@ -163,6 +163,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def indexer_not_ready(request, exc):
         # Only the indexer's tables can be missing (the API migrates its own before serving).
         return JSONResponse(status_code=503, content={"detail": "the indexer has not initialised its tables yet"})
+
+    app.add_exception_handler(StoreUnavailable, answer_unavailable)
 
     # An outage of PostgreSQL or Redis mid-request: 503 with a reason (retry later), never a 500.
     for outage in (*POSTGRES_ERRORS, RedisConnectionError, RedisTimeoutError):

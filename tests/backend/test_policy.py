@@ -5,7 +5,16 @@ import itertools
 
 import pytest
 
-from backend.app.core.policy import POLICY, Action, Denied, Principal, Role, authorize
+from backend.app.core.policy import (
+    PLATFORM_WIDE,
+    POLICY,
+    Action,
+    Denied,
+    Principal,
+    Role,
+    authorize,
+    authorize_platform,
+)
 
 ME, OTHER, TENANT, ELSEWHERE = "u-me", "u-other", "t-1", "t-2"
 
@@ -35,6 +44,7 @@ EXPECTED = {
     Action.RELAY_REQUEST:       ("own",  "own",    "own",    "-",      "-"),
     Action.RELAY_READ:          ("own",  "own",    "tenant", "-",      "-"),
     Action.SPONSORSHIP_READ:    ("-",    "-",      "tenant", "-",      "-"),
+    Action.ANALYTICS_READ:      ("-",    "-",      "tenant", "-",      "-"),
 }
 ROLES = (Role.USER, Role.COACH, Role.ADMIN, Role.ATTESTOR, Role.AGENT)
 
@@ -75,3 +85,17 @@ def test_policy_has_no_rule_outside_the_table():
     assert {(role, action) for (role, action) in POLICY} == {
         (role, action) for action, row in EXPECTED.items()
         for role, scope in zip(ROLES, row, strict=True) if scope != "-"}
+
+
+@pytest.mark.parametrize("action,role", list(itertools.product(Action, ROLES)))
+def test_only_the_platform_tenants_members_act_across_tenants_and_only_for_platform_wide_actions(action, role):
+    def across(tenant: str) -> bool:
+        try:
+            authorize_platform(Principal(tenant, role, user_id=ME), action, platform_tenant_id=TENANT)
+            return True
+        except Denied as refused:
+            assert refused.status == 403 and "across tenants" in str(refused)
+            return False
+
+    assert across(TENANT) == (action in PLATFORM_WIDE and EXPECTED[action][ROLES.index(role)] == "tenant")
+    assert not across(ELSEWHERE), "a member of another tenant than the platform's acted across tenants"

@@ -27,21 +27,23 @@ def create_store(stack: dict) -> str:
     return name
 
 
-def write_rows(stack: dict, database: str, rows: dict[str, list[dict]]) -> None:
+async def insert_rows(stack: dict, database: str, rows: dict[str, list[dict]]) -> None:
     """Inserts {table: [row, ...]} (each row a {column: value} dict; a table's rows share their columns)."""
-    async def write():
-        connection = await asyncpg.connect(**admin_dsn(stack), database=database)
-        try:
-            async with connection.transaction():
-                for table, items in rows.items():
-                    if items:
-                        columns = list(items[0])
-                        await connection.copy_records_to_table(
-                            table, records=[tuple(item[c] for c in columns) for item in items], columns=columns)
-        finally:
-            await connection.close()
+    connection = await asyncpg.connect(**admin_dsn(stack), database=database)
+    try:
+        async with connection.transaction():
+            for table, items in rows.items():
+                if items:
+                    columns = list(items[0])
+                    await connection.copy_records_to_table(
+                        table, records=[tuple(item[c] for c in columns) for item in items], columns=columns)
+    finally:
+        await connection.close()
 
-    asyncio.run(write())
+
+def write_rows(stack: dict, database: str, rows: dict[str, list[dict]]) -> None:
+    """`insert_rows` outside an event loop."""
+    asyncio.run(insert_rows(stack, database, rows))
 
 
 def days(first: date, count: int) -> list[date]:

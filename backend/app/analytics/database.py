@@ -1,14 +1,15 @@
 """The API's pool to the analytics store (`analytics_database`, fitmint_analytics): read-only sessions,
 opened at start and, if the store was unreachable then, again on demand (at most every `retry_seconds`),
 so the dashboards come back without restarting the API. Until then, and while the store has no schema
-yet, the analytics endpoints answer 503 with the reason."""
+yet, its reads raise StoreUnavailable, which the API answers with 503 and the reason."""
 
 import asyncio
 import logging
 import time
 
 import asyncpg
-from fastapi import HTTPException, Request, status
+from fastapi import Request
+from fastapi.responses import JSONResponse
 
 from backend.app.core.config import Settings
 from backend.app.core.db import create_pool, read_only_reset
@@ -18,6 +19,15 @@ log = logging.getLogger("api.analytics")
 # Every dashboard query is an index range over the projections; one that runs this long is a bug or a
 # lock, and its connection is better back in the pool.
 STATEMENT_TIMEOUT_MS = 10_000
+
+
+class StoreUnavailable(Exception):
+    """The analytics store cannot be read now (unreachable, or no schema yet): retry later."""
+
+
+async def answer_unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
+    """The API's answer to StoreUnavailable: 503 with the reason."""
+    return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={"detail": str(exc)})
 
 
 class AnalyticsDatabase:
@@ -55,13 +65,11 @@ class AnalyticsDatabase:
     async def fetch(self, query: str, *args) -> list[asyncpg.Record]:
         pool = await self.open()
         if pool is None:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the analytics store is not reachable",
-                                headers={"Retry-After": str(int(self.retry_seconds))})
+            raise StoreUnavailable(f"the analytics store ({self.settings.analytics_database}) is not reachable")
         try:
             return await pool.fetch(query, *args)
         except asyncpg.UndefinedTableError as exc:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                                "the analytics store has no schema yet (python -m analytics creates it)") from exc
+            raise StoreUnavailable("the analytics store has no schema yet (python -m analytics creates it)") from exc
 
     async def fetchrow(self, query: str, *args) -> asyncpg.Record | None:
         rows = await self.fetch(query, *args)

@@ -5,11 +5,11 @@ and `tenant` (default: the caller's; `all`: the whole platform)."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from backend.app.analytics import models as m
 from backend.app.analytics import reads
-from backend.app.analytics.database import AnalyticsDatabase, get_analytics_database
+from backend.app.analytics.database import AnalyticsDatabase, StoreUnavailable, get_analytics_database
 from backend.app.analytics.scope import Granularity, GranularityQuery, PeriodDep, TenantDep, reads_every_tenant
 from backend.app.core.policy import Action
 from backend.app.deps import BackendPool, CurrentPrincipal, check
@@ -35,7 +35,7 @@ async def scope(request: Request, principal: CurrentPrincipal, pool: BackendPool
                             principal.tenant_id)
     try:
         freshness = await reads.as_of(store)
-    except HTTPException:
+    except StoreUnavailable:
         freshness = None
     return m.AnalyticsScope(tenant=principal.tenant_id, platform=platform, as_of=freshness,
                             tenants=[m.TenantPublic(**row) for row in rows])

@@ -1,5 +1,6 @@
-"""Email over SMTP (aiosmtplib): composes a notification's message (plain text + HTML alternative, a
-Message-ID derived from the notification id) and sends batches over one connection.
+"""Email over SMTP (aiosmtplib): composes a notification's message (plain text + HTML alternative, the
+HTML with its inline images in a multipart/related part, a Message-ID derived from the notification id)
+and sends batches over one connection.
 
 A failed send is a `SendError` saying whether a retry is safe:
 - `permanent=False` (retry later): the server answered 4xx, or the connection failed before the message
@@ -72,6 +73,10 @@ class EmailSender:
         message["X-Fitmint-Kind"] = str(notification["kind"])
         message.set_content(rendered.text, cte="quoted-printable")
         message.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
+        html = message.get_body(preferencelist=("html",))
+        for image in rendered.images:  # the HTML part becomes multipart/related: the HTML, then each image
+            html.add_related(image.png, maintype="image", subtype="png", cid=f"<{image.cid}>",
+                             filename=image.filename, disposition="inline")
         return message
 
     def connection(self) -> "SmtpConnection":

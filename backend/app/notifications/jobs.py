@@ -58,7 +58,7 @@ def _utc(now: datetime) -> datetime:
     return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
 
 
-def _preferences(row) -> Preferences | None:
+def member_preferences(row) -> Preferences | None:
     try:
         return store.preferences_of(row["preferences"])
     except (ValidationError, ValueError) as exc:
@@ -81,14 +81,14 @@ def _name(row, prefs: Preferences) -> str:
     return row["display_name"] or f"member {str(row['user_id'])[:8]}"
 
 
-async def _claim_period(connection, job: str, period: str) -> bool:
+async def claim_period(connection, job: str, period: str) -> bool:
     """Inserts the job's row for `period` (in the caller's transaction); False if it already ran."""
     return await connection.fetchval(
         "INSERT INTO job_runs (job, period) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
         job, period) is not None
 
 
-async def _finish_period(connection, job: str, period: str, result: dict) -> None:
+async def finish_period(connection, job: str, period: str, result: dict) -> None:
     await connection.execute(
         "UPDATE job_runs SET finished_at = now(), result = $3::jsonb WHERE job = $1 AND period = $2",
         job, period, orjson.dumps(result).decode())
@@ -125,7 +125,7 @@ async def daily_reminders(pool: asyncpg.Pool, settings: Settings, now: datetime,
         "WHERE jsonb_typeof(preferences -> 'reminder_times') = 'array' AND preferences -> 'reminder_times' <> '[]'")
     candidates = []
     for member in members:
-        prefs = _preferences(member)
+        prefs = member_preferences(member)
         if prefs is not None:
             candidates += [(member, prefs, day, hhmm) for day, hhmm, _ in due_reminders(prefs, now, window)]
     if not candidates:
@@ -176,7 +176,7 @@ async def weekly_challenge_results(pool: asyncpg.Pool, settings: Settings, now: 
     queued: list[Queued] = []
     async with pool.acquire() as connection:
         async with connection.transaction():
-            if not await _claim_period(connection, "weekly_challenge_results", week):
+            if not await claim_period(connection, "weekly_challenge_results", week):
                 log.info("weekly challenge %s: already announced", week)
                 return None
             rows = await connection.fetch(
@@ -187,7 +187,7 @@ async def weekly_challenge_results(pool: asyncpg.Pool, settings: Settings, now: 
                 "GROUP BY u.tenant_id, u.id", start, end)
             tenants: dict[str, list[dict]] = defaultdict(list)
             for row in rows:
-                prefs = _preferences({"id": row["user_id"], "preferences": row["preferences"]})
+                prefs = member_preferences({"id": row["user_id"], "preferences": row["preferences"]})
                 if prefs is None:
                     continue
                 tenants[str(row["tenant_id"])].append({"userId": str(row["user_id"]), "name": _name(row, prefs),
@@ -212,7 +212,7 @@ async def weekly_challenge_results(pool: asyncpg.Pool, settings: Settings, now: 
                     if item is not None:
                         queued.append(item)
             result = {"week": week, "tenants": len(tenants), "notifications": len(queued)}
-            await _finish_period(connection, "weekly_challenge_results", week, result)
+            await finish_period(connection, "weekly_challenge_results", week, result)
     log.info("weekly challenge %s: %d participants notified in %d tenants", week, len(queued), len(tenants))
     return result
 
@@ -225,7 +225,7 @@ async def weekly_activity_reports(pool: asyncpg.Pool, settings: Settings, now: d
     queued: list[Queued] = []
     async with pool.acquire() as connection:
         async with connection.transaction():
-            if not await _claim_period(connection, "weekly_activity_reports", week):
+            if not await claim_period(connection, "weekly_activity_reports", week):
                 log.info("weekly activity reports %s: already sent", week)
                 return None
             stats: dict[str, dict[str, dict]] = defaultdict(dict)
@@ -240,7 +240,7 @@ async def weekly_activity_reports(pool: asyncpg.Pool, settings: Settings, now: d
             emailed, inbox_only = [], []
             for member in await connection.fetch(
                     "SELECT id, tenant_id, preferences::text AS preferences FROM users ORDER BY id"):
-                prefs = _preferences(member)
+                prefs = member_preferences(member)
                 if prefs is None:
                     continue
                 channels = [c for c in prefs.notification_channels if c != Channel.SMS]  # reports: never SMS
@@ -276,7 +276,7 @@ async def weekly_activity_reports(pool: asyncpg.Pool, settings: Settings, now: d
             for member, prefs in inbox_only:
                 await report(member, prefs)
             result = {"week": week, "notifications": len(queued), "emails": emails, "inboxOnly": len(inbox_only)}
-            await _finish_period(connection, "weekly_activity_reports", week, result)
+            await finish_period(connection, "weekly_activity_reports", week, result)
     log.info("weekly activity reports %s: %d to be emailed, %d in the inbox only", week, result["emails"],
              result["inboxOnly"])
     return result

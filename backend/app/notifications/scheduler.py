@@ -11,7 +11,8 @@ the short overlap a network partition allows cannot send anything twice.
 
 Schedule: reminders and the reward epochs' closing every minute (the reminders' 10-minute window absorbs
 a late or missed minute; a closing finds what is due itself); the weekly jobs on Monday 06:00 UTC (the
-week ended at 00:00; six hours for late uploads). On becoming leader, each weekly job also runs once as
+week ended at 00:00; six hours for late uploads), the tenant admins' analytics report every hour of
+Monday from then (a week already sent is a no-op). On becoming leader, each weekly job also runs once as
 of its last scheduled time, so a week missed while no replica was leader is caught up (and an already
 sent week is a no-op).
 """
@@ -27,6 +28,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 
+from backend.app.analytics.weekly_report import weekly_analytics_reports
 from backend.app.core.config import Settings
 from backend.app.core.db import dsn
 from backend.app.notifications import jobs
@@ -53,6 +55,9 @@ def default_jobs() -> list[ScheduledJob]:
         ScheduledJob("daily_reminders", jobs.daily_reminders, CronTrigger(minute="*", timezone=UTC)),
         ScheduledJob("weekly_challenge_results", jobs.weekly_challenge_results, weekly, catch_up=True),
         ScheduledJob("weekly_activity_reports", jobs.weekly_activity_reports, weekly, catch_up=True),
+        # Reads the analytics store too: hourly through Monday, so a store down at 06:00 delays the week only.
+        ScheduledJob("weekly_analytics_reports", weekly_analytics_reports,
+                     CronTrigger(day_of_week="mon", hour="6-23", minute=0, timezone=UTC), catch_up=True),
         # Closes ended reward epochs and follows their roots (rewards/epochs.py): idempotent, so every minute.
         ScheduledJob("close_reward_epochs", epochs.close_epochs, CronTrigger(minute="*", timezone=UTC)),
     ]

@@ -14,6 +14,7 @@ Kinds (the `kind` column; the consumer and the scheduled jobs write them, the se
 | `reminder.daily` | daily_reminders | localDate, localTime, timezone |
 | `challenge.weekly` | weekly_challenge_results | week, rank, participants, distanceM, top [{rank, name, distanceM}] |
 | `report.weekly` | weekly_activity_reports | week, from, to, workouts, distanceM, activeMinutes, activities {name: {workouts, distanceM, activeMinutes}} |
+| `analytics.weekly` | weekly_analytics_reports (to tenant admins) | tenantId, tenantName, week, from, to, figures [{key, label, unit, value, previous}], days [{day, dau, workouts, rejected}]; its email shows a chart of the days (an inline PNG) |
 
 Data keys are read camelCase first, then snake_case (the event payloads are camelCase). Amounts are
 wei as decimal strings (uint256 does not fit a JSON number) and shown as FIT with up to 18 decimals. An
@@ -34,9 +35,19 @@ REWARD_CLAIMED = "reward.claimed"
 DAILY_REMINDER = "reminder.daily"
 CHALLENGE_RESULT = "challenge.weekly"
 ACTIVITY_REPORT = "report.weekly"
+ANALYTICS_REPORT = "analytics.weekly"
 
 FOOTER = "You receive this because email notifications are on in your fitmint preferences."
 REORG_NOTE = "This was reversed by a chain reorganisation"
+
+
+@dataclass(frozen=True)
+class InlineImage:
+    """An image the HTML part shows (`<img src="cid:...">`), sent beside it in a multipart/related part."""
+    cid: str
+    png: bytes
+    alt: str
+    filename: str
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,7 @@ class Email:
     subject: str
     text: str
     html: str
+    images: tuple[InlineImage, ...] = ()
 
 
 def fit(wei) -> str:
@@ -89,8 +101,9 @@ def sms_text(notification: dict) -> str:
 # --- the pieces ---------------------------------------------------------------------------------------
 
 def _email(subject: str, intro: str, rows: list[tuple[str, str]] = (), outro: str = "",
-           table: tuple[list[str], list[list[str]]] | None = None) -> Email:
-    """Plain text and a simple HTML alternative with the same content."""
+           table: tuple[list[str], list[list[str]]] | None = None, image: InlineImage | None = None) -> Email:
+    """Plain text and a simple HTML alternative with the same content (the HTML also shows `image`, whose
+    numbers the text gives in `rows` or `table`)."""
     text = [intro, ""]
     if rows:
         width = max(len(label) for label, _ in rows)
@@ -104,6 +117,9 @@ def _email(subject: str, intro: str, rows: list[tuple[str, str]] = (), outro: st
         text += [outro, ""]
     text += ["-- ", FOOTER]
     html = [f"<p>{escape(intro)}</p>"]
+    if image:
+        html.append(f"<p><img src=\"cid:{escape(image.cid)}\" alt=\"{escape(image.alt)}\" width=\"640\" "
+                    "style=\"max-width:100%;height:auto\"></p>")
     if rows:
         html.append("<table>" + "".join(f"<tr><th align=\"left\">{escape(label)}</th><td>{escape(value)}</td></tr>"
                                         for label, value in rows) + "</table>")
@@ -117,7 +133,7 @@ def _email(subject: str, intro: str, rows: list[tuple[str, str]] = (), outro: st
     html.append(f"<p style=\"color:#666;font-size:small\">{escape(FOOTER)}</p>")
     document = ("<!DOCTYPE html><html><body style=\"font-family:sans-serif\">" + "\n".join(html)
                 + "</body></html>")
-    return Email(subject=subject, text="\n".join(text), html=document)
+    return Email(subject=subject, text="\n".join(text), html=document, images=(image,) if image else ())
 
 
 def _order_rows(data: dict) -> list[tuple[str, str]]:
@@ -230,10 +246,49 @@ def _report(notification: dict, data: dict) -> Email:
                   table=(["Activity", "Workouts", "Distance", "Active time"], lines) if lines else None)
 
 
+def _figure(value, unit: str) -> str:
+    """A report's figure: a count, km, FIT (a decimal string already in FIT) or a rate (a fraction)."""
+    if value is None:
+        return "-"
+    if unit == "km":
+        return f"{float(value):.1f} km"
+    if unit == "FIT":
+        return f"{value} FIT"
+    if unit == "rate":
+        return f"{float(value):.0%}"
+    return f"{value:,}"
+
+
+def _change(value, previous) -> str:
+    if value is None or previous is None:
+        return ""
+    value, previous = float(value), float(previous)
+    if previous == 0:
+        return "none the week before" if value else "same as the week before"
+    return f"{(value - previous) / previous:+.0%} vs the week before"
+
+
+def _analytics_report(notification: dict, data: dict) -> Email:
+    from backend.app.analytics.chart import weekly_chart_png  # matplotlib: only where a report is sent
+
+    week, tenant = _get(data, "week", ""), _get(data, "tenantName", "your tenant")
+    rows = [("Week", f"{week} ({_get(data, 'from', '')} - {_get(data, 'to', '')})")]
+    rows += [(f["label"], f"{_figure(f['value'], f['unit'])}  ({_change(f['value'], f['previous'])})")
+             for f in _get(data, "figures") or []]
+    days = _get(data, "days") or []
+    lines = [[d["day"], f"{d['dau']:g}", str(d["workouts"]), str(d["rejected"])] for d in days]
+    image = InlineImage(cid="weekly-chart@fitmint", png=weekly_chart_png(days, f"{tenant}: {week}"),
+                        alt=f"Workouts and active members per day of {week}", filename=f"fitmint-{week}.png")
+    return _email(notification.get("title") or f"Weekly analytics {week}", notification.get("body", ""), rows,
+                  "The dashboards have more: Analytics in the fitmint app.",
+                  table=(["Day", "Active members", "Workouts", "Refused"], lines), image=image)
+
+
 def _generic(notification: dict, data: dict) -> Email:
     return _email(notification.get("title") or "fitmint", notification.get("body", ""))
 
 
 _RENDERERS = {ORDER_RECEIPT: _order_receipt, "order.receipt": _order_receipt, ORDER_SOLD: _order_sold,
               TOKEN_MINTED: _token_minted, REWARD_CLAIMED: _reward_claimed, REWARD_ISSUED: _reward_issued,
-              DAILY_REMINDER: _reminder, CHALLENGE_RESULT: _challenge, ACTIVITY_REPORT: _report}
+              DAILY_REMINDER: _reminder, CHALLENGE_RESULT: _challenge, ACTIVITY_REPORT: _report,
+              ANALYTICS_REPORT: _analytics_report}

@@ -17,6 +17,7 @@ CREATE TABLE IF NOT EXISTS events (
     subject text,
     time timestamptz NOT NULL,           -- the event's time (CloudEvents `time`; else the record's)
     reverts uuid,                        -- a `...reverted.v1` compensation: the event it undoes
+    readable boolean NOT NULL,           -- its payload matched its type's schema on arrival (else: no fact)
     topic text NOT NULL,
     kafka_partition int,                 -- where it was read (NULL: imported, e.g. by the generator)
     kafka_offset bigint,
@@ -33,7 +34,7 @@ DROP TRIGGER IF EXISTS events_append_only ON events;
 CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events
     FOR EACH ROW EXECUTE FUNCTION events_append_only();
 
--- One typed row per stored event that analytics reads (analytics/facts.py maps each type), with
+-- One typed row per stored event that analytics reads (analytics/facts.py maps each type, in SQL), with
 -- `reverted` set once its compensation is stored. Derived: rebuilt from `events`.
 CREATE TABLE IF NOT EXISTS facts (
     event_id uuid PRIMARY KEY,

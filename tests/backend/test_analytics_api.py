@@ -98,9 +98,10 @@ def projection_rows(tenant_ids: list[uuid.UUID], seed: int = 17) -> dict[str, li
         for cohort in days(FIRST, 63)[::7]:
             members_joined = rng.randrange(1, 10)
             for week in range(0, (LAST - cohort).days // 7 + 1):
-                rows["retention_weeks"].append({"tenant_id": tenant, "cohort": cohort, "week": week,
-                                                "members": members_joined,
-                                                "active": rng.randrange(0, members_joined + 1)})
+                active = rng.randrange(0, members_joined + 1)
+                if active:  # as the projection: a week nobody of the cohort was active in has no row
+                    rows["retention_weeks"].append({"tenant_id": tenant, "cohort": cohort, "week": week,
+                                                    "members": members_joined, "active": active})
     for day in span[::2]:  # resale orders belong to no tenant
         rows["order_days"].append({"tenant_id": NIL, "day": day, "orders": 1, "buyers": 1, "quantity": 1,
                                    "volume": FIT, "fees": FIT // 20, "burned": FIT // 100})
@@ -314,14 +315,24 @@ def test_marketplace_totals_and_best_sellers(client, tenants, filled):
 def test_retention_matrix_and_funnel_of_the_members_who_joined(client, tenants, filled):
     rows, alpha = filled["rows"], filled["alpha"]
     admin = tenants["alpha"]["admin"]
-    retention = get(client, admin, "retention", weeks=3, **{"from": "2026-02-04", "to": "2026-02-16"})
-    expected = [r for r in rows["retention_weeks"] if r["tenant_id"] == alpha
-                and date(2026, 2, 2) <= r["cohort"] <= date(2026, 2, 16) and r["week"] <= 3]
-    assert [(c["cohort"], c["members"], [(w["week"], w["active"]) for w in c["weeks"]]) for c in retention["cohorts"]] \
-        == [(cohort.isoformat(), [r for r in expected if r["cohort"] == cohort][0]["members"],
-             [(r["week"], r["active"]) for r in expected if r["cohort"] == cohort])
-            for cohort in sorted({r["cohort"] for r in expected})]
-    assert len(retention["cohorts"]) == 3  # the weeks of Feb 2, 9 and 16
+    cohorts = [r for r in rows["retention_weeks"] if r["tenant_id"] == alpha]
+    observed = max(r["day"] for r in rows["activity_days"] if r["tenant_id"] == alpha)
+
+    def matrix(first: date, last: date, weeks: int) -> list:
+        """(cohort, members, [(week, active)]) of the cohorts of the weeks first .. last: a week without a row
+        is 0 once observed (the store has days after its start), absent before."""
+        mondays = sorted({r["cohort"] for r in cohorts if first <= r["cohort"] <= last})
+        return [(monday.isoformat(), next(r["members"] for r in cohorts if r["cohort"] == monday),
+                 [(week, next((r["active"] for r in cohorts if r["cohort"] == monday and r["week"] == week), 0))
+                  for week in range(min(weeks, (observed - monday).days // 7) + 1)]) for monday in mondays]
+
+    for (start, end), weeks in {("2026-02-04", "2026-02-16"): 3, ("2026-03-11", "2026-03-29"): 12}.items():
+        retention = get(client, admin, "retention", weeks=weeks, **{"from": start, "to": end})
+        assert [(c["cohort"], c["members"], [(w["week"], w["active"]) for w in c["weeks"]])
+                for c in retention["cohorts"]] == matrix(date.fromisoformat(start) - timedelta(days=2),
+                                                         date.fromisoformat(end), weeks)
+        assert len(retention["cohorts"]) == 3  # the weeks of Feb 2, 9 and 16; of Mar 9, 16 and 23
+    assert [len(c["weeks"]) for c in retention["cohorts"]] == [3, 2, 1]  # Mar 9 .. Mar 28: weeks observed so far
 
     funnel = get(client, admin, "funnel", **{"from": "2026-02-01", "to": "2026-03-01"})
     joined = [m for m in rows["member_milestones"] if m["tenant_id"] == alpha

@@ -263,17 +263,29 @@ async def marketplace(db: AnalyticsDatabase, scope: TenantScope, period: Period,
 # --- retention and the funnel --------------------------------------------------------------------------------
 
 async def retention(db: AnalyticsDatabase, scope: TenantScope, period: Period, weeks: int) -> m.Retention:
+    """A row per cohort, a cell per week after joining up to `weeks` or the store's latest active day (a
+    week nobody of the cohort was active in has no projection row: it is 0 if observed, absent if not yet)."""
     params: list = [monday(period.start), period.end, weeks]
-    rows = await db.fetch(
-        "SELECT cohort, week, sum(members) AS members, sum(active) AS active FROM retention_weeks "
-        "WHERE cohort BETWEEN $1 AND $2 AND week <= $3" + _tenant(scope, params)
-        + " GROUP BY cohort, week ORDER BY cohort, week", *params)
-    cohorts: dict[date, m.Cohort] = {}
+    latest_params: list = []
+    rows, latest = await asyncio.gather(
+        db.fetch("SELECT cohort, week, sum(members) AS members, sum(active) AS active FROM retention_weeks "
+                 "WHERE cohort BETWEEN $1 AND $2 AND week <= $3" + _tenant(scope, params) + " GROUP BY cohort, week",
+                 *params),
+        db.fetchrow("SELECT max(day) AS day FROM activity_days WHERE true" + _tenant(scope, latest_params),
+                    *latest_params))
+    active: dict[date, dict[int, int]] = defaultdict(dict)
+    members: dict[date, int] = {}
     for row in rows:
-        cohort = cohorts.setdefault(row["cohort"], m.Cohort(cohort=row["cohort"], members=row["members"], weeks=[]))
-        cohort.weeks.append(m.RetentionCell(week=row["week"], active=row["active"],
-                                            rate=_ratio(row["active"], row["members"])))
-    return m.Retention(**_window(scope, period), cohorts=list(cohorts.values()))
+        active[row["cohort"]][row["week"]] = row["active"]
+        members[row["cohort"]] = row["members"]
+    observed = latest["day"] if latest else None
+    cohorts = []
+    for cohort in sorted(members):
+        last = min(weeks, (observed - cohort).days // 7) if observed else weeks
+        cohorts.append(m.Cohort(cohort=cohort, members=members[cohort], weeks=[
+            m.RetentionCell(week=week, active=active[cohort].get(week, 0),
+                            rate=_ratio(active[cohort].get(week, 0), members[cohort])) for week in range(last + 1)]))
+    return m.Retention(**_window(scope, period), cohorts=cohorts)
 
 
 FUNNEL_STEPS = ("joined", "first_workout", "first_claim", "first_purchase")

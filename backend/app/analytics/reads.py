@@ -73,8 +73,12 @@ async def overview(db: AnalyticsDatabase, scope: TenantScope, period: Period) ->
 
     members_params: list = [_instant(previous.start), _instant(period.after_end), _instant(period.start)]
     queries = [
-        db.fetchrow(f"SELECT {both('count(DISTINCT user_id)', 'active_members')} FROM member_days WHERE {where}",
-                    *params),
+        # Members active in each period, in one pass: a member's first and last active day in both periods
+        # (a hash aggregate; two distinct counts would sort the rows twice).
+        db.fetchrow("SELECT count(*) FILTER (WHERE last >= $3) AS active_members, "
+                    "count(*) FILTER (WHERE first < $3) AS previous_active_members "
+                    f"FROM (SELECT min(day) AS first, max(day) AS last FROM member_days WHERE {where} "
+                    "GROUP BY user_id) m", *params),
         db.fetchrow("SELECT count(*) FILTER (WHERE joined_at >= $3) AS new_members, "
                     "count(*) FILTER (WHERE joined_at < $3) AS previous_new_members "
                     "FROM member_milestones WHERE joined_at >= $1 AND joined_at < $2"

@@ -19,8 +19,12 @@ setUpWorkout(() => void refreshBalance());
 setUpBalance();
 setUpMarket(() => void refreshBalance());
 setUpIdentity();
+// The analytics screen (and its chart library) is fetched the first time it is opened.
+const openAnalytics = () => void import("./screens/analytics").then((screen) => screen.enterAnalytics(),
+  (error: unknown) => announce(`The analytics screen could not be loaded: ${describeError(error)}`, "error"));
 setUpRouter({ balance: () => void refreshBalance(), market: () => void refreshMarket(),
-              identity: () => void refreshIdentity(), notifications: () => void markSeen() });
+              identity: () => void refreshIdentity(), notifications: () => void markSeen(),
+              analytics: openAnalytics });
 
 // The status line is about what was just done on the screen being left.
 window.addEventListener("hashchange", () => announce(""));
@@ -32,6 +36,7 @@ onChange(({ wallet, member }) => {
     signedIn = member !== null;
     void followNotifications(signedIn);
     if (signedIn && currentScreen() === "identity") void refreshIdentity();
+    if (signedIn && currentScreen() === "analytics") openAnalytics();
   }
   if ((wallet?.address ?? null) !== address) {
     address = wallet?.address ?? null;

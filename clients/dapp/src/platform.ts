@@ -1,7 +1,9 @@
 // The one module that talks to the fitmint platform (through @fitmint/sdk): the screens call these
 // functions and get plain values shaped for display, never SDK objects or wire formats.
 import { Fitmint, formatFit, type Voucher as SdkVoucher, type WorkoutInput as SdkWorkoutInput,
-  type Quote as SdkQuote, type Notification as SdkNotification } from "@fitmint/sdk";
+  type Quote as SdkQuote, type Notification as SdkNotification, type AnalyticsActivity, type AnalyticsFunnel,
+  type AnalyticsMarketplace, type AnalyticsOverview, type AnalyticsRefusals, type AnalyticsRetention,
+  type AnalyticsRewards, type AnalyticsScope, type AnalyticsToken, type AnalyticsWorkouts } from "@fitmint/sdk";
 import type { Address, WalletClient } from "viem";
 
 // Served by the API at /app/: the API is this page's origin (a build for another host names it).
@@ -29,9 +31,13 @@ export async function platformChain(): Promise<PlatformChainInfo> {
   return { id: chain.chain_id, rpcUrl: chain.rpc_url };
 }
 
-export async function signIn(wallet: WalletClient): Promise<{ userId: string; tenant: string }> {
-  const session = await fm.signIn(wallet);
-  return { userId: session.userId ?? "(a service)", tenant: session.tenant };
+// The tenant a sign-in joins: the page's `?tenant=<slug>` (a brand's link to its own app), else the platform's.
+const tenant = new URLSearchParams(window.location.search).get("tenant") ?? undefined;
+
+export async function signIn(wallet: WalletClient): Promise<{ userId: string; tenant: string; role: string }> {
+  const session = await fm.signIn(wallet, tenant ? { tenant } : {});
+  const me = await fm.me();
+  return { userId: session.userId ?? "(a service)", tenant: session.tenant, role: me.role };
 }
 
 export async function signOut(): Promise<void> {
@@ -242,4 +248,45 @@ export async function identity(): Promise<{ connections: Connection[]; credentia
     credentials: (credentials.data as Row[]).map((c) => ({ kind: text(c.kind), issuedAt: text(c.issued_at),
       revoked: c.revoked_at !== null && c.revoked_at !== undefined })),
   };
+}
+
+// --- analytics (tenant admins) ------------------------------------------------------------------------------
+// The API's answers are plain JSON already shaped for display (numbers; FIT as exact decimal strings), so
+// the dashboard gets them as they are.
+
+export type { AnalyticsScope };
+
+export interface DashboardQuery {
+  tenant: string | undefined; // undefined: the caller's own
+  from: string;
+  to: string;
+  granularity: "day" | "week";
+}
+
+export interface Dashboard {
+  overview: AnalyticsOverview;
+  activity: AnalyticsActivity;
+  workouts: AnalyticsWorkouts;
+  refusals: AnalyticsRefusals;
+  rewards: AnalyticsRewards;
+  token: AnalyticsToken;
+  marketplace: AnalyticsMarketplace;
+  retention: AnalyticsRetention;
+  funnel: AnalyticsFunnel;
+}
+
+export function analyticsScope(): Promise<AnalyticsScope> {
+  return fm.analytics.scope();
+}
+
+/** Every panel of the dashboard for one tenant (or "all") and period, read in parallel. */
+export async function dashboard(query: DashboardQuery): Promise<Dashboard> {
+  const period = { tenant: query.tenant, from: query.from, to: query.to };
+  const series = { ...period, granularity: query.granularity };
+  const [overview, activity, workouts, refusals, rewards, token, marketplace, retention, funnel] = await Promise.all([
+    fm.analytics.overview(period), fm.analytics.activity(series), fm.analytics.workouts(series),
+    fm.analytics.refusals(series), fm.analytics.rewards(series), fm.analytics.token(series),
+    fm.analytics.marketplace({ ...series, top: 10 }), fm.analytics.retention({ ...period, weeks: 12 }),
+    fm.analytics.funnel(period)]);
+  return { overview, activity, workouts, refusals, rewards, token, marketplace, retention, funnel };
 }

@@ -5,6 +5,7 @@ import type { ConnectedWallet } from "./wallet";
 export interface Member {
   userId: string;
   tenant: string;
+  role: string; // user, coach or admin: admins see the Analytics screen
 }
 
 interface State {
@@ -23,6 +24,7 @@ export function update(change: Partial<State>): void {
   Object.assign(state, change);
   document.body.classList.toggle("has-wallet", state.wallet !== null);
   document.body.classList.toggle("has-session", state.member !== null);
+  document.body.classList.toggle("is-admin", state.member?.role === "admin");
   for (const listener of listeners) listener(state);
 }
 

@@ -1,5 +1,6 @@
 /** Fitmint: the one object a dApp or wallet app holds, its methods delegated to one module each. */
 import type { Chain, PublicClient } from "viem";
+import { Analytics } from "./analytics.js";
 import { Auth, type SignInOptions } from "./auth.js";
 import { ChainDirectory } from "./chain.js";
 import { describeError } from "./errors.js";
@@ -32,6 +33,8 @@ export type FitmintOptions = {
 export class Fitmint {
   readonly http: Http;
   readonly notifications: Notifications;
+  /** Tenant dashboards, for admins: `fm.analytics.overview({ from, to })`. */
+  readonly analytics: Analytics;
   private readonly directory: ChainDirectory;
   private readonly auth: Auth;
   private readonly rewards: Rewards;
@@ -55,6 +58,7 @@ export class Fitmint {
     this.identityReads = new IdentityReads(this.http);
     const socket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     this.notifications = new Notifications(this.http, tokens, socket);
+    this.analytics = new Analytics(this.http);
   }
 
   // The chain

@@ -2,6 +2,7 @@ export { Fitmint, type FitmintOptions } from "./client.js";
 export { FitmintApiError, FitmintChainError, decodeChainError, describeError } from "./errors.js";
 export { formatFit, parseFit, FIT_DECIMALS } from "./units.js";
 export { memoryTokenStore, type Session, type TokenStore } from "./session.js";
+export type { Analytics, AnalyticsPeriod, AnalyticsSeriesQuery } from "./analytics.js";
 export type { Fetch } from "./http.js";
 export type { ListingsOptions, ListingStatus, Purchase } from "./marketplace.js";
 export type { LiveConnection, LiveOptions, LiveStatus, WebSocketConstructor, WebSocketLike } from "./notifications.js";

@@ -73,3 +73,15 @@ export type Notification = NotificationsPage["data"][number];
 
 export type Connections = ResponseOf<"/identity/connections", "get">;
 export type Credentials = ResponseOf<"/identity/credentials", "get">;
+
+export type AnalyticsScope = ResponseOf<"/analytics/scope", "get">;
+export type AnalyticsOverview = ResponseOf<"/analytics/overview", "get">;
+export type AnalyticsHeadlines = AnalyticsOverview["current"];
+export type AnalyticsActivity = ResponseOf<"/analytics/activity", "get">;
+export type AnalyticsWorkouts = ResponseOf<"/analytics/workouts", "get">;
+export type AnalyticsRefusals = ResponseOf<"/analytics/refusals", "get">;
+export type AnalyticsRewards = ResponseOf<"/analytics/rewards", "get">;
+export type AnalyticsToken = ResponseOf<"/analytics/token", "get">;
+export type AnalyticsMarketplace = ResponseOf<"/analytics/marketplace", "get">;
+export type AnalyticsRetention = ResponseOf<"/analytics/retention", "get">;
+export type AnalyticsFunnel = ResponseOf<"/analytics/funnel", "get">;

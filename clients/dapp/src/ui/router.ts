@@ -1,7 +1,7 @@
 // One screen at a time, chosen by the URL's fragment (#market...): the nav links are plain links, so the
 // back button, bookmarks and keyboard work as everywhere else. Entering a screen moves the focus to its
 // heading (screen readers announce where they are) and lets it refresh what it shows.
-const SCREENS = ["account", "workout", "balance", "market", "notifications", "identity"] as const;
+const SCREENS = ["account", "workout", "balance", "market", "notifications", "identity", "analytics"] as const;
 export type Screen = (typeof SCREENS)[number];
 
 export function currentScreen(): Screen {

@@ -25,6 +25,213 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/analytics/activity": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Activity
+         * @description Active members (signed in or worked out): DAU, WAU, MAU and stickiness (DAU / MAU) per day or week.
+         */
+        get: operations["activity_analytics_activity_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/analytics/funnel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Funnel
+         * @description Of the members who joined in the period: how many have worked out, then claimed a reward, then
+         *     bought in the marketplace, with the median time from joining to each step.
+         */
+        get: operations["funnel_analytics_funnel_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/analytics/marketplace": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Marketplace
+         * @description Orders of the tenant's products (`all`: resale included): orders, buyers, items, volume, fees and
+         *     burned FIT per day or week, the period's totals and its best sellers by volume.
+         */
+        get: operations["marketplace_analytics_marketplace_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/analytics/overview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Overview
+         * @description The period's headline numbers (members, workouts, rewards, orders, the token) beside those of the
+         *     period of the same length just before it, and the store's freshness.
+         */
+        get: operations["overview_analytics_overview_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/analytics/refusals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Refusals
+         * @description The anti-cheat's refusals by rule: the period's totals (most frequent first) and per day or week.
+         */
+        get: operations["refusals_analytics_refusals_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/analytics/retention": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Retention
+         * @description Weekly retention: for each cohort (the members who joined in a week of the period), how many were
+         *     active in each week after.
+         */
+        get: operations["retention_analytics_retention_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/analytics/rewards": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Rewards
+         * @description Reward vouchers issued and, of those, claimed so far: counts, FIT, claim rate, mean time to claim.
+         */
+        get: operations["rewards_analytics_rewards_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/analytics/scope": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Scope
+         * @description What the caller may read: its own tenant, and whether it may read every tenant (then all of them
+         *     are listed), with the store's freshness. The dashboard's tenant filter is built from it.
+         */
+        get: operations["scope_analytics_scope_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/analytics/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Token
+         * @description FIT minted, burned and paid to the treasury, with the supply, the treasury's share and what
+         *     circulates outside it as running sums. Platform-wide: the token is shared by every tenant.
+         */
+        get: operations["token_analytics_token_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/analytics/workouts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Workouts
+         * @description Workouts per day (or week) and activity: accepted, refused, flagged for review, distance and time;
+         *     and the period's totals per activity.
+         */
+        get: operations["workouts_analytics_workouts_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/logout": {
         parameters: {
             query?: never;
@@ -1416,6 +1623,86 @@ export interface components {
             /** Connection Id */
             connection_id: string;
         };
+        /** Activity */
+        Activity: {
+            /** Data */
+            data: components["schemas"]["ActivityPoint"][];
+            /**
+             * From
+             * Format: date
+             * @description First UTC day of the period
+             */
+            from: string;
+            /**
+             * Granularity
+             * @description day | week
+             */
+            granularity: string;
+            /**
+             * Tenant
+             * @description The tenant's id, or `all` (the whole platform)
+             */
+            tenant: string;
+            /**
+             * To
+             * Format: date
+             * @description Last UTC day of the period (included)
+             */
+            to: string;
+        };
+        /** ActivityPoint */
+        ActivityPoint: {
+            /**
+             * Dau
+             * @description Members active on the day (week: the mean over its days in the period)
+             */
+            dau: number;
+            /**
+             * Mau
+             * @description Members active in the 30 days ending with the day (week: its last day in the period)
+             */
+            mau: number;
+            /**
+             * Period
+             * Format: date
+             * @description The day, or the Monday of the week
+             */
+            period: string;
+            /**
+             * Stickiness
+             * @description dau / mau
+             */
+            stickiness: number | null;
+            /**
+             * Wau
+             * @description Members active in the 7 days ending with the day (week: its last day in the period)
+             */
+            wau: number;
+        };
+        /** ActivityTotal */
+        ActivityTotal: {
+            /** Accepted */
+            accepted: number;
+            /**
+             * Active Hours
+             * @description Duration of the accepted workouts
+             */
+            active_hours: number;
+            /** Activity */
+            activity: string;
+            /**
+             * Distance Km
+             * @description Distance of the accepted workouts
+             */
+            distance_km: number;
+            /**
+             * Flagged
+             * @description Accepted workouts the anti-cheat model flagged for review
+             */
+            flagged: number;
+            /** Rejected */
+            rejected: number;
+        };
         /**
          * ActivityType
          * @enum {string}
@@ -1435,6 +1722,29 @@ export interface components {
              * @description EIP-712 credentials: the did:pkh issuer's chain must be this one (default: this platform's chain)
              */
             expected_chain_id?: number | null;
+        };
+        /** AnalyticsScope */
+        AnalyticsScope: {
+            /**
+             * As Of
+             * @description When the analytics store last applied an event (its freshness)
+             */
+            as_of: string | null;
+            /**
+             * Platform
+             * @description Whether the caller may read every tenant (`tenant=<id>` or `all`)
+             */
+            platform: boolean;
+            /**
+             * Tenant
+             * @description The caller's tenant (the default of every analytics endpoint's `tenant`)
+             */
+            tenant: string;
+            /**
+             * Tenants
+             * @description The tenants the caller may read, its own first
+             */
+            tenants: components["schemas"]["TenantPublic"][];
         };
         /** AttemptPublic */
         AttemptPublic: {
@@ -1639,6 +1949,22 @@ export interface components {
             /** Next Cursor */
             next_cursor: string | null;
         };
+        /** Cohort */
+        Cohort: {
+            /**
+             * Cohort
+             * Format: date
+             * @description Monday of the week its members joined
+             */
+            cohort: string;
+            /** Members */
+            members: number;
+            /**
+             * Weeks
+             * @description Up to the weeks observed so far
+             */
+            weeks: components["schemas"]["RetentionCell"][];
+        };
         /** ContractInfo */
         ContractInfo: {
             /** Abi Url */
@@ -1799,6 +2125,59 @@ export interface components {
              */
             next_cursor: number | null;
         };
+        /**
+         * Funnel
+         * @description The members who joined in the period, and how far they have got since.
+         */
+        Funnel: {
+            /**
+             * From
+             * Format: date
+             * @description First UTC day of the period
+             */
+            from: string;
+            /** Steps */
+            steps: components["schemas"]["FunnelStep"][];
+            /**
+             * Tenant
+             * @description The tenant's id, or `all` (the whole platform)
+             */
+            tenant: string;
+            /**
+             * To
+             * Format: date
+             * @description Last UTC day of the period (included)
+             */
+            to: string;
+        };
+        /** FunnelStep */
+        FunnelStep: {
+            /**
+             * Median Hours
+             * @description Median time from joining to the step, over those who reached it
+             */
+            median_hours: number | null;
+            /**
+             * Members
+             * @description Members who reached this step and every one before it
+             */
+            members: number;
+            /**
+             * Rate
+             * @description members / those who joined
+             */
+            rate: number | null;
+            /**
+             * Step
+             * @description joined | first_workout | first_claim | first_purchase
+             */
+            step: string;
+            /**
+             * Step Rate
+             * @description members / those of the step before
+             */
+            step_rate: number | null;
+        };
         /** GpsSummary */
         GpsSummary: {
             /** Distance M */
@@ -1807,6 +2186,85 @@ export interface components {
             max_speed_mps?: number | null;
             /** Points */
             points: number;
+        };
+        /**
+         * Granularity
+         * @enum {string}
+         */
+        Granularity: "day" | "week";
+        /** Headlines */
+        Headlines: {
+            /**
+             * Active Hours
+             * @description Duration of the accepted workouts
+             */
+            active_hours: number;
+            /**
+             * Active Members
+             * @description Members active (signed in or recorded a workout) in the period
+             */
+            active_members: number;
+            /**
+             * Burned Fit
+             * @description FIT burned, platform-wide
+             */
+            burned_fit: string;
+            /**
+             * Claim Rate
+             * @description rewards_claimed / rewards_issued
+             */
+            claim_rate: number | null;
+            /** Distance Km */
+            distance_km: number;
+            /**
+             * Flagged
+             * @description Accepted workouts the model flagged for review
+             */
+            flagged: number;
+            /**
+             * Minted Fit
+             * @description FIT minted, platform-wide (the token is shared by every tenant)
+             */
+            minted_fit: string;
+            /**
+             * New Members
+             * @description Members who joined in the period
+             */
+            new_members: number;
+            /**
+             * Orders
+             * @description Marketplace orders of the tenant's products
+             */
+            orders: number;
+            /**
+             * Rejected
+             * @description Workouts the anti-cheat refused
+             */
+            rejected: number;
+            /**
+             * Rewards Claimed
+             * @description Of the vouchers issued in the period, how many were claimed so far
+             */
+            rewards_claimed: number;
+            /** Rewards Claimed Fit */
+            rewards_claimed_fit: string;
+            /**
+             * Rewards Issued
+             * @description Vouchers issued
+             */
+            rewards_issued: number;
+            /** Rewards Issued Fit */
+            rewards_issued_fit: string;
+            /**
+             * Volume Fit
+             * @description What those orders paid
+             */
+            volume_fit: string;
+            /**
+             * Workouts
+             * @description Accepted workouts (by start day)
+             */
+            workouts: number;
         };
         /** HeldItemPublic */
         HeldItemPublic: {
@@ -1970,6 +2428,83 @@ export interface components {
             data: components["schemas"]["backend__app__marketplace__routes__ListingPublic"][];
             /** Next Cursor */
             next_cursor: string | null;
+        };
+        /** Marketplace */
+        Marketplace: {
+            /** Data */
+            data: components["schemas"]["MarketPoint"][];
+            /**
+             * From
+             * Format: date
+             * @description First UTC day of the period
+             */
+            from: string;
+            /**
+             * Granularity
+             * @description day | week
+             */
+            granularity: string;
+            /**
+             * Tenant
+             * @description The tenant's id, or `all` (the whole platform)
+             */
+            tenant: string;
+            /**
+             * To
+             * Format: date
+             * @description Last UTC day of the period (included)
+             */
+            to: string;
+            /**
+             * Top Items
+             * @description The period's best sellers by volume
+             */
+            top_items: components["schemas"]["TopItem"][];
+            totals: components["schemas"]["MarketTotals"];
+        };
+        /** MarketPoint */
+        MarketPoint: {
+            /** Burned Fit */
+            burned_fit: string;
+            /**
+             * Buyers
+             * @description Distinct buyers per day (week: the sum of its days')
+             */
+            buyers: number;
+            /** Fees Fit */
+            fees_fit: string;
+            /** Orders */
+            orders: number;
+            /**
+             * Period
+             * Format: date
+             */
+            period: string;
+            /**
+             * Quantity
+             * @description Items sold
+             */
+            quantity: number;
+            /** Volume Fit */
+            volume_fit: string;
+        };
+        /** MarketTotals */
+        MarketTotals: {
+            /**
+             * Average Order Fit
+             * @description volume / orders
+             */
+            average_order_fit: string | null;
+            /** Burned Fit */
+            burned_fit: string;
+            /** Fees Fit */
+            fees_fit: string;
+            /** Orders */
+            orders: number;
+            /** Quantity */
+            quantity: number;
+            /** Volume Fit */
+            volume_fit: string;
         };
         /** MemberPublic */
         MemberPublic: {
@@ -2156,6 +2691,46 @@ export interface components {
             data: components["schemas"]["OrderPublic"][];
             /** Next Cursor */
             next_cursor: string | null;
+        };
+        /**
+         * Overview
+         * @description The period's headline numbers beside those of the period of the same length just before it.
+         */
+        Overview: {
+            /**
+             * As Of
+             * @description When the analytics store last applied an event
+             */
+            as_of: string | null;
+            current: components["schemas"]["Headlines"];
+            /**
+             * From
+             * Format: date
+             * @description First UTC day of the period
+             */
+            from: string;
+            previous: components["schemas"]["Headlines"];
+            /**
+             * Previous From
+             * Format: date
+             */
+            previous_from: string;
+            /**
+             * Previous To
+             * Format: date
+             */
+            previous_to: string;
+            /**
+             * Tenant
+             * @description The tenant's id, or `all` (the whole platform)
+             */
+            tenant: string;
+            /**
+             * To
+             * Format: date
+             * @description Last UTC day of the period (included)
+             */
+            to: string;
         };
         /** PermitIn */
         PermitIn: {
@@ -2472,10 +3047,77 @@ export interface components {
             /** Ids */
             ids?: string[] | null;
         };
+        /** ReasonTotal */
+        ReasonTotal: {
+            /**
+             * Reason
+             * @description The anti-cheat rule's code
+             */
+            reason: string;
+            /**
+             * Share
+             * @description workouts / the period's refused workouts
+             */
+            share: number | null;
+            /**
+             * Workouts
+             * @description Refused workouts naming it (a workout refused by two rules counts twice)
+             */
+            workouts: number;
+        };
         /** RefreshRequest */
         RefreshRequest: {
             /** Refresh Token */
             refresh_token: string;
+        };
+        /** RefusalPoint */
+        RefusalPoint: {
+            /**
+             * Period
+             * Format: date
+             */
+            period: string;
+            /** Reason */
+            reason: string;
+            /** Workouts */
+            workouts: number;
+        };
+        /** Refusals */
+        Refusals: {
+            /** Data */
+            data: components["schemas"]["RefusalPoint"][];
+            /**
+             * From
+             * Format: date
+             * @description First UTC day of the period
+             */
+            from: string;
+            /**
+             * Granularity
+             * @description day | week
+             */
+            granularity: string;
+            /**
+             * Reasons
+             * @description Most frequent first
+             */
+            reasons: components["schemas"]["ReasonTotal"][];
+            /**
+             * Rejected
+             * @description Refused workouts in the period
+             */
+            rejected: number;
+            /**
+             * Tenant
+             * @description The tenant's id, or `all` (the whole platform)
+             */
+            tenant: string;
+            /**
+             * To
+             * Format: date
+             * @description Last UTC day of the period (included)
+             */
+            to: string;
         };
         /** Rejection */
         Rejection: {
@@ -2527,6 +3169,128 @@ export interface components {
             tx_hash: string | null;
             /** Updated At */
             updated_at: string;
+        };
+        /** Retention */
+        Retention: {
+            /**
+             * Cohorts
+             * @description The cohorts of the period's weeks, oldest first
+             */
+            cohorts: components["schemas"]["Cohort"][];
+            /**
+             * From
+             * Format: date
+             * @description First UTC day of the period
+             */
+            from: string;
+            /**
+             * Tenant
+             * @description The tenant's id, or `all` (the whole platform)
+             */
+            tenant: string;
+            /**
+             * To
+             * Format: date
+             * @description Last UTC day of the period (included)
+             */
+            to: string;
+        };
+        /** RetentionCell */
+        RetentionCell: {
+            /** Active */
+            active: number;
+            /**
+             * Rate
+             * @description active / the cohort's members
+             */
+            rate: number | null;
+            /**
+             * Week
+             * @description Weeks after joining (0: the joining week)
+             */
+            week: number;
+        };
+        /** RewardFigures */
+        RewardFigures: {
+            /**
+             * Claim Rate
+             * @description claimed / issued
+             */
+            claim_rate: number | null;
+            /**
+             * Claimed
+             * @description Of the vouchers issued, how many were claimed so far
+             */
+            claimed: number;
+            /** Claimed Fit */
+            claimed_fit: string;
+            /** Issued */
+            issued: number;
+            /** Issued Fit */
+            issued_fit: string;
+            /**
+             * Mean Hours To Claim
+             * @description From issue to claim, over the claimed ones
+             */
+            mean_hours_to_claim: number | null;
+        };
+        /** RewardPoint */
+        RewardPoint: {
+            /**
+             * Claim Rate
+             * @description claimed / issued
+             */
+            claim_rate: number | null;
+            /**
+             * Claimed
+             * @description Of the vouchers issued, how many were claimed so far
+             */
+            claimed: number;
+            /** Claimed Fit */
+            claimed_fit: string;
+            /** Issued */
+            issued: number;
+            /** Issued Fit */
+            issued_fit: string;
+            /**
+             * Mean Hours To Claim
+             * @description From issue to claim, over the claimed ones
+             */
+            mean_hours_to_claim: number | null;
+            /**
+             * Period
+             * Format: date
+             * @description The day (or week) the vouchers were issued
+             */
+            period: string;
+        };
+        /** Rewards */
+        Rewards: {
+            /** Data */
+            data: components["schemas"]["RewardPoint"][];
+            /**
+             * From
+             * Format: date
+             * @description First UTC day of the period
+             */
+            from: string;
+            /**
+             * Granularity
+             * @description day | week
+             */
+            granularity: string;
+            /**
+             * Tenant
+             * @description The tenant's id, or `all` (the whole platform)
+             */
+            tenant: string;
+            /**
+             * To
+             * Format: date
+             * @description Last UTC day of the period (included)
+             */
+            to: string;
+            totals: components["schemas"]["RewardFigures"];
         };
         /** RoleUpdate */
         RoleUpdate: {
@@ -2618,6 +3382,45 @@ export interface components {
              */
             tenant_relays: number;
         };
+        /** TenantPublic */
+        TenantPublic: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Slug */
+            slug: string;
+        };
+        /**
+         * Token
+         * @description Platform-wide: the FIT token is shared by every tenant (the same answer for any `tenant`).
+         */
+        Token: {
+            /** Data */
+            data: components["schemas"]["TokenPoint"][];
+            /**
+             * From
+             * Format: date
+             * @description First UTC day of the period
+             */
+            from: string;
+            /**
+             * Granularity
+             * @description day | week
+             */
+            granularity: string;
+            /**
+             * Tenant
+             * @description The tenant's id, or `all` (the whole platform)
+             */
+            tenant: string;
+            /**
+             * To
+             * Format: date
+             * @description Last UTC day of the period (included)
+             */
+            to: string;
+        };
         /** TokenInfo */
         TokenInfo: {
             /** Address */
@@ -2628,6 +3431,38 @@ export interface components {
             name: string;
             /** Symbol */
             symbol: string;
+        };
+        /** TokenPoint */
+        TokenPoint: {
+            /** Burned Fit */
+            burned_fit: string;
+            /**
+             * Circulating Fit
+             * @description supply_fit less treasury_fit: held outside the treasury
+             */
+            circulating_fit: string;
+            /** Minted Fit */
+            minted_fit: string;
+            /**
+             * Period
+             * Format: date
+             */
+            period: string;
+            /**
+             * Supply Fit
+             * @description Minted less burned since the start, at the end of the day (week)
+             */
+            supply_fit: string;
+            /**
+             * To Treasury Fit
+             * @description Marketplace fees paid to the treasury
+             */
+            to_treasury_fit: string;
+            /**
+             * Treasury Fit
+             * @description Paid to the treasury since the start, at the end of the day (week)
+             */
+            treasury_fit: string;
         };
         /** TokensPublic */
         TokensPublic: {
@@ -2642,6 +3477,22 @@ export interface components {
              * @default bearer
              */
             token_type: string;
+        };
+        /** TopItem */
+        TopItem: {
+            /** Listing Id */
+            listing_id: number;
+            /**
+             * Name
+             * @description The product's name on the latest day it sold
+             */
+            name: string;
+            /** Orders */
+            orders: number;
+            /** Quantity */
+            quantity: number;
+            /** Volume Fit */
+            volume_fit: string;
         };
         /** TransactionAccepted */
         TransactionAccepted: {
@@ -2987,6 +3838,35 @@ export interface components {
             /** Steps */
             steps?: number | null;
         };
+        /** WorkoutPoint */
+        WorkoutPoint: {
+            /** Accepted */
+            accepted: number;
+            /**
+             * Active Hours
+             * @description Duration of the accepted workouts
+             */
+            active_hours: number;
+            /** Activity */
+            activity: string;
+            /**
+             * Distance Km
+             * @description Distance of the accepted workouts
+             */
+            distance_km: number;
+            /**
+             * Flagged
+             * @description Accepted workouts the anti-cheat model flagged for review
+             */
+            flagged: number;
+            /**
+             * Period
+             * Format: date
+             */
+            period: string;
+            /** Rejected */
+            rejected: number;
+        };
         /** WorkoutPublic */
         WorkoutPublic: {
             /** Activity */
@@ -3027,6 +3907,41 @@ export interface components {
             submitted_by: string;
             /** User Id */
             user_id: string;
+        };
+        /** Workouts */
+        Workouts: {
+            /**
+             * Activities
+             * @description The period's totals per activity, most accepted first
+             */
+            activities: components["schemas"]["ActivityTotal"][];
+            /**
+             * Data
+             * @description A row per period and activity that had workouts
+             */
+            data: components["schemas"]["WorkoutPoint"][];
+            /**
+             * From
+             * Format: date
+             * @description First UTC day of the period
+             */
+            from: string;
+            /**
+             * Granularity
+             * @description day | week
+             */
+            granularity: string;
+            /**
+             * Tenant
+             * @description The tenant's id, or `all` (the whole platform)
+             */
+            tenant: string;
+            /**
+             * To
+             * Format: date
+             * @description Last UTC day of the period (included)
+             */
+            to: string;
         };
         /** WorkoutsPage */
         WorkoutsPage: {
@@ -3076,6 +3991,585 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
                 };
+            };
+        };
+    };
+    activity_analytics_activity_get: {
+        parameters: {
+            query?: {
+                /** @description First UTC day of the period (default: `to` - 29 days) */
+                from?: string | null;
+                /** @description day: a row per UTC day; week: a row per ISO week (labelled by its Monday, the first and last cut to the period) */
+                granularity?: components["schemas"]["Granularity"];
+                /** @description A tenant's id (default: the caller's), or `all` for the whole platform. Another tenant, or `all`, only for the platform's admins (the admins of the platform's own tenant) */
+                tenant?: string | null;
+                /** @description Last UTC day of the period, included (default: today on the platform's clock) */
+                to?: string | null;
+            };
+            header?: {
+                authorization?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Activity"];
+                };
+            };
+            /** @description Not an admin; or another tenant, or `all`, asked by someone not a platform admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Another tenant's id (to others than platform admins), or an unknown tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A bad period: `to` before `from`, longer than 400 days, or not a date */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The analytics store is unreachable or has no schema yet */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    funnel_analytics_funnel_get: {
+        parameters: {
+            query?: {
+                /** @description First UTC day of the period (default: `to` - 29 days) */
+                from?: string | null;
+                /** @description A tenant's id (default: the caller's), or `all` for the whole platform. Another tenant, or `all`, only for the platform's admins (the admins of the platform's own tenant) */
+                tenant?: string | null;
+                /** @description Last UTC day of the period, included (default: today on the platform's clock) */
+                to?: string | null;
+            };
+            header?: {
+                authorization?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Funnel"];
+                };
+            };
+            /** @description Not an admin; or another tenant, or `all`, asked by someone not a platform admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Another tenant's id (to others than platform admins), or an unknown tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A bad period: `to` before `from`, longer than 400 days, or not a date */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The analytics store is unreachable or has no schema yet */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    marketplace_analytics_marketplace_get: {
+        parameters: {
+            query?: {
+                /** @description First UTC day of the period (default: `to` - 29 days) */
+                from?: string | null;
+                /** @description day: a row per UTC day; week: a row per ISO week (labelled by its Monday, the first and last cut to the period) */
+                granularity?: components["schemas"]["Granularity"];
+                /** @description A tenant's id (default: the caller's), or `all` for the whole platform. Another tenant, or `all`, only for the platform's admins (the admins of the platform's own tenant) */
+                tenant?: string | null;
+                /** @description Last UTC day of the period, included (default: today on the platform's clock) */
+                to?: string | null;
+                /** @description How many best sellers */
+                top?: number;
+            };
+            header?: {
+                authorization?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Marketplace"];
+                };
+            };
+            /** @description Not an admin; or another tenant, or `all`, asked by someone not a platform admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Another tenant's id (to others than platform admins), or an unknown tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A bad period: `to` before `from`, longer than 400 days, or not a date */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The analytics store is unreachable or has no schema yet */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    overview_analytics_overview_get: {
+        parameters: {
+            query?: {
+                /** @description First UTC day of the period (default: `to` - 29 days) */
+                from?: string | null;
+                /** @description A tenant's id (default: the caller's), or `all` for the whole platform. Another tenant, or `all`, only for the platform's admins (the admins of the platform's own tenant) */
+                tenant?: string | null;
+                /** @description Last UTC day of the period, included (default: today on the platform's clock) */
+                to?: string | null;
+            };
+            header?: {
+                authorization?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Overview"];
+                };
+            };
+            /** @description Not an admin; or another tenant, or `all`, asked by someone not a platform admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Another tenant's id (to others than platform admins), or an unknown tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A bad period: `to` before `from`, longer than 400 days, or not a date */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The analytics store is unreachable or has no schema yet */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    refusals_analytics_refusals_get: {
+        parameters: {
+            query?: {
+                /** @description First UTC day of the period (default: `to` - 29 days) */
+                from?: string | null;
+                /** @description day: a row per UTC day; week: a row per ISO week (labelled by its Monday, the first and last cut to the period) */
+                granularity?: components["schemas"]["Granularity"];
+                /** @description A tenant's id (default: the caller's), or `all` for the whole platform. Another tenant, or `all`, only for the platform's admins (the admins of the platform's own tenant) */
+                tenant?: string | null;
+                /** @description Last UTC day of the period, included (default: today on the platform's clock) */
+                to?: string | null;
+            };
+            header?: {
+                authorization?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Refusals"];
+                };
+            };
+            /** @description Not an admin; or another tenant, or `all`, asked by someone not a platform admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Another tenant's id (to others than platform admins), or an unknown tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A bad period: `to` before `from`, longer than 400 days, or not a date */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The analytics store is unreachable or has no schema yet */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    retention_analytics_retention_get: {
+        parameters: {
+            query?: {
+                /** @description First UTC day of the period (default: `to` - 29 days) */
+                from?: string | null;
+                /** @description A tenant's id (default: the caller's), or `all` for the whole platform. Another tenant, or `all`, only for the platform's admins (the admins of the platform's own tenant) */
+                tenant?: string | null;
+                /** @description Last UTC day of the period, included (default: today on the platform's clock) */
+                to?: string | null;
+                /** @description Weeks after joining to show */
+                weeks?: number;
+            };
+            header?: {
+                authorization?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Retention"];
+                };
+            };
+            /** @description Not an admin; or another tenant, or `all`, asked by someone not a platform admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Another tenant's id (to others than platform admins), or an unknown tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A bad period: `to` before `from`, longer than 400 days, or not a date */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The analytics store is unreachable or has no schema yet */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    rewards_analytics_rewards_get: {
+        parameters: {
+            query?: {
+                /** @description First UTC day of the period (default: `to` - 29 days) */
+                from?: string | null;
+                /** @description day: a row per UTC day; week: a row per ISO week (labelled by its Monday, the first and last cut to the period) */
+                granularity?: components["schemas"]["Granularity"];
+                /** @description A tenant's id (default: the caller's), or `all` for the whole platform. Another tenant, or `all`, only for the platform's admins (the admins of the platform's own tenant) */
+                tenant?: string | null;
+                /** @description Last UTC day of the period, included (default: today on the platform's clock) */
+                to?: string | null;
+            };
+            header?: {
+                authorization?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Rewards"];
+                };
+            };
+            /** @description Not an admin; or another tenant, or `all`, asked by someone not a platform admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Another tenant's id (to others than platform admins), or an unknown tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A bad period: `to` before `from`, longer than 400 days, or not a date */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The analytics store is unreachable or has no schema yet */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    scope_analytics_scope_get: {
+        parameters: {
+            query?: never;
+            header?: {
+                authorization?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AnalyticsScope"];
+                };
+            };
+            /** @description Not an admin; or another tenant, or `all`, asked by someone not a platform admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Another tenant's id (to others than platform admins), or an unknown tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A bad period: `to` before `from`, longer than 400 days, or not a date */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The analytics store is unreachable or has no schema yet */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    token_analytics_token_get: {
+        parameters: {
+            query?: {
+                /** @description First UTC day of the period (default: `to` - 29 days) */
+                from?: string | null;
+                /** @description day: a row per UTC day; week: a row per ISO week (labelled by its Monday, the first and last cut to the period) */
+                granularity?: components["schemas"]["Granularity"];
+                /** @description A tenant's id (default: the caller's), or `all` for the whole platform. Another tenant, or `all`, only for the platform's admins (the admins of the platform's own tenant) */
+                tenant?: string | null;
+                /** @description Last UTC day of the period, included (default: today on the platform's clock) */
+                to?: string | null;
+            };
+            header?: {
+                authorization?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Token"];
+                };
+            };
+            /** @description Not an admin; or another tenant, or `all`, asked by someone not a platform admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Another tenant's id (to others than platform admins), or an unknown tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A bad period: `to` before `from`, longer than 400 days, or not a date */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The analytics store is unreachable or has no schema yet */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    workouts_analytics_workouts_get: {
+        parameters: {
+            query?: {
+                /** @description First UTC day of the period (default: `to` - 29 days) */
+                from?: string | null;
+                /** @description day: a row per UTC day; week: a row per ISO week (labelled by its Monday, the first and last cut to the period) */
+                granularity?: components["schemas"]["Granularity"];
+                /** @description A tenant's id (default: the caller's), or `all` for the whole platform. Another tenant, or `all`, only for the platform's admins (the admins of the platform's own tenant) */
+                tenant?: string | null;
+                /** @description Last UTC day of the period, included (default: today on the platform's clock) */
+                to?: string | null;
+            };
+            header?: {
+                authorization?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Workouts"];
+                };
+            };
+            /** @description Not an admin; or another tenant, or `all`, asked by someone not a platform admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Another tenant's id (to others than platform admins), or an unknown tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description A bad period: `to` before `from`, longer than 400 days, or not a date */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The analytics store is unreachable or has no schema yet */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

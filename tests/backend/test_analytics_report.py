@@ -2,7 +2,7 @@
 notification pipeline (the job, the deliveries group, an EmailBatchReady, the email group) to a real SMTP
 server: each tenant's admins get their tenant's week with the week before beside it, once per week, by
 email with the week's chart as an inline PNG (multipart/related, cid:) or in the inbox; members who are not
-admins get nothing."""
+admins get nothing. The chart one admin received is kept as reports/analytics/weekly-email-chart.png."""
 
 import asyncio
 import io
@@ -21,6 +21,7 @@ from tests.support.analyticsstore import create_store, days, insert_rows
 from tests.support.databases import drop_database
 from tests.support.mailsink import serving_mailbox
 from tests.support.outboxfeed import Flow
+from tests.support.paths import ROOT
 from tests.support.units import FIT
 
 WEEK, BEFORE = days(date(2026, 3, 2), 7), days(date(2026, 2, 23), 7)  # 2026-W10 and 2026-W09
@@ -127,3 +128,5 @@ def test_each_tenants_admins_get_their_week_with_its_chart(settings, stack, stor
         picture = Image.open(io.BytesIO(png))
         picture.verify()
         assert picture.size == (1024, 512)
+        if scale == 3:
+            (ROOT / "reports" / "analytics" / "weekly-email-chart.png").write_bytes(png)

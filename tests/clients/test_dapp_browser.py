@@ -10,7 +10,6 @@ Screenshots of each screen go to reports/dapp/.
 """
 
 import json
-import subprocess
 import time
 import uuid
 from decimal import Decimal
@@ -33,13 +32,12 @@ from tests.support.browser import (
     unnamed_controls,
     wait_for,
 )
+from tests.support.dappwallet import wallet_bundle
 from tests.support.paths import ROOT
 from tests.support.stackclient import fund_gas, list_product, send_from, sign_in_over_http, solid_png
 from tests.support.units import FIT
 from tests.support.waiting import wait_until
 
-DAPP = ROOT / "clients" / "dapp"
-TEST_WALLET = DAPP / "test-dist" / "provider.js"
 SHOTS = ROOT / "reports" / "dapp"
 SCREENS = ("account", "workout", "balance", "market", "notifications", "identity")
 OTHER_CHAIN = 1  # where the test wallet starts, so that the app has to switch it
@@ -58,14 +56,7 @@ def dapp_url(api_url) -> str:
 
 @pytest.fixture(scope="module")
 def test_wallet_source() -> str:
-    """The test wallet's bundle, rebuilt when its source is newer (about 2 s)."""
-    source = DAPP / "test" / "provider.ts"
-    if not TEST_WALLET.exists() or TEST_WALLET.stat().st_mtime < source.stat().st_mtime:
-        vite = str(ROOT / "node_modules" / ".bin" / "vite")
-        built = subprocess.run([vite, "build", "-c", "vite.test-wallet.config.ts", "--logLevel", "error"], cwd=DAPP,
-                               capture_output=True, text=True)
-        assert built.returncode == 0, f"building the test wallet failed:\n{built.stdout}{built.stderr}"
-    return TEST_WALLET.read_text()
+    return wallet_bundle()
 
 
 @pytest.fixture

@@ -32,7 +32,8 @@ class AnalyticsScope(BaseModel):
     tenant: str = Field(description="The caller's tenant (the default of every analytics endpoint's `tenant`)")
     platform: bool = Field(description="Whether the caller may read every tenant (`tenant=<id>` or `all`)")
     tenants: list[TenantPublic] = Field(description="The tenants the caller may read, its own first")
-    as_of: datetime | None = Field(description="When the analytics store last applied an event (its freshness)")
+    as_of: datetime | None = Field(description="When the store's projections were last brought up to date (live or "
+                                               "by a rebuild): their freshness")
 
 
 class Headlines(BaseModel):
@@ -60,7 +61,7 @@ class Overview(Window):
     previous: Headlines
     previous_from: date
     previous_to: date
-    as_of: datetime | None = Field(description="When the analytics store last applied an event")
+    as_of: datetime | None = Field(description="When the store's projections were last brought up to date")
 
 
 class ActivityPoint(BaseModel):

@@ -54,8 +54,9 @@ def _series(scope: TenantScope, period: Period, granularity: Granularity) -> dic
 
 
 async def as_of(db: AnalyticsDatabase) -> datetime | None:
-    row = await db.fetchrow("SELECT last_applied_at FROM store_state")
-    return row["last_applied_at"] if row else None
+    """When the projections were last brought up to date: the consumer's last batch, or a rebuild."""
+    row = await db.fetchrow("SELECT greatest(last_applied_at, rebuilt_at) AS at FROM store_state")
+    return row["at"] if row else None
 
 
 # --- overview ---------------------------------------------------------------------------------------------

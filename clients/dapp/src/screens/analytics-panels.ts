@@ -10,6 +10,7 @@ export interface Panel {
   label: string;
   option: ChartOption;
   wide?: boolean;
+  height?: number; // px, when the default (styles.css .chart) is too short for its rows
 }
 
 const fit = (value: string) => Number(value); // exact decimal strings in FIT; a chart needs numbers
@@ -62,7 +63,7 @@ function workouts(data: Dashboard, week: boolean, header: (v: string) => string)
     id: "chart-workouts", title: "Workouts", wide: true,
     label: `Accepted workouts per activity and refused workouts per ${week ? "week" : "day"}`,
     option: {
-      grid: GRID, legend: { ...LEGEND, type: "scroll" }, dataZoom: ZOOM, tooltip: axisTooltip(header),
+      grid: GRID, legend: LEGEND, dataZoom: ZOOM, tooltip: axisTooltip(header),
       xAxis: timeAxis(periods, week), yAxis: { type: "value", name: "workouts", minInterval: 1 },
       series: [
         ...activities.map((name): ChartOption["series"] & object => ({ name, type: "bar", stack: "accepted",
@@ -159,6 +160,7 @@ function retention(data: Dashboard): Panel {
   const cells = cohorts.flatMap((c, y) => c.weeks.map((w) => [w.week, y, w.rate, w.active, c.members]));
   return {
     id: "chart-retention", title: "Weekly retention by cohort", wide: true,
+    height: Math.max(288, 26 * cohorts.length + 80), // a row per cohort
     label: "Share of each weekly cohort active in each week after joining",
     option: {
       grid: { ...GRID, top: 8, bottom: 48 },

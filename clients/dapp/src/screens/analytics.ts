@@ -105,7 +105,14 @@ async function refresh(): Promise<void> {
 
 // --- what it shows -----------------------------------------------------------------------------------
 
-interface Tile { metric: string; label: string; value: number; previous: number; show: (v: number) => string }
+interface Tile {
+  metric: string;
+  label: string;
+  value: number;
+  previous: number;
+  show: (v: number) => string;
+  lowerIsBetter?: boolean; // a rise is shown as bad news
+}
 
 function tiles(data: Dashboard): Tile[] {
   const now = data.overview.current;
@@ -117,7 +124,7 @@ function tiles(data: Dashboard): Tile[] {
     ({ metric: key, label, value: Number(now[key]), previous: Number(before[key]), show: formatFitNumber });
   return [
     number("active_members", "Active members"), number("new_members", "New members"),
-    number("workouts", "Accepted workouts"), number("rejected", "Refused workouts"),
+    number("workouts", "Accepted workouts"), { ...number("rejected", "Refused workouts"), lowerIsBetter: true },
     number("distance_km", "Distance", (v) => `${formatCount(v)} km`),
     fit("rewards_issued_fit", "Rewards issued"),
     { metric: "claim_rate", label: "Claimed so far", value: now.claim_rate ?? 0, previous: before.claim_rate ?? 0,
@@ -130,16 +137,17 @@ function change(tile: Tile): HTMLElement {
   if (tile.previous === 0) return h("span", { class: "delta" }, tile.value ? "new" : "–");
   const ratio = (tile.value - tile.previous) / Math.abs(tile.previous);
   const direction = ratio > 0 ? "up" : ratio < 0 ? "down" : "flat";
+  const good = direction === "flat" ? "" : (direction === "up") !== Boolean(tile.lowerIsBetter) ? " good" : " bad";
   const arrow = { up: "▲", down: "▼", flat: "=" }[direction];
-  return h("span", { class: `delta ${direction}`, title: `previous period: ${tile.show(tile.previous)}` },
-    `${arrow} ${formatRate(Math.abs(ratio))}`);
+  return h("span", { class: `delta${good}`, title: `previous period: ${tile.show(tile.previous)}` },
+    `${arrow} ${formatRate(Math.abs(ratio))}`, h("span", { class: "visually-hidden" }, " on the previous period"));
 }
 
 function render(data: Dashboard): void {
   const overview = data.overview;
   byId("analytics-as-of").textContent = `${overview.from} to ${overview.to}, compared with ${overview.previous_from} ` +
-    `to ${overview.previous_to}. ` + (overview.as_of ? `Data as of ${overview.as_of.replace("T", " ").slice(0, 16)} UTC.`
-    : "The analytics store has not applied any event yet.");
+    `to ${overview.previous_to}. ` + (overview.as_of ? `Data updated ${overview.as_of.replace("T", " ").slice(0, 16)} UTC.`
+    : "The analytics store holds no event yet.");
   disposeAll();
   const drawn = panels(data);
   const items = data.marketplace.top_items;
@@ -150,7 +158,7 @@ function render(data: Dashboard): void {
         change(tile)))),
     h("div", { class: "panels" }, ...drawn.map((panel) =>
       h("figure", { class: `panel${panel.wide ? " wide" : ""}` }, h("figcaption", {}, panel.title),
-        h("div", { id: panel.id, class: "chart" })))),
+        h("div", { id: panel.id, class: "chart", style: panel.height ? `height: ${panel.height}px` : null })))),
     h("h3", {}, "Best sellers"),
     items.length ? h("div", { class: "history", id: "analytics-top-items" },
       table("The period's best sellers by volume", ["#", "Item", "Orders", "Sold", "Volume"],

@@ -35,8 +35,11 @@ export function draw(element: HTMLElement, option: ChartOption, label: string): 
   }
   element.setAttribute("role", "img");
   element.setAttribute("aria-label", label);
-  chart.setOption({ color: PALETTE, aria: { enabled: true }, animationDuration: 300, textStyle: {
-    fontFamily: "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif" }, ...option }, { notMerge: true });
+  const still = window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+  const tooltip = option.tooltip as TooltipComponentOption | undefined;
+  chart.setOption({ color: PALETTE, aria: { enabled: true }, animation: !still, animationDuration: 300, textStyle: {
+    fontFamily: "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif" }, ...option,
+    ...(tooltip ? { tooltip: { className: "chart-tooltip", ...tooltip } } : {}) }, { notMerge: true });
 }
 
 /** Forgets every chart (the screen's content is being replaced). */
@@ -52,11 +55,12 @@ export function disposeAll(): void {
 
 const count = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 });
 const money = new Intl.NumberFormat("en-US", { maximumFractionDigits: 2 });
+const bigMoney = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
 const percent = new Intl.NumberFormat("en-US", { style: "percent", maximumFractionDigits: 1 });
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 export const formatCount = (value: number) => count.format(value);
-export const formatFitNumber = (value: number) => `${money.format(value)} FIT`;
+export const formatFitNumber = (value: number) => `${(Math.abs(value) >= 1000 ? bigMoney : money).format(value)} FIT`;
 export const formatRate = (value: number | null) => (value === null ? "–" : percent.format(value));
 
 /** "2026-11-30" as "Nov 30" (a week: "wk of Nov 24"). */
@@ -93,5 +97,5 @@ export function timeAxis(labels: string[], week: boolean) {
 }
 
 export const GRID: GridComponentOption = { left: 8, right: 8, top: 40, bottom: 8, containLabel: true };
-export const LEGEND: LegendComponentOption = { top: 0, type: "plain", itemGap: 12 };
+export const LEGEND: LegendComponentOption = { top: 0, type: "scroll", itemGap: 12 }; // pages within a phone's width
 export const ZOOM: DataZoomComponentOption[] = [{ type: "inside", throttle: 50 }];

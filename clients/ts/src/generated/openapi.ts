@@ -1727,7 +1727,7 @@ export interface components {
         AnalyticsScope: {
             /**
              * As Of
-             * @description When the analytics store last applied an event (its freshness)
+             * @description When the store's projections were last brought up to date (live or by a rebuild): their freshness
              */
             as_of: string | null;
             /**
@@ -2699,7 +2699,7 @@ export interface components {
         Overview: {
             /**
              * As Of
-             * @description When the analytics store last applied an event
+             * @description When the store's projections were last brought up to date
              */
             as_of: string | null;
             current: components["schemas"]["Headlines"];

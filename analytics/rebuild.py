@@ -22,6 +22,8 @@ from analytics.incoming import from_record
 from fitmint.consumer import stop_quietly
 
 log = logging.getLogger("analytics.rebuild")
+FACT_INDEXES = [(line.split()[5], line) for line in store.SCHEMA.read_text().splitlines()
+                if line.startswith("CREATE INDEX IF NOT EXISTS facts_")]
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,11 @@ async def from_store(pool, *, progress=log.info) -> Rebuilt:
         await connection.execute(f"TRUNCATE {', '.join(store.DERIVED)}")
         events = await connection.fetchval("SELECT count(*) FROM events")
         progress(f"rebuild: deriving the facts of {events:,} events")
+        # Indexes built once over all the facts, not maintained row by row while they are written.
+        await connection.execute(f"DROP INDEX {', '.join(name for name, _ in FACT_INDEXES)}")
         await connection.execute(facts.derive("TRUE"))
+        for _, create in FACT_INDEXES:
+            await connection.execute(create)
         counts = await connection.fetchrow("SELECT count(*) AS facts, count(*) FILTER (WHERE reverted) AS reverted "
                                            "FROM facts")
         progress(f"rebuild: {counts['facts']:,} facts ({counts['reverted']:,} reverted) in "

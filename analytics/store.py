@@ -57,15 +57,27 @@ def is_event_id(value: str) -> bool:
 
 
 async def connect(settings, database: str | None = None, **pool_args) -> asyncpg.Pool:
-    """A pool on the analytics database (UTC sessions: a day is a UTC day), its schema created."""
+    """A pool on the analytics database (UTC sessions: a day is a UTC day), its schema created. A store
+    of another schema version keeps its events and loses its derived tables (created anew: empty until
+    a rebuild, which `python -m analytics run` starts by itself)."""
     pool = await asyncpg.create_pool(**settings.postgres(database or settings.analytics_database),
                                      server_settings={"timezone": "UTC"}, **pool_args)
     async with pool.acquire() as connection, connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock($1)", LOCK)
+        if await connection.fetchval("SELECT to_regclass('store_state') IS NOT NULL"):
+            version = await connection.fetchval("SELECT schema_version FROM store_state")
+            if version is not None and version != SCHEMA_VERSION:
+                await connection.execute(f"DROP TABLE IF EXISTS {', '.join(DERIVED)}")
+                await connection.execute("UPDATE store_state SET schema_version = $1", SCHEMA_VERSION)
         await connection.execute(SCHEMA.read_text())
         await connection.execute(
             "INSERT INTO store_state (schema_version) VALUES ($1) ON CONFLICT (singleton) DO NOTHING", SCHEMA_VERSION)
     return pool
+
+
+async def needs_rebuild(pool) -> bool:
+    """Events stored and no fact derived from them: a new schema version, or derived tables dropped."""
+    return bool(await pool.fetchval("SELECT EXISTS (SELECT 1 FROM events) AND NOT EXISTS (SELECT 1 FROM facts)"))
 
 
 _APPEND = (

@@ -171,3 +171,26 @@ def test_the_store_is_append_only(stores, settings, plan_events):
             await pool.close()
 
     assert asyncio.run(run()) == 50
+
+
+def test_a_new_schema_version_rebuilds_from_the_kept_events(stores, settings, plan_events, monkeypatch):
+    async def run():
+        pool = await stores.new(settings)
+        name = stores.names[-1]
+        async with pool.acquire() as connection, connection.transaction():
+            await store.apply(connection, _incoming(plan_events))
+        before = await snapshot(pool)
+        await pool.close()
+        monkeypatch.setattr(store, "SCHEMA_VERSION", store.SCHEMA_VERSION + 1)
+        pool = await store.connect(settings, name)
+        try:
+            emptied = await pool.fetchval("SELECT count(*) FROM facts")
+            assert await store.needs_rebuild(pool)
+            await rebuild.from_store(pool, progress=lambda _: None)
+            return emptied, await pool.fetchval("SELECT count(*) FROM events"), before, await snapshot(pool)
+        finally:
+            await pool.close()
+
+    emptied, events, before, after = asyncio.run(run())
+    assert emptied == 0 and events == len(plan_events)
+    assert after == before

@@ -194,3 +194,19 @@ def test_a_new_schema_version_rebuilds_from_the_kept_events(stores, settings, pl
     emptied, events, before, after = asyncio.run(run())
     assert emptied == 0 and events == len(plan_events)
     assert after == before
+
+
+def test_importing_a_data_set_twice_stores_it_once(stores, settings, plan_events):
+    from analytics import synthetic
+    from tests.analytics.conftest import PLAN
+
+    async def run():
+        pool = await stores.new(settings)
+        try:
+            first = await synthetic.load(pool, PLAN, batch=1_500)
+            again = await synthetic.load(pool, PLAN, batch=1_000)
+            return first, again, await pool.fetchval("SELECT count(*) FROM events")
+        finally:
+            await pool.close()
+
+    assert asyncio.run(run()) == (len(plan_events), 0, len(plan_events))

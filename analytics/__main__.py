@@ -38,6 +38,9 @@ async def run(settings: Settings) -> int:
         start_http_server(settings.analytics_metrics_port, addr=settings.analytics_metrics_host)
     pool = await store.connect(settings, min_size=1, max_size=2)
     try:
+        if await store.needs_rebuild(pool):
+            log.info("the store's events have no facts (a new schema version?): rebuilding first")
+            await rebuild.from_store(pool)
         await AnalyticsConsumer(pool, settings).run(stop)
     finally:
         await pool.close()

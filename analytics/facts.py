@@ -15,7 +15,7 @@ from fitmint import events as ev
 
 NIL_TENANT = "00000000-0000-0000-0000-000000000000"  # an event that names no tenant
 
-COLUMNS = ("event_id", "kind", "at", "day", "tenant_id", "user_id", "address", "activity", "status", "reasons",
+COLUMNS = ("event_id", "kind", "occurred_at", "day", "tenant_id", "user_id", "address", "activity", "status", "reasons",
            "flagged", "distance_m", "duration_s", "claim_id", "listing_id", "item_id", "name", "joined", "amount",
            "fee", "burned", "quantity", "reverted")
 _TYPES = {"user_id": "uuid", "reasons": "text[]", "flagged": "boolean", "distance_m": "float8",

@@ -91,7 +91,7 @@ REWARD_DAYS = Projection("reward_days", "day", "day", "i.day", """
     SELECT i.tenant_id, i.day,
            count(*) AS issued, sum(i.amount) AS issued_amount,
            count(c.event_id) AS claimed, coalesce(sum(c.amount), 0) AS claimed_amount,
-           coalesce(sum(extract(epoch FROM c.at - i.at)), 0) AS claim_seconds
+           coalesce(sum(extract(epoch FROM c.occurred_at - i.occurred_at)), 0) AS claim_seconds
     FROM facts i
     LEFT JOIN facts c ON c.kind = 'reward_claimed' AND NOT c.reverted AND c.claim_id = i.claim_id
     WHERE i.kind = 'reward_issued' AND {scope}
@@ -127,17 +127,17 @@ ITEM_DAYS = Projection("item_days", "day", "day", "o.day", f"""
 # they signed in with, of their own tenant's listings.
 MEMBER_MILESTONES = Projection("member_milestones", "member", "user_id", "user_id", f"""
     SELECT j.tenant_id, j.user_id, j.joined_at, w.first_workout_at, c.first_claim_at, p.first_purchase_at
-    FROM (SELECT tenant_id, user_id, min(at) AS joined_at FROM facts
+    FROM (SELECT tenant_id, user_id, min(occurred_at) AS joined_at FROM facts
           WHERE kind = 'signed_in' AND {{scope}} GROUP BY tenant_id, user_id) j
-    LEFT JOIN (SELECT user_id, min(at) AS first_workout_at FROM facts
+    LEFT JOIN (SELECT user_id, min(occurred_at) AS first_workout_at FROM facts
                WHERE kind = 'workout' AND status = 'accepted' AND {{scope}} GROUP BY user_id) w
       ON w.user_id = j.user_id
-    LEFT JOIN (SELECT i.user_id, min(c.at) AS first_claim_at
+    LEFT JOIN (SELECT i.user_id, min(c.occurred_at) AS first_claim_at
                FROM (SELECT user_id, claim_id FROM facts WHERE kind = 'reward_issued' AND {{scope}}) i
                JOIN facts c ON c.kind = 'reward_claimed' AND NOT c.reverted AND c.claim_id = i.claim_id
                GROUP BY i.user_id) c
       ON c.user_id = j.user_id
-    LEFT JOIN (SELECT k.user_id, min(o.at) AS first_purchase_at
+    LEFT JOIN (SELECT k.user_id, min(o.occurred_at) AS first_purchase_at
                FROM (SELECT DISTINCT tenant_id, user_id, address FROM facts
                      WHERE kind = 'signed_in' AND {{scope}}) k
                JOIN facts o ON o.kind = 'order' AND NOT o.reverted AND o.address = k.address

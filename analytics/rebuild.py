@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from analytics import facts, store
 from analytics import projections as pj
@@ -21,6 +22,8 @@ from analytics.incoming import from_record
 from fitmint.consumer import stop_quietly
 
 log = logging.getLogger("analytics.rebuild")
+FACT_INDEXES = [(line.split()[5], line) for line in store.SCHEMA.read_text().splitlines()
+                if line.startswith("CREATE INDEX IF NOT EXISTS facts_")]
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,11 @@ async def from_store(pool, *, progress=log.info) -> Rebuilt:
         await connection.execute(f"TRUNCATE {', '.join(store.DERIVED)}")
         events = await connection.fetchval("SELECT count(*) FROM events")
         progress(f"rebuild: deriving the facts of {events:,} events")
+        # Indexes built once over all the facts, not maintained row by row while they are written.
+        await connection.execute(f"DROP INDEX {', '.join(name for name, _ in FACT_INDEXES)}")
         await connection.execute(facts.derive("TRUE"))
+        for _, create in FACT_INDEXES:
+            await connection.execute(create)
         counts = await connection.fetchrow("SELECT count(*) AS facts, count(*) FILTER (WHERE reverted) AS reverted "
                                            "FROM facts")
         progress(f"rebuild: {counts['facts']:,} facts ({counts['reverted']:,} reverted) in "
@@ -60,8 +67,9 @@ async def replay_kafka(pool, bootstrap: str, topics: list[str], *, progress=log.
     await consumer.start()
     stored = 0
     try:
-        partitions = [TopicPartition(topic, p) for topic in topics
-                      for p in sorted(consumer.partitions_for_topic(topic) or await _partitions(consumer, topic))]
+        partitions = await _partitions(bootstrap, topics, progress)
+        if not partitions:
+            return 0
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
@@ -80,6 +88,15 @@ async def replay_kafka(pool, bootstrap: str, topics: list[str], *, progress=log.
     return stored
 
 
-async def _partitions(consumer, topic: str) -> set[int]:
-    await consumer.topics()  # refreshes the metadata
-    return consumer.partitions_for_topic(topic) or set()
+async def _partitions(bootstrap: str, topics: list[str], progress) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    missing = sorted(d["topic"] for d in described if d["error_code"])
+    if missing:
+        progress(f"replay: no topic {', '.join(missing)} on the broker (nothing published to it)")
+    return [TopicPartition(d["topic"], p["partition"]) for d in described if not d["error_code"]
+            for p in sorted(d["partitions"], key=lambda p: p["partition"])]

@@ -39,7 +39,7 @@ CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events
 CREATE TABLE IF NOT EXISTS facts (
     event_id uuid PRIMARY KEY,
     kind text NOT NULL,          -- signed_in, workout, reward_issued, reward_claimed, minted, order, listed
-    at timestamptz NOT NULL,
+    occurred_at timestamptz NOT NULL,
     day date NOT NULL,
     tenant_id uuid NOT NULL,     -- the nil uuid when the event itself names no tenant
     user_id uuid,

@@ -18,6 +18,7 @@ import asyncpg
 
 from analytics import facts
 from analytics import projections as pj
+from fitmint.pgcopy import copy_rows
 
 SCHEMA = Path(__file__).with_name("schema.sql")
 SCHEMA_VERSION = 1
@@ -57,15 +58,27 @@ def is_event_id(value: str) -> bool:
 
 
 async def connect(settings, database: str | None = None, **pool_args) -> asyncpg.Pool:
-    """A pool on the analytics database (UTC sessions: a day is a UTC day), its schema created."""
+    """A pool on the analytics database (UTC sessions: a day is a UTC day), its schema created. A store
+    of another schema version keeps its events and loses its derived tables (created anew: empty until
+    a rebuild, which `python -m analytics run` starts by itself)."""
     pool = await asyncpg.create_pool(**settings.postgres(database or settings.analytics_database),
                                      server_settings={"timezone": "UTC"}, **pool_args)
     async with pool.acquire() as connection, connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock($1)", LOCK)
+        if await connection.fetchval("SELECT to_regclass('store_state') IS NOT NULL"):
+            version = await connection.fetchval("SELECT schema_version FROM store_state")
+            if version is not None and version != SCHEMA_VERSION:
+                await connection.execute(f"DROP TABLE IF EXISTS {', '.join(DERIVED)}")
+                await connection.execute("UPDATE store_state SET schema_version = $1", SCHEMA_VERSION)
         await connection.execute(SCHEMA.read_text())
         await connection.execute(
             "INSERT INTO store_state (schema_version) VALUES ($1) ON CONFLICT (singleton) DO NOTHING", SCHEMA_VERSION)
     return pool
+
+
+async def needs_rebuild(pool) -> bool:
+    """Events stored and no fact derived from them: a new schema version, or derived tables dropped."""
+    return bool(await pool.fetchval("SELECT EXISTS (SELECT 1 FROM events) AND NOT EXISTS (SELECT 1 FROM facts)"))
 
 
 _APPEND = (
@@ -85,6 +98,24 @@ async def append(connection, incoming: list[Incoming]) -> list[Incoming]:
                      e.document) for e in unique], strict=True)
     new = {str(row["id"]) for row in await connection.fetch(_APPEND, *map(list, columns))}
     return [event for event in unique if event.id in new]
+
+
+_IMPORT_COLUMNS = ("id", "type", "subject", "time", "reverts", "readable", "topic", "kafka_partition", "kafka_offset",
+                   "document")
+
+
+async def import_events(connection, incoming: list[Incoming]) -> int:
+    """Appends many events at once (COPY through a temporary table: the bulk path of a data set's import,
+    no RETURNING); ids already stored are skipped. Returns how many were new."""
+    await connection.execute("CREATE TEMP TABLE IF NOT EXISTS events_import "
+                             "(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+    await copy_rows(connection, "events_import", _IMPORT_COLUMNS,
+                    [(e.id, e.type, e.subject, e.time, e.reverts, e.readable, e.topic, e.partition, e.offset,
+                      e.document) for e in incoming])
+    columns = ", ".join(_IMPORT_COLUMNS)
+    status = await connection.execute(f"INSERT INTO events ({columns}) SELECT DISTINCT ON (id) {columns} "
+                                      "FROM events_import ON CONFLICT (id) DO NOTHING")
+    return int(status.split()[-1])
 
 
 async def apply(connection, incoming: list[Incoming]) -> Applied:

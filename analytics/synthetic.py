@@ -267,6 +267,6 @@ async def load(pool, plan: Plan, *, prefix: str = "", batch: int = 20_000, progr
 
 async def _append(pool, chunk: list) -> int:
     async with pool.acquire() as connection, connection.transaction():
-        count = len(await store.append(connection, chunk))
+        count = await store.import_events(connection, chunk)
     chunk.clear()
     return count

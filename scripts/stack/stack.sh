@@ -17,7 +17,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../toolchain/env.sh"
 RUN_DIR="$FITMINT_STATE_DIR/run"
 LOG_DIR="$FITMINT_STATE_DIR/logs"
 SECRETS_DIR="$FITMINT_STATE_DIR/secrets"
-ALL_SERVICES=(anvil postgres redis kafka ipfs mail acapy indexer api txqueue worker)
+ALL_SERVICES=(anvil postgres redis kafka ipfs mail acapy indexer api txqueue worker analytics)
 STARTED=()
 CMD=()
 UNHEALTHY=()  # what the last print_table found not healthy
@@ -319,6 +319,14 @@ api_argv() {
        --no-access-log)
 }
 api_healthy() { answers '"ok"' "http://127.0.0.1:$BACKEND_PORT/health"; }
+
+# The analytics consumer (analytics/): every topic of the bus into the event store in fitmint_analytics, its
+# projections kept live (python -m analytics run); metrics on ANALYTICS_METRICS_PORT.
+analytics_ports() { echo "$ANALYTICS_METRICS_PORT"; }
+analytics_url() { echo "http://127.0.0.1:$ANALYTICS_METRICS_PORT/metrics"; }
+analytics_prepare() { is_healthy postgres && is_healthy kafka || fail "analytics: needs postgres and kafka running."; }
+analytics_argv() { CMD=(env PYTHONPATH="$FITMINT_ROOT" python -m analytics run); }
+analytics_healthy() { answers '^fitmint_analytics_events_stored_total' "http://127.0.0.1:$ANALYTICS_METRICS_PORT/metrics"; }
 
 # A dev mail sink (aiosmtpd): every email the worker sends lands in the Maildir <state>/mail (read it
 # with any mail client, e.g. `mutt -f .state/mail`). Point SMTP_HOST/SMTP_PORT at a real relay instead.

@@ -171,3 +171,42 @@ def test_the_store_is_append_only(stores, settings, plan_events):
             await pool.close()
 
     assert asyncio.run(run()) == 50
+
+
+def test_a_new_schema_version_rebuilds_from_the_kept_events(stores, settings, plan_events, monkeypatch):
+    async def run():
+        pool = await stores.new(settings)
+        name = stores.names[-1]
+        async with pool.acquire() as connection, connection.transaction():
+            await store.apply(connection, _incoming(plan_events))
+        before = await snapshot(pool)
+        await pool.close()
+        monkeypatch.setattr(store, "SCHEMA_VERSION", store.SCHEMA_VERSION + 1)
+        pool = await store.connect(settings, name)
+        try:
+            emptied = await pool.fetchval("SELECT count(*) FROM facts")
+            assert await store.needs_rebuild(pool)
+            await rebuild.from_store(pool, progress=lambda _: None)
+            return emptied, await pool.fetchval("SELECT count(*) FROM events"), before, await snapshot(pool)
+        finally:
+            await pool.close()
+
+    emptied, events, before, after = asyncio.run(run())
+    assert emptied == 0 and events == len(plan_events)
+    assert after == before
+
+
+def test_importing_a_data_set_twice_stores_it_once(stores, settings, plan_events):
+    from analytics import synthetic
+    from tests.analytics.conftest import PLAN
+
+    async def run():
+        pool = await stores.new(settings)
+        try:
+            first = await synthetic.load(pool, PLAN, batch=1_500)
+            again = await synthetic.load(pool, PLAN, batch=1_000)
+            return first, again, await pool.fetchval("SELECT count(*) FROM events")
+        finally:
+            await pool.close()
+
+    assert asyncio.run(run()) == (len(plan_events), 0, len(plan_events))

@@ -35,6 +35,10 @@ class PrivateStores:
         self.names.append(name)
         return await store.connect(settings, name, **pool_args)
 
+    async def connect_last(self, settings: Settings, **pool_args):
+        """Another pool on the store `new` created last."""
+        return await store.connect(settings, self.names[-1], **pool_args)
+
     async def close(self) -> None:
         await drop_databases(self.names, **admin_dsn(self.stack))
         self.names.clear()

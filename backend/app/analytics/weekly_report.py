@@ -1,6 +1,6 @@
 """The weekly analytics report to each tenant's admins: the previous ISO week's headline numbers beside the
 week before's, and its days (active members, accepted and refused workouts), read from the analytics
-store's projections as the dashboards read them (reads.py). A scheduled job of the worker
+store's projections as the dashboards read them (queries.py). A scheduled job of the worker
 (notifications/scheduler.py), like the members' weekly reports (notifications/jobs.py):
 
 - one transaction of the API's database starts by inserting its job_runs row (job, ISO week): a second run
@@ -18,7 +18,7 @@ from datetime import timedelta
 
 import asyncpg
 
-from backend.app.analytics import reads
+from backend.app.analytics import queries
 from backend.app.analytics.database import AnalyticsDatabase
 from backend.app.analytics.scope import Granularity, Period, TenantScope
 from backend.app.core.config import Settings
@@ -29,7 +29,7 @@ from backend.app.users.models import Channel
 log = logging.getLogger("analytics.weekly_report")
 JOB = "weekly_analytics_reports"
 
-# The headline numbers the report gives: (key in reads.overview's Headlines, label, unit).
+# The headline numbers the report gives: (key in queries.overview's Headlines, label, unit).
 FIGURES = (("active_members", "Active members", "count"), ("new_members", "New members", "count"),
            ("workouts", "Accepted workouts", "count"), ("rejected", "Refused workouts", "count"),
            ("distance_km", "Distance", "km"), ("rewards_issued_fit", "Rewards issued", "FIT"),
@@ -40,9 +40,9 @@ FIGURES = (("active_members", "Active members", "count"), ("new_members", "New m
 async def tenant_week(analytics: AnalyticsDatabase, tenant_id: str, period: Period) -> dict:
     """The report's numbers for one tenant's week: figures (this week, the week before) and days."""
     scope = TenantScope(tenant_id)
-    overview = await reads.overview(analytics, scope, period)
-    activity = await reads.activity(analytics, scope, period, Granularity.DAY)
-    workouts = await reads.workouts(analytics, scope, period, Granularity.DAY)
+    overview = await queries.overview(analytics, scope, period)
+    activity = await queries.activity(analytics, scope, period, Granularity.DAY)
+    workouts = await queries.workouts(analytics, scope, period, Granularity.DAY)
     accepted = {day: 0 for day in period.buckets(Granularity.DAY)}
     rejected = dict(accepted)
     for point in workouts.data:

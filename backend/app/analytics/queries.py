@@ -3,7 +3,9 @@ analytics/schema.sql), never the event store or the facts, so any period of any 
 milliseconds. A tenant's rows are a range of each projection's primary key (tenant_id, day, ...); the
 whole platform's, a range over its days.
 
-Periods are filled: every day (or ISO week) of the period has its point, zeros where nothing happened."""
+Periods are filled: every day (or ISO week) of the period has its point, zeros where nothing happened.
+Each function reads through an AnalyticsDatabase (the API's pool: an endpoint's statements run in
+parallel) or anything with its fetch and fetchrow, e.g. `OneConnection` (BENCHMARKED, below)."""
 
 import asyncio
 import uuid
@@ -319,3 +321,43 @@ async def funnel(db: AnalyticsDatabase, scope: TenantScope, period: Period) -> m
                                   step_rate=_ratio(members, row[f"members_{i - 1}"]) if i else None,
                                   median_hours=float(median) / HOUR if median is not None else None))
     return m.Funnel(**_window(scope, period), steps=steps)
+
+
+# --- as the benchmark runs them (bench/analytics_bench.py) ---------------------------------------------------
+
+class OneConnection:
+    """fetch and fetchrow on one connection, one statement at a time (an endpoint's parallel statements wait
+    their turn): how the benchmark times each endpoint's reads on the connection it gives."""
+
+    def __init__(self, connection):
+        self.connection = connection
+        self.turn = asyncio.Lock()
+
+    async def fetch(self, query: str, *args):
+        async with self.turn:
+            return await self.connection.fetch(query, *args)
+
+    async def fetchrow(self, query: str, *args):
+        rows = await self.fetch(query, *args)
+        return rows[0] if rows else None
+
+
+def _benchmarked(read):
+    async def run(connection, tenants: list[str] | None, start: date, end: date):
+        """`read` for one tenant (`tenants=[id]`) or all (None), days `start` to `end`."""
+        scope = TenantScope(tenants[0] if tenants else None)
+        return await read(OneConnection(connection), scope, Period(start, end))
+    return run
+
+
+BENCHMARKED = {name: _benchmarked(read) for name, read in {
+    "overview": overview,
+    "activity": lambda db, scope, period: activity(db, scope, period, Granularity.DAY),
+    "workouts": lambda db, scope, period: workouts(db, scope, period, Granularity.DAY),
+    "refusals": lambda db, scope, period: refusals(db, scope, period, Granularity.DAY),
+    "rewards": lambda db, scope, period: rewards(db, scope, period, Granularity.DAY),
+    "token": lambda db, scope, period: token(db, scope, period, Granularity.DAY),
+    "marketplace": lambda db, scope, period: marketplace(db, scope, period, Granularity.DAY, 10),
+    "retention": lambda db, scope, period: retention(db, scope, period, 12),
+    "funnel": funnel,
+}.items()}

@@ -5,6 +5,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from backend.app.main import create_app
+from tests.support.analyticsstore import create_store
 from tests.support.api import api_settings, db
 from tests.support.databases import create_database, drop_database
 from tests.support.signin import me, new_wallet, sign_in
@@ -19,6 +20,14 @@ def stack():
 @pytest.fixture
 def backend_database(stack):
     name = create_database(stack)
+    yield name
+    drop_database(stack, name)
+
+
+@pytest.fixture
+def analytics_database(stack):
+    """A private analytics store (its schema, no rows): for what reads it, the dashboards and reports."""
+    name = create_store(stack)
     yield name
     drop_database(stack, name)
 

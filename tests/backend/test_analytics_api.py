@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 
 from backend.app.main import create_app
 from tests.backend.conftest import Member
-from tests.support.analyticsstore import create_store, days, write_rows
-from tests.support.databases import drop_database
+from tests.support.analyticsstore import days, write_rows
+from tests.support.api import api_settings
 from tests.support.units import FIT
 
 NIL = uuid.UUID(int=0)
@@ -28,16 +28,8 @@ REASONS = ("speed", "steps_vs_distance", "heart_rate")
 
 
 @pytest.fixture
-def store(stack):
-    name = create_store(stack)
-    yield name
-    drop_database(stack, name)
-
-
-@pytest.fixture
-def settings(stack, tmp_path, backend_database, store):
-    from tests.support.api import api_settings
-    return api_settings(stack, tmp_path, backend_database, analytics_database=store)
+def settings(stack, tmp_path, backend_database, analytics_database):
+    return api_settings(stack, tmp_path, backend_database, analytics_database=analytics_database)
 
 
 def fit(value: str) -> Decimal:
@@ -352,7 +344,6 @@ def test_retention_matrix_and_funnel_of_the_members_who_joined(client, tenants, 
 
 
 def test_a_store_that_cannot_be_reached_answers_503(stack, tmp_path, backend_database):
-    from tests.support.api import api_settings
     settings = api_settings(stack, tmp_path, backend_database, analytics_database=f"missing_{uuid.uuid4().hex[:8]}")
     with TestClient(create_app(settings)) as client:
         client.post("/auth/nonce")

@@ -10,15 +10,13 @@ import uuid
 from datetime import UTC, date, datetime
 
 import orjson
-import pytest
 from PIL import Image
 from redis.asyncio import Redis
 
 from backend.app.analytics.weekly_report import weekly_analytics_reports
 from backend.app.core.db import create_pool, migrate
 from backend.app.notifications import templates
-from tests.support.analyticsstore import create_store, days, insert_rows
-from tests.support.databases import drop_database
+from tests.support.analyticsstore import days, insert_rows
 from tests.support.mailsink import serving_mailbox
 from tests.support.outboxfeed import Flow
 from tests.support.paths import ROOT
@@ -26,13 +24,6 @@ from tests.support.units import FIT
 
 WEEK, BEFORE = days(date(2026, 3, 2), 7), days(date(2026, 2, 23), 7)  # 2026-W10 and 2026-W09
 MONDAY = datetime(2026, 3, 9, 7, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(stack):
-    name = create_store(stack)
-    yield name
-    drop_database(stack, name)
 
 
 async def tenant_with_members(pool, slug: str, members: dict[str, tuple[str, dict]]) -> tuple[str, dict]:
@@ -67,7 +58,8 @@ def week_rows(tenant: str, scale: int) -> dict[str, list[dict]]:
     return rows
 
 
-def test_each_tenants_admins_get_their_week_with_its_chart(settings, stack, store):
+def test_each_tenants_admins_get_their_week_with_its_chart(settings, stack, analytics_database):
+    store = analytics_database
     settings = settings.model_copy(update={"analytics_database": store})
     migrate(settings)
 

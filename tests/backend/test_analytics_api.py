@@ -209,6 +209,8 @@ def test_a_bad_period_is_refused_with_the_reason(client, tenants, filled):
     assert "before `from`" in refused(**{"from": "2026-03-15", "to": "2026-03-02"})
     assert "at most 400" in refused(**{"from": "2025-01-01", "to": "2026-03-02"})
     assert "date" in refused(**{"from": "yesterday"})
+    assert "outside the days" in refused(**{"from": "0001-01-01", "to": "0001-01-05"})
+    assert "outside the days" in refused(**{"to": "9999-12-31"})
     assert "day" in refused(**PERIOD, granularity="month")
     assert "pattern" in refused(**PERIOD, tenant="alpha")
     assert client.get("/analytics/activity", params={"from": "2025-02-05", "to": "2026-03-10"},

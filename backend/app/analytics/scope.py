@@ -14,6 +14,7 @@ from backend.app.deps import BackendPool, CurrentPrincipal, SettingsDep
 
 MAX_DAYS = 400  # a period is at most this many days (a year and a bit: year-over-year weeks fit)
 DEFAULT_DAYS = 30
+EARLIEST, LATEST = date(1970, 1, 1), date(2999, 12, 31)  # what a period's days may be (and its previous one's)
 ALL = "all"
 
 
@@ -58,8 +59,12 @@ def get_period(settings: SettingsDep,
                end: Annotated[date | None, Query(alias="to", description=(
                    "Last UTC day of the period, included (default: today on the platform's clock)"))] = None,
                ) -> Period:
+    for day in (start, end):
+        if day is not None and not EARLIEST <= day <= LATEST:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+                                f"{day} is outside the days analytics knows ({EARLIEST} to {LATEST})")
     end = end or settings.now().date()
-    start = start or end - timedelta(days=DEFAULT_DAYS - 1)
+    start = start or max(EARLIEST, end - timedelta(days=DEFAULT_DAYS - 1))
     if end < start:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
                             f"`to` ({end}) is before `from` ({start}): the period would be empty")

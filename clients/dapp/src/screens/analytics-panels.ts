@@ -196,7 +196,7 @@ function funnel(data: Dashboard): Panel {
           `${formatRate(step.step_rate)} of the step before)${median}`;
       } },
       series: [{ name: "funnel", type: "funnel", sort: "none", left: "10%", width: "80%", top: 8, bottom: 8, gap: 2,
-        minSize: "8%", data: steps.map((s) => ({ name: names[s.step] ?? s.step, value: s.members })),
+        minSize: "24%", data: steps.map((s) => ({ name: names[s.step] ?? s.step, value: s.members })),
         label: { show: true, position: "inside", formatter: (p) => `${p.name}: ${formatCount(Number(p.value))}` } }],
     },
   };

@@ -41,8 +41,8 @@ MEMBER_DAYS = Projection("member_days", "day", "day", "day", """
 # Distinct members over a window without a distinct count per day: each active day of a member covers
 # the window's days after it, from where its previous active day's cover ended (the covers of one member
 # never overlap); so the members active in the window ending on a day are the covers begun minus those
-# ended, a running sum. Every day from the first active one to the last gets a row (a quiet day still has
-# WAU and MAU). {since}: the member days the scope's windows can reach.
+# ended, a running sum. A row for each day with anyone active in its 30 days (a quiet day still has WAU
+# and MAU; a day with none has no row: zeros). {since}: the member days the scope's windows can reach.
 ACTIVITY_DAYS = Projection("activity_days", "day", "day", "day", """
     WITH m AS (SELECT tenant_id, user_id, day,
                       lag(day) OVER (PARTITION BY tenant_id, user_id ORDER BY day) AS prev
@@ -67,7 +67,7 @@ ACTIVITY_DAYS = Projection("activity_days", "day", "day", "day", """
         ) d ON d.tenant_id = c.tenant_id AND d.day = c.day
         GROUP BY c.tenant_id, c.day
         WINDOW w AS (PARTITION BY c.tenant_id ORDER BY c.day)) a
-    WHERE {scope}""")
+    WHERE mau > 0 AND {scope}""")
 
 WORKOUT_DAYS = Projection("workout_days", "day", "day", "day", """
     SELECT tenant_id, day, activity,

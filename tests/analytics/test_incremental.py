@@ -210,3 +210,30 @@ def test_importing_a_data_set_twice_stores_it_once(stores, settings, plan_events
             await pool.close()
 
     assert asyncio.run(run()) == (len(plan_events), 0, len(plan_events))
+
+
+def test_a_tenant_arriving_late_and_quiet_spells_agree_with_a_rebuild(stores, settings, plan_events):
+    """Activity of a new tenant for a few days long before the others' data, and of another long after it:
+    the live path has to compute the days such data reaches that no batch of the others' touched."""
+    from analytics import synthetic
+    from tests.analytics.conftest import PLAN
+
+    early = synthetic.Plan(events=400, days=4, tenants=1, seed=91, last_day=PLAN.first_day - timedelta(days=60))
+    late = synthetic.Plan(events=400, days=3, tenants=1, seed=92, last_day=PLAN.last_day + timedelta(days=50))
+    batches = [_incoming(plan_events), _incoming(synthetic.generate(early)), _incoming(synthetic.generate(late))]
+
+    async def run():
+        pool = await stores.new(settings)
+        try:
+            for incoming in batches:
+                await _apply_in_batches(pool, incoming, random.Random(4))
+            live = await snapshot(pool)
+            await rebuild.from_store(pool, progress=lambda _: None)
+            return live, await snapshot(pool)
+        finally:
+            await pool.close()
+
+    live, rebuilt = asyncio.run(run())
+    assert len({row[0] for row in live["activity_days"]}) == 4
+    for table in live:
+        assert live[table] == rebuilt[table], table

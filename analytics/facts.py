@@ -86,7 +86,7 @@ def _select(kind: str) -> str:
 DERIVE = (f"INSERT INTO facts ({', '.join(COLUMNS)}) "
           + " UNION ALL ".join(_select(kind) for kind in KINDS)
           + " ON CONFLICT (event_id) DO NOTHING")
-TOUCHED = "kind, day, user_id, address, claim_id, listing_id"
+TOUCHED = "kind, day, tenant_id, user_id, address, claim_id, listing_id"
 
 
 def derive(scope: str) -> str:

@@ -24,10 +24,11 @@ class Projection:
     scope_column: str  # the table's column a live recompute deletes by
     filter_column: str  # the same key in the SELECT (qualified where it joins facts to facts)
     select: str  # with {scope}: the filter on the scope
+    tenant_column: str | None = None  # where a recompute may also be limited to some tenants
 
-    def select_where(self, condition: str, since: str = "TRUE") -> str:
-        """The SELECT with its scope filter set to `condition` (and activity_days' input to `since`)."""
-        return self.select.format(scope=condition, since=since)
+    def select_where(self, condition: str) -> str:
+        """The SELECT with its scope filter set to `condition`."""
+        return self.select.format(scope=condition)
 
 
 MEMBER_DAYS = Projection("member_days", "day", "day", "day", """
@@ -36,38 +37,24 @@ MEMBER_DAYS = Projection("member_days", "day", "day", "day", """
            count(*) FILTER (WHERE kind = 'workout') AS workouts
     FROM facts
     WHERE kind IN ('signed_in', 'workout') AND user_id IS NOT NULL AND {scope}
-    GROUP BY tenant_id, user_id, day""")
+    GROUP BY tenant_id, user_id, day""", "tenant_id")
 
-# Distinct members over a window without a distinct count per day: each active day of a member covers
-# the window's days after it, from where its previous active day's cover ended (the covers of one member
-# never overlap); so the members active in the window ending on a day are the covers begun minus those
-# ended, a running sum. A row for each day with anyone active in its 30 days (a quiet day still has WAU
-# and MAU; a day with none has no row: zeros). {since}: the member days the scope's windows can reach.
-ACTIVITY_DAYS = Projection("activity_days", "day", "day", "day", """
-    WITH m AS (SELECT tenant_id, user_id, day,
-                      lag(day) OVER (PARTITION BY tenant_id, user_id ORDER BY day) AS prev
-               FROM member_days WHERE {since})
-    SELECT tenant_id, day, dau, wau, mau FROM (
-        SELECT c.tenant_id, c.day,
-               coalesce(sum(d.dau), 0) AS dau,
-               CAST(sum(coalesce(sum(d.wau), 0)) OVER w AS integer) AS wau,
-               CAST(sum(coalesce(sum(d.mau), 0)) OVER w AS integer) AS mau
-        FROM (SELECT t.tenant_id, CAST(s.day AS date) AS day
-              FROM (SELECT DISTINCT tenant_id FROM member_days) t,
-                   generate_series((SELECT min(day) FROM m), (SELECT max(day) FROM member_days),
-                                   INTERVAL '1 day') AS s(day)) c
-        LEFT JOIN (
-            SELECT tenant_id, day, 1 AS dau, 0 AS wau, 0 AS mau FROM m
-            UNION ALL SELECT tenant_id, CASE WHEN prev IS NULL OR prev + 7 <= day THEN day ELSE prev + 7 END,
-                             0, 1, 0 FROM m
-            UNION ALL SELECT tenant_id, day + 7, 0, -1, 0 FROM m
-            UNION ALL SELECT tenant_id, CASE WHEN prev IS NULL OR prev + 30 <= day THEN day ELSE prev + 30 END,
-                             0, 0, 1 FROM m
-            UNION ALL SELECT tenant_id, day + 30, 0, 0, -1 FROM m
-        ) d ON d.tenant_id = c.tenant_id AND d.day = c.day
-        GROUP BY c.tenant_id, c.day
-        WINDOW w AS (PARTITION BY c.tenant_id ORDER BY c.day)) a
-    WHERE mau > 0 AND {scope}""")
+# Members active on the day, in the 7 and in the 30 days up to it: each member's last active day within
+# the 30 days, counted (one hash aggregate, where three distinct counts sort the window three times). A
+# day nobody was active in the 30 days up to has no row (zeros).
+ACTIVITY_DAYS = Projection("activity_days", "day", "day", "d.day", """
+    SELECT tenant_id, day,
+           count(*) FILTER (WHERE last_active = day) AS dau,
+           count(*) FILTER (WHERE last_active > day - 7) AS wau,
+           count(*) AS mau
+    FROM (SELECT d.day, m.tenant_id, m.user_id, max(m.day) AS last_active
+          FROM (SELECT CAST(s.day AS date) AS day
+                FROM generate_series((SELECT min(day) FROM member_days), (SELECT max(day) FROM member_days),
+                                     INTERVAL '1 day') AS s(day)) d
+          JOIN member_days m ON m.day > d.day - 30 AND m.day <= d.day
+          WHERE {scope}
+          GROUP BY d.day, m.tenant_id, m.user_id) w
+    GROUP BY tenant_id, day""", "m.tenant_id")
 
 WORKOUT_DAYS = Projection("workout_days", "day", "day", "day", """
     SELECT tenant_id, day, activity,
@@ -95,7 +82,7 @@ REWARD_DAYS = Projection("reward_days", "day", "day", "i.day", """
     FROM facts i
     LEFT JOIN facts c ON c.kind = 'reward_claimed' AND NOT c.reverted AND c.claim_id = i.claim_id
     WHERE i.kind = 'reward_issued' AND {scope}
-    GROUP BY i.tenant_id, i.day""")
+    GROUP BY i.tenant_id, i.day""", "i.tenant_id")
 
 TOKEN_DAYS = Projection("token_days", "day", "day", "day", """
     SELECT day, sum(minted) AS minted, sum(burned) AS burned, sum(fee) AS to_treasury
@@ -158,7 +145,7 @@ RETENTION_WEEKS = Projection("retention_weeks", "cohort", "cohort", "c.cohort", 
           FROM member_milestones GROUP BY tenant_id, CAST(date_trunc('week', joined_at) AS date)) s
       ON s.tenant_id = a.tenant_id AND s.cohort = a.cohort
     WHERE a.week >= a.cohort
-    GROUP BY a.tenant_id, a.cohort, a.week, s.members""")
+    GROUP BY a.tenant_id, a.cohort, a.week, s.members""", "c.tenant_id")
 
 BY_DAY = (MEMBER_DAYS, WORKOUT_DAYS, REFUSAL_DAYS, REWARD_DAYS, TOKEN_DAYS, ORDER_DAYS, ITEM_DAYS, ACTIVITY_DAYS)
 ALL = (*BY_DAY, MEMBER_MILESTONES, RETENTION_WEEKS)
@@ -168,17 +155,21 @@ WINDOW_DAYS = 30  # activity_days' longest window
 _KEY_TYPE = {"day": "date[]", "member": "uuid[]", "cohort": "date[]"}
 
 
-async def recompute(connection, projection: Projection, keys: list) -> None:
-    """Recomputes the projection's rows of `keys` (days, member ids or cohort Mondays; sorted), in the
-    caller's transaction."""
-    if not keys:
+async def recompute(connection, projection: Projection, keys: list, tenants: list[str] | None = None) -> None:
+    """Recomputes the projection's rows of `keys` (days, member ids or cohort Mondays), of `tenants` only
+    if given (a projection with a tenant_column), in the caller's transaction."""
+    if not keys or tenants == []:
         return
     cast = _KEY_TYPE[projection.scope]
-    await connection.execute(f"DELETE FROM {projection.table} WHERE {projection.scope_column} = ANY($1::{cast})",
-                             keys)
-    select = projection.select_where(f"{projection.filter_column} = ANY(CAST($1 AS {cast}))",
-                                     since=f"day > (CAST($1 AS {cast}))[1] - {WINDOW_DAYS}")
-    await connection.execute(f"INSERT INTO {projection.table} {select}", keys)
+    delete = f"{projection.scope_column} = ANY($1::{cast})"
+    select = f"{projection.filter_column} = ANY(CAST($1 AS {cast}))"
+    parameters = [keys]
+    if tenants is not None:
+        delete += " AND tenant_id = ANY($2::uuid[])"
+        select += f" AND {projection.tenant_column} = ANY(CAST($2 AS uuid[]))"
+        parameters.append(tenants)
+    await connection.execute(f"DELETE FROM {projection.table} WHERE {delete}", *parameters)
+    await connection.execute(f"INSERT INTO {projection.table} {projection.select_where(select)}", *parameters)
 
 
 async def rebuild(connection, projection: Projection) -> None:

@@ -64,7 +64,8 @@ CREATE TABLE IF NOT EXISTS facts (
 CREATE INDEX IF NOT EXISTS facts_kind_day ON facts (kind, day);
 CREATE INDEX IF NOT EXISTS facts_claim ON facts (claim_id) WHERE claim_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS facts_listing ON facts (listing_id) WHERE listing_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS facts_address ON facts (address) WHERE address IS NOT NULL;
+CREATE INDEX IF NOT EXISTS facts_buyer ON facts (address) WHERE kind = 'order';
+CREATE INDEX IF NOT EXISTS facts_wallet ON facts (address) WHERE kind = 'signed_in';
 CREATE INDEX IF NOT EXISTS facts_member ON facts (user_id) WHERE user_id IS NOT NULL;
 
 -- Projections (analytics/projections.py says how each is computed). Per tenant and UTC day unless said.
@@ -75,6 +76,7 @@ CREATE TABLE IF NOT EXISTS member_days (
     sign_ins int NOT NULL, workouts int NOT NULL,
     PRIMARY KEY (tenant_id, day, user_id)
 );
+CREATE INDEX IF NOT EXISTS member_days_by_day ON member_days (day) INCLUDE (tenant_id, user_id);
 -- Active members: on the day, in the 7 and the 30 days ending with it.
 CREATE TABLE IF NOT EXISTS activity_days (
     tenant_id uuid NOT NULL, day date NOT NULL,

@@ -61,8 +61,11 @@ async def connect(settings, database: str | None = None, **pool_args) -> asyncpg
     """A pool on the analytics database (UTC sessions: a day is a UTC day), its schema created. A store
     of another schema version keeps its events and loses its derived tables (created anew: empty until
     a rebuild, which `python -m analytics run` starts by itself)."""
+    # A custom plan per execution: a recompute's days or members decide whether an index pays (a generic
+    # plan of a day's reward_days took seconds where the custom one takes milliseconds).
     pool = await asyncpg.create_pool(**settings.postgres(database or settings.analytics_database),
-                                     server_settings={"timezone": "UTC"}, **pool_args)
+                                     server_settings={"timezone": "UTC", "plan_cache_mode": "force_custom_plan"},
+                                     **pool_args)
     async with pool.acquire() as connection, connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock($1)", LOCK)
         if await connection.fetchval("SELECT to_regclass('store_state') IS NOT NULL"):
@@ -130,8 +133,8 @@ async def apply(connection, incoming: list[Incoming]) -> Applied:
     reverted = await connection.fetch(
         f"UPDATE facts SET reverted = true WHERE event_id = ANY($1::uuid[]) AND NOT reverted RETURNING {facts.TOUCHED}",
         [event.reverts for event in applied.stored if event.reverts])
-    touched = [_Touched(r["kind"], r["day"], None if r["user_id"] is None else str(r["user_id"]), r["address"],
-                        r["claim_id"], r["listing_id"]) for r in [*derived, *reverted]]
+    touched = [_Touched(r["kind"], r["day"], str(r["tenant_id"]), None if r["user_id"] is None else str(r["user_id"]),
+                        r["address"], r["claim_id"], r["listing_id"]) for r in [*derived, *reverted]]
     await _recompute(connection, touched, applied)
     await connection.execute(
         "UPDATE store_state SET applied_events = applied_events + $1, last_applied_at = now()", len(applied.stored))
@@ -142,6 +145,7 @@ async def apply(connection, incoming: list[Incoming]) -> Applied:
 class _Touched:
     kind: str
     day: date
+    tenant_id: str
     user_id: str | None
     address: str | None
     claim_id: str | None
@@ -150,15 +154,18 @@ class _Touched:
 
 async def _recompute(connection, touched: list[_Touched], applied: Applied) -> None:
     days = {t.day for t in touched}
-    active_days = {t.day for t in touched if t.kind in ("signed_in", "workout")}
+    activity = [t for t in touched if t.kind in ("signed_in", "workout")]
+    active_days, active_tenants = {t.day for t in activity}, sorted({t.tenant_id for t in activity})
     members = {t.user_id for t in touched if t.user_id}
     claims = [t.claim_id for t in touched if t.kind == "reward_claimed"]
     listings = [t.listing_id for t in touched if t.kind == "listed"]
     buyers = {t.address for t in touched if t.kind == "order"}
+    reward_tenants = {t.tenant_id for t in touched if t.kind == "reward_issued"}
     if claims:  # a claim counts on its voucher's issue day, in its member's funnel
-        for row in await connection.fetch("SELECT day, user_id FROM facts WHERE kind = 'reward_issued' "
+        for row in await connection.fetch("SELECT day, tenant_id, user_id FROM facts WHERE kind = 'reward_issued' "
                                           "AND claim_id = ANY($1::text[])", claims):
             days.add(row["day"])
+            reward_tenants.add(str(row["tenant_id"]))
             members.add(str(row["user_id"]))
     if listings:  # a listing gives its orders their tenant
         for row in await connection.fetch("SELECT day, address FROM facts WHERE kind = 'order' "
@@ -170,32 +177,40 @@ async def _recompute(connection, touched: list[_Touched], applied: Applied) -> N
             "SELECT DISTINCT user_id FROM facts WHERE kind = 'signed_in' AND address = ANY($1::text[])",
             list(buyers))}
     last_active = await connection.fetchval("SELECT max(day) FROM member_days")
+    # Only the members' activity of the tenants whose members were active moves member_days and activity_days.
+    await pj.recompute(connection, pj.MEMBER_DAYS, sorted(active_days), active_tenants)
+    await pj.recompute(connection, pj.REWARD_DAYS, sorted(days), sorted(reward_tenants))
     for projection in pj.BY_DAY:
-        if projection is pj.ACTIVITY_DAYS:
-            await pj.recompute(connection, projection, sorted(await _activity_days(connection, active_days,
-                                                                                   last_active)))
-        else:
+        if projection not in (pj.MEMBER_DAYS, pj.ACTIVITY_DAYS, pj.REWARD_DAYS):
             await pj.recompute(connection, projection, sorted(days))
-    cohorts = await _cohorts(connection, members)
+    tenants_days, every_tenants_days = await _activity_days(connection, active_days, last_active)
+    await pj.recompute(connection, pj.ACTIVITY_DAYS, sorted(tenants_days - every_tenants_days), active_tenants)
+    await pj.recompute(connection, pj.ACTIVITY_DAYS, sorted(every_tenants_days))
+    before = await _cohorts(connection, members)  # a member's first sign-in may move them to another cohort
     await pj.recompute(connection, pj.MEMBER_MILESTONES, sorted(members))
-    await pj.recompute(connection, pj.RETENTION_WEEKS, sorted(cohorts | await _cohorts(connection, members)))
+    cohorts = before | await _cohorts(connection, members)
+    await pj.recompute(connection, pj.RETENTION_WEEKS, sorted({c for _, c in cohorts}),
+                       sorted({t for t, _ in cohorts}))
     applied.days, applied.members = days, members
 
 
-async def _activity_days(connection, active_days: set[date], last_active: date | None) -> set[date]:
-    """The days whose DAU/WAU/MAU may have changed: each active day and the 29 after it, and the days
-    between the previous last active day and the new one (their windows now reach a computed day)."""
+async def _activity_days(connection, active_days: set[date], last_active: date | None) -> tuple[set, set]:
+    """The days whose DAU/WAU/MAU may have changed: of the batch's tenants, each active day and the 29 after
+    it; of every tenant, the days between the previous last active day and the new one (their windows now
+    reach a day that has rows)."""
     if not active_days:
-        return set()
+        return set(), set()
     keys = {day + timedelta(days=n) for day in active_days for n in range(pj.WINDOW_DAYS)}
     new_last = await connection.fetchval("SELECT max(day) FROM member_days")
+    gap = set()
     if last_active is not None and new_last is not None and new_last > last_active:
-        keys |= {last_active + timedelta(days=n) for n in range(1, (new_last - last_active).days + 1)}
-    return keys
+        gap = {last_active + timedelta(days=n) for n in range(1, (new_last - last_active).days + 1)}
+    return keys, gap
 
 
-async def _cohorts(connection, members: Iterable[str]) -> set[date]:
+async def _cohorts(connection, members: Iterable[str]) -> set[tuple[str, date]]:
+    """The (tenant, cohort Monday) of each member."""
     rows = await connection.fetch(
-        "SELECT DISTINCT CAST(date_trunc('week', joined_at) AS date) AS cohort FROM member_milestones "
+        "SELECT DISTINCT tenant_id, CAST(date_trunc('week', joined_at) AS date) AS cohort FROM member_milestones "
         "WHERE user_id = ANY($1::uuid[])", list(members))
-    return {row["cohort"] for row in rows}
+    return {(str(row["tenant_id"]), row["cohort"]) for row in rows}

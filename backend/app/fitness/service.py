@@ -1,7 +1,9 @@
 """Workouts and nutrition logs in PostgreSQL. A workout is checked by the anti-cheat rules inside the
 transaction that stores it, under a per-user lock, so two concurrent submissions cannot both pass the
 overlap and per-day checks. Rejected workouts are stored too (status 'rejected', with the reasons). In a
-tenant paying rewards by epochs, an accepted workout's reward accrues in that same transaction."""
+tenant paying rewards by epochs, an accepted workout's reward accrues in that same transaction. An accepted
+workout is then scored by the anti-cheat model (fraud/scoring.py), in the same transaction: a high score
+flags it for a coach's review (`review_status` pending) and it stays accepted."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -11,11 +13,13 @@ import orjson
 
 from backend.app.core.pages import decode_cursor, page
 from backend.app.fitness import anticheat
+from backend.app.fitness.fraud.scoring import ActiveModel, Verdict, score_accepted
 from backend.app.fitness.models import NutritionIn, WorkoutIn
 from backend.app.rewards.modes import accrue
 
 WORKOUT_COLUMNS = ("id, user_id, tenant_id, activity, started_at, ended_at, distance_m, steps, calories, "
-                   "avg_heart_rate, max_heart_rate, gps, status, rejections, submitted_by, created_at")
+                   "avg_heart_rate, max_heart_rate, gps, status, rejections, submitted_by, created_at, "
+                   "(SELECT r.status FROM workout_reviews r WHERE r.workout_id = workouts.id) AS review_status")
 
 
 class IdempotencyConflict(Exception):
@@ -26,9 +30,10 @@ class IdempotencyConflict(Exception):
 class Stored:
     row: dict
     replayed: bool  # an earlier submission with the same idempotency key
+    verdict: Verdict | None = None  # the anti-cheat model's, on a workout accepted now (None: not scored)
 
 
-def _workout(row: asyncpg.Record) -> dict:
+def workout_dict(row: asyncpg.Record) -> dict:
     workout = dict(row)
     workout["id"], workout["user_id"], workout["tenant_id"] = str(row["id"]), str(row["user_id"]), str(row["tenant_id"])
     workout["gps"] = orjson.loads(row["gps"]) if row["gps"] else None
@@ -55,7 +60,10 @@ def _same_request(row: asyncpg.Record, body: WorkoutIn) -> bool:
 
 async def submit_workout(pool: asyncpg.Pool, *, tenant_id: str, user_id: str, submitted_by: str, body: WorkoutIn,
                          idempotency_key: str | None, now: datetime,
-                         limits: anticheat.Limits = anticheat.DEFAULT_LIMITS) -> Stored:
+                         limits: anticheat.Limits = anticheat.DEFAULT_LIMITS,
+                         fraud: ActiveModel | None = None) -> Stored:
+    model = await fraud.current(pool) if fraud is not None else None
+    verdict = None
     async with pool.acquire() as connection, connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"workouts:{user_id}")
         if idempotency_key is not None:
@@ -65,7 +73,7 @@ async def submit_workout(pool: asyncpg.Pool, *, tenant_id: str, user_id: str, su
             if earlier is not None:
                 if not _same_request(earlier, body):
                     raise IdempotencyConflict("this Idempotency-Key was used for a different workout")
-                return Stored(_workout(earlier), replayed=True)
+                return Stored(workout_dict(earlier), replayed=True)
         day_start = body.started_at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         context = await connection.fetch(
             "SELECT id, activity, started_at, ended_at, steps FROM workouts WHERE user_id = $1::uuid "
@@ -75,7 +83,8 @@ async def submit_workout(pool: asyncpg.Pool, *, tenant_id: str, user_id: str, su
         accepted = [anticheat.Accepted(id=str(r["id"]), activity=anticheat.ActivityType(r["activity"]),
                                        started_at=r["started_at"], ended_at=r["ended_at"], steps=r["steps"])
                     for r in context]
-        rejections = anticheat.check(_candidate(body), accepted, now=now, limits=limits)
+        candidate = _candidate(body)
+        rejections = anticheat.check(candidate, accepted, now=now, limits=limits)
         row = await connection.fetchrow(
             "INSERT INTO workouts (tenant_id, user_id, activity, started_at, ended_at, distance_m, steps, calories, "
             "avg_heart_rate, max_heart_rate, gps, status, rejections, submitted_by, idempotency_key) VALUES "
@@ -87,15 +96,18 @@ async def submit_workout(pool: asyncpg.Pool, *, tenant_id: str, user_id: str, su
             "rejected" if rejections else "accepted",
             orjson.dumps([{"code": r.code, "reason": r.reason} for r in rejections]).decode(),
             submitted_by, idempotency_key)
-        workout = _workout(row)
+        workout = workout_dict(row)
         if workout["status"] == "accepted":  # a tenant paying by epochs: its reward accrues with the workout
             await accrue(connection, workout, now)
-    return Stored(workout, replayed=False)
+            if model is not None:
+                verdict = await score_accepted(connection, model, workout, candidate)
+                workout["review_status"] = "pending" if verdict.flagged else None
+    return Stored(workout, replayed=False, verdict=verdict)
 
 
 async def get_workout(pool: asyncpg.Pool, workout_id: str) -> dict | None:
     row = await pool.fetchrow(f"SELECT {WORKOUT_COLUMNS} FROM workouts WHERE id = $1::uuid", workout_id)
-    return _workout(row) if row else None
+    return workout_dict(row) if row else None
 
 
 async def list_workouts(pool: asyncpg.Pool, *, tenant_id: str, user_id: str | None, status: str | None,
@@ -107,7 +119,7 @@ async def list_workouts(pool: asyncpg.Pool, *, tenant_id: str, user_id: str | No
         "AND ($3::text IS NULL OR status = $3) AND (started_at, id) < ($4, $5::uuid) "
         "ORDER BY started_at DESC, id DESC LIMIT $6",
         tenant_id, user_id, status, before, before_id, limit + 1)
-    return page(rows, limit, "started_at", "id", _workout)
+    return page(rows, limit, "started_at", "id", workout_dict)
 
 
 async def add_nutrition(pool: asyncpg.Pool, *, tenant_id: str, user_id: str, body: NutritionIn,

@@ -6,7 +6,7 @@ other source of training examples."""
 
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 
@@ -60,23 +60,37 @@ def _context(accepted: list[Past], starts: list, workout: anticheat.Workout) -> 
     return out
 
 
-def build(simulated: Sequence[Simulated]) -> Dataset:
-    """Each member's submissions in order: the rules' verdict, then the features against the history."""
+@dataclass(frozen=True)
+class Submission:
+    """One simulated workout as the API meets it: the rules' refusals and the member's history then."""
+    item: Simulated
+    rejections: tuple[str, ...]  # the rules' codes (empty: accepted)
+    history: list[Past]  # newest first, at most HISTORY_SIZE
+
+
+def submissions(simulated: Sequence[Simulated]) -> Iterator[Submission]:
+    """Each member's submissions in order, through the rules; an accepted one joins the member's history."""
     now = max(s.workout.ended_at for s in simulated) + timedelta(days=1)
     accepted: dict[int, list[Past]] = defaultdict(list)  # per member, by start
     starts: dict[int, list] = defaultdict(list)
-    rows, refused = [], []
     for item in simulated:
         mine, my_starts = accepted[item.member], starts[item.member]
         workout = item.workout
         rejections = anticheat.check(workout, _context(mine, my_starts, workout), now=now)
         at = bisect_left(my_starts, workout.started_at)
-        history = mine[max(0, at - HISTORY_SIZE):at][::-1]
-        rows.append(extract(workout, history, item.timezone).values)
-        refused.append(bool(rejections))
+        yield Submission(item, tuple(r.code for r in rejections), mine[max(0, at - HISTORY_SIZE):at][::-1])
         if not rejections:
             my_starts.insert(at, workout.started_at)
             mine.insert(at, Past(item.key, workout))
+
+
+def build(simulated: Sequence[Simulated], replayed: Sequence[Submission] | None = None) -> Dataset:
+    """The features of every submission against the history it met, and the rules' verdicts (`replayed`:
+    `submissions(simulated)` already listed)."""
+    rows, refused = [], []
+    for submission in submissions(simulated) if replayed is None else replayed:
+        rows.append(extract(submission.item.workout, submission.history, submission.item.timezone).values)
+        refused.append(bool(submission.rejections))
     return Dataset(X=np.array(rows, dtype=np.float64).reshape(len(rows), len(FEATURES)),
                    fraud=np.array([s.fraud for s in simulated]), pattern=np.array([s.pattern for s in simulated]),
                    variant=np.array([s.variant for s in simulated]),

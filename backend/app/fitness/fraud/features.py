@@ -24,7 +24,7 @@ Features, in `FEATURES` order:
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -69,135 +69,115 @@ def _zone(name: str | None) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def _ratio(numerator: float | None, denominator: float | None) -> float:
-    if numerator is None or not denominator:
-        return _NAN
-    return numerator / denominator
+def _measurements(workout: Workout) -> tuple:
+    """What a replay copies: every number the member's device reported (None: not reported)."""
+    return ((workout.ended_at - workout.started_at).total_seconds(), workout.distance_m, workout.steps,
+            workout.calories, workout.avg_heart_rate, workout.max_heart_rate, workout.gps_points,
+            workout.gps_distance_m, workout.gps_max_speed_mps)
 
 
-def _minutes(workout: Workout) -> float:
-    return (workout.ended_at - workout.started_at).total_seconds() / 60
+# Columns of the measurements.
+_SECONDS, _DISTANCE, _STEPS, _CALORIES, _AVG_HR, _MAX_HR, _GPS_POINTS, _GPS_DISTANCE, _GPS_PEAK = range(9)
 
 
-def _speed_kmh(workout: Workout) -> float:
-    minutes = _minutes(workout)
-    if workout.distance_m is None or minutes <= 0:
-        return _NAN
-    return workout.distance_m / 1000 / (minutes / 60)
+def _utc_hour(moment: datetime) -> float:
+    return (moment.timestamp() % _DAY) / 3600
 
 
-def _cadence(workout: Workout) -> float:
-    return _ratio(workout.steps, _minutes(workout)) if workout.steps else _NAN
+@dataclass(frozen=True)
+class Past:
+    """One of the member's accepted workouts (history), with its id and what the features compare it by."""
+    id: str
+    workout: Workout
+    measurements: tuple = field(init=False, repr=False)
+    start: float = field(init=False, repr=False)  # unix time
+
+    def __post_init__(self):
+        object.__setattr__(self, "measurements", _measurements(self.workout))
+        object.__setattr__(self, "start", self.workout.started_at.timestamp())
 
 
-def _steps_per_km(workout: Workout) -> float:
-    if not workout.steps or not workout.distance_m:
-        return _NAN
-    return workout.steps / (workout.distance_m / 1000)
+def _per(numerator: np.ndarray, denominator: np.ndarray, where: np.ndarray) -> np.ndarray:
+    return np.divide(numerator, denominator, out=np.full(len(numerator), np.nan), where=where)
 
 
-def _speed_to_limit(activity: ActivityType, speed: float) -> float:
-    limit = DEFAULT_LIMITS.max_speed_kmh.get(activity)
-    return speed / limit if limit and not math.isnan(speed) else _NAN
+def _derived(m: np.ndarray) -> dict[str, np.ndarray]:
+    """Per workout (rows of measurements): minutes, speed, cadence, steps per km (NaN where undefined)."""
+    minutes = m[:, _SECONDS] / 60
+    steps, distance = m[:, _STEPS], m[:, _DISTANCE]
+    timed, counted = minutes > 0, steps > 0  # no steps (None or 0): no cadence
+    return {"minutes": minutes, "speed": _per(distance * 0.06, minutes, timed),
+            "cadence": _per(steps, minutes, counted & timed),
+            "steps_per_km": _per(steps * 1000, distance, counted & (distance > 0))}
 
 
-def _hour(moment: datetime, zone: ZoneInfo | None = None) -> float:
-    local = moment.astimezone(zone) if zone is not None else moment
-    return local.hour + local.minute / 60
-
-
-def _z(value: float, baseline: list[float], relative_floor: float = 0.05) -> float:
+def _z(value: float, baseline: np.ndarray, relative_floor: float = 0.05) -> float:
     """How many spreads `value` lies from the baseline's mean; the spread is at least `relative_floor` of
-    the mean (a member who runs at exactly the same pace every day has no spread to divide by)."""
-    points = [b for b in baseline if not math.isnan(b)]
-    if math.isnan(value) or len(points) < MIN_BASELINE:
+    the mean (a member who runs at exactly the same pace every day has no spread to divide by). Plain Python:
+    on a few dozen numbers it is faster than numpy's reductions."""
+    points = [b for b in baseline.tolist() if b == b]  # NaN != NaN
+    if value != value or len(points) < MIN_BASELINE:
         return _NAN
     mean = sum(points) / len(points)
     spread = math.sqrt(sum((p - mean) ** 2 for p in points) / (len(points) - 1))
     return (value - mean) / max(spread, relative_floor * abs(mean), 1e-9)
 
 
-def _measurements(workout: Workout) -> np.ndarray:
-    """What a replay copies: every number the member's device reported (NaN: not reported)."""
-    return np.array([(workout.ended_at - workout.started_at).total_seconds(), workout.distance_m, workout.steps,
-                     workout.calories, workout.avg_heart_rate, workout.max_heart_rate, workout.gps_points,
-                     workout.gps_distance_m, workout.gps_max_speed_mps], dtype=np.float64)
-
-
-@dataclass(frozen=True)
-class Past:
-    """One of the member's accepted workouts (history), with its id and what the features compare it by
-    (computed once: a simulated history is compared with many workouts)."""
-    id: str
-    workout: Workout
-    minutes: float = field(init=False)
-    speed: float = field(init=False)
-    cadence: float = field(init=False)
-    steps_per_km: float = field(init=False)
-    heart_rate: float = field(init=False)
-    measurements: np.ndarray = field(init=False, repr=False)
-
-    def __post_init__(self):
-        workout = self.workout
-        for name, value in (("minutes", _minutes(workout)), ("speed", _speed_kmh(workout)),
-                            ("cadence", _cadence(workout)), ("steps_per_km", _steps_per_km(workout)),
-                            ("heart_rate", _NAN if workout.avg_heart_rate is None else float(workout.avg_heart_rate)),
-                            ("measurements", _measurements(workout))):
-            object.__setattr__(self, name, value)
-
-
-def _hour_deviation(start: datetime, history: Sequence[Past]) -> float:
+def _hour_deviation(hour: float, history: Sequence[Past]) -> float:
     """Hours (0-12) between the start's time of day and the circular mean of the history's (in UTC: a
     difference of times of day does not depend on the zone)."""
     if len(history) < MIN_BASELINE:
         return _NAN
-    angles = [_hour(p.workout.started_at) / 24 * 2 * math.pi for p in history]
+    angles = [p.start % _DAY / _DAY * 2 * math.pi for p in history]
     mean = math.atan2(sum(map(math.sin, angles)), sum(map(math.cos, angles))) / (2 * math.pi) * 24
-    difference = abs(_hour(start) - mean) % 24
+    difference = abs(hour - mean) % 24
     return min(difference, 24 - difference)
 
 
-def _replay(workout: Workout, same_activity: Sequence[Past]) -> tuple[float, float, float, str | None]:
-    """Against the history workouts sharing at least 3 measurements with this one: the smallest mean
-    relative difference, the exactly equal measurements of that nearest one, the smallest largest relative
-    difference (a copy with every number nudged a little stays close on all of them; the same route on
-    another day differs a lot in some), and the nearest one's id."""
-    if not same_activity:
+def _replay(mine: np.ndarray, theirs: np.ndarray, ids: list[str]) -> tuple[float, float, float, str | None]:
+    """Against the history workouts (rows of `theirs`) sharing at least 3 measurements with this one: the
+    smallest mean relative difference, the exactly equal measurements of that nearest one, the smallest
+    largest relative difference (a copy with every number nudged a little stays close on all of them; the
+    same route on another day differs a lot in some), and the nearest one's id."""
+    if not ids:
         return _NAN, _NAN, _NAN, None
-    mine = _measurements(workout)
-    theirs = np.stack([past.measurements for past in same_activity])
     shared = ~np.isnan(theirs) & ~np.isnan(mine)
-    with np.errstate(invalid="ignore"):
-        relative = np.where(shared, np.abs(theirs - mine) / np.maximum(np.maximum(np.abs(theirs), np.abs(mine)), 1e-9),
-                            0.0)
+    scale = np.maximum(np.maximum(np.abs(theirs), np.abs(mine)), 1e-9)  # NaN where not shared
+    relative = np.where(shared, np.abs(theirs - mine) / scale, 0.0)
     counts = shared.sum(axis=1)
     comparable = counts >= 3
     if not comparable.any():
         return _NAN, _NAN, _NAN, None
     mean = np.where(comparable, relative.sum(axis=1) / np.maximum(counts, 1), np.inf)
     nearest = int(np.argmin(mean))
-    largest = np.where(comparable, relative.max(axis=1), np.inf).min()
-    return (float(mean[nearest]), float((theirs[nearest] == mine).sum()), float(largest),
-            same_activity[nearest].id)
+    largest = float(np.where(comparable, relative.max(axis=1), np.inf).min())
+    return float(mean[nearest]), float((theirs[nearest] == mine).sum()), largest, ids[nearest]
+
+
+def _speed_to_limit(activity: ActivityType, speed: float) -> float:
+    limit = DEFAULT_LIMITS.max_speed_kmh.get(activity)
+    return speed / limit if limit else _NAN
 
 
 def extract(workout: Workout, history: Sequence[Past], timezone: str | None = None) -> Features:
     """The features of `workout` given the member's `history` (accepted workouts that started before it,
     newest first, at most HISTORY_SIZE are used) and their time zone (IANA name; None or unknown: UTC)."""
     history = history[:HISTORY_SIZE]
-    minutes = _minutes(workout)
-    speed = _speed_kmh(workout)
-    cadence = _cadence(workout)
-    steps_per_km = _steps_per_km(workout)
-    avg_hr, max_hr = workout.avg_heart_rate, workout.max_heart_rate
-    local_angle = _hour(workout.started_at, _zone(timezone)) / 24 * 2 * math.pi
+    mine = np.array(_measurements(workout), dtype=np.float64)
+    seconds, distance, steps, calories, avg_hr, max_hr, gps_points, gps_distance, gps_peak = mine.tolist()
+    minutes = seconds / 60
+    speed = distance / 1000 / (minutes / 60) if minutes > 0 else _NAN
+    cadence = steps / minutes if steps > 0 and minutes > 0 else _NAN
+    steps_per_km = steps / (distance / 1000) if steps > 0 and distance > 0 else _NAN
+    local = workout.started_at.astimezone(_zone(timezone))
+    local_angle = (local.hour + local.minute / 60) / 24 * 2 * math.pi
 
     same = [p for p in history if p.workout.activity == workout.activity]
-    same_speeds = [p.speed for p in same]
-    known_speeds = [s for s in same_speeds if not math.isnan(s)]
-    near_limit = [_speed_to_limit(workout.activity, s) >= NEAR_LIMIT for s in known_speeds]
-    week_ago = workout.started_at - timedelta(days=7)
-    difference, equal, largest, replay_of = _replay(workout, same)
+    theirs = np.array([p.measurements for p in same], dtype=np.float64).reshape(len(same), len(mine))
+    past = _derived(theirs)
+    known = past["speed"][~np.isnan(past["speed"])]
+    start = workout.started_at.timestamp()
+    difference, equal, largest, replay_of = _replay(mine, theirs, [p.id for p in same])
 
     values = (
         _ACTIVITY_CODE[workout.activity],
@@ -206,30 +186,30 @@ def extract(workout: Workout, history: Sequence[Past], timezone: str | None = No
         _speed_to_limit(workout.activity, speed),
         cadence,
         steps_per_km,
-        _NAN if avg_hr is None else float(avg_hr),
-        _NAN if max_hr is None else float(max_hr),
-        _NAN if avg_hr is None or max_hr is None else float(max_hr - avg_hr),
-        _NAN if avg_hr is None or math.isnan(cadence) else avg_hr / cadence,
-        _ratio(workout.calories, minutes),
-        _ratio(workout.gps_points, minutes) if workout.gps_points is not None else _NAN,
-        _ratio(workout.gps_distance_m, workout.distance_m) if workout.gps_distance_m is not None else _NAN,
-        (_NAN if workout.gps_max_speed_mps is None or math.isnan(speed) or speed <= 0
-         else workout.gps_max_speed_mps * 3.6 / speed),
+        avg_hr,
+        max_hr,
+        max_hr - avg_hr,
+        avg_hr / cadence,
+        calories / minutes if minutes > 0 else _NAN,
+        gps_points / minutes if minutes > 0 else _NAN,
+        gps_distance / distance if distance > 0 else _NAN,
+        gps_peak * 3.6 / speed if speed > 0 else _NAN,
         math.sin(local_angle),
         math.cos(local_angle),
         float(len(history)),
         len(same) / len(history) if history else _NAN,
-        (workout.started_at - history[0].workout.started_at).total_seconds() / _DAY if history else _NAN,
-        float(sum(p.workout.started_at >= week_ago for p in history)),
-        _z(speed, same_speeds),
-        _z(cadence, [p.cadence for p in same]),
-        _z(_NAN if avg_hr is None else float(avg_hr), [p.heart_rate for p in same]),
-        _z(steps_per_km, [p.steps_per_km for p in same]),
-        _z(minutes, [p.minutes for p in same], relative_floor=0.1),
-        _hour_deviation(workout.started_at, history),
-        sum(near_limit) / len(near_limit) if near_limit else _NAN,
+        (start - history[0].start) / _DAY if history else _NAN,
+        float(sum(p.start >= start - 7 * _DAY for p in history)),
+        _z(speed, past["speed"]),
+        _z(cadence, past["cadence"]),
+        _z(avg_hr, theirs[:, _AVG_HR]),
+        _z(steps_per_km, past["steps_per_km"]),
+        _z(minutes, past["minutes"], relative_floor=0.1),
+        _hour_deviation(_utc_hour(workout.started_at), history),
+        float((known / DEFAULT_LIMITS.max_speed_kmh[workout.activity] >= NEAR_LIMIT).mean())
+        if len(known) and workout.activity in DEFAULT_LIMITS.max_speed_kmh else _NAN,
         difference,
         equal,
         largest,
     )
-    return Features(values, replay_of)
+    return Features(tuple(float(v) for v in values), replay_of)

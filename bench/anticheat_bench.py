@@ -25,7 +25,7 @@ import numpy as np
 import sklearn
 
 from backend.app.fitness.fraud.dataset import Labelled, build, submissions
-from backend.app.fitness.fraud.features import FEATURES, HISTORY_SIZE, Past, extract
+from backend.app.fitness.fraud.features import BASELINE_SIZE, FEATURES, HISTORY_SIZE, Past, extract
 from backend.app.fitness.fraud.model import PARAMS, fit, single_threaded, train
 from backend.app.fitness.fraud.scoring import score
 from backend.app.fitness.fraud.simulator import PATTERNS, VARIANTS, simulate
@@ -81,14 +81,15 @@ def measure(args) -> dict:
 
     test_members = set(parts.test.member.tolist())
     # As the API meets them: the workout, its member's history as (id, workout) pairs, the member's time zone.
-    cases = [(s.item.workout, [(past.id, past.workout) for past in s.history], s.item.timezone) for s in replayed
-             if s.item.member in test_members and not s.rejections]
+    workout_of = {item.key: item.workout for item in simulated}
+    cases = [(s.item.workout, [(past.id, workout_of[past.id]) for past in s.history], s.item.timezone)
+             for s in replayed if s.item.member in test_members and not s.rejections]
     stored = StoredModel(version=0, active=True, model=model)
     gc.collect()
     gc.freeze()  # as the API process does after starting: what is loaded stays out of the collector's scans
-    scoring = _timed(lambda w, h, z: score(stored, w, [Past(*pair) for pair in h], z), cases, args.scorings)
-    features = _timed(lambda w, h, z: extract(w, [Past(*pair) for pair in h], z), cases, min(args.scorings, 5000))
-    vectors = [(extract(w, [Past(*pair) for pair in h], z).values,) for w, h, z in cases[:5000]]
+    scoring = _timed(lambda w, h, z: score(stored, w, [Past.of(*pair) for pair in h], z), cases, args.scorings)
+    features = _timed(lambda w, h, z: extract(w, [Past.of(*pair) for pair in h], z), cases, min(args.scorings, 5000))
+    vectors = [(extract(w, [Past.of(*pair) for pair in h], z).values,) for w, h, z in cases[:5000]]
     ensemble = _timed(model.ensemble.probability, vectors, min(args.scorings, 5000))
     log(f"scored {args.scorings:,} workouts one at a time: p50 {scoring['wall']['p50_us']} us")
 
@@ -109,7 +110,8 @@ def measure(args) -> dict:
                       "variants": per_variant, "refused_by_rules": int(data.refused.sum())},
         "split": {"train": len(parts.train), "validation": len(parts.validation), "test": len(parts.test),
                   "test_members": len(test_members)},
-        "features": list(FEATURES), "history_size": HISTORY_SIZE, "params": PARAMS,
+        "features": list(FEATURES), "history_size": HISTORY_SIZE, "baseline_size": BASELINE_SIZE,
+        "params": PARAMS,
         "threshold": model.threshold, "metrics": model.metrics,
         "seconds": {"simulate": round(simulated_s, 1), "rules_and_features": round(dataset_s, 1),
                     "train_and_evaluate": round(train_s, 1), "fit": model.training["fit_seconds"]},

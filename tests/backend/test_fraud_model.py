@@ -29,7 +29,7 @@ def run(start: datetime, *, minutes=40.0, km=7.0, steps=None, heart=150, **field
 
 def history_of(workouts: list[Workout]) -> list[Past]:
     """Newest first, as the API passes it."""
-    return [Past(f"w{n}", workout) for n, workout in reversed(list(enumerate(workouts)))]
+    return [Past.of(f"w{n}", workout) for n, workout in reversed(list(enumerate(workouts)))]
 
 
 def feature(features, name: str) -> float:

@@ -45,18 +45,18 @@ class Labelled:
         return cls(np.empty((0, len(FEATURES))), np.empty(0, dtype=bool))
 
 
-def _context(accepted: list[Past], starts: list, workout: anticheat.Workout) -> list[anticheat.Accepted]:
+def _context(accepted: list[Simulated], starts: list, workout: anticheat.Workout) -> list[anticheat.Accepted]:
     """The accepted workouts the rules look at: overlapping this one or starting on its UTC day."""
     day = workout.started_at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     low = min(day, workout.started_at - anticheat.DEFAULT_LIMITS.max_duration)
     high = max(day + timedelta(days=1), workout.ended_at)
     out = []
-    for past in accepted[bisect_left(starts, low):bisect_left(starts, high)]:
-        other = past.workout
+    for earlier in accepted[bisect_left(starts, low):bisect_left(starts, high)]:
+        other = earlier.workout
         same_day = day <= other.started_at < day + timedelta(days=1)
         overlaps = other.started_at < workout.ended_at and workout.started_at < other.ended_at
         if same_day or overlaps:
-            out.append(anticheat.Accepted(past.id, other.activity, other.started_at, other.ended_at, other.steps))
+            out.append(anticheat.Accepted(earlier.key, other.activity, other.started_at, other.ended_at, other.steps))
     return out
 
 
@@ -71,17 +71,19 @@ class Submission:
 def submissions(simulated: Sequence[Simulated]) -> Iterator[Submission]:
     """Each member's submissions in order, through the rules; an accepted one joins the member's history."""
     now = max(s.workout.ended_at for s in simulated) + timedelta(days=1)
-    accepted: dict[int, list[Past]] = defaultdict(list)  # per member, by start
+    accepted: dict[int, list[Simulated]] = defaultdict(list)  # per member, by start
+    pasts: dict[int, list[Past]] = defaultdict(list)  # the same, as the features take them
     starts: dict[int, list] = defaultdict(list)
     for item in simulated:
-        mine, my_starts = accepted[item.member], starts[item.member]
+        mine, my_pasts, my_starts = accepted[item.member], pasts[item.member], starts[item.member]
         workout = item.workout
         rejections = anticheat.check(workout, _context(mine, my_starts, workout), now=now)
         at = bisect_left(my_starts, workout.started_at)
-        yield Submission(item, tuple(r.code for r in rejections), mine[max(0, at - HISTORY_SIZE):at][::-1])
+        yield Submission(item, tuple(r.code for r in rejections), my_pasts[max(0, at - HISTORY_SIZE):at][::-1])
         if not rejections:
             my_starts.insert(at, workout.started_at)
-            mine.insert(at, Past(item.key, workout))
+            mine.insert(at, item)
+            my_pasts.insert(at, Past.of(item.key, workout))
 
 
 def build(simulated: Sequence[Simulated], replayed: Sequence[Submission] | None = None) -> Dataset:

@@ -10,29 +10,32 @@ Features, in `FEATURES` order:
   of cadence: a shaken phone counts steps while the heart rests), calories per minute, the GPS summary
   (points per minute, GPS / reported distance, peak / average speed), the local hour of the start (in the
   member's time zone, on a circle);
-- against the member's own history (their last `HISTORY_SIZE` accepted workouts that started before this
+- against the member's own history (their last `BASELINE_SIZE` accepted workouts that started before this
   one, newest first): how many there are, the share of the same activity, days since the last one,
   workouts in the last 7 days, z-scores of speed, cadence, heart rate, steps per km and duration against
   the same activity's history, the start hour's distance from their usual hour, the share of their
   same-activity history within 10% of the speed limit ("just under the limit every day");
 - replay: the smallest mean relative difference between this workout's measurements and any same-activity
-  workout in the history, how many measurements of that nearest one are exactly equal, and the smallest
-  largest difference on any one measurement (a replayed track copies an earlier workout onto another day,
-  maybe nudging every number a little).
+  workout among the member's last `HISTORY_SIZE` (a longer look back: a replay may copy an older one), how
+  many measurements of that nearest one are exactly equal, and the smallest largest difference on any one
+  measurement (a replayed track copies an earlier workout onto another day, maybe nudging every number a
+  little).
 """
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
 from backend.app.fitness.anticheat import DEFAULT_LIMITS, ActivityType, Workout
 
-HISTORY_SIZE = 30  # accepted workouts of the member a workout is compared with
+HISTORY_SIZE = 60  # the member's accepted workouts a workout is compared with for replays
+BASELINE_SIZE = 30  # of which the newest make their baseline (z-scores, usual hour, habits)
 MIN_BASELINE = 3  # same-activity workouts needed before a z-score means anything
 NEAR_LIMIT = 0.9  # a speed at or above this share of the activity's limit is "near the limit"
 
@@ -69,11 +72,18 @@ def _zone(name: str | None) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def _measurements(workout: Workout) -> tuple:
-    """What a replay copies: every number the member's device reported (None: not reported)."""
-    return ((workout.ended_at - workout.started_at).total_seconds(), workout.distance_m, workout.steps,
-            workout.calories, workout.avg_heart_rate, workout.max_heart_rate, workout.gps_points,
-            workout.gps_distance_m, workout.gps_max_speed_mps)
+def _measurements(workout: Workout) -> tuple[float, ...]:
+    """What a replay copies: every number the member's device reported (NaN: not reported). Written out:
+    it runs for each of a member's last workouts at every scoring."""
+    w, nan = workout, _NAN
+    return ((w.ended_at - w.started_at).total_seconds(),
+            nan if w.distance_m is None else float(w.distance_m), nan if w.steps is None else float(w.steps),
+            nan if w.calories is None else float(w.calories),
+            nan if w.avg_heart_rate is None else float(w.avg_heart_rate),
+            nan if w.max_heart_rate is None else float(w.max_heart_rate),
+            nan if w.gps_points is None else float(w.gps_points),
+            nan if w.gps_distance_m is None else float(w.gps_distance_m),
+            nan if w.gps_max_speed_mps is None else float(w.gps_max_speed_mps))
 
 
 # Columns of the measurements.
@@ -84,17 +94,16 @@ def _utc_hour(moment: datetime) -> float:
     return (moment.timestamp() % _DAY) / 3600
 
 
-@dataclass(frozen=True)
-class Past:
-    """One of the member's accepted workouts (history), with its id and what the features compare it by."""
+class Past(NamedTuple):
+    """One of the member's accepted workouts (history): its id and what the features compare it by."""
     id: str
-    workout: Workout
-    measurements: tuple = field(init=False, repr=False)
-    start: float = field(init=False, repr=False)  # unix time
+    activity: ActivityType
+    start: float  # unix time
+    measurements: tuple[float, ...]
 
-    def __post_init__(self):
-        object.__setattr__(self, "measurements", _measurements(self.workout))
-        object.__setattr__(self, "start", self.workout.started_at.timestamp())
+    @classmethod
+    def of(cls, id: str, workout: Workout) -> "Past":
+        return cls(id, workout.activity, workout.started_at.timestamp(), _measurements(workout))
 
 
 def _per(numerator: np.ndarray, denominator: np.ndarray, where: np.ndarray) -> np.ndarray:
@@ -162,7 +171,8 @@ def _speed_to_limit(activity: ActivityType, speed: float) -> float:
 def extract(workout: Workout, history: Sequence[Past], timezone: str | None = None) -> Features:
     """The features of `workout` given the member's `history` (accepted workouts that started before it,
     newest first, at most HISTORY_SIZE are used) and their time zone (IANA name; None or unknown: UTC)."""
-    history = history[:HISTORY_SIZE]
+    lookback = [p for p in history[:HISTORY_SIZE] if p.activity == workout.activity]
+    history = history[:BASELINE_SIZE]
     mine = np.array(_measurements(workout), dtype=np.float64)
     seconds, distance, steps, calories, avg_hr, max_hr, gps_points, gps_distance, gps_peak = mine.tolist()
     minutes = seconds / 60
@@ -172,12 +182,13 @@ def extract(workout: Workout, history: Sequence[Past], timezone: str | None = No
     local = workout.started_at.astimezone(_zone(timezone))
     local_angle = (local.hour + local.minute / 60) / 24 * 2 * math.pi
 
-    same = [p for p in history if p.workout.activity == workout.activity]
-    theirs = np.array([p.measurements for p in same], dtype=np.float64).reshape(len(same), len(mine))
+    same = [p for p in history if p.activity == workout.activity]
+    earlier = np.array([p.measurements for p in lookback], dtype=np.float64).reshape(len(lookback), len(mine))
+    theirs = earlier[:len(same)]  # the baseline's are the newest of the look back's
     past = _derived(theirs)
     known = past["speed"][~np.isnan(past["speed"])]
     start = workout.started_at.timestamp()
-    difference, equal, largest, replay_of = _replay(mine, theirs, [p.id for p in same])
+    difference, equal, largest, replay_of = _replay(mine, earlier, [p.id for p in lookback])
 
     values = (
         _ACTIVITY_CODE[workout.activity],

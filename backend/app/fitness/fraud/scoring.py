@@ -106,7 +106,7 @@ async def score_accepted(connection: asyncpg.Connection, stored: StoredModel, wo
                          candidate: Workout) -> Verdict:
     """Scores the accepted `workout` (the stored row) and records the verdict, in the caller's transaction."""
     rows = await connection.fetch(_HISTORY, workout["user_id"], candidate.started_at)
-    history = [Past(str(row["id"]), workout_of(row)) for row in rows if row["id"] is not None]
+    history = [Past.of(str(row["id"]), workout_of(row)) for row in rows if row["id"] is not None]
     features = extract(candidate, history, rows[0]["timezone"] if rows else None)
     verdict = judge(stored, features)
     await connection.execute(

@@ -35,6 +35,13 @@ class Verdict:
     threshold: float
 
 
+def event_fields(verdict: Verdict | None) -> dict:
+    """What an event about a stored workout says of the model's verdict (`Stored.verdict` of
+    service.submit_workout): its score (None: not scored) and whether it waits for a coach's review."""
+    return {"fraudScore": None if verdict is None else round(verdict.score, 4),
+            "flagged": verdict is not None and verdict.flagged}
+
+
 def judge(stored: StoredModel, features: Features) -> Verdict:
     score = stored.model.ensemble.probability(features.values)
     return Verdict(score, score >= stored.model.threshold, stored.version, stored.model.threshold)

@@ -13,9 +13,10 @@ import argparse
 import asyncio
 import logging
 import sys
+from contextlib import asynccontextmanager
 
 from backend.app.core.config import get_settings
-from backend.app.core.db import create_pool, migrate
+from backend.app.core.db import create_pool, migrate_async
 from backend.app.fitness.fraud import versions
 from backend.app.fitness.fraud.training import retrain, week_of
 
@@ -31,17 +32,24 @@ def _ratio(value) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-async def _train(args) -> int:
+@asynccontextmanager
+async def _database():
+    """The settings and a pool on the API's database, migrated (idempotent)."""
     settings = get_settings()
-    migrate(settings)
+    await migrate_async(settings)
     pool = await create_pool(settings, settings.backend_database, min_size=1, max_size=2)
     try:
+        yield settings, pool
+    finally:
+        await pool.close()
+
+
+async def _train(args) -> int:
+    async with _database() as (settings, pool):
         now = settings.now()
         outcome = await retrain(pool, seed=week_of(now)[1] if args.seed is None else args.seed,
                                 members=args.members or settings.fraud_train_members,
                                 days=args.days or settings.fraud_train_days, now=now)
-    finally:
-        await pool.close()
     accepted = outcome.metrics["on_rule_accepted"]
     print(f"version {outcome.version} ({outcome.seconds} s): {outcome.decision}")
     print(f"held-out, rule-accepted workouts: ROC AUC {_ratio(accepted['roc_auc'])}, recall at 95% precision "
@@ -51,31 +59,23 @@ async def _train(args) -> int:
 
 
 async def _versions(args) -> int:
-    settings = get_settings()
-    pool = await create_pool(settings, settings.backend_database, min_size=1, max_size=2)
-    try:
+    async with _database() as (_, pool):
         rows = await versions.listing(pool)
-    finally:
-        await pool.close()
-    print(f"{'version':>7}  {'active':6}  {'trained at':25}  {'AUC':>6}  {'R@95P':>6}  decision")
+    print(f"{'version':>7}  {'active':6}  {'trained at (UTC)':16}  {'AUC':>6}  {'R@95P':>6}  decision")
     for row in rows:
         accepted = row["metrics"]["on_rule_accepted"]
-        print(f"{row['version']:>7}  {'yes' if row['active'] else '':6}  {row['trained_at'].isoformat():25}  "
+        print(f"{row['version']:>7}  {'yes' if row['active'] else '':6}  {row['trained_at']:%Y-%m-%d %H:%M}  "
               f"{_ratio(accepted['roc_auc']):>6}  {_ratio(accepted['recall_at_95_precision']):>6}  {row['decision']}")
     return 0
 
 
 async def _activate(args) -> int:
-    settings = get_settings()
-    pool = await create_pool(settings, settings.backend_database, min_size=1, max_size=2)
-    try:
-        async with pool.acquire() as connection:
+    async with _database() as (_, pool), pool.acquire() as connection:
+        try:
             await versions.activate_version(connection, args.version)
-    except versions.UnknownVersion as exc:
-        print(f"fraud: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        await pool.close()
+        except versions.UnknownVersion as exc:
+            print(f"fraud: {exc}", file=sys.stderr)
+            return 1
     print(f"version {args.version} is active")
     return 0
 
@@ -92,6 +92,7 @@ def main(argv: list[str]) -> int:
     activate.add_argument("version", type=int)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     command = {"train": _train, "versions": _versions, "activate": _activate}[args.command]
     return asyncio.run(command(args))
 

@@ -1,8 +1,8 @@
-"""The anti-cheat model in the API and the worker, on the stack's PostgreSQL and Redis: a suspicious workout is
-accepted, rewarded and flagged for review (never refused); coaches of its tenant review it (cleared or
-confirmed, once), nobody else does; workouts are stored unscored while no version is active and scored as
-soon as one is; retraining stores a new version with its metrics and activates it only when it is not worse,
-once a week or at once when none is usable."""
+"""The anti-cheat model in the API and the worker, on the stack's PostgreSQL, Redis and Kafka: a suspicious
+workout is accepted, rewarded and flagged for review (never refused); coaches of its tenant review it
+(cleared or confirmed, once), nobody else does; workouts are stored unscored while no version is active and
+scored as soon as one is; retraining stores a new version with its metrics and activates it only when it is
+not worse, once a week or at once when none is usable, which a new stack's worker does when it starts."""
 
 import asyncio
 from datetime import datetime, timedelta
@@ -15,8 +15,11 @@ from backend.app.fitness.fraud import reviews, training, versions
 from backend.app.fitness.fraud.dataset import build
 from backend.app.fitness.fraud.model import train
 from backend.app.fitness.fraud.simulator import simulate
+from backend.app.notifications.scheduler import default_jobs, last_fire_time
 from tests.support import testclock
 from tests.support.api import a_run, api_settings, db
+from tests.support.processes import start_worker
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.wallclock  # `make test-clock` runs it at 00:05, 11:00 and 23:55 UTC
 
@@ -232,3 +235,17 @@ def test_the_weekly_retraining_runs_once_a_week_and_at_once_without_a_usable_ver
     assert again is None
     assert lost["activated"] and lost["version"] != trained["version"]
     assert [r["period"] for r in runs] == [week]
+
+
+def test_a_new_stacks_worker_trains_the_first_version_when_it_starts(settings, tmp_path):
+    worker = start_worker(settings, tmp_path, "--no-senders")  # a real worker process, leading the scheduler
+    try:
+        active = wait_until(lambda: db(settings, "SELECT version, decision FROM fraud_models WHERE active")
+                            if db(settings, "SELECT 1 FROM pg_tables WHERE tablename = 'fraud_models'") else None,
+                            timeout=180, interval=1, what="an active anti-cheat model version")
+    finally:
+        worker.stop()
+    assert "no usable version was active" in active[0]["decision"]
+    job = next(job for job in default_jobs() if job.name == training.JOB)  # the catch-up of the last Monday's run
+    week, _ = training.week_of(last_fire_time(job.trigger, testclock.now()))
+    assert [r["period"] for r in db(settings, "SELECT period FROM job_runs WHERE job = $1", training.JOB)] == [week]

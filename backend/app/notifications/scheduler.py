@@ -58,7 +58,7 @@ def default_jobs() -> list[ScheduledJob]:
         ScheduledJob("close_reward_epochs", epochs.close_epochs, CronTrigger(minute="*", timezone=UTC)),
         # A new anti-cheat model version a week (activated unless worse); the catch-up trains one at once on a
         # stack that has no usable version (fitness/fraud/training.py).
-        ScheduledJob("fraud_model", training.weekly_retrain, weekly, catch_up=True),
+        ScheduledJob(training.JOB, training.weekly_retrain, weekly, catch_up=True),
     ]
 
 

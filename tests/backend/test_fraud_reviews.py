@@ -5,6 +5,7 @@ scored as soon as one is; retraining stores a new version with its metrics and a
 not worse, once a week or at once when none is usable, which a new stack's worker does when it starts."""
 
 import asyncio
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -13,6 +14,8 @@ import pytest
 from backend.app.core.db import dsn, migrate
 from backend.app.fitness.fraud import reviews, training, versions
 from backend.app.fitness.fraud.dataset import build
+from backend.app.fitness.fraud.ensemble import Ensemble
+from backend.app.fitness.fraud.features import FEATURES
 from backend.app.fitness.fraud.model import train
 from backend.app.fitness.fraud.simulator import simulate
 from backend.app.notifications.scheduler import default_jobs, last_fire_time
@@ -193,6 +196,18 @@ def test_workouts_are_unscored_until_a_version_is_active_then_scored_without_a_r
     after = submit(client, alice, runs[1])
     assert db(settings, "SELECT model_version FROM workout_reviews WHERE workout_id = $1::uuid",
               after["id"])[0]["model_version"] == version
+
+
+def test_a_model_that_fails_to_score_never_costs_a_workout(client, settings, tenants, trained):
+    ensemble = trained.ensemble
+    broken = Ensemble(feature=ensemble.feature + len(FEATURES), threshold=ensemble.threshold,  # no such features
+                      missing_left=ensemble.missing_left, left=ensemble.left, right=ensemble.right,
+                      value=ensemble.value, roots=ensemble.roots, levels=ensemble.levels, baseline=ensemble.baseline)
+    activate(settings, replace(trained, ensemble=broken))
+    alice = tenants["alpha"]["user"]
+    stored = submit(client, alice, routine(1)[0])
+    assert (stored["status"], stored["review_status"]) == ("accepted", None)
+    assert db(settings, "SELECT count(*) AS n FROM workout_reviews")[0]["n"] == 0
 
 
 def test_retraining_keeps_every_version_and_activates_only_one_not_worse(settings):

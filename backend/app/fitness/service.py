@@ -5,6 +5,7 @@ tenant paying rewards by epochs, an accepted workout's reward accrues in that sa
 workout is then scored by the anti-cheat model (fraud/scoring.py), in the same transaction: a high score
 flags it for a coach's review (`review_status` pending) and it stays accepted."""
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -14,8 +15,12 @@ import orjson
 from backend.app.core.pages import decode_cursor, page
 from backend.app.fitness import anticheat
 from backend.app.fitness.fraud.scoring import ActiveModel, Verdict, score_accepted
+from backend.app.fitness.fraud.versions import StoredModel
 from backend.app.fitness.models import NutritionIn, WorkoutIn
 from backend.app.rewards.modes import accrue
+from fitmint.resilience import POSTGRES_ERRORS
+
+log = logging.getLogger("fitness")
 
 WORKOUT_COLUMNS = ("id, user_id, tenant_id, activity, started_at, ended_at, distance_m, steps, calories, "
                    "avg_heart_rate, max_heart_rate, gps, status, rejections, submitted_by, created_at, "
@@ -100,9 +105,23 @@ async def submit_workout(pool: asyncpg.Pool, *, tenant_id: str, user_id: str, su
         if workout["status"] == "accepted":  # a tenant paying by epochs: its reward accrues with the workout
             await accrue(connection, workout, now)
             if model is not None:
-                verdict = await score_accepted(connection, model, workout, candidate)
-                workout["review_status"] = "pending" if verdict.flagged else None
+                verdict = await _scored(connection, model, workout, candidate)
+                workout["review_status"] = "pending" if verdict and verdict.flagged else None
     return Stored(workout, replayed=False, verdict=verdict)
+
+
+async def _scored(connection: asyncpg.Connection, model: StoredModel, workout: dict,
+                  candidate: anticheat.Workout) -> Verdict | None:
+    """The anti-cheat model's verdict, stored; None if scoring failed: the workout is then stored unscored
+    rather than lost (a savepoint undoes whatever the scoring wrote)."""
+    try:
+        async with connection.transaction():
+            return await score_accepted(connection, model, workout, candidate)
+    except POSTGRES_ERRORS:
+        raise  # the database is unreachable: the workout cannot be stored either (503)
+    except Exception:  # a scoring bug must not refuse a workout
+        log.exception("workout %s: anti-cheat scoring failed; stored unscored", workout["id"])
+        return None
 
 
 async def get_workout(pool: asyncpg.Pool, workout_id: str) -> dict | None:

@@ -114,10 +114,11 @@ def signals(features: dict) -> list[str]:
     (fixed cut-offs), not the model's own reasoning."""
     f = {name: value for name, value in features.items() if value is not None}
     out = []
-    if f.get("replay_equal_fields", 0) >= 5 or f.get("replay_largest_difference", 1) <= 0.02:
+    if ("replay_equal_fields" in f and "replay_largest_difference" in f
+            and (f["replay_equal_fields"] >= 5 or f["replay_largest_difference"] <= 0.02)):
         out.append(f"nearly identical to an earlier workout of the member ({f['replay_equal_fields']:.0f} "
                    f"measurements equal, none more than {_percent(f['replay_largest_difference'])} apart)")
-    if f.get("speed_to_limit", 0) >= NEAR_LIMIT:
+    if f.get("speed_to_limit", 0) >= NEAR_LIMIT and "speed_kmh" in f:
         out.append(f"average speed {f['speed_kmh']:.1f} km/h is {_percent(f['speed_to_limit'])} of the rules' "
                    f"limit for the activity")
     if f.get("history_near_limit_share", 0) >= 0.5:

@@ -11,6 +11,7 @@ from backend.app.auth.tokens import TokenError, TokenService
 from backend.app.core.config import Settings
 from backend.app.core.policy import Action, Denied, Principal, Role, authorize
 from backend.app.core.ratelimit import Rule, client_ip
+from backend.app.fitness.fraud.scoring import ActiveModel
 from backend.app.users.service import Conflict, NotFound, Users
 
 
@@ -31,6 +32,10 @@ def get_backend_pool(request: Request) -> asyncpg.Pool:
     if pool is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the backend database is not reachable")
     return pool
+
+
+def get_fraud_model(request: Request) -> ActiveModel:
+    return request.app.state.fraud_model
 
 
 def get_users(request: Request, pool: Annotated[asyncpg.Pool, Depends(get_backend_pool)]) -> Users:
@@ -56,6 +61,7 @@ TokensDep = Annotated[TokenService, Depends(get_tokens)]
 SiweDep = Annotated[SiweService, Depends(get_siwe)]
 BackendPool = Annotated[asyncpg.Pool, Depends(get_backend_pool)]
 UsersDep = Annotated[Users, Depends(get_users)]
+FraudModel = Annotated[ActiveModel, Depends(get_fraud_model)]
 
 
 def _unauthorized(reason: str) -> HTTPException:

@@ -31,6 +31,8 @@ from backend.app.core.config import Settings, get_settings
 from backend.app.core.db import create_pool, migrate_async, read_only_reset
 from backend.app.core.ratelimit import RateLimiter
 from backend.app.dapp import mount_dapp
+from backend.app.fitness.fraud.routes import router as fraud_router
+from backend.app.fitness.fraud.scoring import ActiveModel
 from backend.app.fitness.routes import router as fitness_router
 from backend.app.marketplace.routes import router as marketplace_router
 from backend.app.notifications.hub import Hub
@@ -92,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.chain_documents = ChainDocuments(settings)
         app.state.relayer_chain = RelayerChain(ChainGateway.from_settings(settings, timeout=5))
         app.state.acapy = AcaPy(settings)  # the identity agent's admin API (connects on first use)
+        app.state.fraud_model = ActiveModel(settings.fraud_model_refresh_seconds)  # loaded on first use
         stop = asyncio.Event()
         relay: list[asyncio.Task] = []
 
@@ -153,7 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        allowances={"/catalog/images": settings.max_image_bytes})
     # Wallet reads first: the busiest public routes are matched before the rest.
     for router in (wallets_router, chain_router, marketplace_router, auth_router, users_router, fitness_router,
-                   rewards_router, epochs_router, relayer_router, notifications_router,
+                   fraud_router, rewards_router, epochs_router, relayer_router, notifications_router,
                    catalog_router, transactions_router, analytics_router, identity_router, agent_webhooks_router):
         app.include_router(router)
 

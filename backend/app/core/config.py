@@ -100,6 +100,13 @@ class Settings(KernelSettings, KeySettings):
     identity_reconcile_interval_seconds: float = 5.0
     identity_reconciler_enabled: bool = True
 
+    # The anti-cheat model (backend/app/fitness/fraud): how often an API process asks whether another version
+    # was activated, and the simulator's size when the worker retrains it (weekly, and at once when no
+    # usable version is active).
+    fraud_model_refresh_seconds: float = 60.0
+    fraud_train_members: int = 1000
+    fraud_train_days: int = 120
+
 
     jwt_secret_file: Path | None = None  # default: <state>/secrets/jwt-secret (generated on first use)
     jwt_algorithm: str = "HS256"

@@ -38,7 +38,7 @@ class Action(StrEnum):
     SERVICE_CLIENT_CREATE = "service_client.create"
     WORKOUT_CREATE = "workout.create"
     WORKOUT_READ = "workout.read"
-    WORKOUT_REVIEW = "workout.review"     # the rejected entries kept for review
+    WORKOUT_REVIEW = "workout.review"     # the rejected entries kept for review, the anti-cheat model's flags
     NUTRITION_CREATE = "nutrition.create"
     NUTRITION_READ = "nutrition.read"
     VOUCHER_ISSUE = "voucher.issue"

@@ -1,7 +1,8 @@
 """What the fitness endpoints accept and return."""
 
 from datetime import datetime
-from typing import Annotated
+from enum import StrEnum
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -45,6 +46,12 @@ class WorkoutIn(BaseModel):
         return self
 
 
+class ReviewStatus(StrEnum):
+    PENDING = "pending"
+    CLEARED = "cleared"
+    CONFIRMED = "confirmed"
+
+
 class Rejection(BaseModel):
     code: str
     reason: str
@@ -66,6 +73,9 @@ class WorkoutPublic(BaseModel):
     rejections: list[Rejection]
     submitted_by: str
     created_at: datetime
+    review_status: ReviewStatus | None = Field(
+        default=None, description="pending: the anti-cheat model flagged it for a coach's review (it counts "
+                                  "meanwhile); cleared or confirmed: the coach's decision; null: not flagged")
 
 
 class WorkoutsPage(BaseModel):
@@ -95,4 +105,42 @@ class NutritionPublic(NutritionIn):
 
 class NutritionPage(BaseModel):
     data: list[NutritionPublic]
+    next_cursor: str | None
+
+
+class ReviewDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["cleared", "confirmed"] = Field(
+        description="cleared: not fraud; confirmed: fraud (a label the model's retraining learns from)")
+    note: str | None = Field(default=None, min_length=1, max_length=1_000)
+
+    @model_validator(mode="after")
+    def _confirmed_says_why(self):
+        if self.decision == ReviewStatus.CONFIRMED and not (self.note or "").strip():
+            raise ValueError("a confirmed fraud needs a note saying why")
+        return self
+
+
+class ReviewPublic(BaseModel):
+    status: ReviewStatus
+    score: float = Field(description="the model's fraud probability")
+    threshold: float = Field(description="the flag threshold of the model version that scored it")
+    model_version: int
+    scored_at: datetime
+    signals: list[str] = Field(description="what stands out in the workout, in words (hints for the reviewer, "
+                                           "not the model's reasoning)")
+    replay_of: str | None = Field(description="the member's earlier workout this one is nearest to")
+    reviewer: str | None
+    note: str | None
+    reviewed_at: datetime | None
+
+
+class FlaggedWorkout(BaseModel):
+    workout: WorkoutPublic
+    review: ReviewPublic
+
+
+class FlaggedPage(BaseModel):
+    data: list[FlaggedWorkout]
     next_cursor: str | None

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 
 from backend.app.core.pages import TIME_CURSOR
 from backend.app.core.policy import Action
-from backend.app.deps import BackendPool, CurrentPrincipal, SettingsDep, UsersDep, check, target_user
+from backend.app.deps import BackendPool, CurrentPrincipal, FraudModel, SettingsDep, UsersDep, check, target_user
 from backend.app.fitness import service
 from backend.app.fitness.models import (
     NutritionIn,
@@ -31,17 +31,18 @@ ForUser = Annotated[uuid.UUID | None, Query(description="Whose data (default: yo
              responses={422: {"description": "Refused by validation or by the anti-cheat rules (then kept for "
                                              "review; `detail.rejections` gives every reason)"}})
 async def submit_workout(body: WorkoutIn, principal: CurrentPrincipal, users: UsersDep, pool: BackendPool,
-                         settings: SettingsDep, response: Response, user_id: ForUser = None,
+                         settings: SettingsDep, fraud: FraudModel, response: Response, user_id: ForUser = None,
                          idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=8,
                                                                        max_length=128,
                                                                        pattern=r"^[A-Za-z0-9_.:-]+$")] = None):
     """Records a workout. Implausible ones (speed, pace, steps vs distance, heart rate, overlaps,
-    duplicates, per-day caps) are refused with 422 and every reason, and kept for review."""
+    duplicates, per-day caps) are refused with 422 and every reason, and kept for review. An accepted one
+    the anti-cheat model finds suspicious stays accepted, with `review_status` "pending": a coach reviews it."""
     member = await target_user(principal, users, Action.WORKOUT_CREATE, user_id)
     try:
         stored = await service.submit_workout(pool, tenant_id=principal.tenant_id, user_id=member,
                                               submitted_by=principal.name, body=body, idempotency_key=idempotency_key,
-                                              now=settings.now())
+                                              now=settings.now(), fraud=fraud)
     except service.IdempotencyConflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     workout = stored.row

@@ -1,8 +1,11 @@
 """Workouts and nutrition logs in PostgreSQL. A workout is checked by the anti-cheat rules inside the
 transaction that stores it, under a per-user lock, so two concurrent submissions cannot both pass the
 overlap and per-day checks. Rejected workouts are stored too (status 'rejected', with the reasons). In a
-tenant paying rewards by epochs, an accepted workout's reward accrues in that same transaction."""
+tenant paying rewards by epochs, an accepted workout's reward accrues in that same transaction. An accepted
+workout is then scored by the anti-cheat model (fraud/scoring.py), in the same transaction: a high score
+flags it for a coach's review (`review_status` pending) and it stays accepted."""
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -11,13 +14,19 @@ import orjson
 
 from backend.app.core.pages import decode_cursor, page
 from backend.app.fitness import anticheat
+from backend.app.fitness.fraud.scoring import ActiveModel, Verdict, score_accepted
+from backend.app.fitness.fraud.versions import StoredModel
 from backend.app.fitness.models import NutritionIn, WorkoutIn
 from backend.app.rewards.modes import accrue
 from fitmint import events as ev
 from fitmint.outbox.append import Outgoing, append
+from fitmint.resilience import POSTGRES_ERRORS
+
+log = logging.getLogger("fitness")
 
 WORKOUT_COLUMNS = ("id, user_id, tenant_id, activity, started_at, ended_at, distance_m, steps, calories, "
-                   "avg_heart_rate, max_heart_rate, gps, status, rejections, submitted_by, created_at")
+                   "avg_heart_rate, max_heart_rate, gps, status, rejections, submitted_by, created_at, "
+                   "(SELECT r.status FROM workout_reviews r WHERE r.workout_id = workouts.id) AS review_status")
 
 
 class IdempotencyConflict(Exception):
@@ -28,9 +37,10 @@ class IdempotencyConflict(Exception):
 class Stored:
     row: dict
     replayed: bool  # an earlier submission with the same idempotency key
+    verdict: Verdict | None = None  # the anti-cheat model's, on a workout accepted now (None: not scored)
 
 
-def _workout(row: asyncpg.Record) -> dict:
+def workout_dict(row: asyncpg.Record) -> dict:
     workout = dict(row)
     workout["id"], workout["user_id"], workout["tenant_id"] = str(row["id"]), str(row["user_id"]), str(row["tenant_id"])
     workout["gps"] = orjson.loads(row["gps"]) if row["gps"] else None
@@ -57,7 +67,10 @@ def _same_request(row: asyncpg.Record, body: WorkoutIn) -> bool:
 
 async def submit_workout(pool: asyncpg.Pool, *, tenant_id: str, user_id: str, submitted_by: str, body: WorkoutIn,
                          idempotency_key: str | None, now: datetime,
-                         limits: anticheat.Limits = anticheat.DEFAULT_LIMITS) -> Stored:
+                         limits: anticheat.Limits = anticheat.DEFAULT_LIMITS,
+                         fraud: ActiveModel | None = None) -> Stored:
+    model = await fraud.current(pool) if fraud is not None else None
+    verdict = None
     async with pool.acquire() as connection, connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"workouts:{user_id}")
         if idempotency_key is not None:
@@ -67,7 +80,7 @@ async def submit_workout(pool: asyncpg.Pool, *, tenant_id: str, user_id: str, su
             if earlier is not None:
                 if not _same_request(earlier, body):
                     raise IdempotencyConflict("this Idempotency-Key was used for a different workout")
-                return Stored(_workout(earlier), replayed=True)
+                return Stored(workout_dict(earlier), replayed=True)
         day_start = body.started_at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         context = await connection.fetch(
             "SELECT id, activity, started_at, ended_at, steps FROM workouts WHERE user_id = $1::uuid "
@@ -77,7 +90,8 @@ async def submit_workout(pool: asyncpg.Pool, *, tenant_id: str, user_id: str, su
         accepted = [anticheat.Accepted(id=str(r["id"]), activity=anticheat.ActivityType(r["activity"]),
                                        started_at=r["started_at"], ended_at=r["ended_at"], steps=r["steps"])
                     for r in context]
-        rejections = anticheat.check(_candidate(body), accepted, now=now, limits=limits)
+        candidate = _candidate(body)
+        rejections = anticheat.check(candidate, accepted, now=now, limits=limits)
         row = await connection.fetchrow(
             "INSERT INTO workouts (tenant_id, user_id, activity, started_at, ended_at, distance_m, steps, calories, "
             "avg_heart_rate, max_heart_rate, gps, status, rejections, submitted_by, idempotency_key) VALUES "
@@ -89,26 +103,46 @@ async def submit_workout(pool: asyncpg.Pool, *, tenant_id: str, user_id: str, su
             "rejected" if rejections else "accepted",
             orjson.dumps([{"code": r.code, "reason": r.reason} for r in rejections]).decode(),
             submitted_by, idempotency_key)
-        workout = _workout(row)
+        workout = workout_dict(row)
         if workout["status"] == "accepted":  # a tenant paying by epochs: its reward accrues with the workout
             await accrue(connection, workout, now)
-        await append(connection, [recorded_event(workout, now)])
-    return Stored(workout, replayed=False)
+            if model is not None:
+                verdict = await _scored(connection, model, workout, candidate)
+                workout["review_status"] = "pending" if verdict and verdict.flagged else None
+        await append(connection, [recorded_event(workout, verdict, now)])
+    return Stored(workout, replayed=False, verdict=verdict)
 
 
-def recorded_event(workout: dict, now: datetime) -> Outgoing:
-    """The WorkoutRecorded event of a stored workout (the analytics' record of it)."""
+async def _scored(connection: asyncpg.Connection, model: StoredModel, workout: dict,
+                  candidate: anticheat.Workout) -> Verdict | None:
+    """The anti-cheat model's verdict, stored; None if scoring failed: the workout is then stored unscored
+    rather than lost (a savepoint undoes whatever the scoring wrote)."""
+    try:
+        async with connection.transaction():
+            return await score_accepted(connection, model, workout, candidate)
+    except POSTGRES_ERRORS:
+        raise  # the database is unreachable: the workout cannot be stored either (503)
+    except Exception:  # a scoring bug must not refuse a workout
+        log.exception("workout %s: anti-cheat scoring failed; stored unscored", workout["id"])
+        return None
+
+
+def recorded_event(workout: dict, verdict: Verdict | None, now: datetime) -> Outgoing:
+    """The WorkoutRecorded event of a stored workout (the analytics' record of it), with the anti-cheat
+    model's verdict if it scored the workout."""
     payload = ev.WorkoutRecorded(
         workout_id=workout["id"], user_id=workout["user_id"], tenant_id=workout["tenant_id"],
         activity=workout["activity"], started_at=workout["started_at"], ended_at=workout["ended_at"],
         status=workout["status"], rejections=[r["code"] for r in workout["rejections"]],
-        distance_m=workout["distance_m"], steps=workout["steps"], avg_heart_rate=workout["avg_heart_rate"])
+        distance_m=workout["distance_m"], steps=workout["steps"], avg_heart_rate=workout["avg_heart_rate"],
+        flagged=verdict is not None and verdict.flagged,
+        fraud_score=None if verdict is None else round(verdict.score, 4))
     return Outgoing(ev.workout_recorded_id(workout["id"]), ev.WORKOUT_RECORDED, payload, now)
 
 
 async def get_workout(pool: asyncpg.Pool, workout_id: str) -> dict | None:
     row = await pool.fetchrow(f"SELECT {WORKOUT_COLUMNS} FROM workouts WHERE id = $1::uuid", workout_id)
-    return _workout(row) if row else None
+    return workout_dict(row) if row else None
 
 
 async def list_workouts(pool: asyncpg.Pool, *, tenant_id: str, user_id: str | None, status: str | None,
@@ -120,7 +154,7 @@ async def list_workouts(pool: asyncpg.Pool, *, tenant_id: str, user_id: str | No
         "AND ($3::text IS NULL OR status = $3) AND (started_at, id) < ($4, $5::uuid) "
         "ORDER BY started_at DESC, id DESC LIMIT $6",
         tenant_id, user_id, status, before, before_id, limit + 1)
-    return page(rows, limit, "started_at", "id", _workout)
+    return page(rows, limit, "started_at", "id", workout_dict)
 
 
 async def add_nutrition(pool: asyncpg.Pool, *, tenant_id: str, user_id: str, body: NutritionIn,

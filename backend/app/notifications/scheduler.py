@@ -1,5 +1,5 @@
-"""Runs the scheduled jobs, the notifications' and the reward epochs' closing (APScheduler 3,
-AsyncIOScheduler, cron triggers in UTC) in one replica at a time.
+"""Runs the scheduled jobs, the notifications', the reward epochs' closing and the anti-cheat model's
+retraining (APScheduler 3, AsyncIOScheduler, cron triggers in UTC) in one replica at a time.
 
 Leadership is a PostgreSQL session advisory lock held on a dedicated connection: every replica tries
 `pg_try_advisory_lock` every `retry_seconds`; the one that gets it starts the cron schedule, the others
@@ -31,6 +31,7 @@ from apscheduler.triggers.cron import CronTrigger
 from backend.app.analytics.weekly_report import weekly_analytics_reports
 from backend.app.core.config import Settings
 from backend.app.core.db import dsn
+from backend.app.fitness.fraud import training
 from backend.app.notifications import jobs
 from backend.app.rewards import epochs
 
@@ -60,6 +61,9 @@ def default_jobs() -> list[ScheduledJob]:
                      CronTrigger(day_of_week="mon", hour="6-23", minute=0, timezone=UTC), catch_up=True),
         # Closes ended reward epochs and follows their roots (rewards/epochs.py): idempotent, so every minute.
         ScheduledJob("close_reward_epochs", epochs.close_epochs, CronTrigger(minute="*", timezone=UTC)),
+        # A new anti-cheat model version a week (activated unless worse); the catch-up trains one at once on a
+        # stack that has no usable version (fitness/fraud/training.py).
+        ScheduledJob(training.JOB, training.weekly_retrain, weekly, catch_up=True),
     ]
 
 

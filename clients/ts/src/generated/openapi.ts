@@ -571,6 +571,49 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/fitness/flagged": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Flagged Workouts
+         * @description Accepted workouts of the tenant the anti-cheat model flagged, most recently scored first, each with its
+         *     score, what stands out in it and the decision if any (coaches and admins).
+         */
+        get: operations["flagged_workouts_fitness_flagged_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fitness/flagged/{workout_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Decide
+         * @description A coach's decision on a flagged workout: cleared (not fraud) or confirmed (fraud, with a note). The
+         *     workout stays accepted; the decision teaches the next retraining. Sending the same decision again
+         *     answers 200 with the stored one.
+         */
+        put: operations["decide_fitness_flagged__workout_id__put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/fitness/nutrition": {
         parameters: {
             query?: never;
@@ -631,7 +674,8 @@ export interface paths {
         /**
          * Submit Workout
          * @description Records a workout. Implausible ones (speed, pace, steps vs distance, heart rate, overlaps,
-         *     duplicates, per-day caps) are refused with 422 and every reason, and kept for review.
+         *     duplicates, per-day caps) are refused with 422 and every reason, and kept for review. An accepted one
+         *     the anti-cheat model finds suspicious stays accepted, with `review_status` "pending": a coach reviews it.
          */
         post: operations["submit_workout_fitness_workouts_post"];
         delete?: never;
@@ -2125,6 +2169,18 @@ export interface components {
              */
             next_cursor: number | null;
         };
+        /** FlaggedPage */
+        FlaggedPage: {
+            /** Data */
+            data: components["schemas"]["FlaggedWorkout"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+        };
+        /** FlaggedWorkout */
+        FlaggedWorkout: {
+            review: components["schemas"]["ReviewPublic"];
+            workout: components["schemas"]["WorkoutPublic"];
+        };
         /**
          * Funnel
          * @description The members who joined in the period, and how far they have got since.
@@ -3210,6 +3266,59 @@ export interface components {
              */
             week: number;
         };
+        /** ReviewDecision */
+        ReviewDecision: {
+            /**
+             * Decision
+             * @description cleared: not fraud; confirmed: fraud (a label the model's retraining learns from)
+             * @enum {string}
+             */
+            decision: "cleared" | "confirmed";
+            /** Note */
+            note?: string | null;
+        };
+        /** ReviewPublic */
+        ReviewPublic: {
+            /** Model Version */
+            model_version: number;
+            /** Note */
+            note: string | null;
+            /**
+             * Replay Of
+             * @description the member's earlier workout this one is nearest to
+             */
+            replay_of: string | null;
+            /** Reviewed At */
+            reviewed_at: string | null;
+            /** Reviewer */
+            reviewer: string | null;
+            /**
+             * Score
+             * @description the model's fraud probability
+             */
+            score: number;
+            /**
+             * Scored At
+             * Format: date-time
+             */
+            scored_at: string;
+            /**
+             * Signals
+             * @description what stands out in the workout, in words (hints for the reviewer, not the model's reasoning)
+             */
+            signals: string[];
+            status: components["schemas"]["ReviewStatus"];
+            /**
+             * Threshold
+             * @description the flag threshold of the model version that scored it
+             */
+            threshold: number;
+        };
+        /**
+         * ReviewStatus
+         * @enum {string}
+         */
+        ReviewStatus: "pending" | "cleared" | "confirmed";
         /** RewardFigures */
         RewardFigures: {
             /**
@@ -3894,6 +4003,8 @@ export interface components {
             max_heart_rate: number | null;
             /** Rejections */
             rejections: components["schemas"]["Rejection"][];
+            /** @description pending: the anti-cheat model flagged it for a coach's review (it counts meanwhile); cleared or confirmed: the coach's decision; null: not flagged */
+            review_status?: components["schemas"]["ReviewStatus"] | null;
             /**
              * Started At
              * Format: date-time
@@ -5260,6 +5371,100 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
                 };
+            };
+        };
+    };
+    flagged_workouts_fitness_flagged_get: {
+        parameters: {
+            query?: {
+                /** @description next_cursor of the previous page */
+                cursor?: string | null;
+                limit?: number;
+                /** @description pending (default): waiting for a decision; all: any */
+                status?: string;
+                user_id?: string | null;
+            };
+            header?: {
+                authorization?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlaggedPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    decide_fitness_flagged__workout_id__put: {
+        parameters: {
+            query?: never;
+            header?: {
+                authorization?: string | null;
+            };
+            path: {
+                workout_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReviewDecision"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FlaggedWorkout"];
+                };
+            };
+            /** @description Not a coach or admin, the member keeps their activity private, or it is the reviewer's own workout */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such workout in your tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not flagged, or already decided otherwise (who and when) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not cleared/confirmed, or a confirmation without a note */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

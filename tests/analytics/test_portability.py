@@ -57,6 +57,13 @@ def _parameter(value):
 def test_projections_run_unchanged_on_duckdb(postgres_store):
     facts, in_postgres = postgres_store
     db = duckdb.connect()
+    try:
+        _compare_on_duckdb(db, facts, in_postgres)
+    finally:
+        db.close()
+
+
+def _compare_on_duckdb(db, facts, in_postgres):
     db.execute("SET TimeZone = 'UTC'")
     db.execute(DUCKDB_FACTS)
     row_marks = f"({', '.join('?' for _ in COLUMNS)})"

@@ -111,6 +111,7 @@ class Workout(Model):
     rejections: list[Rejection]
     submitted_by: str
     created_at: datetime
+    review_status: str | None = None  # pending (flagged by the anti-cheat model), cleared or confirmed by a coach
 
 
 class Voucher(Model):

@@ -154,7 +154,8 @@ class _Generator:
     def run(self) -> Iterator[Published]:
         for tenant in self.tenants:
             for n in range(8):
-                listing_id = len(self.tenants) * n + self.tenants.index(tenant) + 1
+                # Listing ids as a chain gives them: unique (per seed here, so two data sets can share a store).
+                listing_id = self.plan.seed * 10_000 + len(self.tenants) * n + self.tenants.index(tenant) + 1
                 item_id = str(uuid.UUID(self._uuid(f"item:{tenant.tenant_id}:{n}")).int)
                 price = self.rng.randint(5, 50) * FIT
                 tenant.listings.append((listing_id, item_id, price))

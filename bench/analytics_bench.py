@@ -106,7 +106,7 @@ async def measure_queries(stores, settings, runs: int) -> dict:
     return timings
 
 
-async def measure_freshness(stores, settings, rate: int, seconds: int) -> dict:
+async def measure_freshness(stores, settings, rate: int, seconds: int, seed: int = 99) -> dict:
     prefix = f"bench-{uuid.uuid4().hex[:8]}."
     settings = settings.model_copy(update={"kafka_topic_prefix": prefix, "analytics_batch_size": 500})
     await ensure_topics(settings.bootstrap, [prefix + t for t in ev.ALL_TOPICS], 3)
@@ -124,13 +124,17 @@ async def measure_freshness(stores, settings, rate: int, seconds: int) -> dict:
     consumer = asyncio.create_task(AnalyticsConsumer(pool, settings, on_applied=on_applied).run(stop))
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, linger_ms=5)
     await producer.start()
-    plan = synthetic.Plan(events=rate * seconds, days=3, tenants=3, seed=99, last_day=LAST_DAY)
+    plan = synthetic.Plan(events=rate * seconds, days=3, tenants=3, seed=seed, last_day=LAST_DAY)
     published = 0
     try:
         # The group's first assignment (Kafka's initial rebalance delay) is not freshness: a probe event
         # first, measured from once it is applied.
+        # Sent to every partition (stored once: one event id), so each has its leader and the producer
+        # its metadata before the clock starts.
         probe = next(synthetic.generate(synthetic.Plan(events=1, days=1, tenants=1, seed=98, last_day=LAST_DAY)))
-        await producer.send(prefix + probe.topic, probe.value, key=probe.key.encode())
+        for topic in ev.ALL_TOPICS:
+            for partition in await producer.partitions_for(prefix + topic):
+                await producer.send_and_wait(prefix + topic, probe.value, partition=partition)
         deadline = time.monotonic() + 60
         while not applied_batches and time.monotonic() < deadline:
             await asyncio.sleep(0.1)

@@ -39,6 +39,15 @@ MEMBER_DAYS = Projection("member_days", "day", "day", "day", """
     WHERE kind IN ('signed_in', 'workout') AND user_id IS NOT NULL AND {scope}
     GROUP BY tenant_id, user_id, day""", "tenant_id")
 
+# Keys: every day of the weeks to recompute (a week's row is rebuilt from all its days; the DELETE by
+# week matches their Mondays).
+MEMBER_WEEKS = Projection("member_weeks", "day", "week", "day", """
+    SELECT tenant_id, user_id, CAST(date_trunc('week', day) AS date) AS week,
+           CAST(sum(1 << (CAST(extract(isodow FROM day) AS integer) - 1)) AS integer) AS days
+    FROM member_days
+    WHERE {scope}
+    GROUP BY tenant_id, user_id, CAST(date_trunc('week', day) AS date)""", "tenant_id")
+
 # Members active on the day, in the 7 and in the 30 days up to it: each member's last active day within
 # the 30 days, counted (one hash aggregate, where three distinct counts sort the window three times). A
 # day nobody was active in the 30 days up to has no row (zeros).
@@ -147,7 +156,8 @@ RETENTION_WEEKS = Projection("retention_weeks", "cohort", "cohort", "c.cohort", 
     WHERE a.week >= a.cohort
     GROUP BY a.tenant_id, a.cohort, a.week, s.members""", "c.tenant_id")
 
-BY_DAY = (MEMBER_DAYS, WORKOUT_DAYS, REFUSAL_DAYS, REWARD_DAYS, TOKEN_DAYS, ORDER_DAYS, ITEM_DAYS, ACTIVITY_DAYS)
+BY_DAY = (MEMBER_DAYS, MEMBER_WEEKS, WORKOUT_DAYS, REFUSAL_DAYS, REWARD_DAYS, TOKEN_DAYS, ORDER_DAYS, ITEM_DAYS,
+          ACTIVITY_DAYS)
 ALL = (*BY_DAY, MEMBER_MILESTONES, RETENTION_WEEKS)
 
 WINDOW_DAYS = 30  # activity_days' longest window

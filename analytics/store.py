@@ -177,11 +177,13 @@ async def _recompute(connection, touched: list[_Touched], applied: Applied) -> N
             "SELECT DISTINCT user_id FROM facts WHERE kind = 'signed_in' AND address = ANY($1::text[])",
             list(buyers))}
     last_active = await connection.fetchval("SELECT max(day) FROM member_days")
-    # Only the members' activity of the tenants whose members were active moves member_days and activity_days.
+    # Only the tenants whose members were active have new member_days, member_weeks and activity_days.
     await pj.recompute(connection, pj.MEMBER_DAYS, sorted(active_days), active_tenants)
+    week_days = {day - timedelta(days=day.weekday()) + timedelta(days=n) for day in active_days for n in range(7)}
+    await pj.recompute(connection, pj.MEMBER_WEEKS, sorted(week_days), active_tenants)
     await pj.recompute(connection, pj.REWARD_DAYS, sorted(days), sorted(reward_tenants))
     for projection in pj.BY_DAY:
-        if projection not in (pj.MEMBER_DAYS, pj.ACTIVITY_DAYS, pj.REWARD_DAYS):
+        if projection not in (pj.MEMBER_DAYS, pj.MEMBER_WEEKS, pj.ACTIVITY_DAYS, pj.REWARD_DAYS):
             await pj.recompute(connection, projection, sorted(days))
     tenants_days, every_tenants_days = await _activity_days(connection, active_days, last_active)
     await pj.recompute(connection, pj.ACTIVITY_DAYS, sorted(tenants_days - every_tenants_days), active_tenants)

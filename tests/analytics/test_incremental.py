@@ -237,3 +237,17 @@ def test_a_tenant_arriving_late_and_quiet_spells_agree_with_a_rebuild(stores, se
     assert len({row[0] for row in live["activity_days"]}) == 4
     for table in live:
         assert live[table] == rebuilt[table], table
+
+
+def test_member_weeks_hold_each_members_active_weekdays(plan_events, in_order):
+    events, _ = _payloads(plan_events)
+    expected = defaultdict(int)  # (tenant, member, Monday) -> bits of the active days
+    for kind, _, data, at in events:
+        if kind == "dev.fitmint.member.signed_in.v1":
+            day = datetime.fromisoformat(at).astimezone(UTC).date()
+        elif kind == "dev.fitmint.workout.recorded.v1":
+            day = datetime.fromisoformat(data["startedAt"]).astimezone(UTC).date()
+        else:
+            continue
+        expected[(data["tenantId"], data["userId"], day - timedelta(days=day.weekday()))] |= 1 << day.weekday()
+    assert {(t, u, w): days for t, u, w, days in in_order["member_weeks"]} == dict(expected)

@@ -63,6 +63,19 @@ async def as_of(db: AnalyticsDatabase) -> datetime | None:
 
 # --- overview ---------------------------------------------------------------------------------------------
 
+# A member_weeks row's days (bits: 1 Monday ... 64 Sunday) within a period's weeks, from its first Monday
+# ($a, with the mask of the days from the period's first one) to its last ($c, mask $d).
+_ACTIVE_IN = ("(week BETWEEN ${0} AND ${2} AND (days & (CASE WHEN week = ${0} THEN ${1} ELSE 127 END) "
+              "& (CASE WHEN week = ${2} THEN ${3} ELSE 127 END)) <> 0)")
+
+
+def _weeks_of(period: Period) -> list:
+    """The period's first Monday, the bits of its days in that week, its last Monday, the bits of its days
+    in that one (member_weeks' `days`)."""
+    return [monday(period.start), 127 & ~((1 << period.start.weekday()) - 1),
+            monday(period.end), (1 << (period.end.weekday() + 1)) - 1]
+
+
 async def overview(db: AnalyticsDatabase, scope: TenantScope, period: Period) -> m.Overview:
     """Headline numbers of the period and of the one before it: one range read per projection covering
     both periods, each split by FILTER."""
@@ -75,13 +88,16 @@ async def overview(db: AnalyticsDatabase, scope: TenantScope, period: Period) ->
         return f"{expression} {split[0]} AS {name}, {expression} {split[1]} AS previous_{name}"
 
     members_params: list = [_instant(previous.start), _instant(period.after_end), _instant(period.start)]
+    weeks_params: list = [*_weeks_of(period), *_weeks_of(previous)]
     queries = [
-        # Members active in each period, in one pass: a member's first and last active day in both periods
-        # (a hash aggregate; two distinct counts would sort the rows twice).
-        db.fetchrow("SELECT count(*) FILTER (WHERE last >= $3) AS active_members, "
-                    "count(*) FILTER (WHERE first < $3) AS previous_active_members "
-                    f"FROM (SELECT min(day) AS first, max(day) AS last FROM member_days WHERE {where} "
-                    "GROUP BY user_id) m", *params),
+        # Members active in each period, in one pass over member_weeks (a hash aggregate; two distinct
+        # counts would sort the rows twice): a member's week counts where its days overlap the period's.
+        db.fetchrow("SELECT count(*) FILTER (WHERE current) AS active_members, "
+                    "count(*) FILTER (WHERE previous) AS previous_active_members "
+                    f"FROM (SELECT bool_or({_ACTIVE_IN.format(1, 2, 3, 4)}) AS current, "
+                    f"bool_or({_ACTIVE_IN.format(5, 6, 7, 8)}) AS previous "
+                    "FROM member_weeks WHERE week BETWEEN $5 AND $3" + _tenant(scope, weeks_params)
+                    + " GROUP BY user_id) m", *weeks_params),
         db.fetchrow("SELECT count(*) FILTER (WHERE joined_at >= $3) AS new_members, "
                     "count(*) FILTER (WHERE joined_at < $3) AS previous_new_members "
                     "FROM member_milestones WHERE joined_at >= $1 AND joined_at < $2"

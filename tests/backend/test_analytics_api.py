@@ -5,7 +5,6 @@ and `all`); the period's validation; and a store that cannot be reached answerin
 
 import random
 import uuid
-from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -42,7 +41,7 @@ def projection_rows(tenant_ids: list[uuid.UUID], seed: int = 17) -> dict[str, li
     of no tenant, and the platform's token days."""
     rng = random.Random(seed)
     rows: dict[str, list[dict]] = {t: [] for t in (
-        "member_days", "member_weeks", "activity_days", "workout_days", "refusal_days", "reward_days", "order_days",
+        "member_days", "activity_days", "workout_days", "refusal_days", "reward_days", "order_days",
         "item_days", "member_milestones", "retention_weeks", "token_days")}
     span = days(FIRST, (LAST - FIRST).days + 1)
     for tenant in tenant_ids:
@@ -98,12 +97,6 @@ def projection_rows(tenant_ids: list[uuid.UUID], seed: int = 17) -> dict[str, li
     for day in span[::2]:  # resale orders belong to no tenant
         rows["order_days"].append({"tenant_id": NIL, "day": day, "orders": 1, "buyers": 1, "quantity": 1,
                                    "volume": FIT, "fees": FIT // 20, "burned": FIT // 100})
-    weeks: dict = defaultdict(int)  # member_weeks as the projection derives it from member_days
-    for row in rows["member_days"]:
-        weeks[(row["tenant_id"], row["user_id"], row["day"] - timedelta(days=row["day"].weekday()))] |= \
-            1 << row["day"].weekday()
-    rows["member_weeks"] = [{"tenant_id": t, "user_id": u, "week": w, "days": bits}
-                            for (t, u, w), bits in weeks.items()]
     for day in span:
         if rng.random() < 0.8:
             rows["token_days"].append({"day": day, "minted": rng.randrange(0, 50) * FIT,

@@ -76,7 +76,7 @@ def create_store(stack: dict) -> str:
 
 async def insert_rows(stack: dict, database: str, rows: dict[str, list[dict]]) -> None:
     """Writes projection rows as given: {table: [row, ...]}, each row a {column: value} dict (a table's rows
-    share their columns)."""
+    share their columns). member_weeks is derived from all the member_days rows by its projection's own SQL."""
     connection = await asyncpg.connect(**admin_dsn(stack), database=database)
     try:
         async with connection.transaction():
@@ -85,6 +85,10 @@ async def insert_rows(stack: dict, database: str, rows: dict[str, list[dict]]) -
                     columns = list(items[0])
                     await connection.copy_records_to_table(
                         table, records=[tuple(item[c] for c in columns) for item in items], columns=columns)
+            if rows.get("member_days"):
+                await connection.execute("SET LOCAL timezone = 'UTC'")
+                await connection.execute("DELETE FROM member_weeks")
+                await connection.execute(f"INSERT INTO member_weeks {pj.MEMBER_WEEKS.select_where('TRUE')}")
     finally:
         await connection.close()
 

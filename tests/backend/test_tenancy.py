@@ -39,6 +39,11 @@ NO_FOREIGN_ID = {
     ("POST", "/transactions"), ("GET", "/transactions"),
     # Relayed purchases are the caller's own (a wallet of theirs signs); sponsorship is the caller's tenant's.
     ("POST", "/relay/purchases"), ("GET", "/relay/sponsorship"),
+    # Analytics read the caller's tenant; another one (`tenant=`) is refused but to the platform's own
+    # tenant's admins (tests/backend/test_analytics_api.py). The coaches' flagged list is the caller's tenant's.
+    *{("GET", f"/analytics/{name}") for name in ("scope", "overview", "activity", "workouts", "refusals", "rewards",
+                                                  "token", "marketplace", "retention", "funnel")},
+    ("GET", "/fitness/flagged"),
 }
 
 
@@ -59,6 +64,7 @@ def foreign_requests(victim, records) -> list[tuple[str, str, dict | None]]:
         ("GET", f"/fitness/workouts?user_id={uid}", None),
         ("GET", f"/fitness/workouts/{workout}", None),
         ("GET", "/fitness/review", None),
+        ("PUT", f"/fitness/flagged/{workout}", {"decision": "cleared"}),
         ("POST", f"/fitness/nutrition?user_id={uid}",
          {"eaten_at": "2026-11-26T08:00:00Z", "meal": "breakfast", "calories": 400}),
         ("GET", f"/fitness/nutrition?user_id={uid}", None),

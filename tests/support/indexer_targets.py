@@ -9,7 +9,7 @@ from tests.support.databases import create_databases, drop_databases
 
 async def create_targets(settings: Settings, admin_dsn: dict):
     await create_databases([settings.indexer_database], **admin_dsn)
-    await ensure_topics(settings.bootstrap, [settings.kafka_topic_prefix + t for t in ev.TOPICS], 3)
+    await ensure_topics(settings.bootstrap, [settings.kafka_topic_prefix + t for t in ev.ALL_TOPICS], 3)
 
 
 async def drop_targets(settings: Settings, admin_dsn: dict):

@@ -41,12 +41,19 @@ class Incoming:
     partition: int | None = None
     offset: int | None = None
 
+    def row(self) -> tuple:
+        """Its events row, in ROW_COLUMNS order."""
+        return (self.id, self.type, self.subject, self.time, self.reverts, self.readable, self.topic, self.partition,
+                self.offset, self.document)
+
+
+ROW_COLUMNS = ("id", "type", "subject", "time", "reverts", "readable", "topic", "kafka_partition", "kafka_offset",
+               "document")
+
 
 @dataclass
 class Applied:
     stored: list[Incoming] = field(default_factory=list)  # the events new to the store
-    days: set[date] = field(default_factory=set)
-    members: set[str] = field(default_factory=set)
 
 
 def is_event_id(value: str) -> bool:
@@ -85,8 +92,7 @@ async def needs_rebuild(pool) -> bool:
 
 
 _APPEND = (
-    "INSERT INTO events (id, type, subject, time, reverts, readable, topic, kafka_partition, kafka_offset, "
-    "                    document) "
+    f"INSERT INTO events ({', '.join(ROW_COLUMNS)}) "
     "SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::uuid[], $6::boolean[], "
     "                     $7::text[], $8::int[], $9::bigint[], $10::jsonb[]) "
     "ON CONFLICT (id) DO NOTHING RETURNING id")
@@ -97,14 +103,9 @@ async def append(connection, incoming: list[Incoming]) -> list[Incoming]:
     unique = list({event.id: event for event in reversed(incoming)}.values())[::-1]
     if not unique:
         return []
-    columns = zip(*[(e.id, e.type, e.subject, e.time, e.reverts, e.readable, e.topic, e.partition, e.offset,
-                     e.document) for e in unique], strict=True)
+    columns = zip(*[e.row() for e in unique], strict=True)
     new = {str(row["id"]) for row in await connection.fetch(_APPEND, *map(list, columns))}
     return [event for event in unique if event.id in new]
-
-
-_IMPORT_COLUMNS = ("id", "type", "subject", "time", "reverts", "readable", "topic", "kafka_partition", "kafka_offset",
-                   "document")
 
 
 async def import_events(connection, incoming: list[Incoming]) -> int:
@@ -112,10 +113,8 @@ async def import_events(connection, incoming: list[Incoming]) -> int:
     no RETURNING); ids already stored are skipped. Returns how many were new."""
     await connection.execute("CREATE TEMP TABLE IF NOT EXISTS events_import "
                              "(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
-    await copy_rows(connection, "events_import", _IMPORT_COLUMNS,
-                    [(e.id, e.type, e.subject, e.time, e.reverts, e.readable, e.topic, e.partition, e.offset,
-                      e.document) for e in incoming])
-    columns = ", ".join(_IMPORT_COLUMNS)
+    await copy_rows(connection, "events_import", ROW_COLUMNS, [e.row() for e in incoming])
+    columns = ", ".join(ROW_COLUMNS)
     status = await connection.execute(f"INSERT INTO events ({columns}) SELECT DISTINCT ON (id) {columns} "
                                       "FROM events_import ON CONFLICT (id) DO NOTHING")
     return int(status.split()[-1])
@@ -135,7 +134,7 @@ async def apply(connection, incoming: list[Incoming]) -> Applied:
         [event.reverts for event in applied.stored if event.reverts])
     touched = [_Touched(r["kind"], r["day"], str(r["tenant_id"]), None if r["user_id"] is None else str(r["user_id"]),
                         r["address"], r["claim_id"], r["listing_id"]) for r in [*derived, *reverted]]
-    await _recompute(connection, touched, applied)
+    await _recompute(connection, touched)
     await connection.execute(
         "UPDATE store_state SET applied_events = applied_events + $1, last_applied_at = now()", len(applied.stored))
     return applied
@@ -152,7 +151,7 @@ class _Touched:
     listing_id: int | None
 
 
-async def _recompute(connection, touched: list[_Touched], applied: Applied) -> None:
+async def _recompute(connection, touched: list[_Touched]) -> None:
     days = {t.day for t in touched}
     activity = [t for t in touched if t.kind in ("signed_in", "workout")]
     active_days, active_tenants = {t.day for t in activity}, sorted({t.tenant_id for t in activity})
@@ -193,7 +192,6 @@ async def _recompute(connection, touched: list[_Touched], applied: Applied) -> N
     cohorts = before | await _cohorts(connection, members)
     await pj.recompute(connection, pj.RETENTION_WEEKS, sorted({c for _, c in cohorts}),
                        sorted({t for t, _ in cohorts}))
-    applied.days, applied.members = days, members
 
 
 async def _activity_days(connection, active_days: set[date], last_active: date | None) -> tuple[set, set]:

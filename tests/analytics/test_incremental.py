@@ -134,9 +134,9 @@ def test_the_projections_hold_what_the_events_say(plan_events, in_order):
     assert {row[1] for row in in_order["member_milestones"]} == members
 
 
-def test_active_members_are_distinct_members_in_the_window(plan_events, in_order):
+def _active_days(plan_events):
+    """(tenant, member, UTC day) of each sign-in and workout (a workout on the day it started)."""
     events, _ = _payloads(plan_events)
-    active = defaultdict(set)  # (tenant, day) -> members
     for kind, _, data, at in events:
         if kind == "dev.fitmint.member.signed_in.v1":
             day = datetime.fromisoformat(at).astimezone(UTC).date()
@@ -144,7 +144,13 @@ def test_active_members_are_distinct_members_in_the_window(plan_events, in_order
             day = datetime.fromisoformat(data["startedAt"]).astimezone(UTC).date()
         else:
             continue
-        active[(data["tenantId"], day)].add(data["userId"])
+        yield data["tenantId"], data["userId"], day
+
+
+def test_active_members_are_distinct_members_in_the_window(plan_events, in_order):
+    active = defaultdict(set)  # (tenant, day) -> members
+    for tenant, member, day in _active_days(plan_events):
+        active[(tenant, day)].add(member)
 
     def window(tenant, day, days):
         return set().union(*(active.get((tenant, day - timedelta(days=k)), set()) for k in range(days)))
@@ -240,14 +246,7 @@ def test_a_tenant_arriving_late_and_quiet_spells_agree_with_a_rebuild(stores, se
 
 
 def test_member_weeks_hold_each_members_active_weekdays(plan_events, in_order):
-    events, _ = _payloads(plan_events)
     expected = defaultdict(int)  # (tenant, member, Monday) -> bits of the active days
-    for kind, _, data, at in events:
-        if kind == "dev.fitmint.member.signed_in.v1":
-            day = datetime.fromisoformat(at).astimezone(UTC).date()
-        elif kind == "dev.fitmint.workout.recorded.v1":
-            day = datetime.fromisoformat(data["startedAt"]).astimezone(UTC).date()
-        else:
-            continue
-        expected[(data["tenantId"], data["userId"], day - timedelta(days=day.weekday()))] |= 1 << day.weekday()
+    for tenant, member, day in _active_days(plan_events):
+        expected[(tenant, member, day - timedelta(days=day.weekday()))] |= 1 << day.weekday()
     assert {(t, u, w): days for t, u, w, days in in_order["member_weeks"]} == dict(expected)

@@ -13,6 +13,9 @@ _fitmint_lock_hash() { sha256sum "$FITMINT_ROOT/requirements/$1.lock" | cut -c1-
 # A venv per lock file content: changing a pin builds a new venv beside the old one.
 export DEV_VENV="${DEV_VENV:-$FITMINT_CACHE/venvs/dev-$(_fitmint_lock_hash dev)}"
 export SLITHER_VENV="${SLITHER_VENV:-$FITMINT_CACHE/venvs/slither-$(_fitmint_lock_hash slither)}"
+export RECOMMEND_VENV="${RECOMMEND_VENV:-$FITMINT_CACHE/venvs/recommend-$(_fitmint_lock_hash recommend)}"
+# Feast and implicit: no usage telemetry (no network here), one BLAS thread (implicit warns and slows otherwise).
+export FEAST_USAGE=False OPENBLAS_NUM_THREADS=1
 
 export FITMINT_NODE_BIN="$FITMINT_ROOT/node_modules/@foundry-rs"
 export PATH="$DEV_VENV/bin:$FITMINT_NODE_BIN/anvil-linux-amd64/bin:$FITMINT_NODE_BIN/forge-linux-amd64/bin:$PATH"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, per component:
 #   install.sh contracts   node_modules (Anvil, forge, solc-js, OpenZeppelin), dev + slither venvs
-#   install.sh stack       contracts + PostgreSQL, Redis, Kafka jars, Kubo, the ACA-Py venv, Compose
-#   install.sh <name>...   any of: node dev-venv slither-venv postgres redis kafka kubo acapy compose wrk
+#   install.sh stack       contracts + the recommend venv, PostgreSQL, Redis, Kafka jars, Kubo, the ACA-Py venv, Compose
+#   install.sh <name>...   any of: node dev-venv slither-venv recommend-venv postgres redis kafka kubo acapy compose wrk
 # Downloads and builds go to $FITMINT_CACHE (outside the clone), keyed by version or lock-file hash,
 # so a second run only checks. A prerequisite that cannot be installed stops with one line saying
 # what is missing and how to fix it.
@@ -65,6 +65,11 @@ install_dev_venv() {
 install_slither_venv() {
   need "$FITMINT_PYTHON" "install Python 3.11 or set FITMINT_PYTHON."
   make_venv slither "$SLITHER_VENV" "$FITMINT_PYTHON"
+}
+
+install_recommend_venv() {
+  need "$FITMINT_PYTHON" "install Python 3.11 or set FITMINT_PYTHON."
+  make_venv recommend "$RECOMMEND_VENV" "$FITMINT_PYTHON"
 }
 
 install_postgres() {
@@ -153,13 +158,15 @@ for component in "${components[@]}"; do
   case "$component" in
     contracts) install_node; install_dev_venv; install_slither_venv ;;
     stack) install_node; install_dev_venv; install_slither_venv
-           install_postgres; install_redis; install_kafka; install_kubo; install_acapy; install_compose
+           install_recommend_venv; install_postgres; install_redis; install_kafka; install_kubo; install_acapy
+           install_compose
            install_chromium ;;
     node) install_node ;;
     dev-venv) install_dev_venv ;;
     slither-venv) install_slither_venv ;;
+    recommend-venv) install_recommend_venv ;;
     postgres|redis|kafka|kubo|acapy|compose|wrk|chromium) "install_$component" ;;
-    *) fail "unknown component '$component' (contracts, stack, node, dev-venv, slither-venv, postgres, redis, kafka, kubo, acapy, compose, wrk, chromium)" ;;
+    *) fail "unknown component '$component' (contracts, stack, node, dev-venv, slither-venv, recommend-venv, postgres, redis, kafka, kubo, acapy, compose, wrk, chromium)" ;;
   esac
 done
 echo "installed: ${components[*]} (cache: $FITMINT_CACHE)"

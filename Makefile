@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 ENV := source scripts/toolchain/env.sh &&
 
-.PHONY: help deps deps-stack build up down purge status logs test lint test-forge test-ape test-clock slither gas-check bench indexer clean clients
+.PHONY: help deps deps-stack build up down purge status logs test lint test-forge test-ape test-recommend test-clock slither gas-check bench indexer clean clients
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -37,7 +37,7 @@ logs: ## follow one service's log: make logs S=kafka
 
 test: deps-stack ## every test: starts the stack, then forge fuzz/invariants, slither, the pytest suite, the clock-pinned runs, the linter
 	@scripts/stack/stack.sh up
-	@$(MAKE) --no-print-directory test-forge slither gas-check test-ape test-clock lint
+	@$(MAKE) --no-print-directory test-forge slither gas-check test-recommend test-ape test-clock lint
 
 lint: deps ## ruff over the Python code (rules and exclusions: ruff.toml)
 	@echo "==> ruff"
@@ -62,6 +62,13 @@ test-ape: ## the pytest suite (contracts on Ape's own Anvil, stack tests on `mak
 	@echo "==> ape test"
 	@$(ENV) export FITMINT_TEST_RUN="ape-$$(date +%s%N)"; status=0; \
 	  env -u APE_FOUNDRY_HOST ape test $(PYTEST_ARGS) || status=$$?; \
+	  python tests/support/leftovers.py "$$FITMINT_TEST_RUN" || status=1; \
+	  exit $$status
+
+test-recommend: ## the recommendation tests, in the recommend venv (Feast, implicit: numpy 2)
+	@echo "==> recommendation tests (recommend venv)"
+	@$(ENV) export FITMINT_TEST_RUN="recommend-$$(date +%s%N)"; status=0; \
+	  "$$RECOMMEND_VENV/bin/python" -m pytest -c tests/recommend/pytest.ini tests/recommend $(RECOMMEND_ARGS) || status=$$?; \
 	  python tests/support/leftovers.py "$$FITMINT_TEST_RUN" || status=1; \
 	  exit $$status
 

@@ -17,6 +17,9 @@ from tests.support.processes import stop_all
 from tests.support.roles import ApeTimelockAdmin
 from tests.support.units import DAY, FIT
 
+# The recommend venv runs these (`make test-recommend`): Feast and implicit need numpy 2, Ape numpy 1.
+collect_ignore = ["recommend"]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def no_process_outlives_the_session():

@@ -38,6 +38,9 @@ from backend.app.marketplace.routes import router as marketplace_router
 from backend.app.notifications.hub import Hub
 from backend.app.notifications.routes import router as notifications_router
 from backend.app.outbox_relay import run_relay
+from backend.app.recommendations.client import RecommendClient
+from backend.app.recommendations.routes import router as recommendations_router
+from backend.app.recommendations.service import TenantCatalogs
 from backend.app.relayer.batcher import ClaimBatcher
 from backend.app.relayer.chain import RelayerChain
 from backend.app.relayer.routes import router as relayer_router
@@ -95,6 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.relayer_chain = RelayerChain(ChainGateway.from_settings(settings, timeout=5))
         app.state.acapy = AcaPy(settings)  # the identity agent's admin API (connects on first use)
         app.state.fraud_model = ActiveModel(settings.fraud_model_refresh_seconds)  # loaded on first use
+        app.state.recommend = RecommendClient(settings.recommend_url, settings.recommend_timeout_seconds)
+        app.state.recommend_catalogs = TenantCatalogs(settings.recommend_catalog_ttl_seconds)
         stop = asyncio.Event()
         relay: list[asyncio.Task] = []
 
@@ -141,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.chain_documents.close()
             await app.state.relayer_chain.gateway.close()
             await app.state.acapy.close()
+            await app.state.recommend.close()
             await redis.aclose()
             await app.state.analytics.close()
             for pool in (app.state.indexer_pool, app.state.backend_pool):
@@ -150,14 +156,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="fitmint API", version=API_VERSION, lifespan=lifespan,
                   description="Sign-in with Ethereum, tenants and policies, members, fitness with anti-cheat, "
                               "reward vouchers and Merkle epochs, wallet and marketplace reads of the indexed chain, "
-                              "purchase quotes, tenant dashboards (GET /analytics/...), and what a client needs to "
+                              "purchase quotes, tenant dashboards (GET /analytics/...), personalised products and "
+                              "workouts (GET /recommendations/...), and what a client needs to "
                               "know about the chain (GET /chain).")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        allowances={"/catalog/images": settings.max_image_bytes})
     # Wallet reads first: the busiest public routes are matched before the rest.
     for router in (wallets_router, chain_router, marketplace_router, auth_router, users_router, fitness_router,
                    fraud_router, rewards_router, epochs_router, relayer_router, notifications_router,
-                   catalog_router, transactions_router, analytics_router, identity_router, agent_webhooks_router):
+                   catalog_router, transactions_router, analytics_router, recommendations_router, identity_router,
+                   agent_webhooks_router):
         app.include_router(router)
 
     mount_dapp(app, settings.dapp_dir)

@@ -130,13 +130,15 @@ class WorkoutRecorded(Payload, omit_defaults=True):
 
 class ProductListed(Payload):
     """A tenant's catalog product was listed on the marketplace (its createListing was mined): orders of
-    `listingId` buy it."""
+    `listingId` buy it. `tags`: what the product is for, from its catalog traits (the recommender matches
+    them with members' activities); absent in events from before they were added."""
     product_id: str
     tenant_id: str
     listing_id: int
     item_id: Uint
     name: str
     unit_price: Uint
+    tags: list[str] = []
 
 
 class NotificationQueued(Payload):

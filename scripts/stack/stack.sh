@@ -17,7 +17,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../toolchain/env.sh"
 RUN_DIR="$FITMINT_STATE_DIR/run"
 LOG_DIR="$FITMINT_STATE_DIR/logs"
 SECRETS_DIR="$FITMINT_STATE_DIR/secrets"
-ALL_SERVICES=(anvil postgres redis kafka ipfs mail acapy indexer api txqueue worker analytics)
+ALL_SERVICES=(anvil postgres redis kafka ipfs mail acapy indexer api txqueue worker analytics recommend)
 STARTED=()
 CMD=()
 UNHEALTHY=()  # what the last print_table found not healthy
@@ -327,6 +327,17 @@ analytics_url() { echo "http://127.0.0.1:$ANALYTICS_METRICS_PORT/metrics"; }
 analytics_prepare() { is_healthy postgres && is_healthy kafka || fail "analytics: needs postgres and kafka running."; }
 analytics_argv() { CMD=(env PYTHONPATH="$FITMINT_ROOT" python -m analytics run); }
 analytics_healthy() { answers '^fitmint_analytics_events_stored_total' "http://127.0.0.1:$ANALYTICS_METRICS_PORT/metrics"; }
+
+# The recommendation service (recommend/, in its own venv): applies the Feast feature repository, keeps the
+# Redis online store fresh from the analytics store, trains the product model, and ranks for the API.
+recommend_ports() { echo "$RECOMMEND_PORT"; }
+recommend_url() { echo "http://127.0.0.1:$RECOMMEND_PORT"; }
+recommend_prepare() {
+  is_healthy postgres && is_healthy redis && is_healthy analytics \
+    || fail "recommend: needs postgres, redis and analytics running."
+}
+recommend_argv() { CMD=(env PYTHONPATH="$FITMINT_ROOT" "$RECOMMEND_VENV/bin/python" -m recommend serve); }
+recommend_healthy() { answers '"ok"' "http://127.0.0.1:$RECOMMEND_PORT/health"; }
 
 # A dev mail sink (aiosmtpd): every email the worker sends lands in the Maildir <state>/mail (read it
 # with any mail client, e.g. `mutt -f .state/mail`). Point SMTP_HOST/SMTP_PORT at a real relay instead.

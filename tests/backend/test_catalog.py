@@ -22,6 +22,7 @@ from web3 import Web3
 
 from backend.app.catalog.service import product_for_item
 from backend.app.main import create_app
+from fitmint import events as ev
 from fitmint.chain.manifest import Manifest
 from fitmint.settings import KernelSettings
 from tests.support.api import db
@@ -320,11 +321,24 @@ def test_an_in_process_api_lists_on_the_stacks_chain_through_a_queue_worker_of_i
     with TestClient(create_app(on_stack)) as client, \
             queue_worker(on_stack.postgres(on_stack.backend_database), rpc_url, [key], deployment_decoder(manifest)):
         image = upload(client, admin)
-        product = client.post("/catalog/products", json=product_body([image.json()["cid"]], supply=4),
+        traits = [{"trait_type": "Activity", "value": "Run"}, {"trait_type": "size", "value": "42"},
+                  {"trait_type": "category", "value": "shoes"}, {"trait_type": "sport", "value": "run"}]
+        product = client.post("/catalog/products", json=product_body([image.json()["cid"]], supply=4,
+                                                                     attributes=traits),
                               headers=admin.headers).json()
         listed = client.post(f"/catalog/products/{product['id']}/listing", headers=admin.headers)
         assert listed.status_code == 201, listed.text
     listing = listed.json()["listing"]
+    # The ProductListed event carries what the product is for (its tag traits), for the recommender.
+    async def listed_event():
+        connection = await asyncpg.connect(**on_stack.postgres(on_stack.backend_database))
+        try:
+            return await connection.fetchval("SELECT payload::text FROM outbox WHERE type = $1 "
+                                             "AND payload->>'productId' = $2", ev.PRODUCT_LISTED, product["id"])
+        finally:
+            await connection.close()
+
+    assert json.loads(asyncio.run(listed_event()))["tags"] == ["run", "shoes"]
     w3 = Web3(Web3.HTTPProvider(rpc_url))
     assert w3.eth.get_transaction(listing["tx_hash"])["from"] == operator
     market = manifest.contract("Marketplace")

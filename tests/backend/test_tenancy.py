@@ -44,6 +44,9 @@ NO_FOREIGN_ID = {
     *{("GET", f"/analytics/{name}") for name in ("scope", "overview", "activity", "workouts", "refusals", "rewards",
                                                   "token", "marketplace", "retention", "funnel")},
     ("GET", "/fitness/flagged"),
+    # Recommendations and goals are the caller's own: products of the caller's tenant on sale.
+    ("GET", "/recommendations/products"), ("GET", "/recommendations/workouts"), ("GET", "/recommendations/goals"),
+    ("PUT", "/recommendations/goals"),
 }
 
 

@@ -57,7 +57,7 @@ def _siwe_settings(api: httpx.Client) -> dict:
 
 
 def list_product(api: httpx.Client, admin_headers: dict, *, name: str, price_fit: str, supply: int,
-                 image: bytes | None = None) -> dict:
+                 image: bytes | None = None, attributes: list[dict] | None = None) -> dict:
     """Creates a catalog product (a PNG image pinned on the stack's Kubo) and lists it on-chain; returns
     {"product": ..., "listing_id": int, "item_id": str, "image_cid": str}."""
     png = image or solid_png(64, 40, uuid.uuid4().bytes[:3])  # a picture of its own: a CID of its own
@@ -65,7 +65,7 @@ def list_product(api: httpx.Client, admin_headers: dict, *, name: str, price_fit
     assert uploaded.status_code == 201, uploaded.text
     product = api.post("/catalog/products", headers=admin_headers, json={
         "name": name, "description": f"{name}: a test item.", "images": [uploaded.json()["cid"]],
-        "attributes": [{"trait_type": "test", "value": uuid.uuid4().hex[:8]}], "price_fit": price_fit,
+        "attributes": attributes or [{"trait_type": "test", "value": uuid.uuid4().hex[:8]}], "price_fit": price_fit,
         "supply": supply})
     assert product.status_code == 201, product.text
     listed = api.post(f"/catalog/products/{product.json()['id']}/listing", headers=admin_headers)

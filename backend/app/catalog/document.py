@@ -36,3 +36,20 @@ def canonical_bytes(document: dict) -> bytes:
 
 def image_cids(document: dict) -> list[str]:
     return [uri.removeprefix("ipfs://") for uri in document["properties"]["images"]]
+
+
+# The traits that say what a product is for: the recommender matches these tags with members' activities.
+TAG_TRAITS = frozenset({"activity", "sport", "category", "kind", "type"})
+MAX_TAGS = 8
+
+
+def product_tags(attributes: list[dict]) -> list[str]:
+    """The product's tags: the text values of its TAG_TRAITS traits, lower-case, in order, distinct."""
+    tags: list[str] = []
+    for attribute in attributes:
+        value = attribute.get("value")
+        if str(attribute.get("trait_type", "")).lower() in TAG_TRAITS and isinstance(value, str):
+            tag = value.strip().lower()
+            if tag and tag not in tags:
+                tags.append(tag)
+    return tags[:MAX_TAGS]

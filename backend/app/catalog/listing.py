@@ -27,8 +27,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
+import orjson
 
 from backend.app.catalog.chain import CatalogChain, StepRefused
+from backend.app.catalog.document import product_tags
 from fitmint import events as ev
 from fitmint.chain.errors import ChainReverted, ChainUnavailable
 from fitmint.chain.gateway import succeeded
@@ -156,10 +158,13 @@ class Listings:
             "chain_request_id = NULL WHERE id = $1 AND chain_request_id IS NOT DISTINCT FROM $7",
             product_id, created["listingId"], receipt["transactionHash"], created["cid"], created["unitPrice"],
             created["quantity"], request_id)
-        product = await connection.fetchrow("SELECT tenant_id, item_id, name FROM products WHERE id = $1", product_id)
+        product = await connection.fetchrow(
+            "SELECT p.tenant_id, p.item_id, p.name, v.document->'attributes' AS attributes FROM products p "
+            "LEFT JOIN product_versions v ON v.product_id = p.id AND v.cid = p.chain_cid WHERE p.id = $1", product_id)
         listed = ev.ProductListed(product_id=str(product_id), tenant_id=str(product["tenant_id"]),
                                   listing_id=int(created["listingId"]), item_id=str(product["item_id"]),
-                                  name=product["name"], unit_price=str(created["unitPrice"]))
+                                  name=product["name"], unit_price=str(created["unitPrice"]),
+                                  tags=product_tags(orjson.loads(product["attributes"] or "[]")))
         await append(connection, [Outgoing(ev.product_listed_id(str(product_id), listed.listing_id),
                                            ev.PRODUCT_LISTED, listed, datetime.now(UTC))])
 

@@ -40,6 +40,12 @@ class Settings(KernelSettings, KeySettings):
     rate_limit_quote_window_seconds: int = 60
     max_body_bytes: int = 64 * 1024
 
+    # The recommendation service (recommend/service.py) and how long a tenant's products on sale are cached
+    # between reads (a new or sold-out listing shows in recommendations within that time).
+    recommend_url: str = f"http://127.0.0.1:{default('RECOMMEND_PORT')}"
+    recommend_timeout_seconds: float = 2.0
+    recommend_catalog_ttl_seconds: float = 5.0
+
     # Rewards: vouchers are signed with the attestor key (KeySettings.attestor_key).
     voucher_ttl_seconds: int = 24 * 3600
     user_cache_ttl_seconds: int = 300

@@ -1103,6 +1103,72 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/recommendations/goals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Goals
+         * @description The member's training goals (nulls: none set).
+         */
+        get: operations["read_goals_recommendations_goals_get"];
+        /**
+         * Write Goals
+         * @description Set the member's training goals (both fields; null clears one). The workout suggestions aim at them.
+         */
+        put: operations["write_goals_recommendations_goals_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/recommendations/products": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Recommend Products
+         * @description Up to `limit` products of the member's tenant with an open listing that none of the member's wallets
+         *     holds, best first, each with a reason. A new member gets what fits their activities or is popular.
+         */
+        get: operations["recommend_products_recommendations_products_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/recommendations/workouts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Recommend Workouts
+         * @description Workouts, challenges or a rest day for the member, from their own recent workouts (progression, variety,
+         *     rest) and goals (PUT /recommendations/goals), each with a short reason.
+         */
+        get: operations["recommend_workouts_recommendations_workouts_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/relay/{relay_id}": {
         parameters: {
             query?: never;
@@ -2234,6 +2300,19 @@ export interface components {
              */
             step_rate: number | null;
         };
+        /**
+         * Goals
+         * @description A member's training goals; null: none.
+         */
+        Goals: {
+            /** @description an activity to focus on */
+            focus?: components["schemas"]["ActivityType"] | null;
+            /**
+             * Weekly Workouts
+             * @description workouts a week to aim at
+             */
+            weekly_workouts?: number | null;
+        };
         /** GpsSummary */
         GpsSummary: {
             /** Distance M */
@@ -2966,6 +3045,45 @@ export interface components {
             updated_at: string;
             /** Version */
             version: number;
+        };
+        /** ProductRecommendation */
+        ProductRecommendation: {
+            /**
+             * Item Id
+             * @description The ERC-1155 id on FitItems, decimal
+             */
+            item_id: string;
+            /**
+             * Listing Id
+             * @description An open marketplace listing of the item (decimal)
+             */
+            listing_id: string;
+            /** Name */
+            name: string;
+            /**
+             * Price Fit
+             * @description FIT per item, decimal
+             */
+            price_fit: string;
+            /** Product Id */
+            product_id: string;
+            /**
+             * Reason
+             * @description Why it is recommended, in words a member understands
+             */
+            reason: string;
+            /** Score */
+            score: number;
+        };
+        /** ProductRecommendations */
+        ProductRecommendations: {
+            /** Data */
+            data: components["schemas"]["ProductRecommendation"][];
+            /**
+             * Model Version
+             * @description The product model that ranked them (null: popularity only)
+             */
+            model_version: string | null;
         };
         /** ProductsPage */
         ProductsPage: {
@@ -4060,6 +4178,29 @@ export interface components {
             data: components["schemas"]["WorkoutPublic"][];
             /** Next Cursor */
             next_cursor: string | null;
+        };
+        /** WorkoutSuggestion */
+        WorkoutSuggestion: {
+            activity: components["schemas"]["ActivityType"] | null;
+            /** Distance Km */
+            distance_km: number | null;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "workout" | "challenge" | "rest";
+            /** Minutes */
+            minutes: number | null;
+            /** Reason */
+            reason: string;
+            /** Title */
+            title: string;
+        };
+        /** WorkoutSuggestions */
+        WorkoutSuggestions: {
+            /** Data */
+            data: components["schemas"]["WorkoutSuggestion"][];
+            goals: components["schemas"]["Goals"];
         };
     };
     responses: never;
@@ -6415,6 +6556,150 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
                 };
+            };
+        };
+    };
+    read_goals_recommendations_goals_get: {
+        parameters: {
+            query?: never;
+            header?: {
+                authorization?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Goals"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    write_goals_recommendations_goals_put: {
+        parameters: {
+            query?: never;
+            header?: {
+                authorization?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Goals"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Goals"];
+                };
+            };
+            /** @description A goal out of range or an unknown activity */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    recommend_products_recommendations_products_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: {
+                authorization?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProductRecommendations"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description The recommendation service or the indexer is unreachable (the reason says which) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    recommend_workouts_recommendations_workouts_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: {
+                authorization?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WorkoutSuggestions"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description The recommendation service or the indexer is unreachable (the reason says which) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

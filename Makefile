@@ -81,7 +81,7 @@ test-clock: ## the time-sensitive suites (marked wallclock) again, the clock pin
 	  python tests/support/leftovers.py "$$FITMINT_TEST_RUN" || status=1; \
 	  exit $$status
 
-bench: deps-stack ## gas, indexer, API, notifications, identity, dApp, transaction queue, analytics and anti-cheat benchmarks (reports/gas.*, indexer.*, api.*, notifications.*, identity.*, dapp/budget.*, txqueue.*, analytics.*, anticheat.*); BENCH_EVENTS=200000
+bench: deps-stack ## gas, indexer, API, notifications, identity, dApp, transaction queue, analytics, anti-cheat and recommendation benchmarks (reports/gas.*, indexer.*, api.*, notifications.*, identity.*, dapp/budget.*, txqueue.*, analytics.*, anticheat.*, recommend_*.*); BENCH_EVENTS=200000
 	@$(ENV) env -u APE_FOUNDRY_HOST ape run gas_report --network ethereum:local:foundry --out reports
 	@scripts/stack/stack.sh up postgres kafka
 	@$(ENV) python -m bench.indexer_bench --events $${BENCH_EVENTS:-200000} --out reports
@@ -97,6 +97,9 @@ bench: deps-stack ## gas, indexer, API, notifications, identity, dApp, transacti
 	@$(ENV) python -m bench.txqueue_bench --seconds $${BENCH_TXQUEUE_SECONDS:-60} --rate $${BENCH_TXQUEUE_RATE:-500} --out reports
 	@$(ENV) python -m bench.analytics_bench --events $${BENCH_ANALYTICS_EVENTS:-1000000} --out reports
 	@$(ENV) python -m bench.anticheat_bench --out reports
+	@$(ENV) "$$RECOMMEND_VENV/bin/python" -m bench.recommend_eval_bench --out reports
+	@$(ENV) "$$RECOMMEND_VENV/bin/python" -m bench.recommend_features_bench --members $${BENCH_RECOMMEND_MEMBERS:-100000} --out reports
+	@$(ENV) python -m bench.recommend_serving_bench --rate 500 --out reports
 
 indexer: deps ## run the indexer (and its Kafka relay) against `make up`'s stack in the foreground
 	@$(ENV) python -m indexer run

@@ -34,7 +34,7 @@ def wait_dead(pids, seconds=15) -> set[int]:
 
 
 SERVICES = ["anvil", "postgres", "redis", "kafka", "ipfs", "mail", "acapy", "indexer", "api", "txqueue", "worker",
-            "analytics"]
+            "analytics", "recommend"]
 
 
 def test_up_twice_is_idempotent_status_sees_a_killed_service_and_down_stops_everything(private_stack):

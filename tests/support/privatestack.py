@@ -18,7 +18,7 @@ from tests.support.stackenv import stack_settings
 PORT_VARIABLES = ("ANVIL_PORT", "POSTGRES_PORT", "REDIS_PORT", "KAFKA_PORT", "KAFKA_CONTROLLER_PORT",
                   "IPFS_API_PORT", "IPFS_GATEWAY_PORT", "ACAPY_INBOUND_PORT", "ACAPY_ADMIN_PORT",
                   "INDEXER_METRICS_PORT", "WORKER_METRICS_PORT", "TXQUEUE_METRICS_PORT", "ANALYTICS_METRICS_PORT",
-                  "BACKEND_PORT", "SMTP_PORT")
+                  "RECOMMEND_PORT", "BACKEND_PORT", "SMTP_PORT")
 
 
 def free_ports(count: int) -> list[int]:

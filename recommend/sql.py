@@ -44,17 +44,23 @@ WITH workouts AS (
     WHERE f.kind = 'signed_in' AND NOT f.reverted AND {{members}}
     ORDER BY f.user_id, f.occurred_at
 )
-SELECT w.user_id::text AS member_id, w.occurred_at AS event_timestamp, w.tenant_id::text AS tenant_id,
-       count(*) OVER everything - row_number() OVER recent + 1 AS workouts_total,
-       array_agg({EPOCH.format('w.occurred_at')}) OVER recent AS recent_starts,
-       array_agg(w.activity) OVER recent AS recent_activities,
-       array_agg(w.distance_m) OVER recent AS recent_distance_m,
-       array_agg(w.duration_s) OVER recent AS recent_duration_s,
-       CASE WHEN j.occurred_at <= w.occurred_at THEN {EPOCH.format('j.occurred_at')} ELSE 0 END AS joined_at
-FROM workouts w LEFT JOIN joins j ON j.user_id = w.user_id
-WINDOW everything AS (PARTITION BY w.user_id),
-       recent AS (PARTITION BY w.user_id ORDER BY w.occurred_at DESC, w.event_id DESC
-                  ROWS BETWEEN CURRENT ROW AND {RECENT - 1} FOLLOWING)
+SELECT member_id, event_timestamp, tenant_id, workouts_total, recent_starts, recent_activities,
+       recent_distance_m, recent_duration_s, joined_at
+FROM (
+    SELECT w.user_id::text AS member_id, w.occurred_at AS event_timestamp, w.tenant_id::text AS tenant_id,
+           count(*) OVER everything - row_number() OVER recent + 1 AS workouts_total,
+           array_agg({EPOCH.format('w.occurred_at')}) OVER recent AS recent_starts,
+           array_agg(w.activity) OVER recent AS recent_activities,
+           array_agg(w.distance_m) OVER recent AS recent_distance_m,
+           array_agg(w.duration_s) OVER recent AS recent_duration_s,
+           CASE WHEN j.occurred_at <= w.occurred_at THEN {EPOCH.format('j.occurred_at')} ELSE 0 END AS joined_at,
+           lag(w.occurred_at) OVER recent IS DISTINCT FROM w.occurred_at AS newest_of_instant
+    FROM workouts w LEFT JOIN joins j ON j.user_id = w.user_id
+    WINDOW everything AS (PARTITION BY w.user_id),
+           recent AS (PARTITION BY w.user_id ORDER BY w.occurred_at DESC, w.event_id DESC
+                      ROWS BETWEEN CURRENT ROW AND {RECENT - 1} FOLLOWING)
+) w
+WHERE newest_of_instant  -- one row per member and instant (Feast's join needs it): the one that has them all
 UNION ALL  -- joining: a member known before their first workout (tenant, joined_at; no sessions)
 SELECT j.user_id::text, j.occurred_at, j.tenant_id::text, 0, '{{{{}}}}'::bigint[], '{{{{}}}}'::text[],
        '{{{{}}}}'::float8[], '{{{{}}}}'::float8[], {EPOCH.format('j.occurred_at')}
@@ -92,11 +98,13 @@ SELECT p.member_id, p.event_timestamp,
 FROM (
     SELECT p.user_id::text AS member_id, p.occurred_at AS event_timestamp,
            array_agg(p.item_id) OVER mine AS items,
-           count(*) OVER (PARTITION BY p.user_id) - row_number() OVER mine + 1 AS purchases_total
+           count(*) OVER (PARTITION BY p.user_id) - row_number() OVER mine + 1 AS purchases_total,
+           lag(p.occurred_at) OVER mine IS DISTINCT FROM p.occurred_at AS newest_of_instant
     FROM purchases p
     WINDOW mine AS (PARTITION BY p.user_id ORDER BY p.occurred_at DESC, p.event_id DESC
                     ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING)
 ) p
+WHERE p.newest_of_instant
 """
 
 # ---- item_stats: scope {items} filters `f` (listed and order facts) by item. An item's catalog values
@@ -131,7 +139,8 @@ WITH listed AS (
            count(*) FILTER (WHERE NOT t.listing) OVER (PARTITION BY t.item_id ORDER BY t.occurred_at
                                                        RANGE BETWEEN '7 days' PRECEDING AND CURRENT ROW) AS orders_7d,
            count(*) FILTER (WHERE NOT t.listing) OVER (PARTITION BY t.item_id ORDER BY t.occurred_at
-                                                       RANGE BETWEEN '28 days' PRECEDING AND CURRENT ROW) AS orders_28d
+                                                       RANGE BETWEEN '28 days' PRECEDING AND CURRENT ROW) AS orders_28d,
+           lead(t.occurred_at) OVER upto IS DISTINCT FROM t.occurred_at AS last_of_instant
     FROM timeline t
     WINDOW upto AS (PARTITION BY t.item_id ORDER BY t.occurred_at RANGE UNBOUNDED PRECEDING)
 ), carried AS (  -- each row with the catalog values of the latest listing at or before it
@@ -149,7 +158,7 @@ SELECT c.item_id::text AS item_id, c.occurred_at AS event_timestamp, c.item_tena
        (c.item_price / 1e18)::float8 AS unit_price, {EPOCH.format('c.item_listed_at')} AS listed_at,
        c.orders_7d, c.orders_28d, c.buyers_total, c.orders_total
 FROM carried c
-WHERE c.listings > 0
+WHERE c.listings > 0 AND c.last_of_instant  -- one row per item and instant (the values of peers are equal)
 """
 
 # ---- activity_stats: scope {activities} filters `f` (accepted workouts) by activity (and time).
@@ -178,12 +187,16 @@ WITH sessions AS (
            sum(s.step) OVER (PARTITION BY s.activity ORDER BY s.at RANGE UNBOUNDED PRECEDING) AS members_7d
     FROM steps s
 )
+SELECT activity, event_timestamp, sessions_7d, members_7d, mean_distance_km_7d FROM (
 SELECT s.activity, s.occurred_at AS event_timestamp,
        count(*) OVER week AS sessions_7d,
        m.members_7d::bigint AS members_7d,
-       (coalesce(avg(s.distance_m) OVER week, 0) / 1000)::float8 AS mean_distance_km_7d
+       (coalesce(avg(s.distance_m) OVER week, 0) / 1000)::float8 AS mean_distance_km_7d,
+       lead(s.occurred_at) OVER week IS DISTINCT FROM s.occurred_at AS last_of_instant
 FROM sessions s JOIN members m ON m.event_id = s.event_id
 WINDOW week AS (PARTITION BY s.activity ORDER BY s.occurred_at RANGE BETWEEN '7 days' PRECEDING AND CURRENT ROW)
+) a
+WHERE last_of_instant  -- one row per activity and instant (the values of peers are equal)
 """
 
 def everything(query: str) -> str:

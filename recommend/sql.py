@@ -191,7 +191,10 @@ SELECT activity, event_timestamp, sessions_7d, members_7d, mean_distance_km_7d F
 SELECT s.activity, s.occurred_at AS event_timestamp,
        count(*) OVER week AS sessions_7d,
        m.members_7d::bigint AS members_7d,
-       (coalesce(avg(s.distance_m) OVER week, 0) / 1000)::float8 AS mean_distance_km_7d,
+       -- a sum of integers (decimetres) over a moving frame is O(1) per row; a float8 sum or avg is not (no
+       -- inverse transition: PostgreSQL recomputes it over the whole week for every row)
+       coalesce(sum(round(s.distance_m * 10)::bigint) OVER week / 1e4
+                / nullif(count(s.distance_m) OVER week, 0), 0)::float8 AS mean_distance_km_7d,
        lead(s.occurred_at) OVER week IS DISTINCT FROM s.occurred_at AS last_of_instant
 FROM sessions s JOIN members m ON m.event_id = s.event_id
 WINDOW week AS (PARTITION BY s.activity ORDER BY s.occurred_at RANGE BETWEEN '7 days' PRECEDING AND CURRENT ROW)

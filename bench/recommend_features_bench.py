@@ -174,7 +174,8 @@ def main() -> int:
 
 def report(r: dict) -> str:
     full, inc = r["full_materialisation"], r["incremental_materialisation"]
-    views = "\n".join(f"| {view} | {full['rows'][view]:,} | {seconds:.2f} |" for view, seconds in full["seconds"].items())
+    views = "\n".join(f"| {view} | {full['rows'][view]:,} | {seconds:.2f} |"
+                      for view, seconds in full["seconds"].items())
     return f"""# Feature store: materialisation and freshness
 
 Measured {r['measured_at']} by `bench/recommend_features_bench.py` on {r['machine']['cpus']} CPUs

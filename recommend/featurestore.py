@@ -126,7 +126,8 @@ WHERE e.seq > %(since)s AND e.seq <= %(upto)s
 _BUYERS = """
 SELECT DISTINCT s.user_id::text FROM facts s
 WHERE s.kind = 'signed_in' AND (s.address = ANY(%(addresses)s::text[])
-      OR s.address IN (SELECT o.address FROM facts o WHERE o.kind = 'order' AND o.listing_id = ANY(%(listings)s::bigint[])))
+      OR s.address IN (SELECT o.address FROM facts o
+                       WHERE o.kind = 'order' AND o.listing_id = ANY(%(listings)s::bigint[])))
 """
 _HORIZON = """
 SELECT min(latest) - interval '7 days' FROM (

@@ -121,7 +121,8 @@ def report(result: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "recommend_serving.json").write_text(json.dumps(result, indent=2) + "\n")
     r = result["load"]
-    rows = "\n".join(f"| {kind} | {r[kind]['p50_ms']} | {r[kind]['p90_ms']} | {r[kind]['p99_ms']} | {r[kind]['max_ms']} |"
+    quantiles = ("p50_ms", "p90_ms", "p99_ms", "max_ms")
+    rows = "\n".join(f"| {kind} | " + " | ".join(str(r[kind][q]) for q in quantiles) + " |"
                      for kind in ("all", "products", "workouts") if kind in r)
     verdict = "PASS" if r.get("all", {}).get("p99_ms", 1e9) < TARGET_P99_MS and not r["errors"] else "FAIL"
     (out / "recommend_serving.md").write_text(f"""# Recommendation serving

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         from recommend.service import create_app
 
         featurestore.apply(featurestore.open_store(settings))
-        uvicorn.run(create_app(settings), host="127.0.0.1", port=settings.recommend_port, access_log=False,
+        uvicorn.run(create_app(settings), host=settings.recommend_host, port=settings.recommend_port, access_log=False,
                     log_level="warning")
         return 0
     store = featurestore.open_store(settings)

@@ -247,6 +247,14 @@ def read_member(store: FeatureStore, member_id: str) -> dict:
     return {name: values[name][0] for name in _NAMES}
 
 
+def read_members(store: FeatureStore, member_ids: Sequence[str]) -> dict[str, dict]:
+    """read_member for many members in one online read: {member_id: {feature: value}}."""
+    if not member_ids:
+        return {}
+    values = store.get_online_features(features=_MEMBER, entity_rows=[{"member_id": m} for m in member_ids]).to_dict()
+    return {member: {name: values[name][n] for name in _NAMES} for n, member in enumerate(values["member_id"])}
+
+
 def read_items(store: FeatureStore, item_ids: Sequence[str]) -> dict[str, dict]:
     """item_stats of the items that have a row (a listing): {item_id: {feature: value}}; unknown ones and
     tombstones (their listing reverted) are left out."""

@@ -80,7 +80,7 @@ class Current:
         with self._lock:
             try:
                 self._loaded = Loaded(version, ProductModel.load(versions_dir(self.model_dir) / version))
-            except Exception:  # noqa: BLE001 - keep serving the version in memory
+            except Exception:
                 log.exception("recommend: product model %s could not be loaded", version)
                 return False
         log.info("recommend: product model %s loaded", version)

@@ -21,8 +21,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psycopg
 from fastapi import FastAPI, HTTPException
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
@@ -37,10 +38,12 @@ log = logging.getLogger("recommend")
 REQUESTS = Histogram("fitmint_recommend_seconds", "Time to answer a recommendation request", ["kind"],
                      buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5))
 REFRESHED = Counter("fitmint_recommend_refreshes_total", "Freshness follower passes that rewrote online rows")
+WATERMARK = Gauge("fitmint_recommend_follower_seq", "The newest analytics event (events.seq) the online store has")
 FAILURES = Counter("fitmint_recommend_background_failures_total", "Background work that failed", ["job"])
 
 ITEM_CACHE_SECONDS = 60.0  # an item's metadata (tenant, tags, price) rarely changes; its counts may lag this much
 ACTIVITY_CACHE_SECONDS = 60.0
+NO_MODEL_RETRY_SECONDS = 600.0  # a stack without purchases (so without a model) tries training this often
 
 
 class ProductsRequest(BaseModel):
@@ -78,39 +81,46 @@ class Recommender:
         self.settings, self.clock = settings, clock
         self.store = featurestore.open_store(settings)
         self.model = models.Current(settings.model_dir)
-        self._items: dict[str, tuple[float, Item]] = {}
+        # item id -> (read at, Item, recent orders): an item's catalog values rarely change.
+        self._items: dict[str, tuple[float, Item, float]] = {}
         self._items_lock = threading.Lock()
-        self.activities = Expiring(ACTIVITY_CACHE_SECONDS, lambda: featurestore.read_activities(self.store))
+        self.activities = Expiring(ACTIVITY_CACHE_SECONDS, lambda: {
+            activity: int(row["sessions_7d"]) for activity, row in featurestore.read_activities(self.store).items()})
 
-    def items(self, item_ids: list[str]) -> dict[str, Item]:
-        """Metadata of these items, from memory when read in the last ITEM_CACHE_SECONDS."""
+    def items(self, item_ids: list[str]) -> tuple[dict[str, Item], dict[str, float]]:
+        """Metadata and recent orders (28 days) of these items, from memory when read in the last
+        ITEM_CACHE_SECONDS; items without a listing are left out."""
         now = time.monotonic()
         with self._items_lock:
-            known = {i: entry[1] for i in item_ids if (entry := self._items.get(i)) and now - entry[0] < ITEM_CACHE_SECONDS}
+            known = {i: entry for i in item_ids
+                     if (entry := self._items.get(i)) and now - entry[0] < ITEM_CACHE_SECONDS}
         missing = [i for i in item_ids if i not in known]
         if missing:
-            read = featurestore.read_items(self.store, missing)
-            fresh = {i: models.item_of(i, row) for i, row in read.items() if row.get("tenant_id")}
+            fresh = {i: (now, models.item_of(i, row), float(row.get("orders_28d") or 0))
+                     for i, row in featurestore.read_items(self.store, missing).items()}
             with self._items_lock:
-                self._items.update({i: (now, item) for i, item in fresh.items()})
+                self._items.update(fresh)
             known |= fresh
-        return known
+        return {i: entry[1] for i, entry in known.items()}, {i: entry[2] for i, entry in known.items()}
 
     def products(self, request: ProductsRequest) -> dict:
         member = featurestore.read_member(self.store, request.member_id)
-        history = MemberHistory.from_features(member)
-        exclude = set(request.exclude) | set(member.get("purchased_items") or ())
+        history = MemberHistory.from_row(request.member_id, member)
+        bought = member.get("purchased_items") or []
+        exclude = set(request.exclude) | set(bought)
         candidates = [c for c in request.candidates if c not in exclude]
-        items = {i: item for i, item in self.items(candidates).items() if item.tenant_id == request.tenant_id}
-        model = self.model.get()
-        ranked = models.rank(model, request.member_id, tenant_id=request.tenant_id, limit=request.limit,
-                             exclude=exclude, items=items, recent_items=member.get("purchased_items") or (),
-                             activity_mix=history.activity_mix(), now=self.clock())
-        return {"items": [{"item_id": s.item_id, "score": s.score, "reason": s.reason} for s in ranked],
-                "model_version": model.version if model else None}
+        items, orders = self.items(candidates)
+        items = {i: item for i, item in items.items() if item.tenant_id == request.tenant_id}
+        loaded = self.model.get()
+        ranked = models.rank(loaded, request.member_id, tenant_id=request.tenant_id, limit=request.limit,
+                             exclude=exclude, items=items, recent_items=bought, activity_mix=history.activity_mix(),
+                             now=self.clock(), popularity=orders)
+        return {"items": [{"item_id": s.item_id, "score": round(float(s.score), 6), "reason": s.reason}
+                          for s in ranked],
+                "model_version": loaded.version if loaded else None}
 
     def workouts(self, request: WorkoutsRequest) -> dict:
-        history = MemberHistory.from_features(featurestore.read_member(self.store, request.member_id))
+        history = MemberHistory.from_row(request.member_id, featurestore.read_member(self.store, request.member_id))
         suggestions = suggest(history, Goals(weekly_workouts=request.weekly_workouts, focus=request.focus),
                               self.clock(), popular=self.activities.get(), limit=request.limit)
         return {"items": [{"kind": s.kind, "activity": s.activity, "title": s.title, "reason": s.reason,
@@ -123,41 +133,65 @@ class Background:
     def __init__(self, settings: RecommendSettings, recommender: Recommender):
         self.settings, self.recommender = settings, recommender
         self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self._guard, args=(name, job, every), name=f"recommend-{name}",
-                                         daemon=True)
-                        for name, job, every in (("follower", self._follow, settings.freshness_poll_seconds),
-                                                 ("materialize", self._materialize,
-                                                  settings.materialize_interval_seconds),
-                                                 ("model", self._reload, 5.0),
-                                                 ("retrain", self._retrain, settings.retrain_interval_seconds))]
+        # (name, job, seconds between runs, whether the first run waits too): the full load at start makes an
+        # immediate incremental materialisation pointless; the retraining checks each minute whether it is due.
+        self.threads = [threading.Thread(target=self._guard, args=job, name=f"recommend-{job[0]}", daemon=True)
+                        for job in (("follower", self._follow, settings.freshness_poll_seconds, False),
+                                    ("materialize", self._materialize, settings.materialize_interval_seconds, True),
+                                    ("model", self._reload, 5.0, False),
+                                    ("retrain", self._retrain, 60.0, False))]
         self._store = None
-        self._follower = None
+        self._analytics: psycopg.Connection | None = None
+        self._seq: int | None = None
         self._trained_at = 0.0
 
     def start(self) -> None:
         self._store = featurestore.open_store(self.settings)
+        self._seq = self._catch_up()
         for thread in self.threads:
             thread.start()
+
+    def _catch_up(self) -> int:
+        """A store never materialised (a new stack, a new Redis) is loaded in full before serving starts;
+        the follower then goes on from the newest event seen before that load (what the load already had
+        is written again: harmless)."""
+        with psycopg.connect(self.settings.psycopg_conninfo(), autocommit=True) as connection:
+            seq = featurestore.watermark(connection)
+        if self._store.get_feature_view("member_history").most_recent_end_time is None:
+            done = featurestore.materialize(self._store, full=True)
+            log.info("recommend: online store loaded in %.1f s: %s", done.total_seconds, done.rows)
+        return seq
 
     def close(self) -> None:
         self.stop.set()
         for thread in self.threads:
             thread.join(timeout=30)
+        if self._analytics is not None:
+            self._analytics.close()
 
-    def _guard(self, name: str, job: Callable[[], None], every: float) -> None:
+    def _guard(self, name: str, job: Callable[[], None], every: float, wait_first: bool) -> None:
+        if wait_first:
+            self.stop.wait(every)
         while not self.stop.is_set():
             try:
                 job()
-            except Exception:  # noqa: BLE001 - logged and counted; the next pass tries again
+            except Exception:
                 FAILURES.labels(name).inc()
                 log.exception("recommend: %s failed", name)
             self.stop.wait(every)
 
     def _follow(self) -> None:
-        if self._follower is None:
-            self._follower = featurestore.Follower(self._store, self.settings)
-        if self._follower.refresh():
+        if self._analytics is None or self._analytics.closed:
+            self._analytics = psycopg.connect(self.settings.psycopg_conninfo(), autocommit=True)
+        try:
+            seq = featurestore.refresh(self._store, self._analytics, self._seq)
+        except psycopg.OperationalError:
+            self._analytics.close()  # reconnect on the next pass
+            raise
+        if seq != self._seq:
+            self._seq = seq
             REFRESHED.inc()
+            WATERMARK.set(seq)
 
     def _materialize(self) -> None:
         featurestore.materialize(self._store, full=False)
@@ -166,11 +200,17 @@ class Background:
         self.recommender.model.refresh()
 
     def _retrain(self) -> None:
-        """A child process (its memory and CPU are its own); at once when no model exists yet."""
-        if self.recommender.model.get() is not None and time.monotonic() - self._trained_at < \
-                self.settings.retrain_interval_seconds:
-            return
-        self._trained_at = time.monotonic()
+        """A child process (its memory and CPU are its own), every `retrain_interval_seconds` of this process's
+        life; at once when no model exists yet."""
+        now = time.monotonic()
+        if self.recommender.model.get() is not None:
+            if not self._trained_at:
+                self._trained_at = now  # a model from before this start: the interval counts from here
+            if now - self._trained_at < self.settings.retrain_interval_seconds:
+                return
+        elif self._trained_at and now - self._trained_at < NO_MODEL_RETRY_SECONDS:
+            return  # no purchases to learn from yet: popularity and content serve meanwhile
+        self._trained_at = now
         done = subprocess.run([sys.executable, "-m", "recommend", "train"], cwd=Path(__file__).resolve().parent.parent,
                               capture_output=True, text=True, timeout=3600)
         if done.returncode != 0:
@@ -210,7 +250,7 @@ def create_app(settings: RecommendSettings | None = None, *, background: bool = 
         model = recommender.model.get()
         try:
             recommender.store.get_feature_view("member_history")
-        except Exception as exc:  # noqa: BLE001 - the answer says why
+        except Exception as exc:
             raise HTTPException(503, f"the feature store is not applied: {exc}") from exc
         return {"status": "ok", "model_version": model.version if model else None}
 

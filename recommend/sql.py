@@ -90,6 +90,10 @@ WITH buyers AS (
     JOIN buyers b ON b.address = o.address AND b.tenant_id = l.tenant_id AND b.since <= o.occurred_at
     WHERE o.kind = 'order' AND NOT o.reverted AND o.item_id IS NOT NULL AND {{orders}}
 )"""
+# Every purchase (member, item, unix time): the product model's training data (recommend/training.py).
+PURCHASE_ROWS = _PURCHASES + """
+SELECT p.user_id::text, p.item_id, extract(epoch FROM p.occurred_at)::float8 FROM purchases p
+"""
 MEMBER_PURCHASES = _PURCHASES + f"""
 SELECT p.member_id, p.event_timestamp,
        ARRAY(SELECT u.item FROM unnest(p.items) WITH ORDINALITY u(item, n)

@@ -40,7 +40,7 @@ def activity_mixes(store, members: list[str]) -> dict[str, dict[str, float]]:
     for start in range(0, len(members), READ_BATCH):
         batch = members[start:start + READ_BATCH]
         for member, row in featurestore.read_members(store, batch).items():
-            mix = MemberHistory.from_features(row).activity_mix()
+            mix = MemberHistory.from_row(member, row).activity_mix()
             if mix:
                 mixes[member] = mix
     return mixes
@@ -52,6 +52,9 @@ def train(settings: RecommendSettings, store=None, *, now: datetime | None = Non
     with psycopg.connect(settings.psycopg_conninfo()) as connection:
         interactions = purchases(connection)
         catalog = items(connection)
+    if not interactions:
+        log.info("recommend: no purchases in the analytics store yet: no product model trained")
+        return {"version": None, "purchases": 0, "items": len(catalog), "seconds": round(time.monotonic() - began, 2)}
     buyers = sorted({i.member_id for i in interactions})
     mixes = activity_mixes(store, buyers)
     read = time.monotonic() - began

@@ -153,6 +153,7 @@ def simulate(world: World = World(), seed: int = 0) -> Simulation:
 
     # Utility of each tenant item for each of the tenant's members, before word of mouth and recency.
     tenant_items = [np.flatnonzero(item_tenant == t) for t in range(world.tenants)]
+    member_tenant_list = member_tenant.tolist()
     local = np.zeros(n_items, dtype=np.int64)
     utility = {}
     for t, its in enumerate(tenant_items):
@@ -178,33 +179,41 @@ def simulate(world: World = World(), seed: int = 0) -> Simulation:
     order = np.lexsort((visit_member, visit_at))
     pop = [np.zeros(len(its)) for its in tenant_items]
     pop_at = [np.full(len(its), START) for its in tenant_items]
-    owned: dict[int, set[int]] = {}
+    tenant_listed = [listed_at[its] for its in tenant_items]
+    tenant_item_ids = [[items[i].item_id for i in its] for its in tenant_items]
+    decay = world.popularity_days * DAY
+    owned: dict[int, list[int]] = {}
     purchases, views = [], []
-    for v in order:
-        m, at = int(visit_member[v]), float(visit_at[v])
-        t = member_tenant[m]
-        its = tenant_items[t]
-        age = (at - listed_at[its]) / DAY
-        popular = pop[t] * np.exp(-(at - pop_at[t]) / (world.popularity_days * DAY))
+    buys = (rng.random(len(order)) < world.buy_share).tolist()
+    sizes = (1 + rng.poisson(2.0, size=len(order))).tolist()
+    for v, m, at in zip(order.tolist(), visit_member[order].tolist(), visit_at[order].tolist(), strict=True):
+        t = member_tenant_list[m]
+        age = np.maximum((at - tenant_listed[t]) / DAY, -1.0)
+        popular = pop[t] * np.exp((pop_at[t] - at) / decay)
         w = (utility[m] * (1.0 + popular) ** world.word_of_mouth
              * (1.0 + world.new_boost * np.exp(-np.maximum(age, 0.0) / world.new_days)))
         w[age < 0] = 0.0
-        mine = owned.setdefault(m, set())
+        mine = owned.setdefault(m, [])
         if mine:
-            w[list(mine)] = 0.0
+            w[mine] = 0.0
         available = int(np.count_nonzero(w))
         if available == 0:
             continue
-        seen = rng.choice(len(its), size=min(available, 1 + rng.poisson(2.0)), replace=False, p=w / w.sum())
+        # Weighted sampling without replacement (Efraimidis-Spirakis): the smallest exponential(1) / weight keys.
+        with np.errstate(divide="ignore"):
+            keys = rng.exponential(size=len(w)) / w
+        size = min(available, sizes[v])
+        seen = np.argsort(keys)[:size].tolist()
         member_id = members[m].member_id
+        ids = tenant_item_ids[t]
         for n, j in enumerate(seen):
-            views.append(Interaction(member_id, items[its[j]].item_id, at + n * 30.0, VIEW_WEIGHT))
-        if rng.random() < world.buy_share:
-            j = int(seen[0])
-            mine.add(j)
+            views.append(Interaction(member_id, ids[j], at + n * 30.0, VIEW_WEIGHT))
+        if buys[v]:
+            j = seen[0]
+            mine.append(j)
             pop[t][j] = popular[j] + 1.0
             pop_at[t][j] = at
-            purchases.append(Interaction(member_id, items[its[j]].item_id, at + 60.0 * len(seen), 1.0))
+            purchases.append(Interaction(member_id, ids[j], at + 60.0 * size, 1.0))
     purchases.sort(key=lambda i: (i.at, i.member_id))
     views.sort(key=lambda i: (i.at, i.member_id))
     return Simulation(world=world, seed=seed, start=START, end=end, items=items, members=members,
@@ -220,7 +229,7 @@ def _workouts(rng: np.random.Generator, member: Member, taste: np.ndarray, end: 
     per_week = float(np.clip(1.5 + 1.6 * member.engagement, 1.5, 6.0))
     longest = int(rng.integers(3, 7))
     level = rng.lognormal(0.0, 0.25)
-    active = rng.random(days) < per_week / 7.0
+    active = (rng.random(days) < per_week / 7.0).tolist()
     streak = 0
     for d in range(days):
         if active[d] and streak >= longest:
@@ -229,17 +238,12 @@ def _workouts(rng: np.random.Generator, member: Member, taste: np.ndarray, end: 
     day_numbers = np.flatnonzero(active)
     n = len(day_numbers)
     activities = rng.choice(len(ACTIVITIES), size=n, p=taste)
-    hours = rng.uniform(6.0, 21.0, size=n)
-    noise = rng.uniform(0.9, 1.1, size=n)
-    sessions = []
-    for d, a, hour, jitter in zip(day_numbers, activities, hours, noise, strict=True):
-        activity = ACTIVITIES[a]
-        km, pace = SESSION[activity]
-        progression = min(1.4, 1.0 + 0.01 * d / 7.0)
-        at = first + d * DAY + hour * 3600.0
-        if km:
-            distance = km * level * progression * jitter
-            sessions.append(Session(at, activity, round(distance * 1000.0, 1), round(distance * pace * 60.0, 1)))
-        else:
-            sessions.append(Session(at, activity, 0.0, round(pace * level * jitter * 60.0, 1)))
-    return sessions
+    at = first + day_numbers * DAY + rng.uniform(6.0, 21.0, size=n) * 3600.0
+    km = np.array([SESSION[ACTIVITIES[a]][0] for a in range(len(ACTIVITIES))])[activities]
+    pace = np.array([SESSION[ACTIVITIES[a]][1] for a in range(len(ACTIVITIES))])[activities]
+    jitter = rng.uniform(0.9, 1.1, size=n)
+    distance_km = km * level * np.minimum(1.4, 1.0 + 0.01 * day_numbers / 7.0) * jitter
+    minutes = np.where(km > 0, distance_km * pace, pace * level * jitter)
+    return [Session(a_t, ACTIVITIES[a], d, s) for a_t, a, d, s in
+            zip(at.tolist(), activities.tolist(), np.round(distance_km * 1000.0, 1).tolist(),
+                np.round(minutes * 60.0, 1).tolist(), strict=True)]

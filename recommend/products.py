@@ -39,13 +39,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # implicit warns (and is slo
 from implicit.cpu.als import AlternatingLeastSquares  # noqa: E402
 from implicit.nearest_neighbours import bm25_weight  # noqa: E402
 
-from recommend.history import ACTIVITIES, DAY  # noqa: E402
+from recommend.history import ACTIVITIES, DAY, DOING, PEOPLE  # noqa: E402
 
 FORMAT = 1
-PEOPLE = {"run": "runners", "walk": "walkers", "hike": "hikers", "cycle": "cyclists", "swim": "swimmers",
-          "row": "rowers", "strength": "strength training", "yoga": "yoga"}
-DOING = {"run": "running", "walk": "walking", "hike": "hiking", "cycle": "cycling", "swim": "swimming",
-         "row": "rowing", "strength": "strength training", "yoga": "yoga"}
 
 
 @dataclass(frozen=True)

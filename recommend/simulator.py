@@ -200,8 +200,7 @@ def simulate(world: World = World(), seed: int = 0) -> Simulation:
         if available == 0:
             continue
         # Weighted sampling without replacement (Efraimidis-Spirakis): the smallest exponential(1) / weight keys.
-        with np.errstate(divide="ignore"):
-            keys = rng.exponential(size=len(w)) / w
+        keys = np.divide(rng.exponential(size=len(w)), w, out=np.full(len(w), np.inf), where=w > 0)
         size = min(available, sizes[v])
         seen = np.argsort(keys)[:size].tolist()
         member_id = members[m].member_id

@@ -24,7 +24,7 @@ training period (train before T - test_days, validate on [T - test_days, T)); th
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -211,31 +211,49 @@ def evaluate(sim: Simulation, *, split_day: float, test_days: float, params: Par
 
 
 def validation_ndcg(sim: Simulation, params: Params, *, split_day: float, test_days: float, k: int = 10,
-                    seed: int = 0) -> float:
+                    seed: int = 0, segment: str = ALL) -> float:
     """The model's NDCG@k on the validation split: train before (split_day - test_days), test on
     [split_day - test_days, split_day): only the training period of the real split."""
     at = sim.day(split_day - test_days)
     split = time_split(sim, at=at, until=sim.day(split_day), new_days=params.new_days)
+    if segment == COLD:  # only the cold members' rankings are needed (and the model's, not the baselines')
+        split = replace(split, test={m: r for m, r in split.test.items() if m in split.cold})
     model = fit_model(split, params, seed)
     rows = score(split, rankings(split, model, k=k, seed=seed, methods=(MODEL,)), k)
-    return next(r.ndcg for r in rows if r.segment == ALL)
+    return next(r.ndcg for r in rows if r.segment == segment)
 
 
-def tune(sim: Simulation, candidates: Iterable[Params], *, split_day: float, test_days: float, k: int = 10,
-         seed: int = 0) -> tuple[Params, list[tuple[Params, float]]]:
-    """The candidate with the best validation NDCG@k (ties: the first), and every candidate's score."""
-    tried = [(p, validation_ndcg(sim, p, split_day=split_day, test_days=test_days, k=k, seed=seed))
-             for p in candidates]
-    best = max(tried, key=lambda pair: pair[1])[0]
-    return best, tried
+def tune(sim: Simulation, base: Params, space: Mapping[str, Sequence], *, split_day: float, test_days: float,
+         rounds: int = 2, k: int = 10, seed: int = 0, segment: str = ALL,
+         log: Callable[[str], None] | None = None) -> tuple[Params, float, list[tuple[dict, float]]]:
+    """Coordinate search on the validation split (`validation_ndcg`): for each parameter in `space` in turn,
+    each of its values with the others at the best so far; a value is kept when it beats the best by 1e-4.
+    `segment`: whose NDCG counts (COLD for the parameters only cold-start members' rankings use).
+    Returns the best parameters, their validation NDCG@k and every trial (changes from `base`, NDCG)."""
+    def changed(p: Params) -> dict:
+        return {name: value for name, value in asdict(p).items() if asdict(base)[name] != value}
 
-
-def grid(base: Params, **options: Sequence) -> list[Params]:
-    """Every combination of `options` (field -> values) over `base`."""
-    combos = [base]
-    for name, values in options.items():
-        combos = [replace(p, **{name: v}) for p in combos for v in values]
-    return combos
+    best = base
+    best_score = validation_ndcg(sim, best, split_day=split_day, test_days=test_days, k=k, seed=seed,
+                                 segment=segment)
+    trials = [(changed(best), best_score)]
+    for _ in range(rounds):
+        improved = False
+        for name, values in space.items():
+            for value in values:
+                candidate = replace(best, **{name: value})
+                if candidate == best or any(changed(candidate) == t for t, _ in trials):
+                    continue
+                ndcg = validation_ndcg(sim, candidate, split_day=split_day, test_days=test_days, k=k, seed=seed,
+                                       segment=segment)
+                trials.append((changed(candidate), ndcg))
+                if log:
+                    log(f"{name}={value}: validation NDCG@{k} {ndcg:.4f} (best {best_score:.4f})")
+                if ndcg > best_score + 1e-4:
+                    best, best_score, improved = candidate, ndcg, True
+        if not improved:
+            break
+    return best, best_score, trials
 
 
 def render(evaluation: Evaluation) -> str:

@@ -71,18 +71,20 @@ class Scored:
 @dataclass(frozen=True)
 class Params:
     factors: int = 48
-    regularization: float = 0.05
-    alpha: float = 10.0  # confidence = alpha x (BM25-weighted) interaction
+    regularization: float = 0.01
+    alpha: float = 3.0  # confidence = alpha x (BM25-weighted) interaction
     iterations: int = 15
     bm25: bool = True
     bm25_k1: float = 100.0
     bm25_b: float = 0.8
-    cf_shrink: float = 3.0
-    content_weight: float = 0.3
-    popularity_weight: float = 0.2
-    new_weight: float = 0.5
+    cf_shrink: float = 10.0
+    content_weight: float = 1.2
+    cold_content_weight: float = 0.6  # content's weight for a member without factors (popularity's stays)
+    popularity_weight: float = 1.6
+    new_weight: float = 2.0
     new_days: float = 14.0
-    popularity_days: float = 28.0
+    new_slots: int = 1  # of the k, kept for the best new items that fit the member (exposure before any sale)
+    popularity_days: float = 14.0
 
 
 @dataclass
@@ -239,37 +241,57 @@ class ProductModel:
             self.member_mix[member] if member is not None else np.zeros(len(ACTIVITIES), dtype=np.float32))
         profile = self._profile(mix, history)
 
-        # Known items.
-        content = self.item_tags[known_pool] @ profile
-        recency = np.exp(-np.maximum(now - self.item_listed[known_pool], 0.0) / (p.new_days * DAY))
-        popularity = self.popularity[known_pool]
+        # The pool: the model's items, then items it does not know (listed after training: no factors, trust 0).
+        extra_tags = np.zeros((len(extra), len(self.tags)), dtype=np.float32)
+        for n, item in enumerate(extra):
+            for t in item.tags:
+                if t in self._tag_index:
+                    extra_tags[n, self._tag_index[t]] = 1.0 / len(item.tags)
+        tags = np.vstack([self.item_tags[known_pool], extra_tags])
+        listed = np.concatenate([self.item_listed[known_pool], [item.listed_at for item in extra]])
+        popularity = np.concatenate([self.popularity[known_pool], np.zeros(len(extra))])
+        count = np.concatenate([self.item_count[known_pool], np.zeros(len(extra))])
+        trust = count / (count + p.cf_shrink) if p.cf_shrink > 0 else (count > 0).astype(np.float64)
+        content = tags @ profile
+        recency = np.exp(-np.maximum(now - listed, 0.0) / (p.new_days * DAY))
+        cf = np.zeros(len(trust))
+        proxy = np.zeros(len(trust))
         if user_vector is not None:
-            count = self.item_count[known_pool]
-            cf = (count / (count + p.cf_shrink)) * (self.item_factors[known_pool] @ user_vector)
-        else:
-            cf = np.zeros(len(known_pool))
-        parts = [np.column_stack([cf, p.content_weight * content, p.popularity_weight * popularity,
-                                  p.new_weight * recency * content])]
-        # Items the model does not know.
-        if extra:
-            extra_tags = np.zeros((len(extra), len(self.tags)), dtype=np.float32)
-            for n, item in enumerate(extra):
-                known_tags = [self._tag_index[t] for t in item.tags if t in self._tag_index]
-                for t in known_tags:
-                    extra_tags[n, t] = 1.0 / len(item.tags)
-            extra_content = extra_tags @ profile
-            extra_recency = np.exp(-np.maximum(now - np.array([i.listed_at for i in extra]), 0.0) / (p.new_days * DAY))
-            parts.append(np.column_stack([np.zeros(len(extra)), p.content_weight * extra_content,
-                                          np.zeros(len(extra)), p.new_weight * extra_recency * extra_content]))
-        contributions = np.vstack(parts)
+            cf[: len(known_pool)] = self.item_factors[known_pool] @ user_vector
+            # An item the model cannot vouch for borrows the member's mean prediction for items with its tags
+            # (over the tenant's items, weighted by trust): a new running shoe scores like their running items.
+            tenant_items = self._by_tenant[tenant_id]
+            tenant_count = self.item_count[tenant_items]
+            weight = (tenant_count / (tenant_count + max(p.cf_shrink, 1e-9)))[:, None] * self.item_tags[tenant_items]
+            support = weight.sum(axis=0)
+            by_tag = np.divide(weight.T @ (self.item_factors[tenant_items] @ user_vector), support,
+                               out=np.zeros(len(self.tags)), where=support > 0)
+            proxy = tags @ by_tag
+        content_weight = p.content_weight if user_vector is not None else p.cold_content_weight
+        contributions = np.column_stack([trust * cf, (1.0 - trust) * proxy, content_weight * content,
+                                         p.popularity_weight * popularity, p.new_weight * recency * content])
         scores = contributions.sum(axis=1)
         pool_ids = self.item_ids[known_pool].tolist() + [item.item_id for item in extra]
         pool_tags = [self._item_tags_of(i) for i in known_pool.tolist()] + [item.tags for item in extra]
 
-        order = sorted(range(len(pool_ids)), key=lambda n: (-scores[n], pool_ids[n]))[:k]
+        ranked = sorted(range(len(pool_ids)), key=lambda n: (-scores[n], pool_ids[n]))
+        order = ranked[:k]
+        if p.new_slots > 0 and k > 1 and len(ranked) > k:
+            # New items few have touched yet (trust < 1/2, listed within new_days) that fit the member (content at
+            # least half the best content in the pool): the best `new_slots` of them take the last places if the
+            # scores left them out, so a new item reaches the members it is for before anyone bought it.
+            fits = content >= 0.5 * content.max() if content.max() > 0 else np.zeros(len(content), dtype=bool)
+            fresh = (trust < 0.5) & (now - listed <= p.new_days * DAY) & fits
+            chosen = [n for n in order if fresh[n]]
+            missing = [n for n in ranked[k:] if fresh[n]][: max(0, min(p.new_slots, k - 1) - len(chosen))]
+            if missing:
+                order = order[: k - len(missing)] + missing
+        parts = np.column_stack([contributions[:, 0] + contributions[:, 1], contributions[:, 2:]])
+        lift = parts - parts.mean(axis=0)
         results = []
         for n in order:
-            reason = self._reason(contributions[n], pool_tags[n], known_pool[n] if n < len(known_pool) else None,
+            fresh = bool(trust[n] < 0.5 and now - listed[n] <= p.new_days * DAY and contributions[n, 4] > 0)
+            reason = self._reason(lift[n], fresh, pool_tags[n], known_pool[n] if n < len(known_pool) else None,
                                   history, mix)
             results.append(Scored(item_id=pool_ids[n], score=float(scores[n]), reason=reason))
         return results
@@ -303,20 +325,25 @@ class ProductModel:
             self._als = als
         return np.asarray(self._als.recalculate_user(0, history), dtype=np.float32).ravel()
 
-    def _reason(self, parts: np.ndarray, tags: tuple[str, ...], index: int | None,
+    def _reason(self, lift: np.ndarray, fresh: bool, tags: tuple[str, ...], index: int | None,
                 history: sparse.csr_matrix | None, mix: np.ndarray) -> str:
-        cf, content, popular, new = parts
+        """Names what lifts the item above the average candidate (`lift`: each part of its score minus the part's
+        mean over the pool: collaborative, content, popularity, new)."""
+        collaborative, content, popular, new = lift
         activity = next((t for t in tags if t in PEOPLE), None)
-        if new >= max(cf, content, popular) and new > 0:
+        if fresh or new >= max(collaborative, content, popular) and new > 0:
             return f"new for {PEOPLE[activity]}" if activity else "new in the shop"
-        if cf >= max(content, popular) and cf > 0 and index is not None and history is not None and history.nnz:
-            owned = history.indices
-            similarity = self.item_factors[owned] @ self.item_factors[index]
-            anchor = self.item_ids[owned[int(np.argmax(similarity))]]
-            return f"popular with members who bought item {anchor}"
+        share = 0.0
+        if activity in ACTIVITIES and mix.sum():
+            share = float(mix[ACTIVITIES.index(activity)] / mix.sum())
+        if collaborative >= max(content, popular) and index is not None and history is not None and history.nnz:
+            owned = history.indices[history.indices != index]
+            if len(owned):
+                similarity = self.item_factors[owned] @ self.item_factors[index]
+                anchor = self.item_ids[owned[int(np.argmax(similarity))]]
+                return f"popular with members who bought item {anchor}"
         if content >= popular and content > 0 and activity:
-            share = mix[ACTIVITIES.index(activity)] / mix.sum() if activity in ACTIVITIES and mix.sum() else 0.0
-            if share >= 0.05:
+            if share >= 0.2:
                 return f"for your {DOING[activity]} ({share:.0%} of your recent workouts)"
             return f"like items you looked at for {DOING[activity]}"
         return "popular in your community lately"

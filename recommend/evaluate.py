@@ -198,7 +198,7 @@ def score(split: Split, ranked: dict[str, dict[str, list[str]]], k: int) -> list
 def evaluate(sim: Simulation, *, split_day: float, test_days: float, params: Params = Params(), k: int = 10,
              seed: int = 0) -> Evaluation:
     at = sim.day(split_day)
-    split = time_split(sim, at=at, until=at + test_days * DAY, new_days=params.new_days)
+    split = time_split(sim, at=at, until=at + test_days * DAY)
     model = fit_model(split, params, seed)
     started = time.perf_counter()
     ranked = rankings(split, model, k=k, seed=seed, methods=(MODEL,))
@@ -215,7 +215,7 @@ def validation_ndcg(sim: Simulation, params: Params, *, split_day: float, test_d
     """The model's NDCG@k on the validation split: train before (split_day - test_days), test on
     [split_day - test_days, split_day): only the training period of the real split."""
     at = sim.day(split_day - test_days)
-    split = time_split(sim, at=at, until=sim.day(split_day), new_days=params.new_days)
+    split = time_split(sim, at=at, until=sim.day(split_day))
     if segment == COLD:  # only the cold members' rankings are needed (and the model's, not the baselines')
         split = replace(split, test={m: r for m, r in split.test.items() if m in split.cold})
     model = fit_model(split, params, seed)

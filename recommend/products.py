@@ -36,10 +36,10 @@ from scipy import sparse
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # implicit warns (and is slower) on a threaded BLAS
 
-from implicit.cpu.als import AlternatingLeastSquares  # noqa: E402
-from implicit.nearest_neighbours import bm25_weight  # noqa: E402
+from implicit.cpu.als import AlternatingLeastSquares
+from implicit.nearest_neighbours import bm25_weight
 
-from recommend.history import ACTIVITIES, DAY, DOING, PEOPLE  # noqa: E402
+from recommend.history import ACTIVITIES, DAY, DOING, PEOPLE
 
 FORMAT = 1
 

@@ -14,11 +14,13 @@ Beside serving, the process keeps the online store fresh and the model current, 
 """
 
 import logging
+import os
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import psycopg
@@ -59,6 +61,11 @@ class WorkoutsRequest(BaseModel):
     weekly_workouts: int | None = Field(default=None, ge=1, le=14)
     focus: str | None = Field(default=None, max_length=32)
     limit: int = Field(default=3, ge=1, le=10)
+
+
+def settings_environment(settings: RecommendSettings) -> dict[str, str]:
+    """The settings as the environment variables that make a child process read the same ones."""
+    return {name.upper(): str(value) for name, value in settings.model_dump().items() if value is not None}
 
 
 class Expiring:
@@ -212,7 +219,8 @@ class Background:
             return  # no purchases to learn from yet: popularity and content serve meanwhile
         self._trained_at = now
         done = subprocess.run([sys.executable, "-m", "recommend", "train"], cwd=Path(__file__).resolve().parent.parent,
-                              capture_output=True, text=True, timeout=3600)
+                              env=os.environ | settings_environment(self.settings), capture_output=True, text=True,
+                              timeout=3600)
         if done.returncode != 0:
             raise RuntimeError(f"training failed ({done.returncode}): {done.stderr[-2000:]}")
         log.info("recommend: %s", done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "trained")
@@ -224,6 +232,7 @@ def create_app(settings: RecommendSettings | None = None, *, background: bool = 
     recommender = Recommender(settings)
     jobs = Background(settings, recommender) if background else None
 
+    @asynccontextmanager
     async def lifespan(app: FastAPI):
         if jobs:
             jobs.start()

@@ -6,8 +6,19 @@ import time
 
 import pytest
 
-from recommend.evaluate import (ALL, COLD, MODEL, NEW_ITEMS, POPULAR, RANDOM, evaluate, ndcg_at, recall_at, render,
-                                time_split)
+from recommend.evaluate import (
+    ALL,
+    COLD,
+    MODEL,
+    NEW_ITEMS,
+    POPULAR,
+    RANDOM,
+    evaluate,
+    ndcg_at,
+    recall_at,
+    render,
+    time_split,
+)
 from recommend.history import DAY
 from recommend.simulator import VIEW_WEIGHT, World, simulate
 

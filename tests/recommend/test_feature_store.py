@@ -11,20 +11,15 @@ The facts, from T0 (two tenants, A and B):
 - listings at T0: 101 by A (tags Run, Shoes: lower-cased), 202 by B (no tags).
 """
 
-import json
-import os
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pandas as pd
-import psycopg
 import pytest
 
 from recommend import featurestore as fs
-from recommend.settings import RecommendSettings
+from tests.recommend.analyticsdb import Facts, private_store
 
-ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 A, B = str(uuid.uuid4()), str(uuid.uuid4())
 M1, M2, M4 = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
@@ -33,55 +28,6 @@ DAY, HOUR = timedelta(days=1), timedelta(hours=1)
 
 def at(days: float = 0, hours: float = 0) -> datetime:
     return T0 + days * DAY + hours * HOUR
-
-
-class Facts:
-    """Inserts an event and its fact (the columns analytics/facts.py would derive)."""
-
-    def __init__(self, conn):
-        self.conn = conn
-        self.ids = {}
-
-    def add(self, kind: str, when: datetime, *, label: str | None = None, data: dict | None = None,
-            reverted: bool = False, **columns) -> str:
-        event_id = str(uuid.uuid4())
-        document = json.dumps({"id": event_id, "type": f"test.{kind}", "data": data or {}})
-        self.conn.execute("INSERT INTO events (id, type, time, readable, topic, document) "
-                          "VALUES (%s, %s, %s, true, 'test', %s)", (event_id, f"test.{kind}", when, document))
-        columns = {"event_id": event_id, "kind": kind, "occurred_at": when, "day": when.date(),
-                   "tenant_id": columns.pop("tenant_id", "00000000-0000-0000-0000-000000000000"),
-                   "reverted": reverted, **columns}
-        names = ", ".join(columns)
-        self.conn.execute(f"INSERT INTO facts ({names}) VALUES ({', '.join(['%s'] * len(columns))})",
-                          list(columns.values()))
-        if label:
-            self.ids[label] = event_id
-        return event_id
-
-    def revert(self, label: str, when: datetime) -> None:
-        """A compensation event for `label`'s event, its fact marked reverted (as analytics' apply does)."""
-        original = self.ids[label]
-        self.conn.execute("INSERT INTO events (id, type, time, reverts, readable, topic, document) "
-                          "VALUES (%s, 'test.reverted', %s, %s, true, 'test', '{}')",
-                          (str(uuid.uuid4()), when, original))
-        self.conn.execute("UPDATE facts SET reverted = true WHERE event_id = %s", (original,))
-
-    def signed_in(self, member, tenant, address, when):
-        return self.add("signed_in", when, tenant_id=tenant, user_id=member, address=address, joined=True)
-
-    def workout(self, member, tenant, activity, when, distance_m=None, duration_s=1800.0, status="accepted",
-                **kw):
-        return self.add("workout", when, tenant_id=tenant, user_id=member, activity=activity, status=status,
-                        distance_m=distance_m, duration_s=duration_s, **kw)
-
-    def listed(self, tenant, listing_id, item_id, when, tags=None):
-        data = {"listingId": listing_id, "itemId": str(item_id)} | ({"tags": tags} if tags is not None else {})
-        return self.add("listed", when, data=data, tenant_id=tenant, listing_id=listing_id, item_id=item_id,
-                        name=f"Item {item_id}", amount=10 * 10**18)
-
-    def order(self, address, listing_id, item_id, when, **kw):
-        return self.add("order", when, address=address, listing_id=listing_id, item_id=item_id, amount=10 * 10**18,
-                        quantity=1, **kw)
 
 
 def seed(facts: Facts) -> None:
@@ -108,32 +54,9 @@ def seed(facts: Facts) -> None:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    settings = RecommendSettings()
-    suffix = uuid.uuid4().hex[:10]
-    database = f"fitmint_rec_test_{suffix}"
-    server = settings.psycopg_conninfo("postgres")
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{database}"')
-    registry = tmp_path_factory.mktemp("feast") / "registry.db"
-    settings = RecommendSettings(analytics_database=database, feast_project=f"fitmint_t{suffix}",
-                                 feast_registry=registry,
-                                 recommend_redis_db=int(os.environ.get("RECOMMEND_TEST_REDIS_DB", "9")))
-    conn = psycopg.connect(settings.psycopg_conninfo(), autocommit=True)
-    store = None
-    try:
-        conn.execute("SET timezone = 'UTC'")
-        conn.execute((ROOT / "analytics" / "schema.sql").read_text())
-        facts = Facts(conn)
-        seed(facts)
-        store = fs.open_store(settings)
-        fs.apply(store)
-        yield store, conn, facts
-    finally:
-        if store is not None:
-            store.teardown()
-        conn.close()
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    with private_store(tmp_path_factory.mktemp("feast")) as private:
+        seed(private.facts)
+        yield private.store, private.conn, private.facts
 
 
 def history(store, rows: list[tuple[str, datetime]], features: list[str]) -> pd.DataFrame:

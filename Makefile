@@ -37,7 +37,7 @@ logs: ## follow one service's log: make logs S=kafka
 
 test: deps-stack ## every test: starts the stack, then forge fuzz/invariants, slither, the pytest suite, the clock-pinned runs, the linter
 	@scripts/stack/stack.sh up
-	@$(MAKE) --no-print-directory test-forge slither gas-check test-recommend test-ape test-clock lint
+	@$(MAKE) --no-print-directory test-forge slither gas-check test-ape test-recommend test-clock lint
 
 lint: deps ## ruff over the Python code (rules and exclusions: ruff.toml)
 	@echo "==> ruff"

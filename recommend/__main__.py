@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("status", help="registry, materialisation and model")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("feast").setLevel(logging.WARNING)  # its registry refreshes log at INFO every minute
     settings = RecommendSettings()
     # Feast and the models load here, not at import: `--help` answers at once, and Compose's check can import
     # this module for its settings without the recommend venv.

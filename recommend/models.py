@@ -81,9 +81,9 @@ class Current:
             try:
                 self._loaded = Loaded(version, ProductModel.load(versions_dir(self.model_dir) / version))
             except Exception:
-                log.exception("recommend: product model %s could not be loaded", version)
+                log.exception("product model %s could not be loaded", version)
                 return False
-        log.info("recommend: product model %s loaded", version)
+        log.info("product model %s loaded", version)
         return True
 
 

@@ -166,7 +166,7 @@ class Background:
             seq = featurestore.watermark(connection)
         if self._store.get_feature_view("member_history").most_recent_end_time is None:
             done = featurestore.materialize(self._store, full=True)
-            log.info("recommend: online store loaded in %.1f s: %s", done.total_seconds, done.rows)
+            log.info("online store loaded in %.1f s: %s", done.total_seconds, done.rows)
         return seq
 
     def close(self) -> None:
@@ -184,7 +184,7 @@ class Background:
                 job()
             except Exception:
                 FAILURES.labels(name).inc()
-                log.exception("recommend: %s failed", name)
+                log.exception("%s failed", name)
             self.stop.wait(every)
 
     def _follow(self) -> None:
@@ -223,7 +223,7 @@ class Background:
                               timeout=3600)
         if done.returncode != 0:
             raise RuntimeError(f"training failed ({done.returncode}): {done.stderr[-2000:]}")
-        log.info("recommend: %s", done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "trained")
+        log.info("%s", done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "trained")
         self.recommender.model.refresh()
 
 

@@ -53,7 +53,7 @@ def train(settings: RecommendSettings, store=None, *, now: datetime | None = Non
         interactions = purchases(connection)
         catalog = items(connection)
     if not interactions:
-        log.info("recommend: no purchases in the analytics store yet: no product model trained")
+        log.info("no purchases in the analytics store yet: no product model trained")
         return {"version": None, "purchases": 0, "items": len(catalog), "seconds": round(time.monotonic() - began, 2)}
     buyers = sorted({i.member_id for i in interactions})
     mixes = activity_mixes(store, buyers)
@@ -63,5 +63,5 @@ def train(settings: RecommendSettings, store=None, *, now: datetime | None = Non
     models.publish(settings.model_dir, version, model)
     report = {"version": version, "purchases": len(interactions), "members": len(buyers), "items": len(catalog),
               "read_seconds": round(read, 2), "seconds": round(time.monotonic() - began, 2)}
-    log.info("recommend: product model %s trained: %s", version, report)
+    log.info("product model %s trained: %s", version, report)
     return report

@@ -29,12 +29,12 @@ from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import implicit  # noqa: E402
-import numpy as np  # noqa: E402
+import implicit
+import numpy as np
 
-from recommend.evaluate import ALL, COLD, MODEL, POPULAR, evaluate, render, tune  # noqa: E402
-from recommend.products import Params  # noqa: E402
-from recommend.simulator import World, simulate  # noqa: E402
+from recommend.evaluate import ALL, COLD, MODEL, POPULAR, evaluate, render, tune
+from recommend.products import Params
+from recommend.simulator import World, simulate
 
 TARGET_LIFT = 1.2
 SPACE = {  # the coordinate search's values per parameter (the defaults in Params are tried first)

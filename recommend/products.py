@@ -2,20 +2,27 @@
 and views) blended with a content score (the member's activities and past purchases x the item's tags), a
 tenant popularity prior and, for new items, recency.
 
-The score of an item for a member is
+The score of an item for a member is the sum of five parts:
 
-    trust(item) x cf(member, item) + content_weight x content + popularity_weight x popularity
+    trust x cf + (1 - trust) x borrowed + content_weight x content + popularity_weight x popularity
         + new_weight x recency x content
 
 - cf: the ALS prediction (user factors . item factors). Known members have their trained factors; an unknown
-  member with `recent_items` (e.g. what they viewed this session) is folded in (`recalculate_user`); otherwise
-  cf is 0. trust(item) = n / (n + cf_shrink), n the members who interacted with the item in training: an item
-  few have touched has factors the model cannot vouch for; an item listed after training has none (trust 0).
+  member with `recent_items` (e.g. what they viewed this session) is folded in (implicit's `recalculate_user`);
+  otherwise cf is 0 (and content uses `cold_content_weight`). trust = n / (n + cf_shrink), n the members who
+  interacted with the item in training: the model cannot vouch for the factors of an item few have touched, and
+  an item listed after training has none (trust 0).
+- borrowed: for such items, the member's trust-weighted mean prediction over the tenant's items with the same
+  tags (a new running shoe scores like the running items and shoes they like).
 - content: the member's tag profile (half their activity mix from their workouts, mapped onto activity tags;
   half the tags of what they interacted with) . the item's tags (each item's tags weigh 1 in all).
 - popularity: the tenant's purchases (and views at their weight) decayed with `popularity_days`, as
   log(1 + p) / log(1 + the tenant's largest p), as of the training's end; 0 for items listed after training.
-- recency: exp(-days since listed / new_days), so a new running shoe reaches runners before anyone bought it.
+- recency: exp(-days since listed / new_days).
+Then `new_slots` (1) of the k places go to the best new items (listed within new_days, trust < 1/2) that fit
+the member (content at least half the pool's best) if the scores left them out: a new item reaches the members
+it is for before anyone bought it. Each result's reason names the part that lifts it most above the average
+candidate. The weights are tuned on a validation split (bench/recommend_eval_bench.py).
 
 Hard filters, whatever the scores: only the requested tenant's items, listed by `now`, never an item in
 `exclude` (what the member owns), and only items in `candidates` when given (what is listed for sale now).
@@ -36,10 +43,10 @@ from scipy import sparse
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # implicit warns (and is slower) on a threaded BLAS
 
-from implicit.cpu.als import AlternatingLeastSquares  # noqa: E402
-from implicit.nearest_neighbours import bm25_weight  # noqa: E402
+from implicit.cpu.als import AlternatingLeastSquares
+from implicit.nearest_neighbours import bm25_weight
 
-from recommend.history import ACTIVITIES, DAY, DOING, PEOPLE  # noqa: E402
+from recommend.history import ACTIVITIES, DAY, DOING, PEOPLE
 
 FORMAT = 1
 

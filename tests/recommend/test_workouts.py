@@ -93,7 +93,8 @@ def test_the_weekly_goal_counts_what_is_left():
     h = history(run(2), run(12), run(15))  # one this week (Tuesday)
     goal = suggest(h, Goals(weekly_workouts=4), NOW)[0]
     assert goal.title == "Three workouts left this week"
-    assert goal.reason.startswith("One of your 4 workouts this week done: three more in the four days left, today included. Your usual 5.0 km run counts.")
+    assert goal.reason == ("One of your 4 workouts this week done: three more in the four days left, today included. "
+                           "Your usual 5.0 km run counts.")
     assert all("left this week" not in s.title for s in suggest(h, Goals(weekly_workouts=1), NOW, limit=10))
 
 

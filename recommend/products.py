@@ -338,7 +338,8 @@ class ProductModel:
     def _reason(self, lift: np.ndarray, fresh: bool, tags: tuple[str, ...], index: int | None,
                 history: sparse.csr_matrix | None, mix: np.ndarray) -> str:
         """Names what lifts the item above the average candidate (`lift`: each part of its score minus the part's
-        mean over the pool: collaborative, content, popularity, new)."""
+        mean over the pool: collaborative, content, popularity, new); an item for one of the member's activities
+        (20%+ of their sessions) says so rather than that it is popular."""
         collaborative, content, popular, new = lift
         activity = next((t for t in tags if t in PEOPLE), None)
         if fresh or new >= max(collaborative, content, popular) and new > 0:
@@ -352,9 +353,9 @@ class ProductModel:
                 similarity = self.item_factors[owned] @ self.item_factors[index]
                 anchor = self.item_ids[owned[int(np.argmax(similarity))]]
                 return f"popular with members who bought item {anchor}"
+        if share >= 0.2:  # for one of the member's activities: say so, however popular it also is
+            return f"for your {DOING[activity]} ({share:.0%} of your recent workouts)"
         if content >= popular and content > 0 and activity:
-            if share >= 0.2:
-                return f"for your {DOING[activity]} ({share:.0%} of your recent workouts)"
             return f"like items you looked at for {DOING[activity]}"
         return "popular in your community lately"
 

@@ -87,7 +87,7 @@ class Params:
     bm25_b: float = 0.8
     cf_shrink: float = 10.0
     content_weight: float = 0.6
-    cold_content_weight: float = 0.3  # content's weight for a member without factors (popularity's stays)
+    cold_content_weight: float = 0.6  # content's weight for a member without factors (popularity's stays)
     popularity_weight: float = 1.6
     new_weight: float = 2.0
     new_days: float = 14.0

@@ -195,8 +195,9 @@ def score(split: Split, ranked: dict[str, dict[str, list[str]]], k: int) -> list
     return rows
 
 
-def evaluate(sim: Simulation, *, split_day: float, test_days: float, params: Params = Params(), k: int = 10,
+def evaluate(sim: Simulation, *, split_day: float, test_days: float, params: Params | None = None, k: int = 10,
              seed: int = 0) -> Evaluation:
+    params = params or Params()
     at = sim.day(split_day)
     split = time_split(sim, at=at, until=at + test_days * DAY)
     model = fit_model(split, params, seed)
@@ -210,14 +211,21 @@ def evaluate(sim: Simulation, *, split_day: float, test_days: float, params: Par
                       fit_seconds=model.fit_seconds, recommend_ms=recommend_ms, rows=score(split, ranked, k))
 
 
-def validation_ndcg(sim: Simulation, params: Params, *, split_day: float, test_days: float, k: int = 10,
-                    seed: int = 0, segment: str = ALL) -> float:
-    """The model's NDCG@k on the validation split: train before (split_day - test_days), test on
-    [split_day - test_days, split_day): only the training period of the real split."""
+def validation_split(sim: Simulation, *, split_day: float, test_days: float, segment: str = ALL) -> Split:
+    """The split tuning uses: train before (split_day - test_days), test on [split_day - test_days, split_day):
+    only the training period of the real split. For COLD, only the cold-start members are tested."""
     at = sim.day(split_day - test_days)
     split = time_split(sim, at=at, until=sim.day(split_day))
-    if segment == COLD:  # only the cold members' rankings are needed (and the model's, not the baselines')
+    if segment == COLD:
         split = replace(split, test={m: r for m, r in split.test.items() if m in split.cold})
+    return split
+
+
+def validation_ndcg(sim: Simulation, params: Params, *, split_day: float, test_days: float, k: int = 10,
+                    seed: int = 0, segment: str = ALL, split: Split | None = None) -> float:
+    """The model's NDCG@k (of `segment`'s members) on the validation split (`validation_split`; pass it as
+    `split` to reuse one)."""
+    split = split or validation_split(sim, split_day=split_day, test_days=test_days, segment=segment)
     model = fit_model(split, params, seed)
     rows = score(split, rankings(split, model, k=k, seed=seed, methods=(MODEL,)), k)
     return next(r.ndcg for r in rows if r.segment == segment)
@@ -233,9 +241,10 @@ def tune(sim: Simulation, base: Params, space: Mapping[str, Sequence], *, split_
     def changed(p: Params) -> dict:
         return {name: value for name, value in asdict(p).items() if asdict(base)[name] != value}
 
+    split = validation_split(sim, split_day=split_day, test_days=test_days, segment=segment)
     best = base
     best_score = validation_ndcg(sim, best, split_day=split_day, test_days=test_days, k=k, seed=seed,
-                                 segment=segment)
+                                 segment=segment, split=split)
     trials = [(changed(best), best_score)]
     for _ in range(rounds):
         improved = False
@@ -245,7 +254,7 @@ def tune(sim: Simulation, base: Params, space: Mapping[str, Sequence], *, split_
                 if candidate == best or any(changed(candidate) == t for t, _ in trials):
                     continue
                 ndcg = validation_ndcg(sim, candidate, split_day=split_day, test_days=test_days, k=k, seed=seed,
-                                       segment=segment)
+                                       segment=segment, split=split)
                 trials.append((changed(candidate), ndcg))
                 if log:
                     log(f"{name}={value}: validation NDCG@{k} {ndcg:.4f} (best {best_score:.4f})")

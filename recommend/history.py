@@ -77,16 +77,20 @@ class MemberHistory:
     @classmethod
     def from_row(cls, member_id: str, row: Mapping) -> "MemberHistory":
         """From a `member_history` feature row (a dict of the view's fields; missing or None fields are empty)."""
-        starts = row.get("recent_starts") or []
-        activities = row.get("recent_activities") or []
-        distances = row.get("recent_distance_m") or []
-        durations = row.get("recent_duration_s") or []
+        def values(name: str) -> list:  # a list, a numpy array (pandas rows) or None
+            value = row.get(name)
+            return [] if value is None else list(value)
+
+        starts, activities = values("recent_starts"), values("recent_activities")
+        distances, durations = values("recent_distance_m"), values("recent_duration_s")
         sessions = tuple(
             Session(at=float(at), activity=str(activity), distance_m=float(distance or 0.0),
                     duration_s=float(duration or 0.0))
             for at, activity, distance, duration in zip(starts, activities, distances, durations, strict=False))
-        return cls(member_id=member_id, tenant_id=str(row.get("tenant_id") or ""), sessions=sessions,
-                   workouts_total=int(row.get("workouts_total") or 0), joined_at=float(row.get("joined_at") or 0))
+        tenant, total, joined = row.get("tenant_id"), row.get("workouts_total"), row.get("joined_at")
+        return cls(member_id=member_id, tenant_id="" if tenant is None else str(tenant), sessions=sessions,
+                   workouts_total=0 if total is None else int(total),
+                   joined_at=0.0 if joined is None else float(joined))
 
     @classmethod
     def from_sessions(cls, member_id: str, sessions: Iterable[Session], *, tenant_id: str = "",

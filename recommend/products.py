@@ -2,20 +2,27 @@
 and views) blended with a content score (the member's activities and past purchases x the item's tags), a
 tenant popularity prior and, for new items, recency.
 
-The score of an item for a member is
+The score of an item for a member is the sum of five parts:
 
-    trust(item) x cf(member, item) + content_weight x content + popularity_weight x popularity
+    trust x cf + (1 - trust) x borrowed + content_weight x content + popularity_weight x popularity
         + new_weight x recency x content
 
 - cf: the ALS prediction (user factors . item factors). Known members have their trained factors; an unknown
-  member with `recent_items` (e.g. what they viewed this session) is folded in (`recalculate_user`); otherwise
-  cf is 0. trust(item) = n / (n + cf_shrink), n the members who interacted with the item in training: an item
-  few have touched has factors the model cannot vouch for; an item listed after training has none (trust 0).
+  member with `recent_items` (e.g. what they viewed this session) is folded in (implicit's `recalculate_user`);
+  otherwise cf is 0 (and content uses `cold_content_weight`). trust = n / (n + cf_shrink), n the members who
+  interacted with the item in training: the model cannot vouch for the factors of an item few have touched, and
+  an item listed after training has none (trust 0).
+- borrowed: for such items, the member's trust-weighted mean prediction over the tenant's items with the same
+  tags (a new running shoe scores like the running items and shoes they like).
 - content: the member's tag profile (half their activity mix from their workouts, mapped onto activity tags;
   half the tags of what they interacted with) . the item's tags (each item's tags weigh 1 in all).
 - popularity: the tenant's purchases (and views at their weight) decayed with `popularity_days`, as
   log(1 + p) / log(1 + the tenant's largest p), as of the training's end; 0 for items listed after training.
-- recency: exp(-days since listed / new_days), so a new running shoe reaches runners before anyone bought it.
+- recency: exp(-days since listed / new_days).
+Then `new_slots` (1) of the k places go to the best new items (listed within new_days, trust < 1/2) that fit
+the member (content at least half the pool's best) if the scores left them out: a new item reaches the members
+it is for before anyone bought it. Each result's reason names the part that lifts it most above the average
+candidate. The weights are tuned on a validation split (bench/recommend_eval_bench.py).
 
 Hard filters, whatever the scores: only the requested tenant's items, listed by `now`, never an item in
 `exclude` (what the member owns), and only items in `candidates` when given (what is listed for sale now).
@@ -70,7 +77,8 @@ class Scored:
 
 @dataclass(frozen=True)
 class Params:
-    factors: int = 48
+    """The defaults are those bench/recommend_eval_bench.py chose on its validation split (reports/)."""
+    factors: int = 64
     regularization: float = 0.01
     alpha: float = 3.0  # confidence = alpha x (BM25-weighted) interaction
     iterations: int = 15
@@ -78,13 +86,15 @@ class Params:
     bm25_k1: float = 100.0
     bm25_b: float = 0.8
     cf_shrink: float = 10.0
-    content_weight: float = 1.2
+    content_weight: float = 0.6
     cold_content_weight: float = 0.6  # content's weight for a member without factors (popularity's stays)
     popularity_weight: float = 1.6
     new_weight: float = 2.0
     new_days: float = 14.0
-    new_slots: int = 1  # of the k, kept for the best new items that fit the member (exposure before any sale)
-    popularity_days: float = 14.0
+    # Of the k, kept for the best new items that fit the member: a policy (exposure before any sale), not tuned;
+    # it costs about 0.6% of validation NDCG@10 at bench size (reports/recommend_eval.md).
+    new_slots: int = 1
+    popularity_days: float = 7.0
 
 
 @dataclass
@@ -328,7 +338,8 @@ class ProductModel:
     def _reason(self, lift: np.ndarray, fresh: bool, tags: tuple[str, ...], index: int | None,
                 history: sparse.csr_matrix | None, mix: np.ndarray) -> str:
         """Names what lifts the item above the average candidate (`lift`: each part of its score minus the part's
-        mean over the pool: collaborative, content, popularity, new)."""
+        mean over the pool: collaborative, content, popularity, new); an item for one of the member's activities
+        (20%+ of their sessions) says so rather than that it is popular."""
         collaborative, content, popular, new = lift
         activity = next((t for t in tags if t in PEOPLE), None)
         if fresh or new >= max(collaborative, content, popular) and new > 0:
@@ -342,9 +353,9 @@ class ProductModel:
                 similarity = self.item_factors[owned] @ self.item_factors[index]
                 anchor = self.item_ids[owned[int(np.argmax(similarity))]]
                 return f"popular with members who bought item {anchor}"
+        if share >= 0.2:  # for one of the member's activities: say so, however popular it also is
+            return f"for your {DOING[activity]} ({share:.0%} of your recent workouts)"
         if content >= popular and content > 0 and activity:
-            if share >= 0.2:
-                return f"for your {DOING[activity]} ({share:.0%} of your recent workouts)"
             return f"like items you looked at for {DOING[activity]}"
         return "popular in your community lately"
 

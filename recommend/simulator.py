@@ -17,10 +17,10 @@ The world:
   uniformly over it, so new items exist at any split.
 - Members (`members`): 55% joined before the period, the rest join uniformly over it (so some are new at any
   split). Each has latent tastes that drive both their workouts and their purchases: an activity mix
-  (Dirichlet around the activities' popularity with concentration 0.4: most members have one or two
-  activities), a preference over kinds (Dirichlet 1.0), an affinity to brands (Dirichlet 0.6: hidden taste,
-  shared by similar members), a price sensitivity (0-1.5) and an engagement level (lognormal(0, 0.6)) that
-  scales how often they train and shop.
+  (Dirichlet(3.2 x the activities' shares): most members have one or two main activities), a preference over
+  kinds (Dirichlet 1.0), an affinity to brands (Dirichlet 0.6: a taste no tag shows, which only who-bought-what
+  reveals), a price sensitivity (0-1.5) and an engagement level (lognormal(0, 0.6)) that scales how often they
+  train and shop.
 - Workouts: from the member's first day, each day is active with probability (weekly frequency / 7), the
   frequency 1.5-6 per week growing with engagement; after their longest streak (3-6 days in a row) they rest a
   day. Each session's activity is drawn from their activity mix; its distance is the activity's typical

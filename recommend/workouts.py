@@ -172,7 +172,8 @@ def _usual(history: MemberHistory, activity: str, now: float) -> tuple[float | N
 
 def _usual_session(history: MemberHistory, now: float, activity: str, title: str) -> Suggestion:
     km, minutes = _usual(history, activity, now)
-    return Suggestion("workout", activity, title, f"Your usual {_one(activity)} is a {_session(km, minutes, activity)}.",
+    return Suggestion("workout", activity, title,
+                      f"Your usual {_one(activity)} is a {_session(km, minutes, activity)}.",
                       round(km, 1) if km else None, _minutes(minutes))
 
 

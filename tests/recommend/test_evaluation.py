@@ -18,8 +18,12 @@ from recommend.evaluate import (
     recall_at,
     render,
     time_split,
+    tune,
+    validation_ndcg,
+    validation_split,
 )
 from recommend.history import DAY
+from recommend.products import Params
 from recommend.simulator import VIEW_WEIGHT, World, simulate
 
 
@@ -90,3 +94,15 @@ def test_the_model_beats_most_popular_on_a_small_simulation():
     assert "| all members | **model** |" in render(result)
     assert elapsed < 40, f"the small evaluation took {elapsed:.1f} s"
     print(f"\n{render(result)}\nlift {result.lift():.2f}, {elapsed:.1f} s")
+
+
+def test_tuning_looks_only_at_the_training_period():
+    sim = simulate(World(members=600, items=60, days=60), seed=8)
+    split = validation_split(sim, split_day=45, test_days=10)
+    assert split.at == sim.day(35) and split.until == sim.day(45)
+    assert all(x.at < sim.day(35) for x in split.train)
+    best, ndcg, trials = tune(sim, Params(), {"content_weight": [0.3], "new_slots": [0]}, split_day=45, test_days=10,
+                              rounds=1)
+    assert trials[0] == ({}, pytest.approx(validation_ndcg(sim, Params(), split_day=45, test_days=10)))
+    assert ndcg == max(n for _, n in trials) and len(trials) == 3
+    assert best.content_weight in (0.3, Params().content_weight) and best.new_slots in (0, Params().new_slots)

@@ -35,7 +35,7 @@ status: ## show each service's health
 logs: ## follow one service's log: make logs S=kafka
 	@scripts/stack/stack.sh logs $(S)
 
-test: deps-stack ## every test: starts the stack, then forge fuzz/invariants, slither, the pytest suite, the clock-pinned runs, the linter
+test: deps-stack ## every test: starts the stack, then forge fuzz/invariants, slither, the pytest suite, the recommendation tests, the clock-pinned runs, the linter
 	@scripts/stack/stack.sh up
 	@$(MAKE) --no-print-directory test-forge slither gas-check test-ape test-recommend test-clock lint
 

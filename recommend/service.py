@@ -15,6 +15,7 @@ Beside serving, the process keeps the online store fresh and the model current, 
 
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -45,6 +46,7 @@ FAILURES = Counter("fitmint_recommend_background_failures_total", "Background wo
 
 ITEM_CACHE_SECONDS = 60.0  # an item's metadata (tenant, tags, price) rarely changes; its counts may lag this much
 ACTIVITY_CACHE_SECONDS = 60.0
+ITEM_MENTION = re.compile(r"\bitem (\d+)")
 NO_MODEL_RETRY_SECONDS = 600.0  # a stack without purchases (so without a model) tries training this often
 
 
@@ -88,8 +90,8 @@ class Recommender:
         self.settings, self.clock = settings, clock
         self.store = featurestore.open_store(settings)
         self.model = models.Current(settings.model_dir)
-        # item id -> (read at, Item, recent orders): an item's catalog values rarely change.
-        self._items: dict[str, tuple[float, Item, float]] = {}
+        # item id -> (read at, Item, recent orders, name): an item's catalog values rarely change.
+        self._items: dict[str, tuple[float, Item, float, str]] = {}
         self._items_lock = threading.Lock()
         self.activities = Expiring(ACTIVITY_CACHE_SECONDS, lambda: {
             activity: int(row["sessions_7d"]) for activity, row in featurestore.read_activities(self.store).items()})
@@ -103,12 +105,22 @@ class Recommender:
                      if (entry := self._items.get(i)) and now - entry[0] < ITEM_CACHE_SECONDS}
         missing = [i for i in item_ids if i not in known]
         if missing:
-            fresh = {i: (now, models.item_of(i, row), float(row.get("orders_28d") or 0))
+            fresh = {i: (now, models.item_of(i, row), float(row.get("orders_28d") or 0), row.get("name") or "")
                      for i, row in featurestore.read_items(self.store, missing).items()}
             with self._items_lock:
                 self._items.update(fresh)
             known |= fresh
         return {i: entry[1] for i, entry in known.items()}, {i: entry[2] for i, entry in known.items()}
+
+    def named(self, reason: str) -> str:
+        """The model names other items by id ("... who bought item 1042"): a member reads their names."""
+        ids = ITEM_MENTION.findall(reason)
+        if not ids:
+            return reason
+        self.items(ids)
+        with self._items_lock:
+            names = {i: entry[3] for i in ids if (entry := self._items.get(i)) and entry[3]}
+        return ITEM_MENTION.sub(lambda m: names.get(m.group(1), m.group(0)), reason)
 
     def products(self, request: ProductsRequest) -> dict:
         member = featurestore.read_member(self.store, request.member_id)
@@ -122,7 +134,7 @@ class Recommender:
         ranked = models.rank(loaded, request.member_id, tenant_id=request.tenant_id, limit=request.limit,
                              exclude=exclude, items=items, recent_items=bought, activity_mix=history.activity_mix(),
                              now=self.clock(), popularity=orders)
-        return {"items": [{"item_id": s.item_id, "score": round(float(s.score), 6), "reason": s.reason}
+        return {"items": [{"item_id": s.item_id, "score": round(float(s.score), 6), "reason": self.named(s.reason)}
                           for s in ranked],
                 "model_version": loaded.version if loaded else None}
 

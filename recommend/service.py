@@ -24,6 +24,7 @@ from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import orjson
 import psycopg
 from fastapi import FastAPI, HTTPException
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
@@ -255,16 +256,17 @@ def create_app(settings: RecommendSettings | None = None, *, background: bool = 
     app = FastAPI(title="fitmint recommendations (internal)", lifespan=lifespan)
     app.state.recommender = recommender
 
-    # Plain `def` handlers: Feast's online reads are synchronous (~0.6 ms); Starlette runs them in its threads.
+    # The work is CPU-bound and short (a Feast online read ~0.6 ms, the model ~0.5 ms): run in the event loop
+    # rather than handed to a thread and back (measured: the hop cost more than the work), answered with orjson.
     @app.post("/products")
-    def products(request: ProductsRequest) -> dict:
+    async def products(request: ProductsRequest) -> Response:
         with REQUESTS.labels("products").time():
-            return recommender.products(request)
+            return Response(orjson.dumps(recommender.products(request)), media_type="application/json")
 
     @app.post("/workouts")
-    def workouts(request: WorkoutsRequest) -> dict:
+    async def workouts(request: WorkoutsRequest) -> Response:
         with REQUESTS.labels("workouts").time():
-            return recommender.workouts(request)
+            return Response(orjson.dumps(recommender.workouts(request)), media_type="application/json")
 
     @app.get("/health")
     def health() -> dict:

@@ -15,30 +15,30 @@ from backend.app.fitness.fraud.scoring import ActiveModel
 from backend.app.users.service import Conflict, NotFound, Users
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_tokens(request: Request) -> TokenService:
+async def get_tokens(request: Request) -> TokenService:
     return request.app.state.tokens
 
 
-def get_siwe(request: Request) -> SiweService:
+async def get_siwe(request: Request) -> SiweService:
     return request.app.state.siwe
 
 
-def get_backend_pool(request: Request) -> asyncpg.Pool:
+async def get_backend_pool(request: Request) -> asyncpg.Pool:
     pool = getattr(request.app.state, "backend_pool", None)
     if pool is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the backend database is not reachable")
     return pool
 
 
-def get_fraud_model(request: Request) -> ActiveModel:
+async def get_fraud_model(request: Request) -> ActiveModel:
     return request.app.state.fraud_model
 
 
-def get_users(request: Request, pool: Annotated[asyncpg.Pool, Depends(get_backend_pool)]) -> Users:
+async def get_users(request: Request, pool: Annotated[asyncpg.Pool, Depends(get_backend_pool)]) -> Users:
     return Users(pool, request.app.state.redis, request.app.state.settings.user_cache_ttl_seconds)
 
 
@@ -88,7 +88,7 @@ async def get_claims(request: Request, tokens: TokensDep,
 CurrentClaims = Annotated[dict, Depends(get_claims)]
 
 
-def get_principal(claims: CurrentClaims) -> Principal:
+async def get_principal(claims: CurrentClaims) -> Principal:
     try:
         role = Role(claims["role"])
     except ValueError as exc:
@@ -100,7 +100,7 @@ def get_principal(claims: CurrentClaims) -> Principal:
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def require_member(principal: CurrentPrincipal) -> Principal:
+async def require_member(principal: CurrentPrincipal) -> Principal:
     """Endpoints about "me" need a signed-in member, not a service client."""
     if principal.user_id is None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this endpoint is for signed-in members, not services")

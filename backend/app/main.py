@@ -161,10 +161,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               "know about the chain (GET /chain).")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        allowances={"/catalog/images": settings.max_image_bytes})
-    # Wallet reads first: the busiest public routes are matched before the rest.
-    for router in (wallets_router, chain_router, marketplace_router, auth_router, users_router, fitness_router,
-                   fraud_router, rewards_router, epochs_router, relayer_router, notifications_router,
-                   catalog_router, transactions_router, analytics_router, recommendations_router, identity_router,
+    # The busiest routes first (wallet reads, recommendations): routes are matched in order.
+    for router in (wallets_router, chain_router, marketplace_router, recommendations_router, auth_router,
+                   users_router, fitness_router, fraud_router, rewards_router, epochs_router, relayer_router,
+                   notifications_router, catalog_router, transactions_router, analytics_router, identity_router,
                    agent_webhooks_router):
         app.include_router(router)
 

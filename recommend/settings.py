@@ -3,8 +3,6 @@ feature store's (Feast's registry, the Redis online store, the materialisation s
 
 from pathlib import Path
 
-from psycopg.conninfo import make_conninfo
-
 from fitmint.settings import KernelSettings, default
 
 
@@ -33,5 +31,7 @@ class RecommendSettings(KernelSettings):
 
     def psycopg_conninfo(self, database: str | None = None) -> str:
         """libpq's connection string for `database` (default: the analytics store)."""
+        from psycopg.conninfo import make_conninfo  # here: Compose's check imports these settings without psycopg
+
         return make_conninfo(host=self.postgres_host, port=self.postgres_port, user=self.postgres_user,
                              password=self.postgres_password(), dbname=database or self.analytics_database)

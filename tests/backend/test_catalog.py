@@ -334,7 +334,7 @@ def test_an_in_process_api_lists_on_the_stacks_chain_through_a_queue_worker_of_i
         connection = await asyncpg.connect(**on_stack.postgres(on_stack.backend_database))
         try:
             return await connection.fetchval("SELECT payload::text FROM outbox WHERE type = $1 "
-                                             "AND payload->>'productId' = $2", ev.PRODUCT_LISTED, product["id"])
+                                             "AND payload->>'productId' = $2", ev.PRODUCT_LISTED.ce_type, product["id"])
         finally:
             await connection.close()
 

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from recommend.history import DAY, MemberHistory
+from fitmint.memberhistory import DAY, MemberHistory
 from recommend.products import Interaction, Item, Params, ProductModel
 from recommend.simulator import Simulation
 

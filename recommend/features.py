@@ -3,7 +3,7 @@
 Sources are PostgreSQLSource queries over the analytics store's facts (recommend/sql.py); `event_timestamp`
 is when a value became known, so Feast's point-in-time joins are exact. No TTL: a member inactive for a
 year still has their history (windowed counts are as of the row's time; readers derive "as of now" from
-the arrays, recommend/history.py).
+the arrays, fitmint/memberhistory.py).
 """
 
 from datetime import timedelta

@@ -46,7 +46,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # implicit warns (and is slo
 from implicit.cpu.als import AlternatingLeastSquares
 from implicit.nearest_neighbours import bm25_weight
 
-from recommend.history import ACTIVITIES, DAY, DOING, PEOPLE
+from fitmint.memberhistory import ACTIVITIES, DAY
+from recommend.wording import DOING, PEOPLE
 
 FORMAT = 1
 

@@ -31,8 +31,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
+from fitmint.memberhistory import MemberHistory
 from recommend import featurestore, models
-from recommend.history import MemberHistory
 from recommend.products import Item
 from recommend.settings import RecommendSettings
 from recommend.workouts import Goals, suggest

@@ -45,7 +45,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from recommend.history import ACTIVITIES, DAY, Session
+from fitmint.memberhistory import ACTIVITIES, DAY, Session
 from recommend.products import Interaction, Item
 
 START = datetime(2026, 1, 5, tzinfo=UTC).timestamp()  # a Monday

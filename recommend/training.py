@@ -3,7 +3,7 @@ version (recommend/models.py), which the service loads within seconds.
 
 Its inputs are the feature store's own definitions: purchases are member_purchases' source rows (an order's
 member and tenant resolved the same way), items are item_stats' latest rows, and each buyer's activity mix
-is read from the online store's member_history through recommend/history.py, as serving reads it. The
+is read from the online store's member_history through fitmint/memberhistory.py, as serving reads it. The
 service runs it in a child process every `retrain_interval_seconds` (and when it has no model yet);
 `python -m recommend train` runs it on demand.
 """
@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 
 import psycopg
 
+from fitmint.memberhistory import MemberHistory
 from recommend import featurestore, models, sql
-from recommend.history import MemberHistory
 from recommend.products import Interaction, ProductModel
 from recommend.settings import RecommendSettings
 

@@ -29,7 +29,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from recommend.history import DAY, DID, DOING, SESSIONS, MemberHistory, Session, week_start
+from fitmint.memberhistory import DAY, MemberHistory, Session, week_start
+from recommend.wording import DID, DOING, SESSIONS
 
 REST_AFTER_DAYS = 5
 HEAVY_WEEK = 1.5

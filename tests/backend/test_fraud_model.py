@@ -17,6 +17,7 @@ from backend.app.fitness.fraud.evaluate import threshold_for_precision
 from backend.app.fitness.fraud.features import FEATURES, HISTORY_SIZE, Past, extract
 from backend.app.fitness.fraud.model import fit, scores, split, train
 from backend.app.fitness.fraud.simulator import HONEST, PATTERNS, simulate
+from fitmint.memberhistory import MemberHistory, Session
 
 MONDAY = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
 
@@ -53,6 +54,21 @@ def test_a_workout_far_from_the_members_own_history_deviates():
     # Too little history of the activity: no z-score rather than a made-up one.
     newcomer = extract(run(NEXT_DAY, minutes=26, km=7.1), history_of(ROUTINE[:2]))
     assert math.isnan(feature(newcomer, "speed_z")) and math.isnan(feature(newcomer, "hour_deviation"))
+
+
+def test_the_member_history_features_are_the_feature_stores_definitions():
+    """history_count, the same activity's share, days since the last and workouts in the last 7 days are
+    fitmint/memberhistory.py's, which the feature store's member features use: the same numbers for the same
+    sessions (a week ago at the same time of day counts within the week, in both)."""
+    mixed = [*ROUTINE[:7], replace(ROUTINE[7], activity=ActivityType.CYCLE), *ROUTINE[8:]]
+    features = extract(run(NEXT_DAY), history_of(mixed))
+    member = MemberHistory.from_sessions("m", [Session(w.started_at.timestamp(), w.activity.value, w.distance_m or 0,
+                                                       (w.ended_at - w.started_at).total_seconds()) for w in mixed])
+    now = NEXT_DAY.timestamp()
+    assert feature(features, "history_count") == len(member.sessions) == 10
+    assert feature(features, "history_same_activity_share") == member.activity_mix()["run"] == 0.9
+    assert feature(features, "days_since_last") == member.days_since_last(now) == 1.0
+    assert feature(features, "workouts_last_7_days") == len(member.workouts_within(now, 7)) == 7  # days 3..9
 
 
 def test_an_evening_workout_of_a_morning_runner_is_hours_from_their_usual_time():

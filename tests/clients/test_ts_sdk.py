@@ -21,7 +21,7 @@ from tests.support.stackclient import fund_gas, list_product
 SDK = ROOT / "clients" / "ts"
 NODE_SUITE_TIMEOUT = 150  # seconds; the suite takes well under a minute on the stack
 # One fresh wallet per role the Node tests play (support.ts `wallet(role)`).
-ROLES = ("member", "earner", "cheater", "buyer", "seller", "late-buyer", "gasless")
+ROLES = ("member", "earner", "cheater", "buyer", "seller", "late-buyer", "gasless", "athlete")
 
 
 def run(command: list[str], *, cwd: Path = ROOT, env: dict | None = None, timeout: float = 300,

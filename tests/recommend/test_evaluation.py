@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from fitmint.memberhistory import DAY
 from recommend.evaluate import (
     ALL,
     COLD,
@@ -22,7 +23,6 @@ from recommend.evaluate import (
     validation_ndcg,
     validation_split,
 )
-from recommend.history import DAY
 from recommend.products import Params
 from recommend.simulator import VIEW_WEIGHT, World, simulate
 

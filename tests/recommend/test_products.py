@@ -6,7 +6,7 @@ import random
 import numpy as np
 import pytest
 
-from recommend.history import DAY, MemberHistory
+from fitmint.memberhistory import DAY, MemberHistory
 from recommend.products import Item, Params, ProductModel
 from recommend.simulator import World, simulate
 

@@ -1,11 +1,11 @@
-"""Workout suggestions (recommend.workouts) and the history helpers they read (recommend.history)."""
+"""Workout suggestions (recommend.workouts) and the history helpers they read (fitmint.memberhistory)."""
 
 from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 
-from recommend.history import DAY, MemberHistory, Session, week_start
+from fitmint.memberhistory import DAY, MemberHistory, Session, week_start
 from recommend.simulator import World, simulate
 from recommend.workouts import Goals, suggest
 

@@ -1,6 +1,7 @@
 /** Fitmint: the one object a dApp or wallet app holds, its methods delegated to one module each. */
 import type { Chain, PublicClient } from "viem";
 import { Analytics } from "./analytics.js";
+import { Recommendations } from "./recommendations.js";
 import { Auth, type SignInOptions } from "./auth.js";
 import { ChainDirectory } from "./chain.js";
 import { describeError } from "./errors.js";
@@ -35,6 +36,8 @@ export class Fitmint {
   readonly notifications: Notifications;
   /** Tenant dashboards, for admins: `fm.analytics.overview({ from, to })`. */
   readonly analytics: Analytics;
+  /** The member's products and workouts, with reasons, and their goals: `fm.recommendations.products()`. */
+  readonly recommendations: Recommendations;
   private readonly directory: ChainDirectory;
   private readonly auth: Auth;
   private readonly rewards: Rewards;
@@ -59,6 +62,7 @@ export class Fitmint {
     const socket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     this.notifications = new Notifications(this.http, tokens, socket);
     this.analytics = new Analytics(this.http);
+    this.recommendations = new Recommendations(this.http);
   }
 
   // The chain

@@ -3,6 +3,7 @@ export { FitmintApiError, FitmintChainError, decodeChainError, describeError } f
 export { formatFit, parseFit, FIT_DECIMALS } from "./units.js";
 export { memoryTokenStore, type Session, type TokenStore } from "./session.js";
 export type { Analytics, AnalyticsPeriod, AnalyticsSeriesQuery } from "./analytics.js";
+export type { Recommendations } from "./recommendations.js";
 export type { Fetch } from "./http.js";
 export type { ListingsOptions, ListingStatus, Purchase } from "./marketplace.js";
 export type { LiveConnection, LiveOptions, LiveStatus, WebSocketConstructor, WebSocketLike } from "./notifications.js";

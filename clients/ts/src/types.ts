@@ -85,3 +85,9 @@ export type AnalyticsToken = ResponseOf<"/analytics/token", "get">;
 export type AnalyticsMarketplace = ResponseOf<"/analytics/marketplace", "get">;
 export type AnalyticsRetention = ResponseOf<"/analytics/retention", "get">;
 export type AnalyticsFunnel = ResponseOf<"/analytics/funnel", "get">;
+
+export type ProductRecommendations = ResponseOf<"/recommendations/products", "get">;
+export type ProductRecommendation = ProductRecommendations["data"][number];
+export type WorkoutSuggestions = ResponseOf<"/recommendations/workouts", "get">;
+export type WorkoutSuggestion = WorkoutSuggestions["data"][number];
+export type Goals = ResponseOf<"/recommendations/goals", "get">;

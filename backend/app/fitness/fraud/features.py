@@ -12,9 +12,10 @@ Features, in `FEATURES` order:
   member's time zone, on a circle);
 - against the member's own history (their last `BASELINE_SIZE` accepted workouts that started before this
   one, newest first): how many there are, the share of the same activity, days since the last one,
-  workouts in the last 7 days, z-scores of speed, cadence, heart rate, steps per km and duration against
-  the same activity's history, the start hour's distance from their usual hour, the share of their
-  same-activity history within 10% of the speed limit ("just under the limit every day");
+  workouts in the last 7 days (these four as fitmint/memberhistory.py defines them, for the feature store
+  too), z-scores of speed, cadence, heart rate, steps per km and duration against the same activity's
+  history, the start hour's distance from their usual hour, the share of their same-activity history
+  within 10% of the speed limit ("just under the limit every day");
 - replay: the smallest mean relative difference between this workout's measurements and any same-activity
   workout among the member's last `HISTORY_SIZE` (a longer look back: a replay may copy an older one), how
   many measurements of that nearest one are exactly equal, and the smallest largest difference on any one
@@ -33,6 +34,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 
 from backend.app.fitness.anticheat import DEFAULT_LIMITS, ActivityType, Workout
+from fitmint.memberhistory import MemberHistory, Session
 
 HISTORY_SIZE = 60  # the member's accepted workouts a workout is compared with for replays
 BASELINE_SIZE = 30  # of which the newest make their baseline (z-scores, usual hour, habits)
@@ -168,6 +170,22 @@ def _speed_to_limit(activity: ActivityType, speed: float) -> float:
     return speed / limit if limit else _NAN
 
 
+def _member(history: Sequence[Past]) -> MemberHistory:
+    """The baseline as a MemberHistory: the same definitions of "recent workouts", "share of an activity",
+    "days since the last" and "workouts in the last 7 days" as the feature store's member features."""
+    return MemberHistory.from_sessions("", (Session(p.start, p.activity.value, _zero(p.measurements[_DISTANCE]),
+                                                    p.measurements[_SECONDS]) for p in history),
+                                       keep=BASELINE_SIZE)
+
+
+def _zero(value: float) -> float:
+    return 0.0 if value != value else value  # NaN (not reported): 0, as the feature store stores it
+
+
+def _or_nan(value: float | None) -> float:
+    return _NAN if value is None else value
+
+
 def extract(workout: Workout, history: Sequence[Past], timezone: str | None = None) -> Features:
     """The features of `workout` given the member's `history` (accepted workouts that started before it,
     newest first, at most HISTORY_SIZE are used) and their time zone (IANA name; None or unknown: UTC)."""
@@ -183,6 +201,7 @@ def extract(workout: Workout, history: Sequence[Past], timezone: str | None = No
     local_angle = (local.hour + local.minute / 60) / 24 * 2 * math.pi
 
     same = [p for p in history if p.activity == workout.activity]
+    member = _member(history)  # the member-level features: fitmint/memberhistory.py's definitions
     earlier = np.array([p.measurements for p in lookback], dtype=np.float64).reshape(len(lookback), len(mine))
     theirs = earlier[:len(same)]  # the baseline's are the newest of the look back's
     past = _derived(theirs)
@@ -207,10 +226,10 @@ def extract(workout: Workout, history: Sequence[Past], timezone: str | None = No
         gps_peak * 3.6 / speed if speed > 0 else _NAN,
         math.sin(local_angle),
         math.cos(local_angle),
-        float(len(history)),
-        len(same) / len(history) if history else _NAN,
-        (start - history[0].start) / _DAY if history else _NAN,
-        float(sum(p.start >= start - 7 * _DAY for p in history)),
+        float(len(member.sessions)),
+        member.activity_mix().get(workout.activity.value, 0.0) if member.sessions else _NAN,
+        _or_nan(member.days_since_last(start)),
+        float(len(member.workouts_within(start, 7))),
         _z(speed, past["speed"]),
         _z(cadence, past["cadence"]),
         _z(avg_hr, theirs[:, _AVG_HR]),

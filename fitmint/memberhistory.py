@@ -1,10 +1,13 @@
-"""A member's workout history as the recommenders read it: one definition of each derived feature.
+"""A member's workout history and the features derived from it: one definition of each, for every reader.
 
-The `member_history` feature view stores the member's last 60 accepted workouts as four aligned arrays
-(`recent_starts`, `recent_activities`, `recent_distance_m`, `recent_duration_s`, newest first) as of the row's
-time; the windowed features the suggestions and the product model need "as of now" are derived here from those
-arrays (a stored 7-day count would be stale for a member who stopped training). The workout suggestions, the
-product model's cold start (`activity_mix`) and the training job all use these helpers, never their own copy.
+The feature store's `member_history` view (recommend/) stores the member's last 60 accepted workouts as four
+aligned arrays (`recent_starts`, `recent_activities`, `recent_distance_m`, `recent_duration_s`, newest first)
+as of the row's time; the windowed features "as of now" are derived here from those arrays (a stored 7-day
+count would be stale for a member who stopped training). The workout suggestions, the product model's cold
+start (`activity_mix`) and its training read them through this module, and so does the anti-cheat model
+(backend/app/fitness/fraud/features.py) for its member-history features (how many recent workouts, the share
+of the same activity, days since the last one, workouts in the last 7 days), from the member's history as it
+stands when a workout is scored: one definition, whichever store the sessions come from.
 
 Days are UTC calendar days (the feature store knows no member's time zone); a week starts on Monday.
 """
@@ -17,17 +20,6 @@ from datetime import UTC, datetime, timedelta
 DAY = 86_400.0
 ACTIVITIES = ("run", "walk", "hike", "cycle", "swim", "row", "strength", "yoga")
 RECENT_SESSIONS = 60  # what `member_history.recent_*` keeps
-# How people say it, per activity: "for your running", "new for runners", "you ran", "three runs".
-DOING = {"run": "running", "walk": "walking", "hike": "hiking", "cycle": "cycling", "swim": "swimming",
-         "row": "rowing", "strength": "strength training", "yoga": "yoga"}
-PEOPLE = {"run": "runners", "walk": "walkers", "hike": "hikers", "cycle": "cyclists", "swim": "swimmers",
-          "row": "rowers", "strength": "strength training", "yoga": "yoga"}
-DID = {"run": "ran", "walk": "walked", "hike": "hiked", "cycle": "cycled", "swim": "swam", "row": "rowed",
-       "strength": "did strength training", "yoga": "did yoga"}
-SESSIONS = {"run": "runs", "walk": "walks", "hike": "hikes", "cycle": "rides", "swim": "swims", "row": "rows",
-            "strength": "strength sessions", "yoga": "yoga sessions"}
-
-
 @dataclass(frozen=True)
 class Session:
     """One accepted workout: when it started (unix s), the activity, distance (0 where none) and duration."""
@@ -104,9 +96,10 @@ class MemberHistory:
                    workouts_total=len(known), joined_at=joined_at)
 
     def workouts_within(self, now: float, days: float) -> list[Session]:
-        """Sessions started in the last `days` days before `now` (newest first); nothing after `now`."""
+        """Sessions started in the last `days` days up to `now` (newest first): from `now - days` included (the
+        same time of day a week ago is within the week), nothing after `now`."""
         since = now - days * DAY
-        return [s for s in self.sessions if since < s.at <= now]
+        return [s for s in self.sessions if since <= s.at <= now]
 
     def this_week(self, now: float) -> list[Session]:
         """Sessions since Monday 00:00 UTC of `now`'s week, up to `now` (newest first)."""

@@ -31,8 +31,8 @@ from eth_account import Account
 
 from backend.app.auth.tokens import Subject, TokenService
 from backend.app.users.service import SignIn, sign_in
-from tests.support.api import api_settings, db
-from tests.support.stackclient import list_product, sign_in_over_http
+from tests.support.api import api_settings
+from tests.support.stackclient import admin_headers, list_product, sign_in_over_http
 from tests.support.stackenv import stack_settings
 
 ACTIVITIES = ("run", "cycle", "swim", "walk", "yoga", "strength")
@@ -47,15 +47,6 @@ def log(message: str) -> None:
 def quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def admin_headers(api: httpx.Client, stack: dict) -> dict:
-    admin = Account.create()
-    sign_in_over_http(api, admin)
-    stack_db = api_settings(stack, Path(stack["FITMINT_STATE_DIR"]), stack["BACKEND_DATABASE"])
-    db(stack_db, "UPDATE users SET role = 'admin' WHERE id = (SELECT user_id FROM wallet_links WHERE address = $1 "
-                 "AND tenant_id = (SELECT id FROM tenants WHERE slug = 'fitmint'))", admin.address.lower())
-    return sign_in_over_http(api, admin)
 
 
 def workout(activity: str, days_ago: int) -> dict:

@@ -9,14 +9,13 @@ analytics store feeds (Kafka -> analytics -> the freshness follower -> Redis).
 """
 
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
 from eth_account import Account
 
-from tests.support.api import a_run, api_settings, db
-from tests.support.stackclient import list_product, sign_in_over_http
+from tests.support.api import a_run
+from tests.support.stackclient import admin_headers, list_product, sign_in_over_http
 from tests.support.stackenv import stack_settings
 from tests.support.waiting import wait_until
 
@@ -30,18 +29,6 @@ def stack():
 def api(stack):
     with httpx.Client(base_url=f"http://127.0.0.1:{stack['BACKEND_PORT']}", timeout=30) as client:
         yield client
-
-
-def _admin_headers(api: httpx.Client, stack) -> dict:
-    """A member made admin of the default tenant the operator's way (its role set in the stack's database)."""
-    admin = Account.create()
-    sign_in_over_http(api, admin)
-    stack_db = api_settings(stack, Path(stack["FITMINT_STATE_DIR"]), stack["BACKEND_DATABASE"])
-    promoted = db(stack_db, "UPDATE users SET role = 'admin' WHERE id = (SELECT user_id FROM wallet_links "
-                            "WHERE address = $1 AND tenant_id = (SELECT id FROM tenants WHERE slug = 'fitmint')) "
-                            "RETURNING id", admin.address.lower())
-    assert len(promoted) == 1
-    return sign_in_over_http(api, admin)
 
 
 def test_suggestions_follow_the_members_workouts_through_the_online_store(api):
@@ -78,7 +65,7 @@ def test_goals_are_validated_stored_and_aimed_at(api):
 
 
 def test_products_are_the_tenants_on_sale_and_fit_the_members_activities(api, stack):
-    admin = _admin_headers(api, stack)
+    admin = admin_headers(api, stack)
     tag = uuid.uuid4().hex[:6]
     swim = list_product(api, admin, name=f"Swim Goggles {tag}", price_fit="2", supply=5,
                         attributes=[{"trait_type": "activity", "value": "swim"}])

@@ -5,11 +5,13 @@ import struct
 import time
 import uuid
 import zlib
+from pathlib import Path
 
 import httpx
+from eth_account import Account
 from web3 import Web3
 
-from tests.support.api import a_run
+from tests.support.api import a_run, api_settings, db
 from tests.support.signin import sign
 from tests.support.waiting import wait_until
 
@@ -54,6 +56,19 @@ def _siwe_settings(api: httpx.Client) -> dict:
     if chain.status_code == 200 and "siwe" in chain.json():
         return {**chain.json()["siwe"], "chain_id": chain.json()["chain_id"]}
     return {"domain": "localhost:8000", "uri": "http://localhost:8000", "chain_id": 31337}
+
+
+def admin_headers(api: httpx.Client, stack: dict) -> dict:
+    """A new wallet made admin of the stack's default tenant the operator's way (its role set in the stack's
+    database: `manage role` would also migrate that database), signed in again as admin: its Authorization."""
+    admin = Account.create()
+    sign_in_over_http(api, admin)
+    stack_db = api_settings(stack, Path(stack["FITMINT_STATE_DIR"]), stack["BACKEND_DATABASE"])
+    promoted = db(stack_db, "UPDATE users SET role = 'admin' WHERE id = (SELECT user_id FROM wallet_links "
+                            "WHERE address = $1 AND tenant_id = (SELECT id FROM tenants WHERE slug = 'fitmint')) "
+                            "RETURNING id", admin.address.lower())
+    assert len(promoted) == 1
+    return sign_in_over_http(api, admin)
 
 
 def list_product(api: httpx.Client, admin_headers: dict, *, name: str, price_fit: str, supply: int,

@@ -27,7 +27,7 @@ from fitmint_client import Fitmint, FitmintApiError
 from tests.support.api import a_run, api_settings, db
 from tests.support.queue_worker import funded_key, queue_worker
 from tests.support.signin import me, new_wallet, sign_in
-from tests.support.stackclient import list_product, sign_in_over_http
+from tests.support.stackclient import admin_headers, list_product
 from tests.support.waiting import wait_until
 
 FIT = 10**18
@@ -278,14 +278,7 @@ def listed(stack):
     member made admin of its default tenant the operator's way (the role set in its database: `manage role`
     would also migrate that database to this checkout's schema, which is the stack's to choose)."""
     with httpx.Client(base_url=f"http://127.0.0.1:{stack['BACKEND_PORT']}", timeout=30) as api:
-        admin = Account.create()
-        sign_in_over_http(api, admin)
-        stack_db = api_settings(stack, Path(stack["FITMINT_STATE_DIR"]), stack["BACKEND_DATABASE"])
-        promoted = db(stack_db, "UPDATE users SET role = 'admin' WHERE id = (SELECT user_id FROM wallet_links "
-                                "WHERE address = $1 AND tenant_id = (SELECT id FROM tenants WHERE slug = 'fitmint')) "
-                                "RETURNING id", admin.address.lower())
-        assert len(promoted) == 1
-        return list_product(api, sign_in_over_http(api, admin), name=f"Relay Band {uuid.uuid4().hex[:6]}",
+        return list_product(api, admin_headers(api, stack), name=f"Relay Band {uuid.uuid4().hex[:6]}",
                             price_fit="1.5", supply=5)
 
 

@@ -34,6 +34,14 @@ async def get_backend_pool(request: Request) -> asyncpg.Pool:
     return pool
 
 
+def indexer_pool(request: Request) -> asyncpg.Pool:
+    """The API's read-only pool on the indexer's database (its read views); 503 while it is unreachable."""
+    pool = getattr(request.app.state, "indexer_pool", None)
+    if pool is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the indexer database is not reachable")
+    return pool
+
+
 async def get_fraud_model(request: Request) -> ActiveModel:
     return request.app.state.fraud_model
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from backend.app.catalog import service as catalog
 from backend.app.chain.routes import chain_documents
-from backend.app.deps import limit_quotes
+from backend.app.deps import indexer_pool, limit_quotes
 from backend.app.marketplace import listings
 from backend.app.marketplace.listings import BadCursor, ListingFilter, ListingPage, Sort
 from backend.app.marketplace.quote import QuoteRefused, QuoteRequest, UnknownListing, quote
@@ -130,16 +130,9 @@ class QuotePublic(BaseModel):
     call: PurchaseCall
 
 
-def _indexer(request: Request):
-    pool = getattr(request.app.state, "indexer_pool", None)
-    if pool is None:
-        raise HTTPException(503, "the indexer database is not reachable")
-    return pool
-
-
 async def _page(request: Request, where: ListingFilter, sort: Sort, limit: int, cursor: str | None) -> ListingsPage:
     try:
-        page: ListingPage = await listings.search(_indexer(request), where, sort=sort, limit=limit, cursor=cursor)
+        page: ListingPage = await listings.search(indexer_pool(request), where, sort=sort, limit=limit, cursor=cursor)
     except BadCursor as exc:
         raise HTTPException(422, str(exc)) from exc
     await listings.describe_items(request.app.state.backend_pool, page.items)
@@ -173,7 +166,7 @@ async def list_listings(request: Request, item_id: Annotated[str | None, Query(p
             responses={404: {"description": "No such listing (indexed)"}})
 async def read_listing(listing_id: ListingId, request: Request) -> ListingDetail:
     """One listing as indexed, whatever its status, with its catalog item."""
-    listing, block = await listings.one(_indexer(request), listing_id)
+    listing, block = await listings.one(indexer_pool(request), listing_id)
     if listing is None:
         raise HTTPException(404, f"no listing {listing_id} has been indexed (as of block {block})")
     await listings.describe_items(request.app.state.backend_pool, [listing])

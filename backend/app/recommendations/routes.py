@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
-from backend.app.deps import BackendPool, CurrentMember
+from backend.app.deps import BackendPool, CurrentMember, indexer_pool
 from backend.app.recommendations import service
 from backend.app.recommendations.client import RecommendClient, Unavailable
 from backend.app.recommendations.models import (
@@ -24,13 +24,6 @@ def _client(request: Request) -> RecommendClient:
     return request.app.state.recommend
 
 
-def _indexer(request: Request):
-    pool = getattr(request.app.state, "indexer_pool", None)
-    if pool is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the indexer database is not reachable")
-    return pool
-
-
 def _unavailable(exc: Unavailable) -> HTTPException:
     return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "5"})
 
@@ -40,7 +33,7 @@ async def recommend_products(request: Request, member: CurrentMember, pool: Back
                              limit: Annotated[int, Query(ge=1, le=50)] = 10) -> ProductRecommendations:
     """Up to `limit` products of the member's tenant with an open listing that none of the member's wallets
     holds, best first, each with a reason. A new member gets what fits their activities or is popular."""
-    indexer = _indexer(request)
+    indexer = indexer_pool(request)
     on_sale = await request.app.state.recommend_catalogs.on_sale(pool, indexer, member.tenant_id)
     owned = await service.owned_items(pool, indexer, member.user_id)
     candidates = [item for item in on_sale if item not in owned]

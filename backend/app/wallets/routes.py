@@ -3,9 +3,10 @@
 from typing import Annotated, Literal
 
 import orjson
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from backend.app.deps import indexer_pool
 from backend.app.wallets import service
 
 router = APIRouter(prefix="/wallets", tags=["wallets"])
@@ -87,17 +88,10 @@ class ItemsPublic(BaseModel):
     block: int | None
 
 
-def _pool(request: Request):
-    pool = getattr(request.app.state, "indexer_pool", None)
-    if pool is None:
-        raise HTTPException(503, "the indexer database is not reachable")
-    return pool
-
-
 @router.get("/{address}/balance", response_model=BalancePublic)
 async def get_balance(address: Address, request: Request) -> Response:
     """FIT balance of `address`."""
-    balance, block = await service.balance(_pool(request), address.lower())
+    balance, block = await service.balance(indexer_pool(request), address.lower())
     # The hottest read: serialised here instead of validated again against BalancePublic (which still
     # documents it) - the values are built right above.
     return Response(orjson.dumps({"address": address, "balance": str(balance), "block": block}),
@@ -107,14 +101,14 @@ async def get_balance(address: Address, request: Request) -> Response:
 @router.get("/{address}/transfers", response_model=TransfersPage)
 async def get_transfers(address: Address, request: Request, limit: Limit = 50, cursor: Cursor = None) -> TransfersPage:
     """FIT transfers from or to `address`, newest first."""
-    page = await service.transfers(_pool(request), address.lower(), limit=limit, cursor=cursor)
+    page = await service.transfers(indexer_pool(request), address.lower(), limit=limit, cursor=cursor)
     return TransfersPage(address=address, data=page.items, block=page.block, next_cursor=page.next_cursor)
 
 
 @router.get("/{address}/claims", response_model=ClaimsPage)
 async def get_claims(address: Address, request: Request, limit: Limit = 50, cursor: Cursor = None) -> ClaimsPage:
     """Rewards paid to `address` (vouchers and Merkle epochs), newest first."""
-    page = await service.claims(_pool(request), address.lower(), limit=limit, cursor=cursor)
+    page = await service.claims(indexer_pool(request), address.lower(), limit=limit, cursor=cursor)
     return ClaimsPage(address=address, data=page.items, block=page.block, next_cursor=page.next_cursor)
 
 
@@ -129,12 +123,12 @@ async def get_orders(address: Address, request: Request, role: Role = "buyer", l
     `block`, `log_index` and `tx_hash` of its `OrderCreated` event. Amounts and item ids are decimal
     strings; addresses are lowercase. Pass `next_cursor` back as `cursor` for the next (older) page;
     `block` is the block the whole answer is consistent at."""
-    page = await service.orders(_pool(request), address.lower(), role=role, limit=limit, cursor=cursor)
+    page = await service.orders(indexer_pool(request), address.lower(), role=role, limit=limit, cursor=cursor)
     return OrdersPage(address=address, data=page.items, block=page.block, next_cursor=page.next_cursor)
 
 
 @router.get("/{address}/items", response_model=ItemsPublic)
 async def get_items(address: Address, request: Request) -> ItemsPublic:
     """FitItems held by `address`."""
-    held, block = await service.items(_pool(request), address.lower())
+    held, block = await service.items(indexer_pool(request), address.lower())
     return ItemsPublic(address=address, data=held, block=block)

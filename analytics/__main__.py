@@ -24,6 +24,7 @@ from analytics import rebuild, store, synthetic
 from analytics.service import AnalyticsConsumer
 from analytics.settings import Settings
 from fitmint import events as ev
+from fitmint import telemetry
 from fitmint.resilience import quiet_library_retries
 
 log = logging.getLogger("analytics")
@@ -84,7 +85,8 @@ def main() -> int:
     parser.add_argument("--last-day", type=date.fromisoformat, default=None,
                         help="generate: the last day of the data (default: today)")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    telemetry.setup("analytics") if args.command == "run" else logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     quiet_library_retries()
     settings = Settings()
     if args.command == "run":

@@ -18,6 +18,7 @@ import sys
 
 from prometheus_client import start_http_server
 
+from fitmint import telemetry
 from fitmint.chain.manifest import Manifest, ManifestError
 from fitmint.chain.rpc import Rpc
 from fitmint.outbox.relay import Relay
@@ -115,8 +116,7 @@ def cli() -> int:
     parser.add_argument("command", nargs="?", default="run", choices=("run", "backfill", "relay", "reset"))
     parser.add_argument("--until", type=int, default=None, help="backfill: stop at this block")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    telemetry.setup("indexer")
     quiet_library_retries()
     return asyncio.run(main(args.command, args.until))
 

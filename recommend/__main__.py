@@ -16,6 +16,7 @@ import logging
 import sys
 import time
 
+from fitmint import telemetry
 from recommend.settings import RecommendSettings
 
 
@@ -29,8 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("train", help="fit and publish a new product model")
     commands.add_parser("status", help="registry, materialisation and model")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("feast").setLevel(logging.WARNING)  # its registry refreshes log at INFO every minute
+    if args.command == "serve":
+        telemetry.setup("recommend")  # JSON logs, traces (feast's per-minute registry lines quieted)
+    else:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("feast").setLevel(logging.WARNING)  # its registry refreshes log at INFO every minute
     settings = RecommendSettings()
     # Feast and the models load here, not at import: `--help` answers at once, and Compose's check can import
     # this module for its settings without the recommend venv.
@@ -42,8 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         from recommend.service import create_app
 
         featurestore.apply(featurestore.open_store(settings))
-        uvicorn.run(create_app(settings), host=settings.recommend_host, port=settings.recommend_port, access_log=False,
-                    log_level="warning")
+        app = create_app(settings)
+        telemetry.instrument_app(app)
+        uvicorn.run(app, host=settings.recommend_host, port=settings.recommend_port, access_log=False,
+                    log_level="warning", log_config=None)
         return 0
     store = featurestore.open_store(settings)
     if args.command == "apply":

@@ -1,4 +1,5 @@
-"""The API application: `uvicorn backend.app.main:app` (or `create_app(settings)` in tests)."""
+"""The API application: `uvicorn --factory backend.app.main:serve` (the stack: traces, JSON logs shipped to
+the log store), `uvicorn backend.app.main:app` (no telemetry), or `create_app(settings)` in tests."""
 
 import asyncio
 import gc
@@ -52,6 +53,7 @@ from backend.app.transactions.routes import router as transactions_router
 from backend.app.users.routes import router as users_router
 from backend.app.users.service import ensure_tenant
 from backend.app.wallets.routes import router as wallets_router
+from fitmint import telemetry
 from fitmint.chain.gateway import ChainGateway
 from fitmint.resilience import POSTGRES_ERRORS, quiet_library_retries
 
@@ -169,6 +171,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
 
     mount_dapp(app, settings.dapp_dir)
+    telemetry.instrument_app(app)
 
     @app.exception_handler(asyncpg.UndefinedTableError)
     async def indexer_not_ready(request, exc):
@@ -199,6 +202,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "backend_database": "ok" if app.state.backend_pool is not None else "unavailable"}
 
     return app
+
+
+def serve() -> FastAPI:
+    """The stack's API process: telemetry first (fitmint/telemetry), then the app."""
+    telemetry.setup("api")
+    return create_app()
 
 
 app = create_app()

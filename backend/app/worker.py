@@ -40,6 +40,7 @@ from backend.app.notifications.sms import sms_provider
 from backend.app.outbox_relay import run_relay
 from backend.app.relayer.batcher import ClaimBatcher
 from backend.app.relayer.chain import RelayerChain
+from fitmint import telemetry
 from fitmint.chain.gateway import ChainGateway
 from fitmint.resilience import Retrier, quiet_library_retries
 
@@ -145,9 +146,7 @@ def main() -> None:
     parser.add_argument("--no-senders", action="store_true",
                         help="send no email, SMS or DIDComm from this process (it does not join fitmint-email)")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("apscheduler", "httpx"):  # per-run lines every minute; ours say what each job did
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    telemetry.setup("worker")  # JSON logs (apscheduler's and httpx's per-run lines quieted), traces
     quiet_library_retries()
 
     async def serve():

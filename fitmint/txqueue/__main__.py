@@ -16,6 +16,7 @@ import sys
 import asyncpg
 from prometheus_client import start_http_server
 
+from fitmint import telemetry
 from fitmint.chain.errors import ChainUnavailable
 from fitmint.chain.gateway import ChainGateway
 from fitmint.chain.rpc import Rpc
@@ -89,9 +90,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fitmint.txqueue", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["run"])
     parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    telemetry.setup("txqueue")  # JSON logs (httpx's line per node call quieted), traces
     quiet_library_retries()
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per node call: hundreds a second
     try:
         asyncio.run(run(TxQueueSettings()))
     except (CannotStart, OSError) as exc:

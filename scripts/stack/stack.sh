@@ -17,7 +17,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/../toolchain/env.sh"
 RUN_DIR="$FITMINT_STATE_DIR/run"
 LOG_DIR="$FITMINT_STATE_DIR/logs"
 SECRETS_DIR="$FITMINT_STATE_DIR/secrets"
-ALL_SERVICES=(anvil postgres redis kafka ipfs mail acapy indexer api txqueue worker analytics recommend)
+ALL_SERVICES=(jaeger victorialogs anvil postgres redis kafka ipfs mail acapy indexer api txqueue worker analytics recommend
+  prometheus)
 STARTED=()
 CMD=()
 UNHEALTHY=()  # what the last print_table found not healthy
@@ -315,7 +316,7 @@ clients_build() {
 }
 # The HTTP API (backend/app), docs at /docs.
 api_argv() {
-  CMD=(env PYTHONPATH="$FITMINT_ROOT" ACAPY_ADMIN_URL="$(acapy_url)" python -m uvicorn backend.app.main:app --host 127.0.0.1 --port "$BACKEND_PORT"
+  CMD=(env PYTHONPATH="$FITMINT_ROOT" ACAPY_ADMIN_URL="$(acapy_url)" python -m uvicorn --factory backend.app.main:serve --host 127.0.0.1 --port "$BACKEND_PORT"
        --no-access-log)
 }
 api_healthy() { answers '"ok"' "http://127.0.0.1:$BACKEND_PORT/health"; }
@@ -338,6 +339,59 @@ recommend_prepare() {
 }
 recommend_argv() { CMD=(env PYTHONPATH="$FITMINT_ROOT" "$RECOMMEND_VENV/bin/python" -m recommend serve); }
 recommend_healthy() { answers '"ok"' "http://127.0.0.1:$RECOMMEND_PORT/health"; }
+
+# Traces: Jaeger v2 all-in-one (OTLP in, memory storage, query API /api/traces); its config names every
+# port (scripts/stack/jaeger/config.yaml). Started first, so every process's first spans have somewhere to go.
+jaeger_ports() {
+  echo "$JAEGER_OTLP_PORT $JAEGER_OTLP_GRPC_PORT $JAEGER_QUERY_PORT $JAEGER_QUERY_GRPC_PORT $JAEGER_ADMIN_PORT $JAEGER_METRICS_PORT"
+}
+jaeger_url() { echo "http://127.0.0.1:$JAEGER_QUERY_PORT"; }
+jaeger_prepare() { :; }
+jaeger_argv() { CMD=("$JAEGER_BIN" --config "$FITMINT_ROOT/scripts/stack/jaeger/config.yaml"); }
+jaeger_healthy() { curl -sf -m 2 "http://127.0.0.1:$JAEGER_QUERY_PORT/api/services" >/dev/null; }
+
+# Logs: VictoriaLogs (every process ships its JSON records over OTLP; LogsQL at /select/logsql/query).
+victorialogs_ports() { echo "$VICTORIALOGS_PORT"; }
+victorialogs_url() { echo "http://127.0.0.1:$VICTORIALOGS_PORT"; }
+victorialogs_prepare() { mkdir -p "$FITMINT_STATE_DIR/victorialogs"; }
+victorialogs_argv() {
+  CMD=("$VICTORIALOGS_BIN" "-httpListenAddr=127.0.0.1:$VICTORIALOGS_PORT"
+       "-storageDataPath=$FITMINT_STATE_DIR/victorialogs" "-retentionPeriod=${VICTORIALOGS_RETENTION:-7d}")
+}
+victorialogs_healthy() { answers OK "http://127.0.0.1:$VICTORIALOGS_PORT/health"; }
+
+# Metrics: Prometheus (Debian's), scraping every process that serves /metrics, with the rules of
+# ops/prometheus/rules; its configuration is written at each start (scripts/stack/prometheus_config.py).
+prometheus_ports() { echo "$PROMETHEUS_PORT"; }
+prometheus_url() { echo "http://127.0.0.1:$PROMETHEUS_PORT"; }
+prometheus_prepare() {
+  mkdir -p "$FITMINT_STATE_DIR/prometheus/data"
+  (cd "$FITMINT_ROOT" && python -m scripts.stack.prometheus_config "$FITMINT_STATE_DIR/prometheus/prometheus.yml") \
+    || fail "prometheus: could not write its configuration."
+}
+prometheus_argv() {
+  CMD=("$PROMETHEUS_BIN" "--config.file=$FITMINT_STATE_DIR/prometheus/prometheus.yml"
+       "--storage.tsdb.path=$FITMINT_STATE_DIR/prometheus/data" "--storage.tsdb.retention.time=7d"
+       "--web.listen-address=127.0.0.1:$PROMETHEUS_PORT" --web.enable-lifecycle)
+}
+prometheus_healthy() { curl -sf -m 2 "http://127.0.0.1:$PROMETHEUS_PORT/-/ready" >/dev/null; }
+# Lines under the status table: every scrape target's health, as Prometheus saw it last, and what fires.
+prometheus_notes() {
+  local targets alerts
+  targets="$(curl -sf -m 2 "http://127.0.0.1:$PROMETHEUS_PORT/api/v1/targets?state=active")" || return 0
+  alerts="$(curl -sf -m 2 "http://127.0.0.1:$PROMETHEUS_PORT/api/v1/alerts")" || alerts='{"data": {"alerts": []}}'
+  "$FITMINT_PYTHON" -c 'import json, sys
+targets = json.loads(sys.argv[1])["data"]["activeTargets"]
+cells = [f"{t[\"labels\"][\"job\"]} {t[\"health\"]}" for t in sorted(targets, key=lambda t: t["labels"]["job"])]
+print("prometheus targets: " + ", ".join(cells))
+for t in targets:
+    if t["health"] != "up":
+        print(f"prometheus: {t[\"labels\"][\"job\"]} ({t[\"scrapeUrl\"]}) is {t[\"health\"]}: {t[\"lastError\"] or \"not scraped yet\"}")
+for a in json.loads(sys.argv[2])["data"]["alerts"]:
+    if a["state"] == "firing":
+        print(f"alert firing: {a[\"labels\"][\"alertname\"]} ({a[\"labels\"].get(\"severity\", \"\")}): {a[\"annotations\"].get(\"summary\", \"\")}")
+' "$targets" "$alerts"
+}
 
 # A dev mail sink (aiosmtpd): every email the worker sends lands in the Maildir <state>/mail (read it
 # with any mail client, e.g. `mutt -f .state/mail`). Point SMTP_HOST/SMTP_PORT at a real relay instead.
@@ -480,7 +534,7 @@ rollback() {
 }
 
 print_table() {
-  printf '%-9s %-38s %-8s %-10s %8s %8s  %s\n' SERVICE URL PID HEALTH RSS RESTARTS LOG
+  printf '%-12s %-38s %-8s %-10s %8s %8s  %s\n' SERVICE URL PID HEALTH RSS RESTARTS LOG
   local name pid health rss restarts last_exit
   for name in "$@"; do
     pid="$(pid_of "$name")"
@@ -495,7 +549,7 @@ print_table() {
       restarts="${restarts:-0}"
       pid="$(child_pid_of "$name")"
     fi
-    printf '%-9s %-38s %-8s %-10s %8s %8s  %s\n' "$name" "$("${name}_url")" "${pid:--}" "$health" "$rss" "$restarts" \
+    printf '%-12s %-38s %-8s %-10s %8s %8s  %s\n' "$name" "$("${name}_url")" "${pid:--}" "$health" "$rss" "$restarts" \
       "$LOG_DIR/$name.log"
     [ "$health" = healthy ] || UNHEALTHY+=("$name")
   done

@@ -64,3 +64,9 @@ fi
 [ -n "${ACAPY_PYTHON:-}" ] || ACAPY_PYTHON="$(command -v python3.13 || true)"
 export ACAPY_PYTHON
 export ACAPY_VENV="${ACAPY_VENV:-$FITMINT_CACHE/venvs/acapy-$(_fitmint_lock_hash acapy)}"
+# The observability stack: traces (Jaeger), logs (VictoriaLogs), metrics (Prometheus, Debian's).
+export JAEGER_VERSION="${JAEGER_VERSION:-v1.76.0}"
+export JAEGER_BIN="${JAEGER_BIN:-$FITMINT_CACHE/jaeger/$JAEGER_VERSION/bin/jaeger}"
+export VICTORIALOGS_VERSION="${VICTORIALOGS_VERSION:-v1.52.1}"
+export VICTORIALOGS_BIN="${VICTORIALOGS_BIN:-$FITMINT_CACHE/victorialogs/$VICTORIALOGS_VERSION/bin/victoria-logs}"
+export PROMETHEUS_BIN="${PROMETHEUS_BIN:-/usr/bin/prometheus}"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what is missing, per component:
 #   install.sh contracts   node_modules (Anvil, forge, solc-js, OpenZeppelin), dev + slither venvs
-#   install.sh stack       contracts + the recommend venv, PostgreSQL, Redis, Kafka jars, Kubo, the ACA-Py venv, Compose
-#   install.sh <name>...   any of: node dev-venv slither-venv recommend-venv postgres redis kafka kubo acapy compose wrk
+#   install.sh stack       contracts + the recommend venv, PostgreSQL, Redis, Kafka jars, Kubo, the ACA-Py venv,
+#                          Jaeger, VictoriaLogs, Prometheus, Compose
+#   install.sh <name>...   any of: node dev-venv slither-venv recommend-venv postgres redis kafka kubo acapy
+#                          jaeger victorialogs prometheus compose wrk chromium
 # Downloads and builds go to $FITMINT_CACHE (outside the clone), keyed by version or lock-file hash,
 # so a second run only checks. A prerequisite that cannot be installed stops with one line saying
 # what is missing and how to fix it.
@@ -145,6 +147,41 @@ install_compose() {
   rm -rf "$src" "$src.log"
 }
 
+# Go programs built from the Go module proxy into $FITMINT_CACHE/<name>/<version>/bin (cached by version).
+# A module whose go.mod has replace directives (Jaeger) refuses `go install pkg@v`: like Compose, it is built
+# from a scratch module that requires it as a tool.
+go_build_tool() { # name version module package binary
+  local name="$1" version="$2" module="$3" package="$4" binary="$5"
+  need go "install Go 1.25+ (https://go.dev/dl) to build $name."
+  export GOMODCACHE="$FITMINT_CACHE/go/mod" GOCACHE="$FITMINT_CACHE/go/build" GOFLAGS=-mod=mod
+  local src="$FITMINT_CACHE/$name/src-$version"
+  rm -rf "$src" && mkdir -p "$src" "$(dirname "$binary")"
+  (cd "$src" && go mod init "fitmint-$name" && go get -tool "$package@$version" \
+      && go build -trimpath -ldflags="-s -w" -o "$binary.tmp" "$package") >"$src.log" 2>&1 \
+    || { rm -f "$binary.tmp"; tail -n 20 "$src.log" >&2
+         fail "building $name $version failed (last lines above; full log: $src.log)."; }
+  mv "$binary.tmp" "$binary"
+  rm -rf "$src" "$src.log"
+}
+
+install_jaeger() { # Jaeger v2 all-in-one (OTLP in, memory storage, query API): the traces of `make up`
+  [ -x "$JAEGER_BIN" ] && return 0
+  step "Jaeger $JAEGER_VERSION: building from the Go module proxy (cold: ~3-5 min, then cached)"
+  go_build_tool jaeger "$JAEGER_VERSION" github.com/jaegertracing/jaeger github.com/jaegertracing/jaeger/cmd/jaeger "$JAEGER_BIN"
+}
+
+install_victorialogs() { # the log store (Apache-2.0; Loki is AGPL): JSON lines in, LogsQL queries out
+  [ -x "$VICTORIALOGS_BIN" ] && return 0
+  step "VictoriaLogs $VICTORIALOGS_VERSION: building from the Go module proxy (cold: ~1 min, then cached)"
+  go_build_tool victorialogs "$VICTORIALOGS_VERSION" github.com/VictoriaMetrics/VictoriaLogs \
+    github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs "$VICTORIALOGS_BIN"
+}
+
+install_prometheus() { # Debian's Prometheus and promtool (the rules' checks and unit tests)
+  command -v "$PROMETHEUS_BIN" >/dev/null && command -v promtool >/dev/null && return 0
+  apt_install prometheus
+}
+
 install_acapy() {
   [ -f "$ACAPY_VENV/.complete" ] && return 0
   [ -n "$ACAPY_PYTHON" ] && [ -x "$ACAPY_PYTHON" ] \
@@ -159,14 +196,15 @@ for component in "${components[@]}"; do
     contracts) install_node; install_dev_venv; install_slither_venv ;;
     stack) install_node; install_dev_venv; install_slither_venv
            install_recommend_venv; install_postgres; install_redis; install_kafka; install_kubo; install_acapy
+           install_jaeger; install_victorialogs; install_prometheus
            install_compose
            install_chromium ;;
     node) install_node ;;
     dev-venv) install_dev_venv ;;
     slither-venv) install_slither_venv ;;
     recommend-venv) install_recommend_venv ;;
-    postgres|redis|kafka|kubo|acapy|compose|wrk|chromium) "install_$component" ;;
-    *) fail "unknown component '$component' (contracts, stack, node, dev-venv, slither-venv, recommend-venv, postgres, redis, kafka, kubo, acapy, compose, wrk, chromium)" ;;
+    postgres|redis|kafka|kubo|acapy|compose|wrk|chromium|jaeger|victorialogs|prometheus) "install_$component" ;;
+    *) fail "unknown component '$component' (contracts, stack, node, dev-venv, slither-venv, recommend-venv, postgres, redis, kafka, kubo, acapy, jaeger, victorialogs, prometheus, compose, wrk, chromium)" ;;
   esac
 done
 echo "installed: ${components[*]} (cache: $FITMINT_CACHE)"

@@ -99,7 +99,7 @@ def setup(service: str, settings: TelemetrySettings | None = None, *, instrument
         provider = TracerProvider(resource=resource, id_generator=ChosenTraceIds(),
                                   sampler=ParentBased(root=RootSampler(settings.fitmint_trace_sample_ratio)))
         provider.add_span_processor(BatchSpanProcessor(
-            OTLPSpanExporter(endpoint=settings.otel_exporter_otlp_traces_endpoint, timeout=5)))
+            OTLPSpanExporter(endpoint=settings.traces_endpoint, timeout=5)))
         trace.set_tracer_provider(provider)
         if settings.otel_logs_exporter == "otlp":
             ship = _log_shipper(resource, settings)
@@ -118,7 +118,7 @@ def _log_shipper(resource, settings: TelemetrySettings) -> logging.Handler:
 
     provider = LoggerProvider(resource=resource)
     provider.add_log_record_processor(BatchLogRecordProcessor(
-        OTLPLogExporter(endpoint=settings.otel_exporter_otlp_logs_endpoint, timeout=5)))
+        OTLPLogExporter(endpoint=settings.logs_endpoint, timeout=5)))
     set_logger_provider(provider)
     return LoggingHandler(level=logging.NOTSET, logger_provider=provider)
 

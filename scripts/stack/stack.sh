@@ -342,12 +342,13 @@ recommend_healthy() { answers '"ok"' "http://127.0.0.1:$RECOMMEND_PORT/health"; 
 
 # Traces: Jaeger v2 all-in-one (OTLP in, memory storage, query API /api/traces); its config names every
 # port (scripts/stack/jaeger/config.yaml). Started first, so every process's first spans have somewhere to go.
+# OTEL_SDK_DISABLED: Jaeger would otherwise trace its own queries to an OTLP collector on :4317.
 jaeger_ports() {
   echo "$JAEGER_OTLP_PORT $JAEGER_OTLP_GRPC_PORT $JAEGER_QUERY_PORT $JAEGER_QUERY_GRPC_PORT $JAEGER_ADMIN_PORT $JAEGER_METRICS_PORT"
 }
 jaeger_url() { echo "http://127.0.0.1:$JAEGER_QUERY_PORT"; }
 jaeger_prepare() { :; }
-jaeger_argv() { CMD=("$JAEGER_BIN" --config "$FITMINT_ROOT/scripts/stack/jaeger/config.yaml"); }
+jaeger_argv() { CMD=(env OTEL_SDK_DISABLED=true "$JAEGER_BIN" --config "$FITMINT_ROOT/scripts/stack/jaeger/config.yaml"); }
 jaeger_healthy() { curl -sf -m 2 "http://127.0.0.1:$JAEGER_QUERY_PORT/api/services" >/dev/null; }
 
 # Logs: VictoriaLogs (every process ships its JSON records over OTLP; LogsQL at /select/logsql/query).

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError
 
+from fitmint.consumerlag import ConsumerLag
 from fitmint.resilience import Retrier
 
 KAFKA_TIMEOUT = 30
@@ -45,6 +46,7 @@ class ConsumerLoop:
         # What `apply` and its step talk to besides Kafka (e.g. Redis for a live push): their outages
         # are said once too, instead of a traceback per retry.
         self.health = Retrier(name, dependencies, log=self.log)
+        self.lag = ConsumerLag(group_id)
 
     def _kafka(self) -> AIOKafkaConsumer:
         return AIOKafkaConsumer(
@@ -71,6 +73,7 @@ class ConsumerLoop:
         quiet_since = time.monotonic()
         while not stop.is_set():
             batch = await consumer.getmany(timeout_ms=500, max_records=self.batch_size)
+            await self.lag.update(consumer)
             if not batch:
                 if time.monotonic() - quiet_since > self.probe_seconds:
                     await asyncio.wait_for(consumer.topics(), 5)  # raises (times out) while the broker is down

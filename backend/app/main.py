@@ -30,6 +30,7 @@ from backend.app.core.background import pause
 from backend.app.core.body_limit import BodyLimitMiddleware
 from backend.app.core.config import Settings, get_settings
 from backend.app.core.db import create_pool, migrate_async, read_only_reset
+from backend.app.core.http_metrics import HttpMetricsMiddleware
 from backend.app.core.ratelimit import RateLimiter
 from backend.app.dapp import mount_dapp
 from backend.app.fitness.fraud.routes import router as fraud_router
@@ -172,6 +173,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     mount_dapp(app, settings.dapp_dir)
     telemetry.instrument_app(app)
+    app.add_middleware(HttpMetricsMiddleware)  # added last: outermost, so it times the whole request
 
     @app.exception_handler(asyncpg.UndefinedTableError)
     async def indexer_not_ready(request, exc):

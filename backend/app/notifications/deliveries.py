@@ -36,8 +36,8 @@ import orjson
 from agent.controller.acapy import AcaPy, AgentError, AgentUnavailable
 from backend.app.core.background import pause
 from backend.app.core.config import Settings
+from backend.app.notifications import metrics, templates
 from backend.app.notifications import sms as sms_module
-from backend.app.notifications import templates
 from backend.app.notifications.email import EmailSender, SendError
 from backend.app.notifications.store import email_batch_ready
 from fitmint import events as ev
@@ -161,6 +161,7 @@ def stale_after(settings: Settings) -> timedelta:
 async def sweep_stale(pool: asyncpg.Pool, after: timedelta) -> int:
     rows = await pool.fetch(_SWEEP, after.total_seconds())
     for row in rows:
+        metrics.delivered(row["channel"], metrics.UNCONFIRMED)
         log.warning("delivery %s/%s to %s was claimed and never confirmed: marked failed, not resent",
                     row["notification_id"], row["channel"], row["address"])
     return len(rows)
@@ -199,6 +200,7 @@ async def send_email_batch(pool: asyncpg.Pool, email_sender: EmailSender, batch_
                 continue
             await pool.execute(_SENT, row["notification_id"], row["channel"])
             tally.sent += 1
+            metrics.delivered("email", metrics.SENT)
             log.debug("email %s sent to %s: %s", notification["id"], row["address"], reply)
     if tally.claimed:
         log.info("email batch %s: %s", batch_id, tally)
@@ -211,6 +213,8 @@ async def _postpone_batch(pool, batch_id: str, reason: str, tally: Tally) -> Non
     tally.claimed += len(statuses)
     tally.failed += statuses.count("failed")
     tally.retrying += statuses.count("pending")
+    metrics.delivered("email", metrics.FAILED, statuses.count("failed"))
+    metrics.delivered("email", metrics.RETRIED, statuses.count("pending"))
 
 
 async def announce_due_emails(pool: asyncpg.Pool, settings: Settings) -> int:
@@ -280,6 +284,7 @@ async def _send_sms(pool, provider: sms_module.SmsProvider, row, tally: Tally) -
         return
     await pool.execute(_SENT, row["notification_id"], row["channel"])
     tally.sent += 1
+    metrics.delivered(row["channel"], metrics.SENT)
     log.debug("sms %s sent to %s: provider id %s", notification["id"], row["address"], message_id)
 
 
@@ -297,6 +302,7 @@ async def _send_didcomm(pool, agent: AcaPy, row, tally: Tally) -> None:
         return
     await pool.execute(_SENT, row["notification_id"], row["channel"])
     tally.sent += 1
+    metrics.delivered(row["channel"], metrics.SENT)
 
 
 # --- outcomes -------------------------------------------------------------------------------------------
@@ -305,6 +311,7 @@ async def _fail(pool, row, reason: str, tally: Tally) -> None:
     log.warning("delivery %s/%s to %s failed: %s", row["notification_id"], row["channel"], row["address"], reason)
     await pool.execute(_FAILED, row["notification_id"], row["channel"], reason)
     tally.failed += 1
+    metrics.delivered(row["channel"], metrics.FAILED)
 
 
 async def _retry(pool, row, reason: str, tally: Tally) -> None:
@@ -314,7 +321,9 @@ async def _retry(pool, row, reason: str, tally: Tally) -> None:
         log.warning("delivery %s/%s to %s failed after %d attempts: %s", row["notification_id"], row["channel"],
                     row["address"], row["attempts"], reason)
         tally.failed += 1
+        metrics.delivered(row["channel"], metrics.FAILED)
     else:
+        metrics.delivered(row["channel"], metrics.RETRIED)
         log.info("delivery %s/%s to %s: attempt %d failed (%s); retrying later", row["notification_id"],
                  row["channel"], row["address"], row["attempts"], reason)
         tally.retrying += 1
@@ -323,6 +332,8 @@ async def _retry(pool, row, reason: str, tally: Tally) -> None:
 async def _release(pool, rows: list, tally: Tally) -> None:
     await pool.executemany(_RELEASE, [(row["notification_id"], row["channel"]) for row in rows])
     tally.released += len(rows)
+    for row in rows:
+        metrics.delivered(row["channel"], metrics.RELEASED)
 
 
 # --- the senders' loop ----------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import asyncio
 import logging
 from collections import defaultdict
 
+from backend.app.notifications import metrics
 from backend.app.notifications.store import PUSH_CHANNEL
 from fitmint.resilience import Retrier
 
@@ -20,6 +21,7 @@ class Hub:
         self._ready = asyncio.Event()
 
     async def start(self) -> None:
+        metrics.WEBSOCKET_CONNECTIONS.set_function(lambda: self.connections)  # counted when scraped
         self._task = asyncio.create_task(self._listen())
         try:  # serve at once even if Redis is slow: connections then get only their inbox until it is up
             await asyncio.wait_for(self._ready.wait(), 5)

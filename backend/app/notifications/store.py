@@ -13,6 +13,7 @@ from datetime import datetime
 
 import orjson
 
+from backend.app.notifications import metrics
 from backend.app.users.models import Preferences
 from fitmint import events as ev
 from fitmint.outbox.append import Outgoing, append
@@ -158,8 +159,10 @@ async def push_live(redis, pushes: list[tuple[str, dict]]) -> int:
                                    *(orjson.dumps(n) for n in notifications)], client=pipe)
             pushed = sum(await pipe.execute())
         _PUSH_HEALTH.progressed()
+        metrics.delivered("websocket", metrics.SENT, pushed)
         return pushed
     except Exception as exc:  # noqa: BLE001 - stored already: delivered from the inbox on reconnect
+        metrics.delivered("websocket", metrics.FAILED, len(pushes))
         if _PUSH_HEALTH.classify(exc):
             _PUSH_HEALTH.down("redis", exc)  # said once per outage; members get these on reconnect
         else:

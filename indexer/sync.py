@@ -148,10 +148,23 @@ class ChainSync:
                 cursor = batch.cursor
                 metrics.CURSOR.set(cursor.block_number)
                 metrics.LAG.set(head - cursor.block_number)
+                metrics.LAG_SECONDS.set(await self._seconds_behind(head, batch))
                 progress.report(cursor.block_number, head, len(batch.projection.events))
             return cursor
         finally:
             await self._settle(pending)
+
+    _head_time: tuple[int, int] = (-1, 0)  # (the head block, its timestamp): read once per head
+
+    async def _seconds_behind(self, head: int, batch: "Batch") -> int:
+        """The head block's timestamp minus the batch's last block's (0 when the batch reached the head)."""
+        if batch.cursor.block_number >= head:
+            return 0
+        if self._head_time[0] != head:
+            header = await self.rpc.header(head)
+            if header is not None:  # else (not served yet) an earlier head's time: a lower bound
+                self._head_time = (head, header["timestamp"])
+        return max(0, self._head_time[1] - batch.blocks[-1][3])
 
     @staticmethod
     async def _settle(pending: asyncio.Task | None) -> None:

@@ -12,7 +12,7 @@ from uuid import uuid4
 
 import asyncpg
 
-from agent.controller import documents
+from agent.controller import documents, metrics
 from agent.controller.acapy import AcaPy, AgentError, AgentUnavailable, NotFound
 from agent.controller.handlers import CONNECTION_ACTIVE, EXCHANGE_TOPICS, apply_event, record_sent
 from backend.app.core.background import lead, pause
@@ -124,6 +124,7 @@ async def run_reconciler(pool: asyncpg.Pool, settings: Settings, stop: asyncio.E
         log.info("reconciling identity exchanges every %g s against %s", interval, settings.acapy_admin_url)
         while not stop.is_set():
             tally = await reconcile_once(pool, acapy, settings)
+            metrics.observe(await pool.fetch(metrics.COUNT))
             if tally["resent"] or tally["failed"]:
                 log.info("reconcile pass: %s", tally)
             await pause(stop, interval)

@@ -142,6 +142,7 @@ class Relay:
         self.generation = ""  # the database's, read on connect
         self._partitions: dict[str, list[int]] = {}
         self._partitioner = DefaultPartitioner()
+        metrics.started(producer)
 
     async def _connect(self):
         await ensure_position_topic(self.bootstrap, self.position_topic)
@@ -178,9 +179,8 @@ class Relay:
         """Publishes the next batch of outbox rows; returns how many."""
         async with self.pool.acquire() as connection:
             rows = await connection.fetch(_PUBLISHABLE, *self.position, self.batch_size)
-            backlog = await connection.fetchval("SELECT count(*) FROM outbox WHERE (txid, seq) > ($1, $2)",
-                                                *self.position)
-        metrics.BACKLOG.set(backlog)
+            backlog, oldest_age = await connection.fetchrow(metrics.BACKLOG_QUERY, *self.position)
+        metrics.observed(self.producer_name, backlog, oldest_age)
         self.waiting = not rows and backlog > 0
         if not rows:
             return 0
@@ -221,7 +221,7 @@ class Relay:
         self.position = last
         async with self.pool.acquire() as connection:
             await connection.execute("UPDATE relay_position SET txid = $1, seq = $2 WHERE id = 1", *last)
-        metrics.PUBLISHED.inc(len(rows))
+        metrics.PUBLISHED.labels(self.producer_name).inc(len(rows))
         return len(rows)
 
     async def run(self, stop: asyncio.Event | None = None, idle_sleep: float = 0.05,

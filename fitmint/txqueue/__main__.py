@@ -76,11 +76,13 @@ async def run(settings: TxQueueSettings) -> None:
         start_http_server(settings.txqueue_metrics_port, addr=settings.txqueue_metrics_host)
     balances = asyncio.create_task(health.watch_balances(rpc, keys, settings.txqueue_min_balance_wei, stop,
                                                          settings.txqueue_balance_check_seconds))
+    states = asyncio.create_task(health.watch_states(postgres, stop))
     try:
         await worker.run(stop, interval=settings.txqueue_interval_seconds, after_pass=health.passed)
     finally:
         stop.set()
         await balances
+        await states
         await rpc.close()
         await gateway.close()
     log.info("transaction queue stopped")

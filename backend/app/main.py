@@ -165,6 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               "know about the chain (GET /chain).")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        allowances={"/catalog/images": settings.max_image_bytes})
+    app.add_middleware(HttpMetricsMiddleware)  # around all but the access log: 413s are counted too
     # Outermost (added last): a request the body limit refuses is logged too.
     app.add_middleware(AccessLogMiddleware, mode=settings.access_log, slow_seconds=settings.slow_request_seconds)
     # The busiest routes first (wallet reads, recommendations): routes are matched in order.
@@ -176,7 +177,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     mount_dapp(app, settings.dapp_dir)
     telemetry.instrument_app(app)
-    app.add_middleware(HttpMetricsMiddleware)  # added last: outermost, so it times the whole request
 
     @app.exception_handler(asyncpg.UndefinedTableError)
     async def indexer_not_ready(request, exc):

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 ENV := source scripts/toolchain/env.sh &&
 
-.PHONY: help deps deps-stack build up down purge status logs test lint test-forge test-ape test-recommend test-clock slither gas-check bench indexer clean clients
+.PHONY: help deps deps-stack build up down purge status logs test lint test-forge test-ape test-recommend test-clock test-rules slither gas-check bench indexer clean clients
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -35,9 +35,15 @@ status: ## show each service's health
 logs: ## follow one service's log: make logs S=kafka
 	@scripts/stack/stack.sh logs $(S)
 
-test: deps-stack ## every test: starts the stack, then forge fuzz/invariants, slither, the pytest suite, the recommendation tests, the clock-pinned runs, the linter
+test: deps-stack ## every test: starts the stack, then forge fuzz/invariants, slither, the pytest suite, the recommendation tests, the clock-pinned runs, the Prometheus rules' checks and tests, the linter
 	@scripts/stack/stack.sh up
-	@$(MAKE) --no-print-directory test-forge slither gas-check test-ape test-recommend test-clock lint
+	@$(MAKE) --no-print-directory test-forge slither gas-check test-ape test-recommend test-clock test-rules lint
+
+test-rules: ## Prometheus: the stack's generated config and the alerting rules checked, the rules' unit tests (ops/prometheus/tests)
+	@echo "==> promtool: config, rules, rule unit tests"
+	@$(ENV) config=$$(mktemp --suffix=.yml); trap 'rm -f "$$config"' EXIT; \
+	  python -m scripts.stack.prometheus_config "$$config" && promtool check config "$$config" && \
+	  promtool check rules ops/prometheus/rules/*.yml && promtool test rules ops/prometheus/tests/*.yml
 
 lint: deps ## ruff over the Python code (rules and exclusions: ruff.toml)
 	@echo "==> ruff"

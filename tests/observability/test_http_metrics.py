@@ -90,9 +90,8 @@ def test_scrapes_and_health_checks_are_not_counted(app):
 
 
 def test_the_api_times_whole_requests():
-    from backend.app.main import create_app
-
     from backend.app.core.body_limit import BodyLimitMiddleware
+    from backend.app.main import create_app
 
     order = [middleware.cls for middleware in create_app().user_middleware]  # outermost first
     assert order.index(HttpMetricsMiddleware) < order.index(BodyLimitMiddleware)  # its 413s are counted

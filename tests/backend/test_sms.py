@@ -8,6 +8,7 @@ import uuid
 
 import orjson
 import pytest
+from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from backend.app.core.db import create_pool, migrate
@@ -72,10 +73,16 @@ def test_texts_fit_one_message():
     assert sum(2 if c == "{" else 1 for c in extended) <= 160
 
 
+def _sms_sent() -> float:
+    return REGISTRY.get_sample_value("fitmint_deliveries_total", {"channel": "sms", "outcome": "sent"})
+
+
 def test_worker_sends_a_members_sms_once(settings):
     """The deliveries consumer creates the SMS row of a NotificationQueued event and a sending worker sends
-    it right after its commit; the same event again, and the senders' loop, send nothing more."""
+    it right after its commit; the same event again, and the senders' loop, send nothing more (and the
+    deliveries metric counts the one message)."""
     migrate(settings)
+    counted_before = _sms_sent()
 
     async def scenario():
         pool = await create_pool(settings, settings.backend_database, min_size=1, max_size=3)
@@ -95,6 +102,7 @@ def test_worker_sends_a_members_sms_once(settings):
 
     sent, loop, rows = asyncio.run(scenario())
     assert sent == "sent" and loop == 0 and rows == 1
+    assert _sms_sent() - counted_before == 1
     [message] = lines(settings.sms_sink())
     assert message["to"] == "+491701234567"
     assert message["text"].startswith("fitmint: Time for your workout. It's 07:30.")

@@ -11,6 +11,7 @@ batch (its next fetch), so a caught-up, idle consumer shows 0 (tests/observabili
 A partition that leaves this member (a rebalance) loses its series here: the member that takes it over
 reports it, and the two never add up twice."""
 
+from aiokafka.errors import IllegalStateError
 from prometheus_client import Gauge
 
 LAG = Gauge("fitmint_consumer_lag_records", "Records of an assigned partition not consumed yet by this group member",
@@ -50,7 +51,11 @@ class ConsumerLag:
                 if key in self._reported:
                     seen.add(key)
                 continue
-            LAG.labels(self.group, tp.topic, str(tp.partition)).set(lag(end, await consumer.position(tp)))
+            try:
+                position = await consumer.position(tp)
+            except IllegalStateError:  # revoked meanwhile (a rebalance)
+                continue
+            LAG.labels(self.group, tp.topic, str(tp.partition)).set(lag(end, position))
             seen.add(key)
         for topic, partition in self._reported - seen:
             LAG.remove(self.group, topic, str(partition))

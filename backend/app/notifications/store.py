@@ -162,7 +162,7 @@ async def push_live(redis, pushes: list[tuple[str, dict]]) -> int:
         metrics.delivered("websocket", metrics.SENT, pushed)
         return pushed
     except Exception as exc:  # noqa: BLE001 - stored already: delivered from the inbox on reconnect
-        metrics.delivered("websocket", metrics.FAILED, len(pushes))
+        metrics.delivered("websocket", metrics.FAILED, sum(len(batch) for batch in by_user.values()))
         if _PUSH_HEALTH.classify(exc):
             _PUSH_HEALTH.down("redis", exc)  # said once per outage; members get these on reconnect
         else:

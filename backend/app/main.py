@@ -26,6 +26,7 @@ from backend.app.catalog.routes import router as catalog_router
 from backend.app.chain.document import API_VERSION
 from backend.app.chain.routes import ChainDocuments
 from backend.app.chain.routes import router as chain_router
+from backend.app.core.access_log import AccessLogMiddleware
 from backend.app.core.background import pause
 from backend.app.core.body_limit import BodyLimitMiddleware
 from backend.app.core.config import Settings, get_settings
@@ -163,6 +164,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               "know about the chain (GET /chain).")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        allowances={"/catalog/images": settings.max_image_bytes})
+    # Outermost (added last): a request the body limit refuses is logged too.
+    app.add_middleware(AccessLogMiddleware, mode=settings.access_log, slow_seconds=settings.slow_request_seconds)
     # The busiest routes first (wallet reads, recommendations): routes are matched in order.
     for router in (wallets_router, chain_router, marketplace_router, recommendations_router, auth_router,
                    users_router, fitness_router, fraud_router, rewards_router, epochs_router, relayer_router,

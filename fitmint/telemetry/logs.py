@@ -12,26 +12,21 @@ from pythonjsonlogger.json import JsonFormatter
 QUIET = ("httpx", "apscheduler", "feast", "aiokafka", "opentelemetry")
 
 
-class TraceIds(logging.Filter):
-    """Stamps a record with the ids of the span it was logged in (none outside a span)."""
+class JsonLines(JsonFormatter):
+    """A record as one JSON object: time, level, service, logger, message, the record's extra fields,
+    and the ids of the span it was logged in (none outside a span). The ids are added here, not to the
+    record, so the OTLP handler (which sends its own) does not send them twice."""
 
     def __init__(self, service: str):
-        super().__init__()
-        self.service = service
+        super().__init__("{levelname}{name}{message}", style="{", timestamp="time",
+                         rename_fields={"levelname": "level", "name": "logger"}, static_fields={"service": service})
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.service = self.service
+    def add_fields(self, log_data: dict, record: logging.LogRecord, message_dict: dict) -> None:
+        super().add_fields(log_data, record, message_dict)
         context = trace.get_current_span().get_span_context()
         if context.is_valid:
-            record.trace_id = format(context.trace_id, "032x")
-            record.span_id = format(context.span_id, "016x")
-        return True
-
-
-def json_formatter() -> logging.Formatter:
-    return JsonFormatter("{asctime}{levelname}{service}{name}{message}", style="{",
-                         rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-                         datefmt="%Y-%m-%dT%H:%M:%S%z")
+            log_data["trace_id"] = format(context.trace_id, "032x")
+            log_data["span_id"] = format(context.span_id, "016x")
 
 
 def configure(service: str, *, level: str = "INFO", json: bool = True, ship: logging.Handler | None = None) -> None:
@@ -41,8 +36,7 @@ def configure(service: str, *, level: str = "INFO", json: bool = True, ship: log
     for handler in list(root.handlers):
         root.removeHandler(handler)
     stderr = logging.StreamHandler(sys.stderr)
-    stderr.addFilter(TraceIds(service))
-    stderr.setFormatter(json_formatter() if json else logging.Formatter(
+    stderr.setFormatter(JsonLines(service) if json else logging.Formatter(
         "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(stderr)
     if ship is not None:
@@ -52,5 +46,6 @@ def configure(service: str, *, level: str = "INFO", json: bool = True, ship: log
         logging.getLogger(name).setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         uvicorn = logging.getLogger(name)
-        uvicorn.handlers.clear()
-        uvicorn.propagate = True
+        if uvicorn.handlers:  # uvicorn's own handler: its lines go through ours instead (an access log
+            uvicorn.handlers.clear()  # turned off has none, and stays off)
+            uvicorn.propagate = True

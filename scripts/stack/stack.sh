@@ -378,20 +378,7 @@ prometheus_argv() {
 prometheus_healthy() { curl -sf -m 2 "http://127.0.0.1:$PROMETHEUS_PORT/-/ready" >/dev/null; }
 # Lines under the status table: every scrape target's health, as Prometheus saw it last, and what fires.
 prometheus_notes() {
-  local targets alerts
-  targets="$(curl -sf -m 2 "http://127.0.0.1:$PROMETHEUS_PORT/api/v1/targets?state=active")" || return 0
-  alerts="$(curl -sf -m 2 "http://127.0.0.1:$PROMETHEUS_PORT/api/v1/alerts")" || alerts='{"data": {"alerts": []}}'
-  "$FITMINT_PYTHON" -c 'import json, sys
-targets = json.loads(sys.argv[1])["data"]["activeTargets"]
-cells = [f"{t[\"labels\"][\"job\"]} {t[\"health\"]}" for t in sorted(targets, key=lambda t: t["labels"]["job"])]
-print("prometheus targets: " + ", ".join(cells))
-for t in targets:
-    if t["health"] != "up":
-        print(f"prometheus: {t[\"labels\"][\"job\"]} ({t[\"scrapeUrl\"]}) is {t[\"health\"]}: {t[\"lastError\"] or \"not scraped yet\"}")
-for a in json.loads(sys.argv[2])["data"]["alerts"]:
-    if a["state"] == "firing":
-        print(f"alert firing: {a[\"labels\"][\"alertname\"]} ({a[\"labels\"].get(\"severity\", \"\")}): {a[\"annotations\"].get(\"summary\", \"\")}")
-' "$targets" "$alerts"
+  (cd "$FITMINT_ROOT" && "$FITMINT_PYTHON" -m scripts.stack.prometheus_status "http://127.0.0.1:$PROMETHEUS_PORT")
 }
 
 # A dev mail sink (aiosmtpd): every email the worker sends lands in the Maildir <state>/mail (read it

@@ -39,6 +39,9 @@ class Settings(KernelSettings, KeySettings):
     rate_limit_quote: int = 120
     rate_limit_quote_window_seconds: int = 60
     max_body_bytes: int = 64 * 1024
+    # The access log (backend/app/core/access_log.py): "writes" (writes, errors and slow requests), "all", "off".
+    access_log: str = "writes"
+    slow_request_seconds: float = 0.5
 
     # The recommendation service (recommend/service.py) and how long a tenant's products on sale are cached
     # between reads (a new or sold-out listing shows in recommendations within that time).

@@ -15,8 +15,8 @@ import pytest
 from eth_account import Account
 from websockets.sync.client import connect
 
-from fitmint_client import Fitmint
 from fitmint.telemetry.propagation import chain_trace_id
+from fitmint_client import Fitmint
 from tests.support.api import a_run
 from tests.support.stackclient import admin_headers, fund_gas, list_product
 
@@ -68,13 +68,14 @@ def jaeger_trace(settings, trace_id: str, expected: set[tuple[str, str]], extern
         answer = httpx.get(url, timeout=5)
         if answer.status_code == 200 and answer.json()["data"]:
             held = answer.json()["data"][0]
-            if expected <= named(held) and len(roots(held, external_parent)) == 1 and not orphans(held, external_parent):
+            top, lost = roots(held, external_parent), orphans(held, external_parent)
+            if expected <= named(held) and len(top) == 1 and not lost:
                 return held
         time.sleep(0.5)
     assert held is not None, f"Jaeger has no trace {trace_id}"
     assert expected <= named(held), f"missing spans {sorted(expected - named(held))}; trace has {sorted(named(held))}"
-    assert not orphans(held, external_parent), f"spans whose parent is not in the trace: {orphans(held, external_parent)}"
-    raise AssertionError(f"{len(roots(held, external_parent))} roots in trace {trace_id}: {roots(held, external_parent)}")
+    assert not lost, f"spans whose parent is not in the trace: {lost}"
+    raise AssertionError(f"{len(top)} roots in trace {trace_id}: {top}")
 
 
 def named(trace: dict) -> set[tuple[str, str]]:

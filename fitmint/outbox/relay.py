@@ -114,9 +114,11 @@ async def published_position(bootstrap: str, topic: str, generation: str) -> Pos
 
 
 # Rows whose writing transaction has ended before every transaction still running began: nothing can
-# appear below them any more. One statement, so the snapshot and the rows it filters agree.
+# appear below them any more. One statement, so the snapshot and the rows it filters agree. created_at
+# only of a traced row (its publish span's outbox wait): an untraced one costs a NULL.
 _PUBLISHABLE = (
-    "SELECT txid, seq, id, aggregatetype, aggregateid, type, payload, event_time, traceparent, created_at FROM outbox "
+    "SELECT txid, seq, id, aggregatetype, aggregateid, type, payload, event_time, traceparent, "
+    "       CASE WHEN traceparent IS NOT NULL THEN created_at END AS created_at FROM outbox "
     "WHERE (txid, seq) > ($1, $2) AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint "
     "ORDER BY txid, seq LIMIT $3")
 

@@ -2,7 +2,9 @@
 metrics, at the ports the settings name (fitmint/defaults.env, overridable by the environment), and the
 recording and alerting rules of ops/prometheus/rules.
 
-    python -m scripts.stack.prometheus_config OUT.yml
+    python -m scripts.stack.prometheus_config OUT.yml            make up's (127.0.0.1, the stack's ports)
+    python -m scripts.stack.prometheus_config --compose OUT.yml  docker-compose.yml's (service names, container
+                                                                  ports): ops/prometheus/prometheus.compose.yml
 """
 
 import os
@@ -20,6 +22,12 @@ def _port(name: str) -> str:
     return os.environ.get(name) or default(name)
 
 
+# docker-compose.yml's services and the container port each serves /metrics on.
+COMPOSE_TARGETS = {"api": "api:8000", "indexer": "indexer:59464", "worker": "worker:59465", "txqueue": "txqueue:59466",
+                   "analytics": "analytics:59467", "recommend": "recommend:59468", "jaeger": "jaeger:8888",
+                   "victorialogs": "victorialogs:9428", "prometheus": "localhost:9090"}
+
+
 def targets() -> dict[str, str]:
     """Job (the stack's service name) -> host:port of its /metrics."""
     return {
@@ -35,23 +43,30 @@ def targets() -> dict[str, str]:
     }
 
 
-def config(scrape_interval: str = "5s") -> dict:
+def config(scrape_interval: str = "5s", *, compose: bool = False) -> dict:
     return {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval,
                    "external_labels": {"platform": "fitmint"}},
-        "rule_files": [str(RULES / "*.yml")],
+        "rule_files": ["/etc/prometheus/rules/*.yml" if compose else str(RULES / "*.yml")],
         "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [target]}]}
-                           for job, target in targets().items()],
+                           for job, target in (COMPOSE_TARGETS if compose else targets()).items()],
     }
 
 
+def render(*, compose: bool = False) -> str:
+    generator = "python -m scripts.stack.prometheus_config" + (" --compose" if compose else "")
+    return f"# Written by `{generator}`: edit scripts/stack/prometheus_config.py, not this.\n" + yaml.safe_dump(
+        config(compose=compose), sort_keys=False)
+
+
 def main(argv: list[str]) -> None:
+    compose = argv[:1] == ["--compose"]
+    argv = argv[1:] if compose else argv
     if len(argv) != 1:
         sys.exit(__doc__)
     out = Path(argv[0])
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("# Written by scripts/stack/prometheus_config.py at each start: edit that, not this.\n"
-                   + yaml.safe_dump(config(), sort_keys=False))
+    out.write_text(render(compose=compose))
 
 
 if __name__ == "__main__":

@@ -42,6 +42,10 @@ RENDERER_ENV = ROOT / "scripts" / "stack" / "compose" / "renderer.sh"
 EXEMPT = {
     "kafka_port": "only builds kafka_bootstrap's default (127.0.0.1:<port>); kafka_bootstrap is required",
     "ipfs_api_port": "only builds ipfs_api_url's default (http://127.0.0.1:<port>); ipfs_api_url is required",
+    "jaeger_otlp_port": "only builds the default traces endpoint (http://127.0.0.1:<port>/v1/traces); every process "
+                        "gets OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (x-telemetry-environment)",
+    "victorialogs_port": "only builds the default logs endpoint; every process gets OTEL_EXPORTER_OTLP_LOGS_ENDPOINT "
+                         "(x-telemetry-environment)",
     "manifest": "defaults to <FITMINT_STATE_DIR>/deployments/<chain id>.json, where the deploy job writes it "
                 "(FITMINT_STATE_DIR is required, on the same volume in every process)",
     "sms_sink_file": "the dev SMS provider's sink, default <FITMINT_STATE_DIR>/sms/outbox.jsonl on the state volume",
@@ -406,6 +410,8 @@ def test_acapy_webhooks_go_to_the_service_that_serves_them_with_the_key_it_check
     app_path = next(a for a in target["command"] if re.fullmatch(r"[\w.]+:\w+", a))
     module, attribute = app_path.split(":")
     app = getattr(importlib.import_module(module), attribute)
+    if "--factory" in target["command"]:  # serve() sets up the process's telemetry, then create_app(): the
+        app = importlib.import_module(module).app  # module's plain create_app() has the same routes
     topic_route = f"{webhook.path}/topic/{{topic}}/"  # ACA-Py posts to <webhook url>/topic/<topic>/
     assert "post" in app.openapi()["paths"].get(topic_route, {}), \
         f"{webhook.hostname} ({app_path}) serves no POST {topic_route}"
@@ -489,3 +495,17 @@ def test_compose_rejects_a_broken_file(renderer, tmp_path, breakage, message):
     (tmp_path / "docker-compose.yml").write_text(yaml.safe_dump(broken))
     result = render(renderer, tmp_path / "docker-compose.yml", "--quiet")
     assert result.returncode != 0 and message in result.stderr, result.stderr
+
+
+def test_prometheus_scrapes_every_process_of_the_file_at_its_container_port(rendered, stack_ports):
+    from scripts.stack.prometheus_config import COMPOSE_TARGETS, render
+
+    mounted = ROOT / "ops" / "prometheus" / "prometheus.compose.yml"
+    assert mounted.read_text() == render(compose=True), \
+        "stale: run python -m scripts.stack.prometheus_config --compose ops/prometheus/prometheus.compose.yml"
+    services = rendered["services"]
+    for job, target in COMPOSE_TARGETS.items():
+        host, port = target.split(":")
+        if host != "localhost":
+            assert host in services and int(port) in container_ports(services[host]), f"{job}: {target}"
+    assert set(COMPOSE_TARGETS) == set(stack_ports) - {"anvil", "postgres", "redis", "kafka", "ipfs", "mail", "acapy"}

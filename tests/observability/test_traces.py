@@ -1,7 +1,7 @@
 """One connected trace per flow, end to end, as Jaeger (make up's) holds it:
 - a purchase on chain: its trace is named by the transaction hash, from the indexer's span of the
   transaction through the relay's publish, the worker's processing and push, to the API's send on the
-  buyer's WebSocket;
+  buyer's WebSocket (and the receipt email's batch sent to the stack's SMTP server);
 - a voucher request carrying the caller's traceparent: the API's request, the voucher's signature, the
   outbox's publish, the worker's processing and the live delivery, all in the caller's trace.
 """
@@ -114,6 +114,8 @@ def test_a_purchase_is_one_trace_from_its_block_to_the_buyers_websocket(running_
     with httpx.Client(base_url=f"http://127.0.0.1:{running_stack['BACKEND_PORT']}", timeout=30) as api:
         listed = list_product(api, admin_headers(api, running_stack), name=f"Trace Band {secrets.token_hex(3)}",
                               price_fit="1.5", supply=5)
+    client.session.request("PUT", "/users/me/preferences", auth=True, json={
+        "notification_channels": ["websocket", "email"], "email": f"trace-{secrets.token_hex(4)}@example.org"})
     voucher = client.request_voucher(client.record_workout(a_run(hours_ago=2)).id)
     client.wait_for_indexed(client.claim_voucher(wallet, voucher).block_number)
     socket = Socket(client)
@@ -129,7 +131,8 @@ def test_a_purchase_is_one_trace_from_its_block_to_the_buyers_websocket(running_
     assert trace_id == purchase.tx_hash.removeprefix("0x")[:32]  # what an operator searches for
     trace = jaeger_trace(running_stack, trace_id, {
         ("indexer", "chain tx"), ("indexer", "publish fitmint.orders"), ("worker", "process fitmint.orders"),
-        ("worker", "process fitmint.notifications"), ("worker", "websocket push"), ("api", "websocket send")})
+        ("worker", "process fitmint.notifications"), ("worker", "websocket push"), ("api", "websocket send"),
+        ("worker", "process fitmint.email"), ("worker", "email batch")})
     assert roots(trace, None) == ["chain tx"]
     chain_tx = tags(span_named(trace, "indexer", "chain tx"))
     assert chain_tx["fitmint.chain.tx.hash"] == purchase.tx_hash
@@ -140,9 +143,10 @@ def test_a_purchase_is_one_trace_from_its_block_to_the_buyers_websocket(running_
     assert parent_of(trace, span_named(trace, "worker", "process fitmint.orders")) == publish
     send = span_named(trace, "api", "websocket send")
     assert parent_of(trace, send) == span_named(trace, "worker", "websocket push")
-    # The NotificationQueued between the two worker groups went through the API's outbox relay (whichever
-    # process holds its lock), in the same trace.
-    assert any(name == "publish fitmint.notifications" for _, name in named(trace)), sorted(named(trace))
+    # NotificationQueued and the receipt's EmailBatchReady went through the API's outbox relay (whichever
+    # process holds its lock), in the same trace; the batch's email was sent in it.
+    assert {"publish fitmint.notifications", "publish fitmint.email"} <= {name for _, name in named(trace)}
+    assert tags(span_named(trace, "worker", "email batch"))["fitmint.deliveries.sent"] == 1
 
 
 def test_a_voucher_request_continues_the_callers_trace_to_the_delivery(running_stack, member):

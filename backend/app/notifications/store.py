@@ -6,12 +6,14 @@ deduplicated by notification id so that pushing again what was pushed changes no
 Who stores (the `fitmint-notifications` consumer group, the scheduled jobs) only stores: the
 `fitmint-deliveries` group consumes NotificationQueued and does the rest (deliveries, the push)."""
 
+import contextlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import orjson
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from backend.app.users.models import Preferences
@@ -163,8 +165,11 @@ async def push_live(redis, pushes: list[tuple[str, dict, str | None]]) -> int:
         by_user[str(user_id)].append(notification)
     if not by_user:
         return 0
+    # One traced push (the head's usual poll): Redis' own spans nest in it.
+    current = trace.use_span(spans[0], end_on_exit=False) if len(spans) == 1 else contextlib.nullcontext()
     try:
-        return await _push(redis, by_user)
+        with current:
+            return await _push(redis, by_user)
     finally:
         for span in spans:
             span.end()

@@ -122,10 +122,11 @@ def test_a_purchase_is_one_trace_from_its_block_to_the_buyers_websocket(running_
     try:
         quote = client.quote(listed["listing_id"], buyer=wallet.address, quantity=1)
         purchase = client.buy_with_permit(wallet, quote=quote)
-        socket.wait_for(lambda note: note["kind"] == "order.created"
-                        and note["data"]["receipt"]["tx_hash"] == purchase.tx_hash)
+        note = socket.wait_for(lambda note: note["kind"] == "order.created"
+                               and note["data"]["receipt"]["tx_hash"] == purchase.tx_hash)
     finally:
         socket.close()
+    assert "traceparent" not in note  # the trace context rode in the Redis message, not to the member
 
     trace_id = f"{chain_trace_id(purchase.tx_hash):032x}"
     assert trace_id == purchase.tx_hash.removeprefix("0x")[:32]  # what an operator searches for
@@ -158,9 +159,10 @@ def test_a_voucher_request_continues_the_callers_trace_to_the_delivery(running_s
         answer = client.session.request("POST", f"/rewards/workouts/{workout.id}/voucher", auth=True,
                                         headers={"traceparent": f"00-{trace_id}-{caller}-01"})
         assert answer.status_code in (200, 201), answer.text
-        socket.wait_for(lambda note: note["kind"] == "reward.issued")
+        note = socket.wait_for(lambda note: note["kind"] == "reward.issued")
     finally:
         socket.close()
+    assert "traceparent" not in note
 
     trace = jaeger_trace(running_stack, trace_id, {
         ("api", "POST /rewards/workouts/{workout_id}/voucher"), ("api", "sign voucher"),

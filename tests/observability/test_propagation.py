@@ -252,3 +252,50 @@ def test_the_live_push_carries_its_spans_context_in_the_redis_message(spans, set
     assert push.parent.span_id == process.get_span_context().span_id
     assert first[TRACEPARENT_KEY] == traceparent_of(push.context) and TRACEPARENT_KEY not in second
     assert {k: v for k, v in first.items() if k != TRACEPARENT_KEY} == traced
+
+
+def test_a_scheduled_job_run_is_a_trace_and_what_it_writes_continues_it(spans, settings, tmp_path):
+    from apscheduler.triggers.cron import CronTrigger
+
+    from backend.app.core.db import create_pool, migrate
+    from backend.app.notifications.scheduler import ScheduledJob, Scheduler
+    from tests.support.api import api_settings
+    from tests.support.waiting import until
+
+    database = create_database(settings)
+    api = api_settings(settings, tmp_path, database)
+    migrate(api)
+    written = []
+
+    async def probe(pool, _settings, _now):
+        event = _minted()
+        async with pool.acquire() as connection, connection.transaction():
+            await append(connection, [event])
+        written.append(event.id)
+
+    async def broken(pool, _settings, _now):
+        raise RuntimeError("a bug")
+
+    async def scenario():
+        pool = await create_pool(api, database, min_size=1, max_size=4)
+        scheduler = Scheduler(pool, api, retry_seconds=0.2, jobs=[
+            ScheduledJob("probe", probe, CronTrigger(second="*", timezone=UTC)),
+            ScheduledJob("broken", broken, CronTrigger(second="*", timezone=UTC))])
+        try:
+            await scheduler.start()
+            await until(lambda: written, 10)
+            await scheduler.stop()
+            return await pool.fetchval("SELECT traceparent FROM outbox WHERE id = $1::uuid", written[0])
+        finally:
+            await pool.close()
+
+    try:
+        stored = asyncio.run(scenario())
+    finally:
+        drop_database(settings, database)
+    runs = {s.name: s for s in spans.get_finished_spans() if s.name.startswith("job ")}
+    probe_run = runs["job probe"]
+    assert probe_run.parent is None and probe_run.attributes["fitmint.job.name"] == "probe"
+    assert context_of(stored) is not None
+    assert trace.get_current_span(context_of(stored)).get_span_context().trace_id == probe_run.context.trace_id
+    assert not runs["job broken"].status.is_ok and runs["job broken"].events[0].name == "exception"

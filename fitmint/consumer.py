@@ -35,7 +35,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from fitmint.resilience import Retrier
 from fitmint.telemetry import tracer
-from fitmint.telemetry.propagation import context_of, record_traceparent, traceparent_of
+from fitmint.telemetry.propagation import record_traceparent, sampled_context, traceparent_of
 
 KAFKA_TIMEOUT = 30
 AfterCommit = Callable[[], Awaitable[None]] | None
@@ -57,10 +57,7 @@ def process_spans(records: list, group_id: str) -> dict[int, trace.Span]:
     """id(record) -> a started "process <topic>" span, for each record carrying a sampled traceparent."""
     spans = {}
     for record in records:
-        traceparent = record_traceparent(record) if record.headers else None
-        if traceparent is None or not traceparent.endswith(("1", "3", "5", "7", "9", "b", "d", "f")):
-            continue  # absent, or not sampled (the flags' low bit)
-        parent = context_of(traceparent)
+        parent = sampled_context(record_traceparent(record)) if record.headers else None
         if parent is None:
             continue
         spans[id(record)] = tracer().start_span(f"process {record.topic}", context=parent, kind=SpanKind.CONSUMER,

@@ -31,7 +31,6 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import DefaultPartitioner
-from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
 from fitmint import events as ev
@@ -39,7 +38,7 @@ from fitmint.consumer import stop_quietly
 from fitmint.outbox import metrics
 from fitmint.resilience import Retrier
 from fitmint.telemetry import tracer
-from fitmint.telemetry.propagation import HEADER, context_of, traceparent_of
+from fitmint.telemetry.propagation import HEADER, sampled_context, traceparent_of
 
 log = logging.getLogger("fitmint.outbox.relay")
 
@@ -127,8 +126,8 @@ def publish_span(row, topic: str, partition: int):
     """The PRODUCER span "publish <topic>" of a row written in a sampled trace (its child), started now
     and ended by the caller once the Kafka transaction is committed; None for an unsampled context. Its
     traceparent goes on the record: the consumer's span is its child."""
-    parent = context_of(row["traceparent"])
-    if parent is None or not trace.get_current_span(parent).get_span_context().trace_flags.sampled:
+    parent = sampled_context(row["traceparent"])
+    if parent is None:
         return None
     start = time.time_ns()
     waited_ms = round(start / 1e6 - row["created_at"].timestamp() * 1e3, 3)

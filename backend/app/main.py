@@ -156,7 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 if pool is not None:
                     await pool.close()
 
-    app = FastAPI(title="fitmint API", version=API_VERSION, lifespan=lifespan,
+    app = FastAPI(title="fitmint API", version=API_VERSION, lifespan=lifespan, telemetry=telemetry.FASTAPI_NATIVE_OFF,
                   description="Sign-in with Ethereum, tenants and policies, members, fitness with anti-cheat, "
                               "reward vouchers and Merkle epochs, wallet and marketplace reads of the indexed chain, "
                               "purchase quotes, tenant dashboards (GET /analytics/...), personalised products and "

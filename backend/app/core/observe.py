@@ -16,8 +16,8 @@ import random
 import time
 from collections.abc import Callable
 
-from opentelemetry import trace
-from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry import context, trace
+from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY
 from starlette.routing import Match
 
 from backend.app.core import access_log
@@ -95,9 +95,12 @@ class ObserveMiddleware:
                 await self.app(scope, receive, sending)
             elif scope["path"] not in NOT_TRACED and wants_trace(scope, self.read_ratio):
                 await self.traced(scope, receive, sending)
-            else:
-                with suppress_instrumentation():
+            else:  # what suppress_instrumentation() does, without a context manager's cost per request
+                token = context.attach(context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+                try:
                     await self.app(scope, receive, sending)
+                finally:
+                    context.detach(token)
         finally:
             seconds = time.perf_counter() - began
             if self.on_request is not None or self.log.wants(scope["method"], status, seconds):

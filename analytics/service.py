@@ -1,16 +1,22 @@
 """The `fitmint-analytics` consumer group: every topic of the bus, whole, into the store (store.apply),
 one transaction per poll, offsets committed after it (fitmint.consumer). Freshness (the record's Kafka
-timestamp to its projections' commit) and the store's progress are Prometheus metrics."""
+timestamp to its projections' commit) and the store's progress are Prometheus metrics. A poll holding
+traced records is a span "analytics projections" (with the counts) in their traces."""
 
+import contextlib
 import logging
 import time
 
+from opentelemetry import trace
+from opentelemetry.trace import Link
 from prometheus_client import Counter, Gauge, Histogram
 
 from analytics import store
 from analytics.incoming import from_record
 from fitmint import events as ev
-from fitmint.consumer import ConsumerLoop
+from fitmint.consumer import ConsumerLoop, on_behalf_of
+from fitmint.telemetry import tracer
+from fitmint.telemetry.propagation import context_of
 
 log = logging.getLogger("analytics")
 
@@ -37,8 +43,13 @@ class AnalyticsConsumer:
 
     async def apply_records(self, records) -> None:
         read = [(record, event) for record in records if (event := from_record(record)) is not None]
-        async with self.pool.acquire() as connection, connection.transaction():
-            applied = await store.apply(connection, [event for _, event in read])
+        with _projections_span([traceparent for record in records if (traceparent := on_behalf_of(record))]) as span:
+            async with self.pool.acquire() as connection, connection.transaction():
+                applied = await store.apply(connection, [event for _, event in read])
+            if span is not None:
+                span.set_attributes({"fitmint.analytics.records": len(records),
+                                     "fitmint.analytics.stored": len(applied.stored),
+                                     "fitmint.analytics.duplicates": len(read) - len(applied.stored)})
         committed_at = time.time()
         STORED.inc(len(applied.stored))
         DUPLICATES.inc(len(read) - len(applied.stored))
@@ -50,3 +61,15 @@ class AnalyticsConsumer:
         if self.on_applied is not None:
             self.on_applied(applied, records, committed_at)
         return None
+
+
+@contextlib.contextmanager
+def _projections_span(traced: list[str]):
+    """A span "analytics projections" over a poll's store transaction, if the poll holds traced records:
+    in the first one's trace, linked to the others' (a poll is one transaction for all its records)."""
+    if not traced:
+        yield None
+        return
+    links = [Link(trace.get_current_span(context_of(traceparent)).get_span_context()) for traceparent in traced[1:]]
+    with tracer().start_as_current_span("analytics projections", context=context_of(traced[0]), links=links) as span:
+        yield span

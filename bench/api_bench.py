@@ -103,13 +103,16 @@ def uvicorn_options() -> list[str]:
 
 
 class Server:
-    def __init__(self, name: str, app: str, ready_path: str, logs: Path):
+    """`app`: uvicorn's app argument (`--factory module:function` for a factory); `env`: on top of ours."""
+
+    def __init__(self, name: str, app: str, ready_path: str, logs: Path, env: dict | None = None):
         self.name, self.port = name, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ready_path, self.log_path = ready_path, logs / f"{name}.log"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port), *uvicorn_options()],
-            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdin=subprocess.DEVNULL,
+            [sys.executable, "-m", "uvicorn", *app.split(), "--host", "127.0.0.1", "--port", str(self.port),
+             *uvicorn_options()],
+            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, stdin=subprocess.DEVNULL,
             stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 30):

@@ -13,22 +13,88 @@ the step. If `apply` or the step fails, the records are read again after a backo
 Kafka or PostgreSQL down: the records are read again after a backoff (fitmint.resilience), the outage is
 said once and its end once. A consumer reads nothing while the broker is gone and aiokafka raises
 nothing, so an idle consumer probes the broker's metadata every `probe_seconds`.
+
+Traces: a record published in a sampled trace (its `traceparent` header, fitmint/outbox/relay.py) gets a
+CONSUMER span "process <topic>", its child, covering `apply` and the step. A poll mixes traces, so that
+span is the current one only when the poll holds that one record; `apply` stamps what it does on a
+record's behalf (the events it writes, a push) with `on_behalf_of(record)`. Untraced records cost a
+look at their headers.
 """
 
 import asyncio
+import contextlib
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, StatusCode
 
 from fitmint.consumerlag import ConsumerLag
 from fitmint.resilience import Retrier
+from fitmint.telemetry import tracer
+from fitmint.telemetry.propagation import record_traceparent, sampled_context, traceparent_of
 
 KAFKA_TIMEOUT = 30
 AfterCommit = Callable[[], Awaitable[None]] | None
 Apply = Callable[[list], Awaitable[AfterCommit]]
+# id(record) -> the traceparent of its process span, for the records of the poll being applied
+_PROCESSING: contextvars.ContextVar[dict[int, str] | None] = contextvars.ContextVar("fitmint_processing",
+                                                                                    default=None)
+
+
+def on_behalf_of(record) -> str | None:
+    """The trace context of work done for `record` in the poll being applied (its process span's
+    traceparent), for what it writes (fitmint.outbox.append.Outgoing.traceparent) or sends; None if the
+    record is not traced."""
+    processing = _PROCESSING.get()
+    return processing.get(id(record)) if processing else None
+
+
+def process_spans(records: list, group_id: str) -> dict[int, trace.Span]:
+    """id(record) -> a started "process <topic>" span, for each record carrying a sampled traceparent."""
+    spans = {}
+    for record in records:
+        parent = sampled_context(record_traceparent(record)) if record.headers else None
+        if parent is None:
+            continue
+        spans[id(record)] = tracer().start_span(f"process {record.topic}", context=parent, kind=SpanKind.CONSUMER,
+                                                attributes={
+                                                    "messaging.system": "kafka",
+                                                    "messaging.operation.type": "process",
+                                                    "messaging.destination.name": record.topic,
+                                                    "messaging.destination.partition.id": str(record.partition),
+                                                    "messaging.kafka.offset": record.offset,
+                                                    "messaging.consumer.group.name": group_id,
+                                                })
+    return spans
+
+
+@contextlib.contextmanager
+def processing(records: list, group_id: str):
+    """The process spans of a poll's traced records, open while the poll is applied (and its step run),
+    then ended (with the error, if applying failed)."""
+    spans = process_spans(records, group_id)
+    if not spans:
+        yield
+        return
+    token = _PROCESSING.set({key: traceparent_of(span.get_span_context()) for key, span in spans.items()})
+    current = trace.use_span(next(iter(spans.values())), end_on_exit=False) if len(records) == 1 else (
+        contextlib.nullcontext())
+    try:
+        with current:
+            yield
+    except BaseException as exc:
+        for span in spans.values():
+            span.set_status(StatusCode.ERROR, repr(exc))
+        raise
+    finally:
+        _PROCESSING.reset(token)
+        for span in spans.values():
+            span.end()
 
 
 class ConsumerLoop:
@@ -83,9 +149,10 @@ class ConsumerLoop:
             quiet_since = time.monotonic()
             records = [record for records in batch.values() for record in records]
             try:
-                after = await self.apply(records)
-                if after is not None:
-                    await after()
+                with processing(records, self.group_id):
+                    after = await self.apply(records)
+                    if after is not None:
+                        await after()
             except Exception as exc:  # noqa: BLE001 - no offset committed: the same records come again
                 for tp, items in batch.items():
                     consumer.seek(tp, items[0].offset)

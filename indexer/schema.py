@@ -13,7 +13,7 @@ from indexer.decode import LogDecoder
 from indexer.projections import LISTING_COLUMNS, fold_listing
 
 SCHEMA = Path(__file__).with_name("schema.sql")
-SCHEMA_VERSION = 6  # bump with every change to schema.sql, and add the step from the previous one to UPGRADES
+SCHEMA_VERSION = 7  # bump with every change to schema.sql, and add the step from the previous one to UPGRADES
 TABLES = ("indexer_meta", "indexer_cursor", "blocks", "events", "skipped_logs", "token_transfers", "token_balances",
           "claims", "epoch_roots", "item_metadata", "item_transfers", "item_balances", "listings", "listing_states",
           "orders", "outbox", "relay_position")
@@ -76,6 +76,9 @@ DELETE FROM outbox WHERE type IN ('dev.fitmint.item.metadata.v1', 'dev.fitmint.i
     # 5 -> 6: the marketplace's read views (marketplace_listings_v1, item_uris_v1) and the listings'
     # indexes their filters use: schema.sql creates them on every start, so no data moves.
     5: "SELECT 1",
+    # 6 -> 7: outbox rows keep the trace context of the chain transaction that wrote them (head batches
+    # only; rows written before have none).
+    6: "ALTER TABLE outbox ADD COLUMN IF NOT EXISTS traceparent text",
 }
 SCHEMA_LOCK = 727274  # pg_advisory_xact_lock key: one schema change at a time
 

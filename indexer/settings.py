@@ -11,5 +11,8 @@ class Settings(KernelSettings):
     max_range: int = 100_000
     target_logs_per_range: int = 40_000
     relay_batch: int = 5_000
+    # A head batch of at most this many logs gets a root span per transaction (indexer/tracing.py): the
+    # head's ranges hold a few blocks' logs (tens), a catch-up or backfill range up to target_logs_per_range.
+    trace_max_logs: int = 500
     indexer_metrics_port: int = 0  # Prometheus endpoint; 0: none
     indexer_metrics_host: str = "127.0.0.1"

@@ -10,7 +10,7 @@ import httpx
 
 from fitmint.chain.manifest import Manifest
 from fitmint.chain.rpc import RangeTooLarge, Rpc
-from indexer import metrics
+from indexer import metrics, tracing
 from indexer.batches import write_batch
 from indexer.cursor import Cursor, load_cursor, stored_hash
 from indexer.decode import DecodeError, LogDecoder
@@ -128,6 +128,7 @@ class ChainSync:
                     await asyncio.sleep(self.settings.poll_interval)
                     continue
                 to_block = min(target, cursor.block_number + self.sizer.size)
+                started = time.time_ns()
                 try:
                     batch = await self._prepare(cursor, to_block, head)
                 except RangeTooLarge as exc:
@@ -144,7 +145,7 @@ class ChainSync:
                 if to_block <= deep_limit:
                     pending = asyncio.create_task(self._write(batch))
                 else:
-                    await self._write(batch)
+                    await self._write(batch, started)
                 cursor = batch.cursor
                 metrics.CURSOR.set(cursor.block_number)
                 metrics.LAG.set(head - cursor.block_number)
@@ -227,11 +228,22 @@ class ChainSync:
         if self.writer is not None:
             self.writer.check()
 
-    async def _write(self, batch: "Batch") -> None:
+    async def _write(self, batch: "Batch", started: int | None = None) -> None:
+        """Writes a batch; `started` (a head batch's: when its logs were fetched) traces its transactions
+        if the batch is small (indexer/tracing.py)."""
         self._check_writer()
-        async with self.pool.acquire() as connection:
-            await write_batch(connection, chain_id=self.manifest.chain_id, projection=batch.projection,
-                              blocks=batch.blocks, skipped=batch.skipped, cursor=batch.cursor, parent=batch.parent)
+        spans = []
+        if started is not None and tracing.traced(len(batch.projection.events), self.settings.trace_max_logs):
+            spans = tracing.start_transaction_spans(batch.projection, self.manifest.chain_id, started)
+        try:
+            async with self.pool.acquire() as connection:
+                await write_batch(connection, chain_id=self.manifest.chain_id, projection=batch.projection,
+                                  blocks=batch.blocks, skipped=batch.skipped, cursor=batch.cursor,
+                                  parent=batch.parent)
+        except BaseException as exc:
+            tracing.end_spans(spans, exc)
+            raise
+        tracing.end_spans(spans)
         self._reached("postgres")
         self.written.set()
         metrics.EVENTS.inc(len(batch.projection.events))

@@ -31,6 +31,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
+from fitmint import telemetry
 from fitmint.memberhistory import MemberHistory
 from recommend import featurestore, models
 from recommend.products import Item
@@ -253,7 +254,8 @@ def create_app(settings: RecommendSettings | None = None, *, background: bool = 
         if jobs:
             jobs.close()
 
-    app = FastAPI(title="fitmint recommendations (internal)", lifespan=lifespan)
+    app = FastAPI(title="fitmint recommendations (internal)", lifespan=lifespan,
+                  telemetry=telemetry.FASTAPI_NATIVE_OFF)
     app.state.recommender = recommender
 
     # The work is CPU-bound and short (a Feast online read ~0.6 ms, the model ~0.5 ms): run in the event loop

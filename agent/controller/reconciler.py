@@ -7,10 +7,12 @@ finishes) or, out of attempts, marked failed with the reason. Never left hanging
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import asyncpg
+from opentelemetry.context import Context
 
 from agent.controller import documents, metrics
 from agent.controller.acapy import AcaPy, AgentError, AgentUnavailable, NotFound
@@ -18,6 +20,7 @@ from agent.controller.handlers import CONNECTION_ACTIVE, EXCHANGE_TOPICS, apply_
 from backend.app.core.background import lead, pause
 from backend.app.core.config import Settings
 from backend.app.core.db import from_jsonb
+from fitmint.telemetry import tracer
 
 log = logging.getLogger("identity.reconciler")
 RECONCILER_LOCK = 0x666D7263  # pg_advisory_lock key: "the identity reconciler"
@@ -70,48 +73,68 @@ async def reconcile_once(pool: asyncpg.Pool, acapy: AcaPy, settings: Settings) -
     """One pass over the pending exchanges; returns counts (polled, resent, failed, unreachable)."""
     tally = {"polled": 0, "resent": 0, "failed": 0, "unreachable": 0}
     for exchange in await pool.fetch("SELECT * FROM identity_exchanges WHERE state = 'pending' ORDER BY deadline"):
-        agent_lost = None
+        started, outcome, current = time.time_ns(), None, exchange
         try:
-            await _poll(pool, acapy, exchange)
-            tally["polled"] += 1
-        except NotFound:
-            agent_lost = "the agent has no record of this exchange any more"
-        except AgentUnavailable as exc:
-            tally["unreachable"] += 1
-            agent_lost = f"the agent was unreachable: {exc}"
-        except AgentError as exc:
-            agent_lost = str(exc)
-        except asyncpg.PostgresError as exc:  # one exchange's bad record must not stall every other one
-            log.exception("exchange %s: applying the agent's record failed", exchange["thread_id"])
-            agent_lost = f"applying the agent's record failed: {exc}"
-        current = await pool.fetchrow("SELECT * FROM identity_exchanges WHERE thread_id = $1",
-                                      exchange["thread_id"])
-        if current["state"] != "pending" or current["deadline"] > datetime.now(UTC):
-            continue
-        seconds = (settings.identity_invitation_ttl_seconds if current["kind"] == "connection"
-                   else settings.identity_exchange_timeout_seconds)
-        waited = (f"no answer within {seconds} s (agent state {current['agent_state'] or 'unknown'}, "
-                  f"attempt {current['attempts']} of {settings.identity_exchange_attempts})")
-        if agent_lost:
-            waited += f"; {agent_lost}"
-        if current["kind"] == "connection":
-            await _fail(pool, current, f"invitation not accepted: {waited}")
-            tally["failed"] += 1
-            continue
-        connection_state = await pool.fetchval("SELECT state FROM didcomm_connections WHERE connection_id = $1",
-                                               current["connection_id"])
-        if current["attempts"] < settings.identity_exchange_attempts and connection_state in CONNECTION_ACTIVE:
+            agent_lost = None
             try:
-                await _resend(pool, acapy, settings, current)
-                tally["resent"] += 1
+                await _poll(pool, acapy, exchange)
+                tally["polled"] += 1
+            except NotFound:
+                agent_lost = "the agent has no record of this exchange any more"
+            except AgentUnavailable as exc:
+                tally["unreachable"] += 1
+                agent_lost = f"the agent was unreachable: {exc}"
+            except AgentError as exc:
+                agent_lost = str(exc)
+            except asyncpg.PostgresError as exc:  # one exchange's bad record must not stall every other one
+                log.exception("exchange %s: applying the agent's record failed", exchange["thread_id"])
+                agent_lost = f"applying the agent's record failed: {exc}"
+            current = await pool.fetchrow("SELECT * FROM identity_exchanges WHERE thread_id = $1",
+                                          exchange["thread_id"])
+            if current["state"] != "pending" or current["deadline"] > datetime.now(UTC):
                 continue
-            except (AgentUnavailable, AgentError) as exc:
-                waited += f"; re-sending failed: {exc}"
-        elif connection_state not in CONNECTION_ACTIVE:
-            waited += f"; the connection is {connection_state}"
-        await _fail(pool, current, waited)
-        tally["failed"] += 1
+            seconds = (settings.identity_invitation_ttl_seconds if current["kind"] == "connection"
+                       else settings.identity_exchange_timeout_seconds)
+            waited = (f"no answer within {seconds} s (agent state {current['agent_state'] or 'unknown'}, "
+                      f"attempt {current['attempts']} of {settings.identity_exchange_attempts})")
+            if agent_lost:
+                waited += f"; {agent_lost}"
+            if current["kind"] == "connection":
+                await _fail(pool, current, f"invitation not accepted: {waited}")
+                tally["failed"] += 1
+                outcome = "failed"
+                continue
+            connection_state = await pool.fetchval("SELECT state FROM didcomm_connections WHERE connection_id = $1",
+                                                   current["connection_id"])
+            if current["attempts"] < settings.identity_exchange_attempts and connection_state in CONNECTION_ACTIVE:
+                try:
+                    await _resend(pool, acapy, settings, current)
+                    tally["resent"] += 1
+                    outcome = "resent"
+                    continue
+                except (AgentUnavailable, AgentError) as exc:
+                    waited += f"; re-sending failed: {exc}"
+            elif connection_state not in CONNECTION_ACTIVE:
+                waited += f"; the connection is {connection_state}"
+            await _fail(pool, current, waited)
+            tally["failed"] += 1
+            outcome = "failed"
+        finally:
+            _record(exchange, current, outcome, started)
     return tally
+
+
+def _record(exchange, current, outcome: str | None, started: int) -> None:
+    """A root span "reconcile exchange" for an exchange the pass moved (its state or agent state changed,
+    it was re-sent or failed), spanning its handling. An exchange only looked at records nothing: a
+    pending one is looked at every interval until its deadline."""
+    if outcome is None and (current["state"], current["agent_state"]) == (exchange["state"], exchange["agent_state"]):
+        return
+    span = tracer().start_span("reconcile exchange", context=Context(), start_time=started, attributes={
+        "fitmint.identity.thread_id": exchange["thread_id"], "fitmint.identity.kind": exchange["kind"],
+        "fitmint.identity.outcome": outcome or "advanced", "fitmint.identity.state": current["state"],
+        "fitmint.identity.agent_state": current["agent_state"] or ""})
+    span.end()
 
 
 async def run_reconciler(pool: asyncpg.Pool, settings: Settings, stop: asyncio.Event,

@@ -26,12 +26,12 @@ from backend.app.catalog.routes import router as catalog_router
 from backend.app.chain.document import API_VERSION
 from backend.app.chain.routes import ChainDocuments
 from backend.app.chain.routes import router as chain_router
-from backend.app.core.access_log import AccessLogMiddleware
+from backend.app.core import http_metrics
 from backend.app.core.background import pause
 from backend.app.core.body_limit import BodyLimitMiddleware
 from backend.app.core.config import Settings, get_settings
 from backend.app.core.db import create_pool, migrate_async, read_only_reset
-from backend.app.core.http_metrics import HttpMetricsMiddleware
+from backend.app.core.observe import ObserveMiddleware
 from backend.app.core.ratelimit import RateLimiter
 from backend.app.dapp import mount_dapp
 from backend.app.fitness.fraud.routes import router as fraud_router
@@ -157,7 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 if pool is not None:
                     await pool.close()
 
-    app = FastAPI(title="fitmint API", version=API_VERSION, lifespan=lifespan,
+    app = FastAPI(title="fitmint API", version=API_VERSION, lifespan=lifespan, telemetry=telemetry.FASTAPI_NATIVE_OFF,
                   description="Sign-in with Ethereum, tenants and policies, members, fitness with anti-cheat, "
                               "reward vouchers and Merkle epochs, wallet and marketplace reads of the indexed chain, "
                               "purchase quotes, tenant dashboards (GET /analytics/...), personalised products and "
@@ -165,9 +165,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               "know about the chain (GET /chain).")
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes,
                        allowances={"/catalog/images": settings.max_image_bytes})
-    app.add_middleware(HttpMetricsMiddleware)  # around all but the access log: 413s are counted too
-    # Outermost (added last): a request the body limit refuses is logged too.
-    app.add_middleware(AccessLogMiddleware, mode=settings.access_log, slow_seconds=settings.slow_request_seconds)
+    # Outermost (added last): a request the body limit refuses is traced, counted and logged too.
+    metrics = settings.http_metrics_enabled
+    app.add_middleware(ObserveMiddleware, tracing=telemetry.active(), read_ratio=settings.trace_read_ratio,
+                       access=settings.access_log, slow_seconds=settings.slow_request_seconds,
+                       on_request=http_metrics.record if metrics else None,
+                       in_flight=http_metrics.IN_FLIGHT if metrics else None)
     # The busiest routes first (wallet reads, recommendations): routes are matched in order.
     for router in (wallets_router, chain_router, marketplace_router, recommendations_router, auth_router,
                    users_router, fitness_router, fraud_router, rewards_router, epochs_router, relayer_router,
@@ -176,7 +179,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
 
     mount_dapp(app, settings.dapp_dir)
-    telemetry.instrument_app(app)
 
     @app.exception_handler(asyncpg.UndefinedTableError)
     async def indexer_not_ready(request, exc):

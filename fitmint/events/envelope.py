@@ -12,9 +12,10 @@ def source(chain_id: int, producer: str = "indexer") -> str:
 
 
 def envelope(*, id, ce_type: str, chain_id: int, subject: str, time: datetime | None, data,
-             producer: str = "indexer") -> bytes:
+             producer: str = "indexer", traceparent: str | None = None) -> bytes:
     """The CloudEvents structured-mode JSON of one event. `data`: a payload Struct, a dict, or its JSON
-    already encoded (msgspec.Raw)."""
+    already encoded (msgspec.Raw). `traceparent`: the trace the event continues (CloudEvents'
+    distributed-tracing extension attribute of that name), if it was published in one."""
     document = {
         "specversion": SPEC_VERSION,
         "id": str(id),
@@ -24,6 +25,8 @@ def envelope(*, id, ce_type: str, chain_id: int, subject: str, time: datetime | 
         "datacontenttype": "application/json",
         "data": data,
     }
+    if traceparent is not None:
+        document["traceparent"] = traceparent
     if time is not None:
         document["time"] = time.astimezone(UTC).isoformat().replace("+00:00", "Z")
     return msgspec.json.encode(document)
@@ -38,6 +41,7 @@ class CloudEvent(msgspec.Struct, frozen=True):
     subject: str | None = None
     time: str | None = None
     datacontenttype: str | None = None
+    traceparent: str | None = None  # the distributed-tracing extension: the trace that published it
     data: msgspec.Raw = msgspec.Raw(b"null")
 
 

@@ -5,6 +5,10 @@ events in, rows of fitmint/outbox/schema.sql out, published by fitmint/outbox/re
 written again is the same event and is skipped (`ON CONFLICT (id) DO NOTHING`). `append_copy` is the
 bulk path of a writer whose ids are new by construction (the indexer's batch of thousands): COPY, where
 an id written twice fails the transaction.
+
+Each row keeps the trace context it was written in (`traceparent`): the event's own, given by a writer
+whose batch mixes traces (a consumer applying many records, the indexer's transactions at the head), or
+else the current span's (a request, a job). The relay continues the trace from it (fitmint/outbox/relay.py).
 """
 
 from collections.abc import Sequence
@@ -14,8 +18,10 @@ import msgspec
 
 from fitmint.events import EventType, Payload
 from fitmint.pgcopy import copy_rows
+from fitmint.telemetry.propagation import current_traceparent
 
-COLUMNS = ("id", "aggregatetype", "aggregateid", "type", "payload", "event_time", "block_number", "reverts")
+COLUMNS = ("id", "aggregatetype", "aggregateid", "type", "payload", "event_time", "block_number", "reverts",
+           "traceparent")
 
 _encode = msgspec.json.Encoder().encode
 
@@ -29,17 +35,20 @@ class Outgoing(msgspec.Struct, frozen=True):
     time: datetime | None = None
     block_number: int | None = None
     reverts: str | None = None
+    traceparent: str | None = None  # the trace it continues (None: the writer's current span's, if any)
 
-    def row(self) -> tuple:
-        """The outbox row, in COLUMNS order (the payload as JSON text)."""
+    def row(self, traceparent: str | None = None) -> tuple:
+        """The outbox row, in COLUMNS order (the payload as JSON text; `traceparent` unless the event
+        names its own)."""
         return (self.id, self.type.topic, self.type.subject(self.payload), self.type.ce_type,
-                _encode(self.payload).decode(), self.time, self.block_number, self.reverts)
+                _encode(self.payload).decode(), self.time, self.block_number, self.reverts,
+                self.traceparent or traceparent)
 
 
 _INSERT = (
     f"INSERT INTO outbox ({', '.join(COLUMNS)}) "
     "SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::json[], $6::timestamptz[], "
-    "                     $7::bigint[], $8::uuid[]) "
+    "                     $7::bigint[], $8::uuid[], $9::text[]) "
     "ON CONFLICT (id) DO NOTHING")
 
 
@@ -48,11 +57,13 @@ async def append(connection, events: Sequence[Outgoing]) -> None:
     outbox is skipped."""
     if not events:
         return
-    rows = [event.row() for event in events]
+    current = current_traceparent()
+    rows = [event.row(current) for event in events]
     await connection.execute(_INSERT, *([row[i] for row in rows] for i in range(len(COLUMNS))))
 
 
 async def append_copy(connection, events: Sequence[Outgoing]) -> None:
     """Writes `events` in order with COPY (PostgreSQL's text format, parsed on the server: the fast
     path for thousands of rows), in the caller's transaction. Their ids must be new."""
-    await copy_rows(connection, "outbox", COLUMNS, [event.row() for event in events])
+    current = current_traceparent()
+    await copy_rows(connection, "outbox", COLUMNS, [event.row(current) for event in events])

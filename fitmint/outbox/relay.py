@@ -25,16 +25,20 @@ ms rather than after a whole `idle_sleep`.
 
 import asyncio
 import logging
+import time
 
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import DefaultPartitioner
+from opentelemetry.trace import SpanKind, StatusCode
 
 from fitmint import events as ev
 from fitmint.consumer import stop_quietly
 from fitmint.outbox import metrics
 from fitmint.resilience import Retrier
+from fitmint.telemetry import tracer
+from fitmint.telemetry.propagation import HEADER, sampled_context, traceparent_of
 
 log = logging.getLogger("fitmint.outbox.relay")
 
@@ -109,11 +113,37 @@ async def published_position(bootstrap: str, topic: str, generation: str) -> Pos
 
 
 # Rows whose writing transaction has ended before every transaction still running began: nothing can
-# appear below them any more. One statement, so the snapshot and the rows it filters agree.
+# appear below them any more. One statement, so the snapshot and the rows it filters agree. created_at
+# only of a traced row (its publish span's outbox wait): an untraced one costs a NULL.
 _PUBLISHABLE = (
-    "SELECT txid, seq, id, aggregatetype, aggregateid, type, payload, event_time FROM outbox "
+    "SELECT txid, seq, id, aggregatetype, aggregateid, type, payload, event_time, traceparent, "
+    "       CASE WHEN traceparent IS NOT NULL THEN created_at END AS created_at FROM outbox "
     "WHERE (txid, seq) > ($1, $2) AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint "
     "ORDER BY txid, seq LIMIT $3")
+
+
+def publish_span(row, topic: str, partition: int):
+    """The PRODUCER span "publish <topic>" of a row written in a sampled trace (its child), started now
+    and ended by the caller once the Kafka transaction is committed; None for an unsampled context. Its
+    traceparent goes on the record: the consumer's span is its child."""
+    parent = sampled_context(row["traceparent"])
+    if parent is None:
+        return None
+    start = time.time_ns()
+    waited_ms = round(start / 1e6 - row["created_at"].timestamp() * 1e3, 3)
+    return tracer().start_span(f"publish {topic}", context=parent, kind=SpanKind.PRODUCER, start_time=start,
+                               attributes={
+                                   "messaging.system": "kafka",
+                                   "messaging.operation.type": "publish",
+                                   "messaging.destination.name": topic,
+                                   "messaging.destination.partition.id": str(partition),
+                                   "messaging.message.id": str(row["id"]),
+                                   "cloudevents.event_id": str(row["id"]),
+                                   "cloudevents.event_type": row["type"],
+                                   "fitmint.outbox.seq": row["seq"],
+                                   # how long the row waited in the outbox: written -> published
+                                   "fitmint.outbox.wait_ms": waited_ms,
+                               })
 
 
 class Relay:
@@ -185,6 +215,7 @@ class Relay:
         if not rows:
             return 0
         producer = self.producer
+        spans = []  # the publish spans of traced rows, ended once their transaction is committed
         await _with_timeout(producer.begin_transaction())
         try:
             futures = []
@@ -192,11 +223,17 @@ class Relay:
             for row in rows:
                 topic, key = self.prefix + row["aggregatetype"], row["aggregateid"].encode()
                 partition = await self._partition(topic, key)
-                value = ev.envelope(id=row["id"], ce_type=row["type"], chain_id=self.chain_id,
-                                    subject=row["aggregateid"], time=row["event_time"],
-                                    data=msgspec.Raw(row["payload"].encode()), producer=self.producer_name)
                 headers = [("ce_id", str(row["id"]).encode()), ("ce_type", row["type"].encode()),
                            ("content-type", b"application/cloudevents+json")]
+                traceparent = None
+                if row["traceparent"] is not None and (span := publish_span(row, topic, partition)) is not None:
+                    spans.append(span)
+                    traceparent = traceparent_of(span.get_span_context())
+                    headers.append((HEADER, traceparent.encode()))
+                value = ev.envelope(id=row["id"], ce_type=row["type"], chain_id=self.chain_id,
+                                    subject=row["aggregateid"], time=row["event_time"],
+                                    data=msgspec.Raw(row["payload"].encode()), producer=self.producer_name,
+                                    traceparent=traceparent)
                 builder = builders.get((topic, partition))
                 if builder is None:
                     builder = builders[(topic, partition)] = producer.create_batch()
@@ -212,12 +249,17 @@ class Relay:
                 self.position_topic, value=f"{self.generation}:{last[0]}:{last[1]}".encode(), key=b"position")))
             await _with_timeout(asyncio.gather(*futures))
             await _with_timeout(producer.commit_transaction())
-        except BaseException:
+        except BaseException as exc:
+            for span in spans:
+                span.set_status(StatusCode.ERROR, f"not published: {exc!r}")
+                span.end()
             try:
                 await _with_timeout(producer.abort_transaction(), 10)
             except Exception:  # noqa: BLE001 - the producer is rebuilt anyway
                 pass
             raise
+        for span in spans:
+            span.end()
         self.position = last
         async with self.pool.acquire() as connection:
             await connection.execute("UPDATE relay_position SET txid = $1, seq = $2 WHERE id = 1", *last)

@@ -2,6 +2,8 @@
 -- schema and the API's migrations both apply. `reverts` names the event a compensating row undoes
 -- (such rows have no block). `txid` is the writing transaction's id: the relay publishes a row only
 -- once that transaction is older than every one still running (see fitmint/outbox/relay.py).
+-- `traceparent`: the W3C trace context of what wrote the row (a request, a consumed event, a chain
+-- transaction at the head), which the relay continues on the Kafka record; NULL when untraced.
 -- Re-runnable (IF NOT EXISTS): a database created earlier is brought here by its owner's upgrade
 -- (the indexer's UPGRADES, an API migration), never by this file: change both with it.
 -- Statements end with ";" and a newline, which nothing else here contains (migrations split on it).
@@ -16,6 +18,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     event_time timestamptz,
     block_number bigint,
     reverts uuid,
+    traceparent text,
     created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS outbox_block ON outbox (block_number) WHERE block_number IS NOT NULL;

@@ -36,6 +36,15 @@ def context_of(traceparent: str | bytes | None) -> Context | None:
     return context if trace.get_current_span(context).get_span_context().is_valid else None
 
 
+def sampled_context(traceparent: str | bytes | None) -> Context | None:
+    """The context a traceparent names if its trace is sampled (recorded): what the relay and the
+    consumers continue; None otherwise."""
+    context = context_of(traceparent)
+    if context is None or not trace.get_current_span(context).get_span_context().trace_flags.sampled:
+        return None
+    return context
+
+
 def record_traceparent(record) -> str | None:
     """The `traceparent` header of a Kafka record (aiokafka ConsumerRecord), if any."""
     for key, value in record.headers or ():

@@ -14,6 +14,10 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../toolchain/env.sh"
 
+# The app processes export their spans every second rather than OpenTelemetry's default 5 s: a trace
+# is in Jaeger about when the flow ends (what an operator looking at it right after, and the trace tests,
+# wait for); one small OTLP request a second per process is nothing next to the flows themselves.
+export OTEL_BSP_SCHEDULE_DELAY="${OTEL_BSP_SCHEDULE_DELAY:-1000}"
 RUN_DIR="$FITMINT_STATE_DIR/run"
 LOG_DIR="$FITMINT_STATE_DIR/logs"
 SECRETS_DIR="$FITMINT_STATE_DIR/secrets"

@@ -1,6 +1,7 @@
-"""The API's RED middleware (backend/app/core/http_metrics.py) on a FastAPI app: one series per route
-template whatever the path parameters, the status sent, `unmatched` for paths no route serves, scrapes and
-health checks left out, and the API application wires it outermost."""
+"""The API's RED metrics (backend/app/core/http_metrics.py, recorded by the observe middleware) on a FastAPI
+app: one series per route template whatever the path parameters, the status sent, `unmatched` for paths no
+route serves, methods no route serves as `other`, scrapes and health checks left out, nothing in flight
+afterwards; the API application records them unless HTTP_METRICS_ENABLED is off."""
 
 import asyncio
 
@@ -9,7 +10,8 @@ import pytest
 from fastapi import FastAPI, HTTPException
 from prometheus_client import REGISTRY
 
-from backend.app.core.http_metrics import HttpMetricsMiddleware
+from backend.app.core import http_metrics
+from backend.app.core.observe import ObserveMiddleware
 
 DURATION = "fitmint_http_request_duration_seconds"
 
@@ -39,7 +41,8 @@ def _app() -> FastAPI:
     async def metrics():
         return "scrape"
 
-    app.add_middleware(HttpMetricsMiddleware)
+    app.add_middleware(ObserveMiddleware, tracing=False, on_request=http_metrics.record,
+                       in_flight=http_metrics.IN_FLIGHT, access="off")
     return app
 
 
@@ -89,9 +92,16 @@ def test_scrapes_and_health_checks_are_not_counted(app):
     assert counted() == before
 
 
-def test_the_api_times_whole_requests():
-    from backend.app.core.body_limit import BodyLimitMiddleware
+def test_the_api_records_them_unless_turned_off(monkeypatch):
+    from backend.app.core.config import Settings
     from backend.app.main import create_app
 
-    order = [middleware.cls for middleware in create_app().user_middleware]  # outermost first
-    assert order.index(HttpMetricsMiddleware) < order.index(BodyLimitMiddleware)  # its 413s are counted
+    def observer(app):
+        [middleware] = [m for m in app.user_middleware if m.cls is ObserveMiddleware]
+        return middleware.kwargs
+
+    assert observer(create_app())["on_request"] is http_metrics.record
+    assert observer(create_app())["in_flight"] is http_metrics.IN_FLIGHT
+    monkeypatch.setenv("HTTP_METRICS_ENABLED", "false")
+    off = observer(create_app(Settings()))
+    assert off["on_request"] is None and off["in_flight"] is None

@@ -126,6 +126,11 @@ def start_api(settings: Settings, log_dir: Path, *, avoid: set[int] = frozenset(
     return api, base
 
 
+def _said(log: str, logger: str, message: str) -> bool:
+    """Whether `logger` logged a line saying `message` (a JSON line or a text one)."""
+    return any(logger in line and message in line for line in log.splitlines())
+
+
 def start_worker(settings: Settings, log_dir: Path, *args: str) -> Service:
     """The notifications worker for `settings`; returns once each of its consumers has joined its group
     (fitmint-notifications, fitmint-deliveries and, unless `--no-senders`, fitmint-email)."""
@@ -134,6 +139,6 @@ def start_worker(settings: Settings, log_dir: Path, *args: str) -> Service:
     offset = len(worker.log)
     consumers = ("worker.consumer", "worker.deliveries") + (() if "--no-senders" in args else ("worker.email",))
     worker.start()
-    worker.wait_for(lambda: all(f"{name}: partitions assigned" in worker.log[offset:] for name in consumers),
+    worker.wait_for(lambda: all(_said(worker.log[offset:], name, "partitions assigned") for name in consumers),
                     what="consuming")
     return worker

@@ -42,6 +42,11 @@ class Settings(KernelSettings, KeySettings):
     # The access log (backend/app/core/access_log.py): "writes" (writes, errors and slow requests), "all", "off".
     access_log: str = "writes"
     slow_request_seconds: float = 0.5
+    # Of the reads that arrive without a traceparent, the share traced (writes always are, and a caller's
+    # sampled traceparent always is: backend/app/core/observe.py). Tracing a read costs ~2x its CPU.
+    trace_read_ratio: float = 0.01
+    # The API's RED metrics per route (backend/app/core/http_metrics.py); off: the benchmark's baseline.
+    http_metrics_enabled: bool = True
 
     # The recommendation service (recommend/service.py) and how long a tenant's products on sale are cached
     # between reads (a new or sold-out listing shows in recommendations within that time).

@@ -22,7 +22,7 @@ from backend.app.notifications import events as notes
 from backend.app.notifications.receipts import receipt_for
 from backend.app.notifications.store import Pending, Queued, preferences_of, queue_many, wire
 from fitmint import events as ev
-from fitmint.consumer import ConsumerLoop
+from fitmint.consumer import ConsumerLoop, on_behalf_of
 
 log = logging.getLogger("worker.consumer")
 
@@ -90,33 +90,36 @@ class NotificationConsumer:
         async with self.pool.acquire() as connection, connection.transaction():
             fresh = await record_consumed(connection, self.name, received)
             todo = []
-            for _, event in received:
+            for record, event in received:
                 if event.id in fresh:
                     fresh.discard(event.id)  # an id twice in one batch is applied once
-                    todo.append(event)
-            members = await _members(connection, {a for event in todo for a in _addresses(event)})
+                    todo.append((event, on_behalf_of(record)))
+            members = await _members(connection, {a for event, _ in todo for a in _addresses(event)})
             pending: list[Pending] = []
-            for event in todo:
+            for event, traceparent in todo:
                 if event.type in notes.REVERTED and pending:
                     queued += await queue_many(connection, pending)  # a correction looks its original up
                     pending = []
-                pending += await self._pending(connection, event, members)
+                pending += await self._pending(connection, event, members, traceparent)
             queued += await queue_many(connection, pending)
         self.applied += len(todo)
         return queued
 
-    async def _pending(self, connection, event: ev.Received, members) -> list[Pending]:
-        """The notifications one event gives (stored by the caller), and its receipt if it is an order."""
+    async def _pending(self, connection, event: ev.Received, members, traceparent: str | None) -> list[Pending]:
+        """The notifications one event gives (stored by the caller, in the event's trace), and its receipt
+        if it is an order."""
         payload = event.payload
         if (make := notes.SIMPLE.get(event.type)) is not None:
             recipients = members.get(payload.account.lower(), [])
             if event.type == ev.REWARD_ISSUED:  # the API names the member who earned it
                 recipients = [m for m in recipients if m["id"] == payload.user_id]
-            return _for(recipients, event.id, make(payload))
+            return _for(recipients, event.id, make(payload), traceparent)
         if event.type == notes.ORDER:
             receipt = await receipt_for(connection, event.id, payload)
-            return (_for(members.get(payload.buyer.lower(), []), event.id, notes.order_bought(payload, receipt))
-                    + _for(members.get(payload.seller.lower(), []), event.id, notes.order_sold(payload, receipt)))
+            return (_for(members.get(payload.buyer.lower(), []), event.id, notes.order_bought(payload, receipt),
+                         traceparent)
+                    + _for(members.get(payload.seller.lower(), []), event.id, notes.order_sold(payload, receipt),
+                           traceparent))
         if event.type in notes.REVERTED:
             await connection.execute("UPDATE order_receipts SET status = 'reverted' WHERE event_id = $1::uuid",
                                      payload.reverts)
@@ -124,13 +127,14 @@ class NotificationConsumer:
                 "SELECT n.*, u.preferences::text AS preferences FROM notifications n JOIN users u ON u.id = n.user_id "
                 "WHERE n.source_event = $1::uuid", payload.reverts)
             return [Pending(str(row["tenant_id"]), str(row["user_id"]), event.id,
-                            notes.correction(wire(row), payload.reverts), preferences_of(row["preferences"]))
+                            notes.correction(wire(row), payload.reverts), preferences_of(row["preferences"]),
+                            traceparent)
                     for row in told]
         return []  # an event type nobody is notified of
 
 
-def _for(recipients: list[dict], event_id: str, draft) -> list[Pending]:
-    return [Pending(m["tenant_id"], m["id"], event_id, draft, m["preferences"]) for m in recipients]
+def _for(recipients: list[dict], event_id: str, draft, traceparent: str | None) -> list[Pending]:
+    return [Pending(m["tenant_id"], m["id"], event_id, draft, m["preferences"], traceparent) for m in recipients]
 
 
 def _addresses(event: ev.Received) -> list[str]:

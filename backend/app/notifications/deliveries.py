@@ -26,12 +26,14 @@ event, whose offset was not committed, comes again and sends what the batch stil
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import orjson
+from opentelemetry.trace import SpanKind
 
 from agent.controller.acapy import AcaPy, AgentError, AgentUnavailable
 from backend.app.core.background import pause
@@ -42,6 +44,8 @@ from backend.app.notifications.email import EmailSender, SendError
 from backend.app.notifications.store import email_batch_ready
 from fitmint import events as ev
 from fitmint.resilience import Retrier
+from fitmint.telemetry import tracer
+from fitmint.telemetry.propagation import context_of
 
 log = logging.getLogger("notifications.deliveries")
 
@@ -169,9 +173,18 @@ async def sweep_stale(pool: asyncpg.Pool, after: timedelta) -> int:
 
 # --- email: one batch, one SMTP session -------------------------------------------------------------------
 
-async def send_email_batch(pool: asyncpg.Pool, email_sender: EmailSender, batch_id: str) -> Tally:
+async def send_email_batch(pool: asyncpg.Pool, email_sender: EmailSender, batch_id: str, *,
+                           traceparent: str | None = None) -> Tally:
     """Sends what the batch `batch_id` still owes (its 'pending' rows; none if it was sent already) over
-    one SMTP session, claiming each row just before sending it, and records each outcome."""
+    one SMTP session, claiming each row just before sending it, and records each outcome. In the trace
+    `traceparent` (its EmailBatchReady's), a span "email batch" with the counts."""
+    with delivery_span("email batch", traceparent, {"fitmint.email.batch_id": batch_id}) as span:
+        tally = await _send_email_batch(pool, email_sender, batch_id)
+        _count(span, tally)
+    return tally
+
+
+async def _send_email_batch(pool: asyncpg.Pool, email_sender: EmailSender, batch_id: str) -> Tally:
     tally = Tally()
     async with email_sender.connection() as smtp:  # one SMTP session for the batch (reconnects if it drops)
         while (row := await pool.fetchrow(_CLAIM_EMAIL, batch_id)) is not None:
@@ -242,11 +255,14 @@ async def announce_due_emails(pool: asyncpg.Pool, settings: Settings) -> int:
 # --- SMS and DIDComm ------------------------------------------------------------------------------------
 
 async def send_texts(pool: asyncpg.Pool, sms_provider: sms_module.SmsProvider, agent: AcaPy | None, *,
-                     after: timedelta, limit: int = 100, notification_ids: list[str] | None = None) -> int:
+                     after: timedelta, limit: int = 100, notification_ids: list[str] | None = None,
+                     traces: dict[str, str] | None = None) -> int:
     """Claims up to `limit` due SMS and DIDComm rows (of `notification_ids`, or any), sends them and
     records each outcome. Returns how many rows it claimed (a full claim means more may be due). A pass
     that runs out of half the `after` budget (the stale sweep's) hands the rest of its claim back
-    untouched, so the sweep never fails a row that a live worker is still about to send."""
+    untouched, so the sweep never fails a row that a live worker is still about to send. `traces`:
+    notification id -> the trace its send is a span of ("send sms", "send didcomm")."""
+    traces = traces or {}
     channels = list(TEXT_CHANNELS) if agent is not None else ["sms"]
     async with pool.acquire() as connection, connection.transaction():
         rows = await connection.fetch(_CLAIM_TEXTS, limit, channels, notification_ids)
@@ -259,10 +275,12 @@ async def send_texts(pool: asyncpg.Pool, sms_provider: sms_module.SmsProvider, a
         if time.monotonic() > deadline:
             await _release(pool, rows[index:], tally)
             break
-        if row["channel"] == "sms":
-            await _send_sms(pool, sms_provider, row, tally)
-        else:
-            await _send_didcomm(pool, agent, row, tally)
+        with delivery_span(f"send {row['channel']}", traces.get(str(row["notification_id"])),
+                           {"fitmint.notification.id": str(row["notification_id"])}):
+            if row["channel"] == "sms":
+                await _send_sms(pool, sms_provider, row, tally)
+            else:
+                await _send_didcomm(pool, agent, row, tally)
     log.info("sms/didcomm: %s", tally)
     return len(rows)
 
@@ -303,6 +321,26 @@ async def _send_didcomm(pool, agent: AcaPy, row, tally: Tally) -> None:
     await pool.execute(_SENT, row["notification_id"], row["channel"])
     tally.sent += 1
     metrics.delivered(row["channel"], metrics.SENT)
+
+
+# --- traces ---------------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def delivery_span(name: str, traceparent: str | None, attributes: dict):
+    """A span `name` (current inside the block) in the trace `traceparent`; no span without one (a
+    retry from the senders' loop belongs to no trace)."""
+    parent = context_of(traceparent)
+    if parent is None:
+        yield None
+        return
+    with tracer().start_as_current_span(name, context=parent, kind=SpanKind.CLIENT, attributes=attributes) as span:
+        yield span
+
+
+def _count(span, tally: Tally) -> None:
+    if span is not None:
+        span.set_attributes({"fitmint.deliveries.claimed": tally.claimed, "fitmint.deliveries.sent": tally.sent,
+                             "fitmint.deliveries.retrying": tally.retrying, "fitmint.deliveries.failed": tally.failed})
 
 
 # --- outcomes -------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from backend.app.notifications.sms import SmsProvider
 from backend.app.notifications.store import PUSH_MEMORY_SECONDS, email_batch_ready, preferences_of, push_live, wire
 from backend.app.users.models import Channel
 from fitmint import events as ev
-from fitmint.consumer import ConsumerLoop
+from fitmint.consumer import ConsumerLoop, on_behalf_of
 
 log = logging.getLogger("worker.deliveries")
 # The topic's one type (an EmailBatchReady written there before `fitmint.email` existed is passed over).
@@ -36,8 +36,9 @@ TYPES = ev.readable(ev.NOTIFICATION_QUEUED)
 @dataclass
 class Dispatched:
     """What follows a poll's commit: the live pushes, in order, and the notifications with texts to send."""
-    pushes: list[tuple[str, dict]] = field(default_factory=list)
+    pushes: list[tuple[str, dict, str | None]] = field(default_factory=list)  # user, notification, traceparent
     texts: list[str] = field(default_factory=list)
+    traces: dict[str, str] = field(default_factory=dict)  # notification id -> the traceparent of its record
 
 
 class DeliveriesConsumer:
@@ -77,10 +78,12 @@ class DeliveriesConsumer:
             fresh = await record_consumed(connection, self.name, received)
             events: list[tuple[ev.NotificationQueued, bool]] = []
             seen = set()
-            for _, event in received:
+            for record, event in received:
                 if event.id not in seen:  # an id twice in one poll is applied once
                     seen.add(event.id)
                     events.append((event.payload, event.id in fresh))
+                    if (traceparent := on_behalf_of(record)) is not None:
+                        work.traces[event.payload.notification_id] = traceparent
             ids = list({queued.notification_id for queued, _ in events})
             rows = {str(row["id"]): row for row in await connection.fetch(
                 "SELECT n.id, n.user_id, n.kind, n.title, n.body, n.data::text AS data, n.corrects, n.created_at, "
@@ -102,7 +105,7 @@ class DeliveriesConsumer:
                     continue
                 channels = set(queued.channels)
                 if Channel.WEBSOCKET in channels and (new or row["created_at"] >= oldest_push):
-                    work.pushes.append((str(row["user_id"]), wire(row)))
+                    work.pushes.append((str(row["user_id"]), wire(row), work.traces.get(queued.notification_id)))
                 if channels & {Channel.SMS, Channel.DIDCOMM}:
                     work.texts.append(str(row["id"]))
                 if not new or not channels & {Channel.EMAIL, Channel.SMS, Channel.DIDCOMM}:
@@ -119,7 +122,10 @@ class DeliveriesConsumer:
             for batch in batches:
                 batch_id = ev.email_batch_id("queued", [notification for _, _, notification in batch])
                 others += [(row_id, "email", address, batch_id) for row_id, address, _ in batch]
-                await email_batch_ready(connection, batch_id, count=len(batch), source="deliveries", time=now)
+                # A batch may hold several traces: it continues its first traced notification's.
+                traceparent = next((work.traces[n] for _, _, n in batch if n in work.traces), None)
+                await email_batch_ready(connection, batch_id, count=len(batch), source="deliveries", time=now,
+                                        traceparent=traceparent)
             if others:
                 await connection.execute(
                     "INSERT INTO deliveries (notification_id, channel, address, batch_id) "
@@ -134,4 +140,5 @@ class DeliveriesConsumer:
             self.pushed += await push_live(self.redis, work.pushes)
         if work.texts and self.senders:
             await deliveries.send_texts(self.pool, self.sms_provider, self.agent, limit=2 * len(work.texts),
-                                        notification_ids=work.texts, after=deliveries.stale_after(self.settings))
+                                        notification_ids=work.texts, after=deliveries.stale_after(self.settings),
+                                        traces=work.traces)

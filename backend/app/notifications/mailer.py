@@ -21,7 +21,7 @@ from backend.app.notifications import deliveries
 from backend.app.notifications.consumer import received_of
 from backend.app.notifications.email import EmailSender
 from fitmint import events as ev
-from fitmint.consumer import ConsumerLoop
+from fitmint.consumer import ConsumerLoop, on_behalf_of
 
 log = logging.getLogger("worker.email")
 EVENTS_PER_POLL = 4  # batches per poll: each is up to email_batch_size messages over SMTP
@@ -49,17 +49,17 @@ class EmailConsumer:
         return (lambda: self.send(batches)) if batches else None
 
     @staticmethod
-    def batches_of(records) -> list[str]:
-        """The batch ids the records announce, once each, in order."""
-        batches = []
-        for _, event in received_of(records, ev.readable(ev.EMAIL_BATCH_READY)):
+    def batches_of(records) -> dict[str, str | None]:
+        """The batch ids the records announce, once each, in order, with the trace each is sent in."""
+        batches = {}
+        for record, event in received_of(records, ev.readable(ev.EMAIL_BATCH_READY)):
             if event.id not in batches:
-                batches.append(event.id)
+                batches[event.id] = on_behalf_of(record)
         return batches
 
-    async def send(self, batches: list[str]) -> deliveries.Tally:
+    async def send(self, batches: dict[str, str | None]) -> deliveries.Tally:
         total = deliveries.Tally()
-        for batch_id in batches:
-            total.add(await deliveries.send_email_batch(self.pool, self.sender, batch_id))
+        for batch_id, traceparent in batches.items():
+            total.add(await deliveries.send_email_batch(self.pool, self.sender, batch_id, traceparent=traceparent))
         self.sent += total.sent
         return total

@@ -19,6 +19,7 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, HTTPException, Path, Query, WebSocket, WebSocketDisconnect
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, Field, model_validator
 
 from backend.app.auth.tokens import TokenError
@@ -27,6 +28,9 @@ from backend.app.core.policy import Action
 from backend.app.deps import BackendPool, CurrentMember, check
 from backend.app.notifications import inbox
 from backend.app.notifications.receipts import receipts_of_order
+from backend.app.notifications.store import TRACEPARENT_KEY
+from fitmint.telemetry import tracer
+from fitmint.telemetry.propagation import context_of
 
 router = APIRouter(tags=["notifications"])
 
@@ -170,7 +174,14 @@ async def _forward(websocket: WebSocket, queue: asyncio.Queue, already_sent: set
                 already_sent.discard(notification["id"])
                 continue
             notification.pop("user_id", None)
-            await _send(websocket, {"type": "notification", **notification})
+            parent = context_of(notification.pop(TRACEPARENT_KEY, None))
+            if parent is None:
+                await _send(websocket, {"type": "notification", **notification})
+                continue
+            with tracer().start_as_current_span("websocket send", context=parent, kind=SpanKind.PRODUCER,
+                                                attributes={"fitmint.notification.id": notification["id"],
+                                                            "fitmint.notification.kind": notification["kind"]}):
+                await _send(websocket, {"type": "notification", **notification})
 
 
 async def _serve_client(websocket: WebSocket, pool, user_id: str) -> None:

@@ -27,6 +27,9 @@ import asyncpg
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import StatusCode
 
 from backend.app.analytics.weekly_report import weekly_analytics_reports
 from backend.app.core.config import Settings
@@ -34,6 +37,7 @@ from backend.app.core.db import dsn
 from backend.app.fitness.fraud import training
 from backend.app.notifications import jobs
 from backend.app.rewards import epochs
+from fitmint.telemetry import tracer
 
 log = logging.getLogger("notifications.scheduler")
 
@@ -199,17 +203,25 @@ class Scheduler:
             task = asyncio.current_task()
             self._running.add(task)
             now = as_of or self.settings.now()
-            try:
-                result = await job.function(self.pool, self.settings, now)
-                if result:
-                    log.info("job %s as of %s: %s", job.name, now.isoformat(), result)
-            except asyncio.CancelledError:
-                log.warning("job %s as of %s cancelled (leadership lost); its transaction rolled back",
-                            job.name, now.isoformat())
-            except Exception:  # logged; the next run (idempotent) tries again
-                log.exception("job %s as of %s failed", job.name, now.isoformat())
-            finally:
-                self._running.discard(task)
+            # Each run is a trace of its own (what it stores and notifies continues it).
+            span = tracer().start_span(f"job {job.name}", context=Context(), attributes={
+                "fitmint.job.name": job.name, "fitmint.job.as_of": now.isoformat()})
+            with trace.use_span(span, end_on_exit=True, record_exception=False, set_status_on_exception=False):
+                try:
+                    result = await job.function(self.pool, self.settings, now)
+                    if result:
+                        span.set_attribute("fitmint.job.result", str(result))
+                        log.info("job %s as of %s: %s", job.name, now.isoformat(), result)
+                except asyncio.CancelledError:
+                    span.set_status(StatusCode.ERROR, "cancelled: leadership lost")
+                    log.warning("job %s as of %s cancelled (leadership lost); its transaction rolled back",
+                                job.name, now.isoformat())
+                except Exception as exc:  # logged; the next run (idempotent) tries again
+                    span.record_exception(exc)
+                    span.set_status(StatusCode.ERROR, repr(exc))
+                    log.exception("job %s as of %s failed", job.name, now.isoformat())
+                finally:
+                    self._running.discard(task)
 
         run.__name__ = job.name
         return run

@@ -6,24 +6,30 @@ deduplicated by notification id so that pushing again what was pushed changes no
 Who stores (the `fitmint-notifications` consumer group, the scheduled jobs) only stores: the
 `fitmint-deliveries` group consumes NotificationQueued and does the rest (deliveries, the push)."""
 
+import contextlib
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import orjson
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
 from backend.app.notifications import metrics
 from backend.app.users.models import Preferences
 from fitmint import events as ev
 from fitmint.outbox.append import Outgoing, append
 from fitmint.resilience import Retrier
+from fitmint.telemetry import tracer
+from fitmint.telemetry.propagation import context_of, traceparent_of
 
 log = logging.getLogger("notifications.store")
 _PUSH_HEALTH = Retrier("worker.live-push", ("redis",), log=log)
 PUSH_CHANNEL = "fitmint:notify:"  # + user id: what the API's WebSocket hub subscribes to
 PUSHED_KEY = "fitmint:pushed:"  # + notification id: set (with a TTL) when the notification was pushed
 PUSH_MEMORY_SECONDS = 3600  # how long a push is remembered; older notifications are not pushed again
+TRACEPARENT_KEY = "traceparent"  # of a pushed notification in the Redis message: its push span's context
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,7 @@ class Pending:
     source_event: str
     draft: Draft
     preferences: Preferences
+    traceparent: str | None = None  # the trace it is stored in (None: the current span's)
 
 
 async def queue(connection, *, tenant_id: str, user_id: str, source_event: str, draft: Draft,
@@ -100,17 +107,19 @@ async def queue_many(connection, items: list[Pending]) -> list[Queued]:
             notification_id=notification["id"], user_id=item.user_id, tenant_id=item.tenant_id, kind=item.draft.kind,
             source_event=item.source_event, corrects=notification["corrects"], channels=list(channels))
         outbox.append(Outgoing(ev.notification_id(item.source_event, item.user_id), ev.NOTIFICATION_QUEUED, payload,
-                               row["created_at"]))
+                               row["created_at"], traceparent=item.traceparent))
         queued.append(Queued(notification, item.user_id, channels))
     await append(connection, outbox)
     return queued
 
 
-async def email_batch_ready(connection, batch_id: str, *, count: int, source: str, time: datetime) -> None:
+async def email_batch_ready(connection, batch_id: str, *, count: int, source: str, time: datetime,
+                            traceparent: str | None = None) -> None:
     """The EmailBatchReady event of the `count` email deliveries tagged `batch_id` (once per batch id:
-    the event id is the batch id)."""
+    the event id is the batch id), in the trace `traceparent` (None: the current span's)."""
     await append(connection, [Outgoing(batch_id, ev.EMAIL_BATCH_READY,
-                                       ev.EmailBatchReady(batch_id=batch_id, count=count, source=source), time)])
+                                       ev.EmailBatchReady(batch_id=batch_id, count=count, source=source), time,
+                                       traceparent=traceparent)])
 
 
 def wire(row) -> dict:
@@ -140,16 +149,44 @@ return #fresh
 """
 
 
-async def push_live(redis, pushes: list[tuple[str, dict]]) -> int:
-    """After the commit: live delivery of stored notifications, `(user id, wire(notification))` in order,
-    to the members' open WebSocket connections (any API process): one message per member with those
-    not pushed before. Best effort: a member who is offline, or a lost publish, gets them from the inbox
-    on (re)connect. Returns how many were published."""
+async def push_live(redis, pushes: list[tuple[str, dict, str | None]]) -> int:
+    """After the commit: live delivery of stored notifications, `(user id, wire(notification), the
+    traceparent of its trace or None)` in order, to the members' open WebSocket connections (any API
+    process): one message per member with those not pushed before. Best effort: a member who is offline,
+    or a lost publish, gets them from the inbox on (re)connect. Returns how many were published.
+
+    A traced notification gets a "websocket push" span, whose traceparent rides in the Redis message
+    (the notification's `traceparent` key, which the API's WebSocket route takes off before sending)."""
     by_user = defaultdict(list)
-    for user_id, notification in pushes:
+    spans = []
+    for user_id, notification, traceparent in pushes:
+        if traceparent is not None and (span := _push_span(traceparent, notification)) is not None:
+            spans.append(span)
+            notification = {**notification, TRACEPARENT_KEY: traceparent_of(span.get_span_context())}
         by_user[str(user_id)].append(notification)
     if not by_user:
         return 0
+    # One traced push (the head's usual poll): Redis' own spans nest in it.
+    current = trace.use_span(spans[0], end_on_exit=False) if len(spans) == 1 else contextlib.nullcontext()
+    try:
+        with current:
+            return await _push(redis, by_user)
+    finally:
+        for span in spans:
+            span.end()
+
+
+def _push_span(traceparent: str, notification: dict):
+    parent = context_of(traceparent)
+    if parent is None:
+        return None
+    return tracer().start_span("websocket push", context=parent, kind=SpanKind.PRODUCER, attributes={
+        "messaging.system": "redis", "messaging.operation.type": "publish",
+        "messaging.destination.name": PUSH_CHANNEL + "<user id>", "fitmint.notification.id": notification["id"],
+        "fitmint.notification.kind": notification["kind"]})
+
+
+async def _push(redis, by_user: dict[str, list[dict]]) -> int:
     script = redis.register_script(_PUSH_ONCE)
     try:
         async with redis.pipeline(transaction=False) as pipe:

@@ -28,6 +28,7 @@ from backend.app.wallets.service import snapshot
 from fitmint import events as ev
 from fitmint.outbox.append import Outgoing, append
 from fitmint.rewards.vouchers import RewardVoucher, sign_voucher
+from fitmint.telemetry import tracer
 
 
 class NotRewardable(Exception):
@@ -139,8 +140,10 @@ class Vouchers:
             deadline = voucher_deadline(now, self.settings.voucher_ttl_seconds)
             voucher = RewardVoucher(account=account, amount=amount, claim_id=bytes.fromhex(claim_id[2:]),
                                     day=day_number(day), deadline=deadline)
-            signature = "0x" + sign_voucher(voucher, self._key.key, chain_id=self.settings.chain_id,
-                                            verifying_contract=to_checksum_address(contract)).hex()
+            with tracer().start_as_current_span("sign voucher", attributes={
+                    "fitmint.voucher.claim_id": claim_id, "fitmint.voucher.amount": str(amount)}):
+                signature = "0x" + sign_voucher(voucher, self._key.key, chain_id=self.settings.chain_id,
+                                                verifying_contract=to_checksum_address(contract)).hex()
             row = await connection.fetchrow(
                 "INSERT INTO vouchers (claim_id, tenant_id, user_id, workout_id, account, amount, deadline, chain_id, "
                 "contract, attestor, signature, issued_at, issued_day) VALUES ($1, $2::uuid, $3::uuid, $4::uuid, $5, "

@@ -23,6 +23,7 @@ from backend.app.fitness.anticheat import ActivityType, Workout
 from backend.app.fitness.fraud import versions
 from backend.app.fitness.fraud.features import HISTORY_SIZE, Features, Past, extract
 from backend.app.fitness.fraud.versions import StoredModel
+from fitmint.telemetry import tracer
 
 log = logging.getLogger("fitness.fraud")
 
@@ -104,11 +105,16 @@ ORDER BY h.started_at DESC
 
 async def score_accepted(connection: asyncpg.Connection, stored: StoredModel, workout: dict,
                          candidate: Workout) -> Verdict:
-    """Scores the accepted `workout` (the stored row) and records the verdict, in the caller's transaction."""
-    rows = await connection.fetch(_HISTORY, workout["user_id"], candidate.started_at)
-    history = [Past.of(str(row["id"]), workout_of(row)) for row in rows if row["id"] is not None]
-    features = extract(candidate, history, rows[0]["timezone"] if rows else None)
-    verdict = judge(stored, features)
+    """Scores the accepted `workout` (the stored row) and records the verdict, in the caller's transaction
+    (a span "anti-cheat score": the history read, the features and the model)."""
+    with tracer().start_as_current_span("anti-cheat score") as span:
+        rows = await connection.fetch(_HISTORY, workout["user_id"], candidate.started_at)
+        history = [Past.of(str(row["id"]), workout_of(row)) for row in rows if row["id"] is not None]
+        features = extract(candidate, history, rows[0]["timezone"] if rows else None)
+        verdict = judge(stored, features)
+        span.set_attributes({"fitmint.workout.id": str(workout["id"]), "fitmint.fraud.history": len(history),
+                             "fitmint.fraud.model_version": verdict.model_version,
+                             "fitmint.fraud.score": float(verdict.score), "fitmint.fraud.flagged": verdict.flagged})
     await connection.execute(
         "INSERT INTO workout_reviews (workout_id, tenant_id, user_id, model_version, score, threshold, features, "
         "replay_of, status) VALUES ($1::uuid, $2::uuid, $3::uuid, $4, $5, $6, $7::jsonb, $8::uuid, $9)",

@@ -32,13 +32,13 @@ def _alerts() -> dict[str, str]:
 
 
 def threshold(alert: str) -> float:
-    """The number the alert `alert` compares its expression with."""
+    """The number the alert `alert` compares its expression with: its first comparison (the condition; what
+    follows an `and`, a minimum request rate say, only keeps it quiet when there is too little to judge)."""
     alerts = _alerts()
     if alert not in alerts:
         raise RuleError(f"alert {alert!r} is not in {RULES.relative_to(ROOT)}/*.yml (it has: "
                         f"{', '.join(sorted(alerts))})")
-    numbers = {float(n) for n in COMPARISON.findall(alerts[alert])}
-    if len(numbers) != 1:
-        raise RuleError(f"alert {alert!r}: expected one threshold (a comparison with a number) in its expression, "
-                        f"found {sorted(numbers) or 'none'} in: {alerts[alert]}")
-    return numbers.pop()
+    found = COMPARISON.search(alerts[alert])
+    if found is None:
+        raise RuleError(f"alert {alert!r}: no comparison with a number in its expression: {alerts[alert]}")
+    return float(found.group(1))

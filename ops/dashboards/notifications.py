@@ -1,8 +1,9 @@
 """Notifications (the worker, job worker): deliveries by channel (email, SMS, DIDComm, WebSocket) and
 outcome, the worker's consumer groups, the live WebSocket connections of the API, and the worker process."""
 
-from ops.dashboards.kit import Query, board, graph, per_second, process
-from ops.dashboards.names import CONSUMER_LAG, DELIVERIES
+from ops.dashboards.alerts import threshold
+from ops.dashboards.kit import Query, Steps, board, graph, per_second, process
+from ops.dashboards.names import CONSUMER_LAG, DELIVERIES, delivery_failed_share
 
 
 def _outcome(outcome: str) -> str:
@@ -18,8 +19,12 @@ def dashboard():
                   description="Permanent failures and deliveries given up after the last attempt"),
             graph("Retried per second by channel", Query(_outcome("retried"), "{{channel}}"), unit="ops", width=8,
                   description="Temporary failures, tried again later"),
+            graph("Failed share by channel", Query(delivery_failed_share("channel"), "{{channel}}"),
+                  unit="percentunit", steps=Steps(alert=threshold("DeliveryFailures")), width=8,
+                  description="Of the deliveries that ended (sent, failed, unconfirmed), the share that failed "
+                  "(alert DeliveryFailures, over 15 minutes and at least 3)"),
             graph("Every outcome by channel", Query(per_second(DELIVERIES, "channel", "outcome"),
-                                                    "{{channel}} {{outcome}}"), unit="ops", width=24,
+                                                    "{{channel}} {{outcome}}"), unit="ops", width=16,
                   description="released: a claim handed back untouched; unconfirmed: a worker died mid-send (marked "
                   "failed, not sent again)"),
         ]),

@@ -3,12 +3,13 @@ to the members keeping up (indexer, bus, outbox relays, deliveries), what alerts
 
 from ops.dashboards.alerts import threshold
 from ops.dashboards.kit import ALERTS_FIRING, UP_DOWN, Query, Steps, board, graph, per_second, quantile, stat
-from ops.dashboards.names import DELIVERIES, HTTP, HTTP_COUNT
+from ops.dashboards.names import DELIVERIES, HTTP, HTTP_COUNT, delivery_failed_share
 
 
 def dashboard():
     requests = per_second(HTTP_COUNT)
     server_errors = per_second(HTTP_COUNT, where='status=~"5.."')
+    slowest = quantile(0.99, HTTP, "route", where='route!="unmatched"')
     return board("fitmint-overview", "fitmint / Overview", __doc__, None, [
         ("Health", [
             stat("Processes", Query("up", "{{job}}"), mappings=UP_DOWN, steps=Steps(alert=1, below=True), width=16,
@@ -26,8 +27,10 @@ def dashboard():
                 f"({server_errors} or vector(0)) / {requests}",
                 "5xx"), unit="percentunit", steps=Steps(alert=threshold("ApiErrorRatioHigh")), width=8,
                 description="Share of responses with a 5xx status (0 while there are none)"),
-            graph("Latency p99", Query(quantile(0.99, HTTP), "p99"), unit="s",
-                  steps=Steps(alert=threshold("ApiLatencyHigh")), width=8),
+            graph("Latency p99, slowest routes",
+                  Query(f"topk(5, {slowest})", "{{route}}"),
+                  unit="s", steps=Steps(alert=threshold("ApiLatencyHigh")), width=8,
+                  description="The alert ApiLatencyHigh watches each route's p99 (routes with traffic)"),
         ]),
         ("Pipeline: chain -> indexer -> bus -> consumers", [
             graph("Indexer lag (blocks)", Query("max(fitmint_indexer_lag_blocks)", "blocks"), unit="none",
@@ -41,9 +44,9 @@ def dashboard():
                   unit="s", steps=Steps(alert=threshold("OutboxStuck")), width=6),
         ]),
         ("Deliveries and transactions", [
-            graph("Deliveries failing", Query(per_second(DELIVERIES, "channel", where='outcome="failed"'),
-                                              "{{channel}}"), unit="ops", width=8,
-                  description="Deliveries given up per second, by channel (0 while none fail)"),
+            graph("Deliveries failing", Query(delivery_failed_share("channel"), "{{channel}}"), unit="percentunit",
+                  steps=Steps(alert=threshold("DeliveryFailures")), width=8,
+                  description="Share of the deliveries that ended which failed, by channel (no value: none ended)"),
             graph("Deliveries sent", Query(per_second(DELIVERIES, "channel", where='outcome="sent"'),
                                            "{{channel}}"), unit="ops", width=8),
             graph("Oldest waiting transaction", Query("max(fitmint_txqueue_oldest_waiting_seconds)", "queued or sent"),

@@ -17,7 +17,7 @@ from grafana_foundation_sdk.builders import stat as stat_panel
 from grafana_foundation_sdk.builders import table as table_panel
 from grafana_foundation_sdk.builders import timeseries as timeseries_panel
 from grafana_foundation_sdk.builders.prometheus import Dataquery
-from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models import common, prometheus
 from grafana_foundation_sdk.models import dashboard as model
 
 from fitmint.settings import default
@@ -64,20 +64,23 @@ UP_DOWN = [model.ValueMap(options={"0": model.ValueMappingResult(text="down", co
                                    "1": model.ValueMappingResult(text="up", color="green", index=1)})]
 
 
-def _targets(panel, queries: tuple[Query, ...], *, instant: bool):
+def _targets(panel, queries: tuple[Query, ...], *, instant: bool, tabular: bool = False):
     for ref, query in zip("ABCDEFGHIJ", queries, strict=False):
         target = Dataquery().expr(query.expr).ref_id(ref).datasource(DATASOURCE)
         if query.legend:
             target.legend_format(query.legend)
+        if tabular:
+            target.format(prometheus.PromQueryFormat.TABLE)
         panel.with_target(target.instant() if instant else target.range())
     return panel
 
 
-def _common(panel, title: str, description: str, unit: str, width: int, height: int, queries, instant: bool):
+def _common(panel, title: str, description: str, unit: str, width: int, height: int, queries, instant: bool,
+            tabular: bool = False):
     if len(queries) > 10:
         raise ValueError(f"panel {title!r}: at most 10 queries")
     panel.title(title).description(description).unit(unit).datasource(DATASOURCE).span(width).height(height)
-    return _targets(panel, queries, instant=instant)
+    return _targets(panel, queries, instant=instant, tabular=tabular)
 
 
 def graph(title: str, *queries: Query, unit: str = "short", description: str = "", steps: Steps | None = None,
@@ -113,13 +116,13 @@ def stat(title: str, *queries: Query, unit: str = "short", description: str = ""
 
 def table(title: str, *queries: Query, unit: str = "short", description: str = "", width: int = 12,
           height: int = 8):
-    """The current value of each series, a row per series (its labels as columns)."""
+    """The current value of each series, a row per series (its labels as columns, the time left out)."""
     panel = table_panel.Panel().with_transformation(
-        model.DataTransformerConfig(id_val="labelsToFields", options={"mode": "columns"}))
+        model.DataTransformerConfig(id_val="organize", options={"excludeByName": {"Time": True}}))
     for query in queries:
         if query.legend:
             raise ValueError(f"table {title!r}: a table shows labels as columns, legends are not used")
-    return _common(panel, title, description, unit, width, height, queries, instant=True)
+    return _common(panel, title, description, unit, width, height, queries, instant=True, tabular=True)
 
 
 def _variables(board: builders.Dashboard) -> None:

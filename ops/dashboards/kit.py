@@ -43,21 +43,22 @@ class Query:
 
 @dataclass(frozen=True)
 class Steps:
-    """Colours from a value on: green below `warn`, orange from `warn`, red from `alert` (the alerting rule's
-    threshold). `below=True` flips it: red under the threshold (a balance, a process up)."""
+    """Green below `alert` (the alerting rule's threshold), red from it; `below=True` flips it: red under the
+    threshold (a balance, a process up)."""
     alert: float
-    warn: float | None = None
     below: bool = False
 
     def config(self) -> builders.ThresholdsConfig:
-        if self.below:
-            steps = [model.Threshold(value=None, color="red"), model.Threshold(value=self.alert, color="green")]
-        else:
-            steps = [model.Threshold(value=None, color="green")]
-            if self.warn is not None:
-                steps.append(model.Threshold(value=self.warn, color="orange"))
-            steps.append(model.Threshold(value=self.alert, color="red"))
-        return builders.ThresholdsConfig().mode(model.ThresholdsMode.ABSOLUTE).steps(steps)
+        low, high = ("red", "green") if self.below else ("green", "red")
+        return _thresholds([model.Threshold(value=None, color=low), model.Threshold(value=self.alert, color=high)])
+
+
+def _thresholds(steps: list[model.Threshold]) -> builders.ThresholdsConfig:
+    return builders.ThresholdsConfig().mode(model.ThresholdsMode.ABSOLUTE).steps(steps)
+
+
+# A value with no alert on it: one colour (Grafana's default would turn it red from 80).
+NEUTRAL = _thresholds([model.Threshold(value=None, color="text")])
 
 
 UP_DOWN = [model.ValueMap(options={"0": model.ValueMappingResult(text="down", color="red", index=0),
@@ -108,7 +109,7 @@ def stat(title: str, *queries: Query, unit: str = "short", description: str = ""
     panel = (stat_panel.Panel().graph_mode(common.BigValueGraphMode.NONE)
              .color_mode(common.BigValueColorMode.BACKGROUND if steps or mappings else common.BigValueColorMode.VALUE)
              .reduce_options(common_builders.ReduceDataOptions().calcs(["lastNotNull"]).values(False)))
-    panel.thresholds((steps or Steps(alert=1e308)).config())
+    panel.thresholds(steps.config() if steps else NEUTRAL)
     if mappings:
         panel.mappings(mappings)
     return _common(panel, title, description, unit, width, height, queries, instant=True)

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 ENV := source scripts/toolchain/env.sh &&
 
-.PHONY: help deps deps-stack build up down purge status logs test lint test-forge test-ape test-recommend test-clock test-rules slither gas-check bench indexer clean clients
+.PHONY: help deps deps-stack build up down purge status logs test lint test-forge test-ape test-recommend test-clock test-rules slither gas-check bench indexer clean clients dashboards
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -19,6 +19,9 @@ build: deps ## compile the contracts with Ape
 
 clients: build ## regenerate clients/openapi.json and the TypeScript SDK's generated API types and ABIs
 	@$(ENV) python -m scripts.clients.generate
+
+dashboards: deps ## regenerate the Grafana dashboards, ops/grafana/dashboards/*.json, from ops/dashboards/ (a test fails when they drift)
+	@$(ENV) python -m ops.dashboards
 
 up: deps-stack ## start the whole local stack and deploy the contracts
 	@scripts/stack/stack.sh up

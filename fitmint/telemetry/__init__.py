@@ -20,7 +20,9 @@ import contextlib
 import contextvars
 import logging
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import (
     Decision,
@@ -68,6 +70,12 @@ def chosen_trace_id(trace_id: int):
         _forced_trace_id.reset(token)
 
 
+def _suppressed(parent_context) -> bool:
+    """Inside a request the API chose not to trace (backend/app/core/observe.py): our own spans there do
+    not start traces of their own either."""
+    return bool(otel_context.get_value(_SUPPRESS_INSTRUMENTATION_KEY, parent_context))
+
+
 class RootSampler(Sampler):
     """Roots: requests and our own spans (server, internal) at `ratio`; a library client's call with no
     trace around it (a poll, a heartbeat, a background query), never. Children follow their parent."""
@@ -77,7 +85,7 @@ class RootSampler(Sampler):
 
     def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None, links=None,
                       trace_state=None) -> SamplingResult:
-        if kind in (SpanKind.CLIENT, SpanKind.PRODUCER, SpanKind.CONSUMER):
+        if kind in (SpanKind.CLIENT, SpanKind.PRODUCER, SpanKind.CONSUMER) or _suppressed(parent_context):
             return SamplingResult(Decision.DROP)
         return self.ratio.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
 

@@ -18,8 +18,7 @@ import time
 from collections.abc import Callable
 
 from opentelemetry import context, trace
-from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY
-from starlette.routing import Match
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 
 from backend.app.core import access_log
 
@@ -42,23 +41,33 @@ def wants_trace(scope, read_ratio: float) -> bool:
 
 
 def route_of(scope) -> str | None:
-    """The path template of the route a request matched (FastAPI leaves the route in the scope), else
-    found among the app's routes (before routing: naming the server span)."""
+    """The path template of the route a request matched: FastAPI leaves the route in the scope once it
+    has routed the request (there is no cheap way to know it before: included routers match lazily)."""
     route = scope.get("route")
-    if route is not None:
-        return route.path
-    app = scope.get("app")
-    for candidate in getattr(getattr(app, "router", None), "routes", ()):
-        match, _ = candidate.matches(scope)
-        if match == Match.FULL:
-            return getattr(candidate, "path", None)
-    return None
+    return None if route is None else route.path
 
 
 def _span_details(scope) -> tuple[str, dict]:
-    route = route_of(scope)
-    method = scope.get("method", "HTTP")
-    return (f"{method} {route}", {"http.route": route}) if route else (method, {})
+    return scope.get("method", "HTTP"), {}  # renamed after routing (_NameSpanByRoute)
+
+
+class _NameSpanByRoute:
+    """Inside the server span: when the answer starts (the request has been routed; the span ends with
+    the answer's last byte), the span gets the route's name (`POST /rewards/workouts/{workout_id}/voucher`)
+    and `http.route`."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        async def sending(message):
+            if message["type"] == "http.response.start" and (route := route_of(scope)) is not None:
+                span = trace.get_current_span()
+                span.update_name(f"{scope['method']} {route}")
+                span.set_attribute("http.route", route)
+            await send(message)
+
+        await self.app(scope, receive, sending)
 
 
 def _keep_span(span, scope) -> None:
@@ -77,7 +86,7 @@ class ObserveMiddleware:
         if tracing:
             from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
-            self.traced = OpenTelemetryMiddleware(app, default_span_details=_span_details,
+            self.traced = OpenTelemetryMiddleware(_NameSpanByRoute(app), default_span_details=_span_details,
                                                   server_request_hook=_keep_span, exclude_spans=["receive", "send"])
 
     async def __call__(self, scope, receive, send):

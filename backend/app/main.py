@@ -170,7 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(ObserveMiddleware, tracing=telemetry.active(), read_ratio=settings.trace_read_ratio,
                        access=settings.access_log, slow_seconds=settings.slow_request_seconds,
                        on_request=http_metrics.record if metrics else None,
-                       in_flight=http_metrics.IN_FLIGHT if metrics else None)
+                       in_flight=http_metrics.InFlight if metrics else None)
     # The busiest routes first (wallet reads, recommendations): routes are matched in order.
     for router in (wallets_router, chain_router, marketplace_router, recommendations_router, auth_router,
                    users_router, fitness_router, fraud_router, rewards_router, epochs_router, relayer_router,

@@ -42,7 +42,7 @@ def _app() -> FastAPI:
         return "scrape"
 
     app.add_middleware(ObserveMiddleware, tracing=False, on_request=http_metrics.record,
-                       in_flight=http_metrics.IN_FLIGHT, access="off")
+                       in_flight=http_metrics.InFlight, access="off")
     return app
 
 
@@ -101,7 +101,7 @@ def test_the_api_records_them_unless_turned_off(monkeypatch):
         return middleware.kwargs
 
     assert observer(create_app())["on_request"] is http_metrics.record
-    assert observer(create_app())["in_flight"] is http_metrics.IN_FLIGHT
+    assert observer(create_app())["in_flight"] is http_metrics.InFlight
     monkeypatch.setenv("HTTP_METRICS_ENABLED", "false")
     off = observer(create_app(Settings()))
     assert off["on_request"] is None and off["in_flight"] is None

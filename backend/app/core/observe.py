@@ -8,7 +8,7 @@ even for requests it did not record):
   server span, named by its route, parent of the asyncpg, Redis and HTTP client spans and of our own); any
   other runs with instrumentation suppressed, so the libraries' instrumentations cost next to nothing;
 - **its RED metrics** (`on_request(route, method, status, seconds)`, the route's path template; the
-  `in_flight` gauge counts the requests being served);
+  `in_flight` counter, read by a gauge at each scrape, counts the requests being served);
 - **its access log line** (backend/app/core/access_log.py decides which requests get one), logged in
   the request's span so the line carries its trace id.
 WebSocket connections pass through untouched (their messages are traced where they are sent)."""
@@ -78,7 +78,7 @@ class ObserveMiddleware:
     def __init__(self, app, *, tracing: bool, read_ratio: float = 0.01, on_request: OnRequest | None = None,
                  in_flight=None, access: str = "writes", slow_seconds: float = 0.5):
         self.app = app
-        self.in_flight = in_flight  # a prometheus_client Gauge, or None
+        self.in_flight = in_flight  # an object whose `count` is the requests being served, or None
         self.read_ratio = read_ratio
         self.on_request = on_request
         self.log = access_log.AccessLog(access, slow_seconds)
@@ -95,7 +95,7 @@ class ObserveMiddleware:
         began = time.perf_counter()
         in_flight = self.in_flight if scope["path"] not in NOT_TRACED else None  # a scrape does not count itself
         if in_flight is not None:
-            in_flight.inc()
+            in_flight.count += 1
         status = 500  # what the client gets if the app raises before answering
 
         async def sending(message):
@@ -118,7 +118,7 @@ class ObserveMiddleware:
         finally:
             seconds = time.perf_counter() - began
             if in_flight is not None:
-                in_flight.dec()
+                in_flight.count -= 1
             if self.on_request is not None or self.log.wants(scope["method"], status, seconds):
                 route = route_of(scope)
                 if self.on_request is not None:

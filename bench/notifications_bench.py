@@ -562,12 +562,13 @@ async def live_path(settings: Settings, clients: list[Client], tally: Tally, eve
     for i in range(events):
         client = clients[i % len(clients)]
         address = client.member["address"].lower()
-        draft = token_minted({"account": address, "amount": str((1 + i % 100) * FIT), "txHash": redis_tx(i),
-                              "blockNumber": i + 1})
+        # json, not orjson: amounts in wei exceed 64 bits
+        draft = token_minted(ev.TokenMinted(account=address, amount=(1 + i % 100) * FIT, tx_hash=redis_tx(i),
+                                            block_number=i + 1, block_hash="0x" + "00" * 32, log_index=0))
         notification = {"id": str(uuid.uuid4()), "kind": draft.kind, "title": draft.title, "body": draft.body,
                         "data": draft.data, "corrects": None, "created_at": created, "read": False,
                         "user_id": client.member["user_id"]}
-        messages.append((PUSH_CHANNEL + client.member["user_id"], orjson.dumps([notification])))
+        messages.append((PUSH_CHANNEL + client.member["user_id"], json.dumps([notification]).encode()))
     redis = Redis(host=settings.redis_host, port=settings.redis_port)
     try:
         tally.start(len(clients))

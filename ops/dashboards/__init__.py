@@ -11,7 +11,6 @@ test_dashboards.py checks the committed files are current and that every panel's
 the stack's Prometheus.
 """
 
-import difflib
 import json
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from ops.dashboards import (
     telemetry,
     txqueue,
 )
+from scripts import generated as generated_files
 
 OUT = ROOT / "ops" / "grafana" / "dashboards"
 COMMAND = "python -m ops.dashboards"
@@ -48,22 +48,14 @@ def generated() -> dict[Path, str]:
     return {OUT / f"{name}.json": render(name) for name in COMPONENTS}
 
 
+def retired(files: dict[Path, str]) -> list[Path]:
+    """Committed dashboards no module generates any more."""
+    return sorted(set(OUT.glob("*.json")) - set(files))
+
+
 def stale(files: dict[Path, str]) -> list[str]:
     """A summary per committed file that differs from `files` (or is missing, or is no longer generated)."""
-    summaries = []
-    for path, text in files.items():
-        relative = path.relative_to(ROOT)
-        if not path.exists():
-            summaries.append(f"{relative}: missing")
-        elif (current := path.read_text()) != text:
-            diff = [line for line in difflib.unified_diff(current.splitlines(), text.splitlines(), n=0, lineterm="")
-                    if line[:3] not in ("+++", "---")]
-            summaries.append(f"{relative}: differs (first changes below)\n" + "\n".join(f"    {line}"
-                                                                                      for line in diff[:12]))
-    for path in sorted(OUT.glob("*.json")):
-        if path not in files:
-            summaries.append(f"{path.relative_to(ROOT)}: no module generates it any more")
-    return summaries
+    return generated_files.stale(files, retired(files))
 
 
 def panels(document: dict) -> list[dict]:

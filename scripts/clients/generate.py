@@ -13,13 +13,13 @@
 Nothing here is edited by hand: change the API or the contracts, then run this (`make clients`).
 """
 
-import argparse
-import difflib
 import json
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from scripts import generated as generated_files
 
 ROOT = Path(__file__).resolve().parents[2]
 OPENAPI_JSON = ROOT / "clients" / "openapi.json"
@@ -100,48 +100,12 @@ def generated() -> dict[Path, str]:
 
 def stale(files: dict[Path, str]) -> list[str]:
     """A summary line per file whose committed text differs from `files`' (with the first changed lines)."""
-    summaries = []
-    for path, text in files.items():
-        relative = path.relative_to(ROOT)
-        if not path.exists():
-            summaries.append(f"{relative}: missing")
-            continue
-        current = path.read_text()
-        if current == text:
-            continue
-        diff = list(difflib.unified_diff(current.splitlines(), text.splitlines(), f"{relative} (committed)",
-                                         f"{relative} (generated now)", n=0, lineterm=""))
-        body = [line for line in diff if line[:3] not in ("+++", "---")]
-        removed, added = sum(line.startswith("-") for line in body), sum(line.startswith("+") for line in body)
-        summaries.append(f"{relative}: {removed} line(s) removed, {added} added (first changes below)\n"
-                         + "\n".join(f"    {line}" for line in diff[2:14]))
-    return summaries
+    return generated_files.stale(files)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="write nothing; fail when a committed file is stale")
-    args = parser.parse_args(argv)
-    try:
-        files = generated()
-    except GenerationError as exc:
-        print(f"{COMMAND}: {exc}", file=sys.stderr)
-        return 2
-    if args.check:
-        summaries = stale(files)
-        if summaries:
-            print("The generated client files are stale (the API or the contracts changed since they were "
-                  "generated):\n" + "\n".join(summaries) + f"\nRun `{COMMAND}` (or `make clients`) and commit the "
-                  "result.", file=sys.stderr)
-            return 1
-        print(f"{len(files)} generated client files are up to date")
-        return 0
-    for path, text in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists() or path.read_text() != text:
-            path.write_text(text)
-            print(f"wrote {path.relative_to(ROOT)}")
-    return 0
+    return generated_files.main(argv, command=COMMAND, description=__doc__.split("\n\n")[0], generate=generated,
+                                failure=GenerationError, what="generated client files", make_target="clients")
 
 
 if __name__ == "__main__":

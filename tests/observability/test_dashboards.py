@@ -71,7 +71,7 @@ def test_a_drifted_dashboard_is_reported(fresh):
     path = dashboards.OUT / "api.json"
     drifted[path] = fresh[path].replace('"title": "fitmint / API"', '"title": "renamed"')
     (summary,) = dashboards.stale(drifted)
-    assert summary.startswith("ops/grafana/dashboards/api.json: differs")
+    assert summary.startswith("ops/grafana/dashboards/api.json: 1 line(s) removed, 1 added")
     assert '+  "title": "renamed",' in summary
 
 

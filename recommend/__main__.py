@@ -17,6 +17,7 @@ import sys
 import time
 
 from fitmint import telemetry
+from fitmint.telemetry.settings import TelemetrySettings
 from recommend.settings import RecommendSettings
 
 
@@ -31,7 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("status", help="registry, materialisation and model")
     args = parser.parse_args(argv)
     if args.command == "serve":
-        telemetry.setup("recommend")  # JSON logs, traces (feast's per-minute registry lines quieted)
+        # JSON logs (feast's per-minute registry lines quieted); traces: only the API asks this service, so it
+        # continues the API's traced requests and starts none of its own (ratio 0 for roots).
+        telemetry.setup("recommend", TelemetrySettings(fitmint_trace_sample_ratio=0.0))
     else:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         logging.getLogger("feast").setLevel(logging.WARNING)  # its registry refreshes log at INFO every minute

@@ -16,12 +16,13 @@ import pytest
 from eth_account import Account
 
 from tests.support.paths import ROOT
-from tests.support.stackclient import fund_gas, list_product
+from tests.support.stackclient import await_sign_in_budget, fund_gas, list_product
 
 SDK = ROOT / "clients" / "ts"
 NODE_SUITE_TIMEOUT = 150  # seconds; the suite takes well under a minute on the stack
 # One fresh wallet per role the Node tests play (support.ts `wallet(role)`).
 ROLES = ("member", "earner", "cheater", "buyer", "seller", "late-buyer", "gasless", "athlete")
+SIGN_INS = 10  # the Node tests' sign-ins and refreshes, with room: they share make up's per-IP limit
 
 
 def run(command: list[str], *, cwd: Path = ROOT, env: dict | None = None, timeout: float = 300,
@@ -54,7 +55,7 @@ def node_tests() -> list[str]:
     return sorted(str(path.relative_to(SDK)) for path in (SDK / "build-test" / "test").glob("*.test.js"))
 
 
-def test_the_sdk_against_the_stack(node_tests, api, api_url, rpc_url, catalog_admin, listed_item):
+def test_the_sdk_against_the_stack(node_tests, stack, api, api_url, rpc_url, catalog_admin, listed_item):
     keys = []
     for role in ROLES:
         account = Account.create()
@@ -62,13 +63,14 @@ def test_the_sdk_against_the_stack(node_tests, api, api_url, rpc_url, catalog_ad
         keys.append(f"{role}={account.key.to_0x_hex()}")
     listing = {"listing_id": listed_item["listing_id"], "item_id": listed_item["item_id"],
                "image_cid": listed_item["image_cid"], "name": listed_item["product"]["name"]}
+    gasless_listing = list_product(api, catalog_admin, name=f"Gasless Band {uuid.uuid4().hex[:6]}", price_fit="1",
+                                   supply=3)
+    await_sign_in_budget(stack, SIGN_INS)
     done = run(["node", "--test", "--test-reporter=tap", "--test-concurrency=4", "--test-timeout=90000", *node_tests],
                cwd=SDK, timeout=NODE_SUITE_TIMEOUT, what="the SDK's Node tests",
                env={"FITMINT_API_URL": api_url, "FITMINT_RPC_URL": rpc_url, "FITMINT_TEST_KEYS": ",".join(keys),
                     "FITMINT_TEST_LISTING": json.dumps(listing),
-                    "FITMINT_TEST_GASLESS_LISTING": json.dumps(list_product(
-                        api, catalog_admin, name=f"Gasless Band {uuid.uuid4().hex[:6]}", price_fit="1",
-                        supply=3))})
+                    "FITMINT_TEST_GASLESS_LISTING": json.dumps(gasless_listing)})
     summary = dict(line[2:].split(" ", 1) for line in done.stdout.splitlines()
                    if line.startswith("# ") and line[2:].split(" ")[0] in ("tests", "pass", "fail", "duration_ms"))
     print(f"node --test: {summary}")

@@ -8,9 +8,11 @@ import zlib
 from pathlib import Path
 
 import httpx
+import redis
 from eth_account import Account
 from web3 import Web3
 
+from backend.app.core.config import Settings
 from tests.support.api import a_run, api_settings, db
 from tests.support.signin import sign
 from tests.support.waiting import wait_until
@@ -49,6 +51,23 @@ def sign_in_over_http(api: httpx.Client, wallet, tenant: str | None = None) -> d
     response = api.post("/auth/verify", json=body)
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def await_sign_in_budget(stack: dict, sign_ins: int) -> None:
+    """Waits (at most one window) until `make up`'s API takes `sign_ins` more sign-ins (a nonce and a
+    verify each) from 127.0.0.1 in its current rate-limit window. That API keeps the production limit
+    (RATE_LIMIT_AUTH per minute per IP), which every test signing in through it shares: a suite that signs
+    in many wallets at once starts when the budget allows it, not at the mercy of the tests before it."""
+    settings = Settings()  # what the stack's API read from the same environment
+    limit, window = settings.rate_limit_auth, settings.rate_limit_auth_window_seconds
+    client = redis.Redis(host="127.0.0.1", port=int(stack["REDIS_PORT"]))
+    try:
+        now = time.time()
+        used = int(client.get(f"ratelimit:auth:127.0.0.1:{int(now) // window}") or 0)
+    finally:
+        client.close()
+    if used + 2 * sign_ins > limit:
+        time.sleep(window - now % window + 0.5)
 
 
 def _siwe_settings(api: httpx.Client) -> dict:

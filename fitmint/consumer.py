@@ -31,11 +31,11 @@ from collections.abc import Awaitable, Callable
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import SpanKind
 
 from fitmint.consumerlag import ConsumerLag
 from fitmint.resilience import Retrier
-from fitmint.telemetry import tracer
+from fitmint.telemetry import end_spans, tracer
 from fitmint.telemetry.propagation import record_traceparent, sampled_context, traceparent_of
 
 KAFKA_TIMEOUT = 30
@@ -88,13 +88,12 @@ def processing(records: list, group_id: str):
         with current:
             yield
     except BaseException as exc:
-        for span in spans.values():
-            span.set_status(StatusCode.ERROR, repr(exc))
+        end_spans(spans.values(), exc)
         raise
+    else:
+        end_spans(spans.values())
     finally:
         _PROCESSING.reset(token)
-        for span in spans.values():
-            span.end()
 
 
 class ConsumerLoop:

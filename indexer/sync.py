@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from fitmint import telemetry
 from fitmint.chain.manifest import Manifest
 from fitmint.chain.rpc import RangeTooLarge, Rpc
 from indexer import metrics, tracing
@@ -241,9 +242,9 @@ class ChainSync:
                                   blocks=batch.blocks, skipped=batch.skipped, cursor=batch.cursor,
                                   parent=batch.parent)
         except BaseException as exc:
-            tracing.end_spans(spans, exc)
+            telemetry.end_spans(spans, exc)
             raise
-        tracing.end_spans(spans)
+        telemetry.end_spans(spans)
         self._reached("postgres")
         self.written.set()
         metrics.EVENTS.inc(len(batch.projection.events))

@@ -48,11 +48,3 @@ def start_transaction_spans(projection, chain_id: int, start_time: int | None = 
         for event in projection.outbox]
     return spans
 
-
-def end_spans(spans: list, error: BaseException | None = None) -> None:
-    from opentelemetry.trace import StatusCode
-
-    for span in spans:
-        if error is not None:
-            span.set_status(StatusCode.ERROR, repr(error))
-        span.end()

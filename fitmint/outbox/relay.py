@@ -31,13 +31,13 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import DefaultPartitioner
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import SpanKind
 
 from fitmint import events as ev
 from fitmint.consumer import stop_quietly
 from fitmint.outbox import metrics
 from fitmint.resilience import Retrier
-from fitmint.telemetry import tracer
+from fitmint.telemetry import end_spans, tracer
 from fitmint.telemetry.propagation import HEADER, sampled_context, traceparent_of
 
 log = logging.getLogger("fitmint.outbox.relay")
@@ -250,16 +250,13 @@ class Relay:
             await _with_timeout(asyncio.gather(*futures))
             await _with_timeout(producer.commit_transaction())
         except BaseException as exc:
-            for span in spans:
-                span.set_status(StatusCode.ERROR, f"not published: {exc!r}")
-                span.end()
+            end_spans(spans, exc, failed="not published: ")
             try:
                 await _with_timeout(producer.abort_transaction(), 10)
             except Exception:  # noqa: BLE001 - the producer is rebuilt anyway
                 pass
             raise
-        for span in spans:
-            span.end()
+        end_spans(spans)
         self.position = last
         async with self.pool.acquire() as connection:
             await connection.execute("UPDATE relay_position SET txid = $1, seq = $2 WHERE id = 1", *last)

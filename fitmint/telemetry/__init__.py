@@ -8,11 +8,12 @@ tools importing our modules stay quiet). Then:
   the dropped spans);
 - the maintained instrumentations of the libraries it talks through (asyncpg, Redis, httpx, aiohttp's
   client, aiokafka's producer; its consumer side is fitmint.consumer's own) add their spans inside ours;
-  `instrument_app` adds FastAPI's.
+  `instrument_app` adds FastAPI's (recommend; the API samples first: backend/app/core/observe.py).
 
-What starts a trace: a request (FastAPI's server span), a chain event (the indexer, `chain_trace`), a
-scheduled job or a loop's own span. A library's client call with no trace around it (the relay's poll,
-a heartbeat) starts none: `RootSampler` drops such roots, so Jaeger holds flows, not background noise.
+What starts a trace: a request (its server span), a chain event (the indexer, `chosen_trace_id`), a
+scheduled job or a loop's own span; `continued` carries one on from a `traceparent` that crossed a
+queue. A library's client call with no trace around it (the relay's poll, a heartbeat) starts none:
+`RootSampler` drops such roots, so Jaeger holds flows, not background noise.
 Settings: fitmint/telemetry/settings.py (OpenTelemetry's standard environment variables).
 """
 
@@ -31,12 +32,11 @@ from opentelemetry.sdk.trace.sampling import (
     SamplingResult,
     TraceIdRatioBased,
 )
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 
 from fitmint.telemetry import logs
 from fitmint.telemetry.settings import TelemetrySettings
 
-log = logging.getLogger("fitmint.telemetry")
 _forced_trace_id: contextvars.ContextVar[int | None] = contextvars.ContextVar("fitmint_trace_id", default=None)
 _active = False
 
@@ -68,6 +68,30 @@ def chosen_trace_id(trace_id: int):
         yield
     finally:
         _forced_trace_id.reset(token)
+
+
+@contextlib.contextmanager
+def continued(name: str, traceparent: str | None, *, kind: SpanKind = SpanKind.INTERNAL,
+              attributes: dict | None = None):
+    """A span `name`, current inside the block, in the trace `traceparent` names (one that crossed a queue:
+    an outbox row, a Kafka record, a Redis message); no span, and None, without one."""
+    from fitmint.telemetry.propagation import context_of
+
+    parent = context_of(traceparent)
+    if parent is None:
+        yield None
+        return
+    with tracer().start_as_current_span(name, context=parent, kind=kind, attributes=attributes) as span:
+        yield span
+
+
+def end_spans(spans, error: BaseException | None = None, *, failed: str = "") -> None:
+    """Ends spans the caller started; with `error`, each first marked failed (`failed`: what did not
+    happen, said before the error)."""
+    for span in spans:
+        if error is not None:
+            span.set_status(StatusCode.ERROR, f"{failed}{error!r}")
+        span.end()
 
 
 def _suppressed(parent_context) -> bool:

@@ -26,7 +26,6 @@ event, whose offset was not committed, comes again and sends what the batch stil
 """
 
 import asyncio
-import contextlib
 import logging
 import time
 from datetime import UTC, datetime, timedelta
@@ -44,8 +43,7 @@ from backend.app.notifications.email import EmailSender, SendError
 from backend.app.notifications.store import email_batch_ready
 from fitmint import events as ev
 from fitmint.resilience import Retrier
-from fitmint.telemetry import tracer
-from fitmint.telemetry.propagation import context_of
+from fitmint.telemetry import continued
 
 log = logging.getLogger("notifications.deliveries")
 
@@ -178,7 +176,8 @@ async def send_email_batch(pool: asyncpg.Pool, email_sender: EmailSender, batch_
     """Sends what the batch `batch_id` still owes (its 'pending' rows; none if it was sent already) over
     one SMTP session, claiming each row just before sending it, and records each outcome. In the trace
     `traceparent` (its EmailBatchReady's), a span "email batch" with the counts."""
-    with delivery_span("email batch", traceparent, {"fitmint.email.batch_id": batch_id}) as span:
+    with continued("email batch", traceparent, kind=SpanKind.CLIENT,
+                   attributes={"fitmint.email.batch_id": batch_id}) as span:
         tally = await _send_email_batch(pool, email_sender, batch_id)
         _count(span, tally)
     return tally
@@ -275,8 +274,8 @@ async def send_texts(pool: asyncpg.Pool, sms_provider: sms_module.SmsProvider, a
         if time.monotonic() > deadline:
             await _release(pool, rows[index:], tally)
             break
-        with delivery_span(f"send {row['channel']}", traces.get(str(row["notification_id"])),
-                           {"fitmint.notification.id": str(row["notification_id"])}):
+        with continued(f"send {row['channel']}", traces.get(str(row["notification_id"])), kind=SpanKind.CLIENT,
+                       attributes={"fitmint.notification.id": str(row["notification_id"])}):
             if row["channel"] == "sms":
                 await _send_sms(pool, sms_provider, row, tally)
             else:
@@ -324,18 +323,6 @@ async def _send_didcomm(pool, agent: AcaPy, row, tally: Tally) -> None:
 
 
 # --- traces ---------------------------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def delivery_span(name: str, traceparent: str | None, attributes: dict):
-    """A span `name` (current inside the block) in the trace `traceparent`; no span without one (a
-    retry from the senders' loop belongs to no trace)."""
-    parent = context_of(traceparent)
-    if parent is None:
-        yield None
-        return
-    with tracer().start_as_current_span(name, context=parent, kind=SpanKind.CLIENT, attributes=attributes) as span:
-        yield span
-
 
 def _count(span, tally: Tally) -> None:
     if span is not None:

@@ -29,8 +29,7 @@ from backend.app.deps import BackendPool, CurrentMember, check
 from backend.app.notifications import inbox
 from backend.app.notifications.receipts import receipts_of_order
 from backend.app.notifications.store import TRACEPARENT_KEY
-from fitmint.telemetry import tracer
-from fitmint.telemetry.propagation import context_of
+from fitmint.telemetry import continued
 
 router = APIRouter(tags=["notifications"])
 
@@ -174,13 +173,9 @@ async def _forward(websocket: WebSocket, queue: asyncio.Queue, already_sent: set
                 already_sent.discard(notification["id"])
                 continue
             notification.pop("user_id", None)
-            parent = context_of(notification.pop(TRACEPARENT_KEY, None))
-            if parent is None:
-                await _send(websocket, {"type": "notification", **notification})
-                continue
-            with tracer().start_as_current_span("websocket send", context=parent, kind=SpanKind.PRODUCER,
-                                                attributes={"fitmint.notification.id": notification["id"],
-                                                            "fitmint.notification.kind": notification["kind"]}):
+            with continued("websocket send", notification.pop(TRACEPARENT_KEY, None), kind=SpanKind.PRODUCER,
+                           attributes={"fitmint.notification.id": notification["id"],
+                                       "fitmint.notification.kind": notification["kind"]}):
                 await _send(websocket, {"type": "notification", **notification})
 
 

@@ -26,8 +26,7 @@ class AccessLog:
         return self.mode == "all" or method not in READS or status >= 400 or seconds >= self.slow_seconds
 
     def line(self, scope, route: str | None, status: int, seconds: float) -> None:
-        if not self.wants(scope["method"], status, seconds):
-            return
+        """The line of a request `wants` chose (the caller asks first: it logs in the request's span)."""
         level = logging.ERROR if status >= 500 else logging.WARNING if status >= 400 else logging.INFO
         log.log(level, "%s %s %d %.1f ms", scope["method"], scope["path"], status, seconds * 1000,
                 extra={"http_method": scope["method"], "http_path": scope["path"], "http_status": status,

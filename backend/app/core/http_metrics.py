@@ -7,8 +7,8 @@ response, labelled with the matched route's path template (`/wallets/{address}/b
 path: one series per route, whatever the addresses), `unmatched` when no route matched (404s), the HTTP
 method (`other` for methods no route serves, so a client cannot create series at will) and the status
 sent (500 if the app raised before answering). `fitmint_http_requests_in_flight`: requests being served.
-Prometheus' scrapes (/metrics) and health checks (/health) are not recorded: at one every few seconds
-they would make an idle API look busy and healthy. WebSockets are not requests here (their connections
+Prometheus' scrapes (/metrics) and health checks (/health) are not recorded (the middleware leaves them
+out: observe.UNOBSERVED). WebSockets are not requests here (their connections
 are `fitmint_websocket_connections`).
 
 Cheap on purpose (the balance endpoint takes ~125 µs of CPU): one dict lookup for the labelled child, no
@@ -32,15 +32,13 @@ IN_FLIGHT.set_function(lambda: InFlight.count)
 
 UNMATCHED = "unmatched"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-NOT_RECORDED = frozenset({"/metrics", "/health"})
 
 _children: dict[tuple[str, str, int], object] = {}
 
 
-def record(route: str, method: str, status: int, seconds: float) -> None:
-    """One answered request: `route` is the matched route's path template, or "unmatched"."""
-    if route in NOT_RECORDED:
-        return
+def record(route: str | None, method: str, status: int, seconds: float) -> None:
+    """One answered request: `route` is the matched route's path template (None: no route matched)."""
+    route = route or UNMATCHED
     if method not in METHODS:
         method = "other"
     key = (route, method, status)

@@ -7,12 +7,13 @@ even for requests it did not record):
   traced and reads at `read_ratio`. A traced request runs inside OpenTelemetry's ASGI middleware (the
   server span, named by its route, parent of the asyncpg, Redis and HTTP client spans and of our own); any
   other runs with instrumentation suppressed, so the libraries' instrumentations cost next to nothing;
-- **its RED metrics** (`on_request(route, method, status, seconds)`, the route's path template; the
+- **its RED metrics** (`on_request(route, method, status, seconds)`, the route's path template or None; the
   `in_flight` counter, read by a gauge at each scrape, counts the requests being served);
 - **its access log line** (backend/app/core/access_log.py decides which requests get one), logged in
   the request's span so the line carries its trace id.
 WebSocket connections pass through untouched (their messages are traced where they are sent)."""
 
+import contextlib
 import random
 import time
 from collections.abc import Callable
@@ -22,9 +23,10 @@ from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 
 from backend.app.core import access_log
 
-READS = frozenset(("GET", "HEAD", "OPTIONS"))
-NOT_TRACED = ("/health", "/metrics")  # probes and scrapes: every few seconds, never interesting
-OnRequest = Callable[[str, str, int, float], None]
+# Probes and scrapes: every few seconds, never interesting; neither traced nor counted (they would make an
+# idle API look busy and healthy), though an error answer to one is still logged.
+UNOBSERVED = frozenset(("/health", "/metrics"))
+OnRequest = Callable[[str | None, str, int, float], None]  # route template (None: unmatched), method, status, s
 # A request starts with an empty context: the suppressed one is the same for every untraced request.
 _SUPPRESSED = context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, context.Context())
 
@@ -37,7 +39,7 @@ def wants_trace(scope, read_ratio: float) -> bool:
                 return bool(int(value[-2:], 16) & 1)  # the flags' sampled bit
             except ValueError:
                 return False  # malformed: not ours to trace
-    if scope["method"] not in READS:
+    if scope["method"] not in access_log.READS:
         return True
     return read_ratio >= 1.0 or (read_ratio > 0.0 and random.random() < read_ratio)
 
@@ -95,7 +97,8 @@ class ObserveMiddleware:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         began = time.perf_counter()
-        in_flight = self.in_flight if scope["path"] not in NOT_TRACED else None  # a scrape does not count itself
+        observed = scope["path"] not in UNOBSERVED
+        in_flight = self.in_flight if observed else None
         if in_flight is not None:
             in_flight.count += 1
         status = 500  # what the client gets if the app raises before answering
@@ -109,7 +112,7 @@ class ObserveMiddleware:
         try:
             if self.traced is None:
                 await self.app(scope, receive, sending)
-            elif scope["path"] not in NOT_TRACED and wants_trace(scope, self.read_ratio):
+            elif observed and wants_trace(scope, self.read_ratio):
                 await self.traced(scope, receive, sending)
             else:  # what suppress_instrumentation() does, without building the context per request
                 token = context.attach(_SUPPRESSED)
@@ -121,13 +124,11 @@ class ObserveMiddleware:
             seconds = time.perf_counter() - began
             if in_flight is not None:
                 in_flight.count -= 1
-            if self.on_request is not None or self.log.wants(scope["method"], status, seconds):
-                route = route_of(scope)
-                if self.on_request is not None:
-                    self.on_request(route or "unmatched", scope["method"], status, seconds)
-                span = scope.get("fitmint.span")
-                if span is None:
+            counted = observed and self.on_request is not None
+            logged = self.log.wants(scope["method"], status, seconds)
+            route = route_of(scope)
+            if counted:
+                self.on_request(route, scope["method"], status, seconds)
+            if logged:  # in the request's span (ended by now) when it was traced: the line carries its ids
+                with trace.use_span(span) if (span := scope.get("fitmint.span")) else contextlib.nullcontext():
                     self.log.line(scope, route, status, seconds)
-                else:
-                    with trace.use_span(span, end_on_exit=False):
-                        self.log.line(scope, route, status, seconds)

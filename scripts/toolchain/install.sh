@@ -127,53 +127,44 @@ install_kubo() {
   rm -rf "$src"
 }
 
-# Docker Compose v2, only to render docker-compose.yml (`docker-compose config`) in the tests: no
-# Docker engine is needed or used. Its go.mod has replace directives, so `go install pkg@v` refuses it:
-# build it from a scratch module that requires it as a tool.
-install_compose() {
-  source "$FITMINT_ROOT/scripts/stack/compose/renderer.sh"
-  [ -x "$COMPOSE_BIN" ] && return 0
-  need go "install Go 1.24+ (https://go.dev/dl) to build Docker Compose."
-  step "Docker Compose $COMPOSE_VERSION (renders docker-compose.yml): building from the Go module proxy (cold: ~3-7 min, then cached)"
+# A Go program from the Go module proxy, built into <binary> (cached by the caller: its path names the
+# version). Built from a scratch module that requires it as a tool: `go install pkg@v` refuses a module whose
+# go.mod has replace directives (Compose's, Jaeger's).
+go_build_tool() { # cache-dir label version package binary [extra -ldflags]
+  local dir="$1" label="$2" version="$3" package="$4" binary="$5" ldflags="-s -w ${6:-}"
+  need go "install Go 1.25+ (https://go.dev/dl) to build $label."
   export GOMODCACHE="$FITMINT_CACHE/go/mod" GOCACHE="$FITMINT_CACHE/go/build" GOFLAGS=-mod=mod
-  local src="$FITMINT_CACHE/compose/src-$COMPOSE_VERSION" module=github.com/docker/compose/v2
-  rm -rf "$src" && mkdir -p "$src" "$(dirname "$COMPOSE_BIN")"
-  (cd "$src" && go mod init fitmint-compose && go get -tool "$module/cmd@$COMPOSE_VERSION" \
-      && go build -trimpath -ldflags="-s -w -X $module/internal.Version=$COMPOSE_VERSION" \
-           -o "$COMPOSE_BIN.tmp" "$module/cmd") >"$src.log" 2>&1 \
-    || { rm -f "$COMPOSE_BIN.tmp"; tail -n 20 "$src.log" >&2
-         fail "building Docker Compose failed (last lines above; full log: $src.log)."; }
-  mv "$COMPOSE_BIN.tmp" "$COMPOSE_BIN"
+  local src="$FITMINT_CACHE/$dir/src-$version"
+  rm -rf "$src" && mkdir -p "$src" "$(dirname "$binary")"
+  (cd "$src" && go mod init "fitmint-$dir" && go get -tool "$package@$version" \
+      && go build -trimpath -ldflags="$ldflags" -o "$binary.tmp" "$package") >"$src.log" 2>&1 \
+    || { rm -f "$binary.tmp"; tail -n 20 "$src.log" >&2
+         fail "building $label failed (last lines above; full log: $src.log)."; }
+  mv "$binary.tmp" "$binary"
   rm -rf "$src" "$src.log"
 }
 
-# Go programs built from the Go module proxy into $FITMINT_CACHE/<name>/<version>/bin (cached by version).
-# A module whose go.mod has replace directives (Jaeger) refuses `go install pkg@v`: like Compose, it is built
-# from a scratch module that requires it as a tool.
-go_build_tool() { # name version module package binary
-  local name="$1" version="$2" module="$3" package="$4" binary="$5"
-  need go "install Go 1.25+ (https://go.dev/dl) to build $name."
-  export GOMODCACHE="$FITMINT_CACHE/go/mod" GOCACHE="$FITMINT_CACHE/go/build" GOFLAGS=-mod=mod
-  local src="$FITMINT_CACHE/$name/src-$version"
-  rm -rf "$src" && mkdir -p "$src" "$(dirname "$binary")"
-  (cd "$src" && go mod init "fitmint-$name" && go get -tool "$package@$version" \
-      && go build -trimpath -ldflags="-s -w" -o "$binary.tmp" "$package") >"$src.log" 2>&1 \
-    || { rm -f "$binary.tmp"; tail -n 20 "$src.log" >&2
-         fail "building $name $version failed (last lines above; full log: $src.log)."; }
-  mv "$binary.tmp" "$binary"
-  rm -rf "$src" "$src.log"
+# Docker Compose v2, only to render docker-compose.yml (`docker-compose config`) in the tests: no
+# Docker engine is needed or used.
+install_compose() {
+  source "$FITMINT_ROOT/scripts/stack/compose/renderer.sh"
+  [ -x "$COMPOSE_BIN" ] && return 0
+  step "Docker Compose $COMPOSE_VERSION (renders docker-compose.yml): building from the Go module proxy (cold: ~3-7 min, then cached)"
+  local module=github.com/docker/compose/v2
+  go_build_tool compose "Docker Compose" "$COMPOSE_VERSION" "$module/cmd" "$COMPOSE_BIN" \
+    "-X $module/internal.Version=$COMPOSE_VERSION"
 }
 
 install_jaeger() { # Jaeger v2 all-in-one (OTLP in, memory storage, query API): the traces of `make up`
   [ -x "$JAEGER_BIN" ] && return 0
   step "Jaeger $JAEGER_VERSION: building from the Go module proxy (cold: ~3-5 min, then cached)"
-  go_build_tool jaeger "$JAEGER_VERSION" github.com/jaegertracing/jaeger github.com/jaegertracing/jaeger/cmd/jaeger "$JAEGER_BIN"
+  go_build_tool jaeger Jaeger "$JAEGER_VERSION" github.com/jaegertracing/jaeger/cmd/jaeger "$JAEGER_BIN"
 }
 
 install_victorialogs() { # the log store (Apache-2.0; Loki is AGPL): JSON lines in, LogsQL queries out
   [ -x "$VICTORIALOGS_BIN" ] && return 0
   step "VictoriaLogs $VICTORIALOGS_VERSION: building from the Go module proxy (cold: ~1 min, then cached)"
-  go_build_tool victorialogs "$VICTORIALOGS_VERSION" github.com/VictoriaMetrics/VictoriaLogs \
+  go_build_tool victorialogs VictoriaLogs "$VICTORIALOGS_VERSION" \
     github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs "$VICTORIALOGS_BIN"
 }
 

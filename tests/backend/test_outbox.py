@@ -12,8 +12,7 @@ import pytest
 from backend.app.core.db import migrate
 from fitmint import events as ev
 from fitmint.outbox.append import Outgoing, append, append_copy
-from fitmint.outbox.schema import DDL
-from tests.support.databases import admin_dsn, create_database, drop_database
+from tests.support.databases import admin_dsn, kernel_outbox_database
 from tests.support.eventschemas import assert_matches_schema
 
 _STRUCTURE = (
@@ -42,17 +41,8 @@ def _structure(stack, database) -> list[str]:
 @pytest.fixture
 def kernel_outbox(stack):
     """A database holding only the kernel's outbox."""
-    name = create_database(stack)
-
-    async def create():
-        connection = await _connect(stack, name)
-        try:
-            await connection.execute(DDL)
-        finally:
-            await connection.close()
-    asyncio.run(create())
-    yield name
-    drop_database(stack, name)
+    with kernel_outbox_database(stack) as name:
+        yield name
 
 
 def test_the_apis_migrations_give_the_kernels_outbox(stack, settings, kernel_outbox):

@@ -21,13 +21,12 @@ from fitmint import telemetry
 from fitmint.consumer import on_behalf_of, processing
 from fitmint.outbox.append import Outgoing, append, append_copy
 from fitmint.outbox.relay import Relay
-from fitmint.outbox.schema import DDL
 from fitmint.telemetry.propagation import chain_trace_id, context_of, current_traceparent, traceparent_of
 from indexer.decode import Event
 from indexer.projections import Projection, Projector
 from indexer.tracing import start_transaction_spans
 from scripts.stack.kafka_topics import delete_topics_with_prefix, ensure_topics
-from tests.support.databases import admin_dsn, create_database, drop_database
+from tests.support.databases import admin_dsn, create_database, drop_database, kernel_outbox_database
 from tests.support.spans import recorded_spans
 
 UNSAMPLED = "00-" + "ab" * 16 + "-" + "cd" * 8 + "-00"
@@ -42,18 +41,8 @@ def spans():
 @pytest.fixture
 def outbox_database(settings):
     """A database holding only the kernel's outbox: (connection arguments)."""
-    name = create_database(settings)
-    dsn = dict(**admin_dsn(settings), database=name)
-
-    async def create():
-        connection = await asyncpg.connect(**dsn)
-        try:
-            await connection.execute(DDL)
-        finally:
-            await connection.close()
-    asyncio.run(create())
-    yield dsn
-    drop_database(settings, name)
+    with kernel_outbox_database(settings) as name:
+        yield dict(**admin_dsn(settings), database=name)
 
 
 def _minted(tx_hash: str | None = None, **overrides) -> Outgoing:

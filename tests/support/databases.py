@@ -5,11 +5,14 @@ and password); the statements run in the `postgres` maintenance database unless 
 `stack` is the stack's settings (stackenv.stack_settings)."""
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import asyncpg
+
+from fitmint.outbox.schema import DDL as OUTBOX_DDL
 
 
 async def create_databases(names: Iterable[str], **connect) -> None:
@@ -45,3 +48,22 @@ def create_database(stack: dict) -> str:
 
 def drop_database(stack: dict, name: str) -> None:
     asyncio.run(drop_databases([name], **admin_dsn(stack)))
+
+
+@contextlib.contextmanager
+def kernel_outbox_database(stack: dict) -> Iterator[str]:
+    """A throwaway database holding only the kernel's outbox (fitmint/outbox/schema.sql): its name."""
+    name = create_database(stack)
+
+    async def create():
+        connection = await asyncpg.connect(**admin_dsn(stack), database=name)
+        try:
+            await connection.execute(OUTBOX_DDL)
+        finally:
+            await connection.close()
+
+    try:
+        asyncio.run(create())
+        yield name
+    finally:
+        drop_database(stack, name)

@@ -70,3 +70,15 @@ export JAEGER_BIN="${JAEGER_BIN:-$FITMINT_CACHE/jaeger/$JAEGER_VERSION/bin/jaege
 export VICTORIALOGS_VERSION="${VICTORIALOGS_VERSION:-v1.52.1}"
 export VICTORIALOGS_BIN="${VICTORIALOGS_BIN:-$FITMINT_CACHE/victorialogs/$VICTORIALOGS_VERSION/bin/victoria-logs}"
 export PROMETHEUS_BIN="${PROMETHEUS_BIN:-/usr/bin/prometheus}"
+# Deploy checks: the Kubernetes version the chart's objects are validated against (kubernetes-validate's
+# bundled schemas), the CRDs of the custom kinds (Istio, Argo CD; install.sh k8s-schemas) and actionlint.
+export KUBERNETES_VERSION="${KUBERNETES_VERSION:-1.31.0}"
+export ISTIO_API_VERSION="${ISTIO_API_VERSION:-v1.32.0}"
+# v3.6.x needs Go >= 1.27 even to download; v3.5.7 is the newest Argo CD whose module Go 1.26 accepts.
+export ARGOCD_VERSION="${ARGOCD_VERSION:-v3.5.7}"
+export K8S_SCHEMAS_DIR="${K8S_SCHEMAS_DIR:-$FITMINT_CACHE/k8s-schemas}"
+K8S_CRD_FILES=("$K8S_SCHEMAS_DIR/istio-$ISTIO_API_VERSION.yaml" "$K8S_SCHEMAS_DIR/argocd-application-$ARGOCD_VERSION.yaml")
+# The validator's default CRD list (colon-separated: arrays do not survive export).
+export K8S_CRDS="${K8S_CRDS:-$(IFS=:; echo "${K8S_CRD_FILES[*]}")}"
+export ACTIONLINT_VERSION="${ACTIONLINT_VERSION:-v1.7.12}"
+export ACTIONLINT_BIN="${ACTIONLINT_BIN:-$FITMINT_CACHE/actionlint/$ACTIONLINT_VERSION/bin/actionlint}"

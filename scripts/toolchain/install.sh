@@ -2,9 +2,9 @@
 # Installs what is missing, per component:
 #   install.sh contracts   node_modules (Anvil, forge, solc-js, OpenZeppelin), dev + slither venvs
 #   install.sh stack       contracts + the recommend venv, PostgreSQL, Redis, Kafka jars, Kubo, the ACA-Py venv,
-#                          Jaeger, VictoriaLogs, Prometheus, Compose
+#                          Jaeger, VictoriaLogs, Prometheus, Compose, the Kubernetes CRD schemas, actionlint
 #   install.sh <name>...   any of: node dev-venv slither-venv recommend-venv postgres redis kafka kubo acapy
-#                          jaeger victorialogs prometheus compose wrk chromium
+#                          jaeger victorialogs prometheus compose wrk chromium k8s-schemas actionlint
 # Downloads and builds go to $FITMINT_CACHE (outside the clone), keyed by version or lock-file hash,
 # so a second run only checks. A prerequisite that cannot be installed stops with one line saying
 # what is missing and how to fix it.
@@ -180,6 +180,37 @@ install_acapy() {
   make_venv acapy "$ACAPY_VENV" "$ACAPY_PYTHON"
 }
 
+# The CRD schemas the deploy validator (scripts/kube/validate.py) checks custom kinds against, copied out of
+# pinned Go modules (downloaded only, nothing built) into $K8S_SCHEMAS_DIR. The built-in kinds' schemas come
+# with kubernetes-validate (requirements/dev.lock). Litmus: see K8S_CRD_FILES in env.sh.
+install_k8s_schemas() {
+  local crd
+  for crd in "${K8S_CRD_FILES[@]}"; do [ -f "$crd" ] || break; done
+  [ -f "$crd" ] && return 0
+  need go "install Go 1.25+ (https://go.dev/dl) to download the Istio and Argo CD CRDs from the Go module proxy."
+  step "Kubernetes CRD schemas: istio.io/api $ISTIO_API_VERSION, Argo CD $ARGOCD_VERSION (Go module proxy, download only)"
+  export GOMODCACHE="$FITMINT_CACHE/go/mod" GOFLAGS=-mod=mod
+  mkdir -p "$K8S_SCHEMAS_DIR"
+  copy_from_module istio.io/api "$ISTIO_API_VERSION" kubernetes/customresourcedefinitions.gen.yaml \
+    "$K8S_SCHEMAS_DIR/istio-$ISTIO_API_VERSION.yaml"
+  copy_from_module github.com/argoproj/argo-cd/v3 "$ARGOCD_VERSION" manifests/crds/application-crd.yaml \
+    "$K8S_SCHEMAS_DIR/argocd-application-$ARGOCD_VERSION.yaml"
+}
+
+copy_from_module() { # module version path-in-module destination
+  local module_dir
+  module_dir="$(cd /tmp && go mod download -json "$1@$2" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"
+  [ -f "$module_dir/$3" ] || fail "could not download $1@$2 (for $3) from the Go module proxy."
+  cp "$module_dir/$3" "$4.tmp" && chmod u+w "$4.tmp" && mv "$4.tmp" "$4"
+}
+
+install_actionlint() { # the GitHub Actions workflow linter; shellcheck (Debian) makes it check the run: scripts
+  command -v shellcheck >/dev/null || apt_install shellcheck
+  [ -x "$ACTIONLINT_BIN" ] && return 0
+  step "actionlint $ACTIONLINT_VERSION: building from the Go module proxy (cold: ~15 s, then cached)"
+  go_build_tool actionlint actionlint "$ACTIONLINT_VERSION" github.com/rhysd/actionlint/cmd/actionlint "$ACTIONLINT_BIN"
+}
+
 components=("$@")
 [ "${#components[@]}" -gt 0 ] || components=(contracts)
 for component in "${components[@]}"; do
@@ -189,13 +220,15 @@ for component in "${components[@]}"; do
            install_recommend_venv; install_postgres; install_redis; install_kafka; install_kubo; install_acapy
            install_jaeger; install_victorialogs; install_prometheus
            install_compose
-           install_chromium ;;
+           install_chromium
+           install_k8s_schemas; install_actionlint ;;
     node) install_node ;;
     dev-venv) install_dev_venv ;;
     slither-venv) install_slither_venv ;;
     recommend-venv) install_recommend_venv ;;
-    postgres|redis|kafka|kubo|acapy|compose|wrk|chromium|jaeger|victorialogs|prometheus) "install_$component" ;;
-    *) fail "unknown component '$component' (contracts, stack, node, dev-venv, slither-venv, recommend-venv, postgres, redis, kafka, kubo, acapy, jaeger, victorialogs, prometheus, compose, wrk, chromium)" ;;
+    postgres|redis|kafka|kubo|acapy|compose|wrk|chromium|jaeger|victorialogs|prometheus|actionlint) "install_$component" ;;
+    k8s-schemas) install_k8s_schemas ;;
+    *) fail "unknown component '$component' (contracts, stack, node, dev-venv, slither-venv, recommend-venv, postgres, redis, kafka, kubo, acapy, jaeger, victorialogs, prometheus, compose, wrk, chromium, k8s-schemas, actionlint)" ;;
   esac
 done
 echo "installed: ${components[*]} (cache: $FITMINT_CACHE)"

@@ -15,20 +15,24 @@ fail() { echo "install: $*" >&2; exit 1; }
 step() { echo "==> $*"; }
 need() { command -v "$1" >/dev/null || fail "$1 is missing: $2"; }
 
+as_root() { # command...: as root, through passwordless sudo when not root (a GitHub-hosted runner)
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi
+}
+
 apt_install() { # package...
-  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+  { [ "$(id -u)" = 0 ] || sudo -n true 2>/dev/null; } && command -v apt-get >/dev/null \
     || fail "$* not installed and apt-get is not usable here: install $* with your package manager."
   step "apt-get install $*"
   if [ ! -f "$FITMINT_CACHE/.apt-updated" ] || [ -n "$(find "$FITMINT_CACHE/.apt-updated" -mmin +1440)" ]; then
-    apt-get update -qq || fail "apt-get update failed: check the package mirror or install $* by hand."
+    as_root apt-get update -qq || fail "apt-get update failed: check the package mirror or install $* by hand."
     mkdir -p "$FITMINT_CACHE" && touch "$FITMINT_CACHE/.apt-updated"
   fi
   # policy-rc.d 101: the package must not start its own system-wide service.
   local policy=/usr/sbin/policy-rc.d created=""
-  [ -e "$policy" ] || { printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; created=1; }
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null \
-    || { [ -n "$created" ] && rm -f "$policy"; fail "apt-get install $* failed."; }
-  [ -n "$created" ] && rm -f "$policy"
+  [ -e "$policy" ] || { as_root sh -c "printf '#!/bin/sh\\nexit 101\\n' > $policy && chmod +x $policy"; created=1; }
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null \
+    || { [ -n "$created" ] && as_root rm -f "$policy"; fail "apt-get install $* failed."; }
+  [ -n "$created" ] && as_root rm -f "$policy"
   return 0
 }
 

@@ -70,3 +70,6 @@ export JAEGER_BIN="${JAEGER_BIN:-$FITMINT_CACHE/jaeger/$JAEGER_VERSION/bin/jaege
 export VICTORIALOGS_VERSION="${VICTORIALOGS_VERSION:-v1.52.1}"
 export VICTORIALOGS_BIN="${VICTORIALOGS_BIN:-$FITMINT_CACHE/victorialogs/$VICTORIALOGS_VERSION/bin/victoria-logs}"
 export PROMETHEUS_BIN="${PROMETHEUS_BIN:-/usr/bin/prometheus}"
+# Helm renders and lints the Kubernetes chart (deploy/helm/fitmint; `make chart`).
+export HELM_VERSION="${HELM_VERSION:-v3.22.0}"
+export HELM_BIN="${HELM_BIN:-$FITMINT_CACHE/helm/$HELM_VERSION/bin/helm}"

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 ENV := source scripts/toolchain/env.sh &&
 
-.PHONY: help deps deps-stack build up down purge status logs test lint test-forge test-ape test-recommend test-clock test-rules slither gas-check bench indexer clean clients dashboards
+.PHONY: help deps deps-stack build up down purge status logs test lint test-forge test-ape test-recommend test-clock test-rules slither gas-check bench indexer clean clients dashboards chart
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -47,6 +47,11 @@ test-rules: ## Prometheus: the stack's generated config and the alerting rules c
 	@$(ENV) config=$$(mktemp --suffix=.yml); trap 'rm -f "$$config"' EXIT; \
 	  python -m scripts.stack.prometheus_config "$$config" && promtool check config "$$config" && \
 	  promtool check rules ops/prometheus/rules/*.yml && promtool test rules ops/prometheus/tests/*.yml
+
+chart: deps ## the Helm chart (deploy/helm/fitmint): helm lint --strict and helm template of each value set in its ci/ into build/chart/<set>.yaml, for Kubernetes 1.31
+	@scripts/toolchain/install.sh helm >/dev/null
+	@echo "==> helm lint + template (deploy/helm/fitmint, value sets in ci/)"
+	@$(ENV) python -m scripts.kube.render --out build/chart
 
 lint: deps ## ruff over the Python code (rules and exclusions: ruff.toml)
 	@echo "==> ruff"

@@ -32,6 +32,8 @@ import jsonschema
 import yaml
 from referencing import Registry, Resource
 
+from scripts.kube.render import KUBE_VERSION
+
 DEFINITIONS_URI = "https://kubernetes.io/api/_definitions.json"
 OBJECT_META = {"$ref": f"{DEFINITIONS_URI}#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}
 MESSAGE_LIMIT = 160
@@ -263,7 +265,7 @@ def default_crd_files() -> list[Path]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.kube.validate", description=__doc__.split("\n")[0])
     parser.add_argument("files", nargs="+", type=Path, help="YAML files, one or more documents each")
-    parser.add_argument("--kube-version", default=os.environ.get("KUBERNETES_VERSION", "1.31.0"))
+    parser.add_argument("--kube-version", default=KUBE_VERSION, help=f"default: {KUBE_VERSION}, the chart's target")
     parser.add_argument(
         "--crd", action="append", type=Path, help="a CRD file (repeatable); default: the files in $K8S_CRDS"
     )

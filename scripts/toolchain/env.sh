@@ -70,9 +70,11 @@ export JAEGER_BIN="${JAEGER_BIN:-$FITMINT_CACHE/jaeger/$JAEGER_VERSION/bin/jaege
 export VICTORIALOGS_VERSION="${VICTORIALOGS_VERSION:-v1.52.1}"
 export VICTORIALOGS_BIN="${VICTORIALOGS_BIN:-$FITMINT_CACHE/victorialogs/$VICTORIALOGS_VERSION/bin/victoria-logs}"
 export PROMETHEUS_BIN="${PROMETHEUS_BIN:-/usr/bin/prometheus}"
-# Deploy checks: the Kubernetes version the chart's objects are validated against (kubernetes-validate's
-# bundled schemas), the CRDs of the custom kinds (Istio, Argo CD; install.sh k8s-schemas) and actionlint.
-export KUBERNETES_VERSION="${KUBERNETES_VERSION:-1.31.0}"
+# Helm renders and lints the Kubernetes chart (deploy/helm/fitmint; `make chart`).
+export HELM_VERSION="${HELM_VERSION:-v3.22.0}"
+export HELM_BIN="${HELM_BIN:-$FITMINT_CACHE/helm/$HELM_VERSION/bin/helm}"
+# Deploy checks (scripts/kube/validate.py): the CRDs of the custom kinds (Istio, Argo CD; install.sh k8s-schemas);
+# actionlint over .github/workflows.
 export ISTIO_API_VERSION="${ISTIO_API_VERSION:-v1.32.0}"
 # v3.6.x needs Go >= 1.27 even to download; v3.5.7 is the newest Argo CD whose module Go 1.26 accepts.
 export ARGOCD_VERSION="${ARGOCD_VERSION:-v3.5.7}"

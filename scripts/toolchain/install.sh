@@ -2,9 +2,9 @@
 # Installs what is missing, per component:
 #   install.sh contracts   node_modules (Anvil, forge, solc-js, OpenZeppelin), dev + slither venvs
 #   install.sh stack       contracts + the recommend venv, PostgreSQL, Redis, Kafka jars, Kubo, the ACA-Py venv,
-#                          Jaeger, VictoriaLogs, Prometheus, Compose, the Kubernetes CRD schemas, actionlint
+#                          Jaeger, VictoriaLogs, Prometheus, Compose, Helm, the Kubernetes CRD schemas, actionlint
 #   install.sh <name>...   any of: node dev-venv slither-venv recommend-venv postgres redis kafka kubo acapy
-#                          jaeger victorialogs prometheus compose wrk chromium k8s-schemas actionlint
+#                          jaeger victorialogs prometheus compose helm wrk chromium k8s-schemas actionlint
 # Downloads and builds go to $FITMINT_CACHE (outside the clone), keyed by version or lock-file hash,
 # so a second run only checks. A prerequisite that cannot be installed stops with one line saying
 # what is missing and how to fix it.
@@ -172,6 +172,15 @@ install_victorialogs() { # the log store (Apache-2.0; Loki is AGPL): JSON lines 
     github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs "$VICTORIALOGS_BIN"
 }
 
+install_helm() { # renders and lints the Kubernetes chart (deploy/helm/fitmint); no cluster is needed or used
+  [ -x "$HELM_BIN" ] && return 0
+  step "Helm $HELM_VERSION: building from the Go module proxy (cold: ~2-4 min, then cached)"
+  # The release build's version stamps: without them `helm version` says v3 and .Capabilities.KubeVersion
+  # defaults to v1.20 (Helm v3.22 is built against Kubernetes 1.34's client libraries).
+  go_build_tool helm Helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm "$HELM_BIN" \
+    "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=34"
+}
+
 install_prometheus() { # Debian's Prometheus and promtool (the rules' checks and unit tests)
   command -v "$PROMETHEUS_BIN" >/dev/null && command -v promtool >/dev/null && return 0
   apt_install prometheus
@@ -223,16 +232,16 @@ for component in "${components[@]}"; do
     stack) install_node; install_dev_venv; install_slither_venv
            install_recommend_venv; install_postgres; install_redis; install_kafka; install_kubo; install_acapy
            install_jaeger; install_victorialogs; install_prometheus
-           install_compose
+           install_compose; install_helm
            install_chromium
            install_k8s_schemas; install_actionlint ;;
     node) install_node ;;
     dev-venv) install_dev_venv ;;
     slither-venv) install_slither_venv ;;
     recommend-venv) install_recommend_venv ;;
-    postgres|redis|kafka|kubo|acapy|compose|wrk|chromium|jaeger|victorialogs|prometheus|actionlint) "install_$component" ;;
+    postgres|redis|kafka|kubo|acapy|compose|helm|wrk|chromium|jaeger|victorialogs|prometheus|actionlint) "install_$component" ;;
     k8s-schemas) install_k8s_schemas ;;
-    *) fail "unknown component '$component' (contracts, stack, node, dev-venv, slither-venv, recommend-venv, postgres, redis, kafka, kubo, acapy, jaeger, victorialogs, prometheus, compose, wrk, chromium, k8s-schemas, actionlint)" ;;
+    *) fail "unknown component '$component' (contracts, stack, node, dev-venv, slither-venv, recommend-venv, postgres, redis, kafka, kubo, acapy, jaeger, victorialogs, prometheus, compose, helm, wrk, chromium, k8s-schemas, actionlint)" ;;
   esac
 done
 echo "installed: ${components[*]} (cache: $FITMINT_CACHE)"

@@ -1,0 +1,296 @@
+{{/* Names and labels */}}
+{{- define "fitmint.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}{{ .Release.Name | trunc 40 | trimSuffix "-" }}
+{{- else -}}{{ printf "%s-%s" .Release.Name .Chart.Name | trunc 40 | trimSuffix "-" }}{{- end -}}
+{{- end -}}
+
+{{- define "fitmint.name" -}}{{ include "fitmint.fullname" .root }}-{{ .component }}{{- end -}}
+
+{{- define "fitmint.selectorLabels" -}}
+app.kubernetes.io/name: {{ .root.Chart.Name }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "fitmint.labels" -}}
+{{ include "fitmint.selectorLabels" . }}
+app.kubernetes.io/part-of: fitmint
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
+{{- end -}}
+
+{{- define "fitmint.image" -}}
+{{- $tag := .Values.image.tag | default .Chart.AppVersion -}}
+{{ printf "%s:%s" .Values.image.repository $tag | quote }}
+{{- end -}}
+
+{{/* The chart's facts: where each process listens (fitmint/defaults.env's ports), and the listeners other
+     processes reach ("flows" name them). */}}
+{{- define "fitmint.metricsPorts" -}}
+{"api": 8000, "worker": 59465, "indexer": 59464, "txqueue": 59466, "analytics": 59467, "recommend": 59468}
+{{- end -}}
+
+{{- define "fitmint.listeners" -}}
+{"api": {"component": "api", "port": 8000},
+ "recommend": {"component": "recommend", "port": 59468},
+ "acapy-admin": {"component": "acapy", "port": 8021},
+ "acapy-didcomm": {"component": "acapy", "port": 8020}}
+{{- end -}}
+
+{{/* A URL's port: explicit, else the scheme's. */}}
+{{- define "fitmint.urlPort" -}}
+{{- $url := urlParse . -}}
+{{- $hostport := splitList ":" $url.host -}}
+{{- if gt (len $hostport) 1 -}}{{ last $hostport }}{{- else if eq $url.scheme "https" -}}443{{- else -}}80{{- end -}}
+{{- end -}}
+
+{{/* The ports of an endpoint (a flow's destination outside the chart), as a JSON list. */}}
+{{- define "fitmint.endpointPorts" -}}
+{{- $root := .root -}}{{- $e := $root.Values.endpoints -}}
+{{- $ports := list -}}
+{{- if eq .name "postgres" -}}{{- $ports = list (int $e.postgres.port) -}}
+{{- else if eq .name "redis" -}}{{- $ports = list (int $e.redis.port) -}}
+{{- else if eq .name "smtp" -}}{{- $ports = list (int $e.smtp.port) -}}
+{{- else if eq .name "kafka" -}}
+  {{- range splitList "," $e.kafka.bootstrap -}}{{- $ports = append $ports (int (last (splitList ":" (trim .)))) -}}{{- end -}}
+{{- else if eq .name "ipfs" -}}{{- $ports = list (int (include "fitmint.urlPort" $e.ipfs.apiUrl)) -}}
+{{- else if eq .name "rpc" -}}{{- $ports = list (int (include "fitmint.urlPort" $e.rpc.url)) -}}
+{{- else if eq .name "otlp" -}}
+  {{- range (list $e.otlp.tracesEndpoint $e.otlp.logsEndpoint) -}}{{- if . -}}{{- $ports = append $ports (int (include "fitmint.urlPort" .)) -}}{{- end -}}{{- end -}}
+{{- else if eq .name "didcomm-peers" -}}{{- $ports = $root.Values.networkPolicy.didcommPorts -}}
+{{- else -}}{{- fail (printf "flows: %q is neither a listener of the chart (api, recommend, acapy-admin, acapy-didcomm) nor an endpoint (postgres, redis, kafka, ipfs, rpc, smtp, otlp, didcomm-peers)" .name) -}}
+{{- end -}}
+{{ uniq $ports | toJson }}
+{{- end -}}
+
+{{/* Pod-level and container-level hardening */}}
+{{- define "fitmint.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .runAsUser }}
+runAsGroup: {{ .runAsGroup | default .runAsUser }}
+fsGroup: {{ .fsGroup | default .runAsUser }}
+seccompProfile: {type: RuntimeDefault}
+{{- end -}}
+
+{{- define "fitmint.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities: {drop: [ALL]}
+seccompProfile: {type: RuntimeDefault}
+{{- end -}}
+
+{{/* Pod annotations: Prometheus scrape, Linkerd, a checksum of the manifest (a new deployment rolls the pods). */}}
+{{- define "fitmint.podAnnotations" -}}
+{{- $root := .root -}}
+{{- $metrics := include "fitmint.metricsPorts" . | fromJson -}}
+{{- if and $root.Values.metrics.annotations (hasKey $metrics .component) }}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ get $metrics .component | quote }}
+prometheus.io/path: /metrics
+{{- end }}
+{{- if $root.Values.mesh.linkerd.enabled }}
+linkerd.io/inject: enabled
+{{- $opaque := list (int $root.Values.endpoints.postgres.port) (int $root.Values.endpoints.redis.port) -}}
+{{- range (include "fitmint.endpointPorts" (dict "root" $root "name" "kafka") | fromJsonArray) }}{{ $opaque = append $opaque (int .) }}{{ end }}
+{{- if $root.Values.endpoints.smtp.host }}{{ $opaque = append $opaque (int $root.Values.endpoints.smtp.port) }}{{ end }}
+config.linkerd.io/opaque-ports: {{ uniq $opaque | sortAlpha | join "," | quote }}
+{{- end }}
+{{- if $root.Values.mesh.istio.enabled }}
+sidecar.istio.io/inject: "true"
+{{- end }}
+checksum/manifest: {{ include "fitmint.manifestChecksum" $root }}
+{{- end -}}
+
+{{- define "fitmint.manifestChecksum" -}}
+{{- .Values.chain.manifest.json | default .Values.chain.manifest.existingConfigMap | sha256sum | trunc 16 -}}
+{{- end -}}
+
+{{- define "fitmint.manifestConfigMap" -}}
+{{- .Values.chain.manifest.existingConfigMap | default (printf "%s-deployment" (include "fitmint.fullname" .)) -}}
+{{- end -}}
+
+{{/* Environment. Every name here is a field of the process's settings class (tests/deploy/test_chart.py). */}}
+{{- define "fitmint.env.telemetry" -}}
+{{- $o := .Values.endpoints.otlp -}}
+{{- if or $o.tracesEndpoint $o.logsEndpoint }}
+{{- with $o.tracesEndpoint }}
+- {name: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, value: {{ . | quote }}}
+{{- end }}
+{{- with $o.logsEndpoint }}
+- {name: OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, value: {{ . | quote }}}
+{{- end }}
+{{- if not $o.logsEndpoint }}
+- {name: OTEL_LOGS_EXPORTER, value: none}
+{{- end }}
+{{- else }}
+- {name: OTEL_SDK_DISABLED, value: "true"}
+{{- end }}
+- {name: FITMINT_LOG_LEVEL, value: {{ .Values.telemetry.logLevel | quote }}}
+- {name: FITMINT_TRACE_SAMPLE_RATIO, value: {{ .Values.telemetry.traceSampleRatio | quote }}}
+{{- end -}}
+
+{{/* fitmint.settings.KernelSettings: state, chain, manifest, PostgreSQL, Kafka. */}}
+{{- define "fitmint.env.kernel" -}}
+{{- $e := .Values.endpoints -}}
+- {name: FITMINT_STATE_DIR, value: /state}
+- {name: CHAIN_ID, value: {{ .Values.chain.id | quote }}}
+- {name: MANIFEST, value: {{ printf "/etc/fitmint/deployment/%s" .Values.chain.manifest.key | quote }}}
+- {name: FITMINT_RPC_URL, value: {{ $e.rpc.url | quote }}}
+- {name: POSTGRES_HOST, value: {{ $e.postgres.host | quote }}}
+- {name: POSTGRES_PORT, value: {{ $e.postgres.port | quote }}}
+- {name: POSTGRES_USER, value: {{ $e.postgres.user | quote }}}
+- {name: POSTGRES_PASSWORD_FILE, value: /run/secrets/fitmint/postgres-password}
+- {name: INDEXER_DATABASE, value: {{ $e.postgres.databases.indexer | quote }}}
+- {name: ANALYTICS_DATABASE, value: {{ $e.postgres.databases.analytics | quote }}}
+- {name: KAFKA_BOOTSTRAP, value: {{ $e.kafka.bootstrap | quote }}}
+{{- end -}}
+
+{{/* backend.app.core.config.Settings: the API's and the worker's. */}}
+{{- define "fitmint.env.backend" -}}
+{{- $e := .Values.endpoints -}}
+{{ include "fitmint.env.kernel" . }}
+- {name: BACKEND_DATABASE, value: {{ $e.postgres.databases.backend | quote }}}
+- {name: REDIS_HOST, value: {{ $e.redis.host | quote }}}
+- {name: REDIS_PORT, value: {{ $e.redis.port | quote }}}
+- {name: JWT_SECRET_FILE, value: /run/secrets/fitmint/jwt-secret}
+- {name: FITMINT_ATTESTOR_KEY_FILE, value: /run/secrets/fitmint/attestor.key}
+- {name: IPFS_API_URL, value: {{ $e.ipfs.apiUrl | quote }}}
+- {name: PUBLIC_RPC_URL, value: {{ $e.rpc.publicUrl | default $e.rpc.url | quote }}}
+- {name: ACAPY_ADMIN_URL, value: {{ printf "http://%s:8021" (include "fitmint.name" (dict "root" . "component" "acapy")) | quote }}}
+- {name: ACAPY_ADMIN_KEY_FILE, value: /run/secrets/fitmint/acapy-admin-key}
+- {name: RECOMMEND_URL, value: {{ printf "http://%s:59468" (include "fitmint.name" (dict "root" . "component" "recommend")) | quote }}}
+- {name: SMTP_HOST, value: {{ $e.smtp.host | quote }}}
+- {name: SMTP_PORT, value: {{ $e.smtp.port | quote }}}
+- {name: SMTP_STARTTLS, value: {{ $e.smtp.starttls | quote }}}
+- {name: MAIL_FROM, value: {{ $e.smtp.mailFrom | quote }}}
+{{- with $e.smtp.username }}
+- {name: SMTP_USERNAME, value: {{ . | quote }}}
+{{- end }}
+{{- if .Values.secrets.smtpPassword.name }}
+- {name: SMTP_PASSWORD_FILE, value: /run/secrets/fitmint/smtp-password}
+{{- end }}
+- {name: SIWE_DOMAIN, value: {{ .Values.api.siwe.domain | quote }}}
+- {name: SIWE_URI, value: {{ .Values.api.siwe.uri | quote }}}
+- {name: DEFAULT_TENANT, value: {{ .Values.api.defaultTenant | quote }}}
+{{- end -}}
+
+{{- define "fitmint.env.extra" -}}
+{{- range $name, $value := . }}
+- {name: {{ $name }}, value: {{ $value | toString | quote }}}
+{{- end }}
+{{- end -}}
+
+{{/* The secrets a process reads, as one projected volume of files under /run/secrets/fitmint. */}}
+{{- define "fitmint.secretsVolume" -}}
+{{- $s := .root.Values.secrets -}}
+{{- $wanted := dict -}}
+{{- range .files -}}
+  {{- if eq . "postgres-password" }}{{ $_ := set $wanted . $s.postgresPassword }}{{ end -}}
+  {{- if eq . "jwt-secret" }}{{ $_ := set $wanted . $s.jwtSecret }}{{ end -}}
+  {{- if eq . "attestor.key" }}{{ $_ := set $wanted . $s.attestorKey }}{{ end -}}
+  {{- if eq . "acapy-admin-key" }}{{ $_ := set $wanted . $s.acapyAdminKey }}{{ end -}}
+  {{- if and (eq . "smtp-password") $s.smtpPassword.name }}{{ $_ := set $wanted . $s.smtpPassword }}{{ end -}}
+{{- end }}
+- name: secrets
+  projected:
+    defaultMode: 0440
+    sources:
+{{- range $file, $ref := $wanted }}
+      - secret:
+          name: {{ $ref.name | quote }}
+          items: [{key: {{ $ref.key | quote }}, path: {{ $file | quote }}}]
+{{- end }}
+{{- if has "operator-keys" .files }}
+      - secret:
+          name: {{ $s.operatorKeys.name | quote }}
+          items:
+{{- range $s.operatorKeys.keys }}
+            - {key: {{ . | quote }}, path: {{ . | quote }}}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Volumes every fitmint pod has: the secrets, the manifest, and emptyDirs for what the processes write
+     (the state folder: the SMS sink, Feast's registry; /tmp). */}}
+{{- define "fitmint.volumes" -}}
+{{ include "fitmint.secretsVolume" . }}
+- name: deployment
+  configMap:
+    name: {{ include "fitmint.manifestConfigMap" .root }}
+- name: state
+  emptyDir: {}
+- name: tmp
+  emptyDir: {}
+{{- end -}}
+
+{{- define "fitmint.volumeMounts" -}}
+- {name: secrets, mountPath: /run/secrets/fitmint, readOnly: true}
+- {name: deployment, mountPath: /etc/fitmint/deployment, readOnly: true}
+- {name: state, mountPath: /state}
+- {name: tmp, mountPath: /tmp}
+{{- end -}}
+
+{{/* Process env that is not a setting: the interpreter's home and bytecode (the root filesystem is read-only). */}}
+{{- define "fitmint.env.process" -}}
+- {name: HOME, value: /tmp}
+- {name: PYTHONDONTWRITEBYTECODE, value: "1"}
+{{- end -}}
+
+{{/* The pod spec's common part. */}}
+{{- define "fitmint.podCommon" -}}
+serviceAccountName: {{ include "fitmint.name" . }}
+automountServiceAccountToken: false
+securityContext:
+  {{- include "fitmint.podSecurityContext" .root.Values.securityContext | nindent 2 }}
+{{- with .root.Values.imagePullSecrets }}
+imagePullSecrets: {{ toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* A PodDisruptionBudget for a component, from its `pdb` values. */}}
+{{- define "fitmint.pdb" -}}
+{{- $pdb := .values.pdb -}}
+{{- if $pdb.enabled }}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ include "fitmint.name" . }}
+  labels: {{- include "fitmint.labels" . | nindent 4 }}
+spec:
+  {{- if hasKey $pdb "minAvailable" }}
+  minAvailable: {{ $pdb.minAvailable }}
+  {{- else }}
+  maxUnavailable: {{ $pdb.maxUnavailable | default 1 }}
+  {{- end }}
+  selector:
+    matchLabels: {{- include "fitmint.selectorLabels" . | nindent 6 }}
+{{- end }}
+{{- end -}}
+
+{{/* A Service for a component's port (ClusterIP; the metrics port is named for ServiceMonitors). */}}
+{{- define "fitmint.service" -}}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ include "fitmint.name" . }}
+  labels: {{- include "fitmint.labels" . | nindent 4 }}
+spec:
+  type: ClusterIP
+  selector: {{- include "fitmint.selectorLabels" . | nindent 4 }}
+  ports:
+{{- range .ports }}
+    - {name: {{ .name }}, port: {{ .port }}, targetPort: {{ .name }}, protocol: TCP{{ with .appProtocol }}, appProtocol: {{ . }}{{ end }}}
+{{- end }}
+{{- end -}}
+
+{{/* An httpGet probe. */}}
+{{- define "fitmint.httpProbe" -}}
+httpGet: {path: {{ .path }}, port: {{ .port }}}
+periodSeconds: {{ .period | default 10 }}
+timeoutSeconds: {{ .timeout | default 5 }}
+failureThreshold: {{ .failures | default 3 }}
+{{- end -}}

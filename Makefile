@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 ENV := source scripts/toolchain/env.sh &&
 
-.PHONY: help deps deps-stack build up down purge status logs test lint test-forge test-ape test-recommend test-clock test-rules slither gas-check bench indexer clean clients dashboards chart
+.PHONY: help deps deps-stack build up down purge status logs test lint test-forge test-ape test-recommend test-clock test-rules slither gas-check bench indexer clean clients dashboards chart test-deploy
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -52,6 +52,17 @@ chart: deps ## the Helm chart (deploy/helm/fitmint): helm lint --strict and helm
 	@scripts/toolchain/install.sh helm >/dev/null
 	@echo "==> helm lint + template (deploy/helm/fitmint, value sets in ci/)"
 	@$(ENV) python -m scripts.kube.render --out build/chart
+
+# The rendered sets named by the value sets that exist now (build/chart may hold a removed set's old rendering).
+test-deploy: ## the deploy checks: actionlint (+ shellcheck) over .github/workflows, make chart, then every rendered value set and deploy/argocd/*.yaml validated offline against Kubernetes 1.31 and the CRDs (scripts/kube/validate.py)
+	@scripts/toolchain/install.sh k8s-schemas actionlint >/dev/null
+	@echo "==> actionlint (.github/workflows; shellcheck checks each run: script)"
+	@$(ENV) "$$ACTIONLINT_BIN"
+	@$(MAKE) --no-print-directory chart
+	@echo "==> schema validation: the rendered chart and the Argo CD Application"
+	@$(ENV) rendered=(); for values in deploy/helm/fitmint/ci/*-values.yaml; do \
+	  rendered+=("build/chart/$$(basename "$$values" -values.yaml).yaml"); done; \
+	  python -m scripts.kube.validate "$${rendered[@]}" deploy/argocd/*.yaml
 
 lint: deps ## ruff over the Python code (rules and exclusions: ruff.toml)
 	@echo "==> ruff"

@@ -73,13 +73,18 @@ export PROMETHEUS_BIN="${PROMETHEUS_BIN:-/usr/bin/prometheus}"
 # Helm renders and lints the Kubernetes chart (deploy/helm/fitmint; `make chart`).
 export HELM_VERSION="${HELM_VERSION:-v3.22.0}"
 export HELM_BIN="${HELM_BIN:-$FITMINT_CACHE/helm/$HELM_VERSION/bin/helm}"
-# Deploy checks (scripts/kube/validate.py): the CRDs of the custom kinds (Istio, Argo CD; install.sh k8s-schemas);
-# actionlint over .github/workflows.
+# Deploy checks: the CRDs scripts/kube/validate.py checks custom kinds against (Istio, Argo CD, Prometheus Operator;
+# install.sh k8s-schemas) and actionlint over .github/workflows.
 export ISTIO_API_VERSION="${ISTIO_API_VERSION:-v1.32.0}"
 # v3.6.x needs Go >= 1.27 even to download; v3.5.7 is the newest Argo CD whose module Go 1.26 accepts.
 export ARGOCD_VERSION="${ARGOCD_VERSION:-v3.5.7}"
 export K8S_SCHEMAS_DIR="${K8S_SCHEMAS_DIR:-$FITMINT_CACHE/k8s-schemas}"
+export PROMETHEUS_OPERATOR_VERSION="${PROMETHEUS_OPERATOR_VERSION:-v0.85.0}"
 K8S_CRD_FILES=("$K8S_SCHEMAS_DIR/istio-$ISTIO_API_VERSION.yaml" "$K8S_SCHEMAS_DIR/argocd-application-$ARGOCD_VERSION.yaml")
+for _kind in servicemonitors podmonitors prometheusrules; do
+  K8S_CRD_FILES+=("$K8S_SCHEMAS_DIR/prometheus-operator-$_kind-$PROMETHEUS_OPERATOR_VERSION.yaml")
+done
+unset _kind
 # The validator's default CRD list (colon-separated: arrays do not survive export).
 export K8S_CRDS="${K8S_CRDS:-$(IFS=:; echo "${K8S_CRD_FILES[*]}")}"
 export ACTIONLINT_VERSION="${ACTIONLINT_VERSION:-v1.7.12}"

@@ -200,14 +200,20 @@ install_k8s_schemas() {
   local crd
   for crd in "${K8S_CRD_FILES[@]}"; do [ -f "$crd" ] || break; done
   [ -f "$crd" ] && return 0
-  need go "install Go 1.25+ (https://go.dev/dl) to download the Istio and Argo CD CRDs from the Go module proxy."
-  step "Kubernetes CRD schemas: istio.io/api $ISTIO_API_VERSION, Argo CD $ARGOCD_VERSION (Go module proxy, download only)"
+  need go "install Go 1.25+ (https://go.dev/dl) to download the CRDs from the Go module proxy."
+  step "Kubernetes CRD schemas: Istio $ISTIO_API_VERSION, Argo CD $ARGOCD_VERSION, Prometheus Operator $PROMETHEUS_OPERATOR_VERSION (Go module proxy, download only)"
   export GOMODCACHE="$FITMINT_CACHE/go/mod" GOFLAGS=-mod=mod
   mkdir -p "$K8S_SCHEMAS_DIR"
   copy_from_module istio.io/api "$ISTIO_API_VERSION" kubernetes/customresourcedefinitions.gen.yaml \
     "$K8S_SCHEMAS_DIR/istio-$ISTIO_API_VERSION.yaml"
   copy_from_module github.com/argoproj/argo-cd/v3 "$ARGOCD_VERSION" manifests/crds/application-crd.yaml \
     "$K8S_SCHEMAS_DIR/argocd-application-$ARGOCD_VERSION.yaml"
+  local kind
+  for kind in servicemonitors podmonitors prometheusrules; do
+    copy_from_module github.com/prometheus-operator/prometheus-operator "$PROMETHEUS_OPERATOR_VERSION" \
+      "example/prometheus-operator-crd/monitoring.coreos.com_$kind.yaml" \
+      "$K8S_SCHEMAS_DIR/prometheus-operator-$kind-$PROMETHEUS_OPERATOR_VERSION.yaml"
+  done
 }
 
 copy_from_module() { # module version path-in-module destination

@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import subprocess
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -32,17 +33,19 @@ import jsonschema
 import yaml
 from referencing import Registry, Resource
 
-from scripts.kube.render import KUBE_VERSION
+from scripts.kube.render import KUBE_VERSION, ROOT
 
 DEFINITIONS_URI = "https://kubernetes.io/api/_definitions.json"
 OBJECT_META = {"$ref": f"{DEFINITIONS_URI}#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}
 MESSAGE_LIMIT = 160
+# libyaml's loader when PyYAML has it: the Istio CRDs alone are ~1 MB of YAML (5 s with the pure-Python loader).
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
 class Problem:
     source: str
-    object: str  # Kind/name, or "document N" when the document has no kind or name
+    object: str  # Kind/name, or where the document starts when it has no kind or name
     path: str  # dotted, with [i] for list items; "" for the object itself
     message: str
 
@@ -117,7 +120,7 @@ class Validator:
     def _load_crds(self, crd_file: Path) -> None:
         if not crd_file.is_file():
             raise SchemaError(f"CRD file {crd_file} not found: run scripts/toolchain/install.sh k8s-schemas")
-        for crd in yaml.safe_load_all(crd_file.read_text()):
+        for crd in yaml.load_all(crd_file.read_text(), Loader=YAML_LOADER):
             if not crd or crd.get("kind") != "CustomResourceDefinition":
                 continue
             spec = crd["spec"]
@@ -220,17 +223,19 @@ def _short(value: Any, limit: int = MESSAGE_LIMIT) -> str:
 def validate_text(text: str, source: str, validator: Validator) -> tuple[int, list[Problem]]:
     """(objects checked, problems) for one multi-document YAML text."""
     try:
-        documents = list(yaml.safe_load_all(text))
+        documents = list(yaml.load_all(text, Loader=YAML_LOADER))
+        # Where each document starts, to name one that has no kind or name (the same parse, kept as nodes).
+        lines = [node.start_mark.line + 1 for node in yaml.compose_all(text, Loader=YAML_LOADER)]
     except yaml.YAMLError as exc:
         return 0, [Problem(source, "YAML", "", " ".join(str(exc).split()))]
     problems: list[Problem] = []
     seen: set[tuple[str, str, str, str]] = set()
     count = 0
-    for number, obj in enumerate(documents, start=1):
+    for line, obj in zip(lines, documents, strict=True):
         if obj is None:  # an empty document (`---` alone, or only comments)
             continue
         count += 1
-        label = _label(obj, number)
+        label = _label(obj, line)
         problems += [Problem(source, label, path, message) for path, message in validator.problems(obj)]
         identity = _identity(obj)
         if identity in seen:
@@ -240,14 +245,14 @@ def validate_text(text: str, source: str, validator: Validator) -> tuple[int, li
     return count, problems
 
 
-def _label(obj: Any, number: int) -> str:
+def _label(obj: Any, line: int) -> str:
     if isinstance(obj, dict):
-        name = (obj.get("metadata") or {}).get("name") if isinstance(obj.get("metadata"), dict) else None
+        name = obj["metadata"].get("name") if isinstance(obj.get("metadata"), dict) else None
         if obj.get("kind") and name:
             return f"{obj['kind']}/{name}"
         if obj.get("kind"):
-            return f"{obj['kind']} (document {number}, no metadata.name)"
-    return f"document {number}"
+            return f"{obj['kind']} (line {line}, no metadata.name)"
+    return f"document at line {line}"
 
 
 def _identity(obj: Any) -> tuple[str, str, str, str] | None:
@@ -258,8 +263,12 @@ def _identity(obj: Any) -> tuple[str, str, str, str] | None:
 
 
 def default_crd_files() -> list[Path]:
-    """The CRDs install.sh k8s-schemas put in the cache (env.sh names them in K8S_CRDS)."""
-    return [Path(p) for p in os.environ.get("K8S_CRDS", "").split(":") if p]
+    """The CRDs install.sh k8s-schemas put in the cache: $K8S_CRDS, else what scripts/toolchain/env.sh names."""
+    listed = os.environ.get("K8S_CRDS") or subprocess.run(
+        ["bash", "-c", f"source '{ROOT}/scripts/toolchain/env.sh' && echo \"$K8S_CRDS\""],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    return [Path(p) for p in listed.split(":") if p]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -271,8 +280,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     crd_files = args.crd if args.crd is not None else default_crd_files()
-    if not crd_files:
-        parser.error("no CRD files: pass --crd FILE, or source scripts/toolchain/env.sh and run install.sh k8s-schemas")
     try:
         validator = Validator(args.kube_version, crd_files)
     except SchemaError as exc:

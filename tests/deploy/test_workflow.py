@@ -1,0 +1,107 @@
+"""The GitHub Actions workflow (.github/workflows/ci.yml): actionlint (with shellcheck for the run: scripts) passes on
+it and fails on broken copies, so `make test-deploy`'s check really checks; and the workflow does what CI must do.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from tests.support.paths import ROOT
+
+WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
+
+
+def actionlint_bin() -> str:
+    path = os.environ.get("ACTIONLINT_BIN") or subprocess.run(
+        ["bash", "-c", f"source '{ROOT}/scripts/toolchain/env.sh' && echo \"$ACTIONLINT_BIN\""],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    assert os.access(path, os.X_OK), f"no actionlint at {path}: run scripts/toolchain/install.sh actionlint"
+    assert shutil.which("shellcheck"), "shellcheck is missing: run scripts/toolchain/install.sh actionlint"
+    return path
+
+
+def actionlint(text: str, tmp_path) -> subprocess.CompletedProcess:
+    workflow = tmp_path / ".github" / "workflows" / "ci.yml"
+    workflow.parent.mkdir(parents=True, exist_ok=True)
+    workflow.write_text(text)
+    return subprocess.run([actionlint_bin(), "-color=false", "-oneline", str(workflow)], capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path)
+
+
+def broken(old: str, new: str) -> str:
+    text = WORKFLOW.read_text()
+    assert text.count(old) == 1, f"the workflow no longer contains {old!r} exactly once: update this test"
+    return text.replace(old, new)
+
+
+def workflow() -> dict:
+    return yaml.safe_load(WORKFLOW.read_text())
+
+
+def test_actionlint_passes_on_the_workflow(tmp_path):
+    result = actionlint(WORKFLOW.read_text(), tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "old, new, expected",
+    [
+        ("needs: [lint, test, chart]", "needs: [lint, test, chart, deploy]",
+         'job "image" needs job "deploy" which does not exist'),
+        ("          make test-deploy\n", "          if [ -f build/chart/default.yaml ]; then make test-deploy\n",
+         "SC1046"),  # shellcheck: an `if` without its `fi`
+        ('--app-version "sha-${GITHUB_SHA::7}"', "--app-version sha-$GITHUB_SHA", "SC2086"),  # unquoted variable
+        ("if: github.event_name == 'push' && github.ref == 'refs/heads/main'",
+         "if: github.evnt_name == 'push' && github.ref == 'refs/heads/main'", 'property "evnt_name" is not defined'),
+        ("runs-on: ubuntu-24.04\n    timeout-minutes: 20", "runs-on: ubuntu-24.04\n    timeout-minutes: twenty",
+         "expecting a single ${{...}} expression or float number literal"),
+    ],
+    ids=["undefined-needs", "shell-syntax", "shell-quoting", "unknown-context-property", "bad-timeout"],
+)
+def test_actionlint_fails_on_a_broken_copy(tmp_path, old, new, expected):
+    result = actionlint(broken(old, new), tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert expected in result.stdout, result.stdout
+
+
+def test_every_action_is_pinned_by_commit_sha_and_names_its_tag():
+    uses = re.findall(r"uses: (\S+)(.*)", WORKFLOW.read_text())
+    assert uses
+    for action, comment in uses:
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", action), f"{action}: pin a full commit SHA"
+        assert re.fullmatch(r" # v\d+\.\d+\.\d+", comment), f"{action}: say which release the SHA is ({comment!r})"
+
+
+def test_the_jobs_lint_test_and_package_and_only_main_pushes_the_image():
+    jobs = workflow()["jobs"]
+    assert set(jobs) == {"lint", "test", "chart", "image"}
+    assert any(step.get("run") == "bash .ci/run" for step in jobs["test"]["steps"])
+    assert any("make test-deploy" in step.get("run", "") for step in jobs["chart"]["steps"])
+    assert set(jobs["image"]["needs"]) == {"lint", "test", "chart"}
+    assert jobs["image"]["permissions"] == {"contents": "read", "packages": "write"}
+    assert workflow()["permissions"] == {"contents": "read"}
+    main_only = "github.event_name == 'push' && github.ref == 'refs/heads/main'"
+    build = next(step for step in jobs["image"]["steps"] if "build-push-action" in step.get("uses", ""))
+    assert build["with"]["push"] == f"${{{{ {main_only} }}}}"
+    assert build["with"]["file"] == "docker/Dockerfile"
+    login = next(step for step in jobs["image"]["steps"] if "login-action" in step.get("uses", ""))
+    assert login["if"] == main_only
+
+
+def test_the_test_job_has_the_toolchain_and_caches_on_what_changes_it():
+    test = workflow()["jobs"]["test"]
+    with_of = {step["uses"].split("@")[0]: step.get("with", {}) for step in test["steps"] if "uses" in step}
+    assert "3.11" in with_of["actions/setup-python"]["python-version"].split()
+    assert with_of["actions/setup-node"]["node-version"] == "20"
+    assert with_of["actions/setup-java"]["java-version"] == "17"
+    assert "actions/setup-go" in with_of
+    cache = with_of["actions/cache"]
+    assert "~/.cache/fitmint" in cache["path"].split()
+    for changes_the_cache in ("requirements/*.lock", "package-lock.json", "scripts/toolchain/install.sh",
+                              "scripts/toolchain/env.sh"):
+        assert changes_the_cache in cache["key"]

@@ -6,6 +6,9 @@ Every object in every YAML document must validate against a schema, or it is ref
 - custom kinds against the openAPIV3Schema of the served version in their CustomResourceDefinition (Istio, Argo CD:
   `install.sh k8s-schemas`), made as strict as the API server: a field the schema does not declare is an error
   unless the schema preserves unknown fields there, and `metadata` is checked as an ObjectMeta;
+- Litmus kinds (ChaosEngine, ChaosExperiment), whose CRDs no registry reachable here serves, by deserializing them
+  into the Rust types generated from Litmus's CRDs (scripts/kube/litmus_check: unknown fields, types, required
+  fields; it stops at an object's first wrong type, and does not know the CRDs' patterns);
 - a kind with no schema at all is an error, never a silent pass.
 CEL rules (x-kubernetes-validations) are not evaluated: only an API server does that.
 
@@ -38,6 +41,7 @@ from scripts.kube.render import KUBE_VERSION, ROOT
 DEFINITIONS_URI = "https://kubernetes.io/api/_definitions.json"
 OBJECT_META = {"$ref": f"{DEFINITIONS_URI}#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}
 MESSAGE_LIMIT = 160
+LITMUS_GROUP = "litmuschaos.io"
 # libyaml's loader when PyYAML has it: the Istio CRDs alone are ~1 MB of YAML (5 s with the pure-Python loader).
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -60,8 +64,11 @@ class SchemaError(Exception):
 class Validator:
     """Validates one object at a time against the built-in schemas of `kube_version` and the given CRDs."""
 
-    def __init__(self, kube_version: str, crd_files: Sequence[Path]) -> None:
+    def __init__(self, kube_version: str, crd_files: Sequence[Path], litmus_check: Path | None = None) -> None:
         self.kube_version = kube_version
+        if litmus_check is not None and not os.access(litmus_check, os.X_OK):
+            raise SchemaError(f"Litmus checker {litmus_check} not built: run scripts/toolchain/install.sh k8s-schemas")
+        self._litmus_check = litmus_check
         self._schema_dir = _builtin_schema_dir(kube_version)
         definitions = json.loads(self._schema_dir.joinpath("_definitions.json").read_text())
         self._registry = Resource.from_contents(definitions) @ Registry()
@@ -78,12 +85,27 @@ class Validator:
         ):
             yield "", "not a Kubernetes object: apiVersion and kind (strings) are required"
             return
+        if self._litmus_check is not None and obj["apiVersion"].partition("/")[0] == LITMUS_GROUP:
+            yield from self._litmus_problems(obj)
+            return
         validator = self._validator(obj["apiVersion"], obj["kind"])
         if isinstance(validator, str):
             yield "", validator
             return
         for error in sorted(validator.iter_errors(obj), key=lambda e: [str(p) for p in e.absolute_path]):
             yield from _describe(error)
+
+    def _litmus_problems(self, obj: dict[str, Any]) -> Iterator[tuple[str, str]]:
+        result = subprocess.run([str(self._litmus_check)], input=json.dumps([obj]), capture_output=True, text=True,
+                                timeout=60)
+        if result.returncode != 0:
+            yield "", f"the Litmus checker failed: {result.stderr.strip()[-MESSAGE_LIMIT:]}"
+            return
+        for line in result.stdout.splitlines():
+            problem = json.loads(line)
+            # serde_ignored names an Option's content "?"; serde_json adds where in its one-line input it was.
+            path = ".".join(part for part in problem["path"].split(".") if part != "?")
+            yield path, re.sub(r" at line \d+ column \d+$", "", problem["message"])
 
     def _validator(self, api_version: str, kind: str) -> jsonschema.protocols.Validator | str:
         custom = self._custom.get((api_version, kind))
@@ -262,13 +284,27 @@ def _identity(obj: Any) -> tuple[str, str, str, str] | None:
     return (str(obj.get("apiVersion")), str(obj.get("kind")), str(meta.get("namespace", "")), str(meta["name"]))
 
 
-def default_crd_files() -> list[Path]:
-    """The CRDs install.sh k8s-schemas put in the cache: $K8S_CRDS, else what scripts/toolchain/env.sh names."""
-    listed = os.environ.get("K8S_CRDS") or subprocess.run(
-        ["bash", "-c", f"source '{ROOT}/scripts/toolchain/env.sh' && echo \"$K8S_CRDS\""],
+def _toolchain_env(name: str) -> str:
+    """$name, else its value as scripts/toolchain/env.sh sets it."""
+    return os.environ.get(name) or subprocess.run(
+        ["bash", "-c", f"source '{ROOT}/scripts/toolchain/env.sh' && echo \"${name}\""],
         capture_output=True, text=True, check=True,
     ).stdout.strip()
-    return [Path(p) for p in listed.split(":") if p]
+
+
+def default_crd_files() -> list[Path]:
+    """The CRDs install.sh k8s-schemas put in the cache (env.sh names them in K8S_CRDS)."""
+    return [Path(p) for p in _toolchain_env("K8S_CRDS").split(":") if p]
+
+
+def default_litmus_check() -> Path:
+    """The Litmus checker install.sh k8s-schemas builds (env.sh: LITMUS_CHECK_BIN)."""
+    return Path(_toolchain_env("LITMUS_CHECK_BIN"))
+
+
+def default_validator(kube_version: str = KUBE_VERSION) -> Validator:
+    """A Validator with everything install.sh k8s-schemas provides."""
+    return Validator(kube_version, default_crd_files(), default_litmus_check())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -278,10 +314,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--crd", action="append", type=Path, help="a CRD file (repeatable); default: the files in $K8S_CRDS"
     )
+    parser.add_argument("--litmus-check", type=Path, help="the Litmus checker; default: $LITMUS_CHECK_BIN")
     args = parser.parse_args(argv)
     crd_files = args.crd if args.crd is not None else default_crd_files()
     try:
-        validator = Validator(args.kube_version, crd_files)
+        validator = Validator(args.kube_version, crd_files, args.litmus_check or default_litmus_check())
     except SchemaError as exc:
         print(f"validate: {exc}", file=sys.stderr)
         return 2
@@ -298,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     verdict = "valid" if not problems else f"{len(problems)} problem(s)"
     print(
         f"validate: {objects} object(s) in {len(args.files)} file(s) against Kubernetes {args.kube_version} "
-        f"and {len(crd_files)} CRD file(s): {verdict}"
+        f"and {len(crd_files)} CRD file(s) + Litmus: {verdict}"
     )
     return 1 if problems else 0
 

@@ -85,6 +85,11 @@ for _kind in servicemonitors podmonitors prometheusrules; do
   K8S_CRD_FILES+=("$K8S_SCHEMAS_DIR/prometheus-operator-$_kind-$PROMETHEUS_OPERATOR_VERSION.yaml")
 done
 unset _kind
+# The Litmus checker (scripts/kube/litmus_check), one build per content of its crate.
+_litmus_hash="$(cat "$FITMINT_ROOT"/scripts/kube/litmus_check/Cargo.* "$FITMINT_ROOT"/scripts/kube/litmus_check/src/*.rs \
+  | sha256sum | cut -c1-16)"
+export LITMUS_CHECK_BIN="${LITMUS_CHECK_BIN:-$K8S_SCHEMAS_DIR/litmus-check-$_litmus_hash/litmus-check}"
+unset _litmus_hash
 # The validator's default CRD list (colon-separated: arrays do not survive export).
 export K8S_CRDS="${K8S_CRDS:-$(IFS=:; echo "${K8S_CRD_FILES[*]}")}"
 export ACTIONLINT_VERSION="${ACTIONLINT_VERSION:-v1.7.12}"

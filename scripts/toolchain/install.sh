@@ -216,6 +216,20 @@ install_k8s_schemas() {
   done
 }
 
+# Litmus: the Go module proxy serves none of Litmus's modules, so no CRD file; crates.io serves Rust types generated
+# from Litmus's CRDs (kube-custom-resources-rs), and scripts/kube/litmus_check deserializes objects into them.
+install_litmus_check() {
+  [ -x "$LITMUS_CHECK_BIN" ] && return 0
+  need cargo "install Rust (https://rustup.rs) to build the Litmus object checker from crates.io."
+  step "litmus-check (Litmus ChaosEngine/ChaosExperiment types from crates.io): cargo build (cold: ~1-4 min, then cached)"
+  local target="$FITMINT_CACHE/cargo-target/litmus-check"
+  CARGO_TARGET_DIR="$target" cargo build --quiet --release --locked \
+      --manifest-path "$FITMINT_ROOT/scripts/kube/litmus_check/Cargo.toml" \
+    || fail "building scripts/kube/litmus_check failed (see cargo's output above)."
+  mkdir -p "$(dirname "$LITMUS_CHECK_BIN")"
+  cp "$target/release/litmus-check" "$LITMUS_CHECK_BIN.tmp" && mv "$LITMUS_CHECK_BIN.tmp" "$LITMUS_CHECK_BIN"
+}
+
 copy_from_module() { # module version path-in-module destination
   local module_dir
   module_dir="$(cd /tmp && go mod download -json "$1@$2" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"
@@ -240,13 +254,13 @@ for component in "${components[@]}"; do
            install_jaeger; install_victorialogs; install_prometheus
            install_compose; install_helm
            install_chromium
-           install_k8s_schemas; install_actionlint ;;
+           install_k8s_schemas; install_litmus_check; install_actionlint ;;
     node) install_node ;;
     dev-venv) install_dev_venv ;;
     slither-venv) install_slither_venv ;;
     recommend-venv) install_recommend_venv ;;
     postgres|redis|kafka|kubo|acapy|compose|helm|wrk|chromium|jaeger|victorialogs|prometheus|actionlint) "install_$component" ;;
-    k8s-schemas) install_k8s_schemas ;;
+    k8s-schemas) install_k8s_schemas; install_litmus_check ;;
     *) fail "unknown component '$component' (contracts, stack, node, dev-venv, slither-venv, recommend-venv, postgres, redis, kafka, kubo, acapy, jaeger, victorialogs, prometheus, compose, helm, wrk, chromium, k8s-schemas, actionlint)" ;;
   esac
 done

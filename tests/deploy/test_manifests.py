@@ -2,14 +2,15 @@
 every rendered value set of the chart and the Argo CD Application.
 
 The schemas are the real ones: Kubernetes 1.31 from kubernetes-validate, the Istio, Argo CD and Prometheus Operator
-CRDs that `scripts/toolchain/install.sh k8s-schemas` downloads (a missing one fails here with that hint).
+CRDs that `scripts/toolchain/install.sh k8s-schemas` downloads and the Litmus checker it builds (a missing one fails
+here with that hint).
 """
 
 import pytest
 import yaml
 
 from scripts.kube import render
-from scripts.kube.validate import Validator, default_crd_files, main, validate_text
+from scripts.kube.validate import Validator, default_crd_files, default_validator, main, validate_text
 from tests.support.paths import ROOT
 
 ARGOCD_APPLICATION = ROOT / "deploy" / "argocd" / "fitmint.yaml"
@@ -17,7 +18,7 @@ ARGOCD_APPLICATION = ROOT / "deploy" / "argocd" / "fitmint.yaml"
 
 @pytest.fixture(scope="module")
 def validator() -> Validator:
-    return Validator(render.KUBE_VERSION, default_crd_files())
+    return default_validator()
 
 
 def problems(validator: Validator, obj: dict) -> list[tuple[str, str]]:
@@ -195,6 +196,61 @@ def test_a_bad_service_monitor_is_caught(validator):
     assert problems(validator, monitor) == [("spec.endpoints[0].intervall", "unknown field (not in the schema)")]
 
 
+def chaos_engine(**spec) -> dict:
+    return {
+        "apiVersion": "litmuschaos.io/v1alpha1",
+        "kind": "ChaosEngine",
+        "metadata": {"name": "api-pod-delete", "namespace": "fitmint"},
+        "spec": {
+            "engineState": "active",
+            "appinfo": {"appns": "fitmint", "applabel": "app.kubernetes.io/component=api", "appkind": "deployment"},
+            "chaosServiceAccount": "fitmint-chaos",
+            "experiments": [{"name": "pod-delete", "spec": {"components": {"env": [
+                {"name": "TOTAL_CHAOS_DURATION", "value": "30"}]}}}],
+            **spec,
+        },
+    }
+
+
+def chaos_experiment(**definition) -> dict:
+    return {
+        "apiVersion": "litmuschaos.io/v1alpha1",
+        "kind": "ChaosExperiment",
+        "metadata": {"name": "pod-delete", "namespace": "fitmint"},
+        "spec": {"definition": {
+            "scope": "Namespaced",
+            "image": "litmuschaos/go-runner:3.10.0",
+            "command": ["/bin/bash"],
+            "args": ["-c", "./experiments -name pod-delete"],
+            "permissions": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["delete", "get", "list"]}],
+            "env": [{"name": "TOTAL_CHAOS_DURATION", "value": "15"}],
+            **definition,
+        }},
+    }
+
+
+def test_correct_litmus_objects_validate(validator):
+    assert problems(validator, chaos_engine()) == []
+    assert problems(validator, chaos_experiment()) == []
+
+
+@pytest.mark.parametrize(
+    "obj, path, message",
+    [
+        (chaos_engine(experiment=[]), "spec.experiment", "unknown field"),
+        (chaos_engine(appinfo={"appns": 1}), "spec.appinfo.appns", "invalid type: integer `1`, expected a string"),
+        (chaos_experiment(imagee="x"), "spec.definition.imagee", "unknown field"),
+        (chaos_experiment(permissions=[{"verbs": "get"}]), "spec.definition.permissions[0].verbs",
+         'invalid type: string "get", expected a sequence'),
+        ({**chaos_engine(), "metadata": {"name": "x", "label": {}}}, "metadata.label", "unknown field"),
+    ],
+    ids=["engine-field", "engine-type", "experiment-field", "experiment-type", "metadata"],
+)
+def test_a_bad_litmus_object_is_caught_at_its_path(validator, obj, path, message):
+    found = problems(validator, obj)
+    assert any(p == path and message in m for p, m in found), found
+
+
 def test_a_file_reports_each_object_duplicates_and_non_objects(validator):
     text = "\n---\n".join(
         [
@@ -233,7 +289,7 @@ def test_the_command_prints_one_line_per_problem_and_fails(tmp_path, capsys):
         f"{bad}: Deployment/api: spec.template.spec.containers[0].imagePullPolicyy: unknown field (not in the schema)",
         f"{bad}: DestinationRule/api: spec: 'host' is a required property",
         f"validate: 3 object(s) in 2 file(s) against Kubernetes {render.KUBE_VERSION} and "
-        f"{len(default_crd_files())} CRD file(s): 2 problem(s)",
+        f"{len(default_crd_files())} CRD file(s) + Litmus: 2 problem(s)",
     ]
     assert main([str(good)]) == 0
 

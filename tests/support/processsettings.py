@@ -120,7 +120,8 @@ def entry_point(service: dict) -> tuple[str, str, str | None]:
     if argv[0] == "python" and "-m" in argv:
         module = argv[argv.index("-m") + 1]
         spec = importlib.util.find_spec(module)
-        if not in_project(spec.origin):
+        # A namespace package of the project (analytics/, ops/: no __init__.py) has no origin, only its folders.
+        if not any(in_project(path) for path in [spec.origin, *(spec.submodule_search_locations or [])]):
             return "tool", module, None  # a third-party program (the mail sink): its command line configures it
         return "module", module + (".__main__" if spec.submodule_search_locations else ""), None
     if argv[0] == "uvicorn":

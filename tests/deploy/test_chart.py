@@ -334,6 +334,12 @@ def test_metrics_are_scraped_where_they_are_served(sets):
                if w["spec"]["template"]["metadata"].get("annotations", {}).get("prometheus.io/scrape")}
     from scripts.stack.prometheus_config import COMPOSE_TARGETS
     assert scraped == set(COMPOSE_TARGETS) & set(COMPONENTS)  # every process Prometheus scrapes locally
+    monitors = of_kind(sets["production"], "ServiceMonitor")  # the Prometheus Operator's way
+    assert {component_of(m) for m in monitors.values()} == scraped
+    for monitor in monitors.values():
+        (service,) = [s for s in of_kind(sets["production"], "Service").values()
+                      if s["spec"]["selector"] == monitor["spec"]["selector"]["matchLabels"]]
+        assert monitor["spec"]["endpoints"][0]["port"] in {p["name"] for p in service["spec"]["ports"]}
 
 
 # --- replicas: what scales and what does not --------------------------------------------------------
@@ -348,6 +354,8 @@ def test_the_indexer_is_one_writer_and_a_standby(sets):
                    for h in of_kind(objects, "HorizontalPodAutoscaler").values()), "the indexer must not autoscale"
         budget = next(p for p in of_kind(objects, "PodDisruptionBudget").values() if component_of(p) == "indexer")
         assert budget["spec"].get("minAvailable") == 1 or budget["spec"].get("maxUnavailable") == 1
+        (spread,) = pod_spec(indexer)["topologySpreadConstraints"]  # the standby on another node
+        assert spread["labelSelector"]["matchLabels"] == pod_labels("indexer")
     # The single writer is the writer lock `python -m indexer run` takes before writing (indexer/writer.py;
     # tests/indexer prove a second candidate waits and takes over): replicas add standbys, never writers.
     source = (ROOT / "indexer" / "__main__.py").read_text()

@@ -271,6 +271,17 @@ securityContext:
 {{- with .root.Values.imagePullSecrets }}
 imagePullSecrets: {{ toYaml . | nindent 2 }}
 {{- end }}
+{{- with .root.Values.topologySpread }}
+{{- if .enabled }}
+# Replicas on different nodes: a node lost takes one API, one worker, one indexer candidate at most.
+topologySpreadConstraints:
+  - maxSkew: 1
+    topologyKey: {{ .topologyKey }}
+    whenUnsatisfiable: {{ .whenUnsatisfiable }}
+    labelSelector:
+      matchLabels: {{- include "fitmint.selectorLabels" $ | nindent 8 }}
+{{- end }}
+{{- end }}
 {{- end -}}
 
 {{/* A PodDisruptionBudget for a component, from its `pdb` values. */}}

@@ -19,29 +19,27 @@ import asyncio
 import logging
 import sys
 
+from analytics import store
+from analytics.settings import Settings as AnalyticsSettings
+from backend.app.core.config import get_settings
+from backend.app.core.db import migrate
+from indexer import schema
+from indexer.settings import Settings as IndexerSettings
+
 log = logging.getLogger("migrate")
 
 
 def migrate_backend() -> None:
-    from backend.app.core.config import get_settings
-    from backend.app.core.db import migrate
-
     migrate(get_settings())
 
 
 async def migrate_analytics() -> None:
-    from analytics import store
-    from analytics.settings import Settings
-
-    pool = await store.connect(Settings(), min_size=1, max_size=1)
+    pool = await store.connect(AnalyticsSettings(), min_size=1, max_size=1)
     await pool.close()
 
 
 async def migrate_indexer() -> None:
-    from indexer.schema import connect
-    from indexer.settings import Settings
-
-    pool = await connect(Settings())
+    pool = await schema.connect(IndexerSettings())
     await pool.close()
 
 

@@ -137,30 +137,55 @@ checksum/manifest: {{ include "fitmint.manifestChecksum" $root }}
 - {name: FITMINT_STATE_DIR, value: /state}
 - {name: CHAIN_ID, value: {{ .Values.chain.id | quote }}}
 - {name: MANIFEST, value: {{ printf "/etc/fitmint/deployment/%s" .Values.chain.manifest.key | quote }}}
-- {name: FITMINT_RPC_URL, value: {{ $e.rpc.url | quote }}}
 - {name: POSTGRES_HOST, value: {{ $e.postgres.host | quote }}}
 - {name: POSTGRES_PORT, value: {{ $e.postgres.port | quote }}}
 - {name: POSTGRES_USER, value: {{ $e.postgres.user | quote }}}
 - {name: POSTGRES_PASSWORD_FILE, value: /run/secrets/fitmint/postgres-password}
 - {name: INDEXER_DATABASE, value: {{ $e.postgres.databases.indexer | quote }}}
 - {name: ANALYTICS_DATABASE, value: {{ $e.postgres.databases.analytics | quote }}}
-- {name: KAFKA_BOOTSTRAP, value: {{ $e.kafka.bootstrap | quote }}}
 {{- end -}}
 
-{{/* backend.app.core.config.Settings: the API's and the worker's. */}}
+{{/* Only for the processes that call them (a process is given the endpoints it reaches and no others: the
+     network policies allow exactly those). */}}
+{{- define "fitmint.env.rpc" -}}
+- {name: FITMINT_RPC_URL, value: {{ .Values.endpoints.rpc.url | quote }}}
+{{- end -}}
+{{- define "fitmint.env.kafka" -}}
+- {name: KAFKA_BOOTSTRAP, value: {{ .Values.endpoints.kafka.bootstrap | quote }}}
+{{- end -}}
+{{- define "fitmint.env.redis" -}}
+- {name: REDIS_HOST, value: {{ .Values.endpoints.redis.host | quote }}}
+- {name: REDIS_PORT, value: {{ .Values.endpoints.redis.port | quote }}}
+{{- end -}}
+
+{{/* backend.app.core.config.Settings: the API's and the worker's (one class); then what only one of them calls. */}}
 {{- define "fitmint.env.backend" -}}
 {{- $e := .Values.endpoints -}}
 {{ include "fitmint.env.kernel" . }}
+{{ include "fitmint.env.rpc" . }}
+{{ include "fitmint.env.kafka" . }}
+{{ include "fitmint.env.redis" . }}
 - {name: BACKEND_DATABASE, value: {{ $e.postgres.databases.backend | quote }}}
-- {name: REDIS_HOST, value: {{ $e.redis.host | quote }}}
-- {name: REDIS_PORT, value: {{ $e.redis.port | quote }}}
 - {name: JWT_SECRET_FILE, value: /run/secrets/fitmint/jwt-secret}
 - {name: FITMINT_ATTESTOR_KEY_FILE, value: /run/secrets/fitmint/attestor.key}
-- {name: IPFS_API_URL, value: {{ $e.ipfs.apiUrl | quote }}}
-- {name: PUBLIC_RPC_URL, value: {{ $e.rpc.publicUrl | default $e.rpc.url | quote }}}
 - {name: ACAPY_ADMIN_URL, value: {{ printf "http://%s:8021" (include "fitmint.name" (dict "root" . "component" "acapy")) | quote }}}
 - {name: ACAPY_ADMIN_KEY_FILE, value: /run/secrets/fitmint/acapy-admin-key}
+- {name: DEFAULT_TENANT, value: {{ .Values.api.defaultTenant | quote }}}
+{{- end -}}
+
+{{- define "fitmint.env.api" -}}
+{{- $e := .Values.endpoints -}}
+{{ include "fitmint.env.backend" . }}
+- {name: IPFS_API_URL, value: {{ $e.ipfs.apiUrl | quote }}}
+- {name: PUBLIC_RPC_URL, value: {{ $e.rpc.publicUrl | default $e.rpc.url | quote }}}
 - {name: RECOMMEND_URL, value: {{ printf "http://%s:59468" (include "fitmint.name" (dict "root" . "component" "recommend")) | quote }}}
+- {name: SIWE_DOMAIN, value: {{ .Values.api.siwe.domain | quote }}}
+- {name: SIWE_URI, value: {{ .Values.api.siwe.uri | quote }}}
+{{- end -}}
+
+{{- define "fitmint.env.worker" -}}
+{{- $e := .Values.endpoints -}}
+{{ include "fitmint.env.backend" . }}
 - {name: SMTP_HOST, value: {{ $e.smtp.host | quote }}}
 - {name: SMTP_PORT, value: {{ $e.smtp.port | quote }}}
 - {name: SMTP_STARTTLS, value: {{ $e.smtp.starttls | quote }}}
@@ -171,9 +196,8 @@ checksum/manifest: {{ include "fitmint.manifestChecksum" $root }}
 {{- if .Values.secrets.smtpPassword.name }}
 - {name: SMTP_PASSWORD_FILE, value: /run/secrets/fitmint/smtp-password}
 {{- end }}
-- {name: SIWE_DOMAIN, value: {{ .Values.api.siwe.domain | quote }}}
-- {name: SIWE_URI, value: {{ .Values.api.siwe.uri | quote }}}
-- {name: DEFAULT_TENANT, value: {{ .Values.api.defaultTenant | quote }}}
+- {name: WORKER_METRICS_HOST, value: 0.0.0.0}
+- {name: WORKER_METRICS_PORT, value: "59465"}
 {{- end -}}
 
 {{- define "fitmint.env.extra" -}}
@@ -246,6 +270,17 @@ securityContext:
   {{- include "fitmint.podSecurityContext" .root.Values.securityContext | nindent 2 }}
 {{- with .root.Values.imagePullSecrets }}
 imagePullSecrets: {{ toYaml . | nindent 2 }}
+{{- end }}
+{{- with .root.Values.topologySpread }}
+{{- if .enabled }}
+# Replicas on different nodes: a node lost takes one API, one worker, one indexer candidate at most.
+topologySpreadConstraints:
+  - maxSkew: 1
+    topologyKey: {{ .topologyKey }}
+    whenUnsatisfiable: {{ .whenUnsatisfiable }}
+    labelSelector:
+      matchLabels: {{- include "fitmint.selectorLabels" $ | nindent 8 }}
+{{- end }}
 {{- end }}
 {{- end -}}
 

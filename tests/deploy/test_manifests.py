@@ -6,6 +6,7 @@ CRDs that `scripts/toolchain/install.sh k8s-schemas` downloads and the Litmus ch
 here with that hint).
 """
 
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -102,6 +103,24 @@ def test_a_missing_required_field_is_reported(validator):
     obj = deployment()
     del obj["spec"]["template"]["spec"]["containers"][0]["name"]
     assert problems(validator, obj) == [("spec.template.spec.containers[0]", "'name' is a required property")]
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [deployment(), deployment(imagePullPolicyy="Always"), deployment(ports=[{"containerPort": "80"}]),
+     {**deployment(), "spec": {"replicas": 1}}],
+    ids=["good", "unknown-field", "wrong-type", "missing-required"],
+)
+def test_built_in_kinds_are_judged_as_kubernetes_validate_strict_judges_them(validator, obj):
+    try:
+        kubernetes_validate.validate(obj, render.KUBE_VERSION, strict=True)
+        expected = []
+    except kubernetes_validate.ValidationError as exc:  # it stops at the first problem
+        expected = [".".join(str(part) for part in exc.path)]
+    found = [path.replace("[", ".").replace("]", "") for path, _ in problems(validator, obj)]
+    # Same verdict, at the same place (it names an unknown field's parent, we name the field).
+    assert bool(found) == bool(expected), (found, expected)
+    assert all(any(path.startswith(where) for path in found) for where in expected), (found, expected)
 
 
 def test_a_kind_without_a_schema_is_refused(validator):

@@ -3,12 +3,12 @@
 Every object in every YAML document must validate against a schema, or it is refused:
 - built-in kinds against the Kubernetes OpenAPI schemas of a pinned version, as shipped by kubernetes-validate, in
   their strict form (an unknown field is an error, as with `kubectl apply --validate=strict`);
-- custom kinds against the openAPIV3Schema of the served version in their CustomResourceDefinition (Istio, Argo CD:
-  `install.sh k8s-schemas`), made as strict as the API server: a field the schema does not declare is an error
-  unless the schema preserves unknown fields there, and `metadata` is checked as an ObjectMeta;
+- custom kinds against the openAPIV3Schema of the served version in their CustomResourceDefinition (Istio, Argo CD,
+  Prometheus Operator: `install.sh k8s-schemas`), made as strict as the API server: a field the schema does not
+  declare is an error unless the schema preserves unknown fields there, and `metadata` is checked as an ObjectMeta;
 - Litmus kinds (ChaosEngine, ChaosExperiment), whose CRDs no registry reachable here serves, by deserializing them
-  into the Rust types generated from Litmus's CRDs (scripts/kube/litmus_check: unknown fields, types, required
-  fields; it stops at an object's first wrong type, and does not know the CRDs' patterns);
+  into the Rust types generated from Litmus's CRDs (scripts/kube/litmus_check: unknown fields and wrong types; it
+  stops at an object's first wrong type, and does not know the CRDs' regex patterns);
 - a kind with no schema at all is an error, never a silent pass.
 CEL rules (x-kubernetes-validations) are not evaluated: only an API server does that.
 
@@ -62,7 +62,8 @@ class SchemaError(Exception):
 
 
 class Validator:
-    """Validates one object at a time against the built-in schemas of `kube_version` and the given CRDs."""
+    """Validates one object at a time against the built-in schemas of `kube_version`, the given CRDs and, when given
+    the Litmus checker, Litmus's types."""
 
     def __init__(self, kube_version: str, crd_files: Sequence[Path], litmus_check: Path | None = None) -> None:
         self.kube_version = kube_version

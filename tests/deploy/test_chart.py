@@ -658,8 +658,9 @@ def test_litmus_experiments_cover_the_fitness_and_wallet_paths_with_health_probe
     ({"txqueue": {"maxKeysPerReplica": 9}}, "txqueue.maxKeysPerReplica (9) is more than the pool's keys"),
     ({"chaos": {"litmus": {"enabled": True, "experiments": ["node-drain"]}}}, "/chaos/litmus/experiments/0"),
     ({"recommend": {"replicas": 2, "persistence": {"enabled": True}}}, "recommend.replicas must be 1"),
+    ({"mesh": {"istio": {"enabled": True, "gateways": ["istio-system/public"]}}}, "mesh.istio.publicHosts"),
 ], ids=["unknown-key", "bootstrap", "no-rpc", "type", "unknown-flow", "no-keys", "two-meshes", "autoscaling",
-        "pdb", "no-manifest", "manifest-json", "max-keys", "unknown-fault", "recommend-volume"])
+        "pdb", "no-manifest", "manifest-json", "max-keys", "unknown-fault", "recommend-volume", "gateway-hosts"])
 def test_bad_values_are_refused_with_a_message_naming_them(values, message):
     with pytest.raises(RenderError) as refused:
         with_default_set(values)

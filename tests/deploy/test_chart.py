@@ -549,6 +549,32 @@ def test_linkerd_injects_and_makes_the_database_and_broker_ports_opaque(sets):
     assert linkerd_egress, "the proxy must reach Linkerd's control plane"
 
 
+def test_with_the_vault_agent_each_file_a_process_reads_comes_from_vault():
+    wanted = {"postgres-password", "jwt-secret", "attestor.key", "acapy-admin-key",
+              *VALUES["secrets"]["operatorKeys"]["keys"]}
+    files = {name: {"path": f"secret/data/fitmint/{name}", "field": "value"} for name in wanted}
+    objects = with_default_set({"secrets": {"vaultAgent": {"enabled": True, "files": files}},
+                                "networkPolicy": {"peers": {"vault": [{"ipBlock": {"cidr": "10.8.0.1/32"}}]}}})
+    for component, container, pod in ours(objects):
+        workload = next(w for w in workloads(objects) if component_of(w) == component)
+        annotations = workload["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["vault.hashicorp.com/agent-inject"] == "true", component
+        assert not [v for v in pod["volumes"] if "projected" in v], f"{component}: the Secrets are not mounted"
+        for variable, value in env_of(container).items():
+            if variable.endswith(("_FILE", "_FILES")) and value.startswith(("/run/secrets/", "[")):
+                for path in json.loads(value) if value.startswith("[") else [value]:
+                    name = PurePosixPath(path).name
+                    assert str(PurePosixPath(path).parent) == annotations["vault.hashicorp.com/secret-volume-path"]
+                    assert annotations[f"vault.hashicorp.com/agent-inject-secret-{name}"] == files[name]["path"]
+                    assert '.Data.data.value' in annotations[f"vault.hashicorp.com/agent-inject-template-{name}"]
+        assert egress_allows(objects, component, 8200, lambda peer: peer == {"ipBlock": {"cidr": "10.8.0.1/32"}})
+    (job,) = of_kind(objects, "Job").values()
+    assert job["spec"]["template"]["metadata"]["annotations"]["vault.hashicorp.com/agent-pre-populate-only"] == "true"
+    with pytest.raises(RenderError, match="secrets.vaultAgent.files.jwt-secret"):
+        with_default_set({"secrets": {"vaultAgent": {"enabled": True, "files": {
+            k: v for k, v in files.items() if k != "jwt-secret"}}}})
+
+
 # --- toggles, hooks, chaos ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("component", ["recommend", "acapy", "txqueue"])

@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from fitmint.settings import default
-from scripts.kube.render import CHART, RenderError, lint, render, value_sets
+from scripts.kube.render import CHART, RenderError, lint, parse, render, value_sets
 from tests.support.databases import admin_dsn, create_databases, drop_databases
 from tests.support.paths import ROOT
 from tests.support.processsettings import all_fields, class_settings, entry_point, load, settings_classes
@@ -286,6 +286,13 @@ def test_every_pod_is_non_root_read_only_without_capabilities_or_token(sets):
                     writable = "emptyDir" in volume or "persistentVolumeClaim" in volume or mount["name"] in claims
                     assert mount.get("readOnly") or writable, f"{where}: {mount['mountPath']} writable, not scratch"
                 assert any(m["mountPath"] == "/tmp" for m in container.get("volumeMounts", [])), f"{where}: no /tmp"
+
+
+def test_acapy_runs_as_its_images_user_and_a_key_twice_in_a_rendering_is_refused(sets):
+    acapy = next(w for w in workloads(sets["default"]) if component_of(w) == "acapy")
+    assert pod_spec(acapy)["securityContext"]["runAsUser"] == VALUES["acapy"]["runAsUser"]
+    with pytest.raises(RenderError, match="securityContext twice"):  # the API server would refuse it
+        parse("kind: Pod\nspec:\n  securityContext: {runAsUser: 1}\n  securityContext: {runAsUser: 2}\n")
 
 
 def test_service_accounts_mount_no_token_and_each_process_has_its_own(sets):

@@ -304,7 +304,7 @@ vault.hashicorp.com/agent-inject-template-{{ . }}: {{ printf "{{- with secret %q
 serviceAccountName: {{ include "fitmint.name" . }}
 automountServiceAccountToken: false
 securityContext:
-  {{- include "fitmint.podSecurityContext" .root.Values.securityContext | nindent 2 }}
+  {{- include "fitmint.podSecurityContext" (.podSecurity | default .root.Values.securityContext) | nindent 2 }}
 {{- with .root.Values.imagePullSecrets }}
 imagePullSecrets: {{ toYaml . | nindent 2 }}
 {{- end }}

@@ -26,7 +26,23 @@ NAMESPACE = "fitmint"
 
 
 class RenderError(RuntimeError):
-    """Helm refused the chart or the values (the message is Helm's)."""
+    """Helm refused the chart or the values (the message is Helm's), or it rendered invalid YAML."""
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A key twice in one mapping is an error (the API server refuses it; PyYAML would keep the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+        duplicates = sorted({str(key) for key in keys if keys.count(key) > 1})
+        if duplicates:
+            raise RenderError(f"the chart renders {', '.join(duplicates)} twice in one mapping {node.start_mark}")
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse(text: str) -> list[dict]:
+    """The objects of a rendering, in order (empty documents dropped)."""
+    return [doc for doc in yaml.load_all(text, Loader=_StrictLoader) if doc]
 
 
 @cache
@@ -75,7 +91,7 @@ def template_text(values_file: Path | None = None, *, values: dict | None = None
 
 def render(values_file: Path | None = None, *, values: dict | None = None) -> list[dict]:
     """The rendered objects (hooks included), in Helm's order."""
-    return [doc for doc in yaml.safe_load_all(template_text(values_file, values=values)) if doc]
+    return parse(template_text(values_file, values=values))
 
 
 def render_set(name: str, *, values: dict | None = None) -> list[dict]:
@@ -115,9 +131,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"chart: helm template ({name}) failed: {exc}", file=sys.stderr)
             failed += 1
             continue
+        try:
+            count = len(parse(text))
+        except RenderError as exc:
+            print(f"chart: {name}: {exc}", file=sys.stderr)
+            failed += 1
+            continue
         out = args.out / f"{name}.yaml"
         out.write_text(text)
-        count = sum(1 for doc in yaml.safe_load_all(text) if doc)
         print(f"chart: {name}: linted, {count} objects -> {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     return 1 if failed else 0
 

@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from fitmint.settings import default
-from scripts.kube.render import CHART, RenderError, lint, render, value_sets
+from scripts.kube.render import CHART, RenderError, lint, parse, render, value_sets
 from tests.support.databases import admin_dsn, create_databases, drop_databases
 from tests.support.paths import ROOT
 from tests.support.processsettings import all_fields, class_settings, entry_point, load, settings_classes
@@ -286,6 +286,13 @@ def test_every_pod_is_non_root_read_only_without_capabilities_or_token(sets):
                     writable = "emptyDir" in volume or "persistentVolumeClaim" in volume or mount["name"] in claims
                     assert mount.get("readOnly") or writable, f"{where}: {mount['mountPath']} writable, not scratch"
                 assert any(m["mountPath"] == "/tmp" for m in container.get("volumeMounts", [])), f"{where}: no /tmp"
+
+
+def test_acapy_runs_as_its_images_user_and_a_key_twice_in_a_rendering_is_refused(sets):
+    acapy = next(w for w in workloads(sets["default"]) if component_of(w) == "acapy")
+    assert pod_spec(acapy)["securityContext"]["runAsUser"] == VALUES["acapy"]["runAsUser"]
+    with pytest.raises(RenderError, match="securityContext twice"):  # the API server would refuse it
+        parse("kind: Pod\nspec:\n  securityContext: {runAsUser: 1}\n  securityContext: {runAsUser: 2}\n")
 
 
 def test_service_accounts_mount_no_token_and_each_process_has_its_own(sets):
@@ -549,6 +556,32 @@ def test_linkerd_injects_and_makes_the_database_and_broker_ports_opaque(sets):
     assert linkerd_egress, "the proxy must reach Linkerd's control plane"
 
 
+def test_with_the_vault_agent_each_file_a_process_reads_comes_from_vault():
+    wanted = {"postgres-password", "jwt-secret", "attestor.key", "acapy-admin-key",
+              *VALUES["secrets"]["operatorKeys"]["keys"]}
+    files = {name: {"path": f"secret/data/fitmint/{name}", "field": "value"} for name in wanted}
+    objects = with_default_set({"secrets": {"vaultAgent": {"enabled": True, "files": files}},
+                                "networkPolicy": {"peers": {"vault": [{"ipBlock": {"cidr": "10.8.0.1/32"}}]}}})
+    for component, container, pod in ours(objects):
+        workload = next(w for w in workloads(objects) if component_of(w) == component)
+        annotations = workload["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["vault.hashicorp.com/agent-inject"] == "true", component
+        assert not [v for v in pod["volumes"] if "projected" in v], f"{component}: the Secrets are not mounted"
+        for variable, value in env_of(container).items():
+            if variable.endswith(("_FILE", "_FILES")) and value.startswith(("/run/secrets/", "[")):
+                for path in json.loads(value) if value.startswith("[") else [value]:
+                    name = PurePosixPath(path).name
+                    assert str(PurePosixPath(path).parent) == annotations["vault.hashicorp.com/secret-volume-path"]
+                    assert annotations[f"vault.hashicorp.com/agent-inject-secret-{name}"] == files[name]["path"]
+                    assert '.Data.data.value' in annotations[f"vault.hashicorp.com/agent-inject-template-{name}"]
+        assert egress_allows(objects, component, 8200, lambda peer: peer == {"ipBlock": {"cidr": "10.8.0.1/32"}})
+    (job,) = of_kind(objects, "Job").values()
+    assert job["spec"]["template"]["metadata"]["annotations"]["vault.hashicorp.com/agent-pre-populate-only"] == "true"
+    with pytest.raises(RenderError, match="secrets.vaultAgent.files.jwt-secret"):
+        with_default_set({"secrets": {"vaultAgent": {"enabled": True, "files": {
+            k: v for k, v in files.items() if k != "jwt-secret"}}}})
+
+
 # --- toggles, hooks, chaos ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("component", ["recommend", "acapy", "txqueue"])
@@ -658,8 +691,9 @@ def test_litmus_experiments_cover_the_fitness_and_wallet_paths_with_health_probe
     ({"txqueue": {"maxKeysPerReplica": 9}}, "txqueue.maxKeysPerReplica (9) is more than the pool's keys"),
     ({"chaos": {"litmus": {"enabled": True, "experiments": ["node-drain"]}}}, "/chaos/litmus/experiments/0"),
     ({"recommend": {"replicas": 2, "persistence": {"enabled": True}}}, "recommend.replicas must be 1"),
+    ({"mesh": {"istio": {"enabled": True, "gateways": ["istio-system/public"]}}}, "mesh.istio.publicHosts"),
 ], ids=["unknown-key", "bootstrap", "no-rpc", "type", "unknown-flow", "no-keys", "two-meshes", "autoscaling",
-        "pdb", "no-manifest", "manifest-json", "max-keys", "unknown-fault", "recommend-volume"])
+        "pdb", "no-manifest", "manifest-json", "max-keys", "unknown-fault", "recommend-volume", "gateway-hosts"])
 def test_bad_values_are_refused_with_a_message_naming_them(values, message):
     with pytest.raises(RenderError) as refused:
         with_default_set(values)

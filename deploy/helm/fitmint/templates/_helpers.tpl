@@ -100,6 +100,9 @@ config.linkerd.io/opaque-ports: {{ uniq $opaque | sortAlpha | join "," | quote }
 {{- if $root.Values.mesh.istio.enabled }}
 sidecar.istio.io/inject: "true"
 {{- end }}
+{{- if and $root.Values.secrets.vaultAgent.enabled .files }}
+{{ include "fitmint.vaultAnnotations" . }}
+{{- end }}
 checksum/manifest: {{ include "fitmint.manifestChecksum" $root }}
 {{- end -}}
 
@@ -206,8 +209,39 @@ checksum/manifest: {{ include "fitmint.manifestChecksum" $root }}
 {{- end }}
 {{- end -}}
 
+{{/* The secret files a process reads (names under /run/secrets/fitmint), as a JSON list. */}}
+{{- define "fitmint.secretFiles" -}}
+{{- $s := .root.Values.secrets -}}
+{{- $names := list -}}
+{{- range .files -}}
+  {{- if eq . "operator-keys" }}{{ $names = concat $names $s.operatorKeys.keys }}
+  {{- else if eq . "smtp-password" }}{{ if $s.smtpPassword.name }}{{ $names = append $names . }}{{ end }}
+  {{- else }}{{ $names = append $names . }}{{ end -}}
+{{- end -}}
+{{ toJson $names }}
+{{- end -}}
+
+{{/* With secrets.vaultAgent: the Vault Agent injector writes each file the pod reads into /run/secrets/fitmint
+     (its in-memory volume) instead of the projected Secret volume. */}}
+{{- define "fitmint.vaultAnnotations" -}}
+{{- $vault := .root.Values.secrets.vaultAgent -}}
+vault.hashicorp.com/agent-inject: "true"
+vault.hashicorp.com/role: {{ $vault.role | quote }}
+vault.hashicorp.com/secret-volume-path: /run/secrets/fitmint
+{{- if .job }}
+vault.hashicorp.com/agent-pre-populate-only: "true"
+{{- end }}
+{{- range (include "fitmint.secretFiles" . | fromJsonArray) }}
+{{- $source := get $vault.files . }}
+{{- if not $source }}{{ fail (printf "secrets.vaultAgent.files.%s: name the Vault secret holding it ({path: ..., field: ...})" .) }}{{ end }}
+vault.hashicorp.com/agent-inject-secret-{{ . }}: {{ $source.path | quote }}
+vault.hashicorp.com/agent-inject-template-{{ . }}: {{ printf "{{- with secret %q -}}{{ .Data.data.%s }}{{- end }}" $source.path $source.field | quote }}
+{{- end }}
+{{- end -}}
+
 {{/* The secrets a process reads, as one projected volume of files under /run/secrets/fitmint. */}}
 {{- define "fitmint.secretsVolume" -}}
+{{- if not .root.Values.secrets.vaultAgent.enabled -}}
 {{- $s := .root.Values.secrets -}}
 {{- $wanted := dict -}}
 {{- range .files -}}
@@ -235,6 +269,7 @@ checksum/manifest: {{ include "fitmint.manifestChecksum" $root }}
 {{- end }}
 {{- end }}
 {{- end -}}
+{{- end -}}
 
 {{/* Volumes every fitmint pod has: the secrets, the manifest, and emptyDirs for what the processes write
      (the state folder: the SMS sink, Feast's registry; /tmp). */}}
@@ -250,7 +285,9 @@ checksum/manifest: {{ include "fitmint.manifestChecksum" $root }}
 {{- end -}}
 
 {{- define "fitmint.volumeMounts" -}}
+{{- if not .Values.secrets.vaultAgent.enabled }}
 - {name: secrets, mountPath: /run/secrets/fitmint, readOnly: true}
+{{- end }}
 - {name: deployment, mountPath: /etc/fitmint/deployment, readOnly: true}
 - {name: state, mountPath: /state}
 - {name: tmp, mountPath: /tmp}
@@ -267,7 +304,7 @@ checksum/manifest: {{ include "fitmint.manifestChecksum" $root }}
 serviceAccountName: {{ include "fitmint.name" . }}
 automountServiceAccountToken: false
 securityContext:
-  {{- include "fitmint.podSecurityContext" .root.Values.securityContext | nindent 2 }}
+  {{- include "fitmint.podSecurityContext" (.podSecurity | default .root.Values.securityContext) | nindent 2 }}
 {{- with .root.Values.imagePullSecrets }}
 imagePullSecrets: {{ toYaml . | nindent 2 }}
 {{- end }}

@@ -13,6 +13,7 @@ import yaml
 from tests.support.paths import ROOT
 
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
+TOOLCHAIN_ACTION = ROOT / ".github" / "actions" / "toolchain" / "action.yml"
 
 
 def actionlint_bin() -> str:
@@ -26,8 +27,12 @@ def actionlint_bin() -> str:
 
 
 def actionlint(text: str, tmp_path) -> subprocess.CompletedProcess:
+    """actionlint on `text` as ci.yml, in a copy of .github in a git work tree (where actionlint finds the local
+    composite action the workflow uses)."""
+    if not (tmp_path / ".github").exists():
+        shutil.copytree(ROOT / ".github", tmp_path / ".github")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     workflow = tmp_path / ".github" / "workflows" / "ci.yml"
-    workflow.parent.mkdir(parents=True, exist_ok=True)
     workflow.write_text(text)
     return subprocess.run([actionlint_bin(), "-color=false", "-oneline", str(workflow)], capture_output=True,
                           text=True, timeout=60, cwd=tmp_path)
@@ -69,18 +74,32 @@ def test_actionlint_fails_on_a_broken_copy(tmp_path, old, new, expected):
     assert expected in result.stdout, result.stdout
 
 
+def test_actionlint_checks_the_local_composite_action_too(tmp_path):
+    shutil.copytree(ROOT / ".github", tmp_path / ".github")
+    action = tmp_path / ".github" / "actions" / "toolchain" / "action.yml"
+    action.write_text(action.read_text().replace("using: composite", "using: composit"))
+    result = actionlint(WORKFLOW.read_text(), tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert 'invalid runner name "composit"' in result.stdout
+
+
 def test_every_action_is_pinned_by_commit_sha_and_names_its_tag():
-    uses = re.findall(r"uses: (\S+)(.*)", WORKFLOW.read_text())
+    uses = re.findall(r"uses: (\S+)(.*)", WORKFLOW.read_text() + TOOLCHAIN_ACTION.read_text())
     assert uses
     for action, comment in uses:
+        if action.startswith("./"):  # the repository's own composite action
+            assert (ROOT / action / "action.yml").is_file(), action
+            continue
         assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", action), f"{action}: pin a full commit SHA"
         assert re.fullmatch(r" # v\d+\.\d+\.\d+", comment), f"{action}: say which release the SHA is ({comment!r})"
 
 
 def test_the_jobs_lint_test_and_package_and_only_main_pushes_the_image():
     jobs = workflow()["jobs"]
-    assert set(jobs) == {"lint", "test", "chart", "image"}
+    assert set(jobs) == {"lint", "test", "chart", "resilience", "image"}
     assert any(step.get("run") == "bash .ci/run" for step in jobs["test"]["steps"])
+    assert jobs["resilience"]["strategy"]["matrix"]["suite"] == ["chaos", "scale"]
+    assert any(step.get("run") == 'make "${{ matrix.suite }}"' for step in jobs["resilience"]["steps"])
     assert any("make test-deploy" in step.get("run", "") for step in jobs["chart"]["steps"])
     assert set(jobs["image"]["needs"]) == {"lint", "test", "chart"}
     assert jobs["image"]["permissions"] == {"contents": "read", "packages": "write"}
@@ -94,8 +113,10 @@ def test_the_jobs_lint_test_and_package_and_only_main_pushes_the_image():
 
 
 def test_the_test_job_has_the_toolchain_and_caches_on_what_changes_it():
-    test = workflow()["jobs"]["test"]
-    with_of = {step["uses"].split("@")[0]: step.get("with", {}) for step in test["steps"] if "uses" in step}
+    for job in ("test", "resilience"):
+        assert {"uses": "./.github/actions/toolchain"} in workflow()["jobs"][job]["steps"]
+    steps = yaml.safe_load(TOOLCHAIN_ACTION.read_text())["runs"]["steps"]
+    with_of = {step["uses"].split("@")[0]: step.get("with", {}) for step in steps if "uses" in step}
     assert "3.11" in with_of["actions/setup-python"]["python-version"].split()
     assert with_of["actions/setup-node"]["node-version"] == "20"
     assert with_of["actions/setup-java"]["java-version"] == "17"

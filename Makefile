@@ -55,7 +55,7 @@ chart: deps ## the Helm chart (deploy/helm/fitmint): helm lint --strict and helm
 
 # The rendered sets named by the value sets that exist now (build/chart may hold a removed set's old rendering).
 test-deploy: ## the deploy checks: actionlint (+ shellcheck) over .github/workflows, make chart, then every rendered value set and deploy/argocd/*.yaml validated offline against Kubernetes 1.31 and the CRDs (scripts/kube/validate.py)
-	@scripts/toolchain/install.sh k8s-schemas actionlint >/dev/null
+	@scripts/toolchain/install.sh k8s-schemas actionlint
 	@echo "==> actionlint (.github/workflows; shellcheck checks each run: script)"
 	@$(ENV) "$$ACTIONLINT_BIN"
 	@$(MAKE) --no-print-directory chart

@@ -38,9 +38,9 @@ status: ## show each service's health
 logs: ## follow one service's log: make logs S=kafka
 	@scripts/stack/stack.sh logs $(S)
 
-test: deps-stack ## every test: starts the stack, then forge fuzz/invariants, slither, the pytest suite, the recommendation tests, the clock-pinned runs, the Prometheus rules' checks and tests, the linter
+test: deps-stack ## every test: starts the stack, then forge fuzz/invariants, slither, the pytest suite, the recommendation tests, the clock-pinned runs, the Prometheus rules' checks and tests, the deploy checks (chart, workflow), the linter
 	@scripts/stack/stack.sh up
-	@$(MAKE) --no-print-directory test-forge slither gas-check test-ape test-recommend test-clock test-rules lint
+	@$(MAKE) --no-print-directory test-forge slither gas-check test-ape test-recommend test-clock test-rules test-deploy lint
 
 test-rules: ## Prometheus: the stack's generated config and the alerting rules checked, the rules' unit tests (ops/prometheus/tests)
 	@echo "==> promtool: config, rules, rule unit tests"

@@ -16,13 +16,14 @@ from tests.support.invariants import consumer_lag
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its reaped children (0 once it is gone)."""
+def cpu_seconds(pid: int, children: bool = True) -> float:
+    """User + system CPU time of a process, and of its reaped children unless `children` is false (the test's
+    own process: the replicas it stops are its children) (0 once it is gone)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return sum(int(value) for value in fields[11:15]) / CLOCK_TICKS  # utime stime cutime cstime
+    return sum(int(value) for value in fields[11:15 if children else 13]) / CLOCK_TICKS  # utime stime cutime cstime
 
 
 def host_busy_seconds() -> float:
@@ -170,6 +171,10 @@ def render_markdown(report: dict) -> str:
     for database, types in report["events"].items():
         for kind, count in types.items():
             lines.append(f"| {database} | {kind} | {count} | {count / max(1, journeys):.2f} |")
+    if "capacity" in report:
+        from tests.scale.capacity import render
+
+        lines += [""] + render(report["capacity"])
     lines += ["", "Run it: `make scale` (SCALE_SECONDS=300 the steady phase, SCALE_KILL_SECONDS=90 the phase "
               "with the kill, SCALE_MEMBERS=40); the JSON beside this file has every number.", ""]
     return "\n".join(lines)

@@ -25,6 +25,7 @@ import pytest
 
 from backend.app.notifications.scheduler import SCHEDULER_LOCK
 from backend.app.outbox_relay import RELAY_LOCK
+from tests.scale import capacity
 from tests.scale.measure import Sampler, cpu_seconds, events_by_type, host_busy_seconds, render_markdown, table_sizes
 from tests.support.invariants import acheck_all
 from tests.support.journeyload import JourneyConfig, Stats, load_settings, run_load
@@ -122,7 +123,7 @@ class Cpu:
                 if service.process.poll() is None}
         for service in self.INFRASTRUCTURE:
             used[f"({service})"] = sum(cpu_seconds(pid) for pid in self.replicas.stack.process_group(service))
-        used["(load driver)"] = cpu_seconds(os.getpid())
+        used["(load driver)"] = cpu_seconds(os.getpid(), children=False)
         used["(host, all processes)"] = host_busy_seconds()
         return used
 
@@ -149,13 +150,14 @@ def kill_and_watch(replicas: Replicas, stats: Stats, phases: list, sampler: Samp
               "notifications scheduler": replicas.advisory_holder(backend, SCHEDULER_LOCK)}
     writer = replicas.indexer_writer()
     standby = next(name for name in replicas.indexers if name != writer)
-    head = replicas.stack.sql("SELECT block_number FROM indexer_cursor", database=indexer_db)[0]["block_number"]
     killed = ["api-1", "worker-1", writer]
     log(f"killing {killed} (lock holders: {before}); the load goes on")
     kill_at = time.monotonic()
     kill_mark = kill_at - sampler.began
     for name in killed:
         replicas.services()[name].kill()
+    # Read once the writer is dead: the standby must take over from here.
+    head = replicas.stack.sql("SELECT block_number FROM indexer_cursor", database=indexer_db)[0]["block_number"]
     survivors = [name for name in replicas.workers if name != "worker-1"]
     takeover: dict[str, float | None] = {}
 
@@ -244,7 +246,11 @@ def test_two_apis_three_workers_two_indexers_scale_out_and_survive_a_kill_of_eac
               "load": {"members": MEMBERS, "steady_seconds": STEADY_SECONDS, "kill_seconds": KILL_SECONDS,
                        "bases": bases, "listing_id": listing},
               "phases": phases, "kill": kill, "websockets": result.socket_summary(),
-              "invariants": verdicts.as_dict(), "storage": storage, "events": events, "lag_samples": sampler.samples}
+              "invariants": verdicts.as_dict(), "storage": storage, "events": events,
+              "databases": {"backend": target.backend_database, "indexer": target.indexer_database},
+              "lag_samples": sampler.samples}
+    report["capacity"] = capacity.model(report, *(json.loads((ROOT / "reports" / name).read_text())
+                                                  for name in ("gas.json", "notifications.json")))
     REPORTS.mkdir(parents=True, exist_ok=True)
     (REPORTS / "scale.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     (REPORTS / "scale.md").write_text(render_markdown(report))

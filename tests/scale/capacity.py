@@ -109,13 +109,19 @@ def model(report: dict, gas: dict, notifications: dict) -> dict:
     }
 
 
+def _text(value) -> str:
+    if isinstance(value, dict):
+        return "; ".join(f"{key}: {_text(inner)}" for key, inner in value.items())
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
 def render(capacity: dict) -> list[str]:
     lines = ["## Capacity model (tests/scale/capacity.py; README: Capacity)", "",
              "Measured in the steady phase above:", "", "| measure | value |", "|---|---:|"]
-    lines += [f"| {name.replace('_', ' ')} | {value} |" for name, value in capacity["measured"].items()]
+    lines += [f"| {name.replace('_', ' ')} | {_text(value)} |" for name, value in capacity["measured"].items()]
     lines += ["", f"For {capacity['assumptions']['daily_active_members']:,} daily active members (assumptions: "
-              f"{capacity['assumptions']}):", "", "| figure | value |", "|---|---:|"]
-    lines += [f"| {name.replace('_', ' ')} | {value} |" for name, value in capacity["for_1m"].items()]
+              f"{_text(capacity['assumptions']).replace('_', ' ')}):", "", "| figure | value |", "|---|---:|"]
+    lines += [f"| {name.replace('_', ' ')} | {_text(value)} |" for name, value in capacity["for_1m"].items()]
     return lines + [""]
 
 

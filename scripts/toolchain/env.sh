@@ -70,3 +70,6 @@ export JAEGER_BIN="${JAEGER_BIN:-$FITMINT_CACHE/jaeger/$JAEGER_VERSION/bin/jaege
 export VICTORIALOGS_VERSION="${VICTORIALOGS_VERSION:-v1.52.1}"
 export VICTORIALOGS_BIN="${VICTORIALOGS_BIN:-$FITMINT_CACHE/victorialogs/$VICTORIALOGS_VERSION/bin/victoria-logs}"
 export PROMETHEUS_BIN="${PROMETHEUS_BIN:-/usr/bin/prometheus}"
+# The chaos suite's fault-injecting TCP proxy (make chaos): toxiproxy-server and toxiproxy-cli.
+export TOXIPROXY_VERSION="${TOXIPROXY_VERSION:-v2.12.0}"
+export TOXIPROXY_DIR="${TOXIPROXY_DIR:-$FITMINT_CACHE/toxiproxy/$TOXIPROXY_VERSION/bin}"

@@ -2,9 +2,9 @@
 # Installs what is missing, per component:
 #   install.sh contracts   node_modules (Anvil, forge, solc-js, OpenZeppelin), dev + slither venvs
 #   install.sh stack       contracts + the recommend venv, PostgreSQL, Redis, Kafka jars, Kubo, the ACA-Py venv,
-#                          Jaeger, VictoriaLogs, Prometheus, Compose
+#                          Jaeger, VictoriaLogs, Prometheus, Compose, Toxiproxy
 #   install.sh <name>...   any of: node dev-venv slither-venv recommend-venv postgres redis kafka kubo acapy
-#                          jaeger victorialogs prometheus compose wrk chromium
+#                          jaeger victorialogs prometheus compose wrk chromium toxiproxy
 # Downloads and builds go to $FITMINT_CACHE (outside the clone), keyed by version or lock-file hash,
 # so a second run only checks. A prerequisite that cannot be installed stops with one line saying
 # what is missing and how to fix it.
@@ -168,6 +168,18 @@ install_victorialogs() { # the log store (Apache-2.0; Loki is AGPL): JSON lines 
     github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs "$VICTORIALOGS_BIN"
 }
 
+# Toxiproxy: the TCP proxy the chaos suite (make chaos) puts between our processes and their dependencies.
+# Its module names the two programs cmd/server and cmd/cli: installed as toxiproxy-server and toxiproxy-cli.
+install_toxiproxy() {
+  [ -x "$TOXIPROXY_DIR/toxiproxy-server" ] && [ -x "$TOXIPROXY_DIR/toxiproxy-cli" ] && return 0
+  step "Toxiproxy $TOXIPROXY_VERSION: building from the Go module proxy (cold: ~30 s, then cached)"
+  local module=github.com/Shopify/toxiproxy/v2 program
+  for program in server cli; do
+    go_build_tool toxiproxy "Toxiproxy $program" "$TOXIPROXY_VERSION" "$module/cmd/$program" \
+      "$TOXIPROXY_DIR/toxiproxy-$program" "-X $module.Version=$TOXIPROXY_VERSION"
+  done
+}
+
 install_prometheus() { # Debian's Prometheus and promtool (the rules' checks and unit tests)
   command -v "$PROMETHEUS_BIN" >/dev/null && command -v promtool >/dev/null && return 0
   apt_install prometheus
@@ -189,13 +201,13 @@ for component in "${components[@]}"; do
            install_recommend_venv; install_postgres; install_redis; install_kafka; install_kubo; install_acapy
            install_jaeger; install_victorialogs; install_prometheus
            install_compose
-           install_chromium ;;
+           install_chromium; install_toxiproxy ;;
     node) install_node ;;
     dev-venv) install_dev_venv ;;
     slither-venv) install_slither_venv ;;
     recommend-venv) install_recommend_venv ;;
-    postgres|redis|kafka|kubo|acapy|compose|wrk|chromium|jaeger|victorialogs|prometheus) "install_$component" ;;
-    *) fail "unknown component '$component' (contracts, stack, node, dev-venv, slither-venv, recommend-venv, postgres, redis, kafka, kubo, acapy, jaeger, victorialogs, prometheus, compose, wrk, chromium)" ;;
+    postgres|redis|kafka|kubo|acapy|compose|wrk|chromium|jaeger|victorialogs|prometheus|toxiproxy) "install_$component" ;;
+    *) fail "unknown component '$component' (contracts, stack, node, dev-venv, slither-venv, recommend-venv, postgres, redis, kafka, kubo, acapy, jaeger, victorialogs, prometheus, compose, wrk, chromium, toxiproxy)" ;;
   esac
 done
 echo "installed: ${components[*]} (cache: $FITMINT_CACHE)"

@@ -11,6 +11,8 @@ from fastapi import FastAPI, HTTPException, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from agent.controller.acapy import AcaPy
 from agent.controller.routes import router as identity_router
@@ -86,8 +88,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # One quick retry (a pooled connection a restarted Redis closed), not redis-py's default three with
+        # up to 10 s of backoff: an outage is answered (503/504) within about twice the timeout.
         redis = Redis(host=settings.redis_host, port=settings.redis_port, socket_timeout=settings.redis_timeout_seconds,
-                      socket_connect_timeout=settings.redis_timeout_seconds)
+                      socket_connect_timeout=settings.redis_timeout_seconds,
+                      retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 1))
         app.state.settings = settings
         app.state.redis = redis
         app.state.tokens = TokenService(redis=redis, settings=settings)
@@ -188,8 +193,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(asyncpg.UndefinedTableError)
     async def indexer_not_ready(request, exc):
         # Only the indexer's tables can be missing (the API migrates its own before serving).
-        return JSONResponse(status_code=503, headers={"Retry-After": "5"},
-                            content={"detail": "the indexer has not initialised its tables yet", "dependency": "indexer"})
+        return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={
+            "detail": "the indexer has not initialised its tables yet", "dependency": "indexer"})
 
     app.add_exception_handler(StoreUnavailable, answer_unavailable)
 

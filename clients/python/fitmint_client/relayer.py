@@ -42,23 +42,28 @@ class Relayer:
 
     def relay_purchase(self, wallet, quote: Quote) -> Relay:
         """Signs the quote's PurchaseIntent and permit with `wallet` and has the platform execute them."""
-        account: LocalAccount = validate.account(wallet)
-        if quote.buyer.lower() != account.address.lower():
-            raise FitmintInputError(f"this quote is for buyer {quote.buyer}, not for the wallet {account.address}")
-        intent, permit = quote.intent, quote.permit
-        intent_signature = account.sign_message(encode_typed_data(full_message=_with_numbers(intent.model_dump())))
-        permit_signed = account.sign_message(encode_typed_data(full_message={
-            "types": permit.types, "primaryType": permit.primaryType, "domain": permit.domain,
-            "message": permit.message.model_dump()}))
-        message = intent.message
-        body = {"intent": {"buyer": message["buyer"], "listing_id": message["listingId"],
-                           "quantity": message["quantity"], "max_unit_price": message["maxUnitPrice"],
-                           "nonce": message["nonce"], "deadline": message["deadline"]},
-                "signature": "0x" + bytes(intent_signature.signature).hex().removeprefix("0x"),
-                "permit": {"value": str(permit.message.value), "deadline": str(permit.message.deadline),
-                           "v": permit_signed.v, "r": "0x" + permit_signed.r.to_bytes(32, "big").hex(),
-                           "s": "0x" + permit_signed.s.to_bytes(32, "big").hex()}}
-        return Relay.model_validate(self.session.request("POST", "/relay/purchases", auth=True, json=body).json())
+        return Relay.model_validate(self.session.request("POST", "/relay/purchases", auth=True,
+                                                         json=signed_purchase(wallet, quote)).json())
+
+
+def signed_purchase(wallet, quote: Quote) -> dict:
+    """The body of POST /relay/purchases: the quote's PurchaseIntent and permit signed with `wallet`."""
+    account: LocalAccount = validate.account(wallet)
+    if quote.buyer.lower() != account.address.lower():
+        raise FitmintInputError(f"this quote is for buyer {quote.buyer}, not for the wallet {account.address}")
+    intent, permit = quote.intent, quote.permit
+    intent_signature = account.sign_message(encode_typed_data(full_message=_with_numbers(intent.model_dump())))
+    permit_signed = account.sign_message(encode_typed_data(full_message={
+        "types": permit.types, "primaryType": permit.primaryType, "domain": permit.domain,
+        "message": permit.message.model_dump()}))
+    message = intent.message
+    return {"intent": {"buyer": message["buyer"], "listing_id": message["listingId"],
+                       "quantity": message["quantity"], "max_unit_price": message["maxUnitPrice"],
+                       "nonce": message["nonce"], "deadline": message["deadline"]},
+            "signature": "0x" + bytes(intent_signature.signature).hex().removeprefix("0x"),
+            "permit": {"value": str(permit.message.value), "deadline": str(permit.message.deadline),
+                       "v": permit_signed.v, "r": "0x" + permit_signed.r.to_bytes(32, "big").hex(),
+                       "s": "0x" + permit_signed.s.to_bytes(32, "big").hex()}}
 
 
 def _with_numbers(typed: dict) -> dict:

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 ENV := source scripts/toolchain/env.sh &&
 
-.PHONY: help deps deps-stack build up down purge status logs test lint test-forge test-ape test-recommend test-clock test-rules slither gas-check bench indexer clean clients dashboards
+.PHONY: help deps deps-stack build up down purge status logs test lint test-forge test-ape test-recommend test-clock test-rules chaos slither gas-check bench indexer clean clients dashboards
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -41,6 +41,14 @@ logs: ## follow one service's log: make logs S=kafka
 test: deps-stack ## every test: starts the stack, then forge fuzz/invariants, slither, the pytest suite, the recommendation tests, the clock-pinned runs, the Prometheus rules' checks and tests, the linter
 	@scripts/stack/stack.sh up
 	@$(MAKE) --no-print-directory test-forge slither gas-check test-ape test-recommend test-clock test-rules lint
+
+# Its own pytest root (tests/chaos/pytest.ini): `make test` does not collect it; CI calls it.
+chaos: deps-stack ## the chaos suite: Toxiproxy between our processes and PostgreSQL, Redis, Kafka and the RPC injects latency, stalls, resets and partitions under the journey load on a private stack; invariants and recovery bounds; reports/chaos.md, chaos.json
+	@echo "==> chaos suite (tests/chaos)"
+	@$(ENV) export FITMINT_TEST_RUN="chaos-$$(date +%s%N)"; status=0; \
+	  python -m pytest -c tests/chaos/pytest.ini tests/chaos $(CHAOS_ARGS) || status=$$?; \
+	  python tests/support/leftovers.py "$$FITMINT_TEST_RUN" || status=1; \
+	  exit $$status
 
 test-rules: ## Prometheus: the stack's generated config and the alerting rules checked, the rules' unit tests (ops/prometheus/tests)
 	@echo "==> promtool: config, rules, rule unit tests"

@@ -14,6 +14,7 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from fastapi import HTTPException
 from fastapi.testclient import TestClient
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -166,3 +167,18 @@ def test_a_write_retried_after_an_outage_answer_is_applied_once(behind_toxiproxy
     assert retried.status_code in (200, 201) and again.status_code == 200, (retried.text, again.text)
     assert again.headers["Idempotent-Replayed"] == "true" and again.json()["id"] == retried.json()["id"]
     assert len(db(settings, "SELECT id FROM workouts WHERE idempotency_key = $1", key["Idempotency-Key"])) == 1
+
+
+def test_a_routes_own_503_says_when_to_retry(settings):
+    app = create_app(settings)
+
+    @app.get("/test-outage/{status}")
+    async def refuse(status: int):  # what a route raises when a dependency it checked is missing
+        raise HTTPException(status, "the backend database is not reachable")
+
+    with TestClient(app) as client:
+        for status in (503, 504):
+            refused = client.get(f"/test-outage/{status}")
+            assert refused.status_code == status and int(refused.headers["Retry-After"]) >= 1
+            assert refused.json() == {"detail": "the backend database is not reachable"}
+        assert "Retry-After" not in client.get("/test-outage/404").headers

@@ -17,9 +17,11 @@ import asyncpg
 import httpx
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent.controller.acapy import AgentUnavailable
 from backend.app.catalog.ipfs import IpfsUnavailable
@@ -140,5 +142,12 @@ def install(app: FastAPI, classify: OutageClassifier) -> None:
                     "timed out" if outage.timed_out else "unavailable", describe(exc), outage.status)
         return answer(outage, exc)
 
+    async def retry_after(request: Request, exc: StarletteHTTPException) -> Response:
+        """A route's own 503/504 (e.g. "the backend database is not reachable") says when to retry too."""
+        if exc.status_code in (503, 504) and "Retry-After" not in (exc.headers or {}):
+            exc.headers = {**(exc.headers or {}), "Retry-After": str(RETRY_AFTER_SECONDS)}
+        return await http_exception_handler(request, exc)
+
     for error_type in dict.fromkeys(HANDLED):
         app.add_exception_handler(error_type, handle)
+    app.add_exception_handler(StarletteHTTPException, retry_after)

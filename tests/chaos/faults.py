@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from tests.support.toxiproxy import Proxy
 
 LATENCY_MS, JITTER_MS = 300, 100
-TIMEOUT_MS = 2_000
+TIMEOUT_MS = 3_000  # longer than the API's waits in the run (test_chaos_run.API_TIMEOUTS): its 504 path
 KINDS = ("latency", "timeout", "reset", "partition")
 
 
@@ -50,13 +50,13 @@ class Fault:
             yield
 
 
-# Latency and a partition on each dependency; stalls and resets on two each (the API's 504 path on PostgreSQL
-# and the RPC, resets on the connections Redis and Kafka clients keep open).
+# Latency and a partition on each dependency; stalls of the API's own (PostgreSQL, Redis: its 504 path) and of
+# the RPC; resets on the connections Redis and Kafka clients keep open.
 SCENARIOS = (
-    Fault("latency", "postgres", 6), Fault("latency", "redis", 6), Fault("latency", "kafka", 6),
-    Fault("latency", "rpc", 6),
-    Fault("timeout", "postgres", 6), Fault("timeout", "rpc", 6),
+    Fault("latency", "postgres", 5), Fault("latency", "redis", 5), Fault("latency", "kafka", 5),
+    Fault("latency", "rpc", 5),
+    Fault("timeout", "postgres", 5), Fault("timeout", "redis", 5), Fault("timeout", "rpc", 5),
     Fault("reset", "redis", 5), Fault("reset", "kafka", 5),
-    Fault("partition", "postgres", 8), Fault("partition", "redis", 8), Fault("partition", "kafka", 8),
-    Fault("partition", "rpc", 8),
+    Fault("partition", "postgres", 6), Fault("partition", "redis", 6), Fault("partition", "kafka", 6),
+    Fault("partition", "rpc", 6),
 )

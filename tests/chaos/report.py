@@ -34,7 +34,7 @@ def render_markdown(report: dict) -> str:
               f"{', '.join(report['processes_died']) or 'none'})"]
     for outcome in report["invariants"]["invariants"]:
         lines.append(f"- {'PASS' if outcome['ok'] else 'FAIL'}: {outcome['name']}")
-    lines += ["", "Run it: `make chaos` (CHAOS_MEMBERS=6, CHAOS_BASELINE_SECONDS=15); faults: tests/chaos/faults.py.",
+    lines += ["", "Run it: `make chaos` (CHAOS_MEMBERS=6, CHAOS_BASELINE_SECONDS=10); faults: tests/chaos/faults.py.",
               ""]
     return "\n".join(lines)
 

@@ -28,7 +28,7 @@ from tests.support.replicas import Replicas
 from tests.support.units import FIT
 
 MEMBERS = int(os.environ.get("CHAOS_MEMBERS", "6"))
-BASELINE_SECONDS = float(os.environ.get("CHAOS_BASELINE_SECONDS", "15"))
+BASELINE_SECONDS = float(os.environ.get("CHAOS_BASELINE_SECONDS", "10"))
 REPORTS = Path(os.environ.get("CHAOS_REPORTS", ROOT / "reports"))
 # Recovery bounds, from the heal: a fresh member's whole journey (sign-in, workout, voucher, relayed claim mined,
 # balance, quote, relayed purchase mined, notifications) has succeeded, and every consumer group's lag was 0.
@@ -36,6 +36,9 @@ REPORTS = Path(os.environ.get("CHAOS_REPORTS", ROOT / "reports"))
 # reconnect and the journey's own length under load (~2-5 s here).
 JOURNEY_RECOVERY_BOUND_S = 30.0
 LAG_RECOVERY_BOUND_S = 40.0
+# The API's waits on PostgreSQL and Redis, shorter than the defaults (10 s, 5 s) so that a stall of a few seconds
+# (faults.TIMEOUT_MS) shows the 504 answers within the run.
+API_TIMEOUTS = {"POSTGRES_TIMEOUT_SECONDS": "2", "REDIS_TIMEOUT_SECONDS": "1"}
 
 
 def log(message: str) -> None:
@@ -47,7 +50,7 @@ def system(proxied, tmp_path_factory):
     """One of each process on the proxied stack, healthy; stopped afterwards (the stack is the session's)."""
     began = time.monotonic()
     replicas = Replicas(proxied.stack, tmp_path_factory.mktemp("chaos-logs"), **load_settings(),
-                        **proxied.process_env())
+                        **proxied.process_env(), **API_TIMEOUTS)
     try:
         replicas.migrate()
         listing = replicas.list_item(1, FIT // 10, 10**9)

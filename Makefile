@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 ENV := source scripts/toolchain/env.sh &&
 
-.PHONY: help deps deps-stack build up down purge status logs test lint test-forge test-ape test-recommend test-clock test-rules chaos slither gas-check bench indexer clean clients dashboards
+.PHONY: help deps deps-stack build up down purge status logs test lint test-forge test-ape test-recommend test-clock test-rules chaos slither gas-check bench scale indexer clean clients dashboards
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -119,6 +119,12 @@ bench: deps-stack ## gas, indexer, API, observability overhead, notifications, i
 	@$(ENV) "$$RECOMMEND_VENV/bin/python" -m bench.recommend_eval_bench --out reports
 	@$(ENV) "$$RECOMMEND_VENV/bin/python" -m bench.recommend_features_bench --members $${BENCH_RECOMMEND_MEMBERS:-100000} --out reports
 	@$(ENV) python -m bench.recommend_serving_bench --rate 500 --out reports
+
+scale: deps-stack ## the scale-out run: 2 APIs, 3 workers, 2 indexer candidates and the transaction queue on a private stack under the journey load for SCALE_SECONDS (300), then one API, one worker and the active indexer killed under load for SCALE_KILL_SECONDS (90); fails when an invariant or a takeover fails (reports/scale.*; SCALE_MEMBERS=40)
+	@$(ENV) export FITMINT_TEST_RUN="scale-$$(date +%s%N)"; status=0; \
+	  python -m pytest -p no:ape_test -m scale -s tests/scale $(PYTEST_ARGS) || status=$$?; \
+	  python tests/support/leftovers.py "$$FITMINT_TEST_RUN" || status=1; \
+	  exit $$status
 
 indexer: deps ## run the indexer (and its Kafka relay) against `make up`'s stack in the foreground
 	@$(ENV) python -m indexer run

@@ -34,6 +34,7 @@ from tests.support.signin import sign
 
 SETTLED = ("mined", "failed")
 KEPT_ERROR_BODIES = 200
+HISTOGRAM_MS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)  # upper bounds of the latency buckets
 
 
 def load_settings() -> dict:
@@ -66,12 +67,22 @@ def percentile(values: list[float], share: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
+def histogram(seconds: list[float]) -> dict[str, int]:
+    """Latencies counted in buckets: "<=10" ... "<=10000", ">10000" (milliseconds)."""
+    counts = Counter()
+    for value in seconds:
+        bound = next((b for b in HISTOGRAM_MS if value * 1000 <= b), None)
+        counts[f"<={bound}" if bound else f">{HISTOGRAM_MS[-1]}"] += 1
+    return {f"<={b}": counts[f"<={b}"] for b in HISTOGRAM_MS} | {f">{HISTOGRAM_MS[-1]}": counts[f">{HISTOGRAM_MS[-1]}"]}
+
+
 @dataclass
 class Stats:
     counts: Counter = field(default_factory=Counter)  # endpoint -> answers
     statuses: dict = field(default_factory=lambda: defaultdict(Counter))  # endpoint -> status -> n
     latencies: dict = field(default_factory=lambda: defaultdict(list))  # endpoint -> seconds
     error_bodies: list = field(default_factory=list)  # 5xx: {endpoint, status, body, at}
+    client_errors: list = field(default_factory=list)  # the first 4xx answers: {endpoint, status, body, at}
     transport_errors: Counter = field(default_factory=Counter)  # endpoint -> no answer (API gone)
     journeys: Counter = field(default_factory=Counter)  # completed | abandoned
     relays: Counter = field(default_factory=Counter)  # claim/purchase -> mined | failed | timeout
@@ -83,16 +94,19 @@ class Stats:
         self.counts[endpoint] += 1
         self.statuses[endpoint][status] += 1
         self.latencies[endpoint].append(seconds)
+        kept = {"endpoint": endpoint, "status": status, "body": body[:500],
+                "at": round(time.monotonic() - self.started, 3)}
         if status >= 500 and len(self.error_bodies) < KEPT_ERROR_BODIES:
-            self.error_bodies.append({"endpoint": endpoint, "status": status, "body": body[:500],
-                                      "at": round(time.monotonic() - self.started, 3)})
+            self.error_bodies.append(kept)
+        elif 400 <= status < 500 and len(self.client_errors) < KEPT_ERROR_BODIES // 10:
+            self.client_errors.append(kept)
 
     def cut(self) -> dict:
         """The summary of what was measured since the start or the last cut, and a fresh start for the
         next phase (the members signed in so far stay listed)."""
         summary = self.summary(time.monotonic() - self.started)
         self.counts, self.statuses, self.latencies = Counter(), defaultdict(Counter), defaultdict(list)
-        self.error_bodies, self.transport_errors, self.journeys = [], Counter(), Counter()
+        self.error_bodies, self.client_errors, self.transport_errors, self.journeys = [], [], Counter(), Counter()
         self.relays, self.relay_failures, self.started = Counter(), [], time.monotonic()
         return summary
 
@@ -105,12 +119,14 @@ class Stats:
                 "p50_ms": round(percentile(latencies, 0.50) * 1000, 1),
                 "p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
                 "statuses": {str(code): n for code, n in sorted(self.statuses[endpoint].items())},
+                "histogram_ms": histogram(latencies),
                 "no_answer": self.transport_errors.get(endpoint, 0)}
         total = sum(self.counts.values())
         return {"seconds": round(elapsed, 1), "requests": total, "per_s": round(total / elapsed, 1),
                 "endpoints": endpoints, "journeys": dict(self.journeys), "relays": dict(self.relays),
                 "relay_failures": self.relay_failures[:20], "members": len(self.members),
-                "errors_5xx": self.error_bodies, "no_answer": sum(self.transport_errors.values())}
+                "errors_5xx": self.error_bodies, "errors_4xx": self.client_errors,
+                "no_answer": sum(self.transport_errors.values())}
 
 
 @dataclass

@@ -7,8 +7,10 @@ Traces and shipped logs are off (OTEL_SDK_DISABLED: the private stack runs no Ja
 JSON log lines stay, one file per process in `log_dir`."""
 
 import json
+import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -21,7 +23,7 @@ from fitmint.chain.manifest import Manifest
 from fitmint.settings import KernelSettings
 from tests.support.invariants import Target, worker_groups
 from tests.support.privatestack import PrivateStack
-from tests.support.processes import Service, free_port
+from tests.support.processes import Service, free_port, stop_group
 from tests.support.units import CID
 from tests.support.waiting import wait_until
 
@@ -195,8 +197,10 @@ class Replicas:
                 **self.txqueues}
 
     def stop_all(self) -> None:
-        for service in self.services().values():
-            service.stop()
+        """SIGTERM to every replica at once, SIGKILL to what is left 5 s later (the run is over: its numbers are in)."""
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            list(pool.map(lambda service: service.process and stop_group(service.process, signal.SIGTERM, timeout=5),
+                          self.services().values()))
 
     def describe(self) -> dict:
         return {"apis": list(self.apis), "workers": list(self.workers), "indexers": list(self.indexers),

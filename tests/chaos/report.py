@@ -9,7 +9,9 @@ def render_markdown(report: dict) -> str:
              "journey (sign-in, workout, voucher, relayed claim, balance, quote, relayed purchase, notifications, a "
              "WebSocket each), tests/support/journeyload.py.", "",
              f"Recovery, measured from the heal: a fresh member's whole journey succeeds again (bound "
-             f"{bounds['journey_s']:g} s) and every consumer group's lag is 0 (bound {bounds['lag_zero_s']:g} s).", "",
+             f"{bounds['journey_s']:g} s) and every consumer group's lag is 0 after it (bound "
+             f"{bounds['lag_zero_s']:g} s). The baseline row is the same measure with no fault: the length of one "
+             "journey under this load, which every recovery time includes.", "",
              "| scenario | fault | requests | statuses (load + probes) | journey again (s) | lag 0 (s) |",
              "|---|---|---:|---|---:|---:|"]
     for phase in report["phases"]:

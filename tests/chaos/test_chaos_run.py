@@ -115,7 +115,12 @@ def run_scenarios(proxied, target, config: JourneyConfig, stats: Stats, probe_st
     chain = httpx.get(config.bases[0] + "/chain", timeout=30).json()
     serial = [10**6]  # the probes' member numbers (apart from the load's)
     time.sleep(BASELINE_SECONDS)
-    phases = [{"name": "baseline", "fault": "none", "load": stats.cut(), "probe": probe_stats.cut()}]
+    # The same measures with no fault: what a fresh member's journey takes under this load (the floor of every
+    # recovery time below).
+    reference = asyncio.run(recovery(config, probe_stats, chain, target, time.monotonic(), serial))
+    phases = [{"name": "baseline", "fault": "none", "recovery": reference, "load": stats.cut(),
+               "probe": probe_stats.cut()}]
+    log(f"baseline: a journey takes {reference['journey_s']} s, lag 0 after {reference['lag_zero_s']} s")
     for fault in SCENARIOS:
         log(f"inject {fault.describe()}")
         with fault.injected(proxied.proxies[fault.dependency]):

@@ -12,6 +12,7 @@ import os
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,11 +55,13 @@ def system(proxied, tmp_path_factory):
     try:
         replicas.migrate()
         listing = replicas.list_item(1, FIT // 10, 10**9)
-        replicas.start_txqueue("txqueue")
-        replicas.start_indexer("indexer")
-        replicas.wait_writer()
-        base = replicas.start_api("api")
-        replicas.start_worker("worker")
+        with ThreadPoolExecutor(4) as starting:  # each waits for its own readiness: side by side
+            started = [starting.submit(replicas.start_txqueue, "txqueue"),
+                       starting.submit(lambda: (replicas.start_indexer("indexer"), replicas.wait_writer())),
+                       starting.submit(replicas.start_api, "api"), starting.submit(replicas.start_worker, "worker")]
+        base = started[2].result()
+        for future in started:
+            future.result()
         log(f"processes up behind Toxiproxy in {time.monotonic() - began:.0f} s")
         yield replicas, base, listing
     finally:

@@ -18,10 +18,11 @@ TARGET_CPU = 0.6  # share of a core a process is sized to use at the peak (headr
 PURCHASES_PER_MEMBER_DAY_ON_CHAIN = 0.2  # the chain's load, counted with a realistic purchase rate
 CLAIMS_PER_MEMBER_DAY = 2
 DAYS_PER_MONTH = 30
-# Rows that are only in flight: published or consumed once, then kept for audits and retries a while. A
-# retention job (not built yet) would keep them at a few days' worth instead of growing forever.
-TRANSIENT_TABLES = ("outbox", "consumed_events", "txqueue_attempt", "txqueue_request", "relay_batches", "relays",
-                    "blocks", "events")
+# Rows that are only in flight: published (the outboxes) or consumed once (consumed event ids, kept to make a
+# redelivery a no-op, which Kafka's retention bounds), or a transaction's or relay's working state once it is
+# settled. A retention job (not built yet) would keep a few days' worth instead of growing forever. The
+# indexer's raw events and blocks are not among them: reorgs and listing folds read them again.
+TRANSIENT_TABLES = ("outbox", "consumed_events", "txqueue_attempt", "txqueue_request", "relay_batches", "relays")
 
 
 def _gas(gas: dict, action: str, state: str = "steady_state") -> int:

@@ -4,6 +4,7 @@ report (reports/scale.md, reports/scale.json)."""
 
 import asyncio
 import os
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -24,6 +25,19 @@ def cpu_seconds(pid: int, children: bool = True) -> float:
     except OSError:
         return 0.0
     return sum(int(value) for value in fields[11:15 if children else 13]) / CLOCK_TICKS  # utime stime cutime cstime
+
+
+def with_descendants(pids: set[int]) -> set[int]:
+    """`pids` and every process under them (PostgreSQL's backends start sessions of their own: they are not
+    in the server's process group, but they are the postmaster's children)."""
+    found, todo = set(pids), list(pids)
+    while todo:
+        out = subprocess.run(["pgrep", "-P", str(todo.pop())], capture_output=True, text=True).stdout
+        for child in map(int, out.split()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
 
 
 def host_busy_seconds() -> float:
@@ -129,7 +143,7 @@ def render_markdown(report: dict) -> str:
         lines += [f"## {phase['name']} ({summary['seconds']} s)", "",
                   f"{summary['requests']} requests, **{summary['per_s']} requests/s**; journeys: "
                   f"{summary['journeys']}; relays: {summary['relays']}; requests no API answered (moved to "
-                  f"another): {summary['no_answer']}.", "",
+                  f"another): {summary['no_answer']}{_kinds(summary)}.", "",
                   "| endpoint | requests | per s | p50 ms | p99 ms | statuses |", "|---|---:|---:|---:|---:|---|"]
         for endpoint, stats in summary["endpoints"].items():
             statuses = ", ".join(f"{code}: {n}" for code, n in stats["statuses"].items())
@@ -182,3 +196,8 @@ def render_markdown(report: dict) -> str:
 
 def _loads(averages) -> str:
     return " / ".join(f"{value:.1f}" for value in averages)
+
+
+def _kinds(summary: dict) -> str:
+    kinds = summary.get("no_answer_kinds")
+    return f" ({', '.join(f'{kind}: {n}' for kind, n in kinds.items())})" if kinds else ""

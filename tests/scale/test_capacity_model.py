@@ -29,14 +29,14 @@ def test_the_figures_for_a_million_members_follow_from_the_measures():
     assert measured["requests_per_journey"] == 10 and measured["events_per_journey"] == 10
     assert measured["api_requests_per_s_per_core"] == 200  # 100 requests/s on half a core
     assert measured["bytes_per_journey"] == {"fitmint_backend": 4000, "fitmint_indexer": 1000}
-    assert measured["transient_share_of_bytes"] == pytest.approx(0.4)  # outbox and events of 5,000 bytes
+    assert measured["transient_share_of_bytes"] == pytest.approx(0.2)  # the outbox's 1,000 of 5,000 bytes
     # A member-day: 2 journeys of 10 requests and a sign-in of 2, for 1M members; the peak is 3x.
     assert million["requests_per_s_average"] == round(22_000_000 / 86_400)
     assert million["requests_per_s_peak"] == round(3 * 22_000_000 / 86_400)
     assert million["api_processes_at_peak (1 core each)"] == round(3 * 22_000_000 / 86_400 / (200 * 0.6), 1)
     assert million["events_per_s_peak"] == round(3 * 20_000_000 / 86_400)
     assert million["postgres_gb_per_month"] == round(2 * 5000 * 1_000_000 * 30 / 1e9)
-    assert million["postgres_gb_per_month_without_transient_rows"] == round(300 * 0.6)
+    assert million["postgres_gb_per_month_without_transient_rows"] == round(300 * 0.8)
     assert million["kafka_partitions"] == 12  # the floor: one worker core is plenty for these events
     # 2 claims (a batch of 50 per transaction) and 0.2 purchases a member-day on the chain.
     assert million["chain_transactions_per_s_average"] == round(1_000_000 * (2 / 50 + 0.2) / 86_400, 2)

@@ -26,7 +26,15 @@ import pytest
 from backend.app.notifications.scheduler import SCHEDULER_LOCK
 from backend.app.outbox_relay import RELAY_LOCK
 from tests.scale import capacity
-from tests.scale.measure import Sampler, cpu_seconds, events_by_type, host_busy_seconds, render_markdown, table_sizes
+from tests.scale.measure import (
+    Sampler,
+    cpu_seconds,
+    events_by_type,
+    host_busy_seconds,
+    render_markdown,
+    table_sizes,
+    with_descendants,
+)
 from tests.support.invariants import acheck_all
 from tests.support.journeyload import JourneyConfig, Stats, load_settings, run_load
 from tests.support.paths import ROOT
@@ -122,7 +130,8 @@ class Cpu:
         used = {name: cpu_seconds(service.process.pid) for name, service in self.replicas.services().items()
                 if service.process.poll() is None}
         for service in self.INFRASTRUCTURE:
-            used[f"({service})"] = sum(cpu_seconds(pid) for pid in self.replicas.stack.process_group(service))
+            used[f"({service})"] = sum(
+                cpu_seconds(pid) for pid in with_descendants(self.replicas.stack.process_group(service)))
         used["(load driver)"] = cpu_seconds(os.getpid(), children=False)
         used["(host, all processes)"] = host_busy_seconds()
         return used

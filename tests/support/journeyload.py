@@ -84,6 +84,7 @@ class Stats:
     error_bodies: list = field(default_factory=list)  # 5xx: {endpoint, status, body, at}
     client_errors: list = field(default_factory=list)  # the first 4xx answers: {endpoint, status, body, at}
     transport_errors: Counter = field(default_factory=Counter)  # endpoint -> no answer (API gone)
+    transport_kinds: Counter = field(default_factory=Counter)  # exception class -> no answer
     journeys: Counter = field(default_factory=Counter)  # completed | abandoned
     relays: Counter = field(default_factory=Counter)  # claim/purchase -> mined | failed | timeout
     relay_failures: list = field(default_factory=list)
@@ -107,6 +108,7 @@ class Stats:
         summary = self.summary(time.monotonic() - self.started)
         self.counts, self.statuses, self.latencies = Counter(), defaultdict(Counter), defaultdict(list)
         self.error_bodies, self.client_errors, self.transport_errors, self.journeys = [], [], Counter(), Counter()
+        self.transport_kinds = Counter()
         self.relays, self.relay_failures, self.started = Counter(), [], time.monotonic()
         return summary
 
@@ -126,7 +128,7 @@ class Stats:
                 "endpoints": endpoints, "journeys": dict(self.journeys), "relays": dict(self.relays),
                 "relay_failures": self.relay_failures[:20], "members": len(self.members),
                 "errors_5xx": self.error_bodies, "errors_4xx": self.client_errors,
-                "no_answer": sum(self.transport_errors.values())}
+                "no_answer": sum(self.transport_errors.values()), "no_answer_kinds": dict(self.transport_kinds)}
 
 
 @dataclass
@@ -164,6 +166,7 @@ class Api:
                 response = await self.client.request(method, self.base + path, headers=self.headers, **kwargs)
             except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
                 self.stats.transport_errors[endpoint] += 1
+                self.stats.transport_kinds[type(exc).__name__] += 1
                 self.at = (self.at + 1) % len(self.bases)
                 await asyncio.sleep(0.05 if self.at else 0.5)  # a full round of dead APIs: let one come back
                 last = exc

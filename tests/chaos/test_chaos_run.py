@@ -113,15 +113,16 @@ async def recovery(config: JourneyConfig, stats: Stats, chain: dict, target, hea
     return {"journey_s": journey_s, "lag_zero_s": await lag() if journey_s is not None else None}
 
 
-def run_scenarios(proxied, target, config: JourneyConfig, stats: Stats, probe_stats: Stats) -> list[dict]:
-    """In a thread beside the load: the baseline, then each fault injected, healed and recovered from."""
+def run_scenarios(proxied, target, config: JourneyConfig, cut_load, probe_stats: Stats) -> list[dict]:
+    """In a thread beside the load: the baseline, then each fault injected, healed and recovered from.
+    `cut_load()`: the load's summary since the last cut (taken in the load's own thread)."""
     chain = httpx.get(config.bases[0] + "/chain", timeout=30).json()
     serial = [10**6]  # the probes' member numbers (apart from the load's)
     time.sleep(BASELINE_SECONDS)
     # The same measures with no fault: what a fresh member's journey takes under this load (the floor of every
     # recovery time below).
     reference = asyncio.run(recovery(config, probe_stats, chain, target, time.monotonic(), serial))
-    phases = [{"name": "baseline", "fault": "none", "recovery": reference, "load": stats.cut(),
+    phases = [{"name": "baseline", "fault": "none", "recovery": reference, "load": cut_load(),
                "probe": probe_stats.cut()}]
     log(f"baseline: a journey takes {reference['journey_s']} s, lag 0 after {reference['lag_zero_s']} s")
     for fault in SCENARIOS:
@@ -131,12 +132,17 @@ def run_scenarios(proxied, target, config: JourneyConfig, stats: Stats, probe_st
         healed_at = time.monotonic()
         recovered = asyncio.run(recovery(config, probe_stats, chain, target, healed_at, serial))
         phase = {"name": fault.name, "fault": fault.describe(), "seconds": fault.seconds,
-                 "recovery": recovered, "load": stats.cut(), "probe": probe_stats.cut()}
+                 "recovery": recovered, "load": cut_load(), "probe": probe_stats.cut()}
         phases.append(phase)
         log(f"healed {fault.name}: journey again after {recovered['journey_s']} s, lag 0 after "
             f"{recovered['lag_zero_s']} s; {phase['load']['requests']} requests, statuses "
             f"{statuses(phase['load'], phase['probe'])}")
     return phases
+
+
+def trimmed(summary: dict) -> dict:
+    """A phase's load summary for the report: a few of its error bodies (the invariants saw them all)."""
+    return {**summary, "errors_5xx": summary["errors_5xx"][:5], "errors_4xx": summary.get("errors_4xx", [])[:3]}
 
 
 def statuses(*summaries: dict) -> dict[str, int]:
@@ -163,9 +169,15 @@ def test_the_journey_rides_out_latency_stalls_resets_and_partitions_of_each_depe
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
 
+        async def cut() -> dict:
+            return stats.cut()
+
+        def cut_load() -> dict:
+            return asyncio.run_coroutine_threadsafe(cut(), loop).result(30)
+
         def orchestrate():
             try:
-                outcome["phases"] = run_scenarios(proxied, target, config, stats, probe_stats)
+                outcome["phases"] = run_scenarios(proxied, target, config, cut_load, probe_stats)
             except BaseException as exc:  # noqa: BLE001 - raised again in the test's thread
                 outcome["error"] = exc
             finally:
@@ -196,7 +208,8 @@ def test_the_journey_rides_out_latency_stalls_resets_and_partitions_of_each_depe
         "topology": "indexer, API, worker and transaction queue reach PostgreSQL, Redis, Kafka (advertised "
                     "listener: the proxy) and Anvil only through Toxiproxy v2.12.0",
         "members": MEMBERS, "bounds": {"journey_s": JOURNEY_RECOVERY_BOUND_S, "lag_zero_s": LAG_RECOVERY_BOUND_S},
-        "phases": [{**phase, "statuses": statuses(phase["load"], phase["probe"])} for phase in phases],
+        "phases": [{**phase, "load": trimmed(phase["load"]), "probe": trimmed(phase["probe"]),
+                    "statuses": statuses(phase["load"], phase["probe"])} for phase in phases],
         "websockets": result.socket_summary(), "errors": api_errors(*summaries).details,
         "processes_died": sorted(died),
         "invariants": verdicts.as_dict()}

@@ -42,6 +42,14 @@ test: deps-stack ## every test: starts the stack, then forge fuzz/invariants, sl
 	@scripts/stack/stack.sh up
 	@$(MAKE) --no-print-directory test-forge slither gas-check test-ape test-recommend test-clock test-rules test-deploy lint
 
+# Its own pytest root (tests/chaos/pytest.ini): `make test` does not collect it; CI calls it.
+chaos: deps-stack ## the chaos suite: Toxiproxy between our processes and PostgreSQL, Redis, Kafka and the RPC injects latency, stalls, resets and partitions under the journey load on a private stack; invariants and recovery bounds; reports/chaos.md, chaos.json
+	@echo "==> chaos suite (tests/chaos)"
+	@$(ENV) export FITMINT_TEST_RUN="chaos-$$(date +%s%N)"; status=0; \
+	  python -m pytest -c tests/chaos/pytest.ini tests/chaos $(CHAOS_ARGS) || status=$$?; \
+	  python tests/support/leftovers.py "$$FITMINT_TEST_RUN" || status=1; \
+	  exit $$status
+
 test-rules: ## Prometheus: the stack's generated config and the alerting rules checked, the rules' unit tests (ops/prometheus/tests)
 	@echo "==> promtool: config, rules, rule unit tests"
 	@$(ENV) config=$$(mktemp --suffix=.yml); trap 'rm -f "$$config"' EXIT; \

@@ -17,8 +17,9 @@ from tests.support.processes import stop_all
 from tests.support.roles import ApeTimelockAdmin
 from tests.support.units import DAY, FIT
 
-# The recommend venv runs these (`make test-recommend`): Feast and implicit need numpy 2, Ape numpy 1.
-collect_ignore = ["recommend"]
+# The recommend venv runs these (`make test-recommend`): Feast and implicit need numpy 2, Ape numpy 1. The chaos
+# suite is its own root too (`make chaos`: minutes of faults under load, called by CI).
+collect_ignore = ["recommend", "chaos"]
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -11,8 +11,8 @@ from fastapi import FastAPI, HTTPException, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from agent.controller.acapy import AcaPy
 from agent.controller.routes import router as identity_router
@@ -32,6 +32,8 @@ from backend.app.core.body_limit import BodyLimitMiddleware
 from backend.app.core.config import Settings, get_settings
 from backend.app.core.db import create_pool, migrate_async, read_only_reset
 from backend.app.core.observe import ObserveMiddleware
+from backend.app.core.outages import OutageClassifier
+from backend.app.core.outages import install as install_outage_answers
 from backend.app.core.ratelimit import RateLimiter
 from backend.app.dapp import mount_dapp
 from backend.app.fitness.fraud.routes import router as fraud_router
@@ -57,23 +59,27 @@ from backend.app.users.service import ensure_tenant
 from backend.app.wallets.routes import router as wallets_router
 from fitmint import telemetry
 from fitmint.chain.gateway import ChainGateway
-from fitmint.resilience import POSTGRES_ERRORS, quiet_library_retries
+from fitmint.resilience import quiet_library_retries
 
 log = logging.getLogger("api")
 
 
 async def _open_pool(settings: Settings, database: str, purpose: str, **options):
+    # Bounded waits: a connection attempt or a query that hangs (a partitioned or stalled server) ends in
+    # TimeoutError, which the request answers with 504, instead of holding the request and the connection.
     try:
-        return await create_pool(settings, database, min_size=1, max_size=options.pop("max_size", 8), **options)
+        return await create_pool(settings, database, min_size=1, max_size=options.pop("max_size", 8),
+                                 timeout=settings.postgres_timeout_seconds,
+                                 command_timeout=settings.postgres_timeout_seconds, **options)
     except (OSError, asyncpg.PostgresError) as exc:
         log.warning("database %s unreachable (%s): %s answer 503", database, exc, purpose)
         return None
 
 
-async def _unavailable(request, exc) -> JSONResponse:
-    log.warning("%s %s: a dependency is unavailable (%r): 503", request.method, request.url.path, exc)
-    return JSONResponse(status_code=503, headers={"Retry-After": "5"},
-                        content={"detail": "a service the platform depends on is unavailable; retry shortly"})
+def _dependency_urls(settings: Settings) -> dict[str, str]:
+    """Where the API's HTTP clients go, by dependency name (the outage answers name the one that failed)."""
+    return {"rpc": settings.fitmint_rpc_url, "ipfs": settings.ipfs_url, "acapy": settings.acapy_admin_url,
+            "recommend": settings.recommend_url}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -82,7 +88,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        redis = Redis(host=settings.redis_host, port=settings.redis_port)
+        # One quick retry (a pooled connection a restarted Redis closed), not redis-py's default three with
+        # up to 10 s of backoff: an outage is answered (503/504) within about twice the timeout.
+        redis = Redis(host=settings.redis_host, port=settings.redis_port, socket_timeout=settings.redis_timeout_seconds,
+                      socket_connect_timeout=settings.redis_timeout_seconds,
+                      retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 1))
         app.state.settings = settings
         app.state.redis = redis
         app.state.tokens = TokenService(redis=redis, settings=settings)
@@ -183,13 +193,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(asyncpg.UndefinedTableError)
     async def indexer_not_ready(request, exc):
         # Only the indexer's tables can be missing (the API migrates its own before serving).
-        return JSONResponse(status_code=503, content={"detail": "the indexer has not initialised its tables yet"})
+        return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={
+            "detail": "the indexer has not initialised its tables yet", "dependency": "indexer"})
 
     app.add_exception_handler(StoreUnavailable, answer_unavailable)
 
-    # An outage of PostgreSQL or Redis mid-request: 503 with a reason (retry later), never a 500.
-    for outage in (*POSTGRES_ERRORS, RedisConnectionError, RedisTimeoutError):
-        app.add_exception_handler(outage, _unavailable)
+    # An outage of a dependency mid-request: 503 (unavailable) or 504 (timed out) naming it, never a 500.
+    install_outage_answers(app, OutageClassifier(_dependency_urls(settings)))
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

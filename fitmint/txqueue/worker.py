@@ -35,7 +35,7 @@ import asyncpg
 import httpx
 
 from fitmint.chain.rpc import Rpc, RpcError
-from fitmint.resilience import describe, sleep_unless
+from fitmint.resilience import POSTGRES_ERRORS, describe, sleep_unless
 from fitmint.txqueue import store
 from fitmint.txqueue.fees import FeeCapReached, FeePolicy
 from fitmint.txqueue.signer_locks import SignerLocks
@@ -101,7 +101,7 @@ class Worker:
                 try:
                     await self._locks.confirm()
                     await self._acquire_signers()
-                except (OSError, asyncpg.PostgresConnectionError) as exc:
+                except POSTGRES_ERRORS as exc:
                     log.warning("txqueue: cannot check the signer locks, retrying: %s", describe(exc))
                 else:
                     if after_pass is not None and not self._locks.held:
@@ -128,7 +128,9 @@ class Worker:
         while not stop.is_set() and signer in self._locks.held:
             try:
                 await self._pass(signer)
-            except (httpx.HTTPError, OSError, asyncpg.PostgresConnectionError) as exc:
+            # A lost connection surfaces as any of PostgreSQL's transient errors (asyncpg's InterfaceError too:
+            # "connection has been released back to the pool" after a partition): retried, never a crash.
+            except (httpx.HTTPError, *POSTGRES_ERRORS) as exc:
                 log.warning("txqueue pass of %s failed, retrying: %s", signer, describe(exc))
             else:
                 if after_pass is not None:

@@ -10,7 +10,8 @@
 # Every service binds 127.0.0.1 and keeps its data in <state>/<service>, its log in <state>/logs and
 # its PID in <state>/run. Each runs under scripts/stack/supervise.py, which restarts it when it dies
 # (capped exponential backoff) and records the restarts `status` shows. Ports and paths come from
-# scripts/toolchain/env.sh (env vars override).
+# scripts/toolchain/env.sh (env vars override). KAFKA_ADVERTISED_PORT: the port Kafka tells clients to
+# connect to (default KAFKA_PORT; a proxy's, to route every client connection through it).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../toolchain/env.sh"
 
@@ -210,6 +211,7 @@ kafka_prepare() {
   local dir="$FITMINT_STATE_DIR/kafka"
   mkdir -p "$dir/data" "$dir/logs"
   sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" -e "s|@CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
+      -e "s|@ADVERTISED_PORT@|${KAFKA_ADVERTISED_PORT:-$KAFKA_PORT}|g" \
       -e "s|@DATA_DIR@|$dir/data|g" "$FITMINT_ROOT/scripts/stack/kafka/server.properties.in" > "$dir/server.properties"
   if [ ! -f "$dir/data/meta.properties" ]; then
     local cluster_id

@@ -94,3 +94,6 @@ unset _litmus_hash
 export K8S_CRDS="${K8S_CRDS:-$(IFS=:; echo "${K8S_CRD_FILES[*]}")}"
 export ACTIONLINT_VERSION="${ACTIONLINT_VERSION:-v1.7.12}"
 export ACTIONLINT_BIN="${ACTIONLINT_BIN:-$FITMINT_CACHE/actionlint/$ACTIONLINT_VERSION/bin/actionlint}"
+# The chaos suite's fault-injecting TCP proxy (make chaos): toxiproxy-server and toxiproxy-cli.
+export TOXIPROXY_VERSION="${TOXIPROXY_VERSION:-v2.12.0}"
+export TOXIPROXY_DIR="${TOXIPROXY_DIR:-$FITMINT_CACHE/toxiproxy/$TOXIPROXY_VERSION/bin}"

@@ -2,9 +2,10 @@
 # Installs what is missing, per component:
 #   install.sh contracts   node_modules (Anvil, forge, solc-js, OpenZeppelin), dev + slither venvs
 #   install.sh stack       contracts + the recommend venv, PostgreSQL, Redis, Kafka jars, Kubo, the ACA-Py venv,
-#                          Jaeger, VictoriaLogs, Prometheus, Compose, Helm, the Kubernetes CRD schemas, actionlint
+#                          Jaeger, VictoriaLogs, Prometheus, Compose, Helm, the Kubernetes CRD schemas, actionlint,
+#                          Toxiproxy
 #   install.sh <name>...   any of: node dev-venv slither-venv recommend-venv postgres redis kafka kubo acapy
-#                          jaeger victorialogs prometheus compose helm wrk chromium k8s-schemas actionlint
+#                          jaeger victorialogs prometheus compose helm wrk chromium k8s-schemas actionlint toxiproxy
 # Downloads and builds go to $FITMINT_CACHE (outside the clone), keyed by version or lock-file hash,
 # so a second run only checks. A prerequisite that cannot be installed stops with one line saying
 # what is missing and how to fix it.
@@ -181,6 +182,18 @@ install_helm() { # renders and lints the Kubernetes chart (deploy/helm/fitmint);
     "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=34"
 }
 
+# Toxiproxy: the TCP proxy the chaos suite (make chaos) puts between our processes and their dependencies.
+# Its module names the two programs cmd/server and cmd/cli: installed as toxiproxy-server and toxiproxy-cli.
+install_toxiproxy() {
+  [ -x "$TOXIPROXY_DIR/toxiproxy-server" ] && [ -x "$TOXIPROXY_DIR/toxiproxy-cli" ] && return 0
+  step "Toxiproxy $TOXIPROXY_VERSION: building from the Go module proxy (cold: ~30 s, then cached)"
+  local module=github.com/Shopify/toxiproxy/v2 program
+  for program in server cli; do
+    go_build_tool toxiproxy "Toxiproxy $program" "$TOXIPROXY_VERSION" "$module/cmd/$program" \
+      "$TOXIPROXY_DIR/toxiproxy-$program" "-X $module.Version=$TOXIPROXY_VERSION"
+  done
+}
+
 install_prometheus() { # Debian's Prometheus and promtool (the rules' checks and unit tests)
   command -v "$PROMETHEUS_BIN" >/dev/null && command -v promtool >/dev/null && return 0
   apt_install prometheus
@@ -254,14 +267,14 @@ for component in "${components[@]}"; do
            install_jaeger; install_victorialogs; install_prometheus
            install_compose; install_helm
            install_chromium
-           install_k8s_schemas; install_litmus_check; install_actionlint ;;
+           install_k8s_schemas; install_litmus_check; install_actionlint; install_toxiproxy ;;
     node) install_node ;;
     dev-venv) install_dev_venv ;;
     slither-venv) install_slither_venv ;;
     recommend-venv) install_recommend_venv ;;
-    postgres|redis|kafka|kubo|acapy|compose|helm|wrk|chromium|jaeger|victorialogs|prometheus|actionlint) "install_$component" ;;
+    postgres|redis|kafka|kubo|acapy|compose|helm|wrk|chromium|jaeger|victorialogs|prometheus|actionlint|toxiproxy) "install_$component" ;;
     k8s-schemas) install_k8s_schemas; install_litmus_check ;;
-    *) fail "unknown component '$component' (contracts, stack, node, dev-venv, slither-venv, recommend-venv, postgres, redis, kafka, kubo, acapy, jaeger, victorialogs, prometheus, compose, helm, wrk, chromium, k8s-schemas, actionlint)" ;;
+    *) fail "unknown component '$component' (contracts, stack, node, dev-venv, slither-venv, recommend-venv, postgres, redis, kafka, kubo, acapy, jaeger, victorialogs, prometheus, compose, helm, wrk, chromium, k8s-schemas, actionlint, toxiproxy)" ;;
   esac
 done
 echo "installed: ${components[*]} (cache: $FITMINT_CACHE)"

@@ -13,6 +13,11 @@ class Settings(KernelSettings, KeySettings):
     backend_database: str = default("BACKEND_DATABASE")  # users, fitness, vouchers, the API's outbox
     relay_enabled: bool = True  # publish the API's outbox to Kafka (one replica at a time: advisory lock)
 
+    # How long the API waits on PostgreSQL (a connection attempt, a query) and on Redis (a command) before the
+    # request answers 504 naming it: a stalled dependency must not hold requests (and connections) forever.
+    postgres_timeout_seconds: float = 10.0
+    redis_timeout_seconds: float = 5.0
+
     # Tenancy: sign-in names a tenant; this one is created on start so a fresh stack has one.
     default_tenant: str = "fitmint"
 

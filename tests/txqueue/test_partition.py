@@ -1,0 +1,62 @@
+"""The worker's loop rides out PostgreSQL partitions (Toxiproxy cuts every connection and refuses new ones)
+while requests flow: it never exits, and every request is mined once, with its own nonce, after the heal."""
+
+import asyncio
+
+import asyncpg
+from eth_account import Account
+
+from fitmint.chain.rpc import Rpc
+from fitmint.txqueue.simulation import decoder_of
+from fitmint.txqueue.submit import TransactionRequest, submit
+from fitmint.txqueue.worker import Worker
+from tests.support.toxiproxy import ToxiproxyServer
+from tests.support.txqueue import REFUSER_ABI
+from tests.support.waiting import until
+
+PAYEE = "0x00000000000000000000000000000000000b0b0b"
+ROUNDS, PER_ROUND = 4, 6
+
+
+def test_the_worker_rides_out_postgres_partitions_and_sends_each_request_once(make_anvil, postgres, tmp_path):
+    anvil = make_anvil()
+    keys = [anvil.funded_key() for _ in range(2)]
+
+    async def scenario(proxy):
+        rpc = Rpc(anvil.url)
+        worker = Worker({**postgres, "port": proxy.port}, rpc, keys, decoder_of([REFUSER_ABI]))
+        stop = asyncio.Event()
+        loop = asyncio.create_task(worker.run(stop, interval=0.05))
+        submitted = []
+        connection = await asyncpg.connect(**postgres)  # the test's own, not through the proxy
+        try:
+            for round_ in range(ROUNDS):
+                for n in range(PER_ROUND):
+                    submitted.append(await submit(connection, TransactionRequest(
+                        f"partition-{round_}-{n}", "test", PAYEE, value=1)))
+                await asyncio.sleep(0.1 * round_)  # cut at different points of the passes
+                proxy.set_enabled(False)
+                await asyncio.sleep(1.5)
+                assert not loop.done(), loop.exception() if loop.done() else None
+                proxy.set_enabled(True)
+
+            async def all_mined():
+                states = await connection.fetch("SELECT state FROM txqueue_request WHERE id = ANY($1)", submitted)
+                return {row["state"] for row in states} == {"mined"}
+
+            await until(all_mined, timeout=60, interval=0.2, what="every request mined after the partitions")
+            assert not loop.done(), loop.exception() if loop.done() else None
+            nonces = await connection.fetch("SELECT signer, nonce FROM txqueue_request WHERE id = ANY($1)", submitted)
+            return [(row["signer"], row["nonce"]) for row in nonces]
+        finally:
+            stop.set()
+            await asyncio.wait_for(loop, 30)
+            await connection.close()
+            await rpc.close()
+
+    with ToxiproxyServer(tmp_path) as toxiproxy:
+        proxy = toxiproxy.proxy("postgres", postgres["port"])
+        nonces = asyncio.run(scenario(proxy))
+    assert len(set(nonces)) == ROUNDS * PER_ROUND  # each request its own nonce: none sent twice
+    mined = {Account.from_key(key).address.lower(): anvil.nonce(Account.from_key(key).address) for key in keys}
+    assert sum(mined.values()) == ROUNDS * PER_ROUND

@@ -47,6 +47,7 @@ log = logging.getLogger("fitmint.txqueue")
 DEFAULT_PRIORITY_FEE = 10**9
 GAP_FILLER_GAS = 21_000
 STOP_GRACE_SECONDS = 10  # for the passes under way when the worker is told to stop
+STARTUP_RETRY_SECONDS = 0.5  # between attempts to start while PostgreSQL or the node is out of reach
 # Answers to eth_sendRawTransaction that mean the transaction (or one at its nonce) is already with the node.
 _ALREADY_THERE = ("already known", "already imported", "nonce too low", "replacement transaction underpriced")
 
@@ -94,7 +95,8 @@ class Worker:
         with much to do holds no other back; every `interval` the locks are checked and keys taken up.
         `after_pass(keys held)` after each key's pass that completed (a health signal), and after each lock
         check while no key is held (a worker whose pool another process holds is idle, not stuck)."""
-        await self.start()
+        if not await self._start_when_reachable(stop):
+            return
         tasks: dict[str, asyncio.Task] = {}
         try:
             while not stop.is_set():
@@ -122,6 +124,19 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*tasks.values(), return_exceptions=True)
             await self.close()
+
+    async def _start_when_reachable(self, stop: asyncio.Event) -> bool:
+        """`start`, again after a transient failure (PostgreSQL or the node cut off while starting) until it
+        succeeds (True) or `stop` is set (False)."""
+        while not stop.is_set():
+            try:
+                await self.start()
+                return True
+            except (httpx.HTTPError, *POSTGRES_ERRORS) as exc:
+                log.warning("txqueue: cannot start yet, retrying: %s", describe(exc))
+                await self.close()
+                await sleep_unless(stop, STARTUP_RETRY_SECONDS)
+        return False
 
     async def _run_key(self, signer: str, stop: asyncio.Event, interval: float,
                        after_pass: Callable[[int], None] | None) -> None:

@@ -60,3 +60,35 @@ def test_the_worker_rides_out_postgres_partitions_and_sends_each_request_once(ma
     assert len(set(nonces)) == ROUNDS * PER_ROUND  # each request its own nonce: none sent twice
     mined = {Account.from_key(key).address.lower(): anvil.nonce(Account.from_key(key).address) for key in keys}
     assert sum(mined.values()) == ROUNDS * PER_ROUND
+
+
+def test_a_worker_started_during_a_partition_waits_for_postgres_then_sends(make_anvil, postgres, tmp_path):
+    anvil = make_anvil()
+    keys = [anvil.funded_key()]
+
+    async def scenario(proxy):
+        rpc = Rpc(anvil.url)
+        worker = Worker({**postgres, "port": proxy.port}, rpc, keys, decoder_of([REFUSER_ABI]))
+        stop = asyncio.Event()
+        proxy.set_enabled(False)
+        loop = asyncio.create_task(worker.run(stop, interval=0.05))
+        connection = await asyncpg.connect(**postgres)
+        try:
+            request = await submit(connection, TransactionRequest("started-cut-off", "test", PAYEE, value=1))
+            await asyncio.sleep(2)
+            assert not loop.done(), loop.exception() if loop.done() else None
+            assert not worker.managed  # no key taken while PostgreSQL is out of reach
+            proxy.set_enabled(True)
+
+            async def mined():
+                return await connection.fetchval("SELECT state FROM txqueue_request WHERE id = $1", request) == "mined"
+
+            await until(mined, timeout=30, interval=0.2, what="the request mined once PostgreSQL is back")
+        finally:
+            stop.set()
+            await asyncio.wait_for(loop, 30)
+            await connection.close()
+            await rpc.close()
+
+    with ToxiproxyServer(tmp_path) as toxiproxy:
+        asyncio.run(scenario(toxiproxy.proxy("postgres", postgres["port"])))

@@ -7,7 +7,7 @@ import logging
 from contextlib import asynccontextmanager, suppress
 
 import asyncpg
-from fastapi import FastAPI, HTTPException, Response
+from fastapi import Depends, FastAPI, HTTPException, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
@@ -26,7 +26,7 @@ from backend.app.catalog.routes import router as catalog_router
 from backend.app.chain.document import API_VERSION
 from backend.app.chain.routes import ChainDocuments
 from backend.app.chain.routes import router as chain_router
-from backend.app.core import http_metrics
+from backend.app.core import http_metrics, inputs
 from backend.app.core.background import pause
 from backend.app.core.body_limit import BodyLimitMiddleware
 from backend.app.core.config import Settings, get_settings
@@ -167,7 +167,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 if pool is not None:
                     await pool.close()
 
+    # Every route: the path and query string hold only text PostgreSQL can store (inputs.py: the bodies').
     app = FastAPI(title="fitmint API", version=API_VERSION, lifespan=lifespan, telemetry=telemetry.FASTAPI_NATIVE_OFF,
+                  dependencies=[Depends(inputs.refuse_unstorable_parameters)],
                   description="Sign-in with Ethereum, tenants and policies, members, fitness with anti-cheat, "
                               "reward vouchers and Merkle epochs, wallet and marketplace reads of the indexed chain, "
                               "purchase quotes, tenant dashboards (GET /analytics/...), personalised products and "
@@ -197,6 +199,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "detail": "the indexer has not initialised its tables yet", "dependency": "indexer"})
 
     app.add_exception_handler(StoreUnavailable, answer_unavailable)
+    inputs.install(app)  # a 422 that can echo any input (NaN, lone surrogates), never a 500
 
     # An outage of a dependency mid-request: 503 (unavailable) or 504 (timed out) naming it, never a 500.
     install_outage_answers(app, OutageClassifier(_dependency_urls(settings)))

@@ -3,16 +3,14 @@ numbers, dates near the calendar's ends, NUL and lone surrogates, over-long text
 answered 422 naming the field, through the real app on its own database."""
 
 import json
-import typing
 
 import pytest
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from pydantic import BaseModel
 
 from backend.app.core.inputs import RequestModel
 from backend.app.main import create_app
 from tests.support.api import a_run
+from tests.support.requestmodels import body_models
 from tests.support.signin import new_wallet, sign_in
 
 
@@ -100,36 +98,8 @@ def test_the_error_answer_echoes_a_long_input_cut_short(lenient_client, member):
     assert error["input"].startswith("xxx") and len(error["input"]) < 300
 
 
-def request_routes(app):
-    """Every APIRoute of the app, through the routers it includes."""
-    def walk(routes):
-        for route in routes:
-            if hasattr(route, "original_router"):
-                yield from walk(route.original_router.routes)
-            elif isinstance(route, APIRoute):
-                yield route
-    return list(walk(app.routes))
-
-
-def models_in(annotation) -> set[type[BaseModel]]:
-    """The models an annotation names, and those their fields name, all the way down."""
-    found: set[type[BaseModel]] = set()
-    pending = [annotation]
-    while pending:
-        current = pending.pop()
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            if current not in found:
-                found.add(current)
-                pending.extend(field.annotation for field in current.model_fields.values())
-        else:
-            pending.extend(typing.get_args(current))
-    return found
-
-
 def test_every_request_body_follows_the_input_rules(settings):
-    app = create_app(settings)
-    bodies = {route.path: models_in(route.body_field.field_info.annotation)
-              for route in request_routes(app) if route.body_field is not None}
+    bodies = body_models(create_app(settings))
     assert len(bodies) >= 15, bodies  # the walk found the routes
     outside = {path: sorted(m.__name__ for m in models if not issubclass(m, RequestModel))
                for path, models in bodies.items()}

@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from agent.controller.acapy import AcaPy
 from agent.controller.routes import router as identity_router
@@ -183,6 +184,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        access=settings.access_log, slow_seconds=settings.slow_request_seconds,
                        on_request=http_metrics.record if metrics else None,
                        in_flight=http_metrics.InFlight if metrics else None)
+    if settings.trusted_proxies:
+        # Outermost: everything after it (the access log, the per-IP rate limits) sees the client, taken from
+        # X-Forwarded-For only when the peer is a trusted proxy: the nearest address in it that is not one.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=[str(n) for n in settings.trusted_proxies])
     # The busiest routes first (wallet reads, recommendations): routes are matched in order.
     for router in (wallets_router, chain_router, marketplace_router, recommendations_router, auth_router,
                    users_router, fitness_router, fraud_router, rewards_router, epochs_router, relayer_router,

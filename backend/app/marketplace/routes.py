@@ -10,13 +10,13 @@ from pydantic import BaseModel, Field, field_validator
 from backend.app.catalog import service as catalog
 from backend.app.chain.routes import chain_documents
 from backend.app.core.inputs import RequestModel
-from backend.app.deps import indexer_pool, limit_quotes
+from backend.app.deps import PublicReads, indexer_pool, limit_quotes
 from backend.app.marketplace import listings
 from backend.app.marketplace.listings import BadCursor, ListingFilter, ListingPage, Sort
 from backend.app.marketplace.quote import QuoteRefused, QuoteRequest, UnknownListing, quote
 from fitmint.chain.errors import ChainReverted, ChainUnavailable
 
-router = APIRouter(tags=["marketplace"])
+router = APIRouter(tags=["marketplace"], dependencies=PublicReads)
 
 ADDRESS = r"^0x[0-9a-fA-F]{40}$"
 Address = Annotated[str, Path(pattern=ADDRESS, description="An Ethereum address")]

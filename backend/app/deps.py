@@ -69,7 +69,7 @@ async def limit_public_reads(request: Request) -> None:
     that every route without a sign-in has a per-IP limit)."""
     settings: Settings = request.app.state.settings
     rule = Rule("public", settings.rate_limit_public, settings.rate_limit_public_window_seconds)
-    await request.app.state.limiter.hit(rule, client_ip(request))
+    request.app.state.limiter.hit_behind(rule, client_ip(request))
 
 
 PublicReads = [Depends(limit_public_reads)]

@@ -4,16 +4,20 @@ trusted proxy (TRUSTED_PROXIES), and then the client is the nearest address in t
 proxy; reads without sign-in are limited per IP; the per-account limit holds whatever the IP."""
 
 import secrets
+import time
 import uuid
 
 import httpx
 import pytest
+from redis import Redis
 
+from backend.app.core.ratelimit import FLUSH_SECONDS
 from backend.app.deps import get_claims, limit_auth, limit_public_reads, limit_quotes
 from backend.app.main import app
 from tests.support.processes import start_api
 from tests.support.requestmodels import request_routes
 from tests.support.signin import new_wallet, sign_in
+from tests.support.waiting import wait_until
 
 
 def window() -> int:
@@ -65,24 +69,48 @@ def test_behind_a_trusted_proxy_the_client_is_the_nearest_untrusted_hop(limited,
         api.stop()
 
 
-def test_reads_without_sign_in_are_limited_per_ip(settings, tmp_path):
+def test_reads_without_sign_in_are_limited_per_ip_across_replicas(settings, tmp_path):
     public = settings.model_copy(update={"rate_limit_public": 4, "rate_limit_public_window_seconds": window(),
                                          "trusted_proxies": ("127.0.0.1/32",)})
-    api, base = start_api(public, tmp_path)
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    first, first_base = start_api(public, tmp_path / "first")
+    second, second_base = start_api(public, tmp_path / "second")
     reader, other = (f"192.0.2.{uuid.uuid4().int % 250 + 1}", f"198.18.0.{uuid.uuid4().int % 250 + 1}")
     paths = ["/chain", "/wallets/0x" + "ab" * 20 + "/balance", "/catalog/products", "/rewards/epochs",
              "/marketplace/listings"]
+    rule_window = public.rate_limit_public_window_seconds
+    counts = Redis(port=public.redis_port)
+
+    def counted(total: int) -> None:
+        """Until Redis holds `total` reads of the reader (each process adds its counts every FLUSH_SECONDS)."""
+        key = f"ratelimit:public:{reader}:{int(time.time()) // rule_window}"
+        wait_until(lambda: int(counts.get(key) or 0) == total, timeout=10, what=f"{total} reads counted")
+        time.sleep(FLUSH_SECONDS)  # and the process that added them has heard the total back
+
+    def read(base: str, path: str, caller: str = reader) -> httpx.Response:
+        return httpx.get(base + path, headers={"X-Forwarded-For": caller}, timeout=10)
+
     try:
-        with httpx.Client(base_url=base, timeout=10) as http:
-            codes = [http.get(path, headers={"X-Forwarded-For": reader}).status_code for path in paths]
-            assert 429 not in codes[:4] and codes[4] == 429, codes  # one budget for every public read
-            refused = http.get("/chain", headers={"X-Forwarded-For": reader})
-            assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
-            assert "rate limit 'public'" in refused.json()["detail"]
-            assert http.get("/chain", headers={"X-Forwarded-For": other}).status_code != 429
-            assert http.get("/health").status_code == 200  # probes are not limited
+        # One budget for every public read, shared by the replicas through Redis.
+        assert [read(first_base, path).status_code != 429 for path in paths[:3]] == [True] * 3
+        counted(3)
+        assert read(second_base, paths[3]).status_code != 429
+        counted(4)
+        refused = read(second_base, paths[4])  # the second knows the first's three
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+        assert "rate limit 'public'" in refused.json()["detail"]
+        # The first last heard a total of 3 (its own): it lets one more through, and hears 5 back. (Across
+        # replicas a caller passes the limit by what it sends to each in one flush interval, at most.)
+        assert read(first_base, paths[0]).status_code != 429
+        counted(5)
+        assert [read(base, path).status_code for base in (first_base, second_base) for path in paths] == [429] * 10
+        assert read(first_base, "/chain", other).status_code != 429  # another client
+        assert httpx.get(first_base + "/health").status_code == 200  # probes are not limited
     finally:
-        api.stop()
+        counts.close()
+        first.stop()
+        second.stop()
 
 
 def test_the_per_account_limit_holds_whatever_the_address(settings, tmp_path):

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from backend.app.core.inputs import _printable, check_value
+from backend.app.core.inputs import check_value, printable_errors
 from backend.app.main import app
 from tests.support.hostile import spoiled
 from tests.support.requestmodels import body_models, from_json_schema
@@ -36,7 +36,7 @@ def test_a_request_model_accepts_only_storable_values_and_refuses_by_name(model,
     try:
         accepted = model.model_validate(body)
     except ValidationError as refused:
-        answer = json.dumps(_printable(refused.errors()), allow_nan=False).encode("utf-8")
+        answer = json.dumps(printable_errors(refused.errors()), allow_nan=False).encode("utf-8")
         assert answer  # the 422 can be written, whatever the input was
         named = set(model.model_fields) | {f.alias for f in model.model_fields.values() if f.alias}
         named |= set(body) if isinstance(body, dict) else set()  # an unknown field, named as sent

@@ -21,6 +21,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from starlette.requests import HTTPConnection
 
 MAX_TEXT = 10_000  # characters of any string not bounded tighter by its field
 MAX_DEPTH = 16  # lists and objects nested inside one field's value
@@ -97,12 +98,15 @@ class RequestModel(BaseModel):
         return value
 
 
-async def refuse_unstorable_parameters(request: Request) -> None:
-    """The text rule for what no model validates: the path and the query string."""
+async def refuse_unstorable_parameters(connection: HTTPConnection) -> None:
+    """The text rule for what no model validates: the path and the query string. (A WebSocket's are not
+    checked: the one WebSocket route reads neither.)"""
+    if connection.scope["type"] != "http":
+        return
     errors = []
-    if (reason := unstorable_text(request.url.path)) is not None:
+    if (reason := unstorable_text(connection.url.path)) is not None:
         errors.append({"type": "value_error", "loc": ("path",), "msg": f"the path {reason}", "input": None})
-    for name, value in request.query_params.multi_items():
+    for name, value in connection.query_params.multi_items():
         for part, text in (("name", name), ("value", value)):
             if (reason := unstorable_text(text)) is not None:
                 errors.append({"type": "value_error", "loc": ("query", name), "msg": f"the {part} {reason}",
@@ -132,8 +136,13 @@ def _printable(value: Any, depth: int = 0) -> Any:
     return _printable(str(value))
 
 
+def printable_errors(errors: list[dict]) -> list[dict]:
+    """Validation errors (loc, msg, type, input, ctx) as JSON can carry them, whatever the input was."""
+    return [{key: _printable(value) for key, value in error.items()} for error in errors]
+
+
 async def answer_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-    return JSONResponse(status_code=422, content={"detail": _printable(exc.errors(), -10)})
+    return JSONResponse(status_code=422, content={"detail": printable_errors(exc.errors())})
 
 
 def install(app: FastAPI) -> None:

@@ -111,6 +111,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @hypothesis_settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_input_makes_a_server_error(case, served_api):
     base, headers, log = served_api
+    SENT["requests"] += 1
     if isinstance(case.body, bytes):  # spoiled (hostile.spoiled): raw JSON
         SENT["hostile bodies"] += 1
         SENT["non-finite numbers"] += any(token in case.body for token in (b"NaN", b"Infinity", b"1e400"))
@@ -120,4 +121,6 @@ def test_no_input_makes_a_server_error(case, served_api):
 
 def test_the_run_sent_hostile_inputs():
     """The hooks above did their work (a Schemathesis upgrade that stops calling them fails here)."""
+    if not SENT["requests"]:
+        pytest.skip("the Schemathesis run was not part of this session")
     assert SENT["hostile bodies"] >= 20 and SENT["non-finite numbers"] and SENT["NUL characters"], SENT

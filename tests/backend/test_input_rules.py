@@ -9,21 +9,34 @@ from fastapi.testclient import TestClient
 
 from backend.app.core.inputs import RequestModel
 from backend.app.main import create_app
-from tests.support.api import a_run
+from tests.support.api import a_run, api_settings
+from tests.support.databases import create_database, drop_database
 from tests.support.requestmodels import body_models
 from tests.support.signin import new_wallet, sign_in
 
 
-@pytest.fixture
-def lenient_client(settings):
-    """The app without re-raising server errors: a 500 is an answer the test sees, not an exception."""
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
-        yield test_client
+@pytest.fixture(scope="module")
+def shared(stack, tmp_path_factory):
+    """One app and database for the module (each case only reads or is refused): the app without
+    re-raising server errors, so a 500 is an answer the test sees, not an exception; and its settings."""
+    database = create_database(stack)
+    settings = api_settings(stack, tmp_path_factory.mktemp("state"), database)
+    try:
+        with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+            yield test_client, settings
+    finally:
+        drop_database(stack, database)
 
 
 @pytest.fixture
-def member(lenient_client, settings):
-    return sign_in(lenient_client, settings, new_wallet())
+def lenient_client(shared):
+    return shared[0]
+
+
+@pytest.fixture(scope="module")
+def member(shared):
+    client, settings = shared
+    return sign_in(client, settings, new_wallet())
 
 
 def send(client, method: str, path: str, raw: str, headers: dict):
@@ -98,18 +111,18 @@ def test_the_error_answer_echoes_a_long_input_cut_short(lenient_client, member):
     assert error["input"].startswith("xxx") and len(error["input"]) < 300
 
 
-def test_every_request_body_follows_the_input_rules(settings):
-    bodies = body_models(create_app(settings))
+def test_every_request_body_follows_the_input_rules(lenient_client):
+    bodies = body_models(lenient_client.app)
     assert len(bodies) >= 15, bodies  # the walk found the routes
     outside = {path: sorted(m.__name__ for m in models if not issubclass(m, RequestModel))
                for path, models in bodies.items()}
     assert not any(outside.values()), {path: names for path, names in outside.items() if names}
 
 
-def test_every_request_string_and_integer_has_bounds(settings):
+def test_every_request_string_and_integer_has_bounds(lenient_client):
     """In the OpenAPI document (what clients and Schemathesis read): text has a length or a shape, integers a
     range, lists a length. (Finite numbers and storable text need no declaration: RequestModel enforces them.)"""
-    spec = create_app(settings).openapi()
+    spec = lenient_client.app.openapi()
     components = spec["components"]["schemas"]
     loose = []
 

@@ -3,6 +3,7 @@ numbers, dates near the calendar's ends, NUL and lone surrogates, over-long text
 answered 422 naming the field, through the real app on its own database."""
 
 import json
+import re
 
 import pytest
 from fastapi.testclient import TestClient
@@ -135,6 +136,8 @@ def test_every_request_string_and_integer_has_bounds(lenient_client):
         kind = schema.get("type")
         if kind == "string" and not {"maxLength", "pattern", "enum", "format", "const"} & schema.keys():
             loose.append(f"{where}: text without a length or shape")
+        if kind == "string" and "maxLength" not in schema and re.search(r"[+*]|\{\d*,\}", schema.get("pattern", "")):
+            loose.append(f"{where}: a pattern of any length ({schema['pattern']}) without a maxLength")
         if kind == "integer" and "enum" not in schema and not (
                 {"minimum", "exclusiveMinimum"} & schema.keys() and {"maximum", "exclusiveMaximum"} & schema.keys()):
             loose.append(f"{where}: integer without a range")

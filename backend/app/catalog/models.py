@@ -57,8 +57,9 @@ def fit_text(wei: int) -> str:
 
 
 PriceWei = Annotated[int, BeforeValidator(_fit_to_wei),
-                     WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^\d+(\.\d{1,18})?$"},
-                                               {"type": "number", "exclusiveMinimum": 0}]})]
+                     WithJsonSchema({"anyOf": [
+                         {"type": "string", "pattern": r"^\d{1,30}(\.\d{1,18})?$", "maxLength": 49},
+                         {"type": "number", "exclusiveMinimum": 0}]})]
 
 
 class Attribute(RequestModel):

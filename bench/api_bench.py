@@ -202,7 +202,8 @@ def http(duration: int) -> dict:
             hello = Server("hello", "bench.hello_app:app", "/", Path(logs))
             servers.append(hello)
             # One client at wrk's rates: the per-IP limit on public reads is counted (its cost measured), not hit.
-            api = Server("api", "backend.app.main:app", "/health", Path(logs), env={"RATE_LIMIT_PUBLIC": "1000000000"})
+            api = Server("api", "backend.app.main:app", "/health", Path(logs), env={"RATE_LIMIT_PUBLIC": "1000000000",
+                                                                          "RATE_LIMIT_PUBLIC_WINDOW_SECONDS": "3600"})
             servers.append(api)
             for server in servers:
                 server.wait_ready()

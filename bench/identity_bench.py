@@ -366,6 +366,7 @@ def bench_settings(base: Settings, state_dir: Path, run_id: str, ours: Agent, ke
         "acapy_admin_url": ours.admin_url, "acapy_admin_key_file": key_file,
         "relay_enabled": False,  # the API's outbox relay needs Kafka and plays no part here
         "rate_limit_auth": 1_000_000, "rate_limit_account": 1_000_000, "rate_limit_public": 1_000_000,
+        "rate_limit_public_window_seconds": 3600,
         "access_token_ttl_seconds": 3600})
 
 

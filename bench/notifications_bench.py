@@ -79,6 +79,7 @@ def bench_settings(base: Settings, state_dir: Path, run_id: str) -> Settings:
         "deliveries_consumer_group": f"bench-deliveries-{run_id}",
         "email_consumer_group": f"bench-email-{run_id}",
         "rate_limit_auth": 1_000_000, "rate_limit_account": 1_000_000, "rate_limit_public": 1_000_000,
+        "rate_limit_public_window_seconds": 3600,
         "access_token_ttl_seconds": 3600,
         "worker_metrics_port": 0})  # the stack's worker has the default port (make up runs one)
 

@@ -365,7 +365,9 @@ def bench_settings(base: Settings, state_dir: Path, run_id: str, ours: Agent, ke
         "backend_database": f"bench_identity_{run_id}",
         "acapy_admin_url": ours.admin_url, "acapy_admin_key_file": key_file,
         "relay_enabled": False,  # the API's outbox relay needs Kafka and plays no part here
-        "rate_limit_auth": 1_000_000, "rate_limit_account": 1_000_000, "access_token_ttl_seconds": 3600})
+        "rate_limit_auth": 1_000_000, "rate_limit_account": 1_000_000, "rate_limit_public": 1_000_000,
+        "rate_limit_public_window_seconds": 3600,
+        "access_token_ttl_seconds": 3600})
 
 
 async def read_gate(settings: Settings) -> dict:

@@ -323,7 +323,7 @@ clients_build() {
 # The HTTP API (backend/app), docs at /docs.
 api_argv() {
   CMD=(env PYTHONPATH="$FITMINT_ROOT" ACAPY_ADMIN_URL="$(acapy_url)" python -m uvicorn --factory backend.app.main:serve --host 127.0.0.1 --port "$BACKEND_PORT"
-       --no-access-log)
+       --no-access-log --no-proxy-headers)  # proxies: TRUSTED_PROXIES (backend/app/core/config.py)
 }
 api_healthy() { answers '"ok"' "http://127.0.0.1:$BACKEND_PORT/health"; }
 

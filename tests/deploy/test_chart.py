@@ -246,6 +246,23 @@ def test_addresses_between_processes_name_a_service_and_its_port(sets):
                 assert url.hostname in known and url.port in known[url.hostname], f"{component}: {variable}"
 
 
+def test_the_api_believes_forwarded_addresses_only_from_the_proxies_the_values_name(sets):
+    """uvicorn's own X-Forwarded-For handling stays off (its default trusts 127.0.0.1, any sidecar); the
+    proxies in `api.trustedProxies` reach the API as TRUSTED_PROXIES, which its settings parse."""
+    from backend.app.core.config import Settings
+
+    named = {}
+    for name, path in value_sets().items():
+        api = next(c for component, c, _ in ours(sets[name]) if component == "api")
+        assert "--no-proxy-headers" in api["command"], name
+        proxies = (yaml.safe_load(path.read_text()) or {}).get("api", {}).get("trustedProxies", [])
+        given = env_of(api).get("TRUSTED_PROXIES")
+        assert given == (",".join(proxies) or None), name
+        if given:
+            named[name] = [str(network) for network in Settings(trusted_proxies=given).trusted_proxies]
+    assert named == {"production": ["10.64.0.0/14"]}
+
+
 def test_acapy_webhooks_go_to_the_api_with_the_admin_key_the_controllers_read(sets):
     objects = sets["default"]
     acapy = next(c for w in workloads(objects) if component_of(w) == "acapy" for c in pod_spec(w)["containers"])

@@ -269,6 +269,15 @@ def test_acapy_webhooks_go_to_the_service_that_serves_them_with_the_key_it_check
             assert mount_of(service, environment.get("ACAPY_ADMIN_KEY_FILE", ""), rendered) == admin_key, name
 
 
+def test_the_api_believes_no_forwarded_header_unless_told_to(rendered):
+    """uvicorn's default believes X-Forwarded-For from 127.0.0.1 (any process sharing the host or container),
+    so a client would pick its own address for the per-IP limits: the API runs with --no-proxy-headers here
+    and in `make up`, and takes its proxies from TRUSTED_PROXIES alone (backend/app/core/config.py)."""
+    assert "--no-proxy-headers" in rendered["services"]["api"]["command"]
+    api_argv = re.search(r"^api_argv\(\) \{\n(.*?)^\}", STACK.read_text(), re.M | re.S).group(1)
+    assert "--no-proxy-headers" in api_argv
+
+
 # --- the same topology as `make up` -----------------------------------------------------------------
 
 def test_long_running_services_are_make_ups_and_restart_one_shot_jobs_do_not(rendered, stack_ports):

@@ -184,6 +184,9 @@ checksum/manifest: {{ include "fitmint.manifestChecksum" $root }}
 - {name: RECOMMEND_URL, value: {{ printf "http://%s:59468" (include "fitmint.name" (dict "root" . "component" "recommend")) | quote }}}
 - {name: SIWE_DOMAIN, value: {{ .Values.api.siwe.domain | quote }}}
 - {name: SIWE_URI, value: {{ .Values.api.siwe.uri | quote }}}
+{{- with .Values.api.trustedProxies }}
+- {name: TRUSTED_PROXIES, value: {{ join "," . | quote }}}
+{{- end }}
 {{- end -}}
 
 {{- define "fitmint.env.worker" -}}

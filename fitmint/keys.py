@@ -40,6 +40,11 @@ class KeySettings(StateSettings):
         extra = [self.secret_file(f"operator-{index}.key", None) for index in range(1, self.fitmint_operator_pool_size)]
         return [self.operator_key_file, *extra]
 
+    def secret_files(self) -> list[Path]:
+        # The attestor's only: of the processes, the API signs with it; the operator pool is the transaction
+        # queue's (TxQueueSettings.txqueue_key_files), read by the deploy script besides.
+        return [*super().secret_files(), self.attestor_key_file]
+
     def attestor_key(self) -> str:
         """The attestor's private key (0x-hex): signs reward vouchers; the deploy grants it ATTESTOR_ROLE."""
         return "0x" + secrets.read_or_generate(self.attestor_key_file)

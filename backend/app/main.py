@@ -224,6 +224,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def serve() -> FastAPI:
     """The stack's API process: telemetry first (fitmint/telemetry), then the app."""
     telemetry.setup("api")
+    get_settings().refuse_exposed_secrets("api")
     return create_app()
 
 

@@ -94,8 +94,10 @@ def main(argv=None) -> int:
     parser.parse_args(argv)
     telemetry.setup("txqueue")  # JSON logs (httpx's line per node call quieted), traces
     quiet_library_retries()
+    settings = TxQueueSettings()
+    settings.refuse_exposed_secrets("txqueue")
     try:
-        asyncio.run(run(TxQueueSettings()))
+        asyncio.run(run(settings))
     except (CannotStart, OSError) as exc:
         print(f"txqueue: cannot start: {exc}", file=sys.stderr)
         return 2

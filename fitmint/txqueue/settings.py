@@ -4,6 +4,7 @@ transaction may wait before a replacement with higher fees."""
 
 from pathlib import Path
 
+from fitmint import secrets
 from fitmint.settings import KernelSettings, default
 from fitmint.txqueue.fees import GWEI, FeePolicy
 
@@ -46,4 +47,7 @@ class TxQueueSettings(KernelSettings):
 
     def keys(self) -> list[str]:
         """The pool's private keys (0x-hex), read from txqueue_key_files (never generated: they must be funded)."""
-        return ["0x" + Path(path).read_text().strip().removeprefix("0x") for path in self.txqueue_key_files]
+        return ["0x" + secrets.read(path).removeprefix("0x") for path in self.txqueue_key_files]
+
+    def secret_files(self) -> list[Path]:
+        return [*super().secret_files(), *self.txqueue_key_files]

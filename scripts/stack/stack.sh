@@ -32,10 +32,18 @@ UNHEALTHY=()  # what the last print_table found not healthy
 fail() { echo "stack: $*" >&2; exit 1; }
 
 # A dev secret: generated on first use (random, mode 0600, outside git), the same afterwards.
-# The one generator and format are fitmint/secrets.py's; an existing secret is read without starting Python.
+# The one generator and format are fitmint/secrets.py's; an existing secret is read without starting Python,
+# after the permission check fitmint/secrets.py makes too (the stack's own files: 0600 or stricter).
 secret() {
-  local file="$SECRETS_DIR/$1"
-  if [ -s "$file" ]; then cat "$file"; else PYTHONPATH="$FITMINT_ROOT" python -m fitmint.secrets "$file"; fi
+  local file="$SECRETS_DIR/$1" mode
+  if [ -s "$file" ]; then
+    mode="$(stat -L -c %a "$file")"
+    [ $((8#$mode & 8#077)) -eq 0 ] \
+      || fail "the secret file $file is open to other users (mode 0$mode): run 'chmod 600 $file'"
+    cat "$file"
+  else
+    PYTHONPATH="$FITMINT_ROOT" python -m fitmint.secrets "$file"
+  fi
 }
 
 # Where the deployment manifest is: asked of the one resolver (fitmint/settings.py), never rebuilt here.
@@ -152,6 +160,7 @@ postgres_url() { echo "postgresql://$POSTGRES_USER@127.0.0.1:$POSTGRES_PORT"; }
 postgres_prepare() {
   [ -x "$PG_BIN/postgres" ] || fail "postgres: server binaries not found (PG_BIN=$PG_BIN); run 'make deps-stack'."
   mkdir -p "$FITMINT_STATE_DIR"
+  secret postgres-password >/dev/null  # generated, or checked private, before anything reads it
   [ "$(id -u)" = 0 ] && postgres_place_cluster
   local data
   data="$(postgres_data)"

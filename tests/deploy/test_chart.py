@@ -25,6 +25,7 @@ import asyncpg
 import pytest
 import yaml
 
+from fitmint import secrets
 from fitmint.settings import default
 from scripts.kube.render import CHART, RenderError, lint, parse, render, value_sets
 from tests.support.databases import admin_dsn, create_databases, drop_databases
@@ -232,6 +233,24 @@ def test_files_are_mounted_from_the_secrets_the_values_name(sets):
     assert seen == set(expected)
 
 
+def test_the_secret_files_are_readable_by_the_processes_and_keep_their_permission_rule(sets):
+    """Kubernetes writes a Secret volume's files owned by root, group fsGroup, mode defaultMode: each process
+    (non-root, in fsGroup) reads them through the group, and fitmint/secrets.py's rule, which every process
+    checks at start-up, accepts them (a process would refuse to start otherwise)."""
+    checked = set()
+    for component, _, pod in ours(sets["default"]):
+        context = pod["securityContext"]
+        for volume in pod["volumes"]:
+            if "projected" not in volume or not any("secret" in s for s in volume["projected"]["sources"]):
+                continue
+            mode = volume["projected"]["defaultMode"]
+            assert context["runAsUser"] != 0 and context["fsGroup"] is not None, component
+            assert mode & 0o040, f"{component}: fsGroup cannot read its secrets (mode {mode:04o})"
+            assert secrets.exposure_of(volume["name"], mode, owner=0, reader=context["runAsUser"]) is None, component
+            checked.add(component)
+    assert {"api", "worker", "indexer", "txqueue", "analytics"} <= checked
+
+
 def services(objects: list[dict]) -> dict[str, set[int]]:
     return {name: {p["port"] for p in s["spec"]["ports"]} for name, s in of_kind(objects, "Service").items()}
 
@@ -258,7 +277,7 @@ def test_acapy_webhooks_go_to_the_api_with_the_admin_key_the_controllers_read(se
     assert (key["name"], key["key"]) == (admin_key["name"], admin_key["key"])
     # The same route docker-compose.yml's ACA-Py posts to (tests/stack/test_compose.py checks the API serves it).
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["acapy"]["command"][0]
-    assert urlsplit(re.search(r'--webhook-url "([^"]+)"', compose).group(1)).path == webhook.path
+    assert urlsplit(re.search(r'ACAPY_WEBHOOK_URL="([^"]+)"', compose).group(1)).path == webhook.path
     assert "--admin-api-key" not in acapy["args"] and "--wallet-key" not in acapy["args"], "keys belong in the env"
 
 
@@ -574,6 +593,9 @@ def test_with_the_vault_agent_each_file_a_process_reads_comes_from_vault():
                     assert str(PurePosixPath(path).parent) == annotations["vault.hashicorp.com/secret-volume-path"]
                     assert annotations[f"vault.hashicorp.com/agent-inject-secret-{name}"] == files[name]["path"]
                     assert '.Data.data.value' in annotations[f"vault.hashicorp.com/agent-inject-template-{name}"]
+                    # Written by the agent (its own user) into the pod's fsGroup volume: the processes' rule.
+                    mode = int(annotations[f"vault.hashicorp.com/agent-inject-perms-{name}"], 8)
+                    assert mode & 0o040 and secrets.exposure_of(path, mode, owner=100, reader=10001) is None
         assert egress_allows(objects, component, 8200, lambda peer: peer == {"ipBlock": {"cidr": "10.8.0.1/32"}})
     (job,) = of_kind(objects, "Job").values()
     assert job["spec"]["template"]["metadata"]["annotations"]["vault.hashicorp.com/agent-pre-populate-only"] == "true"

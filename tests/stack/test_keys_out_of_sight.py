@@ -61,3 +61,14 @@ def test_no_process_shows_a_secret_of_the_running_stack_on_its_command_line(runn
     secrets = secrets_of(Path(running_stack["FITMINT_STATE_DIR"]))
     assert {"postgres-password", "acapy-admin-key", "acapy-wallet-key", "attestor.key"} <= set(secrets)
     assert processes_showing(secrets) == [], "a secret is on these processes' command lines (ps shows them)"
+
+
+def test_the_stack_refuses_to_start_a_service_on_an_exposed_secret(private_stack):
+    private_stack("secrets", check=True)
+    exposed = private_stack.state / "secrets" / "acapy-admin-key"
+    assert exposed.stat().st_mode & 0o777 == 0o600
+    exposed.chmod(0o644)
+    started = private_stack("up", "acapy")
+    assert started.returncode != 0
+    assert f"the secret file {exposed} is open to other users (mode 0644): run 'chmod 600 {exposed}'" in started.stderr
+    assert not (private_stack.state / "run" / "acapy.pid").exists()

@@ -1,6 +1,6 @@
 """`python -m fitmint.txqueue run`: the worker as a process, configured by its settings (the pool's key files,
 the database, the node), mines what was submitted and stops cleanly on SIGTERM; without keys or without the
-queue's tables it refuses to start, saying why."""
+queue's tables, or with a key file other users can read, it refuses to start, saying why."""
 
 import asyncio
 import json
@@ -11,6 +11,7 @@ import sys
 import asyncpg
 from eth_account import Account
 
+from fitmint import secrets
 from fitmint.txqueue.settings import TxQueueSettings
 from fitmint.txqueue.submit import TransactionRequest, submit
 from tests.support.databases import admin_dsn, create_databases, drop_databases
@@ -31,7 +32,7 @@ def environment(stack, database: str, rpc_url: str, key_files: list) -> dict:
 
 def test_the_settings_read_the_pool_and_the_caps(tmp_path, monkeypatch):
     key = Account.create().key.to_0x_hex()
-    (tmp_path / "a.key").write_text(key[2:] + "\n")
+    secrets.write(tmp_path / "a.key", key[2:] + "\n")
     monkeypatch.setenv("TXQUEUE_KEY_FILES", json.dumps([str(tmp_path / "a.key")]))
     monkeypatch.setenv("TXQUEUE_MAX_PRIORITY_FEE_PER_GAS", "7")
     settings = TxQueueSettings()
@@ -42,7 +43,7 @@ def test_the_settings_read_the_pool_and_the_caps(tmp_path, monkeypatch):
 def test_the_worker_process_mines_a_request_and_stops_on_sigterm(make_anvil, postgres, stack, tmp_path):
     anvil = make_anvil()
     key_file = tmp_path / "txqueue-0.key"
-    key_file.write_text(anvil.funded_key())
+    secrets.write(key_file, anvil.funded_key())
 
     async def submitted() -> int:
         connection = await asyncpg.connect(**postgres)
@@ -70,13 +71,17 @@ def test_the_worker_process_mines_a_request_and_stops_on_sigterm(make_anvil, pos
     assert int(anvil.rpc("eth_getBalance", PAYEE, "latest"), 16) == 99
 
 
-def test_without_keys_or_tables_it_refuses_to_start(stack, tmp_path):
+def test_without_keys_or_tables_or_with_an_exposed_key_it_refuses_to_start(stack, tmp_path):
     database = "txqueue_test_empty_" + os.urandom(4).hex()
     asyncio.run(create_databases([database], **admin_dsn(stack)))
     try:
-        key_file = tmp_path / "k.key"
-        key_file.write_text(Account.create().key.hex())
-        for key_files, says in (([], "TXQUEUE_KEY_FILES"), ([key_file], "lacks txqueue_request")):
+        key_file, exposed = tmp_path / "k.key", tmp_path / "exposed.key"
+        secrets.write(key_file, Account.create().key.hex())
+        exposed.write_text(Account.create().key.hex())
+        exposed.chmod(0o644)  # what a plain write leaves under the usual umask: every local user reads it
+        for key_files, says in (([], "TXQUEUE_KEY_FILES"), ([key_file], "lacks txqueue_request"),
+                                ([key_file, exposed], f"refusing to start: the secret file {exposed} is open to every "
+                                                      f"local user (mode 0644): run `chmod 600 {exposed}`")):
             done = subprocess.run([sys.executable, "-m", "fitmint.txqueue", "run"], cwd=ROOT, capture_output=True,
                                   env=environment(stack, database, "http://127.0.0.1:9", key_files), timeout=60)
             assert done.returncode == 2 and says in done.stderr.decode(), done.stderr.decode()

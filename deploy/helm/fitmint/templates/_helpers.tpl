@@ -222,7 +222,8 @@ checksum/manifest: {{ include "fitmint.manifestChecksum" $root }}
 {{- end -}}
 
 {{/* With secrets.vaultAgent: the Vault Agent injector writes each file the pod reads into /run/secrets/fitmint
-     (its in-memory volume) instead of the projected Secret volume. */}}
+     (its in-memory volume) instead of the projected Secret volume; 0440 like that volume (the agent's own
+     default, 0644, lets every user read it, and the processes refuse to start on that: fitmint/secrets.py). */}}
 {{- define "fitmint.vaultAnnotations" -}}
 {{- $vault := .root.Values.secrets.vaultAgent -}}
 vault.hashicorp.com/agent-inject: "true"
@@ -236,10 +237,12 @@ vault.hashicorp.com/agent-pre-populate-only: "true"
 {{- if not $source }}{{ fail (printf "secrets.vaultAgent.files.%s: name the Vault secret holding it ({path: ..., field: ...})" .) }}{{ end }}
 vault.hashicorp.com/agent-inject-secret-{{ . }}: {{ $source.path | quote }}
 vault.hashicorp.com/agent-inject-template-{{ . }}: {{ printf "{{- with secret %q -}}{{ .Data.data.%s }}{{- end }}" $source.path $source.field | quote }}
+vault.hashicorp.com/agent-inject-perms-{{ . }}: "0440"
 {{- end }}
 {{- end -}}
 
-{{/* The secrets a process reads, as one projected volume of files under /run/secrets/fitmint. */}}
+{{/* The secrets a process reads, as one projected volume of files under /run/secrets/fitmint. 0440, owned by
+     root, group fsGroup: what fitmint/secrets.py allows a file another user owns (group read, nothing for others). */}}
 {{- define "fitmint.secretsVolume" -}}
 {{- if not .root.Values.secrets.vaultAgent.enabled -}}
 {{- $s := .root.Values.secrets -}}

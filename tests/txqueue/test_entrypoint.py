@@ -17,6 +17,7 @@ from fitmint.txqueue.submit import TransactionRequest, submit
 from tests.support.databases import admin_dsn, create_databases, drop_databases
 from tests.support.paths import ROOT
 from tests.support.processes import spawn, stop_group
+from tests.support.signer_server import running_signer
 from tests.support.waiting import wait_until
 
 PAYEE = "0x00000000000000000000000000000000000b0b0b"
@@ -69,6 +70,44 @@ def test_the_worker_process_mines_a_request_and_stops_on_sigterm(make_anvil, pos
         stop_group(process)
     assert process.returncode == 0, process.stderr.read().decode()
     assert int(anvil.rpc("eth_getBalance", PAYEE, "latest"), 16) == 99
+
+
+def test_with_a_remote_signer_the_keys_stay_in_the_signers_process(make_anvil, postgres, stack, tmp_path):
+    """TXQUEUE_SIGNER_URL and TXQUEUE_SIGNER_ADDRESSES instead of key files: the pool's key lives in another
+    process (a JSON-RPC signer), which signs what the queue sends; the queue's process never reads it."""
+    anvil = make_anvil()
+    key_file = tmp_path / "signer-held.key"
+    secrets.write(key_file, anvil.funded_key())
+    address = Account.from_key(secrets.read(key_file)).address
+
+    async def submitted() -> int:
+        connection = await asyncpg.connect(**postgres)
+        try:
+            return await submit(connection, TransactionRequest("remote-1", "test", PAYEE, value=77))
+        finally:
+            await connection.close()
+
+    async def state(request_id: int) -> str:
+        connection = await asyncpg.connect(**postgres)
+        try:
+            return await connection.fetchval("SELECT state FROM txqueue_request WHERE id = $1", request_id)
+        finally:
+            await connection.close()
+
+    request_id = asyncio.run(submitted())
+    with running_signer([key_file]) as signer_url:
+        env = {**environment(stack, postgres["database"], anvil.url, []), "TXQUEUE_SIGNER_URL": signer_url,
+               "TXQUEUE_SIGNER_ADDRESSES": json.dumps([address])}
+        process = spawn([sys.executable, "-m", "fitmint.txqueue", "run"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                        stderr=subprocess.PIPE, env=env)
+        try:
+            wait_until(lambda: asyncio.run(state(request_id)) == "mined", timeout=30, interval=0.1, what="mined")
+        finally:
+            stop_group(process)
+    assert process.returncode == 0, process.stderr.read().decode()
+    assert int(anvil.rpc("eth_getBalance", PAYEE, "latest"), 16) == 77
+    (tx_hash,) = anvil.rpc("eth_getBlockByNumber", "latest", False)["transactions"]
+    assert anvil.rpc("eth_getTransactionByHash", tx_hash)["from"] == address.lower()
 
 
 def test_without_keys_or_tables_or_with_an_exposed_key_it_refuses_to_start(stack, tmp_path):

@@ -136,6 +136,9 @@ class RemoteSigner:
     async def _call(self, method: str, *params):
         try:
             return await self._rpc.call(method, *params)
+        except httpx.HTTPStatusError as exc:
+            raise SignerRefused(f"the signer at {self.url} answered {method} with HTTP "
+                                f"{exc.response.status_code}") from None
         except RpcError as exc:
             if exc.code == METHOD_NOT_FOUND and method == TYPED_DATA_METHODS[0]:
                 self._typed_data_method = TYPED_DATA_METHODS[1]
@@ -164,5 +167,3 @@ class RemoteSigner:
         return [signed_transaction_of(raw, transaction, self.address)
                 for raw, transaction in zip(answers, transactions, strict=True)]
 
-
-SIGNER_OUTAGES = (httpx.TransportError, httpx.HTTPStatusError)  # the signer unreachable, timing out or failing

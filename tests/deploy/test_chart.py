@@ -60,6 +60,8 @@ EXEMPT = {
     "FITMINT_OPERATOR_KEY_FILE": "the operator pool is the transaction queue's alone (TXQUEUE_KEY_FILES)",
     "FITMINT_OPERATOR_KEY_FILES": "likewise",
     "TXQUEUE_RPC_URL": "unset: FITMINT_RPC_URL, which is given",
+    "FITMINT_ATTESTOR_SIGNER_URL": "unset: the API signs with the attestor key file the Secret mounts",
+    "TXQUEUE_SIGNER_URL": "unset: the queue signs with the operator key files the Secret mounts",
 }
 # Settings of a Settings class shared by two processes that one of them never calls (its network policy
 # allows no flow there, so it is not given the address either).

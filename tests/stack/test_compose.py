@@ -53,6 +53,8 @@ EXEMPT = {
     "dapp_dir": "the reference dApp's build beside the code (clients/dapp/dist), built into the image",
     "fitmint_operator_key_files": "unset, the operator pool is FITMINT_OPERATOR_KEY_FILE and "
                                   "FITMINT_OPERATOR_POOL_SIZE - 1 keys beside it (on the state volume)",
+    "fitmint_attestor_signer_url": "unset, the attestor key file signs (FITMINT_ATTESTOR_KEY_FILE, state volume)",
+    "txqueue_signer_url": "unset, the key files sign (TXQUEUE_KEY_FILES, on the state volume)",
 }
 DEFAULT_PORTS = {"http": 80, "https": 443}
 

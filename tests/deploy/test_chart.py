@@ -253,6 +253,40 @@ def test_the_secret_files_are_readable_by_the_processes_and_keep_their_permissio
     assert {"api", "worker", "indexer", "txqueue", "analytics"} <= checked
 
 
+def test_with_remote_signers_the_pods_get_their_urls_and_no_key_files(process_settings):
+    """endpoints.attestorSigner / operatorSigner (fitmint/signers.py): the API and the transaction queue are
+    given the signer's URL and address(es), every name a setting of theirs; the key files are not mounted; the
+    network policies let exactly them reach the signers' ports."""
+    attestor, pool = "0x" + "ab" * 20, ["0x" + "01" * 20, "0x" + "02" * 20]
+    flows = {**VALUES["flows"], "api": [*VALUES["flows"]["api"], "attestor-signer"],
+             "txqueue": [*VALUES["flows"]["txqueue"], "operator-signer"]}
+    peers = {"attestor-signer": [{"ipBlock": {"cidr": "10.7.0.1/32"}}],
+             "operator-signer": [{"ipBlock": {"cidr": "10.7.0.2/32"}}]}
+    objects = with_default_set({
+        "endpoints": {"attestorSigner": {"url": "http://10.7.0.1:9000", "address": attestor},
+                      "operatorSigner": {"url": "https://10.7.0.2", "addresses": pool}},
+        "flows": flows, "networkPolicy": {"peers": peers}})
+    containers = {component: (container, pod) for component, container, pod in ours(objects)}
+    api = containers["api"][0]
+    assert env_of(api)["FITMINT_ATTESTOR_SIGNER_URL"] == "http://10.7.0.1:9000"
+    assert env_of(api)["FITMINT_ATTESTOR_ADDRESS"] == attestor and "FITMINT_ATTESTOR_KEY_FILE" not in env_of(api)
+    txqueue = env_of(containers["txqueue"][0])
+    assert txqueue["TXQUEUE_SIGNER_URL"] == "https://10.7.0.2"
+    assert json.loads(txqueue["TXQUEUE_SIGNER_ADDRESSES"]) == pool and "TXQUEUE_KEY_FILES" not in txqueue
+    mounted = {item["path"] for component in ("api", "worker", "txqueue")
+               for volume in containers[component][1]["volumes"]
+               for source in volume.get("projected", {}).get("sources", []) for item in source["secret"]["items"]}
+    assert "attestor.key" not in mounted and not mounted & set(VALUES["secrets"]["operatorKeys"]["keys"])
+    assert "postgres-password" in mounted
+    for component, port, cidr in (("api", 9000, "10.7.0.1/32"), ("txqueue", 443, "10.7.0.2/32")):
+        assert egress_allows(objects, component, port, lambda peer, cidr=cidr: peer == {"ipBlock": {"cidr": cidr}})
+    for component in ("worker", "indexer", "analytics"):
+        assert not egress_allows(objects, component, 9000, lambda peer: peer == peers["attestor-signer"][0])
+    for component in ("api", "worker", "txqueue"):
+        fields = set().union(*(all_fields(load(path)) for path in process_settings[component]))
+        assert not [v for v in env_of(containers[component][0]) if v not in fields and v not in PROCESS_ENV], component
+
+
 def services(objects: list[dict]) -> dict[str, set[int]]:
     return {name: {p["port"] for p in s["spec"]["ports"]} for name, s in of_kind(objects, "Service").items()}
 
@@ -716,8 +750,15 @@ def test_litmus_experiments_cover_the_fitness_and_wallet_paths_with_health_probe
     ({"chaos": {"litmus": {"enabled": True, "experiments": ["node-drain"]}}}, "/chaos/litmus/experiments/0"),
     ({"recommend": {"replicas": 2, "persistence": {"enabled": True}}}, "recommend.replicas must be 1"),
     ({"mesh": {"istio": {"enabled": True, "gateways": ["istio-system/public"]}}}, "mesh.istio.publicHosts"),
+    ({"endpoints": {"attestorSigner": {"url": "http://signer:9000"}}}, "endpoints.attestorSigner.address"),
+    ({"endpoints": {"attestorSigner": {"url": "http://signer:9000", "address": "0x" + "ab" * 20}}},
+     "flows.api: add attestor-signer"),
+    ({"endpoints": {"operatorSigner": {"url": "http://signer:9000"}}, "flows": {"txqueue": ["operator-signer"]}},
+     "endpoints.operatorSigner.addresses"),
+    ({"flows": {"txqueue": ["postgres", "operator-signer"]}}, "operator-signer needs endpoints.operatorSigner.url"),
 ], ids=["unknown-key", "bootstrap", "no-rpc", "type", "unknown-flow", "no-keys", "two-meshes", "autoscaling",
-        "pdb", "no-manifest", "manifest-json", "max-keys", "unknown-fault", "recommend-volume", "gateway-hosts"])
+        "pdb", "no-manifest", "manifest-json", "max-keys", "unknown-fault", "recommend-volume", "gateway-hosts",
+        "signer-address", "signer-flow", "pool-addresses", "flow-without-signer"])
 def test_bad_values_are_refused_with_a_message_naming_them(values, message):
     with pytest.raises(RenderError) as refused:
         with_default_set(values)

@@ -59,7 +59,9 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{- else if eq .name "otlp" -}}
   {{- range (list $e.otlp.tracesEndpoint $e.otlp.logsEndpoint) -}}{{- if . -}}{{- $ports = append $ports (int (include "fitmint.urlPort" .)) -}}{{- end -}}{{- end -}}
 {{- else if eq .name "didcomm-peers" -}}{{- $ports = $root.Values.networkPolicy.didcommPorts -}}
-{{- else -}}{{- fail (printf "flows: %q is neither a listener of the chart (api, recommend, acapy-admin, acapy-didcomm) nor an endpoint (postgres, redis, kafka, ipfs, rpc, smtp, otlp, didcomm-peers)" .name) -}}
+{{- else if eq .name "attestor-signer" -}}{{- $ports = list (int (include "fitmint.urlPort" (required "flows: attestor-signer needs endpoints.attestorSigner.url" $e.attestorSigner.url))) -}}
+{{- else if eq .name "operator-signer" -}}{{- $ports = list (int (include "fitmint.urlPort" (required "flows: operator-signer needs endpoints.operatorSigner.url" $e.operatorSigner.url))) -}}
+{{- else -}}{{- fail (printf "flows: %q is neither a listener of the chart (api, recommend, acapy-admin, acapy-didcomm) nor an endpoint (postgres, redis, kafka, ipfs, rpc, smtp, otlp, didcomm-peers, attestor-signer, operator-signer)" .name) -}}
 {{- end -}}
 {{ uniq $ports | toJson }}
 {{- end -}}
@@ -170,7 +172,12 @@ checksum/manifest: {{ include "fitmint.manifestChecksum" $root }}
 {{ include "fitmint.env.redis" . }}
 - {name: BACKEND_DATABASE, value: {{ $e.postgres.databases.backend | quote }}}
 - {name: JWT_SECRET_FILE, value: /run/secrets/fitmint/jwt-secret}
+{{- with $e.attestorSigner.url }}
+- {name: FITMINT_ATTESTOR_SIGNER_URL, value: {{ . | quote }}}
+- {name: FITMINT_ATTESTOR_ADDRESS, value: {{ $e.attestorSigner.address | quote }}}
+{{- else }}
 - {name: FITMINT_ATTESTOR_KEY_FILE, value: /run/secrets/fitmint/attestor.key}
+{{- end }}
 - {name: ACAPY_ADMIN_URL, value: {{ printf "http://%s:8021" (include "fitmint.name" (dict "root" . "component" "acapy")) | quote }}}
 - {name: ACAPY_ADMIN_KEY_FILE, value: /run/secrets/fitmint/acapy-admin-key}
 - {name: DEFAULT_TENANT, value: {{ .Values.api.defaultTenant | quote }}}
@@ -207,6 +214,11 @@ checksum/manifest: {{ include "fitmint.manifestChecksum" $root }}
 {{- range $name, $value := . }}
 - {name: {{ $name }}, value: {{ $value | toString | quote }}}
 {{- end }}
+{{- end -}}
+
+{{/* The attestor's key file, unless a remote signer holds the key (endpoints.attestorSigner): as a list. */}}
+{{- define "fitmint.attestorKeyFiles" -}}
+{{ ternary list (list "attestor.key") (not (empty .Values.endpoints.attestorSigner.url)) | toJson }}
 {{- end -}}
 
 {{/* The secret files a process reads (names under /run/secrets/fitmint), as a JSON list. */}}

@@ -63,6 +63,9 @@ class Signer:
 
 def handler_for(signer: Signer):
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as a real signer: the client reuses its connections
+        disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms wait for a delayed ACK
+
         def do_POST(self):
             request = json.loads(self.rfile.read(int(self.headers["content-length"])))
             try:

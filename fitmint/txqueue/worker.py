@@ -36,7 +36,7 @@ import httpx
 
 from fitmint.chain.rpc import Rpc, RpcError
 from fitmint.resilience import POSTGRES_ERRORS, describe, sleep_unless
-from fitmint.signers import KeySigner
+from fitmint.signers import KeySigner, SignerRefused
 from fitmint.txqueue import store
 from fitmint.txqueue.fees import FeeCapReached, FeePolicy
 from fitmint.txqueue.signer_locks import SignerLocks
@@ -132,8 +132,9 @@ class Worker:
             try:
                 await self._pass(signer)
             # A lost connection surfaces as any of PostgreSQL's transient errors (asyncpg's InterfaceError too:
-            # "connection has been released back to the pool" after a partition): retried, never a crash.
-            except (httpx.HTTPError, *POSTGRES_ERRORS) as exc:
+            # "connection has been released back to the pool" after a partition): retried, never a crash. So is
+            # a remote signer's refusal (what it was asked to sign stays claimed, nothing was recorded or sent).
+            except (httpx.HTTPError, SignerRefused, *POSTGRES_ERRORS) as exc:
                 log.warning("txqueue pass of %s failed, retrying: %s", signer, describe(exc))
             else:
                 if after_pass is not None:

@@ -110,6 +110,46 @@ def test_with_a_remote_signer_the_keys_stay_in_the_signers_process(make_anvil, p
     assert anvil.rpc("eth_getTransactionByHash", tx_hash)["from"] == address.lower()
 
 
+def test_a_signer_that_signs_with_another_key_gets_nothing_sent(make_anvil, postgres, stack, tmp_path):
+    """The queue checks every transaction the signer returns: signed by another key than the address it
+    asked for, it records and sends nothing, says why, and keeps running (the request waits for a signer
+    that answers right)."""
+    anvil = make_anvil()
+    key_file = tmp_path / "signer-held.key"
+    secrets.write(key_file, anvil.funded_key())
+
+    async def submitted() -> int:
+        connection = await asyncpg.connect(**postgres)
+        try:
+            return await submit(connection, TransactionRequest("liar-1", "test", PAYEE, value=5))
+        finally:
+            await connection.close()
+
+    async def request(request_id: int):
+        connection = await asyncpg.connect(**postgres)
+        try:
+            return await connection.fetchrow("SELECT state, nonce FROM txqueue_request WHERE id = $1", request_id)
+        finally:
+            await connection.close()
+
+    request_id = asyncio.run(submitted())
+    log = tmp_path / "txqueue.log"
+    with running_signer([key_file], "--wrong-key") as signer_url, open(log, "w") as output:
+        env = {**environment(stack, postgres["database"], anvil.url, []), "TXQUEUE_SIGNER_URL": signer_url,
+               "TXQUEUE_SIGNER_ADDRESSES": json.dumps([Account.from_key(secrets.read(key_file)).address])}
+        process = spawn([sys.executable, "-m", "fitmint.txqueue", "run"], cwd=ROOT, stdout=output, stderr=output,
+                        env=env)
+        try:
+            # Said on a pass and again on the next ones: the process lives on, retrying.
+            wait_until(lambda: log.read_text().count("was signed by 0x") >= 3, timeout=30, interval=0.1,
+                       what="the refusal, pass after pass")
+            assert process.poll() is None, log.read_text()[-2000:]
+            assert dict(asyncio.run(request(request_id))) == {"state": "queued", "nonce": None}
+        finally:
+            stop_group(process)
+    assert int(anvil.rpc("eth_getBalance", PAYEE, "latest"), 16) == 0
+
+
 def test_without_keys_or_tables_or_with_an_exposed_key_it_refuses_to_start(stack, tmp_path):
     database = "txqueue_test_empty_" + os.urandom(4).hex()
     asyncio.run(create_databases([database], **admin_dsn(stack)))

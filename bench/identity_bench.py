@@ -36,6 +36,7 @@ from agent.controller.handlers import CONNECTION_ACTIVE, FAILED_STATES
 from backend.app.core.config import Settings
 from backend.app.core.db import create_pool, dsn
 from bench.notifications_bench import cpu_seconds, host_busy_seconds, memory_mb, tree_pids
+from fitmint import secrets
 from tests.support.agents import HOLDER_FLAGS, Agent
 from tests.support.api import a_run
 from tests.support.databases import create_databases, drop_databases
@@ -413,7 +414,7 @@ async def run_flows(args, settings: Settings, log_dir: Path) -> dict:
     ours = Agent("fitmint-bench", home / "ours")
     holder_agent = Agent("holder-bench", home / "holder", flags=BENCH_HOLDER_FLAGS)
     key_file = log_dir / "acapy-admin-key"
-    key_file.write_text(ours.admin_key)
+    secrets.write(key_file, ours.admin_key)
     key_file.chmod(0o600)
     settings = bench_settings(settings, log_dir, uuid.uuid4().hex[:8], ours, key_file)
     cpu = Cpu(Settings().fitmint_state_dir / "run")

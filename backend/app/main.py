@@ -80,7 +80,7 @@ async def _open_pool(settings: Settings, database: str, purpose: str, **options)
 def _dependency_urls(settings: Settings) -> dict[str, str]:
     """Where the API's HTTP clients go, by dependency name (the outage answers name the one that failed)."""
     return {"rpc": settings.fitmint_rpc_url, "ipfs": settings.ipfs_url, "acapy": settings.acapy_admin_url,
-            "recommend": settings.recommend_url}
+            "recommend": settings.recommend_url, "attestor-signer": settings.fitmint_attestor_signer_url}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -232,6 +232,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def serve() -> FastAPI:
     """The stack's API process: telemetry first (fitmint/telemetry), then the app."""
     telemetry.setup("api")
+    get_settings().refuse_exposed_secrets("api")
     return create_app()
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import IPvAnyNetwork, field_validator
 from pydantic_settings import NoDecode
 
+from fitmint import secrets
 from fitmint.keys import KeySettings
 from fitmint.settings import KernelSettings, default
 
@@ -172,10 +173,12 @@ class Settings(KernelSettings, KeySettings):
     def acapy_admin_key(self) -> str | None:
         """The agent's admin API key (written by `scripts/stack/stack.sh secrets`); None when absent."""
         path = self.secret_file("acapy-admin-key", self.acapy_admin_key_file)
-        try:
-            return path.read_text().strip() or None
-        except OSError:
-            return None
+        return secrets.read(path) if path.is_file() else None
+
+    def secret_files(self) -> list[Path]:
+        own = [self.secret_file("jwt-secret", self.jwt_secret_file),
+               self.secret_file("acapy-admin-key", self.acapy_admin_key_file)]
+        return [*super().secret_files(), *own, *([self.smtp_password_file] if self.smtp_password_file else [])]
 
 
 @lru_cache

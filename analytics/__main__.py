@@ -89,6 +89,7 @@ def main() -> int:
         level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     quiet_library_retries()
     settings = Settings()
+    settings.refuse_exposed_secrets("analytics")
     if args.command == "run":
         return asyncio.run(run(settings))
     return asyncio.run(command(args, settings))

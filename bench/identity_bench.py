@@ -36,6 +36,7 @@ from agent.controller.handlers import CONNECTION_ACTIVE, FAILED_STATES
 from backend.app.core.config import Settings
 from backend.app.core.db import create_pool, dsn
 from bench.notifications_bench import cpu_seconds, host_busy_seconds, memory_mb, tree_pids
+from fitmint import secrets
 from tests.support.agents import HOLDER_FLAGS, Agent
 from tests.support.api import a_run
 from tests.support.databases import create_databases, drop_databases
@@ -365,7 +366,9 @@ def bench_settings(base: Settings, state_dir: Path, run_id: str, ours: Agent, ke
         "backend_database": f"bench_identity_{run_id}",
         "acapy_admin_url": ours.admin_url, "acapy_admin_key_file": key_file,
         "relay_enabled": False,  # the API's outbox relay needs Kafka and plays no part here
-        "rate_limit_auth": 1_000_000, "rate_limit_account": 1_000_000, "access_token_ttl_seconds": 3600})
+        "rate_limit_auth": 1_000_000, "rate_limit_account": 1_000_000, "rate_limit_public": 1_000_000,
+        "rate_limit_public_window_seconds": 3600,
+        "access_token_ttl_seconds": 3600})
 
 
 async def read_gate(settings: Settings) -> dict:
@@ -411,7 +414,7 @@ async def run_flows(args, settings: Settings, log_dir: Path) -> dict:
     ours = Agent("fitmint-bench", home / "ours")
     holder_agent = Agent("holder-bench", home / "holder", flags=BENCH_HOLDER_FLAGS)
     key_file = log_dir / "acapy-admin-key"
-    key_file.write_text(ours.admin_key)
+    secrets.write(key_file, ours.admin_key)
     key_file.chmod(0o600)
     settings = bench_settings(settings, log_dir, uuid.uuid4().hex[:8], ours, key_file)
     cpu = Cpu(Settings().fitmint_state_dir / "run")

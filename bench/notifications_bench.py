@@ -78,7 +78,8 @@ def bench_settings(base: Settings, state_dir: Path, run_id: str) -> Settings:
         "notifications_consumer_group": f"bench-notifications-{run_id}",
         "deliveries_consumer_group": f"bench-deliveries-{run_id}",
         "email_consumer_group": f"bench-email-{run_id}",
-        "rate_limit_auth": 1_000_000, "rate_limit_account": 1_000_000,
+        "rate_limit_auth": 1_000_000, "rate_limit_account": 1_000_000, "rate_limit_public": 1_000_000,
+        "rate_limit_public_window_seconds": 3600,
         "access_token_ttl_seconds": 3600,
         "worker_metrics_port": 0})  # the stack's worker has the default port (make up runs one)
 

@@ -35,6 +35,7 @@ from eth_abi import encode as abi_encode
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
+from fitmint import secrets
 from fitmint.txqueue.schema import create_schema
 from fitmint.txqueue.submit import TransactionRequest, submit_many
 from tests.support.databases import admin_dsn, create_databases, drop_databases
@@ -344,7 +345,7 @@ async def run(args) -> dict:
         key_files = []
         for n, key in enumerate(keys):
             key_files.append(scratch / f"txqueue-{n}.key")
-            key_files[-1].write_text(key)
+            secrets.write(key_files[-1], key)
         workers = start_workers(args, stack, database, anvil.url, key_files, scratch)
         deadline = time.monotonic() + 30
         while await held_keys(connection, database) < len(keys):

@@ -51,6 +51,15 @@ class StateSettings(BaseSettings):
         """The secret in `secret_file(name, file)`, generated there on first use."""
         return secrets.read_or_generate(self.secret_file(name, file))
 
+    def secret_files(self) -> list[Path]:
+        """Every secret file this process reads (each settings class adds its own): checked at start-up."""
+        return []
+
+    def refuse_exposed_secrets(self, process: str) -> None:
+        """Start-up: exits with the file and the fix when a secret file breaks the permission rule
+        (fitmint/secrets.py: 0600, or 0640 when another user, e.g. root in Kubernetes, owns it)."""
+        secrets.refuse_to_start_if_exposed(process, self.secret_files())
+
     def manifest_path(self, chain_id: int | None = None) -> Path:
         """Where `ape run deploy` wrote (and every reader finds) the deployment manifest of the chain."""
         return self.manifest or self.fitmint_state_dir / "deployments" / f"{chain_id or self.chain_id}.json"
@@ -84,8 +93,11 @@ class KernelSettings(StateSettings):
     def bootstrap(self) -> str:
         return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
 
+    def secret_files(self) -> list[Path]:
+        return [*super().secret_files(), self.secret_file("postgres-password", self.postgres_password_file)]
+
     def postgres_password(self) -> str:
-        return self.secret_file("postgres-password", self.postgres_password_file).read_text().strip()
+        return secrets.read(self.secret_file("postgres-password", self.postgres_password_file))
 
     def postgres(self, database: str | None = None) -> dict:
         """asyncpg's connection arguments for `database` (without one: the server, e.g. to create one)."""

@@ -118,6 +118,7 @@ def cli() -> int:
     args = parser.parse_args()
     telemetry.setup("indexer")
     quiet_library_retries()
+    Settings().refuse_exposed_secrets("indexer")
     return asyncio.run(main(args.command, args.until))
 
 

@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         logging.getLogger("feast").setLevel(logging.WARNING)  # its registry refreshes log at INFO every minute
     settings = RecommendSettings()
+    settings.refuse_exposed_secrets("recommend")
     # Feast and the models load here, not at import: `--help` answers at once, and Compose's check can import
     # this module for its settings without the recommend venv.
     from recommend import featurestore, models, training

@@ -100,8 +100,15 @@ def _dev_key_address(name: str, key_file: Path) -> str:
 
 def dev_attestor_address() -> str:
     """The attestor key (FITMINT_ATTESTOR_KEY_FILE or <state>/secrets/attestor.key): the fitness backend
-    signs vouchers with it."""
-    return _dev_key_address("attestor", KeySettings().attestor_key_file)
+    signs vouchers with it; with a remote signer (FITMINT_ATTESTOR_SIGNER_URL), the address it signs as
+    (FITMINT_ATTESTOR_ADDRESS), and no key file is read or generated."""
+    settings = KeySettings()
+    if settings.fitmint_attestor_signer_url:
+        if not settings.fitmint_attestor_address:
+            raise ValueError("FITMINT_ATTESTOR_SIGNER_URL is set without FITMINT_ATTESTOR_ADDRESS (the address the "
+                             "signer signs vouchers as, which the deploy grants ATTESTOR_ROLE)")
+        return to_checksum_address(settings.fitmint_attestor_address)
+    return _dev_key_address("attestor", settings.attestor_key_file)
 
 
 def dev_operator_addresses() -> list[str]:

@@ -10,12 +10,13 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Header, HTTPException, Path, Request, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from agent.controller.acapy import AgentError, AgentUnavailable
 from agent.controller.handlers import apply_event
 from agent.controller.interop import EIP712_PROOF_TYPE, verify_eip712_credential, verify_with_didkit
 from agent.controller.service import Identity, Refused, exchange_view
+from backend.app.core.inputs import RequestModel
 from backend.app.core.policy import Action
 from backend.app.deps import BackendPool, CurrentMember, CurrentPrincipal, SiweDep, UsersDep, check, link_signed_wallet
 
@@ -26,7 +27,7 @@ log = logging.getLogger("identity.routes")
 ConnectionId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9-]+$")]
 
 
-class BindingRequest(BaseModel):
+class BindingRequest(RequestModel):
     model_config = ConfigDict(extra="forbid")
     connection_id: ConnectionId
     holder_did: str = Field(pattern=r"^did:key:z[1-9A-HJ-NP-Za-km-z]{40,60}$",
@@ -36,26 +37,27 @@ class BindingRequest(BaseModel):
     signature: str = Field(max_length=200)
 
 
-class AchievementRequest(BaseModel):
+class AchievementRequest(RequestModel):
     model_config = ConfigDict(extra="forbid")
     connection_id: ConnectionId
     achievement: str = Field(max_length=40, description="distance-10k, distance-marathon or distance-100k")
 
 
-class PresentationRequest(BaseModel):
+class PresentationRequest(RequestModel):
     model_config = ConfigDict(extra="forbid")
     connection_id: ConnectionId
     purpose: str = Field(max_length=40, description="the gate to satisfy, e.g. verified-athlete")
 
 
-class VerifyRequest(BaseModel):
+class VerifyRequest(RequestModel):
     model_config = ConfigDict(extra="forbid")
     credential: dict = Field(description="a W3C verifiable credential (data model 1.1) with its proof")
-    expected_chain_id: int | None = Field(default=None, ge=1, description="EIP-712 credentials: the did:pkh "
-                                          "issuer's chain must be this one (default: this platform's chain)")
+    expected_chain_id: int | None = Field(default=None, ge=1, le=2**64 - 1,
+                                          description="EIP-712 credentials: the did:pkh issuer's chain must be this "
+                                                      "one (default: this platform's chain)")
 
 
-class TrustedIssuer(BaseModel):
+class TrustedIssuer(RequestModel):
     model_config = ConfigDict(extra="forbid")
     did: str = Field(pattern=r"^did:[a-z0-9]+:[A-Za-z0-9._:%-]{8,200}$")
     name: str = Field(min_length=1, max_length=120)

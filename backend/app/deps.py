@@ -64,6 +64,15 @@ async def limit_quotes(request: Request) -> None:
     await request.app.state.limiter.hit(rule, client_ip(request))
 
 
+async def limit_public_reads(request: Request) -> None:
+    """Per-IP limit on what anyone may read without signing in (tests/backend/test_client_address.py checks
+    that every route without a sign-in has a per-IP limit)."""
+    settings: Settings = request.app.state.settings
+    rule = Rule("public", settings.rate_limit_public, settings.rate_limit_public_window_seconds)
+    request.app.state.limiter.hit_behind(rule, client_ip(request))
+
+
+PublicReads = [Depends(limit_public_reads)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 TokensDep = Annotated[TokenService, Depends(get_tokens)]
 SiweDep = Annotated[SiweService, Depends(get_siwe)]

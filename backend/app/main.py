@@ -7,12 +7,13 @@ import logging
 from contextlib import asynccontextmanager, suppress
 
 import asyncpg
-from fastapi import FastAPI, HTTPException, Response
+from fastapi import Depends, FastAPI, HTTPException, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from agent.controller.acapy import AcaPy
 from agent.controller.routes import router as identity_router
@@ -26,7 +27,7 @@ from backend.app.catalog.routes import router as catalog_router
 from backend.app.chain.document import API_VERSION
 from backend.app.chain.routes import ChainDocuments
 from backend.app.chain.routes import router as chain_router
-from backend.app.core import http_metrics
+from backend.app.core import http_metrics, inputs
 from backend.app.core.background import pause
 from backend.app.core.body_limit import BodyLimitMiddleware
 from backend.app.core.config import Settings, get_settings
@@ -79,7 +80,7 @@ async def _open_pool(settings: Settings, database: str, purpose: str, **options)
 def _dependency_urls(settings: Settings) -> dict[str, str]:
     """Where the API's HTTP clients go, by dependency name (the outage answers name the one that failed)."""
     return {"rpc": settings.fitmint_rpc_url, "ipfs": settings.ipfs_url, "acapy": settings.acapy_admin_url,
-            "recommend": settings.recommend_url}
+            "recommend": settings.recommend_url, "attestor-signer": settings.fitmint_attestor_signer_url}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -167,7 +168,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 if pool is not None:
                     await pool.close()
 
+    # Every route: the path and query string hold only text PostgreSQL can store (inputs.py: the bodies').
     app = FastAPI(title="fitmint API", version=API_VERSION, lifespan=lifespan, telemetry=telemetry.FASTAPI_NATIVE_OFF,
+                  dependencies=[Depends(inputs.refuse_unstorable_parameters)],
                   description="Sign-in with Ethereum, tenants and policies, members, fitness with anti-cheat, "
                               "reward vouchers and Merkle epochs, wallet and marketplace reads of the indexed chain, "
                               "purchase quotes, tenant dashboards (GET /analytics/...), personalised products and "
@@ -181,6 +184,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        access=settings.access_log, slow_seconds=settings.slow_request_seconds,
                        on_request=http_metrics.record if metrics else None,
                        in_flight=http_metrics.InFlight if metrics else None)
+    if settings.trusted_proxies:
+        # Outermost: everything after it (the access log, the per-IP rate limits) sees the client, taken from
+        # X-Forwarded-For only when the peer is a trusted proxy: the nearest address in it that is not one.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=[str(n) for n in settings.trusted_proxies])
     # The busiest routes first (wallet reads, recommendations): routes are matched in order.
     for router in (wallets_router, chain_router, marketplace_router, recommendations_router, auth_router,
                    users_router, fitness_router, fraud_router, rewards_router, epochs_router, relayer_router,
@@ -197,6 +204,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "detail": "the indexer has not initialised its tables yet", "dependency": "indexer"})
 
     app.add_exception_handler(StoreUnavailable, answer_unavailable)
+    inputs.install(app)  # a 422 that can echo any input (NaN, lone surrogates), never a 500
 
     # An outage of a dependency mid-request: 503 (unavailable) or 504 (timed out) naming it, never a 500.
     install_outage_answers(app, OutageClassifier(_dependency_urls(settings)))
@@ -224,6 +232,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def serve() -> FastAPI:
     """The stack's API process: telemetry first (fitmint/telemetry), then the app."""
     telemetry.setup("api")
+    get_settings().refuse_exposed_secrets("api")
     return create_app()
 
 

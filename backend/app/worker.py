@@ -148,6 +148,7 @@ def main() -> None:
     args = parser.parse_args()
     telemetry.setup("worker")  # JSON logs (apscheduler's and httpx's per-run lines quieted), traces
     quiet_library_retries()
+    get_settings().refuse_exposed_secrets("worker")
 
     async def serve():
         stop = asyncio.Event()

@@ -21,6 +21,7 @@ from fitmint.chain.errors import ChainUnavailable
 from fitmint.chain.gateway import ChainGateway
 from fitmint.chain.rpc import Rpc
 from fitmint.resilience import quiet_library_retries
+from fitmint.signers import RemoteSigner
 from fitmint.txqueue import health
 from fitmint.txqueue.settings import TxQueueSettings
 from fitmint.txqueue.worker import Worker
@@ -55,9 +56,13 @@ async def _check_tables(postgres: dict) -> None:
 
 
 async def run(settings: TxQueueSettings) -> None:
-    keys = settings.keys()
+    try:
+        keys = settings.signers()
+    except ValueError as exc:
+        raise CannotStart(str(exc)) from None
     if not keys:
-        raise CannotStart("no keys to sign with: set TXQUEUE_KEY_FILES (a JSON list of key files)")
+        raise CannotStart("no keys to sign with: set TXQUEUE_KEY_FILES (a JSON list of key files), or "
+                          "TXQUEUE_SIGNER_URL and TXQUEUE_SIGNER_ADDRESSES (a remote signer and the pool it holds)")
     postgres = settings.postgres(settings.txqueue_database)
     await _check_tables(postgres)
     stop = asyncio.Event()
@@ -70,11 +75,13 @@ async def run(settings: TxQueueSettings) -> None:
                     mine_within_seconds=settings.txqueue_mine_within_seconds,
                     max_in_flight=settings.txqueue_max_in_flight, chunk_size=settings.txqueue_chunk_size,
                     max_keys=settings.txqueue_max_keys, confirmations=settings.txqueue_confirmations)
-    log.info("transaction queue: %d key(s) (holding up to %s), database %s, node %s", len(keys),
-             settings.txqueue_max_keys or "all", settings.txqueue_database, settings.rpc_url)
+    log.info("transaction queue: %d key(s) (holding up to %s, signed %s), database %s, node %s", len(keys),
+             settings.txqueue_max_keys or "all", f"by {settings.txqueue_signer_url}" if settings.txqueue_signer_url
+             else "here", settings.txqueue_database, settings.rpc_url)
     if settings.txqueue_metrics_port:
         start_http_server(settings.txqueue_metrics_port, addr=settings.txqueue_metrics_host)
-    balances = asyncio.create_task(health.watch_balances(rpc, keys, settings.txqueue_min_balance_wei, stop,
+    balances = asyncio.create_task(health.watch_balances(rpc, [key.address for key in keys],
+                                                         settings.txqueue_min_balance_wei, stop,
                                                          settings.txqueue_balance_check_seconds))
     states = asyncio.create_task(health.watch_states(postgres, stop))
     try:
@@ -85,6 +92,9 @@ async def run(settings: TxQueueSettings) -> None:
         await states
         await rpc.close()
         await gateway.close()
+        for key in keys:
+            if isinstance(key, RemoteSigner):
+                await key.close()
     log.info("transaction queue stopped")
 
 
@@ -94,8 +104,10 @@ def main(argv=None) -> int:
     parser.parse_args(argv)
     telemetry.setup("txqueue")  # JSON logs (httpx's line per node call quieted), traces
     quiet_library_retries()
+    settings = TxQueueSettings()
+    settings.refuse_exposed_secrets("txqueue")
     try:
-        asyncio.run(run(TxQueueSettings()))
+        asyncio.run(run(settings))
     except (CannotStart, OSError) as exc:
         print(f"txqueue: cannot start: {exc}", file=sys.stderr)
         return 2

@@ -11,7 +11,6 @@ import time
 
 import asyncpg
 import httpx
-from eth_account import Account
 from prometheus_client import Gauge
 
 from fitmint.chain.rpc import Rpc, RpcError
@@ -47,11 +46,11 @@ def passed(held: int) -> None:
     SIGNERS_HELD.set(held)
 
 
-async def watch_balances(rpc: Rpc, keys: list[str], minimum_wei: int, stop: asyncio.Event,
+async def watch_balances(rpc: Rpc, addresses: list[str], minimum_wei: int, stop: asyncio.Event,
                          interval: float = 30.0) -> None:
     """Every `interval` seconds, each key's balance as a gauge; a warning when one is under `minimum_wei`
     (once when it drops, not every round), and a line when it is funded again."""
-    addresses = [Account.from_key(key).address.lower() for key in keys]
+    addresses = [address.lower() for address in addresses]
     low: set[str] = set()
     while not stop.is_set():
         for address in addresses:

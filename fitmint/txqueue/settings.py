@@ -4,7 +4,9 @@ transaction may wait before a replacement with higher fees."""
 
 from pathlib import Path
 
+from fitmint import secrets
 from fitmint.settings import KernelSettings, default
+from fitmint.signers import KeySigner, RemoteSigner, Signer
 from fitmint.txqueue.fees import GWEI, FeePolicy
 
 
@@ -17,6 +19,10 @@ class TxQueueSettings(KernelSettings):
     # the queue's alone (a key another process also sends from shares its nonces), and funded.
     # As JSON: TXQUEUE_KEY_FILES='["/run/secrets/txqueue-0.key", "/run/secrets/txqueue-1.key"]'.
     txqueue_key_files: list[Path] = []
+    # Or a remote signer holding the pool (fitmint/signers.py: Ethereum JSON-RPC, eth_signTransaction), and
+    # the addresses it signs as: TXQUEUE_SIGNER_ADDRESSES='["0x...", ...]'. The keys never enter this process.
+    txqueue_signer_url: str | None = None
+    txqueue_signer_addresses: list[str] = []
     txqueue_max_fee_per_gas: int = 500 * GWEI  # never offered per gas (wei), base fee + tip included
     txqueue_max_priority_fee_per_gas: int = 50 * GWEI
     txqueue_mine_within_seconds: float = 30.0  # not mined this long after sending: replaced with higher fees
@@ -46,4 +52,15 @@ class TxQueueSettings(KernelSettings):
 
     def keys(self) -> list[str]:
         """The pool's private keys (0x-hex), read from txqueue_key_files (never generated: they must be funded)."""
-        return ["0x" + Path(path).read_text().strip().removeprefix("0x") for path in self.txqueue_key_files]
+        return ["0x" + secrets.read(path).removeprefix("0x") for path in self.txqueue_key_files]
+
+    def signers(self) -> list[Signer]:
+        """The pool: the remote signer's addresses when TXQUEUE_SIGNER_URL is set, else the key files'."""
+        if self.txqueue_signer_url:
+            if self.txqueue_key_files:
+                raise ValueError("set TXQUEUE_SIGNER_URL or TXQUEUE_KEY_FILES, not both: one pool, one signer")
+            return [RemoteSigner(self.txqueue_signer_url, address) for address in self.txqueue_signer_addresses]
+        return [KeySigner(key) for key in self.keys()]
+
+    def secret_files(self) -> list[Path]:
+        return [*super().secret_files(), *self.txqueue_key_files]

@@ -43,6 +43,26 @@ def rlp_encode(items: list) -> bytes:
     return _rlp_item(items)
 
 
+@dataclass(frozen=True)
+class Transaction:
+    """An EIP-1559 (type 2) transaction without an access list, as the queue sends them."""
+    chain_id: int
+    nonce: int
+    gas_limit: int
+    to: str  # 0x-hex
+    data: bytes
+    value: int
+    fees: Fees
+
+    def fields(self) -> list:
+        """The unsigned fields, in the order they are RLP-encoded (and signed: keccak(0x02 || rlp(fields)))."""
+        return [self.chain_id, self.nonce, self.fees.max_priority_fee_per_gas, self.fees.max_fee_per_gas,
+                self.gas_limit, bytes.fromhex(self.to.removeprefix("0x")), self.value, self.data, []]
+
+    def signing_hash(self) -> bytes:
+        return keccak(b"\x02" + rlp_encode(self.fields()))
+
+
 class Signer:
     def __init__(self, private_key: str):
         self.address = Account.from_key(private_key).address.lower()
@@ -51,9 +71,10 @@ class Signer:
     def sign(self, chain_id: int, nonce: int, gas_limit: int, target: str, calldata: bytes, value: int,
              fees: Fees) -> Signed:
         """A type-2 transaction (no access list) to `target`."""
-        fields = [chain_id, nonce, fees.max_priority_fee_per_gas, fees.max_fee_per_gas, gas_limit,
-                  bytes.fromhex(target.removeprefix("0x")), value, calldata, []]
-        signature = self._key.sign_recoverable(keccak(b"\x02" + rlp_encode(fields)), hasher=None)
-        raw = b"\x02" + rlp_encode([*fields, signature[64], int.from_bytes(signature[:32], "big"),
+        return self.sign_transaction(Transaction(chain_id, nonce, gas_limit, target, calldata, value, fees))
+
+    def sign_transaction(self, transaction: Transaction) -> Signed:
+        signature = self._key.sign_recoverable(transaction.signing_hash(), hasher=None)
+        raw = b"\x02" + rlp_encode([*transaction.fields(), signature[64], int.from_bytes(signature[:32], "big"),
                                     int.from_bytes(signature[32:64], "big")])
         return Signed("0x" + keccak(raw).hex(), "0x" + raw.hex())

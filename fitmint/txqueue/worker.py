@@ -36,10 +36,11 @@ import httpx
 
 from fitmint.chain.rpc import Rpc, RpcError
 from fitmint.resilience import POSTGRES_ERRORS, describe, sleep_unless
+from fitmint.signers import KeySigner, SignerRefused
 from fitmint.txqueue import store
 from fitmint.txqueue.fees import FeeCapReached, FeePolicy
 from fitmint.txqueue.signer_locks import SignerLocks
-from fitmint.txqueue.signing import Signer
+from fitmint.txqueue.signing import Transaction
 from fitmint.txqueue.simulation import RevertDecoder, SimulationReverted, gas_or_revert, simulation_calls
 
 log = logging.getLogger("fitmint.txqueue")
@@ -53,12 +54,14 @@ _ALREADY_THERE = ("already known", "already imported", "nonce too low", "replace
 
 
 class Worker:
-    def __init__(self, postgres: dict, rpc: Rpc, keys: list[str], decode_revert: RevertDecoder, *,
+    def __init__(self, postgres: dict, rpc: Rpc, keys: list, decode_revert: RevertDecoder, *,
                  fees: FeePolicy | None = None, mine_within_seconds: float = 30.0, max_in_flight: int = 64,
                  chunk_size: int = 100, max_keys: int | None = None, confirmations: int = 2):
         self._postgres, self._rpc, self._decode = postgres, rpc, decode_revert  # postgres: asyncpg.connect's
         self._pool: asyncpg.Pool | None = None
-        self._accounts = {signer.address: signer for signer in map(Signer, keys)}
+        # keys: the pool's signers (fitmint/signers.py), or private keys (0x-hex) to sign with here.
+        self._accounts = {signer.address: signer for signer in (KeySigner(key) if isinstance(key, str) else key
+                                                                 for key in keys)}
         self._fees, self._mine_within, self._max_in_flight = fees or FeePolicy(), mine_within_seconds, max_in_flight
         self._chunk_size = chunk_size  # waiting requests taken (simulated, recorded, broadcast) at once
         self._max_keys = max_keys or len(self._accounts)  # held at most: room for other workers' passes
@@ -144,8 +147,9 @@ class Worker:
             try:
                 await self._pass(signer)
             # A lost connection surfaces as any of PostgreSQL's transient errors (asyncpg's InterfaceError too:
-            # "connection has been released back to the pool" after a partition): retried, never a crash.
-            except (httpx.HTTPError, *POSTGRES_ERRORS) as exc:
+            # "connection has been released back to the pool" after a partition): retried, never a crash. So is
+            # a remote signer's refusal (what it was asked to sign stays claimed, nothing was recorded or sent).
+            except (httpx.HTTPError, SignerRefused, *POSTGRES_ERRORS) as exc:
                 log.warning("txqueue pass of %s failed, retrying: %s", signer, describe(exc))
             else:
                 if after_pass is not None:
@@ -292,7 +296,8 @@ class Worker:
             except FeeCapReached as capped:
                 log.warning("nonce gap %s of %s left for now: %s", nonce, signer, capped)
                 return
-            signed = self._accounts[signer].sign(self._chain_id, nonce, GAP_FILLER_GAS, signer, b"", 0, fees)
+            (signed,) = await self._accounts[signer].sign_transactions(
+                [Transaction(self._chain_id, nonce, GAP_FILLER_GAS, signer, b"", 0, fees)])
             request_id = await store.record_gap_filler(connection, f"txqueue:nonce-gap:{self._chain_id}:{signer}:"
                                                                    f"{nonce}", signer, nonce, GAP_FILLER_GAS,
                                                        signed.tx_hash, signed.raw, fees)
@@ -348,9 +353,9 @@ class Worker:
             except FeeCapReached as capped:
                 await store.note(connection, request["id"], f"stuck at the fee cap: {capped}")
                 continue
-            signed = self._accounts[signer].sign(self._chain_id, request["nonce"], request["gas_limit"],
-                                                 request["target"], bytes(request["calldata"]),
-                                                 int(request["value"]), fees)
+            (signed,) = await self._accounts[signer].sign_transactions(
+                [Transaction(self._chain_id, request["nonce"], request["gas_limit"], request["target"],
+                             bytes(request["calldata"]), int(request["value"]), fees)])
             log.info("replacing %s with %s at nonce %s (%s)", latest.tx_hash, signed.tx_hash, request["nonce"], fees)
             replacements.append(store.NewAttempt(request["id"], request["nonce"], None, signed.tx_hash, signed.raw,
                                                  fees))
@@ -402,13 +407,13 @@ class Worker:
             await store.release(connection, [request["id"] for request, _ in sendable], f"waiting: {capped}")
             raise _StopTaking from None
         nonce = max(int(pending, 16), await store.next_recorded_nonce(connection, signer))
-        attempts = []
-        for offset, (request, gas) in enumerate(sendable):
-            gas_limit = gas * 12 // 10 + 10_000
-            signed = self._accounts[signer].sign(self._chain_id, nonce + offset, gas_limit, request["target"],
-                                                 bytes(request["calldata"]), int(request["value"]), fees)
-            attempts.append(store.NewAttempt(request["id"], nonce + offset, gas_limit, signed.tx_hash, signed.raw,
-                                             fees))
+        transactions = [Transaction(self._chain_id, nonce + offset, gas * 12 // 10 + 10_000, request["target"],
+                                    bytes(request["calldata"]), int(request["value"]), fees)
+                        for offset, (request, gas) in enumerate(sendable)]
+        signed = await self._accounts[signer].sign_transactions(transactions)  # the chunk at once
+        attempts = [store.NewAttempt(request["id"], transaction.nonce, transaction.gas_limit, one.tx_hash, one.raw,
+                                     fees)
+                    for (request, _), transaction, one in zip(sendable, transactions, signed, strict=True)]
         try:
             await store.record_first_attempts(connection, signer, attempts)
         except store.NonceTaken as taken:

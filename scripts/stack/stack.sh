@@ -26,15 +26,24 @@ ALL_SERVICES=(jaeger victorialogs anvil postgres redis kafka ipfs mail acapy ind
   prometheus)
 STARTED=()
 CMD=()
+SECRET_ENV=()  # NAME=value pairs a service gets in its environment (see start_service)
 UNHEALTHY=()  # what the last print_table found not healthy
 
 fail() { echo "stack: $*" >&2; exit 1; }
 
 # A dev secret: generated on first use (random, mode 0600, outside git), the same afterwards.
-# The one generator and format are fitmint/secrets.py's; an existing secret is read without starting Python.
+# The one generator and format are fitmint/secrets.py's; an existing secret is read without starting Python,
+# after the permission check fitmint/secrets.py makes too (the stack's own files: 0600 or stricter).
 secret() {
-  local file="$SECRETS_DIR/$1"
-  if [ -s "$file" ]; then cat "$file"; else PYTHONPATH="$FITMINT_ROOT" python -m fitmint.secrets "$file"; fi
+  local file="$SECRETS_DIR/$1" mode
+  if [ -s "$file" ]; then
+    mode="$(stat -L -c %a "$file")"
+    [ $((8#$mode & 8#077)) -eq 0 ] \
+      || fail "the secret file $file is open to other users (mode 0$mode): run 'chmod 600 $file'"
+    cat "$file"
+  else
+    PYTHONPATH="$FITMINT_ROOT" python -m fitmint.secrets "$file"
+  fi
 }
 
 # Where the deployment manifest is: asked of the one resolver (fitmint/settings.py), never rebuilt here.
@@ -151,6 +160,7 @@ postgres_url() { echo "postgresql://$POSTGRES_USER@127.0.0.1:$POSTGRES_PORT"; }
 postgres_prepare() {
   [ -x "$PG_BIN/postgres" ] || fail "postgres: server binaries not found (PG_BIN=$PG_BIN); run 'make deps-stack'."
   mkdir -p "$FITMINT_STATE_DIR"
+  secret postgres-password >/dev/null  # generated, or checked private, before anything reads it
   [ "$(id -u)" = 0 ] && postgres_place_cluster
   local data
   data="$(postgres_data)"
@@ -263,19 +273,24 @@ acapy_prepare() {
   secret acapy-admin-key >/dev/null
   secret acapy-wallet-key >/dev/null
 }
+# The keys reach ACA-Py as its own environment variables (SECRET_ENV), never on a command line (`ps` shows
+# every user the command lines); its webhooks carry the admin key after '#' (the API checks it).
 acapy_argv() {
   CMD=(env ACAPY_HOME="$FITMINT_STATE_DIR/acapy" "$ACAPY_VENV/bin/aca-py" start
        --label fitmint
        --inbound-transport http 127.0.0.1 "$ACAPY_INBOUND_PORT" --outbound-transport http
        --endpoint "http://127.0.0.1:$ACAPY_INBOUND_PORT"
-       --admin 127.0.0.1 "$ACAPY_ADMIN_PORT" --admin-api-key "$(secret acapy-admin-key)"
-       --wallet-type askar-anoncreds --wallet-name fitmint --wallet-key "$(secret acapy-wallet-key)"
+       --admin 127.0.0.1 "$ACAPY_ADMIN_PORT"
+       --wallet-type askar-anoncreds --wallet-name fitmint
        --auto-provision --no-ledger
-       --webhook-url "$ACAPY_WEBHOOK_URL#$(secret acapy-admin-key)"
        --log-level info)
+  SECRET_ENV=(ACAPY_ADMIN_API_KEY="$(secret acapy-admin-key)" ACAPY_WALLET_KEY="$(secret acapy-wallet-key)"
+              ACAPY_WEBHOOK_URL="$ACAPY_WEBHOOK_URL#$(secret acapy-admin-key)")
 }
+# curl reads the key's header from a pipe (printf is the shell's builtin): not on curl's command line.
 acapy_healthy() {
-  answers '"ready": *true' -H "X-API-Key: $(secret acapy-admin-key)" "http://127.0.0.1:$ACAPY_ADMIN_PORT/status/ready"
+  answers '"ready": *true' -H @<(printf 'X-API-Key: %s\n' "$(secret acapy-admin-key)") \
+    "http://127.0.0.1:$ACAPY_ADMIN_PORT/status/ready"
 }
 
 indexer_ports() { echo "$INDEXER_METRICS_PORT"; }
@@ -323,7 +338,7 @@ clients_build() {
 # The HTTP API (backend/app), docs at /docs.
 api_argv() {
   CMD=(env PYTHONPATH="$FITMINT_ROOT" ACAPY_ADMIN_URL="$(acapy_url)" python -m uvicorn --factory backend.app.main:serve --host 127.0.0.1 --port "$BACKEND_PORT"
-       --no-access-log)
+       --no-access-log --no-proxy-headers)  # proxies: TRUSTED_PROXIES (backend/app/core/config.py)
 }
 api_healthy() { answers '"ok"' "http://127.0.0.1:$BACKEND_PORT/health"; }
 
@@ -480,11 +495,17 @@ start_service() {
   mkdir -p "$RUN_DIR" "$LOG_DIR"
   rm -f "$RUN_DIR/$name.child.pid" "$RUN_DIR/$name.supervisor.json"
   "${name}_prepare"
+  SECRET_ENV=()
   "${name}_argv"
   echo "=== fitmint start $(date -u +%FT%TZ)" >>"$LOG_DIR/$name.log"
   # setsid: its own process group (the supervisor and the service), so `down` stops every child too.
-  setsid "$FITMINT_PYTHON" "$FITMINT_ROOT/scripts/stack/supervise.py" --name "$name" --run-dir "$RUN_DIR" \
-    --stop-signal "$(stop_signal "$name")" -- "${CMD[@]}" >>"$LOG_DIR/$name.log" 2>&1 < /dev/null &
+  # SECRET_ENV (NAME=value, set by <name>_argv) is exported by the shell itself in the subshell: no
+  # command line (the supervisor's included) ever holds a secret.
+  (
+    for assignment in "${SECRET_ENV[@]}"; do export "$assignment"; done
+    exec setsid "$FITMINT_PYTHON" "$FITMINT_ROOT/scripts/stack/supervise.py" --name "$name" --run-dir "$RUN_DIR" \
+      --stop-signal "$(stop_signal "$name")" -- "${CMD[@]}"
+  ) >>"$LOG_DIR/$name.log" 2>&1 < /dev/null &
   echo $! > "$RUN_DIR/$name.pid"
   STARTED+=("$name")
   local began=$SECONDS deadline=$((SECONDS + ${FITMINT_START_TIMEOUT:-90}))

@@ -25,6 +25,7 @@ import asyncpg
 import pytest
 import yaml
 
+from fitmint import secrets
 from fitmint.settings import default
 from scripts.kube.render import CHART, RenderError, lint, parse, render, value_sets
 from tests.support.databases import admin_dsn, create_databases, drop_databases
@@ -59,6 +60,8 @@ EXEMPT = {
     "FITMINT_OPERATOR_KEY_FILE": "the operator pool is the transaction queue's alone (TXQUEUE_KEY_FILES)",
     "FITMINT_OPERATOR_KEY_FILES": "likewise",
     "TXQUEUE_RPC_URL": "unset: FITMINT_RPC_URL, which is given",
+    "FITMINT_ATTESTOR_SIGNER_URL": "unset: the API signs with the attestor key file the Secret mounts",
+    "TXQUEUE_SIGNER_URL": "unset: the queue signs with the operator key files the Secret mounts",
 }
 # Settings of a Settings class shared by two processes that one of them never calls (its network policy
 # allows no flow there, so it is not given the address either).
@@ -232,6 +235,58 @@ def test_files_are_mounted_from_the_secrets_the_values_name(sets):
     assert seen == set(expected)
 
 
+def test_the_secret_files_are_readable_by_the_processes_and_keep_their_permission_rule(sets):
+    """Kubernetes writes a Secret volume's files owned by root, group fsGroup, mode defaultMode: each process
+    (non-root, in fsGroup) reads them through the group, and fitmint/secrets.py's rule, which every process
+    checks at start-up, accepts them (a process would refuse to start otherwise)."""
+    checked = set()
+    for component, _, pod in ours(sets["default"]):
+        context = pod["securityContext"]
+        for volume in pod["volumes"]:
+            if "projected" not in volume or not any("secret" in s for s in volume["projected"]["sources"]):
+                continue
+            mode = volume["projected"]["defaultMode"]
+            assert context["runAsUser"] != 0 and context["fsGroup"] is not None, component
+            assert mode & 0o040, f"{component}: fsGroup cannot read its secrets (mode {mode:04o})"
+            assert secrets.exposure_of(volume["name"], mode, owner=0, reader=context["runAsUser"]) is None, component
+            checked.add(component)
+    assert {"api", "worker", "indexer", "txqueue", "analytics"} <= checked
+
+
+def test_with_remote_signers_the_pods_get_their_urls_and_no_key_files(process_settings):
+    """endpoints.attestorSigner / operatorSigner (fitmint/signers.py): the API and the transaction queue are
+    given the signer's URL and address(es), every name a setting of theirs; the key files are not mounted; the
+    network policies let exactly them reach the signers' ports."""
+    attestor, pool = "0x" + "ab" * 20, ["0x" + "01" * 20, "0x" + "02" * 20]
+    flows = {**VALUES["flows"], "api": [*VALUES["flows"]["api"], "attestor-signer"],
+             "txqueue": [*VALUES["flows"]["txqueue"], "operator-signer"]}
+    peers = {"attestor-signer": [{"ipBlock": {"cidr": "10.7.0.1/32"}}],
+             "operator-signer": [{"ipBlock": {"cidr": "10.7.0.2/32"}}]}
+    objects = with_default_set({
+        "endpoints": {"attestorSigner": {"url": "http://10.7.0.1:9000", "address": attestor},
+                      "operatorSigner": {"url": "https://10.7.0.2", "addresses": pool}},
+        "flows": flows, "networkPolicy": {"peers": peers}})
+    containers = {component: (container, pod) for component, container, pod in ours(objects)}
+    api = containers["api"][0]
+    assert env_of(api)["FITMINT_ATTESTOR_SIGNER_URL"] == "http://10.7.0.1:9000"
+    assert env_of(api)["FITMINT_ATTESTOR_ADDRESS"] == attestor and "FITMINT_ATTESTOR_KEY_FILE" not in env_of(api)
+    txqueue = env_of(containers["txqueue"][0])
+    assert txqueue["TXQUEUE_SIGNER_URL"] == "https://10.7.0.2"
+    assert json.loads(txqueue["TXQUEUE_SIGNER_ADDRESSES"]) == pool and "TXQUEUE_KEY_FILES" not in txqueue
+    mounted = {item["path"] for component in ("api", "worker", "txqueue")
+               for volume in containers[component][1]["volumes"]
+               for source in volume.get("projected", {}).get("sources", []) for item in source["secret"]["items"]}
+    assert "attestor.key" not in mounted and not mounted & set(VALUES["secrets"]["operatorKeys"]["keys"])
+    assert "postgres-password" in mounted
+    for component, port, cidr in (("api", 9000, "10.7.0.1/32"), ("txqueue", 443, "10.7.0.2/32")):
+        assert egress_allows(objects, component, port, lambda peer, cidr=cidr: peer == {"ipBlock": {"cidr": cidr}})
+    for component in ("worker", "indexer", "analytics"):
+        assert not egress_allows(objects, component, 9000, lambda peer: peer == peers["attestor-signer"][0])
+    for component in ("api", "worker", "txqueue"):
+        fields = set().union(*(all_fields(load(path)) for path in process_settings[component]))
+        assert not [v for v in env_of(containers[component][0]) if v not in fields and v not in PROCESS_ENV], component
+
+
 def services(objects: list[dict]) -> dict[str, set[int]]:
     return {name: {p["port"] for p in s["spec"]["ports"]} for name, s in of_kind(objects, "Service").items()}
 
@@ -246,6 +301,23 @@ def test_addresses_between_processes_name_a_service_and_its_port(sets):
                 assert url.hostname in known and url.port in known[url.hostname], f"{component}: {variable}"
 
 
+def test_the_api_believes_forwarded_addresses_only_from_the_proxies_the_values_name(sets):
+    """uvicorn's own X-Forwarded-For handling stays off (its default trusts 127.0.0.1, any sidecar); the
+    proxies in `api.trustedProxies` reach the API as TRUSTED_PROXIES, which its settings parse."""
+    from backend.app.core.config import Settings
+
+    named = {}
+    for name, path in value_sets().items():
+        api = next(c for component, c, _ in ours(sets[name]) if component == "api")
+        assert "--no-proxy-headers" in api["command"], name
+        proxies = (yaml.safe_load(path.read_text()) or {}).get("api", {}).get("trustedProxies", [])
+        given = env_of(api).get("TRUSTED_PROXIES")
+        assert given == (",".join(proxies) or None), name
+        if given:
+            named[name] = [str(network) for network in Settings(trusted_proxies=given).trusted_proxies]
+    assert named == {"production": ["10.64.0.0/14"]}
+
+
 def test_acapy_webhooks_go_to_the_api_with_the_admin_key_the_controllers_read(sets):
     objects = sets["default"]
     acapy = next(c for w in workloads(objects) if component_of(w) == "acapy" for c in pod_spec(w)["containers"])
@@ -258,7 +330,7 @@ def test_acapy_webhooks_go_to_the_api_with_the_admin_key_the_controllers_read(se
     assert (key["name"], key["key"]) == (admin_key["name"], admin_key["key"])
     # The same route docker-compose.yml's ACA-Py posts to (tests/stack/test_compose.py checks the API serves it).
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["acapy"]["command"][0]
-    assert urlsplit(re.search(r'--webhook-url "([^"]+)"', compose).group(1)).path == webhook.path
+    assert urlsplit(re.search(r'ACAPY_WEBHOOK_URL="([^"]+)"', compose).group(1)).path == webhook.path
     assert "--admin-api-key" not in acapy["args"] and "--wallet-key" not in acapy["args"], "keys belong in the env"
 
 
@@ -574,6 +646,9 @@ def test_with_the_vault_agent_each_file_a_process_reads_comes_from_vault():
                     assert str(PurePosixPath(path).parent) == annotations["vault.hashicorp.com/secret-volume-path"]
                     assert annotations[f"vault.hashicorp.com/agent-inject-secret-{name}"] == files[name]["path"]
                     assert '.Data.data.value' in annotations[f"vault.hashicorp.com/agent-inject-template-{name}"]
+                    # Written by the agent (its own user) into the pod's fsGroup volume: the processes' rule.
+                    mode = int(annotations[f"vault.hashicorp.com/agent-inject-perms-{name}"], 8)
+                    assert mode & 0o040 and secrets.exposure_of(path, mode, owner=100, reader=10001) is None
         assert egress_allows(objects, component, 8200, lambda peer: peer == {"ipBlock": {"cidr": "10.8.0.1/32"}})
     (job,) = of_kind(objects, "Job").values()
     assert job["spec"]["template"]["metadata"]["annotations"]["vault.hashicorp.com/agent-pre-populate-only"] == "true"
@@ -692,8 +767,15 @@ def test_litmus_experiments_cover_the_fitness_and_wallet_paths_with_health_probe
     ({"chaos": {"litmus": {"enabled": True, "experiments": ["node-drain"]}}}, "/chaos/litmus/experiments/0"),
     ({"recommend": {"replicas": 2, "persistence": {"enabled": True}}}, "recommend.replicas must be 1"),
     ({"mesh": {"istio": {"enabled": True, "gateways": ["istio-system/public"]}}}, "mesh.istio.publicHosts"),
+    ({"endpoints": {"attestorSigner": {"url": "http://signer:9000"}}}, "endpoints.attestorSigner.address"),
+    ({"endpoints": {"attestorSigner": {"url": "http://signer:9000", "address": "0x" + "ab" * 20}}},
+     "flows.api: add attestor-signer"),
+    ({"endpoints": {"operatorSigner": {"url": "http://signer:9000"}}, "flows": {"txqueue": ["operator-signer"]}},
+     "endpoints.operatorSigner.addresses"),
+    ({"flows": {"txqueue": ["postgres", "operator-signer"]}}, "operator-signer needs endpoints.operatorSigner.url"),
 ], ids=["unknown-key", "bootstrap", "no-rpc", "type", "unknown-flow", "no-keys", "two-meshes", "autoscaling",
-        "pdb", "no-manifest", "manifest-json", "max-keys", "unknown-fault", "recommend-volume", "gateway-hosts"])
+        "pdb", "no-manifest", "manifest-json", "max-keys", "unknown-fault", "recommend-volume", "gateway-hosts",
+        "signer-address", "signer-flow", "pool-addresses", "flow-without-signer"])
 def test_bad_values_are_refused_with_a_message_naming_them(values, message):
     with pytest.raises(RenderError) as refused:
         with_default_set(values)

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from fitmint import events as ev
+from fitmint import secrets
 from scripts.stack.kafka_topics import delete_topics_with_prefix, ensure_topics
 from tests.support.agents import HOLDER_FLAGS, Agent
 from tests.support.api import api_settings, db
@@ -65,7 +66,7 @@ def env(tmp_path_factory):
     ours = Agent("fitmint-test", log_dir / "ours")
     holder = Agent("holder-test", log_dir / "holder", flags=HOLDER_FLAGS)
     key_file = log_dir / "acapy-admin-key"
-    key_file.write_text(ours.admin_key)
+    secrets.write(key_file, ours.admin_key)
     settings = api_settings(stack, log_dir, database, kafka_topic_prefix=f"test-{uuid.uuid4().hex[:8]}.",
                             relay_enabled=True,  # NotificationQueued crosses Kafka to the deliveries group
                             acapy_admin_url=ours.admin_url, acapy_admin_key_file=key_file,

@@ -81,11 +81,13 @@ def agent(tmp_path_factory):
         f"{os.environ['ACAPY_VENV']}/bin/aca-py", "start", "--label", "fitmint-interop-test",
         "--inbound-transport", "http", "127.0.0.1", str(inbound), "--outbound-transport", "http",
         "--endpoint", f"http://127.0.0.1:{inbound}",
-        "--admin", "127.0.0.1", str(admin), "--admin-api-key", api_key,
-        "--wallet-type", "askar-anoncreds", "--wallet-name", "interop", "--wallet-key", secrets.token_hex(16),
+        "--admin", "127.0.0.1", str(admin),
+        "--wallet-type", "askar-anoncreds", "--wallet-name", "interop",
         "--auto-provision", "--no-ledger", "--log-level", "warning",
     ]  # fmt: skip
-    service = Service("acapy-interop", argv, dict(os.environ, ACAPY_HOME=str(home)), home / "acapy.log").start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACAPY_")} | {
+        "ACAPY_HOME": str(home), "ACAPY_ADMIN_API_KEY": api_key, "ACAPY_WALLET_KEY": secrets.token_hex(16)}
+    service = Service("acapy-interop", argv, env, home / "acapy.log").start()
     agent = Agent(f"http://127.0.0.1:{admin}", api_key)
 
     def ready():

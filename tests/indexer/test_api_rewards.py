@@ -26,6 +26,7 @@ from tests.support.databases import create_database, drop_database
 from tests.support.eventschemas import assert_matches_schema
 from tests.support.roles import grant_role
 from tests.support.scenario import ScenarioChain
+from tests.support.signer_server import running_signer
 from tests.support.signin import sign_in
 from tests.support.units import FIT
 
@@ -236,3 +237,37 @@ def test_attestor_key_rotation_through_the_timelock(loop, chain, tmp_path):
     assert chain.attestor.address[2:].lower() in refused.value.data  # the signer it names
     submit_claim(chain, wallet, new_voucher)
     assert chain.token.functions.balanceOf(wallet.address).call() == 30 * FIT
+
+
+def test_vouchers_signed_by_a_remote_signer_pay_and_its_outage_is_a_503(loop, chain, tmp_path):
+    """FITMINT_ATTESTOR_SIGNER_URL: the attestor key lives in a signer process of its own (the API is given no
+    key file: the one it names does not exist); its vouchers pay on chain. With the signer gone, asking for a
+    voucher answers 503 naming it, and nothing is issued."""
+    client, settings = loop
+    wallet = funded_wallet(chain)
+    remote = settings.model_copy(update={"fitmint_attestor_key_file": tmp_path / "no-such.key",
+                                         "fitmint_attestor_address": chain.attestor.address})
+
+    def workout(api, hours_ago):
+        headers = sign_in(api, settings, wallet)
+        created = api.post("/fitness/workouts", json=a_run(hours_ago=hours_ago, km=4.0), headers=headers)
+        assert created.status_code == 201, created.text
+        return created.json()["id"], headers
+
+    with running_signer([chain.state_dir / "secrets" / "attestor.key"]) as signer_url:
+        remote = remote.model_copy(update={"fitmint_attestor_signer_url": signer_url})
+        with TestClient(create_app(remote)) as api:
+            workout_id, headers = workout(api, hours_ago=3)
+            issued = api.post(f"/rewards/workouts/{workout_id}/voucher", headers=headers)
+    assert issued.status_code == 201, issued.text
+    assert issued.json()["attestor"] == chain.attestor.address.lower()
+    assert not (tmp_path / "no-such.key").exists()  # not generated: the API never looked for a key
+    submit_claim(chain, wallet, issued.json())
+    assert chain.token.functions.balanceOf(wallet.address).call() == 40 * FIT
+
+    with TestClient(create_app(remote)) as api:  # the signer stopped
+        workout_id, headers = workout(api, hours_ago=1)
+        refused = api.post(f"/rewards/workouts/{workout_id}/voucher", headers=headers)
+        assert refused.status_code == 503 and refused.json()["dependency"] == "attestor-signer", refused.text
+        vouchers = api.get("/rewards/vouchers?limit=50", headers=headers).json()["data"]
+        assert vouchers and workout_id not in [voucher["workout_id"] for voucher in vouchers]

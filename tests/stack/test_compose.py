@@ -53,6 +53,8 @@ EXEMPT = {
     "dapp_dir": "the reference dApp's build beside the code (clients/dapp/dist), built into the image",
     "fitmint_operator_key_files": "unset, the operator pool is FITMINT_OPERATOR_KEY_FILE and "
                                   "FITMINT_OPERATOR_POOL_SIZE - 1 keys beside it (on the state volume)",
+    "fitmint_attestor_signer_url": "unset, the attestor key file signs (FITMINT_ATTESTOR_KEY_FILE, state volume)",
+    "txqueue_signer_url": "unset, the key files sign (TXQUEUE_KEY_FILES, on the state volume)",
 }
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -244,8 +246,16 @@ def test_every_service_a_process_reaches_is_waited_for(rendered, processes):
 def test_acapy_webhooks_go_to_the_service_that_serves_them_with_the_key_it_checks(rendered):
     services = rendered["services"]
     acapy = services["acapy"]
-    args = shlex.split(" ".join([*(acapy.get("entrypoint") or []), *acapy["command"]]).replace("$$", "$"))
-    webhook = urlsplit(args[args.index("--webhook-url") + 1])
+    script = " ".join(acapy["command"]).replace("$$", "$")
+    assert acapy.get("entrypoint") == ["/bin/bash", "-c"]
+    *exports, start = script.split(" && ")
+    args = shlex.split(start)
+    assert args[:3] == ["exec", "aca-py", "start"]
+    # The keys are ACA-Py's environment variables, never its arguments (`ps` shows those to every user).
+    assert not {"--admin-api-key", "--wallet-key", "--webhook-url"} & set(args) and "$" not in start
+    variables = dict(word.split("=", 1) for part in exports for word in shlex.split(part) if word != "export")
+    assert {"ACAPY_ADMIN_API_KEY", "ACAPY_WALLET_KEY", "ACAPY_WEBHOOK_URL"} <= set(variables)
+    webhook = urlsplit(variables["ACAPY_WEBHOOK_URL"])
     target = services.get(webhook.hostname)
     assert target is not None, f"ACA-Py posts webhooks to {webhook.hostname!r}: not a service of the file"
     assert webhook.port in container_ports(target), f"{webhook.hostname} does not listen on {webhook.port}"
@@ -261,12 +271,22 @@ def test_acapy_webhooks_go_to_the_service_that_serves_them_with_the_key_it_check
     # The key after '#' (sent as X-API-Key) and the admin API key are the secret the controllers read.
     def secret_read_by(text: str) -> str:
         return mount_of(acapy, re.search(r"cat (\S+?)\)", text).group(1), rendered)
-    admin_key = secret_read_by(args[args.index("--admin-api-key") + 1])
-    assert admin_key and secret_read_by(webhook.fragment) == admin_key
+    admin_key = secret_read_by(variables["ACAPY_ADMIN_API_KEY"])
+    assert admin_key and webhook.fragment == "$ACAPY_ADMIN_API_KEY"
+    assert secret_read_by(variables["ACAPY_WALLET_KEY"]) == "secret:acapy-wallet-key"
     for name, service in services.items():
         environment = service.get("environment") or {}
         if "ACAPY_ADMIN_URL" in environment:
             assert mount_of(service, environment.get("ACAPY_ADMIN_KEY_FILE", ""), rendered) == admin_key, name
+
+
+def test_the_api_believes_no_forwarded_header_unless_told_to(rendered):
+    """uvicorn's default believes X-Forwarded-For from 127.0.0.1 (any process sharing the host or container),
+    so a client would pick its own address for the per-IP limits: the API runs with --no-proxy-headers here
+    and in `make up`, and takes its proxies from TRUSTED_PROXIES alone (backend/app/core/config.py)."""
+    assert "--no-proxy-headers" in rendered["services"]["api"]["command"]
+    api_argv = re.search(r"^api_argv\(\) \{\n(.*?)^\}", STACK.read_text(), re.M | re.S).group(1)
+    assert "--no-proxy-headers" in api_argv
 
 
 # --- the same topology as `make up` -----------------------------------------------------------------

@@ -49,17 +49,23 @@ class Agent:
         argv = [f"{os.environ['ACAPY_VENV']}/bin/aca-py", "start", "--label", self.name,
                 "--inbound-transport", "http", "127.0.0.1", str(self.inbound_port), "--outbound-transport", "http",
                 "--endpoint", f"http://127.0.0.1:{self.inbound_port}",
-                "--admin", "127.0.0.1", str(self.admin_port), "--admin-api-key", self.admin_key,
-                "--wallet-type", "askar-anoncreds", "--wallet-name", self.name, "--wallet-key", self.wallet_key,
+                "--admin", "127.0.0.1", str(self.admin_port),
+                "--wallet-type", "askar-anoncreds", "--wallet-name", self.name,
                 "--auto-provision", "--no-ledger", "--log-level", "warning", *self.flags]
-        if self.webhook_url:
-            argv += ["--webhook-url", f"{self.webhook_url}#{self.admin_key}"]
         return argv
+
+    def secret_env(self) -> dict[str, str]:
+        """The keys, as the stack passes them: ACA-Py's environment variables, not its (public) arguments."""
+        env = {"ACAPY_ADMIN_API_KEY": self.admin_key, "ACAPY_WALLET_KEY": self.wallet_key}
+        if self.webhook_url:
+            env["ACAPY_WEBHOOK_URL"] = f"{self.webhook_url}#{self.admin_key}"
+        return env
 
     def start(self, timeout: float = 60) -> "Agent":
         # ACA-Py reads ACAPY_* variables as its options: the stack's (e.g. ACAPY_WEBHOOK_URL from
         # scripts/toolchain/env.sh) must not leak into a test agent.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ACAPY_")} | {"ACAPY_HOME": str(self.home)}
+        env = ({k: v for k, v in os.environ.items() if not k.startswith("ACAPY_")} | {"ACAPY_HOME": str(self.home)}
+               | self.secret_env())
         with open(self.log_path, "a") as log:
             self.process = spawn(self.argv(), env=env, stdout=log, stderr=subprocess.STDOUT)
 

@@ -25,6 +25,9 @@ def api_settings(stack: dict, state_dir: Path, backend_database: str, **override
                   backend_database=backend_database,
                   kafka_port=int(stack["KAFKA_PORT"]), relay_enabled=False, rate_limit_auth=100_000,
                   rate_limit_account=100_000, clock_offset_seconds=testclock.pin(),
+                  # Public reads: a window of another length than `make up`'s API (60 s) counts in other Redis
+                  # keys, so these processes' reads from 127.0.0.1 never spend that API's budget.
+                  rate_limit_public=100_000, rate_limit_public_window_seconds=3600,
                   worker_metrics_port=0)  # the stack's worker has the default port
     return Settings(**{**values, **overrides})
 

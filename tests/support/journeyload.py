@@ -42,6 +42,7 @@ def load_settings() -> dict:
     production rate limits and sponsorship budgets are per IP and per day, and every simulated member
     here comes from 127.0.0.1 on one day."""
     return {"RATE_LIMIT_AUTH": "1000000", "RATE_LIMIT_ACCOUNT": "1000000", "RATE_LIMIT_QUOTE": "1000000",
+            "RATE_LIMIT_PUBLIC": "1000000", "RATE_LIMIT_PUBLIC_WINDOW_SECONDS": "3600",
             "SPONSOR_MEMBER_DAILY_RELAYS": "1000000", "SPONSOR_TENANT_DAILY_RELAYS": "100000000"}
 
 

@@ -6,6 +6,7 @@ stopping signals the whole group (whatever the process forked goes too), and `st
 and at the end of a test session) stops whatever a failed test or fixture left behind."""
 
 import atexit
+import json
 import os
 import signal
 import socket
@@ -24,7 +25,9 @@ def settings_env(settings: Settings, **extra) -> dict:
     """The environment that makes a process's `Settings()` equal `settings` (plus `extra`)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     for name, value in settings.model_dump().items():
-        if value is not None:
+        if isinstance(value, (list, tuple)):  # lists as JSON, as pydantic-settings reads them
+            env[name.upper()] = json.dumps([str(item) for item in value])
+        elif value is not None:
             env[name.upper()] = str(value)
     env.update({key: str(value) for key, value in extra.items()})
     return env
@@ -114,7 +117,8 @@ def start_api(settings: Settings, log_dir: Path, *, avoid: set[int] = frozenset(
         pass
     base = f"http://127.0.0.1:{port}"
     api = Service("api", [sys.executable, "-m", "uvicorn", "backend.app.main:app", "--host", "127.0.0.1",
-                          "--port", str(port), "--no-access-log"], settings_env(settings), log_dir / "api.log").start()
+                          "--port", str(port), "--no-access-log", "--no-proxy-headers"], settings_env(settings),
+                  log_dir / "api.log").start()
 
     def healthy():
         try:

@@ -61,7 +61,7 @@ class Replicas:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         api = self._service(name, ["-m", "uvicorn", "--factory", "backend.app.main:serve", "--host", "127.0.0.1",
-                                   "--port", str(port), "--no-access-log"], BACKEND_PORT=port)
+                                   "--port", str(port), "--no-access-log", "--no-proxy-headers"], BACKEND_PORT=port)
 
         def healthy():
             try:

@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from backend.app.auth.siwe_service import SignInError
 from backend.app.auth.tokens import Subject, TokenError, TokenPair
+from backend.app.core.inputs import RequestModel
 from backend.app.deps import BackendPool, CurrentClaims, SettingsDep, SiweDep, TokensDep, limit_auth
 from backend.app.users import service as users
 from backend.app.users.service import ServiceClients
@@ -24,13 +25,13 @@ TenantSlug = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{1,39}$",
                    description="The tenant (fitness brand or club) to sign in to; default: the platform's own")
 
 
-class VerifyRequest(BaseModel):
+class VerifyRequest(RequestModel):
     message: str = Field(min_length=1, max_length=4_096, description="The EIP-4361 message the wallet signed")
     signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$", description="65-byte signature, 0x-hex")
     tenant: str | None = TenantSlug
 
 
-class ServiceTokenRequest(BaseModel):
+class ServiceTokenRequest(RequestModel):
     client_id: str = Field(pattern=r"^svc_[0-9a-f]{16}$")
     client_secret: str = Field(min_length=16, max_length=128)
 
@@ -41,7 +42,7 @@ class ServiceTokenPublic(BaseModel):
     expires_in: int
 
 
-class RefreshRequest(BaseModel):
+class RefreshRequest(RequestModel):
     refresh_token: str = Field(min_length=16, max_length=128)
 
 

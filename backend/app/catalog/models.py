@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from backend.app.catalog.cids import PATTERN as CID_PATTERN
+from backend.app.core.inputs import RequestModel
 from fitmint.units import FIT
 
 MAX_PRICE_WEI = 2**96 - 1  # the marketplace stores unit prices as uint96
@@ -56,30 +57,28 @@ def fit_text(wei: int) -> str:
 
 
 PriceWei = Annotated[int, BeforeValidator(_fit_to_wei),
-                     WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^\d+(\.\d{1,18})?$"},
-                                               {"type": "number", "exclusiveMinimum": 0}]})]
+                     WithJsonSchema({"anyOf": [
+                         {"type": "string", "pattern": r"^\d{1,30}(\.\d{1,18})?$", "maxLength": 49},
+                         {"type": "number", "exclusiveMinimum": 0}]})]
 
 
-class Attribute(BaseModel):
+class Attribute(RequestModel):
     """An OpenSea-style trait."""
     model_config = ConfigDict(extra="forbid")
 
     trait_type: str = Field(min_length=1, max_length=64)
-    value: Annotated[StrictStr, StringConstraints(min_length=1, max_length=200)] | StrictInt | StrictFloat
+    value: (Annotated[StrictStr, StringConstraints(min_length=1, max_length=200)]
+           | Annotated[StrictInt, Field(ge=-(2**53), le=2**53)] | StrictFloat)
 
-    @field_validator("trait_type", "value")
+    @field_validator("value", mode="before")
     @classmethod
-    def _finite(cls, value):
-        if isinstance(value, str) and "\x00" in value:
-            raise ValueError("text must not contain NUL characters")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError("value must be finite")
-        if isinstance(value, int) and abs(value) > 2**53:
+    def _exact(cls, value):  # before: a larger integer would otherwise pass as an inexact float
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
             raise ValueError("integer values must be within +-2^53 (exact in every JSON reader)")
         return value
 
 
-class ProductIn(BaseModel):
+class ProductIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=120)
@@ -94,8 +93,6 @@ class ProductIn(BaseModel):
     @field_validator("name", "description")
     @classmethod
     def _text(cls, value: str, info) -> str:
-        if "\x00" in value:
-            raise ValueError("text must not contain NUL characters")
         if info.field_name == "name" and not value.strip():
             raise ValueError("name must not be blank")
         return value

@@ -17,7 +17,7 @@ from backend.app.catalog.models import ImagePublic, ProductIn, ProductPublic, Pr
 from backend.app.catalog.service import IMAGE_MAGIC, Catalog, Invalid, NotFound, Read, Unsupported
 from backend.app.core.pages import TIME_CURSOR
 from backend.app.core.policy import Action
-from backend.app.deps import BackendPool, CurrentPrincipal, check
+from backend.app.deps import BackendPool, CurrentPrincipal, PublicReads, check
 from fitmint.chain.errors import ChainReverted, ChainUnavailable
 
 
@@ -180,7 +180,7 @@ async def list_product(product_id: ProductId, principal: CurrentPrincipal, catal
     return ProductPublic(**listed)
 
 
-@router.get("/products", response_model=ProductsPage)
+@router.get("/products", dependencies=PublicReads, response_model=ProductsPage)
 async def list_products(catalog: CatalogDep,
                         q: Annotated[str | None, Query(min_length=1, max_length=200,
                                                        description="Words to find in name or description "
@@ -198,21 +198,21 @@ async def list_products(catalog: CatalogDep,
     return ProductsPage(data=[ProductPublic(**p) for p in data], next_cursor=next_cursor)
 
 
-@router.get("/products/{product_id}", response_model=ProductPublic)
+@router.get("/products/{product_id}", dependencies=PublicReads, response_model=ProductPublic)
 async def read_product(product_id: ProductId, catalog: CatalogDep) -> ProductPublic:
     """A product: its current version and its listing."""
     with answers():
         return ProductPublic(**await catalog.get(str(product_id)))
 
 
-@router.get("/products/{product_id}/versions", response_model=VersionsPage)
+@router.get("/products/{product_id}/versions", dependencies=PublicReads, response_model=VersionsPage)
 async def read_versions(product_id: ProductId, catalog: CatalogDep) -> VersionsPage:
     """Every version of a product, newest first, each with its CID and document."""
     with answers():
         return VersionsPage(product_id=str(product_id), data=await catalog.versions(str(product_id)))
 
 
-@router.get("/items/{item_id}", response_model=ProductPublic)
+@router.get("/items/{item_id}", dependencies=PublicReads, response_model=ProductPublic)
 async def read_item(item_id: Annotated[str, Path(pattern=r"^\d{1,78}$", description="FitItems id, decimal")],
                     catalog: CatalogDep) -> ProductPublic:
     """The product sold as on-chain item `item_id`."""
@@ -220,7 +220,7 @@ async def read_item(item_id: Annotated[str, Path(pattern=r"^\d{1,78}$", descript
         return ProductPublic(**await catalog.by_item(int(item_id)))
 
 
-@router.get("/metadata/{cid}", response_class=Response,
+@router.get("/metadata/{cid}", dependencies=PublicReads, response_class=Response,
             responses={200: {"content": {"application/json": {}}, "description": "The pinned document"},
                        404: {"description": "Not the CID of a catalog version"},
                        422: {"description": "Not a CIDv1 raw sha2-256 CID"},
@@ -232,7 +232,7 @@ async def read_metadata(cid: CidPath, catalog: CatalogDep) -> Response:
         return _verified(await catalog.metadata(cid), cid)
 
 
-@router.get("/images/{cid}", response_class=Response,
+@router.get("/images/{cid}", dependencies=PublicReads, response_class=Response,
             responses={200: {"content": {kind: {} for kind in IMAGE_MAGIC}, "description": "The image"},
                        404: {"description": "Not the CID of an uploaded image"},
                        422: {"description": "Not a CIDv1 raw sha2-256 CID"}})

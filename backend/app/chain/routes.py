@@ -9,10 +9,11 @@ from pydantic import BaseModel, Field
 
 from backend.app.chain import document
 from backend.app.chain.document import Published
+from backend.app.deps import PublicReads
 from fitmint.chain.errors import ChainReverted, ChainUnavailable
 from fitmint.chain.gateway import ChainGateway
 
-router = APIRouter(prefix="/chain", tags=["chain"])
+router = APIRouter(prefix="/chain", tags=["chain"], dependencies=PublicReads)
 REVALIDATE = "no-cache"  # a client may keep it, but asks (cheaply, with its ETag) whether it is still current
 
 

@@ -1,8 +1,14 @@
 """The API's settings: environment variables with dev defaults; secrets from files outside git."""
 
+import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
+from pydantic import IPvAnyNetwork, field_validator
+from pydantic_settings import NoDecode
+
+from fitmint import secrets
 from fitmint.keys import KeySettings
 from fitmint.settings import KernelSettings, default
 
@@ -43,6 +49,17 @@ class Settings(KernelSettings, KeySettings):
     # Requests per window and caller IP on purchase quotes (public reads of the chain).
     rate_limit_quote: int = 120
     rate_limit_quote_window_seconds: int = 60
+
+    # Requests per window and caller IP on what anyone may read without signing in (wallets, the chain,
+    # marketplace listings, reward epochs, the catalog).
+    rate_limit_public: int = 600
+    rate_limit_public_window_seconds: int = 60
+
+    # The proxies whose X-Forwarded-For is believed (TRUSTED_PROXIES: IPs or CIDRs, comma-separated, e.g.
+    # "10.0.0.0/8,192.168.1.7"). A request from one of them is the client's nearest address in the header
+    # that is not itself a trusted proxy; anyone else's header is ignored. Default: none, the peer is the
+    # client. (uvicorn runs with --no-proxy-headers: its own default would trust 127.0.0.1.)
+    trusted_proxies: Annotated[tuple[IPvAnyNetwork, ...], NoDecode] = ()
     max_body_bytes: int = 64 * 1024
     # The access log (backend/app/core/access_log.py): "writes" (writes, errors and slow requests), "all", "off".
     access_log: str = "writes"
@@ -134,6 +151,15 @@ class Settings(KernelSettings, KeySettings):
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value):
+        if isinstance(value, str):  # from the environment: comma-separated, or a JSON list
+            value = value.strip()
+            items = json.loads(value) if value.startswith("[") else value.split(",")
+            return tuple(item.strip() for item in items if item.strip())
+        return value
+
     @property
     def ipfs_url(self) -> str:
         return self.ipfs_api_url or f"http://127.0.0.1:{self.ipfs_api_port}"
@@ -147,10 +173,12 @@ class Settings(KernelSettings, KeySettings):
     def acapy_admin_key(self) -> str | None:
         """The agent's admin API key (written by `scripts/stack/stack.sh secrets`); None when absent."""
         path = self.secret_file("acapy-admin-key", self.acapy_admin_key_file)
-        try:
-            return path.read_text().strip() or None
-        except OSError:
-            return None
+        return secrets.read(path) if path.is_file() else None
+
+    def secret_files(self) -> list[Path]:
+        own = [self.secret_file("jwt-secret", self.jwt_secret_file),
+               self.secret_file("acapy-admin-key", self.acapy_admin_key_file)]
+        return [*super().secret_files(), *own, *([self.smtp_password_file] if self.smtp_password_file else [])]
 
 
 @lru_cache

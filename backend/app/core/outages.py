@@ -27,6 +27,7 @@ from agent.controller.acapy import AgentUnavailable
 from backend.app.catalog.ipfs import IpfsUnavailable
 from fitmint.chain.errors import ChainUnavailable
 from fitmint.resilience import POSTGRES_ERRORS, describe
+from fitmint.signers import SignerRefused
 
 log = logging.getLogger("api.outages")
 
@@ -36,13 +37,15 @@ RETRY_AFTER_SECONDS = 5
 LIBRARY_DEPENDENCY = {"asyncpg": "postgres", "redis": "redis", "aiokafka": "kafka"}
 
 # Our own clients' "the service does not answer" errors; their __cause__ says whether it timed out.
+# A remote signer that refuses (or answers with the wrong key) is the API's attestor signer failing: 503.
 CLIENT_ERRORS: tuple[tuple[type[BaseException], str], ...] = (
-    (ChainUnavailable, "rpc"), (IpfsUnavailable, "ipfs"), (AgentUnavailable, "acapy"))
+    (ChainUnavailable, "rpc"), (IpfsUnavailable, "ipfs"), (AgentUnavailable, "acapy"),
+    (SignerRefused, "attestor-signer"))
 
 
 @dataclass(frozen=True)
 class Outage:
-    dependency: str  # postgres, redis, kafka, rpc, ipfs, acapy, recommend, or "a dependency" when unknown
+    dependency: str  # postgres, redis, kafka, rpc, ipfs, acapy, recommend, attestor-signer, or "a dependency"
     timed_out: bool
 
     @property

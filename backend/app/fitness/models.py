@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from backend.app.core.inputs import RequestModel
 from backend.app.fitness.anticheat import ActivityType
 
 
@@ -18,7 +19,7 @@ def _aware(value: datetime) -> datetime:
 AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 
 
-class GpsSummary(BaseModel):
+class GpsSummary(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     points: int = Field(ge=2, le=1_000_000)
@@ -26,7 +27,7 @@ class GpsSummary(BaseModel):
     max_speed_mps: float | None = Field(default=None, ge=0, le=300)
 
 
-class WorkoutIn(BaseModel):
+class WorkoutIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     activity: ActivityType
@@ -83,7 +84,7 @@ class WorkoutsPage(BaseModel):
     next_cursor: str | None
 
 
-class NutritionIn(BaseModel):
+class NutritionIn(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     eaten_at: AwareDatetime
@@ -108,7 +109,7 @@ class NutritionPage(BaseModel):
     next_cursor: str | None
 
 
-class ReviewDecision(BaseModel):
+class ReviewDecision(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: Literal["cleared", "confirmed"] = Field(

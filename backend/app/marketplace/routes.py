@@ -9,13 +9,14 @@ from pydantic import BaseModel, Field, field_validator
 
 from backend.app.catalog import service as catalog
 from backend.app.chain.routes import chain_documents
-from backend.app.deps import indexer_pool, limit_quotes
+from backend.app.core.inputs import RequestModel
+from backend.app.deps import PublicReads, indexer_pool, limit_quotes
 from backend.app.marketplace import listings
 from backend.app.marketplace.listings import BadCursor, ListingFilter, ListingPage, Sort
 from backend.app.marketplace.quote import QuoteRefused, QuoteRequest, UnknownListing, quote
 from fitmint.chain.errors import ChainReverted, ChainUnavailable
 
-router = APIRouter(tags=["marketplace"])
+router = APIRouter(tags=["marketplace"], dependencies=PublicReads)
 
 ADDRESS = r"^0x[0-9a-fA-F]{40}$"
 Address = Annotated[str, Path(pattern=ADDRESS, description="An Ethereum address")]
@@ -62,11 +63,11 @@ class ListingsPage(BaseModel):
     next_cursor: str | None
 
 
-class QuoteIn(BaseModel):
+class QuoteIn(RequestModel):
     buyer: str = Field(pattern=ADDRESS, description="The wallet that signs the permit and sends the purchase")
     quantity: int = Field(ge=1, le=2**64 - 1)
-    deadline: int | None = Field(default=None, description="Unix time the permit expires (default: now + the "
-                                                           "quote TTL, 30 minutes)")
+    deadline: int | None = Field(default=None, ge=0, lt=2**63,
+                                 description="Unix time the permit expires (default: now + the quote TTL, 30 minutes)")
 
     @field_validator("deadline")
     @classmethod

@@ -21,6 +21,7 @@ from aiosmtplib.email import flatten_message
 
 from backend.app.core.config import Settings
 from backend.app.notifications import templates
+from fitmint import secrets
 
 log = logging.getLogger("notifications.email")
 TIMEOUT_SECONDS = 30.0
@@ -46,8 +47,7 @@ class EmailSender:
             raise ValueError(f"mail_from {settings.mail_from!r} has no address")
         self.sender = address
         self.domain = address.rpartition("@")[2]
-        self.password = (settings.smtp_password_file.read_text().strip()
-                         if settings.smtp_password_file else None)
+        self.password = secrets.read(settings.smtp_password_file) if settings.smtp_password_file else None
 
     def message_id(self, notification_id) -> str:
         """Deterministic: the same notification always has the same Message-ID (a receiving system can

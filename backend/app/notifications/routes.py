@@ -23,6 +23,7 @@ from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, Field, model_validator
 
 from backend.app.auth.tokens import TokenError
+from backend.app.core.inputs import RequestModel
 from backend.app.core.pages import TIME_CURSOR
 from backend.app.core.policy import Action
 from backend.app.deps import BackendPool, CurrentMember, check
@@ -51,7 +52,7 @@ class NotificationsPage(BaseModel):
     unread: int
 
 
-class ReadRequest(BaseModel):
+class ReadRequest(RequestModel):
     ids: list[uuid.UUID] | None = Field(default=None, max_length=500)
     all: bool = False
 

@@ -2,10 +2,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from backend.app.core.inputs import RequestModel
 from backend.app.fitness.anticheat import ActivityType
 
 
-class Goals(BaseModel):
+class Goals(RequestModel):
     """A member's training goals; null: none."""
     model_config = ConfigDict(extra="forbid")
 

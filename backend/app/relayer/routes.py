@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from pydantic import AfterValidator, BaseModel, Field
 
+from backend.app.core.inputs import RequestModel
 from backend.app.core.policy import Action
 from backend.app.deps import BackendPool, CurrentMember, CurrentPrincipal, UsersDep, check
 from backend.app.relayer import sponsorship, store
@@ -50,7 +51,7 @@ class RelayPublic(BaseModel):
     updated_at: str
 
 
-class IntentIn(BaseModel):
+class IntentIn(RequestModel):
     buyer: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
     listing_id: Uint256
     quantity: Uint256
@@ -59,7 +60,7 @@ class IntentIn(BaseModel):
     deadline: Uint256 = Field(description="Unix time")
 
 
-class PermitIn(BaseModel):
+class PermitIn(RequestModel):
     value: Uint256 = Field(description="FIT wei the Marketplace may pull (at least the total)")
     deadline: Uint256
     v: int = Field(ge=0, le=255)
@@ -67,7 +68,7 @@ class PermitIn(BaseModel):
     s: str = Field(pattern=HEX32)
 
 
-class PurchaseRelayIn(BaseModel):
+class PurchaseRelayIn(RequestModel):
     intent: IntentIn
     signature: str = Field(pattern=r"^0x([0-9a-fA-F]{2}){65}$", description="EIP-712 signature of the intent")
     permit: PermitIn = Field(description="The buyer's EIP-2612 permit (owner: the buyer, spender: the Marketplace)")

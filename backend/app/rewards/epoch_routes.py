@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, Field
 
-from backend.app.deps import BackendPool
+from backend.app.deps import BackendPool, PublicReads
 from backend.app.rewards import epoch_reads
 from fitmint.chain.errors import ChainUnavailable
 
-router = APIRouter(prefix="/rewards/epochs", tags=["rewards"])
+router = APIRouter(prefix="/rewards/epochs", tags=["rewards"], dependencies=PublicReads)
 
 EpochNumber = Annotated[int, Path(ge=0, le=2**62, description="The epoch number (ActivityRewards.currentEpoch())")]
 Address = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$", description="An Ethereum address")]

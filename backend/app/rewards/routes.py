@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
+from backend.app.core.inputs import RequestModel
 from backend.app.core.policy import Action
 from backend.app.deps import BackendPool, CurrentPrincipal, UsersDep, check, target_user
 from backend.app.fitness import service as fitness
@@ -16,7 +17,7 @@ from fitmint.chain.errors import ChainReverted, ChainUnavailable
 router = APIRouter(prefix="/rewards", tags=["rewards"])
 
 
-class VoucherRequest(BaseModel):
+class VoucherRequest(RequestModel):
     account: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{40}$",
                                 description="Which of the member's linked wallets receives the FIT "
                                             "(default: the first linked)")

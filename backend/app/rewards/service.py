@@ -16,7 +16,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 
 import asyncpg
-from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
 from backend.app.core.config import Settings
@@ -27,7 +26,8 @@ from backend.app.rewards.policy import FIT, reward_wei
 from backend.app.wallets.service import snapshot
 from fitmint import events as ev
 from fitmint.outbox.append import Outgoing, append
-from fitmint.rewards.vouchers import RewardVoucher, sign_voucher
+from fitmint.rewards.vouchers import RewardVoucher, typed_data
+from fitmint.signers import Signer
 from fitmint.telemetry import tracer
 
 
@@ -89,9 +89,9 @@ class Vouchers:
         self.settings = settings
 
     @cached_property
-    def _key(self):
-        """Read (or generated for dev) on the first voucher, not at start-up."""
-        return Account.from_key(self.settings.attestor_key())
+    def _signer(self) -> Signer:
+        """The attestor (its key file read, or generated for dev, on the first voucher; or a remote signer)."""
+        return self.settings.attestor_signer()
 
     async def existing(self, claim_id: str) -> dict | None:
         row = await self.pool.fetchrow("SELECT * FROM vouchers WHERE claim_id = $1", claim_id)
@@ -142,14 +142,14 @@ class Vouchers:
                                     day=day_number(day), deadline=deadline)
             with tracer().start_as_current_span("sign voucher", attributes={
                     "fitmint.voucher.claim_id": claim_id, "fitmint.voucher.amount": str(amount)}):
-                signature = "0x" + sign_voucher(voucher, self._key.key, chain_id=self.settings.chain_id,
-                                                verifying_contract=to_checksum_address(contract)).hex()
+                signature = "0x" + (await self._signer.sign_typed_data(typed_data(
+                    voucher, chain_id=self.settings.chain_id, verifying_contract=to_checksum_address(contract)))).hex()
             row = await connection.fetchrow(
                 "INSERT INTO vouchers (claim_id, tenant_id, user_id, workout_id, account, amount, deadline, chain_id, "
                 "contract, attestor, signature, issued_at, issued_day) VALUES ($1, $2::uuid, $3::uuid, $4::uuid, $5, "
                 "$6, $7, $8, $9, $10, $11, $12, $13) RETURNING *",
                 claim_id, workout["tenant_id"], workout["user_id"], workout["id"], account, amount, deadline,
-                self.settings.chain_id, contract, self._key.address.lower(), signature, now, day)
+                self.settings.chain_id, contract, self._signer.address, signature, now, day)
             issued = ev.RewardIssued(
                 claim_id=claim_id, account=account, amount=str(amount), day=day_number(day), deadline=deadline,
                 workout_id=str(workout["id"]), user_id=str(workout["user_id"]), tenant_id=str(workout["tenant_id"]),

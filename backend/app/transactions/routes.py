@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel, Field
 
+from backend.app.core.inputs import RequestModel
 from backend.app.core.policy import Action
 from backend.app.deps import BackendPool, CurrentPrincipal, check
 from fitmint.txqueue.submit import IdempotencyConflict, TransactionRequest, submit_once
@@ -19,7 +20,7 @@ IdempotencyHeader = Annotated[str | None, Header(alias="Idempotency-Key", min_le
                                                  pattern=KEY_PATTERN)]
 
 
-class TransactionIn(BaseModel):
+class TransactionIn(RequestModel):
     target: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$", description="The contract or account called")
     calldata: str = Field(default="0x", pattern=r"^0x([0-9a-fA-F]{2})*$", max_length=2 + 2 * 131_072,
                           description="ABI-encoded call, 0x-prefixed hex")

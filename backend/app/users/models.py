@@ -6,6 +6,8 @@ from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
+from backend.app.core.inputs import RequestModel
+
 _TIMEZONES = frozenset(available_timezones())
 
 
@@ -26,7 +28,7 @@ class Privacy(StrEnum):
     PRIVATE = "private"  # only the member (and admins, for review) see it
 
 
-class Preferences(BaseModel):
+class Preferences(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     units: Units = Units.METRIC
@@ -65,7 +67,7 @@ class Preferences(BaseModel):
         return values
 
 
-class ProfileUpdate(BaseModel):
+class ProfileUpdate(RequestModel):
     model_config = ConfigDict(extra="forbid")
 
     display_name: str | None = Field(default=None, min_length=1, max_length=80)
@@ -102,10 +104,10 @@ class MembersPage(BaseModel):
     next_cursor: str | None
 
 
-class RoleUpdate(BaseModel):
+class RoleUpdate(RequestModel):
     role: str = Field(pattern=r"^(user|coach|admin)$")
 
 
-class WalletProof(BaseModel):
+class WalletProof(RequestModel):
     message: str = Field(min_length=1, max_length=4_096, description="An EIP-4361 message signed by the new wallet")
     signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$")

@@ -7,6 +7,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 
 from backend.app.auth.tokens import service_session
+from backend.app.core.inputs import RequestModel
 from backend.app.core.pages import TIME_CURSOR
 from backend.app.core.policy import Action
 from backend.app.deps import (
@@ -109,7 +110,7 @@ async def set_role(user_id: uuid.UUID, body: RoleUpdate, principal: CurrentPrinc
     return UserPublic(**await users.get(user["id"]))
 
 
-class ServiceClientCreate(BaseModel):
+class ServiceClientCreate(RequestModel):
     name: str = Field(min_length=1, max_length=80)
     role: str = Field(pattern=r"^(attestor|agent)$")
 

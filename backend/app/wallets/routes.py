@@ -6,10 +6,10 @@ import orjson
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from backend.app.deps import indexer_pool
+from backend.app.deps import PublicReads, indexer_pool
 from backend.app.wallets import service
 
-router = APIRouter(prefix="/wallets", tags=["wallets"])
+router = APIRouter(prefix="/wallets", tags=["wallets"], dependencies=PublicReads)
 
 Address = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$", description="An Ethereum address")]
 Limit = Annotated[int, Query(ge=1, le=200)]

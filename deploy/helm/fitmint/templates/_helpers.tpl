@@ -59,7 +59,9 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
 {{- else if eq .name "otlp" -}}
   {{- range (list $e.otlp.tracesEndpoint $e.otlp.logsEndpoint) -}}{{- if . -}}{{- $ports = append $ports (int (include "fitmint.urlPort" .)) -}}{{- end -}}{{- end -}}
 {{- else if eq .name "didcomm-peers" -}}{{- $ports = $root.Values.networkPolicy.didcommPorts -}}
-{{- else -}}{{- fail (printf "flows: %q is neither a listener of the chart (api, recommend, acapy-admin, acapy-didcomm) nor an endpoint (postgres, redis, kafka, ipfs, rpc, smtp, otlp, didcomm-peers)" .name) -}}
+{{- else if eq .name "attestor-signer" -}}{{- $ports = list (int (include "fitmint.urlPort" (required "flows: attestor-signer needs endpoints.attestorSigner.url" $e.attestorSigner.url))) -}}
+{{- else if eq .name "operator-signer" -}}{{- $ports = list (int (include "fitmint.urlPort" (required "flows: operator-signer needs endpoints.operatorSigner.url" $e.operatorSigner.url))) -}}
+{{- else -}}{{- fail (printf "flows: %q is neither a listener of the chart (api, recommend, acapy-admin, acapy-didcomm) nor an endpoint (postgres, redis, kafka, ipfs, rpc, smtp, otlp, didcomm-peers, attestor-signer, operator-signer)" .name) -}}
 {{- end -}}
 {{ uniq $ports | toJson }}
 {{- end -}}
@@ -170,7 +172,12 @@ checksum/manifest: {{ include "fitmint.manifestChecksum" $root }}
 {{ include "fitmint.env.redis" . }}
 - {name: BACKEND_DATABASE, value: {{ $e.postgres.databases.backend | quote }}}
 - {name: JWT_SECRET_FILE, value: /run/secrets/fitmint/jwt-secret}
+{{- with $e.attestorSigner.url }}
+- {name: FITMINT_ATTESTOR_SIGNER_URL, value: {{ . | quote }}}
+- {name: FITMINT_ATTESTOR_ADDRESS, value: {{ $e.attestorSigner.address | quote }}}
+{{- else }}
 - {name: FITMINT_ATTESTOR_KEY_FILE, value: /run/secrets/fitmint/attestor.key}
+{{- end }}
 - {name: ACAPY_ADMIN_URL, value: {{ printf "http://%s:8021" (include "fitmint.name" (dict "root" . "component" "acapy")) | quote }}}
 - {name: ACAPY_ADMIN_KEY_FILE, value: /run/secrets/fitmint/acapy-admin-key}
 - {name: DEFAULT_TENANT, value: {{ .Values.api.defaultTenant | quote }}}
@@ -184,6 +191,9 @@ checksum/manifest: {{ include "fitmint.manifestChecksum" $root }}
 - {name: RECOMMEND_URL, value: {{ printf "http://%s:59468" (include "fitmint.name" (dict "root" . "component" "recommend")) | quote }}}
 - {name: SIWE_DOMAIN, value: {{ .Values.api.siwe.domain | quote }}}
 - {name: SIWE_URI, value: {{ .Values.api.siwe.uri | quote }}}
+{{- with .Values.api.trustedProxies }}
+- {name: TRUSTED_PROXIES, value: {{ join "," . | quote }}}
+{{- end }}
 {{- end -}}
 
 {{- define "fitmint.env.worker" -}}
@@ -209,6 +219,11 @@ checksum/manifest: {{ include "fitmint.manifestChecksum" $root }}
 {{- end }}
 {{- end -}}
 
+{{/* The attestor's key file, unless a remote signer holds the key (endpoints.attestorSigner): as a list. */}}
+{{- define "fitmint.attestorKeyFiles" -}}
+{{ ternary list (list "attestor.key") (not (empty .Values.endpoints.attestorSigner.url)) | toJson }}
+{{- end -}}
+
 {{/* The secret files a process reads (names under /run/secrets/fitmint), as a JSON list. */}}
 {{- define "fitmint.secretFiles" -}}
 {{- $s := .root.Values.secrets -}}
@@ -222,7 +237,8 @@ checksum/manifest: {{ include "fitmint.manifestChecksum" $root }}
 {{- end -}}
 
 {{/* With secrets.vaultAgent: the Vault Agent injector writes each file the pod reads into /run/secrets/fitmint
-     (its in-memory volume) instead of the projected Secret volume. */}}
+     (its in-memory volume) instead of the projected Secret volume; 0440 like that volume (the agent's own
+     default, 0644, lets every user read it, and the processes refuse to start on that: fitmint/secrets.py). */}}
 {{- define "fitmint.vaultAnnotations" -}}
 {{- $vault := .root.Values.secrets.vaultAgent -}}
 vault.hashicorp.com/agent-inject: "true"
@@ -236,10 +252,12 @@ vault.hashicorp.com/agent-pre-populate-only: "true"
 {{- if not $source }}{{ fail (printf "secrets.vaultAgent.files.%s: name the Vault secret holding it ({path: ..., field: ...})" .) }}{{ end }}
 vault.hashicorp.com/agent-inject-secret-{{ . }}: {{ $source.path | quote }}
 vault.hashicorp.com/agent-inject-template-{{ . }}: {{ printf "{{- with secret %q -}}{{ .Data.data.%s }}{{- end }}" $source.path $source.field | quote }}
+vault.hashicorp.com/agent-inject-perms-{{ . }}: "0440"
 {{- end }}
 {{- end -}}
 
-{{/* The secrets a process reads, as one projected volume of files under /run/secrets/fitmint. */}}
+{{/* The secrets a process reads, as one projected volume of files under /run/secrets/fitmint. 0440, owned by
+     root, group fsGroup: what fitmint/secrets.py allows a file another user owns (group read, nothing for others). */}}
 {{- define "fitmint.secretsVolume" -}}
 {{- if not .root.Values.secrets.vaultAgent.enabled -}}
 {{- $s := .root.Values.secrets -}}

@@ -31,6 +31,39 @@ def environment(stack, database: str, rpc_url: str, key_files: list) -> dict:
             "TXQUEUE_METRICS_PORT": "0"}  # the stack's queue worker has the default port
 
 
+def submitted(postgres: dict, key: str, value: int) -> int:
+    """A payment to PAYEE put on the queue (through the test's own connection); its request id."""
+    async def run() -> int:
+        connection = await asyncpg.connect(**postgres)
+        try:
+            return await submit(connection, TransactionRequest(key, "test", PAYEE, value=value))
+        finally:
+            await connection.close()
+    return asyncio.run(run())
+
+
+def request_row(postgres: dict, request_id: int) -> dict:
+    async def run():
+        connection = await asyncpg.connect(**postgres)
+        try:
+            return await connection.fetchrow("SELECT state, nonce FROM txqueue_request WHERE id = $1", request_id)
+        finally:
+            await connection.close()
+    return dict(asyncio.run(run()))
+
+
+def run_until_mined(env: dict, postgres: dict, request_id: int) -> None:
+    """The queue's process until the request is mined; then SIGTERM, and it must stop cleanly (status 0)."""
+    process = spawn([sys.executable, "-m", "fitmint.txqueue", "run"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE, env=env)
+    try:
+        wait_until(lambda: request_row(postgres, request_id)["state"] == "mined", timeout=30, interval=0.1,
+                   what="mined")
+    finally:
+        stop_group(process)
+    assert process.returncode == 0, process.stderr.read().decode()
+
+
 def test_the_settings_read_the_pool_and_the_caps(tmp_path, monkeypatch):
     key = Account.create().key.to_0x_hex()
     secrets.write(tmp_path / "a.key", key[2:] + "\n")
@@ -46,29 +79,8 @@ def test_the_worker_process_mines_a_request_and_stops_on_sigterm(make_anvil, pos
     key_file = tmp_path / "txqueue-0.key"
     secrets.write(key_file, anvil.funded_key())
 
-    async def submitted() -> int:
-        connection = await asyncpg.connect(**postgres)
-        try:
-            return await submit(connection, TransactionRequest("pay-1", "test", PAYEE, value=99))
-        finally:
-            await connection.close()
-
-    async def state(request_id: int) -> str:
-        connection = await asyncpg.connect(**postgres)
-        try:
-            return await connection.fetchval("SELECT state FROM txqueue_request WHERE id = $1", request_id)
-        finally:
-            await connection.close()
-
-    request_id = asyncio.run(submitted())
-    process = spawn([sys.executable, "-m", "fitmint.txqueue", "run"], cwd=ROOT, stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                    env=environment(stack, postgres["database"], anvil.url, [key_file]))
-    try:
-        wait_until(lambda: asyncio.run(state(request_id)) == "mined", timeout=30, interval=0.1, what="mined")
-    finally:
-        stop_group(process)
-    assert process.returncode == 0, process.stderr.read().decode()
+    request_id = submitted(postgres, "pay-1", 99)
+    run_until_mined(environment(stack, postgres["database"], anvil.url, [key_file]), postgres, request_id)
     assert int(anvil.rpc("eth_getBalance", PAYEE, "latest"), 16) == 99
 
 
@@ -80,31 +92,11 @@ def test_with_a_remote_signer_the_keys_stay_in_the_signers_process(make_anvil, p
     secrets.write(key_file, anvil.funded_key())
     address = Account.from_key(secrets.read(key_file)).address
 
-    async def submitted() -> int:
-        connection = await asyncpg.connect(**postgres)
-        try:
-            return await submit(connection, TransactionRequest("remote-1", "test", PAYEE, value=77))
-        finally:
-            await connection.close()
-
-    async def state(request_id: int) -> str:
-        connection = await asyncpg.connect(**postgres)
-        try:
-            return await connection.fetchval("SELECT state FROM txqueue_request WHERE id = $1", request_id)
-        finally:
-            await connection.close()
-
-    request_id = asyncio.run(submitted())
+    request_id = submitted(postgres, "remote-1", 77)
     with running_signer([key_file]) as signer_url:
         env = {**environment(stack, postgres["database"], anvil.url, []), "TXQUEUE_SIGNER_URL": signer_url,
                "TXQUEUE_SIGNER_ADDRESSES": json.dumps([address])}
-        process = spawn([sys.executable, "-m", "fitmint.txqueue", "run"], cwd=ROOT, stdout=subprocess.DEVNULL,
-                        stderr=subprocess.PIPE, env=env)
-        try:
-            wait_until(lambda: asyncio.run(state(request_id)) == "mined", timeout=30, interval=0.1, what="mined")
-        finally:
-            stop_group(process)
-    assert process.returncode == 0, process.stderr.read().decode()
+        run_until_mined(env, postgres, request_id)
     assert int(anvil.rpc("eth_getBalance", PAYEE, "latest"), 16) == 77
     (tx_hash,) = anvil.rpc("eth_getBlockByNumber", "latest", False)["transactions"]
     assert anvil.rpc("eth_getTransactionByHash", tx_hash)["from"] == address.lower()
@@ -118,21 +110,7 @@ def test_a_signer_that_signs_with_another_key_gets_nothing_sent(make_anvil, post
     key_file = tmp_path / "signer-held.key"
     secrets.write(key_file, anvil.funded_key())
 
-    async def submitted() -> int:
-        connection = await asyncpg.connect(**postgres)
-        try:
-            return await submit(connection, TransactionRequest("liar-1", "test", PAYEE, value=5))
-        finally:
-            await connection.close()
-
-    async def request(request_id: int):
-        connection = await asyncpg.connect(**postgres)
-        try:
-            return await connection.fetchrow("SELECT state, nonce FROM txqueue_request WHERE id = $1", request_id)
-        finally:
-            await connection.close()
-
-    request_id = asyncio.run(submitted())
+    request_id = submitted(postgres, "liar-1", 5)
     log = tmp_path / "txqueue.log"
     with running_signer([key_file], "--wrong-key") as signer_url, open(log, "w") as output:
         env = {**environment(stack, postgres["database"], anvil.url, []), "TXQUEUE_SIGNER_URL": signer_url,
@@ -144,7 +122,7 @@ def test_a_signer_that_signs_with_another_key_gets_nothing_sent(make_anvil, post
             wait_until(lambda: log.read_text().count("was signed by 0x") >= 3, timeout=30, interval=0.1,
                        what="the refusal, pass after pass")
             assert process.poll() is None, log.read_text()[-2000:]
-            assert dict(asyncio.run(request(request_id))) == {"state": "queued", "nonce": None}
+            assert request_row(postgres, request_id) == {"state": "queued", "nonce": None}
         finally:
             stop_group(process)
     assert int(anvil.rpc("eth_getBalance", PAYEE, "latest"), 16) == 0

@@ -2,6 +2,7 @@
 while requests flow: it never exits, and every request is mined once, with its own nonce, after the heal."""
 
 import asyncio
+import contextlib
 
 import asyncpg
 from eth_account import Account
@@ -18,18 +19,33 @@ PAYEE = "0x00000000000000000000000000000000000b0b0b"
 ROUNDS, PER_ROUND = 4, 6
 
 
+@contextlib.asynccontextmanager
+async def worker_behind(proxy, anvil, postgres: dict, keys: list, *, cut_off: bool = False):
+    """A queue worker reaching PostgreSQL only through `proxy` (disabled before it starts when `cut_off`), and the
+    test's own connection; at the end the worker is told to stop and must end within 30 s."""
+    rpc = Rpc(anvil.url)
+    worker = Worker({**postgres, "port": proxy.port}, rpc, keys, decoder_of([REFUSER_ABI]))
+    stop = asyncio.Event()
+    if cut_off:
+        proxy.set_enabled(False)
+    loop = asyncio.create_task(worker.run(stop, interval=0.05))
+    connection = await asyncpg.connect(**postgres)  # the test's own, not through the proxy
+    try:
+        yield worker, loop, connection
+    finally:
+        stop.set()
+        await asyncio.wait_for(loop, 30)
+        await connection.close()
+        await rpc.close()
+
+
 def test_the_worker_rides_out_postgres_partitions_and_sends_each_request_once(make_anvil, postgres, tmp_path):
     anvil = make_anvil()
     keys = [anvil.funded_key() for _ in range(2)]
 
     async def scenario(proxy):
-        rpc = Rpc(anvil.url)
-        worker = Worker({**postgres, "port": proxy.port}, rpc, keys, decoder_of([REFUSER_ABI]))
-        stop = asyncio.Event()
-        loop = asyncio.create_task(worker.run(stop, interval=0.05))
         submitted = []
-        connection = await asyncpg.connect(**postgres)  # the test's own, not through the proxy
-        try:
+        async with worker_behind(proxy, anvil, postgres, keys) as (_, loop, connection):
             for round_ in range(ROUNDS):
                 for n in range(PER_ROUND):
                     submitted.append(await submit(connection, TransactionRequest(
@@ -48,11 +64,6 @@ def test_the_worker_rides_out_postgres_partitions_and_sends_each_request_once(ma
             assert not loop.done(), loop.exception() if loop.done() else None
             nonces = await connection.fetch("SELECT signer, nonce FROM txqueue_request WHERE id = ANY($1)", submitted)
             return [(row["signer"], row["nonce"]) for row in nonces]
-        finally:
-            stop.set()
-            await asyncio.wait_for(loop, 30)
-            await connection.close()
-            await rpc.close()
 
     with ToxiproxyServer(tmp_path) as toxiproxy:
         proxy = toxiproxy.proxy("postgres", postgres["port"])
@@ -67,13 +78,7 @@ def test_a_worker_started_during_a_partition_waits_for_postgres_then_sends(make_
     keys = [anvil.funded_key()]
 
     async def scenario(proxy):
-        rpc = Rpc(anvil.url)
-        worker = Worker({**postgres, "port": proxy.port}, rpc, keys, decoder_of([REFUSER_ABI]))
-        stop = asyncio.Event()
-        proxy.set_enabled(False)
-        loop = asyncio.create_task(worker.run(stop, interval=0.05))
-        connection = await asyncpg.connect(**postgres)
-        try:
+        async with worker_behind(proxy, anvil, postgres, keys, cut_off=True) as (worker, loop, connection):
             request = await submit(connection, TransactionRequest("started-cut-off", "test", PAYEE, value=1))
             await asyncio.sleep(2)
             assert not loop.done(), loop.exception() if loop.done() else None
@@ -84,11 +89,6 @@ def test_a_worker_started_during_a_partition_waits_for_postgres_then_sends(make_
                 return await connection.fetchval("SELECT state FROM txqueue_request WHERE id = $1", request) == "mined"
 
             await until(mined, timeout=30, interval=0.2, what="the request mined once PostgreSQL is back")
-        finally:
-            stop.set()
-            await asyncio.wait_for(loop, 30)
-            await connection.close()
-            await rpc.close()
 
     with ToxiproxyServer(tmp_path) as toxiproxy:
         asyncio.run(scenario(toxiproxy.proxy("postgres", postgres["port"])))

@@ -318,6 +318,17 @@ def test_the_api_believes_forwarded_addresses_only_from_the_proxies_the_values_n
     assert named == {"production": ["10.64.0.0/14"]}
 
 
+def test_the_api_keeps_idle_connections_longer_than_the_proxy_in_front(sets):
+    """uvicorn's 5 s default would close idle connections a proxy (60 s idle timeout for most) still reuses."""
+    for name, objects in sets.items():
+        command = next(c for component, c, _ in ours(objects) if component == "api")["command"]
+        assert command[command.index("--timeout-keep-alive") + 1] == str(VALUES["api"]["keepAliveSeconds"]), name
+    assert VALUES["api"]["keepAliveSeconds"] > 60
+    shorter = render(value_sets()["default"], values={"api": {"keepAliveSeconds": 30}})
+    command = next(c for component, c, _ in ours(shorter) if component == "api")["command"]
+    assert command[command.index("--timeout-keep-alive") + 1] == "30"
+
+
 def test_acapy_webhooks_go_to_the_api_with_the_admin_key_the_controllers_read(sets):
     objects = sets["default"]
     acapy = next(c for w in workloads(objects) if component_of(w) == "acapy" for c in pod_spec(w)["containers"])

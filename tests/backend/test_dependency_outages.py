@@ -22,6 +22,7 @@ from redis.backoff import NoBackoff
 
 from backend.app.core.outages import Outage, OutageClassifier
 from backend.app.main import create_app
+from fitmint.signers import SignerRefused
 from tests.support.api import a_run, api_settings, db
 from tests.support.processes import free_port
 from tests.support.signin import new_wallet, sign_in
@@ -182,3 +183,18 @@ def test_a_routes_own_503_says_when_to_retry(settings):
             assert refused.status_code == status and int(refused.headers["Retry-After"]) >= 1
             assert refused.json() == {"detail": "the backend database is not reachable"}
         assert "Retry-After" not in client.get("/test-outage/404").headers
+
+
+def test_each_client_error_is_answered_as_its_outage_not_a_500(settings):
+    """Every error our own clients raise for a service that fails (a remote signer refusing to sign too)
+    reaches the outage answer: a handler is registered for each type the classifier maps."""
+    app = create_app(settings)
+
+    @app.get("/test-signer-refused")
+    async def refuse():
+        raise SignerRefused("the signer at http://127.0.0.1:1 refused eth_signTypedData_v4")
+
+    with TestClient(app) as client:
+        refused = client.get("/test-signer-refused")
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["dependency"] == "attestor-signer" and int(refused.headers["Retry-After"]) >= 1

@@ -130,7 +130,7 @@ def answer(outage: Outage, exc: BaseException) -> JSONResponse:
 
 # What the handlers are registered for: every type the classifier can map (Starlette picks a handler by the
 # exception's class hierarchy). A plain OSError or TimeoutError from no known library is re-raised: a 500.
-HANDLED = (ChainUnavailable, IpfsUnavailable, AgentUnavailable, RedisConnectionError, RedisTimeoutError,
+HANDLED = (*(error_type for error_type, _ in CLIENT_ERRORS), RedisConnectionError, RedisTimeoutError,
            *POSTGRES_ERRORS, asyncpg.QueryCanceledError, httpx.TransportError, KafkaError, TimeoutError)
 
 

@@ -268,7 +268,7 @@ def test_two_apis_three_workers_two_indexers_scale_out_and_survive_a_kill_of_eac
     assert verdicts.ok, verdicts.failures()
     missing = [what for what, seconds in kill["takeover_seconds"].items() if seconds is None]
     assert not missing, f"no takeover within its bound: {missing}"
-    sockets = result.socket_summary()
+    sockets = report["websockets"]
     assert sockets["reconnects"] > 0 and sockets["reconnect_max_s"] <= MAX_RECONNECT_SECONDS, sockets
     after = phases[1]["load"]
     assert after["journeys"].get("completed", 0) > 0, f"no journey completed after the kill: {after['journeys']}"

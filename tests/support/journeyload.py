@@ -245,8 +245,9 @@ class Member:
             quote = (await self.api.call("POST", "POST /marketplace/listings/{id}/quote",
                                          f"/marketplace/listings/{self.config.listing_id}/quote",
                                          json={"buyer": address, "quantity": 1})).json()
-            if Quote.model_validate(quote).sufficient_balance:
-                body = signed_purchase(self.wallet, Quote.model_validate(quote))
+            quote = Quote.model_validate(quote)
+            if quote.sufficient_balance:
+                body = signed_purchase(self.wallet, quote)
                 relay = (await self.api.call("POST", "POST /relay/purchases", "/relay/purchases", json=body)).json()
                 await self.wait_relay("purchase", relay["id"])
         await self.api.call("GET", "GET /notifications", "/notifications")

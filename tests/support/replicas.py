@@ -6,7 +6,6 @@ environment) but without the supervisor, so that a SIGKILL stays a death: the su
 Traces and shipped logs are off (OTEL_SDK_DISABLED: the private stack runs no Jaeger or VictoriaLogs); the
 JSON log lines stay, one file per process in `log_dir`."""
 
-import json
 import signal
 import subprocess
 import sys
@@ -21,13 +20,12 @@ from web3.logs import DISCARD
 
 from fitmint.chain.manifest import Manifest
 from fitmint.settings import KernelSettings
+from indexer.writer import WRITER_LOCK
 from tests.support.invariants import Target, worker_groups
 from tests.support.privatestack import PrivateStack
 from tests.support.processes import Service, free_port, stop_group
 from tests.support.units import CID
 from tests.support.waiting import wait_until
-
-INDEXER_WRITER_LOCK = 727276  # indexer/writer.py WRITER_LOCK
 
 
 def log_records(text: str) -> list[dict]:
@@ -105,7 +103,7 @@ class Replicas:
         """The name of the indexer candidate holding the writer lock (None: none does)."""
         rows = self.stack.sql("SELECT a.pid AS backend, a.application_name FROM pg_locks l JOIN pg_stat_activity a "
                               "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.objid = "
-                              f"{INDEXER_WRITER_LOCK} AND l.granted", database=self.env["INDEXER_DATABASE"])
+                              f"{WRITER_LOCK} AND l.granted", database=self.env["INDEXER_DATABASE"])
         for name, indexer in self.indexers.items():
             if indexer.process.poll() is None and any(
                     row["application_name"].startswith(f"fitmint-indexer pid {indexer.process.pid} ") for row in rows):
@@ -186,12 +184,6 @@ class Replicas:
                       topic_prefix="", groups=worker_groups(), rpc_url=self.env["FITMINT_RPC_URL"], token=token,
                       api=api, maildir=self.stack.state / "mail")
 
-    def metrics(self, name: str) -> str:
-        try:
-            return httpx.get(f"http://127.0.0.1:{self.metrics_ports[name]}/metrics", timeout=2).text
-        except httpx.HTTPError:
-            return ""
-
     def services(self) -> dict[str, Service]:
         return {**{name: api for name, (api, _) in self.apis.items()}, **self.workers, **self.indexers,
                 **self.txqueues}
@@ -205,7 +197,3 @@ class Replicas:
     def describe(self) -> dict:
         return {"apis": list(self.apis), "workers": list(self.workers), "indexers": list(self.indexers),
                 "txqueues": list(self.txqueues), "logs": str(self.log_dir)}
-
-
-def dumps(value) -> str:
-    return json.dumps(value, indent=2, sort_keys=True, default=str)

@@ -57,9 +57,6 @@ class Proxy:
     def remove_toxic(self, name: str) -> None:
         self._call("DELETE", f"/toxics/{name}")
 
-    def toxics(self) -> list[dict]:
-        return self._call("GET", "/toxics")
-
     @contextmanager
     def toxic(self, kind: str, *, streams: tuple[str, ...] = ("downstream",), **attributes):
         """A toxic on each of `streams` for the duration of the block."""
@@ -117,9 +114,6 @@ class ToxiproxyServer:
         self.api.close()
         if self._process is not None:
             stop_group(self._process)
-
-    def version(self) -> str:
-        return self.api.get("/version").text.strip()
 
     def proxy(self, name: str, upstream_port: int, listen_port: int | None = None) -> Proxy:
         """A proxy named `name` from 127.0.0.1:`listen_port` (default: a free port) to 127.0.0.1:`upstream_port`."""

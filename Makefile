@@ -38,9 +38,9 @@ status: ## show each service's health
 logs: ## follow one service's log: make logs S=kafka
 	@scripts/stack/stack.sh logs $(S)
 
-test: deps-stack ## every test: starts the stack, then forge fuzz/invariants, slither, the pytest suite, the recommendation tests, the clock-pinned runs, the Prometheus rules' checks and tests, the deploy checks (chart, workflow), the linter
+test: deps-stack ## every test: starts the stack, then forge fuzz/invariants, slither, the pytest suite, the recommendation tests, the clock-pinned runs, the Prometheus rules' checks and tests, the linter (the deploy checks run in the pytest suite: tests/deploy)
 	@scripts/stack/stack.sh up
-	@$(MAKE) --no-print-directory test-forge slither gas-check test-ape test-recommend test-clock test-rules test-deploy lint
+	@$(MAKE) --no-print-directory test-forge slither gas-check test-ape test-recommend test-clock test-rules lint
 
 # Its own pytest root (tests/chaos/pytest.ini): `make test` does not collect it; CI calls it.
 chaos: deps-stack ## the chaos suite: Toxiproxy between our processes and PostgreSQL, Redis, Kafka and the RPC injects latency, stalls, resets and partitions under the journey load on a private stack; invariants and recovery bounds; reports/chaos.md, chaos.json

@@ -46,11 +46,17 @@ def parse(text: str) -> list[dict]:
 
 
 @cache
+def toolchain_env(name: str) -> str:
+    """$name, else its value as scripts/toolchain/env.sh sets it (where install.sh puts a tool, a pinned version)."""
+    return os.environ.get(name) or subprocess.run(
+        ["bash", "-c", f"source '{ROOT}/scripts/toolchain/env.sh' && echo \"${name}\""],
+        capture_output=True, text=True, check=True).stdout.strip()
+
+
+@cache
 def helm_bin() -> str:
     """$HELM_BIN, else where scripts/toolchain/env.sh puts it; fails (does not skip) when it is not built."""
-    path = os.environ.get("HELM_BIN") or subprocess.run(
-        ["bash", "-c", f"source '{ROOT}/scripts/toolchain/env.sh' && echo \"$HELM_BIN\""],
-        capture_output=True, text=True, check=True).stdout.strip()
+    path = toolchain_env("HELM_BIN")
     if not os.access(path, os.X_OK):
         raise RenderError(f"Helm is not installed at {path}: `scripts/toolchain/install.sh helm` builds it "
                           "(make deps-stack and make chart do)")

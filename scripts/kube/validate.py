@@ -36,7 +36,7 @@ import jsonschema
 import yaml
 from referencing import Registry, Resource
 
-from scripts.kube.render import KUBE_VERSION, ROOT
+from scripts.kube.render import KUBE_VERSION, toolchain_env
 
 DEFINITIONS_URI = "https://kubernetes.io/api/_definitions.json"
 OBJECT_META = {"$ref": f"{DEFINITIONS_URI}#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}
@@ -243,18 +243,30 @@ def _short(value: Any, limit: int = MESSAGE_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _documents_with_lines(text: str) -> list[tuple[int, Any]]:
+    """Each document of a multi-document YAML text with the line it starts on (to name one that has no kind or
+    name), in one parse: what yaml.load_all does, keeping each document's node for its start."""
+    loader = YAML_LOADER(text)
+    try:
+        documents = []
+        while loader.check_node():
+            node = loader.get_node()
+            documents.append((node.start_mark.line + 1, loader.construct_document(node)))
+        return documents
+    finally:
+        loader.dispose()
+
+
 def validate_text(text: str, source: str, validator: Validator) -> tuple[int, list[Problem]]:
     """(objects checked, problems) for one multi-document YAML text."""
     try:
-        documents = list(yaml.load_all(text, Loader=YAML_LOADER))
-        # Where each document starts, to name one that has no kind or name (the same parse, kept as nodes).
-        lines = [node.start_mark.line + 1 for node in yaml.compose_all(text, Loader=YAML_LOADER)]
+        documents = _documents_with_lines(text)
     except yaml.YAMLError as exc:
         return 0, [Problem(source, "YAML", "", " ".join(str(exc).split()))]
     problems: list[Problem] = []
     seen: set[tuple[str, str, str, str]] = set()
     count = 0
-    for line, obj in zip(lines, documents, strict=True):
+    for line, obj in documents:
         if obj is None:  # an empty document (`---` alone, or only comments)
             continue
         count += 1
@@ -285,22 +297,14 @@ def _identity(obj: Any) -> tuple[str, str, str, str] | None:
     return (str(obj.get("apiVersion")), str(obj.get("kind")), str(meta.get("namespace", "")), str(meta["name"]))
 
 
-def _toolchain_env(name: str) -> str:
-    """$name, else its value as scripts/toolchain/env.sh sets it."""
-    return os.environ.get(name) or subprocess.run(
-        ["bash", "-c", f"source '{ROOT}/scripts/toolchain/env.sh' && echo \"${name}\""],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()
-
-
 def default_crd_files() -> list[Path]:
     """The CRDs install.sh k8s-schemas put in the cache (env.sh names them in K8S_CRDS)."""
-    return [Path(p) for p in _toolchain_env("K8S_CRDS").split(":") if p]
+    return [Path(p) for p in toolchain_env("K8S_CRDS").split(":") if p]
 
 
 def default_litmus_check() -> Path:
     """The Litmus checker install.sh k8s-schemas builds (env.sh: LITMUS_CHECK_BIN)."""
-    return Path(_toolchain_env("LITMUS_CHECK_BIN"))
+    return Path(toolchain_env("LITMUS_CHECK_BIN"))
 
 
 def default_validator(kube_version: str = KUBE_VERSION) -> Validator:

@@ -324,7 +324,7 @@ def test_the_api_keeps_idle_connections_longer_than_the_proxy_in_front(sets):
         command = next(c for component, c, _ in ours(objects) if component == "api")["command"]
         assert command[command.index("--timeout-keep-alive") + 1] == str(VALUES["api"]["keepAliveSeconds"]), name
     assert VALUES["api"]["keepAliveSeconds"] > 60
-    shorter = render(value_sets()["default"], values={"api": {"keepAliveSeconds": 30}})
+    shorter = with_default_set({"api": {"keepAliveSeconds": 30}})
     command = next(c for component, c, _ in ours(shorter) if component == "api")["command"]
     assert command[command.index("--timeout-keep-alive") + 1] == "30"
 

@@ -10,6 +10,7 @@ import subprocess
 import pytest
 import yaml
 
+from scripts.kube.render import toolchain_env
 from tests.support.paths import ROOT
 
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
@@ -17,10 +18,7 @@ TOOLCHAIN_ACTION = ROOT / ".github" / "actions" / "toolchain" / "action.yml"
 
 
 def actionlint_bin() -> str:
-    path = os.environ.get("ACTIONLINT_BIN") or subprocess.run(
-        ["bash", "-c", f"source '{ROOT}/scripts/toolchain/env.sh' && echo \"$ACTIONLINT_BIN\""],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()
+    path = toolchain_env("ACTIONLINT_BIN")
     assert os.access(path, os.X_OK), f"no actionlint at {path}: run scripts/toolchain/install.sh actionlint"
     assert shutil.which("shellcheck"), "shellcheck is missing: run scripts/toolchain/install.sh actionlint"
     return path

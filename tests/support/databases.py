@@ -54,16 +54,8 @@ def drop_database(stack: dict, name: str) -> None:
 def kernel_outbox_database(stack: dict) -> Iterator[str]:
     """A throwaway database holding only the kernel's outbox (fitmint/outbox/schema.sql): its name."""
     name = create_database(stack)
-
-    async def create():
-        connection = await asyncpg.connect(**admin_dsn(stack), database=name)
-        try:
-            await connection.execute(OUTBOX_DDL)
-        finally:
-            await connection.close()
-
     try:
-        asyncio.run(create())
+        asyncio.run(_as_owner([OUTBOX_DDL], {**admin_dsn(stack), "database": name}))
         yield name
     finally:
         drop_database(stack, name)

@@ -21,6 +21,7 @@ from web3.logs import DISCARD
 from fitmint.chain.manifest import Manifest
 from fitmint.settings import KernelSettings
 from indexer.writer import WRITER_LOCK
+from tests.support.databases import admin_dsn
 from tests.support.invariants import Target, worker_groups
 from tests.support.privatestack import PrivateStack
 from tests.support.processes import Service, free_port, stop_group
@@ -177,9 +178,7 @@ class Replicas:
         """What the invariants (tests/support/invariants.py) read of this system."""
         settings = KernelSettings(fitmint_state_dir=self.stack.state, manifest=None)
         token = Manifest.load(settings.manifest_path(31337)).contracts["FitToken"].checksum_address
-        postgres = dict(host="127.0.0.1", port=self.stack.port("POSTGRES_PORT"), user=self.env["POSTGRES_USER"],
-                        password=self.stack.password())
-        return Target(postgres=postgres, backend_database=self.env["BACKEND_DATABASE"],
+        return Target(postgres=admin_dsn(self.stack.env), backend_database=self.env["BACKEND_DATABASE"],
                       indexer_database=self.env["INDEXER_DATABASE"], bootstrap=f"127.0.0.1:{self.env['KAFKA_PORT']}",
                       topic_prefix="", groups=worker_groups(), rpc_url=self.env["FITMINT_RPC_URL"], token=token,
                       api=api, maildir=self.stack.state / "mail")

@@ -155,8 +155,12 @@ def kill_and_watch(replicas: Replicas, stats: Stats, phases: list, sampler: Samp
     phases.append({"name": "Steady load, every replica", "load": stats.cut(), "cpu_percent": cpu.cut(),
                    "lag": sampler.summary(until=time.monotonic() - sampler.began)})
     backend, indexer_db = replicas.env["BACKEND_DATABASE"], replicas.env["INDEXER_DATABASE"]
-    before = {"api outbox relay": replicas.advisory_holder(backend, RELAY_LOCK),
-              "notifications scheduler": replicas.advisory_holder(backend, SCHEDULER_LOCK)}
+    leader_locks = {"api outbox relay": RELAY_LOCK, "notifications scheduler": SCHEDULER_LOCK}
+
+    def lock_holders() -> dict[str, str | None]:
+        return {lock: replicas.advisory_holder(backend, key) for lock, key in leader_locks.items()}
+
+    before = lock_holders()
     writer = replicas.indexer_writer()
     standby = next(name for name in replicas.indexers if name != writer)
     killed = ["api-1", "worker-1", writer]
@@ -185,15 +189,14 @@ def kill_and_watch(replicas: Replicas, stats: Stats, phases: list, sampler: Samp
                 MAX_INDEXER_TAKEOVER_SECONDS),
                ("workers: the two survivors hold every partition", lambda: covered(replicas, survivors),
                 MAX_REBALANCE_SECONDS)]
-    for lock, key in (("api outbox relay", RELAY_LOCK), ("notifications scheduler", SCHEDULER_LOCK)):
+    for lock, key in leader_locks.items():
         if before[lock] in killed:
             watches.append((f"{lock}: a survivor holds its lock",
                             lambda key=key: replicas.advisory_holder(backend, key) not in (None, *killed),
                             MAX_LOCK_TAKEOVER_SECONDS))
     with ThreadPoolExecutor(len(watches)) as pool:  # each takeover timed on its own, all at once
         list(pool.map(lambda watch: until(*watch), watches))
-    after = {"api outbox relay": replicas.advisory_holder(backend, RELAY_LOCK),
-             "notifications scheduler": replicas.advisory_holder(backend, SCHEDULER_LOCK)}
+    after = lock_holders()
     time.sleep(max(0.0, KILL_SECONDS - (time.monotonic() - kill_at)))
     phases.append({"name": "After the kill: 1 API, 2 workers, 1 indexer", "load": stats.cut(),
                    "cpu_percent": cpu.cut(), "lag": sampler.summary(since=kill_mark)})

@@ -223,10 +223,11 @@ async def authorize_gate(gate: Annotated[str, Path(max_length=40)], principal: C
 
 
 @router.post("/identity/credentials/verify")
-async def verify_credential(body: VerifyRequest, principal: CurrentMember, request: Request) -> dict:
+async def verify_credential(body: VerifyRequest, principal: CurrentMember, request: Request, pool: BackendPool) -> dict:
     """Checks a credential outside the agent: an EIP-712-signed one (`EthereumEip712Signature2021`, issuer
     `did:pkh:eip155:<chain>:<address>`, what ACA-Py cannot verify) or any suite didkit knows (ours:
-    Ed25519 over did:key). 200 with `ok` and the reasons either way; trust in the issuer is the caller's."""
+    Ed25519 over did:key), and its revocation if its credentialStatus names one of our status lists.
+    200 with `ok` and the reasons either way; trust in the issuer is the caller's."""
     check(principal, Action.IDENTITY_USE, tenant_id=principal.tenant_id, user_id=principal.user_id)
     proof = body.credential.get("proof")
     proof_type = proof.get("type") if isinstance(proof, dict) else None
@@ -235,8 +236,17 @@ async def verify_credential(body: VerifyRequest, principal: CurrentMember, reque
             body.credential, expected_issuer_chain_id=body.expected_chain_id or request.app.state.settings.chain_id)
     else:
         verdict = await verify_with_didkit(body.credential)
-    return {"ok": verdict.ok, "errors": verdict.errors, "warnings": verdict.warnings,
-            "proof_type": verdict.proof_type, "issuer": verdict.issuer}
+    errors, warnings = list(verdict.errors), list(verdict.warnings)
+    entry = body.credential.get("credentialStatus")
+    if entry is not None:
+        ours, revoked_at = await get_identity(request, pool).revoked_per_status(entry)
+        if revoked_at:
+            errors.append(f"revoked at {revoked_at} (its status list bit is set)")
+        elif not ours:
+            warnings.append("credentialStatus not checked: it names no status list of this platform (the API "
+                            "fetches no URL a caller names; a verifier fetches the list itself)")
+    return {"ok": not errors, "errors": errors, "warnings": warnings, "proof_type": verdict.proof_type,
+            "issuer": verdict.issuer}
 
 
 @router.get("/identity/exchanges")

@@ -203,6 +203,21 @@ class Identity:
         return {"credential_id": row["credential_id"], "kind": row["kind"], "revoked_at": row["revoked_at"].isoformat(),
                 "revoked_by": row["revoked_by"], "status": status}
 
+    async def revoked_per_status(self, entry) -> tuple[bool, str | None]:
+        """(whether `entry` names one of our status lists, when its bit was set if it is). Only our own
+        lists: the API fetches no URL a caller names."""
+        if not isinstance(entry, dict) or entry.get("type") != "BitstringStatusListEntry":
+            return False, None
+        prefix = self.settings.identity_status_url().rstrip("/") + "/"
+        url, index = str(entry.get("statusListCredential", "")), str(entry.get("statusListIndex", ""))
+        list_id = url.removeprefix(prefix)
+        if not url.startswith(prefix) or not list_id.isdigit() or not index.isdigit() or len(list_id + index) > 18:
+            return False, None
+        row = await self.pool.fetchrow(
+            "SELECT c.revoked_at FROM status_list_entries e LEFT JOIN issued_credentials c USING (credential_id) "
+            "WHERE e.list_id = $1 AND e.status_index = $2", int(list_id), int(index))
+        return True, (row["revoked_at"].isoformat() if row is not None and row["revoked_at"] else None)
+
     async def publish_quietly(self, lists: list[int]) -> bool:
         """Re-signs `lists` now; False (logged) if the agent cannot: the reconciler's pass catches up."""
         try:

@@ -82,6 +82,7 @@ def test_a_third_party_sees_a_credential_valid_then_revoked(env, athlete, admin)
 
     before = third_party(credential)
     assert before == {**before, "proof": True, "status_list_proof": True, "revoked": False, "errors": []}, before
+    assert env.call("POST", "/identity/credentials/verify", athlete, json={"credential": credential})["ok"] is True
 
     started = time.perf_counter()
     revoked = env.call("POST", f"/identity/credentials/{athlete['credential_id']}/revoke", admin)
@@ -90,6 +91,8 @@ def test_a_third_party_sees_a_credential_valid_then_revoked(env, athlete, admin)
                                  "status_list_index": int(entry["statusListIndex"]), "published": True}, revoked
     after = third_party(credential)
     assert after["proof"] is True and after["status_list_proof"] is True and after["revoked"] is True, after
+    ours = env.call("POST", "/identity/credentials/verify", athlete, json={"credential": credential})
+    assert ours["ok"] is False and any(e.startswith("revoked at ") for e in ours["errors"]), ours
     # The wallet binding next to it is untouched.
     still = third_party(issued(env, athlete, "WalletBinding")["document"])
     assert still["revoked"] is False, still

@@ -859,7 +859,8 @@ export interface paths {
          * Verify Credential
          * @description Checks a credential outside the agent: an EIP-712-signed one (`EthereumEip712Signature2021`, issuer
          *     `did:pkh:eip155:<chain>:<address>`, what ACA-Py cannot verify) or any suite didkit knows (ours:
-         *     Ed25519 over did:key). 200 with `ok` and the reasons either way; trust in the issuer is the caller's.
+         *     Ed25519 over did:key), and its revocation if its credentialStatus names one of our status lists.
+         *     200 with `ok` and the reasons either way; trust in the issuer is the caller's.
          */
         post: operations["verify_credential_identity_credentials_verify_post"];
         delete?: never;

@@ -26,8 +26,9 @@ alone) and then knows only `StatusList2021Entry` and `RevocationList2020Status`:
 `BitstringStatusListEntry` gives "Unable to parse credentialStatus: unknown variant". It refuses a
 `credentialStatus` array outright (even for the proof check: "invalid type: sequence, expected struct
 Status"), and a status entry without an `id`. It fetches a status list only over https ("Invalid schema"
-for http, loopback included), and reads bits least-significant first (bitvec Lsb0), where both specs count
-from the left-most bit. So a verifier checks our lists as tests/identity/third_party_verifier.py does:
+for http, loopback included; it trusts `SSL_CERT_FILE`), and reads bits least-significant first: with
+index 5 set as the specs say (the left-most bit is 0) it answered "not revoked", with the byte's bit
+1 << 5 set "Credential is revoked.". So a verifier checks our lists as tests/identity/third_party_verifier.py does:
 didkit for the credential's proof and the list's proof, then the bit, by hand.
 
 Known quirks of didkit 0.3.3 that callers must know (each is pinned by tests/identity/test_interop.py):

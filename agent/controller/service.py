@@ -194,12 +194,11 @@ class Identity:
             lists = await revoke_credentials(db, [credential_id], by)
         published = await self.publish_quietly(lists)
         row = await self.pool.fetchrow(
-            "SELECT c.credential_id, c.kind, c.revoked_at, c.revoked_by, e.list_id, e.status_index "
+            "SELECT c.credential_id, c.kind, c.revoked_at, c.revoked_by, l.url, e.status_index "
             "FROM issued_credentials c LEFT JOIN status_list_entries e USING (credential_id) "
-            "WHERE c.credential_id = $1", credential_id)
-        status = None if row["list_id"] is None else {
-            "status_list_credential": self.status.url(row["list_id"]), "status_list_index": row["status_index"],
-            "published": published}
+            "LEFT JOIN status_lists l USING (list_id) WHERE c.credential_id = $1", credential_id)
+        status = None if row["url"] is None else {
+            "status_list_credential": row["url"], "status_list_index": row["status_index"], "published": published}
         return {"credential_id": row["credential_id"], "kind": row["kind"], "revoked_at": row["revoked_at"].isoformat(),
                 "revoked_by": row["revoked_by"], "status": status}
 
@@ -208,15 +207,11 @@ class Identity:
         lists: the API fetches no URL a caller names."""
         if not isinstance(entry, dict) or entry.get("type") != "BitstringStatusListEntry":
             return False, None
-        prefix = self.settings.identity_status_url().rstrip("/") + "/"
-        url, index = str(entry.get("statusListCredential", "")), str(entry.get("statusListIndex", ""))
-        list_id = url.removeprefix(prefix)
-        if not url.startswith(prefix) or not list_id.isdigit() or not index.isdigit() or len(list_id + index) > 18:
+        url, index = entry.get("statusListCredential"), str(entry.get("statusListIndex", ""))
+        if not isinstance(url, str) or len(url) > 2000 or not index.isdigit() or len(index) > 9:
             return False, None
-        row = await self.pool.fetchrow(
-            "SELECT c.revoked_at FROM status_list_entries e LEFT JOIN issued_credentials c USING (credential_id) "
-            "WHERE e.list_id = $1 AND e.status_index = $2", int(list_id), int(index))
-        return True, (row["revoked_at"].isoformat() if row is not None and row["revoked_at"] else None)
+        ours, revoked_at = await self.status.revoked_at(url, int(index))
+        return ours, revoked_at.isoformat() if revoked_at else None
 
     async def publish_quietly(self, lists: list[int]) -> bool:
         """Re-signs `lists` now; False (logged) if the agent cannot: the reconciler's pass catches up."""

@@ -1,9 +1,11 @@
 """Credential status the world can check: W3C Bitstring Status List (https://www.w3.org/TR/vc-bitstring-status-list/).
 
 Every credential we issue carries a `BitstringStatusListEntry` naming a bit of a list credential
-(`BitstringStatusListCredential`) that the API publishes at `<IDENTITY_STATUS_BASE_URL>/identity/status/<list>`,
+(`BitstringStatusListCredential`) that the API publishes (GET /identity/status/<list>),
 signed by our issuer DID through the agent (`/vc/credentials/issue`). A set bit = revoked.
 
+- Where: a list's URL is fixed when it opens (`<IDENTITY_STATUS_BASE_URL>/identity/status/<id>`, kept in its
+  row): the credentials name it, the list credential's id is it, whoever signs.
 - Allocation: each credential gets a uniformly random free index of the newest list that is less than
   three quarters full (the spec's privacy advice: an index must not tell when a credential was issued,
   nor which credentials were issued together); a new list when all are that full. The index is committed
@@ -69,20 +71,20 @@ class StatusLists:
     def __init__(self, pool: asyncpg.Pool, acapy: AcaPy, settings: Settings):
         self.pool, self.acapy, self.settings = pool, acapy, settings
 
-    def url(self, list_id: int) -> str:
-        return f"{self.settings.identity_status_url().rstrip('/')}/{list_id}"
-
     async def allocate(self, credential_id: str) -> tuple[int, dict]:
         """A fresh random index for `credential_id`, committed; returns its list and `credentialStatus` entry."""
         async with self.pool.acquire() as db, db.transaction():
             # The open list, locked: allocations serialise on it (one short transaction each).
             row = await db.fetchrow(
-                "SELECT list_id, size, capacity, allocated FROM status_lists WHERE purpose = $1 "
+                "SELECT list_id, url, size, capacity, allocated FROM status_lists WHERE purpose = $1 "
                 "AND allocated < capacity ORDER BY list_id DESC LIMIT 1 FOR UPDATE", PURPOSE)
             if row is None:
                 row = await db.fetchrow(
-                    "INSERT INTO status_lists (purpose, size, capacity) VALUES ($1, $2, $3) "
-                    "RETURNING list_id, size, capacity, allocated", PURPOSE, LIST_SIZE, int(LIST_SIZE * FILL))
+                    "WITH id AS (SELECT nextval(pg_get_serial_sequence('status_lists', 'list_id')) AS list_id) "
+                    "INSERT INTO status_lists (list_id, url, purpose, size, capacity) "
+                    "SELECT list_id, $1 || '/' || list_id, $2, $3, $4 FROM id "
+                    "RETURNING list_id, url, size, capacity, allocated",
+                    self.settings.identity_status_url(), PURPOSE, LIST_SIZE, int(LIST_SIZE * FILL))
                 log.info("new status list %d (%d bits)", row["list_id"], row["size"])
             for _ in range(DRAWS):
                 index = secrets.randbelow(row["size"])
@@ -94,11 +96,15 @@ class StatusLists:
             else:
                 raise ListFull(f"no free index in status list {row['list_id']} after {DRAWS} draws")
             await db.execute("UPDATE status_lists SET allocated = allocated + 1 WHERE list_id = $1", row["list_id"])
-        return row["list_id"], documents.status_entry(self.url(row["list_id"]), index, PURPOSE)
+        return row["list_id"], documents.status_entry(row["url"], index, PURPOSE)
 
-    async def entry_of(self, credential_id: str):
-        return await self.pool.fetchrow("SELECT list_id, status_index FROM status_list_entries "
-                                        "WHERE credential_id = $1", credential_id)
+    async def revoked_at(self, url: str, index: int):
+        """(whether `url` is one of our lists, when the credential holding bit `index` was revoked)."""
+        row = await self.pool.fetchrow(
+            "SELECT l.list_id, c.revoked_at FROM status_lists l LEFT JOIN status_list_entries e "
+            "ON e.list_id = l.list_id AND e.status_index = $2 LEFT JOIN issued_credentials c USING (credential_id) "
+            "WHERE l.url = $1", url, index)
+        return (False, None) if row is None else (True, row["revoked_at"])
 
     async def published(self, list_id: int):
         """(signed credential, signed revision, signed at) of a list, or None if it was never signed."""
@@ -109,8 +115,8 @@ class StatusLists:
     async def publish(self, list_id: int) -> bool:
         """Signs the list as it is now if the stored one is older; True if a new one was stored."""
         async with self.pool.acquire() as db, db.transaction(isolation="repeatable_read", readonly=True):
-            row = await db.fetchrow("SELECT size, revision, signed_revision FROM status_lists WHERE list_id = $1",
-                                    list_id)
+            row = await db.fetchrow("SELECT url, size, revision, signed_revision FROM status_lists "
+                                    "WHERE list_id = $1", list_id)
             if row is None or row["signed_revision"] >= row["revision"]:
                 return False
             issuer = await db.fetchval("SELECT did FROM identity_issuer")
@@ -119,7 +125,7 @@ class StatusLists:
                 "WHERE e.list_id = $1 AND c.revoked_at IS NOT NULL", list_id)
         started = time.perf_counter()
         unsigned = documents.status_list_credential(
-            issuer, self.url(list_id), encode_list(bitstring(row["size"], (r["status_index"] for r in revoked))),
+            issuer, row["url"], encode_list(bitstring(row["size"], (r["status_index"] for r in revoked))),
             ttl_ms=self.settings.identity_status_max_age_seconds * 1000, purpose=PURPOSE)
         signed = await self.acapy.sign_credential(unsigned, proof_type=documents.PROOF_TYPE)
         stored = await self.pool.fetchval(

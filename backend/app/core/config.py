@@ -138,7 +138,7 @@ class Settings(KernelSettings, KeySettings):
     identity_reconcile_interval_seconds: float = 5.0
     identity_reconciler_enabled: bool = True
     # Where verifiers fetch our credential status lists: <base>/identity/status/<list> (default: SIWE_URI,
-    # the API's public origin). Written into every credential issued: set it before issuing.
+    # the API's public origin). A list's URL is fixed when it opens (the credentials name it): set this first.
     identity_status_base_url: str | None = None
     identity_status_max_age_seconds: int = Field(default=60, ge=0, le=86400)  # Cache-Control max-age, list ttl
     # Out-of-band invitations: one reusable did:peer:4 for every member ("shared": wallets can reuse their

@@ -37,6 +37,7 @@ LIST_SIZE = 131_072  # bits: the spec's minimum (16 KiB), for group privacy
 FILL = 3 / 4  # a list takes new credentials until this share of its bits is allocated
 DRAWS = 64  # random draws before giving up (at 3/4 full, 64 misses in a row: p = 1e-8)
 PURPOSE = "revocation"
+ALLOCATION_LOCK = 0x666D7374  # pg_advisory_xact_lock key: "status list allocation"
 
 
 class ListFull(Exception):
@@ -74,10 +75,12 @@ class StatusLists:
     async def allocate(self, credential_id: str) -> tuple[int, dict]:
         """A fresh random index for `credential_id`, committed; returns its list and `credentialStatus` entry."""
         async with self.pool.acquire() as db, db.transaction():
-            # The open list, locked: allocations serialise on it (one short transaction each).
+            # Allocations serialise (one short transaction each): two must not both find no open list and
+            # open one each, nor draw against the same counts.
+            await db.execute("SELECT pg_advisory_xact_lock($1)", ALLOCATION_LOCK)
             row = await db.fetchrow(
                 "SELECT list_id, url, size, capacity, allocated FROM status_lists WHERE purpose = $1 "
-                "AND allocated < capacity ORDER BY list_id DESC LIMIT 1 FOR UPDATE", PURPOSE)
+                "AND allocated < capacity ORDER BY list_id DESC LIMIT 1", PURPOSE)
             if row is None:
                 row = await db.fetchrow(
                     "WITH id AS (SELECT nextval(pg_get_serial_sequence('status_lists', 'list_id')) AS list_id) "

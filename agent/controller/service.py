@@ -6,6 +6,7 @@ records what we sent, so the reconciler finds it even if the API process dies ri
 
 import json
 import logging
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -208,7 +209,7 @@ class Identity:
         if not isinstance(entry, dict) or entry.get("type") != "BitstringStatusListEntry":
             return False, None
         url, index = entry.get("statusListCredential"), str(entry.get("statusListIndex", ""))
-        if not isinstance(url, str) or len(url) > 2000 or not index.isdigit() or len(index) > 9:
+        if not isinstance(url, str) or len(url) > 2000 or not re.fullmatch(r"[0-9]{1,9}", index):
             return False, None
         ours, revoked_at = await self.status.revoked_at(url, int(index))
         return ours, revoked_at.isoformat() if revoked_at else None

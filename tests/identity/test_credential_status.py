@@ -93,6 +93,9 @@ def test_a_third_party_sees_a_credential_valid_then_revoked(env, athlete, admin)
     assert after["proof"] is True and after["status_list_proof"] is True and after["revoked"] is True, after
     ours = env.call("POST", "/identity/credentials/verify", athlete, json={"credential": credential})
     assert ours["ok"] is False and any(e.startswith("revoked at ") for e in ours["errors"]), ours
+    for index in ("\u00b2", "-1", "1e3", "9" * 12, 5):  # a status the API will not look up: a reason, no error
+        odd = {**credential, "credentialStatus": {**entry, "statusListIndex": index}}
+        assert env.call("POST", "/identity/credentials/verify", athlete, json={"credential": odd})["ok"] is False
     # The wallet binding next to it is untouched.
     still = third_party(issued(env, athlete, "WalletBinding")["document"])
     assert still["revoked"] is False, still

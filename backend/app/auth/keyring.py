@@ -118,7 +118,11 @@ class KeyRing:
 
     def rotate(self) -> tuple[RingKey, list[str]]:
         """Publishes a new key that signs from `publish_seconds` on, and deletes the retired keys' files.
-        Returns the new key and the deleted files' names."""
+        Returns the new key and the deleted files' names. An empty ring gets its first key, signing at once."""
+        if not key_files(self.directory):
+            self.ensure()
+            self.reload()
+            return self._keys[0], []
         self.reload()
         retired = [k for k in self._keys if self._retired(k, self.clock())]
         for key in retired:

@@ -179,6 +179,9 @@ class OAuthServer(AuthorizationServer):
         ttl = self.tokens.settings.access_token_ttl_seconds
         return {"access_token": token, "token_type": "Bearer", "expires_in": ttl, "scope": granted}
 
+    def create_oauth2_request(self, request):
+        return request  # already a FormRequest, made by the route from the form it read
+
     def save_token(self, token, request):
         pass  # self-contained JWTs: nothing to store
 

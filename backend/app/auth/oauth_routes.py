@@ -18,9 +18,9 @@ def _form_body(properties: dict, required: list[str]) -> dict:
         "type": "object", "properties": properties, "required": required}}}}}
 
 
-CLIENT_FIELDS = {"client_id": {"type": "string", "description": "client_secret_post (else HTTP Basic)"},
-                 "client_secret": {"type": "string"}}
-TOKEN_FIELDS = {"token": {"type": "string"},
+CLIENT_FIELDS = {"client_id": {"type": "string", "maxLength": 64, "description": "client_secret_post, else Basic"},
+                 "client_secret": {"type": "string", "maxLength": 128}}
+TOKEN_FIELDS = {"token": {"type": "string", "maxLength": 4096},
                 "token_type_hint": {"type": "string", "enum": ["access_token", "refresh_token"]}}
 
 
@@ -73,7 +73,8 @@ async def _serve(request: Request, endpoint: str | None, pool, tokens, *, with_t
 @router.post("/auth/token", dependencies=limited, response_model=TokenResponse,
              responses=_errors(400, 401), openapi_extra=_form_body(
                  {"grant_type": {"type": "string", "enum": ["client_credentials"]},
-                  "scope": {"type": "string", "description": "space-separated actions; default: all the role's"},
+                  "scope": {"type": "string", "maxLength": 1024,
+                            "description": "space-separated actions; default: all the role's"},
                   **CLIENT_FIELDS}, ["grant_type"]))
 async def token(request: Request, pool: BackendPool, tokens: TokensDep) -> Response:
     """OAuth 2.0 token endpoint (RFC 6749), client credentials grant for service clients (created at

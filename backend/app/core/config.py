@@ -5,6 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
+from authlib.common.security import is_secure_transport
 from pydantic import IPvAnyNetwork, field_validator, model_validator
 from pydantic_settings import NoDecode
 
@@ -165,6 +166,14 @@ class Settings(KernelSettings, KeySettings):
     oauth_issuer: str | None = None
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
+
+    @model_validator(mode="after")
+    def _issuer_over_tls(self):
+        # OAuth 2.0 (RFC 8414 3, RFC 6749 3.2) wants the issuer and its endpoints on https; loopback is for dev.
+        if not is_secure_transport(self.issuer):
+            raise ValueError(f"the token issuer {self.issuer!r} (oauth_issuer, default siwe_uri) must be an https "
+                             "URL (http only on localhost or a loopback address)")
+        return self
 
     @model_validator(mode="after")
     def _keys_published_before_they_sign(self):

@@ -57,8 +57,8 @@ class ServiceClient(ClientMixin):
         return None
 
     def get_allowed_scope(self, scope):
-        allowed = self.allowed_scopes()
-        return list_to_scope([s for s in scope_to_list(scope)] if scope else allowed)
+        """The granted scope: the requested one (CredentialsGrant refused anything beyond the role's), or all."""
+        return list_to_scope(scope_to_list(scope) if scope else self.allowed_scopes())
 
     def check_redirect_uri(self, redirect_uri):
         return False

@@ -12,9 +12,11 @@ and the clock, so every replica (and the worker) reading the same directory agre
 The `kid` of a key is its RFC 7638 thumbprint.
 """
 
+import os
 import re
+import secrets as pysecrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -29,8 +31,8 @@ KEY_FILE = re.compile(r"ed25519-(\d{1,12})")
 class RingKey:
     name: str
     signs_from: int  # unix seconds
-    private: Ed25519PrivateKey
-    kid: str
+    private: Ed25519PrivateKey = field(compare=False, repr=False)  # the same key read again is the same key
+    kid: str = ""
 
     @property
     def public(self) -> Ed25519PublicKey:
@@ -136,5 +138,14 @@ class KeyRing:
         while path.exists():  # two rotations within a second: the later one signs a second later
             signs_from += 1
             path = self.directory / f"ed25519-{signs_from}"
-        secrets.read_or_generate(path)  # 32 random bytes, 0600, O_EXCL: a concurrent creator reads the same
+        # Whole or absent, never half-written, for the processes re-reading the folder meanwhile; and exclusive:
+        # of two processes making the first key in the same second, one writes it, the other uses it.
+        partial = self.directory / f".{path.name}.{os.getpid()}.tmp"
+        secrets.write(partial, pysecrets.token_hex(32))
+        try:
+            os.link(partial, path)
+        except FileExistsError:
+            pass
+        finally:
+            partial.unlink()
         return path

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from joserfc.jwk import OKPKey
 
+from backend.app.auth.keyring import KeyRing
 from backend.app.core.policy import Role, actions_of
 from fitmint import secrets
 from tests.backend.conftest import Member
@@ -124,7 +125,7 @@ def test_token_endpoint_answers_oauth_errors(http, people):
     assert http.post("/auth/token", data=form, auth=(client_id, secret)).status_code == 401
 
 
-def test_introspection_reports_only_live_tokens_of_the_callers_tenant(http, people):
+def test_introspection_reports_only_live_tokens_of_the_callers_tenant(api, http, people):
     alpha, beta = people["alpha"], people["beta"]
     client_id, secret = new_client(http, alpha["admin"])
     token = http.post("/auth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)).json()
@@ -140,6 +141,12 @@ def test_introspection_reports_only_live_tokens_of_the_callers_tenant(http, peop
     member = introspect(alpha["user"].headers["Authorization"][7:], token_type_hint="access_token")
     assert member["active"] and member["sub"].startswith("did:pkh:") and member["role"] == "user"
     assert introspect(beta["user"].headers["Authorization"][7:]) == {"active": False}  # another tenant's
+    # Signed by the API's own key, but expired: inactive.
+    key = KeyRing.from_settings(api[0]).signing()
+    claims = jwt.decode(alpha["user"].headers["Authorization"][7:], options={"verify_signature": False})
+    expired = jwt.encode(claims | {"exp": int(time.time()) - 5}, key.private, algorithm="EdDSA",
+                         headers={"kid": key.kid})
+    assert introspect(expired) == {"active": False}
     assert introspect("not-a-token") == {"active": False}
     unauthenticated = http.post("/auth/introspect", data={"token": token["access_token"]})
     assert unauthenticated.status_code == 401 and unauthenticated.json()["error"] == "invalid_client"
@@ -225,6 +232,10 @@ def test_none_and_hs256_with_the_public_key_are_refused(api, http, people):
     for attack in attacks:
         refused = http.get("/auth/me", headers=bearer(attack))
         assert refused.status_code == 401, attack
+    key = KeyRing.from_settings(api[0]).signing()  # the right key, another issuer's token
+    elsewhere = jwt.encode(claims | {"iss": "https://other.example"}, key.private, algorithm="EdDSA",
+                           headers={"kid": key.kid})
+    assert http.get("/auth/me", headers=bearer(elsewhere)).status_code == 401
     assert http.get("/auth/me", headers=bearer(token)).status_code == 200
 
 

@@ -101,6 +101,8 @@ class Principal:
     role: Role
     user_id: str | None = None
     client_id: str | None = None
+    scopes: frozenset[str] | None = None  # a service token's granted OAuth scope (actions); None: the role's
+
 
     @property
     def name(self) -> str:
@@ -121,11 +123,18 @@ def authorize(principal: Principal, action: Action, *, tenant_id: str, user_id: 
     (user_id None: a tenant-wide action)."""
     if str(tenant_id) != principal.tenant_id:
         raise Denied(404, "not found in your tenant")
+    if principal.scopes is not None and action.value not in principal.scopes:
+        raise Denied(403, f"the token's scope does not include {action}")
     scope = POLICY.get((principal.role, action))
     if scope is None:
         raise Denied(403, f"role '{principal.role}' may not {action}")
     if scope is Scope.OWN and (user_id is None or str(user_id) != principal.user_id):
         raise Denied(403, f"role '{principal.role}' may {action} only for itself")
+
+
+def actions_of(role: Role) -> list[str]:
+    """The actions `role` may do at all: a service client's OAuth scopes."""
+    return sorted(action.value for (r, action) in POLICY if r is role)
 
 
 def authorize_platform(principal: Principal, action: Action, *, platform_tenant_id: str) -> None:

@@ -57,6 +57,7 @@ EXEMPT = {
     "SMS_SINK_FILE": "the dev SMS provider's sink, default under FITMINT_STATE_DIR (an emptyDir)",
     "SMTP_PASSWORD_FILE": "unset: no SMTP login (secrets.smtpPassword names none in most sets)",
     "DAPP_DIR": "the reference dApp's build is in the image (clients/dapp/dist)",
+    "IDENTITY_STATUS_BASE_URL": "unset: SIWE_URI's, the API's public origin (each list keeps the URL it opened with)",
     "FITMINT_OPERATOR_KEY_FILE": "the operator pool is the transaction queue's alone (TXQUEUE_KEY_FILES)",
     "FITMINT_OPERATOR_KEY_FILES": "likewise",
     "TXQUEUE_RPC_URL": "unset: FITMINT_RPC_URL, which is given",

@@ -3,10 +3,10 @@
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from authlib.common.security import is_secure_transport
-from pydantic import IPvAnyNetwork, field_validator, model_validator
+from pydantic import Field, IPvAnyNetwork, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from backend.app.auth.keyring import key_files
@@ -145,6 +145,13 @@ class Settings(KernelSettings, KeySettings):
     identity_exchange_attempts: int = 2
     identity_reconcile_interval_seconds: float = 5.0
     identity_reconciler_enabled: bool = True
+    # Where verifiers fetch our credential status lists: <base>/identity/status/<list> (default: SIWE_URI,
+    # the API's public origin). A list's URL is fixed when it opens (the credentials name it): set this first.
+    identity_status_base_url: str | None = None
+    identity_status_max_age_seconds: int = Field(default=60, ge=0, le=86400)  # Cache-Control max-age, list ttl
+    # Out-of-band invitations: one reusable did:peer:4 for every member ("shared": wallets can reuse their
+    # connection) or a new one per invitation ("fresh": no DID common to two members). README "Identity".
+    identity_invitation_did: Literal["shared", "fresh"] = "shared"
 
     # The anti-cheat model (backend/app/fitness/fraud): how often an API process asks whether another version
     # was activated, and the simulator's size when the worker retrains it (weekly, and at once when no
@@ -190,6 +197,10 @@ class Settings(KernelSettings, KeySettings):
             items = json.loads(value) if value.startswith("[") else value.split(",")
             return tuple(item.strip() for item in items if item.strip())
         return value
+
+    def identity_status_url(self) -> str:
+        """The public URL under which each status list is published (…/identity/status/<list id>)."""
+        return (self.identity_status_base_url or self.siwe_uri).rstrip("/") + "/identity/status"
 
     @property
     def ipfs_url(self) -> str:

@@ -988,7 +988,8 @@ export interface paths {
          * Verify Credential
          * @description Checks a credential outside the agent: an EIP-712-signed one (`EthereumEip712Signature2021`, issuer
          *     `did:pkh:eip155:<chain>:<address>`, what ACA-Py cannot verify) or any suite didkit knows (ours:
-         *     Ed25519 over did:key). 200 with `ok` and the reasons either way; trust in the issuer is the caller's.
+         *     Ed25519 over did:key), and its revocation if its credentialStatus names one of our status lists.
+         *     200 with `ok` and the reasons either way; trust in the issuer is the caller's.
          */
         post: operations["verify_credential_identity_credentials_verify_post"];
         delete?: never;
@@ -1073,6 +1074,28 @@ export interface paths {
          *     refused with the reasons) shows at GET /identity/exchanges/{thread_id}.
          */
         post: operations["request_presentation_identity_presentations_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/identity/status/{list_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Status List
+         * @description Public: a credential status list (W3C Bitstring Status List, purpose revocation) signed by our issuer
+         *     DID. Each credential we issue names its list and index in `credentialStatus`; a set bit = revoked.
+         *     Cacheable for IDENTITY_STATUS_MAX_AGE_SECONDS (also the list's `ttl`); revalidate with the ETag.
+         */
+        get: operations["read_status_list_identity_status__list_id__get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1712,7 +1735,8 @@ export interface paths {
         post?: never;
         /**
          * Unlink Wallet
-         * @description Unlinks one of your wallets (not the last one).
+         * @description Unlinks one of your wallets (not the last one). The WalletBinding credentials that bound it are
+         *     revoked in the same transaction (their status bits are set; you get a notification).
          */
         delete: operations["unlink_wallet_users_me_wallets__address__delete"];
         options?: never;
@@ -6622,6 +6646,46 @@ export interface operations {
                         [key: string]: unknown;
                     };
                 };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    read_status_list_identity_status__list_id__get: {
+        parameters: {
+            query?: never;
+            header?: {
+                "if-none-match"?: string | null;
+            };
+            path: {
+                list_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the signed BitstringStatusListCredential */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description not modified since the ETag sent in If-None-Match */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Validation Error */
             422: {

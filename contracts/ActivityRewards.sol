@@ -263,20 +263,21 @@ contract ActivityRewards is IActivityRewards, EIP712, AccessControl {
             uint256 pastAvailable = epochBudget(epoch) - pastEmitted;
             if (amount > pastAvailable) revert RewardsEpochBudgetExceeded(epoch, amount, pastAvailable);
             _pastEpochEmitted[epoch] = pastEmitted + amount;
-            return;
-        }
-        uint256 emitted = epoch == latest ? emission.emitted : 0;
-        uint256 available = epochBudget(epoch) - emitted;
-        if (amount > available) revert RewardsEpochBudgetExceeded(epoch, amount, available);
-        if (epoch == latest) {
-            // emitted + amount <= budget <= initialEpochBudget < 2**96 (constructor).
-            emission.emitted = uint96(emitted + amount);
-        } else {
+        } else if (epoch > latest) {
             // A later epoch than any charged so far: the latest one's total moves to the past epochs.
+            uint256 budget = epochBudget(epoch);
+            if (amount > budget) revert RewardsEpochBudgetExceeded(epoch, amount, budget);
             uint256 finished = emission.emitted;
             if (finished != 0) _pastEpochEmitted[latest] = finished;
             emission.epoch = SafeCast.toUint40(epoch);
+            // amount <= budget <= initialEpochBudget < 2**96 (constructor).
             emission.emitted = uint96(amount);
+        } else {
+            uint256 emitted = emission.emitted;
+            uint256 available = epochBudget(epoch) - emitted;
+            if (amount > available) revert RewardsEpochBudgetExceeded(epoch, amount, available);
+            // emitted + amount <= budget <= initialEpochBudget < 2**96 (constructor).
+            emission.emitted = uint96(emitted + amount);
         }
     }
 

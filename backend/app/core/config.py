@@ -4,6 +4,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from authlib.common.security import is_secure_transport
 from pydantic import Field, IPvAnyNetwork, field_validator, model_validator
@@ -201,6 +202,18 @@ class Settings(KernelSettings, KeySettings):
     def identity_status_url(self) -> str:
         """The public URL under which each status list is published (…/identity/status/<list id>)."""
         return (self.identity_status_base_url or self.siwe_uri).rstrip("/") + "/identity/status"
+
+    @model_validator(mode="after")
+    def _status_lists_over_tls(self):
+        # Every credential names its list's URL for good, and verifiers (didkit) fetch status lists over
+        # https only: the issuer's rule (loopback http is for dev).
+        base = self.identity_status_base_url or self.siwe_uri
+        parts = urlsplit(base)
+        if not is_secure_transport(base) or parts.query or parts.fragment:
+            raise ValueError(f"the status list base URL {base!r} (identity_status_base_url, default siwe_uri) must "
+                             "be an https URL without query or fragment (http only on localhost or a loopback "
+                             "address): every credential names it for good and verifiers fetch it over https")
+        return self
 
     @property
     def ipfs_url(self) -> str:

@@ -120,11 +120,15 @@ class Identity:
         await record_sent(db, EXCHANGE_TOPICS[kind], sent[record_key], sent.get("state"), sent["thread_id"])
         return row
 
-    async def _issue(self, connection, kind: str, credential: dict, extra: dict) -> dict:
-        """Offers `credential` over the connection and records the exchange and the credential."""
+    async def _issue(self, connection, kind: str, credential: dict, extra: dict, *,
+                     bound_wallet: str | None = None) -> dict:
+        """Offers `credential` over the connection and records the exchange and the credential. A wallet
+        binding (`bound_wallet`) whose wallet was unlinked while the agent was offering it is recorded
+        revoked at once and its exchange failed: the unlinking found no credential to revoke then."""
         sent = await self.acapy.send_credential(connection["connection_id"], credential,
                                                 proof_type=documents.PROOF_TYPE)
         payload = {"credential": credential, "credential_kind": kind, **extra}
+        lists: list[int] = []
         async with self.pool.acquire() as db, db.transaction():
             row = await self._open_exchange(db, "issue", connection, sent, "cred_ex_id", payload)
             await db.execute(
@@ -132,6 +136,16 @@ class Identity:
                 "document) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)", credential["id"], connection["tenant_id"],
                 connection["user_id"], kind, credential["credentialSubject"]["id"], sent["thread_id"],
                 json.dumps(credential))
+            if bound_wallet is not None and not await _still_linked(db, connection, bound_wallet):
+                lists = await revoke_wallet_bindings(db, str(connection["tenant_id"]), str(connection["user_id"]),
+                                                     bound_wallet)
+                row = await db.fetchrow(
+                    "UPDATE identity_exchanges SET state = 'failed', failure_reason = $2, updated_at = now() "
+                    "WHERE thread_id = $1 RETURNING *", sent["thread_id"],
+                    f"the wallet {bound_wallet} was unlinked while this binding was being issued: the credential "
+                    f"{credential['id']} is revoked")
+        if lists:
+            await self.publish_quietly(lists)
         return exchange_view(row)
 
     async def _new_status(self) -> tuple[str, dict]:
@@ -149,7 +163,8 @@ class Identity:
         credential = documents.wallet_binding(issuer, holder_did, self.settings.chain_id, address.lower(), slug,
                                               credential_id=credential_id, status=status)
         return await self._issue(connection, "WalletBinding", credential,
-                                 {"binding": {"address": address.lower(), "holder_did": holder_did}})
+                                 {"binding": {"address": address.lower(), "holder_did": holder_did}},
+                                 bound_wallet=address.lower())
 
     async def distance_km(self, user_id: str) -> float:
         meters = await self.pool.fetchval(
@@ -224,6 +239,13 @@ class Identity:
             return False
         return True
 
+    async def publish_in_background(self, lists: list[int]) -> None:
+        """publish_quietly after an answer was sent: any failure is logged, the reconciler's pass signs."""
+        try:
+            await self.publish_quietly(lists)
+        except Exception:  # logged: nobody awaits this, and the reconciler re-signs what is left behind
+            log.exception("status lists %s not re-signed now (the reconciler will)", lists)
+
     # --- trusted issuers ---------------------------------------------------------------------------
 
     async def trust(self, tenant_id: str, did: str, name: str, by: str) -> dict:
@@ -290,6 +312,15 @@ class Identity:
         rows = await self.pool.fetch("SELECT * FROM identity_exchanges WHERE user_id = $1::uuid "
                                      "ORDER BY created_at DESC LIMIT $2", user_id, limit)
         return [exchange_view(r) for r in rows]
+
+
+async def _still_linked(db, connection, address: str) -> bool:
+    """Whether `address` is still linked to the connection's member; the row stays share-locked until the
+    caller commits, so an unlinking (FOR UPDATE, users/service.py) either ran before this read or waits for
+    the caller's commit and then finds its credential."""
+    return await db.fetchval(
+        "SELECT true FROM wallet_links WHERE tenant_id = $1 AND user_id = $2 AND address = $3 FOR SHARE",
+        connection["tenant_id"], connection["user_id"], address) is not None
 
 
 async def revoke_credentials(db, credential_ids: list[str], by: str) -> list[int]:

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import asyncpg
 import httpx
@@ -27,7 +28,9 @@ from agent.controller.status import LIST_SIZE, decode_list
 from backend.app.core.db import dsn
 from tests.identity.test_identity import achieve, bind, connect, earn, holder_did
 from tests.support.api import db
+from tests.support.processes import start_api
 from tests.support.signin import new_wallet, sign, siwe_message
+from tests.support.waiting import wait_until
 
 VERIFIER = Path(__file__).with_name("third_party_verifier.py")
 TIMINGS: dict[str, list[float]] = {}
@@ -49,6 +52,66 @@ def third_party(credential: dict, **env) -> dict:
     for name, ms in verdict["timings_ms"].items():
         TIMINGS.setdefault(f"third party: {name}", []).append(ms)
     return verdict
+
+
+class AdminProxy:
+    """A real HTTP hop in front of our agent's admin API: forwards every call; a test may act when one call
+    passes (`before`, run before forwarding it) or answer a call itself (`answer`). Races with the agent's
+    work made deterministic, with nothing of ours replaced."""
+
+    def __init__(self, target: str):
+        self.target = target.rstrip("/")
+        self.before: dict[str, object] = {}  # path -> callable
+        self.answer: dict[str, tuple[int, bytes]] = {}  # path -> (status, body)
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def relay(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                path = self.path.split("?")[0]
+                if action := proxy.before.pop(path, None):
+                    action()
+                status, content = proxy.answer.get(path) or (None, None)
+                if status is None:
+                    forwarded = httpx.request(self.command, proxy.target + self.path, content=body, timeout=30,
+                                              headers={k: v for k, v in self.headers.items()
+                                                       if k.lower() in ("x-api-key", "content-type")})
+                    status, content = forwarded.status_code, forwarded.content
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+
+            do_GET = do_POST = do_DELETE = relay
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def proxied(env):
+    """A second API on the same database whose calls to our agent pass through an AdminProxy."""
+    proxy = AdminProxy(env.settings.acapy_admin_url)
+    api = None
+    try:
+        log_dir = Path(env.log_dir) / "proxied"
+        log_dir.mkdir(exist_ok=True)
+        api, base = start_api(env.settings.model_copy(update={"acapy_admin_url": proxy.url}), log_dir,
+                              avoid=env.ours.ports | env.holder.ports)
+        yield SimpleNamespace(proxy=proxy, base=base)
+    finally:
+        if api is not None:
+            api.stop()
+        proxy.close()
 
 
 def issued(env, member, kind: str) -> dict:
@@ -172,17 +235,76 @@ def test_unlinking_a_wallet_revokes_its_binding_credential(env):
 
     started = time.perf_counter()
     env.call("DELETE", f"/users/me/wallets/{second.address}", member)
-    TIMINGS.setdefault("unlink incl. list re-signed", []).append((time.perf_counter() - started) * 1000)
+    TIMINGS.setdefault("unlink (list re-signed after the answer)", []).append((time.perf_counter() - started) * 1000)
     after = issued(env, member, "WalletBinding")
     assert after["revoked_at"] is not None
     assert db(env.settings, "SELECT revoked_by FROM issued_credentials WHERE credential_id = $1",
               credential["credential_id"])[0][0] == "wallet unlinked"
-    assert third_party(credential["document"])["revoked"] is True
+    wait_until(lambda: third_party(credential["document"])["revoked"], 10, interval=0.2, what="the list re-signed")
     inbox = env.call("GET", "/notifications", member)["data"]
     assert [n["data"]["credentialId"] for n in inbox if n["kind"] == "credential.revoked"] == [
         credential["credential_id"]], inbox
     # The wallet the member signs in with binds nothing: unlinking it is refused as before (the last one).
     env.call("DELETE", f"/users/me/wallets/{member['wallet'].address}", member, 409)
+
+
+def test_a_wallet_unlinked_while_its_binding_is_issued_gets_a_revoked_binding(env, proxied):
+    """The member unlinks the wallet while the agent is offering its binding (the proxy runs the unlink
+    when the offer passes): the unlinking found nothing to revoke, so the issue records the credential
+    revoked, fails the exchange with the reason, binds nothing and publishes the list."""
+    member = env.member()
+    connection_id = connect(env, member)
+    second = new_wallet()
+    message = siwe_message(env.http, env.settings, second, statement="Bind my wallet to my DIDComm wallet")
+    unlinked = []
+    proxied.proxy.before["/issue-credential-2.0/send"] = lambda: unlinked.append(httpx.delete(
+        f"{env.base}/users/me/wallets/{second.address}", headers=member["headers"], timeout=30).status_code)
+    response = httpx.post(proxied.base + "/identity/bindings", headers=member["headers"], timeout=60, json={
+        "connection_id": connection_id, "holder_did": holder_did(env), "message": message,
+        "signature": sign(message, second)})
+    assert unlinked == [200] and response.status_code == 202, (unlinked, response.text)
+    sent = response.json()
+    assert sent["state"] == "failed", sent
+    assert f"the wallet {second.address.lower()} was unlinked while this binding was being issued" in sent[
+        "failure_reason"], sent
+    credential = wait_until(lambda: (lambda c: c if c["signed"] else None)(issued(env, member, "WalletBinding")),
+                            30, what="the binding signed by the agent")
+    assert credential["revoked_at"] is not None
+    assert db(env.settings, "SELECT revoked_by FROM issued_credentials WHERE credential_id = $1",
+              credential["credential_id"])[0][0] == "wallet unlinked"
+    verdict = third_party(credential["document"])
+    assert verdict["proof"] is True and verdict["revoked"] is True, verdict
+    assert env.exchange(member, sent["thread_id"])["state"] == "failed"  # the holder's acceptance changes nothing
+    assert db(env.settings, "SELECT count(*) FROM wallet_bindings WHERE credential_id = $1",
+              credential["credential_id"])[0][0] == 0
+    inbox = env.call("GET", "/notifications", member)["data"]
+    assert [n["data"]["credentialId"] for n in inbox if n["kind"] == "credential.revoked"] == [
+        credential["credential_id"]], inbox
+
+
+def test_an_unlink_that_committed_answers_200_whatever_signing_the_list_does(env, proxied):
+    """The agent answers the list's signing with garbage (no agent error: a broken answer): the wallet is
+    unlinked and its binding revoked, so the member gets 200, and the reconciler signs the list."""
+    member = env.member()
+    connection_id = connect(env, member)
+    second = new_wallet()
+    message = siwe_message(env.http, env.settings, second, statement="Bind my wallet to my DIDComm wallet")
+    sent = env.call("POST", "/identity/bindings", member, 202, json={
+        "connection_id": connection_id, "holder_did": holder_did(env), "message": message,
+        "signature": sign(message, second)})
+    assert env.settled(member, sent["thread_id"])["state"] == "done"
+    credential = issued(env, member, "WalletBinding")
+    proxied.proxy.answer["/vc/credentials/issue"] = (200, b"<html>not the agent</html>")
+    try:
+        response = httpx.delete(f"{proxied.base}/users/me/wallets/{second.address}", headers=member["headers"],
+                                timeout=30)
+        assert response.status_code == 200, response.text
+        assert second.address.lower() not in [w.lower() for w in response.json()["wallets"]]
+    finally:
+        proxied.proxy.answer.clear()
+    assert issued(env, member, "WalletBinding")["revoked_at"] is not None
+    wait_until(lambda: third_party(credential["document"])["revoked"], 30, interval=0.5,
+               what="the reconciler re-signing the list")
 
 
 def test_a_revoked_list_left_unsigned_is_signed_by_the_reconciler(env, admin):

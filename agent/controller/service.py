@@ -208,26 +208,46 @@ class Identity:
         agent cannot sign now, the reconciler does on its next pass (`status.published` says which)."""
         async with self.pool.acquire() as db, db.transaction():
             lists = await revoke_credentials(db, [credential_id], by)
-        published = await self.publish_quietly(lists)
+        await self.publish_quietly(lists)
         row = await self.pool.fetchrow(
-            "SELECT c.credential_id, c.kind, c.revoked_at, c.revoked_by, l.url, e.status_index "
-            "FROM issued_credentials c LEFT JOIN status_list_entries e USING (credential_id) "
-            "LEFT JOIN status_lists l USING (list_id) WHERE c.credential_id = $1", credential_id)
-        status = None if row["url"] is None else {
-            "status_list_credential": row["url"], "status_list_index": row["status_index"], "published": published}
+            "SELECT c.credential_id, c.kind, c.revoked_at, c.revoked_by, l.url, e.status_index, "
+            "l.signed_revision >= l.revision AS published FROM issued_credentials c "
+            "LEFT JOIN status_list_entries e USING (credential_id) LEFT JOIN status_lists l USING (list_id) "
+            "WHERE c.credential_id = $1", credential_id)
+        status = None if row["url"] is None else {  # published: the list as signed now shows the revocation
+            "status_list_credential": row["url"], "status_list_index": row["status_index"],
+            "published": row["published"]}
         return {"credential_id": row["credential_id"], "kind": row["kind"], "revoked_at": row["revoked_at"].isoformat(),
                 "revoked_by": row["revoked_by"], "status": status}
 
-    async def revoked_per_status(self, entry) -> tuple[bool, str | None]:
-        """(whether `entry` names one of our status lists, when its bit was set if it is). Only our own
-        lists: the API fetches no URL a caller names."""
+    async def status_verdict(self, credential: dict) -> tuple[list[str], list[str]]:
+        """(errors, warnings) of a credential's `credentialStatus`, read from our own tables. A list counts
+        only for its own issuer's credentials (the spec), so only credentials our issuer DID issued are
+        looked up; the API fetches no URL a caller names (a verifier fetches other issuers' lists itself)."""
+        entry = credential.get("credentialStatus")
+        if entry is None:
+            return [], []
+        issuer = credential.get("issuer")
+        issuer = issuer.get("id") if isinstance(issuer, dict) else issuer
+        if issuer is None or issuer != await self.pool.fetchval("SELECT did FROM identity_issuer"):
+            return [], ["credentialStatus not checked: the credential is not issued by this platform (a status list "
+                        "counts only for its issuer's credentials; the API fetches no URL a caller names)"]
         if not isinstance(entry, dict) or entry.get("type") != "BitstringStatusListEntry":
-            return False, None
-        url, index = entry.get("statusListCredential"), str(entry.get("statusListIndex", ""))
-        if not isinstance(url, str) or len(url) > 2000 or not re.fullmatch(r"[0-9]{1,9}", index):
-            return False, None
-        ours, revoked_at = await self.status.revoked_at(url, int(index))
-        return ours, revoked_at.isoformat() if revoked_at else None
+            return [], ["credentialStatus not checked: it is not a BitstringStatusListEntry"]
+        url, index = entry.get("statusListCredential"), entry.get("statusListIndex")
+        valid = isinstance(index, str) and re.fullmatch(r"0|[1-9][0-9]{0,8}", index) is not None
+        found = await self.status.lookup(url, int(index) if valid else -1) if isinstance(url, str) else None
+        if found is None:
+            return [], ["credentialStatus not checked: it names no status list of this platform"]
+        if not valid or int(index) >= found["size"]:
+            return [], [f"credentialStatus not checked: statusListIndex {index!r} is not an index of the status "
+                        f"list {url} (a base-10 string from 0 to {found['size'] - 1})"]
+        if found["credential_id"] != credential.get("id"):
+            return [], [f"credentialStatus not checked: index {index} of the status list {url} is not this "
+                        "credential's"]
+        if found["revoked_at"] is not None:
+            return [f"revoked at {found['revoked_at'].isoformat()} (its status list bit is set)"], []
+        return [], []
 
     async def publish_quietly(self, lists: list[int]) -> bool:
         """Re-signs `lists` now; False (logged) if the agent cannot: the reconciler's pass catches up."""

@@ -150,6 +150,9 @@ class Settings(KernelSettings, KeySettings):
     # the API's public origin). A list's URL is fixed when it opens (the credentials name it): set this first.
     identity_status_base_url: str | None = None
     identity_status_max_age_seconds: int = Field(default=60, ge=0, le=86400)  # Cache-Control max-age, list ttl
+    # A signed list's validity (its expirationDate): a list an old cache or mirror serves stops counting. The
+    # reconciler re-signs each list once half of it has passed.
+    identity_status_valid_seconds: int = Field(default=3 * 86400, ge=600)
     # Out-of-band invitations: one reusable did:peer:4 for every member ("shared": wallets can reuse their
     # connection) or a new one per invitation ("fresh": no DID common to two members). README "Identity".
     identity_invitation_did: Literal["shared", "fresh"] = "shared"
@@ -213,6 +216,11 @@ class Settings(KernelSettings, KeySettings):
             raise ValueError(f"the status list base URL {base!r} (identity_status_base_url, default siwe_uri) must "
                              "be an https URL without query or fragment (http only on localhost or a loopback "
                              "address): every credential names it for good and verifiers fetch it over https")
+        if self.identity_status_valid_seconds / 2 <= (self.identity_status_max_age_seconds
+                                                      + self.identity_reconcile_interval_seconds):
+            raise ValueError("identity_status_valid_seconds must be more than twice identity_status_max_age_seconds "
+                             "+ identity_reconcile_interval_seconds: lists are re-signed at half their validity, "
+                             "and a re-signed list must reach every cache before the one it replaces expires")
         return self
 
     @property

@@ -236,7 +236,8 @@ class Identity:
             return [], ["credentialStatus not checked: it is not a BitstringStatusListEntry"]
         url, index = entry.get("statusListCredential"), entry.get("statusListIndex")
         valid = isinstance(index, str) and re.fullmatch(r"0|[1-9][0-9]{0,8}", index) is not None
-        found = await self.status.lookup(url, int(index) if valid else -1) if isinstance(url, str) else None
+        plausible_url = isinstance(url, str) and len(url) <= 2000
+        found = await self.status.lookup(url, int(index) if valid else -1) if plausible_url else None
         if found is None:
             return [], ["credentialStatus not checked: it names no status list of this platform"]
         if not valid or int(index) >= found["size"]:

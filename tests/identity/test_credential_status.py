@@ -66,6 +66,7 @@ class AdminProxy:
         self.target = target.rstrip("/")
         self.before: dict[str, object] = {}  # path -> callable
         self.answer: dict[str, tuple[int, bytes]] = {}  # path -> (status, body)
+        self.answered: list[str] = []  # the paths it answered itself, in order
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -75,7 +76,9 @@ class AdminProxy:
                 if action := proxy.before.pop(path, None):
                     action()
                 status, content = proxy.answer.get(path) or (None, None)
-                if status is None:
+                if status is not None:
+                    proxy.answered.append(path)
+                else:
                     forwarded = httpx.request(self.command, proxy.target + self.path, content=body, timeout=30,
                                               headers={k: v for k, v in self.headers.items()
                                                        if k.lower() in ("x-api-key", "content-type")})
@@ -355,8 +358,9 @@ def test_a_wallet_unlinked_while_its_binding_is_issued_gets_a_revoked_binding(en
 
 
 def test_an_unlink_that_committed_answers_200_whatever_signing_the_list_does(env, proxied):
-    """The agent answers the list's signing with garbage (no agent error: a broken answer): the wallet is
-    unlinked and its binding revoked, so the member gets 200, and the reconciler signs the list."""
+    """The agent answers the list's signing slowly, and with garbage (no agent error: a broken answer): the
+    wallet is unlinked and its binding revoked, so the member gets 200 without waiting on the agent, and the
+    reconciler signs the list."""
     member = env.member()
     connection_id = connect(env, member)
     second = new_wallet()
@@ -366,15 +370,19 @@ def test_an_unlink_that_committed_answers_200_whatever_signing_the_list_does(env
         "signature": sign(message, second)})
     assert env.settled(member, sent["thread_id"])["state"] == "done"
     credential = issued(env, member, "WalletBinding")
+    proxied.proxy.before["/vc/credentials/issue"] = lambda: time.sleep(3)
     proxied.proxy.answer["/vc/credentials/issue"] = (200, b"<html>not the agent</html>")
     try:
+        started = time.perf_counter()
         response = httpx.delete(f"{proxied.base}/users/me/wallets/{second.address}", headers=member["headers"],
                                 timeout=30)
         assert response.status_code == 200, response.text
+        assert time.perf_counter() - started < 2, "the unlink waited for the list's signing"
         assert second.address.lower() not in [w.lower() for w in response.json()["wallets"]]
+        assert issued(env, member, "WalletBinding")["revoked_at"] is not None
+        wait_until(lambda: "/vc/credentials/issue" in proxied.proxy.answered, 10, what="the signing answered")
     finally:
         proxied.proxy.answer.clear()
-    assert issued(env, member, "WalletBinding")["revoked_at"] is not None
     wait_until(lambda: third_party(credential["document"])["revoked"], 30, interval=0.5,
                what="the reconciler re-signing the list")
 

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import platform
+import secrets as random_source
 import shutil
 import signal
 import statistics
@@ -30,7 +31,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from agent.controller import documents
+from agent.controller import documents, status
 from agent.controller.acapy import AcaPy
 from agent.controller.handlers import CONNECTION_ACTIVE, FAILED_STATES
 from backend.app.core.config import Settings
@@ -152,7 +153,8 @@ class Direct:
         credential = documents.fitness_achievement(
             self.issuer, self.holder_did, documents.ACHIEVEMENTS[ACHIEVEMENT], EARNED_KM, self.settings.default_tenant,
             credential_id=documents.new_credential_id(),
-            status=documents.status_entry("https://status.invalid/identity/status/1", secrets.randbelow(131072)))
+            status=documents.status_entry("https://status.invalid/identity/status/1",
+                                          random_source.randbelow(status.LIST_SIZE)))
         sent = await self.acapy.send_credential(self.connection_id, credential, proof_type=documents.PROOF_TYPE)
         requested = time.perf_counter()
 

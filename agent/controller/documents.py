@@ -49,7 +49,11 @@ ACHIEVEMENTS = {a.code: a for a in (
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _timestamp(datetime.now(UTC))
+
+
+def _timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def new_credential_id() -> str:
@@ -69,12 +73,12 @@ def status_entry(list_url: str, index: int, purpose: str = "revocation") -> dict
             "statusListIndex": str(index), "statusListCredential": list_url}
 
 
-def status_list_credential(issuer: str, list_url: str, encoded_list: str, *, ttl_ms: int,
-                           purpose: str = "revocation") -> dict:
-    """The (unsigned) BitstringStatusListCredential published at `list_url` (its id)."""
+def status_list_credential(issuer: str, list_url: str, encoded_list: str, *, ttl_ms: int, issued: datetime,
+                           expires: datetime, purpose: str = "revocation") -> dict:
+    """The (unsigned) BitstringStatusListCredential published at `list_url` (its id), valid until `expires`."""
     return {"@context": [CREDENTIALS_V1, status_context()], "id": list_url,
             "type": ["VerifiableCredential", "BitstringStatusListCredential"], "issuer": issuer,
-            "issuanceDate": _now(), "credentialSubject": {
+            "issuanceDate": _timestamp(issued), "expirationDate": _timestamp(expires), "credentialSubject": {
                 "id": f"{list_url}#list", "type": "BitstringStatusList", "statusPurpose": purpose,
                 "encodedList": encoded_list, "ttl": ttl_ms}}
 

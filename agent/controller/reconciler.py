@@ -3,8 +3,9 @@ lock. Every `identity_reconcile_interval_seconds` it reads each pending exchange
 agent's admin API and applies it as a webhook would (handlers.apply_event, idempotent), so a lost
 webhook, an API restart or an agent restart converges. A pending exchange past its deadline is re-sent
 once (a new offer or proof request on the same connection; the first record still counts if it
-finishes) or, out of attempts, marked failed with the reason. Never left hanging. Each pass also re-signs
-the credential status lists that a revocation left unsigned (status.py)."""
+finishes) or, out of attempts or when its credential was revoked meanwhile, marked failed with the reason.
+Never left hanging. Each pass also re-signs the credential status lists that a revocation left unsigned or
+that are past half their validity (status.py)."""
 
 import asyncio
 import logging
@@ -108,7 +109,12 @@ async def reconcile_once(pool: asyncpg.Pool, acapy: AcaPy, settings: Settings) -
                 continue
             connection_state = await pool.fetchval("SELECT state FROM didcomm_connections WHERE connection_id = $1",
                                                    current["connection_id"])
-            if current["attempts"] < settings.identity_exchange_attempts and connection_state in CONNECTION_ACTIVE:
+            revoked_by = await pool.fetchval(
+                "SELECT revoked_by FROM issued_credentials WHERE thread_id = $1 AND revoked_at IS NOT NULL",
+                current["thread_id"]) if current["kind"] == "issue" else None
+            if revoked_by is not None:
+                waited += f"; not re-sent: the credential was revoked meanwhile ({revoked_by})"
+            elif current["attempts"] < settings.identity_exchange_attempts and connection_state in CONNECTION_ACTIVE:
                 try:
                     await _resend(pool, acapy, settings, current)
                     tally["resent"] += 1
@@ -140,10 +146,10 @@ def _record(exchange, current, outcome: str | None, started: int) -> None:
 
 
 async def republish(lists: StatusLists) -> None:
-    """Status lists a revocation left unsigned (the agent was down then) are signed now."""
+    """Status lists a revocation left unsigned (the agent was down then) or soon to expire are signed now."""
     try:
         if signed := await lists.publish_stale():
-            log.info("re-signed %d status list(s) left behind", signed)
+            log.info("re-signed %d status list(s) left behind or expiring", signed)
     except (AgentUnavailable, AgentError) as exc:
         log.warning("status lists not re-signed this pass: %s", exc)
 

@@ -174,7 +174,8 @@ async def read_status_list(list_id: Annotated[int, Path(ge=1, le=2**31 - 1)], re
     if published is None:
         raise HTTPException(404, "no such status list")
     credential, revision, signed_at = published
-    headers = {"ETag": f'"{revision}"', "Last-Modified": format_datetime(signed_at, usegmt=True),
+    headers = {"ETag": f'"{revision}-{signed_at.timestamp():.0f}"',  # a re-signing (expiry) changes it too
+               "Last-Modified": format_datetime(signed_at, usegmt=True),
                "Cache-Control": f"public, max-age={request.app.state.settings.identity_status_max_age_seconds}"}
     if if_none_match is not None and headers["ETag"] in {tag.strip() for tag in if_none_match.split(",")}:
         return Response(status_code=304, headers=headers)
@@ -226,7 +227,7 @@ async def authorize_gate(gate: Annotated[str, Path(max_length=40)], principal: C
 async def verify_credential(body: VerifyRequest, principal: CurrentMember, request: Request, pool: BackendPool) -> dict:
     """Checks a credential outside the agent: an EIP-712-signed one (`EthereumEip712Signature2021`, issuer
     `did:pkh:eip155:<chain>:<address>`, what ACA-Py cannot verify) or any suite didkit knows (ours:
-    Ed25519 over did:key), and its revocation if its credentialStatus names one of our status lists.
+    Ed25519 over did:key), and, for credentials our issuer DID issued, their revocation in our status lists.
     200 with `ok` and the reasons either way; trust in the issuer is the caller's."""
     check(principal, Action.IDENTITY_USE, tenant_id=principal.tenant_id, user_id=principal.user_id)
     proof = body.credential.get("proof")
@@ -236,15 +237,8 @@ async def verify_credential(body: VerifyRequest, principal: CurrentMember, reque
             body.credential, expected_issuer_chain_id=body.expected_chain_id or request.app.state.settings.chain_id)
     else:
         verdict = await verify_with_didkit(body.credential)
-    errors, warnings = list(verdict.errors), list(verdict.warnings)
-    entry = body.credential.get("credentialStatus")
-    if entry is not None:
-        ours, revoked_at = await get_identity(request, pool).revoked_per_status(entry)
-        if revoked_at:
-            errors.append(f"revoked at {revoked_at} (its status list bit is set)")
-        elif not ours:
-            warnings.append("credentialStatus not checked: it names no status list of this platform (the API "
-                            "fetches no URL a caller names; a verifier fetches the list itself)")
+    status_errors, status_warnings = await get_identity(request, pool).status_verdict(body.credential)
+    errors, warnings = [*verdict.errors, *status_errors], [*verdict.warnings, *status_warnings]
     return {"ok": not errors, "errors": errors, "warnings": warnings, "proof_type": verdict.proof_type,
             "issuer": verdict.issuer}
 

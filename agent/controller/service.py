@@ -120,11 +120,15 @@ class Identity:
         await record_sent(db, EXCHANGE_TOPICS[kind], sent[record_key], sent.get("state"), sent["thread_id"])
         return row
 
-    async def _issue(self, connection, kind: str, credential: dict, extra: dict) -> dict:
-        """Offers `credential` over the connection and records the exchange and the credential."""
+    async def _issue(self, connection, kind: str, credential: dict, extra: dict, *,
+                     bound_wallet: str | None = None) -> dict:
+        """Offers `credential` over the connection and records the exchange and the credential. A wallet
+        binding (`bound_wallet`) whose wallet was unlinked while the agent was offering it is recorded
+        revoked at once and its exchange failed: the unlinking found no credential to revoke then."""
         sent = await self.acapy.send_credential(connection["connection_id"], credential,
                                                 proof_type=documents.PROOF_TYPE)
         payload = {"credential": credential, "credential_kind": kind, **extra}
+        lists: list[int] = []
         async with self.pool.acquire() as db, db.transaction():
             row = await self._open_exchange(db, "issue", connection, sent, "cred_ex_id", payload)
             await db.execute(
@@ -132,6 +136,16 @@ class Identity:
                 "document) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)", credential["id"], connection["tenant_id"],
                 connection["user_id"], kind, credential["credentialSubject"]["id"], sent["thread_id"],
                 json.dumps(credential))
+            if bound_wallet is not None and not await _still_linked(db, connection, bound_wallet):
+                lists = await revoke_wallet_bindings(db, str(connection["tenant_id"]), str(connection["user_id"]),
+                                                     bound_wallet)
+                row = await db.fetchrow(
+                    "UPDATE identity_exchanges SET state = 'failed', failure_reason = $2, updated_at = now() "
+                    "WHERE thread_id = $1 RETURNING *", sent["thread_id"],
+                    f"the wallet {bound_wallet} was unlinked while this binding was being issued: the credential "
+                    f"{credential['id']} is revoked")
+        if lists:
+            await self.publish_quietly(lists)
         return exchange_view(row)
 
     async def _new_status(self) -> tuple[str, dict]:
@@ -149,7 +163,8 @@ class Identity:
         credential = documents.wallet_binding(issuer, holder_did, self.settings.chain_id, address.lower(), slug,
                                               credential_id=credential_id, status=status)
         return await self._issue(connection, "WalletBinding", credential,
-                                 {"binding": {"address": address.lower(), "holder_did": holder_did}})
+                                 {"binding": {"address": address.lower(), "holder_did": holder_did}},
+                                 bound_wallet=address.lower())
 
     async def distance_km(self, user_id: str) -> float:
         meters = await self.pool.fetchval(
@@ -193,26 +208,47 @@ class Identity:
         agent cannot sign now, the reconciler does on its next pass (`status.published` says which)."""
         async with self.pool.acquire() as db, db.transaction():
             lists = await revoke_credentials(db, [credential_id], by)
-        published = await self.publish_quietly(lists)
+        await self.publish_quietly(lists)
         row = await self.pool.fetchrow(
-            "SELECT c.credential_id, c.kind, c.revoked_at, c.revoked_by, l.url, e.status_index "
-            "FROM issued_credentials c LEFT JOIN status_list_entries e USING (credential_id) "
-            "LEFT JOIN status_lists l USING (list_id) WHERE c.credential_id = $1", credential_id)
-        status = None if row["url"] is None else {
-            "status_list_credential": row["url"], "status_list_index": row["status_index"], "published": published}
+            "SELECT c.credential_id, c.kind, c.revoked_at, c.revoked_by, l.url, e.status_index, "
+            "l.signed_revision >= l.revision AS published FROM issued_credentials c "
+            "LEFT JOIN status_list_entries e USING (credential_id) LEFT JOIN status_lists l USING (list_id) "
+            "WHERE c.credential_id = $1", credential_id)
+        status = None if row["url"] is None else {  # published: the list as signed now shows the revocation
+            "status_list_credential": row["url"], "status_list_index": row["status_index"],
+            "published": row["published"]}
         return {"credential_id": row["credential_id"], "kind": row["kind"], "revoked_at": row["revoked_at"].isoformat(),
                 "revoked_by": row["revoked_by"], "status": status}
 
-    async def revoked_per_status(self, entry) -> tuple[bool, str | None]:
-        """(whether `entry` names one of our status lists, when its bit was set if it is). Only our own
-        lists: the API fetches no URL a caller names."""
+    async def status_verdict(self, credential: dict) -> tuple[list[str], list[str]]:
+        """(errors, warnings) of a credential's `credentialStatus`, read from our own tables. A list counts
+        only for its own issuer's credentials (the spec), so only credentials our issuer DID issued are
+        looked up; the API fetches no URL a caller names (a verifier fetches other issuers' lists itself)."""
+        entry = credential.get("credentialStatus")
+        if entry is None:
+            return [], []
+        issuer = credential.get("issuer")
+        issuer = issuer.get("id") if isinstance(issuer, dict) else issuer
+        if issuer is None or issuer != await self.pool.fetchval("SELECT did FROM identity_issuer"):
+            return [], ["credentialStatus not checked: the credential is not issued by this platform (a status list "
+                        "counts only for its issuer's credentials; the API fetches no URL a caller names)"]
         if not isinstance(entry, dict) or entry.get("type") != "BitstringStatusListEntry":
-            return False, None
-        url, index = entry.get("statusListCredential"), str(entry.get("statusListIndex", ""))
-        if not isinstance(url, str) or len(url) > 2000 or not re.fullmatch(r"[0-9]{1,9}", index):
-            return False, None
-        ours, revoked_at = await self.status.revoked_at(url, int(index))
-        return ours, revoked_at.isoformat() if revoked_at else None
+            return [], ["credentialStatus not checked: it is not a BitstringStatusListEntry"]
+        url, index = entry.get("statusListCredential"), entry.get("statusListIndex")
+        valid = isinstance(index, str) and re.fullmatch(r"0|[1-9][0-9]{0,8}", index) is not None
+        plausible_url = isinstance(url, str) and len(url) <= 2000
+        found = await self.status.lookup(url, int(index) if valid else -1) if plausible_url else None
+        if found is None:
+            return [], ["credentialStatus not checked: it names no status list of this platform"]
+        if not valid or int(index) >= found["size"]:
+            return [], [f"credentialStatus not checked: statusListIndex {index!r} is not an index of the status "
+                        f"list {url} (a base-10 string from 0 to {found['size'] - 1})"]
+        if found["credential_id"] != credential.get("id"):
+            return [], [f"credentialStatus not checked: index {index} of the status list {url} is not this "
+                        "credential's"]
+        if found["revoked_at"] is not None:
+            return [f"revoked at {found['revoked_at'].isoformat()} (its status list bit is set)"], []
+        return [], []
 
     async def publish_quietly(self, lists: list[int]) -> bool:
         """Re-signs `lists` now; False (logged) if the agent cannot: the reconciler's pass catches up."""
@@ -223,6 +259,13 @@ class Identity:
             log.warning("status lists %s not re-signed now (the reconciler will): %s", lists, exc)
             return False
         return True
+
+    async def publish_in_background(self, lists: list[int]) -> None:
+        """publish_quietly after an answer was sent: any failure is logged, the reconciler's pass signs."""
+        try:
+            await self.publish_quietly(lists)
+        except Exception:  # logged: nobody awaits this, and the reconciler re-signs what is left behind
+            log.exception("status lists %s not re-signed now (the reconciler will)", lists)
 
     # --- trusted issuers ---------------------------------------------------------------------------
 
@@ -290,6 +333,15 @@ class Identity:
         rows = await self.pool.fetch("SELECT * FROM identity_exchanges WHERE user_id = $1::uuid "
                                      "ORDER BY created_at DESC LIMIT $2", user_id, limit)
         return [exchange_view(r) for r in rows]
+
+
+async def _still_linked(db, connection, address: str) -> bool:
+    """Whether `address` is still linked to the connection's member; the row stays share-locked until the
+    caller commits, so an unlinking (FOR UPDATE, users/service.py) either ran before this read or waits for
+    the caller's commit and then finds its credential."""
+    return await db.fetchval(
+        "SELECT true FROM wallet_links WHERE tenant_id = $1 AND user_id = $2 AND address = $3 FOR SHARE",
+        connection["tenant_id"], connection["user_id"], address) is not None
 
 
 async def revoke_credentials(db, credential_ids: list[str], by: str) -> list[int]:

@@ -15,6 +15,8 @@ signed by our issuer DID through the agent (`/vc/credentials/issue`). A set bit 
   Revoking bumps the list's `revision` in the same transaction; `publish` reads the revision and the
   revoked indexes in one snapshot, signs, and stores the credential only over an older one. A list
   left behind (agent down during the revocation) is re-signed by the reconciler's next pass.
+- Expiry: a signed list is valid for IDENTITY_STATUS_VALID_SECONDS (`expirationDate`), so a stale copy
+  from a cache or mirror stops counting; the reconciler re-signs each list once half of that has passed.
 """
 
 import base64
@@ -23,6 +25,7 @@ import json
 import logging
 import secrets
 import time
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
@@ -38,6 +41,8 @@ FILL = 3 / 4  # a list takes new credentials until this share of its bits is all
 DRAWS = 64  # random draws before giving up (at 3/4 full, 64 misses in a row: p = 1e-8)
 PURPOSE = "revocation"
 ALLOCATION_LOCK = 0x666D7374  # pg_advisory_xact_lock key: "status list allocation"
+# The stored list has more than <parameter> seconds of validity left (one signed without expirationDate: none).
+FRESH = "coalesce((credential->>'expirationDate')::timestamptz, '-infinity') > now() + make_interval(secs => {})"
 
 
 class ListFull(Exception):
@@ -49,23 +54,12 @@ def encode_list(bits: bytes) -> str:
     return "u" + base64.urlsafe_b64encode(gzip.compress(bits, mtime=0)).decode().rstrip("=")
 
 
-def decode_list(encoded: str) -> bytes:
-    if not encoded.startswith("u"):
-        raise ValueError("encodedList is not multibase base64url (no 'u' prefix)")
-    data = encoded[1:]
-    return gzip.decompress(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)))
-
-
 def bitstring(size: int, indexes) -> bytes:
     """`size` bits with `indexes` set; index 0 is the left-most bit (the first byte's most significant)."""
     bits = bytearray(size // 8)
     for index in indexes:
         bits[index // 8] |= 0x80 >> (index % 8)
     return bytes(bits)
-
-
-def bit(bits: bytes, index: int) -> bool:
-    return bool(bits[index // 8] & (0x80 >> (index % 8)))
 
 
 class StatusLists:
@@ -101,13 +95,13 @@ class StatusLists:
             await db.execute("UPDATE status_lists SET allocated = allocated + 1 WHERE list_id = $1", row["list_id"])
         return row["list_id"], documents.status_entry(row["url"], index, PURPOSE)
 
-    async def revoked_at(self, url: str, index: int):
-        """(whether `url` is one of our lists, when the credential holding bit `index` was revoked)."""
-        row = await self.pool.fetchrow(
-            "SELECT l.list_id, c.revoked_at FROM status_lists l LEFT JOIN status_list_entries e "
+    async def lookup(self, url: str, index: int):
+        """Our list at `url` (its size) and the credential holding bit `index` (its id and revocation time,
+        None if no credential holds it); None if `url` is not one of our lists."""
+        return await self.pool.fetchrow(
+            "SELECT l.size, e.credential_id, c.revoked_at FROM status_lists l LEFT JOIN status_list_entries e "
             "ON e.list_id = l.list_id AND e.status_index = $2 LEFT JOIN issued_credentials c USING (credential_id) "
             "WHERE l.url = $1", url, index)
-        return (False, None) if row is None else (True, row["revoked_at"])
 
     async def published(self, list_id: int):
         """(signed credential, signed revision, signed at) of a list, or None if it was never signed."""
@@ -115,30 +109,41 @@ class StatusLists:
                                        "WHERE list_id = $1 AND credential IS NOT NULL", list_id)
         return None if row is None else (from_jsonb(row["credential"]), row["signed_revision"], row["signed_at"])
 
+    def _renew_within(self) -> float:
+        """A list is re-signed once less than this many seconds of its validity remain (half of it)."""
+        return self.settings.identity_status_valid_seconds / 2
+
     async def publish(self, list_id: int) -> bool:
-        """Signs the list as it is now if the stored one is older; True if a new one was stored."""
+        """Signs the list as it is now if the stored one is of an older revision or past half its validity;
+        True if the new one was stored."""
         async with self.pool.acquire() as db, db.transaction(isolation="repeatable_read", readonly=True):
-            row = await db.fetchrow("SELECT url, size, revision, signed_revision FROM status_lists "
-                                    "WHERE list_id = $1", list_id)
-            if row is None or row["signed_revision"] >= row["revision"]:
+            row = await db.fetchrow(f"SELECT url, size, revision, signed_revision, {FRESH.format('$2')} AS fresh "
+                                    "FROM status_lists WHERE list_id = $1", list_id, self._renew_within())
+            if row is None or (row["signed_revision"] >= row["revision"] and row["fresh"]):
                 return False
             issuer = await db.fetchval("SELECT did FROM identity_issuer")
             revoked = await db.fetch(
                 "SELECT e.status_index FROM status_list_entries e JOIN issued_credentials c USING (credential_id) "
                 "WHERE e.list_id = $1 AND c.revoked_at IS NOT NULL", list_id)
         started = time.perf_counter()
+        issued = datetime.now(UTC).replace(microsecond=0)
         unsigned = documents.status_list_credential(
             issuer, row["url"], encode_list(bitstring(row["size"], (r["status_index"] for r in revoked))),
-            ttl_ms=self.settings.identity_status_max_age_seconds * 1000, purpose=PURPOSE)
+            ttl_ms=self.settings.identity_status_max_age_seconds * 1000, purpose=PURPOSE, issued=issued,
+            expires=issued + timedelta(seconds=self.settings.identity_status_valid_seconds))
         signed = await self.acapy.sign_credential(unsigned, proof_type=documents.PROOF_TYPE)
+        # Stored over an older revision, or a signing of the same revision that expires earlier.
         stored = await self.pool.fetchval(
-            "UPDATE status_lists SET credential = $2::jsonb, signed_revision = $3, signed_at = now() "
-            "WHERE list_id = $1 AND signed_revision < $3 RETURNING true", list_id, json.dumps(signed), row["revision"])
+            "UPDATE status_lists SET credential = $2::jsonb, signed_revision = $3, signed_at = $4 WHERE list_id = $1 "
+            "AND (signed_revision < $3 OR signed_revision = $3 AND signed_at < $4) RETURNING true",
+            list_id, json.dumps(signed), row["revision"], issued)
         log.info("status list %d revision %d signed in %.0f ms (%d revoked)%s", list_id, row["revision"],
                  (time.perf_counter() - started) * 1000, len(revoked), "" if stored else "; a newer one was stored")
         return bool(stored)
 
     async def publish_stale(self) -> int:
-        """Re-signs every list whose signed revision is behind (the reconciler's pass); how many."""
-        stale = await self.pool.fetch("SELECT list_id FROM status_lists WHERE signed_revision < revision")
+        """Re-signs every list whose signed revision is behind or that is past half its validity (the
+        reconciler's pass); how many."""
+        stale = await self.pool.fetch(f"SELECT list_id FROM status_lists WHERE signed_revision < revision "
+                                      f"OR NOT {FRESH.format('$1')}", self._renew_within())
         return sum([await self.publish(r["list_id"]) for r in stale])

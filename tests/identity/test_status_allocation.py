@@ -1,7 +1,8 @@
 """Status list indexes (agent/controller/status.py) on a migrated throwaway database, no agent needed: one
 bit per credential even when many are allocated at once, spread at random over the list rather than in
 issuance order, kept across a crash of the allocating process; a full list opens the next one. And the
-list's encoding as the spec writes it (GZIP, multibase base64url, bit 0 = the left-most bit)."""
+list's encoding as the spec writes it (GZIP, multibase base64url, bit 0 = the left-most bit), read back by
+the third-party verifier's independent decoder."""
 
 import asyncio
 import base64
@@ -16,8 +17,9 @@ import textwrap
 import asyncpg
 import pytest
 
-from agent.controller.status import LIST_SIZE, StatusLists, bit, bitstring, decode_list, encode_list
+from agent.controller.status import LIST_SIZE, StatusLists, bitstring, encode_list
 from backend.app.core.db import dsn, migrate
+from tests.identity.third_party_verifier import bit, decode_list
 from tests.support.api import api_settings, db
 from tests.support.databases import create_database, drop_database
 from tests.support.stackenv import stack_settings

@@ -7,7 +7,8 @@ separate process). It reads a credential (JSON) on stdin and prints its verdict 
 2. GET `credentialStatus.statusListCredential` (plain HTTP from loopback is allowed here; didkit's own
    status check would insist on https);
 3. didkit verifies the status list credential's proof; its issuer must be the credential's issuer, its id
-   the URL fetched, its type BitstringStatusListCredential and its statusPurpose the entry's;
+   the URL fetched, its type BitstringStatusListCredential, its statusPurpose the entry's, and it must not
+   be past its expirationDate (an old copy from a cache or mirror: the status is unknown);
 4. the bit: encodedList is multibase base64url (`u`) of the GZIP-compressed bitstring, at least 131,072
    bits; bit `statusListIndex`, counted from the left-most bit of the first byte, set = revoked.
 """
@@ -19,6 +20,7 @@ import json
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime
 
 import didkit
 
@@ -38,15 +40,34 @@ def issuer_of(document: dict):
     return issuer.get("id") if isinstance(issuer, dict) else issuer
 
 
-def bit_at(encoded: str, index: int) -> bool:
+def decode_list(encoded: str) -> bytes:
+    """The bitstring of an encodedList (multibase base64url of its GZIP compression)."""
     if not encoded.startswith("u"):
-        raise ValueError("encodedList is not multibase base64url")
-    bits = gzip.decompress(base64.urlsafe_b64decode(encoded[1:] + "=" * (-len(encoded[1:]) % 4)))
+        raise ValueError("encodedList is not multibase base64url (no 'u' prefix)")
+    return gzip.decompress(base64.urlsafe_b64decode(encoded[1:] + "=" * (-len(encoded[1:]) % 4)))
+
+
+def bit(bits: bytes, index: int) -> bool:
+    """Bit `index`, counted from the left-most bit of the first byte."""
+    return bool(bits[index // 8] & (0x80 >> (index % 8)))
+
+
+def bit_at(encoded: str, index: int) -> bool:
+    bits = decode_list(encoded)
     if len(bits) * 8 < MIN_BITS:
         raise ValueError(f"the list has {len(bits) * 8} bits, fewer than {MIN_BITS}")
     if not 0 <= index < len(bits) * 8:
         raise ValueError(f"index {index} is outside the list")
-    return bool(bits[index // 8] & (0x80 >> (index % 8)))
+    return bit(bits, index)
+
+
+def expired(document: dict) -> str | None:
+    """When the document expired (its expirationDate, if past), or None."""
+    expiration = document.get("expirationDate")
+    if expiration is None:
+        return None
+    moment = datetime.fromisoformat(expiration.replace("Z", "+00:00"))
+    return expiration if moment <= datetime.now(UTC) else None
 
 
 async def verify(credential: dict) -> dict:
@@ -77,6 +98,11 @@ async def verify(credential: dict) -> dict:
         list_errors.append("status list is not a BitstringStatusListCredential")
     if subject.get("statusPurpose") != entry.get("statusPurpose"):
         list_errors.append(f"status list purpose {subject.get('statusPurpose')} is not {entry.get('statusPurpose')}")
+    try:
+        if when := expired(status_list):
+            list_errors.append(f"status list expired at {when}: the credential's status is unknown")
+    except (TypeError, ValueError, AttributeError):
+        list_errors.append(f"status list expirationDate {status_list.get('expirationDate')!r} is not a date")
     verdict["errors"] += list_errors
     if not list_errors:  # a bit of an unverified list means nothing
         try:

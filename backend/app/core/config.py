@@ -4,6 +4,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from authlib.common.security import is_secure_transport
 from pydantic import Field, IPvAnyNetwork, field_validator, model_validator
@@ -149,6 +150,9 @@ class Settings(KernelSettings, KeySettings):
     # the API's public origin). A list's URL is fixed when it opens (the credentials name it): set this first.
     identity_status_base_url: str | None = None
     identity_status_max_age_seconds: int = Field(default=60, ge=0, le=86400)  # Cache-Control max-age, list ttl
+    # A signed list's validity (its expirationDate): a list an old cache or mirror serves stops counting. The
+    # reconciler re-signs each list once half of it has passed.
+    identity_status_valid_seconds: int = Field(default=3 * 86400, ge=600)
     # Out-of-band invitations: one reusable did:peer:4 for every member ("shared": wallets can reuse their
     # connection) or a new one per invitation ("fresh": no DID common to two members). README "Identity".
     identity_invitation_did: Literal["shared", "fresh"] = "shared"
@@ -201,6 +205,23 @@ class Settings(KernelSettings, KeySettings):
     def identity_status_url(self) -> str:
         """The public URL under which each status list is published (…/identity/status/<list id>)."""
         return (self.identity_status_base_url or self.siwe_uri).rstrip("/") + "/identity/status"
+
+    @model_validator(mode="after")
+    def _status_lists_over_tls(self):
+        # Every credential names its list's URL for good, and verifiers (didkit) fetch status lists over
+        # https only: the issuer's rule (loopback http is for dev).
+        base = self.identity_status_base_url or self.siwe_uri
+        parts = urlsplit(base)
+        if not is_secure_transport(base) or parts.query or parts.fragment:
+            raise ValueError(f"the status list base URL {base!r} (identity_status_base_url, default siwe_uri) must "
+                             "be an https URL without query or fragment (http only on localhost or a loopback "
+                             "address): every credential names it for good and verifiers fetch it over https")
+        if self.identity_status_valid_seconds / 2 <= (self.identity_status_max_age_seconds
+                                                      + self.identity_reconcile_interval_seconds):
+            raise ValueError("identity_status_valid_seconds must be more than twice identity_status_max_age_seconds "
+                             "+ identity_reconcile_interval_seconds: lists are re-signed at half their validity, "
+                             "and a re-signed list must reach every cache before the one it replaces expires")
+        return self
 
     @property
     def ipfs_url(self) -> str:

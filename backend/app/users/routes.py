@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, Field
 
 from agent.controller.routes import get_identity
@@ -76,19 +76,21 @@ async def link_wallet(body: WalletProof, principal: CurrentMember, users: UsersD
 
 @router.delete("/users/me/wallets/{address}", response_model=UserPublic)
 async def unlink_wallet(address: Address, principal: CurrentMember, users: UsersDep, request: Request,
-                        pool: BackendPool) -> UserPublic:
+                        pool: BackendPool, background: BackgroundTasks) -> UserPublic:
     """Unlinks one of your wallets (not the last one). The WalletBinding credentials that bound it are
-    revoked in the same transaction (their status bits are set; you get a notification)."""
+    revoked in the same transaction (their status bits are set; you get a notification); their status
+    lists are re-signed after the answer."""
     check(principal, Action.WALLET_LINK, tenant_id=principal.tenant_id, user_id=principal.user_id)
     try:
-        lists = await users.unlink_wallet(principal.user_id, address, also=lambda db: revoke_wallet_bindings(
-            db, principal.tenant_id, principal.user_id, address))
+        lists = await users.unlink_wallet(
+            principal.user_id, address,
+            in_same_transaction=lambda db: revoke_wallet_bindings(db, principal.tenant_id, principal.user_id, address))
     except NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     except Conflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-    if lists:  # re-signed now, or by the reconciler if the agent is down
-        await get_identity(request, pool).publish_quietly(lists)
+    if lists:
+        background.add_task(get_identity(request, pool).publish_in_background, lists)
     return UserPublic(**await users.get(principal.user_id))
 
 

@@ -147,9 +147,10 @@ class Users:
                 "ON CONFLICT (tenant_id, address) DO NOTHING", tenant_id, address, user_id)
         await self.invalidate(user_id)
 
-    async def unlink_wallet(self, user_id: str, address: str, also=None):
-        """Unlinks the wallet; `also(connection)` runs in the same transaction (what else the unlinking
-        ends: the identity controller revokes the wallet's binding credentials). Returns what it returns."""
+    async def unlink_wallet(self, user_id: str, address: str, in_same_transaction=None):
+        """Unlinks the wallet; `in_same_transaction(connection)` runs in its transaction (what else the
+        unlinking ends: the identity controller revokes the wallet's binding credentials). Returns what it
+        returns."""
         address = address.lower()
         result = None
         async with self.pool.acquire() as connection, connection.transaction():
@@ -161,8 +162,8 @@ class Users:
                 raise Conflict("cannot unlink your only wallet: you could not sign in any more")
             await connection.execute("DELETE FROM wallet_links WHERE user_id = $1::uuid AND address = $2",
                                      user_id, address)
-            if also is not None:
-                result = await also(connection)
+            if in_same_transaction is not None:
+                result = await in_same_transaction(connection)
         await self.invalidate(user_id)
         return result
 

@@ -988,7 +988,7 @@ export interface paths {
          * Verify Credential
          * @description Checks a credential outside the agent: an EIP-712-signed one (`EthereumEip712Signature2021`, issuer
          *     `did:pkh:eip155:<chain>:<address>`, what ACA-Py cannot verify) or any suite didkit knows (ours:
-         *     Ed25519 over did:key), and its revocation if its credentialStatus names one of our status lists.
+         *     Ed25519 over did:key), and, for credentials our issuer DID issued, their revocation in our status lists.
          *     200 with `ok` and the reasons either way; trust in the issuer is the caller's.
          */
         post: operations["verify_credential_identity_credentials_verify_post"];
@@ -1736,7 +1736,8 @@ export interface paths {
         /**
          * Unlink Wallet
          * @description Unlinks one of your wallets (not the last one). The WalletBinding credentials that bound it are
-         *     revoked in the same transaction (their status bits are set; you get a notification).
+         *     revoked in the same transaction (their status bits are set; you get a notification); their status
+         *     lists are re-signed after the answer.
          */
         delete: operations["unlink_wallet_users_me_wallets__address__delete"];
         options?: never;

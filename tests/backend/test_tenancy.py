@@ -14,6 +14,7 @@ NO_FOREIGN_ID = {
     ("GET", "/auth/me"), ("POST", "/auth/service-token"), ("GET", "/health"),
     ("GET", "/users/me"), ("PATCH", "/users/me"), ("PUT", "/users/me/preferences"), ("POST", "/users/me/wallets"),
     ("DELETE", "/users/me/wallets/{address}"), ("POST", "/tenant/service-clients"),
+    ("GET", "/tenant/policy"), ("PUT", "/tenant/policy"),  # the caller's tenant's own policy
     ("GET", "/wallets/{address}/balance"), ("GET", "/wallets/{address}/transfers"),
     ("GET", "/wallets/{address}/claims"), ("GET", "/wallets/{address}/items"), ("GET", "/wallets/{address}/orders"),
     # The client surface: the chain, marketplace listings (their items are the catalog's public reads) and

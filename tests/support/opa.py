@@ -24,7 +24,8 @@ def opa_bin() -> str:
 
 
 class OpaServer:
-    def __init__(self, directory: Path | None = None):
+    def __init__(self, directory: Path | None = None, *, tcp_port: int | None = None):
+        """`tcp_port`: also serve on 127.0.0.1:<port> (the benchmark compares the two)."""
         # A short folder of its own: a unix socket's path is limited to 107 bytes.
         self.directory = Path(directory or tempfile.mkdtemp(prefix="fitmint-opa-"))
         self.socket = self.directory / "opa.sock"
@@ -33,6 +34,7 @@ class OpaServer:
         self.log_path = self.directory / "opa.log"
         self.service = Service("opa", [
             opa_bin(), "run", "--server", "--addr", self.url, "--unix-socket-perm", "600",
+            *(["--addr", f"127.0.0.1:{tcp_port}"] if tcp_port else []),
             "--diagnostic-addr", f"127.0.0.1:{self.port}", "--skip-version-check", "--log-level", "error",
             "--set", "decision_logs.console=true", "--set", "decision_logs.drop_decision=/system/log/drop",
             str(ROOT / "policy")], dict(os.environ), self.log_path)

@@ -177,7 +177,6 @@ class Settings(KernelSettings, KeySettings):
     def opa_address(self) -> str:
         return self.opa_url or f"unix://{self.fitmint_state_dir / 'run' / 'opa.sock'}"
 
-    @property
     def sms_sink(self) -> Path:
         return self.sms_sink_file or self.fitmint_state_dir / "sms" / "outbox.jsonl"
 

@@ -93,13 +93,13 @@ def _decider(principal: Principal) -> Opa:
 
 async def _decide(principal: Principal, rule: str, decision_input: dict) -> None:
     decision = await _decider(principal).decide(rule, decision_input)
-    if not decision.get("allow"):
+    if decision.get("allow") is not True:
         if decision["status"] == 503:  # OPA is up but has not been given the tenants' policies yet
             principal.policy.data_missing.set()
             raise PolicyUnavailable(decision.get("reason", "tenant policies not loaded"))
         log.info("denied %s %s: %s (decision %s)", principal.name, decision_input["action"], decision["reason"],
                  decision.get("decision_id"))
-        raise Denied(decision["status"], decision["reason"])
+        raise Denied(decision["status"] if decision["status"] == 404 else 403, decision.get("reason", "denied"))
 
 
 def _who(principal: Principal) -> dict:

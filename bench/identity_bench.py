@@ -148,8 +148,11 @@ class Direct:
 
     async def credential(self) -> dict:
         started = time.perf_counter()
-        credential = documents.fitness_achievement(self.issuer, self.holder_did, documents.ACHIEVEMENTS[ACHIEVEMENT],
-                                                   EARNED_KM, self.settings.default_tenant)
+        # The documents the API issues, status entry included (a list the bench never publishes).
+        credential = documents.fitness_achievement(
+            self.issuer, self.holder_did, documents.ACHIEVEMENTS[ACHIEVEMENT], EARNED_KM, self.settings.default_tenant,
+            credential_id=documents.new_credential_id(),
+            status=documents.status_entry("https://status.invalid/identity/status/1", secrets.randbelow(131072)))
         sent = await self.acapy.send_credential(self.connection_id, credential, proof_type=documents.PROOF_TYPE)
         requested = time.perf_counter()
 

@@ -27,18 +27,27 @@ denied_in_tenant if {
 # The caller's scope for the action: the base rule, unless its tenant took it away.
 scope := base.rules[principal.role][input.action] if not denied_in_tenant
 
+# A service token carries the OAuth scope it was granted (the actions it may use, a subset of its role's);
+# a member's token has none (null): its role's rules are all it has.
+outside_token_scope if {
+	is_array(principal.scopes)
+	not input.action in principal.scopes
+}
+
 own_target if {
 	is_string(input.target.user_id)
 	input.target.user_id == principal.user_id
 }
 
-# input: {"principal": {"tenant_id", "role", "user_id"}, "action", "target": {"tenant_id", "user_id"}}
+# input: {"principal": {"tenant_id", "role", "user_id", "scopes"}, "action", "target": {"tenant_id", "user_id"}}
 # (target.user_id null: a tenant-wide action). status: 200 allowed, 404 another tenant's target (its
 # existence is not revealed), 403 refused, 503 the tenants' data not loaded yet.
 decision := {"allow": false, "status": 404, "reason": "not found in your tenant"} if {
 	input.target.tenant_id != principal.tenant_id
 } else := not_loaded if {
 	not loaded
+} else := {"allow": false, "status": 403, "reason": sprintf("the token's scope does not include %s", [input.action])} if {
+	outside_token_scope
 } else := {"allow": false, "status": 403, "reason": sprintf("role '%s' may not %s in this tenant (its admins' policy)", [principal.role, input.action])} if {
 	denied_in_tenant
 	base.rules[principal.role][input.action]
@@ -53,6 +62,7 @@ decision := {"allow": false, "status": 404, "reason": "not found in your tenant"
 platform_decision := not_loaded if {
 	not loaded
 } else := {"allow": true, "status": 200, "reason": "allowed"} if {
+	not outside_token_scope
 	input.action in base.platform_wide
 	principal.tenant_id == input.platform_tenant_id
 	scope == "tenant"

@@ -73,7 +73,7 @@ def test_the_shell_reader_refuses_too(tmp_path):
 # start-up check finds it anyway.
 PROCESSES = {
     "api": (["-m", "uvicorn", "--factory", "backend.app.main:serve", "--port", "0"], "FITMINT_ATTESTOR_KEY_FILE"),
-    "worker": (["-m", "backend.app.worker"], "JWT_SECRET_FILE"),
+    "worker": (["-m", "backend.app.worker"], "JWT_KEYS_DIR"),  # a key ring with one exposed key
     "indexer": (["-m", "indexer", "run"], "POSTGRES_PASSWORD_FILE"),
     "analytics": (["-m", "analytics", "run"], "POSTGRES_PASSWORD_FILE"),
 }
@@ -82,11 +82,12 @@ PROCESSES = {
 @pytest.mark.parametrize("process", sorted(PROCESSES))
 def test_a_process_refuses_to_start_on_an_exposed_secret_file(tmp_path, process):
     argv, variable = PROCESSES[process]
-    exposed = tmp_path / "exposed-secret"
+    exposed = tmp_path / ("jwt-keys/ed25519-1" if variable == "JWT_KEYS_DIR" else "exposed-secret")
+    exposed.parent.mkdir(exist_ok=True)
     exposed.write_text("01" * 32)
     exposed.chmod(0o644)
     env = {**os.environ, "FITMINT_STATE_DIR": str(tmp_path / "state"), "OTEL_SDK_DISABLED": "true",
-           variable: str(exposed), "PYTHONPATH": str(ROOT)}
+           variable: str(exposed.parent if variable == "JWT_KEYS_DIR" else exposed), "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr[-2000:]
     assert (f"{process}: refusing to start: the secret file {exposed} is open to every local user (mode 0644): "

@@ -58,10 +58,12 @@ class AcaPy:
                                     json={"method": "key", "options": {"key_type": "ed25519"}})
         return result["result"]["did"]
 
-    async def create_invitation(self, *, label: str, alias: str) -> dict:
-        """OOB 1.1 invitation with the DID Exchange 1.1 handshake and a did:peer:4 DID; auto-accepted."""
+    async def create_invitation(self, *, label: str, alias: str, fresh_did: bool = False) -> dict:
+        """OOB 1.1 invitation with the DID Exchange 1.1 handshake and a did:peer:4 DID; auto-accepted. The
+        agent's one reusable invitation DID, or with `fresh_did` a new one for this invitation only."""
         return await self.request(
-            "POST", "/out-of-band/create-invitation", params={"auto_accept": "true"},
+            "POST", "/out-of-band/create-invitation",
+            params={"auto_accept": "true", "create_unique_did": "true" if fresh_did else "false"},
             json={"handshake_protocols": ["https://didcomm.org/didexchange/1.1"], "use_did_method": "did:peer:4",
                   "my_label": label, "alias": alias, "protocol_version": "1.1"})
 
@@ -74,12 +76,20 @@ class AcaPy:
 
     async def send_credential(self, connection_id: str, credential: dict, *, proof_type: str) -> dict:
         """issue-credential v2 with an ld_proof offer; the agent issues when the holder requests."""
+        # `created` in the "...Z" form: ACA-Py's own default ("+00:00") is rewritten by other verifiers
+        # (didkit) before they check the signature, and then fails there (see identity/interop.py).
+        options = {"proofType": proof_type, "created": proof_created_timestamp()}
+        if "credentialStatus" in credential:  # a holder's ACA-Py refuses a status its request did not name
+            options["credentialStatus"] = {"type": credential["credentialStatus"]["type"]}
         return await self.request("POST", "/issue-credential-2.0/send", json={
             "connection_id": connection_id, "auto_remove": False, "comment": "fitmint credential",
-            # `created` in the "...Z" form: ACA-Py's own default ("+00:00") is rewritten by other verifiers
-            # (didkit) before they check the signature, and then fails there (see identity/interop.py).
-            "filter": {"ld_proof": {"credential": credential, "options": {
-                "proofType": proof_type, "created": proof_created_timestamp()}}}})
+            "filter": {"ld_proof": {"credential": credential, "options": options}}})
+
+    async def sign_credential(self, credential: dict, *, proof_type: str) -> dict:
+        """A credential signed by the agent outright (no exchange): its issuer DID must be in the wallet."""
+        signed = await self.request("POST", "/vc/credentials/issue", json={
+            "credential": credential, "options": {"proofType": proof_type, "created": proof_created_timestamp()}})
+        return signed["verifiableCredential"]
 
     async def credential_exchange(self, cred_ex_id: str) -> dict:
         return await self.request("GET", f"/issue-credential-2.0/records/{cred_ex_id}")

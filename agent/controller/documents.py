@@ -19,9 +19,19 @@ SUBJECT_FIELD = "2f6c7a9e-8a1e-4d2c-9c55-0d7b2a3f4e11"
 
 
 @lru_cache
+def _inline(name: str) -> dict:
+    return json.loads((CONTEXTS / name).read_text())["@context"]
+
+
 def context() -> dict:
     """Our context as an inline object (its `@context` value)."""
-    return json.loads((CONTEXTS / "fitmint-v1.json").read_text())["@context"]
+    return _inline("fitmint-v1.json")
+
+
+def status_context() -> dict:
+    """The Bitstring Status List terms (the definitions of the W3C credentials v2 context, same IRIs) as
+    an inline object: our credentials are data model 1.1, and didkit 0.3.3 ships no v2 context."""
+    return _inline("bitstring-status-v1.json")
 
 
 @dataclass(frozen=True)
@@ -42,22 +52,46 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _credential(kind: str, issuer: str, subject: dict) -> dict:
-    return {"@context": [CREDENTIALS_V1, context()], "id": f"urn:uuid:{uuid.uuid4()}",
+def new_credential_id() -> str:
+    return f"urn:uuid:{uuid.uuid4()}"
+
+
+def _credential(kind: str, issuer: str, subject: dict, credential_id: str, status: dict) -> dict:
+    return {"@context": [CREDENTIALS_V1, context(), status_context()], "id": credential_id,
             "type": ["VerifiableCredential", kind], "issuer": issuer, "issuanceDate": _now(),
-            "credentialSubject": subject}
+            "credentialSubject": subject, "credentialStatus": status}
 
 
-def wallet_binding(issuer: str, holder_did: str, chain_id: int, address: str, tenant: str) -> dict:
+def status_entry(list_url: str, index: int, purpose: str = "revocation") -> dict:
+    """A credential's `credentialStatus`: bit `index` of the list credential at `list_url`. The entry has
+    an `id` although the spec makes it optional: didkit 0.3.3 refuses a credentialStatus without one."""
+    return {"id": f"{list_url}#{index}", "type": "BitstringStatusListEntry", "statusPurpose": purpose,
+            "statusListIndex": str(index), "statusListCredential": list_url}
+
+
+def status_list_credential(issuer: str, list_url: str, encoded_list: str, *, ttl_ms: int,
+                           purpose: str = "revocation") -> dict:
+    """The (unsigned) BitstringStatusListCredential published at `list_url` (its id)."""
+    return {"@context": [CREDENTIALS_V1, status_context()], "id": list_url,
+            "type": ["VerifiableCredential", "BitstringStatusListCredential"], "issuer": issuer,
+            "issuanceDate": _now(), "credentialSubject": {
+                "id": f"{list_url}#list", "type": "BitstringStatusList", "statusPurpose": purpose,
+                "encodedList": encoded_list, "ttl": ttl_ms}}
+
+
+def wallet_binding(issuer: str, holder_did: str, chain_id: int, address: str, tenant: str, *, credential_id: str,
+                   status: dict) -> dict:
     return _credential("WalletBinding", issuer, {
-        "id": holder_did, "wallet": f"did:pkh:eip155:{chain_id}:{address}", "chainId": chain_id, "tenant": tenant})
+        "id": holder_did, "wallet": f"did:pkh:eip155:{chain_id}:{address}", "chainId": chain_id, "tenant": tenant},
+        credential_id, status)
 
 
-def fitness_achievement(issuer: str, holder_did: str, achievement: Achievement, total_km: float, tenant: str) -> dict:
+def fitness_achievement(issuer: str, holder_did: str, achievement: Achievement, total_km: float, tenant: str, *,
+                        credential_id: str, status: dict) -> dict:
     return _credential("FitnessAchievement", issuer, {
         "id": holder_did, "achievement": achievement.code, "achievementName": achievement.name,
         "thresholdKm": achievement.threshold_km, "totalDistanceKm": round(total_km, 3), "earnedAt": _now(),
-        "tenant": tenant})
+        "tenant": tenant}, credential_id, status)
 
 
 def presentation_definition(credential_type: str, purpose: str) -> dict:

@@ -20,6 +20,17 @@ expiry (`expirationDate`) and not-yet-valid (`issuanceDate` in the future) are N
 it never contacts a chain, so the chain id in a did:pkh is whatever the issuer wrote — pin it with
 `expected_issuer_chain_id`.
 
+What didkit 0.3.3 does with `credentialStatus` (its ssi crate, tried here; our lists: status.py):
+it checks status only when asked (`{"checks": ["proof", "credentialStatus"]}`; the default is the proof
+alone) and then knows only `StatusList2021Entry` and `RevocationList2020Status`: a
+`BitstringStatusListEntry` gives "Unable to parse credentialStatus: unknown variant". It refuses a
+`credentialStatus` array outright (even for the proof check: "invalid type: sequence, expected struct
+Status"), and a status entry without an `id`. It fetches a status list only over https ("Invalid schema"
+for http, loopback included; it trusts `SSL_CERT_FILE`), and reads bits least-significant first: with
+index 5 set as the specs say (the left-most bit is 0) it answered "not revoked", with the byte's bit
+1 << 5 set "Credential is revoked.". So a verifier checks our lists as tests/identity/third_party_verifier.py does:
+didkit for the credential's proof and the list's proof, then the bit, by hand.
+
 Known quirks of didkit 0.3.3 that callers must know (each is pinned by tests/identity/test_interop.py):
 
 - `proof.created` must be written the way didkit re-serialises it (UTC with a `Z`, e.g.

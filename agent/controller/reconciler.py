@@ -3,7 +3,8 @@ lock. Every `identity_reconcile_interval_seconds` it reads each pending exchange
 agent's admin API and applies it as a webhook would (handlers.apply_event, idempotent), so a lost
 webhook, an API restart or an agent restart converges. A pending exchange past its deadline is re-sent
 once (a new offer or proof request on the same connection; the first record still counts if it
-finishes) or, out of attempts, marked failed with the reason. Never left hanging."""
+finishes) or, out of attempts, marked failed with the reason. Never left hanging. Each pass also re-signs
+the credential status lists that a revocation left unsigned (status.py)."""
 
 import asyncio
 import logging
@@ -17,6 +18,7 @@ from opentelemetry.context import Context
 from agent.controller import documents, metrics
 from agent.controller.acapy import AcaPy, AgentError, AgentUnavailable, NotFound
 from agent.controller.handlers import CONNECTION_ACTIVE, EXCHANGE_TOPICS, apply_event, record_sent
+from agent.controller.status import StatusLists
 from backend.app.core.background import lead, pause
 from backend.app.core.config import Settings
 from backend.app.core.db import from_jsonb
@@ -137,16 +139,27 @@ def _record(exchange, current, outcome: str | None, started: int) -> None:
     span.end()
 
 
+async def republish(lists: StatusLists) -> None:
+    """Status lists a revocation left unsigned (the agent was down then) are signed now."""
+    try:
+        if signed := await lists.publish_stale():
+            log.info("re-signed %d status list(s) left behind", signed)
+    except (AgentUnavailable, AgentError) as exc:
+        log.warning("status lists not re-signed this pass: %s", exc)
+
+
 async def run_reconciler(pool: asyncpg.Pool, settings: Settings, stop: asyncio.Event,
                          acapy: AcaPy | None = None) -> None:
     """Until `stop`: take the lock (one replica reconciles), then a pass every interval."""
     acapy = acapy or AcaPy(settings)
     interval = settings.identity_reconcile_interval_seconds
+    lists = StatusLists(pool, acapy, settings)
 
     async def reconcile() -> None:
         log.info("reconciling identity exchanges every %g s against %s", interval, settings.acapy_admin_url)
         while not stop.is_set():
             tally = await reconcile_once(pool, acapy, settings)
+            await republish(lists)
             metrics.observe(await pool.fetch(metrics.COUNT))
             if tally["resent"] or tally["failed"]:
                 log.info("reconcile pass: %s", tally)

@@ -6,10 +6,12 @@ once and applies the event after the response (handlers.apply_event, idempotent)
 first, the reconciler's poll brings the same state."""
 
 import hmac
+import json
 import logging
+from email.utils import format_datetime
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Header, HTTPException, Path, Request, status
+from fastapi import APIRouter, BackgroundTasks, Header, HTTPException, Path, Request, Response, status
 from pydantic import ConfigDict, Field
 
 from agent.controller.acapy import AgentError, AgentUnavailable
@@ -18,7 +20,16 @@ from agent.controller.interop import EIP712_PROOF_TYPE, verify_eip712_credential
 from agent.controller.service import Identity, Refused, exchange_view
 from backend.app.core.inputs import RequestModel
 from backend.app.core.policy import Action
-from backend.app.deps import BackendPool, CurrentMember, CurrentPrincipal, SiweDep, UsersDep, check, link_signed_wallet
+from backend.app.deps import (
+    BackendPool,
+    CurrentMember,
+    CurrentPrincipal,
+    PublicReads,
+    SiweDep,
+    UsersDep,
+    check,
+    link_signed_wallet,
+)
 
 router = APIRouter(tags=["identity"])
 webhooks = APIRouter(tags=["agent webhooks"])
@@ -152,6 +163,25 @@ async def revoke_credential(credential_id: Annotated[str, Path(max_length=100)],
     return await identity.revoke(credential_id, principal.name)
 
 
+@router.get("/identity/status/{list_id}", dependencies=PublicReads,
+            responses={200: {"description": "the signed BitstringStatusListCredential"},
+                       304: {"description": "not modified since the ETag sent in If-None-Match"}})
+async def read_status_list(list_id: Annotated[int, Path(ge=1, le=2**31 - 1)], request: Request, pool: BackendPool,
+                           if_none_match: Annotated[str | None, Header(max_length=200)] = None) -> Response:
+    """Public: a credential status list (W3C Bitstring Status List, purpose revocation) signed by our issuer
+    DID. Each credential we issue names its list and index in `credentialStatus`; a set bit = revoked.
+    Cacheable for IDENTITY_STATUS_MAX_AGE_SECONDS (also the list's `ttl`); revalidate with the ETag."""
+    published = await get_identity(request, pool).status.published(list_id)
+    if published is None:
+        raise HTTPException(404, "no such status list")
+    credential, revision, signed_at = published
+    headers = {"ETag": f'"{revision}"', "Last-Modified": format_datetime(signed_at, usegmt=True),
+               "Cache-Control": f"public, max-age={request.app.state.settings.identity_status_max_age_seconds}"}
+    if if_none_match is not None and headers["ETag"] in {tag.strip() for tag in if_none_match.split(",")}:
+        return Response(status_code=304, headers=headers)
+    return Response(json.dumps(credential), media_type="application/json", headers=headers)
+
+
 @router.post("/identity/trusted-issuers", status_code=status.HTTP_201_CREATED)
 async def add_trusted_issuer(body: TrustedIssuer, principal: CurrentPrincipal, request: Request,
                              pool: BackendPool) -> dict:
@@ -194,10 +224,11 @@ async def authorize_gate(gate: Annotated[str, Path(max_length=40)], principal: C
 
 
 @router.post("/identity/credentials/verify")
-async def verify_credential(body: VerifyRequest, principal: CurrentMember, request: Request) -> dict:
+async def verify_credential(body: VerifyRequest, principal: CurrentMember, request: Request, pool: BackendPool) -> dict:
     """Checks a credential outside the agent: an EIP-712-signed one (`EthereumEip712Signature2021`, issuer
     `did:pkh:eip155:<chain>:<address>`, what ACA-Py cannot verify) or any suite didkit knows (ours:
-    Ed25519 over did:key). 200 with `ok` and the reasons either way; trust in the issuer is the caller's."""
+    Ed25519 over did:key), and its revocation if its credentialStatus names one of our status lists.
+    200 with `ok` and the reasons either way; trust in the issuer is the caller's."""
     await check(principal, Action.IDENTITY_USE, tenant_id=principal.tenant_id, user_id=principal.user_id)
     proof = body.credential.get("proof")
     proof_type = proof.get("type") if isinstance(proof, dict) else None
@@ -206,8 +237,17 @@ async def verify_credential(body: VerifyRequest, principal: CurrentMember, reque
             body.credential, expected_issuer_chain_id=body.expected_chain_id or request.app.state.settings.chain_id)
     else:
         verdict = await verify_with_didkit(body.credential)
-    return {"ok": verdict.ok, "errors": verdict.errors, "warnings": verdict.warnings,
-            "proof_type": verdict.proof_type, "issuer": verdict.issuer}
+    errors, warnings = list(verdict.errors), list(verdict.warnings)
+    entry = body.credential.get("credentialStatus")
+    if entry is not None:
+        ours, revoked_at = await get_identity(request, pool).revoked_per_status(entry)
+        if revoked_at:
+            errors.append(f"revoked at {revoked_at} (its status list bit is set)")
+        elif not ours:
+            warnings.append("credentialStatus not checked: it names no status list of this platform (the API "
+                            "fetches no URL a caller names; a verifier fetches the list itself)")
+    return {"ok": not errors, "errors": errors, "warnings": warnings, "proof_type": verdict.proof_type,
+            "issuer": verdict.issuer}
 
 
 @router.get("/identity/exchanges")

@@ -6,16 +6,20 @@ records what we sent, so the reconciler finds it even if the API process dies ri
 
 import json
 import logging
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
 from agent.controller import documents
-from agent.controller.acapy import AcaPy
+from agent.controller.acapy import AcaPy, AgentError, AgentUnavailable
 from agent.controller.handlers import CONNECTION_ACTIVE, EXCHANGE_TOPICS, record_sent
+from agent.controller.status import StatusLists
 from backend.app.core.config import Settings
 from backend.app.core.db import from_jsonb
+from backend.app.notifications import store
+from fitmint import events as ev
 
 log = logging.getLogger("identity")
 
@@ -52,6 +56,7 @@ def exchange_view(row) -> dict:
 class Identity:
     def __init__(self, pool: asyncpg.Pool, acapy: AcaPy, settings: Settings):
         self.pool, self.acapy, self.settings = pool, acapy, settings
+        self.status = StatusLists(pool, acapy, settings)
         self._issuer: str | None = None
 
     # --- our issuer DID ---------------------------------------------------------------------------
@@ -71,7 +76,8 @@ class Identity:
     # --- connections -------------------------------------------------------------------------------
 
     async def create_invitation(self, tenant_id: str, user_id: str) -> dict:
-        created = await self.acapy.create_invitation(label="fitmint", alias=f"member {user_id}")
+        created = await self.acapy.create_invitation(label="fitmint", alias=f"member {user_id}",
+                                                     fresh_did=self.settings.identity_invitation_did == "fresh")
         invitation = created["invitation"]
         deadline = datetime.now(UTC) + timedelta(seconds=self.settings.identity_invitation_ttl_seconds)
         row = await self.pool.fetchrow(
@@ -128,11 +134,20 @@ class Identity:
                 json.dumps(credential))
         return exchange_view(row)
 
+    async def _new_status(self) -> tuple[str, dict]:
+        """A new credential id and its status entry: a bit of a published list, allocated for good."""
+        credential_id = documents.new_credential_id()
+        list_id, entry = await self.status.allocate(credential_id)
+        await self.status.publish(list_id)  # a new list (or one left behind): signed before anyone needs it
+        return credential_id, entry
+
     async def bind_wallet(self, connection, holder_did: str, address: str) -> dict:
         self.require_active(connection)
         issuer = await self.issuer_did()
         slug = await self._tenant_slug(str(connection["tenant_id"]))
-        credential = documents.wallet_binding(issuer, holder_did, self.settings.chain_id, address.lower(), slug)
+        credential_id, status = await self._new_status()
+        credential = documents.wallet_binding(issuer, holder_did, self.settings.chain_id, address.lower(), slug,
+                                              credential_id=credential_id, status=status)
         return await self._issue(connection, "WalletBinding", credential,
                                  {"binding": {"address": address.lower(), "holder_did": holder_did}})
 
@@ -156,7 +171,9 @@ class Identity:
                                f"{achievement.threshold_km:g} km")
         issuer = await self.issuer_did()
         slug = await self._tenant_slug(str(connection["tenant_id"]))
-        credential = documents.fitness_achievement(issuer, connection["holder_did"], achievement, total, slug)
+        credential_id, status = await self._new_status()
+        credential = documents.fitness_achievement(issuer, connection["holder_did"], achievement, total, slug,
+                                                   credential_id=credential_id, status=status)
         return await self._issue(connection, "FitnessAchievement", credential, {"achievement": code})
 
     async def credentials(self, user_id: str) -> list[dict]:
@@ -172,12 +189,40 @@ class Identity:
         return await self.pool.fetchrow("SELECT * FROM issued_credentials WHERE credential_id = $1", credential_id)
 
     async def revoke(self, credential_id: str, by: str) -> dict:
+        """Revokes the credential (our table and its status bit), then re-signs its status list: if the
+        agent cannot sign now, the reconciler does on its next pass (`status.published` says which)."""
+        async with self.pool.acquire() as db, db.transaction():
+            lists = await revoke_credentials(db, [credential_id], by)
+        published = await self.publish_quietly(lists)
         row = await self.pool.fetchrow(
-            "UPDATE issued_credentials SET revoked_at = coalesce(revoked_at, now()), "
-            "revoked_by = coalesce(revoked_by, $2) WHERE credential_id = $1 "
-            "RETURNING credential_id, kind, revoked_at, revoked_by", credential_id, by)
-        return {"credential_id": row["credential_id"], "kind": row["kind"],
-                "revoked_at": row["revoked_at"].isoformat(), "revoked_by": row["revoked_by"]}
+            "SELECT c.credential_id, c.kind, c.revoked_at, c.revoked_by, l.url, e.status_index "
+            "FROM issued_credentials c LEFT JOIN status_list_entries e USING (credential_id) "
+            "LEFT JOIN status_lists l USING (list_id) WHERE c.credential_id = $1", credential_id)
+        status = None if row["url"] is None else {
+            "status_list_credential": row["url"], "status_list_index": row["status_index"], "published": published}
+        return {"credential_id": row["credential_id"], "kind": row["kind"], "revoked_at": row["revoked_at"].isoformat(),
+                "revoked_by": row["revoked_by"], "status": status}
+
+    async def revoked_per_status(self, entry) -> tuple[bool, str | None]:
+        """(whether `entry` names one of our status lists, when its bit was set if it is). Only our own
+        lists: the API fetches no URL a caller names."""
+        if not isinstance(entry, dict) or entry.get("type") != "BitstringStatusListEntry":
+            return False, None
+        url, index = entry.get("statusListCredential"), str(entry.get("statusListIndex", ""))
+        if not isinstance(url, str) or len(url) > 2000 or not re.fullmatch(r"[0-9]{1,9}", index):
+            return False, None
+        ours, revoked_at = await self.status.revoked_at(url, int(index))
+        return ours, revoked_at.isoformat() if revoked_at else None
+
+    async def publish_quietly(self, lists: list[int]) -> bool:
+        """Re-signs `lists` now; False (logged) if the agent cannot: the reconciler's pass catches up."""
+        try:
+            for list_id in lists:
+                await self.status.publish(list_id)
+        except (AgentUnavailable, AgentError) as exc:
+            log.warning("status lists %s not re-signed now (the reconciler will): %s", lists, exc)
+            return False
+        return True
 
     # --- trusted issuers ---------------------------------------------------------------------------
 
@@ -245,3 +290,42 @@ class Identity:
         rows = await self.pool.fetch("SELECT * FROM identity_exchanges WHERE user_id = $1::uuid "
                                      "ORDER BY created_at DESC LIMIT $2", user_id, limit)
         return [exchange_view(r) for r in rows]
+
+
+async def revoke_credentials(db, credential_ids: list[str], by: str) -> list[int]:
+    """Marks the credentials revoked (those not yet) and bumps the revision of their status lists, in the
+    caller's transaction; returns the lists to re-sign."""
+    revoked = await db.fetch(
+        "UPDATE issued_credentials SET revoked_at = now(), revoked_by = $2 "
+        "WHERE credential_id = ANY($1::text[]) AND revoked_at IS NULL RETURNING credential_id", credential_ids, by)
+    lists = await db.fetch(
+        "UPDATE status_lists SET revision = revision + 1 WHERE list_id IN (SELECT list_id FROM status_list_entries "
+        "WHERE credential_id = ANY($1::text[])) RETURNING list_id", [r["credential_id"] for r in revoked])
+    return sorted(r["list_id"] for r in lists)
+
+
+async def revoke_wallet_bindings(db, tenant_id: str, user_id: str, address: str) -> list[int]:
+    """In the caller's transaction (the wallet's unlinking): revokes every WalletBinding credential of the
+    member that binds `address`, issued or still being issued, and tells the member in their inbox; returns
+    the status lists to re-sign."""
+    rows = await db.fetch(
+        "SELECT credential_id FROM issued_credentials WHERE user_id = $1::uuid AND kind = 'WalletBinding' "
+        "AND revoked_at IS NULL AND document->'credentialSubject'->>'wallet' LIKE 'did:pkh:eip155:%:' || $2",
+        user_id, address.lower())
+    ids = [r["credential_id"] for r in rows]
+    if not ids:
+        return []
+    lists = await revoke_credentials(db, ids, "wallet unlinked")
+    preferences = store.preferences_of(await db.fetchval("SELECT preferences FROM users WHERE id = $1::uuid", user_id))
+    address = address.lower()
+
+    def draft(cid: str) -> store.Draft:
+        return store.Draft("credential.revoked", "Wallet binding revoked",
+                           f"You unlinked {address}: the WalletBinding credential {cid} that bound it to your "
+                           "DIDComm wallet is revoked; verifiers see it in its status list.",
+                           {"credentialId": cid, "address": address})
+
+    await store.queue_many(db, [store.Pending(str(tenant_id), str(user_id), ev.deterministic_id(f"revoked:{cid}"),
+                                              draft(cid), preferences) for cid in ids])
+    log.info("wallet %s unlinked by %s: revoked %s", address, user_id, ids)
+    return lists

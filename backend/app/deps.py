@@ -93,7 +93,7 @@ async def get_claims(request: Request, tokens: TokensDep,
         claims = tokens.decode_access(authorization[7:].strip())
     except TokenError as exc:
         raise _unauthorized(str(exc)) from exc
-    if await tokens.is_revoked(claims["sid"]):
+    if await tokens.is_revoked(claims):
         raise _unauthorized("session revoked")
     settings: Settings = request.app.state.settings
     # Per-account limit (a member or a service client), on top of any per-IP rule.
@@ -110,8 +110,10 @@ async def get_principal(request: Request, claims: CurrentClaims) -> Principal:
         role = Role(claims["role"])
     except ValueError as exc:
         raise _unauthorized(f"unknown role {claims['role']!r} in token") from exc
+    scope = claims.get("scope")
     return Principal(tenant_id=claims["tid"], role=role, user_id=claims.get("uid") or None,
-                     client_id=claims.get("cid"), policy=request.app.state.opa)
+                     client_id=claims.get("cid"), scopes=frozenset(scope.split()) if isinstance(scope, str) else None,
+                     policy=request.app.state.opa)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

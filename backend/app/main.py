@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager, suppress
 
 import asyncpg
 from fastapi import Depends, FastAPI, HTTPException, Response
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
@@ -20,6 +21,7 @@ from agent.controller.routes import router as identity_router
 from agent.controller.routes import webhooks as agent_webhooks_router
 from backend.app.analytics.database import AnalyticsDatabase, StoreUnavailable, answer_unavailable
 from backend.app.analytics.routes import router as analytics_router
+from backend.app.auth.oauth_routes import router as oauth_router
 from backend.app.auth.routes import router as auth_router
 from backend.app.auth.siwe_service import SiweService
 from backend.app.auth.tokens import TokenService
@@ -194,15 +196,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        access=settings.access_log, slow_seconds=settings.slow_request_seconds,
                        on_request=http_metrics.record if metrics else None,
                        in_flight=http_metrics.InFlight if metrics else None)
+    if settings.cors_origins:
+        # Pages of these origins may call the API with a member's bearer token (no cookies: no credentials
+        # mode); a preflight from any other origin gets no CORS headers, so the browser refuses the call.
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_credentials=False,
+                           allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type", "traceparent"],
+                           max_age=settings.cors_max_age_seconds)
     if settings.trusted_proxies:
         # Outermost: everything after it (the access log, the per-IP rate limits) sees the client, taken from
         # X-Forwarded-For only when the peer is a trusted proxy: the nearest address in it that is not one.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=[str(n) for n in settings.trusted_proxies])
     # The busiest routes first (wallet reads, recommendations): routes are matched in order.
     for router in (wallets_router, chain_router, marketplace_router, recommendations_router, auth_router,
-                   users_router, fitness_router, fraud_router, rewards_router, epochs_router, relayer_router,
-                   notifications_router, catalog_router, transactions_router, analytics_router, identity_router,
-                   agent_webhooks_router, tenant_policy_router):
+                   oauth_router, users_router, fitness_router, fraud_router, rewards_router, epochs_router,
+                   relayer_router, notifications_router, catalog_router, transactions_router, analytics_router,
+                   identity_router, agent_webhooks_router, tenant_policy_router):
         app.include_router(router)
 
     mount_dapp(app, settings.dapp_dir)

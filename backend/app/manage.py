@@ -5,15 +5,18 @@
   python -m backend.app.manage role <tenant-slug> <address> <user|coach|admin>
   python -m backend.app.manage reward-mode <tenant-slug> <voucher|epoch>
   python -m backend.app.manage retry-epoch <epoch>
+  python -m backend.app.manage rotate-jwt-key
 """
 
 import argparse
 import asyncio
 import re
 import sys
+from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 
+from backend.app.auth.keyring import KeyRing
 from backend.app.core.config import get_settings
 from backend.app.core.db import create_pool, migrate
 from backend.app.rewards.chain import RewardsChain
@@ -71,6 +74,23 @@ async def _retry_epoch(epoch: int) -> int:
         await chain.close()
 
 
+def _rotate_jwt_key() -> str:
+    settings = get_settings()
+    ring = KeyRing.from_settings(settings)
+    key, deleted = ring.rotate()
+    retiring = [k for k in ring.verifying() if k.signs_from < key.signs_from]
+    lines = [f"published signing key {key.kid} ({key.name}) in {ring.directory}: it signs from "
+             f"{_when(key.signs_from)}, once every JWKS cache and process has it"]
+    lines += [f"key {k.kid} ({k.name}) keeps verifying until {_when(key.signs_from + ring.token_ttl)}; run "
+              "rotate-jwt-key again after that to delete it" for k in retiring]
+    lines += [f"deleted retired key {name}" for name in deleted]
+    return "\n".join(lines)
+
+
+def _when(unix: int) -> str:
+    return datetime.fromtimestamp(unix, UTC).isoformat(timespec="seconds")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m backend.app.manage", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -89,7 +109,12 @@ def main(argv: list[str]) -> int:
     mode.add_argument("mode", choices=[m.value for m in RewardMode])
     retry = commands.add_parser("retry-epoch", help="submit a failed epoch's root again (once its cause is fixed)")
     retry.add_argument("epoch", type=int)
+    commands.add_parser("rotate-jwt-key", help="publish a new access-token signing key (it signs after "
+                                               "jwt_key_publish_seconds) and delete retired ones")
     args = parser.parse_args(argv)
+    if args.command == "rotate-jwt-key":  # the key ring's directory only: no database
+        print(_rotate_jwt_key())
+        return 0
     migrate(get_settings())
     if args.command == "tenant":
         if not re.fullmatch(r"[a-z0-9][a-z0-9-]{1,39}", args.slug):

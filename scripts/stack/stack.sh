@@ -649,7 +649,7 @@ case "$command" in
     for name in "${services[@]}"; do echo "$name $("${name}_ports")"; done
     ;;
   secrets)
-    for name in postgres-password acapy-admin-key acapy-wallet-key jwt-secret; do secret "$name" >/dev/null; done
+    for name in postgres-password acapy-admin-key acapy-wallet-key; do secret "$name" >/dev/null; done
     echo "dev secrets in $SECRETS_DIR"
     ;;
   logs)

@@ -130,11 +130,14 @@ def test_logout_ends_the_session(client, settings):
     assert client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]}).status_code == 401
 
 
-def test_jwt_secret_is_generated_private_and_stable(settings):
-    secret = settings.jwt_secret()
-    path = settings.fitmint_state_dir / "secrets" / "jwt-secret"
-    assert path.stat().st_mode & 0o077 == 0
-    assert settings.jwt_secret() == secret and len(secret) == 64
+def test_first_signing_key_is_generated_private_and_stable(client, settings):
+    keys = list((settings.fitmint_state_dir / "secrets" / "jwt-keys").iterdir())
+    assert len(keys) == 1 and keys[0].stat().st_mode & 0o077 == 0 and len(keys[0].read_text()) == 64
+    access = sign_in(client, settings).json()["access_token"]
+    assert jwt.get_unverified_header(access)["alg"] == "EdDSA"
+    with TestClient(create_app(settings)) as again:  # a second start (another replica) uses the same key
+        assert again.get("/auth/me", headers={"Authorization": f"Bearer {access}"}).status_code == 200
+    assert list((settings.fitmint_state_dir / "secrets" / "jwt-keys").iterdir()) == keys
 
 
 def test_sign_in_endpoints_are_rate_limited_per_ip(settings):

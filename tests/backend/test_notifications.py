@@ -219,7 +219,7 @@ def test_websocket_refuses_missing_bad_and_service_tokens(env):
 
     from backend.app.auth.tokens import TokenService
     service_token = TokenService(redis=Redis(port=env.settings.redis_port), settings=env.settings).service_token(
-        "client-x", str(uuid.uuid4()), "agent")
+        "client-x", str(uuid.uuid4()), "agent", "profile.read")
     assert asyncio.run(close_code(headers={"Authorization": f"Bearer {service_token}"}))[0] == 4403
 
 

@@ -45,7 +45,7 @@ def settings(stack, tmp_path, backend_database, overrides):
     return api_settings(stack, tmp_path, backend_database, fitmint_rpc_url=stack["FITMINT_RPC_URL"],
                         manifest=state / "deployments" / f"{stack.get('CHAIN_ID', '31337')}.json",
                         fitmint_attestor_key_file=state / "secrets" / "attestor.key",
-                        jwt_secret_file=tmp_path / "jwt-secret", **overrides)
+                        jwt_keys_dir=tmp_path / "jwt-keys", **overrides)
 
 
 @pytest.fixture

@@ -12,6 +12,11 @@ from tests.support.api import a_run, db
 NO_FOREIGN_ID = {
     ("POST", "/auth/nonce"), ("POST", "/auth/verify"), ("POST", "/auth/refresh"), ("POST", "/auth/logout"),
     ("GET", "/auth/me"), ("POST", "/auth/service-token"), ("GET", "/health"),
+    # OAuth for services: a client's own tokens; introspection calls another tenant's token inactive and
+    # revocation refuses a token not issued to the caller (tests/backend/test_oauth.py). Keys, metadata and
+    # the SIWE parameters are the deployment's.
+    ("POST", "/auth/token"), ("POST", "/auth/introspect"), ("POST", "/auth/revoke"), ("GET", "/auth/siwe"),
+    ("GET", "/.well-known/jwks.json"), ("GET", "/.well-known/oauth-authorization-server"),
     ("GET", "/users/me"), ("PATCH", "/users/me"), ("PUT", "/users/me/preferences"), ("POST", "/users/me/wallets"),
     ("DELETE", "/users/me/wallets/{address}"), ("POST", "/tenant/service-clients"),
     ("GET", "/tenant/policy"), ("PUT", "/tenant/policy"),  # the caller's tenant's own policy

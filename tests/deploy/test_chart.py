@@ -57,6 +57,7 @@ EXEMPT = {
     "SMS_SINK_FILE": "the dev SMS provider's sink, default under FITMINT_STATE_DIR (an emptyDir)",
     "SMTP_PASSWORD_FILE": "unset: no SMTP login (secrets.smtpPassword names none in most sets)",
     "DAPP_DIR": "the reference dApp's build is in the image (clients/dapp/dist)",
+    "IDENTITY_STATUS_BASE_URL": "unset: SIWE_URI's, the API's public origin (each list keeps the URL it opened with)",
     "FITMINT_OPERATOR_KEY_FILE": "the operator pool is the transaction queue's alone (TXQUEUE_KEY_FILES)",
     "FITMINT_OPERATOR_KEY_FILES": "likewise",
     "TXQUEUE_RPC_URL": "unset: FITMINT_RPC_URL, which is given",
@@ -213,10 +214,10 @@ def secret_item(volume: dict, relative: str) -> tuple[str, str] | None:
 
 
 def test_files_are_mounted_from_the_secrets_the_values_name(sets):
-    secrets = {ref: (VALUES["secrets"][ref]["name"], VALUES["secrets"][ref]["key"]) for ref in
-               ("postgresPassword", "jwtSecret", "attestorKey", "acapyAdminKey")}
-    expected = {"POSTGRES_PASSWORD_FILE": secrets["postgresPassword"], "JWT_SECRET_FILE": secrets["jwtSecret"],
-                "FITMINT_ATTESTOR_KEY_FILE": secrets["attestorKey"], "ACAPY_ADMIN_KEY_FILE": secrets["acapyAdminKey"]}
+    refs = {ref: (VALUES["secrets"][ref]["name"], VALUES["secrets"][ref]["key"]) for ref in
+               ("postgresPassword", "attestorKey", "acapyAdminKey")}
+    expected = {"POSTGRES_PASSWORD_FILE": refs["postgresPassword"], "JWT_KEYS_DIR": None,
+                "FITMINT_ATTESTOR_KEY_FILE": refs["attestorKey"], "ACAPY_ADMIN_KEY_FILE": refs["acapyAdminKey"]}
     seen = set()
     for component, container, pod in ours(sets["default"]):
         for variable, value in env_of(container).items():
@@ -225,7 +226,13 @@ def test_files_are_mounted_from_the_secrets_the_values_name(sets):
             for path in json.loads(value) if value.startswith("[") else [value]:
                 volume = mounted_from(pod, container, path)
                 assert volume is not None, f"{component}: {variable}={path} is on no mounted volume"
-                if variable in expected:
+                if variable == "JWT_KEYS_DIR":  # the key ring: every key of its Secret, updated in place
+                    assert volume["secret"] == {"secretName": VALUES["secrets"]["jwtKeys"]["name"],
+                                                "defaultMode": 0o440} and volume["_relative"] == ".", component
+                    assert secrets.exposure_of(path, 0o440, owner=0, reader=pod["securityContext"]["runAsUser"]) is None
+                    assert pod["securityContext"]["fsGroup"] is not None
+                    seen.add(variable)
+                elif variable in expected:
                     assert secret_item(volume, volume["_relative"]) == expected[variable], f"{component}: {variable}"
                     seen.add(variable)
                 if variable == "TXQUEUE_KEY_FILES":
@@ -664,7 +671,7 @@ def test_linkerd_injects_and_makes_the_database_and_broker_ports_opaque(sets):
 
 
 def test_with_the_vault_agent_each_file_a_process_reads_comes_from_vault():
-    wanted = {"postgres-password", "jwt-secret", "attestor.key", "acapy-admin-key",
+    wanted = {"postgres-password", "attestor.key", "acapy-admin-key",
               *VALUES["secrets"]["operatorKeys"]["keys"]}
     files = {name: {"path": f"secret/data/fitmint/{name}", "field": "value"} for name in wanted}
     objects = with_default_set({"secrets": {"vaultAgent": {"enabled": True, "files": files}},
@@ -684,12 +691,15 @@ def test_with_the_vault_agent_each_file_a_process_reads_comes_from_vault():
                     # Written by the agent (its own user) into the pod's fsGroup volume: the processes' rule.
                     mode = int(annotations[f"vault.hashicorp.com/agent-inject-perms-{name}"], 8)
                     assert mode & 0o040 and secrets.exposure_of(path, mode, owner=100, reader=10001) is None
+        if component in ("api", "worker"):  # the signing key ring stays a Kubernetes Secret (a directory)
+            assert mounted_from(pod, container, env_of(container)["JWT_KEYS_DIR"])["secret"]["secretName"] == \
+                VALUES["secrets"]["jwtKeys"]["name"]
         assert egress_allows(objects, component, 8200, lambda peer: peer == {"ipBlock": {"cidr": "10.8.0.1/32"}})
     (job,) = of_kind(objects, "Job").values()
     assert job["spec"]["template"]["metadata"]["annotations"]["vault.hashicorp.com/agent-pre-populate-only"] == "true"
-    with pytest.raises(RenderError, match="secrets.vaultAgent.files.jwt-secret"):
+    with pytest.raises(RenderError, match="secrets.vaultAgent.files.postgres-password"):
         with_default_set({"secrets": {"vaultAgent": {"enabled": True, "files": {
-            k: v for k, v in files.items() if k != "jwt-secret"}}}})
+            k: v for k, v in files.items() if k != "postgres-password"}}}})
 
 
 # --- toggles, hooks, chaos ---------------------------------------------------------------------------

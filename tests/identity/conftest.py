@@ -15,7 +15,7 @@ from scripts.stack.kafka_topics import delete_topics_with_prefix, ensure_topics
 from tests.support.agents import HOLDER_FLAGS, Agent
 from tests.support.api import api_settings, db
 from tests.support.databases import create_database, drop_database
-from tests.support.processes import start_api, start_worker
+from tests.support.processes import free_port, start_api, start_worker
 from tests.support.signin import me, new_wallet, sign_in
 from tests.support.stackenv import stack_settings
 from tests.support.waiting import wait_until
@@ -65,18 +65,21 @@ def env(tmp_path_factory):
     log_dir = tmp_path_factory.mktemp("identity")
     ours = Agent("fitmint-test", log_dir / "ours")
     holder = Agent("holder-test", log_dir / "holder", flags=HOLDER_FLAGS)
+    while (api_port := free_port()) in ours.ports | holder.ports:
+        pass  # chosen first: the credentials name the API's status list URL
     key_file = log_dir / "acapy-admin-key"
     secrets.write(key_file, ours.admin_key)
     settings = api_settings(stack, log_dir, database, kafka_topic_prefix=f"test-{uuid.uuid4().hex[:8]}.",
                             relay_enabled=True,  # NotificationQueued crosses Kafka to the deliveries group
                             acapy_admin_url=ours.admin_url, acapy_admin_key_file=key_file,
                             identity_exchange_timeout_seconds=8, identity_reconcile_interval_seconds=0.5,
+                            identity_status_base_url=f"http://127.0.0.1:{api_port}",
                             smtp_port=1)  # no email here
     asyncio.run(_topics(settings, create=True))
     api = worker = None
     try:
         started = time.monotonic()
-        api, base = start_api(settings, log_dir, avoid=ours.ports | holder.ports)
+        api, base = start_api(settings, log_dir, port=api_port)
         ours.webhook_url = base + "/agent/webhooks"
         ours.start()
         holder.start()

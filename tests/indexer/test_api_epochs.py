@@ -40,7 +40,7 @@ def app(chain, indexer_settings, stack, tmp_path):
     database = create_database(stack)
     settings = api_settings(stack, chain.state_dir, database, fitmint_rpc_url=chain.url,
                             indexer_database=indexer_settings.indexer_database, clock_offset_seconds=0,
-                            jwt_secret_file=tmp_path / "jwt-secret")
+                            jwt_keys_dir=tmp_path / "jwt-keys")
     try:
         with TestClient(create_app(settings)) as client:
             yield client, settings, database

@@ -56,7 +56,7 @@ def loop(chain, indexer_settings, stack, tmp_path):
     settings = api_settings(stack, chain.state_dir, database, fitmint_rpc_url=chain.url,
                             indexer_database=indexer_settings.indexer_database,
                             kafka_topic_prefix=indexer_settings.kafka_topic_prefix, relay_enabled=True,
-                            jwt_secret_file=tmp_path / "jwt-secret")
+                            jwt_keys_dir=tmp_path / "jwt-keys")
     try:
         with TestClient(create_app(settings)) as client:
             yield client, settings

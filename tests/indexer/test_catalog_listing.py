@@ -32,7 +32,7 @@ def chain_settings(chain, stack, tmp_path):
     worker signs with (the pool's first, wired by the deploy; no other queue sends from this chain)."""
     database = create_database(stack)
     settings = api_settings(stack, chain.state_dir, database, fitmint_rpc_url=chain.url,
-                            jwt_secret_file=tmp_path / "jwt-secret")
+                            jwt_keys_dir=tmp_path / "jwt-keys")
     try:
         yield settings, KeySettings(fitmint_state_dir=chain.state_dir).operator_keys()[0]
     finally:

@@ -51,7 +51,7 @@ def services(chain, indexer_settings, stack, smtp, tmp_path):
     settings = api_settings(stack, chain.state_dir, database, fitmint_rpc_url=chain.url,
                             indexer_database=indexer_settings.indexer_database,
                             kafka_topic_prefix=indexer_settings.kafka_topic_prefix, relay_enabled=True,
-                            jwt_secret_file=tmp_path / "jwt-secret", smtp_port=smtp.port,
+                            jwt_keys_dir=tmp_path / "jwt-keys", smtp_port=smtp.port,
                             sms_sink_file=tmp_path / "sms.jsonl")
     api = worker = None
     operator_key = KeySettings(fitmint_state_dir=chain.state_dir).operator_keys()[0]  # wired by the deploy

@@ -21,7 +21,7 @@ def api(chain, indexer_settings, stack, tmp_path):
     database = create_database(stack)
     settings = ApiSettings(fitmint_state_dir=indexer_settings.fitmint_state_dir, redis_port=int(stack["REDIS_PORT"]),
                            postgres_port=int(stack["POSTGRES_PORT"]), backend_database=database,
-                           indexer_database=indexer_settings.indexer_database, jwt_secret_file=tmp_path / "jwt-secret")
+                           indexer_database=indexer_settings.indexer_database, jwt_keys_dir=tmp_path / "jwt-keys")
     try:
         with TestClient(create_app(settings)) as client:
             yield client

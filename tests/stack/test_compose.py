@@ -50,6 +50,8 @@ EXEMPT = {
                 "(published on 127.0.0.1:8000), not an address between services",
     "public_rpc_url": "the RPC URL GET /chain hints to wallets: the node as they reach it (published on "
                       "127.0.0.1:8545), not an address between services; unset, FITMINT_RPC_URL's",
+    "identity_status_base_url": "the public origin verifiers fetch status lists from (published on 127.0.0.1:8000), "
+                                "not an address between services; unset, SIWE_URI's",
     "dapp_dir": "the reference dApp's build beside the code (clients/dapp/dist), built into the image",
     "fitmint_operator_key_files": "unset, the operator pool is FITMINT_OPERATOR_KEY_FILE and "
                                   "FITMINT_OPERATOR_POOL_SIZE - 1 keys beside it (on the state volume)",

@@ -110,11 +110,13 @@ class Service:
             stop_group(self.process, signal.SIGTERM)
 
 
-def start_api(settings: Settings, log_dir: Path, *, avoid: set[int] = frozenset()) -> tuple[Service, str]:
+def start_api(settings: Settings, log_dir: Path, *, avoid: set[int] = frozenset(),
+              port: int | None = None) -> tuple[Service, str]:
     """uvicorn serving the API for `settings`; returns the service and its base URL once healthy. `avoid`:
-    ports promised to processes that have not bound them yet."""
-    while (port := free_port()) in avoid:
-        pass
+    ports promised to processes that have not bound them yet; `port`: one chosen beforehand (when the
+    settings must name the API's own URL)."""
+    while port is None or port in avoid:
+        port = free_port()
     base = f"http://127.0.0.1:{port}"
     api = Service("api", [sys.executable, "-m", "uvicorn", "backend.app.main:app", "--host", "127.0.0.1",
                           "--port", str(port), "--no-access-log", "--no-proxy-headers"], settings_env(settings),

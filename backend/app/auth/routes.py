@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 from backend.app.auth.siwe_service import SignInError
 from backend.app.auth.tokens import Subject, TokenError, TokenPair
 from backend.app.core.inputs import RequestModel
+from backend.app.core.policy import Role, actions_of
 from backend.app.deps import BackendPool, CurrentClaims, SettingsDep, SiweDep, TokensDep, limit_auth
 from backend.app.users import service as users
 from backend.app.users.service import ServiceClients
@@ -40,6 +41,7 @@ class ServiceTokenPublic(BaseModel):
     access_token: str
     token_type: str = "bearer"
     expires_in: int
+    scope: str
 
 
 class RefreshRequest(RequestModel):
@@ -110,16 +112,17 @@ async def refresh(body: RefreshRequest, tokens: TokensDep, pool: BackendPool) ->
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from exc
 
 
-@router.post("/service-token", response_model=ServiceTokenPublic, dependencies=limited)
+@router.post("/service-token", response_model=ServiceTokenPublic, dependencies=limited, deprecated=True)
 async def service_token(body: ServiceTokenRequest, tokens: TokensDep, pool: BackendPool,
                         settings: SettingsDep) -> ServiceTokenPublic:
-    """Client credentials for services (attestor integrations, the agent controller): a short-lived
-    access token with the client's role in its tenant. Revoking the client ends its tokens."""
+    """Deprecated: use the OAuth 2.0 token endpoint, `POST /auth/token` (grant_type=client_credentials).
+    The same token (all of the client's role's scopes) from a JSON body."""
     client = await ServiceClients(pool).authenticate(body.client_id, body.client_secret)
     if client is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown client, wrong secret or revoked client")
-    token = tokens.service_token(client["client_id"], str(client["tenant_id"]), client["role"])
-    return ServiceTokenPublic(access_token=token, expires_in=settings.access_token_ttl_seconds)
+    scope = " ".join(actions_of(Role(client["role"])))
+    token = tokens.service_token(client["client_id"], str(client["tenant_id"]), client["role"], scope)
+    return ServiceTokenPublic(access_token=token, expires_in=settings.access_token_ttl_seconds, scope=scope)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)

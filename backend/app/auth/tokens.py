@@ -1,4 +1,9 @@
-"""Access tokens (short-lived JWTs) and refresh tokens (opaque, rotated, revocable by family).
+"""Access tokens (short-lived JWTs, EdDSA-signed by the key ring: keyring.py) and refresh tokens (opaque,
+rotated, revocable by family).
+
+An access token names its key (`kid`); only the ring's verifying keys and only EdDSA are accepted, so a
+token signed with `none`, with HS256 keyed by a public key, or with a retired key is refused. One revoked
+access token (RFC 7009) is denied by its `jti` in Redis until it would have expired anyway.
 
 Refresh tokens live in Redis as sha256(token) -> {family, subject}. Using one rotates it: it is marked
 used and a new one of the same family is issued. Presenting a used token again means it was stolen
@@ -16,7 +21,11 @@ import jwt
 import orjson
 from redis.asyncio import Redis
 
+from backend.app.auth.keyring import KeyRing
 from backend.app.core.config import Settings
+
+ALGORITHM = "EdDSA"
+REQUIRED_CLAIMS = ["exp", "iat", "iss", "jti", "sub", "sid", "tid", "role"]
 
 
 class TokenError(Exception):
@@ -56,26 +65,36 @@ class TokenService:
     def __init__(self, *, redis: Redis, settings: Settings):
         self.redis = redis
         self.settings = settings
-        self._secret = settings.jwt_secret()
+        self.ring = KeyRing.from_settings(settings)
+        self.ring.ensure()
 
     def access_token(self, subject: Subject, family: str) -> str:
         return self._encode({"sub": subject.did, "address": subject.address, "chain_id": subject.chain_id,
                              "sid": family, "tid": subject.tenant_id, "uid": subject.user_id, "role": subject.role})
 
-    def service_token(self, client_id: str, tenant_id: str, role: str) -> str:
-        """A service client's access token; its session id is the client, so revoking the client ends it."""
+    def service_token(self, client_id: str, tenant_id: str, role: str, scope: str) -> str:
+        """A service client's access token with the granted `scope` (space-separated actions); its session
+        id is the client, so revoking the client ends it."""
         return self._encode({"sub": f"service:{client_id}", "cid": client_id, "sid": service_session(client_id),
-                             "tid": tenant_id, "role": role})
+                             "tid": tenant_id, "role": role, "scope": scope})
 
     def _encode(self, claims: dict) -> str:
         now = int(time.time())
-        claims |= {"iat": now, "exp": now + self.settings.access_token_ttl_seconds, "jti": uuid.uuid4().hex}
-        return jwt.encode(claims, self._secret, algorithm=self.settings.jwt_algorithm)
+        claims |= {"iss": self.settings.issuer, "iat": now, "exp": now + self.settings.access_token_ttl_seconds,
+                   "jti": uuid.uuid4().hex}
+        key = self.ring.signing()
+        return jwt.encode(claims, key.private, algorithm=ALGORITHM, headers={"kid": key.kid})
 
     def decode_access(self, token: str) -> dict:
+        """The claims of a valid access token (signature by a verifying key of the ring, not expired, this
+        issuer); TokenError otherwise. Revocation is checked by `is_revoked`."""
         try:
-            return jwt.decode(token, self._secret, algorithms=[self.settings.jwt_algorithm],
-                              options={"require": ["exp", "sub", "sid", "tid", "role"]})
+            kid = jwt.get_unverified_header(token).get("kid")
+            key = self.ring.verifier(kid) if isinstance(kid, str) else None
+            if key is None:
+                raise TokenError("invalid access token: unknown or retired signing key")
+            return jwt.decode(token, key.public, algorithms=[ALGORITHM], issuer=self.settings.issuer,
+                              options={"require": REQUIRED_CLAIMS})
         except jwt.ExpiredSignatureError as exc:
             raise TokenError("access token expired") from exc
         except jwt.PyJWTError as exc:
@@ -125,5 +144,29 @@ class TokenService:
             pipe.set(f"auth:revoked:{family}", 1, ex=self.settings.refresh_token_ttl_seconds)
             await pipe.execute()
 
-    async def is_revoked(self, family: str) -> bool:
-        return bool(await self.redis.exists(f"auth:revoked:{family}"))
+    async def is_revoked(self, claims: dict) -> bool:
+        """Whether the token's session (family, or service client) or the token itself was revoked."""
+        return bool(await self.redis.exists(f"auth:revoked:{claims['sid']}", _revoked_jti(claims["jti"])))
+
+    async def revoke_access(self, claims: dict) -> None:
+        """Denies this one access token (its `jti`) until it expires."""
+        ttl = int(claims["exp"] - time.time()) + 1
+        if ttl > 0:
+            await self.redis.set(_revoked_jti(claims["jti"]), 1, ex=ttl)
+
+    async def refresh_record(self, refresh: str) -> tuple[dict, int] | None:
+        """The live refresh token's record and seconds left (without using it), or None."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(_key(refresh))
+            pipe.ttl(_key(refresh))
+            raw, ttl = await pipe.execute()
+        if raw is None:
+            return None
+        record = orjson.loads(raw)
+        if record["used"] or await self.redis.exists(f"auth:revoked:{record['family']}"):
+            return None
+        return record, int(ttl)
+
+
+def _revoked_jti(jti: str) -> str:
+    return f"auth:revoked-jti:{jti}"

@@ -3,11 +3,13 @@
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import IPvAnyNetwork, field_validator
+from authlib.common.security import is_secure_transport
+from pydantic import Field, IPvAnyNetwork, field_validator, model_validator
 from pydantic_settings import NoDecode
 
+from backend.app.auth.keyring import key_files
 from fitmint import secrets
 from fitmint.keys import KeySettings
 from fitmint.settings import KernelSettings, default
@@ -31,6 +33,12 @@ class Settings(KernelSettings, KeySettings):
     siwe_domain: str = "localhost:8000"
     siwe_uri: str = "http://localhost:8000"
     siwe_nonce_ttl_seconds: int = 300
+    siwe_statement: str | None = None  # the statement a wallet's message carries, if this API wants one
+
+    # Browsers: the origins (scheme://host[:port]) whose pages may call the API (CORS_ORIGINS, comma-separated
+    # or a JSON list). Default: none, only same-origin pages (the dApp served at /app/) and non-browser clients.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    cors_max_age_seconds: int = 600
 
     # The client surface: the RPC URL GET /chain gives wallets (default: the node the API itself uses),
     # how long a purchase quote's permit stays valid, and the reference dApp's build served at /app/.
@@ -146,6 +154,13 @@ class Settings(KernelSettings, KeySettings):
     identity_exchange_attempts: int = 2
     identity_reconcile_interval_seconds: float = 5.0
     identity_reconciler_enabled: bool = True
+    # Where verifiers fetch our credential status lists: <base>/identity/status/<list> (default: SIWE_URI,
+    # the API's public origin). A list's URL is fixed when it opens (the credentials name it): set this first.
+    identity_status_base_url: str | None = None
+    identity_status_max_age_seconds: int = Field(default=60, ge=0, le=86400)  # Cache-Control max-age, list ttl
+    # Out-of-band invitations: one reusable did:peer:4 for every member ("shared": wallets can reuse their
+    # connection) or a new one per invitation ("fresh": no DID common to two members). README "Identity".
+    identity_invitation_did: Literal["shared", "fresh"] = "shared"
 
     # The anti-cheat model (backend/app/fitness/fraud): how often an API process asks whether another version
     # was activated, and the simulator's size when the worker retrains it (weekly, and at once when no
@@ -155,12 +170,35 @@ class Settings(KernelSettings, KeySettings):
     fraud_train_days: int = 120
 
 
-    jwt_secret_file: Path | None = None  # default: <state>/secrets/jwt-secret (generated on first use)
-    jwt_algorithm: str = "HS256"
+    # Access tokens: EdDSA, signed by the key ring in `jwt_keys_dir` (backend/app/auth/keyring.py; default
+    # <state>/secrets/jwt-keys, its first key generated on first start). `manage rotate-jwt-key` publishes a
+    # new key `jwt_key_publish_seconds` before it signs: longer than a JWKS cache may keep the old key set
+    # (`jwks_max_age_seconds`) plus how often every process re-reads the ring (`jwt_keys_reload_seconds`).
+    # The issuer (tokens' `iss`, the OAuth metadata's) is the API's public URL; default: `siwe_uri`.
+    jwt_keys_dir: Path | None = None
+    jwt_key_publish_seconds: int = 600
+    jwt_keys_reload_seconds: float = 30.0
+    jwks_max_age_seconds: int = 300
+    oauth_issuer: str | None = None
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
 
-    @field_validator("trusted_proxies", mode="before")
+    @model_validator(mode="after")
+    def _issuer_over_tls(self):
+        # OAuth 2.0 (RFC 8414 3, RFC 6749 3.2) wants the issuer and its endpoints on https; loopback is for dev.
+        if not is_secure_transport(self.issuer):
+            raise ValueError(f"the token issuer {self.issuer!r} (oauth_issuer, default siwe_uri) must be an https "
+                             "URL (http only on localhost or a loopback address)")
+        return self
+
+    @model_validator(mode="after")
+    def _keys_published_before_they_sign(self):
+        if self.jwt_key_publish_seconds <= self.jwks_max_age_seconds + self.jwt_keys_reload_seconds:
+            raise ValueError("jwt_key_publish_seconds must exceed jwks_max_age_seconds + jwt_keys_reload_seconds: "
+                             "a new signing key must reach every JWKS cache and process before it signs")
+        return self
+
+    @field_validator("trusted_proxies", "cors_origins", mode="before")
     @classmethod
     def _proxy_list(cls, value):
         if isinstance(value, str):  # from the environment: comma-separated, or a JSON list
@@ -168,6 +206,10 @@ class Settings(KernelSettings, KeySettings):
             items = json.loads(value) if value.startswith("[") else value.split(",")
             return tuple(item.strip() for item in items if item.strip())
         return value
+
+    def identity_status_url(self) -> str:
+        """The public URL under which each status list is published (…/identity/status/<list id>)."""
+        return (self.identity_status_base_url or self.siwe_uri).rstrip("/") + "/identity/status"
 
     @property
     def ipfs_url(self) -> str:
@@ -180,8 +222,12 @@ class Settings(KernelSettings, KeySettings):
     def sms_sink(self) -> Path:
         return self.sms_sink_file or self.fitmint_state_dir / "sms" / "outbox.jsonl"
 
-    def jwt_secret(self) -> str:
-        return self.secret("jwt-secret", self.jwt_secret_file)
+    @property
+    def issuer(self) -> str:
+        return (self.oauth_issuer or self.siwe_uri).rstrip("/")
+
+    def jwt_keys_path(self) -> Path:
+        return self.jwt_keys_dir or self.secrets_dir / "jwt-keys"
 
     def acapy_admin_key(self) -> str | None:
         """The agent's admin API key (written by `scripts/stack/stack.sh secrets`); None when absent."""
@@ -189,8 +235,7 @@ class Settings(KernelSettings, KeySettings):
         return secrets.read(path) if path.is_file() else None
 
     def secret_files(self) -> list[Path]:
-        own = [self.secret_file("jwt-secret", self.jwt_secret_file),
-               self.secret_file("acapy-admin-key", self.acapy_admin_key_file)]
+        own = [*key_files(self.jwt_keys_path()), self.secret_file("acapy-admin-key", self.acapy_admin_key_file)]
         return [*super().secret_files(), *own, *([self.smtp_password_file] if self.smtp_password_file else [])]
 
 

@@ -17,13 +17,18 @@ has TENANT scope for such an action have it over every tenant, and all of them a
 tenant read any tenant's dashboards, and the whole platform's (`?tenant=all`).
 """
 
+import json
 import logging
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 
 from backend.app.core.opa import Opa, PolicyUnavailable
 
 log = logging.getLogger("api.policy")
+
+BASE_RULES: dict[str, dict[str, str]] = json.loads(
+    (Path(__file__).resolve().parents[3] / "policy" / "data.json").read_text())["fitmint"]["base"]["rules"]
 
 
 class Role(StrEnum):
@@ -69,6 +74,7 @@ class Principal:
     role: Role
     user_id: str | None = None
     client_id: str | None = None
+    scopes: frozenset[str] | None = None  # a service token's granted OAuth scope (actions); None: the role's
     policy: Opa | None = field(default=None, compare=False, repr=False)  # who decides (the app's OPA client)
 
     @property
@@ -103,7 +109,15 @@ async def _decide(principal: Principal, rule: str, decision_input: dict) -> None
 
 
 def _who(principal: Principal) -> dict:
-    return {"tenant_id": principal.tenant_id, "role": str(principal.role), "user_id": principal.user_id}
+    """The principal as the Rego reads it; `scopes`: a service token's granted OAuth scope (null: the role's)."""
+    return {"tenant_id": principal.tenant_id, "role": str(principal.role), "user_id": principal.user_id,
+            "scopes": None if principal.scopes is None else sorted(principal.scopes)}
+
+
+def actions_of(role: Role) -> list[str]:
+    """The actions `role` may do at all in the base policy: a service client's OAuth scopes. Read from the
+    file OPA decides with (policy/data.json)."""
+    return sorted(BASE_RULES.get(str(role), {}))
 
 
 async def authorize(principal: Principal, action: Action, *, tenant_id: str, user_id: str | None = None) -> None:

@@ -155,7 +155,7 @@ async def _authenticate(websocket: WebSocket, state) -> dict | None:
     except TokenError as exc:
         await _close(websocket, 4401, str(exc))
         return None
-    if await state.tokens.is_revoked(claims["sid"]):
+    if await state.tokens.is_revoked(claims):
         await _close(websocket, 4401, "session revoked")
         return None
     if not claims.get("uid"):

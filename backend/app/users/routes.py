@@ -3,9 +3,11 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, Field
 
+from agent.controller.routes import get_identity
+from agent.controller.service import revoke_wallet_bindings
 from backend.app.auth.tokens import service_session
 from backend.app.core.inputs import RequestModel
 from backend.app.core.pages import TIME_CURSOR
@@ -73,15 +75,20 @@ async def link_wallet(body: WalletProof, principal: CurrentMember, users: UsersD
 
 
 @router.delete("/users/me/wallets/{address}", response_model=UserPublic)
-async def unlink_wallet(address: Address, principal: CurrentMember, users: UsersDep) -> UserPublic:
-    """Unlinks one of your wallets (not the last one)."""
+async def unlink_wallet(address: Address, principal: CurrentMember, users: UsersDep, request: Request,
+                        pool: BackendPool) -> UserPublic:
+    """Unlinks one of your wallets (not the last one). The WalletBinding credentials that bound it are
+    revoked in the same transaction (their status bits are set; you get a notification)."""
     await check(principal, Action.WALLET_LINK, tenant_id=principal.tenant_id, user_id=principal.user_id)
     try:
-        await users.unlink_wallet(principal.user_id, address)
+        lists = await users.unlink_wallet(principal.user_id, address, also=lambda db: revoke_wallet_bindings(
+            db, principal.tenant_id, principal.user_id, address))
     except NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
     except Conflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    if lists:  # re-signed now, or by the reconciler if the agent is down
+        await get_identity(request, pool).publish_quietly(lists)
     return UserPublic(**await users.get(principal.user_id))
 
 

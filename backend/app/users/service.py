@@ -147,8 +147,11 @@ class Users:
                 "ON CONFLICT (tenant_id, address) DO NOTHING", tenant_id, address, user_id)
         await self.invalidate(user_id)
 
-    async def unlink_wallet(self, user_id: str, address: str) -> None:
+    async def unlink_wallet(self, user_id: str, address: str, also=None):
+        """Unlinks the wallet; `also(connection)` runs in the same transaction (what else the unlinking
+        ends: the identity controller revokes the wallet's binding credentials). Returns what it returns."""
         address = address.lower()
+        result = None
         async with self.pool.acquire() as connection, connection.transaction():
             wallets = await connection.fetch(
                 "SELECT address FROM wallet_links WHERE user_id = $1::uuid FOR UPDATE", user_id)
@@ -158,7 +161,10 @@ class Users:
                 raise Conflict("cannot unlink your only wallet: you could not sign in any more")
             await connection.execute("DELETE FROM wallet_links WHERE user_id = $1::uuid AND address = $2",
                                      user_id, address)
+            if also is not None:
+                result = await also(connection)
         await self.invalidate(user_id)
+        return result
 
     async def members(self, tenant_id: str, *, limit: int, cursor: str | None) -> tuple[list[dict], str | None]:
         """Members of the tenant, oldest first, keyset-paginated by (created_at, id)."""

@@ -5,6 +5,47 @@
  */
 
 export interface paths {
+    "/.well-known/jwks.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Jwks
+         * @description The public keys that verify access tokens (RFC 7517): the signing key, the next one (published before
+         *     it signs) and the previous one until its tokens have expired. Cache at most max-age.
+         */
+        get: operations["jwks__well_known_jwks_json_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/.well-known/oauth-authorization-server": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Metadata
+         * @description OAuth 2.0 Authorization Server Metadata (RFC 8414).
+         */
+        get: operations["metadata__well_known_oauth_authorization_server_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/agent/webhooks/topic/{topic}/": {
         parameters: {
             query?: never;
@@ -232,6 +273,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/introspect": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Introspect
+         * @description Token introspection (RFC 7662) for service clients: whether a token is active, and whose. Expired,
+         *     revoked, unknown tokens and tokens of another tenant are `{"active": false}`.
+         */
+        post: operations["introspect_auth_introspect_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/logout": {
         parameters: {
             query?: never;
@@ -313,6 +375,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revoke
+         * @description Token revocation (RFC 7009): a service client revokes its access tokens; a member's tokens are revoked
+         *     with `client_id=fitmint-siwe` (the public client of SIWE sessions, no secret). A revoked access token
+         *     stops working at once; a revoked refresh token ends its whole session. 200 also for unknown tokens.
+         */
+        post: operations["revoke_auth_revoke_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auth/service-token": {
         parameters: {
             query?: never;
@@ -324,10 +408,55 @@ export interface paths {
         put?: never;
         /**
          * Service Token
-         * @description Client credentials for services (attestor integrations, the agent controller): a short-lived
-         *     access token with the client's role in its tenant. Revoking the client ends its tokens.
+         * @deprecated
+         * @description Deprecated: use the OAuth 2.0 token endpoint, `POST /auth/token` (grant_type=client_credentials).
+         *     The same token (all of the client's role's scopes) from a JSON body.
          */
         post: operations["service_token_auth_service_token_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/siwe": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Siwe Parameters
+         * @description What a Sign-In with Ethereum (EIP-4361) message must say to be accepted here: build the message from
+         *     these, a nonce from POST /auth/nonce and the wallet's address, then POST /auth/verify.
+         */
+        get: operations["siwe_parameters_auth_siwe_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Token
+         * @description OAuth 2.0 token endpoint (RFC 6749), client credentials grant for service clients (created at
+         *     `POST /tenant/service-clients`). Client authentication: HTTP Basic (client_secret_basic) or the form
+         *     (client_secret_post). `scope`: space-separated actions the client's role may do (see the metadata's
+         *     scopes_supported); default all of them. The access token carries the granted scope.
+         */
+        post: operations["token_auth_token_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -859,7 +988,8 @@ export interface paths {
          * Verify Credential
          * @description Checks a credential outside the agent: an EIP-712-signed one (`EthereumEip712Signature2021`, issuer
          *     `did:pkh:eip155:<chain>:<address>`, what ACA-Py cannot verify) or any suite didkit knows (ours:
-         *     Ed25519 over did:key). 200 with `ok` and the reasons either way; trust in the issuer is the caller's.
+         *     Ed25519 over did:key), and its revocation if its credentialStatus names one of our status lists.
+         *     200 with `ok` and the reasons either way; trust in the issuer is the caller's.
          */
         post: operations["verify_credential_identity_credentials_verify_post"];
         delete?: never;
@@ -944,6 +1074,28 @@ export interface paths {
          *     refused with the reasons) shows at GET /identity/exchanges/{thread_id}.
          */
         post: operations["request_presentation_identity_presentations_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/identity/status/{list_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Status List
+         * @description Public: a credential status list (W3C Bitstring Status List, purpose revocation) signed by our issuer
+         *     DID. Each credential we issue names its list and index in `credentialStatus`; a set bit = revoked.
+         *     Cacheable for IDENTITY_STATUS_MAX_AGE_SECONDS (also the list's `ttl`); revalidate with the ETag.
+         */
+        get: operations["read_status_list_identity_status__list_id__get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1608,7 +1760,8 @@ export interface paths {
         post?: never;
         /**
          * Unlink Wallet
-         * @description Unlinks one of your wallets (not the last one).
+         * @description Unlinks one of your wallets (not the last one). The WalletBinding credentials that bound it are
+         *     revoked in the same transaction (their status bits are set; you get a notification).
          */
         delete: operations["unlink_wallet_users_me_wallets__address__delete"];
         options?: never;
@@ -2498,6 +2651,31 @@ export interface components {
                 }[];
             };
         };
+        /** Introspected */
+        Introspected: {
+            /** Active */
+            active: boolean;
+            /** Client Id */
+            client_id?: string | null;
+            /** Exp */
+            exp?: number | null;
+            /** Iat */
+            iat?: number | null;
+            /** Iss */
+            iss?: string | null;
+            /** Jti */
+            jti?: string | null;
+            /** Role */
+            role?: string | null;
+            /** Scope */
+            scope?: string | null;
+            /** Sub */
+            sub?: string | null;
+            /** Tid */
+            tid?: string | null;
+            /** Token Type */
+            token_type?: string | null;
+        };
         /** ItemPublic */
         ItemPublic: {
             /** Attributes */
@@ -2806,6 +2984,13 @@ export interface components {
             protein_g?: number | null;
             /** User Id */
             user_id: string;
+        };
+        /** OAuthError */
+        OAuthError: {
+            /** Error */
+            error: string;
+            /** Error Description */
+            error_description?: string | null;
         };
         /** OrderPublic */
         OrderPublic: {
@@ -3586,6 +3771,8 @@ export interface components {
             access_token: string;
             /** Expires In */
             expires_in: number;
+            /** Scope */
+            scope: string;
             /**
              * Token Type
              * @default bearer
@@ -3613,6 +3800,19 @@ export interface components {
              * @description The `uri` a sign-in message must name
              */
             uri: string;
+        };
+        /** SiwePublic */
+        SiwePublic: {
+            /** Chain Id */
+            chain_id: number;
+            /** Domain */
+            domain: string;
+            /** Statement */
+            statement: string | null;
+            /** Uri */
+            uri: string;
+            /** Version */
+            version: string;
         };
         /** SponsorshipPublic */
         SponsorshipPublic: {
@@ -3758,6 +3958,17 @@ export interface components {
              * @description Paid to the treasury since the start, at the end of the day (week)
              */
             treasury_fit: string;
+        };
+        /** TokenResponse */
+        TokenResponse: {
+            /** Access Token */
+            access_token: string;
+            /** Expires In */
+            expires_in: number;
+            /** Scope */
+            scope: string;
+            /** Token Type */
+            token_type: string;
         };
         /** TokensPublic */
         TokensPublic: {
@@ -4279,6 +4490,50 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    jwks__well_known_jwks_json_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    metadata__well_known_oauth_authorization_server_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     agent_webhook_agent_webhooks_topic__topic___post: {
         parameters: {
             query?: never;
@@ -4893,6 +5148,55 @@ export interface operations {
             };
         };
     };
+    introspect_auth_introspect_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": {
+                    /** @description client_secret_post, else Basic */
+                    client_id?: string;
+                    client_secret?: string;
+                    token: string;
+                    /** @enum {string} */
+                    token_type_hint?: "access_token" | "refresh_token";
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Introspected"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthError"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthError"];
+                };
+            };
+        };
+    };
     logout_auth_logout_post: {
         parameters: {
             query?: never;
@@ -5006,6 +5310,55 @@ export interface operations {
             };
         };
     };
+    revoke_auth_revoke_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": {
+                    /** @description client_secret_post, else Basic */
+                    client_id?: string;
+                    client_secret?: string;
+                    token: string;
+                    /** @enum {string} */
+                    token_type_hint?: "access_token" | "refresh_token";
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthError"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthError"];
+                };
+            };
+        };
+    };
     service_token_auth_service_token_post: {
         parameters: {
             query?: never;
@@ -5035,6 +5388,76 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    siwe_parameters_auth_siwe_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SiwePublic"];
+                };
+            };
+        };
+    };
+    token_auth_token_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": {
+                    /** @description client_secret_post, else Basic */
+                    client_id?: string;
+                    client_secret?: string;
+                    /** @enum {string} */
+                    grant_type: "client_credentials";
+                    /** @description space-separated actions; default: all the role's */
+                    scope?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenResponse"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthError"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthError"];
                 };
             };
         };
@@ -6291,6 +6714,46 @@ export interface operations {
                         [key: string]: unknown;
                     };
                 };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    read_status_list_identity_status__list_id__get: {
+        parameters: {
+            query?: never;
+            header?: {
+                "if-none-match"?: string | null;
+            };
+            path: {
+                list_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the signed BitstringStatusListCredential */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description not modified since the ETag sent in If-None-Match */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Validation Error */
             422: {

@@ -175,7 +175,7 @@ checksum/manifest: {{ include "fitmint.manifestChecksum" $root }}
 {{ include "fitmint.env.kafka" . }}
 {{ include "fitmint.env.redis" . }}
 - {name: BACKEND_DATABASE, value: {{ $e.postgres.databases.backend | quote }}}
-- {name: JWT_SECRET_FILE, value: /run/secrets/fitmint/jwt-secret}
+- {name: JWT_KEYS_DIR, value: /run/secrets/fitmint-jwt-keys}
 {{- with $e.attestorSigner.url }}
 - {name: FITMINT_ATTESTOR_SIGNER_URL, value: {{ . | quote }}}
 - {name: FITMINT_ATTESTOR_ADDRESS, value: {{ $e.attestorSigner.address | quote }}}
@@ -196,6 +196,12 @@ checksum/manifest: {{ include "fitmint.manifestChecksum" $root }}
 - {name: SIWE_DOMAIN, value: {{ .Values.api.siwe.domain | quote }}}
 - {name: SIWE_URI, value: {{ .Values.api.siwe.uri | quote }}}
 - {name: OPA_URL, value: "unix:///run/opa/opa.sock"}
+{{- with .Values.api.siwe.statement }}
+- {name: SIWE_STATEMENT, value: {{ . | quote }}}
+{{- end }}
+{{- with .Values.api.corsOrigins }}
+- {name: CORS_ORIGINS, value: {{ join "," . | quote }}}
+{{- end }}
 {{- with .Values.api.trustedProxies }}
 - {name: TRUSTED_PROXIES, value: {{ join "," . | quote }}}
 {{- end }}
@@ -236,6 +242,7 @@ checksum/manifest: {{ include "fitmint.manifestChecksum" $root }}
 {{- range .files -}}
   {{- if eq . "operator-keys" }}{{ $names = concat $names $s.operatorKeys.keys }}
   {{- else if eq . "smtp-password" }}{{ if $s.smtpPassword.name }}{{ $names = append $names . }}{{ end }}
+  {{- else if eq . "jwt-keys" }}{{/* a whole Secret, always mounted from Kubernetes: fitmint.volumes */}}
   {{- else }}{{ $names = append $names . }}{{ end -}}
 {{- end -}}
 {{ toJson $names }}
@@ -269,7 +276,6 @@ vault.hashicorp.com/agent-inject-perms-{{ . }}: "0440"
 {{- $wanted := dict -}}
 {{- range .files -}}
   {{- if eq . "postgres-password" }}{{ $_ := set $wanted . $s.postgresPassword }}{{ end -}}
-  {{- if eq . "jwt-secret" }}{{ $_ := set $wanted . $s.jwtSecret }}{{ end -}}
   {{- if eq . "attestor.key" }}{{ $_ := set $wanted . $s.attestorKey }}{{ end -}}
   {{- if eq . "acapy-admin-key" }}{{ $_ := set $wanted . $s.acapyAdminKey }}{{ end -}}
   {{- if and (eq . "smtp-password") $s.smtpPassword.name }}{{ $_ := set $wanted . $s.smtpPassword }}{{ end -}}
@@ -298,6 +304,14 @@ vault.hashicorp.com/agent-inject-perms-{{ . }}: "0440"
      (the state folder: the SMS sink, Feast's registry; /tmp). */}}
 {{- define "fitmint.volumes" -}}
 {{ include "fitmint.secretsVolume" . }}
+{{- if has "jwt-keys" .files }}
+{{/* The access tokens' signing key ring: every key of the Secret (ed25519-<unix seconds>), one file each. A
+     plain Secret volume (no subPath), so kubelet brings a rotated ring to running pods, which re-read it. */}}
+- name: jwt-keys
+  secret:
+    secretName: {{ .root.Values.secrets.jwtKeys.name | quote }}
+    defaultMode: 0440
+{{- end }}
 - name: deployment
   configMap:
     name: {{ include "fitmint.manifestConfigMap" .root }}
@@ -308,8 +322,11 @@ vault.hashicorp.com/agent-inject-perms-{{ . }}: "0440"
 {{- end -}}
 
 {{- define "fitmint.volumeMounts" -}}
-{{- if not .Values.secrets.vaultAgent.enabled }}
+{{- if not .root.Values.secrets.vaultAgent.enabled }}
 - {name: secrets, mountPath: /run/secrets/fitmint, readOnly: true}
+{{- end }}
+{{- if has "jwt-keys" .files }}
+- {name: jwt-keys, mountPath: /run/secrets/fitmint-jwt-keys, readOnly: true}
 {{- end }}
 - {name: deployment, mountPath: /etc/fitmint/deployment, readOnly: true}
 - {name: state, mountPath: /state}

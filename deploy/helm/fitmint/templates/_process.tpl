@@ -40,7 +40,7 @@ spec:
           resources: {{- toYaml .values.resources | nindent 12 }}
           securityContext: {{- include "fitmint.containerSecurityContext" $root | nindent 12 }}
           volumeMounts:
-            {{- include "fitmint.volumeMounts" $root | nindent 12 }}
+            {{- include "fitmint.volumeMounts" (dict "root" $root "files" .files) | nindent 12 }}
             {{- with .extraMounts }}{{ . | nindent 12 }}{{ end }}
       volumes:
         {{- include "fitmint.volumes" (dict "root" $root "files" .files) | nindent 8 }}

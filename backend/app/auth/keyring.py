@@ -1,0 +1,151 @@
+"""The access tokens' signing keys: a ring of Ed25519 keys, one secret file each, in one directory
+(`Settings.jwt_keys_path()`, default <state>/secrets/jwt-keys; in Kubernetes a Secret volume).
+
+A key file is a fitmint secret file (fitmint/secrets.py: 64 hex digits, mode 0600): the key's 32-byte seed.
+Its name says when it starts signing: `ed25519-<unix seconds>`. Everything else follows from the names
+and the clock, so every replica (and the worker) reading the same directory agrees without talking:
+- the newest key whose time has come signs;
+- a key whose time has not come yet is already published (JWKS) and verifies: `rotate` adds keys
+  `publish_seconds` ahead, so caches and other replicas know a key before any token carries it;
+- an older key verifies until its successor has signed for one access-token lifetime (every token it
+  signed has expired by then), then it is retired: refused, left out of the JWKS, deleted by `rotate`.
+The `kid` of a key is its RFC 7638 thumbprint.
+"""
+
+import os
+import re
+import secrets as pysecrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from joserfc.jwk import OKPKey
+
+from fitmint import secrets
+
+KEY_FILE = re.compile(r"ed25519-(\d{1,12})")
+
+
+@dataclass(frozen=True)
+class RingKey:
+    name: str
+    signs_from: int  # unix seconds
+    private: Ed25519PrivateKey = field(compare=False, repr=False)  # the same key read again is the same key
+    kid: str = ""
+
+    @property
+    def public(self) -> Ed25519PublicKey:
+        return self.private.public_key()
+
+    def jwk(self) -> dict:
+        return OKPKey.import_key(self.public).as_dict(private=False) | {"kid": self.kid, "alg": "EdDSA",
+                                                                        "use": "sig"}
+
+
+def _load(path: Path, signs_from: int) -> RingKey:
+    seed = bytes.fromhex(secrets.read(path).removeprefix("0x"))
+    if len(seed) != 32:
+        raise ValueError(f"the signing key file {path} must hold 64 hex digits (an Ed25519 seed)")
+    private = Ed25519PrivateKey.from_private_bytes(seed)
+    return RingKey(path.name, signs_from, private, OKPKey.import_key(private.public_key()).thumbprint())
+
+
+def key_files(directory: Path) -> list[Path]:
+    """The ring's key files (other files, e.g. Kubernetes' ..data links, are not keys)."""
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if KEY_FILE.fullmatch(p.name) and p.is_file())
+
+
+class KeyRing:
+    def __init__(self, directory: Path, *, token_ttl_seconds: int, publish_seconds: int,
+                 reload_seconds: float = 30.0, clock=time.time):
+        self.directory = Path(directory)
+        self.token_ttl = token_ttl_seconds
+        self.publish_seconds = publish_seconds
+        self.reload_seconds = reload_seconds
+        self.clock = clock
+        self._keys: list[RingKey] = []
+        self._loaded_at = float("-inf")
+
+    @classmethod
+    def from_settings(cls, settings) -> "KeyRing":
+        return cls(settings.jwt_keys_path(), token_ttl_seconds=settings.access_token_ttl_seconds,
+                   publish_seconds=settings.jwt_key_publish_seconds, reload_seconds=settings.jwt_keys_reload_seconds)
+
+    # -- reading ---------------------------------------------------------------------------------------
+    def keys(self) -> list[RingKey]:
+        """The ring, oldest first; re-read from the directory at most every `reload_seconds`."""
+        if time.monotonic() - self._loaded_at >= self.reload_seconds or not self._keys:
+            self.reload()
+        return self._keys
+
+    def reload(self) -> None:
+        files = key_files(self.directory)
+        if not files:
+            raise FileNotFoundError(f"no signing key in {self.directory}: run `python -m backend.app.manage "
+                                    "rotate-jwt-key` (or start the API once, which creates the first key)")
+        self._keys = sorted((_load(p, int(KEY_FILE.fullmatch(p.name)[1])) for p in files),
+                            key=lambda k: (k.signs_from, k.kid))
+        self._loaded_at = time.monotonic()
+
+    def signing(self) -> RingKey:
+        """The newest key whose time has come (a ring of only future keys: the earliest of them)."""
+        now, keys = self.clock(), self.keys()
+        active = [k for k in keys if k.signs_from <= now]
+        return active[-1] if active else keys[0]
+
+    def verifying(self) -> list[RingKey]:
+        """The keys a token may carry now: the signing key, the published future ones, and older ones
+        whose successor has not yet signed for a whole token lifetime."""
+        now = self.clock()
+        return [k for k in self.keys() if not self._retired(k, now)]
+
+    def _retired(self, key: RingKey, now: float) -> bool:
+        successors = [k.signs_from for k in self._keys if k.signs_from > key.signs_from and k.signs_from <= now]
+        return bool(successors) and now >= min(successors) + self.token_ttl
+
+    def verifier(self, kid: str) -> RingKey | None:
+        return next((k for k in self.verifying() if k.kid == kid), None)
+
+    def jwks(self) -> dict:
+        return {"keys": [k.jwk() for k in self.verifying()]}
+
+    # -- changing (operator command; the API's first start) ----------------------------------------------
+    def ensure(self) -> None:
+        """Creates the first key (signing at once) when the directory has none."""
+        if not key_files(self.directory):
+            self._add(int(self.clock()))
+
+    def rotate(self) -> tuple[RingKey, list[str]]:
+        """Publishes a new key that signs from `publish_seconds` on, and deletes the retired keys' files.
+        Returns the new key and the deleted files' names. An empty ring gets its first key, signing at once."""
+        if not key_files(self.directory):
+            self.ensure()
+            self.reload()
+            return self._keys[0], []
+        self.reload()
+        retired = [k for k in self._keys if self._retired(k, self.clock())]
+        for key in retired:
+            (self.directory / key.name).unlink(missing_ok=True)
+        path = self._add(int(self.clock()) + self.publish_seconds)
+        self.reload()
+        return next(k for k in self._keys if k.name == path.name), [k.name for k in retired]
+
+    def _add(self, signs_from: int) -> Path:
+        path = self.directory / f"ed25519-{signs_from}"
+        while path.exists():  # two rotations within a second: the later one signs a second later
+            signs_from += 1
+            path = self.directory / f"ed25519-{signs_from}"
+        # Whole or absent, never half-written, for the processes re-reading the folder meanwhile; and exclusive:
+        # of two processes making the first key in the same second, one writes it, the other uses it.
+        partial = self.directory / f".{path.name}.{os.getpid()}.tmp"
+        secrets.write(partial, pysecrets.token_hex(32))
+        try:
+            os.link(partial, path)
+        except FileExistsError:
+            pass
+        finally:
+            partial.unlink()
+        return path

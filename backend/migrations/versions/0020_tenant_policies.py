@@ -2,15 +2,15 @@
 its admins took away in their tenant. The source of truth; the API pushes it to its OPA. No row: the base
 policy (policy/data.json) as it is.
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0020
+Revises: 0019
 Create Date: 2026-12-01
 """
 
 from backend.app.core.db import run_script
 
-revision = "0018"
-down_revision = "0017"
+revision = "0020"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 

@@ -6,7 +6,6 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
-import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {BitMaps} from "@openzeppelin/contracts/utils/structs/BitMaps.sol";
 import {IActivityRewards} from "./interfaces/IActivityRewards.sol";
 import {IFitToken} from "./interfaces/IFitToken.sol";
@@ -28,7 +27,10 @@ import {IFitToken} from "./interfaces/IFitToken.sol";
 /// - Merkle payouts of an epoch never exceed the total posted with its root.
 /// Leaves are `keccak256(bytes.concat(keccak256(abi.encode(index, account, amount))))` (OpenZeppelin's
 /// standard Merkle tree), with sorted pair hashing.
-contract ActivityRewards is IActivityRewards, EIP712, AccessControl, Pausable {
+/// Gas: paid claim ids are a bitmap (256 ids a slot), so sequentially issued ids share a slot; the pause
+/// flag, the daily cap and the current epoch's emission counter share one slot (`Emission`), which every
+/// claim reads and writes once (reports/gas.md).
+contract ActivityRewards is IActivityRewards, EIP712, AccessControl {
     using BitMaps for BitMaps.BitMap;
 
     bytes32 public constant ATTESTOR_ROLE = keccak256("ATTESTOR_ROLE");
@@ -47,6 +49,16 @@ contract ActivityRewards is IActivityRewards, EIP712, AccessControl, Pausable {
         uint112 previousAmount;
     }
 
+    /// @dev What every claim reads and updates, in one slot: the pause flag, the daily cap, and the emission
+    /// charged to the latest epoch charged (`epoch`). Totals of earlier epochs are in `_pastEpochEmitted`;
+    /// `epoch` only grows, so no epoch after it has been charged yet.
+    struct Emission {
+        uint112 dailyCap;
+        uint96 emitted;
+        uint40 epoch;
+        bool paused;
+    }
+
     struct EpochDistribution {
         bytes32 root;
         uint128 total;
@@ -59,10 +71,11 @@ contract ActivityRewards is IActivityRewards, EIP712, AccessControl, Pausable {
     uint256 private immutable _initialEpochBudget;
     uint256 private immutable _halvingEpochs;
 
-    uint256 private _dailyCap;
-    mapping(bytes32 claimId => bool paid) private _paidClaims;
+    Emission private _emission;
+    /// @dev Bit `id & 255` of word `id >> 8` is set once claim id `id` (as a number) is paid.
+    mapping(uint256 word => uint256 bits) private _paidClaims;
     mapping(address account => DailyUsage) private _dailyUsage;
-    mapping(uint256 epoch => uint256 amount) private _epochEmitted;
+    mapping(uint256 epoch => uint256 amount) private _pastEpochEmitted;
     mapping(uint256 epoch => EpochDistribution) private _distributions;
     mapping(uint256 epoch => BitMaps.BitMap) private _epochClaimed;
 
@@ -77,7 +90,9 @@ contract ActivityRewards is IActivityRewards, EIP712, AccessControl, Pausable {
         uint256 halvingEpochs
     ) EIP712("FitmintActivityRewards", "1") {
         if (admin == address(0)) revert RewardsInvalidAdmin(admin);
-        if (epochDuration == 0 || initialEpochBudget == 0 || halvingEpochs == 0) {
+        // An epoch's emission (at most its budget, at most the initial one) is kept in 96 bits.
+        if (epochDuration == 0 || initialEpochBudget == 0 || initialEpochBudget > type(uint96).max || halvingEpochs == 0)
+        {
             revert RewardsInvalidSchedule(epochDuration, initialEpochBudget, halvingEpochs);
         }
         _token = rewardToken;
@@ -95,23 +110,25 @@ contract ActivityRewards is IActivityRewards, EIP712, AccessControl, Pausable {
     // ----------------------------------------------------------------------------------------------
 
     /// @notice Redeems one attestor-signed voucher, minting its amount to `voucher.account`.
-    function claim(RewardVoucher calldata voucher, bytes calldata signature) external whenNotPaused {
+    function claim(RewardVoucher calldata voucher, bytes calldata signature) external {
+        uint256 cap = _requireNotPaused();
         uint256 epoch = currentEpoch();
-        _redeem(voucher, signature, epoch);
+        _redeem(voucher, signature, epoch, cap);
         _chargeEpoch(epoch, voucher.amount);
         _token.mint(voucher.account, voucher.amount);
     }
 
     /// @notice Redeems several vouchers atomically: one bad voucher reverts the whole batch with that
     /// voucher's error, so a relayer can drop it and resubmit.
-    function claimBatch(RewardVoucher[] calldata vouchers, bytes[] calldata signatures) external whenNotPaused {
+    function claimBatch(RewardVoucher[] calldata vouchers, bytes[] calldata signatures) external {
+        uint256 cap = _requireNotPaused();
         uint256 count = vouchers.length;
         if (count == 0) revert RewardsEmptyBatch();
         if (count != signatures.length) revert RewardsBatchLengthMismatch(count, signatures.length);
         uint256 epoch = currentEpoch();
         uint256 total = 0;
         for (uint256 i; i < count; ++i) {
-            _redeem(vouchers[i], signatures[i], epoch);
+            _redeem(vouchers[i], signatures[i], epoch, cap);
             total += vouchers[i].amount;
         }
         _chargeEpoch(epoch, total);
@@ -123,7 +140,7 @@ contract ActivityRewards is IActivityRewards, EIP712, AccessControl, Pausable {
     /// @dev Follows ERC20Permit's order: deadline (and the voucher's day), consume the claim id, hash,
     /// recover, check the signer, then the effect. ECDSA.recoverCalldata rejects high-s (malleable)
     /// signatures.
-    function _redeem(RewardVoucher calldata voucher, bytes calldata signature, uint256 epoch) private {
+    function _redeem(RewardVoucher calldata voucher, bytes calldata signature, uint256 epoch, uint256 cap) private {
         bytes32 claimId = voucher.claimId;
         if (block.timestamp > voucher.deadline) revert RewardsVoucherExpired(claimId, voucher.deadline);
         uint256 day = voucher.day;
@@ -131,24 +148,26 @@ contract ActivityRewards is IActivityRewards, EIP712, AccessControl, Pausable {
         if (!_isRedeemableDay(day, today)) revert RewardsVoucherDayOutOfRange(claimId, day, today);
         if (voucher.amount == 0) revert RewardsZeroAmount(claimId);
         if (voucher.account == address(0)) revert RewardsInvalidAccount(claimId);
-        if (_paidClaims[claimId]) revert RewardsClaimAlreadyPaid(claimId);
-        _paidClaims[claimId] = true;
+        uint256 id = uint256(claimId);
+        uint256 paid = _paidClaims[id >> 8];
+        uint256 bit = 1 << (id & 0xff);
+        if (paid & bit != 0) revert RewardsClaimAlreadyPaid(claimId);
+        _paidClaims[id >> 8] = paid | bit;
 
         address signer = ECDSA.recoverCalldata(hashVoucher(voucher), signature);
         if (!hasRole(ATTESTOR_ROLE, signer)) revert RewardsUnauthorizedAttestor(claimId, signer);
 
-        _chargeDailyCap(voucher.account, day, voucher.amount);
+        _chargeDailyCap(voucher.account, day, voucher.amount, cap);
         emit RewardClaimed(claimId, voucher.account, signer, voucher.amount, epoch);
     }
 
     /// @dev Charges `amount` to `account`'s usage of `day`, which _redeem checked is today or yesterday.
     /// The stored day is one charged earlier, so never after today: day >= today - 1 >= usage.day - 1,
     /// and `day` is the stored day, the day before it, or a later day (the slot then moves to `day`).
-    function _chargeDailyCap(address account, uint256 day, uint256 amount) private {
+    function _chargeDailyCap(address account, uint256 day, uint256 amount, uint256 cap) private {
         DailyUsage storage stored = _dailyUsage[account];
         DailyUsage memory usage = stored;
         uint256 used = _usedOn(usage, day);
-        uint256 cap = _dailyCap;
         uint256 available = cap > used ? cap - used : 0;
         if (amount > available) revert RewardsDailyCapExceeded(account, amount, available);
         // used + amount <= cap, which _setDailyCap keeps within uint112.
@@ -193,7 +212,8 @@ contract ActivityRewards is IActivityRewards, EIP712, AccessControl, Pausable {
 
     /// @notice Posts the Merkle root of `epoch`'s distribution (the current or a past epoch), reserving
     /// `total` from that epoch's emission budget.
-    function postEpochRoot(uint256 epoch, bytes32 root, uint256 total) external onlyRole(OPERATOR_ROLE) whenNotPaused {
+    function postEpochRoot(uint256 epoch, bytes32 root, uint256 total) external onlyRole(OPERATOR_ROLE) {
+        _requireNotPaused();
         uint256 current = currentEpoch();
         if (epoch > current) revert RewardsEpochNotStarted(epoch, current);
         if (root == bytes32(0) || total == 0) revert RewardsInvalidEpochRoot(epoch);
@@ -208,8 +228,8 @@ contract ActivityRewards is IActivityRewards, EIP712, AccessControl, Pausable {
     /// @notice Pays leaf `index` of `epoch`'s distribution to `account`; anyone may submit it.
     function claimEpoch(uint256 epoch, uint256 index, address account, uint256 amount, bytes32[] calldata proof)
         external
-        whenNotPaused
     {
+        _requireNotPaused();
         EpochDistribution storage distribution = _distributions[epoch];
         bytes32 root = distribution.root;
         if (root == bytes32(0)) revert RewardsEpochRootMissing(epoch);
@@ -234,11 +254,31 @@ contract ActivityRewards is IActivityRewards, EIP712, AccessControl, Pausable {
     // Emission schedule
     // ----------------------------------------------------------------------------------------------
 
+    /// @dev Charges `amount` to `epoch` (the current epoch, or a past one for `postEpochRoot`).
     function _chargeEpoch(uint256 epoch, uint256 amount) private {
-        uint256 emitted = _epochEmitted[epoch];
-        uint256 available = epochBudget(epoch) - emitted;
-        if (amount > available) revert RewardsEpochBudgetExceeded(epoch, amount, available);
-        _epochEmitted[epoch] = emitted + amount;
+        Emission storage emission = _emission;
+        uint256 latest = emission.epoch;
+        if (epoch < latest) {
+            uint256 pastEmitted = _pastEpochEmitted[epoch];
+            uint256 pastAvailable = epochBudget(epoch) - pastEmitted;
+            if (amount > pastAvailable) revert RewardsEpochBudgetExceeded(epoch, amount, pastAvailable);
+            _pastEpochEmitted[epoch] = pastEmitted + amount;
+        } else if (epoch > latest) {
+            // A later epoch than any charged so far: the latest one's total moves to the past epochs.
+            uint256 budget = epochBudget(epoch);
+            if (amount > budget) revert RewardsEpochBudgetExceeded(epoch, amount, budget);
+            uint256 finished = emission.emitted;
+            if (finished != 0) _pastEpochEmitted[latest] = finished;
+            emission.epoch = SafeCast.toUint40(epoch);
+            // amount <= budget <= initialEpochBudget < 2**96 (constructor).
+            emission.emitted = uint96(amount);
+        } else {
+            uint256 emitted = emission.emitted;
+            uint256 available = epochBudget(epoch) - emitted;
+            if (amount > available) revert RewardsEpochBudgetExceeded(epoch, amount, available);
+            // emitted + amount <= budget <= initialEpochBudget < 2**96 (constructor).
+            emission.emitted = uint96(emitted + amount);
+        }
     }
 
     function currentEpoch() public view returns (uint256) {
@@ -252,7 +292,10 @@ contract ActivityRewards is IActivityRewards, EIP712, AccessControl, Pausable {
     }
 
     function epochEmitted(uint256 epoch) external view returns (uint256) {
-        return _epochEmitted[epoch];
+        Emission storage emission = _emission;
+        uint256 latest = emission.epoch;
+        if (epoch == latest) return emission.emitted;
+        return epoch < latest ? _pastEpochEmitted[epoch] : 0;
     }
 
     /// @return genesis start of epoch 0 (unix time)
@@ -287,7 +330,8 @@ contract ActivityRewards is IActivityRewards, EIP712, AccessControl, Pausable {
     }
 
     function isClaimPaid(bytes32 claimId) external view returns (bool) {
-        return _paidClaims[claimId];
+        uint256 id = uint256(claimId);
+        return _paidClaims[id >> 8] & (1 << (id & 0xff)) != 0;
     }
 
     function isEpochLeafClaimed(uint256 epoch, uint256 index) external view returns (bool) {
@@ -303,7 +347,7 @@ contract ActivityRewards is IActivityRewards, EIP712, AccessControl, Pausable {
     }
 
     function dailyCap() external view returns (uint256) {
-        return _dailyCap;
+        return _emission.dailyCap;
     }
 
     /// @notice What vouchers may still charge to `account`'s cap for UTC `day` (unix time / 86400): 0 for a
@@ -314,7 +358,7 @@ contract ActivityRewards is IActivityRewards, EIP712, AccessControl, Pausable {
         // day < today is checked first, so today - day cannot underflow.
         if (day < today && today - day > 1) return 0;
         uint256 used = _usedOn(_dailyUsage[account], day);
-        uint256 cap = _dailyCap;
+        uint256 cap = _emission.dailyCap;
         return cap > used ? cap - used : 0;
     }
 
@@ -322,19 +366,36 @@ contract ActivityRewards is IActivityRewards, EIP712, AccessControl, Pausable {
         _setDailyCap(newCap);
     }
 
+    /// @notice True while claims and root posts are stopped (OpenZeppelin Pausable's interface; the flag
+    /// lives in the `Emission` slot that every claim reads anyway).
+    function paused() public view returns (bool) {
+        return _emission.paused;
+    }
+
     function pause() external onlyRole(PAUSER_ROLE) {
-        _pause();
+        _requireNotPaused();
+        _emission.paused = true;
+        emit Paused(msg.sender);
     }
 
     function unpause() external onlyRole(PAUSER_ROLE) {
-        _unpause();
+        if (!_emission.paused) revert ExpectedPause();
+        _emission.paused = false;
+        emit Unpaused(msg.sender);
+    }
+
+    /// @dev Reverts with EnforcedPause while paused; returns the daily cap, read from the same slot.
+    function _requireNotPaused() private view returns (uint256 cap) {
+        Emission storage emission = _emission;
+        if (emission.paused) revert EnforcedPause();
+        return emission.dailyCap;
     }
 
     function _setDailyCap(uint256 newCap) private {
         // DailyUsage keeps each day's usage (at most the cap) in a uint112.
         if (newCap == 0 || newCap > type(uint112).max) revert RewardsInvalidDailyCap(newCap);
-        uint256 previousCap = _dailyCap;
-        _dailyCap = newCap;
+        uint256 previousCap = _emission.dailyCap;
+        _emission.dailyCap = uint112(newCap);
         emit DailyCapUpdated(previousCap, newCap);
     }
 }

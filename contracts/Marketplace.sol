@@ -9,7 +9,6 @@ import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/Signa
 import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {NoncesKeyed} from "@openzeppelin/contracts/utils/NoncesKeyed.sol";
-import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IFitItems} from "./interfaces/IFitItems.sol";
 import {IFitToken} from "./interfaces/IFitToken.sol";
@@ -33,13 +32,14 @@ import {IMarketplace} from "./interfaces/IMarketplace.sol";
 ///   `nonce = key << 64 | sequence`; key 0 is `nonces(buyer)`), which its execution (or the buyer's
 ///   `cancelPurchaseIntent`) uses up; each key's sequence only grows. Intents of one key execute in
 ///   order; intents of different keys are independent (parallel quotes).
+/// Gas: the treasury, fees, pause flag and order counter share one slot (`Config`) and a listing is two
+/// slots (`StoredListing`), so a purchase reads three cold slots of this contract (reports/gas.md).
 contract Marketplace is
     IMarketplace,
     IERC1155Receiver,
     EIP712,
     NoncesKeyed,
     AccessControl,
-    Pausable,
     ReentrancyGuardTransient
 {
     using SafeERC20 for IFitToken;
@@ -64,15 +64,36 @@ contract Marketplace is
         bool primary;
     }
 
+    /// @dev What every purchase reads, in one slot. 2**56 orders is out of reach.
+    struct Config {
+        address treasury;
+        uint16 feeBps;
+        uint16 burnBps;
+        bool paused;
+        uint56 orderCount;
+    }
+
+    /// @dev A `Listing` in two slots: item ids are FitItems catalog ids (a product uuid as an integer,
+    /// 128 bits), so 184 bits hold them.
+    struct StoredListing {
+        address seller;
+        uint96 unitPrice;
+        uint64 remaining;
+        bool primary;
+        uint184 itemId;
+    }
+
     IFitToken private immutable _token;
     IFitItems private immutable _items;
 
-    address private _treasury;
-    uint16 private _feeBps;
-    uint16 private _burnBps;
+    Config private _config;
     uint256 private _listingCount;
-    uint256 private _orderCount;
-    mapping(uint256 listingId => Listing) private _listings;
+    mapping(uint256 listingId => StoredListing) private _listings;
+
+    modifier whenNotPaused() {
+        if (_config.paused) revert EnforcedPause();
+        _;
+    }
 
     constructor(IFitToken fitToken, IFitItems fitItems, address admin, address treasury_, uint256 feeBps_, uint256 burnBps_)
         EIP712("FitmintMarketplace", "1")
@@ -120,7 +141,7 @@ contract Marketplace is
 
     /// @notice Changes an open listing's unit price (its seller, or a lister for primary listings).
     function updatePrice(uint256 listingId, uint256 unitPrice) external whenNotPaused {
-        Listing storage listing = _openListing(listingId);
+        StoredListing storage listing = _openListing(listingId);
         _checkListingOwner(listingId, listing);
         if (unitPrice == 0) revert MarketZeroPrice();
         listing.unitPrice = SafeCast.toUint96(unitPrice);
@@ -129,7 +150,7 @@ contract Marketplace is
 
     /// @notice Sets how many items a primary listing still sells (a lister only).
     function updateSupply(uint256 listingId, uint256 supply) external onlyRole(LISTER_ROLE) whenNotPaused {
-        Listing storage listing = _openListing(listingId);
+        StoredListing storage listing = _openListing(listingId);
         if (!listing.primary) revert MarketNotPrimaryListing(listingId);
         if (supply == 0) revert MarketZeroQuantity();
         listing.remaining = SafeCast.toUint64(supply);
@@ -139,7 +160,7 @@ contract Marketplace is
     /// @notice Closes a listing; a resale listing's unsold items go back to its seller. Allowed while
     /// paused, so sellers can always recover their escrow.
     function cancelListing(uint256 listingId) external nonReentrant {
-        Listing storage listing = _openListing(listingId);
+        StoredListing storage listing = _openListing(listingId);
         _checkListingOwner(listingId, listing);
         uint256 returned = listing.primary ? 0 : listing.remaining;
         listing.remaining = 0;
@@ -260,7 +281,7 @@ contract Marketplace is
     /// @dev Checks the purchase against the listing, takes the items off it and prices the order.
     function _takeOrder(uint256 listingId, uint256 quantity, uint256 maxUnitPrice) private returns (Order memory order) {
         if (quantity == 0) revert MarketZeroQuantity();
-        Listing storage listing = _openListing(listingId);
+        StoredListing storage listing = _openListing(listingId);
         uint256 remaining = listing.remaining;
         if (quantity > remaining) revert MarketInsufficientSupply(listingId, remaining, quantity);
         uint256 unitPrice = listing.unitPrice;
@@ -271,14 +292,17 @@ contract Marketplace is
             listing.remaining = uint64(remaining - quantity);
         }
         uint256 total = unitPrice * quantity;
+        Config storage config = _config;
+        uint256 orderId = uint256(config.orderCount) + 1;
+        config.orderCount = SafeCast.toUint56(orderId);
         order = Order({
-            id: ++_orderCount,
+            id: orderId,
             seller: listing.seller,
             itemId: listing.itemId,
             unitPrice: unitPrice,
             total: total,
-            fee: total * _feeBps / _BPS,
-            burned: total * _burnBps / _BPS,
+            fee: total * config.feeBps / _BPS,
+            burned: total * config.burnBps / _BPS,
             primary: listing.primary
         });
     }
@@ -293,7 +317,7 @@ contract Marketplace is
             _token.safeTransferFrom(buyer, order.seller, order.total - order.fee - order.burned);
         }
         // slither-disable-next-line arbitrary-send-erc20
-        if (order.fee != 0) _token.safeTransferFrom(buyer, _treasury, order.fee);
+        if (order.fee != 0) _token.safeTransferFrom(buyer, _config.treasury, order.fee);
         if (order.burned != 0) _token.burnFrom(buyer, order.burned);
 
         if (order.primary) {
@@ -340,9 +364,15 @@ contract Marketplace is
     // ----------------------------------------------------------------------------------------------
 
     function getListing(uint256 listingId) external view returns (Listing memory) {
-        Listing memory stored = _listings[listingId];
+        StoredListing memory stored = _listings[listingId];
         if (stored.seller == address(0)) revert MarketUnknownListing(listingId);
-        return stored;
+        return Listing({
+            seller: stored.seller,
+            unitPrice: stored.unitPrice,
+            itemId: stored.itemId,
+            remaining: stored.remaining,
+            primary: stored.primary
+        });
     }
 
     function listingCount() external view returns (uint256) {
@@ -350,14 +380,15 @@ contract Marketplace is
     }
 
     function orderCount() external view returns (uint256) {
-        return _orderCount;
+        return _config.orderCount;
     }
 
     /// @return treasury_ the fee recipient
     /// @return feeBps_ the treasury's share of a sale, in basis points
     /// @return burnBps_ the burned share of a sale, in basis points
     function fees() external view returns (address treasury_, uint256 feeBps_, uint256 burnBps_) {
-        return (_treasury, _feeBps, _burnBps);
+        Config storage config = _config;
+        return (config.treasury, config.feeBps, config.burnBps);
     }
 
     function token() external view returns (IFitToken) {
@@ -376,12 +407,21 @@ contract Marketplace is
         _setTreasury(treasury_);
     }
 
-    function pause() external onlyRole(PAUSER_ROLE) {
-        _pause();
+    /// @notice True while listing and buying are stopped (OpenZeppelin Pausable's interface; the flag
+    /// lives in the `Config` slot that every purchase reads anyway).
+    function paused() external view returns (bool) {
+        return _config.paused;
+    }
+
+    function pause() external onlyRole(PAUSER_ROLE) whenNotPaused {
+        _config.paused = true;
+        emit Paused(msg.sender);
     }
 
     function unpause() external onlyRole(PAUSER_ROLE) {
-        _unpause();
+        if (!_config.paused) revert ExpectedPause();
+        _config.paused = false;
+        emit Unpaused(msg.sender);
     }
 
     function _storeListing(address seller, uint256 itemId, uint256 unitPrice, uint256 quantity, bool primary)
@@ -391,23 +431,23 @@ contract Marketplace is
         if (unitPrice == 0) revert MarketZeroPrice();
         if (quantity == 0) revert MarketZeroQuantity();
         listingId = ++_listingCount;
-        _listings[listingId] = Listing({
+        _listings[listingId] = StoredListing({
             seller: seller,
             unitPrice: SafeCast.toUint96(unitPrice),
-            itemId: itemId,
             remaining: SafeCast.toUint64(quantity),
-            primary: primary
+            primary: primary,
+            itemId: SafeCast.toUint184(itemId)
         });
     }
 
-    function _openListing(uint256 listingId) private view returns (Listing storage listing) {
+    function _openListing(uint256 listingId) private view returns (StoredListing storage listing) {
         listing = _listings[listingId];
         if (listing.seller == address(0)) revert MarketUnknownListing(listingId);
         if (listing.remaining == 0) revert MarketListingClosed(listingId);
     }
 
     /// @dev Resale listings belong to their seller; primary listings to the platform's listers.
-    function _checkListingOwner(uint256 listingId, Listing storage listing) private view {
+    function _checkListingOwner(uint256 listingId, StoredListing storage listing) private view {
         bool owner = listing.primary ? hasRole(LISTER_ROLE, msg.sender) : listing.seller == msg.sender;
         if (!owner) revert MarketNotListingOwner(listingId, msg.sender);
     }
@@ -415,15 +455,15 @@ contract Marketplace is
     function _setFees(uint256 feeBps_, uint256 burnBps_) private {
         if (feeBps_ + burnBps_ > MAX_CUT_BPS) revert MarketInvalidFees(feeBps_, burnBps_);
         // both <= MAX_CUT_BPS < 2**16, checked above.
-        _feeBps = uint16(feeBps_);
-        _burnBps = uint16(burnBps_);
+        _config.feeBps = uint16(feeBps_);
+        _config.burnBps = uint16(burnBps_);
         emit FeesUpdated(feeBps_, burnBps_);
     }
 
     function _setTreasury(address treasury_) private {
         if (treasury_ == address(0)) revert MarketInvalidAddress(treasury_);
-        address previous = _treasury;
-        _treasury = treasury_;
+        address previous = _config.treasury;
+        _config.treasury = treasury_;
         emit TreasuryUpdated(previous, treasury_);
     }
 }

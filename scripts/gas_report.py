@@ -28,6 +28,7 @@ from ape import accounts, chain, project
 from ape.cli import ConnectedProviderCommand
 from ape.logging import logger
 from eth_account import Account
+from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
 from fitmint.chain.intents import PurchaseIntent, sign_intent
@@ -108,14 +109,29 @@ class Bench:
         self.base_items = admin.deploy(project.BaselineItems, admin)
         self.shop = admin.deploy(project.BaselineShop, self.base_token, self.base_items)
         self.base_items.grantRole(self.base_items.MINTER_ROLE(), self.shop, sender=admin)
+        self.anchor = admin.deploy(project.BaselineVoucherToken, self.attestor.address)
 
     def voucher(self, account, amount=FIT, day=None):
         self._fresh += 1
-        voucher = RewardVoucher(account, amount, keccak(text=f"gas claim {self._fresh}"),
+        # Claim ids issued in sequence, as the API does: 256 consecutive ids share one word of the bitmap.
+        voucher = RewardVoucher(account, amount, self._fresh.to_bytes(32, "big"),
                                 today() if day is None else day, 2**40)
         signature = sign_voucher(voucher, self.attestor.key, chain_id=chain.chain_id,
                                  verifying_contract=self.rewards.address)
         return voucher.as_tuple(), signature
+
+    def anchor_claim(self, account, sender, amount=FIT) -> int:
+        """Gas of one claim on the minimal voucher contract (contracts/baseline/BaselineVoucherToken.sol)."""
+        self._fresh += 1
+        message = {"account": account, "amount": amount, "claimId": keccak(text=f"anchor claim {self._fresh}"),
+                   "deadline": 2**40}
+        signed = self.attestor.sign_message(encode_typed_data(
+            {"name": "Anchor", "version": "1", "chainId": chain.chain_id, "verifyingContract": self.anchor.address},
+            {"Voucher": [{"name": "account", "type": "address"}, {"name": "amount", "type": "uint256"},
+                         {"name": "claimId", "type": "bytes32"}, {"name": "deadline", "type": "uint256"}]},
+            message))
+        return self.anchor.claim(account, amount, message["claimId"], message["deadline"], signed.signature,
+                                 sender=sender).gas_used
 
     def fund(self, buyer, amount):
         self.token.mint(buyer, amount, sender=self.admin)
@@ -123,25 +139,55 @@ class Bench:
 
     def measure(self):
         relayer = accounts.test_accounts[1]
+        self.measure_tokens()
         self.measure_claims(relayer)
         self.measure_merkle(relayer)
         self.measure_market(relayer)
 
+    def measure_tokens(self):
+        """A FIT transfer and an admin's ERC-1155 mint, beside the same on bare OpenZeppelin contracts."""
+        admin = self.admin
+        holder = self.new_buyer()
+        self.fund(holder, 100 * FIT)
+        existing = self.fresh_address()
+        self.fund(existing, FIT)
+
+        def transfers(token):
+            to_new = token.transfer(self.fresh_address(), FIT, sender=holder).gas_used
+            return to_new, token.transfer(existing, FIT, sender=holder).gas_used
+
+        first, steady = transfers(self.token)
+        base_first, base_steady = transfers(self.base_token)
+        self.record(
+            "FIT transfer", "OpenZeppelin ERC-20 transfer", (first, base_first), (steady, base_steady),
+            "to an account holding none yet (its balance is new)", "to an account already holding some",
+            note="FIT checks its pause flag on every transfer (one cold storage read, 2,100 gas)",
+        )
+
+        def mints(mint):
+            account = self.fresh_address()
+            return mint(account), mint(account)
+
+        first, steady = mints(lambda to: self.items.mint(to, 7, 1, b"", sender=admin).gas_used)
+        base_first, base_steady = mints(lambda to: self.base_items.mint(to, 7, 1, sender=admin).gas_used)
+        self.record(
+            "ERC-1155 mint", "OpenZeppelin ERC-1155 mint (AccessControl)", (first, base_first),
+            (steady, base_steady), "one item to an account holding none of it (its balance is new)",
+            "another of the same item to the same account",
+        )
+
     def measure_claims(self, relayer):
-        admin, rewards = self.admin, self.rewards
+        rewards = self.rewards
 
         def claim(account, **voucher):
             return rewards.claim(*self.voucher(account, **voucher), sender=relayer).gas_used
 
-        def mint(account):
-            return self.base_token.mint(account, FIT, sender=admin).gas_used
-
         # Contract-wide one-offs no member pays again: the token's first mint (its total supply) and the
         # epoch's first claim (its emission counter, once per epoch for everyone together).
-        self.base_token.mint(self.fresh_address(), FIT, sender=admin)
+        self.anchor_claim(self.fresh_address(), relayer)
         claim(self.fresh_address())
         member, base_member = self.fresh_address(), self.fresh_address()
-        base_first, base_steady = mint(base_member), mint(base_member)
+        base_first, base_steady = self.anchor_claim(base_member, relayer), self.anchor_claim(base_member, relayer)
         first, steady = claim(member), claim(member)
 
         batches = {}  # size -> [first-time, steady-state] gas of the whole batch
@@ -159,11 +205,14 @@ class Bench:
         claim(self.fresh_address())  # the new epoch's first claim: its emission counter, as above
         next_day, yesterday = claim(member), claim(member, day=day)
 
+        anchor = "minimal EIP-712 voucher contract (OpenZeppelin ERC-20, a slot per claim id)"
         self.record(
-            "claim (single voucher)", "ERC20 mint (AccessControl)", (first, base_first), (steady, base_steady),
-            "a member's first voucher (its FIT balance and daily-usage slot are new); baseline: a mint to a "
+            "claim (single voucher)", anchor, (first, base_first), (steady, base_steady),
+            "a member's first voucher (its FIT balance and daily-usage slot are new); anchor: a claim to a "
             "new holder",
-            "the same member's second voucher the same day; baseline: a second mint to the same holder",
+            "the same member's second voucher the same day (claim ids are issued in sequence: 256 share a word "
+            "of the paid-ids bitmap, and one claim in 256 starts a word, +17,100 gas); anchor: a second claim "
+            "to the same holder",
             note=f"the member's first voucher the next day: {next_day:,}; then one naming the day before: "
                  f"{yesterday:,}",
         )
@@ -171,9 +220,9 @@ class Bench:
             # A relayed claim: the relayer's claimBatch (the member sends nothing), per voucher.
             per_first, per_steady = batch_first // size, batch_steady // size
             self.record(
-                f"claim batch of {size}, per voucher", "ERC20 mint (AccessControl)",
+                f"claim batch of {size}, per voucher", anchor,
                 (per_first, base_first), (per_steady, base_steady),
-                f"{size} members' first vouchers in one batch (a relayed claim); baseline as for a single claim",
+                f"{size} members' first vouchers in one batch (a relayed claim); anchor: a single claim, as above",
                 f"the same {size} members' second vouchers the same day, in one batch",
                 note=f"whole batch {batch_first:,} first-time, {batch_steady:,} steady state; per relayed voucher "
                      f"{per_steady / steady - 1:+.0%} against the member's self-sent single claim ({steady:,})",

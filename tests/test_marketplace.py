@@ -69,9 +69,15 @@ def test_listing_input_validation(market, items, operator, alice, carol):
         market.createListing(ITEM, PRICE, 1, CID, "0x" + "00" * 20, sender=operator)
     with ape.reverts(market.SafeCastOverflowedUintDowncast, bits=96, value=2**96):
         market.createListing(ITEM, 2**96, 1, CID, carol, sender=operator)
+    # A listing keeps its item id in 184 bits (catalog ids are 128-bit uuids): a larger id is refused, the
+    # largest one is kept whole.
+    with ape.reverts(market.SafeCastOverflowedUintDowncast, bits=184, value=2**184):
+        market.createListing(2**184, PRICE, 1, CID, carol, sender=operator)
+    largest = market.createListing(2**184 - 1, PRICE, 1, CID, carol, sender=operator).return_value
+    assert market.getListing(largest).itemId == 2**184 - 1
     with reverts_with("ItemsInvalidCid", id=ITEM, cid="not-a-cid"):
         market.createListing(ITEM, PRICE, 1, "not-a-cid", carol, sender=operator)
-    assert market.listingCount() == 0
+    assert market.listingCount() == 1
 
 
 def test_primary_purchase_pays_seller_treasury_and_burns(market, token, items, listing_id, funded_alice, carol,

@@ -152,6 +152,10 @@ def test_constructor_validates_schedule(project, token, admin):
     with ape.reverts(project.ActivityRewards.RewardsInvalidSchedule, epochDuration=0, initialEpochBudget=BUDGET,
                      halvingEpochs=1):
         admin.deploy(project.ActivityRewards, token, admin, FIT, 0, BUDGET, 1)
+    # An epoch's emission is kept in 96 bits, so the budget (which only halves from there) is too.
+    with ape.reverts(project.ActivityRewards.RewardsInvalidSchedule, epochDuration=DAY, initialEpochBudget=2**96,
+                     halvingEpochs=1):
+        admin.deploy(project.ActivityRewards, token, admin, FIT, DAY, 2**96, 1)
     with ape.reverts(project.ActivityRewards.RewardsInvalidDailyCap, cap=0):
         admin.deploy(project.ActivityRewards, token, admin, 0, DAY, BUDGET, 1)
     with ape.reverts(project.ActivityRewards.RewardsInvalidAdmin, admin="0x" + "00" * 20):

@@ -76,6 +76,22 @@ def test_replayed_claim_id_reverts(rewards, make_voucher, alice, bob):
         rewards.claim(bigger.as_tuple(), bigger_signature, sender=bob)
 
 
+def test_claim_ids_sharing_a_bitmap_word_are_paid_independently(rewards, make_voucher, alice, bob):
+    # Ids 255 and 256 straddle a word boundary, 256-258 share a word: each is paid once, its neighbours stay unpaid.
+    ids = [n.to_bytes(32, "big") for n in (255, 256, 258)]
+    for claim_id in ids:
+        voucher, signature = make_voucher(alice, claim_id=claim_id)
+        rewards.claim(voucher.as_tuple(), signature, sender=bob)
+    assert all(rewards.isClaimPaid(claim_id) for claim_id in ids)
+    assert not any(rewards.isClaimPaid(n.to_bytes(32, "big")) for n in (254, 257, 259, 2**255 + 256))
+    voucher, signature = make_voucher(alice, claim_id=ids[1])
+    with ape.reverts(rewards.RewardsClaimAlreadyPaid, claimId=ids[1]):
+        rewards.claim(voucher.as_tuple(), signature, sender=bob)
+    neighbour, signature = make_voucher(alice, claim_id=(257).to_bytes(32, "big"))
+    rewards.claim(neighbour.as_tuple(), signature, sender=bob)
+    assert rewards.isClaimPaid(neighbour.claim_id)
+
+
 def test_expired_voucher_reverts(rewards, make_voucher, chain, alice, bob):
     voucher, signature = make_voucher(alice, deadline=chain.pending_timestamp + 60)
     chain.mine(deltatime=120)

@@ -24,6 +24,12 @@ interface IActivityRewards {
     event EpochRootPosted(uint256 indexed epoch, bytes32 root, uint256 total, address indexed operator);
     /// @notice The per-account daily voucher cap changed.
     event DailyCapUpdated(uint256 previousCap, uint256 newCap);
+    /// @notice Claims and root posts stopped / resumed (the events and errors of OpenZeppelin's Pausable).
+    event Paused(address account);
+    event Unpaused(address account);
+
+    error EnforcedPause();
+    error ExpectedPause();
 
     error RewardsInvalidAccount(bytes32 claimId);
     error RewardsZeroAmount(bytes32 claimId);

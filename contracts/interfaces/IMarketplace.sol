@@ -55,6 +55,12 @@ interface IMarketplace {
     event PurchaseIntentCancelled(address indexed buyer, uint256 nonce);
     event FeesUpdated(uint256 feeBps, uint256 burnBps);
     event TreasuryUpdated(address indexed previousTreasury, address indexed newTreasury);
+    /// @notice Listing and buying stopped / resumed (the events and errors of OpenZeppelin's Pausable).
+    event Paused(address account);
+    event Unpaused(address account);
+
+    error EnforcedPause();
+    error ExpectedPause();
 
     error MarketUnknownListing(uint256 listingId);
     error MarketListingClosed(uint256 listingId);

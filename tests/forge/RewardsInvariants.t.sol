@@ -9,7 +9,9 @@ import {ForgeTest, Vm} from "./utils/Vm.sol";
 
 /// @dev Drives ActivityRewards with random voucher claims (single and batch, fresh and replayed claim
 /// ids, some past their deadline, naming today, yesterday, an older day or tomorrow), Merkle epochs
-/// and the passing of time, and keeps ghost totals of what was actually paid, per (account, named day).
+/// (posted for the current or the previous epoch) and the passing of time, and keeps ghost totals of
+/// what was actually paid, per (account, named day) and per epoch. Half the fresh claim ids are issued in
+/// sequence (as the API does), so they share words of the paid-claims bitmap and cross word boundaries.
 contract RewardsHandler is ForgeTest {
     uint256 internal constant ATTESTOR_KEY = 0xA11CE;
     uint256 internal constant ROGUE_KEY = 0xB0B;
@@ -25,6 +27,8 @@ contract RewardsHandler is ForgeTest {
     uint256 public maxPaidPerDay;
     uint256 public paidOutsideTheirDays;
     bytes32[] internal _usedClaimIds;
+    uint256 internal _nextSequentialId = 250;
+    mapping(uint256 epoch => uint256 amount) public emittedIn;
     mapping(bytes32 claimId => uint256 pays) public paysOf;
     mapping(address account => mapping(uint256 day => uint256 amount)) public paidOn;
 
@@ -79,15 +83,21 @@ contract RewardsHandler is ForgeTest {
         } catch {}
     }
 
-    /// @dev Posts a one-leaf distribution (root == leaf, empty proof) and claims it, maybe twice.
+    /// @dev Posts a one-leaf distribution (root == leaf, empty proof) for the current or the previous
+    /// epoch and claims it, maybe twice.
     function epochClaim(uint256 accountSeed, uint256 amount, bool claimTwice) external {
-        uint256 epoch = rewards.currentEpoch();
+        uint256 current = rewards.currentEpoch();
+        uint256 epoch = accountSeed % 3 == 0 && current > 0 ? current - 1 : current;
         address account = _accounts[accountSeed % _accounts.length];
         amount = bound(amount, 1, 3_000e18);
         (bytes32 root,,) = rewards.epochDistribution(epoch);
         if (root == bytes32(0)) {
             root = keccak256(bytes.concat(keccak256(abi.encode(uint256(0), account, amount))));
-            try rewards.postEpochRoot(epoch, root, amount) {} catch { return; }
+            try rewards.postEpochRoot(epoch, root, amount) {
+                emittedIn[epoch] += amount;
+            } catch {
+                return;
+            }
         }
         uint256 attempts = claimTwice ? 2 : 1;
         for (uint256 i; i < attempts; ++i) {
@@ -114,19 +124,31 @@ contract RewardsHandler is ForgeTest {
         return _accounts[i];
     }
 
+    function usedClaimIdCount() external view returns (uint256) {
+        return _usedClaimIds.length;
+    }
+
+    function usedClaimIdAt(uint256 i) external view returns (bytes32) {
+        return _usedClaimIds[i];
+    }
+
+    function nextSequentialId() external view returns (uint256) {
+        return _nextSequentialId;
+    }
+
     /// @dev The day a voucher names: mostly today or yesterday (redeemable), sometimes two days ago or
     /// tomorrow (refused).
     function _voucher(uint256 accountSeed, uint256 amount, uint256 claimSeed, uint8 daySeed, bool replay, bool expired)
         internal
-        view
         returns (IActivityRewards.RewardVoucher memory)
     {
         uint256 today = block.timestamp / 1 days;
         uint256 choice = daySeed % 8;
         uint256 day = choice < 4 ? today : choice < 6 ? today - 1 : choice == 6 ? today - 2 : today + 1;
-        bytes32 claimId = replay && _usedClaimIds.length > 0
-            ? _usedClaimIds[claimSeed % _usedClaimIds.length]
-            : keccak256(abi.encode(claimSeed, block.timestamp, ghostPaid));
+        bytes32 claimId;
+        if (replay && _usedClaimIds.length > 0) claimId = _usedClaimIds[claimSeed % _usedClaimIds.length];
+        else if (claimSeed % 2 == 0) claimId = bytes32(_nextSequentialId++);
+        else claimId = keccak256(abi.encode(claimSeed, block.timestamp, ghostPaid));
         return IActivityRewards.RewardVoucher({
             account: _accounts[accountSeed % _accounts.length],
             amount: bound(amount, 1, 1_500e18),
@@ -147,6 +169,7 @@ contract RewardsHandler is ForgeTest {
         uint256 paid = paidOn[voucher.account][voucher.day] += voucher.amount;
         if (paid > maxPaidPerDay) maxPaidPerDay = paid;
         ghostPaid += voucher.amount;
+        emittedIn[rewards.currentEpoch()] += voucher.amount;
         ++paidClaims;
         if (paysOf[voucher.claimId] == 0) _usedClaimIds.push(voucher.claimId);
         if (++paysOf[voucher.claimId] > maxPaysPerClaim) maxPaysPerClaim = paysOf[voucher.claimId];
@@ -224,5 +247,23 @@ contract RewardsInvariantsTest is ForgeTest {
         for (uint256 epoch; epoch <= handler.maxEpochTouched(); ++epoch) {
             assertLe(rewards.epochEmitted(epoch), rewards.epochBudget(epoch), "epoch emitted <= budget");
         }
+    }
+
+    /// @dev The packed current-epoch counter and the past epochs' totals together account for exactly
+    /// what each epoch was charged (voucher payouts + posted Merkle totals), whichever epoch was charged last.
+    function invariant_epochEmittedMatchesCharges() public view {
+        for (uint256 epoch; epoch <= handler.maxEpochTouched() + 1; ++epoch) {
+            assertEq(rewards.epochEmitted(epoch), handler.emittedIn(epoch), "epochEmitted == charged");
+        }
+    }
+
+    /// @dev The bitmap marks exactly the paid ids: every paid id, and not the next sequential id (which
+    /// shares a word with paid ones) nor a random one.
+    function invariant_paidClaimIdsMatchBitmap() public view {
+        for (uint256 i; i < handler.usedClaimIdCount(); ++i) {
+            require(rewards.isClaimPaid(handler.usedClaimIdAt(i)), "a paid claim id is marked paid");
+        }
+        require(!rewards.isClaimPaid(bytes32(handler.nextSequentialId())), "the next id is not paid");
+        require(!rewards.isClaimPaid(keccak256("never issued")), "an unissued id is not paid");
     }
 }

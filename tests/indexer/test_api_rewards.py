@@ -19,6 +19,7 @@ from backend.app.main import create_app
 from backend.app.rewards.service import day_number
 from checks import consume_all, index_to_head
 from fitmint import events as ev
+from fitmint.rewards.vouchers import RewardVoucher, sign_voucher
 from fitmint.secrets import read_or_generate
 from tests.support import testclock
 from tests.support.api import a_run, api_settings, db
@@ -125,6 +126,37 @@ def test_workout_to_voucher_to_minted_balance(loop, chain, indexer_settings):
     assert [(e["id"], e["key"], e["data"]["amount"]) for e in issued_events] == [
         (expected_id, wallet.address.lower(), str(50 * FIT))]
     assert_matches_schema(ev.REWARD_ISSUED.ce_type, issued_events[0]["data"])
+
+
+def test_claim_ids_are_issued_in_sequence_past_ids_the_contract_already_paid(loop, chain):
+    """Consecutive vouchers get consecutive claim ids (they share a word of the contract's paid-ids bitmap);
+    an id the contract has already paid, as after a database restored from a backup, is skipped."""
+    client, settings = loop
+    wallet = funded_wallet(chain)
+    headers = sign_in(client, settings, wallet)
+
+    runs = iter(range(1, 4))
+
+    def voucher_for_a_run() -> dict:
+        workout = client.post("/fitness/workouts", json=a_run(hours_ago=next(runs), minutes=6, km=1.0),
+                              headers=headers)
+        assert workout.status_code == 201, workout.text
+        issued = client.post(f"/rewards/workouts/{workout.json()['id']}/voucher", headers=headers)
+        assert issued.status_code == 201, issued.text
+        return issued.json()
+
+    first = voucher_for_a_run()
+    number = int(first["claim_id"], 16)
+    assert first["claim_id"] == "0x" + number.to_bytes(32, "big").hex()
+    assert int(voucher_for_a_run()["claim_id"], 16) == number + 1
+    # The next id is paid on the chain already (a voucher the lost database had issued and its member claimed).
+    taken = RewardVoucher(wallet.address, FIT, (number + 2).to_bytes(32, "big"), chain.today(), 2**40)
+    chain.send(chain.rewards.functions.claim(taken.as_tuple(), sign_voucher(
+        taken, chain.attestor.key, chain_id=31337, verifying_contract=chain.rewards.address)), chain.accounts[9])
+    third = voucher_for_a_run()
+    assert int(third["claim_id"], 16) == number + 3
+    submit_claim(chain, wallet, third)
+    assert chain.rewards.functions.isClaimPaid(bytes.fromhex(third["claim_id"][2:])).call()
 
 
 def test_vouchers_respect_the_daily_cap_and_expire(loop, chain):

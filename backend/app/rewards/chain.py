@@ -46,6 +46,10 @@ class RewardsChain:
         contract answers 0 for any day but today and yesterday (the days a voucher can be redeemed on)."""
         return await self.gateway.call(CONTRACT, "dailyRemaining", account, day)
 
+    async def claim_paid(self, claim_id: str) -> bool:
+        """Whether the contract has paid claim id `claim_id` (0x + 64 hex digits)."""
+        return await self.gateway.call(CONTRACT, "isClaimPaid", bytes.fromhex(claim_id[2:]))
+
     async def epoch_remaining(self) -> int:
         epoch = await self.gateway.call(CONTRACT, "currentEpoch")
         budget = await self.gateway.call(CONTRACT, "epochBudget", epoch)

@@ -157,3 +157,25 @@ def test_only_the_platform_tenants_members_act_across_tenants_and_only_for_platf
     at_home, elsewhere = decide_all(opa.url, [(TENANT,), (ELSEWHERE,)], across)
     assert at_home == (action in PLATFORM_WIDE and EXPECTED[action][ROLES.index(role)] == "tenant")
     assert not elsewhere, "a member of another tenant than the platform's acted across tenants"
+
+
+def test_a_service_tokens_scope_narrows_its_role_and_never_widens_it(opa):
+    """A service token granted part of its role's actions (OAuth scope) may do only those; a scope naming an
+    action its role lacks adds nothing; a member's token (no scope) has its role's rules."""
+    def attestor(client, scopes):
+        return Principal(TENANT, Role.ATTESTOR, client_id="svc", scopes=scopes, policy=client)
+
+    async def decide(client, role_or_scopes, action):
+        who = (principal(client, role_or_scopes) if isinstance(role_or_scopes, Role)
+               else attestor(client, frozenset(role_or_scopes)))
+        try:
+            await authorize(who, action, tenant_id=TENANT, user_id=OTHER)
+            return 200
+        except Denied as refused:
+            return refused.status, str(refused)
+
+    narrowed = {"workout.create", "member.role.set"}
+    assert decide_all(opa.url, [(narrowed, Action.WORKOUT_CREATE), (narrowed, Action.WORKOUT_READ),
+                                (narrowed, Action.MEMBER_ROLE_SET), (Role.ATTESTOR, Action.WORKOUT_READ)], decide) == [
+        200, (403, "the token's scope does not include workout.read"),
+        (403, "role 'attestor' may not member.role.set"), 200]

@@ -41,6 +41,8 @@ NO_FOREIGN_ID = {
     ("POST", "/identity/trusted-issuers"), ("GET", "/identity/trusted-issuers"), ("GET", "/identity/exchanges"),
     ("POST", "/identity/gates/{gate}/authorize"), ("POST", "/agent/webhooks/topic/{topic}/"),
     ("POST", "/identity/credentials/verify"),
+    # Credential status lists are published for any verifier (public, signed by the platform's issuer DID).
+    ("GET", "/identity/status/{list_id}"),
     # Transactions are submitted to, and listed from, the caller's tenant (one by id: below).
     ("POST", "/transactions"), ("GET", "/transactions"),
     # Relayed purchases are the caller's own (a wallet of theirs signs); sponsorship is the caller's tenant's.

@@ -148,7 +148,7 @@ def test_every_decision_is_in_the_decision_log(opa, replicas, club):
     entry = wait_until(logged, timeout=5, what="the decision in OPA's decision log")
     assert entry["path"] == "fitmint/authz/decision" and entry["decision_id"]
     assert entry["input"] == {"action": "profile.read", "principal": {
-        "tenant_id": coach.tenant_id, "role": "coach", "user_id": coach.user_id},
+        "tenant_id": coach.tenant_id, "role": "coach", "user_id": coach.user_id, "scopes": None},
         "target": {"tenant_id": coach.tenant_id, "user_id": club["user"].user_id}}
     assert entry["result"] == {"allow": True, "status": 200, "reason": "allowed"}
     assert all("tenant_policy" not in line for line in opa.log.splitlines() if '"Decision Log"' in line), \

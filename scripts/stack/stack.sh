@@ -22,7 +22,8 @@ export OTEL_BSP_SCHEDULE_DELAY="${OTEL_BSP_SCHEDULE_DELAY:-1000}"
 RUN_DIR="$FITMINT_STATE_DIR/run"
 LOG_DIR="$FITMINT_STATE_DIR/logs"
 SECRETS_DIR="$FITMINT_STATE_DIR/secrets"
-ALL_SERVICES=(jaeger victorialogs anvil postgres redis kafka ipfs mail acapy indexer opa api txqueue worker analytics
+# opa before anvil: a deployment that changed restarts a running API (anvil_ready), which needs its OPA.
+ALL_SERVICES=(jaeger victorialogs opa anvil postgres redis kafka ipfs mail acapy indexer api txqueue worker analytics
   recommend prometheus)
 STARTED=()
 CMD=()

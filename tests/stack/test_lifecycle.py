@@ -33,7 +33,7 @@ def wait_dead(pids, seconds=15) -> set[int]:
     return {pid for pid in pids if alive(pid)}
 
 
-SERVICES = ["jaeger", "victorialogs", "anvil", "postgres", "redis", "kafka", "ipfs", "mail", "acapy", "indexer", "opa",
+SERVICES = ["jaeger", "victorialogs", "opa", "anvil", "postgres", "redis", "kafka", "ipfs", "mail", "acapy", "indexer",
             "api", "txqueue", "worker", "analytics", "recommend", "prometheus"]
 
 

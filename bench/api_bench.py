@@ -180,9 +180,10 @@ UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 PERCENTILE = re.compile(r"^\s*(50|75|90|99)%\s+([\d.]+)(us|ms|s|m)\s*$", re.M)
 
 
-def wrk(url: str, seconds: int) -> dict:
+def wrk(url: str, seconds: int, headers: dict | None = None) -> dict:
     """One wrk run; requests/s, latency percentiles in ms, and the non-2xx/3xx and socket error counts."""
-    argv = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", url]
+    argv = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency",
+            *(arg for name, value in (headers or {}).items() for arg in ("-H", f"{name}: {value}")), url]
     output = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
     rps = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.M)
     requests = re.search(r"^\s*(\d+) requests in", output, re.M)

@@ -97,7 +97,8 @@ async def _own_connection(identity: Identity, principal, connection_id: str):
     connection = await identity.connection(connection_id)
     if connection is None:
         raise HTTPException(404, "no such connection")
-    check(principal, Action.IDENTITY_USE, tenant_id=str(connection["tenant_id"]), user_id=str(connection["user_id"]))
+    await check(principal, Action.IDENTITY_USE, tenant_id=str(connection["tenant_id"]),
+                user_id=str(connection["user_id"]))
     return connection
 
 
@@ -105,7 +106,7 @@ async def _own_connection(identity: Identity, principal, connection_id: str):
 async def create_invitation(principal: CurrentMember, request: Request, pool: BackendPool) -> dict:
     """An out-of-band 1.1 invitation (DID Exchange 1.1, did:peer:4) for your wallet; the connection it
     makes is linked to you. Follow it at GET /identity/exchanges/{thread_id}."""
-    check(principal, Action.IDENTITY_USE, tenant_id=principal.tenant_id, user_id=principal.user_id)
+    await check(principal, Action.IDENTITY_USE, tenant_id=principal.tenant_id, user_id=principal.user_id)
     identity = get_identity(request, pool)
     return await _agent(identity.create_invitation(principal.tenant_id, principal.user_id))
 
@@ -113,7 +114,7 @@ async def create_invitation(principal: CurrentMember, request: Request, pool: Ba
 @router.get("/identity/connections")
 async def list_connections(principal: CurrentMember, request: Request, pool: BackendPool) -> dict:
     """Your DIDComm connections."""
-    check(principal, Action.IDENTITY_USE, tenant_id=principal.tenant_id, user_id=principal.user_id)
+    await check(principal, Action.IDENTITY_USE, tenant_id=principal.tenant_id, user_id=principal.user_id)
     return {"data": await get_identity(request, pool).connections(principal.user_id)}
 
 
@@ -124,7 +125,7 @@ async def bind_wallet(body: BindingRequest, principal: CurrentMember, request: R
     yours; the platform issues a WalletBinding credential: your holder DID <-> did:pkh:eip155:<chain>:<address>."""
     identity = get_identity(request, pool)
     connection = await _own_connection(identity, principal, body.connection_id)
-    check(principal, Action.WALLET_LINK, tenant_id=principal.tenant_id, user_id=principal.user_id)
+    await check(principal, Action.WALLET_LINK, tenant_id=principal.tenant_id, user_id=principal.user_id)
     try:
         Identity.require_active(connection)
     except Refused as exc:
@@ -145,7 +146,7 @@ async def issue_achievement(body: AchievementRequest, principal: CurrentMember, 
 @router.get("/identity/credentials")
 async def list_credentials(principal: CurrentMember, request: Request, pool: BackendPool) -> dict:
     """Credentials issued to you, with their signed documents and revocation."""
-    check(principal, Action.IDENTITY_USE, tenant_id=principal.tenant_id, user_id=principal.user_id)
+    await check(principal, Action.IDENTITY_USE, tenant_id=principal.tenant_id, user_id=principal.user_id)
     return {"data": await get_identity(request, pool).credentials(principal.user_id)}
 
 
@@ -156,9 +157,9 @@ async def revoke_credential(credential_id: Annotated[str, Path(max_length=100)],
     identity = get_identity(request, pool)
     row = await identity.issued_credential(credential_id)
     if row is None:
-        check(principal, Action.IDENTITY_ADMIN, tenant_id=principal.tenant_id)
+        await check(principal, Action.IDENTITY_ADMIN, tenant_id=principal.tenant_id)
         raise HTTPException(404, "no such credential")
-    check(principal, Action.IDENTITY_ADMIN, tenant_id=str(row["tenant_id"]))
+    await check(principal, Action.IDENTITY_ADMIN, tenant_id=str(row["tenant_id"]))
     return await identity.revoke(credential_id, principal.name)
 
 
@@ -186,14 +187,14 @@ async def read_status_list(list_id: Annotated[int, Path(ge=1, le=2**31 - 1)], re
 async def add_trusted_issuer(body: TrustedIssuer, principal: CurrentPrincipal, request: Request,
                              pool: BackendPool) -> dict:
     """Admins: credentials of this issuer DID are accepted in your tenant's presentations."""
-    check(principal, Action.IDENTITY_ADMIN, tenant_id=principal.tenant_id)
+    await check(principal, Action.IDENTITY_ADMIN, tenant_id=principal.tenant_id)
     return await get_identity(request, pool).trust(principal.tenant_id, body.did, body.name, principal.name)
 
 
 @router.get("/identity/trusted-issuers")
 async def list_trusted_issuers(principal: CurrentPrincipal, request: Request, pool: BackendPool) -> dict:
     """Admins: the issuers your tenant trusts (ours first, always)."""
-    check(principal, Action.IDENTITY_ADMIN, tenant_id=principal.tenant_id)
+    await check(principal, Action.IDENTITY_ADMIN, tenant_id=principal.tenant_id)
     return {"data": await get_identity(request, pool).trusted_issuers(principal.tenant_id)}
 
 
@@ -215,7 +216,7 @@ async def authorize_gate(gate: Annotated[str, Path(max_length=40)], principal: C
                          pool: BackendPool) -> dict:
     """Allowed (200) with a verified presentation of the gate's credential type that is recent enough;
     403 with the reason otherwise."""
-    check(principal, Action.IDENTITY_USE, tenant_id=principal.tenant_id, user_id=principal.user_id)
+    await check(principal, Action.IDENTITY_USE, tenant_id=principal.tenant_id, user_id=principal.user_id)
     identity = get_identity(request, pool)
     row = await identity.gate(gate)
     if row is None:
@@ -229,7 +230,7 @@ async def verify_credential(body: VerifyRequest, principal: CurrentMember, reque
     `did:pkh:eip155:<chain>:<address>`, what ACA-Py cannot verify) or any suite didkit knows (ours:
     Ed25519 over did:key), and, for credentials our issuer DID issued, their revocation in our status lists.
     200 with `ok` and the reasons either way; trust in the issuer is the caller's."""
-    check(principal, Action.IDENTITY_USE, tenant_id=principal.tenant_id, user_id=principal.user_id)
+    await check(principal, Action.IDENTITY_USE, tenant_id=principal.tenant_id, user_id=principal.user_id)
     proof = body.credential.get("proof")
     proof_type = proof.get("type") if isinstance(proof, dict) else None
     if proof_type == EIP712_PROOF_TYPE:
@@ -246,7 +247,7 @@ async def verify_credential(body: VerifyRequest, principal: CurrentMember, reque
 @router.get("/identity/exchanges")
 async def list_exchanges(principal: CurrentMember, request: Request, pool: BackendPool) -> dict:
     """Your exchanges, newest first: state pending/done/failed (with the reason), the agent's state."""
-    check(principal, Action.IDENTITY_USE, tenant_id=principal.tenant_id, user_id=principal.user_id)
+    await check(principal, Action.IDENTITY_USE, tenant_id=principal.tenant_id, user_id=principal.user_id)
     return {"data": await get_identity(request, pool).exchanges(principal.user_id)}
 
 
@@ -257,7 +258,7 @@ async def read_exchange(thread_id: Annotated[str, Path(max_length=100)], princip
     row = await get_identity(request, pool).exchange(thread_id)
     if row is None:
         raise HTTPException(404, "no such exchange")
-    check(principal, Action.IDENTITY_USE, tenant_id=str(row["tenant_id"]), user_id=str(row["user_id"]))
+    await check(principal, Action.IDENTITY_USE, tenant_id=str(row["tenant_id"]), user_id=str(row["user_id"]))
     return exchange_view(row)
 
 

@@ -105,14 +105,15 @@ async def get_claims(request: Request, tokens: TokensDep,
 CurrentClaims = Annotated[dict, Depends(get_claims)]
 
 
-async def get_principal(claims: CurrentClaims) -> Principal:
+async def get_principal(request: Request, claims: CurrentClaims) -> Principal:
     try:
         role = Role(claims["role"])
     except ValueError as exc:
         raise _unauthorized(f"unknown role {claims['role']!r} in token") from exc
     scope = claims.get("scope")
     return Principal(tenant_id=claims["tid"], role=role, user_id=claims.get("uid") or None,
-                     client_id=claims.get("cid"), scopes=frozenset(scope.split()) if isinstance(scope, str) else None)
+                     client_id=claims.get("cid"), scopes=frozenset(scope.split()) if isinstance(scope, str) else None,
+                     policy=request.app.state.opa)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
@@ -128,10 +129,10 @@ async def require_member(principal: CurrentPrincipal) -> Principal:
 CurrentMember = Annotated[Principal, Depends(require_member)]
 
 
-def check(principal: Principal, action: Action, *, tenant_id: str, user_id: str | None = None) -> None:
+async def check(principal: Principal, action: Action, *, tenant_id: str, user_id: str | None = None) -> None:
     """`authorize` as an HTTP answer: 404 outside the tenant, 403 when the policy denies."""
     try:
-        authorize(principal, action, tenant_id=tenant_id, user_id=user_id)
+        await authorize(principal, action, tenant_id=tenant_id, user_id=user_id)
     except Denied as exc:
         raise HTTPException(exc.status, str(exc)) from exc
 
@@ -142,7 +143,7 @@ async def load_user(users: Users, principal: Principal, action: Action, user_id:
         user = await users.get(str(user_id))
     except NotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found in your tenant") from exc
-    check(principal, action, tenant_id=user["tenant_id"], user_id=user["id"])
+    await check(principal, action, tenant_id=user["tenant_id"], user_id=user["id"])
     return user
 
 

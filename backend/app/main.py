@@ -35,6 +35,7 @@ from backend.app.core.body_limit import BodyLimitMiddleware
 from backend.app.core.config import Settings, get_settings
 from backend.app.core.db import create_pool, migrate_async, read_only_reset
 from backend.app.core.observe import ObserveMiddleware
+from backend.app.core.opa import Opa, PolicyUnavailable
 from backend.app.core.outages import OutageClassifier
 from backend.app.core.outages import install as install_outage_answers
 from backend.app.core.ratelimit import RateLimiter
@@ -56,13 +57,15 @@ from backend.app.rewards.chain import RewardsChain
 from backend.app.rewards.epoch_routes import router as epochs_router
 from backend.app.rewards.routes import router as rewards_router
 from backend.app.rewards.service import Vouchers
+from backend.app.tenant_policy.routes import router as tenant_policy_router
+from backend.app.tenant_policy.sync import TenantPolicySync
 from backend.app.transactions.routes import router as transactions_router
 from backend.app.users.routes import router as users_router
 from backend.app.users.service import ensure_tenant
 from backend.app.wallets.routes import router as wallets_router
 from fitmint import telemetry
 from fitmint.chain.gateway import ChainGateway
-from fitmint.resilience import quiet_library_retries
+from fitmint.resilience import POSTGRES_ERRORS, quiet_library_retries
 
 log = logging.getLogger("api")
 
@@ -101,6 +104,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.tokens = TokenService(redis=redis, settings=settings)
         app.state.siwe = SiweService(redis=redis, settings=settings)
         app.state.limiter = RateLimiter(redis)
+        app.state.opa = Opa(settings.opa_address, settings.opa_timeout_seconds)  # every authorization decision
+        app.state.policy_sync = None
         app.state.hub = Hub(redis)
         await app.state.hub.start()
         app.state.indexer_pool = await _open_pool(settings, settings.indexer_database, "wallet reads",
@@ -132,6 +137,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.platform_tenant_id = await ensure_tenant(pool, settings.default_tenant)
             app.state.vouchers = Vouchers(pool, app.state.rewards_chain, settings)
             app.state.backend_pool = pool
+            app.state.policy_sync = TenantPolicySync(pool, app.state.opa, settings.opa_sync_seconds)
+            with suppress(PolicyUnavailable, *POSTGRES_ERRORS):  # else the loop retries; decisions fail closed
+                await app.state.policy_sync.push()
+            relay.append(asyncio.create_task(app.state.policy_sync.run(stop)))
             if settings.relay_enabled:
                 relay.append(asyncio.create_task(run_relay(pool, settings, stop)))
             if settings.relayer_enabled:  # every replica batches: row locks share the waiting relays out
@@ -164,6 +173,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.relayer_chain.gateway.close()
             await app.state.acapy.close()
             await app.state.recommend.close()
+            await app.state.opa.close()
             await redis.aclose()
             await app.state.analytics.close()
             for pool in (app.state.indexer_pool, app.state.backend_pool):
@@ -201,7 +211,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (wallets_router, chain_router, marketplace_router, recommendations_router, auth_router,
                    oauth_router, users_router, fitness_router, fraud_router, rewards_router, epochs_router,
                    relayer_router, notifications_router, catalog_router, transactions_router, analytics_router,
-                   identity_router, agent_webhooks_router):
+                   identity_router, agent_webhooks_router, tenant_policy_router):
         app.include_router(router)
 
     mount_dapp(app, settings.dapp_dir)

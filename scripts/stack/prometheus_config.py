@@ -25,7 +25,7 @@ def _port(name: str) -> str:
 # docker-compose.yml's services and the container port each serves /metrics on.
 COMPOSE_TARGETS = {"api": "api:8000", "indexer": "indexer:59464", "worker": "worker:59465", "txqueue": "txqueue:59466",
                    "analytics": "analytics:59467", "recommend": "recommend:59468", "jaeger": "jaeger:8888",
-                   "victorialogs": "victorialogs:9428", "prometheus": "localhost:9090"}
+                   "victorialogs": "victorialogs:9428", "prometheus": "localhost:9090", "opa": "opa:8282"}
 
 
 def targets() -> dict[str, str]:
@@ -40,6 +40,7 @@ def targets() -> dict[str, str]:
         "jaeger": f"127.0.0.1:{_port('JAEGER_METRICS_PORT')}",
         "victorialogs": f"127.0.0.1:{_port('VICTORIALOGS_PORT')}",
         "prometheus": f"127.0.0.1:{_port('PROMETHEUS_PORT')}",
+        "opa": f"127.0.0.1:{_port('OPA_PORT')}",  # its diagnostic address: /health and /metrics only
     }
 
 

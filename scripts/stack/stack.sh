@@ -22,8 +22,9 @@ export OTEL_BSP_SCHEDULE_DELAY="${OTEL_BSP_SCHEDULE_DELAY:-1000}"
 RUN_DIR="$FITMINT_STATE_DIR/run"
 LOG_DIR="$FITMINT_STATE_DIR/logs"
 SECRETS_DIR="$FITMINT_STATE_DIR/secrets"
-ALL_SERVICES=(jaeger victorialogs anvil postgres redis kafka ipfs mail acapy indexer api txqueue worker analytics recommend
-  prometheus)
+# opa before anvil: a deployment that changed restarts a running API (anvil_ready), which needs its OPA.
+ALL_SERVICES=(jaeger victorialogs opa anvil postgres redis kafka ipfs mail acapy indexer api txqueue worker analytics
+  recommend prometheus)
 STARTED=()
 CMD=()
 SECRET_ENV=()  # NAME=value pairs a service gets in its environment (see start_service)
@@ -307,7 +308,28 @@ indexer_healthy() {
 
 api_ports() { echo "$BACKEND_PORT"; }
 api_url() { echo "http://127.0.0.1:$BACKEND_PORT"; }
-api_prepare() { is_healthy redis && is_healthy postgres || fail "api: needs redis and postgres running."; }
+api_prepare() {
+  is_healthy redis && is_healthy postgres && is_healthy opa || fail "api: needs redis, postgres and opa running."
+}
+
+# The API's policy decision point: Open Policy Agent with the Rego and base policy of policy/, decisions over
+# a unix socket only the stack's user can open (OPA_URL's default, <state>/run/opa.sock); its port is the
+# read-only diagnostic one (/health, /metrics). Every authorization decision is logged, with its input,
+# result and decision_id, as a JSON line in <state>/logs/opa.log (policy/decision_logs.rego keeps only
+# those). The tenants' own tightenings are pushed by the API (backend/app/tenant_policy/sync.py).
+opa_ports() { echo "$OPA_PORT"; }
+opa_url() { echo "unix://$RUN_DIR/opa.sock"; }
+opa_prepare() {
+  [ -x "$OPA_BIN" ] || fail "opa: not built ($OPA_BIN); run 'make deps-stack'."
+  mkdir -p "$RUN_DIR"
+  rm -f "$RUN_DIR/opa.sock"  # a socket left by a killed OPA would refuse the bind
+}
+opa_argv() {
+  CMD=("$OPA_BIN" run --server --addr "unix://$RUN_DIR/opa.sock" --unix-socket-perm 600
+       --diagnostic-addr "127.0.0.1:$OPA_PORT" --skip-version-check --log-level error
+       --set decision_logs.console=true --set decision_logs.drop_decision=/system/log/drop "$FITMINT_ROOT/policy")
+}
+opa_healthy() { curl -sf -m 2 "http://127.0.0.1:$OPA_PORT/health" >/dev/null; }
 
 # The TypeScript SDK and the reference dApp, which the API serves at /app/ from clients/dapp/dist: built by
 # `up` before it starts the API (also when the API runs already: it serves dist/ from disk), and only when

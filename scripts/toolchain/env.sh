@@ -69,6 +69,8 @@ export JAEGER_VERSION="${JAEGER_VERSION:-v1.76.0}"
 export JAEGER_BIN="${JAEGER_BIN:-$FITMINT_CACHE/jaeger/$JAEGER_VERSION/bin/jaeger}"
 export VICTORIALOGS_VERSION="${VICTORIALOGS_VERSION:-v1.52.1}"
 export VICTORIALOGS_BIN="${VICTORIALOGS_BIN:-$FITMINT_CACHE/victorialogs/$VICTORIALOGS_VERSION/bin/victoria-logs}"
+export OPA_VERSION="${OPA_VERSION:-v1.22.3}"  # the policy decision point (backend/app/core/policy/)
+export OPA_BIN="${OPA_BIN:-$FITMINT_CACHE/opa/$OPA_VERSION/bin/opa}"
 export PROMETHEUS_BIN="${PROMETHEUS_BIN:-/usr/bin/prometheus}"
 # Helm renders and lints the Kubernetes chart (deploy/helm/fitmint; `make chart`).
 export HELM_VERSION="${HELM_VERSION:-v3.22.0}"

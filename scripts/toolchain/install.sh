@@ -173,6 +173,13 @@ install_victorialogs() { # the log store (Apache-2.0; Loki is AGPL): JSON lines 
     github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs "$VICTORIALOGS_BIN"
 }
 
+install_opa() { # Open Policy Agent: decides the API's authorization (backend/app/core/policy/*.rego)
+  [ -x "$OPA_BIN" ] && return 0
+  step "OPA $OPA_VERSION: building from the Go module proxy (cold: ~2 min, then cached)"
+  go_build_tool opa OPA "$OPA_VERSION" github.com/open-policy-agent/opa "$OPA_BIN" \
+    "-X github.com/open-policy-agent/opa/v1/version.Version=${OPA_VERSION#v}"
+}
+
 install_helm() { # renders and lints the Kubernetes chart (deploy/helm/fitmint); no cluster is needed or used
   [ -x "$HELM_BIN" ] && return 0
   step "Helm $HELM_VERSION: building from the Go module proxy (cold: ~2-4 min, then cached)"
@@ -264,7 +271,7 @@ for component in "${components[@]}"; do
     contracts) install_node; install_dev_venv; install_slither_venv ;;
     stack) install_node; install_dev_venv; install_slither_venv
            install_recommend_venv; install_postgres; install_redis; install_kafka; install_kubo; install_acapy
-           install_jaeger; install_victorialogs; install_prometheus
+           install_jaeger; install_victorialogs; install_prometheus; install_opa
            install_compose; install_helm
            install_chromium
            install_k8s_schemas; install_litmus_check; install_actionlint; install_toxiproxy ;;
@@ -272,9 +279,9 @@ for component in "${components[@]}"; do
     dev-venv) install_dev_venv ;;
     slither-venv) install_slither_venv ;;
     recommend-venv) install_recommend_venv ;;
-    postgres|redis|kafka|kubo|acapy|compose|helm|wrk|chromium|jaeger|victorialogs|prometheus|actionlint|toxiproxy) "install_$component" ;;
+    postgres|redis|kafka|kubo|acapy|compose|helm|wrk|chromium|jaeger|victorialogs|prometheus|opa|actionlint|toxiproxy) "install_$component" ;;
     k8s-schemas) install_k8s_schemas; install_litmus_check ;;
-    *) fail "unknown component '$component' (contracts, stack, node, dev-venv, slither-venv, recommend-venv, postgres, redis, kafka, kubo, acapy, jaeger, victorialogs, prometheus, compose, helm, wrk, chromium, k8s-schemas, actionlint, toxiproxy)" ;;
+    *) fail "unknown component '$component' (contracts, stack, node, dev-venv, slither-venv, recommend-venv, postgres, redis, kafka, kubo, acapy, jaeger, victorialogs, prometheus, opa, compose, helm, wrk, chromium, k8s-schemas, actionlint, toxiproxy)" ;;
   esac
 done
 echo "installed: ${components[*]} (cache: $FITMINT_CACHE)"

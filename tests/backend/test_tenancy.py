@@ -19,6 +19,7 @@ NO_FOREIGN_ID = {
     ("GET", "/.well-known/jwks.json"), ("GET", "/.well-known/oauth-authorization-server"),
     ("GET", "/users/me"), ("PATCH", "/users/me"), ("PUT", "/users/me/preferences"), ("POST", "/users/me/wallets"),
     ("DELETE", "/users/me/wallets/{address}"), ("POST", "/tenant/service-clients"),
+    ("GET", "/tenant/policy"), ("PUT", "/tenant/policy"),  # the caller's tenant's own policy
     ("GET", "/wallets/{address}/balance"), ("GET", "/wallets/{address}/transfers"),
     ("GET", "/wallets/{address}/claims"), ("GET", "/wallets/{address}/items"), ("GET", "/wallets/{address}/orders"),
     # The client surface: the chain, marketplace listings (their items are the catalog's public reads) and
@@ -40,6 +41,8 @@ NO_FOREIGN_ID = {
     ("POST", "/identity/trusted-issuers"), ("GET", "/identity/trusted-issuers"), ("GET", "/identity/exchanges"),
     ("POST", "/identity/gates/{gate}/authorize"), ("POST", "/agent/webhooks/topic/{topic}/"),
     ("POST", "/identity/credentials/verify"),
+    # Credential status lists are published for any verifier (public, signed by the platform's issuer DID).
+    ("GET", "/identity/status/{list_id}"),
     # Transactions are submitted to, and listed from, the caller's tenant (one by id: below).
     ("POST", "/transactions"), ("GET", "/transactions"),
     # Relayed purchases are the caller's own (a wallet of theirs signs); sponsorship is the caller's tenant's.

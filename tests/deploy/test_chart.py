@@ -68,7 +68,8 @@ EXEMPT = {
 # allows no flow there, so it is not given the address either).
 NOT_CALLED = {
     "worker": {"IPFS_API_URL": "the catalog (IPFS) is the API's", "RECOMMEND_URL": "only the API asks recommendations",
-               "PUBLIC_RPC_URL": "GET /chain is the API's", "SIWE_URI": "sign-in is the API's"},
+               "PUBLIC_RPC_URL": "GET /chain is the API's", "SIWE_URI": "sign-in is the API's",
+               "OPA_URL": "authorization decisions are the API's (its OPA sidecar)"},
     "api": {"SMTP_HOST": "only the worker sends email"},
     "recommend": {"FITMINT_RPC_URL": "the kernel's settings name the chain; recommendations never call it",
                   "KAFKA_BOOTSTRAP": "it follows the analytics store, not Kafka"},
@@ -376,6 +377,29 @@ def test_every_pod_is_non_root_read_only_without_capabilities_or_token(sets):
                     writable = "emptyDir" in volume or "persistentVolumeClaim" in volume or mount["name"] in claims
                     assert mount.get("readOnly") or writable, f"{where}: {mount['mountPath']} writable, not scratch"
                 assert any(m["mountPath"] == "/tmp" for m in container.get("volumeMounts", [])), f"{where}: no /tmp"
+
+
+def test_every_api_pod_decides_with_its_own_opa_and_the_policy_of_the_repository(sets):
+    """OPA is a native sidecar of the API (started first, stopped last), loading the ConfigMap made from
+    policy/; its data API is only on a unix socket in an emptyDir the pod's two containers share."""
+    for name, objects in sets.items():
+        (api,) = [w for w in workloads(objects) if component_of(w) == "api"]
+        pod = pod_spec(api)
+        (opa,) = [c for c in pod.get("initContainers", []) if c["name"] == "opa"]
+        assert opa["restartPolicy"] == "Always" and opa["startupProbe"]["httpGet"]["path"] == "/health", name
+        argv = opa["args"]
+        socket = env_of(pod["containers"][0])["OPA_URL"]
+        assert argv[argv.index("--addr") + 1] == socket and argv.count("--addr") == 1, name
+        assert "--ignore=.*" in argv and argv[-1] == "/policy", name
+        mounts = {c["name"]: {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+                  for c in (opa, pod["containers"][0])}
+        folder = socket.removeprefix("unix://").rsplit("/", 1)[0]
+        assert mounts["opa"]["opa-socket"] == mounts["api"]["opa-socket"] == folder, name
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert "emptyDir" in volumes["opa-socket"], name
+        config = of_kind(objects, "ConfigMap")[volumes["policy"]["configMap"]["name"]]
+        assert config["data"] == {path.name: path.read_text() for path in (ROOT / "policy").iterdir()}, name
+        assert api["spec"]["template"]["metadata"]["annotations"]["checksum/policy"], name
 
 
 def test_acapy_runs_as_its_images_user_and_a_key_twice_in_a_rendering_is_refused(sets):

@@ -57,6 +57,8 @@ EXEMPT = {
                                   "FITMINT_OPERATOR_POOL_SIZE - 1 keys beside it (on the state volume)",
     "fitmint_attestor_signer_url": "unset, the attestor key file signs (FITMINT_ATTESTOR_KEY_FILE, state volume)",
     "txqueue_signer_url": "unset, the key files sign (TXQUEUE_KEY_FILES, on the state volume)",
+    "opa_url": "a unix socket, not a network address: on the volume the api shares with opa "
+               "(test_the_api_reaches_opa_over_the_socket_they_share); the worker makes no decisions",
 }
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -243,6 +245,21 @@ def test_every_service_a_process_reaches_is_waited_for(rendered, processes):
         waits_for = set(services[name].get("depends_on", {}))
         assert reached <= waits_for, f"{name} reaches {sorted(reached - waits_for)} without depends_on"
     assert {"ipfs", "acapy"} <= set(services["api"]["depends_on"])
+
+
+def test_the_api_reaches_opa_over_the_socket_they_share(rendered):
+    """OPA's data API can change the policy: it is served on a unix socket in a volume only OPA and the API
+    mount, never on the network; the API waits for OPA."""
+    services = rendered["services"]
+    socket = PurePosixPath(services["api"]["environment"]["OPA_URL"].removeprefix("unix://"))
+    command = services["opa"]["command"]
+    assert command[command.index("--addr") + 1] == f"unix://{socket}" and command.count("--addr") == 1
+    assert mount_of(services["api"], str(socket), rendered) == mount_of(services["opa"], str(socket), rendered)
+    volume = mount_of(services["opa"], str(socket), rendered)
+    assert volume and {name for name, service in services.items()
+                       if any(v.get("source") == volume.removeprefix("volume:") for v in service.get("volumes", []))
+                       } == {"opa", "api"}
+    assert services["api"]["depends_on"]["opa"]["condition"] == "service_healthy"
 
 
 def test_acapy_webhooks_go_to_the_service_that_serves_them_with_the_key_it_checks(rendered):

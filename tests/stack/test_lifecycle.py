@@ -33,8 +33,8 @@ def wait_dead(pids, seconds=15) -> set[int]:
     return {pid for pid in pids if alive(pid)}
 
 
-SERVICES = ["jaeger", "victorialogs", "anvil", "postgres", "redis", "kafka", "ipfs", "mail", "acapy", "indexer", "api",
-            "txqueue", "worker", "analytics", "recommend", "prometheus"]
+SERVICES = ["jaeger", "victorialogs", "opa", "anvil", "postgres", "redis", "kafka", "ipfs", "mail", "acapy", "indexer",
+            "api", "txqueue", "worker", "analytics", "recommend", "prometheus"]
 
 
 def test_up_twice_is_idempotent_status_sees_a_killed_service_and_down_stops_everything(private_stack):

@@ -18,7 +18,7 @@ from tests.support.privatestack import PrivateStack
 from tests.support.stackclient import list_product, sign_in_over_http
 from tests.support.waiting import wait_until
 
-SERVICES = ("anvil", "postgres", "redis", "ipfs", "api", "txqueue")
+SERVICES = ("anvil", "postgres", "redis", "ipfs", "opa", "api", "txqueue")
 ETH = 10**18
 
 

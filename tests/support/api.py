@@ -11,6 +11,7 @@ import asyncpg
 from backend.app.core.config import Settings
 from backend.app.core.db import dsn
 from tests.support import testclock
+from tests.support.opa import shared_opa_url
 
 
 def api_settings(stack: dict, state_dir: Path, backend_database: str, **overrides) -> Settings:
@@ -28,7 +29,8 @@ def api_settings(stack: dict, state_dir: Path, backend_database: str, **override
                   # Public reads: a window of another length than `make up`'s API (60 s) counts in other Redis
                   # keys, so these processes' reads from 127.0.0.1 never spend that API's budget.
                   rate_limit_public=100_000, rate_limit_public_window_seconds=3600,
-                  worker_metrics_port=0)  # the stack's worker has the default port
+                  worker_metrics_port=0,  # the stack's worker has the default port
+                  opa_url=overrides.get("opa_url") or shared_opa_url())
     return Settings(**{**values, **overrides})
 
 

@@ -28,8 +28,8 @@ router = APIRouter(prefix="/analytics", tags=["analytics"], responses=REFUSALS)
 async def scope(request: Request, principal: CurrentPrincipal, pool: BackendPool, store: Store):
     """What the caller may read: its own tenant, and whether it may read every tenant (then all of them
     are listed), with the store's freshness. The dashboard's tenant filter is built from it."""
-    check(principal, Action.ANALYTICS_READ, tenant_id=principal.tenant_id)
-    platform = reads_every_tenant(principal, request)
+    await check(principal, Action.ANALYTICS_READ, tenant_id=principal.tenant_id)
+    platform = await reads_every_tenant(principal, request)
     rows = await pool.fetch("SELECT id::text AS id, slug, name FROM tenants "
                             + ("" if platform else "WHERE id = $1::uuid ") + "ORDER BY id = $1::uuid DESC, name, slug",
                             principal.tenant_id)

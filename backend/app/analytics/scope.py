@@ -91,10 +91,10 @@ class TenantScope:
         return self.tenant_id or ALL
 
 
-def reads_every_tenant(principal: Principal, request: Request) -> bool:
+async def reads_every_tenant(principal: Principal, request: Request) -> bool:
     """Whether the caller is one of the platform's admins (may read any tenant, and `all`)."""
     try:
-        authorize_platform(principal, Action.ANALYTICS_READ, platform_tenant_id=_platform_tenant(request))
+        await authorize_platform(principal, Action.ANALYTICS_READ, platform_tenant_id=_platform_tenant(request))
         return True
     except Denied:
         return False
@@ -121,13 +121,13 @@ async def get_tenant_scope(request: Request, principal: CurrentPrincipal, pool: 
     wanted = principal.tenant_id if tenant is None else tenant.lower()
     try:
         if wanted == ALL:
-            authorize_platform(principal, Action.ANALYTICS_READ, platform_tenant_id=platform_tenant_id)
+            await authorize_platform(principal, Action.ANALYTICS_READ, platform_tenant_id=platform_tenant_id)
             return TenantScope(None)
         wanted = str(uuid.UUID(wanted))
         if wanted != principal.tenant_id and principal.tenant_id == platform_tenant_id:
-            authorize_platform(principal, Action.ANALYTICS_READ, platform_tenant_id=platform_tenant_id)
+            await authorize_platform(principal, Action.ANALYTICS_READ, platform_tenant_id=platform_tenant_id)
         else:  # the caller's own tenant; another one answers 404
-            authorize(principal, Action.ANALYTICS_READ, tenant_id=wanted)
+            await authorize(principal, Action.ANALYTICS_READ, tenant_id=wanted)
     except Denied as exc:
         raise HTTPException(exc.status, str(exc)) from exc
     known = wanted == principal.tenant_id or await pool.fetchval("SELECT 1 FROM tenants WHERE id = $1::uuid", wanted)

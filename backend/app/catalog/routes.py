@@ -89,7 +89,7 @@ async def upload_image(request: Request, principal: CurrentPrincipal, catalog: C
                            "The CID the client computed: refused (422) if the content has another"))] = None,
                        content_type: Annotated[str | None, Header()] = None) -> ImagePublic:
     """Adds an image (the raw body, with its Content-Type) to the IPFS node, pinned; returns its CID."""
-    check(principal, Action.CATALOG_WRITE, tenant_id=principal.tenant_id)
+    await check(principal, Action.CATALOG_WRITE, tenant_id=principal.tenant_id)
     limit = catalog.settings.max_image_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
@@ -114,7 +114,7 @@ async def upload_image(request: Request, principal: CurrentPrincipal, catalog: C
                                              "uploaded here"}})
 async def create_product(body: ProductIn, principal: CurrentPrincipal, catalog: CatalogDep) -> ProductPublic:
     """Creates a product in the caller's tenant: its metadata document is pinned on IPFS as version 1."""
-    check(principal, Action.CATALOG_WRITE, tenant_id=principal.tenant_id)
+    await check(principal, Action.CATALOG_WRITE, tenant_id=principal.tenant_id)
     with answers():
         return ProductPublic(**await catalog.create(tenant_id=principal.tenant_id, created_by=principal.name,
                                                     body=body))
@@ -147,7 +147,7 @@ async def update_product(product_id: ProductId, body: ProductIn, principal: Curr
     changed. The same body again changes nothing."""
     with answers():
         product = await catalog.row(str(product_id))
-        check(principal, Action.CATALOG_WRITE, tenant_id=product["tenant_id"])
+        await check(principal, Action.CATALOG_WRITE, tenant_id=product["tenant_id"])
         updated, changed = await catalog.update(product=product, created_by=principal.name, body=body)
     if changed and updated["status"] != "draft":
         note = (f"version {updated['version']} is saved, but the chain still has the previous one "
@@ -172,7 +172,7 @@ async def list_product(product_id: ProductId, principal: CurrentPrincipal, catal
     instead of listing twice, and brings it up to the current version if it lags."""
     with answers():
         product = await catalog.row(str(product_id))
-        check(principal, Action.CATALOG_WRITE, tenant_id=product["tenant_id"])
+        await check(principal, Action.CATALOG_WRITE, tenant_id=product["tenant_id"])
         synced = await _synced(catalog, str(product_id), response)
         listed = await catalog.get(str(product_id))
     if synced and product["status"] == "listed":

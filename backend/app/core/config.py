@@ -87,6 +87,15 @@ class Settings(KernelSettings, KeySettings):
     recommend_timeout_seconds: float = 2.0
     recommend_catalog_ttl_seconds: float = 5.0
 
+    # Authorization: the Open Policy Agent beside this process (backend/app/core/opa.py), over its unix socket
+    # (default: unix://<state>/run/opa.sock, what `make up` starts) or http://127.0.0.1:<port>. No decision
+    # within `opa_timeout_seconds`: the request answers 504 naming opa (fail closed). Every
+    # `opa_sync_seconds` the API checks that its OPA holds the tenants' policies as PostgreSQL has them
+    # (backend/app/tenant_policy/sync.py): a tightening made on another replica applies here within that time.
+    opa_url: str | None = None
+    opa_timeout_seconds: float = 0.5
+    opa_sync_seconds: float = 2.0
+
     # Rewards: vouchers are signed with the attestor key (KeySettings.attestor_key).
     voucher_ttl_seconds: int = 24 * 3600
     user_cache_ttl_seconds: int = 300
@@ -226,6 +235,10 @@ class Settings(KernelSettings, KeySettings):
     @property
     def ipfs_url(self) -> str:
         return self.ipfs_api_url or f"http://127.0.0.1:{self.ipfs_api_port}"
+
+    @property
+    def opa_address(self) -> str:
+        return self.opa_url or f"unix://{self.fitmint_state_dir / 'run' / 'opa.sock'}"
 
     def sms_sink(self) -> Path:
         return self.sms_sink_file or self.fitmint_state_dir / "sms" / "outbox.jsonl"

@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent.controller.acapy import AgentUnavailable
 from backend.app.catalog.ipfs import IpfsUnavailable
+from backend.app.core.opa import PolicyUnavailable
 from fitmint.chain.errors import ChainUnavailable
 from fitmint.resilience import POSTGRES_ERRORS, describe
 from fitmint.signers import SignerRefused
@@ -38,14 +39,15 @@ LIBRARY_DEPENDENCY = {"asyncpg": "postgres", "redis": "redis", "aiokafka": "kafk
 
 # Our own clients' "the service does not answer" errors; their __cause__ says whether it timed out.
 # A remote signer that refuses (or answers with the wrong key) is the API's attestor signer failing: 503.
+# No decision from OPA fails closed: the request is refused with 503 (504 when OPA did not answer in time).
 CLIENT_ERRORS: tuple[tuple[type[BaseException], str], ...] = (
     (ChainUnavailable, "rpc"), (IpfsUnavailable, "ipfs"), (AgentUnavailable, "acapy"),
-    (SignerRefused, "attestor-signer"))
+    (SignerRefused, "attestor-signer"), (PolicyUnavailable, "opa"))
 
 
 @dataclass(frozen=True)
 class Outage:
-    dependency: str  # postgres, redis, kafka, rpc, ipfs, acapy, recommend, attestor-signer, or "a dependency"
+    dependency: str  # postgres, redis, kafka, rpc, ipfs, acapy, recommend, attestor-signer, opa, or "a dependency"
     timed_out: bool
 
     @property

@@ -1,19 +1,34 @@
-"""Who may do what: roles x action -> scope, kept as data in this one table. Deny by default.
+"""Who may do what: roles x action -> scope, deny by default, decided by Open Policy Agent.
 
-Every principal belongs to exactly one tenant (its token names it), and no rule reaches across
-tenants: `authorize` refuses a target in another tenant before it looks at the table. Within the
-tenant, a rule's scope says whose data the role may touch: only its own user's (OWN) or any member's
-(TENANT).
+The table is data, policy/data.json (`rules[role][action]`: "own" or "tenant"; a pair that is not there is
+denied), and the rules that read it are policy/authz.rego; this module names the roles and actions and asks
+the API's OPA (`Principal.policy`, backend/app/core/opa.py) for each decision. OPA unreachable or slow:
+`PolicyUnavailable`, the request fails closed (503/504 naming `opa`).
 
-One exception, and only for the actions in `PLATFORM_WIDE`: the platform's own tenant (the API's
+Every principal belongs to exactly one tenant (its token names it), and no rule reaches across tenants:
+a target in another tenant is refused (404) before the table is read. Within the tenant, a rule's scope
+says whose data the role may touch: only its own user's (OWN) or any member's (TENANT). A tenant's admins may
+take rules away for their tenant (backend/app/tenant_policy: stored in PostgreSQL, pushed to OPA), never add.
+
+One exception, and only for the base policy's `platform_wide` actions: the platform's own tenant (the API's
 `default_tenant`, "fitmint", the operator's) is where platform staff sign in, and its members whose role
 has TENANT scope for such an action have it over every tenant, and all of them at once
 (`authorize_platform`). For ANALYTICS_READ these are the "platform admins": the admins of the platform's
 tenant read any tenant's dashboards, and the whole platform's (`?tenant=all`).
 """
 
-from dataclasses import dataclass
+import json
+import logging
+from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
+
+from backend.app.core.opa import Opa, PolicyUnavailable
+
+log = logging.getLogger("api.policy")
+
+BASE_RULES: dict[str, dict[str, str]] = json.loads(
+    (Path(__file__).resolve().parents[3] / "policy" / "data.json").read_text())["fitmint"]["base"]["rules"]
 
 
 class Role(StrEnum):
@@ -22,11 +37,6 @@ class Role(StrEnum):
     ADMIN = "admin"
     ATTESTOR = "attestor"  # a service: devices/integrations that submit verified activity
     AGENT = "agent"        # a service: the DIDComm agent controller
-
-
-class Scope(StrEnum):
-    OWN = "own"
-    TENANT = "tenant"
 
 
 class Action(StrEnum):
@@ -54,44 +64,7 @@ class Action(StrEnum):
     RELAY_READ = "relay.read"          # relays and their states
     SPONSORSHIP_READ = "sponsorship.read"  # the tenant's sponsored relays today, per member, and the limits
     ANALYTICS_READ = "analytics.read"  # the tenant's dashboards (GET /analytics/...): aggregates, no member's data
-
-
-U, C, A, T, G = Role.USER, Role.COACH, Role.ADMIN, Role.ATTESTOR, Role.AGENT
-OWN, TENANT = Scope.OWN, Scope.TENANT
-
-POLICY: dict[tuple[Role, Action], Scope] = {
-    (U, Action.PROFILE_READ): OWN, (C, Action.PROFILE_READ): TENANT, (A, Action.PROFILE_READ): TENANT,
-    (G, Action.PROFILE_READ): TENANT,
-    (U, Action.PROFILE_UPDATE): OWN, (C, Action.PROFILE_UPDATE): OWN, (A, Action.PROFILE_UPDATE): OWN,
-    (U, Action.WALLET_LINK): OWN, (C, Action.WALLET_LINK): OWN, (A, Action.WALLET_LINK): OWN,
-    (C, Action.MEMBERS_LIST): TENANT, (A, Action.MEMBERS_LIST): TENANT,
-    (A, Action.MEMBER_ROLE_SET): TENANT,
-    (A, Action.SERVICE_CLIENT_CREATE): TENANT,
-    (U, Action.WORKOUT_CREATE): OWN, (C, Action.WORKOUT_CREATE): OWN, (A, Action.WORKOUT_CREATE): OWN,
-    (T, Action.WORKOUT_CREATE): TENANT,
-    (U, Action.WORKOUT_READ): OWN, (C, Action.WORKOUT_READ): TENANT, (A, Action.WORKOUT_READ): TENANT,
-    (T, Action.WORKOUT_READ): TENANT,
-    (C, Action.WORKOUT_REVIEW): TENANT, (A, Action.WORKOUT_REVIEW): TENANT,
-    (U, Action.NUTRITION_CREATE): OWN, (C, Action.NUTRITION_CREATE): OWN, (A, Action.NUTRITION_CREATE): OWN,
-    (U, Action.NUTRITION_READ): OWN, (C, Action.NUTRITION_READ): TENANT, (A, Action.NUTRITION_READ): TENANT,
-    (U, Action.VOUCHER_ISSUE): OWN, (C, Action.VOUCHER_ISSUE): OWN, (A, Action.VOUCHER_ISSUE): OWN,
-    (T, Action.VOUCHER_ISSUE): TENANT,
-    (U, Action.VOUCHER_READ): OWN, (C, Action.VOUCHER_READ): OWN, (A, Action.VOUCHER_READ): TENANT,
-    (T, Action.VOUCHER_READ): TENANT,
-    (C, Action.CATALOG_WRITE): TENANT, (A, Action.CATALOG_WRITE): TENANT,
-    (U, Action.NOTIFICATION_READ): OWN, (C, Action.NOTIFICATION_READ): OWN, (A, Action.NOTIFICATION_READ): OWN,
-    (U, Action.ORDER_RECEIPT_READ): OWN, (C, Action.ORDER_RECEIPT_READ): OWN, (A, Action.ORDER_RECEIPT_READ): OWN,
-    (U, Action.IDENTITY_USE): OWN, (C, Action.IDENTITY_USE): OWN, (A, Action.IDENTITY_USE): OWN,
-    (A, Action.IDENTITY_ADMIN): TENANT,
-    (A, Action.TRANSACTION_SUBMIT): TENANT, (A, Action.TRANSACTION_READ): TENANT,
-    (U, Action.RELAY_REQUEST): OWN, (C, Action.RELAY_REQUEST): OWN, (A, Action.RELAY_REQUEST): OWN,
-    (U, Action.RELAY_READ): OWN, (C, Action.RELAY_READ): OWN, (A, Action.RELAY_READ): TENANT,
-    (A, Action.SPONSORSHIP_READ): TENANT,
-    (A, Action.ANALYTICS_READ): TENANT,
-}
-
-# Actions the platform's own tenant's members may do across tenants (see the module's docstring).
-PLATFORM_WIDE: frozenset[Action] = frozenset({Action.ANALYTICS_READ})
+    TENANT_POLICY_MANAGE = "tenant_policy.manage"  # read and tighten the tenant's own policy (GET/PUT /tenant/policy)
 
 
 @dataclass(frozen=True)
@@ -102,7 +75,7 @@ class Principal:
     user_id: str | None = None
     client_id: str | None = None
     scopes: frozenset[str] | None = None  # a service token's granted OAuth scope (actions); None: the role's
-
+    policy: Opa | None = field(default=None, compare=False, repr=False)  # who decides (the app's OPA client)
 
     @property
     def name(self) -> str:
@@ -118,28 +91,45 @@ class Denied(Exception):
         self.status = status
 
 
-def authorize(principal: Principal, action: Action, *, tenant_id: str, user_id: str | None = None) -> None:
-    """Raises Denied unless `principal` may do `action` on the data of `user_id` in `tenant_id`
-    (user_id None: a tenant-wide action)."""
-    if str(tenant_id) != principal.tenant_id:
-        raise Denied(404, "not found in your tenant")
-    if principal.scopes is not None and action.value not in principal.scopes:
-        raise Denied(403, f"the token's scope does not include {action}")
-    scope = POLICY.get((principal.role, action))
-    if scope is None:
-        raise Denied(403, f"role '{principal.role}' may not {action}")
-    if scope is Scope.OWN and (user_id is None or str(user_id) != principal.user_id):
-        raise Denied(403, f"role '{principal.role}' may {action} only for itself")
+def _decider(principal: Principal) -> Opa:
+    if principal.policy is None:
+        raise RuntimeError("a Principal without a policy client cannot be authorized (deps.get_principal sets it)")
+    return principal.policy
+
+
+async def _decide(principal: Principal, rule: str, decision_input: dict) -> None:
+    decision = await _decider(principal).decide(rule, decision_input)
+    if decision.get("allow") is not True:
+        if decision["status"] == 503:  # OPA is up but has not been given the tenants' policies yet
+            principal.policy.data_missing.set()
+            raise PolicyUnavailable(decision.get("reason", "tenant policies not loaded"))
+        log.info("denied %s %s: %s (decision %s)", principal.name, decision_input["action"], decision["reason"],
+                 decision.get("decision_id"))
+        raise Denied(decision["status"] if decision["status"] == 404 else 403, decision.get("reason", "denied"))
+
+
+def _who(principal: Principal) -> dict:
+    """The principal as the Rego reads it; `scopes`: a service token's granted OAuth scope (null: the role's)."""
+    return {"tenant_id": principal.tenant_id, "role": str(principal.role), "user_id": principal.user_id,
+            "scopes": None if principal.scopes is None else sorted(principal.scopes)}
 
 
 def actions_of(role: Role) -> list[str]:
-    """The actions `role` may do at all: a service client's OAuth scopes."""
-    return sorted(action.value for (r, action) in POLICY if r is role)
+    """The actions `role` may do at all in the base policy: a service client's OAuth scopes. Read from the
+    file OPA decides with (policy/data.json)."""
+    return sorted(BASE_RULES.get(str(role), {}))
 
 
-def authorize_platform(principal: Principal, action: Action, *, platform_tenant_id: str) -> None:
-    """Raises Denied (403) unless `principal` may do `action` across tenants: a PLATFORM_WIDE action, a
+async def authorize(principal: Principal, action: Action, *, tenant_id: str, user_id: str | None = None) -> None:
+    """Raises Denied unless `principal` may do `action` on the data of `user_id` in `tenant_id`
+    (user_id None: a tenant-wide action); PolicyUnavailable when OPA gives no decision."""
+    await _decide(principal, "decision", {
+        "principal": _who(principal), "action": str(action),
+        "target": {"tenant_id": str(tenant_id), "user_id": None if user_id is None else str(user_id)}})
+
+
+async def authorize_platform(principal: Principal, action: Action, *, platform_tenant_id: str) -> None:
+    """Raises Denied (403) unless `principal` may do `action` across tenants: a platform-wide action, a
     member of the platform's own tenant, and a role with TENANT scope for it there."""
-    if (action not in PLATFORM_WIDE or principal.tenant_id != str(platform_tenant_id)
-            or POLICY.get((principal.role, action)) is not Scope.TENANT):
-        raise Denied(403, f"only the platform's own tenant's admins may {action} across tenants")
+    await _decide(principal, "platform_decision", {
+        "principal": _who(principal), "action": str(action), "platform_tenant_id": str(platform_tenant_id)})

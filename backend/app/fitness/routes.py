@@ -72,7 +72,7 @@ async def list_workouts(principal: CurrentPrincipal, users: UsersDep, pool: Back
 async def review_queue(principal: CurrentPrincipal, pool: BackendPool, limit: Limit = 50,
                        cursor: Cursor = None) -> WorkoutsPage:
     """Rejected workouts of the whole tenant, kept for review (coaches and admins)."""
-    check(principal, Action.WORKOUT_REVIEW, tenant_id=principal.tenant_id)
+    await check(principal, Action.WORKOUT_REVIEW, tenant_id=principal.tenant_id)
     page, next_cursor = await service.list_workouts(pool, tenant_id=principal.tenant_id, user_id=None,
                                                     status="rejected", limit=limit, cursor=cursor)
     return WorkoutsPage(data=[WorkoutPublic(**w) for w in page], next_cursor=next_cursor)

@@ -68,7 +68,7 @@ async def list_notifications(principal: CurrentMember, pool: BackendPool,
                              unread: bool = False, limit: Annotated[int, Query(ge=1, le=200)] = 50,
                              cursor: Annotated[str | None, Query(pattern=TIME_CURSOR)] = None):
     """Your notifications, newest first (`unread=true`: only the unread)."""
-    check(principal, Action.NOTIFICATION_READ, tenant_id=principal.tenant_id, user_id=principal.user_id)
+    await check(principal, Action.NOTIFICATION_READ, tenant_id=principal.tenant_id, user_id=principal.user_id)
     items, next_cursor = await inbox.list_page(pool, principal.user_id, unread_only=unread, limit=limit, cursor=cursor)
     return {"data": items, "next_cursor": next_cursor, "unread": await inbox.unread_count(pool, principal.user_id)}
 
@@ -76,7 +76,7 @@ async def list_notifications(principal: CurrentMember, pool: BackendPool,
 @router.post("/notifications/read")
 async def mark_read(body: ReadRequest, principal: CurrentMember, pool: BackendPool) -> dict:
     """Marks your notifications read: the listed `ids`, or `all`."""
-    check(principal, Action.NOTIFICATION_READ, tenant_id=principal.tenant_id, user_id=principal.user_id)
+    await check(principal, Action.NOTIFICATION_READ, tenant_id=principal.tenant_id, user_id=principal.user_id)
     ids = None if body.all else [str(i) for i in body.ids]
     return {"updated": await inbox.mark_read(pool, principal.user_id, ids)}
 
@@ -87,7 +87,7 @@ async def order_receipt(order_id: Annotated[int, Path(ge=1, le=2**63 - 1)], prin
     """The receipt of a marketplace order, for its buyer or seller (a member with that wallet linked).
     `status` is `reverted` if a chain reorganisation undid the order; `history` lists earlier receipts of
     the same order id (a reorged order mined again)."""
-    check(principal, Action.ORDER_RECEIPT_READ, tenant_id=principal.tenant_id, user_id=principal.user_id)
+    await check(principal, Action.ORDER_RECEIPT_READ, tenant_id=principal.tenant_id, user_id=principal.user_id)
     wallets = {row["address"] for row in await pool.fetch(
         "SELECT address FROM wallet_links WHERE user_id = $1::uuid", principal.user_id)}
     async with pool.acquire() as connection:

@@ -122,7 +122,7 @@ async def relay_voucher(claim_id: ClaimId, request: Request, response: Response,
     voucher = await vouchers.existing(claim_id.lower())
     if voucher is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found in your tenant")
-    check(principal, Action.RELAY_REQUEST, tenant_id=voucher["tenant_id"], user_id=voucher["user_id"])
+    await check(principal, Action.RELAY_REQUEST, tenant_id=voucher["tenant_id"], user_id=voucher["user_id"])
     try:
         requested = await request_claim(pool, _chain(request), request.app.state.settings, voucher)
     except NotRelayable as exc:
@@ -143,7 +143,7 @@ async def read_voucher_relay(claim_id: ClaimId, request: Request, principal: Cur
     voucher = await request.app.state.vouchers.existing(claim_id.lower())
     if voucher is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found in your tenant")
-    check(principal, Action.RELAY_READ, tenant_id=voucher["tenant_id"], user_id=voucher["user_id"])
+    await check(principal, Action.RELAY_READ, tenant_id=voucher["tenant_id"], user_id=voucher["user_id"])
     relays = await store.by_claims(pool, [voucher["claim_id"]])
     if voucher["claim_id"] not in relays:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "this voucher was not relayed")
@@ -164,7 +164,7 @@ async def relay_purchase(body: PurchaseRelayIn, request: Request, response: Resp
     the quote gives the typed data) and the EIP-2612 permit, the platform checks both and sends
     executePurchaseIntentWithPermit through the transaction queue, paying the gas. Idempotent per (buyer,
     intent nonce)."""
-    check(principal, Action.RELAY_REQUEST, tenant_id=principal.tenant_id, user_id=principal.user_id)
+    await check(principal, Action.RELAY_REQUEST, tenant_id=principal.tenant_id, user_id=principal.user_id)
     member = await users.get(principal.user_id)
     i = body.intent
     signed = SignedPurchase(
@@ -188,7 +188,7 @@ async def relay_purchase(body: PurchaseRelayIn, request: Request, response: Resp
 @router.get("/relay/sponsorship", response_model=SponsorshipPublic)
 async def read_sponsorship(request: Request, principal: CurrentPrincipal, pool: BackendPool) -> SponsorshipPublic:
     """The tenant's sponsored relays today (UTC, the platform's clock), per member, and the daily limits."""
-    check(principal, Action.SPONSORSHIP_READ, tenant_id=principal.tenant_id)
+    await check(principal, Action.SPONSORSHIP_READ, tenant_id=principal.tenant_id)
     settings = request.app.state.settings
     day = settings.now().date()
     total, members = await sponsorship.usage(pool, day=day, tenant_id=principal.tenant_id)
@@ -206,5 +206,5 @@ async def read_relay(relay_id: Annotated[int, Path(ge=1, le=2**63 - 1)], princip
     row = await store.by_id(pool, relay_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found in your tenant")
-    check(principal, Action.RELAY_READ, tenant_id=row["tenant_id"], user_id=row["user_id"])
+    await check(principal, Action.RELAY_READ, tenant_id=row["tenant_id"], user_id=row["user_id"])
     return _public(store.public_state(row))

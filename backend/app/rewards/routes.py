@@ -97,7 +97,7 @@ async def issue_voucher(workout_id: uuid.UUID, request: Request, response: Respo
     workout = await fitness.get_workout(pool, str(workout_id))
     if workout is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found in your tenant")
-    check(principal, Action.VOUCHER_ISSUE, tenant_id=workout["tenant_id"], user_id=workout["user_id"])
+    await check(principal, Action.VOUCHER_ISSUE, tenant_id=workout["tenant_id"], user_id=workout["user_id"])
     member = await users.get(workout["user_id"])
     wallets = member["wallets"]
     account = (body.account if body and body.account else wallets[0] if wallets else None)
@@ -135,6 +135,6 @@ async def read_voucher(claim_id: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64
     voucher = await vouchers.existing(claim_id.lower())
     if voucher is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found in your tenant")
-    check(principal, Action.VOUCHER_READ, tenant_id=voucher["tenant_id"], user_id=voucher["user_id"])
+    await check(principal, Action.VOUCHER_READ, tenant_id=voucher["tenant_id"], user_id=voucher["user_id"])
     (public,), _ = await _public(request, [voucher])
     return public

@@ -95,7 +95,7 @@ async def submit_transaction(body: TransactionIn, principal: CurrentPrincipal, p
     """Queues a transaction, sent from the platform's operator keys by the queue's worker: 202 with its id.
     The same idempotency key again answers the same id (header `Idempotent-Replayed: true`); with another
     target, calldata, value or requester, 409. Nothing is sent twice for one key."""
-    check(principal, Action.TRANSACTION_SUBMIT, tenant_id=principal.tenant_id)
+    await check(principal, Action.TRANSACTION_SUBMIT, tenant_id=principal.tenant_id)
     if idempotency_key and body.idempotency_key and idempotency_key != body.idempotency_key:
         raise HTTPException(422, "the Idempotency-Key header and the body's idempotency_key differ")
     key = idempotency_key or body.idempotency_key
@@ -120,7 +120,7 @@ async def submit_transaction(body: TransactionIn, principal: CurrentPrincipal, p
 async def get_transaction(request_id: Annotated[int, Path(ge=1, le=2**63 - 1)], principal: CurrentPrincipal,
                           pool: BackendPool):
     """A request's state and reason, signer and nonce, every attempt (hash, fees, state) and the mined block."""
-    check(principal, Action.TRANSACTION_READ, tenant_id=principal.tenant_id)
+    await check(principal, Action.TRANSACTION_READ, tenant_id=principal.tenant_id)
     async with pool.acquire() as connection:
         row = await connection.fetchrow("SELECT * FROM txqueue_request WHERE id = $1 AND tenant_id = $2",
                                         request_id, principal.tenant_id)
@@ -139,7 +139,7 @@ async def list_transactions(principal: CurrentPrincipal, pool: BackendPool,
                                                                 description="next_cursor of the previous page")]
                             = None):
     """The tenant's requests, newest first (keyset pages by id), of one state if `state` is given."""
-    check(principal, Action.TRANSACTION_READ, tenant_id=principal.tenant_id)
+    await check(principal, Action.TRANSACTION_READ, tenant_id=principal.tenant_id)
     before = int(cursor) if cursor else 2**63 - 1
     rows = await pool.fetch(
         """SELECT * FROM txqueue_request WHERE tenant_id = $1 AND ($2::text IS NULL OR state = $2) AND id < $3

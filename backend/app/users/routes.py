@@ -49,7 +49,7 @@ async def read_me(principal: CurrentMember, users: UsersDep) -> UserPublic:
 @router.patch("/users/me", response_model=UserPublic)
 async def update_me(body: ProfileUpdate, principal: CurrentMember, users: UsersDep) -> UserPublic:
     """Changes the given profile fields (omitted fields stay as they are)."""
-    check(principal, Action.PROFILE_UPDATE, tenant_id=principal.tenant_id, user_id=principal.user_id)
+    await check(principal, Action.PROFILE_UPDATE, tenant_id=principal.tenant_id, user_id=principal.user_id)
     await users.update_profile(principal.user_id, body.model_dump(exclude_unset=True))
     return UserPublic(**await users.get(principal.user_id))
 
@@ -57,7 +57,7 @@ async def update_me(body: ProfileUpdate, principal: CurrentMember, users: UsersD
 @router.put("/users/me/preferences", response_model=UserPublic)
 async def set_preferences(body: Preferences, principal: CurrentMember, users: UsersDep) -> UserPublic:
     """Replaces your preferences: units, time zone, notification channels, reminder times, privacy."""
-    check(principal, Action.PROFILE_UPDATE, tenant_id=principal.tenant_id, user_id=principal.user_id)
+    await check(principal, Action.PROFILE_UPDATE, tenant_id=principal.tenant_id, user_id=principal.user_id)
     if "email" in body.notification_channels and body.email is None:
         raise HTTPException(422, "the email channel needs an email address")
     if "sms" in body.notification_channels and body.phone is None:
@@ -69,7 +69,7 @@ async def set_preferences(body: Preferences, principal: CurrentMember, users: Us
 @router.post("/users/me/wallets", response_model=UserPublic, status_code=status.HTTP_201_CREATED)
 async def link_wallet(body: WalletProof, principal: CurrentMember, users: UsersDep, siwe: SiweDep) -> UserPublic:
     """Links another wallet: send an EIP-4361 message signed by that wallet (nonce from /auth/nonce)."""
-    check(principal, Action.WALLET_LINK, tenant_id=principal.tenant_id, user_id=principal.user_id)
+    await check(principal, Action.WALLET_LINK, tenant_id=principal.tenant_id, user_id=principal.user_id)
     await link_signed_wallet(principal, users, siwe, body.message, body.signature)
     return UserPublic(**await users.get(principal.user_id))
 
@@ -80,7 +80,7 @@ async def unlink_wallet(address: Address, principal: CurrentMember, users: Users
     """Unlinks one of your wallets (not the last one). The WalletBinding credentials that bound it are
     revoked in the same transaction (their status bits are set; you get a notification); their status
     lists are re-signed after the answer."""
-    check(principal, Action.WALLET_LINK, tenant_id=principal.tenant_id, user_id=principal.user_id)
+    await check(principal, Action.WALLET_LINK, tenant_id=principal.tenant_id, user_id=principal.user_id)
     try:
         lists = await users.unlink_wallet(
             principal.user_id, address,
@@ -98,7 +98,7 @@ async def unlink_wallet(address: Address, principal: CurrentMember, users: Users
 async def list_members(principal: CurrentPrincipal, users: UsersDep,
                        limit: Annotated[int, Query(ge=1, le=200)] = 50, cursor: MembersCursor = None) -> MembersPage:
     """Members of your tenant, oldest first (coaches and admins)."""
-    check(principal, Action.MEMBERS_LIST, tenant_id=principal.tenant_id)
+    await check(principal, Action.MEMBERS_LIST, tenant_id=principal.tenant_id)
     page, next_cursor = await users.members(principal.tenant_id, limit=limit, cursor=cursor)
     return MembersPage(data=[MemberPublic(**m) for m in page], next_cursor=next_cursor)
 
@@ -135,7 +135,7 @@ class ServiceClientPublic(BaseModel):
 async def create_service_client(body: ServiceClientCreate, principal: CurrentPrincipal,
                                 pool: BackendPool) -> ServiceClientPublic:
     """Creates credentials for a service of your tenant (admins); exchange them at /auth/service-token."""
-    check(principal, Action.SERVICE_CLIENT_CREATE, tenant_id=principal.tenant_id)
+    await check(principal, Action.SERVICE_CLIENT_CREATE, tenant_id=principal.tenant_id)
     client_id, secret = await ServiceClients(pool).create(principal.tenant_id, body.role, body.name)
     return ServiceClientPublic(client_id=client_id, client_secret=secret, role=body.role, tenant_id=principal.tenant_id)
 
@@ -144,7 +144,7 @@ async def create_service_client(body: ServiceClientCreate, principal: CurrentPri
 async def revoke_service_client(client_id: Annotated[str, Path(pattern=r"^svc_[0-9a-f]{16}$")],
                                 principal: CurrentPrincipal, pool: BackendPool, tokens: TokensDep) -> None:
     """Revokes a service client and every token it holds (admins)."""
-    check(principal, Action.SERVICE_CLIENT_CREATE, tenant_id=principal.tenant_id)
+    await check(principal, Action.SERVICE_CLIENT_CREATE, tenant_id=principal.tenant_id)
     if not await ServiceClients(pool).revoke(principal.tenant_id, client_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found in your tenant")
     await tokens.revoke_family(service_session(client_id))

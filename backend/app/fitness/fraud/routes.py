@@ -25,7 +25,7 @@ async def flagged_workouts(principal: CurrentPrincipal, users: UsersDep, pool: B
                            cursor: Cursor = None) -> FlaggedPage:
     """Accepted workouts of the tenant the anti-cheat model flagged, most recently scored first, each with its
     score, what stands out in it and the decision if any (coaches and admins)."""
-    check(principal, Action.WORKOUT_REVIEW, tenant_id=principal.tenant_id)
+    await check(principal, Action.WORKOUT_REVIEW, tenant_id=principal.tenant_id)
     member = None if user_id is None else await target_user(principal, users, Action.WORKOUT_REVIEW, user_id)
     statuses = ["pending", "cleared", "confirmed"] if status_ == "all" else [status_]
     items, next_cursor = await reviews.flagged(pool, tenant_id=principal.tenant_id, statuses=statuses,

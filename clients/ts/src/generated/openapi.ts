@@ -1513,6 +1513,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/tenant/policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read Tenant Policy
+         * @description Your tenant's policy (admins): what it took away from the base policy, and what each role may do.
+         */
+        get: operations["read_tenant_policy_tenant_policy_get"];
+        /**
+         * Set Tenant Policy
+         * @description Replaces what your tenant takes away from the base policy (admins): in effect on every replica within
+         *     seconds. Only tightens: an action the role does not have in the base policy is refused (422).
+         */
+        put: operations["set_tenant_policy_tenant_policy_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/tenant/service-clients": {
         parameters: {
             query?: never;
@@ -1887,6 +1912,11 @@ export interface components {
             /** Connection Id */
             connection_id: string;
         };
+        /**
+         * Action
+         * @enum {string}
+         */
+        Action: "profile.read" | "profile.update" | "wallet.link" | "members.list" | "member.role.set" | "service_client.create" | "workout.create" | "workout.read" | "workout.review" | "nutrition.create" | "nutrition.read" | "voucher.issue" | "voucher.read" | "catalog.write" | "notification.read" | "order_receipt.read" | "identity.use" | "identity.admin" | "transaction.submit" | "transaction.read" | "relay.request" | "relay.read" | "sponsorship.read" | "analytics.read" | "tenant_policy.manage";
         /** Activity */
         Activity: {
             /** Data */
@@ -3705,6 +3735,11 @@ export interface components {
             to: string;
             totals: components["schemas"]["RewardFigures"];
         };
+        /**
+         * Role
+         * @enum {string}
+         */
+        Role: "user" | "coach" | "admin" | "attestor" | "agent";
         /** RoleUpdate */
         RoleUpdate: {
             /** Role */
@@ -3809,6 +3844,39 @@ export interface components {
              * @description Sponsored today in the tenant
              */
             tenant_relays: number;
+        };
+        /** TenantPolicyPublic */
+        TenantPolicyPublic: {
+            /**
+             * Denied
+             * @description Per role, the actions this tenant took away
+             */
+            denied: {
+                [key: string]: string[];
+            };
+            /**
+             * Effective
+             * @description What each role may do here: action -> scope (own: its own data, tenant: any member's)
+             */
+            effective: {
+                [key: string]: {
+                    [key: string]: string;
+                };
+            };
+            /** Tenant Id */
+            tenant_id: string;
+            /** Updated At */
+            updated_at: string | null;
+        };
+        /** TenantPolicyUpdate */
+        TenantPolicyUpdate: {
+            /**
+             * Denied
+             * @description Per role, the actions it may not do in this tenant (each one the base policy gives it)
+             */
+            denied: {
+                [key: string]: components["schemas"]["Action"][];
+            };
         };
         /** TenantPublic */
         TenantPublic: {
@@ -7597,6 +7665,72 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    read_tenant_policy_tenant_policy_get: {
+        parameters: {
+            query?: never;
+            header?: {
+                authorization?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantPolicyPublic"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    set_tenant_policy_tenant_policy_put: {
+        parameters: {
+            query?: never;
+            header?: {
+                authorization?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TenantPolicyUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TenantPolicyPublic"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
             };
         };
     };

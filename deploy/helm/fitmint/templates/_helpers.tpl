@@ -116,6 +116,10 @@ checksum/manifest: {{ include "fitmint.manifestChecksum" $root }}
 {{- .Values.chain.manifest.existingConfigMap | default (printf "%s-deployment" (include "fitmint.fullname" .)) -}}
 {{- end -}}
 
+{{- define "fitmint.policyConfigMap" -}}
+{{- printf "%s-policy" (include "fitmint.fullname" .) -}}
+{{- end -}}
+
 {{/* Environment. Every name here is a field of the process's settings class (tests/deploy/test_chart.py). */}}
 {{- define "fitmint.env.telemetry" -}}
 {{- $o := .Values.endpoints.otlp -}}
@@ -191,6 +195,7 @@ checksum/manifest: {{ include "fitmint.manifestChecksum" $root }}
 - {name: RECOMMEND_URL, value: {{ printf "http://%s:59468" (include "fitmint.name" (dict "root" . "component" "recommend")) | quote }}}
 - {name: SIWE_DOMAIN, value: {{ .Values.api.siwe.domain | quote }}}
 - {name: SIWE_URI, value: {{ .Values.api.siwe.uri | quote }}}
+- {name: OPA_URL, value: "unix:///run/opa/opa.sock"}
 {{- with .Values.api.siwe.statement }}
 - {name: SIWE_STATEMENT, value: {{ . | quote }}}
 {{- end }}

@@ -99,3 +99,22 @@ def test_only_the_platform_tenants_members_act_across_tenants_and_only_for_platf
 
     assert across(TENANT) == (action in PLATFORM_WIDE and EXPECTED[action][ROLES.index(role)] == "tenant")
     assert not across(ELSEWHERE), "a member of another tenant than the platform's acted across tenants"
+
+
+@pytest.mark.parametrize("gate", ["tenant", "platform"])
+def test_a_token_narrowed_by_its_scope_has_only_the_granted_actions_at_every_gate(gate):
+    """Both gates: a role's powers come back neither inside the tenant nor across tenants."""
+    action = next(iter(PLATFORM_WIDE))
+    narrowed = Principal(TENANT, Role.ADMIN, user_id=ME, scopes=frozenset({Action.WORKOUT_READ.value}))
+
+    def decide(principal: Principal) -> None:
+        if gate == "tenant":
+            authorize(principal, action, tenant_id=TENANT)
+        else:
+            authorize_platform(principal, action, platform_tenant_id=TENANT)
+
+    decide(Principal(TENANT, Role.ADMIN, user_id=ME))  # the role may
+    with pytest.raises(Denied) as refused:
+        decide(narrowed)
+    assert refused.value.status == 403 and "scope" in str(refused.value)
+    decide(Principal(TENANT, Role.ADMIN, user_id=ME, scopes=frozenset({action.value})))

@@ -103,7 +103,6 @@ class Principal:
     client_id: str | None = None
     scopes: frozenset[str] | None = None  # a service token's granted OAuth scope (actions); None: the role's
 
-
     @property
     def name(self) -> str:
         return self.user_id or f"service:{self.client_id}"
@@ -123,13 +122,19 @@ def authorize(principal: Principal, action: Action, *, tenant_id: str, user_id: 
     (user_id None: a tenant-wide action)."""
     if str(tenant_id) != principal.tenant_id:
         raise Denied(404, "not found in your tenant")
-    if principal.scopes is not None and action.value not in principal.scopes:
-        raise Denied(403, f"the token's scope does not include {action}")
+    check_token_scope(principal, action)
     scope = POLICY.get((principal.role, action))
     if scope is None:
         raise Denied(403, f"role '{principal.role}' may not {action}")
     if scope is Scope.OWN and (user_id is None or str(user_id) != principal.user_id):
         raise Denied(403, f"role '{principal.role}' may {action} only for itself")
+
+
+def check_token_scope(principal: Principal, action: Action) -> None:
+    """A token narrowed by its OAuth scope (a service's) may do only what it was granted, whatever its role
+    may: every gate applies this first."""
+    if principal.scopes is not None and action.value not in principal.scopes:
+        raise Denied(403, f"the token's scope does not include {action}")
 
 
 def actions_of(role: Role) -> list[str]:
@@ -140,6 +145,7 @@ def actions_of(role: Role) -> list[str]:
 def authorize_platform(principal: Principal, action: Action, *, platform_tenant_id: str) -> None:
     """Raises Denied (403) unless `principal` may do `action` across tenants: a PLATFORM_WIDE action, a
     member of the platform's own tenant, and a role with TENANT scope for it there."""
+    check_token_scope(principal, action)
     if (action not in PLATFORM_WIDE or principal.tenant_id != str(platform_tenant_id)
             or POLICY.get((principal.role, action)) is not Scope.TENANT):
         raise Denied(403, f"only the platform's own tenant's admins may {action} across tenants")

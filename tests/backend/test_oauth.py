@@ -88,7 +88,7 @@ def test_authlib_client_gets_tokens_by_client_credentials(api, http, people):
     claims = jwt.decode(token["access_token"], options={"verify_signature": False})
     assert claims["scope"] == token["scope"] and claims["cid"] == client_id and claims["iss"] == api[0].issuer
     assert claims["aud"] == api[0].audience == api[0].issuer  # RFC 9068: the audience, by default the issuer
-    assert jwt.get_unverified_header(token["access_token"])["typ"] == "at+jwt"
+    assert jwt.get_unverified_header(token["access_token"])["typ"] == "at+jwt" and claims["client_id"] == client_id
     recorded = http.post("/fitness/workouts", params={"user_id": alpha["user"].user_id}, json=a_run(),
                          headers=bearer(token["access_token"]))
     assert recorded.status_code == 201, recorded.text
@@ -170,8 +170,8 @@ def test_the_granted_scope_is_normalised_and_its_syntax_checked(http, people):
 
 
 def test_a_token_without_the_access_token_type_or_audience_is_refused(api, http, people):
-    """RFC 9068: tokens are `typ: at+jwt` for this audience; a JWT of the same key meant for something else
-    (another type, another audience, none) is refused."""
+    """RFC 9068: tokens are `typ: at+jwt` for this audience, naming their client; a JWT of the same key meant
+    for something else (another type, another audience, none) is refused."""
     token = people["alpha"]["user"].headers["Authorization"][7:]
     claims = jwt.decode(token, options={"verify_signature": False})
     key = KeyRing.from_settings(api[0]).signing()
@@ -179,9 +179,10 @@ def test_a_token_without_the_access_token_type_or_audience_is_refused(api, http,
     def signed(body: dict, typ: str | None = "at+jwt") -> str:
         return jwt.encode(body, key.private, algorithm="EdDSA", headers={"kid": key.kid, "typ": typ})
 
+    assert claims["client_id"] == "fitmint-siwe"  # a member's: the public client of SIWE sessions
     assert http.get("/auth/me", headers=bearer(signed(claims))).status_code == 200  # the same, re-signed: fine
-    without_aud = {name: value for name, value in claims.items() if name != "aud"}
-    for forged in (signed(claims, "JWT"), signed(claims, None), signed(without_aud),
+    without = [{name: value for name, value in claims.items() if name != left_out} for left_out in ("aud", "client_id")]
+    for forged in (signed(claims, "JWT"), signed(claims, None), *map(signed, without),
                    signed(claims | {"aud": "https://other-api.example"})):
         refused = http.get("/auth/me", headers=bearer(forged))
         assert refused.status_code == 401, refused.text

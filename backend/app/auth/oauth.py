@@ -31,11 +31,10 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
-from backend.app.auth.tokens import TokenError, TokenService
+from backend.app.auth.tokens import PUBLIC_CLIENT_ID, TokenError, TokenService
 from backend.app.core.policy import Role, actions_of
 from backend.app.users.service import ServiceClients, is_service_client_id
 
-PUBLIC_CLIENT_ID = "fitmint-siwe"
 SECRET_AUTH = ["client_secret_basic", "client_secret_post"]
 SERVICE_ROLES = (Role.ATTESTOR, Role.AGENT)  # the roles a service client may have (users/routes.py)
 # RFC 6749 3.3: scope-tokens of %x21 / %x23-5B / %x5D-7E, separated by single spaces.
@@ -290,7 +289,7 @@ async def _access(tokens: TokenService, value: str) -> PresentedToken | None:
         return None
     if await tokens.is_revoked(claims):
         return None
-    return PresentedToken("access_token", claims.get("cid") or PUBLIC_CLIENT_ID, claims["tid"], claims["exp"],
+    return PresentedToken("access_token", claims["client_id"], claims["tid"], claims["exp"],
                           claims=claims)
 
 

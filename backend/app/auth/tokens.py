@@ -1,10 +1,11 @@
 """Access tokens (short-lived JWTs, EdDSA-signed by the key ring: keyring.py) and refresh tokens (opaque,
 rotated, revocable by family).
 
-An access token is an RFC 9068 JWT access token: header `typ: at+jwt` and a `kid` naming its key, claims
-`iss` (this issuer) and `aud` (`Settings.audience`); only tokens with both, signed by one of the ring's
-verifying keys with EdDSA, are accepted, so a token signed with `none`, with HS256 keyed by a public key,
-with a retired key, or another JWT of the same keys meant for something else is refused. One revoked
+An access token is an RFC 9068 JWT access token: header `typ: at+jwt` and a `kid` naming its key; claims
+`iss` (this issuer), `aud` (`Settings.audience`), `client_id` (a service client, or PUBLIC_CLIENT_ID for
+members), `sub`, `iat`, `exp`, `jti`. Only such tokens, signed by one of the ring's verifying keys with
+EdDSA, are accepted, so a token signed with `none`, with HS256 keyed by a public key, with a retired key,
+or another JWT of the same keys meant for something else is refused. One revoked
 access token (RFC 7009) is denied by its `jti` in Redis until it would have expired anyway.
 
 Refresh tokens live in Redis as sha256(token) -> {family, subject}. Using one rotates it: it is marked
@@ -28,7 +29,8 @@ from backend.app.core.config import Settings
 
 ALGORITHM = "EdDSA"
 ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068 2.1
-REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "jti", "sub", "sid", "tid", "role"]
+REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "jti", "sub", "client_id", "sid", "tid", "role"]
+PUBLIC_CLIENT_ID = "fitmint-siwe"  # the OAuth client of members' sessions (SIWE sign-in): public, no secret
 
 
 class TokenError(Exception):
@@ -77,14 +79,15 @@ class TokenService:
         self.ring.ensure()
 
     def access_token(self, subject: Subject, family: str) -> str:
-        return self._encode({"sub": subject.did, "address": subject.address, "chain_id": subject.chain_id,
-                             "sid": family, "tid": subject.tenant_id, "uid": subject.user_id, "role": subject.role})
+        return self._encode({"sub": subject.did, "client_id": PUBLIC_CLIENT_ID, "address": subject.address,
+                             "chain_id": subject.chain_id, "sid": family, "tid": subject.tenant_id,
+                             "uid": subject.user_id, "role": subject.role})
 
     def service_token(self, client_id: str, tenant_id: str, role: str, scope: str) -> str:
         """A service client's access token with the granted `scope` (space-separated actions); its session
-        id is the client, so revoking the client ends it."""
-        return self._encode({"sub": f"service:{client_id}", "cid": client_id, "sid": service_session(client_id),
-                             "tid": tenant_id, "role": role, "scope": scope})
+        id is the client, so revoking the client ends it. (`cid` marks a service's token: deps.get_principal.)"""
+        return self._encode({"sub": f"service:{client_id}", "client_id": client_id, "cid": client_id,
+                             "sid": service_session(client_id), "tid": tenant_id, "role": role, "scope": scope})
 
     def _encode(self, claims: dict) -> str:
         now = int(time.time())

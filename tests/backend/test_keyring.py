@@ -133,8 +133,9 @@ def test_an_api_that_cannot_create_the_first_key_refuses_to_start_naming_the_set
     blocker = tmp_path / "read-only"
     blocker.write_text("a file: nothing can be created under it")
     settings = api_settings(stack, tmp_path, "unused", jwt_keys_dir=blocker / "jwt-keys")
-    started = subprocess.run([sys.executable, "-c", "from backend.app.main import serve; serve()"], cwd=ROOT,
-                             env=settings_env(settings), capture_output=True, text=True, timeout=60)
+    started = subprocess.run([sys.executable, "-m", "uvicorn", "--factory", "backend.app.main:serve", "--host",
+                              "127.0.0.1", "--port", "0"],  # as the chart, Compose and the stack start it
+                             cwd=ROOT, env=settings_env(settings), capture_output=True, text=True, timeout=60)
     assert started.returncode == 2, started.stderr
     assert "api: refusing to start: no token signing key in" in started.stderr
     assert "JWT_KEYS_DIR" in started.stderr and "secrets.jwtKeys" in started.stderr

@@ -160,8 +160,8 @@ class KeyRing:
                 f"there ({exc.strerror or exc}). Create it with `JWT_KEYS_DIR=ring python -m backend.app.manage "
                 "rotate-jwt-key` on an empty folder `ring` and make that folder the key ring (Kubernetes: "
                 "`kubectl create secret generic fitmint-jwt-keys --from-file=ring`, the chart's "
-                "secrets.jwtKeys; README: Operating, \"Rotate the signing key\"), or point JWT_KEYS_DIR at a "
-                "writable folder") from exc
+                "secrets.jwtKeys; README: Security model, Tokens, \"Rotate the signing key\"), or point "
+                "JWT_KEYS_DIR at a writable folder") from exc
 
     def rotate(self) -> tuple[RingKey, list[str]]:
         """Publishes a new key that signs from `publish_seconds` on, and deletes the retired keys' files.

@@ -165,17 +165,18 @@ class KeyRing:
 
     def rotate(self) -> tuple[RingKey, list[str]]:
         """Publishes a new key that signs from `publish_seconds` on, and deletes the retired keys' files.
-        Returns the new key and the deleted files' names. An empty ring gets its first key, signing at once."""
+        Returns the new key and the deleted files' names. An empty ring gets its first key, signing at once.
+        Reads the folder strictly (no earlier ring to keep): the operator sees any problem with it."""
         if not key_files(self.directory):
             self.ensure()
-            self.reload()
+            self._keys = self._read()
             return self._keys[0], []
-        self.reload()
+        self._keys = self._read()
         retired = [k for k in self._keys if self._retired(k, self.clock())]
         for key in retired:
             (self.directory / key.name).unlink(missing_ok=True)
         path = self._add(int(self.clock()) + self.publish_seconds)
-        self.reload()
+        self._keys = self._read()
         return next(k for k in self._keys if k.name == path.name), [k.name for k in retired]
 
     def _add(self, signs_from: int) -> Path:

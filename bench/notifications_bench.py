@@ -67,7 +67,7 @@ def log(message: str):
 
 def bench_settings(base: Settings, state_dir: Path, run_id: str) -> Settings:
     """The API's and worker's settings: the stack's servers, this run's databases, topics and group.
-    The state directory is private (the JWT secret the benchmark signs its tokens with lives there)."""
+    The state directory is private (the key ring the benchmark signs its tokens with lives there)."""
     return base.model_copy(update={
         "fitmint_state_dir": state_dir,
         "postgres_password_file": (base.postgres_password_file
@@ -760,7 +760,7 @@ async def run(args, settings: Settings, log_dir: Path, processes: Processes) -> 
         started = time.perf_counter()
         tenant_id, members = await create_members(settings, args.clients)
         redis = Redis(host=settings.redis_host, port=settings.redis_port)
-        service = TokenService(redis=redis, settings=settings)  # the API's secret: same state directory
+        service = TokenService(redis=redis, settings=settings)  # the API's signing keys: same state directory
         tokens = [service.access_token(Subject(m["address"], settings.chain_id, tenant_id, m["user_id"], "user"),
                                        uuid.uuid4().hex) for m in members]
         await redis.aclose()

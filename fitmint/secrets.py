@@ -1,5 +1,5 @@
 """Secret files: one generator, one file format and one permission rule for every secret the platform keeps
-outside git (database password, JWT key, agent API and wallet keys, the attestor's and the operator's
+outside git (database password, token signing keys, agent API and wallet keys, the attestor's and the operator's
 private keys).
 
 A secret file holds 64 hex digits (32 random bytes), mode 0600 from its first byte; a key a user puts

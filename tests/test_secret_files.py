@@ -14,8 +14,8 @@ OTHER_USER = 65534  # nobody: stands for the owner of a file lent to this proces
 
 
 def test_generated_and_written_secrets_are_0600_and_read_back(tmp_path):
-    generated = secrets.read_or_generate(tmp_path / "secrets" / "jwt-secret")
-    assert len(generated) == 64 and (tmp_path / "secrets" / "jwt-secret").stat().st_mode & 0o777 == 0o600
+    generated = secrets.read_or_generate(tmp_path / "secrets" / "acapy-admin-key")
+    assert len(generated) == 64 and (tmp_path / "secrets" / "acapy-admin-key").stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "secrets").stat().st_mode & 0o777 == 0o700
     secrets.write(tmp_path / "written.key", "0xabc\n")
     assert (tmp_path / "written.key").stat().st_mode & 0o777 == 0o600

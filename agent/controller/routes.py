@@ -18,6 +18,7 @@ from agent.controller.acapy import AgentError, AgentUnavailable
 from agent.controller.handlers import apply_event
 from agent.controller.interop import EIP712_PROOF_TYPE, verify_eip712_credential, verify_with_didkit
 from agent.controller.service import Identity, Refused, exchange_view
+from backend.app.core.cors import READABLE_BY_ANY_ORIGIN
 from backend.app.core.inputs import RequestModel
 from backend.app.core.policy import Action
 from backend.app.deps import (
@@ -177,7 +178,8 @@ async def read_status_list(list_id: Annotated[int, Path(ge=1, le=2**31 - 1)], re
     credential, revision, signed_at = published
     headers = {"ETag": f'"{revision}-{signed_at.timestamp():.0f}"',  # a re-signing (expiry) changes it too
                "Last-Modified": format_datetime(signed_at, usegmt=True),
-               "Cache-Control": f"public, max-age={request.app.state.settings.identity_status_max_age_seconds}"}
+               "Cache-Control": f"public, max-age={request.app.state.settings.identity_status_max_age_seconds}",
+               **READABLE_BY_ANY_ORIGIN}
     if if_none_match is not None and headers["ETag"] in {tag.strip() for tag in if_none_match.split(",")}:
         return Response(status_code=304, headers=headers)
     return Response(json.dumps(credential), media_type="application/json", headers=headers)

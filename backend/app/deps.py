@@ -1,6 +1,7 @@
 """Dependencies shared by the routers: `Annotated` aliases, as FastAPI's full-stack template does."""
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import asyncpg
@@ -57,6 +58,22 @@ async def limit_auth(request: Request) -> None:
     await request.app.state.limiter.hit(rule, client_ip(request))
 
 
+async def limit_oauth(request: Request) -> Callable[[str | None], Awaitable[None]]:
+    """The OAuth endpoints' limit, counted once the caller is known: a call of an authenticated service client
+    against that client (an introspecting resource server is not throttled per IP, nor does it use up the
+    members' sign-ins from a shared address); any other call (failed client authentication, the public
+    SIWE client) against its IP, in the sign-in limit."""
+    settings: Settings = request.app.state.settings
+    rule = Rule("oauth", settings.rate_limit_oauth, settings.rate_limit_oauth_window_seconds)
+
+    async def count(client_id: str | None) -> None:
+        if client_id is None:
+            await limit_auth(request)
+        else:
+            await request.app.state.limiter.hit(rule, client_id)
+    return count
+
+
 async def limit_quotes(request: Request) -> None:
     """Per-IP limit on purchase quotes (public, and each one reads the chain several times)."""
     settings: Settings = request.app.state.settings
@@ -73,6 +90,7 @@ async def limit_public_reads(request: Request) -> None:
 
 
 PublicReads = [Depends(limit_public_reads)]
+OAuthLimit = Annotated[Callable[[str | None], Awaitable[None]], Depends(limit_oauth)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 TokensDep = Annotated[TokenService, Depends(get_tokens)]
 SiweDep = Annotated[SiweService, Depends(get_siwe)]

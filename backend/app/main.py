@@ -4,6 +4,7 @@ the log store), `uvicorn backend.app.main:app` (no telemetry), or `create_app(se
 import asyncio
 import gc
 import logging
+import sys
 from contextlib import asynccontextmanager, suppress
 
 import asyncpg
@@ -21,6 +22,7 @@ from agent.controller.routes import router as identity_router
 from agent.controller.routes import webhooks as agent_webhooks_router
 from backend.app.analytics.database import AnalyticsDatabase, StoreUnavailable, answer_unavailable
 from backend.app.analytics.routes import router as analytics_router
+from backend.app.auth.keyring import KeyRing, NoSigningKey
 from backend.app.auth.oauth_routes import router as oauth_router
 from backend.app.auth.routes import router as auth_router
 from backend.app.auth.siwe_service import SiweService
@@ -29,7 +31,7 @@ from backend.app.catalog.routes import router as catalog_router
 from backend.app.chain.document import API_VERSION
 from backend.app.chain.routes import ChainDocuments
 from backend.app.chain.routes import router as chain_router
-from backend.app.core import http_metrics, inputs
+from backend.app.core import cors, http_metrics, inputs
 from backend.app.core.background import pause
 from backend.app.core.body_limit import BodyLimitMiddleware
 from backend.app.core.config import Settings, get_settings
@@ -201,7 +203,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # mode); a preflight from any other origin gets no CORS headers, so the browser refuses the call.
         app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_credentials=False,
                            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-                           allow_headers=["Authorization", "Content-Type", "traceparent"],
+                           allow_headers=cors.ALLOW_HEADERS, expose_headers=cors.EXPOSE_HEADERS,
                            max_age=settings.cors_max_age_seconds)
     if settings.trusted_proxies:
         # Outermost: everything after it (the access log, the per-IP rate limits) sees the client, taken from
@@ -251,7 +253,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def serve() -> FastAPI:
     """The stack's API process: telemetry first (fitmint/telemetry), then the app."""
     telemetry.setup("api")
-    get_settings().refuse_exposed_secrets("api")
+    settings = get_settings()
+    settings.refuse_exposed_secrets("api")
+    try:
+        KeyRing.from_settings(settings).ensure()
+    except NoSigningKey as exc:
+        print(f"api: refusing to start: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     return create_app()
 
 

@@ -12,7 +12,7 @@ import pytest
 from redis import Redis
 
 from backend.app.core.ratelimit import FLUSH_SECONDS
-from backend.app.deps import get_claims, limit_auth, limit_public_reads, limit_quotes
+from backend.app.deps import get_claims, limit_auth, limit_oauth, limit_public_reads, limit_quotes
 from backend.app.main import app
 from tests.support.processes import start_api
 from tests.support.requestmodels import request_routes
@@ -144,7 +144,7 @@ def test_every_route_without_a_sign_in_has_a_per_ip_limit():
         for dependency in dependant.dependencies:
             yield from calls(dependency)
 
-    per_ip = {limit_auth, limit_quotes, limit_public_reads}
+    per_ip = {limit_auth, limit_oauth, limit_quotes, limit_public_reads}  # limit_oauth: per IP until authenticated
     anonymous = {route.path: set(calls(route.dependant)) for route in request_routes(app)}
     anonymous = {path: found for path, found in anonymous.items() if get_claims not in found}
     assert len(anonymous) > 15  # the walk found them

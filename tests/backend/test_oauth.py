@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import time
+from secrets import randbelow
 
 import httpx
 import jwt
@@ -20,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from joserfc.jwk import OKPKey
 
+from backend.app.auth import oauth
 from backend.app.auth.keyring import KeyRing
 from backend.app.core.policy import Role, actions_of
 from fitmint import secrets
@@ -85,6 +87,8 @@ def test_authlib_client_gets_tokens_by_client_credentials(api, http, people):
     assert token["scope"].split() == actions_of(Role.ATTESTOR)  # no scope asked: all the role's
     claims = jwt.decode(token["access_token"], options={"verify_signature": False})
     assert claims["scope"] == token["scope"] and claims["cid"] == client_id and claims["iss"] == api[0].issuer
+    assert claims["aud"] == api[0].audience == api[0].issuer  # RFC 9068: the audience, by default the issuer
+    assert jwt.get_unverified_header(token["access_token"])["typ"] == "at+jwt" and claims["client_id"] == client_id
     recorded = http.post("/fitness/workouts", params={"user_id": alpha["user"].user_id}, json=a_run(),
                          headers=bearer(token["access_token"]))
     assert recorded.status_code == 201, recorded.text
@@ -125,6 +129,93 @@ def test_token_endpoint_answers_oauth_errors(http, people):
     assert http.post("/auth/token", data=form, auth=(client_id, secret)).status_code == 401
 
 
+@pytest.mark.parametrize("route", ["/auth/token", "/auth/introspect", "/auth/revoke"])
+def test_undecodable_basic_credentials_are_invalid_client(http, people, route):
+    """Not base64 of UTF-8 `id:secret`: 401 invalid_client (RFC 6749 5.2), never a 500."""
+    client_id, secret = new_client(http, people["alpha"]["admin"])
+    token = http.post("/auth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret)).json()
+    form = {"grant_type": "client_credentials", "token": token["access_token"]}
+    undecodable = [b"Basic " + base64.b64encode(b"\xff:\xff"), b"Basic " + base64.b64encode(b"\xff"),
+                   b"Basic not base64!", b"Basic " + base64.b64encode(client_id.encode()),  # no colon
+                   b"Basic " + base64.b64encode(f"{client_id}:%ff".encode()),  # %-escaped, but not UTF-8
+                   b"Basic \xe9\xe9\xe9\xe9"]
+    for header in undecodable:
+        answer = http.post(route, data=form, headers={"Authorization": header})
+        assert answer.status_code == 401, (header, answer.text)
+        assert answer.json()["error"] == "invalid_client" and answer.headers["Cache-Control"] == "no-store"
+        assert answer.headers["WWW-Authenticate"].startswith("Basic ")
+    assert http.post(route, data=form, auth=(client_id, secret)).status_code == 200  # and the right ones work
+
+
+def test_the_granted_scope_is_normalised_and_its_syntax_checked(http, people):
+    client_id, secret = new_client(http, people["alpha"]["admin"])
+
+    def grant(scope: str) -> httpx.Response:
+        return http.post("/auth/token", data={"grant_type": "client_credentials", "scope": scope},
+                         auth=(client_id, secret))
+
+    def scope_of(answer: httpx.Response) -> str:
+        assert answer.status_code == 200, answer.text
+        granted = answer.json()["scope"]
+        assert jwt.decode(answer.json()["access_token"], options={"verify_signature": False})["scope"] == granted
+        return granted
+
+    assert scope_of(grant("workout.read workout.create workout.read")) == "workout.create workout.read"
+    assert scope_of(grant("")) == " ".join(oauth.scopes(Role.ATTESTOR))  # none asked: all the role's
+    # RFC 6749 3.3: printable ASCII but space, " and \, separated by single spaces.
+    for bad in (" ", "workout.read ", " workout.read", "workout.read  workout.create", "workout.read\tworkout.create",
+                "workout.read\nworkout.create", 'workout."read"', "workout.read\\", "workout.réad"):
+        refused = grant(bad)
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_scope", (bad, refused.text)
+
+
+def test_a_token_without_the_access_token_type_or_audience_is_refused(api, http, people):
+    """RFC 9068: tokens are `typ: at+jwt` for this audience, naming their client; a JWT of the same key meant
+    for something else (another type, another audience, none) is refused."""
+    token = people["alpha"]["user"].headers["Authorization"][7:]
+    claims = jwt.decode(token, options={"verify_signature": False})
+    key = KeyRing.from_settings(api[0]).signing()
+
+    def signed(body: dict, typ: str | None = "at+jwt") -> str:
+        return jwt.encode(body, key.private, algorithm="EdDSA", headers={"kid": key.kid, "typ": typ})
+
+    assert claims["client_id"] == "fitmint-siwe"  # a member's: the public client of SIWE sessions
+    assert http.get("/auth/me", headers=bearer(signed(claims))).status_code == 200  # the same, re-signed: fine
+    without = [{name: value for name, value in claims.items() if name != left_out} for left_out in ("aud", "client_id")]
+    for forged in (signed(claims, "JWT"), signed(claims, None), *map(signed, without),
+                   signed(claims | {"aud": "https://other-api.example"})):
+        refused = http.get("/auth/me", headers=bearer(forged))
+        assert refused.status_code == 401, refused.text
+
+
+def test_authenticated_clients_have_their_own_limit_and_failures_count_per_ip(api, people, tmp_path):
+    """The OAuth endpoints: a service client's calls count against that client (RATE_LIMIT_OAUTH), not its IP,
+    so a busy resource server neither is throttled by nor uses up its address's sign-in limit; calls that do
+    not authenticate count per IP (RATE_LIMIT_AUTH, the sign-in limit)."""
+    window = 3600 + randbelow(1_000_000)  # keys of their own (see test_client_address.window)
+    settings = api[0].model_copy(update={"rate_limit_oauth": 3, "rate_limit_oauth_window_seconds": window,
+                                         "rate_limit_auth": 3, "rate_limit_auth_window_seconds": window})
+    service, base = start_api(settings, tmp_path)
+    try:
+        with httpx.Client(base_url=base, timeout=10) as http:
+            busy, other = new_client(http, people["alpha"]["admin"]), new_client(http, people["alpha"]["admin"])
+            token = http.post("/auth/token", data={"grant_type": "client_credentials"}, auth=busy).json()
+
+            def introspect(auth) -> int:
+                return http.post("/auth/introspect", data={"token": token["access_token"]}, auth=auth).status_code
+
+            assert [introspect(busy) for _ in range(3)] == [200, 200, 429]  # the token request was one
+            assert http.post("/auth/nonce").status_code == 200  # the IP's sign-in limit is untouched
+            assert [introspect(other) for _ in range(3)] == [200, 200, 200]
+            assert [introspect((busy[0], "wrong-secret")) for _ in range(3)] == [401, 401, 429]  # the IP's: 1 + 2
+            assert http.post("/auth/nonce").status_code == 429
+            assert introspect(other) == 429  # its own limit (3): spent
+            third = new_client(http, people["alpha"]["admin"])
+            assert introspect(third) == 200  # an authenticated client: not limited by its IP's failures
+    finally:
+        service.stop()
+
+
 def test_introspection_reports_only_live_tokens_of_the_callers_tenant(api, http, people):
     alpha, beta = people["alpha"], people["beta"]
     client_id, secret = new_client(http, alpha["admin"])
@@ -145,7 +236,7 @@ def test_introspection_reports_only_live_tokens_of_the_callers_tenant(api, http,
     key = KeyRing.from_settings(api[0]).signing()
     claims = jwt.decode(alpha["user"].headers["Authorization"][7:], options={"verify_signature": False})
     expired = jwt.encode(claims | {"exp": int(time.time()) - 5}, key.private, algorithm="EdDSA",
-                         headers={"kid": key.kid})
+                         headers={"kid": key.kid, "typ": "at+jwt"})
     assert introspect(expired) == {"active": False}
     assert introspect("not-a-token") == {"active": False}
     unauthenticated = http.post("/auth/introspect", data={"token": token["access_token"]})
@@ -206,7 +297,7 @@ def test_a_third_party_verifies_tokens_with_only_the_jwks(api, people):
     jwks = jwt.PyJWKClient(api[1] + "/.well-known/jwks.json")
     token = people["alpha"]["user"].headers["Authorization"][7:]
     signing_key = jwks.get_signing_key_from_jwt(token)
-    claims = jwt.decode(token, signing_key, algorithms=["EdDSA"], issuer=api[0].issuer)
+    claims = jwt.decode(token, signing_key, algorithms=["EdDSA"], issuer=api[0].issuer, audience=api[0].audience)
     assert claims["tid"] == people["alpha"]["user"].tenant_id
 
 
@@ -234,7 +325,7 @@ def test_none_and_hs256_with_the_public_key_are_refused(api, http, people):
         assert refused.status_code == 401, attack
     key = KeyRing.from_settings(api[0]).signing()  # the right key, another issuer's token
     elsewhere = jwt.encode(claims | {"iss": "https://other.example"}, key.private, algorithm="EdDSA",
-                           headers={"kid": key.kid})
+                           headers={"kid": key.kid, "typ": "at+jwt"})
     assert http.get("/auth/me", headers=bearer(elsewhere)).status_code == 401
     assert http.get("/auth/me", headers=bearer(token)).status_code == 200
 
@@ -292,7 +383,7 @@ def test_retired_keys_are_refused_and_unpublished(tmp_path, stack):
         claims = jwt.decode(member.headers["Authorization"][7:], options={"verify_signature": False})
         claims |= {"exp": now + 600, "jti": "f" * 32}
         for name, expected in (("current", 200), ("retired", 401)):
-            token = jwt.encode(claims, seeds[name], algorithm="EdDSA", headers={"kid": kids[name]})
+            token = jwt.encode(claims, seeds[name], algorithm="EdDSA", headers={"kid": kids[name], "typ": "at+jwt"})
             response = httpx.get(base + "/auth/me", headers=bearer(token))
             assert response.status_code == expected, (name, response.text)
         assert "retired" in response.json()["detail"]

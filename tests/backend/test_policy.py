@@ -179,3 +179,21 @@ def test_a_service_tokens_scope_narrows_its_role_and_never_widens_it(opa):
                                 (narrowed, Action.MEMBER_ROLE_SET), (Role.ATTESTOR, Action.WORKOUT_READ)], decide) == [
         200, (403, "the token's scope does not include workout.read"),
         (403, "role 'attestor' may not member.role.set"), 200]
+
+
+def test_a_narrowed_token_gets_no_platform_wide_powers_either(opa):
+    """The platform gate applies the token's scope too: an admin of the platform's tenant whose token was not
+    granted the platform-wide action may not use it across tenants."""
+    action = next(iter(PLATFORM_WIDE))
+
+    async def across(client, scopes):
+        who = Principal(TENANT, Role.ADMIN, user_id=ME, scopes=scopes, policy=client)
+        try:
+            await authorize_platform(who, action, platform_tenant_id=TENANT)
+            return 200
+        except Denied as refused:
+            return refused.status, str(refused)
+
+    refused = (403, f"only the platform's own tenant's admins may {action} across tenants")
+    scopes = [(None,), (frozenset({Action.WORKOUT_READ.value}),), (frozenset({action.value}),)]
+    assert decide_all(opa.url, scopes, across) == [200, refused, 200]

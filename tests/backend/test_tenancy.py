@@ -17,6 +17,9 @@ NO_FOREIGN_ID = {
     # the SIWE parameters are the deployment's.
     ("POST", "/auth/token"), ("POST", "/auth/introspect"), ("POST", "/auth/revoke"), ("GET", "/auth/siwe"),
     ("GET", "/.well-known/jwks.json"), ("GET", "/.well-known/oauth-authorization-server"),
+    # Credential status lists: public by design (W3C Bitstring Status List), the platform issuer's, whose bits
+    # say only "revoked or not" of credentials whoever holds them may show anyone.
+    ("GET", "/identity/status/{list_id}"),
     ("GET", "/users/me"), ("PATCH", "/users/me"), ("PUT", "/users/me/preferences"), ("POST", "/users/me/wallets"),
     ("DELETE", "/users/me/wallets/{address}"), ("POST", "/tenant/service-clients"),
     ("GET", "/tenant/policy"), ("PUT", "/tenant/policy"),  # the caller's tenant's own policy

@@ -12,6 +12,7 @@ and the clock, so every replica (and the worker) reading the same directory agre
 The `kid` of a key is its RFC 7638 thumbprint.
 """
 
+import logging
 import os
 import re
 import secrets as pysecrets
@@ -25,6 +26,15 @@ from joserfc.jwk import OKPKey
 from fitmint import secrets
 
 KEY_FILE = re.compile(r"ed25519-(\d{1,12})")
+# At most this often a token naming a key the ring does not know makes the ring re-read before it is refused:
+# a key another replica has just created or that started signing at once (after a leak), not yet re-read here.
+UNKNOWN_KID_RELOAD_SECONDS = 1.0
+
+log = logging.getLogger("api.keyring")
+
+
+class NoSigningKey(RuntimeError):
+    """The ring is empty and no first key can be written there (a read-only Secret volume, typically)."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,7 @@ class KeyRing:
         self.clock = clock
         self._keys: list[RingKey] = []
         self._loaded_at = float("-inf")
+        self._unknown_kid_reload_at = float("-inf")
 
     @classmethod
     def from_settings(cls, settings) -> "KeyRing":
@@ -82,13 +93,30 @@ class KeyRing:
         return self._keys
 
     def reload(self) -> None:
-        files = key_files(self.directory)
-        if not files:
+        """Re-reads the folder. Once a ring was read, a re-read that fails (an unreadable or malformed file, an
+        emptied folder) keeps the ring read before, and is retried after `reload_seconds`."""
+        try:
+            keys = self._read()
+        except (OSError, ValueError) as exc:
+            if not self._keys:
+                raise
+            log.warning("the signing keys in %s were not re-read (%s): keeping the %d keys read before",
+                        self.directory, exc, len(self._keys))
+        else:
+            self._keys = keys
+        self._loaded_at = time.monotonic()
+
+    def _read(self) -> list[RingKey]:
+        keys = []
+        for path in key_files(self.directory):
+            try:
+                keys.append(_load(path, int(KEY_FILE.fullmatch(path.name)[1])))
+            except FileNotFoundError:
+                continue  # deleted since it was listed: `rotate` removing a retired key, kubelet swapping files
+        if not keys:
             raise FileNotFoundError(f"no signing key in {self.directory}: run `python -m backend.app.manage "
                                     "rotate-jwt-key` (or start the API once, which creates the first key)")
-        self._keys = sorted((_load(p, int(KEY_FILE.fullmatch(p.name)[1])) for p in files),
-                            key=lambda k: (k.signs_from, k.kid))
-        self._loaded_at = time.monotonic()
+        return sorted(keys, key=lambda k: (k.signs_from, k.kid))
 
     def signing(self) -> RingKey:
         """The newest key whose time has come (a ring of only future keys: the earliest of them)."""
@@ -107,30 +135,48 @@ class KeyRing:
         return bool(successors) and now >= min(successors) + self.token_ttl
 
     def verifier(self, kid: str) -> RingKey | None:
-        return next((k for k in self.verifying() if k.kid == kid), None)
+        """The verifying key `kid`; an unknown one first re-reads the ring (at most every
+        UNKNOWN_KID_RELOAD_SECONDS, so forged kids cannot make every request read the folder)."""
+        found = next((k for k in self.verifying() if k.kid == kid), None)
+        if found is None and time.monotonic() - self._unknown_kid_reload_at >= UNKNOWN_KID_RELOAD_SECONDS:
+            self._unknown_kid_reload_at = time.monotonic()
+            self.reload()
+            found = next((k for k in self.verifying() if k.kid == kid), None)
+        return found
 
     def jwks(self) -> dict:
         return {"keys": [k.jwk() for k in self.verifying()]}
 
     # -- changing (operator command; the API's first start) ----------------------------------------------
     def ensure(self) -> None:
-        """Creates the first key (signing at once) when the directory has none."""
-        if not key_files(self.directory):
+        """Creates the first key (signing at once) when the directory has none; NoSigningKey if it cannot."""
+        if key_files(self.directory):
+            return
+        try:
             self._add(int(self.clock()))
+        except OSError as exc:
+            raise NoSigningKey(
+                f"no token signing key in {self.directory} (JWT_KEYS_DIR), and the first one cannot be created "
+                f"there ({exc.strerror or exc}). Create it with `JWT_KEYS_DIR=ring python -m backend.app.manage "
+                "rotate-jwt-key` on an empty folder `ring` and make that folder the key ring (Kubernetes: "
+                "`kubectl create secret generic fitmint-jwt-keys --from-file=ring`, the chart's "
+                "secrets.jwtKeys; README: Security model, Tokens, \"Rotate the signing key\"), or point "
+                "JWT_KEYS_DIR at a writable folder") from exc
 
     def rotate(self) -> tuple[RingKey, list[str]]:
         """Publishes a new key that signs from `publish_seconds` on, and deletes the retired keys' files.
-        Returns the new key and the deleted files' names. An empty ring gets its first key, signing at once."""
+        Returns the new key and the deleted files' names. An empty ring gets its first key, signing at once.
+        Reads the folder strictly (no earlier ring to keep): the operator sees any problem with it."""
         if not key_files(self.directory):
             self.ensure()
-            self.reload()
+            self._keys = self._read()
             return self._keys[0], []
-        self.reload()
+        self._keys = self._read()
         retired = [k for k in self._keys if self._retired(k, self.clock())]
         for key in retired:
             (self.directory / key.name).unlink(missing_ok=True)
         path = self._add(int(self.clock()) + self.publish_seconds)
-        self.reload()
+        self._keys = self._read()
         return next(k for k in self._keys if k.name == path.name), [k.name for k in retired]
 
     def _add(self, signs_from: int) -> Path:

@@ -12,28 +12,40 @@ Members' sessions (SIWE sign-in) belong to one public client, `PUBLIC_CLIENT_ID`
 it anyone holding a member's token may revoke that token, as RFC 7009 allows public clients.
 """
 
+import base64
+import binascii
+import re
 import time
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 from authlib.common.urls import url_decode
 from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Request
-from authlib.oauth2.rfc6749.errors import InvalidScopeError
+from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidScopeError
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
-from authlib.oauth2.rfc6749.util import extract_basic_authorization, list_to_scope, scope_to_list
+from authlib.oauth2.rfc6749.util import list_to_scope, scope_to_list
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 
-from backend.app.auth.tokens import TokenError, TokenService
-from backend.app.core.policy import Action, Role, actions_of
-from backend.app.users.service import ServiceClients
+from backend.app.auth.tokens import PUBLIC_CLIENT_ID, TokenError, TokenService
+from backend.app.core.policy import Role, actions_of
+from backend.app.users.service import ServiceClients, is_service_client_id
 
-PUBLIC_CLIENT_ID = "fitmint-siwe"
 SECRET_AUTH = ["client_secret_basic", "client_secret_post"]
-SERVICE_CLIENT_ID_LENGTH = 20  # svc_ + 16 hex digits (users/service.py)
+SERVICE_ROLES = (Role.ATTESTOR, Role.AGENT)  # the roles a service client may have (users/routes.py)
+# RFC 6749 3.3: scope-tokens of %x21 / %x23-5B / %x5D-7E, separated by single spaces.
+SCOPE_SYNTAX = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+(?: [\x21\x23-\x5b\x5d-\x7e]+)*")
+
+
+def scopes(role: Role | str | None = None) -> list[str]:
+    """The OAuth scopes a service client of `role` may be granted: its role's actions (core/policy.py);
+    no role: those of every service role (the metadata's scopes_supported)."""
+    roles = SERVICE_ROLES if role is None else (Role(role),)
+    return sorted({action for each in roles for action in actions_of(each)})
 
 
 class ServiceClient(ClientMixin):
@@ -48,7 +60,7 @@ class ServiceClient(ClientMixin):
         return self.client_id == PUBLIC_CLIENT_ID
 
     def allowed_scopes(self) -> list[str]:
-        return [] if self.public else actions_of(Role(self.role))
+        return [] if self.public else scopes(self.role)
 
     def get_client_id(self):
         return self.client_id
@@ -57,8 +69,9 @@ class ServiceClient(ClientMixin):
         return None
 
     def get_allowed_scope(self, scope):
-        """The granted scope: the requested one (CredentialsGrant refused anything beyond the role's), or all."""
-        return list_to_scope(scope_to_list(scope) if scope else self.allowed_scopes())
+        """The granted scope: the requested one (CredentialsGrant checked it), each action once and sorted, or
+        all the role's when none was asked for."""
+        return list_to_scope(sorted(set(scope_to_list(scope) or [])) or self.allowed_scopes())
 
     def check_redirect_uri(self, redirect_uri):
         return False
@@ -118,8 +131,13 @@ class CredentialsGrant(ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = SECRET_AUTH
 
     def validate_requested_scope(self):
-        """Refuses (invalid_scope) a scope the client's role may not have, rather than granting less."""
-        requested = scope_to_list(self.request.payload.scope) or []
+        """Refuses (invalid_scope) a scope that is not RFC 6749 3.3's syntax, or one the client's role may not
+        have, rather than granting less."""
+        scope = self.request.payload.scope
+        if scope and not SCOPE_SYNTAX.fullmatch(scope):
+            raise InvalidScopeError("scope must be scope-tokens (printable ASCII except space, double quote and "
+                                    "backslash) separated by single spaces (RFC 6749 3.3)")
+        requested = scope_to_list(scope) or []
         allowed = set(self.request.client.allowed_scopes())
         if not set(requested) <= allowed:
             raise InvalidScopeError(f"scopes not allowed for this client: "
@@ -141,7 +159,8 @@ class Introspection(IntrospectionEndpoint):
                 "tid": token.tenant_id}
         if token.kind == "access_token":
             claims = token.claims
-            body |= {"sub": claims["sub"], "iat": claims["iat"], "jti": claims["jti"], "role": claims["role"]}
+            body |= {"sub": claims["sub"], "aud": claims["aud"], "iat": claims["iat"], "jti": claims["jti"],
+                     "role": claims["role"]}
             if "scope" in claims:
                 body["scope"] = claims["scope"]
         return body
@@ -161,7 +180,7 @@ class OAuthServer(AuthorizationServer):
     """One per request: it carries that request's preloaded client and token."""
 
     def __init__(self, tokens: TokenService, client: ServiceClient | None, presented: PresentedToken | None):
-        super().__init__(scopes_supported=sorted(a.value for a in Action))
+        super().__init__()
         self.tokens, self.client, self.presented = tokens, client, presented
         self.issuer = tokens.settings.issuer
         self.to_revoke: PresentedToken | None = None
@@ -174,7 +193,7 @@ class OAuthServer(AuthorizationServer):
         return self.client if self.client is not None and self.client.client_id == client_id else None
 
     def _generate(self, grant_type, client, user=None, scope=None, expires_in=None, include_refresh_token=False):
-        granted = scope or client.get_allowed_scope(None)
+        granted = client.get_allowed_scope(scope)
         token = self.tokens.service_token(client.client_id, client.tenant_id, client.role, granted)
         ttl = self.tokens.settings.access_token_ttl_seconds
         return {"access_token": token, "token_type": "Bearer", "expires_in": ttl, "scope": granted}
@@ -207,23 +226,46 @@ async def read_form(request: Request) -> dict | None:
     return form if len(form) == len(pairs) else None
 
 
+class BadCredentials(ValueError):
+    """An Authorization: Basic header that is not base64 of UTF-8 `id:secret` (answered invalid_client)."""
+
+
+def basic_credentials(headers) -> tuple[str | None, str | None]:
+    """The client id and secret of an HTTP Basic Authorization header (RFC 6749 2.3.1: each form-urlencoded
+    first), (None, None) without one; BadCredentials for one that does not decode. Checked here because
+    Authlib's own decoder lets undecodable bytes escape as exceptions (a 500)."""
+    parts = headers.get("authorization", "").split(None, 1)
+    if len(parts) != 2 or parts[0].lower() != "basic":
+        return None, None
+    try:
+        decoded = base64.b64decode(parts[1].encode("ascii"), validate=True).decode("utf-8")
+        client_id, colon, secret = decoded.partition(":")
+        if colon:
+            return unquote(client_id, errors="strict"), unquote(secret, errors="strict")
+    except (UnicodeError, binascii.Error) as exc:
+        raise BadCredentials("the Basic credentials must be base64 of UTF-8 client_id:client_secret") from exc
+    raise BadCredentials("the Basic credentials must be client_id:client_secret, base64-encoded")
+
+
+def invalid_client(reason: str) -> Response:
+    error = InvalidClientError(description=reason, status_code=401)
+    return JSONResponse(dict(error.get_body()), status_code=error.status_code, headers=dict(error.get_headers()))
+
+
 async def load_client(pool, request: Request, form: dict) -> ServiceClient | None:
     """The client the request names (HTTP Basic, else the form) if its secret is right (checked against the
-    database here); None otherwise, which Authlib answers with invalid_client."""
-    basic_id, basic_secret = extract_basic_authorization(request.headers)
+    database here); None otherwise, which Authlib answers with invalid_client. BadCredentials: see
+    `basic_credentials`."""
+    basic_id, basic_secret = basic_credentials(request.headers)
     client_id = basic_id or form.get("client_id")
     secret = basic_secret if basic_id else form.get("client_secret")
     if client_id == PUBLIC_CLIENT_ID:
         return ServiceClient(PUBLIC_CLIENT_ID, None, None, set())
-    if not _service_client_id(client_id) or not isinstance(secret, str) or not 0 < len(secret) <= 128 or pool is None:
+    if (not is_service_client_id(client_id) or not isinstance(secret, str) or not 0 < len(secret) <= 128
+            or pool is None):
         return None
     row = await ServiceClients(pool).authenticate(client_id, secret)
     return None if row is None else ServiceClient(row["client_id"], str(row["tenant_id"]), row["role"], {secret})
-
-
-def _service_client_id(value) -> bool:
-    return (isinstance(value, str) and len(value) == SERVICE_CLIENT_ID_LENGTH and value.startswith("svc_")
-            and all(c in "0123456789abcdef" for c in value[4:]))
 
 
 async def load_token(tokens: TokenService, form: dict) -> PresentedToken | None:
@@ -247,7 +289,7 @@ async def _access(tokens: TokenService, value: str) -> PresentedToken | None:
         return None
     if await tokens.is_revoked(claims):
         return None
-    return PresentedToken("access_token", claims.get("cid") or PUBLIC_CLIENT_ID, claims["tid"], claims["exp"],
+    return PresentedToken("access_token", claims["client_id"], claims["tid"], claims["exp"],
                           claims=claims)
 
 

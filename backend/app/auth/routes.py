@@ -5,10 +5,10 @@ from datetime import datetime
 from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel, Field
 
+from backend.app.auth import oauth
 from backend.app.auth.siwe_service import SignInError
 from backend.app.auth.tokens import Subject, TokenError, TokenPair
 from backend.app.core.inputs import RequestModel
-from backend.app.core.policy import Role, actions_of
 from backend.app.deps import BackendPool, CurrentClaims, SettingsDep, SiweDep, TokensDep, limit_auth
 from backend.app.users import service as users
 from backend.app.users.service import ServiceClients
@@ -120,7 +120,7 @@ async def service_token(body: ServiceTokenRequest, tokens: TokensDep, pool: Back
     client = await ServiceClients(pool).authenticate(body.client_id, body.client_secret)
     if client is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown client, wrong secret or revoked client")
-    scope = " ".join(actions_of(Role(client["role"])))
+    scope = " ".join(oauth.scopes(client["role"]))
     token = tokens.service_token(client["client_id"], str(client["tenant_id"]), client["role"], scope)
     return ServiceTokenPublic(access_token=token, expires_in=settings.access_token_ttl_seconds, scope=scope)
 

@@ -1,8 +1,11 @@
 """Access tokens (short-lived JWTs, EdDSA-signed by the key ring: keyring.py) and refresh tokens (opaque,
 rotated, revocable by family).
 
-An access token names its key (`kid`); only the ring's verifying keys and only EdDSA are accepted, so a
-token signed with `none`, with HS256 keyed by a public key, or with a retired key is refused. One revoked
+An access token is an RFC 9068 JWT access token: header `typ: at+jwt` and a `kid` naming its key; claims
+`iss` (this issuer), `aud` (`Settings.audience`), `client_id` (a service client, or PUBLIC_CLIENT_ID for
+members), `sub`, `iat`, `exp`, `jti`. Only such tokens, signed by one of the ring's verifying keys with
+EdDSA, are accepted, so a token signed with `none`, with HS256 keyed by a public key, with a retired key,
+or another JWT of the same keys meant for something else is refused. One revoked
 access token (RFC 7009) is denied by its `jti` in Redis until it would have expired anyway.
 
 Refresh tokens live in Redis as sha256(token) -> {family, subject}. Using one rotates it: it is marked
@@ -25,7 +28,9 @@ from backend.app.auth.keyring import KeyRing
 from backend.app.core.config import Settings
 
 ALGORITHM = "EdDSA"
-REQUIRED_CLAIMS = ["exp", "iat", "iss", "jti", "sub", "sid", "tid", "role"]
+ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068 2.1
+REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "jti", "sub", "client_id", "sid", "tid", "role"]
+PUBLIC_CLIENT_ID = "fitmint-siwe"  # the OAuth client of members' sessions (SIWE sign-in): public, no secret
 
 
 class TokenError(Exception):
@@ -61,6 +66,11 @@ def _key(token: str) -> str:
     return "auth:refresh:" + hashlib.sha256(token.encode()).hexdigest()
 
 
+def _revoked(session: str) -> str:
+    """Marks a revoked session: a member's refresh-token family, or a service client (`service_session`)."""
+    return f"auth:revoked:{session}"
+
+
 class TokenService:
     def __init__(self, *, redis: Redis, settings: Settings):
         self.redis = redis
@@ -69,32 +79,36 @@ class TokenService:
         self.ring.ensure()
 
     def access_token(self, subject: Subject, family: str) -> str:
-        return self._encode({"sub": subject.did, "address": subject.address, "chain_id": subject.chain_id,
-                             "sid": family, "tid": subject.tenant_id, "uid": subject.user_id, "role": subject.role})
+        return self._encode({"sub": subject.did, "client_id": PUBLIC_CLIENT_ID, "address": subject.address,
+                             "chain_id": subject.chain_id, "sid": family, "tid": subject.tenant_id,
+                             "uid": subject.user_id, "role": subject.role})
 
     def service_token(self, client_id: str, tenant_id: str, role: str, scope: str) -> str:
         """A service client's access token with the granted `scope` (space-separated actions); its session
-        id is the client, so revoking the client ends it."""
-        return self._encode({"sub": f"service:{client_id}", "cid": client_id, "sid": service_session(client_id),
-                             "tid": tenant_id, "role": role, "scope": scope})
+        id is the client, so revoking the client ends it. (`cid` marks a service's token: deps.get_principal.)"""
+        return self._encode({"sub": f"service:{client_id}", "client_id": client_id, "cid": client_id,
+                             "sid": service_session(client_id), "tid": tenant_id, "role": role, "scope": scope})
 
     def _encode(self, claims: dict) -> str:
         now = int(time.time())
-        claims |= {"iss": self.settings.issuer, "iat": now, "exp": now + self.settings.access_token_ttl_seconds,
-                   "jti": uuid.uuid4().hex}
+        claims |= {"iss": self.settings.issuer, "aud": self.settings.audience, "iat": now,
+                   "exp": now + self.settings.access_token_ttl_seconds, "jti": uuid.uuid4().hex}
         key = self.ring.signing()
-        return jwt.encode(claims, key.private, algorithm=ALGORITHM, headers={"kid": key.kid})
+        return jwt.encode(claims, key.private, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": ACCESS_TOKEN_TYPE})
 
     def decode_access(self, token: str) -> dict:
-        """The claims of a valid access token (signature by a verifying key of the ring, not expired, this
-        issuer); TokenError otherwise. Revocation is checked by `is_revoked`."""
+        """The claims of a valid access token (an at+jwt signed by a verifying key of the ring, not expired,
+        this issuer and audience); TokenError otherwise. Revocation is checked by `is_revoked`."""
         try:
-            kid = jwt.get_unverified_header(token).get("kid")
+            header = jwt.get_unverified_header(token)
+            if str(header.get("typ", "")).lower() not in (ACCESS_TOKEN_TYPE, "application/" + ACCESS_TOKEN_TYPE):
+                raise TokenError(f"invalid access token: its header must say typ {ACCESS_TOKEN_TYPE} (RFC 9068)")
+            kid = header.get("kid")
             key = self.ring.verifier(kid) if isinstance(kid, str) else None
             if key is None:
                 raise TokenError("invalid access token: unknown or retired signing key")
             return jwt.decode(token, key.public, algorithms=[ALGORITHM], issuer=self.settings.issuer,
-                              options={"require": REQUIRED_CLAIMS})
+                              audience=self.settings.audience, options={"require": REQUIRED_CLAIMS})
         except jwt.ExpiredSignatureError as exc:
             raise TokenError("access token expired") from exc
         except jwt.PyJWTError as exc:
@@ -130,7 +144,7 @@ class TokenService:
             await self.revoke_family(record["family"])
             raise TokenError("refresh token reuse detected: this session has been revoked, sign in again")
         record = orjson.loads(raw)
-        if await self.redis.exists(f"auth:revoked:{record['family']}"):
+        if await self.redis.exists(_revoked(record["family"])):
             raise TokenError("session revoked, sign in again")
         subject = await reload(Subject(record["address"], record["chain_id"], record["tenant_id"], record["user_id"]))
         return await self.issue(subject, family=record["family"])
@@ -141,12 +155,12 @@ class TokenService:
             if keys:
                 pipe.delete(*keys)
             pipe.delete(f"auth:family:{family}")
-            pipe.set(f"auth:revoked:{family}", 1, ex=self.settings.refresh_token_ttl_seconds)
+            pipe.set(_revoked(family), 1, ex=self.settings.refresh_token_ttl_seconds)
             await pipe.execute()
 
     async def is_revoked(self, claims: dict) -> bool:
         """Whether the token's session (family, or service client) or the token itself was revoked."""
-        return bool(await self.redis.exists(f"auth:revoked:{claims['sid']}", _revoked_jti(claims["jti"])))
+        return bool(await self.redis.exists(_revoked(claims["sid"]), _revoked_jti(claims["jti"])))
 
     async def revoke_access(self, claims: dict) -> None:
         """Denies this one access token (its `jti`) until it expires."""
@@ -163,7 +177,7 @@ class TokenService:
         if raw is None:
             return None
         record = orjson.loads(raw)
-        if record["used"] or await self.redis.exists(f"auth:revoked:{record['family']}"):
+        if record["used"] or await self.redis.exists(_revoked(record["family"])):
             return None
         return record, int(ttl)
 

@@ -11,6 +11,7 @@ from pydantic import Field, IPvAnyNetwork, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from backend.app.auth.keyring import key_files
+from backend.app.core.cors import origin_problem
 from fitmint import secrets
 from fitmint.keys import KeySettings
 from fitmint.settings import KernelSettings, default
@@ -50,6 +51,11 @@ class Settings(KernelSettings, KeySettings):
     # Requests per window and caller IP on the sign-in endpoints.
     rate_limit_auth: int = 30
     rate_limit_auth_window_seconds: int = 60
+
+    # Requests per window and service client on the OAuth endpoints (token, introspection, revocation), once
+    # the client has authenticated; failed authentications count per IP in the sign-in limit above.
+    rate_limit_oauth: int = 600
+    rate_limit_oauth_window_seconds: int = 60
 
     # Requests per window and signed-in account on every authenticated endpoint.
     rate_limit_account: int = 600
@@ -184,6 +190,9 @@ class Settings(KernelSettings, KeySettings):
     jwt_keys_reload_seconds: float = 30.0
     jwks_max_age_seconds: int = 300
     oauth_issuer: str | None = None
+    # The access tokens' `aud`, which every resource server verifying them must require (RFC 9068). Default:
+    # the issuer.
+    oauth_audience: str | None = None
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
 
@@ -209,6 +218,14 @@ class Settings(KernelSettings, KeySettings):
             value = value.strip()
             items = json.loads(value) if value.startswith("[") else value.split(",")
             return tuple(item.strip() for item in items if item.strip())
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]):
+        problems = [problem for origin in value if (problem := origin_problem(origin)) is not None]
+        if problems:
+            raise ValueError("CORS_ORIGINS: " + "; ".join(problems))
         return value
 
     def identity_status_url(self) -> str:
@@ -246,6 +263,10 @@ class Settings(KernelSettings, KeySettings):
     @property
     def issuer(self) -> str:
         return (self.oauth_issuer or self.siwe_uri).rstrip("/")
+
+    @property
+    def audience(self) -> str:
+        return self.oauth_audience or self.issuer
 
     def jwt_keys_path(self) -> Path:
         return self.jwt_keys_dir or self.secrets_dir / "jwt-keys"

@@ -134,7 +134,8 @@ class ServiceClientPublic(BaseModel):
 @router.post("/tenant/service-clients", response_model=ServiceClientPublic, status_code=201, tags=["tenant"])
 async def create_service_client(body: ServiceClientCreate, principal: CurrentPrincipal,
                                 pool: BackendPool) -> ServiceClientPublic:
-    """Creates credentials for a service of your tenant (admins); exchange them at /auth/service-token."""
+    """Creates credentials for a service of your tenant (admins); exchange them for access tokens at the
+    OAuth 2.0 token endpoint, POST /auth/token (client credentials grant)."""
     await check(principal, Action.SERVICE_CLIENT_CREATE, tenant_id=principal.tenant_id)
     client_id, secret = await ServiceClients(pool).create(principal.tenant_id, body.role, body.name)
     return ServiceClientPublic(client_id=client_id, client_secret=secret, role=body.role, tenant_id=principal.tenant_id)

@@ -2,6 +2,7 @@
 every change, so a read never sees a stale profile for longer than the write takes)."""
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -180,6 +181,14 @@ class Users:
             "id": str(r["id"]), "role": r["role"], "display_name": r["display_name"], "wallets": list(r["wallets"])})
 
 
+SERVICE_CLIENT_ID = re.compile(r"svc_[0-9a-f]{16}")
+
+
+def is_service_client_id(value) -> bool:
+    """Whether `value` has the form `ServiceClients.create` gives client ids (before any database look-up)."""
+    return isinstance(value, str) and SERVICE_CLIENT_ID.fullmatch(value) is not None
+
+
 class ServiceClients:
     """Client credentials for services (attestor integrations, the agent controller)."""
 
@@ -187,7 +196,7 @@ class ServiceClients:
         self.pool = pool
 
     async def create(self, tenant_id: str, role: str, name: str) -> tuple[str, str]:
-        client_id = "svc_" + secrets.token_hex(8)
+        client_id = "svc_" + secrets.token_hex(8)  # SERVICE_CLIENT_ID
         secret = secrets.token_urlsafe(32)
         await self.pool.execute(
             "INSERT INTO service_clients (client_id, tenant_id, role, name, secret_hash) "

@@ -1549,7 +1549,8 @@ export interface paths {
         put?: never;
         /**
          * Create Service Client
-         * @description Creates credentials for a service of your tenant (admins); exchange them at /auth/service-token.
+         * @description Creates credentials for a service of your tenant (admins); exchange them for access tokens at the
+         *     OAuth 2.0 token endpoint, POST /auth/token (client credentials grant).
          */
         post: operations["create_service_client_tenant_service_clients_post"];
         delete?: never;
@@ -2656,6 +2657,8 @@ export interface components {
         Introspected: {
             /** Active */
             active: boolean;
+            /** Aud */
+            aud?: string | null;
             /** Client Id */
             client_id?: string | null;
             /** Exp */

@@ -14,8 +14,8 @@ deps: ## install the contracts toolchain (node_modules, cached Python venvs); qu
 deps-stack: ## install everything `make up` and the tests run: PostgreSQL, Redis, Kafka jars, Kubo, ACA-Py, Compose (cached)
 	@scripts/toolchain/install.sh stack
 
-build: deps ## compile the contracts with Ape
-	@$(ENV) ape compile && rm -rf contracts/.cache  # see scripts/gas_report.py: Ape's 500-file source listing
+build: deps ## compile the contracts with Ape (all of them again when a source changed: scripts/toolchain/compile.sh)
+	@$(ENV) scripts/toolchain/compile.sh && rm -rf contracts/.cache  # see scripts/gas_report.py: Ape's 500-file source listing
 
 clients: build ## regenerate clients/openapi.json and the TypeScript SDK's generated API types and ABIs
 	@$(ENV) python -m scripts.clients.generate

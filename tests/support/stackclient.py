@@ -43,14 +43,26 @@ def sign_in_over_http(api: httpx.Client, wallet, tenant: str | None = None) -> d
     from siwe import SiweMessage
 
     siwe = _siwe_settings(api)
-    nonce = api.post("/auth/nonce").json()["nonce"]
+    nonce = _within_sign_in_limit(lambda: api.post("/auth/nonce")).json()["nonce"]
     message = SiweMessage(domain=siwe["domain"], address=wallet.address, statement="Sign in to fitmint",
                           uri=siwe["uri"], version="1", chain_id=siwe["chain_id"], nonce=nonce,
                           issued_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())).prepare_message()
     body = {"message": message, "signature": sign(message, wallet)} | ({"tenant": tenant} if tenant else {})
-    response = api.post("/auth/verify", json=body)
+    response = _within_sign_in_limit(lambda: api.post("/auth/verify", json=body))
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def _within_sign_in_limit(request, windows: int = 2) -> httpx.Response:
+    """`request`, sent again after the API's Retry-After while it answers 429, as a wallet app does: `make up`'s
+    API keeps the production sign-in limit per IP, shared by every test process signing in from 127.0.0.1
+    (and by the test APIs that count in the same Redis)."""
+    for _ in range(windows):
+        response = request()
+        if response.status_code != 429:
+            return response
+        time.sleep(float(response.headers.get("Retry-After", "1")) + 0.1)
+    return request()
 
 
 def await_sign_in_budget(stack: dict, sign_ins: int) -> None:

@@ -300,11 +300,7 @@ def test_unlinking_a_wallet_revokes_its_binding_credential(env):
     member = env.member()
     connection_id = connect(env, member)
     second = new_wallet()  # bound (and so linked) besides the wallet the member signs in with
-    message = siwe_message(env.http, env.settings, second, statement="Bind my wallet to my DIDComm wallet")
-    sent = env.call("POST", "/identity/bindings", member, 202, json={
-        "connection_id": connection_id, "holder_did": holder_did(env), "message": message,
-        "signature": sign(message, second)})
-    assert env.settled(member, sent["thread_id"])["state"] == "done"
+    bind(env, member, connection_id, holder_did(env), wallet=second)
     credential = issued(env, member, "WalletBinding")
     assert third_party(credential["document"])["revoked"] is False
 
@@ -364,11 +360,7 @@ def test_an_unlink_that_committed_answers_200_whatever_signing_the_list_does(env
     member = env.member()
     connection_id = connect(env, member)
     second = new_wallet()
-    message = siwe_message(env.http, env.settings, second, statement="Bind my wallet to my DIDComm wallet")
-    sent = env.call("POST", "/identity/bindings", member, 202, json={
-        "connection_id": connection_id, "holder_did": holder_did(env), "message": message,
-        "signature": sign(message, second)})
-    assert env.settled(member, sent["thread_id"])["state"] == "done"
+    bind(env, member, connection_id, holder_did(env), wallet=second)
     credential = issued(env, member, "WalletBinding")
     proxied.proxy.before["/vc/credentials/issue"] = lambda: time.sleep(3)
     proxied.proxy.answer["/vc/credentials/issue"] = (200, b"<html>not the agent</html>")

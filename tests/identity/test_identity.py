@@ -65,12 +65,14 @@ def holder_did(env) -> str:
     return env.holder.post("/wallet/did/create", {"method": "key", "options": {"key_type": "ed25519"}})["result"]["did"]
 
 
-def bind(env, member, connection_id: str, did: str) -> dict:
-    message = siwe_message(env.http, env.settings, member["wallet"], statement="Bind my wallet to my DIDComm wallet")
+def bind(env, member, connection_id: str, did: str, wallet=None) -> dict:
+    """Binds `wallet` (default: the one the member signed in with) to `did` over the connection."""
+    wallet = wallet or member["wallet"]
+    message = siwe_message(env.http, env.settings, wallet, statement="Bind my wallet to my DIDComm wallet")
     with timed("wallet binding (SIWE -> credential issued)"):
         sent = env.call("POST", "/identity/bindings", member, 202, json={
             "connection_id": connection_id, "holder_did": did, "message": message,
-            "signature": sign(message, member["wallet"])})
+            "signature": sign(message, wallet)})
         done = env.settled(member, sent["thread_id"])
     assert done["state"] == "done", done
     return done

@@ -244,7 +244,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             redis_ok = False
         if not redis_ok:
             raise HTTPException(503, "redis unreachable")
-        return {"status": "ok", "redis": "ok",
+        if not await app.state.opa.healthy():  # fail closed: no request could be authorized
+            raise HTTPException(503, "opa unreachable")
+        return {"status": "ok", "redis": "ok", "opa": "ok",
                 "backend_database": "ok" if app.state.backend_pool is not None else "unavailable"}
 
     return app

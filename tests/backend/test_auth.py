@@ -151,7 +151,7 @@ def test_sign_in_endpoints_are_rate_limited_per_ip(settings):
 
 
 def test_health_reports_redis(client):
-    assert client.get("/health").json() == {"status": "ok", "redis": "ok", "backend_database": "ok"}
+    assert client.get("/health").json() == {"status": "ok", "redis": "ok", "opa": "ok", "backend_database": "ok"}
 
 
 def test_purchase_quotes_are_rate_limited_per_ip(settings):

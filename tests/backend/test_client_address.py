@@ -131,7 +131,7 @@ def test_the_per_account_limit_holds_whatever_the_address(settings, tmp_path):
 
 # Routes without a sign-in that need no per-IP limit, and why.
 UNLIMITED = {
-    "/health": "the probes' (Redis reachable); answers from memory and one PING",
+    "/health": "the probes' (Redis and OPA reachable); one PING and one OPA health check",
     "/metrics": "Prometheus scrapes it",
     "/app/{path:path}": "the dApp's static build",
     "/agent/webhooks/topic/{topic}/": "ACA-Py's, with its admin key",

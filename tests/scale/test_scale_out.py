@@ -68,7 +68,7 @@ def system(tmp_path_factory):
     replicas = None
     try:
         began = time.monotonic()
-        stack("up", "anvil", "postgres", "redis", "kafka", "mail", check=True)
+        stack("up", "opa", "anvil", "postgres", "redis", "kafka", "mail", check=True)  # opa: the APIs' policy decisions
         log(f"private stack up in {time.monotonic() - began:.0f} s (state {stack.state})")
         replicas = Replicas(stack, tmp_path_factory.mktemp("scale-logs"), **load_settings())
         replicas.migrate()

@@ -1,7 +1,7 @@
 """`make up` runs the API's OPA (scripts/stack/stack.sh), on a private stack of its own: the API refuses to
 start without it, `status` shows it healthy, its decision socket is its user's alone, each decision the API
 makes is a line of its decision log (<state>/logs/opa.log), and with it down the API fails closed (503
-naming opa) until it is back."""
+naming opa, its /health too) until it is back."""
 
 import json
 import stat
@@ -44,6 +44,8 @@ def test_the_api_decides_with_the_stacks_opa_and_fails_closed_without_it(private
         assert private_stack("down", "opa").returncode == 0
         down = api.get(f"/users/{me['user_id']}", headers=headers)
         assert down.status_code == 503 and down.json()["dependency"] == "opa", down.text
+        health = api.get("/health")  # out of rotation (the chart's readiness probe) while it cannot decide
+        assert health.status_code == 503 and "opa" in health.json()["detail"], health.text
         assert private_stack("up", "opa").returncode == 0
         wait_until(lambda: api.get(f"/users/{me['user_id']}", headers=headers).status_code == 200, timeout=15,
                    what="the API deciding again once OPA is back")

@@ -6,7 +6,9 @@ what every API that tests start decides with (tests/support/api.py api_settings)
 policies tenant by tenant, so APIs on different databases share it safely. `OpaServer` is one of a test's
 own (to stop it, or read its decision log alone)."""
 
+import atexit
 import os
+import shutil
 import tempfile
 from functools import cache
 from pathlib import Path
@@ -27,7 +29,10 @@ class OpaServer:
     def __init__(self, directory: Path | None = None, *, tcp_port: int | None = None):
         """`tcp_port`: also serve on 127.0.0.1:<port> (the benchmark compares the two)."""
         # A short folder of its own: a unix socket's path is limited to 107 bytes.
-        self.directory = Path(directory or tempfile.mkdtemp(prefix="fitmint-opa-"))
+        if directory is None:  # a folder of its own, removed when the test process ends
+            directory = tempfile.mkdtemp(prefix="fitmint-opa-")
+            atexit.register(shutil.rmtree, directory, True)
+        self.directory = Path(directory)
         self.socket = self.directory / "opa.sock"
         self.url = f"unix://{self.socket}"
         self.port = free_port()

@@ -1,5 +1,5 @@
-"""The chaos suite's topology: a PrivateStack (its own Anvil with the contracts, PostgreSQL, Redis, Kafka and
-mail sink) whose PostgreSQL, Redis, Kafka and RPC our processes reach only through Toxiproxy.
+"""The chaos suite's topology: a PrivateStack (its own Anvil with the contracts, PostgreSQL, Redis, Kafka,
+mail sink and the APIs' OPA) whose PostgreSQL, Redis, Kafka and RPC our processes reach only through Toxiproxy.
 
     processes (indexer, API, worker, txqueue) --> toxiproxy :p1..p4 --> postgres, redis, kafka, anvil
 
@@ -17,7 +17,8 @@ from tests.support.toxiproxy import Proxy, ToxiproxyServer
 
 DEPENDENCIES = ("postgres", "redis", "kafka", "rpc")
 UPSTREAM_PORT = {"postgres": "POSTGRES_PORT", "redis": "REDIS_PORT", "kafka": "KAFKA_PORT", "rpc": "ANVIL_PORT"}
-SERVICES = ("anvil", "postgres", "redis", "kafka", "mail")
+# opa is not proxied: it is the API's sidecar on a unix socket (as in the chart), not a network dependency.
+SERVICES = ("opa", "anvil", "postgres", "redis", "kafka", "mail")
 
 
 class ProxiedStack:

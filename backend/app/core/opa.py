@@ -55,6 +55,14 @@ class Opa:
         except aiohttp.ClientError as exc:
             raise PolicyUnavailable(f"OPA ({self.url}) is unreachable: {exc}") from exc
 
+    async def healthy(self) -> bool:
+        """Whether OPA answers its health check (server up, policies loaded)."""
+        try:
+            status, _ = await self._send("GET", "/health")
+        except PolicyUnavailable:
+            return False
+        return status == 200
+
     async def decide(self, rule: str, decision_input: dict) -> dict:
         """The result of data.fitmint.authz.<rule> for `decision_input`, with OPA's `decision_id` (the key of
         its decision log line)."""

@@ -104,5 +104,12 @@ class AcaPy:
     async def presentation_exchange(self, pres_ex_id: str) -> dict:
         return await self.request("GET", f"/present-proof-2.0/records/{pres_ex_id}")
 
+    async def withdraw(self, kind: str, record_id: str, reason: str) -> None:
+        """Abandons an offer (`issue`) or a proof request (`present`): the agent sends the holder an RFC 0035
+        problem-report (code `abandoned`, `reason` as its text) on the record's thread, and the holder's
+        record ends abandoned with that reason; ours too (its webhook says `abandoned`)."""
+        path = {"issue": "/issue-credential-2.0/records", "present": "/present-proof-2.0/records"}[kind]
+        await self.request("POST", f"{path}/{record_id}/problem-report", json={"description": reason})
+
     async def send_message(self, connection_id: str, content: str) -> None:
         await self.request("POST", f"/connections/{connection_id}/send-message", json={"content": content})

@@ -81,6 +81,11 @@ async def _exchange_for(db, kind: str, record_id: str):
         "FOR UPDATE", kind, record_id)
 
 
+def _superseded(exchange, record_id: str) -> bool:
+    """A record of an earlier attempt (re-sent since): its end is not the exchange's, unless it completes."""
+    return exchange["record_id"] != record_id
+
+
 # --- connections (DID Exchange 1.1 after an OOB invitation) ---------------------------------------
 
 async def _connection(db, record: dict, source: str) -> bool:
@@ -181,6 +186,8 @@ async def _issue(db, acapy: AcaPy, record: dict, source: str) -> bool:
                                                          "signed": signed is not None})
         await _progress_done(db, thread, state)
     elif state in FAILED_STATES:
+        if _superseded(exchange, cred_ex_id):
+            return True  # an offer we withdrew when re-sending: the new one decides
         await _finish(db, thread, "failed", state, reason=_ended("the credential exchange", state, record))
     else:
         await _progress(db, thread, state)
@@ -229,6 +236,8 @@ async def _present(db, acapy: AcaPy, record: dict, source: str) -> bool:
         await _finish(db, thread, "done", state, result=verdict.as_result())
         log.info("presentation %s: %s", thread, "verified" if verdict.verified else f"refused: {verdict.reasons}")
     elif state in FAILED_STATES:
+        if _superseded(exchange, pres_ex_id):
+            return True  # a request we withdrew when re-sending: the new one decides
         await _finish(db, thread, "failed", state, reason=_ended("the presentation exchange", state, record))
     else:
         await _progress(db, thread, state)

@@ -286,7 +286,7 @@ acapy_argv() {
        --auto-provision --no-ledger
        --log-level info)
   SECRET_ENV=(ACAPY_ADMIN_API_KEY="$(secret acapy-admin-key)" ACAPY_WALLET_KEY="$(secret acapy-wallet-key)"
-              ACAPY_WEBHOOK_URL="$ACAPY_WEBHOOK_URL#$(secret acapy-admin-key)")
+              ACAPY_WEBHOOK_URL="$FITMINT_AGENT_WEBHOOK_URL#$(secret acapy-admin-key)")
 }
 # curl reads the key's header from a pipe (printf is the shell's builtin): not on curl's command line.
 acapy_healthy() {

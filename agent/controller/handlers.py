@@ -8,6 +8,7 @@ exchange row is locked (FOR UPDATE) so a webhook and a poll of the same record s
 
 import json
 import logging
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -67,7 +68,7 @@ async def apply_event(pool: asyncpg.Pool, acapy: AcaPy, topic: str, record: dict
         return False
     async with pool.acquire() as db, db.transaction():
         if topic == "connections":
-            return await _connection(db, record, source)
+            return await _connection(db, acapy, record, source)
         if topic == "out_of_band":
             return await _reuse(db, acapy, record, source)
         if topic == "issue_credential_v2_0":
@@ -88,11 +89,40 @@ def _superseded(exchange, record_id: str) -> bool:
 
 # --- connections (DID Exchange 1.1 after an OOB invitation) ---------------------------------------
 
-async def _connection(db, record: dict, source: str) -> bool:
+def _refusal(exchange, connection_id: str) -> str | None:
+    """Why a DID Exchange request on this invitation is refused (what the wallet shows), or None: each
+    invitation connects one wallet, once, before it expires."""
+    again = "ask the fitmint app for a new invitation"
+    if exchange["state"] == "done" or exchange["record_id"] not in (None, connection_id):
+        return f"this invitation was already used to connect a wallet: {again}"
+    if exchange["state"] == "failed":
+        return f"this invitation is no longer valid ({exchange['failure_reason']}): {again}"
+    if exchange["deadline"] <= datetime.now(UTC):
+        return f"this invitation expired at {exchange['deadline'].isoformat(timespec='seconds')}: {again}"
+    return None
+
+
+async def _refuse(db, acapy: AcaPy, exchange, record: dict, reason: str) -> None:
+    """Refuses the request (the wallet gets a problem-report with `reason`) and shows the attempt to the
+    member: a failed `connection` exchange of its own, on the request's thread (the one the wallet sees)."""
+    connection_id, invitation = record["connection_id"], exchange["thread_id"]
+    await acapy.refuse_request(connection_id, reason)
+    await db.execute(
+        "INSERT INTO identity_exchanges (thread_id, kind, tenant_id, user_id, connection_id, state, agent_state, "
+        "deadline, failure_reason, payload) VALUES ($1, 'connection', $2, $3, $4, 'failed', 'abandoned', now(), $5, "
+        "$6::jsonb) ON CONFLICT (thread_id) DO NOTHING", record.get("request_id") or connection_id,
+        exchange["tenant_id"], exchange["user_id"], connection_id,
+        f"a wallet's connection request ({record.get('their_label') or 'no label'}) on invitation {invitation} was "
+        f"refused: {reason}", json.dumps({"refused_for": invitation}))
+    log.info("connection request %s on invitation %s (member %s) refused: %s", connection_id, invitation,
+             exchange["user_id"], reason)
+
+
+async def _connection(db, acapy: AcaPy, record: dict, source: str) -> bool:
     invitation = record.get("invitation_msg_id")
     connection_id, state = record.get("connection_id"), record["state"]
-    if not invitation or not connection_id:
-        return False
+    if not invitation or not connection_id or state == "invitation":
+        return False  # `invitation`: the multi-use invitation's own record, no wallet's connection
     exchange = await db.fetchrow("SELECT * FROM identity_exchanges WHERE thread_id = $1 AND kind = 'connection' "
                                  "FOR UPDATE", invitation)
     if exchange is None:
@@ -101,6 +131,14 @@ async def _connection(db, record: dict, source: str) -> bool:
     # state, for a new invitation.
     if not await _first_time(db, "connections", f"{connection_id}@{invitation}", state, invitation, source):
         return False
+    if await db.fetchval("SELECT true FROM identity_exchanges WHERE connection_id = $1 AND payload->>'refused_for' "
+                         "= $2", connection_id, invitation):
+        return True  # a request we refused: its record's end (abandoned) changes nothing
+    if state == "request":  # a wallet's DID Exchange request on the invitation: ours to accept or refuse
+        if (reason := _refusal(exchange, connection_id)) is not None:
+            await _refuse(db, acapy, exchange, record, reason)
+            return True
+        await acapy.accept_request(connection_id)
     owner = await db.fetchval("SELECT user_id FROM didcomm_connections WHERE connection_id = $1", connection_id)
     if owner is not None and owner != exchange["user_id"]:
         await _finish(db, invitation, "failed", state, reason="the wallet answered by reusing a connection that "
@@ -148,7 +186,7 @@ async def _reuse(db, acapy: AcaPy, record: dict, source: str) -> bool:
     if record.get("state") != "done" or not record.get("reuse_msg_id") or not connection_id or not invitation:
         return False
     connection = await acapy.connection(connection_id)
-    return await _connection(db, {**connection, "invitation_msg_id": invitation}, source)
+    return await _connection(db, acapy, {**connection, "invitation_msg_id": invitation}, source)
 
 
 # --- issue-credential v2 (ld_proof) ---------------------------------------------------------------

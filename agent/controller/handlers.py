@@ -121,8 +121,10 @@ async def _refuse(db, acapy: AcaPy, exchange, record: dict, reason: str) -> None
 async def _connection(db, acapy: AcaPy, record: dict, source: str) -> bool:
     invitation = record.get("invitation_msg_id")
     connection_id, state = record.get("connection_id"), record["state"]
-    if not invitation or not connection_id or state == "invitation":
-        return False  # `invitation`: the multi-use invitation's own record, no wallet's connection
+    if not invitation or not connection_id or state in ("invitation", "init"):
+        # `invitation`: the multi-use invitation's own record; `init`: a record the agent made for a request
+        # before saving the request on it (`request`, when it is ours to accept or refuse).
+        return False
     exchange = await db.fetchrow("SELECT * FROM identity_exchanges WHERE thread_id = $1 AND kind = 'connection' "
                                  "FOR UPDATE", invitation)
     if exchange is None:

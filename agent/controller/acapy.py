@@ -84,6 +84,13 @@ class AcaPy:
         own /didexchange/{id}/reject cannot deliver one for a request on an invitation)."""
         return await self.request("POST", f"/fitmint/didexchange/{connection_id}/refuse", json={"reason": reason})
 
+    async def report_problem(self, connection_id: str, *, reason: str, code: str, thid: str,
+                             pthid: str | None = None) -> None:
+        """A problem-report (RFC 0035) on thread `thid` over an active connection (our plugin), for a refusal
+        the agent made no report of itself."""
+        await self.request("POST", f"/fitmint/connections/{connection_id}/problem-report",
+                           json={"reason": reason, "code": code, "thid": thid, "pthid": pthid})
+
     async def connections_for_invitation(self, invitation_msg_id: str) -> list[dict]:
         return (await self.request("GET", "/connections",
                                    params={"invitation_msg_id": invitation_msg_id}))["results"]

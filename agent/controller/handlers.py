@@ -18,7 +18,7 @@ from backend.app.core.db import from_jsonb
 
 log = logging.getLogger("identity.handlers")
 
-TOPICS = {"connections", "out_of_band", "issue_credential_v2_0", "present_proof_v2_0"}
+TOPICS = {"connections", "connection_reuse", "issue_credential_v2_0", "present_proof_v2_0"}
 FAILED_STATES = {"abandoned", "error", "deleted"}
 CONNECTION_FAILED = {"abandoned", "error"}
 CONNECTION_ACTIVE = ("active", "completed")
@@ -64,12 +64,12 @@ def _ended(what: str, state: str, record: dict) -> str:
 
 async def apply_event(pool: asyncpg.Pool, acapy: AcaPy, topic: str, record: dict, source: str = "webhook") -> bool:
     """Applies one agent event; True if it changed anything (False: not ours, or already applied)."""
-    if topic not in TOPICS or not record.get("state"):
+    if topic not in TOPICS or not (record.get("state") or topic == "connection_reuse"):
         return False
     async with pool.acquire() as db, db.transaction():
         if topic == "connections":
             return await _connection(db, acapy, record, source)
-        if topic == "out_of_band":
+        if topic == "connection_reuse":
             return await _reuse(db, acapy, record, source)
         if topic == "issue_credential_v2_0":
             return await _issue(db, acapy, record, source)
@@ -88,6 +88,10 @@ def _superseded(exchange, record_id: str) -> bool:
 
 
 # --- connections (DID Exchange 1.1 after an OOB invitation) ---------------------------------------
+
+REUSED_BY_ANOTHER = ("the wallet answered by reusing a connection that belongs to another member: accept the "
+                     "invitation without reusing that connection")
+
 
 def _refusal(exchange, connection_id: str) -> str | None:
     """Why a DID Exchange request on this invitation is refused (what the wallet shows), or None: each
@@ -143,8 +147,7 @@ async def _connection(db, acapy: AcaPy, record: dict, source: str) -> bool:
         await acapy.accept_request(connection_id)
     owner = await db.fetchval("SELECT user_id FROM didcomm_connections WHERE connection_id = $1", connection_id)
     if owner is not None and owner != exchange["user_id"]:
-        await _finish(db, invitation, "failed", state, reason="the wallet answered by reusing a connection that "
-                      "belongs to another member: accept the invitation without reusing that connection")
+        await _finish(db, invitation, "failed", state, reason=REUSED_BY_ANOTHER)
         return True
     if state == "deleted":
         # ACA-Py replaces the record it made for the invitation by the one of the accepted request, and
@@ -183,12 +186,31 @@ async def _connection(db, acapy: AcaPy, record: dict, source: str) -> bool:
 
 async def _reuse(db, acapy: AcaPy, record: dict, source: str) -> bool:
     """The wallet answered an invitation by reusing its existing connection (OOB handshake reuse): that
-    connection now answers the invitation, as if it had just been made for it."""
-    connection_id, invitation = record.get("connection_id"), record.get("invi_msg_id")
-    if record.get("state") != "done" or not record.get("reuse_msg_id") or not connection_id or not invitation:
+    connection now answers the invitation, as if it had just been made for it. ACA-Py's `connection_reuse`
+    event names the reuse's thread and the connection, whose record the agent has just moved to the
+    invitation it is reused for (its `out_of_band` event does not name the reuse's thread)."""
+    connection_id, reuse_thread = record.get("connection_id"), record.get("thread_id")
+    if not connection_id or not reuse_thread:
         return False
     connection = await acapy.connection(connection_id)
-    return await _connection(db, acapy, {**connection, "invitation_msg_id": invitation}, source)
+    invitation = connection.get("invitation_msg_id")
+    if not invitation:
+        return False
+    changed = await _connection(db, acapy, {**connection, "invitation_msg_id": invitation}, source)
+    # ACA-Py accepted the reuse on its own (reuse-accepted): if the connection is another member's, the wallet
+    # is told on the reuse's thread that it did not count (once per reuse message).
+    owner = await db.fetchval("SELECT user_id FROM didcomm_connections WHERE connection_id = $1", connection_id)
+    member = await db.fetchval("SELECT user_id FROM identity_exchanges WHERE thread_id = $1 AND kind = 'connection'",
+                               invitation)
+    if None in (owner, member) or owner == member or not await _first_time(
+            db, "connection_reuse", reuse_thread, "refused", invitation, source):
+        return changed
+    try:
+        await acapy.report_problem(connection_id, reason=f"fitmint did not accept this: {REUSED_BY_ANOTHER}",
+                                   code="reuse_not_accepted", thid=reuse_thread, pthid=invitation)
+    except (AgentUnavailable, AgentError) as exc:
+        log.warning("reuse of %s for %s: the wallet was not told: %s", connection_id, invitation, exc)
+    return True
 
 
 # --- issue-credential v2 (ld_proof) ---------------------------------------------------------------

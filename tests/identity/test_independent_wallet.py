@@ -12,6 +12,7 @@ auto-respond flag, none of tests/support/agents.py.
   so after answering the new one the wallet has no open request left."""
 
 import http.server
+import json
 import os
 import re
 import subprocess
@@ -39,15 +40,16 @@ def readme_recipe() -> str:
 
 
 class Probe(http.server.ThreadingHTTPServer):
-    """Listens where env.sh would have pointed an agent's webhooks (BACKEND_PORT): records any request."""
+    """Records every POST it gets: where env.sh would have pointed an agent's webhooks (BACKEND_PORT), or the
+    webhook URL a wallet's user gives their agent."""
 
     def __init__(self):
-        self.seen: list[str] = []
+        self.requests: list[tuple[str, bytes]] = []  # (path, body), appended whole
         probe = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
-                probe.seen.append(self.path)
+                probe.requests.append((self.path, self.rfile.read(int(self.headers.get("Content-Length") or 0))))
                 self.send_response(401)
                 self.end_headers()
 
@@ -56,6 +58,10 @@ class Probe(http.server.ThreadingHTTPServer):
 
         super().__init__(("127.0.0.1", free_port()), Handler)
         threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def seen(self) -> list[str]:
+        return [path for path, _ in list(self.requests)]
 
 
 class Wallet:
@@ -93,9 +99,9 @@ def probe():
     server.server_close()
 
 
-@pytest.fixture(scope="module")
-def wallet(tmp_path_factory, probe):
-    home = tmp_path_factory.mktemp("hand-run-holder")
+def start_wallet(home, probe: Probe, extra: str = "") -> Wallet:
+    """agent/README.md's recipe run by bash from a clean environment that sourced env.sh (`extra`: options
+    added after the recipe's last line, as its text invites)."""
     admin_port = free_port()
     while (port := free_port()) == admin_port:
         pass
@@ -104,8 +110,8 @@ def wallet(tmp_path_factory, probe):
     clean |= {"BACKEND_PORT": str(probe.server_address[1]), "HOLDER_HOME": str(home), "HOLDER_PORT": str(port),
               "HOLDER_ADMIN_PORT": str(admin_port)}
     with open(home / "holder.log", "a") as log:
-        process = spawn(["bash", "-c", "source scripts/toolchain/env.sh && " + readme_recipe()], cwd=ROOT,
-                        env=clean, stdout=log, stderr=subprocess.STDOUT)
+        process = spawn(["bash", "-c", "source scripts/toolchain/env.sh && " + readme_recipe().rstrip() + extra],
+                        cwd=ROOT, env=clean, stdout=log, stderr=subprocess.STDOUT)
     holder = Wallet(home, admin_port, process)
 
     def ready():
@@ -117,10 +123,22 @@ def wallet(tmp_path_factory, probe):
 
     try:
         wait_until(ready, 90, interval=0.2, what="the hand-run holder ready")
-        yield holder
-    finally:
-        holder.http.close()
-        stop_group(process, timeout=15)
+    except BaseException:
+        stop_wallet(holder)
+        raise
+    return holder
+
+
+def stop_wallet(holder: Wallet) -> None:
+    holder.http.close()
+    stop_group(holder.process, timeout=15)
+
+
+@pytest.fixture(scope="module")
+def wallet(tmp_path_factory, probe):
+    holder = start_wallet(tmp_path_factory.mktemp("hand-run-holder"), probe)
+    yield holder
+    stop_wallet(holder)
 
 
 def connect(env, wallet, member) -> tuple[dict, str]:
@@ -202,16 +220,43 @@ def test_an_already_used_invitation_received_again_is_refused_with_a_reason(env,
     assert [(c["connection_id"], c["state"]) for c in listed] == [(connected["connection_id"], "active")], listed
 
 
-def test_asking_to_reuse_the_connection_for_a_used_invitation_settles_on_it(env, wallet, connected):
-    invitation = connected["invitation"]
-    before = {c["connection_id"] for c in wallet.connections()}
-    received = wallet.call("POST", "/out-of-band/receive-invitation", invitation["invitation"],
-                           use_existing_connection="true", auto_accept="true")
-    assert received["state"] == "reuse-accepted", received
-    assert received["connection_id"] == connected["wallet_connection"]["connection_id"], received
-    assert {c["connection_id"] for c in wallet.connections()} == before  # no new connection on the wallet's side
-    exchange = env.exchange(connected, invitation["thread_id"])
-    assert exchange["state"] == "done" and exchange["result"]["connection_id"] == connected["connection_id"]
+def test_a_reuse_settles_on_the_members_connection_or_is_refused_with_a_problem_report(env, tmp_path_factory, probe):
+    """A wallet asked to reuse its connection for an invitation already used (the out-of-band handshake
+    reuse) settles on that connection. ACA-Py accepts any reuse on its own; one with a connection of another
+    member the controller refuses, and tells the wallet on the reuse's thread. A wallet of its own (one
+    connection with us, so the one it reuses is known) with a webhook URL of its own (the recipe's
+    `--webhook-url` option), where its agent reports the problem-reports it receives."""
+    own = Probe()
+    holder = start_wallet(tmp_path_factory.mktemp("reusing-holder"), probe,
+                          f" --webhook-url http://127.0.0.1:{own.server_address[1]}/holder")
+    try:
+        first, other = env.member(), env.member()
+        invitation, connection_id = connect(env, holder, first)
+        (mine,) = holder.connections()
+        received = holder.call("POST", "/out-of-band/receive-invitation", invitation["invitation"],
+                               use_existing_connection="true", auto_accept="true")
+        assert received["state"] == "reuse-accepted" and received["connection_id"] == mine["connection_id"], received
+        assert [c["connection_id"] for c in holder.connections()] == [mine["connection_id"]]  # nothing new
+        settled = env.exchange(first, invitation["thread_id"])
+        assert settled["state"] == "done" and settled["result"]["connection_id"] == connection_id, settled
+
+        taken = env.call("POST", "/identity/connections/invitations", other, 201)
+        received = holder.call("POST", "/out-of-band/receive-invitation", taken["invitation"],
+                               use_existing_connection="true", auto_accept="true")
+        assert received["state"] == "reuse-accepted", received  # ACA-Py's own answer, before the controller's
+        refused = env.settled(other, taken["thread_id"], timeout=20)
+        assert refused["state"] == "failed" and "another member" in refused["failure_reason"], refused
+        assert env.call("GET", "/identity/connections", other)["data"] == []
+        report = wait_until(lambda: next((json.loads(b) for p, b in list(own.requests)
+                                          if p.endswith("/topic/problem_report/")), None), 20,
+                            what=f"the wallet's agent reports the problem-report (its webhooks: {own.seen})")
+        assert report["~thread"]["pthid"] == taken["thread_id"], report
+        assert "another member" in report["description"]["en"], report
+        print(f"\nreuse of another member's connection: the wallet's agent reports {report['description']}")
+    finally:
+        stop_wallet(holder)
+        own.shutdown()
+        own.server_close()
 
 
 def test_an_expired_invitation_is_refused_with_a_reason(env, wallet):

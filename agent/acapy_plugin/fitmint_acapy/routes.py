@@ -1,4 +1,6 @@
-"""POST /fitmint/didexchange/{conn_id}/refuse {"reason": ...}: refuses a DID Exchange request with an RFC 0035
+"""Two admin routes ACA-Py 1.7 lacks, both sending RFC 0035 problem-reports a wallet receives.
+
+POST /fitmint/didexchange/{conn_id}/refuse {"reason": ...}: refuses a DID Exchange request with a
 problem-report the requester receives.
 
 ACA-Py 1.7's own `POST /didexchange/{conn_id}/reject` abandons our record but cannot deliver its report for a
@@ -8,6 +10,11 @@ report carries no thread either, so a requester could not tie it to its request.
 on the request (thid = the request's id, pthid = the invitation's, which is how a wallet finds its connection),
 sends it to the requester's DID document (recorded from its request) from the invitation's key (which the
 requester encrypted its request to), and abandons our record with the reason, like `reject`.
+
+POST /fitmint/connections/{conn_id}/problem-report {"reason", "code", "thid", "pthid"}: a generic problem-report
+(report-problem 1.0) over an active connection, on a thread the controller names: for refusals of messages
+ACA-Py handled without one (an out-of-band handshake reuse it accepted on its own). The wallet's agent
+gets it as a problem-report of that thread (ACA-Py: its `problem_report` webhook).
 """
 
 from acapy_agent.admin.decorators.auth import tenant_authentication
@@ -20,6 +27,7 @@ from acapy_agent.protocols.didexchange.v1_0.messages.problem_report import (
     DIDXProblemReport,
     ProblemReportReason,
 )
+from acapy_agent.protocols.problem_report.v1_0.message import ProblemReport
 from acapy_agent.storage.error import StorageError, StorageNotFoundError
 from aiohttp import web
 from aiohttp_apispec import docs, match_info_schema, request_schema
@@ -68,8 +76,36 @@ async def refuse_request(request: web.BaseRequest):
     return web.json_response(connection.serialize())
 
 
+class ReportRequestSchema(OpenAPISchema):
+    reason = fields.Str(required=True, metadata={"description": "What the wallet shows"})
+    code = fields.Str(required=True, metadata={"description": "A machine-readable code"})
+    thid = fields.Str(required=True, metadata={"description": "The thread refused"})
+    pthid = fields.Str(required=False, metadata={"description": "Its parent thread (an invitation)"})
+
+
+@docs(tags=["fitmint"], summary="Send a problem-report on a thread of an active connection")
+@match_info_schema(RefuseMatchInfoSchema())
+@request_schema(ReportRequestSchema())
+@tenant_authentication
+async def report_problem(request: web.BaseRequest):
+    context: AdminRequestContext = request["context"]
+    body = await request.json()
+    try:
+        async with context.profile.session() as session:
+            connection = await ConnRecord.retrieve_by_id(session, request.match_info["conn_id"])
+    except StorageNotFoundError as err:
+        raise web.HTTPNotFound(reason=err.roll_up) from err
+    if not connection.is_ready:
+        raise web.HTTPBadRequest(reason=f"connection {connection.connection_id} is {connection.state}, not active")
+    report = ProblemReport(description={"en": body["reason"], "code": body["code"]})
+    report.assign_thread_id(thid=body["thid"], pthid=body.get("pthid"))
+    await request["outbound_message_router"](report, connection_id=connection.connection_id)
+    return web.json_response({"thread_id": body["thid"]})
+
+
 async def register(app: web.Application):
-    app.add_routes([web.post("/fitmint/didexchange/{conn_id}/refuse", refuse_request)])
+    app.add_routes([web.post("/fitmint/didexchange/{conn_id}/refuse", refuse_request),
+                    web.post("/fitmint/connections/{conn_id}/problem-report", report_problem)])
 
 
 def post_process_routes(app: web.Application):

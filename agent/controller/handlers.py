@@ -93,11 +93,11 @@ REUSED_BY_ANOTHER = ("the wallet answered by reusing a connection that belongs t
                      "invitation without reusing that connection")
 
 
-def _refusal(exchange, connection_id: str) -> str | None:
-    """Why a DID Exchange request on this invitation is refused (what the wallet shows), or None: each
+def _refusal(exchange) -> str | None:
+    """Why a new DID Exchange request on this invitation is refused (what the wallet shows), or None: each
     invitation connects one wallet, once, before it expires."""
     again = "ask the fitmint app for a new invitation"
-    if exchange["state"] == "done" or exchange["record_id"] not in (None, connection_id):
+    if exchange["state"] == "done" or exchange["record_id"] is not None:
         return f"this invitation was already used to connect a wallet: {again}"
     if exchange["state"] == "failed":
         return f"this invitation is no longer valid ({exchange['failure_reason']}): {again}"
@@ -140,8 +140,10 @@ async def _connection(db, acapy: AcaPy, record: dict, source: str) -> bool:
     if await db.fetchval("SELECT true FROM identity_exchanges WHERE connection_id = $1 AND payload->>'refused_for' "
                          "= $2", connection_id, invitation):
         return True  # a request we refused: its record's end (abandoned) changes nothing
-    if state == "request":  # a wallet's DID Exchange request on the invitation: ours to accept or refuse
-        if (reason := _refusal(exchange, connection_id)) is not None:
+    # A wallet's DID Exchange request on the invitation: ours to accept or refuse (a late replay of the
+    # accepted one's `request` is not a new request).
+    if state == "request" and exchange["record_id"] != connection_id:
+        if (reason := _refusal(exchange)) is not None:
             await _refuse(db, acapy, exchange, record, reason)
             return True
         await acapy.accept_request(connection_id)

@@ -99,10 +99,10 @@ def _refusal(exchange) -> str | None:
     again = "ask the fitmint app for a new invitation"
     if exchange["state"] == "done" or exchange["record_id"] is not None:
         return f"this invitation was already used to connect a wallet: {again}"
-    if exchange["state"] == "failed":
-        return f"this invitation is no longer valid ({exchange['failure_reason']}): {again}"
     if exchange["deadline"] <= datetime.now(UTC):
         return f"this invitation expired at {exchange['deadline'].isoformat(timespec='seconds')}: {again}"
+    if exchange["state"] == "failed":
+        return f"this invitation is no longer valid ({exchange['failure_reason']}): {again}"
     return None
 
 

@@ -299,9 +299,17 @@ async def _present(db, acapy: AcaPy, record: dict, source: str) -> bool:
             revoked=revoked, expected_holder=holder)
         await _finish(db, thread, "done", state, result=verdict.as_result())
         log.info("presentation %s: %s", thread, "verified" if verdict.verified else f"refused: {verdict.reasons}")
+        if not verdict.verified and exchange["state"] == "pending":
+            # ACA-Py acked the presentation on its own signature check; our refusal reaches the wallet too, as a
+            # problem-report on the thread (its record ends abandoned with the reasons).
+            try:
+                await acapy.withdraw("present", pres_ex_id, "fitmint refused this presentation: "
+                                     + "; ".join(verdict.reasons))
+            except (AgentUnavailable, AgentError) as exc:
+                log.warning("presentation %s refused, the wallet not told: %s", thread, exc)
     elif state in FAILED_STATES:
-        if _superseded(exchange, pres_ex_id):
-            return True  # a request we withdrew when re-sending: the new one decides
+        if _superseded(exchange, pres_ex_id) or exchange["state"] != "pending":
+            return True  # a request we withdrew when re-sending, or a refused presentation's report
         await _finish(db, thread, "failed", state, reason=_ended("the presentation exchange", state, record))
     else:
         await _progress(db, thread, state)

@@ -18,6 +18,7 @@ import re
 import subprocess
 import threading
 import time
+import uuid
 
 import httpx
 import pytest
@@ -350,3 +351,68 @@ def test_a_resent_offer_and_request_withdraw_the_first_and_the_wallet_ends_with_
     assert verified["state"] == "done" and verified["result"]["verified"] is True, verified
     assert verified["attempts"] == 2
     no_open_request(wallet, connection_id)
+
+
+# --- item 1, continued: a presentation our checks refuse ---------------------------------------------------
+
+def bound_holder_did(env, wallet, member) -> str:
+    """The holder DID bound to the member's connection: the one bound already, or one bound now."""
+    bound = [c for c in env.call("GET", "/identity/credentials", member)["data"] if c["kind"] == "WalletBinding"
+             and c["signed"]]
+    if bound:
+        return bound[0]["subject_did"]
+    did = wallet.call("POST", "/wallet/did/create", {"method": "key", "options": {"key_type": "ed25519"}})["result"]
+    message = siwe_message(env.http, env.settings, member["wallet"], statement="Bind my wallet")
+    sent = env.call("POST", "/identity/bindings", member, 202, json={
+        "connection_id": member["connection_id"], "holder_did": did["did"], "message": message,
+        "signature": sign(message, member["wallet"])})
+    accept_offer(wallet)(wait_until(lambda: next(iter(wallet.records("issue-credential-2.0",
+                                                                     thread_id=sent["thread_id"])), None), 10))
+    assert env.settled(member, sent["thread_id"])["state"] == "done"
+    return did["did"]
+
+
+def test_a_presentation_our_checks_refuse_reaches_the_wallet_with_the_reasons(env, tmp_path_factory, probe):
+    """ACA-Py acks a presentation as soon as its own signature check passes (it always asks to confirm); our
+    checks then refuse it (an issuer nobody trusts) and the wallet is told on the thread. A wallet that keeps
+    its exchange records (`--preserve-exchange-records`): ACA-Py's default deletes a record once acked, and
+    a report arriving after that finds nothing to mark."""
+    wallet = start_wallet(tmp_path_factory.mktemp("keeping-holder"), probe, " --preserve-exchange-records")
+    try:
+        member = env.member()
+        invitation, connection_id = connect(env, wallet, member)
+        told = refused_presentation(env, wallet, {**member, "connection_id": connection_id})
+    finally:
+        stop_wallet(wallet)
+    print(f"\nrefused presentation: the wallet's record {told['state']}: {told['error_msg']}")
+
+
+def refused_presentation(env, wallet, connected) -> dict:
+    subject = bound_holder_did(env, wallet, connected)
+    issuer = wallet.call("POST", "/wallet/did/create", {"method": "key", "options": {"key_type": "ed25519"}})
+    context = json.loads((ROOT / "agent" / "contexts" / "fitmint-v1.json").read_text())["@context"]
+    credential = {"@context": ["https://www.w3.org/2018/credentials/v1", context], "id": f"urn:uuid:{uuid.uuid4()}",
+                  "type": ["VerifiableCredential", "FitnessAchievement"], "issuer": issuer["result"]["did"],
+                  "issuanceDate": "2026-01-01T00:00:00Z",
+                  "credentialSubject": {"id": subject, "achievement": "self-made", "achievementName": "Self-made",
+                                        "totalDistanceKm": 500.0}}
+    signed = wallet.call("POST", "/vc/credentials/issue", {"credential": credential,
+                                                           "options": {"proofType": "Ed25519Signature2020"}})
+    wallet.call("POST", "/vc/credentials/store", {"verifiableCredential": signed["verifiableCredential"]})
+    requested = env.call("POST", "/identity/presentations", connected, 202,
+                         json={"connection_id": connected["connection_id"], "purpose": "verified-athlete"})
+    record = wait_until(lambda: next(iter(wallet.records("present-proof-2.0", thread_id=requested["thread_id"])),
+                                     None), 10, what="proof request received")
+    matching = wallet.call("GET", f"/present-proof-2.0/records/{record['pres_ex_id']}/credentials")
+    chosen = next(c["record_id"] for c in matching if c.get("id") == credential["id"])
+    wallet.call("POST", f"/present-proof-2.0/records/{record['pres_ex_id']}/send-presentation",
+                {"dif": {"record_ids": {"credential": [chosen]}}})
+    refused = env.settled(connected, requested["thread_id"])
+    assert refused["state"] == "done" and refused["result"]["verified"] is False, refused
+    told = wait_until(lambda: (lambda r: r if r.get("error_msg") else None)(
+        wallet.records("present-proof-2.0", thread_id=requested["thread_id"])[0]), 20, what="the wallet told")
+    # ACA-Py's ack (its own signature check passed) and our report race: the record ends `abandoned` or
+    # `done`, with our reasons as its error either way.
+    assert "fitmint refused this presentation" in told["error_msg"], told
+    assert f"issuer {issuer['result']['did']} is not a trusted issuer" in told["error_msg"], told
+    return told

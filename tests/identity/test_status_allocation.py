@@ -64,6 +64,7 @@ def test_an_index_survives_the_allocating_process_being_killed(settings):
     """A process allocates and is SIGKILLed: what it committed stays allocated, and nothing is handed
     out twice afterwards (the primary key, not the process's memory, decides)."""
     state, database = str(settings.fitmint_state_dir), settings.backend_database
+    # The parent's OPA (opa_url): a child starting one of its own would leave it behind when SIGKILLed.
     script = textwrap.dedent(f"""
         import asyncio, sys
         from tests.identity.test_status_allocation import _allocate
@@ -71,7 +72,7 @@ def test_an_index_survives_the_allocating_process_being_killed(settings):
         from tests.support.stackenv import stack_settings
         from pathlib import Path
         settings = api_settings(stack_settings(), Path({state!r}), {database!r},
-                                identity_status_base_url="https://verifiers.example")
+                                identity_status_base_url="https://verifiers.example", opa_url={settings.opa_url!r})
         async def forever():
             while True:
                 await _allocate(settings, 20, concurrency=4)

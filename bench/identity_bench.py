@@ -416,7 +416,7 @@ async def bind(api: Http, base: str, settings: Settings, wallet, connection_id: 
 
 async def run_flows(args, settings: Settings, log_dir: Path) -> dict:
     home = log_dir / "agents"
-    ours = Agent("fitmint-bench", home / "ours")
+    ours = Agent("fitmint-bench", home / "ours", ours=True)
     holder_agent = Agent("holder-bench", home / "holder", flags=BENCH_HOLDER_FLAGS)
     key_file = log_dir / "acapy-admin-key"
     secrets.write(key_file, ours.admin_key)

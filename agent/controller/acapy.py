@@ -59,13 +59,37 @@ class AcaPy:
         return result["result"]["did"]
 
     async def create_invitation(self, *, label: str, alias: str, fresh_did: bool = False) -> dict:
-        """OOB 1.1 invitation with the DID Exchange 1.1 handshake and a did:peer:4 DID; auto-accepted. The
-        agent's one reusable invitation DID, or with `fresh_did` a new one for this invitation only."""
+        """OOB 1.1 invitation with the DID Exchange 1.1 handshake and a did:peer:4 DID: the agent's one
+        reusable invitation DID, or with `fresh_did` a new one for this invitation only.
+
+        Multi-use and not auto-accepted, although a member's invitation connects one wallet: every request
+        on it then reaches the controller (a `request` webhook), which accepts the first and refuses any
+        other with a reason the wallet shows (`refuse_request`). A single-use invitation, once used, makes
+        ACA-Py drop a second request silently (no record, no webhook, no problem-report) and lose its
+        out-of-band record, so a wallet asking to reuse its connection for it got no answer either."""
         return await self.request(
             "POST", "/out-of-band/create-invitation",
-            params={"auto_accept": "true", "create_unique_did": "true" if fresh_did else "false"},
+            params={"auto_accept": "false", "multi_use": "true", "create_unique_did": "true" if fresh_did else "false"},
             json={"handshake_protocols": ["https://didcomm.org/didexchange/1.1"], "use_did_method": "did:peer:4",
                   "my_label": label, "alias": alias, "protocol_version": "1.1"})
+
+    async def accept_request(self, connection_id: str) -> dict:
+        """Answers a received DID Exchange request with our response (the connection goes active on the
+        wallet's `complete`)."""
+        return await self.request("POST", f"/didexchange/{connection_id}/accept-request")
+
+    async def refuse_request(self, connection_id: str, reason: str) -> dict:
+        """Refuses a received DID Exchange request: the wallet gets a problem-report (request_not_accepted,
+        `reason` as its text) on its request's thread, through our plugin (agent/acapy_plugin: ACA-Py 1.7's
+        own /didexchange/{id}/reject cannot deliver one for a request on an invitation)."""
+        return await self.request("POST", f"/fitmint/didexchange/{connection_id}/refuse", json={"reason": reason})
+
+    async def report_problem(self, connection_id: str, *, reason: str, code: str, thid: str,
+                             pthid: str | None = None) -> None:
+        """A problem-report (RFC 0035) on thread `thid` over an active connection (our plugin), for a refusal
+        the agent made no report of itself."""
+        await self.request("POST", f"/fitmint/connections/{connection_id}/problem-report",
+                           json={"reason": reason, "code": code, "thid": thid, "pthid": pthid})
 
     async def connections_for_invitation(self, invitation_msg_id: str) -> list[dict]:
         return (await self.request("GET", "/connections",
@@ -103,6 +127,13 @@ class AcaPy:
 
     async def presentation_exchange(self, pres_ex_id: str) -> dict:
         return await self.request("GET", f"/present-proof-2.0/records/{pres_ex_id}")
+
+    async def withdraw(self, kind: str, record_id: str, reason: str) -> None:
+        """Abandons an offer (`issue`) or a proof request (`present`): the agent sends the holder an RFC 0035
+        problem-report (code `abandoned`, `reason` as its text) on the record's thread, and the holder's
+        record ends abandoned with that reason; ours too (its webhook says `abandoned`)."""
+        path = {"issue": "/issue-credential-2.0/records", "present": "/present-proof-2.0/records"}[kind]
+        await self.request("POST", f"{path}/{record_id}/problem-report", json={"description": reason})
 
     async def send_message(self, connection_id: str, content: str) -> None:
         await self.request("POST", f"/connections/{connection_id}/send-message", json={"content": content})

@@ -8,6 +8,7 @@ exchange row is locked (FOR UPDATE) so a webhook and a poll of the same record s
 
 import json
 import logging
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -17,7 +18,7 @@ from backend.app.core.db import from_jsonb
 
 log = logging.getLogger("identity.handlers")
 
-TOPICS = {"connections", "out_of_band", "issue_credential_v2_0", "present_proof_v2_0"}
+TOPICS = {"connections", "connection_reuse", "issue_credential_v2_0", "present_proof_v2_0"}
 FAILED_STATES = {"abandoned", "error", "deleted"}
 CONNECTION_FAILED = {"abandoned", "error"}
 CONNECTION_ACTIVE = ("active", "completed")
@@ -63,12 +64,12 @@ def _ended(what: str, state: str, record: dict) -> str:
 
 async def apply_event(pool: asyncpg.Pool, acapy: AcaPy, topic: str, record: dict, source: str = "webhook") -> bool:
     """Applies one agent event; True if it changed anything (False: not ours, or already applied)."""
-    if topic not in TOPICS or not record.get("state"):
+    if topic not in TOPICS or not (record.get("state") or topic == "connection_reuse"):
         return False
     async with pool.acquire() as db, db.transaction():
         if topic == "connections":
-            return await _connection(db, record, source)
-        if topic == "out_of_band":
+            return await _connection(db, acapy, record, source)
+        if topic == "connection_reuse":
             return await _reuse(db, acapy, record, source)
         if topic == "issue_credential_v2_0":
             return await _issue(db, acapy, record, source)
@@ -81,12 +82,52 @@ async def _exchange_for(db, kind: str, record_id: str):
         "FOR UPDATE", kind, record_id)
 
 
+def _superseded(exchange, record_id: str) -> bool:
+    """A record of an earlier attempt (re-sent since): its end is not the exchange's, unless it completes."""
+    return exchange["record_id"] != record_id
+
+
 # --- connections (DID Exchange 1.1 after an OOB invitation) ---------------------------------------
 
-async def _connection(db, record: dict, source: str) -> bool:
+REUSED_BY_ANOTHER = ("the wallet answered by reusing a connection that belongs to another member: accept the "
+                     "invitation without reusing that connection")
+
+
+def _refusal(exchange) -> str | None:
+    """Why a new DID Exchange request on this invitation is refused (what the wallet shows), or None: each
+    invitation connects one wallet, once, before it expires."""
+    again = "ask the fitmint app for a new invitation"
+    if exchange["state"] == "done" or exchange["record_id"] is not None:
+        return f"this invitation was already used to connect a wallet: {again}"
+    if exchange["deadline"] <= datetime.now(UTC):
+        return f"this invitation expired at {exchange['deadline'].isoformat(timespec='seconds')}: {again}"
+    if exchange["state"] == "failed":
+        return f"this invitation is no longer valid ({exchange['failure_reason']}): {again}"
+    return None
+
+
+async def _refuse(db, acapy: AcaPy, exchange, record: dict, reason: str) -> None:
+    """Refuses the request (the wallet gets a problem-report with `reason`) and shows the attempt to the
+    member: a failed `connection` exchange of its own, on the request's thread (the one the wallet sees)."""
+    connection_id, invitation = record["connection_id"], exchange["thread_id"]
+    await acapy.refuse_request(connection_id, reason)
+    await db.execute(
+        "INSERT INTO identity_exchanges (thread_id, kind, tenant_id, user_id, connection_id, state, agent_state, "
+        "deadline, failure_reason, payload) VALUES ($1, 'connection', $2, $3, $4, 'failed', 'abandoned', now(), $5, "
+        "$6::jsonb) ON CONFLICT (thread_id) DO NOTHING", record.get("request_id") or connection_id,
+        exchange["tenant_id"], exchange["user_id"], connection_id,
+        f"a wallet's connection request ({record.get('their_label') or 'no label'}) on invitation {invitation} was "
+        f"refused: {reason}", json.dumps({"refused_for": invitation}))
+    log.info("connection request %s on invitation %s (member %s) refused: %s", connection_id, invitation,
+             exchange["user_id"], reason)
+
+
+async def _connection(db, acapy: AcaPy, record: dict, source: str) -> bool:
     invitation = record.get("invitation_msg_id")
     connection_id, state = record.get("connection_id"), record["state"]
-    if not invitation or not connection_id:
+    if not invitation or not connection_id or state in ("invitation", "init"):
+        # `invitation`: the multi-use invitation's own record; `init`: a record the agent made for a request
+        # before saving the request on it (`request`, when it is ours to accept or refuse).
         return False
     exchange = await db.fetchrow("SELECT * FROM identity_exchanges WHERE thread_id = $1 AND kind = 'connection' "
                                  "FOR UPDATE", invitation)
@@ -96,10 +137,19 @@ async def _connection(db, record: dict, source: str) -> bool:
     # state, for a new invitation.
     if not await _first_time(db, "connections", f"{connection_id}@{invitation}", state, invitation, source):
         return False
+    if await db.fetchval("SELECT true FROM identity_exchanges WHERE connection_id = $1 AND payload->>'refused_for' "
+                         "= $2", connection_id, invitation):
+        return True  # a request we refused: its record's end (abandoned) changes nothing
+    # A wallet's DID Exchange request on the invitation: ours to accept or refuse (a late replay of the
+    # accepted one's `request` is not a new request).
+    if state == "request" and exchange["record_id"] != connection_id:
+        if (reason := _refusal(exchange)) is not None:
+            await _refuse(db, acapy, exchange, record, reason)
+            return True
+        await acapy.accept_request(connection_id)
     owner = await db.fetchval("SELECT user_id FROM didcomm_connections WHERE connection_id = $1", connection_id)
     if owner is not None and owner != exchange["user_id"]:
-        await _finish(db, invitation, "failed", state, reason="the wallet answered by reusing a connection that "
-                      "belongs to another member: accept the invitation without reusing that connection")
+        await _finish(db, invitation, "failed", state, reason=REUSED_BY_ANOTHER)
         return True
     if state == "deleted":
         # ACA-Py replaces the record it made for the invitation by the one of the accepted request, and
@@ -138,12 +188,31 @@ async def _connection(db, record: dict, source: str) -> bool:
 
 async def _reuse(db, acapy: AcaPy, record: dict, source: str) -> bool:
     """The wallet answered an invitation by reusing its existing connection (OOB handshake reuse): that
-    connection now answers the invitation, as if it had just been made for it."""
-    connection_id, invitation = record.get("connection_id"), record.get("invi_msg_id")
-    if record.get("state") != "done" or not record.get("reuse_msg_id") or not connection_id or not invitation:
+    connection now answers the invitation, as if it had just been made for it. ACA-Py's `connection_reuse`
+    event names the reuse's thread and the connection, whose record the agent has just moved to the
+    invitation it is reused for (its `out_of_band` event does not name the reuse's thread)."""
+    connection_id, reuse_thread = record.get("connection_id"), record.get("thread_id")
+    if not connection_id or not reuse_thread:
         return False
     connection = await acapy.connection(connection_id)
-    return await _connection(db, {**connection, "invitation_msg_id": invitation}, source)
+    invitation = connection.get("invitation_msg_id")
+    if not invitation:
+        return False
+    changed = await _connection(db, acapy, {**connection, "invitation_msg_id": invitation}, source)
+    # ACA-Py accepted the reuse on its own (reuse-accepted): if the connection is another member's, the wallet
+    # is told on the reuse's thread that it did not count (once per reuse message).
+    owner = await db.fetchval("SELECT user_id FROM didcomm_connections WHERE connection_id = $1", connection_id)
+    member = await db.fetchval("SELECT user_id FROM identity_exchanges WHERE thread_id = $1 AND kind = 'connection'",
+                               invitation)
+    if None in (owner, member) or owner == member or not await _first_time(
+            db, "connection_reuse", reuse_thread, "refused", invitation, source):
+        return changed
+    try:
+        await acapy.report_problem(connection_id, reason=f"fitmint did not accept this: {REUSED_BY_ANOTHER}",
+                                   code="reuse_not_accepted", thid=reuse_thread, pthid=invitation)
+    except (AgentUnavailable, AgentError) as exc:
+        log.warning("reuse of %s for %s: the wallet was not told: %s", connection_id, invitation, exc)
+    return True
 
 
 # --- issue-credential v2 (ld_proof) ---------------------------------------------------------------
@@ -181,6 +250,8 @@ async def _issue(db, acapy: AcaPy, record: dict, source: str) -> bool:
                                                          "signed": signed is not None})
         await _progress_done(db, thread, state)
     elif state in FAILED_STATES:
+        if _superseded(exchange, cred_ex_id):
+            return True  # an offer we withdrew when re-sending: the new one decides
         await _finish(db, thread, "failed", state, reason=_ended("the credential exchange", state, record))
     else:
         await _progress(db, thread, state)
@@ -228,7 +299,17 @@ async def _present(db, acapy: AcaPy, record: dict, source: str) -> bool:
             revoked=revoked, expected_holder=holder)
         await _finish(db, thread, "done", state, result=verdict.as_result())
         log.info("presentation %s: %s", thread, "verified" if verdict.verified else f"refused: {verdict.reasons}")
+        if not verdict.verified and exchange["state"] == "pending":
+            # ACA-Py acked the presentation on its own signature check; our refusal reaches the wallet too, as a
+            # problem-report on the thread (its record ends abandoned with the reasons).
+            try:
+                await acapy.withdraw("present", pres_ex_id, "fitmint refused this presentation: "
+                                     + "; ".join(verdict.reasons))
+            except (AgentUnavailable, AgentError) as exc:
+                log.warning("presentation %s refused, the wallet not told: %s", thread, exc)
     elif state in FAILED_STATES:
+        if _superseded(exchange, pres_ex_id) or exchange["state"] != "pending":
+            return True  # a request we withdrew when re-sending, or a refused presentation's report
         await _finish(db, thread, "failed", state, reason=_ended("the presentation exchange", state, record))
     else:
         await _progress(db, thread, state)

@@ -43,10 +43,28 @@ async def _poll(pool, acapy: AcaPy, exchange) -> None:
                           source="poll")
 
 
-async def _fail(pool, exchange, reason: str) -> None:
-    await pool.execute("UPDATE identity_exchanges SET state = 'failed', failure_reason = $2, updated_at = now() "
-                       "WHERE thread_id = $1 AND state = 'pending'", exchange["thread_id"], reason)
+WHAT = {"issue": "credential offer", "present": "proof request"}  # exchange kind -> what the holder holds
+
+
+async def _withdraw(acapy: AcaPy, kind: str, record_id: str | None, reason: str) -> None:
+    """Best effort: the holder's copy of an offer or request we gave up on is abandoned with `reason` (a
+    problem-report). A record the agent lost, or an agent down now, leaves it to the holder's own timeout."""
+    if kind not in WHAT or not record_id:
+        return
+    try:
+        await acapy.withdraw(kind, record_id, reason)
+    except (AgentUnavailable, AgentError) as exc:
+        log.warning("%s %s not withdrawn: %s", WHAT[kind], record_id, exc)
+
+
+async def _fail(pool, acapy: AcaPy, exchange, reason: str) -> None:
+    failed = await pool.fetchval("UPDATE identity_exchanges SET state = 'failed', failure_reason = $2, "
+                                 "updated_at = now() WHERE thread_id = $1 AND state = 'pending' RETURNING true",
+                                 exchange["thread_id"], reason)
     log.warning("exchange %s (%s) failed: %s", exchange["thread_id"], exchange["kind"], reason)
+    if failed:  # no open request left behind in the holder's wallet
+        await _withdraw(acapy, exchange["kind"], exchange["record_id"],
+                        f"fitmint withdrew this {WHAT.get(exchange['kind'], 'exchange')}: {reason}")
 
 
 async def _resend(pool, acapy: AcaPy, settings: Settings, exchange) -> None:
@@ -70,6 +88,10 @@ async def _resend(pool, acapy: AcaPy, settings: Settings, exchange) -> None:
         await record_sent(db, EXCHANGE_TOPICS[exchange["kind"]], record_id, sent.get("state"), sent.get("thread_id"))
     log.info("exchange %s (%s) re-sent as %s (attempt %d)", exchange["thread_id"], exchange["kind"], record_id,
              exchange["attempts"] + 1)
+    # The first one is withdrawn once the new one is out: the holder ends with one open request, not two.
+    await _withdraw(acapy, exchange["kind"], exchange["record_id"],
+                    f"fitmint replaced this {WHAT[exchange['kind']]} by a new one (thread {sent.get('thread_id')}): "
+                    f"no answer came within {settings.identity_exchange_timeout_seconds} s. Answer the new one.")
 
 
 async def reconcile_once(pool: asyncpg.Pool, acapy: AcaPy, settings: Settings) -> dict:
@@ -103,7 +125,7 @@ async def reconcile_once(pool: asyncpg.Pool, acapy: AcaPy, settings: Settings) -
             if agent_lost:
                 waited += f"; {agent_lost}"
             if current["kind"] == "connection":
-                await _fail(pool, current, f"invitation not accepted: {waited}")
+                await _fail(pool, acapy, current, f"invitation not accepted: {waited}")
                 tally["failed"] += 1
                 outcome = "failed"
                 continue
@@ -124,7 +146,7 @@ async def reconcile_once(pool: asyncpg.Pool, acapy: AcaPy, settings: Settings) -
                     waited += f"; re-sending failed: {exc}"
             elif connection_state not in CONNECTION_ACTIVE:
                 waited += f"; the connection is {connection_state}"
-            await _fail(pool, current, waited)
+            await _fail(pool, acapy, current, waited)
             tally["failed"] += 1
             outcome = "failed"
         finally:

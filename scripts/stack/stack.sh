@@ -277,8 +277,9 @@ acapy_prepare() {
 # The keys reach ACA-Py as its own environment variables (SECRET_ENV), never on a command line (`ps` shows
 # every user the command lines); its webhooks carry the admin key after '#' (the API checks it).
 acapy_argv() {
-  CMD=(env ACAPY_HOME="$FITMINT_STATE_DIR/acapy" "$ACAPY_VENV/bin/aca-py" start
-       --label fitmint
+  # PYTHONPATH + --plugin: our plugin (agent/acapy_plugin: refusing a DID Exchange request with a delivered reason).
+  CMD=(env ACAPY_HOME="$FITMINT_STATE_DIR/acapy" PYTHONPATH="$FITMINT_ROOT/agent/acapy_plugin" "$ACAPY_VENV/bin/aca-py" start
+       --label fitmint --plugin fitmint_acapy
        --inbound-transport http 127.0.0.1 "$ACAPY_INBOUND_PORT" --outbound-transport http
        --endpoint "http://127.0.0.1:$ACAPY_INBOUND_PORT"
        --admin 127.0.0.1 "$ACAPY_ADMIN_PORT"
@@ -286,7 +287,7 @@ acapy_argv() {
        --auto-provision --no-ledger
        --log-level info)
   SECRET_ENV=(ACAPY_ADMIN_API_KEY="$(secret acapy-admin-key)" ACAPY_WALLET_KEY="$(secret acapy-wallet-key)"
-              ACAPY_WEBHOOK_URL="$ACAPY_WEBHOOK_URL#$(secret acapy-admin-key)")
+              ACAPY_WEBHOOK_URL="$FITMINT_AGENT_WEBHOOK_URL#$(secret acapy-admin-key)")
 }
 # curl reads the key's header from a pipe (printf is the shell's builtin): not on curl's command line.
 acapy_healthy() {

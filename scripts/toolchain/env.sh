@@ -38,8 +38,11 @@ done < "$FITMINT_ROOT/fitmint/defaults.env"
 unset _key _value
 export FITMINT_RPC_URL="${FITMINT_RPC_URL:-http://$ANVIL_HOST:$ANVIL_PORT}"
 # SMTP_PORT is the dev mail sink (make up); point SMTP_HOST/SMTP_PORT at a real relay in production.
-# Where ACA-Py posts its webhooks: the backend's agent controller.
-export ACAPY_WEBHOOK_URL="${ACAPY_WEBHOOK_URL:-http://127.0.0.1:$BACKEND_PORT/agent/webhooks}"
+# Where our ACA-Py posts its webhooks: the backend's agent controller. Not named ACAPY_*: ACA-Py reads those as
+# its own options, so any agent started from this shell (a holder run by hand) would post to our API too;
+# stack.sh hands it to our agent alone, as ACAPY_WEBHOOK_URL. Nothing here may export a name ACA-Py reads
+# (tests/identity/test_independent_wallet.py checks against ACA-Py's own option list).
+export FITMINT_AGENT_WEBHOOK_URL="${FITMINT_AGENT_WEBHOOK_URL:-http://127.0.0.1:$BACKEND_PORT/agent/webhooks}"
 
 # Databases, one per component that owns a schema.
 export POSTGRES_DATABASES="${POSTGRES_DATABASES:-$INDEXER_DATABASE $BACKEND_DATABASE $ANALYTICS_DATABASE}"

@@ -353,6 +353,27 @@ def test_acapy_webhooks_go_to_the_api_with_the_admin_key_the_controllers_read(se
     assert "--admin-api-key" not in acapy["args"] and "--wallet-key" not in acapy["args"], "keys belong in the env"
 
 
+def test_acapy_loads_our_plugin_from_the_projects_image(sets):
+    """The controller refuses DID Exchange requests through agent/acapy_plugin's route: the chart's agent (the stock
+    image) imports it from a copy the project's image puts in the pod, as docker-compose.yml and stack.sh do."""
+    for name, objects in sets.items():
+        (agent,) = [w for w in workloads(objects) if component_of(w) == "acapy"]
+        pod = pod_spec(agent)
+        (acapy,) = pod["containers"]
+        (plugin,) = [c for c in pod["initContainers"] if c["name"] == "plugin"]
+        assert acapy["args"][acapy["args"].index("--plugin") + 1] == "fitmint_acapy", name
+        path = {e["name"]: e.get("value") for e in acapy["env"]}["PYTHONPATH"]
+        assert plugin["image"] == next(c for _, c, _ in ours(objects))["image"], name
+        assert plugin["command"][-2:] == ["/app/agent/acapy_plugin/fitmint_acapy", "/plugin/"], name
+        copied = next(m["name"] for m in plugin["volumeMounts"] if m["mountPath"] == "/plugin")
+        assert any(m["name"] == copied and m["mountPath"] == path and m.get("readOnly")
+                   for m in acapy["volumeMounts"]), name
+    assert (ROOT / "agent/acapy_plugin/fitmint_acapy/routes.py").exists()
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["acapy"]
+    assert "--plugin fitmint_acapy" in compose["command"][0]
+    assert f"./agent/acapy_plugin:{compose['environment']['PYTHONPATH']}:ro" in compose["volumes"]
+
+
 # --- hardening and probes ---------------------------------------------------------------------------
 
 def test_every_pod_is_non_root_read_only_without_capabilities_or_token(sets):

@@ -63,7 +63,7 @@ def env(tmp_path_factory):
     stack = stack_settings()
     database = create_database(stack)
     log_dir = tmp_path_factory.mktemp("identity")
-    ours = Agent("fitmint-test", log_dir / "ours")
+    ours = Agent("fitmint-test", log_dir / "ours", ours=True)
     holder = Agent("holder-test", log_dir / "holder", flags=HOLDER_FLAGS)
     while (api_port := free_port()) in ours.ports | holder.ports:
         pass  # chosen first: the credentials name the API's status list URL

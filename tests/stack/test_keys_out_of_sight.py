@@ -55,6 +55,9 @@ def test_acapy_as_the_stack_starts_it_gets_its_keys_through_its_environment(priv
     wait_until(lambda: httpx.get(f"{admin}/status", headers=key, timeout=5).status_code == 200, timeout=30)
     assert httpx.get(f"{admin}/status", timeout=5).status_code == 401
     assert private_stack("status", "acapy").returncode == 0  # its health check sends the key off the command line
+    # It loaded our plugin (agent/acapy_plugin): the controller refuses DID Exchange requests through its route.
+    routes = httpx.get(f"{admin}/api/docs/swagger.json", headers=key, timeout=10).json()["paths"]
+    assert "/fitmint/didexchange/{conn_id}/refuse" in routes, sorted(routes)[:20]
 
 
 def test_no_process_shows_a_secret_of_the_running_stack_on_its_command_line(running_stack):

@@ -9,8 +9,12 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.paths import ROOT
 from tests.support.processes import free_port, spawn, stop_group
 from tests.support.waiting import wait_until
+
+# Our agent's plugin (agent/acapy_plugin): importable from there, loaded by name, as stack.sh does.
+PLUGIN_PATH, PLUGIN = ROOT / "agent" / "acapy_plugin", "fitmint_acapy"
 
 # What a holder's wallet does by itself: accept invitations, answer credential offers, store credentials.
 HOLDER_FLAGS = ("--auto-accept-invites", "--auto-accept-requests", "--auto-respond-credential-offer",
@@ -28,8 +32,10 @@ def _unclaimed_port() -> int:
 
 
 class Agent:
-    def __init__(self, name: str, home: Path, *, webhook_url: str | None = None, flags: tuple = ()):
-        self.name, self.home, self.webhook_url, self.flags = name, home, webhook_url, flags
+    def __init__(self, name: str, home: Path, *, webhook_url: str | None = None, flags: tuple = (),
+                 ours: bool = False):
+        """`ours`: the platform's agent (with our plugin); otherwise a plain ACA-Py."""
+        self.name, self.home, self.webhook_url, self.flags, self.ours = name, home, webhook_url, flags, ours
         self.inbound_port, self.admin_port = _unclaimed_port(), _unclaimed_port()
         self.admin_key = secrets.token_hex(16)
         self.wallet_key = secrets.token_hex(16)
@@ -52,7 +58,7 @@ class Agent:
                 "--admin", "127.0.0.1", str(self.admin_port),
                 "--wallet-type", "askar-anoncreds", "--wallet-name", self.name,
                 "--auto-provision", "--no-ledger", "--log-level", "warning", *self.flags]
-        return argv
+        return argv + (["--plugin", PLUGIN] if self.ours else [])
 
     def secret_env(self) -> dict[str, str]:
         """The keys, as the stack passes them: ACA-Py's environment variables, not its (public) arguments."""
@@ -65,7 +71,7 @@ class Agent:
         # ACA-Py reads ACAPY_* variables as its options: the stack's (e.g. ACAPY_WEBHOOK_URL from
         # scripts/toolchain/env.sh) must not leak into a test agent.
         env = ({k: v for k, v in os.environ.items() if not k.startswith("ACAPY_")} | {"ACAPY_HOME": str(self.home)}
-               | self.secret_env())
+               | self.secret_env() | ({"PYTHONPATH": str(PLUGIN_PATH)} if self.ours else {}))
         with open(self.log_path, "a") as log:
             self.process = spawn(self.argv(), env=env, stdout=log, stderr=subprocess.STDOUT)
 

@@ -46,7 +46,7 @@ class PrivateStack:
         # private stack's own are derived from its ports.
         clean = {k: v for k, v in os.environ.items()
                  if k not in ("APE_FOUNDRY_HOST", "FITMINT_RPC_URL", "FITMINT_ROOT", "FITMINT_STATE_DIR",
-                              "ACAPY_WEBHOOK_URL")}
+                              "FITMINT_AGENT_WEBHOOK_URL")}
         self.env = stack_settings(clean, **ports, FITMINT_STATE_DIR=str(self.state))
 
     def __call__(self, *args, env: dict | None = None, check: bool = False):

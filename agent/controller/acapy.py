@@ -119,14 +119,25 @@ class AcaPy:
         return await self.request("GET", f"/issue-credential-2.0/records/{cred_ex_id}")
 
     async def send_proof_request(self, connection_id: str, definition: dict, *, challenge: str, domain: str) -> dict:
-        """present-proof v2 with a DIF presentation definition; the agent verifies the signatures."""
+        """present-proof v2 with a DIF presentation definition. The presentation is verified by
+        `verify_presentation` and then acked or refused by the controller (no auto_verify: ACA-Py would ack it
+        on its own signature check, before ours)."""
         return await self.request("POST", "/present-proof-2.0/send-request", json={
-            "connection_id": connection_id, "auto_verify": True, "auto_remove": False,
+            "connection_id": connection_id, "auto_verify": False, "auto_remove": False,
             "presentation_request": {"dif": {"options": {"challenge": challenge, "domain": domain},
                                              "presentation_definition": definition}}})
 
     async def presentation_exchange(self, pres_ex_id: str) -> dict:
         return await self.request("GET", f"/present-proof-2.0/records/{pres_ex_id}")
+
+    async def verify_presentation(self, pres_ex_id: str) -> dict:
+        """ACA-Py's check of a received presentation, without telling the wallet (our plugin's route): the
+        record moves to `done` with `verified`; 409 when it is not `presentation-received` (already verified)."""
+        return await self.request("POST", f"/fitmint/present-proof/{pres_ex_id}/verify")
+
+    async def acknowledge_presentation(self, pres_ex_id: str) -> None:
+        """The wallet's ack for a presentation we accepted (our plugin's route)."""
+        await self.request("POST", f"/fitmint/present-proof/{pres_ex_id}/ack")
 
     async def withdraw(self, kind: str, record_id: str, reason: str) -> None:
         """Abandons an offer (`issue`) or a proof request (`present`): the agent sends the holder an RFC 0035

@@ -271,6 +271,9 @@ async def _present(db, acapy: AcaPy, record: dict, source: str) -> bool:
     exchange = await _exchange_for(db, "present", pres_ex_id) if pres_ex_id else None
     if exchange is None:
         return False
+    if state == "presentation-received":  # on every sight, webhook or poll: a failed try is the reconciler's
+        await _verify_received(db, acapy, exchange, pres_ex_id)
+        return True
     if not await _first_time(db, "present_proof_v2_0", pres_ex_id, state, record.get("thread_id"), source):
         return False
     thread = exchange["thread_id"]
@@ -299,14 +302,8 @@ async def _present(db, acapy: AcaPy, record: dict, source: str) -> bool:
             revoked=revoked, expected_holder=holder)
         await _finish(db, thread, "done", state, result=verdict.as_result())
         log.info("presentation %s: %s", thread, "verified" if verdict.verified else f"refused: {verdict.reasons}")
-        if not verdict.verified and exchange["state"] == "pending":
-            # ACA-Py acked the presentation on its own signature check; our refusal reaches the wallet too, as a
-            # problem-report on the thread (its record ends abandoned with the reasons).
-            try:
-                await acapy.withdraw("present", pres_ex_id, "fitmint refused this presentation: "
-                                     + "; ".join(verdict.reasons))
-            except (AgentUnavailable, AgentError) as exc:
-                log.warning("presentation %s refused, the wallet not told: %s", thread, exc)
+        if exchange["state"] == "pending":
+            await _answer_presentation(acapy, record, verdict, thread)
     elif state in FAILED_STATES:
         if _superseded(exchange, pres_ex_id) or exchange["state"] != "pending":
             return True  # a request we withdrew when re-sending, or a refused presentation's report
@@ -314,6 +311,36 @@ async def _present(db, acapy: AcaPy, record: dict, source: str) -> bool:
     else:
         await _progress(db, thread, state)
     return True
+
+
+async def _verify_received(db, acapy: AcaPy, exchange, pres_ex_id: str) -> None:
+    """ACA-Py's own check of a received presentation, the wallet not told yet; the record's `done` webhook
+    then runs ours and answers (`_answer_presentation`)."""
+    if exchange["state"] != "pending":
+        return
+    await _progress(db, exchange["thread_id"], "presentation-received")
+    try:
+        await acapy.verify_presentation(pres_ex_id)
+    except AgentError as exc:
+        if exc.status != 409:  # 409: verified already (the webhook and a poll both saw it received)
+            log.warning("presentation %s not verified by the agent: %s", exchange["thread_id"], exc)
+    except AgentUnavailable as exc:
+        log.warning("presentation %s not verified yet (the reconciler tries again): %s", exchange["thread_id"], exc)
+
+
+async def _answer_presentation(acapy: AcaPy, record: dict, verdict, thread: str) -> None:
+    """The wallet hears one answer on the thread: an ack when every check passed, else a problem-report with
+    the reasons (its record ends abandoned with them). A record from before the controller answered itself
+    (`auto_verify`) was acked by ACA-Py already: only a refusal is sent."""
+    try:
+        if not verdict.verified:
+            await acapy.withdraw("present", record["pres_ex_id"], "fitmint refused this presentation: "
+                                 + "; ".join(verdict.reasons))
+        elif not record.get("auto_verify"):
+            await acapy.acknowledge_presentation(record["pres_ex_id"])
+    except (AgentUnavailable, AgentError) as exc:
+        log.warning("presentation %s %s, the wallet not told: %s", thread,
+                    "verified" if verdict.verified else "refused", exc)
 
 
 def _credentials_of(presentation: dict | None) -> list[dict]:

@@ -1,4 +1,5 @@
-"""Two admin routes ACA-Py 1.7 lacks, both sending RFC 0035 problem-reports a wallet receives.
+"""Admin routes ACA-Py 1.7 lacks: two send RFC 0035 problem-reports a wallet receives, two let the controller
+answer a presentation with an ack or a problem-report, never both.
 
 POST /fitmint/didexchange/{conn_id}/refuse {"reason": ...}: refuses a DID Exchange request with a
 problem-report the requester receives.
@@ -15,6 +16,14 @@ POST /fitmint/connections/{conn_id}/problem-report {"reason", "code", "thid", "p
 (report-problem 1.0) over an active connection, on a thread the controller names: for refusals of messages
 ACA-Py handled without one (an out-of-band handshake reuse it accepted on its own). The wallet's agent
 gets it as a problem-report of that thread (ACA-Py: its `problem_report` webhook).
+
+POST /fitmint/present-proof/{pres_ex_id}/verify: ACA-Py's own check of a received presentation (signatures,
+challenge, definition) without the ack that `/present-proof-2.0/records/{id}/verify-presentation` sends at
+once: the record moves to `done` with `verified` (its webhook runs the controller's checks), and the wallet
+hears nothing yet. POST /fitmint/present-proof/{pres_ex_id}/ack: the ack, once the controller accepted the
+presentation (a refused one gets a problem-report instead: `/present-proof-2.0/records/{id}/problem-report`).
+ACA-Py 1.7 always asks a wallet to confirm and acks on its own check, before the controller's checks (issuer
+trusted, not revoked, claims, holder) have run: a wallet was told "verified" and then "refused".
 """
 
 from acapy_agent.admin.decorators.auth import tenant_authentication
@@ -27,6 +36,9 @@ from acapy_agent.protocols.didexchange.v1_0.messages.problem_report import (
     DIDXProblemReport,
     ProblemReportReason,
 )
+from acapy_agent.protocols.present_proof.v2_0.manager import V20PresManager
+from acapy_agent.protocols.present_proof.v2_0.messages.pres_format import V20PresFormat
+from acapy_agent.protocols.present_proof.v2_0.models.pres_exchange import V20PresExRecord
 from acapy_agent.protocols.problem_report.v1_0.message import ProblemReport
 from acapy_agent.storage.error import StorageError, StorageNotFoundError
 from aiohttp import web
@@ -103,9 +115,57 @@ async def report_problem(request: web.BaseRequest):
     return web.json_response({"thread_id": body["thid"]})
 
 
+class PresExMatchInfoSchema(OpenAPISchema):
+    pres_ex_id = fields.Str(required=True, metadata={"description": "Presentation exchange identifier"})
+
+
+async def _presentation(profile, pres_ex_id: str, state: str) -> V20PresExRecord:
+    try:
+        async with profile.session() as session:
+            record = await V20PresExRecord.retrieve_by_id(session, pres_ex_id)
+    except StorageNotFoundError as err:
+        raise web.HTTPNotFound(reason=err.roll_up) from err
+    if record.state != state:
+        raise web.HTTPConflict(reason=f"presentation exchange {pres_ex_id} is {record.state}, not {state}")
+    return record
+
+
+@docs(tags=["fitmint"], summary="Verify a received presentation without acking it")
+@match_info_schema(PresExMatchInfoSchema())
+@tenant_authentication
+async def verify_presentation(request: web.BaseRequest):
+    profile = request["context"].profile
+    record = await _presentation(profile, request.match_info["pres_ex_id"],
+                                 V20PresExRecord.STATE_PRESENTATION_RECEIVED)
+    for requested in record.pres_request.formats:  # as V20PresManager.verify_pres, less its ack
+        pres_format = V20PresFormat.Format.get(requested.format)
+        if pres_format:
+            record = await pres_format.handler(profile).verify_pres(record)
+            if record.verified == "false":
+                break
+    record.state = V20PresExRecord.STATE_DONE
+    async with profile.session() as session:
+        await record.save(session, reason="verified (fitmint: the controller acks or reports)")
+    return web.json_response(record.serialize())
+
+
+@docs(tags=["fitmint"], summary="Ack a verified presentation the controller accepted")
+@match_info_schema(PresExMatchInfoSchema())
+@tenant_authentication
+async def ack_presentation(request: web.BaseRequest):
+    profile = request["context"].profile
+    record = await _presentation(profile, request.match_info["pres_ex_id"], V20PresExRecord.STATE_DONE)
+    if record.verified != "true":
+        raise web.HTTPConflict(reason=f"presentation exchange {record.pres_ex_id} was not verified")
+    await V20PresManager(profile).send_pres_ack(record)  # through the agent's responder, as ACA-Py's own ack
+    return web.json_response({"pres_ex_id": record.pres_ex_id, "thread_id": record.thread_id})
+
+
 async def register(app: web.Application):
     app.add_routes([web.post("/fitmint/didexchange/{conn_id}/refuse", refuse_request),
-                    web.post("/fitmint/connections/{conn_id}/problem-report", report_problem)])
+                    web.post("/fitmint/connections/{conn_id}/problem-report", report_problem),
+                    web.post("/fitmint/present-proof/{pres_ex_id}/verify", verify_presentation),
+                    web.post("/fitmint/present-proof/{pres_ex_id}/ack", ack_presentation)])
 
 
 def post_process_routes(app: web.Application):

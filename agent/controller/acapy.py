@@ -95,6 +95,11 @@ class AcaPy:
         return (await self.request("GET", "/connections",
                                    params={"invitation_msg_id": invitation_msg_id}))["results"]
 
+    async def requests_received(self) -> list[dict]:
+        """Connection records of DID Exchange requests wallets sent us that are still waiting for our answer."""
+        return (await self.request("GET", "/connections", params={"state": "request", "their_role": "invitee"}))[
+            "results"]
+
     async def connection(self, connection_id: str) -> dict:
         return await self.request("GET", f"/connections/{connection_id}")
 

@@ -4,7 +4,8 @@ agent's admin API and applies it as a webhook would (handlers.apply_event, idemp
 webhook, an API restart or an agent restart converges. A pending exchange past its deadline is re-sent
 once (a new offer or proof request on the same connection; the first record still counts if it
 finishes) or, out of attempts or when its credential was revoked meanwhile, marked failed with the reason.
-Never left hanging. Each pass also re-signs the credential status lists that a revocation left unsigned or
+Never left hanging: a wallet's DID Exchange request still unanswered (on an invitation used, expired or
+still open) is answered too. Each pass also re-signs the credential status lists that a revocation left unsigned or
 that are past half their validity (status.py)."""
 
 import asyncio
@@ -154,6 +155,23 @@ async def reconcile_once(pool: asyncpg.Pool, acapy: AcaPy, settings: Settings) -
     return tally
 
 
+async def answer_waiting_requests(pool: asyncpg.Pool, acapy: AcaPy) -> int:
+    """DID Exchange requests still waiting for our answer (their webhook lost, or answering failed) are
+    applied as their webhook would be: accepted, or refused with the reason, so that no wallet waits in
+    `request-sent` for an answer that never comes. How many were waiting."""
+    try:
+        waiting = await acapy.requests_received()
+    except (AgentUnavailable, AgentError) as exc:
+        log.warning("waiting connection requests not read this pass: %s", exc)
+        return 0
+    for record in waiting:
+        try:
+            await apply_event(pool, acapy, "connections", record, source="poll")
+        except (AgentUnavailable, AgentError, asyncpg.PostgresError) as exc:
+            log.warning("connection request %s not answered this pass: %s", record.get("connection_id"), exc)
+    return len(waiting)
+
+
 def _record(exchange, current, outcome: str | None, started: int) -> None:
     """A root span "reconcile exchange" for an exchange the pass moved (its state or agent state changed,
     it was re-sent or failed), spanning its handling. An exchange only looked at records nothing: a
@@ -187,6 +205,7 @@ async def run_reconciler(pool: asyncpg.Pool, settings: Settings, stop: asyncio.E
         log.info("reconciling identity exchanges every %g s against %s", interval, settings.acapy_admin_url)
         while not stop.is_set():
             tally = await reconcile_once(pool, acapy, settings)
+            await answer_waiting_requests(pool, acapy)
             await republish(lists)
             metrics.observe(await pool.fetch(metrics.COUNT))
             if tally["resent"] or tally["failed"]:

@@ -5,6 +5,7 @@ worker (it runs the reconciler and the DIDComm sender) on a fresh database, all 
 import asyncio
 import time
 import uuid
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -33,6 +34,23 @@ class Env:
         self.settings, self.base, self.ours, self.holder = settings, base, ours, holder
         self.api, self.worker, self.log_dir = api, worker, log_dir
         self.http = httpx.Client(base_url=base, timeout=30)
+
+    @contextmanager
+    def api_down(self):
+        """The API stopped (our agent's webhooks to it are lost meanwhile), started again on its port after."""
+        self.api.stop()
+        try:
+            yield
+        finally:
+            self.api.start()
+
+            def healthy():
+                try:
+                    return self.http.get("/health", timeout=1).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            self.api.wait_for(healthy, what="healthy again")
 
     def member(self, tenant: str | None = None, role: str = "user") -> dict:
         wallet = new_wallet()

@@ -222,6 +222,23 @@ def test_an_already_used_invitation_received_again_is_refused_with_a_reason(env,
     assert [(c["connection_id"], c["state"]) for c in listed] == [(connected["connection_id"], "active")], listed
 
 
+def test_a_request_whose_webhook_was_lost_is_refused_by_the_reconciler(env, wallet, connected):
+    """The API is down when the wallet's request on the used invitation arrives: our agent's webhook is lost,
+    and the worker's reconciler finds the request waiting and refuses it with the reason all the same."""
+    invitation = connected["invitation"]
+    before = {c["connection_id"] for c in wallet.connections()}
+    with env.api_down():
+        wallet.call("POST", "/out-of-band/receive-invitation", invitation["invitation"],
+                    use_existing_connection="false", auto_accept="true")
+        attempt = wallet_connection_for(wallet, invitation["thread_id"], before)
+        ended = wait_until(lambda: (lambda c: c if c["rfc23_state"] == "abandoned" else None)(
+            wallet.call("GET", f"/connections/{attempt['connection_id']}")), 20, what="the wallet told")
+        assert "already used" in ended["error_msg"], ended
+    refusals = [x for x in env.call("GET", "/identity/exchanges", connected)["data"]
+                if x["kind"] == "connection" and x["state"] == "failed"]
+    assert ended["request_id"] in {x["thread_id"] for x in refusals}, refusals
+
+
 def test_a_reuse_settles_on_the_members_connection_or_is_refused_with_a_problem_report(env, tmp_path_factory, probe):
     """A wallet asked to reuse its connection for an invitation already used (the out-of-band handshake
     reuse) settles on that connection. ACA-Py accepts any reuse on its own; one with a connection of another

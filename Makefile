@@ -119,9 +119,9 @@ bench: deps-stack ## gas, indexer, API, observability overhead, authorization th
 	@scripts/stack/stack.sh up postgres kafka
 	@$(ENV) python -m bench.indexer_bench --events $${BENCH_EVENTS:-200000} --out reports
 	@scripts/toolchain/install.sh wrk
-	@scripts/stack/stack.sh up postgres redis
+	@scripts/stack/stack.sh up opa postgres redis
 	@$(ENV) python -m bench.api_bench --out reports
-	@scripts/stack/stack.sh up jaeger victorialogs postgres redis
+	@scripts/stack/stack.sh up jaeger victorialogs opa postgres redis
 	@$(ENV) python -m bench.observability_bench --out reports
 	@$(ENV) python -m bench.opa_bench --out reports
 	@scripts/stack/stack.sh up postgres redis kafka

@@ -41,6 +41,7 @@ from fitmint import secrets
 from tests.support.agents import HOLDER_FLAGS, Agent
 from tests.support.api import a_run
 from tests.support.databases import create_databases, drop_databases
+from tests.support.opa import shared_opa_url
 from tests.support.paths import ROOT
 from tests.support.processes import Service, settings_env, start_api
 from tests.support.signin import sign, sign_in, siwe_message
@@ -139,8 +140,15 @@ class Direct:
         requested = time.perf_counter()
         await receive(self.holder, created["invitation"])
 
-        async def active():
-            return _active(await self.acapy.connections_for_invitation(created["invi_msg_id"]))
+        async def active():  # the wallet's request accepted as the controller does (invitations: no auto-accept)
+            records = await self.acapy.connections_for_invitation(created["invi_msg_id"])
+            for record in records:
+                if record["state"] == "request" and record["connection_id"] not in accepted:
+                    accepted.add(record["connection_id"])
+                    await self.acapy.accept_request(record["connection_id"])
+            return _active(records)
+
+        accepted: set[str] = set()
 
         record, polls = await poll(active, f"connection for invitation {created['invi_msg_id']}")
         done = time.perf_counter()
@@ -176,10 +184,13 @@ class Direct:
             if record["state"] in FAILED_STATES:
                 raise FlowFailed(f"presentation {request['pres_ex_id']} ended {record['state']}: "
                                  f"{record.get('error_msg')}")
+            if record["state"] == "presentation-received":  # as the controller: verified, then acked
+                record = await self.acapy.verify_presentation(request["pres_ex_id"])
             if record["state"] != "done":
                 return None
             if str(record.get("verified")).lower() != "true":
                 raise FlowFailed(f"presentation {request['pres_ex_id']} not verified: {record.get('verified_msgs')}")
+            await self.acapy.acknowledge_presentation(request["pres_ex_id"])
             return record
 
         _, present_polls = await poll(verified, f"presentation {request['pres_ex_id']}")
@@ -370,6 +381,7 @@ def bench_settings(base: Settings, state_dir: Path, run_id: str, ours: Agent, ke
                                    or base.fitmint_state_dir / "secrets" / "postgres-password"),
         "backend_database": f"bench_identity_{run_id}",
         "acapy_admin_url": ours.admin_url, "acapy_admin_key_file": key_file,
+        "opa_url": shared_opa_url(),  # the API's decisions: a real OPA with policy/ (tests/support/opa.py)
         "relay_enabled": False,  # the API's outbox relay needs Kafka and plays no part here
         "rate_limit_auth": 1_000_000, "rate_limit_account": 1_000_000, "rate_limit_public": 1_000_000,
         "rate_limit_public_window_seconds": 3600,

@@ -48,6 +48,7 @@ from fitmint import events as ev
 from indexer.settings import Settings as IndexerSettings
 from scripts.stack.kafka_topics import ensure_topics
 from tests.support.databases import create_databases, drop_databases
+from tests.support.opa import shared_opa_url
 from tests.support.paths import ROOT
 from tests.support.processes import Service, settings_env, start_api, start_worker
 from tests.support.scenario import ScenarioChain
@@ -73,6 +74,7 @@ def bench_settings(base: Settings, state_dir: Path, run_id: str) -> Settings:
         "postgres_password_file": (base.postgres_password_file
                                    or base.fitmint_state_dir / "secrets" / "postgres-password"),
         "backend_database": f"bench_backend_{run_id}",
+        "opa_url": shared_opa_url(),  # the API's decisions: a real OPA with policy/ (tests/support/opa.py)
         "indexer_database": f"bench_indexer_{run_id}",
         "kafka_topic_prefix": f"bench-{run_id}.",
         "notifications_consumer_group": f"bench-notifications-{run_id}",

@@ -35,6 +35,9 @@ class InProcessTable:
             return {"allow": False, "status": 403, "reason": f"role '{who['role']}' may not {action}"}
         return ALLOWED
 
+    async def healthy(self) -> bool:
+        return True
+
     async def read(self, path: str):
         return {"tenant_policy/loaded": True, "fitmint/base/rules": RULES["rules"]}.get(path)
 

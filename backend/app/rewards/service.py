@@ -126,9 +126,8 @@ class Vouchers:
         account = account.lower()
         now = self.settings.now()
         day = now.date()
-        daily_cap = await self.chain.daily_cap()
-        chain_remaining = await self.chain.daily_remaining(to_checksum_address(account), day_number(day))
-        epoch_remaining = await self.chain.epoch_remaining()
+        limits = await self.chain.voucher_limits(to_checksum_address(account), day_number(day))
+        daily_cap, chain_remaining, epoch_remaining = limits.daily_cap, limits.daily_remaining, limits.epoch_remaining
         contract = self.chain.contract
         async with self.pool.acquire() as connection, connection.transaction():
             # One issuer per account at a time: the daily sum below cannot be raced past the cap.

@@ -40,11 +40,23 @@ class SignerRefused(Exception):
     """The signer refused, or answered with something that is not what was asked, signed by its address."""
 
 
+class Eip712Message(Protocol):
+    """An EIP-712 message in both forms (e.g. fitmint.rewards.vouchers.VoucherMessage): the full typed data, for
+    a signer that must see what it signs, and the digest, for a key in this process."""
+
+    def full_message(self) -> dict: ...
+
+    def digest(self) -> bytes: ...
+
+
 class Signer(Protocol):
     address: str  # 0x-hex, lower case
 
     async def sign_typed_data(self, full_message: dict) -> bytes:
         """The 65-byte signature (r || s || v) of an EIP-712 message (fitmint.chain.eip712.typed_message)."""
+
+    async def sign_message(self, message: Eip712Message) -> bytes:
+        """The same signature as `sign_typed_data(message.full_message())`, by the quickest way the signer has."""
 
     async def sign_transactions(self, transactions: list[Transaction]) -> list[Signed]:
         """Each transaction signed, in order."""
@@ -53,21 +65,30 @@ class Signer(Protocol):
 class KeySigner:
     """The key in this process, signing with libsecp256k1 (coincurve) directly: transactions through the
     queue's lean signer (fitmint/txqueue/signing.py: RLP by hand; eth_account's path costs ~4 ms each), typed
-    data hashed by eth_account and signed here (its own signing parses the key again each time: half the rate)."""
+    data hashed by eth_account and signed here (its own signing parses the key again each time: half the rate),
+    an `Eip712Message` by its digest alone (the hashing eth_account does for a full message costs more than the
+    signature). libsecp256k1 nonces are RFC 6979 (deterministic: eth_account's signatures, byte for byte) and its
+    s is always the low one, which OpenZeppelin's ECDSA requires; v is 27 or 28, as ecrecover takes it."""
 
     def __init__(self, private_key: str):
         self._lean = LeanSigner(private_key)
         self.address = self._lean.address
         self._key = coincurve.PrivateKey(bytes.fromhex(private_key.removeprefix("0x")))
 
+    def sign_digest(self, digest: bytes) -> bytes:
+        """r || s || v over a 32-byte digest. Only for digests this process computed from the message itself."""
+        signature = self._key.sign_recoverable(digest, hasher=None)
+        return signature[:64] + bytes([signature[64] + 27])
+
     def sign_typed_data_now(self, full_message: dict) -> bytes:
         signable = encode_typed_data(full_message=full_message)  # EIP-191 version 0x01: domain and struct hashes
-        signature = self._key.sign_recoverable(keccak(b"\x19" + signable.version + signable.header + signable.body),
-                                               hasher=None)
-        return signature[:64] + bytes([signature[64] + 27])
+        return self.sign_digest(keccak(b"\x19" + signable.version + signable.header + signable.body))
 
     async def sign_typed_data(self, full_message: dict) -> bytes:
         return self.sign_typed_data_now(full_message)
+
+    async def sign_message(self, message: Eip712Message) -> bytes:
+        return self.sign_digest(message.digest())
 
     async def sign_transactions(self, transactions: list[Transaction]) -> list[Signed]:
         return [self._lean.sign_transaction(transaction) for transaction in transactions]
@@ -159,6 +180,10 @@ class RemoteSigner:
         if signer != self.address:
             raise SignerRefused(f"the signer at {self.url} signed as {signer}, not {self.address}")
         return signature
+
+    async def sign_message(self, message: Eip712Message) -> bytes:
+        # Always the full typed data: a signer shown only a digest could not tell what it signs.
+        return await self.sign_typed_data(message.full_message())
 
     async def sign_transactions(self, transactions: list[Transaction]) -> list[Signed]:
         # One request each, concurrently: every JSON-RPC signer answers single requests (not all take batches).

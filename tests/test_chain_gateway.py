@@ -59,6 +59,12 @@ def test_calls_come_back_typed_from_the_abi(chain, manifest_path, params, treasu
     assert fees == (treasury.address, params.fee_bps, params.burn_bps)  # addresses EIP-55, as web3 gives them
     assert listings == market.listingCount() == 0
 
+    async def batched(gateway):  # the same reads in one JSON-RPC batch: the same values, in the order asked
+        return await gateway.calls(("Marketplace", "listingCount"), ("ActivityRewards", "dailyCap"),
+                                   ("Marketplace", "fees"))
+
+    assert run(chain, manifest_path, batched) == [listings, cap, fees]
+
 
 def test_a_transaction_is_signed_sent_and_its_log_decoded(chain, manifest_path, operator, treasury, market):
     async def scenario(gateway):
@@ -85,6 +91,9 @@ def test_reverts_come_back_as_the_custom_error_of_whichever_contract_raised_it(c
 
     async def scenario(gateway):
         unknown = await refusal(gateway, lambda g: g.call("Marketplace", "getListing", 99))
+        in_a_batch = await refusal(gateway, lambda g: g.calls(("Marketplace", "listingCount"),
+                                                              ("Marketplace", "getListing", 99)))
+        assert (in_a_batch.action, in_a_batch.error) == ("Marketplace.getListing", unknown.error)
         not_lister = await refusal(gateway, lambda g: g.sign(key_of(alice), "Marketplace", "createListing",
                                                              8, FIT, 1, CID, alice.address))
         await gateway.transact(key_of(operator), "Marketplace", "createListing", 9, FIT, 5, CID, alice.address)

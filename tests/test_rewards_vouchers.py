@@ -7,7 +7,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
-from fitmint.rewards.vouchers import RewardVoucher, recover_signer, sign_voucher, typed_data
+from fitmint.rewards.vouchers import RewardVoucher, recover_signer, sign_voucher, typed_data, voucher_digest
 from tests.support.contracts import reverts_with
 from tests.support.units import DAY, FIT, HOUR
 
@@ -44,6 +44,8 @@ def test_contract_digest_matches_eip712_typed_data(rewards, chain, alice):
         full_message=typed_data(voucher, chain_id=chain.chain_id, verifying_contract=rewards.address))
     expected = keccak(b"\x19" + message.version + message.header + message.body)
     assert bytes(rewards.hashVoucher(voucher.as_tuple())) == expected
+    # The attestor's quick path (fitmint/chain/eip712.py StaticStruct) hashes it to the same digest.
+    assert voucher_digest(voucher, chain_id=chain.chain_id, verifying_contract=rewards.address) == expected
 
 
 def test_claim_mints_to_the_voucher_account_and_emits(rewards, token, make_voucher, attestor, alice, bob, params):

@@ -13,7 +13,7 @@ from eth_utils import to_checksum_address
 
 from fitmint import secrets
 from fitmint.keys import KeySettings
-from fitmint.rewards.vouchers import RewardVoucher, recover_signer, sign_voucher, typed_data
+from fitmint.rewards.vouchers import RewardVoucher, VoucherMessage, recover_signer, sign_voucher, typed_data
 from fitmint.signers import KeySigner, RemoteSigner, SignerRefused
 from fitmint.txqueue.fees import Fees
 from fitmint.txqueue.settings import TxQueueSettings
@@ -72,6 +72,9 @@ def test_a_remote_signer_process_gives_the_file_signers_signatures(tmp_path, fla
                 message = typed_data(voucher, chain_id=CHAIN_ID, verifying_contract=CONTRACT)
                 signature = await remote.sign_typed_data(message)
                 assert signature == await local.sign_typed_data(message)
+                # A voucher's quick path: the remote signer still gets the full typed data (it has no digest method).
+                bound = VoucherMessage(voucher, CHAIN_ID, CONTRACT)
+                assert await remote.sign_message(bound) == signature == await local.sign_message(bound)
                 assert recover_signer(voucher, signature, chain_id=CHAIN_ID,
                                       verifying_contract=CONTRACT) == account.address
             assert await remote.sign_transactions(transactions(10)) == await local.sign_transactions(transactions(10))

@@ -100,12 +100,32 @@ class ChainGateway:
             result = await self._ask("eth_call", self._node.eth_call({"to": address, "data": _hex(data)}, block))
         except RpcError as exc:
             raise self.reverted(action, exc) from exc
+        return self._decoded(contract, function, address, entry, result)
+
+    async def calls(self, *calls: tuple, block: str = "latest") -> list:
+        """Several `call`s, `(contract, function, *args)` each, in one JSON-RPC batch (one round trip to the
+        node): their decoded results in order. The first call that reverts raises its ChainReverted."""
+        asked = []
+        for contract, function, *args in calls:
+            entry, data = self.abi(contract).function(function, tuple(args))
+            asked.append((contract, function, self.address(contract), entry, data))
+        answers = await self._ask("eth_call", self._node.batch(
+            [("eth_call", {"to": address, "data": _hex(data)}, block) for _, _, address, _, data in asked]))
+        results = []
+        for (contract, function, address, entry, _), answer in zip(asked, answers, strict=True):
+            if isinstance(answer, RpcError):
+                raise self.reverted(f"{contract}.{function}", answer)
+            results.append(self._decoded(contract, function, address, entry, answer))
+        return results
+
+    def _decoded(self, contract: str, function: str, address: str, entry: dict, result: str | None):
         if result in (None, "0x") and entry["outputs"]:
             raise ChainUnavailable(f"no {contract} contract at {address} on this chain")
         try:
             return ContractAbi.result(entry, to_bytes(hexstr=result))
         except DecodingError as exc:
-            raise ChainUnavailable(f"{action} at {address} answered what its ABI does not decode: {exc}") from exc
+            raise ChainUnavailable(f"{contract}.{function} at {address} answered what its ABI does not decode: "
+                                   f"{exc}") from exc
 
     async def block_number(self) -> int:
         """The node's latest block: read state at it (`call(..., block=hex(n))`) to get one consistent view."""

@@ -29,6 +29,15 @@ class EpochSchedule:
         return self.starts_at(epoch + 1)
 
 
+@dataclass(frozen=True)
+class VoucherLimits:
+    daily_cap: int
+    # Of the account's cap for the day asked about (unix time // 86400); the contract answers 0 for any day but
+    # today and yesterday (the days a voucher can be redeemed on).
+    daily_remaining: int
+    epoch_remaining: int  # of the current epoch's budget
+
+
 class RewardsChain:
     def __init__(self, settings: Settings):
         self.gateway = ChainGateway.from_settings(settings, timeout=5)
@@ -38,23 +47,18 @@ class RewardsChain:
         """The ActivityRewards address, lowercase (as vouchers record it); ChainUnavailable without a deployment."""
         return self.gateway.address(CONTRACT).lower()
 
-    async def daily_cap(self) -> int:
-        return await self.gateway.call(CONTRACT, "dailyCap")
-
-    async def daily_remaining(self, account: str, day: int) -> int:
-        """What vouchers may still charge to `account`'s cap for UTC `day` (unix time // 86400); the
-        contract answers 0 for any day but today and yesterday (the days a voucher can be redeemed on)."""
-        return await self.gateway.call(CONTRACT, "dailyRemaining", account, day)
+    async def voucher_limits(self, account: str, day: int) -> VoucherLimits:
+        """What a voucher for `account` on UTC `day` may still be: the daily cap, what is left of the account's cap
+        for the day, what is left of the current epoch's budget; in two JSON-RPC batches (the epoch's budget and
+        emission need its number), not five calls."""
+        daily_cap, daily_remaining, epoch = await self.gateway.calls(
+            (CONTRACT, "dailyCap"), (CONTRACT, "dailyRemaining", account, day), (CONTRACT, "currentEpoch"))
+        budget, emitted = await self.gateway.calls((CONTRACT, "epochBudget", epoch), (CONTRACT, "epochEmitted", epoch))
+        return VoucherLimits(daily_cap, daily_remaining, max(0, budget - emitted))
 
     async def claim_paid(self, claim_id: str) -> bool:
         """Whether the contract has paid claim id `claim_id` (0x + 64 hex digits)."""
         return await self.gateway.call(CONTRACT, "isClaimPaid", bytes.fromhex(claim_id[2:]))
-
-    async def epoch_remaining(self) -> int:
-        epoch = await self.gateway.call(CONTRACT, "currentEpoch")
-        budget = await self.gateway.call(CONTRACT, "epochBudget", epoch)
-        emitted = await self.gateway.call(CONTRACT, "epochEmitted", epoch)
-        return max(0, budget - emitted)
 
     async def schedule(self) -> EpochSchedule:
         genesis, duration, _, _ = await self.gateway.call(CONTRACT, "schedule")

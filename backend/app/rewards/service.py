@@ -30,7 +30,7 @@ from backend.app.rewards.policy import FIT, reward_wei
 from backend.app.wallets.service import snapshot
 from fitmint import events as ev
 from fitmint.outbox.append import Outgoing, append
-from fitmint.rewards.vouchers import RewardVoucher, typed_data
+from fitmint.rewards.vouchers import RewardVoucher, VoucherMessage
 from fitmint.signers import Signer
 from fitmint.telemetry import tracer
 
@@ -126,9 +126,8 @@ class Vouchers:
         account = account.lower()
         now = self.settings.now()
         day = now.date()
-        daily_cap = await self.chain.daily_cap()
-        chain_remaining = await self.chain.daily_remaining(to_checksum_address(account), day_number(day))
-        epoch_remaining = await self.chain.epoch_remaining()
+        limits = await self.chain.voucher_limits(to_checksum_address(account), day_number(day))
+        daily_cap, chain_remaining, epoch_remaining = limits.daily_cap, limits.daily_remaining, limits.epoch_remaining
         contract = self.chain.contract
         async with self.pool.acquire() as connection, connection.transaction():
             # One issuer per account at a time: the daily sum below cannot be raced past the cap.
@@ -158,8 +157,8 @@ class Vouchers:
                                     day=day_number(day), deadline=deadline)
             with tracer().start_as_current_span("sign voucher", attributes={
                     "fitmint.voucher.claim_id": claim_id, "fitmint.voucher.amount": str(amount)}):
-                signature = "0x" + (await self._signer.sign_typed_data(typed_data(
-                    voucher, chain_id=self.settings.chain_id, verifying_contract=to_checksum_address(contract)))).hex()
+                signature = "0x" + (await self._signer.sign_message(VoucherMessage(
+                    voucher, chain_id=self.settings.chain_id, verifying_contract=contract))).hex()
             row = await connection.fetchrow(
                 "INSERT INTO vouchers (claim_id, tenant_id, user_id, workout_id, account, amount, deadline, chain_id, "
                 "contract, attestor, signature, issued_at, issued_day) VALUES ($1, $2::uuid, $3::uuid, $4::uuid, $5, "

@@ -47,6 +47,7 @@ TRANSACTIONAL_ID = "fitmint-outbox-relay"
 KAFKA_TIMEOUT = 10  # aiokafka can hang forever on a dead broker: every call gets our own timeout (a healthy
 # broker answers in milliseconds: 10 s without an answer is an outage, said and retried)
 RECHECK_FIRST = 0.002  # seconds: the first look again at rows waiting for an older transaction
+BACKLOG_EVERY = 1.0  # seconds: the backlog gauges' refresh while batches are being published
 
 
 async def _with_timeout(awaitable, seconds=KAFKA_TIMEOUT):
@@ -157,6 +158,7 @@ class Relay:
         self._listener = None  # the pool connection that LISTENs on it
         self._notified = None  # its callback
         self.waiting = False  # the last look found rows past the position that are not publishable yet
+        self._backlog_read = 0.0  # time.monotonic() of the last backlog query
         self.prefix = topic_prefix
         self.producer_name = producer
         own = "" if producer == "indexer" else f".{producer}"
@@ -209,11 +211,16 @@ class Relay:
         """Publishes the next batch of outbox rows; returns how many."""
         async with self.pool.acquire() as connection:
             rows = await connection.fetch(_PUBLISHABLE, *self.position, self.batch_size)
-            backlog, oldest_age = await connection.fetchrow(metrics.BACKLOG_QUERY, *self.position)
-        metrics.observed(self.producer_name, backlog, oldest_age)
-        self.waiting = not rows and backlog > 0
+            # The backlog gauges: on every look that finds nothing to publish (is something waiting?), else
+            # at most once a second (a round trip less between a commit and its publication).
+            if not rows or time.monotonic() - self._backlog_read >= BACKLOG_EVERY:
+                backlog, oldest_age = await connection.fetchrow(metrics.BACKLOG_QUERY, *self.position)
+                metrics.observed(self.producer_name, backlog, oldest_age)
+                self._backlog_read = time.monotonic()
+                self.waiting = not rows and backlog > 0
         if not rows:
             return 0
+        self.waiting = False
         producer = self.producer
         spans = []  # the publish spans of traced rows, ended once their transaction is committed
         await _with_timeout(producer.begin_transaction())

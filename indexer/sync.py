@@ -129,9 +129,13 @@ class ChainSync:
         cursor = await self.cursor()
         progress = Progress(cursor.block_number)
         pending: asyncio.Task | None = None  # the write of the previous deep range
+        timed_out = True  # the last wait for a head ended without an announcement: ask the node
         try:
             while not (stop and stop.is_set()):
                 seen = self.heads.announced if self.heads else 0
+                if not timed_out and until_block is None and self._at_announced_head(cursor):
+                    timed_out = await self._next_head(seen)  # nothing new announced: no round trip
+                    continue
                 announced = self._announced_after(cursor)
                 if announced is not None:
                     head = announced["number"]
@@ -147,8 +151,9 @@ class ChainSync:
                     if until_block is not None and cursor.block_number >= until_block:
                         progress.report(cursor.block_number, head, 0, force=True)
                         return cursor
-                    await self._next_head(seen)
+                    timed_out = await self._next_head(seen)
                     continue
+                timed_out = False
                 to_block = min(target, cursor.block_number + self.sizer.size)
                 started = time.time_ns()
                 try:
@@ -185,11 +190,18 @@ class ChainSync:
         latest = self.heads.latest
         return latest if latest["number"] > cursor.block_number else None
 
-    async def _next_head(self, seen: int) -> None:
+    def _at_announced_head(self, cursor: Cursor) -> bool:
+        """The cursor is the block the subscription announced last: the head as the node told it."""
+        latest = self.heads.latest if self.heads is not None and self.heads.live else None
+        return latest is not None and (latest["number"], latest["hash"]) == (cursor.block_number, cursor.block_hash)
+
+    async def _next_head(self, seen: int) -> bool:
+        """Waits for the next head; True if none was announced meanwhile (polling, or the safety look)."""
         if self.heads is None:
             await asyncio.sleep(self.settings.poll_interval)
-        else:
-            await self.heads.next_head(seen, self.settings.poll_interval, self.settings.head_check_interval)
+            return True
+        await self.heads.next_head(seen, self.settings.poll_interval, self.settings.head_check_interval)
+        return self.heads.announced == seen
 
     _head_time: tuple[int, int] = (-1, 0)  # (the head block, its timestamp): read once per head
 

@@ -94,6 +94,7 @@ class HeadSubscription:
         if "error" in answer or not answer.get("result"):
             raise _Refused(str(answer.get("error", answer)))
         self.live = True
+        self.latest = None  # announced before a reconnection: blocks may have been added since
         self._said_polling = False
         log.info("following the head over a newHeads subscription at %s", self.url)
         self._wake()  # a block added while the subscription was being set up is looked for at once

@@ -4,8 +4,8 @@ Several transactions may write an outbox at once (API requests, worker replicas,
 one that took a lower `seq` can commit after a higher one was already published. So the relay never
 publishes by `seq` alone: each row records the id of the transaction that wrote it (`txid`, from
 `pg_current_xact_id()`), and a row is published only once its transaction is older than every
-transaction still in progress (`txid < pg_snapshot_xmin(pg_current_snapshot())`). Such a row's
-transaction has ended, so no row can ever appear below it again; rows go out in (txid, seq) order
+transaction still in progress in the outbox's database (`HORIZON`: those of other databases cannot write
+it). Such a row's transaction has ended, so no row can ever appear below it again; rows go out in (txid, seq) order
 (per partition, so per key), and the position is that pair.
 
 Rows are published a batch per Kafka transaction, with records packed into Kafka batches by hand
@@ -113,13 +113,24 @@ async def published_position(bootstrap: str, topic: str, generation: str) -> Pos
         await _with_timeout(consumer.stop())
 
 
-# Rows whose writing transaction has ended before every transaction still running began: nothing can
-# appear below them any more. One statement, so the snapshot and the rows it filters agree. created_at
-# only of a traced row (its publish span's outbox wait): an untraced one costs a NULL.
+# The oldest transaction still running that could write this outbox: the snapshot's running transactions
+# (pg_snapshot_xip) but those of sessions of other databases, which cannot write it (a long transaction in
+# the API's database held the indexer's events back: hundreds of ms, measured by bench/freshness_bench.py).
+# A running transaction whose session is not found (it ended since the snapshot, or it is a prepared one)
+# counts: the horizon errs early, never late. None running: the snapshot's xmax.
+HORIZON = (
+    "(SELECT coalesce(min(x::text::bigint), pg_snapshot_xmax(pg_current_snapshot())::text::bigint) "
+    " FROM pg_snapshot_xip(pg_current_snapshot()) AS x "
+    " WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.backend_xid = x::xid "
+    "                   AND a.datname IS DISTINCT FROM current_database()))")
+
+# Rows whose writing transaction has ended before every transaction still running here began: nothing
+# can appear below them any more. One statement, so the snapshot and the rows it filters agree.
+# created_at only of a traced row (its publish span's outbox wait): an untraced one costs a NULL.
 _PUBLISHABLE = (
     "SELECT txid, seq, id, aggregatetype, aggregateid, type, payload, event_time, traceparent, "
     "       CASE WHEN traceparent IS NOT NULL THEN created_at END AS created_at FROM outbox "
-    "WHERE (txid, seq) > ($1, $2) AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint "
+    f"WHERE (txid, seq) > ($1, $2) AND txid < {HORIZON} "
     "ORDER BY txid, seq LIMIT $3")
 
 

@@ -9,8 +9,8 @@ class Settings(KernelSettings):
     reorg_depth: int = 64
     poll_interval: float = 0.05  # between looks at the head while no newHeads subscription is open
     # Following the head: eth_subscribe("newHeads") over WebSocket wakes the indexer as each block is added
-    # (fitmint.chain.heads); false: poll only. The URL defaults to the RPC URL's ws:// twin (one port for
-    # both: Anvil, Reth); a node without WebSocket is polled.
+    # (fitmint.chain.heads); false: poll only. The URL defaults to the RPC URL's ws:// twin (the same host
+    # and port: Anvil serves both there); a node without WebSocket is polled.
     head_subscription: bool = True
     head_websocket_url: str | None = None
     head_check_interval: float = 1.0  # while subscribed, a look at the head anyway (a rollback announces nothing)

@@ -22,8 +22,7 @@ OPEN_TIMEOUT = 5.0
 
 
 def websocket_url(rpc_url: str) -> str:
-    """The WebSocket twin of an HTTP JSON-RPC URL (Anvil, Reth and Geth with --ws on the same port serve
-    both on one port)."""
+    """The WebSocket twin of an HTTP JSON-RPC URL: the same host and port (Anvil serves both there)."""
     scheme, _, rest = rpc_url.partition("://")
     return {"http": "ws", "https": "wss"}.get(scheme, scheme) + "://" + rest
 

@@ -82,7 +82,7 @@ class HeadSubscription:
                 # An HTTP-only endpoint (or a node that does not offer newHeads): polling it is.
                 self._lost(f"no newHeads subscription at {self.url} ({exc}); polling for new blocks", loud=True)
                 await asyncio.sleep(NO_WEBSOCKET_RETRY)
-            except (OSError, TimeoutError, websockets.ConnectionClosed) as exc:
+            except Exception as exc:  # noqa: BLE001 - dropped, refused, or an answer not understood: poll meanwhile
                 self._lost(f"newHeads subscription at {self.url} lost ({exc!r}); polling until it is back")
                 await asyncio.sleep(backoff.next_delay())
 

@@ -1,6 +1,6 @@
 """Following the head: the indexer hears of each new block over a newHeads subscription (not at its next
-poll), still indexes through a node that serves no WebSocket (polling it), and follows a reorg it hears of
-over the subscription to the same state as the chain's."""
+poll), still indexes through a node that serves no WebSocket (polling it), follows a reorg it hears of
+over the subscription to the same state as the chain's, and subscribes again after the connection drops."""
 
 import asyncio
 import os
@@ -17,6 +17,7 @@ from indexer.sync import ChainSync
 from tests.support.faultproxy import FaultProxy
 from tests.support.paths import ROOT
 from tests.support.processes import spawn, stop_group
+from tests.support.toxiproxy import ToxiproxyServer
 from tests.support.units import FIT
 from tests.support.waiting import wait_until
 
@@ -116,3 +117,39 @@ def test_a_reorg_announced_over_the_subscription_is_followed(chain, indexer_sett
 def db_hash(settings) -> str | None:
     rows = db(settings, "SELECT block_hash FROM indexer_cursor")
     return rows[0]["block_hash"] if rows else None
+
+
+def test_the_subscription_is_opened_again_after_the_connection_drops(chain, tmp_path):
+    async def announced_block(heads: HeadSubscription) -> int:
+        seen = heads.announced
+        block = (await asyncio.to_thread(chain.claim, chain.accounts[1], FIT)).blockNumber
+        deadline = time.monotonic() + 10
+        while heads.latest is None or heads.latest["number"] < block:
+            assert time.monotonic() < deadline, f"block {block} was not announced"
+            await heads.next_head(seen, NEVER, NEVER)
+            seen = heads.announced
+        return heads.latest["number"]
+
+    async def until(condition, what: str, timeout: float = 15):
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, what
+            await asyncio.sleep(0.02)
+
+    async def scenario(proxy):
+        heads = HeadSubscription(f"ws://{proxy.address}").start()
+        try:
+            await until(lambda: heads.live, "subscribed")
+            first = await announced_block(heads)
+            proxy.set_enabled(False)  # the node's connection closes, new ones are refused
+            await until(lambda: not heads.live, "the drop noticed")
+            await asyncio.sleep(0.5)
+            proxy.set_enabled(True)
+            await until(lambda: heads.live, "subscribed again")
+            return first, await announced_block(heads)
+        finally:
+            await heads.close()
+
+    with ToxiproxyServer(tmp_path) as toxiproxy:
+        first, second = asyncio.run(scenario(toxiproxy.proxy("anvil", chain.port)))
+    assert second > first

@@ -19,6 +19,7 @@ import sys
 from prometheus_client import start_http_server
 
 from fitmint import telemetry
+from fitmint.chain.heads import HeadSubscription
 from fitmint.chain.manifest import Manifest, ManifestError
 from fitmint.chain.rpc import Rpc
 from fitmint.outbox.relay import Relay
@@ -48,6 +49,7 @@ async def main(command: str, until: int | None) -> int:
     startup = Retrier("indexer", ("rpc", "postgres"), log=log)
     writer = WriterLock(settings, startup)
     pool = None
+    heads = None
     try:
         chain_id = await startup.run(rpc.chain_id, stop)
         if chain_id is None:
@@ -69,8 +71,10 @@ async def main(command: str, until: int | None) -> int:
         if command == "relay":
             await relay.run(stop)
             return 0
+        if command == "run" and settings.head_subscription:
+            heads = HeadSubscription(settings.head_url).start()
         sync = ChainSync(settings=settings, rpc=rpc, pool=pool, manifest=manifest,
-                         health=Retrier("indexer.sync", ("rpc", "postgres"), log=log), writer=writer)
+                         health=Retrier("indexer.sync", ("rpc", "postgres"), log=log), writer=writer, heads=heads)
         if command == "backfill":
             target = until if until is not None else await startup.run(rpc.block_number, stop)
             await follow(sync, writer, stop, until_block=target)
@@ -87,6 +91,8 @@ async def main(command: str, until: int | None) -> int:
         log.critical("%s", exc)
         return 3
     finally:
+        if heads is not None:
+            await heads.close()
         await writer.release()
         if pool is not None:
             await pool.close()

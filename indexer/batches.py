@@ -1,10 +1,25 @@
 """The batch writer: everything one block range produced, in one transaction (each projection's rows by
-COPY, balance deltas, listing states, the outbox, the blocks and the cursor)."""
+COPY, balance deltas, listing states, the outbox, the blocks and the cursor).
 
-from fitmint.outbox.append import append_copy
+A small batch (the head's: a block or a few) goes as one SQL script instead, in one round trip: a
+multi-statement query runs as one implicit transaction, so it is as atomic as the COPY path, which costs
+a round trip or two per table (measured at the head: ~10-30 ms per block on a busy 2-core machine, the
+script ~2-5 ms)."""
+
+from datetime import datetime
+
+import asyncpg
+
+from fitmint.outbox.append import COLUMNS as OUTBOX_COLUMNS
+from fitmint.outbox.append import append_copy, outbox_rows
 from fitmint.pgcopy import copy_rows
-from indexer.cursor import Cursor, fence, save_cursor
+from indexer.cursor import FENCE_SQLSTATE, Cursor, fence, fence_sql, moved_error, save_cursor, save_cursor_sql
 from indexer.projections import LISTING_COLUMNS, PROJECTIONS, Balances, ListingStates, Projection, Rows, fold_listing
+
+SCRIPT_MAX_ROWS = 1_000  # rows of a batch written as one script (more: COPY, which parses faster)
+BLOCK_COLUMNS = ("number", "hash", "parent_hash", "timestamp")
+BLOCKS_UPSERT = ("ON CONFLICT (number) DO UPDATE SET hash = EXCLUDED.hash, parent_hash = "
+                 "COALESCE(EXCLUDED.parent_hash, blocks.parent_hash), timestamp = EXCLUDED.timestamp")
 
 SKIPPED_COLUMNS = ("block_number", "log_index", "address", "reason")
 HISTORY_COLUMNS = ("listing_id", "block_number", "log_index", *LISTING_COLUMNS[1:])
@@ -14,6 +29,10 @@ async def write_batch(connection, *, chain_id: int, projection: Projection, bloc
                       skipped: list[tuple], cursor: Cursor, parent: Cursor | None) -> None:
     """Everything one block range produced, atomically: a crash leaves either all of it or none.
     `parent`: the cursor the range extends (None: the first range)."""
+    if not projection.listing_events and _row_count(projection, skipped, blocks) <= SCRIPT_MAX_ROWS:
+        await write_small_batch(connection, chain_id=chain_id, projection=projection, blocks=blocks,
+                                skipped=skipped, cursor=cursor, parent=parent)
+        return
     async with connection.transaction():
         await fence(connection, parent)
         for tables in PROJECTIONS:
@@ -34,10 +53,67 @@ async def write_batch(connection, *, chain_id: int, projection: Projection, bloc
             await copy_rows(connection, "skipped_logs", SKIPPED_COLUMNS, skipped)
         if blocks:
             await connection.executemany(
-                "INSERT INTO blocks (number, hash, parent_hash, timestamp) VALUES ($1, $2, $3, $4) "
-                "ON CONFLICT (number) DO UPDATE SET hash = EXCLUDED.hash, parent_hash = "
-                "COALESCE(EXCLUDED.parent_hash, blocks.parent_hash), timestamp = EXCLUDED.timestamp", blocks)
+                "INSERT INTO blocks (number, hash, parent_hash, timestamp) VALUES ($1, $2, $3, $4) " + BLOCKS_UPSERT,
+                blocks)
         await save_cursor(connection, chain_id, cursor)
+
+
+def _row_count(projection: Projection, skipped: list[tuple], blocks: list[tuple]) -> int:
+    count = len(projection.outbox) + len(skipped) + len(blocks)
+    for tables in PROJECTIONS:
+        for write in tables.writes:
+            if isinstance(write, (Rows, Balances)):
+                count += len(getattr(projection, write.attribute))
+    return count
+
+
+def literal(value) -> str:
+    """A value as an SQL literal for a script (an escape string: right whatever standard_conforming_strings
+    says); PostgreSQL casts it to its column's type as COPY would."""
+    if value is None:
+        return "NULL"
+    if value is True or value is False:
+        return "true" if value else "false"
+    text = value.isoformat() if isinstance(value, datetime) else str(value)
+    return "E'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _insert(table: str, columns: tuple[str, ...], rows, conflict: str = "") -> str:
+    values = ",\n".join("(" + ", ".join(map(literal, row)) + ")" for row in rows)
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES\n{values}\n{conflict};\n"
+
+
+async def write_small_batch(connection, *, chain_id: int, projection: Projection, blocks: list[tuple],
+                            skipped: list[tuple], cursor: Cursor, parent: Cursor | None) -> None:
+    """write_batch's rows, in the same order, as one script (no listing events: their fold reads first)."""
+    script = [fence_sql(parent, literal)]
+    for tables in PROJECTIONS:
+        for write in tables.writes:
+            if isinstance(write, Rows):
+                rows = getattr(projection, write.attribute)
+                if rows:
+                    script.append(_insert(write.table, write.columns, rows))
+            elif isinstance(write, Balances):
+                deltas = {key: delta for key, delta in getattr(projection, write.attribute).items() if delta}
+                if deltas:
+                    keys = write.keys
+                    rows = ((*(key if len(keys) > 1 else (key,)), delta) for key, delta in deltas.items())
+                    script.append(_insert(write.table, (*keys, "balance"), rows,
+                                          f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
+                                          f"balance = {write.table}.balance + EXCLUDED.balance"))
+    if projection.outbox:
+        script.append(_insert("outbox", OUTBOX_COLUMNS, outbox_rows(projection.outbox)))
+    if skipped:
+        script.append(_insert("skipped_logs", SKIPPED_COLUMNS, skipped))
+    if blocks:
+        script.append(_insert("blocks", BLOCK_COLUMNS, blocks, BLOCKS_UPSERT))
+    script.append(save_cursor_sql(chain_id, cursor, literal))
+    try:
+        await connection.execute("".join(script))
+    except asyncpg.PostgresError as exc:
+        if getattr(exc, "sqlstate", None) == FENCE_SQLSTATE:
+            raise moved_error(exc.message, parent) from None
+        raise
 
 
 async def apply_deltas(connection, table: str, keys: tuple[str, ...], deltas: dict[tuple, int]) -> None:

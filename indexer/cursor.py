@@ -38,9 +38,38 @@ async def fence(connection, expected: Cursor | None) -> None:
     row = await connection.fetchrow("SELECT block_number, block_hash FROM indexer_cursor")
     stored = Cursor(row["block_number"], row["block_hash"]) if row else None
     if row is not None and stored != expected:
-        raise CursorMovedError(f"the database's cursor is at block {stored.block_number}, not at "
-                               f"{expected.block_number if expected else 'the start'} where this write begins: "
-                               "another indexer wrote it")
+        raise moved_error(str(stored.block_number), expected)
+
+
+# The fence and the cursor's save as statements of a script (indexer.batches.write_small_batch): the fence
+# raises FENCE_SQLSTATE with the stored cursor as its message.
+FENCE_SQLSTATE = "FMCUR"
+
+
+def fence_sql(expected: Cursor | None, literal) -> str:
+    moved = ("true" if expected is None else
+             f"(stored.block_number, stored.block_hash) IS DISTINCT FROM "
+             f"({expected.block_number}::bigint, {literal(expected.block_hash)}::text)")
+    return (f"SELECT pg_advisory_xact_lock({WRITE_LOCK});\n"
+            "DO $fence$ DECLARE stored record; BEGIN\n"
+            "  SELECT block_number, block_hash INTO stored FROM indexer_cursor;\n"
+            f"  IF FOUND AND {moved} THEN\n"
+            f"    RAISE EXCEPTION USING ERRCODE = '{FENCE_SQLSTATE}', MESSAGE = stored.block_number::text;\n"
+            "  END IF;\n"
+            "END $fence$;\n")
+
+
+def moved_error(stored_block: str, expected: Cursor | None) -> CursorMovedError:
+    return CursorMovedError(f"the database's cursor is at block {stored_block}, not at "
+                            f"{expected.block_number if expected else 'the start'} where this write begins: "
+                            "another indexer wrote it")
+
+
+def save_cursor_sql(chain_id: int, cursor: Cursor, literal) -> str:
+    return ("INSERT INTO indexer_cursor (id, chain_id, block_number, block_hash) VALUES "
+            f"(1, {chain_id}, {cursor.block_number}, {literal(cursor.block_hash)}) "
+            "ON CONFLICT (id) DO UPDATE SET block_number = EXCLUDED.block_number, "
+            "block_hash = EXCLUDED.block_hash, updated_at = now();\n")
 
 
 async def save_cursor(connection, chain_id: int, cursor: Cursor) -> None:

@@ -1,5 +1,6 @@
 """Backfill, then follow the head: fetch logs in adaptive ranges, detect reorgs by block hash, hand
-each range to the store as one transaction."""
+each range to the store as one transaction. At the head, a newHeads subscription (fitmint.chain.heads)
+wakes the loop as each block is added and brings the block's header; without one, the loop polls."""
 
 import asyncio
 import logging
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 import httpx
 
 from fitmint import telemetry
+from fitmint.chain.heads import HeadSubscription
 from fitmint.chain.manifest import Manifest
 from fitmint.chain.rpc import RangeTooLarge, Rpc
 from indexer import metrics, tracing
@@ -19,6 +21,17 @@ from indexer.projections import Projection, Projector
 from indexer.reorg import revert_to
 
 log = logging.getLogger("indexer.sync")
+
+
+def _extends(announced: dict | None, cursor: Cursor) -> bool:
+    """The node announced the block right after the cursor, as its child: the cursor is canonical (no
+    need to ask the node for the cursor's block again)."""
+    return (announced is not None and announced["number"] == cursor.block_number + 1
+            and announced["parent_hash"] == cursor.block_hash)
+
+
+async def _known(header: dict) -> dict:
+    return header
 
 
 class DeepReorgError(RuntimeError):
@@ -79,11 +92,14 @@ class Batch:
 
 class ChainSync:
     """`health` (a fitmint.resilience.Retrier) hears of each round trip to the node and the database;
-    `writer` (indexer.writer.WriterLock) is checked before every write."""
+    `writer` (indexer.writer.WriterLock) is checked before every write; `heads`, a started
+    HeadSubscription, replaces the sleep between looks at the head (None: poll every poll_interval)."""
 
-    def __init__(self, *, settings, rpc: Rpc, pool, manifest: Manifest, health=None, writer=None):
+    def __init__(self, *, settings, rpc: Rpc, pool, manifest: Manifest, health=None, writer=None,
+                 heads: HeadSubscription | None = None):
         self.settings = settings
         self.rpc = rpc
+        self.heads = heads
         self.pool = pool
         self.manifest = manifest
         self.health = health
@@ -113,25 +129,35 @@ class ChainSync:
         cursor = await self.cursor()
         progress = Progress(cursor.block_number)
         pending: asyncio.Task | None = None  # the write of the previous deep range
+        timed_out = True  # the last wait for a head ended without an announcement: ask the node
         try:
             while not (stop and stop.is_set()):
-                head = await self.rpc.block_number()
-                self._reached("rpc")
+                seen = self.heads.announced if self.heads else 0
+                if not timed_out and until_block is None and self._at_announced_head(cursor):
+                    timed_out = await self._next_head(seen)  # nothing new announced: no round trip
+                    continue
+                announced = self._announced_after(cursor)
+                if announced is not None:
+                    head = announced["number"]
+                else:
+                    head = await self.rpc.block_number()
+                    self._reached("rpc")
                 metrics.HEAD.set(head)
                 target = head if until_block is None else min(head, until_block)
                 deep_limit = head - self.settings.reorg_depth
-                if pending is None:
+                if pending is None and not _extends(announced, cursor):
                     cursor = await self._check_reorg(cursor)
                 if cursor.block_number >= target:
                     if until_block is not None and cursor.block_number >= until_block:
                         progress.report(cursor.block_number, head, 0, force=True)
                         return cursor
-                    await asyncio.sleep(self.settings.poll_interval)
+                    timed_out = await self._next_head(seen)
                     continue
+                timed_out = False
                 to_block = min(target, cursor.block_number + self.sizer.size)
                 started = time.time_ns()
                 try:
-                    batch = await self._prepare(cursor, to_block, head)
+                    batch = await self._prepare(cursor, to_block, head, announced)
                 except RangeTooLarge as exc:
                     if exc.timed_out and self.sizer.size == 1:  # not the range: the node is not answering
                         raise httpx.ReadTimeout(f"eth_getLogs of one block: {exc.message}") from exc
@@ -142,6 +168,7 @@ class ChainSync:
                     log.warning("%s: re-reading the range", exc)
                     pending = await self._settle(pending)
                     continue
+                self._reached("rpc")
                 pending = await self._settle(pending)
                 if to_block <= deep_limit:
                     pending = asyncio.create_task(self._write(batch))
@@ -155,6 +182,26 @@ class ChainSync:
             return cursor
         finally:
             await self._settle(pending)
+
+    def _announced_after(self, cursor: Cursor) -> dict | None:
+        """The subscription's latest header if it is past the cursor (the head to index up to)."""
+        if self.heads is None or not self.heads.live or self.heads.latest is None:
+            return None
+        latest = self.heads.latest
+        return latest if latest["number"] > cursor.block_number else None
+
+    def _at_announced_head(self, cursor: Cursor) -> bool:
+        """The cursor is the block the subscription announced last: the head as the node told it."""
+        latest = self.heads.latest if self.heads is not None and self.heads.live else None
+        return latest is not None and (latest["number"], latest["hash"]) == (cursor.block_number, cursor.block_hash)
+
+    async def _next_head(self, seen: int) -> bool:
+        """Waits for the next head; True if none was announced meanwhile (polling, or the safety look)."""
+        if self.heads is None:
+            await asyncio.sleep(self.settings.poll_interval)
+            return True
+        await self.heads.next_head(seen, self.settings.poll_interval, self.settings.head_check_interval)
+        return self.heads.announced == seen
 
     _head_time: tuple[int, int] = (-1, 0)  # (the head block, its timestamp): read once per head
 
@@ -174,8 +221,9 @@ class ChainSync:
             await pending
         return None
 
-    async def _prepare(self, cursor: Cursor, to_block: int, head: int) -> "Batch":
-        """Fetches and decodes one range; nothing is written yet."""
+    async def _prepare(self, cursor: Cursor, to_block: int, head: int, announced: dict | None = None) -> "Batch":
+        """Fetches and decodes one range; nothing is written yet. `announced`: the head's header as the
+        subscription brought it (not fetched again)."""
         from_block = cursor.block_number + 1
         logs = await self.rpc.get_logs(self.manifest.addresses, from_block, to_block)
         self.sizer.succeeded(to_block - from_block + 1, len(logs))
@@ -184,7 +232,8 @@ class ChainSync:
         # deeper ranges keep only the last block's and those of blocks with events (from the logs).
         first_header = max(from_block, head - self.settings.reorg_depth)
         numbers = range(first_header, to_block + 1) if first_header <= to_block else [to_block]
-        headers = await asyncio.gather(*(self.rpc.header(n) for n in numbers))
+        headers = await asyncio.gather(*(_known(announced) if announced is not None and announced["number"] == n
+                                         else self.rpc.header(n) for n in numbers))
         if any(h is None for h in headers):
             raise ChainMovedError(f"blocks up to {to_block} are not all available yet")
         by_number = {h["number"]: h for h in headers}

@@ -62,8 +62,13 @@ async def append(connection, events: Sequence[Outgoing]) -> None:
     await connection.execute(_INSERT, *([row[i] for row in rows] for i in range(len(COLUMNS))))
 
 
+def outbox_rows(events: Sequence[Outgoing]) -> list[tuple]:
+    """The outbox rows of `events`, in COLUMNS order (the current span's trace for those naming none)."""
+    current = current_traceparent()
+    return [event.row(current) for event in events]
+
+
 async def append_copy(connection, events: Sequence[Outgoing]) -> None:
     """Writes `events` in order with COPY (PostgreSQL's text format, parsed on the server: the fast
     path for thousands of rows), in the caller's transaction. Their ids must be new."""
-    current = current_traceparent()
-    await copy_rows(connection, "outbox", COLUMNS, [event.row(current) for event in events])
+    await copy_rows(connection, "outbox", COLUMNS, outbox_rows(events))

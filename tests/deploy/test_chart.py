@@ -61,6 +61,8 @@ EXEMPT = {
     "FITMINT_OPERATOR_KEY_FILE": "the operator pool is the transaction queue's alone (TXQUEUE_KEY_FILES)",
     "FITMINT_OPERATOR_KEY_FILES": "likewise",
     "TXQUEUE_RPC_URL": "unset: FITMINT_RPC_URL, which is given",
+    "HEAD_WEBSOCKET_URL": "unset: FITMINT_RPC_URL's ws:// (wss://) twin, same host and port (the network policy's "
+                          "flow to the node covers it); a node without WebSocket there is polled",
     "FITMINT_ATTESTOR_SIGNER_URL": "unset: the API signs with the attestor key file the Secret mounts",
     "TXQUEUE_SIGNER_URL": "unset: the queue signs with the operator key files the Secret mounts",
 }

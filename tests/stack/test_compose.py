@@ -57,6 +57,8 @@ EXEMPT = {
                                   "FITMINT_OPERATOR_POOL_SIZE - 1 keys beside it (on the state volume)",
     "fitmint_attestor_signer_url": "unset, the attestor key file signs (FITMINT_ATTESTOR_KEY_FILE, state volume)",
     "txqueue_signer_url": "unset, the key files sign (TXQUEUE_KEY_FILES, on the state volume)",
+    "head_websocket_url": "unset, FITMINT_RPC_URL's ws:// twin (the indexer's newHeads subscription): Anvil serves "
+                          "WebSocket on its HTTP port",
     "opa_url": "a unix socket, not a network address: on the volume the api shares with opa "
                "(test_the_api_reaches_opa_over_the_socket_they_share); the worker makes no decisions",
 }

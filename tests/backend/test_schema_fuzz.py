@@ -52,6 +52,7 @@ def served_api(tmp_path_factory):
                RATE_LIMIT_AUTH="1000000", RATE_LIMIT_ACCOUNT="1000000", RATE_LIMIT_PUBLIC="1000000",
                RATE_LIMIT_PUBLIC_WINDOW_SECONDS="3600",  # counted apart from make up's API (tests/support/api.py)
                REDIS_PORT=stack["REDIS_PORT"], POSTGRES_PORT=stack["POSTGRES_PORT"],
+               OPA_URL=settings.opa_url,  # its decisions: the tests' OPA (tests/support/opa.py)
                # The stack's chain and deployment: GET /chain and quotes answer from them (without, 503).
                MANIFEST=str(Path(stack["FITMINT_STATE_DIR"]) / "deployments" / "31337.json"),
                FITMINT_RPC_URL=stack["FITMINT_RPC_URL"])

@@ -2,27 +2,20 @@
 final database and the set of event ids on Kafka equal a clean run's (0 lost, 0 duplicated)."""
 
 import asyncio
-import os
 import random
 import signal
 import subprocess
-import sys
 
 from checks import assert_matches_chain, busy_chain, caught_up, consume_all, cursor_of, db, index_to_head, snapshot
-from tests.support.paths import ROOT, STACK
-from tests.support.processes import spawn, stop_group
+from checks import indexer_process as run_indexer
+from tests.support.paths import STACK
+from tests.support.processes import stop_group
 from tests.support.scenario import ScenarioChain
 from tests.support.waiting import wait_until
 
 
 def indexer_process(settings, **extra):
-    env = dict(os.environ, FITMINT_RPC_URL=settings.fitmint_rpc_url, INDEXER_DATABASE=settings.indexer_database,
-               KAFKA_TOPIC_PREFIX=settings.kafka_topic_prefix, MANIFEST=str(settings.manifest),
-               POSTGRES_PORT=str(settings.postgres_port), KAFKA_PORT=str(settings.kafka_port),
-               FITMINT_STATE_DIR=str(settings.fitmint_state_dir), RELAY_BATCH="7", INDEXER_METRICS_PORT="0",
-               **{k.upper(): str(v) for k, v in extra.items()})
-    return spawn([sys.executable, "-m", "indexer", "run"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                 stderr=subprocess.PIPE)
+    return run_indexer(settings, relay_batch=7, **extra)  # small relay batches: kills land between them
 
 
 def test_kill_9_at_random_points_loses_and_duplicates_nothing(chain, make_indexer_settings):

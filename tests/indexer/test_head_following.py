@@ -3,35 +3,21 @@ poll), still indexes through a node that serves no WebSocket (polling it), follo
 over the subscription to the same state as the chain's, and subscribes again after the connection drops."""
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 
-from checks import assert_matches_chain, cursor_of, db
+from checks import assert_matches_chain, cursor_of, db, indexer_process
 from fitmint.chain.heads import HeadSubscription
 from fitmint.chain.manifest import Manifest
 from fitmint.chain.rpc import Rpc
 from indexer.schema import connect
 from indexer.sync import ChainSync
 from tests.support.faultproxy import FaultProxy
-from tests.support.paths import ROOT
-from tests.support.processes import spawn, stop_group
+from tests.support.processes import stop_group
 from tests.support.toxiproxy import ToxiproxyServer
 from tests.support.units import FIT
 from tests.support.waiting import wait_until
 
 NEVER = 600  # seconds: a poll interval no test waits for
-
-
-def indexer_process(settings, **extra):
-    env = dict(os.environ, FITMINT_RPC_URL=settings.fitmint_rpc_url, INDEXER_DATABASE=settings.indexer_database,
-               KAFKA_TOPIC_PREFIX=settings.kafka_topic_prefix, MANIFEST=str(settings.manifest),
-               POSTGRES_PORT=str(settings.postgres_port), KAFKA_PORT=str(settings.kafka_port),
-               FITMINT_STATE_DIR=str(settings.fitmint_state_dir), INDEXER_METRICS_PORT="0", OTEL_SDK_DISABLED="true",
-               **{k.upper(): str(v) for k, v in extra.items()})
-    return spawn([sys.executable, "-m", "indexer", "run"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                 stderr=subprocess.PIPE)
 
 
 def test_a_new_block_is_indexed_when_announced_not_at_the_next_poll(chain, indexer_settings):

@@ -94,13 +94,11 @@ async def write_small_batch(connection, *, chain_id: int, projection: Projection
                 if rows:
                     script.append(_insert(write.table, write.columns, rows))
             elif isinstance(write, Balances):
-                deltas = {key: delta for key, delta in getattr(projection, write.attribute).items() if delta}
+                deltas = nonzero(getattr(projection, write.attribute))
                 if deltas:
                     keys = write.keys
                     rows = ((*(key if len(keys) > 1 else (key,)), delta) for key, delta in deltas.items())
-                    script.append(_insert(write.table, (*keys, "balance"), rows,
-                                          f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
-                                          f"balance = {write.table}.balance + EXCLUDED.balance"))
+                    script.append(_insert(write.table, (*keys, "balance"), rows, add_balance(write.table, keys)))
     if projection.outbox:
         script.append(_insert("outbox", OUTBOX_COLUMNS, outbox_rows(projection.outbox)))
     if skipped:
@@ -116,9 +114,18 @@ async def write_small_batch(connection, *, chain_id: int, projection: Projection
         raise
 
 
+def nonzero(deltas: dict) -> dict:
+    return {key: delta for key, delta in deltas.items() if delta}
+
+
+def add_balance(table: str, keys: tuple[str, ...]) -> str:
+    """The upsert clause both writers give a balance delta: added to the row's balance (the row created)."""
+    return f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET balance = {table}.balance + EXCLUDED.balance"
+
+
 async def apply_deltas(connection, table: str, keys: tuple[str, ...], deltas: dict[tuple, int]) -> None:
     """Adds each delta to its row (creating it); keyed arrays keep this one statement per batch."""
-    deltas = {key: delta for key, delta in deltas.items() if delta}
+    deltas = nonzero(deltas)
     if not deltas:
         return
     # Arrays of text, cast by PostgreSQL: asyncpg's numeric[] encoding is slow for 10^4 big ints.
@@ -128,7 +135,7 @@ async def apply_deltas(connection, table: str, keys: tuple[str, ...], deltas: di
     await connection.execute(
         f"INSERT INTO {table} ({', '.join(keys)}, balance) "
         f"SELECT {casts}, unnest(${len(keys) + 1}::text[])::numeric "
-        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET balance = {table}.balance + EXCLUDED.balance",
+        + add_balance(table, keys),
         *columns, [str(delta) for delta in deltas.values()])
 
 

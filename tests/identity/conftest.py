@@ -16,7 +16,7 @@ from scripts.stack.kafka_topics import delete_topics_with_prefix, ensure_topics
 from tests.support.agents import HOLDER_FLAGS, Agent
 from tests.support.api import api_settings, db
 from tests.support.databases import create_database, drop_database
-from tests.support.processes import free_port, start_api, start_worker
+from tests.support.processes import api_healthy, free_port, start_api, start_worker
 from tests.support.signin import me, new_wallet, sign_in
 from tests.support.stackenv import stack_settings
 from tests.support.waiting import wait_until
@@ -43,14 +43,7 @@ class Env:
             yield
         finally:
             self.api.start()
-
-            def healthy():
-                try:
-                    return self.http.get("/health", timeout=1).status_code == 200
-                except httpx.HTTPError:
-                    return False
-
-            self.api.wait_for(healthy, what="healthy again")
+            self.api.wait_for(lambda: api_healthy(self.base), what="healthy again")
 
     def member(self, tenant: str | None = None, role: str = "user") -> dict:
         wallet = new_wallet()

@@ -122,14 +122,16 @@ def start_api(settings: Settings, log_dir: Path, *, avoid: set[int] = frozenset(
                           "--port", str(port), "--no-access-log", "--no-proxy-headers"], settings_env(settings),
                   log_dir / "api.log").start()
 
-    def healthy():
-        try:
-            return httpx.get(base + "/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    api.wait_for(healthy, what="healthy")
+    api.wait_for(lambda: api_healthy(base), what="healthy")
     return api, base
+
+
+def api_healthy(base: str) -> bool:
+    """Whether the API at `base` answers its /health with 200 (its Redis and OPA reachable)."""
+    try:
+        return httpx.get(base + "/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _said(log: str, logger: str, message: str) -> bool:

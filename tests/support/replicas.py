@@ -24,7 +24,7 @@ from indexer.writer import WRITER_LOCK
 from tests.support.databases import admin_dsn
 from tests.support.invariants import Target, worker_groups
 from tests.support.privatestack import PrivateStack
-from tests.support.processes import Service, free_port, stop_group
+from tests.support.processes import Service, api_healthy, free_port, stop_group
 from tests.support.units import CID
 from tests.support.waiting import wait_until
 
@@ -62,13 +62,7 @@ class Replicas:
         api = self._service(name, ["-m", "uvicorn", "--factory", "backend.app.main:serve", "--host", "127.0.0.1",
                                    "--port", str(port), "--no-access-log", "--no-proxy-headers"], BACKEND_PORT=port)
 
-        def healthy():
-            try:
-                return httpx.get(base + "/health", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        api.wait_for(healthy, timeout=90, what="healthy")
+        api.wait_for(lambda: api_healthy(base), timeout=90, what="healthy")
         self.apis[name] = (api, base)
         return base
 

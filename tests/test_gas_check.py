@@ -101,3 +101,17 @@ def test_a_refreshed_snapshot_holds_the_steady_state_figures(gas_report, rows, t
         "baseline": next(r for r in rows if r["action"] == "purchase (primary)")["steady_state"]["baseline_gas"],
     }
     assert gas_report.compare(refreshed, rows)[0] == []
+
+
+def test_the_report_puts_each_figure_beside_issue_22s_target_and_says_what_stands_in_the_way_of_a_miss(
+        gas_report, rows):
+    by_action = {row["action"]: row for row in rows}
+    by_action["claim batch of 10, per voucher"]["steady_state"]["gas"] = 35_001
+    by_action["FIT transfer"]["steady_state"]["gas"] = 36_000
+    by_action["ERC-1155 mint"]["first_time"]["gas"] = 50_000
+    lines = "\n".join(gas_report.target_lines(rows))
+    assert "| claim batch of 10, per voucher (steady state) | 35,001 | <= 35,000 | - | not met |" in lines
+    assert "- **claim batch of 10, per voucher (steady state)**, 1 over: it met its target" in lines
+    assert "- **FIT transfer (steady state)**, 1,725 over: FitToken's pause flag" in lines
+    assert "| ERC-1155 mint (first time) | 50,000 | <= 50,236 |" in lines
+    assert "**ERC-1155 mint" not in lines

@@ -423,7 +423,8 @@ def endpoint_against(baseline: str | None, rounds: int, members: int, per_member
             for side, root in (("before", tree), ("after", ROOT)):
                 log(f"endpoint, {side} ({commit[:10] if side == 'before' else 'this tree'}):")
                 runs[side].append(endpoint(members, per_member, concurrency, root=root, workers=workers))
-    best = {side: {**max(results, key=lambda r: r["per_s"]), "runs_per_s": [r["per_s"] for r in results]}
+    best = {side: {**max(results, key=lambda r: r["per_s"]), "runs_per_s": [r["per_s"] for r in results],
+                   "runs_api_cpu_ms": [r["cpu_ms_per_voucher"]["api"] for r in results]}
             for side, results in runs.items()}
     return best["after"], {**best["before"], "ref": baseline, "commit": commit}
 
@@ -438,13 +439,19 @@ def machine() -> dict:
             "uvicorn": uvicorn.__version__, "wrk": wrk_version}
 
 
+def runs_of(side: dict) -> str:
+    return ", ".join(f"{rate} ({ms})" for rate, ms in zip(side["runs_per_s"], side["runs_api_cpu_ms"], strict=True))
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def write_report(out: Path, sign: dict, issue: dict, web: dict, before: dict | None = None):
+def write_report(out: Path, sign: dict, issue: dict, web: dict, before: dict | None = None,
+                 load_at_start: float | None = None):
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"generated_at": datetime.now(UTC).isoformat(timespec="seconds"), **machine()}
+    meta = {"generated_at": datetime.now(UTC).isoformat(timespec="seconds"), **machine(),
+            "load_average": {"start": load_at_start, "end": round(os.getloadavg()[0], 1)}}
     hello, api = web["hello"], web["api"]
 
     def all_runs(name: str) -> str:
@@ -465,7 +472,8 @@ def write_report(out: Path, sign: dict, issue: dict, web: dict, before: dict | N
         "",
         f"Generated {meta['generated_at']} by `make bench` on {meta['nproc']} cores ({meta['cpu']}); wrk, both",
         "uvicorn servers, PostgreSQL and Redis (and the rest of `make up`'s stack) share those cores, so the",
-        "numbers are a floor for a dedicated API host.",
+        "numbers are a floor for a dedicated API host. Load average (1 min) at the start and the end of the run: "
+        f"{meta['load_average']['start']} / {meta['load_average']['end']} (the host's other work included).",
         "",
         f"Signing: {sign['vouchers']:,} EIP-712 reward vouchers signed one after another in one process (one core) by",
         "the attestor's file-backed signer, both ways in turn, "
@@ -486,8 +494,8 @@ def write_report(out: Path, sign: dict, issue: dict, web: dict, before: dict | N
         "asks OPA; the rate is vouchers over the wall time of the run, and the API process's CPU time gives vouchers",
         "per CPU-second of the API.",
         *([f"The same run measured the endpoint of `{before['ref']}` ({before['commit'][:10]}) as *before*, "
-           "alternating with this tree", f"(runs, vouchers/s: before {', '.join(map(str, before['runs_per_s']))}; "
-           f"after {', '.join(map(str, issue['runs_per_s']))}; the best of each counts)."] if before else []),
+           "alternating with this tree; each side's best run counts. All runs, vouchers/s (API CPU ms per voucher):",
+           f"before {runs_of(before)}; after {runs_of(issue)}."] if before else []),
         "",
         f"HTTP: `wrk -t{web['threads']} -c{web['connections']} -d{web['duration_s']}s --latency` ({meta['wrk']}) "
         f"against `{web['endpoints']['api']}`",
@@ -531,6 +539,7 @@ def write_report(out: Path, sign: dict, issue: dict, web: dict, before: dict | N
 
 
 def main() -> int:
+    load_at_start = round(os.getloadavg()[0], 1)  # the host's other work shows in the numbers: the report says it
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--vouchers", type=int, default=5_000)
@@ -560,7 +569,7 @@ def main() -> int:
         return 1
     log(f"hello {web['hello']['rps']:,} req/s, balance {web['api']['rps']:,} req/s: ratio {web['ratio']:.1%}, "
         f"balance p99 {web['api']['p99_ms']} ms")
-    write_report(args.out, sign, issue, web, before)
+    write_report(args.out, sign, issue, web, before, load_at_start)
     log(f"report: {args.out / 'api.md'}")
     return 0
 

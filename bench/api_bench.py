@@ -3,7 +3,7 @@ digest path, in the same run), the voucher endpoint's rate end to end, and wrk r
 endpoint as a ratio to a bare FastAPI hello-world served the same way in the same run.
 
     python -m bench.api_bench [--duration 10] [--vouchers 5000] [--members 40 --per-member 10 --concurrency 32]
-                              [--out reports]
+                              [--baseline REF [--rounds 2]] [--out reports]
 
 Needs wrk and the local stack (make up): its PostgreSQL (database fitmint_indexer, and a throwaway database for
 the voucher run), Redis, OPA and Anvil with the contracts deployed. Writes <out>/api.md and <out>/api.json.
@@ -25,6 +25,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -123,9 +124,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def uvicorn_options() -> list[str]:
+def uvicorn_options(workers: int = 1) -> list[str]:
     """The same options for both servers; the fast loop and parser only if the venv has them."""
-    options = ["--no-access-log", "--no-proxy-headers", "--workers", "1"]
+    options = ["--no-access-log", "--no-proxy-headers", "--workers", str(workers)]
     if importlib.util.find_spec("uvloop"):
         options += ["--loop", "uvloop"]
     if importlib.util.find_spec("httptools"):
@@ -134,16 +135,18 @@ def uvicorn_options() -> list[str]:
 
 
 class Server:
-    """`app`: uvicorn's app argument (`--factory module:function` for a factory); `env`: on top of ours."""
+    """`app`: uvicorn's app argument (`--factory module:function` for a factory); `env`: on top of ours; `root`: the
+    source tree the server runs (another checkout's, for a before/after comparison)."""
 
-    def __init__(self, name: str, app: str, ready_path: str, logs: Path, env: dict | None = None):
+    def __init__(self, name: str, app: str, ready_path: str, logs: Path, env: dict | None = None, root: Path = ROOT,
+                 workers: int = 1):
         self.name, self.port = name, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ready_path, self.log_path = ready_path, logs / f"{name}.log"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", *app.split(), "--host", "127.0.0.1", "--port", str(self.port),
-             *uvicorn_options()],
-            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, stdin=subprocess.DEVNULL,
+             *uvicorn_options(workers)],
+            cwd=root, env={**os.environ, "PYTHONPATH": str(root), **(env or {})}, stdin=subprocess.DEVNULL,
             stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT)
 
     def wait_ready(self, timeout: float = 30):
@@ -275,7 +278,7 @@ def component_cpu(api_pid: int) -> dict[str, float]:
     endpoint uses (with its children: PostgreSQL's backends) and the whole host. The stack's servers also serve
     whatever else runs on the host meanwhile."""
     run = Settings().fitmint_state_dir / "run"
-    roots = {"api": [api_pid], "load generator": [os.getpid()]}
+    roots = {"api": tree_pids(api_pid), "load generator": [os.getpid()]}  # api: with its uvicorn workers
     for name in STACK_SERVERS:
         try:
             roots[name] = tree_pids(int((run / f"{name}.pid").read_text().strip()))
@@ -337,11 +340,12 @@ async def issue_all(base: str, workouts: list[tuple[dict, str]], concurrency: in
         return time.perf_counter() - started, vouchers, statuses
 
 
-def endpoint(members: int, per_member: int, concurrency: int, verify: int = 100) -> dict:
-    """The voucher endpoint end to end: an API process (one uvicorn worker) on a database of its own on the
-    stack's PostgreSQL, the stack's Redis, OPA and Anvil (the manifest's ActivityRewards, its attestor key);
-    `members` x `per_member` vouchers asked for over HTTP, each once. Every voucher must recover to the
-    attestor. Also the API process's CPU seconds over the timed part (vouchers per CPU-second of the API)."""
+def endpoint(members: int, per_member: int, concurrency: int, verify: int = 100, root: Path = ROOT,
+             workers: int = 1) -> dict:
+    """The voucher endpoint end to end: an API process (`workers` uvicorn workers, the code of `root`) on a database of
+    its own on the stack's PostgreSQL, the stack's Redis, OPA and Anvil (the manifest's ActivityRewards, its
+    attestor key); `members` x `per_member` vouchers asked for over HTTP, each once. Every voucher must recover to
+    the attestor. Also the API process's CPU seconds over the timed part (vouchers per CPU-second of the API)."""
     stack = stack_settings()
     database = create_database(stack)
     env = {"BACKEND_DATABASE": database, "RELAY_ENABLED": "false", "RELAYER_ENABLED": "false", "ACCESS_LOG": "off",
@@ -350,7 +354,8 @@ def endpoint(members: int, per_member: int, concurrency: int, verify: int = 100)
     attestor = settings.attestor_signer().address
     try:
         with tempfile.TemporaryDirectory() as logs:
-            api = Server("voucher-api", "backend.app.main:app", "/health", Path(logs), env=env)
+            api = Server("voucher-api", "backend.app.main:app", "/health", Path(logs), env=env, root=root,
+                         workers=workers)
             try:
                 api.wait_ready()
                 workouts = asyncio.run(members_with_workouts(api.url, members, per_member))
@@ -377,7 +382,8 @@ def endpoint(members: int, per_member: int, concurrency: int, verify: int = 100)
         if recovered != attestor:
             raise RuntimeError(f"an issued voucher recovers {recovered}, not the attestor {attestor}")
     result = {"requests": len(workouts), "issued": len(vouchers), "statuses": dict(statuses),
-              "concurrency": concurrency, "seconds": round(seconds, 3), "per_s": round(len(vouchers) / seconds),
+              "concurrency": concurrency, "workers": workers, "seconds": round(seconds, 3),
+              "per_s": round(len(vouchers) / seconds),
               "api_cpu_s": round(api_cpu, 3), "per_api_cpu_s": round(len(vouchers) / api_cpu) if api_cpu else None,
               "cpu_s": cpu, "cpu_ms_per_voucher": {name: round(1000 * spent / max(1, len(vouchers)), 2)
                                                    for name, spent in cpu.items()},
@@ -387,6 +393,40 @@ def endpoint(members: int, per_member: int, concurrency: int, verify: int = 100)
     per_voucher = result["cpu_ms_per_voucher"]
     log("endpoint: CPU ms per voucher: " + ", ".join(f"{name} {ms}" for name, ms in per_voucher.items()))
     return result
+
+
+@contextmanager
+def checkout(ref: str):
+    """A detached git worktree of `ref` in a temporary folder (removed after): the code a baseline runs."""
+    commit = subprocess.run(["git", "rev-parse", "--verify", f"{ref}^{{commit}}"], cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout.strip()
+    with tempfile.TemporaryDirectory() as folder:
+        tree = Path(folder) / "tree"
+        subprocess.run(["git", "worktree", "add", "--detach", str(tree), commit], cwd=ROOT, capture_output=True,
+                       check=True)
+        try:
+            yield tree, commit
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
+
+
+def endpoint_against(baseline: str | None, rounds: int, members: int, per_member: int, concurrency: int,
+                     workers: int = 1) -> tuple[dict, dict | None]:
+    """The endpoint run of this tree and, with `baseline` (a git ref), of that commit's code too, alternating
+    (baseline, this tree, ...) for `rounds` rounds, so drift in the machine's load hits both alike; the best
+    run of each side counts (its `runs_per_s` lists all)."""
+    if baseline is None:
+        return endpoint(members, per_member, concurrency, workers=workers), None
+    runs: dict[str, list[dict]] = {"before": [], "after": []}
+    with checkout(baseline) as (tree, commit):
+        for _ in range(rounds):
+            for side, root in (("before", tree), ("after", ROOT)):
+                log(f"endpoint, {side} ({commit[:10] if side == 'before' else 'this tree'}):")
+                runs[side].append(endpoint(members, per_member, concurrency, root=root, workers=workers))
+    best = {side: {**max(results, key=lambda r: r["per_s"]), "runs_per_s": [r["per_s"] for r in results],
+                   "runs_api_cpu_ms": [r["cpu_ms_per_voucher"]["api"] for r in results]}
+            for side, results in runs.items()}
+    return best["after"], {**best["before"], "ref": baseline, "commit": commit}
 
 
 # --- report --------------------------------------------------------------------------------------------
@@ -399,13 +439,19 @@ def machine() -> dict:
             "uvicorn": uvicorn.__version__, "wrk": wrk_version}
 
 
+def runs_of(side: dict) -> str:
+    return ", ".join(f"{rate} ({ms})" for rate, ms in zip(side["runs_per_s"], side["runs_api_cpu_ms"], strict=True))
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def write_report(out: Path, sign: dict, issue: dict, web: dict):
+def write_report(out: Path, sign: dict, issue: dict, web: dict, before: dict | None = None,
+                 load_at_start: float | None = None):
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"generated_at": datetime.now(UTC).isoformat(timespec="seconds"), **machine()}
+    meta = {"generated_at": datetime.now(UTC).isoformat(timespec="seconds"), **machine(),
+            "load_average": {"start": load_at_start, "end": round(os.getloadavg()[0], 1)}}
     hello, api = web["hello"], web["api"]
 
     def all_runs(name: str) -> str:
@@ -418,15 +464,16 @@ def write_report(out: Path, sign: dict, issue: dict, web: dict):
               "ratio": web["ratio"] >= TARGETS["ratio"] and errors == 0,
               "p99_ms": api["p99_ms"] < TARGETS["p99_ms"] and errors == 0,
               "errors": errors == 0}
-    report = {"meta": meta, "targets": TARGETS, "signing": sign, "endpoint": issue, "http": web, "checks": checks,
-              "pass": all(checks.values())}
+    report = {"meta": meta, "targets": TARGETS, "signing": sign, "endpoint": issue, "endpoint_before": before,
+              "http": web, "checks": checks, "pass": all(checks.values())}
     (out / "api.json").write_text(json.dumps(report, indent=2) + "\n")
     lines = [
         "# API benchmark",
         "",
         f"Generated {meta['generated_at']} by `make bench` on {meta['nproc']} cores ({meta['cpu']}); wrk, both",
         "uvicorn servers, PostgreSQL and Redis (and the rest of `make up`'s stack) share those cores, so the",
-        "numbers are a floor for a dedicated API host.",
+        "numbers are a floor for a dedicated API host. Load average (1 min) at the start and the end of the run: "
+        f"{meta['load_average']['start']} / {meta['load_average']['end']} (the host's other work included).",
         "",
         f"Signing: {sign['vouchers']:,} EIP-712 reward vouchers signed one after another in one process (one core) by",
         "the attestor's file-backed signer, both ways in turn, "
@@ -438,12 +485,17 @@ def write_report(out: Path, sign: dict, issue: dict, web: dict):
         "",
         f"Voucher endpoint: `POST /rewards/workouts/{{id}}/voucher` over HTTP, {issue['requests']:,} accepted workouts "
         f"of fresh members, {issue['concurrency']} requests",
-        "in flight (aiohttp), against an API process (one uvicorn worker) on a database of its own and the stack's",
-        "PostgreSQL, Redis, OPA and Anvil. Per voucher the API reads the contract three times (two JSON-RPC batches",
-        "for the caps and the epoch budget, `isClaimPaid` for the claim id), makes ~15 PostgreSQL round trips",
-        "(the workout, the member, the advisory-locked issue transaction with its outbox row, the indexed claim",
-        "status) and asks OPA; the rate is vouchers over the wall time of the run, and the API process's CPU time",
-        "gives vouchers per CPU-second of the API.",
+        f"in flight (aiohttp), against an API process (uvicorn, {issue['workers']} worker(s)) on a database of its",
+        "own and the stack's PostgreSQL, Redis, OPA and Anvil. Per voucher the API reads the contract twice (the caps",
+        "and the epoch budget, then `isClaimPaid` for the claim id), each read going out in the JSON-RPC batch that",
+        "carries the reads of every voucher in flight (`fitmint/chain/coalesce.py`); it makes 7 PostgreSQL round trips",
+        "(the workout with its reward so far; the advisory-locked issue transaction: begin, lock, amount and claim id,",
+        "the voucher with its reward row and outbox event in one statement, commit; the indexed claim status) and",
+        "asks OPA; the rate is vouchers over the wall time of the run, and the API process's CPU time gives vouchers",
+        "per CPU-second of the API.",
+        *([f"The same run measured the endpoint of `{before['ref']}` ({before['commit'][:10]}) as *before*, "
+           "alternating with this tree; each side's best run counts. All runs, vouchers/s (API CPU ms per voucher):",
+           f"before {runs_of(before)}; after {runs_of(issue)}."] if before else []),
         "",
         f"HTTP: `wrk -t{web['threads']} -c{web['connections']} -d{web['duration_s']}s --latency` ({meta['wrk']}) "
         f"against `{web['endpoints']['api']}`",
@@ -462,6 +514,11 @@ def write_report(out: Path, sign: dict, issue: dict, web: dict):
         f"| voucher endpoint, per CPU-second of the API process | {issue['per_api_cpu_s']:,} vouchers | | |",
         "| voucher endpoint, CPU ms per voucher | "
         + ", ".join(f"{name} {ms}" for name, ms in issue["cpu_ms_per_voucher"].items()) + " | | |",
+        *([f"| voucher endpoint, end to end, before | {before['per_s']:,} vouchers/s | | |",
+           f"| voucher endpoint, per CPU-second of the API, before | {before['per_api_cpu_s']:,} vouchers | | |",
+           "| voucher endpoint, CPU ms per voucher, before | "
+           + ", ".join(f"{name} {ms}" for name, ms in before["cpu_ms_per_voucher"].items()) + " | | |"]
+          if before else []),
         f"| hello-world throughput | {hello['rps']:,} req/s | | |",
         f"| hello-world latency p50 / p99 | {hello['p50_ms']} / {hello['p99_ms']} ms | | |",
         f"| balance endpoint throughput | {api['rps']:,} req/s | | |",
@@ -482,12 +539,17 @@ def write_report(out: Path, sign: dict, issue: dict, web: dict):
 
 
 def main() -> int:
+    load_at_start = round(os.getloadavg()[0], 1)  # the host's other work shows in the numbers: the report says it
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--vouchers", type=int, default=5_000)
     parser.add_argument("--members", type=int, default=40, help="members asking for vouchers (endpoint run)")
     parser.add_argument("--per-member", type=int, default=10, help="vouchers each (the anti-cheat allows 20 a day)")
     parser.add_argument("--concurrency", type=int, default=32, help="voucher requests in flight")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers of the endpoint run's API")
+    parser.add_argument("--baseline", metavar="REF", help="also run the endpoint of this git ref (before/after, "
+                                                          "alternating rounds)")
+    parser.add_argument("--rounds", type=int, default=2, help="endpoint rounds per side with --baseline")
     parser.add_argument("--out", type=Path, default=ROOT / "reports")
     args = parser.parse_args()
     if min(args.duration, args.vouchers, args.members, args.concurrency) < 1 or not 1 <= args.per_member <= 20:
@@ -499,14 +561,15 @@ def main() -> int:
 
     sign = signing(args.vouchers)
     try:
-        issue = endpoint(args.members, args.per_member, args.concurrency)
+        issue, before = endpoint_against(args.baseline, args.rounds, args.members, args.per_member, args.concurrency,
+                                         args.workers)
         web = http(args.duration)
     except (RuntimeError, OSError, asyncpg.PostgresError, subprocess.SubprocessError, aiohttp.ClientError) as error:
         print(f"api_bench: {error}", file=sys.stderr)
         return 1
     log(f"hello {web['hello']['rps']:,} req/s, balance {web['api']['rps']:,} req/s: ratio {web['ratio']:.1%}, "
         f"balance p99 {web['api']['p99_ms']} ms")
-    write_report(args.out, sign, issue, web)
+    write_report(args.out, sign, issue, web, before, load_at_start)
     log(f"report: {args.out / 'api.md'}")
     return 0
 

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from eth_account import Account
 
+from fitmint.chain.coalesce import CoalescedReads
 from fitmint.chain.errors import ChainReverted, ChainUnavailable, DecodedError
 from fitmint.chain.gateway import ChainGateway
 from fitmint.chain.manifest import DeployedContract, Manifest, Roles
@@ -108,6 +109,42 @@ def test_reverts_come_back_as_the_custom_error_of_whichever_contract_raised_it(c
     assert not_lister.error.args["account"] == alice.address
     assert unpaid.name == "ERC20InsufficientAllowance"
     assert (unpaid.error.args["spender"], unpaid.error.args["allowance"]) == (market.address, 0)
+
+
+def test_coalesced_reads_share_one_batch_fail_alone_and_are_read_after_they_are_asked(chain, manifest_path, operator,
+                                                                                    alice, treasury, market):
+    """The voucher endpoint's guard reads (backend/app/rewards/chain.py): concurrent callers' reads go out in one
+    JSON-RPC batch, a read asked twice once; a revert is its own caller's; and nothing is answered from before
+    it was asked: a read after a transaction sees it."""
+    async def scenario(gateway):
+        reads = CoalescedReads(gateway)
+        batches = []
+        send = gateway.settled_calls
+
+        async def counted(*calls, **options):
+            batches.append(len(calls))
+            return await send(*calls, **options)
+
+        gateway.settled_calls = counted
+        day = chain.pending_timestamp // DAY
+        accounts = [alice.address, treasury.address, operator.address]
+        asked = [reads.call("ActivityRewards", "dailyRemaining", account, day) for account in accounts]
+        asked += [reads.call("ActivityRewards", "dailyCap"), reads.call("ActivityRewards", "dailyCap"),
+                  reads.call("Marketplace", "listingCount"), reads.call("Marketplace", "getListing", 99)]
+        *answers, unknown = await asyncio.gather(*asked, return_exceptions=True)
+        one_by_one = [await gateway.call("ActivityRewards", "dailyRemaining", account, day) for account in accounts]
+        before = await reads.call("Marketplace", "listingCount")
+        await gateway.transact(key_of(operator), "Marketplace", "createListing", 11, FIT, 5, CID, alice.address)
+        after = await reads.call("Marketplace", "listingCount")
+        return batches, answers, one_by_one, unknown, before, after
+
+    batches, answers, one_by_one, unknown, before, after = run(chain, manifest_path, scenario)
+    assert batches[0] == 6  # 7 reads, the cap asked twice
+    cap = answers[3]
+    assert answers[:3] == one_by_one and answers[4] == cap and answers[5] == before
+    assert isinstance(unknown, ChainReverted) and unknown.error == DecodedError("MarketUnknownListing",
+                                                                                {"listingId": 99})
+    assert after == before + 1 == market.listingCount()
 
 
 def test_a_transaction_the_node_refuses_is_chain_reverted_with_its_reason(chain, manifest_path, admin):

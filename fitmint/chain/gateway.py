@@ -49,6 +49,7 @@ class ChainGateway:
         self.receipt_timeout = receipt_timeout
         self._timeout = timeout
         self._rpc: Rpc | None = None
+        self._addresses: dict[str, str] = {}  # contract -> EIP-55 address, from the (once loaded) manifest
 
     @classmethod
     def from_settings(cls, settings, **options) -> "ChainGateway":
@@ -69,8 +70,10 @@ class ChainGateway:
             raise ChainUnavailable(f"no contracts deployment: {exc}") from exc
 
     def address(self, contract: str) -> str:
-        """The contract's EIP-55 address."""
-        return self._deployed(contract).checksum_address
+        """The contract's EIP-55 address (computed once: a keccak per call showed in the voucher endpoint's profile)."""
+        if (address := self._addresses.get(contract)) is None:
+            address = self._addresses[contract] = self._deployed(contract).checksum_address
+        return address
 
     def _deployed(self, contract: str):
         try:
@@ -105,6 +108,16 @@ class ChainGateway:
     async def calls(self, *calls: tuple, block: str = "latest") -> list:
         """Several `call`s, `(contract, function, *args)` each, in one JSON-RPC batch (one round trip to the
         node): their decoded results in order. The first call that reverts raises its ChainReverted."""
+        results = await self.settled_calls(*calls, block=block)
+        for result in results:
+            if isinstance(result, ChainReverted | ChainUnavailable):
+                raise result
+        return results
+
+    async def settled_calls(self, *calls: tuple, block: str = "latest") -> list:
+        """`calls`, but each call's failure (ChainReverted, or ChainUnavailable for an answer its ABI does not
+        decode) is returned in its place, not raised: one caller's revert does not fail the others' reads. No
+        answer at all still raises ChainUnavailable."""
         asked = []
         for contract, function, *args in calls:
             entry, data = self.abi(contract).function(function, tuple(args))
@@ -113,9 +126,12 @@ class ChainGateway:
             [("eth_call", {"to": address, "data": _hex(data)}, block) for _, _, address, _, data in asked]))
         results = []
         for (contract, function, address, entry, _), answer in zip(asked, answers, strict=True):
-            if isinstance(answer, RpcError):
-                raise self.reverted(f"{contract}.{function}", answer)
-            results.append(self._decoded(contract, function, address, entry, answer))
+            try:
+                if isinstance(answer, RpcError):
+                    raise self.reverted(f"{contract}.{function}", answer)
+                results.append(self._decoded(contract, function, address, entry, answer))
+            except (ChainReverted, ChainUnavailable) as exc:
+                results.append(exc)
         return results
 
     def _decoded(self, contract: str, function: str, address: str, entry: dict, result: str | None):

@@ -45,11 +45,23 @@ class Outgoing(msgspec.Struct, frozen=True):
                 self.traceparent or traceparent)
 
 
-_INSERT = (
-    f"INSERT INTO outbox ({', '.join(COLUMNS)}) "
-    "SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::json[], $6::timestamptz[], "
-    "                     $7::bigint[], $8::uuid[], $9::text[]) "
-    "ON CONFLICT (id) DO NOTHING")
+_TYPES = ("uuid", "text", "text", "text", "json", "timestamptz", "bigint", "uuid", "text")  # COLUMNS', in order
+
+
+def insert_statement(first: int = 1) -> str:
+    """`append`'s INSERT, its parameters numbered from `first`: a writer may run it as a data-modifying
+    WITH clause of its own statement (one round trip for its row and its event), with `insert_arguments`."""
+    arrays = ", ".join(f"${first + n}::{kind}[]" for n, kind in enumerate(_TYPES))
+    return f"INSERT INTO outbox ({', '.join(COLUMNS)}) SELECT * FROM unnest({arrays}) ON CONFLICT (id) DO NOTHING"
+
+
+_INSERT = insert_statement()
+
+
+def insert_arguments(events: Sequence[Outgoing]) -> list[list]:
+    """`insert_statement`'s arguments: one array per column."""
+    rows = outbox_rows(events)
+    return [[row[i] for row in rows] for i in range(len(COLUMNS))]
 
 
 async def append(connection, events: Sequence[Outgoing]) -> None:
@@ -57,9 +69,7 @@ async def append(connection, events: Sequence[Outgoing]) -> None:
     outbox is skipped."""
     if not events:
         return
-    current = current_traceparent()
-    rows = [event.row(current) for event in events]
-    await connection.execute(_INSERT, *([row[i] for row in rows] for i in range(len(COLUMNS))))
+    await connection.execute(_INSERT, *insert_arguments(events))
 
 
 def outbox_rows(events: Sequence[Outgoing]) -> list[tuple]:

@@ -53,5 +53,11 @@ async def read_only_reset(connection) -> None:
     transaction on release, and the full reset query (a round trip per request) is skipped."""
 
 
+async def transaction_scoped_reset(connection) -> None:
+    """For a pool whose every statement leaves nothing behind past its transaction: no SET (only SET LOCAL),
+    advisory locks only as pg_advisory_xact_lock, no LISTEN, no cursor outside a transaction. asyncpg still
+    rolls back an open transaction on release; the reset query (a round trip per release) is skipped."""
+
+
 async def create_pool(settings: Settings, database: str, **kwargs) -> asyncpg.Pool:
     return await asyncpg.create_pool(**settings.postgres(database), **kwargs)

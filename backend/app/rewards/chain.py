@@ -3,10 +3,12 @@ may still receive for a UTC day, and what the current epoch may still emit; and 
 reads and sends: the epoch schedule, an epoch's remaining budget, `postEpochRoot` call data (through the
 chain gateway)."""
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from backend.app.core.config import Settings
+from fitmint.chain.coalesce import CoalescedReads
 from fitmint.chain.gateway import ChainGateway
 
 CONTRACT = "ActivityRewards"
@@ -41,6 +43,8 @@ class VoucherLimits:
 class RewardsChain:
     def __init__(self, settings: Settings):
         self.gateway = ChainGateway.from_settings(settings, timeout=5)
+        self.reads = CoalescedReads(self.gateway)  # the voucher endpoint's guard reads, batched across requests
+        self._epoch: int | None = None  # the current epoch as last read: its budget is asked with the rest
 
     @property
     def contract(self) -> str:
@@ -49,16 +53,26 @@ class RewardsChain:
 
     async def voucher_limits(self, account: str, day: int) -> VoucherLimits:
         """What a voucher for `account` on UTC `day` may still be: the daily cap, what is left of the account's cap
-        for the day, what is left of the current epoch's budget; in two JSON-RPC batches (the epoch's budget and
-        emission need its number), not five calls."""
-        daily_cap, daily_remaining, epoch = await self.gateway.calls(
-            (CONTRACT, "dailyCap"), (CONTRACT, "dailyRemaining", account, day), (CONTRACT, "currentEpoch"))
-        budget, emitted = await self.gateway.calls((CONTRACT, "epochBudget", epoch), (CONTRACT, "epochEmitted", epoch))
+        for the day, what is left of the current epoch's budget. Read now, in the batch that carries the reads
+        of every voucher in flight (CoalescedReads); the budget and emission of the epoch last seen go with
+        them, and are read again only when the current epoch turns out to be another one."""
+        read = self.reads.call
+        guessed = self._epoch
+        asked = [read(CONTRACT, "dailyCap"), read(CONTRACT, "dailyRemaining", account, day),
+                 read(CONTRACT, "currentEpoch")]
+        if guessed is not None:
+            asked += [read(CONTRACT, "epochBudget", guessed), read(CONTRACT, "epochEmitted", guessed)]
+        daily_cap, daily_remaining, epoch, *budget_emitted = await asyncio.gather(*asked)
+        if epoch != guessed:
+            self._epoch = epoch
+            budget_emitted = await asyncio.gather(read(CONTRACT, "epochBudget", epoch),
+                                                  read(CONTRACT, "epochEmitted", epoch))
+        budget, emitted = budget_emitted
         return VoucherLimits(daily_cap, daily_remaining, max(0, budget - emitted))
 
     async def claim_paid(self, claim_id: str) -> bool:
-        """Whether the contract has paid claim id `claim_id` (0x + 64 hex digits)."""
-        return await self.gateway.call(CONTRACT, "isClaimPaid", bytes.fromhex(claim_id[2:]))
+        """Whether the contract has paid claim id `claim_id` (0x + 64 hex digits), read now (batched)."""
+        return await self.reads.call(CONTRACT, "isClaimPaid", bytes.fromhex(claim_id[2:]))
 
     async def schedule(self) -> EpochSchedule:
         genesis, duration, _, _ = await self.gateway.call(CONTRACT, "schedule")

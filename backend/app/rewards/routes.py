@@ -9,7 +9,6 @@ from pydantic import BaseModel, Field
 from backend.app.core.inputs import RequestModel
 from backend.app.core.policy import Action
 from backend.app.deps import BackendPool, CurrentPrincipal, UsersDep, check, target_user
-from backend.app.fitness import service as fitness
 from backend.app.relayer.store import by_claims as relayed
 from backend.app.rewards.service import NotRewardable, Vouchers, claim_states
 from fitmint.chain.errors import ChainReverted, ChainUnavailable
@@ -62,17 +61,21 @@ class VouchersPage(BaseModel):
     block: int | None
 
 
-def get_vouchers(request: Request, _: BackendPool) -> Vouchers:
-    """The app's voucher service, built once at start-up (503 through BackendPool when it has no database)."""
+async def get_vouchers(request: Request, _: BackendPool) -> Vouchers:
+    """The app's voucher service, built once at start-up (503 through BackendPool when it has no database).
+    Async: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per request."""
     return request.app.state.vouchers
 
 
 VouchersDep = Annotated[Vouchers, Depends(get_vouchers)]
 
 
-async def _public(request: Request, vouchers: list[dict]) -> tuple[list[VoucherPublic], int | None]:
+async def _public(request: Request, vouchers: list[dict], *, fresh: bool = False) -> tuple[list[VoucherPublic],
+                                                                                           int | None]:
+    """`fresh`: vouchers created by this request, which no relay can have been asked for yet (it needs the
+    voucher's claim id): their relay is not looked up."""
     states, block = await claim_states(request.app.state.indexer_pool, vouchers, request.app.state.settings.now())
-    relays = await relayed(request.app.state.backend_pool, [v["claim_id"] for v in vouchers])
+    relays = {} if fresh else await relayed(request.app.state.backend_pool, [v["claim_id"] for v in vouchers])
     return [VoucherPublic(**v, **states[v["claim_id"]], block=block,
                           relay=_relay(relays.get(v["claim_id"]))) for v in vouchers], block
 
@@ -90,11 +93,12 @@ def _relay(relay: dict | None) -> VoucherRelay | None:
                                                 "epoch: GET /rewards/epochs/{n}/proofs/{address})"},
                         503: {"description": "The chain (or the deployment manifest) is not reachable"}})
 async def issue_voucher(workout_id: uuid.UUID, request: Request, response: Response, principal: CurrentPrincipal,
-                        users: UsersDep, pool: BackendPool, vouchers: VouchersDep,
+                        users: UsersDep, vouchers: VouchersDep,
                         body: Annotated[VoucherRequest | None, Body()] = None) -> VoucherPublic:
     """Signs the EIP-712 voucher for an accepted workout; the wallet submits it to ActivityRewards.
     Asking again returns the same voucher (idempotent by claim id)."""
-    workout = await fitness.get_workout(pool, str(workout_id))
+    asked = await vouchers.asked(str(workout_id))
+    workout = asked.workout
     if workout is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found in your tenant")
     await check(principal, Action.VOUCHER_ISSUE, tenant_id=workout["tenant_id"], user_id=workout["user_id"])
@@ -104,14 +108,14 @@ async def issue_voucher(workout_id: uuid.UUID, request: Request, response: Respo
     if account is None or account.lower() not in wallets:
         raise HTTPException(422, "the account must be one of the member's linked wallets")
     try:
-        issued = await vouchers.issue(workout, account)
+        issued = await vouchers.issue(asked, account)
     except NotRewardable as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     except (ChainUnavailable, ChainReverted) as exc:  # a read the deployment cannot answer: no voucher now
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
     if not issued.created:
         response.status_code = status.HTTP_200_OK
-    (public,), _ = await _public(request, [issued.voucher])
+    (public,), _ = await _public(request, [issued.voucher], fresh=issued.created)
     return public
 
 

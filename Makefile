@@ -114,10 +114,11 @@ test-clock: ## the time-sensitive suites (marked wallclock) again, the clock pin
 	  python tests/support/leftovers.py "$$FITMINT_TEST_RUN" || status=1; \
 	  exit $$status
 
-bench: deps-stack ## gas, indexer, head latency, API, observability overhead, authorization through OPA, notifications, identity, dApp, transaction queue, analytics, anti-cheat and recommendation benchmarks (reports/gas.*, indexer.*, freshness.*, api.*, observability.*, opa.*, notifications.*, identity.*, dapp/budget.*, txqueue.*, analytics.*, anticheat.*, recommend_*.*); BENCH_EVENTS=200000
+bench: deps-stack ## gas, indexer, cold backfill, head latency, API, observability overhead, authorization through OPA, notifications, identity, dApp, transaction queue, analytics, anti-cheat and recommendation benchmarks (reports/gas.*, indexer.*, backfill.*, freshness.*, api.*, observability.*, opa.*, notifications.*, identity.*, dapp/budget.*, txqueue.*, analytics.*, anticheat.*, recommend_*.*); BENCH_EVENTS=200000
 	@$(ENV) env -u APE_FOUNDRY_HOST ape run gas_report --network ethereum:local:foundry --out reports
 	@scripts/stack/stack.sh up postgres kafka
 	@$(ENV) python -m bench.indexer_bench --events $${BENCH_EVENTS:-200000} --out reports
+	@$(ENV) python -m bench.backfill_bench --workloads $${BENCH_BACKFILL_WORKLOADS:-distinct200k,scenario,distinct1m} --out reports
 	@$(ENV) python -m bench.freshness_bench --out reports
 	@scripts/toolchain/install.sh wrk
 	@scripts/stack/stack.sh up opa postgres redis

@@ -27,6 +27,9 @@ async def copy_rows(connection, table: str, columns: tuple[str, ...], rows: list
     name strings, so their lines need no per-value escaping (a backfill's hot path)."""
     if not rows:
         return
-    field = str if plain else copy_field
-    text = "".join(["\t".join(map(field, row)) + "\n" for row in rows])
+    if plain:  # one %-format per row, in C: about twice as fast as joining str() of each value
+        line = "\t".join(["%s"] * len(columns)) + "\n"
+        text = "".join([line % row for row in rows])
+    else:
+        text = "".join(["\t".join(map(copy_field, row)) + "\n" for row in rows])
     await connection.copy_to_table(table, source=io.BytesIO(text.encode()), columns=columns, format="text")

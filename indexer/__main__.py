@@ -12,6 +12,7 @@ one indexer writes a database (indexer.writer): a second one waits for the first
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -122,6 +123,7 @@ def cli() -> int:
     parser.add_argument("command", nargs="?", default="run", choices=("run", "backfill", "relay", "reset"))
     parser.add_argument("--until", type=int, default=None, help="backfill: stop at this block")
     args = parser.parse_args()
+    gc.freeze()  # what start-up made lives as long as the process: full collections need not scan it
     telemetry.setup("indexer")
     quiet_library_retries()
     Settings().refuse_exposed_secrets("indexer")

@@ -14,9 +14,13 @@ class Settings(KernelSettings):
     head_subscription: bool = True
     head_websocket_url: str | None = None
     head_check_interval: float = 1.0  # while subscribed, a look at the head anyway (a rollback announces nothing)
+    # eth_getLogs ranges: at most max_range blocks, aimed at target_logs_per_range logs, and an answer over
+    # max_response_bytes is not read (the range is cut and asked again): what bounds the memory of a range
+    # after a quiet stretch, when the sizer cannot know how busy the next blocks are (~630 bytes a log).
     initial_range: int = 100
-    max_range: int = 100_000
-    target_logs_per_range: int = 40_000
+    max_range: int = 10_000
+    target_logs_per_range: int = 20_000
+    max_response_bytes: int = 16_000_000
     relay_batch: int = 5_000
     # A head batch of at most this many logs gets a root span per transaction (indexer/tracing.py): the
     # head's ranges hold a few blocks' logs (tens), a catch-up or backfill range up to target_logs_per_range.

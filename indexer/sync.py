@@ -12,7 +12,7 @@ import httpx
 from fitmint import telemetry
 from fitmint.chain.heads import HeadSubscription
 from fitmint.chain.manifest import Manifest
-from fitmint.chain.rpc import RangeTooLarge, Rpc
+from fitmint.chain.rpc import RangeTooLarge, ResponseTooLarge, Rpc
 from indexer import metrics, tracing
 from indexer.batches import write_batch
 from indexer.cursor import Cursor, load_cursor, stored_hash
@@ -34,6 +34,16 @@ async def _known(header: dict) -> dict:
     return header
 
 
+def _share_that_fits(refusal: RangeTooLarge) -> float:
+    """The part of a refused range to ask for next: of an answer over the byte cap whose length the node
+    announced, the share under the cap (with a margin: logs are not spread evenly); of a range the node
+    could not answer in time, an eighth (measured on Anvil: 1M logs, ~630 MB, take it past 10 s, an eighth
+    of them ~1 s); else half."""
+    if isinstance(refusal, ResponseTooLarge) and refusal.size:
+        return min(0.5, 0.8 * refusal.limit / refusal.size)
+    return 0.125 if refusal.timed_out else 0.5
+
+
 class DeepReorgError(RuntimeError):
     """A reorg deeper than the configured depth: the indexer stops instead of guessing."""
 
@@ -42,23 +52,48 @@ class ChainMovedError(RuntimeError):
     """The chain changed while a range was being read (a log's block hash is not the header's)."""
 
 
+RETRY_NODE_LIMIT_AFTER = 8
+
+
 @dataclass
 class RangeSizer:
     """eth_getLogs block ranges aimed at `target_logs` per range: sized from the last range's log
-    density (at most doubling), halved when the node refuses a range."""
+    density (at most doubling, at most `maximum` blocks). A refused range is cut to the share that would
+    pass (`refused`), and ranges do not grow past that again until the refused range's blocks are read
+    (a few logs in its first blocks say nothing of the rest); a node's own limit ("too many results",
+    "block range too large") holds for the next RETRY_NODE_LIMIT_AFTER ranges, then a larger range is
+    tried again (one refusal in nine at worst, and quiet stretches are not crawled forever at what a
+    dense one allowed)."""
 
     size: int
     maximum: int
     target_logs: int
+    ceiling: int | None = None  # after a refusal: until block `ceiling_until` is read
+    ceiling_until: int = -1
+    limit: int | None = None  # the node's: what it refused, cut
+    answered: int = 0  # ranges answered since the node's last refusal
 
-    def succeeded(self, blocks: int, logs: int):
+    def succeeded(self, blocks: int, logs: int, last_block: int | None = None):
         proposed = self.size * 2 if logs == 0 else blocks * self.target_logs // logs
-        self.size = max(1, min(self.maximum, self.size * 2, proposed))
+        if last_block is None or last_block >= self.ceiling_until:
+            self.ceiling = None
+        self.answered += 1
+        if self.answered >= RETRY_NODE_LIMIT_AFTER:
+            self.limit = None
+        self.size = max(1, min(self.maximum, self.limit or self.maximum, self.ceiling or self.maximum,
+                               self.size * 2, proposed))
 
-    def refused(self):
-        if self.size == 1:
+    def refused(self, blocks: int | None = None, fits: float = 0.5, by_node: bool = True,
+                last_block: int | None = None):
+        """The range of `blocks` (default: the current size) ending at `last_block` was refused; `fits`
+        of it would pass."""
+        blocks = blocks or self.size
+        if blocks == 1:
             raise RuntimeError("the node refuses even a one-block eth_getLogs range")
-        self.size = max(1, self.size // 2)
+        self.size = self.ceiling = max(1, min(blocks - 1, int(blocks * fits)))
+        self.ceiling_until = last_block if last_block is not None else -1
+        if by_node:
+            self.limit, self.answered = self.size, 0
 
 
 class Progress:
@@ -159,10 +194,12 @@ class ChainSync:
                 try:
                     batch = await self._prepare(cursor, to_block, head, announced)
                 except RangeTooLarge as exc:
-                    if exc.timed_out and self.sizer.size == 1:  # not the range: the node is not answering
+                    blocks = to_block - cursor.block_number
+                    if exc.timed_out and blocks == 1:  # not the range: the node is not answering
                         raise httpx.ReadTimeout(f"eth_getLogs of one block: {exc.message}") from exc
-                    log.info("range of %d blocks refused (%s): shrinking", self.sizer.size, exc.message)
-                    self.sizer.refused()
+                    log.info("range of %d blocks refused (%s): shrinking", blocks, exc.message)
+                    self.sizer.refused(blocks, _share_that_fits(exc), last_block=to_block,
+                                       by_node=not (exc.timed_out or isinstance(exc, ResponseTooLarge)))
                     continue
                 except ChainMovedError as exc:
                     log.warning("%s: re-reading the range", exc)
@@ -225,8 +262,9 @@ class ChainSync:
         """Fetches and decodes one range; nothing is written yet. `announced`: the head's header as the
         subscription brought it (not fetched again)."""
         from_block = cursor.block_number + 1
-        logs = await self.rpc.get_logs(self.manifest.addresses, from_block, to_block)
-        self.sizer.succeeded(to_block - from_block + 1, len(logs))
+        logs = await self.rpc.get_logs(self.manifest.addresses, from_block, to_block,
+                                       self.settings.max_response_bytes)
+        self.sizer.succeeded(to_block - from_block + 1, len(logs), to_block)
 
         # Near the head every block's header is kept (reorg detection needs the parent links);
         # deeper ranges keep only the last block's and those of blocks with events (from the logs).

@@ -21,7 +21,28 @@ class RangeTooLarge(RpcError):
         self.timed_out = timed_out  # no answer in time: too large a range, or a node that hangs
 
 
+class ResponseTooLarge(RangeTooLarge):
+    """The node's answer to eth_getLogs is over the caller's byte cap: not read (or not read further)."""
+
+    def __init__(self, limit: int, size: int | None):
+        super().__init__("eth_getLogs", {"message": f"response of {size if size else 'more than ' + str(limit)} "
+                                                    f"bytes, over the cap of {limit}"})
+        self.limit = limit
+        self.size = size  # the announced length (content-length), if the node gave one
+
+
 _RANGE_HINTS = ("too many", "limit exceeded", "response size", "query returned more than", "block range")
+_JSON = {"content-type": "application/json"}
+
+
+def _result(method: str, content: bytes):
+    payload = orjson.loads(content)
+    if "error" in payload:
+        error = payload["error"]
+        message = str(error.get("message", "")).lower()
+        kind = RangeTooLarge if method == "eth_getLogs" and any(h in message for h in _RANGE_HINTS) else RpcError
+        raise kind(method, error)
+    return payload["result"]
 
 
 class Rpc:
@@ -36,18 +57,14 @@ class Rpc:
     async def close(self):
         await self._client.aclose()
 
-    async def call(self, method: str, *params):
+    def _request(self, method: str, params) -> bytes:
         self._id += 1
-        body = orjson.dumps({"jsonrpc": "2.0", "id": self._id, "method": method, "params": list(params)})
-        response = await self._client.post(self._url, content=body, headers={"content-type": "application/json"})
+        return orjson.dumps({"jsonrpc": "2.0", "id": self._id, "method": method, "params": list(params)})
+
+    async def call(self, method: str, *params):
+        response = await self._client.post(self._url, content=self._request(method, params), headers=_JSON)
         response.raise_for_status()
-        payload = orjson.loads(response.content)
-        if "error" in payload:
-            error = payload["error"]
-            message = str(error.get("message", "")).lower()
-            kind = RangeTooLarge if method == "eth_getLogs" and any(h in message for h in _RANGE_HINTS) else RpcError
-            raise kind(method, error)
-        return payload["result"]
+        return _result(method, response.content)
 
     async def batch(self, calls: list[tuple]) -> list:
         """Many calls (`(method, *params)` each) as one JSON-RPC batch: one HTTP round trip, answered in
@@ -59,7 +76,7 @@ class Rpc:
         self._id += len(calls)
         body = orjson.dumps([{"jsonrpc": "2.0", "id": first + n, "method": method, "params": list(params)}
                              for n, (method, *params) in enumerate(calls)])
-        response = await self._client.post(self._url, content=body, headers={"content-type": "application/json"})
+        response = await self._client.post(self._url, content=body, headers=_JSON)
         response.raise_for_status()
         answers = orjson.loads(response.content)
         if isinstance(answers, dict):  # the node refused the batch as a whole
@@ -84,12 +101,29 @@ class Rpc:
         return {"number": number, "hash": block["hash"], "parent_hash": block["parentHash"],
                 "timestamp": int(block["timestamp"], 16)}
 
-    async def get_logs(self, addresses: list[str], from_block: int, to_block: int) -> list[dict]:
+    async def get_logs(self, addresses: list[str], from_block: int, to_block: int,
+                       max_bytes: int | None = None) -> list[dict]:
+        """The logs of the range; `max_bytes` caps the answer's size: a larger one raises ResponseTooLarge
+        as soon as its length is announced or its bytes pass the cap (this process never holds more)."""
+        body = self._request("eth_getLogs", [{"address": addresses, "fromBlock": hex(from_block),
+                                              "toBlock": hex(to_block)}])
         try:
-            return await self.call("eth_getLogs", {"address": addresses, "fromBlock": hex(from_block),
-                                                   "toBlock": hex(to_block)})
+            async with self._client.stream("POST", self._url, content=body, headers=_JSON) as response:
+                response.raise_for_status()
+                length = response.headers.get("content-length")
+                if max_bytes and length and int(length) > max_bytes:
+                    raise ResponseTooLarge(max_bytes, int(length))
+                chunks, received = [], 0
+                async for chunk in response.aiter_bytes():
+                    received += len(chunk)
+                    if max_bytes and received > max_bytes:
+                        raise ResponseTooLarge(max_bytes, None)
+                    chunks.append(chunk)
         except httpx.TimeoutException as exc:
             raise RangeTooLarge("eth_getLogs", {"message": f"timeout: {exc!r}"}, timed_out=True) from exc
+        content = b"".join(chunks)
+        del chunks
+        return _result("eth_getLogs", content)
 
     # --- calls and transactions (fitmint.chain.gateway) -------------------------------------------------
     async def eth_call(self, transaction: dict, block: str = "latest") -> str:

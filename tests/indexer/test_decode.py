@@ -88,7 +88,7 @@ class StubRpc:
     def __init__(self, logs):
         self.logs = logs
 
-    async def get_logs(self, addresses, from_block, to_block):
+    async def get_logs(self, addresses, from_block, to_block, max_bytes=None):
         return self.logs
 
     async def header(self, number):

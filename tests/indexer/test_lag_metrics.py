@@ -17,7 +17,7 @@ class TimedRpc:
     def __init__(self):
         self.headers: list[int] = []
 
-    async def get_logs(self, addresses, from_block, to_block):
+    async def get_logs(self, addresses, from_block, to_block, max_bytes=None):
         return []
 
     async def header(self, number):

@@ -1,5 +1,6 @@
 """A JSON-RPC proxy in front of a node that injects faults on request: answers 502 Bad Gateway, hangs
-connections (no answer until the fault is lifted), or adds latency to every call. It runs in a thread
+connections (no answer until the fault is lifted), adds latency to every call, or refuses eth_getLogs over
+more than `max_log_blocks` blocks as hosted providers do ("query returned more than 10000 results"). It runs in a thread
 of the test process (uvicorn + Starlette), on 127.0.0.1.
 
     with FaultProxy(chain.url) as proxy:
@@ -8,6 +9,7 @@ of the test process (uvicorn + Starlette), on 127.0.0.1.
 """
 
 import asyncio
+import json
 import threading
 
 import httpx
@@ -28,6 +30,7 @@ class FaultProxy:
         self.url = f"http://127.0.0.1:{self.port}"
         self.fault: str | None = None  # None | "502" | "hang"
         self.latency = 0.0
+        self.max_log_blocks: int | None = None
         self.faulted = 0  # requests answered with a fault (502, or hung until the fault was lifted)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -44,9 +47,21 @@ class FaultProxy:
                 await asyncio.sleep(0.05)
         if self.latency:
             await asyncio.sleep(self.latency)
+        if self.max_log_blocks is not None and (refusal := self._refusal(body)) is not None:
+            return Response(refusal, media_type="application/json")
         async with httpx.AsyncClient(timeout=60) as client:
             answer = await client.post(self.upstream, content=body, headers={"content-type": "application/json"})
         return Response(answer.content, status_code=answer.status_code, media_type="application/json")
+
+    def _refusal(self, body: bytes) -> bytes | None:
+        call = json.loads(body)
+        if not isinstance(call, dict) or call.get("method") != "eth_getLogs":
+            return None
+        query = call["params"][0]
+        if int(query["toBlock"], 16) - int(query["fromBlock"], 16) + 1 <= self.max_log_blocks:
+            return None
+        return json.dumps({"jsonrpc": "2.0", "id": call["id"], "error": {
+            "code": -32005, "message": "query returned more than 10000 results"}}).encode()
 
     def __enter__(self) -> "FaultProxy":
         app = Starlette(routes=[Route("/", self._forward, methods=["POST"])])

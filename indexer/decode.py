@@ -11,6 +11,7 @@ from eth_abi import decode as abi_decode
 from eth_utils.abi import event_abi_to_log_topic
 
 from fitmint.chain.manifest import Manifest
+from fitmint.chain.rpc import Log
 
 
 class DecodeError(ValueError):
@@ -135,20 +136,20 @@ class LogDecoder:
             raise DecodeError(f"unknown event topic {topics[0]} at {address}")
         return decoder
 
-    def decode(self, log: dict) -> Event:
+    def decode(self, log: Log) -> Event:
         """Raises DecodeError for a log that is not a known event or does not fit its ABI."""
-        topics = log["topics"]
-        decoder = self.decoder_for(log["address"].lower(), topics)
+        topics, address = log.topics, log.address.lower()
+        decoder = self.decoder_for(address, topics)
         return Event(
-            block_number=int(log["blockNumber"], 16),
-            block_hash=log["blockHash"],
-            block_timestamp=int(log.get("blockTimestamp") or "0x0", 16),
-            tx_hash=log["transactionHash"],
-            log_index=int(log["logIndex"], 16),
+            block_number=int(log.blockNumber, 16),
+            block_hash=log.blockHash,
+            block_timestamp=int(log.blockTimestamp or "0x0", 16),
+            tx_hash=log.transactionHash,
+            log_index=int(log.logIndex, 16),
             contract=decoder.contract,
             name=decoder.name,
-            args=decoder.decode_args(topics, log["data"]),
-            address=log["address"].lower(),
+            args=decoder.decode_args(topics, log.data),
+            address=address,
             topics=topics,
-            data=log["data"],
+            data=log.data,
         )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from fitmint import events as ev
+from fitmint.chain.rpc import Log
 from fitmint.outbox.append import Outgoing
 from indexer.decode import DecodeError, Event
 
@@ -170,16 +171,16 @@ class Projector:
         if handler is not None:
             handler(self, p, event, event.args)
 
-    def add_token_transfer(self, p: Projection, log: dict) -> Event | None:
+    def add_token_transfer(self, p: Projection, log: Log) -> Event | None:
         """The hot path of a backfill (most events are FIT Transfers): straight from the raw log to the
         rows, without building an Event, except for mints, which are published. Same rows as
         `add(decoded Transfer)`; returns the Event of a mint, else None."""
-        topics, data = log["topics"], log["data"]
+        topics, data = log.topics, log.data
         if len(topics) != 3 or len(data) != 66:
             raise DecodeError(f"FitToken.Transfer: {len(topics) - 1} topics and {(len(data) - 2) // 2} data bytes")
-        number, index, tx_hash = int(log["blockNumber"], 16), int(log["logIndex"], 16), log["transactionHash"]
+        number, index, tx_hash = int(log.blockNumber, 16), int(log.logIndex, 16), log.transactionHash
         sender, receiver, value = "0x" + topics[1][26:], "0x" + topics[2][26:], int(data, 16)
-        p.events.append((number, index, log["blockHash"], tx_hash, log["address"].lower(), "FitToken", "Transfer",
+        p.events.append((number, index, log.blockHash, tx_hash, log.address.lower(), "FitToken", "Transfer",
                          "{" + ",".join(topics) + "}", data))
         p.token_transfers.append((number, index, tx_hash, sender, receiver, value))
         if receiver != ZERO:
@@ -187,7 +188,7 @@ class Projector:
         if sender != ZERO:
             p.balance_deltas[sender] -= value
             return None
-        mint = Event(number, log["blockHash"], int(log.get("blockTimestamp") or "0x0", 16), tx_hash, index,
+        mint = Event(number, log.blockHash, int(log.blockTimestamp or "0x0", 16), tx_hash, index,
                      "FitToken", "Transfer", {"from": sender, "to": receiver, "value": value})
         self._publish(p, mint, ev.TOKEN_MINTED, ev.TokenMinted(account=receiver, amount=str(value), **_where(mint)))
         return mint

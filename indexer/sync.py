@@ -286,23 +286,23 @@ class ChainSync:
         token = self.decoder.token_address
         for raw in logs:
             try:
-                topics = raw["topics"]
-                if topics and topics[0] == transfer_topic and raw["address"].lower() == token:
+                topics = raw.topics
+                if topics and topics[0] == transfer_topic and raw.address.lower() == token:
                     add_transfer(projection, raw)
                 else:
                     add(projection, decode(raw))
             except DecodeError as exc:
-                number, index = int(raw["blockNumber"], 16), int(raw["logIndex"], 16)
+                number, index = int(raw.blockNumber, 16), int(raw.logIndex, 16)
                 metrics.SKIPPED.inc()
-                log.warning("skipping log %s:%s at %s: %s", number, index, raw["address"], exc)
-                skipped.append((number, index, raw["address"].lower(), str(exc)))
+                log.warning("skipping log %s:%s at %s: %s", number, index, raw.address, exc)
+                skipped.append((number, index, raw.address.lower(), str(exc)))
                 continue
             row = projection.events[-1]
             number, block_hash = row[0], row[2]
             header = by_number.get(number)
             if header is None:
                 if number not in block_rows:
-                    block_rows[number] = (number, block_hash, None, int(raw.get("blockTimestamp") or "0x0", 16))
+                    block_rows[number] = (number, block_hash, None, int(raw.blockTimestamp or "0x0", 16))
             elif header["hash"] != block_hash:
                 raise ChainMovedError(f"block {number} changed while reading logs")
         return Batch(projection, sorted(block_rows.values()), skipped, Cursor(to_block, by_number[to_block]["hash"]),

@@ -1,7 +1,10 @@
 """The one JSON-RPC client: a lean async client for the calls the indexer, the chain gateway
 (fitmint.chain.gateway) and the transaction queue make; `batch` sends many calls in one HTTP request."""
 
+import gc
+
 import httpx
+import msgspec
 import orjson
 
 
@@ -35,14 +38,55 @@ _RANGE_HINTS = ("too many", "limit exceeded", "response size", "query returned m
 _JSON = {"content-type": "application/json"}
 
 
+def _raise(method: str, error: dict):
+    message = str(error.get("message", "")).lower()
+    kind = RangeTooLarge if method == "eth_getLogs" and any(h in message for h in _RANGE_HINTS) else RpcError
+    raise kind(method, error)
+
+
 def _result(method: str, content: bytes):
     payload = orjson.loads(content)
     if "error" in payload:
-        error = payload["error"]
-        message = str(error.get("message", "")).lower()
-        kind = RangeTooLarge if method == "eth_getLogs" and any(h in message for h in _RANGE_HINTS) else RpcError
-        raise kind(method, error)
+        _raise(method, payload["error"])
     return payload["result"]
+
+
+class Log(msgspec.Struct, gc=False):
+    """One eth_getLogs entry: the fields the indexer reads (the node's other fields are not kept).
+    gc=False: it holds only strings and a list of them, so it can never be part of a reference cycle."""
+
+    address: str
+    topics: list[str]
+    data: str
+    blockNumber: str  # the node's field names
+    blockHash: str
+    transactionHash: str
+    logIndex: str
+    blockTimestamp: str | None = None  # not every node sends it
+
+
+class _LogsAnswer(msgspec.Struct, gc=False):
+    result: list[Log] | None = None
+    error: dict | None = None
+
+
+_LOGS_ANSWER = msgspec.json.Decoder(_LogsAnswer)
+
+
+def _logs(content: bytes) -> list[Log]:
+    """A backfill's answers hold up to ~10^5 logs: decoded straight into typed structs (no dict per log:
+    a third of orjson's time) with the cyclic garbage collector paused, as the lists of topics would
+    otherwise set off collections that walk everything decoded so far (nothing else runs meanwhile)."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        answer = _LOGS_ANSWER.decode(content)
+    finally:
+        if paused:
+            gc.enable()
+    if answer.error is not None:
+        _raise("eth_getLogs", answer.error)
+    return answer.result
 
 
 class Rpc:
@@ -102,7 +146,7 @@ class Rpc:
                 "timestamp": int(block["timestamp"], 16)}
 
     async def get_logs(self, addresses: list[str], from_block: int, to_block: int,
-                       max_bytes: int | None = None) -> list[dict]:
+                       max_bytes: int | None = None) -> list[Log]:
         """The logs of the range; `max_bytes` caps the answer's size: a larger one raises ResponseTooLarge
         as soon as its length is announced or its bytes pass the cap (this process never holds more)."""
         body = self._request("eth_getLogs", [{"address": addresses, "fromBlock": hex(from_block),
@@ -123,7 +167,7 @@ class Rpc:
             raise RangeTooLarge("eth_getLogs", {"message": f"timeout: {exc!r}"}, timed_out=True) from exc
         content = b"".join(chunks)
         del chunks
-        return _result("eth_getLogs", content)
+        return _logs(content)
 
     # --- calls and transactions (fitmint.chain.gateway) -------------------------------------------------
     async def eth_call(self, transaction: dict, block: str = "latest") -> str:

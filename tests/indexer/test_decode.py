@@ -11,6 +11,7 @@ from eth_utils import keccak
 
 from fitmint import events as ev
 from fitmint.chain.manifest import Manifest
+from fitmint.chain.rpc import Log
 from indexer.decode import DecodeError, LogDecoder
 from indexer.sync import ChainSync
 
@@ -42,9 +43,8 @@ def manifest(tmp_path_factory):
 
 
 def raw_log(address, topics, data, block=5, index=0):
-    return {"address": address, "topics": topics, "data": data, "blockNumber": hex(block),
-            "blockHash": "0x" + "cd" * 32, "blockTimestamp": hex(1_800_000_000),
-            "transactionHash": "0x" + "ef" * 32, "logIndex": hex(index)}
+    return Log(address=address, topics=topics, data=data, blockNumber=hex(block), blockHash="0x" + "cd" * 32,
+               blockTimestamp=hex(1_800_000_000), transactionHash="0x" + "ef" * 32, logIndex=hex(index))
 
 
 def transfer(value=10**30, index=0):
@@ -71,13 +71,13 @@ def test_dynamic_event(manifest):
 def test_malformed_logs_raise_decode_errors(manifest, breakage):
     log = transfer()
     if breakage == "short data":
-        log["data"] = log["data"][:-2]
+        log.data = log.data[:-2]
     elif breakage == "missing topic":
-        log["topics"] = log["topics"][:2]
+        log.topics = log.topics[:2]
     elif breakage == "unknown topic":
-        log["topics"][0] = "0x" + keccak(text="Nope()").hex()
+        log.topics[0] = "0x" + keccak(text="Nope()").hex()
     else:
-        log["address"] = "0x" + "cc" * 20
+        log.address = "0x" + "cc" * 20
     with pytest.raises(DecodeError):
         LogDecoder(manifest).decode(log)
 
@@ -100,7 +100,7 @@ def test_sync_skips_malformed_logs_and_keeps_the_rest(manifest):
     from indexer.settings import Settings
 
     broken = transfer(index=1)
-    broken["data"] = "0x1234"
+    broken.data = "0x1234"
     sync = ChainSync(settings=Settings(reorg_depth=0), rpc=StubRpc([transfer(index=0), broken, transfer(index=2)]),
                      pool=None, manifest=manifest)
     batch = asyncio.run(sync._prepare(Cursor(4, "0x" + "00" * 32), 5, 100))
@@ -127,7 +127,7 @@ def test_transfer_fast_path_writes_what_the_generic_path_writes(manifest, mint):
 
     log = transfer(value=12345)
     if mint:
-        log["topics"][1] = topic("0x" + "00" * 20)
+        log.topics[1] = topic("0x" + "00" * 20)
     projector = Projector(31337)
     fast, generic = Projection(), Projection()
     projector.add_token_transfer(fast, log)

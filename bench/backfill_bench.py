@@ -31,7 +31,7 @@ import asyncpg
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
 
-from bench.indexer_bench import compiled
+from bench.indexer_bench import compiled, log
 from bench.indexer_bench import generate as generate_scenario
 from indexer.settings import Settings
 from tests.support.databases import create_databases, drop_databases
@@ -49,10 +49,6 @@ REFERENCE = {
 }
 TARGET_EVENTS_PER_S = 30_000
 TARGET_RSS_MB = 250
-
-
-def log(message: str):
-    print(f"[bench] {message}", flush=True)
 
 
 def spray_distinct(chain: ScenarioChain, transfers: int, per_tx: int, per_block: int, quiet_blocks: int = 0) -> dict:
@@ -165,6 +161,10 @@ def best(runs: list[dict]) -> dict:
     return max(runs, key=lambda run: run["events_per_s"])
 
 
+def peak_rss(runs: list[dict]) -> int:
+    return max(run["peak_rss_mb"] for run in runs)
+
+
 def write_report(out: Path, results: dict, load_at_start: float):
     out.mkdir(parents=True, exist_ok=True)
     meta = {"generated_at": datetime.now(UTC).isoformat(timespec="seconds"), "python": platform.python_version(),
@@ -192,16 +192,16 @@ def render(meta: dict, results: dict) -> str:
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for workload, result in results.items():
-        now = best(result["runs"]["now"])
+        now, rss = best(result["runs"]["now"]), peak_rss(result["runs"]["now"])
         before = result["runs"].get("before")
-        before_text = (f"{best(before)['events_per_s']:,}/s, {max(r['peak_rss_mb'] for r in before):,} MB, "
+        before_text = (f"{best(before)['events_per_s']:,}/s, {peak_rss(before):,} MB, "
                        f"{best(before)['cpu_seconds']} CPU-s" if before else "-")
         fast = now["events_per_s"] >= TARGET_EVENTS_PER_S
-        small = max(r["peak_rss_mb"] for r in result["runs"]["now"]) < TARGET_RSS_MB
+        small = rss < TARGET_RSS_MB
         lines.append(
             f"| {workload} | {result['chain']['description']}; {result['chain']['blocks']:,} blocks | "
             f"{now['events']:,} | {now['events_per_s']:,} ({now['seconds']} s) | "
-            f"{max(r['peak_rss_mb'] for r in result['runs']['now']):,} MB | {now['cpu_seconds']} | {before_text} | "
+            f"{rss:,} MB | {now['cpu_seconds']} | {before_text} | "
             f"{REFERENCE[workload]['before']} | {REFERENCE[workload]['ponder']} | "
             f">= {TARGET_EVENTS_PER_S:,}/s: {'met' if fast else 'not met'}; < {TARGET_RSS_MB} MB: "
             f"{'met' if small else 'not met'} |")

@@ -77,12 +77,12 @@ def _logs(content: bytes) -> list[Log]:
     """A backfill's answers hold up to ~10^5 logs: decoded straight into typed structs (no dict per log:
     a third of orjson's time) with the cyclic garbage collector paused, as the lists of topics would
     otherwise set off collections that walk everything decoded so far (nothing else runs meanwhile)."""
-    paused = gc.isenabled()
+    was_enabled = gc.isenabled()
     gc.disable()
     try:
         answer = _LOGS_ANSWER.decode(content)
     finally:
-        if paused:
+        if was_enabled:
             gc.enable()
     if answer.error is not None:
         _raise("eth_getLogs", answer.error)

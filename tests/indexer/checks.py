@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 
@@ -13,7 +12,7 @@ from fitmint.chain.rpc import Rpc
 from indexer.schema import connect
 from indexer.sync import ChainSync
 from tests.support.paths import ROOT
-from tests.support.processes import spawn
+from tests.support.processes import settings_env, spawn
 from tests.support.units import FIT
 
 ZERO = "0x" + "0" * 40
@@ -22,11 +21,8 @@ ZERO = "0x" + "0" * 40
 def indexer_process(settings, **extra):
     """`python -m indexer run` on `settings` in a process of its own (stderr piped, no span export); `extra`:
     more settings by name (relay_batch=7)."""
-    env = dict(os.environ, FITMINT_RPC_URL=settings.fitmint_rpc_url, INDEXER_DATABASE=settings.indexer_database,
-               KAFKA_TOPIC_PREFIX=settings.kafka_topic_prefix, MANIFEST=str(settings.manifest),
-               POSTGRES_PORT=str(settings.postgres_port), KAFKA_PORT=str(settings.kafka_port),
-               FITMINT_STATE_DIR=str(settings.fitmint_state_dir), INDEXER_METRICS_PORT="0", OTEL_SDK_DISABLED="true",
-               **{k.upper(): str(v) for k, v in extra.items()})
+    env = settings_env(settings, INDEXER_METRICS_PORT="0", OTEL_SDK_DISABLED="true",
+                       **{name.upper(): value for name, value in extra.items()})
     return spawn([sys.executable, "-m", "indexer", "run"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                  stderr=subprocess.PIPE)
 
